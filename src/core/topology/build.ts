@@ -1,0 +1,265 @@
+/**
+ * `makeTopology`: the one constructor every source (sysfs, hwloc XML, numactl text, presets, JSON,
+ * synthetic generators) goes through. Sources describe what they saw; this module derives the rest
+ * (cores from sibling keys, topology order and logical indexes, each PU's node, node kinds, device
+ * locality inferred from local CPUs), checks invariants, and returns a deeply frozen value.
+ *
+ * Topology order (logical indexes): packages by their lowest PU OS index; within a package, cores by
+ * their lowest PU OS index; within a core, PUs by OS index. This matches hwloc's order on every
+ * machine whose cores do not interleave across NUMA nodes inside a package.
+ */
+import { TopologyError } from './errors.js';
+import {
+  type Cache,
+  type Core,
+  type DeviceClass,
+  type Group,
+  type MemoryTier,
+  type NodeKind,
+  type NumaNode,
+  type Package,
+  type PagePool,
+  type PciDevice,
+  type Pu,
+  TOPOLOGY_SCHEMA_ID,
+  type Topology,
+  type TopologyWarning,
+} from './model.js';
+
+/** A node as a source reports it. */
+export interface NodeInput {
+  id: number;
+  cpus: readonly number[];
+  memory: { total: number; free?: number | undefined };
+  hugePages?: readonly PagePool[] | undefined;
+  tier?: MemoryTier | undefined;
+  allowed?: boolean | undefined;
+}
+
+/** A PU as a source reports it. `core` is any key unique per physical core host-wide. */
+export interface PuInput {
+  os: number;
+  package: number;
+  core: number | string;
+  coreId?: number | undefined;
+  online?: boolean | undefined;
+  allowed?: boolean | undefined;
+}
+
+/** A PCI device as a source reports it; `inferredNode` is derived. */
+export interface PciDeviceInput {
+  address: string;
+  class: DeviceClass;
+  classCode: number;
+  vendorId: number;
+  deviceId: number;
+  name?: string | null | undefined;
+  node: number | null;
+  localCpus?: readonly number[] | null | undefined;
+  sriov?: { totalVfs: number; numVfs: number; vfs: readonly string[] } | null | undefined;
+  physfn?: string | null | undefined;
+  rdmaDevices?: readonly string[] | undefined;
+  netDevices?: readonly string[] | undefined;
+}
+
+/** Everything a source knows; optional parts get documented defaults. */
+export interface TopologyInput {
+  source: string;
+  hostname?: string | null | undefined;
+  nodes: readonly NodeInput[];
+  /** Rows and columns in the order of `nodes` as given. Missing: 10 local / 20 remote, with a warning. */
+  distances?: readonly (readonly number[])[] | null | undefined;
+  pus: readonly PuInput[];
+  packages?: readonly { id: number; model?: string | null | undefined }[] | undefined;
+  caches?: readonly Cache[] | undefined;
+  groups?: readonly Group[] | undefined;
+  pciDevices?: readonly PciDeviceInput[] | undefined;
+  warnings?: readonly TopologyWarning[] | undefined;
+}
+
+const byNumber = (a: number, b: number): number => a - b;
+
+/** Builds, checks and freezes a topology. Throws `TopologyError` for input that cannot be a host. */
+export function makeTopology(input: TopologyInput): Topology {
+  const warnings: TopologyWarning[] = [...(input.warnings ?? [])];
+
+  // --- nodes, sorted by id, and the distance matrix permuted to match ---
+  const order = input.nodes.map((n, i) => ({ n, i })).sort((a, b) => a.n.id - b.n.id);
+  for (let k = 1; k < order.length; k++) {
+    if (order[k]?.n.id === order[k - 1]?.n.id) {
+      throw new TopologyError(`nodes`, `node ${order[k]?.n.id} is listed twice`);
+    }
+  }
+  const puOwner = new Map<number, number>();
+  const nodes: NumaNode[] = order.map(({ n }) => {
+    const cpus = [...new Set(n.cpus)].sort(byNumber);
+    for (const c of cpus) {
+      const prev = puOwner.get(c);
+      if (prev !== undefined) {
+        warnings.push({ path: `nodes[${n.id}].cpus`, message: `cpu ${c} is also listed by node ${prev}; kept on node ${prev}` });
+      } else puOwner.set(c, n.id);
+    }
+    const total = n.memory.total;
+    const free = Math.min(n.memory.free ?? total, total);
+    const kind: NodeKind =
+      cpus.length > 0 ? (total > 0 ? 'cpu-memory' : 'memory-less') : total > 0 ? 'cpu-less' : 'empty';
+    const hugePages = [...(n.hugePages ?? [])]
+      .map((p) => ({ pageSize: p.pageSize, total: p.total, free: Math.min(p.free, p.total) }))
+      .sort((a, b) => a.pageSize - b.pageSize);
+    const tier: MemoryTier = n.tier ?? (kind === 'cpu-less' ? 'unknown' : 'dram');
+    return { id: n.id, cpus, memory: { total, free }, hugePages, kind, tier, allowed: n.allowed ?? true };
+  });
+  const distances = buildDistances(input, order.map((o) => o.i), warnings);
+
+  // --- PUs, cores, packages ---
+  const seenPu = new Set<number>();
+  for (const p of input.pus) {
+    if (seenPu.has(p.os)) throw new TopologyError(`pus`, `cpu ${p.os} is listed twice`);
+    seenPu.add(p.os);
+  }
+  for (const [cpu, node] of puOwner) {
+    if (!seenPu.has(cpu)) {
+      warnings.push({ path: `nodes[${node}].cpus`, message: `cpu ${cpu} is listed by node ${node} but no such PU exists; ignored` });
+      puOwner.delete(cpu);
+    }
+  }
+  for (const n of nodes) n.cpus = n.cpus.filter((c) => seenPu.has(c));
+
+  const coreMembers = new Map<string, PuInput[]>();
+  for (const p of input.pus) {
+    const key = `${p.package}/${p.core}`;
+    const list = coreMembers.get(key);
+    if (list) list.push(p);
+    else coreMembers.set(key, [p]);
+  }
+  const pkgMin = new Map<number, number>();
+  for (const p of input.pus) pkgMin.set(p.package, Math.min(pkgMin.get(p.package) ?? Number.POSITIVE_INFINITY, p.os));
+  const coreList = [...coreMembers.values()].map((members) => {
+    const pus = members.map((m) => m.os).sort(byNumber);
+    return { members, pus, min: pus[0] as number, pkg: (members[0] as PuInput).package };
+  });
+  coreList.sort((a, b) => (pkgMin.get(a.pkg) as number) - (pkgMin.get(b.pkg) as number) || a.min - b.min);
+
+  const perPackageCount = new Map<number, number>();
+  const cores: Core[] = [];
+  const pus: Pu[] = [];
+  coreList.forEach((c, logical) => {
+    const first = c.members[0] as PuInput;
+    const within = perPackageCount.get(c.pkg) ?? 0;
+    perPackageCount.set(c.pkg, within + 1);
+    const nodeIds = new Set(c.pus.map((os) => puOwner.get(os) ?? null));
+    const node = nodeIds.size === 1 ? ([...nodeIds][0] as number | null) : null;
+    cores.push({ logical, coreId: first.coreId ?? within, package: c.pkg, pus: c.pus, node });
+    for (const m of [...c.members].sort((a, b) => a.os - b.os)) {
+      pus.push({
+        os: m.os,
+        logical: pus.length,
+        core: logical,
+        package: m.package,
+        node: puOwner.get(m.os) ?? null,
+        online: m.online ?? true,
+        allowed: m.allowed ?? true,
+      });
+    }
+  });
+
+  const models = new Map((input.packages ?? []).map((p) => [p.id, p.model ?? null]));
+  const packages: Package[] = [...pkgMin.entries()]
+    .sort((a, b) => a[1] - b[1])
+    .map(([id]) => ({
+      id,
+      pus: pus.filter((p) => p.package === id).map((p) => p.os).sort(byNumber),
+      model: models.get(id) ?? null,
+    }));
+
+  // --- devices ---
+  const pciDevices: PciDevice[] = [...(input.pciDevices ?? [])]
+    .map((d) => normaliseDevice(d, nodes, warnings))
+    .sort((a, b) => a.address.localeCompare(b.address));
+  const addresses = new Set<string>();
+  for (const d of pciDevices) {
+    if (addresses.has(d.address)) throw new TopologyError('pciDevices', `device ${d.address} is listed twice`);
+    addresses.add(d.address);
+  }
+
+  const topology: Topology = {
+    schema: TOPOLOGY_SCHEMA_ID,
+    source: input.source,
+    hostname: input.hostname ?? null,
+    nodes,
+    distances,
+    packages,
+    cores,
+    pus,
+    caches: (input.caches ?? []).map((c) => ({ ...c, cpus: [...c.cpus].sort(byNumber) })),
+    groups: (input.groups ?? []).map((g) => ({ ...g, cpus: [...g.cpus].sort(byNumber) })),
+    pciDevices,
+    warnings,
+  };
+  return deepFreeze(topology);
+}
+
+function buildDistances(input: TopologyInput, perm: number[], warnings: TopologyWarning[]): number[][] {
+  const n = input.nodes.length;
+  const given = input.distances;
+  if (given === undefined || given === null || given.length === 0) {
+    if (n > 1) {
+      warnings.push({ path: 'distances', message: 'no distance matrix reported; assumed 10 local / 20 remote' });
+    }
+    return perm.map((_, i) => perm.map((__, j) => (i === j ? 10 : 20)));
+  }
+  if (given.length !== n || given.some((row) => row.length !== n)) {
+    throw new TopologyError('distances', `matrix must be ${n}x${n} (one row and column per node), got ${given.length} rows`);
+  }
+  return perm.map((i) =>
+    perm.map((j) => {
+      const v = (given[i] as readonly number[])[j] as number;
+      if (!Number.isInteger(v) || v < 0) throw new TopologyError(`distances[${i}][${j}]`, `bad distance ${v}`);
+      return v;
+    }),
+  );
+}
+
+function normaliseDevice(d: PciDeviceInput, nodes: NumaNode[], warnings: TopologyWarning[]): PciDevice {
+  const address = d.address.toLowerCase();
+  let node = d.node;
+  if (node !== null && !nodes.some((n) => n.id === node)) {
+    warnings.push({ path: `pciDevices[${address}].node`, message: `device reports node ${node}, which does not exist; treated as unknown` });
+    node = null;
+  }
+  const localCpus = d.localCpus ? [...d.localCpus].sort(byNumber) : null;
+  return {
+    address,
+    class: d.class,
+    classCode: d.classCode,
+    vendorId: d.vendorId,
+    deviceId: d.deviceId,
+    name: d.name ?? null,
+    node,
+    localCpus,
+    inferredNode: node === null && localCpus ? inferNode(localCpus, nodes) : null,
+    sriov: d.sriov ? { totalVfs: d.sriov.totalVfs, numVfs: d.sriov.numVfs, vfs: [...d.sriov.vfs].sort() } : null,
+    physfn: d.physfn ?? null,
+    rdmaDevices: [...(d.rdmaDevices ?? [])].sort(),
+    netDevices: [...(d.netDevices ?? [])].sort(),
+  };
+}
+
+/**
+ * The node a device is local to, judged from its local CPUs as hwloc does: the one node with CPUs
+ * whose CPU set contains all of them. Local CPUs spanning several nodes (or all CPUs, which is how
+ * a kernel says "don't know") infer nothing.
+ */
+export function inferNode(localCpus: readonly number[], nodes: readonly NumaNode[]): number | null {
+  if (localCpus.length === 0) return null;
+  const candidates = nodes.filter((n) => n.cpus.length > 0 && localCpus.every((c) => n.cpus.includes(c)));
+  return candidates.length === 1 ? (candidates[0] as NumaNode).id : null;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,166 @@
+/**
+ * The host model: one immutable value describing a machine's NUMA topology.
+ *
+ * The zod schema below is the single source of truth: the TypeScript types are inferred from it and
+ * the published JSON Schema (`numaplan schema topology`) is generated from it.
+ *
+ * Index conventions (see ARCHITECTURE.md, "name the index"):
+ * - `os` / `id` fields are OS indexes: what the kernel calls cpu37 or node3. They may be sparse.
+ * - `logical` fields are dense positions in topology order (hwloc's L#).
+ * - `distances` rows and columns follow the order of `nodes` (which is sorted by node id).
+ * - sizes are bytes; page pool counts are pages.
+ */
+import { z } from 'zod';
+
+/** Where the memory of a node physically lives. */
+export const MemoryTierSchema = z
+  .enum(['dram', 'hbm', 'cxl', 'gpu', 'nvm', 'unknown'])
+  .describe('memory technology of the node: DRAM, HBM, CXL-attached, GPU memory, persistent memory');
+export type MemoryTier = z.infer<typeof MemoryTierSchema>;
+
+/** Whether a node has CPUs, memory, or both. */
+export const NodeKindSchema = z
+  .enum(['cpu-memory', 'cpu-less', 'memory-less', 'empty'])
+  .describe('cpu-memory: has both; cpu-less: memory only (HBM, CXL, GPU memory); memory-less: CPUs only');
+export type NodeKind = z.infer<typeof NodeKindSchema>;
+
+const count = z.number().int().nonnegative();
+const osIndex = z.number().int().nonnegative();
+const cpuSet = z.array(osIndex).describe('sorted OS indexes of PUs');
+
+/** A huge-page (or base-page) pool of one page size on one node. */
+export const PagePoolSchema = z.object({
+  pageSize: z.number().int().positive().describe('page size in bytes'),
+  total: count.describe('pages in the pool'),
+  free: count.describe('pages not in use'),
+});
+export type PagePool = z.infer<typeof PagePoolSchema>;
+
+/** One NUMA node. */
+export const NumaNodeSchema = z.object({
+  id: osIndex.describe('OS index of the node'),
+  cpus: cpuSet.describe('PUs whose local memory this is (sysfs node cpulist), including offline or disallowed ones'),
+  memory: z.object({ total: count.describe('bytes'), free: count.describe('bytes') }),
+  hugePages: z.array(PagePoolSchema).describe('huge-page pools by page size, ascending'),
+  kind: NodeKindSchema,
+  tier: MemoryTierSchema,
+  allowed: z.boolean().describe('false when the cgroup cpuset excludes this node'),
+});
+export type NumaNode = z.infer<typeof NumaNodeSchema>;
+
+/** A processing unit (hardware thread), by OS index. */
+export const PuSchema = z.object({
+  os: osIndex,
+  logical: count.describe('position in topology order'),
+  core: count.describe('logical index of its core in `cores`'),
+  package: osIndex.describe('OS id of its package'),
+  node: osIndex.nullable().describe('OS id of the NUMA node listing it, null if none does'),
+  online: z.boolean(),
+  allowed: z.boolean().describe('false when the cgroup cpuset excludes this PU'),
+});
+export type Pu = z.infer<typeof PuSchema>;
+
+/** A physical core: one or more SMT sibling PUs. */
+export const CoreSchema = z.object({
+  logical: count,
+  coreId: count.describe('core id as the OS reports it (unique within a package, not host-wide)'),
+  package: osIndex,
+  pus: cpuSet.describe('SMT siblings'),
+  node: osIndex.nullable(),
+});
+export type Core = z.infer<typeof CoreSchema>;
+
+/** A processor package (socket). */
+export const PackageSchema = z.object({
+  id: osIndex.describe('physical package id'),
+  pus: cpuSet,
+  model: z.string().nullable().describe('CPU model name where known'),
+});
+export type Package = z.infer<typeof PackageSchema>;
+
+/** A cache and the PUs that share it. */
+export const CacheSchema = z.object({
+  level: z.number().int().min(1).max(5),
+  type: z.enum(['unified', 'data', 'instruction']),
+  size: count.describe('bytes'),
+  lineSize: count.nullable(),
+  ways: count.nullable(),
+  cpus: cpuSet,
+});
+export type Cache = z.infer<typeof CacheSchema>;
+
+/** A grouping of cores between package and core: die, cluster, or an explicit hwloc Group. */
+export const GroupSchema = z.object({
+  kind: z.enum(['die', 'cluster', 'group']),
+  id: count,
+  package: osIndex.nullable(),
+  cpus: cpuSet,
+});
+export type Group = z.infer<typeof GroupSchema>;
+
+/** What a PCI device is, for placement purposes. */
+export const DeviceClassSchema = z.enum(['nic', 'rdma', 'gpu', 'nvme', 'accelerator', 'storage', 'bridge', 'other']);
+export type DeviceClass = z.infer<typeof DeviceClassSchema>;
+
+/** A PCI function (physical function or SR-IOV virtual function). */
+export const PciDeviceSchema = z.object({
+  address: z
+    .string()
+    .regex(/^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/)
+    .describe('domain:bus:device.function, lowercase hex'),
+  class: DeviceClassSchema,
+  classCode: z.number().int().nonnegative().describe('24-bit PCI class code, e.g. 0x020000 for Ethernet'),
+  vendorId: z.number().int().nonnegative(),
+  deviceId: z.number().int().nonnegative(),
+  name: z.string().nullable().describe('human-readable name where known'),
+  node: osIndex.nullable().describe('NUMA node as reported by the device (sysfs numa_node); null when unknown'),
+  localCpus: cpuSet.nullable().describe('local_cpulist as reported, null when not reported'),
+  inferredNode: osIndex
+    .nullable()
+    .describe('node inferred from local CPUs (hwloc-style) when `node` is unknown; null otherwise'),
+  sriov: z
+    .object({ totalVfs: count, numVfs: count, vfs: z.array(z.string()).describe('VF addresses') })
+    .nullable()
+    .describe('SR-IOV capability of a physical function'),
+  physfn: z.string().nullable().describe('for a virtual function, the address of its physical function'),
+  rdmaDevices: z.array(z.string()).describe('RDMA device names, e.g. mlx5_0'),
+  netDevices: z.array(z.string()).describe('network interface names, e.g. ens1f0np0'),
+});
+export type PciDevice = z.infer<typeof PciDeviceSchema>;
+
+/** Something a source reported that was contradictory or missing, and what was done about it. */
+export const TopologyWarningSchema = z.object({
+  path: z.string().describe('file or field the warning is about'),
+  message: z.string(),
+});
+export type TopologyWarning = z.infer<typeof TopologyWarningSchema>;
+
+/** The whole host. */
+export const TopologySchema = z
+  .object({
+    schema: z.literal('numaplan.topology/v1'),
+    source: z.string().describe('where the model came from, e.g. "sysfs", "preset:epyc-2s-nps4"'),
+    hostname: z.string().nullable(),
+    nodes: z.array(NumaNodeSchema).describe('sorted by id'),
+    distances: z
+      .array(z.array(z.number().int().nonnegative()))
+      .describe('SLIT distances exactly as reported; rows and columns in `nodes` order; may be asymmetric'),
+    packages: z.array(PackageSchema),
+    cores: z.array(CoreSchema).describe('in topology order; `logical` is the position'),
+    pus: z.array(PuSchema).describe('in topology order; `logical` is the position'),
+    caches: z.array(CacheSchema),
+    groups: z.array(GroupSchema),
+    pciDevices: z.array(PciDeviceSchema).describe('sorted by address'),
+    warnings: z.array(TopologyWarningSchema),
+  })
+  .describe('numaplan host topology');
+export type Topology = z.infer<typeof TopologySchema>;
+
+/** The schema identifier written into every topology document. */
+export const TOPOLOGY_SCHEMA_ID = 'numaplan.topology/v1' as const;
+
+/** JSON Schema (draft 2020-12) of the topology document, generated from the zod schema. */
+export function topologyJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(TopologySchema, { target: 'draft-2020-12' }) as Record<string, unknown>;
+  return { $id: 'https://numaplan.dev/schema/topology-v1.json', title: 'numaplan topology', ...schema };
+}
