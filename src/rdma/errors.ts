@@ -1,0 +1,15 @@
+/** Errors raised by the RDMA module: programming or input errors, each with an ERR_RDMA_* code. */
+
+/** An RDMA input or usage error; `path` names the file, field or packet offset at fault. */
+export class RdmaError extends Error {
+  /** Machine-readable code, e.g. ERR_RDMA_PCAP. */
+  readonly code: string;
+  /** The file, field or packet the error is about. */
+  readonly path: string;
+  constructor(path: string, message: string, code = 'ERR_RDMA') {
+    super(`${path}: ${message}`);
+    this.name = 'RdmaError';
+    this.code = code;
+    this.path = path;
+  }
+}
