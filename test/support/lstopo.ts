@@ -1,0 +1,118 @@
+/**
+ * Helpers around the real hwloc referee, `lstopo-no-graphics`: run it (in parallel, with a small
+ * pool), and read counts and the NUMA latency matrix from its XML output with plain text matching
+ * (deliberately independent of numaplan's own importer).
+ *
+ * hwloc 2.x refuses XML written by hwloc 3 ("cannot import XML version 3.0 > 2"). Counts and distances
+ * are written the same way in both versions (v3 adds `id` attributes, moves topology infos after the
+ * root object, turns `osdev_type` into bit flags and drops page_type), so `lstopoReadable()` gives
+ * hwloc 2 a copy whose version attribute says 2.0; everything else is left as it is.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+
+/** The lstopo binary the suites use. */
+export const LSTOPO = 'lstopo-no-graphics';
+
+/** Result of one lstopo run. */
+export interface LstopoRun {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** Runs lstopo with the given arguments (never through a shell). */
+export function runLstopo(args: readonly string[]): Promise<LstopoRun> {
+  return new Promise((resolve) => {
+    execFile(LSTOPO, [...args], { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ stdout, stderr, code });
+    });
+  });
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** A scratch directory under the OS temp dir, removed by `dispose()`. */
+export function scratchDir(prefix = 'numaplan-lstopo-'): { dir: string; dispose(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The topology version a file declares ("" for hwloc 1.x files). */
+export function xmlVersion(text: string): string {
+  return /<topology\b[^>]*\bversion="([^"]*)"/.exec(text)?.[1] ?? '';
+}
+
+/** A path hwloc 2 can read for `file`: the file itself, or a copy in `dir` that declares version 2.0. */
+export function lstopoReadable(file: string, dir: string): string {
+  const text = readFileSync(file, 'utf8');
+  if (!xmlVersion(text).startsWith('3')) return file;
+  const copy = join(dir, basename(file));
+  writeFileSync(copy, text.replace(/(<topology\b[^>]*\bversion=")3\.\d+(")/, '$12.0$2'));
+  return copy;
+}
+
+/** What lstopo's XML output says. */
+export interface LstopoCounts {
+  /** Every Package object, including those hwloc keeps only for their memory or I/O children. */
+  packages: number;
+  /** Package objects with a non-empty cpuset (at least one usable PU). */
+  packagesWithPus: number;
+  nodes: number;
+  cores: number;
+  pus: number;
+  /** Distinct pci_busid values of PCIDev objects. */
+  pciAddresses: string[];
+  /** NUMA node os indexes in document order. */
+  nodeIds: number[];
+  /** NUMALatency (or the only NUMANode matrix), by node os index: `distance(from, to)`. Null when absent. */
+  numaLatency: Map<number, Map<number, number>> | null;
+}
+
+/** Reads counts and the NUMA latency matrix from an XML document written by lstopo. */
+export function countsFromLstopoXml(xml: string): LstopoCounts {
+  const count = (type: string): number => (xml.match(new RegExp(`<object type="${type}"[ >/]`, 'g')) ?? []).length;
+  const nodeIds = [...xml.matchAll(/<object type="NUMANode"[^>]*?\bos_index="(\d+)"/g)].map((m) => Number(m[1]));
+  const pci = [...xml.matchAll(/<object type="PCIDev"[^>]*?\bpci_busid="([^"]+)"/g)].map((m) => (m[1] as string).toLowerCase());
+  const blocks = [...xml.matchAll(/<distances2 ([^>]*)>([\s\S]*?)<\/distances2>/g)].filter((m) => /type="NUMANode"/.test(m[1] as string));
+  const block = blocks.find((m) => /name="NUMALatency"/.test(m[1] as string)) ?? (blocks.length === 1 ? blocks[0] : undefined);
+  let numaLatency: Map<number, Map<number, number>> | null = null;
+  if (block) {
+    const body = block[2] as string;
+    const gather = (tag: string): number[] =>
+      [...body.matchAll(new RegExp(`<${tag}[^>]*>([^<]*)</${tag}>`, 'g'))].flatMap((m) => (m[1] as string).trim().split(/\s+/).filter(Boolean).map(Number));
+    const idx = gather('indexes');
+    const vals = gather('u64values');
+    numaLatency = new Map();
+    idx.forEach((a, i) => {
+      const row = new Map<number, number>();
+      idx.forEach((b, j) => row.set(b, vals[i * idx.length + j] as number));
+      numaLatency?.set(a, row);
+    });
+  }
+  return {
+    packages: count('Package'),
+    packagesWithPus: [...xml.matchAll(/<object type="Package"[^>]*?\bcpuset="([^"]*)"/g)].filter((m) => !/^(0x0*,?)*$/.test(m[1] as string)).length,
+    nodes: count('NUMANode'),
+    cores: count('Core'),
+    pus: count('PU'),
+    pciAddresses: [...new Set(pci)].sort(),
+    nodeIds,
+    numaLatency,
+  };
+}
