@@ -66,7 +66,7 @@ describe('rdma decode on generated captures', () => {
     });
     const good = buildRoceFrame({ srcAddr: parseIp('::1') as Buffer, dstAddr: parseIp('::1') as Buffer, srcPort: 50000 }, roce);
     const bad = Buffer.from(good);
-    bad[bad.length - 6] ^= 1;
+    bad.writeUInt8((bad[bad.length - 6] ?? 0) ^ 1, bad.length - 6);
     writeFileSync(join(tmp, 'x.pcap'), writePcap([good, bad]));
     const r = await run(['rdma', 'decode', join(tmp, 'x.pcap'), '--json']);
     expect(r.code).toBe(1);
