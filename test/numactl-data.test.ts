@@ -11,6 +11,7 @@ import { topologyFromNumactl } from '../src/adapters/numactl-text.js';
 import { parseCpuList } from '../src/core/topology/cpulist.js';
 import { TopologyError } from '../src/core/topology/errors.js';
 import { TopologySchema } from '../src/core/topology/model.js';
+import { getPreset } from '../src/core/topology/presets/index.js';
 import { dataSet } from './support/data.js';
 import { tool } from './support/tools.js';
 
@@ -160,6 +161,44 @@ describe.skipIf(folder === null)('numactl --hardware outputs from real machines'
     for (const file of NOT_NUMACTL.filter((f) => files.includes(f) && f.endsWith('.txt'))) {
       expect(() => topologyFromNumactl(readFileSync(join(root, file), 'utf8'), file)).toThrow(TopologyError);
     }
+  });
+});
+
+describe.skipIf(folder === null)('presets agree with the real outputs they cite', () => {
+  const root = folder as string;
+  const read = (file: string) => topologyFromNumactl(readFileSync(join(root, file), 'utf8'), file);
+  const preset = (name: string) => {
+    const p = getPreset(name);
+    if (!p) throw new Error(`no preset ${name}`);
+    return p.build();
+  };
+
+  it('sapphire-rapids-max-hbm-flat: the Aurora node layout and distance table', () => {
+    const real = read('docs/argonne-aurora-SPR-Max-flat-HBM.txt');
+    const p = preset('sapphire-rapids-max-hbm-flat');
+    expect(p.distances).toEqual(real.distances);
+    expect(p.nodes.map((n) => n.cpus)).toEqual(real.nodes.map((n) => n.cpus));
+    expect(p.nodes.slice(2).map((n) => n.memory.total)).toEqual(real.nodes.slice(2).map((n) => n.memory.total));
+  });
+
+  it('epyc-2s-nps*: inter-socket 32 as in the real two-socket EPYC outputs, intra-socket 12 as in the NPS4 output', () => {
+    const twoSocket = read('github-issues/egandro-proxmox-cpu-affinity-58_2xEPYC-9375F.txt');
+    expect(preset('epyc-2s-nps1').distances).toEqual(twoSocket.distances);
+    const nps4 = read('github-issues/numactl-numactl-165_Threadripper-3960X-NPS4-memoryless.txt');
+    const intra = [...new Set(nps4.distances.flat())].filter((d) => d !== 10);
+    expect(intra).toEqual([12]);
+    expect(preset('epyc-2s-nps4').distances[0]?.slice(1, 4)).toEqual([12, 12, 12]);
+  });
+
+  it('gh200-2s: only distance values visible in the partial 4 x GH200 table', () => {
+    const text = readFileSync(join(root, 'github-issues/numactl-numactl-224_4xGH200-36nodes-PARTIAL.txt'), 'utf8');
+    const visible = new Set(
+      text
+        .split('\n')
+        .filter((l) => /^\s*\d+:\s/.test(l))
+        .flatMap((l) => l.split(':')[1]?.trim().split(/\s+/).map(Number) ?? []),
+    );
+    for (const d of new Set(preset('gh200-2s').distances.flat())) expect(visible.has(d), `distance ${d}`).toBe(true);
   });
 });
 

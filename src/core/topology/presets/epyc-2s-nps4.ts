@@ -1,0 +1,11 @@
+/** Two-socket AMD EPYC 9004 in NPS4. */
+import { epycGenoa2s, epycProvenance } from './epyc-genoa-2s.js';
+import type { Preset } from './index.js';
+
+/** 2 x EPYC 9654 (96C/192T each) in NPS4: 8 nodes of 96 GiB, distances 10/12/32. */
+export const epyc2sNps4: Preset = {
+  name: 'epyc-2s-nps4',
+  description: '2 x EPYC 9654 (96C/192T each) in NPS4: 8 nodes of 96 GiB, distances 10/12/32; ConnectX-7 + 8 VFs and H100 per socket',
+  provenance: epycProvenance(4),
+  build: () => epycGenoa2s(4),
+};
