@@ -36,6 +36,8 @@ export interface NodeReadOptions {
   gpuMemoryNodes: boolean | null;
   arch: string | null;
   isKnl: boolean;
+  /** Keep nodes whose CPUs overlap an earlier node's, minus the shared CPUs (default: drop them, as hwloc). */
+  overlappingNodes: boolean;
 }
 
 /** Reads the nodes. `allCpus` are the PUs for the synthesised single node; `allowedMems` null = all. */
@@ -67,8 +69,12 @@ export function readNodes(fs: RootFs, allCpus: number[], allowedMems: Set<number
       return;
     }
     if (cpus.some((c) => taken.has(c))) {
-      fs.warn(`${dir}/cpumap`, `CPUs of node ${id} overlap an earlier node's; node ignored (as hwloc does)`);
-      return;
+      if (!options.overlappingNodes) {
+        fs.warn(`${dir}/cpumap`, `CPUs of node ${id} overlap an earlier node's; node ignored (as hwloc does)`);
+        return;
+      }
+      fs.warn(`${dir}/cpumap`, `CPUs of node ${id} overlap an earlier node's; node kept without the shared CPUs`);
+      cpus = cpus.filter((c) => !taken.has(c));
     }
     for (const c of cpus) taken.add(c);
     const meminfo = fs.read(`${dir}/meminfo`);

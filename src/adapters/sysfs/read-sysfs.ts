@@ -35,6 +35,11 @@ export interface SysfsOptions {
   caches?: boolean;
   /** Read PCI devices (default true). */
   pci?: boolean;
+  /**
+   * Keep NUMA nodes whose CPUs overlap an earlier node's, without the shared CPUs (default false:
+   * dropped with a warning, as hwloc does unless HWLOC_DEBUG_ALLOW_OVERLAPPING_NODE_CPUSETS is set).
+   */
+  overlappingNodes?: boolean;
 }
 
 /** Reads a topology from a sysfs/procfs tree. Throws TopologyError when `root` holds no sys/. */
@@ -62,7 +67,12 @@ export function readSysfs(options: SysfsOptions = {}): Topology {
   const allowed = options.ignoreCgroup ? { cpus: null, mems: null } : readAllowedSets(fs);
   const cpus = readCpus(fs, cpuinfo, allowed.cpus, { caches: options.caches ?? true });
   const placed = cpus.pus.map((p) => p.os);
-  const nodes = readNodes(fs, placed, allowed.mems, { gpuMemoryNodes: options.gpuMemoryNodes ?? null, arch, isKnl });
+  const nodes = readNodes(fs, placed, allowed.mems, {
+    gpuMemoryNodes: options.gpuMemoryNodes ?? null,
+    arch,
+    isKnl,
+    overlappingNodes: options.overlappingNodes ?? false,
+  });
 
   // Node CPU lists name offline CPUs too; only PUs the model holds are kept, silently for offline ones.
   const known = new Set(placed);
