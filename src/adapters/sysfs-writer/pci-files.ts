@@ -2,7 +2,8 @@
  * PCI functions: `sys/devices/pci<domain>:<bus>/<address>/` with `class`, `vendor`, `device`,
  * `numa_node`, `local_cpulist`, `local_cpus`, a 64-byte `config` header, SR-IOV attributes and
  * `virtfnN` / `physfn` links; `sys/bus/pci/devices/<address>` links; `net/<ifname>` and
- * `infiniband/<dev>` folders under the function with their `sys/class/{net,infiniband}` links.
+ * `infiniband/<dev>` folders under the function (each with its `device` link back to the function)
+ * and their `sys/class/{net,infiniband}` links.
  *
  * Every function hangs directly below the root bus of its own bus number (no bridges are
  * modelled). A device whose local CPUs are unknown gets no `local_cpus`/`local_cpulist` files.
@@ -39,11 +40,11 @@ export function addPciFiles(tree: FileTree, topo: Topology, nbits: number): void
     }
     if (dev.physfn !== null) linkTo(tree, `${dir}/physfn`, pciDevicePath(dev.physfn));
     for (const name of dev.netDevices) {
-      tree.dir(`${dir}/net/${name}`);
+      tree.link(`${dir}/net/${name}/device`, `../../../${dev.address}`);
       linkTo(tree, `sys/class/net/${name}`, `${dir}/net/${name}`);
     }
     for (const name of dev.rdmaDevices) {
-      tree.dir(`${dir}/infiniband/${name}`);
+      tree.link(`${dir}/infiniband/${name}/device`, `../../../${dev.address}`);
       linkTo(tree, `sys/class/infiniband/${name}`, `${dir}/infiniband/${name}`);
     }
   }

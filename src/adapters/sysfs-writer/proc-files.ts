@@ -1,7 +1,8 @@
 /**
  * procfs and cgroup files: `proc/meminfo`, `proc/cpuinfo` (x86 layout), `proc/sys/kernel/hostname`,
- * and the cgroup v2 cpuset of the reading process (`proc/self/cgroup`, `proc/mounts`,
- * `sys/fs/cgroup/cpuset.{cpus,mems}.effective`), which is how PUs and nodes become disallowed.
+ * and the cgroup v2 cpuset of the reading process (`proc/self/{cgroup,cpuset}`, `proc/mounts`,
+ * `sys/fs/cgroup/{cgroup.controllers,cpuset.cpus.effective,cpuset.mems.effective}`): the root
+ * cgroup, restricted to the allowed PUs and nodes, which is how they become disallowed.
  */
 import type { Core, Topology } from '../../core/topology/model.js';
 import type { FileTree } from './file-tree.js';
@@ -14,6 +15,7 @@ export function addProcFiles(tree: FileTree, topo: Topology): void {
   tree.file('proc/cpuinfo', cpuinfo(topo));
   if (topo.hostname !== null) tree.attr('proc/sys/kernel/hostname', topo.hostname);
   tree.attr('proc/self/cgroup', '0::/');
+  tree.attr('proc/self/cpuset', '/');
   tree.file(
     'proc/mounts',
     [
@@ -25,6 +27,7 @@ export function addProcFiles(tree: FileTree, topo: Topology): void {
   );
   const cpus = topo.pus.filter((p) => p.online && p.allowed).map((p) => p.os);
   const mems = topo.nodes.filter((n) => n.allowed).map((n) => n.id);
+  tree.attr('sys/fs/cgroup/cgroup.controllers', 'cpuset cpu io memory hugetlb pids rdma misc');
   tree.attr('sys/fs/cgroup/cpuset.cpus.effective', kernelList(cpus));
   tree.attr('sys/fs/cgroup/cpuset.mems.effective', kernelList(mems));
 }
