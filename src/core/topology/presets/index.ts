@@ -23,7 +23,7 @@ import { gh2002s } from './gh200-2s.js';
 import { ring4s } from './ring-4s.js';
 import { xeon2sSnc2 } from './xeon-2s-snc2.js';
 import { xeon8s } from './xeon-8s.js';
-import { xeonMaxHbmFlat } from './xeon-max-hbm-flat.js';
+import { sapphireRapidsMaxHbmFlat } from './sapphire-rapids-max-hbm-flat.js';
 
 /** A built-in machine. */
 export interface Preset {
@@ -44,7 +44,7 @@ const PRESETS: readonly Preset[] = [
   xeon8s,
   gh2002s,
   cxl2s,
-  xeonMaxHbmFlat,
+  sapphireRapidsMaxHbmFlat,
 ];
 
 /** Looks a preset up by name. */

@@ -12,7 +12,7 @@ const TABLE = [
 ];
 
 /** 2 x Xeon Max 9470 (52C/104T), 512 GiB DDR + 64 GiB HBM per socket, HBM flat: distances 10/13/21/23. */
-export const xeonMaxHbmFlat: Preset = {
+export const sapphireRapidsMaxHbmFlat: Preset = {
   name: 'sapphire-rapids-max-hbm-flat',
   description: '2 x Xeon Max 9470 (52C/104T) HBM flat mode: 2 DDR nodes of 512 GiB + 2 CPU-less HBM nodes of 64 GiB, 10/13/21/23',
   provenance: [
