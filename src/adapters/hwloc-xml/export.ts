@@ -1,7 +1,328 @@
-/** PLACEHOLDER: replaced by the hwloc XML exporter. */
-import type { Topology } from '../../core/topology/model.js';
+/**
+ * hwloc v2 XML export: a document `lstopo --input FILE.xml` loads without a warning, with the same
+ * packages, NUMA nodes, cores, PUs and NUMALatency matrix as the model.
+ *
+ * How the model maps onto hwloc's tree:
+ * - Packages, dies and groups, caches, cores and PUs are nested by CPU-set inclusion under one
+ *   Machine (larger sets outside; on equal sets Package > Die > Group > L5..L1 > Core > PU). An object
+ *   that overlaps another without nesting (which hwloc cannot represent) is left out.
+ * - A NUMA node with online CPUs is a memory child of the outermost object whose CPU set equals its
+ *   CPUs; a Group is added for it when none exists. A node without CPUs (HBM, CXL, GPU memory) is a
+ *   memory child of the package of its nearest CPU nodes (by distance), or of the Machine when those
+ *   are in several packages. Tiers are written as subtypes (HBM, GPUMemory, NVM, CXL-DRAM; DRAM when
+ *   the host has other tiers), huge-page pools as page_type elements (the 4 KiB count is the rest of
+ *   the node's memory).
+ * - Offline PUs appear only in complete_cpuset; disallowed PUs and nodes are left out of the root's
+ *   allowed_cpuset / allowed_nodeset, exactly as hwloc writes them.
+ * - PCI devices are PCIDev objects under one host Bridge per (locality, PCI domain); the locality is
+ *   the object holding the device's node (reported or inferred), else the smallest object holding its
+ *   local CPUs, else the Machine. Network and RDMA names become OSDev children; SR-IOV relations,
+ *   which hwloc does not describe, are kept in `NumaplanSRIOV*` info attributes for numaplan's own
+ *   round trip.
+ * - The distance matrix is one `distances2` element named NUMALatency with OS indexing.
+ */
+import type { Cache, NumaNode, PciDevice, Topology } from '../../core/topology/model.js';
+import { formatHwlocBitmap } from './bitmap.js';
+import { OSDEV_NETWORK_V2, OSDEV_OPENFABRICS_V2, formatPciType } from './pci.js';
 
-/** Exports a topology as hwloc v2 XML that lstopo loads. */
-export function topologyToHwlocXml(_topo: Topology): string {
-  throw new Error('hwloc export not built yet');
+interface XObj {
+  type: string;
+  attrs: [string, string | number][];
+  infos: [string, string][];
+  /** Online PUs. */
+  cpus: number[];
+  /** All PUs, including offline ones. */
+  complete: number[];
+  rank: number;
+  children: XObj[];
+  memory: NumaNode[];
+  io: XIo[];
+  parent: XObj | null;
+}
+
+interface XIo {
+  domain: string;
+  devices: PciDevice[];
+}
+
+const RANK = { Package: 0, Die: 1, Group: 2, NodeGroup: 3, Cache: 4, Core: 20, PU: 21 } as const;
+
+const TIER_SUBTYPE: Partial<Record<NumaNode['tier'], string>> = {
+  hbm: 'HBM',
+  gpu: 'GPUMemory',
+  nvm: 'NVM',
+  cxl: 'CXL-DRAM',
+};
+
+function cacheRank(c: Cache): number {
+  // L5 outermost; on one level the data/unified cache holds the instruction cache, as hwloc nests them.
+  return RANK.Cache + (5 - c.level) * 2 + (c.type === 'instruction' ? 1 : 0);
+}
+
+function esc(v: string | number): string {
+  return String(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function isSubset(inner: readonly number[], outer: Set<number>): boolean {
+  return inner.every((c) => outer.has(c));
+}
+
+/** Exports a topology as hwloc v2 XML that lstopo loads (see the module comment for the mapping). */
+export function topologyToHwlocXml(topo: Topology): string {
+  const online = topo.pus.filter((p) => p.online);
+  const onlineSet = new Set(online.map((p) => p.os));
+  const onlyOnline = (cpus: readonly number[]): number[] => cpus.filter((c) => onlineSet.has(c));
+  const obj = (type: string, rank: number, complete: readonly number[], attrs: [string, string | number][] = [], infos: [string, string][] = []): XObj => ({
+    type,
+    attrs,
+    infos,
+    cpus: onlyOnline(complete),
+    complete: [...complete].sort((a, b) => a - b),
+    rank,
+    children: [],
+    memory: [],
+    io: [],
+    parent: null,
+  });
+
+  const machine = obj('Machine', -1, topo.pus.map((p) => p.os), [['os_index', 0]], topo.hostname ? [['HostName', topo.hostname]] : []);
+
+  // --- candidate objects, nested by CPU-set inclusion ---
+  const candidates: XObj[] = [];
+  for (const p of topo.packages) candidates.push(obj('Package', RANK.Package, p.pus, [['os_index', p.id]], p.model ? [['CPUModel', p.model]] : []));
+  for (const g of topo.groups) {
+    if (g.kind === 'die') candidates.push(obj('Die', RANK.Die, g.cpus, [['os_index', g.id]]));
+    else candidates.push(obj('Group', RANK.Group, g.cpus, g.kind === 'cluster' ? [['subtype', 'Cluster']] : []));
+  }
+  const seenCache = new Set<string>();
+  for (const c of topo.caches) {
+    if (c.type === 'instruction' && c.level > 3) continue;
+    const key = `${c.level}/${c.type}/${c.cpus.join(',')}`;
+    if (seenCache.has(key)) continue;
+    seenCache.add(key);
+    const type = `L${c.level}${c.type === 'instruction' ? 'i' : ''}Cache`;
+    candidates.push(
+      obj(type, cacheRank(c), c.cpus, [
+        ['cache_size', c.size],
+        ['depth', c.level],
+        ['cache_linesize', c.lineSize ?? 0],
+        ['cache_associativity', c.ways ?? 0],
+        ['cache_type', c.type === 'unified' ? 0 : c.type === 'data' ? 1 : 2],
+      ]),
+    );
+  }
+  for (const c of topo.cores) candidates.push(obj('Core', RANK.Core, c.pus, [['os_index', c.coreId]]));
+  for (const p of online) candidates.push(obj('PU', RANK.PU, [p.os], [['os_index', p.os]]));
+  const cpuNodes = topo.nodes.filter((n) => onlyOnline(n.cpus).length > 0);
+  for (const n of cpuNodes) {
+    const key = onlyOnline(n.cpus).join(',');
+    if (!candidates.some((c) => c.cpus.join(',') === key)) candidates.push(obj('Group', RANK.NodeGroup, n.cpus));
+  }
+
+  const placed = candidates
+    .filter((c) => c.cpus.length > 0)
+    .sort((a, b) => b.cpus.length - a.cpus.length || a.rank - b.rank || (a.cpus[0] as number) - (b.cpus[0] as number));
+  for (const c of placed) insert(machine, c);
+
+  // --- NUMA nodes ---
+  const nodeHome = new Map<number, XObj>();
+  for (const n of cpuNodes) {
+    const cpus = onlyOnline(n.cpus);
+    const home = outermostEqual(machine, cpus.join(',')) ?? smallestContaining(machine, new Set(cpus));
+    home.memory.push(n);
+    nodeHome.set(n.id, home);
+  }
+  const index = new Map(topo.nodes.map((n, i) => [n.id, i]));
+  for (const n of topo.nodes) {
+    if (nodeHome.has(n.id)) continue;
+    let home = machine;
+    if (cpuNodes.length > 0) {
+      const row = topo.distances[index.get(n.id) as number] as number[];
+      const d = (m: NumaNode): number => row[index.get(m.id) as number] as number;
+      const best = Math.min(...cpuNodes.map(d));
+      const pkgs = new Set(cpuNodes.filter((m) => d(m) === best).flatMap((m) => topo.pus.filter((p) => m.cpus.includes(p.os)).map((p) => p.package)));
+      if (pkgs.size === 1) {
+        const pkgId = [...pkgs][0];
+        home = findObj(machine, (o) => o.type === 'Package' && o.attrs.some(([k, v]) => k === 'os_index' && v === pkgId)) ?? machine;
+      }
+    }
+    home.memory.push(n);
+    nodeHome.set(n.id, home);
+  }
+
+  // --- PCI devices ---
+  for (const d of topo.pciDevices) {
+    const nodeId = d.node ?? d.inferredNode;
+    let home: XObj = (nodeId !== null ? nodeHome.get(nodeId) : undefined) ?? machine;
+    if (nodeId === null && d.localCpus && onlyOnline(d.localCpus).length > 0) home = smallestContaining(machine, new Set(onlyOnline(d.localCpus)));
+    const domain = d.address.slice(0, d.address.indexOf(':'));
+    let bridge = home.io.find((b) => b.domain === domain);
+    if (!bridge) {
+      bridge = { domain, devices: [] };
+      home.io.push(bridge);
+    }
+    bridge.devices.push(d);
+  }
+
+  // --- write ---
+  const tiers = new Set(topo.nodes.map((n) => n.tier));
+  const markDram = [...tiers].some((t) => t !== 'dram' && t !== 'unknown');
+  const allowedCpus = topo.pus.filter((p) => p.online && p.allowed).map((p) => p.os);
+  const allowedNodes = topo.nodes.filter((n) => n.allowed).map((n) => n.id);
+  let gp = 1;
+  const out: string[] = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<!DOCTYPE topology SYSTEM "hwloc2.dtd">',
+    '<topology version="2.0">',
+  ];
+  const line = (depth: number, text: string): void => {
+    out.push(`${'  '.repeat(depth)}${text}`);
+  };
+  const attrText = (attrs: [string, string | number][]): string => attrs.map(([k, v]) => ` ${k}="${esc(v)}"`).join('');
+
+  const writeObj = (o: XObj, depth: number, inherited: number[]): void => {
+    const below = nodesBelow(o);
+    const nodeset = [...new Set([...below, ...inherited])];
+    const own = o.memory.map((n) => n.id);
+    const attrs: [string, string | number][] = [['type', o.type], ...o.attrs.filter(([k]) => k === 'os_index' || k === 'subtype')];
+    attrs.push(['cpuset', formatHwlocBitmap(o.cpus)], ['complete_cpuset', formatHwlocBitmap(o.complete)]);
+    if (o === machine) attrs.push(['allowed_cpuset', formatHwlocBitmap(allowedCpus)]);
+    attrs.push(['nodeset', formatHwlocBitmap(nodeset)], ['complete_nodeset', formatHwlocBitmap(nodeset)]);
+    if (o === machine) attrs.push(['allowed_nodeset', formatHwlocBitmap(allowedNodes)]);
+    attrs.push(['gp_index', gp++], ...o.attrs.filter(([k]) => k !== 'os_index' && k !== 'subtype'));
+    const empty = o.infos.length === 0 && o.children.length === 0 && o.memory.length === 0 && o.io.length === 0;
+    if (empty) {
+      line(depth, `<object${attrText(attrs)}/>`);
+      return;
+    }
+    line(depth, `<object${attrText(attrs)}>`);
+    for (const [k, v] of o.infos) line(depth + 1, `<info name="${esc(k)}" value="${esc(v)}"/>`);
+    const childInherited = [...new Set([...inherited, ...own])];
+    for (const n of [...o.memory].sort((a, b) => Number(b.cpus.length > 0) - Number(a.cpus.length > 0) || a.id - b.id)) {
+      writeNode(n, o, depth + 1, markDram);
+    }
+    for (const c of o.children) writeObj(c, depth + 1, childInherited);
+    for (const b of o.io) writeBridge(b, depth + 1);
+    line(depth, '</object>');
+  };
+
+  const writeNode = (n: NumaNode, home: XObj, depth: number, dramSubtype: boolean): void => {
+    const subtype = TIER_SUBTYPE[n.tier] ?? (dramSubtype && n.tier === 'dram' ? 'DRAM' : undefined);
+    const attrs: [string, string | number][] = [
+      ['type', 'NUMANode'],
+      ['os_index', n.id],
+      ['cpuset', formatHwlocBitmap(home.cpus)],
+      ['complete_cpuset', formatHwlocBitmap(home.complete)],
+      ['nodeset', formatHwlocBitmap([n.id])],
+      ['complete_nodeset', formatHwlocBitmap([n.id])],
+      ['gp_index', gp++],
+    ];
+    if (subtype) attrs.push(['subtype', subtype]);
+    attrs.push(['local_memory', n.memory.total]);
+    const huge = n.hugePages.filter((p) => p.pageSize > 4096);
+    const hugeBytes = huge.reduce((s, p) => s + p.pageSize * p.total, 0);
+    line(depth, `<object${attrText(attrs)}>`);
+    line(depth + 1, `<page_type size="4096" count="${Math.max(0, Math.floor((n.memory.total - hugeBytes) / 4096))}"/>`);
+    for (const p of huge) line(depth + 1, `<page_type size="${p.pageSize}" count="${p.total}"/>`);
+    line(depth, '</object>');
+  };
+
+  const writeBridge = (b: XIo, depth: number): void => {
+    const devices = [...b.devices].sort((x, y) => x.address.localeCompare(y.address));
+    const buses = devices.map((d) => Number.parseInt(d.address.split(':')[1] as string, 16));
+    const hex2 = (v: number): string => v.toString(16).padStart(2, '0');
+    line(
+      depth,
+      `<object type="Bridge" gp_index="${gp++}" bridge_type="0-1" depth="0" bridge_pci="${b.domain}:[${hex2(Math.min(...buses))}-${hex2(Math.max(...buses))}]">`,
+    );
+    for (const d of devices) writeDevice(d, depth + 1);
+    line(depth, '</object>');
+  };
+
+  const writeDevice = (d: PciDevice, depth: number): void => {
+    const infos: [string, string][] = [];
+    if (d.name) infos.push(['PCIDevice', d.name]);
+    if (d.physfn) infos.push(['NumaplanSRIOVPhysFn', d.physfn]);
+    if (d.sriov) {
+      infos.push(['NumaplanSRIOVTotalVFs', String(d.sriov.totalVfs)]);
+      if (d.sriov.vfs.length > 0) infos.push(['NumaplanSRIOVVFs', d.sriov.vfs.join(' ')]);
+    }
+    const osdevs: [string, number][] = [
+      ...d.netDevices.map((n): [string, number] => [n, OSDEV_NETWORK_V2]),
+      ...d.rdmaDevices.map((n): [string, number] => [n, OSDEV_OPENFABRICS_V2]),
+    ];
+    const head = `<object type="PCIDev" gp_index="${gp++}" pci_busid="${esc(d.address)}" pci_type="${formatPciType(d.classCode, d.vendorId, d.deviceId)}" pci_link_speed="0.000000"`;
+    if (infos.length === 0 && osdevs.length === 0) {
+      line(depth, `${head}/>`);
+      return;
+    }
+    line(depth, `${head}>`);
+    for (const [k, v] of infos) line(depth + 1, `<info name="${esc(k)}" value="${esc(v)}"/>`);
+    for (const [name, t] of osdevs) line(depth + 1, `<object type="OSDev" gp_index="${gp++}" name="${esc(name)}" osdev_type="${t}"/>`);
+    line(depth, '</object>');
+  };
+
+  writeObj(machine, 1, []);
+
+  if (topo.nodes.length > 1) {
+    const ids = topo.nodes.map((n) => n.id);
+    const indexes = `${ids.join(' ')} `;
+    line(1, `<distances2 type="NUMANode" nbobjs="${ids.length}" kind="5" name="NUMALatency" indexing="os">`);
+    line(2, `<indexes length="${indexes.length}">${indexes}</indexes>`);
+    const values = topo.distances.flat();
+    for (let i = 0; i < values.length; i += 10) {
+      const chunk = `${values.slice(i, i + 10).join(' ')} `;
+      line(2, `<u64values length="${chunk.length}">${chunk}</u64values>`);
+    }
+    line(1, '</distances2>');
+  }
+  out.push('</topology>', '');
+  return out.join('\n');
+}
+
+/** Puts `c` under the deepest object containing its CPUs; drops it when it straddles siblings. */
+function insert(root: XObj, c: XObj): void {
+  const set = new Set(c.cpus);
+  let at = root;
+  for (;;) {
+    const next = at.children.find((k) => isSubset(c.cpus, new Set(k.cpus)));
+    if (!next) break;
+    at = next;
+  }
+  if (at.children.some((k) => k.cpus.some((x) => set.has(x)))) return; // partial overlap: not representable
+  c.parent = at;
+  at.children.push(c);
+  at.children.sort((a, b) => (a.cpus[0] as number) - (b.cpus[0] as number));
+}
+
+function outermostEqual(root: XObj, key: string): XObj | null {
+  const queue: XObj[] = [root];
+  while (queue.length > 0) {
+    const o = queue.shift() as XObj;
+    if (o !== root && o.cpus.join(',') === key) return o;
+    queue.push(...o.children);
+  }
+  return root.cpus.join(',') === key ? root : null;
+}
+
+function smallestContaining(root: XObj, cpus: Set<number>): XObj {
+  let at = root;
+  for (;;) {
+    const next = at.children.find((k) => k.type !== 'PU' && [...cpus].every((c) => k.cpus.includes(c)));
+    if (!next) return at;
+    at = next;
+  }
+}
+
+function findObj(root: XObj, pred: (o: XObj) => boolean): XObj | null {
+  if (pred(root)) return root;
+  for (const c of root.children) {
+    const f = findObj(c, pred);
+    if (f) return f;
+  }
+  return null;
+}
+
+function nodesBelow(o: XObj): number[] {
+  return [...o.memory.map((n) => n.id), ...o.children.flatMap(nodesBelow)];
 }
