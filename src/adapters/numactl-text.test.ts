@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Io } from '../cli/io.js';
+import { main } from '../cli/main.js';
 import { TopologyError } from '../core/topology/errors.js';
 import { TopologySchema } from '../core/topology/model.js';
 import { parseNumactlHardware } from '../core/topology/numactl-parse.js';
@@ -242,5 +247,36 @@ node   0   1   2
       [20, 10],
     ]);
     expect(t.warnings.some((w) => w.path === 'distances')).toBe(true);
+  });
+});
+
+describe('numaplan topology --from numactl:FILE', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'numaplan-numactl-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const run = async (argv: string[]) => {
+    let out = '';
+    let err = '';
+    const io: Io = { version: 't', out: (s) => void (out += s), err: (s) => void (err += s), setExitCode: () => {}, exitCode: () => 0 };
+    const code = await main(argv, io);
+    return { code, out, err };
+  };
+
+  it('shows a host read from numactl text', async () => {
+    const file = join(dir, 'ok.txt');
+    writeFileSync(file, TWO_NODES);
+    const r = await run(['topology', '--from', `numactl:${file}`, '--summary', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ packages: 2, nodes: 2, cores: 16, pus: 16 });
+  });
+
+  it('exits 2 on garbled text, naming the line and field', async () => {
+    const file = join(dir, 'bad.txt');
+    writeFileSync(file, TWO_NODES.replace('  1:  21  10\n', ''));
+    const r = await run(['topology', '--from', `numactl:${file}`]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${file}:10: node distances: rows missing for node(s) 1`);
+    const j = await run(['topology', '--from', `numactl:${file}`, '--json']);
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.out).error).toMatchObject({ code: 'ERR_NUMACTL_INCOMPLETE', path: `${file}:10` });
   });
 });
