@@ -158,6 +158,42 @@ user@host:~$
     });
   }
 
+  it('answers any mangled output with a result or a TopologyError, never a crash (property)', () => {
+    const lines = TWO_NODES.trimEnd().split('\n');
+    const edit = fc.oneof(
+      fc.record({ kind: fc.constant('drop' as const), at: fc.nat(lines.length - 1) }),
+      fc.record({ kind: fc.constant('dup' as const), at: fc.nat(lines.length - 1) }),
+      fc.record({ kind: fc.constant('swap' as const), at: fc.nat(lines.length - 2) }),
+      fc.record({ kind: fc.constant('token' as const), at: fc.nat(lines.length - 1), text: fc.constantFrom('x', '-1', '', '99', '1e3', '...', ':', '(3)', '0-', 'MB') }),
+    );
+    fc.assert(
+      fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
+        const l = [...lines];
+        for (const e of edits) {
+          const at = Math.min(e.at, l.length - 1);
+          if (at < 0) break;
+          if (e.kind === 'drop') l.splice(at, 1);
+          else if (e.kind === 'dup') l.splice(at, 0, l[at] as string);
+          else if (e.kind === 'swap' && at + 1 < l.length) [l[at], l[at + 1]] = [l[at + 1] as string, l[at] as string];
+          else if (e.kind === 'token') {
+            const toks = (l[at] as string).split(' ');
+            toks[toks.length - 1] = e.text;
+            l[at] = toks.join(' ');
+          }
+        }
+        try {
+          const t = topologyFromNumactl(l.join('\n'), 'f');
+          TopologySchema.parse(t);
+        } catch (err) {
+          expect(err).toBeInstanceOf(TopologyError);
+          expect((err as TopologyError).code).toMatch(/^ERR_NUMACTL_/);
+          expect((err as TopologyError).path).toMatch(/^f(:\d+)?$/);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('round-trips any generated host (property)', () => {
     const host = fc
       .integer({ min: 1, max: 6 })
