@@ -1,0 +1,133 @@
+/**
+ * Turning a judged node set into concrete resources: host CPUs per vCPU, held siblings, emulator
+ * pCPUs, memory grants and devices. Shared by every policy; deterministic (topology order, then
+ * lowest OS index / address).
+ *
+ * CPU choice per node, by mode:
+ * - core / isolate: the first free whole cores in topology order, one vCPU on each core's first PU
+ *   (isolate also holds the other siblings);
+ * - fill: whole cores, vCPUs on all their threads; unused threads of the last core are held;
+ * - thread: cores already partly used first (their free siblings), then whole cores, all threads of
+ *   each core before the next, so whole cores stay whole for others as long as possible;
+ * - shared: the PUs with the fewest shared tenants, then lowest OS index.
+ * Emulator pCPUs are the last slots of the part that carries them.
+ */
+import type { DeviceSlot } from './capacity.js';
+import { type PlacementContext, type SetEvaluation, matchingDevices } from './context.js';
+import type { PlacedDevice } from './types.js';
+
+/** Concrete resources of a placement. */
+export interface Assignment {
+  cpus: number[];
+  heldCpus: number[];
+  emulatorCpus: number[];
+  /** vCPU indexes per part, same order as evaluation.parts. */
+  vcpuIndexes: number[][];
+  devices: PlacedDevice[];
+}
+
+/** Picks concrete CPUs and devices for an evaluated (ok) node set. Null when devices ran out. */
+export function assign(ctx: PlacementContext, ev: SetEvaluation): { ok: true; assignment: Assignment } | { ok: false; resource: string; need: number; have: number } {
+  const cpus: number[] = [];
+  const held: number[] = [];
+  const emulatorCpus: number[] = [];
+  const vcpuIndexes: number[][] = [];
+  for (const part of ev.parts) {
+    const node = ctx.capacity.byId.get(part.node);
+    if (!node) throw new Error(`no capacity for node ${part.node}`);
+    const want = part.vcpus + part.emulator;
+    const picked: number[] = [];
+    switch (ctx.mode) {
+      case 'core':
+      case 'isolate':
+        for (const core of node.wholeCores.slice(0, want)) {
+          picked.push(core[0] as number);
+          if (ctx.mode === 'isolate') held.push(...core.slice(1));
+        }
+        break;
+      case 'fill': {
+        for (const core of node.wholeCores) {
+          if (picked.length >= want) break;
+          for (const pu of core) {
+            if (picked.length < want) picked.push(pu);
+            else held.push(pu);
+          }
+        }
+        break;
+      }
+      case 'thread': {
+        const whole = new Set(node.wholeCores.map((c) => c[0]));
+        const byCore: number[][] = [];
+        let current: number[] = [];
+        let lastCore = -1;
+        const coreOf = new Map<number, number>();
+        for (const p of ctx.state.topology.pus) coreOf.set(p.os, p.core);
+        for (const pu of node.freePus) {
+          const c = coreOf.get(pu) ?? -1;
+          if (c !== lastCore && current.length > 0) {
+            byCore.push(current);
+            current = [];
+          }
+          current.push(pu);
+          lastCore = c;
+        }
+        if (current.length > 0) byCore.push(current);
+        const partial = byCore.filter((c) => !whole.has(c[0]));
+        const full = byCore.filter((c) => whole.has(c[0]));
+        for (const c of [...partial, ...full]) for (const pu of c) if (picked.length < want) picked.push(pu);
+        break;
+      }
+      case 'shared': {
+        const order = [...node.sharedPus].sort((a, b) => a.tenants - b.tenants || a.cpu - b.cpu);
+        for (const s of order.slice(0, want)) picked.push(s.cpu);
+        break;
+      }
+    }
+    if (picked.length < want) throw new Error(`internal: node ${part.node} had ${picked.length} of ${want} CPUs`);
+    const vcpuCpus = picked.slice(0, part.vcpus);
+    emulatorCpus.push(...picked.slice(part.vcpus));
+    vcpuIndexes.push(vcpuCpus.map((_, i) => cpus.length + i));
+    cpus.push(...vcpuCpus);
+  }
+
+  const dev = assignDevices(ctx, ev.parts);
+  if (!dev.ok) return dev;
+  return { ok: true, assignment: { cpus, heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes, devices: dev.devices } };
+}
+
+/** Picks devices for vCPU parts: local first (node running the most vCPUs first), then nearest, then address. */
+export function assignDevices(
+  ctx: PlacementContext,
+  parts: readonly { node: number; vcpus: number }[],
+): { ok: true; devices: PlacedDevice[] } | { ok: false; resource: string; need: number; have: number } {
+  const ev = { parts };
+  const cpuNodes = new Set(ev.parts.map((p) => p.node));
+  const weight = new Map(ev.parts.map((p) => [p.node, p.vcpus]));
+  const nearest = (d: DeviceSlot): number =>
+    d.node === null ? Number.POSITIVE_INFINITY : Math.min(...ev.parts.map((p) => ctx.distance(p.node, d.node as number)));
+  const used = new Set<string>();
+  const devices: PlacedDevice[] = [];
+  for (const req of ctx.request.devices) {
+    const free = matchingDevices(ctx.capacity, req).filter(
+      (d) => !used.has(d.address) && !(d.physfn !== null && used.has(d.physfn)) && !d.vfs.some((v) => used.has(v)),
+    );
+    const candidates = free
+      .filter((d) => req.locality !== 'required' || (d.node !== null && cpuNodes.has(d.node)))
+      .map((d) => ({
+        d,
+        local: d.node !== null && cpuNodes.has(d.node) ? 0 : 1,
+        w: d.node === null ? 0 : -(weight.get(d.node) ?? 0),
+        dist: nearest(d),
+        plain: req.kind === 'nic' && d.rdma ? 1 : 0,
+      }))
+      .sort((a, b) => a.local - b.local || a.w - b.w || a.dist - b.dist || a.plain - b.plain || (a.d.address < b.d.address ? -1 : 1));
+    if (candidates.length < req.count) {
+      return { ok: false, resource: req.kind === 'pci' ? `device:${req.address}` : `device:${req.kind}`, need: req.count, have: candidates.length };
+    }
+    for (const { d } of candidates.slice(0, req.count)) {
+      used.add(d.address);
+      devices.push({ address: d.address, kind: req.kind, node: d.node, local: d.node !== null && cpuNodes.has(d.node), physfn: d.physfn });
+    }
+  }
+  return { ok: true, devices };
+}

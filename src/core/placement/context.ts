@@ -1,0 +1,438 @@
+/**
+ * The placement context: one request, one host state, one page size and one CPU mode, with every
+ * per-node capacity precomputed, and `evaluate(nodeSet)`, the shared judgement of a node set that
+ * every policy reuses (split of vCPUs and memory, feasibility with shortfalls, device locality, and
+ * the weighted-distance cost). A policy only decides which node set to evaluate and keep.
+ *
+ * Splitting a node set (documented defaults of the product):
+ * - vCPUs are spread as evenly as the nodes' capacities allow (water filling: nodes with little room
+ *   take what they can, the rest is shared evenly; a remainder goes to the lowest node ids first).
+ *   Under smt=require the split is in whole cores.
+ * - Memory follows the vCPUs: each node gets memory in proportion to its vCPUs; if a node cannot hold
+ *   its share, memory is water-filled instead (and the cost says so). Interleave: memory evenly.
+ * - An explicit guest layout fixes the parts; the largest guest node goes to the node with the most
+ *   free CPU capacity (ties: more memory, then lower id).
+ * - A memory tier other than DRAM puts memory on that tier's nodes, nearest to the vCPUs first.
+ */
+import { weightedDistance } from '../cost/model.js';
+import { type DeviceSlot, type HostCapacity, type NodeCapacity, deviceMatches, hostCapacity } from './capacity.js';
+import type { VmRequest } from './request.js';
+import type { HostState } from './state.js';
+import type { RefusalReason } from './types.js';
+
+/**
+ * How vCPUs map to hardware threads:
+ * - core: one vCPU per free whole core, siblings left free (smt=auto while whole cores exist);
+ * - thread: any free PU, filling a core's siblings (smt=prefer; smt=auto's fallback);
+ * - isolate: one vCPU per whole core, its siblings held idle for the VM;
+ * - fill: whole cores only, vCPUs fill all their threads (smt=require);
+ * - shared: shared vCPUs on PUs not dedicated to anyone.
+ */
+export type CpuMode = 'core' | 'thread' | 'isolate' | 'fill' | 'shared';
+
+/** vCPUs (and emulator pCPUs) and memory on one node, in vCPU order. */
+export interface Part {
+  node: number;
+  vcpus: number;
+  emulator: number;
+  memory: number;
+}
+
+/** The judgement of one node set. */
+export interface SetEvaluation {
+  ok: boolean;
+  /** The vCPU nodes, ascending (the set that was evaluated). */
+  nodes: number[];
+  /** vCPU parts in vCPU order; memory here is the memory on that same node. */
+  parts: Part[];
+  /** Every memory grant by node, ascending node id (includes tier nodes without vCPUs). */
+  memory: { node: number; bytes: number }[];
+  /** Weighted SLIT ratio (1 = all local). */
+  cost: number;
+  /** Preferred devices that cannot be on the set's nodes. */
+  missingPreferred: number;
+  shortfalls: RefusalReason[];
+}
+
+/** Everything a policy needs to judge node sets for one request. */
+export interface PlacementContext {
+  request: VmRequest;
+  state: HostState;
+  capacity: HostCapacity;
+  pageSize: number;
+  mode: CpuMode;
+  /** vCPUs + reserved emulator pCPUs. */
+  slots: number;
+  memory: number;
+  /** Nodes eligible for vCPUs, ascending id. */
+  cpuNodes: NodeCapacity[];
+  /** Nodes eligible for memory: the same as cpuNodes for DRAM, the tier's nodes otherwise. */
+  memNodes: NodeCapacity[];
+  separateMemory: boolean;
+  /** vCPU slots a node can take in this mode. */
+  cpuCap(node: number): number;
+  /** Bytes of the page size a node can give. */
+  memCap(node: number): number;
+  distance(a: number, b: number): number;
+  evaluate(nodes: readonly number[]): SetEvaluation;
+  /** Lower bound on the node count from capacities alone. */
+  minNodes(): number;
+  /** Upper bound on the node count from the request (strict, maxNodes, layout) and the host. */
+  maxNodes(): number;
+  /** Objective order of two evaluations: fewer nodes, fewer missing preferred devices, lower cost, lower ids. */
+  compare(a: SetEvaluation, b: SetEvaluation): number;
+}
+
+const EPS = 1e-9;
+
+/** Lexicographic order of ascending id lists. */
+export function compareIds(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const d = (a[i] as number) - (b[i] as number);
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** The objective every policy's multi-node choice is judged by (see PlacementContext.compare). */
+export function compareEvaluations(a: SetEvaluation, b: SetEvaluation): number {
+  if (a.ok !== b.ok) return a.ok ? -1 : 1;
+  if (a.nodes.length !== b.nodes.length) return a.nodes.length - b.nodes.length;
+  if (a.missingPreferred !== b.missingPreferred) return a.missingPreferred - b.missingPreferred;
+  if (Math.abs(a.cost - b.cost) > EPS) return a.cost - b.cost;
+  return compareIds(a.nodes, b.nodes);
+}
+
+/** Free devices matching each device request, as used by evaluate and assignment. */
+export function matchingDevices(capacity: HostCapacity, kind: VmRequest['devices'][number]): DeviceSlot[] {
+  const out: DeviceSlot[] = [];
+  for (const d of capacity.freeDevices.values()) if (deviceMatches(d, kind)) out.push(d);
+  return out;
+}
+
+/** Spreads `total` over capacities as evenly as they allow, in units of `unit`. Null if it cannot. */
+export function waterFill(total: number, caps: readonly number[], unit = 1): number[] | null {
+  const units = Math.ceil(total / unit);
+  const capUnits = caps.map((c) => Math.floor(c / unit));
+  let sum = 0;
+  for (const c of capUnits) sum += c;
+  if (sum < units) return null;
+  const give = new Array<number>(caps.length).fill(0);
+  const order = capUnits.map((c, i) => ({ c, i })).sort((x, y) => x.c - y.c || x.i - y.i);
+  let remaining = units;
+  let left = order.length;
+  for (const { c, i } of order) {
+    const g = Math.min(c, Math.floor(remaining / left));
+    give[i] = g;
+    remaining -= g;
+    left--;
+  }
+  while (remaining > 0) {
+    for (let i = 0; remaining > 0 && i < give.length; i++) {
+      if ((give[i] as number) < (capUnits[i] as number)) {
+        give[i] = (give[i] as number) + 1;
+        remaining--;
+      }
+    }
+  }
+  const out = give.map((g) => g * unit);
+  const excess = units * unit - total;
+  if (excess > 0) {
+    let big = 0;
+    out.forEach((o, i) => {
+      if (o >= (out[big] as number)) big = i;
+    });
+    out[big] = (out[big] as number) - excess;
+  }
+  return out;
+}
+
+/** Splits `total` bytes in proportion to weights, in whole pages; remainder pages to the first entries. */
+export function proportional(total: number, weights: readonly number[], page: number): number[] {
+  const pages = total / page;
+  const wsum = weights.reduce((s, w) => s + w, 0);
+  const out = weights.map((w) => Math.floor((pages * w) / wsum));
+  let rest = pages - out.reduce((s, x) => s + x, 0);
+  for (let i = 0; rest > 0; i = (i + 1) % out.length) {
+    if ((weights[i] as number) > 0) {
+      out[i] = (out[i] as number) + 1;
+      rest--;
+    }
+  }
+  return out.map((p) => p * page);
+}
+
+/** Which nodes may hold vCPUs and memory for a request. */
+function eligible(request: VmRequest, cap: HostCapacity): { cpu: NodeCapacity[]; mem: NodeCapacity[] } {
+  const allowed = new Set(request.nodes ?? cap.nodes.map((n) => n.id));
+  const topoAllowed = (n: NodeCapacity): boolean => allowed.has(n.id);
+  const cpu = cap.nodes.filter((n) => topoAllowed(n) && n.totalPus > 0 && (request.tier !== 'dram' || n.tier === 'dram'));
+  const mem =
+    request.tier === 'dram'
+      ? cpu
+      : cap.nodes.filter((n) => (request.nodes ? allowed.has(n.id) : true) && n.tier === request.tier && n.totalMemory > 0);
+  return { cpu, mem };
+}
+
+/** Builds the context for one request, page size and CPU mode. */
+export function makeContext(request: VmRequest, state: HostState, pageSize: number, mode: CpuMode, capacity = hostCapacity(state)): PlacementContext {
+  const topo = state.topology;
+  const { cpu, mem } = eligible(request, capacity);
+  const emulator = request.emulator === 'share' ? 0 : request.emulator;
+  const slots = request.vcpus + emulator;
+  const separateMemory = request.tier !== 'dram';
+  const n = topo.nodes.length;
+  const dist = new Float64Array(n * n);
+  topo.distances.forEach((row, i) => row.forEach((d, j) => (dist[i * n + j] = d)));
+  const idx = capacity.index;
+  const distance = (a: number, b: number): number => dist[(idx.get(a) as number) * n + (idx.get(b) as number)] as number;
+
+  const cpuCapMap = new Map<number, number>();
+  const unitMap = new Map<number, number>();
+  for (const node of capacity.nodes) {
+    let c = 0;
+    let unit = 1;
+    switch (mode) {
+      case 'core':
+      case 'isolate':
+        c = node.wholeCores.length;
+        break;
+      case 'thread':
+        c = node.freePus.length;
+        break;
+      case 'shared':
+        c = node.sharedPus.length;
+        break;
+      case 'fill':
+        for (const core of node.wholeCores) c += core.length;
+        unit = Math.max(1, ...node.wholeCores.map((x) => x.length));
+        break;
+    }
+    cpuCapMap.set(node.id, c);
+    unitMap.set(node.id, unit);
+  }
+  const memCapMap = new Map<number, number>();
+  for (const node of capacity.nodes) memCapMap.set(node.id, node.memory.get(pageSize) ?? 0);
+  const cpuCap = (id: number): number => cpuCapMap.get(id) ?? 0;
+  const memCap = (id: number): number => memCapMap.get(id) ?? 0;
+
+  const deviceReqs = request.devices.map((d) => ({ req: d, matching: matchingDevices(capacity, d) }));
+
+  const devicesOk = (nodes: readonly number[], shortfalls: RefusalReason[]): number => {
+    const inSet = new Set(nodes);
+    const used = new Set<string>();
+    let missing = 0;
+    for (const { req, matching } of deviceReqs) {
+      const free = matching.filter((d) => !used.has(d.address) && !(d.physfn !== null && used.has(d.physfn)));
+      const local = free.filter((d) => d.node !== null && inSet.has(d.node));
+      const take = (list: DeviceSlot[], k: number): void => {
+        for (const d of list.slice(0, k)) used.add(d.address);
+      };
+      const label = req.kind === 'pci' ? `device:${req.address}` : `device:${req.kind}`;
+      if (req.locality === 'required') {
+        if (local.length < req.count) {
+          shortfalls.push({
+            resource: label,
+            node: null,
+            nodes: [...nodes],
+            need: req.count,
+            have: local.length,
+            detail: `${req.count} ${req.kind} device(s) required on nodes ${nodes.join(',')}; ${local.length} free there`,
+          });
+        }
+        take(local, req.count);
+      } else {
+        if (free.length < req.count) {
+          shortfalls.push({
+            resource: label,
+            node: null,
+            need: req.count,
+            have: free.length,
+            detail: `${req.count} ${req.kind} device(s) requested; ${free.length} free on the whole host`,
+          });
+        }
+        if (req.locality === 'preferred') missing += Math.max(0, req.count - local.length);
+        take(local, req.count);
+        take(free.filter((d) => !used.has(d.address)), Math.max(0, req.count - local.length));
+      }
+    }
+    return missing;
+  };
+
+  const evaluate = (set: readonly number[]): SetEvaluation => {
+    const nodes = [...set].sort((a, b) => a - b);
+    const shortfalls: RefusalReason[] = [];
+    let parts: Part[] = [];
+    let memory: { node: number; bytes: number }[] = [];
+    const fail = (): SetEvaluation => ({ ok: false, nodes, parts, memory, cost: Number.POSITIVE_INFINITY, missingPreferred: 0, shortfalls });
+    const caps = nodes.map(cpuCap);
+    if (request.layout) {
+      const layout = request.layout;
+      if (layout.length !== nodes.length) {
+        shortfalls.push({ resource: 'nodes', node: null, nodes, need: layout.length, have: nodes.length, detail: `the layout has ${layout.length} guest nodes` });
+        return fail();
+      }
+      const gOrder = layout.map((g, i) => ({ g, i })).sort((a, b) => b.g.vcpus - a.g.vcpus || b.g.memory - a.g.memory || a.i - b.i);
+      const hOrder = [...nodes].sort((a, b) => cpuCap(b) - cpuCap(a) || memCap(b) - memCap(a) || a - b);
+      const hostOf = new Array<number>(layout.length);
+      gOrder.forEach(({ i }, k) => (hostOf[i] = hOrder[k] as number));
+      const primary = gOrder[0]?.i ?? 0;
+      parts = layout.map((g, i) => ({ node: hostOf[i] as number, vcpus: g.vcpus, emulator: i === primary ? emulator : 0, memory: g.memory }));
+      for (const p of parts) {
+        if (p.vcpus + p.emulator > cpuCap(p.node)) {
+          shortfalls.push({ resource: mode === 'thread' || mode === 'shared' ? 'cpus' : 'cores', node: p.node, need: p.vcpus + p.emulator, have: cpuCap(p.node), detail: `guest node on host node ${p.node}` });
+        }
+        if (!separateMemory && p.memory > memCap(p.node)) {
+          shortfalls.push({ resource: memResource(pageSize), node: p.node, need: p.memory, have: memCap(p.node), detail: `guest node on host node ${p.node}` });
+        }
+      }
+      if (!separateMemory) memory = parts.map((p) => ({ node: p.node, bytes: p.memory })).sort((a, b) => a.node - b.node);
+    } else {
+      const unit = mode === 'fill' ? Math.max(...nodes.map((x) => unitMap.get(x) ?? 1)) : 1;
+      const split = nodes.length === 1 ? (slots <= (caps[0] ?? 0) ? [slots] : null) : waterFill(slots, caps, unit);
+      if (!split || split.some((s) => s === 0)) {
+        let have = 0;
+        for (const c of caps) have += c;
+        shortfalls.push({
+          resource: mode === 'thread' || mode === 'shared' ? 'cpus' : mode === 'fill' ? 'threads-of-whole-cores' : 'cores',
+          node: nodes.length === 1 ? (nodes[0] as number) : null,
+          nodes,
+          need: nodes.length === 1 ? slots : Math.max(slots, nodes.length),
+          have,
+          detail: split ? 'every node of a set must run at least one vCPU' : `${slots} vCPU slots needed, ${have} free in ${modeLabel(mode)} on nodes ${nodes.join(',')}`,
+        });
+        return fail();
+      }
+      let primary = 0;
+      split.forEach((s, i) => {
+        if (s > (split[primary] as number)) primary = i;
+      });
+      parts = nodes.map((node, i) => ({ node, vcpus: (split[i] as number) - (i === primary ? emulator : 0), emulator: i === primary ? emulator : 0, memory: 0 }));
+      if (parts.some((p) => p.vcpus <= 0)) {
+        shortfalls.push({ resource: 'cpus', node: null, nodes, need: slots, have: slots, detail: 'emulator pCPUs would leave a node without vCPUs' });
+        return fail();
+      }
+      if (!separateMemory) {
+        const mcaps = nodes.map(memCap);
+        let share =
+          request.numa === 'interleave'
+            ? waterFill(request.memory / pageSize, mcaps.map((m) => Math.floor(m / pageSize)))?.map((p) => p * pageSize) ?? null
+            : proportional(request.memory, parts.map((p) => p.vcpus), pageSize);
+        if (share && share.some((m, i) => m > (mcaps[i] as number))) {
+          share = waterFill(request.memory / pageSize, mcaps.map((m) => Math.floor(m / pageSize)))?.map((p) => p * pageSize) ?? null;
+        }
+        if (!share) {
+          let have = 0;
+          for (const m of mcaps) have += m;
+          shortfalls.push({
+            resource: memResource(pageSize),
+            node: nodes.length === 1 ? (nodes[0] as number) : null,
+            nodes,
+            need: request.memory,
+            have,
+            detail: `${request.memory} bytes of ${memResource(pageSize)} needed, ${have} free on nodes ${nodes.join(',')}`,
+          });
+          return fail();
+        }
+        parts.forEach((p, i) => (p.memory = share[i] as number));
+        memory = parts.map((p) => ({ node: p.node, bytes: p.memory }));
+      }
+    }
+    if (separateMemory) {
+      const total = parts.reduce((s, p) => s + p.vcpus, 0);
+      const order = memNodes
+        .map((m) => {
+          let d = 0;
+          for (const p of parts) d += (p.vcpus / total) * distance(p.node, m.id);
+          return { id: m.id, d };
+        })
+        .sort((a, b) => a.d - b.d || a.id - b.id);
+      let left = request.memory;
+      for (const { id } of order) {
+        if (left === 0) break;
+        const g = Math.min(left, Math.floor(memCap(id) / pageSize) * pageSize);
+        if (g > 0) {
+          memory.push({ node: id, bytes: g });
+          left -= g;
+        }
+      }
+      if (left > 0) {
+        const have = request.memory - left;
+        shortfalls.push({ resource: `${request.tier}-${memResource(pageSize)}`, node: null, need: request.memory, have, detail: `${request.tier} memory on the host` });
+        return fail();
+      }
+      memory.sort((a, b) => a.node - b.node);
+      for (const p of parts) p.memory = 0;
+    }
+    const missingPreferred = devicesOk(nodes, shortfalls);
+    if (shortfalls.length > 0) return fail();
+    const vc = new Map(parts.map((p) => [p.node, p.vcpus + p.emulator]));
+    const mm = new Map(memory.map((m) => [m.node, m.bytes]));
+    const cost = weightedDistance(distance, vc, mm).relative;
+    return { ok: true, nodes, parts, memory, cost, missingPreferred, shortfalls };
+  };
+
+  const cpuNodeIds = cpu.map((c) => c.id);
+  const memNodes = mem;
+  const minNodes = (): number => {
+    const cs = cpuNodeIds.map(cpuCap).sort((a, b) => b - a);
+    let k = 0;
+    let acc = 0;
+    while (acc < slots && k < cs.length) acc += cs[k++] as number;
+    if (acc < slots) return Number.POSITIVE_INFINITY;
+    if (separateMemory) return Math.max(1, k);
+    const ms = cpuNodeIds.map(memCap).sort((a, b) => b - a);
+    let j = 0;
+    let macc = 0;
+    while (macc < request.memory && j < ms.length) macc += ms[j++] as number;
+    if (macc < request.memory) return Number.POSITIVE_INFINITY;
+    return Math.max(1, k, j, request.layout?.length ?? 1);
+  };
+  const maxNodes = (): number => {
+    if (request.numa === 'strict') return 1;
+    if (request.layout) return request.layout.length;
+    return Math.min(request.maxNodes ?? cpuNodeIds.length, cpuNodeIds.length, request.vcpus);
+  };
+
+  return {
+    request,
+    state,
+    capacity,
+    pageSize,
+    mode,
+    slots,
+    memory: request.memory,
+    cpuNodes: cpu,
+    memNodes,
+    separateMemory,
+    cpuCap,
+    memCap,
+    distance,
+    evaluate,
+    minNodes,
+    maxNodes,
+    compare: compareEvaluations,
+  };
+}
+
+/** Resource name of memory of a page size: "memory" for 4K, "hugepages-2M", "hugepages-1G". */
+export function memResource(pageSize: number): string {
+  if (pageSize === 4096) return 'memory';
+  return pageSize >= 1024 ** 3 ? `hugepages-${pageSize / 1024 ** 3}G` : `hugepages-${pageSize / 1024 ** 2}M`;
+}
+
+/** Human label of a CPU mode. */
+export function modeLabel(mode: CpuMode): string {
+  switch (mode) {
+    case 'core':
+      return 'whole cores (one vCPU per core)';
+    case 'thread':
+      return 'hardware threads';
+    case 'isolate':
+      return 'whole cores (one vCPU per core, siblings held)';
+    case 'fill':
+      return 'threads of whole cores';
+    case 'shared':
+      return 'shared PUs';
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Placing one or several VMs on a host state and recording them: the library calls behind
+ * `numaplan place`, `explain` and `release`.
+ */
+import { type PlaceOptions } from './policy.js';
+import { getPolicy } from './policies/index.js';
+import type { VmRequest } from './request.js';
+import { type HostState, claimPlacement, commitPlacement } from './state.js';
+import type { Placement, PlacementResult } from './types.js';
+
+/** Places one VM with a policy (default numaplan). The state is not changed. */
+export function place(request: VmRequest, state: HostState, policy?: string, options: PlaceOptions = {}): PlacementResult {
+  return getPolicy(policy).place(request, state, options);
+}
+
+/** Result of placing several VMs in order. */
+export interface PlaceManyResult {
+  /** The VMs placed, in request order, up to the first refusal. */
+  placements: Placement[];
+  /** The first refusal, if any, and which request it was. */
+  refusal: (Extract<PlacementResult, { ok: false }> & { name: string; index: number }) | null;
+  /** The state with every placed VM recorded (committed, or claimed when `claimUntil` is given). */
+  state: HostState;
+}
+
+/**
+ * Places VMs in order, each seeing the ones before it. Stops at the first refusal: the VMs placed
+ * before it stay recorded in the returned state (the CLI writes that state back).
+ */
+export function placeMany(
+  requests: readonly VmRequest[],
+  state: HostState,
+  policy?: string,
+  options: PlaceOptions & { claimUntil?: number } = {},
+): PlaceManyResult {
+  let s = state;
+  const placements: Placement[] = [];
+  for (const [index, r] of requests.entries()) {
+    const result = place(r, s, policy, options);
+    if (!result.ok) return { placements, refusal: { ...result, name: r.name, index }, state: s };
+    placements.push(result.placement);
+    s = options.claimUntil === undefined ? commitPlacement(s, result.placement, r) : claimPlacement(s, result.placement, r, options.claimUntil);
+  }
+  return { placements, refusal: null, state: s };
+}

@@ -1,0 +1,295 @@
+/**
+ * numaplan's own policy: one joint decision over vCPUs, memory, huge pages and devices.
+ *
+ * 1. Explicit nodes (`nodes=`): exactly that set, checked.
+ * 2. One node when the VM fits in one (capacities counted in the context's CPU mode: whole cores
+ *    under smt=auto/isolate/require). The node is the lowest *score*, a weighted sum:
+ *      devices   1000 x preferred devices that would not be local        (locality first)
+ *      distance    10 x (weighted SLIT ratio - 1)                        (only with a memory tier)
+ *      fit          1 x (CPU left / node CPU + memory left / node memory) (best fit keeps big blocks)
+ *      deviceRich 0.5 x free devices on the node / most on any node      (device-less VMs only)
+ *      socket    0.25 x share of the node's package already in use       (balance across sockets)
+ *    Ties: lowest node id. (Required devices are a constraint, not a score: nodes without them are
+ *    not candidates.)
+ * 3. Otherwise the fewest nodes k (from minNodes() up to maxNodes()), and among sets of k nodes the
+ *    best by the context's objective: fewer missing preferred devices, then the lowest weighted
+ *    SLIT ratio of the standard split, then the lowest node ids.
+ *    - When C(candidates, k) <= EXACT_SUBSET_LIMIT every k-subset is evaluated (at most 256
+ *      evaluations of O(k^2): a constant bound, so hosts of up to 8 nodes always get the exact optimum).
+ *    - Otherwise greedy growth from every seed node, each step adding the candidate with the smallest
+ *      summed distance to the set that can still complete a feasible set (look-ahead on the largest
+ *      remaining capacities), then first-improvement 1-swap local search, at most MAX_SWAP_ROUNDS
+ *      rounds. Cost: O(n^2 k) for the growth (n seeds x k steps x n candidates, distance sums kept
+ *      incrementally), O(n k^3) per swap round, plus n evaluations: about O(n^2 k) overall, no subset
+ *      enumeration.
+ * 4. interleave: the set is all eligible nodes, or the best set of `maxNodes` nodes.
+ */
+import { type PlacementContext, type SetEvaluation, compareIds } from '../context.js';
+import { type NodeChoice, type PlacementPolicy, definePolicy } from '../policy.js';
+import type { Alternative, ScoreTerm } from '../types.js';
+
+/** Largest number of k-subsets evaluated exhaustively (C(8,4) = 70, C(16,2) = 120 fit under it). */
+export const EXACT_SUBSET_LIMIT = 256;
+/** Rounds of 1-swap improvement after greedy growth; each round is O(n k) evaluations. */
+export const MAX_SWAP_ROUNDS = 8;
+/** Alternatives listed in an explanation. */
+export const MAX_ALTERNATIVES = 3;
+
+const W = { devices: 1000, distance: 10, fit: 1, deviceRich: 0.5, socket: 0.25 } as const;
+
+/** n choose k, saturating above the limit. */
+function binom(n: number, k: number): number {
+  let r = 1;
+  for (let i = 1; i <= k; i++) {
+    r = (r * (n - k + i)) / i;
+    if (r > EXACT_SUBSET_LIMIT * 4) return Number.POSITIVE_INFINITY;
+  }
+  return Math.round(r);
+}
+
+function singleScore(ctx: PlacementContext, ev: SetEvaluation, maxDevices: number): ScoreTerm[] {
+  const id = ev.nodes[0] as number;
+  const node = ctx.capacity.byId.get(id);
+  const cpuTotal =
+    ctx.mode === 'thread' || ctx.mode === 'shared' || ctx.mode === 'fill' ? (node?.totalPus ?? 1) : Math.max(1, coresOf(ctx, id));
+  const fitCpu = (ctx.cpuCap(id) - ctx.slots) / Math.max(1, cpuTotal);
+  const memTotal = Math.max(1, node?.totalMemory ?? 1);
+  const fitMem = ctx.separateMemory ? 0 : (ctx.memCap(id) - ctx.request.memory) / memTotal;
+  const pfs = node ? node.devices.filter((d) => d.physfn === null).length : 0;
+  const rich = ctx.request.devices.length === 0 && maxDevices > 0 ? pfs / maxDevices : 0;
+  const load = node?.package === null || node?.package === undefined ? 0 : (ctx.capacity.packageLoad.get(node.package) ?? 0);
+  return [
+    { name: 'devices', value: ev.missingPreferred, weight: W.devices, note: 'preferred devices not on the node' },
+    { name: 'distance', value: r4(ev.cost - 1), weight: W.distance, note: 'weighted SLIT ratio above local' },
+    { name: 'fit', value: r4(fitCpu + fitMem), weight: W.fit, note: 'share of the node left free (best fit keeps large blocks free)' },
+    { name: 'deviceRich', value: r4(rich), weight: W.deviceRich, note: 'device-less VMs keep off device-rich nodes' },
+    { name: 'socket', value: r4(load), weight: W.socket, note: "load of the node's package (balance sockets)" },
+  ];
+}
+
+function coresOf(ctx: PlacementContext, id: number): number {
+  const node = ctx.state.topology.nodes.find((n) => n.id === id);
+  if (!node) return 1;
+  const cores = new Set<number>();
+  const set = new Set(node.cpus);
+  for (const p of ctx.state.topology.pus) if (set.has(p.os)) cores.add(p.core);
+  return cores.size;
+}
+
+const total = (terms: ScoreTerm[]): number => terms.reduce((s, t) => s + t.value * t.weight, 0);
+const r4 = (x: number): number => Math.round(x * 1e4) / 1e4;
+
+/** Best single node, or null. */
+function chooseSingle(ctx: PlacementContext): NodeChoice | null {
+  const maxDevices = Math.max(0, ...ctx.cpuNodes.map((n) => n.devices.filter((d) => d.physfn === null).length));
+  const scored: { ev: SetEvaluation; terms: ScoreTerm[]; score: number }[] = [];
+  const refused: SetEvaluation[] = [];
+  for (const n of ctx.cpuNodes) {
+    const ev = ctx.evaluate([n.id]);
+    if (!ev.ok) {
+      refused.push(ev);
+      continue;
+    }
+    const terms = singleScore(ctx, ev, maxDevices);
+    scored.push({ ev, terms, score: total(terms) });
+  }
+  if (scored.length === 0) return null;
+  scored.sort((a, b) => a.score - b.score || (a.ev.nodes[0] as number) - (b.ev.nodes[0] as number));
+  const best = scored[0] as (typeof scored)[number];
+  const alternatives: Alternative[] = scored.slice(1, 1 + MAX_ALTERNATIVES).map((s) => ({
+    nodes: s.ev.nodes,
+    cost: r4(s.score),
+    lostBecause: lostSingle(best.terms, s.terms, s.score - best.score),
+  }));
+  for (const ev of refused.slice(0, Math.max(0, MAX_ALTERNATIVES - alternatives.length))) {
+    alternatives.push({ nodes: ev.nodes, cost: null, lostBecause: `does not fit: ${ev.shortfalls.map((s) => `${s.resource} need ${s.need}, have ${s.have}`).join('; ')}` });
+  }
+  return { evaluation: best.ev, score: best.terms, alternatives, notes: [`score of node ${best.ev.nodes[0]}: ${r4(best.score)} (lower wins; ties: lowest node id)`] };
+}
+
+function lostSingle(best: ScoreTerm[], other: ScoreTerm[], diff: number): string {
+  if (Math.abs(diff) < 1e-12) return 'same score; tie broken by the lowest node id';
+  let worst = other[0] as ScoreTerm;
+  let gap = Number.NEGATIVE_INFINITY;
+  other.forEach((t, i) => {
+    const g = (t.value - (best[i]?.value ?? 0)) * t.weight;
+    if (g > gap) {
+      gap = g;
+      worst = t;
+    }
+  });
+  return `score higher by ${r4(diff)}, mostly ${worst.name} (${worst.note})`;
+}
+
+function describeLoss(best: SetEvaluation, other: SetEvaluation): string {
+  if (other.nodes.length !== best.nodes.length) return `${other.nodes.length} nodes instead of ${best.nodes.length}`;
+  if (other.missingPreferred !== best.missingPreferred) return `${other.missingPreferred} preferred device(s) not local`;
+  if (Math.abs(other.cost - best.cost) > 1e-9) return `weighted distance ${r4(other.cost)} vs ${r4(best.cost)}`;
+  return 'same cost; tie broken by the lowest node ids';
+}
+
+function multiChoice(best: SetEvaluation, others: SetEvaluation[], exact: boolean): NodeChoice {
+  const alternatives = others.slice(0, MAX_ALTERNATIVES).map((o) => ({ nodes: o.nodes, cost: r4(o.cost), lostBecause: describeLoss(best, o) }));
+  return {
+    evaluation: best,
+    score: [
+      { name: 'nodes', value: best.nodes.length, weight: 1, note: 'fewest nodes first' },
+      { name: 'devices', value: best.missingPreferred, weight: 1, note: 'preferred devices not on the set' },
+      { name: 'distance', value: r4(best.cost), weight: 1, note: 'weighted SLIT ratio of the split (1 = all local)' },
+    ],
+    alternatives,
+    notes: [exact ? `every ${best.nodes.length}-node set was compared` : `greedy growth from every seed node plus 1-swap improvement`],
+  };
+}
+
+/** The best feasible set of exactly k candidate nodes, with runners-up; null if none found. */
+export function bestOfSize(ctx: PlacementContext, k: number): NodeChoice | null {
+  const cands = ctx.cpuNodes.map((n) => n.id).filter((id) => ctx.cpuCap(id) > 0);
+  if (k > cands.length) return null;
+  if (binom(cands.length, k) <= EXACT_SUBSET_LIMIT) {
+    const found: SetEvaluation[] = [];
+    const combo: number[] = [];
+    const rec = (start: number): void => {
+      if (combo.length === k) {
+        const ev = ctx.evaluate(combo);
+        if (ev.ok) found.push(ev);
+        return;
+      }
+      for (let i = start; i <= cands.length - (k - combo.length); i++) {
+        combo.push(cands[i] as number);
+        rec(i + 1);
+        combo.pop();
+      }
+    };
+    rec(0);
+    if (found.length === 0) return null;
+    found.sort(ctx.compare);
+    return multiChoice(found[0] as SetEvaluation, found.slice(1), true);
+  }
+  const found = greedySets(ctx, cands, k);
+  if (found.length === 0) return null;
+  found.sort(ctx.compare);
+  const improved = swapImprove(ctx, cands, found[0] as SetEvaluation);
+  const others = found.filter((f) => compareIds(f.nodes, improved.nodes) !== 0);
+  return multiChoice(improved, others, false);
+}
+
+/** Greedy growth from every seed; returns the distinct feasible sets found. */
+export function greedySets(ctx: PlacementContext, cands: readonly number[], k: number): SetEvaluation[] {
+  const n = cands.length;
+  const cpu = cands.map((id) => ctx.cpuCap(id));
+  const mem = cands.map((id) => (ctx.separateMemory ? 0 : ctx.memCap(id)));
+  const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
+  const cpuDesc = cpu.map((c, i) => ({ c, i })).sort((a, b) => b.c - a.c || a.i - b.i);
+  const memDesc = mem.map((c, i) => ({ c, i })).sort((a, b) => b.c - a.c || a.i - b.i);
+  const top = (list: { c: number; i: number }[], r: number, inSet: Uint8Array, extra: number): number => {
+    let s = 0;
+    let taken = 0;
+    for (const { c, i } of list) {
+      if (taken >= r) break;
+      if (inSet[i] || i === extra) continue;
+      s += c;
+      taken++;
+    }
+    return s;
+  };
+  const d = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) d[i * n + j] = ctx.distance(cands[i] as number, cands[j] as number) + ctx.distance(cands[j] as number, cands[i] as number);
+  const seen = new Set<string>();
+  const out: SetEvaluation[] = [];
+  const inSet = new Uint8Array(n);
+  const sum = new Float64Array(n);
+  for (let seed = 0; seed < n; seed++) {
+    inSet.fill(0);
+    const members = [seed];
+    inSet[seed] = 1;
+    let capC = cpu[seed] as number;
+    let capM = mem[seed] as number;
+    for (let j = 0; j < n; j++) sum[j] = d[seed * n + j] as number;
+    let stuck = false;
+    while (members.length < k) {
+      const r = k - members.length - 1;
+      let best = -1;
+      for (let c = 0; c < n; c++) {
+        if (inSet[c] || (cpu[c] as number) === 0) continue;
+        if (best >= 0 && (sum[c] as number) >= (sum[best] as number)) continue;
+        if (capC + (cpu[c] as number) + top(cpuDesc, r, inSet, c) < ctx.slots) continue;
+        if (capM + (mem[c] as number) + top(memDesc, r, inSet, c) < needMem) continue;
+        best = c;
+      }
+      if (best < 0) {
+        stuck = true;
+        break;
+      }
+      members.push(best);
+      inSet[best] = 1;
+      capC += cpu[best] as number;
+      capM += mem[best] as number;
+      for (let j = 0; j < n; j++) sum[j] = (sum[j] as number) + (d[best * n + j] as number);
+    }
+    if (stuck) continue;
+    const ids = members.map((m) => cands[m] as number).sort((a, b) => a - b);
+    const key = ids.join(',');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const ev = ctx.evaluate(ids);
+    if (ev.ok) out.push(ev);
+  }
+  return out;
+}
+
+/** First-improvement 1-swap local search from a feasible set. */
+export function swapImprove(ctx: PlacementContext, cands: readonly number[], start: SetEvaluation): SetEvaluation {
+  let current = start;
+  for (let round = 0; round < MAX_SWAP_ROUNDS; round++) {
+    let improved = false;
+    const members = new Set(current.nodes);
+    outer: for (const m of current.nodes) {
+      for (const c of cands) {
+        if (members.has(c)) continue;
+        const ev = ctx.evaluate([...current.nodes.filter((x) => x !== m), c]);
+        if (ev.ok && ctx.compare(ev, current) < 0) {
+          current = ev;
+          improved = true;
+          break outer;
+        }
+      }
+    }
+    if (!improved) break;
+  }
+  return current;
+}
+
+/** The chooser of the numaplan policy. */
+export function chooseNumaplan(ctx: PlacementContext): NodeChoice | null {
+  const request = ctx.request;
+  if (request.nodes) {
+    const ids = ctx.cpuNodes.map((n) => n.id);
+    if (ids.length !== request.nodes.filter((id) => ctx.capacity.byId.get(id)?.totalPus).length || ids.length === 0) return null;
+    const ev = ctx.evaluate(ids);
+    return ev.ok ? { evaluation: ev, score: [], alternatives: [], notes: ['nodes given explicitly (nodes=): exactly these, checked'] } : null;
+  }
+  const lo = ctx.minNodes();
+  const hi = ctx.maxNodes();
+  if (lo > hi) return null;
+  if (request.numa === 'interleave' && !request.layout) {
+    const k = Math.max(lo, Math.min(hi, ctx.cpuNodes.length));
+    return bestOfSize(ctx, k);
+  }
+  if (lo === 1 && !request.layout) {
+    const single = chooseSingle(ctx);
+    if (single) return single;
+  }
+  for (let k = Math.max(lo, request.layout ? 1 : 2); k <= hi; k++) {
+    const choice = bestOfSize(ctx, k);
+    if (choice) return choice;
+  }
+  return null;
+}
+
+/** numaplan's engine. */
+export const numaplanPolicy: PlacementPolicy = definePolicy(
+  'numaplan',
+  'one node when it fits (scored: device locality, best fit, device-less off device-rich nodes, socket balance), else the fewest, closest nodes; joint CPU/memory/huge-page/device decision',
+  chooseNumaplan,
+);

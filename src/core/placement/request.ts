@@ -1,0 +1,284 @@
+/**
+ * The VM request: what a VM needs, validated. Two forms, one schema:
+ * - JSON (sizes in bytes or size strings such as "64G"), parsed by `parseVmRequest`;
+ * - the compact CLI form parsed by `parseVmSpec`, e.g.
+ *   `name=db,vcpus=16,memory=64G,pages=1G,devices=rdma:1:required+gpu:2:preferred,numa=strict,
+ *    maxnodes=2,smt=isolate,cpu=dedicated,emulator=1,tier=hbm,cpus=4-7,nodes=1,layout=8:32G/8:32G`.
+ *
+ * Every error is a `RequestError` (code ERR_REQUEST) naming the field and the value at fault.
+ */
+import { z } from 'zod';
+import { parseCpuList } from '../topology/cpulist.js';
+import { parseSize } from '../topology/sizes.js';
+
+/** Error for a request that cannot be understood; the CLI exits 2 with it. */
+export class RequestError extends Error {
+  readonly code = 'ERR_REQUEST';
+  /** The field at fault, e.g. "vcpus" or "devices[1].count". */
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = 'RequestError';
+    this.path = path;
+  }
+}
+
+/** Device kinds a request can ask for. */
+export const DEVICE_KINDS = ['rdma', 'rdma-vf', 'nic', 'vf', 'gpu', 'pci'] as const;
+/** What kind of device: an RDMA NIC, an SR-IOV VF of one, any NIC, any VF, a GPU, or one PCI address. */
+export type DeviceKind = (typeof DEVICE_KINDS)[number];
+
+/** How strongly a device must sit on the VM's nodes. */
+export type Locality = 'required' | 'preferred' | 'none';
+
+const size = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  try {
+    return parseSize(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const PCI_ADDRESS = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+
+/** One device wish. */
+export const DeviceRequestSchema = z
+  .object({
+    kind: z.enum(DEVICE_KINDS),
+    address: z.string().regex(PCI_ADDRESS, 'expected a PCI address like 0000:3b:00.0').optional(),
+    count: z.number().int().positive().max(64).default(1),
+    locality: z.enum(['required', 'preferred', 'none']).default('preferred'),
+  })
+  .strict()
+  .refine((d) => (d.kind === 'pci') === (d.address !== undefined), {
+    message: 'kind "pci" needs an address, and only kind "pci" takes one',
+  });
+/** One device wish, validated. */
+export type DeviceRequest = z.infer<typeof DeviceRequestSchema>;
+
+/** One guest node of an explicit layout. */
+export const GuestNodeRequestSchema = z
+  .object({ vcpus: z.number().int().nonnegative(), memory: size })
+  .strict();
+
+const PAGE_SIZES = [4096, 2 * 1024 ** 2, 1024 ** 3] as const;
+
+/** The request schema (JSON form). Defaults are the product's defaults. */
+export const VmRequestSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, "_", "." and "-", at most 64'),
+    vcpus: z.number().int().positive().max(8192),
+    memory: size.refine((m) => m > 0, 'memory must be positive'),
+    /** Page size in bytes, or "auto": the largest size whose pools can hold the VM, falling back. */
+    pageSize: z
+      .union([z.literal('auto'), size])
+      .default(4096)
+      .refine((p) => p === 'auto' || (PAGE_SIZES as readonly number[]).includes(p), 'page size must be 4K, 2M, 1G or auto'),
+    cpuPolicy: z.enum(['dedicated', 'shared']).default('dedicated'),
+    smt: z.enum(['auto', 'prefer', 'isolate', 'require']).default('auto'),
+    /** Emulator/IO threads: share the vCPUs' pCPUs, or reserve this many pCPUs of their own. */
+    emulator: z.union([z.literal('share'), z.number().int().positive().max(64)]).default('share'),
+    numa: z.enum(['auto', 'strict', 'preferred', 'interleave']).default('auto'),
+    maxNodes: z.number().int().positive().optional(),
+    layout: z.array(GuestNodeRequestSchema).min(1).optional(),
+    tier: z.enum(['dram', 'hbm', 'cxl', 'gpu']).default('dram'),
+    devices: z.array(DeviceRequestSchema).default([]),
+    /** Escape hatch: host CPU per vCPU, honoured exactly (length = vcpus). */
+    cpus: z.array(z.number().int().nonnegative()).optional(),
+    /** Escape hatch: exactly these host nodes. */
+    nodes: z.array(z.number().int().nonnegative()).min(1).optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.pageSize !== 'auto' && r.memory % r.pageSize !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['memory'], message: `${r.memory} bytes is not a whole number of ${r.pageSize}-byte pages` });
+    }
+    if (r.cpus && r.cpus.length !== r.vcpus) {
+      ctx.addIssue({ code: 'custom', path: ['cpus'], message: `lists ${r.cpus.length} host CPUs for ${r.vcpus} vCPUs (one per vCPU)` });
+    }
+    if (r.cpus && new Set(r.cpus).size !== r.cpus.length && r.cpuPolicy === 'dedicated') {
+      ctx.addIssue({ code: 'custom', path: ['cpus'], message: 'a dedicated VM cannot list a host CPU twice' });
+    }
+    if (r.nodes && new Set(r.nodes).size !== r.nodes.length) {
+      ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'lists a node twice' });
+    }
+    if (r.layout) {
+      const v = r.layout.reduce((s, g) => s + g.vcpus, 0);
+      const m = r.layout.reduce((s, g) => s + g.memory, 0);
+      if (v !== r.vcpus) ctx.addIssue({ code: 'custom', path: ['layout'], message: `guest nodes hold ${v} vCPUs, the VM has ${r.vcpus}` });
+      if (m !== r.memory) ctx.addIssue({ code: 'custom', path: ['layout'], message: `guest nodes hold ${m} bytes, the VM has ${r.memory}` });
+      if (r.nodes && r.nodes.length !== r.layout.length) {
+        ctx.addIssue({ code: 'custom', path: ['nodes'], message: `${r.nodes.length} host nodes for ${r.layout.length} guest nodes` });
+      }
+      if (r.numa === 'strict' && r.layout.length > 1) {
+        ctx.addIssue({ code: 'custom', path: ['numa'], message: 'strict (one node) contradicts a layout of several guest nodes' });
+      }
+    }
+    if (r.maxNodes !== undefined && r.numa === 'strict' && r.maxNodes !== 1) {
+      ctx.addIssue({ code: 'custom', path: ['maxNodes'], message: 'strict means one node' });
+    }
+  });
+
+/** A validated VM request (sizes in bytes, defaults filled in). */
+export type VmRequest = z.infer<typeof VmRequestSchema>;
+/** What a caller may pass (sizes as strings allowed, defaults optional). */
+export type VmRequestInput = z.input<typeof VmRequestSchema>;
+
+/** Validates a request given as a value (e.g. parsed JSON). Throws RequestError naming the field. */
+export function parseVmRequest(input: unknown): VmRequest {
+  const parsed = VmRequestSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const path = issue ? issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('') : '';
+  let value: unknown = input;
+  for (const p of issue?.path ?? []) value = (value as Record<PropertyKey, unknown> | undefined)?.[p as PropertyKey];
+  const shown = value === undefined || typeof value === 'object' ? '' : ` (got ${JSON.stringify(value)})`;
+  throw new RequestError(path || '(request)', `${issue?.message ?? 'invalid'}${shown}`);
+}
+
+const KEY_ALIASES: Record<string, string> = {
+  name: 'name',
+  vcpus: 'vcpus',
+  memory: 'memory',
+  mem: 'memory',
+  pages: 'pageSize',
+  pagesize: 'pageSize',
+  cpu: 'cpuPolicy',
+  smt: 'smt',
+  emulator: 'emulator',
+  numa: 'numa',
+  maxnodes: 'maxNodes',
+  layout: 'layout',
+  tier: 'tier',
+  devices: 'devices',
+  cpus: 'cpus',
+  nodes: 'nodes',
+};
+const LIST_KEYS = new Set(['cpus', 'nodes']);
+
+/**
+ * Parses the compact CLI form `key=value,key=value`. The values of `cpus` and `nodes` are cpulists
+ * and may contain commas ("cpus=0-3,8-11"): a part without "=" continues the previous list.
+ */
+export function parseVmSpec(spec: string): VmRequest {
+  const raw: Record<string, string> = {};
+  let last: string | null = null;
+  for (const part of spec.split(',')) {
+    const t = part.trim();
+    if (t === '') continue;
+    const eq = t.indexOf('=');
+    if (eq < 0) {
+      if (last !== null && LIST_KEYS.has(last)) {
+        raw[last] = `${raw[last]},${t}`;
+        continue;
+      }
+      throw new RequestError(t, `expected key=value in "${spec}"`);
+    }
+    const key = t.slice(0, eq).trim().toLowerCase();
+    const field = KEY_ALIASES[key];
+    if (!field) throw new RequestError(key, `unknown field (known: ${Object.keys(KEY_ALIASES).join(', ')})`);
+    if (field in raw) throw new RequestError(field, 'given twice');
+    raw[field] = t.slice(eq + 1).trim();
+    last = field;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(raw)) out[field] = convert(field, value);
+  return parseVmRequest(out);
+}
+
+function int(field: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new RequestError(field, `expected a whole number, got "${value}"`);
+  return Number(value);
+}
+
+function sizeOf(field: string, value: string): number {
+  try {
+    return parseSize(value);
+  } catch (err) {
+    throw new RequestError(field, (err as Error).message);
+  }
+}
+
+function list(field: string, value: string): number[] {
+  try {
+    return parseCpuList(value);
+  } catch (err) {
+    throw new RequestError(field, (err as Error).message);
+  }
+}
+
+function convert(field: string, value: string): unknown {
+  switch (field) {
+    case 'vcpus':
+    case 'maxNodes':
+      return int(field, value);
+    case 'memory':
+      return sizeOf(field, value);
+    case 'pageSize':
+      return value.toLowerCase() === 'auto' ? 'auto' : sizeOf(field, value);
+    case 'emulator':
+      return value === 'share' ? 'share' : int(field, value);
+    case 'cpus':
+      return list(field, value);
+    case 'nodes':
+      return list(field, value);
+    case 'layout':
+      return value.split('/').map((g, i) => {
+        const m = /^(\d+):(.+)$/.exec(g.trim());
+        if (!m) throw new RequestError(`layout[${i}]`, `expected VCPUS:MEMORY like 8:32G, got "${g}"`);
+        return { vcpus: Number(m[1]), memory: sizeOf(`layout[${i}].memory`, m[2] as string) };
+      });
+    case 'devices':
+      return value.split('+').map((d, i) => parseDevice(d.trim(), i));
+    default:
+      return value;
+  }
+}
+
+/** `kind[:count][:locality]`, or `pci:ADDRESS[:count][:locality]` (a short address gets domain 0000). */
+function parseDevice(text: string, i: number): Record<string, unknown> {
+  const path = `devices[${i}]`;
+  let rest = text;
+  let kind: string;
+  let address: string | undefined;
+  if (rest.startsWith('pci:')) {
+    const m = /^pci:((?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])(.*)$/.exec(rest);
+    if (!m) throw new RequestError(path, `expected pci:DOMAIN:BUS:DEV.FN, got "${text}"`);
+    kind = 'pci';
+    address = (m[1] as string).toLowerCase();
+    if (address.split(':').length === 2) address = `0000:${address}`;
+    rest = m[2] as string;
+  } else {
+    const colon = rest.indexOf(':');
+    kind = colon < 0 ? rest : rest.slice(0, colon);
+    rest = colon < 0 ? '' : rest.slice(colon);
+  }
+  const out: Record<string, unknown> = { kind };
+  if (address !== undefined) out.address = address;
+  for (const p of rest.split(':').filter((s) => s !== '')) {
+    if (/^\d+$/.test(p)) out.count = Number(p);
+    else if (p === 'required' || p === 'preferred' || p === 'none') out.locality = p;
+    else throw new RequestError(path, `expected a count or required/preferred/none, got "${p}" in "${text}"`);
+  }
+  return out;
+}
+
+/** The compact form of a request (only non-default fields), the inverse of `parseVmSpec`. */
+export function formatVmSpec(r: VmRequest): string {
+  const parts = [`name=${r.name}`, `vcpus=${r.vcpus}`, `memory=${r.memory}`];
+  if (r.pageSize !== 4096) parts.push(`pages=${r.pageSize}`);
+  if (r.cpuPolicy !== 'dedicated') parts.push(`cpu=${r.cpuPolicy}`);
+  if (r.smt !== 'auto') parts.push(`smt=${r.smt}`);
+  if (r.emulator !== 'share') parts.push(`emulator=${r.emulator}`);
+  if (r.numa !== 'auto') parts.push(`numa=${r.numa}`);
+  if (r.maxNodes !== undefined) parts.push(`maxnodes=${r.maxNodes}`);
+  if (r.tier !== 'dram') parts.push(`tier=${r.tier}`);
+  if (r.layout) parts.push(`layout=${r.layout.map((g) => `${g.vcpus}:${g.memory}`).join('/')}`);
+  if (r.devices.length > 0) {
+    parts.push(`devices=${r.devices.map((d) => `${d.kind === 'pci' ? `pci:${d.address}` : d.kind}:${d.count}:${d.locality}`).join('+')}`);
+  }
+  if (r.cpus) parts.push(`cpus=${r.cpus.join(',')}`);
+  if (r.nodes) parts.push(`nodes=${r.nodes.join(',')}`);
+  return parts.join(',');
+}
