@@ -6,7 +6,7 @@ import { topologyToJson } from '../../core/topology/json.js';
 import { listPresets } from '../../core/topology/presets/index.js';
 import { summarize } from '../../core/topology/view.js';
 import { type Io, writeJson } from '../io.js';
-import { renderTopologyText } from '../render/topology-text.js';
+import { plural, renderTopologyText } from '../render/topology-text.js';
 import { table } from '../render/table.js';
 
 interface TopologyOptions {
@@ -56,7 +56,8 @@ Examples:
         if (format === 'json') writeJson(io, s);
         else
           io.out(
-            `${s.packages} packages, ${s.nodes} NUMA nodes, ${s.cores} cores, ${s.pus} PUs, ${s.pciDevices} PCI devices\n`,
+            `${plural(s.packages, 'package')}, ${plural(s.nodes, 'NUMA node')}, ${plural(s.cores, 'core')}, ` +
+              `${plural(s.pus, 'PU')}, ${plural(s.pciDevices, 'PCI device')}\n`,
           );
         return;
       }

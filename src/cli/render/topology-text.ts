@@ -29,7 +29,7 @@ export function renderTopologyText(topo: Topology): string {
       .filter((p) => p.total > 0)
       .map((p) => `${pageSizeLabel(p.pageSize)}:${p.free}/${p.total}`)
       .join(' ');
-    const devs = (devicesByNode.get(n.id) ?? []).map(deviceLabel).join(', ');
+    const devs = deviceSummary(devicesByNode.get(n.id) ?? []);
     const flags = [n.kind === 'cpu-memory' ? '' : n.kind, n.tier === 'dram' ? '' : n.tier, n.allowed ? '' : 'disallowed']
       .filter(Boolean)
       .join(',');
@@ -45,7 +45,7 @@ export function renderTopologyText(topo: Topology): string {
   });
   out.push(table(['node', 'cpus', 'cores/pus', 'memory free/total', 'huge pages free/total', 'devices', 'notes'], rows));
   const unplaced = devicesByNode.get(null) ?? [];
-  if (unplaced.length > 0) out.push(`devices with unknown node: ${unplaced.map(deviceLabel).join(', ')}`);
+  if (unplaced.length > 0) out.push(`devices with unknown node: ${deviceSummary(unplaced)}`);
   if (topo.nodes.length > 1) {
     out.push('');
     out.push('distances');
@@ -65,8 +65,8 @@ export function renderTopologyText(topo: Topology): string {
     s.memoryLessNodes ? `${s.memoryLessNodes} memory-less nodes` : '',
   ].filter(Boolean);
   out.push(
-    `${s.packages} packages, ${s.nodes} NUMA nodes, ${s.cores} cores, ${s.pus} PUs (SMT ${s.smt}), ` +
-      `${formatSize(s.memoryBytes)} memory, ${s.pciDevices} PCI devices` +
+    `${plural(s.packages, 'package')}, ${plural(s.nodes, 'NUMA node')}, ${plural(s.cores, 'core')}, ` +
+      `${plural(s.pus, 'PU')} (SMT ${s.smt}), ${formatSize(s.memoryBytes)} memory, ${plural(s.pciDevices, 'PCI device')}` +
       (pools ? `; huge pages ${pools}` : '') +
       (extra.length ? `; ${extra.join(', ')}` : ''),
   );
@@ -76,6 +76,22 @@ export function renderTopologyText(topo: Topology): string {
     for (const w of topo.warnings) out.push(`  ${w.path}: ${w.message}`);
   }
   return `${out.join('\n')}\n`;
+}
+
+/** Classes worth naming one by one in the at-a-glance view; the rest are counted. */
+const NAMED_CLASSES = new Set(['nic', 'rdma', 'gpu', 'nvme', 'accelerator']);
+
+function deviceSummary(devices: readonly PciDevice[]): string {
+  const named = devices.filter((d) => NAMED_CLASSES.has(d.class));
+  const others = devices.length - named.length;
+  const parts = named.map(deviceLabel);
+  if (others > 0) parts.push(`${others} other`);
+  return parts.join(', ');
+}
+
+/** "1 package", "2 packages". */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function deviceLabel(d: PciDevice): string {
