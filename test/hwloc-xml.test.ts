@@ -14,7 +14,16 @@ import { listPresets } from '../src/core/topology/presets/index.js';
 import { type SyntheticSpec, syntheticTopology } from '../src/core/topology/synthetic.js';
 import { allowedDistances, isUsablePu, summarize } from '../src/core/topology/view.js';
 import { dataSet } from './support/data.js';
-import { type LstopoCounts, countsFromLstopoXml, lstopoReadable, mapPool, runLstopo, scratchDir } from './support/lstopo.js';
+import {
+  type LstopoCounts,
+  countsFromLstopoXml,
+  hwlocDtd,
+  lstopoReadable,
+  mapPool,
+  runLstopo,
+  scratchDir,
+  validateWithDtd,
+} from './support/lstopo.js';
 import { tool } from './support/tools.js';
 
 const hasLstopo = tool('lstopo-no-graphics');
@@ -295,6 +304,22 @@ describe.skipIf(!hasLstopo)('export: lstopo loads it without a warning, with the
       expect(run.stderr, `lstopo warnings for preset ${preset.name}`).toBe('');
       expectLstopoAgrees(topo, countsFromLstopoXml(run.stdout), `preset ${preset.name}`);
     }
+  });
+});
+
+const dtd = tool('xmllint') ? hwlocDtd() : null;
+
+describe.skipIf(dtd === null)("export: valid against hwloc's DTD (hwloc2.dtd)", () => {
+  const scratch = scratchDir();
+  afterAll(() => scratch.dispose());
+  const cases: [string, Topology][] = [...ROUND_TRIP, ...listPresets().map((p): [string, Topology] => [`preset ${p.name}`, p.build()])];
+  it(`${cases.length} exports validate`, async () => {
+    const errors = await mapPool(cases, 4, async ([label, topo]) => {
+      const file = join(scratch.dir, `dtd-${exportName(label)}`);
+      writeFileSync(file, topologyToHwlocXml(topo));
+      return [label, await validateWithDtd(file, dtd as string)] as const;
+    });
+    for (const [label, e] of errors) expect(e, label).toBe('');
   });
 });
 

@@ -9,7 +9,7 @@
  * hwloc 2 a copy whose version attribute says 2.0; everything else is left as it is.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
@@ -115,4 +115,32 @@ export function countsFromLstopoXml(xml: string): LstopoCounts {
     nodeIds,
     numaLatency,
   };
+}
+
+/**
+ * hwloc's DTD for v2 XML (Debian package libhwloc-common installs it as /usr/share/hwloc/hwloc2.dtd;
+ * NUMAPLAN_HWLOC_DTD overrides). Null (with the reason printed) when absent outside CI; under
+ * CI=true a missing DTD is a failure, because .ci/run installs it.
+ */
+export function hwlocDtd(): string | null {
+  const path = process.env.NUMAPLAN_HWLOC_DTD ?? '/usr/share/hwloc/hwloc2.dtd';
+  if (existsSync(path)) return path;
+  const why = `hwloc's DTD not found at ${path} (install libhwloc-common or set NUMAPLAN_HWLOC_DTD)`;
+  if (process.env.CI === 'true') throw new Error(`${why}; CI=true requires it`);
+  console.warn(`SKIPPED: ${why}`);
+  return null;
+}
+
+/** Validates an XML file against a DTD with xmllint; resolves to the validity errors (empty when valid). */
+export function validateWithDtd(file: string, dtd: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('xmllint', ['--noout', '--nonet', '--dtdvalid', dtd, file], { encoding: 'utf8' }, (err, _stdout, stderr) => {
+      // xmllint also warns that the DOCTYPE's relative "hwloc2.dtd" cannot be loaded; --dtdvalid replaces it.
+      const errors = stderr
+        .split('\n')
+        .filter((l) => /validity error|does not validate|parser error/i.test(l))
+        .join('\n');
+      resolve(err && errors === '' ? `xmllint failed: ${stderr}` : errors);
+    });
+  });
 }
