@@ -94,10 +94,18 @@ export function readCpus(fs: RootFs, cpuinfo: Cpuinfo | null, allowedCpus: Set<n
   let amdThreadsAsCores: boolean | null = null;
   const rawGroups: { kind: 'die' | 'cluster'; id: number; pkgFirst: number; cpus: number[] }[] = [];
 
+  // A CPU inside a package (core) set already read takes that set without reading its own mask:
+  // the kernel writes the same mask for every member (hwloc reads them all; this is the fast path).
+  const knownPkg = new Map<number, number[]>();
+  const knownCore = new Map<number, number[]>();
   for (const cpu of placed) {
     const files = topoFiles.get(cpu) as Set<string>;
     // package
-    const pkgSet = readSet(cpu, files, 'package_cpus', 'package_cpus_list') ?? readSet(cpu, files, 'core_siblings', 'core_siblings_list');
+    const pkgSet =
+      knownPkg.get(cpu) ??
+      readSet(cpu, files, 'package_cpus', 'package_cpus_list') ??
+      readSet(cpu, files, 'core_siblings', 'core_siblings_list');
+    if (pkgSet?.includes(cpu)) for (const c of pkgSet) knownPkg.set(c, pkgSet);
     let pkgFirst: number;
     if (pkgSet && pkgSet.includes(cpu)) {
       pkgFirst = pkgSet[0] as number;
@@ -116,7 +124,11 @@ export function readCpus(fs: RootFs, cpuinfo: Cpuinfo | null, allowedCpus: Set<n
     pkgOfCpu.set(cpu, pkgFirst);
 
     // core
-    const coreSet = readSet(cpu, files, 'core_cpus', 'core_cpus_list') ?? readSet(cpu, files, 'thread_siblings', 'thread_siblings_list');
+    const coreSet =
+      knownCore.get(cpu) ??
+      readSet(cpu, files, 'core_cpus', 'core_cpus_list') ??
+      readSet(cpu, files, 'thread_siblings', 'thread_siblings_list');
+    if (coreSet?.includes(cpu)) for (const c of coreSet) knownCore.set(c, coreSet);
     const coreId = readId(cpu, files, 'core_id') ?? undefined;
     coreIdOfCpu.set(cpu, coreId);
     if (coreSet && coreSet.includes(cpu)) {
@@ -214,10 +226,16 @@ function sameSet(a: readonly number[], b: readonly number[]): boolean {
 
 function readCaches(fs: RootFs, placed: number[], placedSet: Set<number>, topoFiles: Map<number, Set<string>>): Cache[] {
   const caches: Cache[] = [];
+  // CPUs already covered by a cache found through indexN of an earlier CPU: shared maps are
+  // symmetric, so their indexN describes the same cache and is not read again.
+  const covered = new Map<string, Set<number>>();
   for (const cpu of placed) {
     const dir = `${CPU_DIR}/cpu${cpu}/cache`;
     const indexes = fs.list(dir).filter((n) => /^index\d+$/.test(n));
     for (const index of indexes) {
+      let seen = covered.get(index);
+      if (!seen) covered.set(index, (seen = new Set()));
+      if (seen.has(cpu)) continue;
       const base = `${dir}/${index}`;
       let shared = fs.readMask(`${base}/shared_cpu_map`) ?? fs.readList(`${base}/shared_cpu_list`);
       if (shared === null) continue;
@@ -233,6 +251,7 @@ function readCaches(fs: RootFs, placed: number[], placedSet: Set<number>, topoFi
       }
       const cpus = shared.filter((c) => placedSet.has(c));
       if (cpus[0] !== cpu) continue;
+      for (const c of cpus) seen.add(c);
       const level = fs.readInt(`${base}/level`);
       if (level === null || level < 1 || level > 5) continue;
       const typeText = (fs.readTrim(`${base}/type`) ?? 'Unified').toLowerCase();

@@ -6,10 +6,11 @@
  * files are an ordinary outcome (null / empty list), never an exception for the caller; callers
  * list a directory once and then read only the entries it holds, so the hot path throws nothing.
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { CpuListError, parseCpuList, parseCpuMask } from '../../core/topology/cpulist.js';
 import type { TopologyWarning } from '../../core/topology/model.js';
+
+const SCRATCH = Buffer.allocUnsafe(64 * 1024);
 
 /** A root directory plus the warnings gathered while reading under it. */
 export class RootFs {
@@ -17,20 +18,31 @@ export class RootFs {
   readonly warnings: TopologyWarning[] = [];
   private readonly dirCache = new Map<string, string[]>();
 
+  private readonly prefix: string;
+
   constructor(root: string) {
     this.root = root;
+    this.prefix = root.endsWith('/') ? root : `${root}/`;
   }
 
   /** Absolute path of a root-relative path. */
   abs(rel: string): string {
-    return join(this.root, rel);
+    return this.prefix + rel;
   }
 
   /** File content up to the first NUL byte (as C readers see it), or null when it cannot be read. */
   read(rel: string): string | null {
     let text: string;
+    const path = this.abs(rel);
     try {
-      text = readFileSync(join(this.root, rel), 'latin1');
+      // sysfs files are small: one read into a shared buffer avoids readFileSync's stat and allocation.
+      const fd = openSync(path, 'r');
+      try {
+        const n = readSync(fd, SCRATCH, 0, SCRATCH.length, 0);
+        text = n < SCRATCH.length ? SCRATCH.toString('latin1', 0, n) : readFileSync(path, 'latin1');
+      } finally {
+        closeSync(fd);
+      }
     } catch {
       return null;
     }
@@ -50,7 +62,7 @@ export class RootFs {
     if (hit) return hit;
     let names: string[];
     try {
-      names = readdirSync(join(this.root, rel));
+      names = readdirSync(this.abs(rel));
     } catch {
       names = [];
     }
@@ -61,7 +73,7 @@ export class RootFs {
   /** True when a directory exists and can be listed (an empty directory counts). */
   isDir(rel: string): boolean {
     try {
-      readdirSync(join(this.root, rel));
+      readdirSync(this.abs(rel));
       return true;
     } catch {
       return false;
@@ -71,7 +83,7 @@ export class RootFs {
   /** Target of a symbolic link, or null. */
   readlink(rel: string): string | null {
     try {
-      return readlinkSync(join(this.root, rel));
+      return readlinkSync(this.abs(rel));
     } catch {
       return null;
     }
@@ -111,6 +123,8 @@ export class RootFs {
   readMask(rel: string): number[] | null {
     const text = this.read(rel);
     if (text === null) return null;
+    const fast = quickMask(text);
+    if (fast !== null) return fast;
     try {
       return parseCpuMask(text);
     } catch (err) {
@@ -128,3 +142,29 @@ export function parseSysfsSize(text: string): number | null {
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').toUpperCase()] ?? 1;
   return Number(m[1]) * unit;
 }
+
+/**
+ * The common well-formed cpumask ("00000000,0000ff0f\n"), parsed without sorting: words are walked
+ * from the least significant, so indexes come out in order. Null for anything unusual, which the
+ * general parser then handles (and reports).
+ */
+function quickMask(text: string): number[] | null {
+  const words = text.trim().split(',');
+  const out: number[] = [];
+  for (let wi = 0; wi < words.length; wi++) {
+    const word = words[words.length - 1 - wi] as string;
+    if (word.length === 0 || word.length > 8) return null;
+    let value = 0;
+    for (let i = 0; i < word.length; i++) {
+      const d = HEX.indexOf(word.charCodeAt(i) | 0x20);
+      if (d < 0) return null;
+      value = value * 16 + d;
+    }
+    for (let bit = 0; value !== 0; bit++, value = Math.floor(value / 2)) {
+      if (value % 2 === 1) out.push(wi * 32 + bit);
+    }
+  }
+  return out;
+}
+
+const HEX = [...'0123456789abcdef'].map((c) => c.charCodeAt(0));
