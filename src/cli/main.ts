@@ -4,6 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerExplain } from './commands/explain.js';
+import { registerPlace } from './commands/place.js';
+import { registerRelease } from './commands/release.js';
 import { registerSchema } from './commands/schema.js';
 import { registerTopology } from './commands/topology.js';
 import { type Io, reportError } from './io.js';
@@ -39,6 +42,9 @@ Examples:
   );
   registerTopology(program, io);
   registerSchema(program, io);
+  registerPlace(program, io);
+  registerExplain(program, io);
+  registerRelease(program, io);
   return program;
 }
 

@@ -1,0 +1,162 @@
+/**
+ * `numaplan place`: place VMs in order on a host (optionally a state file that a sequence of
+ * commands fills). Also the helpers `explain` and `release` share: loading and saving the state file,
+ * reading --vm specs, the JSON shape of a placement.
+ */
+import type { Command } from 'commander';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { SOURCE_HELP, loadTopology } from '../../adapters/source.js';
+import { placeMany } from '../../core/placement/place.js';
+import { DEFAULT_POLICY } from '../../core/placement/policies/index.js';
+import type { Placement } from '../../core/placement/types.js';
+import { type Io, writeJson } from '../io.js';
+import { renderPlacements, renderRefusal, renderReserve } from '../render/placement-text.js';
+import { parseVmSpec, type VmRequest, parseVmRequest, RequestError } from '../../core/placement/request.js';
+import { type HostState, createHostState, defaultReserve, stateFromJson, stateToJson } from '../../core/placement/state.js';
+import { parseCpuList } from '../../core/topology/cpulist.js';
+import { parseSize } from '../../core/topology/sizes.js';
+
+/** Options naming the host and the state. */
+export interface HostOptions {
+  host?: string;
+  state?: string;
+  reserveCpus?: string;
+  reserveMemory?: string;
+}
+
+/** Loads the state file if it exists, else builds a fresh state from --host. */
+export function loadState(opts: HostOptions): HostState {
+  const reserve = {
+    ...(opts.reserveCpus !== undefined ? { cpus: parseCpuList(opts.reserveCpus) } : {}),
+    ...(opts.reserveMemory !== undefined ? { memory: parseSize(opts.reserveMemory) } : {}),
+  };
+  if (opts.state && existsSync(opts.state)) {
+    const state = stateFromJson(readFileSync(opts.state, 'utf8'), opts.state);
+    if (opts.host) {
+      const topo = loadTopology(opts.host);
+      if (topo.source !== state.topology.source) {
+        throw new RequestError('--host', `the state file ${opts.state} describes host "${state.topology.source}", not "${topo.source}"`);
+      }
+    }
+    if (opts.reserveCpus !== undefined || opts.reserveMemory !== undefined) {
+      return { ...state, reserve: defaultReserve(state.topology, reserve) };
+    }
+    return state;
+  }
+  if (!opts.host) throw new RequestError('--host', 'needed (or an existing --state file)');
+  return createHostState(loadTopology(opts.host), reserve);
+}
+
+/** Writes the state file atomically (temporary file in the same folder, then rename). */
+export function saveState(path: string, state: HostState): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${Date.now()}.tmp`);
+  writeFileSync(tmp, stateToJson(state));
+  renameSync(tmp, path);
+}
+
+/** A --vm value: the compact form, or JSON when it starts with "{", or @FILE holding JSON. */
+export function readVm(spec: string): VmRequest {
+  const text = spec.startsWith('@') ? readVmFile(spec.slice(1)) : spec;
+  if (text.trimStart().startsWith('{')) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new RequestError('--vm', `not valid JSON (${(err as Error).message})`);
+    }
+    return parseVmRequest(raw);
+  }
+  return parseVmSpec(text);
+}
+
+function readVmFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new RequestError('--vm', `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** Collects repeated options. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** JSON of one placement, in the contract's key order. */
+export function placementJson(p: Placement): Record<string, unknown> {
+  return {
+    name: p.name,
+    nodes: p.nodes,
+    cpus: p.cpus,
+    memoryByNode: p.memoryByNode,
+    pageSize: p.pageSize,
+    devices: p.devices,
+    vnuma: p.vnuma,
+    explanation: p.explanation,
+    policy: p.policy,
+    heldCpus: p.heldCpus,
+    emulatorCpus: p.emulatorCpus,
+  };
+}
+
+interface PlaceOptionsCli extends HostOptions {
+  vm: string[];
+  policy?: string;
+  json?: boolean;
+  deviceNodes?: boolean;
+}
+
+/** Registers `numaplan place`. */
+export function registerPlace(program: Command, io: Io): void {
+  program
+    .command('place')
+    .description('place VMs on a host, in order: vCPUs, memory, huge pages and devices in one decision, with the reasons')
+    .option('--host <source>', `the host: ${SOURCE_HELP.join(', ')}`)
+    .option('--state <file>', 'state file: read if it exists, written back with the placed VMs')
+    .requiredOption('--vm <spec>', 'a VM: name=db,vcpus=16,memory=64G[,pages=1G][,devices=rdma:1:required]... or JSON or @FILE (repeatable)', collect)
+    .option('--policy <name>', 'placement policy', DEFAULT_POLICY)
+    .option('--json', 'JSON output (the placement contract)')
+    .option('--reserve-cpus <list>', "host CPUs kept for the host (default: CPU 0's core)")
+    .option('--reserve-memory <size>', "memory of the reserve node kept for the host (default: max(1G, 2%))")
+    .option('--device-nodes', 'vNUMA: a CPU-less guest node for devices outside the VM nodes')
+    .addHelpText(
+      'after',
+      `
+VM fields: name vcpus memory pages(4K|2M|1G|auto) cpu(dedicated|shared) smt(auto|prefer|isolate|require)
+  emulator(share|N) numa(auto|strict|preferred|interleave) maxnodes layout(8:32G/8:32G) tier(dram|hbm|cxl|gpu)
+  devices(KIND[:COUNT][:required|preferred|none] joined by +; KIND rdma rdma-vf nic vf gpu pci:ADDR)
+  cpus(host cpulist, one per vCPU) nodes(host node list)
+
+VMs are placed in order. If one does not fit, the command stops there and exits 1: the JSON is the
+refusal ({"ok":false,"reasons","hints"}) plus "failed" (its name) and "placements" (the VMs placed
+before it); with --state, those earlier VMs are recorded in the state file.
+
+Examples:
+  numaplan place --host preset:broadwell-2s --vm name=web,vcpus=12,memory=16G
+  numaplan place --host preset:broadwell-2s --state host.json --vm name=db,vcpus=8,memory=32G,pages=1G --json`,
+    )
+    .action((opts: PlaceOptionsCli) => {
+      const state = loadState(opts);
+      const requests = opts.vm.map(readVm);
+      const result = placeMany(requests, state, opts.policy, { deviceNodes: opts.deviceNodes === true });
+      if (opts.state) saveState(opts.state, result.state);
+      if (result.refusal) {
+        const r = result.refusal;
+        if (opts.json) {
+          writeJson(io, { ok: false, reasons: r.reasons, hints: r.hints, failed: r.name, placements: result.placements.map(placementJson) });
+        } else {
+          if (result.placements.length > 0) io.out(renderPlacements(result.placements, null));
+          io.out(renderRefusal(r.name, r.reasons, r.hints));
+          io.out(`${renderReserve(result.state)}\n`);
+        }
+        io.setExitCode(EXIT_INFEASIBLE);
+        return;
+      }
+      if (opts.json) writeJson(io, { ok: true, placements: result.placements.map(placementJson) });
+      else io.out(renderPlacements(result.placements, result.state));
+    });
+}
+
+/** Exit code of a refusal. */
+export const EXIT_INFEASIBLE = 1;
