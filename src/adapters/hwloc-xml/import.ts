@@ -7,13 +7,15 @@
  *   cpuset are offline: they are added with `online: false` under the innermost Package/Core whose
  *   complete_cpuset lists them. PUs outside the root's allowed_cpuset are `allowed: false`.
  * - NUMANode objects give the nodes (os_index, local_memory, page_type pools above 4 KiB as huge
- *   pages, subtype as memory tier, allowed_nodeset). hwloc gives every node the cpuset of the object
+ *   pages, subtype as memory tier, allowed_nodeset). hwloc records neither free memory nor free huge
+ *   pages, so both are taken as equal to the totals; hwloc 3 files carry no page_type at all. hwloc gives every node the cpuset of the object
  *   it is attached to; the model's `cpus` are the PUs whose local memory the node is (the sysfs
  *   cpulist), so when several nodes share one locality, the CPUs go to one of them: the first that
  *   has no special subtype (HBM, MCDRAM, GPUMemory, NVM, SPM, CXL), the others are CPU-less.
  *   A PU belongs to the owner of the smallest locality containing it.
- * - The NUMA distance matrix is the `distances2` (or `distances2hetero`-free) matrix named
- *   NUMALatency, else the only NUMANode matrix; os or gp indexing.
+ * - The NUMA distance matrix is the NUMANode `distances2` matrix named NUMALatency, else the only
+ *   NUMANode matrix (os or gp indexing); pairs it does not cover are assumed 10/20 with a warning.
+ *   Heterogeneous matrices (`distances2hetero`, e.g. NVLink bandwidth) and memattrs are not read.
  * - Caches (L1-L5, data/instruction/unified), Die and Group objects become caches and groups.
  * - PCIDev objects become PCI devices (Bridges are not counted, as hwloc does not count them as
  *   PCI devices); their locality is the cpuset of the nearest non-I/O ancestor; their node is the
