@@ -1,0 +1,162 @@
+/**
+ * Runs benchmark suites. Every case is warmed up once (which also tells whether it is available),
+ * then sampled in interleaved rounds — round r runs every case once — so that a burst of load on a
+ * shared machine hits all cases alike and their ratios stay fair. Fast in-process calls are batched
+ * so that one sample lasts long enough to time; a process is one call per sample. Reported: the
+ * median of the samples, p95, MAD.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { summarizeSamples } from './stats.js';
+import type { BenchCase, BenchContext, BenchSuite, CaseResult, RunOptions, SuiteResult } from './types.js';
+
+/** Samples per case unless the suite or the command line says otherwise. */
+export const DEFAULT_RUNS = 11;
+/** Samples per case under `--quick`. */
+export const QUICK_RUNS = 3;
+/** A batched sample of in-process calls lasts at least this long (ms); shorter under --quick. */
+const SAMPLE_MS = 20;
+const QUICK_SAMPLE_MS = 2;
+/** Upper bound on calls per sample, so a near-empty function cannot spin for ages. */
+const MAX_BATCH = 100_000;
+
+const stderr = (message: string): void => {
+  process.stderr.write(`${message}\n`);
+};
+
+/** Runs one suite and returns its results; never throws for a failing suite or case. */
+export async function runSuite(suite: BenchSuite, options: RunOptions, file?: string): Promise<SuiteResult> {
+  const log = options.log ?? stderr;
+  const dirs: string[] = [];
+  const ctx: BenchContext = {
+    quick: options.quick,
+    tmpdir: (prefix = 'numaplan-bench-') => {
+      const d = mkdtempSync(join(tmpdir(), prefix));
+      dirs.push(d);
+      return d;
+    },
+    log: (m) => log(`[${suite.name}] ${m}`),
+  };
+  const base: SuiteResult = {
+    name: suite.name,
+    ...(suite.description === undefined ? {} : { description: suite.description }),
+    ...(file === undefined ? {} : { file }),
+    status: 'ok',
+    cases: [],
+  };
+  try {
+    if (suite.setup) {
+      ctx.log('setup');
+      await suite.setup(ctx);
+    }
+    base.cases = await measureCases(suite, options, ctx);
+  } catch (err) {
+    base.status = 'failed';
+    base.reason = message(err);
+    ctx.log(`failed: ${base.reason}`);
+  } finally {
+    try {
+      await suite.teardown?.();
+    } catch (err) {
+      ctx.log(`teardown failed: ${message(err)}`);
+    }
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+  if (suite.goal && base.status === 'ok') {
+    const compared = base.cases.filter((c) => c.ratio !== undefined);
+    const max = suite.goal.maxRatio ?? 1;
+    const meeting = compared.filter((c) => (c.ratio as number) <= max).length;
+    base.goal = { ...suite.goal, met: compared.length === 0 ? null : meeting === compared.length, compared: compared.length, meeting };
+  } else if (suite.goal) {
+    base.goal = { ...suite.goal, met: null, compared: 0, meeting: 0 };
+  }
+  return base;
+}
+
+interface Live {
+  bench: BenchCase;
+  batch: number;
+  samples: number[];
+  result: CaseResult;
+}
+
+async function measureCases(suite: BenchSuite, options: RunOptions, ctx: BenchContext): Promise<CaseResult[]> {
+  const cases = typeof suite.cases === 'function' ? suite.cases() : suite.cases;
+  const runs = Math.max(1, options.runs ?? (options.quick ? Math.min(QUICK_RUNS, suite.runs ?? QUICK_RUNS) : (suite.runs ?? DEFAULT_RUNS)));
+  const sampleMs = options.quick ? QUICK_SAMPLE_MS : SAMPLE_MS;
+  const names = new Set<string>();
+  const live: Live[] = [];
+  const results: CaseResult[] = [];
+  for (const bench of cases) {
+    if (names.has(bench.name)) throw new Error(`case "${bench.name}" is defined twice`);
+    names.add(bench.name);
+    const result: CaseResult = { name: bench.name, status: 'ok', ...(bench.baseline === undefined ? {} : { baseline: bench.baseline }) };
+    results.push(result);
+    const reason = bench.unavailable?.();
+    if (reason) {
+      unavailable(result, reason, ctx);
+      continue;
+    }
+    ctx.log(`warm-up: ${bench.name}`);
+    let batch = 1;
+    try {
+      let perCall = await timeCalls(bench, 1);
+      // Calibrate: double the batch while the fastest per-call time seen says a sample would be
+      // shorter than sampleMs. The minimum, because a loaded machine only ever adds time.
+      while (!bench.process && perCall * batch < sampleMs && batch < MAX_BATCH) {
+        batch = Math.min(MAX_BATCH, batch * 2);
+        perCall = Math.min(perCall, (await timeCalls(bench, batch)) / batch);
+      }
+      if (!bench.process) batch = Math.min(MAX_BATCH, Math.max(1, Math.ceil(sampleMs / Math.max(perCall, 1e-6))));
+    } catch (err) {
+      unavailable(result, message(err), ctx);
+      continue;
+    }
+    live.push({ bench, batch, samples: [], result });
+  }
+  for (let round = 0; round < runs; round++) {
+    ctx.log(`round ${round + 1}/${runs}`);
+    for (const c of live) {
+      if (c.result.status !== 'ok') continue;
+      try {
+        c.samples.push((await timeCalls(c.bench, c.batch)) / c.batch);
+      } catch (err) {
+        unavailable(c.result, `failed in round ${round + 1}: ${message(err)}`, ctx);
+      }
+    }
+  }
+  for (const c of live) {
+    if (c.result.status !== 'ok') continue;
+    Object.assign(c.result, summarizeSamples(c.samples), { samples: c.samples.length, batch: c.batch });
+  }
+  for (const r of results) {
+    if (r.baseline === undefined) continue;
+    const b = results.find((x) => x.name === r.baseline);
+    if (!b) throw new Error(`case "${r.name}" names baseline "${r.baseline}", which is not a case of this suite`);
+    r.baselineLabel = cases.find((x) => x.name === r.baseline)?.alias ?? r.baseline;
+    if (r.median !== undefined && b.median !== undefined && b.median > 0) r.ratio = r.median / b.median;
+  }
+  return results;
+}
+
+/** Total milliseconds of `n` consecutive calls. */
+async function timeCalls(bench: BenchCase, n: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    const out = bench.run();
+    if (out instanceof Promise) await out;
+  }
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+function unavailable(result: CaseResult, reason: string, ctx: BenchContext): void {
+  result.status = 'unavailable';
+  result.reason = reason;
+  ctx.log(`not available: ${result.name}: ${reason}`);
+}
+
+function message(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0] ?? text;
+}
