@@ -9,7 +9,6 @@ import { dirname, join } from 'node:path';
 export class FileTree {
   private readonly files = new Map<string, string | Uint8Array>();
   private readonly links = new Map<string, string>();
-  private readonly dirs = new Set<string>();
 
   /** Plans a file; a later call for the same path replaces the content. */
   file(path: string, content: string | Uint8Array): this {
@@ -28,12 +27,6 @@ export class FileTree {
     return this;
   }
 
-  /** Plans an empty directory. */
-  dir(path: string): this {
-    this.dirs.add(path);
-    return this;
-  }
-
   /** Numbers of planned files and links. */
   get counts(): { files: number; links: number } {
     return { files: this.files.size, links: this.links.size };
@@ -47,7 +40,6 @@ export class FileTree {
       mkdirSync(join(root, dir), { recursive: true });
       made.add(dir);
     };
-    for (const d of this.dirs) ensure(d);
     for (const [path, content] of this.files) {
       ensure(dirname(path));
       writeFileSync(join(root, path), content);

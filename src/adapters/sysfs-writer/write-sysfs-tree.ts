@@ -26,8 +26,8 @@ export interface SysfsTreeSummary {
   cpuMaskBits: number;
 }
 
-/** Plans the tree of `topo` in memory without touching the disk (for tests and dry runs). */
-export function planSysfsTree(topo: Topology): { tree: FileTree; cpuMaskBits: number } {
+/** Plans the tree of `topo` in memory. */
+function planSysfsTree(topo: Topology): { tree: FileTree; cpuMaskBits: number } {
   const indexes = [
     ...topo.pus.map((p) => p.os),
     ...topo.nodes.flatMap((n) => n.cpus),
