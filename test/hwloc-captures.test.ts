@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TopologyError } from '../src/core/topology/errors.js';
 import type { Topology } from '../src/core/topology/model.js';
-import { allowedDistances, isUsablePu, summarize } from '../src/core/topology/view.js';
+import { allowedDistances, summarize } from '../src/core/topology/view.js';
 import { readSysfs, type SysfsOptions } from '../src/adapters/sysfs/read-sysfs.js';
 import {
   type CaptureTest,
@@ -63,24 +63,6 @@ function readerOptions(t: CaptureTest, root: string, disallowed: boolean): Sysfs
   return options;
 }
 
-/**
- * hwloc keeps a package whose PUs are all disallowed when an allowed NUMA node sits in it (its
- * nodeset is not empty). summarize() counts packages with usable PUs only; where the two differ the
- * suite checks this rule instead and reports the difference (a view.ts change is proposed).
- */
-function packagesHwlocRule(topo: Topology): number {
-  const usable = new Set(topo.pus.filter(isUsablePu).map((p) => p.os));
-  const pkgOf = new Map(topo.pus.map((p) => [p.os, p.package]));
-  const withNode = new Set<number>();
-  for (const n of topo.nodes) {
-    if (!n.allowed) continue;
-    for (const c of n.cpus) {
-      const pkg = pkgOf.get(c);
-      if (pkg !== undefined) withNode.add(pkg);
-    }
-  }
-  return topo.packages.filter((p) => p.pus.some((c) => usable.has(c)) || withNode.has(p.id)).length;
-}
 
 interface Row {
   name: string;
@@ -179,12 +161,6 @@ describe.skipIf(tests === null)('sysfs reader vs hwloc on every Linux capture', 
           if (EXCEPTIONS[t.name]?.[f] !== undefined && want === ours[f]) failures.push(`${f}: exception listed but the counts now agree (${want}); remove it`);
           continue;
         }
-        if (f === 'packages' && want !== ours[f] && packagesHwlocRule(topo) === want) {
-          notes.push(
-            `packages: hwloc ${want}, summarize() ${ours[f]} - hwloc keeps a package whose PUs are all disallowed when an allowed NUMA node is in it; matches that rule (view.ts change proposed)`,
-          );
-          continue;
-        }
         if (want !== ours[f]) failures.push(`${HWLOC_TYPE[f]}: hwloc ${want}, ours ${ours[f]}`);
       }
       const dist = compareDistances(expectedView, topo);
@@ -200,12 +176,9 @@ describe.skipIf(tests === null)('sysfs reader vs hwloc on every Linux capture', 
         } else {
           const view = parseHwlocXml(res.stdout);
           const got = countsOf(view);
-          const diffs = FIELDS.filter((f) => skipped[f] === undefined && f !== 'packages' && (got[f] ?? 0) !== ours[f]).map(
+          const diffs = FIELDS.filter((f) => skipped[f] === undefined && (got[f] ?? 0) !== ours[f]).map(
             (f) => `${HWLOC_TYPE[f]} lstopo ${got[f] ?? 0} ours ${ours[f]}`,
           );
-          if (skipped.packages === undefined && (got.packages ?? 0) !== ours.packages && (got.packages ?? 0) !== packagesHwlocRule(topo)) {
-            diffs.push(`Package lstopo ${got.packages ?? 0} ours ${ours.packages}`);
-          }
           const d = compareDistances(view, topo);
           if (d && !d.ok) diffs.push(`lstopo ${d.detail}`);
           lstopo = diffs.length === 0 ? 'ok' : 'FAIL';

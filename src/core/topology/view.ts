@@ -6,7 +6,7 @@ import type { NumaNode, Topology } from './model.js';
 
 /** Counts in the usable view, plus what was left out of it and why. */
 export interface TopologySummary {
-  /** Packages with at least one usable PU. */
+  /** Packages hwloc keeps: with a usable PU, an allowed NUMA node, or a PCI device local to them. */
   packages: number;
   /** Allowed NUMA nodes. */
   nodes: number;
@@ -46,7 +46,7 @@ export function summarize(topo: Topology): TopologySummary {
   }
   const usableCores = topo.cores.filter((c) => c.pus.some((p) => usable.has(p)));
   return {
-    packages: topo.packages.filter((p) => p.pus.some((c) => usable.has(c))).length,
+    packages: topo.packages.filter((p) => packageIsVisible(topo, p.pus, usable)).length,
     nodes: allowedNodes.length,
     cores: usableCores.length,
     pus: usable.size,
@@ -61,6 +61,17 @@ export function summarize(topo: Topology): TopologySummary {
     smt: usableCores.reduce((m, c) => Math.max(m, c.pus.filter((p) => usable.has(p)).length), 0),
     warnings: topo.warnings.length,
   };
+}
+
+/**
+ * hwloc's rule for keeping a package in its default view: it has a usable PU, or an allowed NUMA node
+ * lies inside it, or a PCI device's locality lies inside it (even when all its PUs are disallowed).
+ */
+function packageIsVisible(topo: Topology, pus: readonly number[], usable: ReadonlySet<number>): boolean {
+  if (pus.some((c) => usable.has(c))) return true;
+  const mine = new Set(pus);
+  const inside = (cpus: readonly number[] | null): boolean => cpus !== null && cpus.length > 0 && cpus.every((c) => mine.has(c));
+  return topo.nodes.some((n) => n.allowed && inside(n.cpus)) || topo.pciDevices.some((d) => inside(d.localCpus));
 }
 
 /** The allowed nodes and the distance matrix restricted to them (rows/columns in node order). */
