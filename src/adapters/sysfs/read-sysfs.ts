@@ -74,7 +74,8 @@ export function readSysfs(options: SysfsOptions = {}): Topology {
     overlappingNodes: options.overlappingNodes ?? false,
   });
 
-  // Node CPU lists name offline CPUs too; only PUs the model holds are kept, silently for offline ones.
+  // Node CPU lists name offline CPUs too; only PUs the model holds are kept there, and the offline
+  // ones are reported in `offlineCpus`.
   const known = new Set(placed);
   const all = new Set(cpus.allCpus);
   for (const node of nodes.nodes) {
@@ -96,6 +97,7 @@ export function readSysfs(options: SysfsOptions = {}): Topology {
     caches: cpus.caches,
     groups: cpus.groups,
     pciDevices: options.pci === false ? [] : readPci(fs),
+    offlineCpus: cpus.allCpus.filter((c) => !known.has(c)),
     warnings: fs.warnings,
   });
 }

@@ -74,6 +74,8 @@ export interface TopologyInput {
   caches?: readonly Cache[] | undefined;
   groups?: readonly Group[] | undefined;
   pciDevices?: readonly PciDeviceInput[] | undefined;
+  /** CPUs known to exist but offline, whose package and core are unknown. */
+  offlineCpus?: readonly number[] | undefined;
   warnings?: readonly TopologyWarning[] | undefined;
 }
 
@@ -194,6 +196,7 @@ export function makeTopology(input: TopologyInput): Topology {
     caches: (input.caches ?? []).map((c) => ({ ...c, cpus: [...c.cpus].sort(byNumber) })),
     groups: (input.groups ?? []).map((g) => ({ ...g, cpus: [...g.cpus].sort(byNumber) })),
     pciDevices,
+    offlineCpus: [...new Set(input.offlineCpus ?? [])].filter((c) => !seenPu.has(c)).sort(byNumber),
     warnings,
   };
   return deepFreeze(topology);

@@ -45,6 +45,7 @@ export function topologyFromJson(text: string, origin = 'topology.json'): Topolo
     caches: t.caches,
     groups: t.groups,
     pciDevices: t.pciDevices,
+    offlineCpus: t.offlineCpus,
     warnings: t.warnings,
   });
 }

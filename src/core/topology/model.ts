@@ -151,6 +151,9 @@ export const TopologySchema = z
     caches: z.array(CacheSchema),
     groups: z.array(GroupSchema),
     pciDevices: z.array(PciDeviceSchema).describe('sorted by address'),
+    offlineCpus: cpuSet.describe(
+      'CPUs the kernel lists that are not in the hierarchy because they are offline (an offline CPU exports no topology)',
+    ),
     warnings: z.array(TopologyWarningSchema),
   })
   .describe('numaplan host topology');

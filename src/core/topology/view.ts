@@ -51,7 +51,7 @@ export function summarize(topo: Topology): TopologySummary {
     cores: usableCores.length,
     pus: usable.size,
     pciDevices: topo.pciDevices.length,
-    offlinePus: topo.pus.filter((p) => !p.online).length,
+    offlinePus: topo.pus.filter((p) => !p.online).length + topo.offlineCpus.length,
     disallowedPus: topo.pus.filter((p) => p.online && !p.allowed).length,
     disallowedNodes: topo.nodes.length - allowedNodes.length,
     cpuLessNodes: allowedNodes.filter((n) => n.kind === 'cpu-less').length,
