@@ -1,0 +1,211 @@
+/**
+ * `numaplan simulate`: replay a VM trace over a fleet under several policies, side by side.
+ *
+ * Modes: `vmagent` (the published benchmark's rules: two-node servers, fading / recovering) and
+ * `fleet` (hosts from presets or topology files; see --hosts). Output: a table, --json, --csv, and
+ * SVG plots with --plot DIR. The seed is printed in every report.
+ */
+import { type Command, Option } from 'commander';
+import { writePlots } from '../../adapters/plot/write-plots.js';
+import { readTrace } from '../../adapters/trace/read-trace.js';
+import type { SimReport } from '../../core/sim/report.js';
+import { VMAGENT_POLICIES } from '../../core/sim/vmagent/registry.js';
+import { type VmagentScenarioName, vmagentScenario } from '../../core/sim/vmagent/rules.js';
+import { simulateVmagent, unknownPolicy, vmagentOffsets, vmagentReport } from '../../core/sim/vmagent/simulate.js';
+import { runVmagentParallel } from '../../sim-worker/run-parallel.js';
+import { type Io, writeJson } from '../io.js';
+import { table } from '../render/table.js';
+
+interface SimulateOptions {
+  trace?: string;
+  mode: 'vmagent' | 'fleet';
+  scenario?: VmagentScenarioName;
+  servers?: string;
+  policies?: string;
+  starts: string;
+  seed: string;
+  horizon?: string;
+  skipBad?: boolean;
+  json?: boolean;
+  csv?: boolean;
+  plot?: string;
+  workers: string;
+  progress: boolean;
+}
+
+/** Registers the command. */
+export function registerSimulate(program: Command, io: Io): void {
+  program
+    .command('simulate')
+    .description('replay a VM trace over a fleet under numaplan and the peers\' policies, side by side')
+    .option('--trace <file>', 'trace file: Huawei lifetime (vmid,cpu,mem,at,lt) or event log (vmid,cpu,memory,time,type), generic CSV or JSONL')
+    .addOption(new Option('--mode <mode>', 'vmagent: the published benchmark\'s rules; fleet: hosts from --hosts').choices(['vmagent', 'fleet']).default('vmagent'))
+    .addOption(new Option('--scenario <name>', 'vmagent mode: fading (departures ignored, split above 32 GB) or recovering (departures applied, split above 10 GB)').choices(['fading', 'recovering']))
+    .option('--servers <n>', 'vmagent mode: number of two-node servers')
+    .option('--policies <list>', `comma-separated policies (vmagent mode: ${VMAGENT_POLICIES.join(', ')})`)
+    .option('--starts <k>', 'random start offsets to average over', '10')
+    .option('--seed <s>', 'seed of every random choice (printed in every report)', '1')
+    .option('--horizon <n>', 'arrivals replayed per start for the acceptance rate (default: to the end of the trace)')
+    .option('--skip-bad', 'skip trace rows that cannot be read (and report how many) instead of failing')
+    .option('--json', 'print the report as JSON')
+    .option('--csv', 'print one CSV row per policy')
+    .option('--plot <dir>', 'write SVG plots (utilisation over time, placed before failure, acceptance, latency ratios) into DIR')
+    .option('--workers <n>', 'worker threads running policies and starts in parallel (0: this thread)', '0')
+    .option('--no-progress', 'no progress bar on stderr')
+    .addHelpText(
+      'after',
+      `
+Benchmark mode (VMAgent rules): servers of 2 NUMA nodes x (40 cores, 90 GB); a VM above the
+scenario's memory threshold is split evenly over both nodes of one server, else fits in one node.
+The score is the number of requests placed before the first that fits nowhere, averaged over
+--starts random start offsets drawn from --seed; all policies use the same offsets.
+
+Examples:
+  numaplan simulate --trace huawei-east-1-lt.csv --mode vmagent --scenario fading --servers 5
+  numaplan simulate --trace huawei-east-1-lt.csv --mode vmagent --scenario recovering --servers 20 \\
+      --policies numaplan,first-fit --starts 20 --seed 7 --json
+  numaplan simulate --trace huawei-east-1-lt.csv --mode vmagent --scenario fading --servers 50 --plot plots/`,
+    )
+    .action(async (opts: SimulateOptions) => {
+      const report = await runSimulation(opts, io);
+      if (opts.plot) {
+        const files = writePlots(report, opts.plot);
+        if (!opts.json && !opts.csv) io.err(`plots: ${files.join(', ')}\n`);
+      }
+      if (opts.json) writeJson(io, report);
+      else if (opts.csv) io.out(renderCsv(report));
+      else io.out(renderTable(report));
+    });
+}
+
+async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> {
+  const starts = intOption(opts.starts, '--starts', 1);
+  const seed = intOption(opts.seed, '--seed', 0);
+  const workers = intOption(opts.workers, '--workers', 0);
+  const horizon = opts.horizon === undefined ? undefined : intOption(opts.horizon, '--horizon', 1);
+  if (!opts.trace) throw usage('--trace', 'a trace file is required (--trace FILE)');
+  if (opts.mode !== 'vmagent') throw usage('--mode', 'fleet mode is not available yet; use --mode vmagent');
+  if (!opts.scenario) throw usage('--scenario', 'vmagent mode needs --scenario fading|recovering');
+  if (opts.servers === undefined) throw usage('--servers', 'vmagent mode needs --servers N');
+  const servers = intOption(opts.servers, '--servers', 1);
+  const policies = (opts.policies ?? VMAGENT_POLICIES.join(',')).split(',').map((p) => p.trim()).filter((p) => p !== '');
+  for (const p of policies) if (!VMAGENT_POLICIES.includes(p)) throw unknownPolicy(p, VMAGENT_POLICIES);
+  if (policies.length === 0) throw usage('--policies', 'no policy given');
+
+  const trace = readTrace(opts.trace, { skipBad: opts.skipBad === true });
+  if (trace.skipped > 0) io.err(`skipped ${trace.skipped} bad row(s) of ${opts.trace}\n`);
+  const scenario = vmagentScenario(opts.scenario, servers);
+  const progress = makeProgress(io, opts.progress && process.stderr.isTTY === true);
+  const offsets = vmagentOffsets(trace, starts, seed);
+  let report: SimReport;
+  if (workers > 0) {
+    const runs = await runVmagentParallel({
+      tracePath: opts.trace,
+      skipBad: opts.skipBad === true,
+      scenario,
+      policies,
+      offsets,
+      ...(horizon !== undefined ? { horizon } : {}),
+      samples: 300,
+      workers,
+      onRun: progress,
+    });
+    report = vmagentReport(trace, scenario, seed, offsets, runs);
+  } else {
+    report = simulateVmagent(trace, scenario, {
+      policies,
+      starts,
+      seed,
+      offsets,
+      ...(horizon !== undefined ? { horizon } : {}),
+      clock: () => performance.now(),
+      onRun: progress,
+    });
+  }
+  progress(-1, 0);
+  return report;
+}
+
+/** A progress bar on stderr (only when stderr is a terminal-like sink and the run has several steps). */
+function makeProgress(io: Io, enabled: boolean): (done: number, total: number) => void {
+  let last = '';
+  return (done, total) => {
+    if (!enabled) return;
+    if (done < 0) {
+      if (last !== '') io.err('\n');
+      return;
+    }
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    const line = `\rsimulating [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} runs`;
+    if (line !== last) io.err(line);
+    last = line;
+  };
+}
+
+/** The terminal table. */
+export function renderTable(report: SimReport): string {
+  const s = report.scenario;
+  const head = s
+    ? `VMAgent rules, scenario ${s.name}, ${s.servers} servers of 2 x (${s.coresPerNode} cores, ${s.memoryPerNodeGiB} GB), split above ${s.doubleThresholdGiB} GB, departures ${s.applyDeletions ? 'applied' : 'ignored'}`
+    : `fleet of ${report.fleet?.hosts ?? 0} hosts`;
+  const rows = report.results.map((r) => [
+    r.policy,
+    `${r.placedBeforeFailure.toFixed(1)} ± ${r.placedBeforeFailureStd.toFixed(1)}`,
+    `${r.placedBeforeFailureMin}-${r.placedBeforeFailureMax}`,
+    pct(r.acceptanceRate),
+    pct(r.cpuUtilisationAtFailure),
+    pct(r.memoryUtilisationAtFailure),
+    pct(r.singleNodeFraction),
+    `${r.latencyRatioMean.toFixed(3)} / ${r.latencyRatioP95.toFixed(2)}`,
+    `${r.strandedCores.toFixed(1)} / ${r.strandedMemoryGiB.toFixed(1)}`,
+    r.decisionsPerSecond.toLocaleString('en-US'),
+  ]);
+  return `${[
+    head,
+    `trace ${report.trace.source} (${report.trace.requests} requests${report.trace.skipped ? `, ${report.trace.skipped} bad rows skipped` : ''}); seed ${report.seed}; ${report.starts} starts`,
+    '',
+    table(
+      ['policy', 'placed before failure', 'min-max', 'accepted', 'cores@fail', 'mem@fail', 'one node', 'latency mean/p95', 'stranded cores/GB', 'decisions/s'],
+      rows,
+    ),
+  ].join('\n')}\n`;
+}
+
+/** One CSV row per policy (header first). */
+export function renderCsv(report: SimReport): string {
+  const cols = [
+    'policy', 'placedBeforeFailure', 'placedBeforeFailureStd', 'placedBeforeFailureMin', 'placedBeforeFailureMax', 'acceptanceRate',
+    'cpuUtilisationAtFailure', 'memoryUtilisationAtFailure', 'cpuUtilisationMean', 'singleNodeFraction', 'latencyRatioMean', 'latencyRatioP95',
+    'strandedCores', 'strandedMemoryGiB', 'deviceLocalityMisses', 'decisionsPerSecond',
+  ] as const;
+  const extra = ['mode', 'scenario', 'servers', 'seed', 'starts'];
+  const lines = [[...cols, ...extra].join(',')];
+  for (const r of report.results) {
+    lines.push(
+      [
+        ...cols.map((c) => String(r[c])),
+        report.mode,
+        report.scenario?.name ?? '',
+        String(report.scenario?.servers ?? report.fleet?.hosts ?? ''),
+        String(report.seed),
+        String(report.starts),
+      ].join(','),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function pct(v: number): string {
+  return `${(v * 100).toFixed(1)}%`;
+}
+
+function intOption(text: string, name: string, min: number): number {
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < min) throw usage(name, `"${text}" is not a whole number >= ${min}`);
+  return v;
+}
+
+function usage(path: string, message: string): Error & { code: string; path: string } {
+  return Object.assign(new Error(`${path}: ${message}`), { code: 'ERR_USAGE', path });
+}
