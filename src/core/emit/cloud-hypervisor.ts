@@ -1,0 +1,151 @@
+/**
+ * Cloud Hypervisor argv (without the binary) for a placement (docs/cpu.md, docs/memory.md):
+ *   --cpus boot=V,topology=T:C:D:P,affinity=[0@[1],1@[2],...]
+ *   --memory size=0
+ *   --memory-zone id=mem0,size=8G,host_numa_node=0[,hugepages=on,hugepage_size=1G] id=mem1,...
+ *   --numa guest_numa_id=0,cpus=[0-1],distances=[1@12,2@32],memory_zones=[mem0][,pci_segments=[1]] ...
+ *   --platform num_pci_segments=N                    (when a device sits near a guest node other than 0)
+ *   --device path=/sys/bus/pci/devices/ADDR/[,pci_segment=S] ...
+ * PCI segment 0 belongs to guest node 0; each other guest node with devices gets a segment of its
+ * own. Multi-valued options take several values after one flag, as the documentation shows.
+ */
+import { formatCpuList, parseCpuList } from '../topology/cpulist.js';
+import type { Topology } from '../topology/model.js';
+import { pageSizeLabel } from '../topology/sizes.js';
+import { EmitError } from './errors.js';
+import { formatSizeSuffix, guestOf, type PlacementLike } from './guest.js';
+import type { EmitOptions } from './options.js';
+
+/** Cloud Hypervisor argv of a placement. */
+export function emitCloudHypervisor(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): string[] {
+  const g = guestOf(placement, topology);
+  const bind = options.hostBinding !== false;
+  const t = g.topology;
+  const cpus = [`boot=${g.vcpus}`, `topology=${t.threads}:${t.cores}:${t.dies}:${t.sockets}`];
+  if (bind) cpus.push(`affinity=[${g.pins.map((c, v) => `${v}@[${c}]`).join(',')}]`);
+  const argv = ['--cpus', cpus.join(','), '--memory', 'size=0'];
+  const zones = g.numa
+    ? g.cells.map((c) => ({ id: `mem${c.id}`, size: c.memory, node: c.hostNode }))
+    : g.memoryNodes.map((n, k) => ({ id: `mem${k}`, size: Number(placement.memoryByNode[String(n)] ?? 0), node: n }));
+  argv.push(
+    '--memory-zone',
+    ...zones.map((z) => {
+      const parts = [`id=${z.id}`, `size=${formatSizeSuffix(z.size)}`];
+      if (bind) parts.push(`host_numa_node=${z.node}`);
+      if (g.pageSize > 4096) parts.push('hugepages=on', `hugepage_size=${pageSizeLabel(g.pageSize)}`);
+      return parts.join(',');
+    }),
+  );
+  const segmentOf = new Map<number, number>();
+  for (const d of g.devices) {
+    if (d.guestNode !== null && d.guestNode !== 0 && !segmentOf.has(d.guestNode)) segmentOf.set(d.guestNode, segmentOf.size + 1);
+  }
+  if (g.numa) {
+    argv.push(
+      '--numa',
+      ...g.cells.map((c) => {
+        const parts = [`guest_numa_id=${c.id}`];
+        if (c.vcpus.length > 0) parts.push(`cpus=[${formatCpuList(c.vcpus)}]`);
+        const others = g.cells.filter((o) => o.id !== c.id);
+        if (others.length > 0) parts.push(`distances=[${others.map((o) => `${o.id}@${g.distances[c.id]?.[o.id] ?? 10}`).join(',')}]`);
+        parts.push(`memory_zones=[mem${c.id}]`);
+        const seg = segmentOf.get(c.id);
+        if (seg !== undefined) parts.push(`pci_segments=[${seg}]`);
+        return parts.join(',');
+      }),
+    );
+  }
+  if (segmentOf.size > 0) argv.push('--platform', `num_pci_segments=${segmentOf.size + 1}`);
+  if (g.devices.length > 0) {
+    argv.push(
+      '--device',
+      ...g.devices.map((d) => {
+        const seg = d.guestNode === null ? undefined : segmentOf.get(d.guestNode);
+        return `path=/sys/bus/pci/devices/${d.address}/${seg !== undefined ? `,pci_segment=${seg}` : ''}`;
+      }),
+    );
+  }
+  return argv;
+}
+
+/** A parsed option value: key -> raw value (brackets kept). */
+export type ChOptionValue = Record<string, string>;
+
+/**
+ * Parses Cloud Hypervisor argv: `--flag value [value...]` (several values per flag, or the flag
+ * repeated) into flag -> list of key=value maps. Values are split on commas outside brackets.
+ * Throws EmitError (ERR_CH_ARGV) naming the argument.
+ */
+export function parseCloudHypervisorArgv(argv: readonly string[]): Record<string, ChOptionValue[]> {
+  const out: Record<string, ChOptionValue[]> = {};
+  let flag: string | null = null;
+  argv.forEach((arg, k) => {
+    if (arg.startsWith('--')) {
+      flag = arg.slice(2);
+      out[flag] ??= [];
+      return;
+    }
+    if (flag === null) throw new EmitError(`argv[${k}]`, `value ${JSON.stringify(arg)} before any --option`, 'ERR_CH_ARGV');
+    (out[flag] as ChOptionValue[]).push(splitKeyValues(arg, `argv[${k}]`));
+  });
+  return out;
+}
+
+function splitKeyValues(text: string, path: string): ChOptionValue {
+  const out: ChOptionValue = {};
+  let depth = 0;
+  let start = 0;
+  const pieces: string[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '[') depth++;
+    else if (c === ']') {
+      depth--;
+      if (depth < 0) throw new EmitError(path, `unbalanced "]" in ${JSON.stringify(text)}`, 'ERR_CH_ARGV');
+    } else if (c === ',' && depth === 0) {
+      pieces.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  if (depth !== 0) throw new EmitError(path, `unbalanced "[" in ${JSON.stringify(text)}`, 'ERR_CH_ARGV');
+  pieces.push(text.slice(start));
+  for (const p of pieces) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new EmitError(path, `expected key=value, got ${JSON.stringify(p)}`, 'ERR_CH_ARGV');
+    const key = p.slice(0, eq);
+    if (key in out) throw new EmitError(path, `${key} given twice`, 'ERR_CH_ARGV');
+    out[key] = p.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Reads a bracketed CPU list "[0-3,7]" (or a bare "0-3"). */
+export function parseChList(value: string): number[] {
+  const inner = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
+  return inner === '' ? [] : parseCpuList(inner);
+}
+
+/** Reads "[0@[1],1@[4-5]]" (affinity) or "[1@12,2@32]" (distances) into pairs. */
+export function parseChPairs(value: string): [number, string][] {
+  if (!value.startsWith('[') || !value.endsWith(']')) throw new EmitError(value, 'expected a bracketed list', 'ERR_CH_ARGV');
+  const inner = value.slice(1, -1);
+  const out: [number, string][] = [];
+  let depth = 0;
+  let start = 0;
+  const items: string[] = [];
+  for (let i = 0; i < inner.length; i++) {
+    if (inner[i] === '[') depth++;
+    else if (inner[i] === ']') depth--;
+    else if (inner[i] === ',' && depth === 0) {
+      items.push(inner.slice(start, i));
+      start = i + 1;
+    }
+  }
+  if (inner !== '') items.push(inner.slice(start));
+  for (const it of items) {
+    const m = /^(\d+)@(.+)$/.exec(it);
+    if (!m) throw new EmitError(value, `expected N@VALUE, got ${JSON.stringify(it)}`, 'ERR_CH_ARGV');
+    out.push([Number(m[1]), m[2] as string]);
+  }
+  return out;
+}

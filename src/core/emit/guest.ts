@@ -1,0 +1,215 @@
+/**
+ * The guest a placement describes, in the terms every emitter needs: guest NUMA cells (vCPUs,
+ * memory, host node), the guest CPU topology (sockets/cores/threads), the host CPU of each vCPU,
+ * the emulator CPUs, and where each device sits in the guest.
+ *
+ * Guest CPU topology rule (documented because every target must agree):
+ * - threads = the host's SMT width when each guest cell's vCPUs come in consecutive groups of that
+ *   width whose host CPUs are siblings of one host core (the placement stacked vCPUs on sibling
+ *   threads); otherwise 1 (one vCPU per host core: the guest must not believe two vCPUs share a
+ *   core's execution units when they do not);
+ * - one socket per CPU cell when every CPU cell holds a contiguous, equally sized range of vCPUs in
+ *   cell order (cores = vCPUs per cell / threads);
+ * - otherwise one socket per core (sockets = vCPUs / threads, cores = 1), which lets any cell hold
+ *   any vCPUs without a socket straddling two cells;
+ * - a VM without vNUMA gets one socket of vCPUs / threads cores.
+ * Sockets are then the unit each target maps to a guest node (QEMU `-numa cpu,socket-id=`).
+ */
+import type { Placement } from '../placement/types.js';
+import { distanceBetween } from '../topology/view.js';
+import type { Topology } from '../topology/model.js';
+import { EmitError } from './errors.js';
+
+/** One guest NUMA cell. */
+export interface GuestCell {
+  id: number;
+  /** Host node whose memory backs this cell. */
+  hostNode: number;
+  /** Guest vCPU indexes, ascending. */
+  vcpus: number[];
+  /** Bytes. */
+  memory: number;
+}
+
+/** sockets x dies x cores x threads = vCPUs. */
+export interface GuestCpuTopology {
+  sockets: number;
+  dies: number;
+  cores: number;
+  threads: number;
+}
+
+/** A device as the guest sees it. */
+export interface GuestDevice {
+  /** Host PCI address, e.g. "0000:c1:00.2". */
+  address: string;
+  kind: string;
+  /** Guest cell the device is attached to, or null (no guest NUMA: it sits on the root bus). */
+  guestNode: number | null;
+}
+
+/** Everything an emitter needs. */
+export interface Guest {
+  name: string;
+  vcpus: number;
+  /** Bytes, the sum of the cells. */
+  memory: number;
+  /** Page size backing guest memory, bytes (4096 = regular pages). */
+  pageSize: number;
+  /** True when the placement has a vNUMA (the guest sees `cells`); false: one cell, not exposed. */
+  numa: boolean;
+  cells: GuestCell[];
+  /** Guest distances by cell id (a single 10 when `numa` is false). */
+  distances: number[][];
+  topology: GuestCpuTopology;
+  /** Host CPU of each vCPU, in vCPU order. */
+  pins: number[];
+  /** Host CPUs for emulator/IO threads: the placement's own, else the vCPUs' (shared). */
+  emulatorCpus: number[];
+  /** Every host node holding the VM's memory, ascending. */
+  memoryNodes: number[];
+  devices: GuestDevice[];
+}
+
+/** What the emitters read of a placement (a `Placement` is one; so is the JSON of `place --json`). */
+export type PlacementLike = Pick<Placement, 'name' | 'cpus' | 'emulatorCpus' | 'memoryByNode' | 'pageSize' | 'devices' | 'vnuma'>;
+
+const sortNum = (a: number, b: number): number => a - b;
+
+/**
+ * Builds the guest of a placement. Throws EmitError (ERR_EMIT) naming the field when the placement
+ * contradicts itself or the host (a CPU or node the topology lacks, memory that does not add up).
+ */
+export function guestOf(placement: PlacementLike, topology: Topology): Guest {
+  const p = placement;
+  const vcpus = p.cpus.length;
+  if (vcpus === 0) throw new EmitError('placement.cpus', 'no vCPUs');
+  const puByOs = new Map(topology.pus.map((u) => [u.os, u]));
+  p.cpus.forEach((c, i) => {
+    if (!puByOs.has(c)) throw new EmitError(`placement.cpus[${i}]`, `host CPU ${c} does not exist on host "${topology.source}"`);
+  });
+  const nodeIds = new Set(topology.nodes.map((n) => n.id));
+  const memoryByNode = new Map<number, number>();
+  for (const [key, bytes] of Object.entries(p.memoryByNode)) {
+    const node = Number(key);
+    if (!nodeIds.has(node)) throw new EmitError(`placement.memoryByNode.${key}`, `node ${key} does not exist on host "${topology.source}"`);
+    if (bytes > 0) memoryByNode.set(node, bytes);
+  }
+  const memory = [...memoryByNode.values()].reduce((s, b) => s + b, 0);
+  if (memory <= 0) throw new EmitError('placement.memoryByNode', 'no memory placed');
+  if (p.pageSize <= 0 || memory % p.pageSize !== 0) {
+    throw new EmitError('placement.pageSize', `${memory} bytes is not a whole number of ${p.pageSize}-byte pages`);
+  }
+  const memoryNodes = [...memoryByNode.keys()].sort(sortNum);
+
+  let cells: GuestCell[];
+  let distances: number[][];
+  const numa = p.vnuma !== null;
+  if (p.vnuma) {
+    const v = p.vnuma;
+    cells = v.nodes.map((g, i) => {
+      if (g.id !== i) throw new EmitError(`placement.vnuma.nodes[${i}].id`, `expected guest node ids 0..n-1 in order, got ${g.id}`);
+      if (!nodeIds.has(g.hostNode)) throw new EmitError(`placement.vnuma.nodes[${i}].hostNode`, `node ${g.hostNode} does not exist on host "${topology.source}"`);
+      return { id: g.id, hostNode: g.hostNode, vcpus: [...g.vcpus].sort(sortNum), memory: g.memory };
+    });
+    const seen = new Set<number>();
+    for (const c of cells) {
+      for (const v of c.vcpus) {
+        if (v < 0 || v >= vcpus || seen.has(v)) throw new EmitError(`placement.vnuma.nodes[${c.id}].vcpus`, `vCPU ${v} is out of range or listed twice`);
+        seen.add(v);
+      }
+    }
+    if (seen.size !== vcpus) throw new EmitError('placement.vnuma.nodes', `guest nodes hold ${seen.size} vCPUs, the VM has ${vcpus}`);
+    const cellMemory = cells.reduce((s, c) => s + c.memory, 0);
+    if (cellMemory !== memory) throw new EmitError('placement.vnuma.nodes', `guest nodes hold ${cellMemory} bytes, memoryByNode ${memory}`);
+    distances = v.distances.map((row) => [...row]);
+    if (distances.length !== cells.length || distances.some((r) => r.length !== cells.length)) {
+      throw new EmitError('placement.vnuma.distances', `expected a ${cells.length}x${cells.length} matrix`);
+    }
+  } else {
+    const first = p.cpus[0] as number;
+    const hostNode = puByOs.get(first)?.node ?? memoryNodes[0] ?? 0;
+    cells = [{ id: 0, hostNode, vcpus: [...Array(vcpus).keys()], memory }];
+    distances = [[10]];
+  }
+
+  const topo = cpuTopology(p.cpus, cells, topology, numa);
+  const guestNodeOf = new Map((p.vnuma?.devices ?? []).map((d) => [d.address, d.guestNode]));
+  const devices: GuestDevice[] = p.devices.map((d) => ({
+    address: d.address,
+    kind: d.kind,
+    guestNode: numa ? (guestNodeOf.get(d.address) ?? null) : null,
+  }));
+  const emulatorCpus = p.emulatorCpus.length > 0 ? [...p.emulatorCpus].sort(sortNum) : [...new Set(p.cpus)].sort(sortNum);
+  return {
+    name: p.name,
+    vcpus,
+    memory,
+    pageSize: p.pageSize,
+    numa,
+    cells,
+    distances,
+    topology: topo,
+    pins: [...p.cpus],
+    emulatorCpus,
+    memoryNodes,
+    devices,
+  };
+}
+
+function cpuTopology(cpus: readonly number[], cells: readonly GuestCell[], topology: Topology, numa: boolean): GuestCpuTopology {
+  const coreOf = new Map(topology.pus.map((u) => [u.os, u.core]));
+  const width = Math.max(1, ...topology.cores.map((c) => c.pus.length));
+  const cpuCells = cells.filter((c) => c.vcpus.length > 0);
+  let threads = 1;
+  if (width > 1) {
+    const stacked = cpuCells.every((c) => {
+      if (c.vcpus.length % width !== 0) return false;
+      for (let i = 0; i < c.vcpus.length; i += width) {
+        const group = c.vcpus.slice(i, i + width);
+        const first = group[0] as number;
+        if (group.some((v, k) => v !== first + k)) return false;
+        const core = coreOf.get(cpus[first] as number);
+        if (group.some((v) => coreOf.get(cpus[v] as number) !== core)) return false;
+      }
+      return true;
+    });
+    if (stacked) threads = width;
+  }
+  const vcpus = cpus.length;
+  if (!numa) return { sockets: 1, dies: 1, cores: vcpus / threads, threads };
+  const size = cpuCells[0]?.vcpus.length ?? 0;
+  let next = 0;
+  const regular = cpuCells.every((c) => {
+    const ok = c.vcpus.length === size && c.vcpus.every((v, k) => v === next + k);
+    next += c.vcpus.length;
+    return ok;
+  });
+  if (regular && size > 0) return { sockets: cpuCells.length, dies: 1, cores: size / threads, threads };
+  return { sockets: vcpus / threads, dies: 1, cores: 1, threads };
+}
+
+/** Socket index of a vCPU under the guest topology (QEMU numbers vCPUs socket-major). */
+export function socketOf(topology: GuestCpuTopology, vcpu: number): number {
+  return Math.floor(vcpu / (topology.cores * topology.threads * topology.dies));
+}
+
+/** Host distance, with a clear error when the topology lacks one of the nodes. */
+export function hostDistance(topology: Topology, a: number, b: number): number {
+  const d = distanceBetween(topology, a, b);
+  if (d === undefined) throw new EmitError('topology.distances', `no distance between nodes ${a} and ${b}`);
+  return d;
+}
+
+/** Formats a size the way QEMU and Cloud Hypervisor read it: the largest binary suffix that divides it. */
+export function formatSizeSuffix(bytes: number): string {
+  for (const [suffix, unit] of [
+    ['T', 1024 ** 4],
+    ['G', 1024 ** 3],
+    ['M', 1024 ** 2],
+    ['K', 1024],
+  ] as const) {
+    if (bytes >= unit && bytes % unit === 0) return `${bytes / unit}${suffix}`;
+  }
+  return `${bytes}`;
+}

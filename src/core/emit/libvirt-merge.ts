@@ -1,0 +1,258 @@
+/**
+ * Merge mode: take an existing libvirt domain XML and replace only its NUMA-related parts with a
+ * placement's, keeping everything else as it was (order, comments, namespaces, unknown elements,
+ * whitespace).
+ *
+ * Replaced: `<memory>`/`<currentMemory>` (the cells must add up to it), `<vcpu>` (count; its
+ * `cpuset`/`current` attributes are dropped), `<cputune>`'s `vcpupin`/`emulatorpin` (other tuning
+ * stays), `<numatune>` (whole), `<memoryBacking>`'s `<hugepages>` (other backing options stay),
+ * `<cpu>`'s `<topology>` and `<numa>` (mode, model, features stay), PCI `<hostdev>`s naming one of
+ * the placement's devices (replaced, not duplicated) and the device controllers numaplan adds.
+ * Other hostdevs, disks, interfaces, graphics, metadata... are left alone.
+ *
+ * Refused with EmitError (ERR_DOMAIN_XML), naming the element: text that is not well-formed XML, a
+ * root that is not `<domain>`, an element that must be unique appearing twice, a machine type that
+ * cannot hold devices near guest nodes, memory DIMMs targeting a guest node the placement lacks.
+ */
+import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+import type { Topology } from '../topology/model.js';
+import { EmitError } from './errors.js';
+import { guestOf, type PlacementLike } from './guest.js';
+import { libvirtParts } from './libvirt.js';
+import type { EmitOptions } from './options.js';
+import { type FxpNode, type XNode, el, toFxp } from './xml-node.js';
+
+const FXP = {
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  commentPropName: '#comment',
+  cdataPropName: '#cdata',
+  trimValues: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  processEntities: true,
+  ignoreDeclaration: false,
+  ignorePiTags: false,
+} as const;
+
+const UNIQUE = ['memory', 'currentMemory', 'vcpu', 'cputune', 'numatune', 'memoryBacking', 'cpu', 'devices', 'os'];
+
+function fail(path: string, message: string): never {
+  throw new EmitError(path, message, 'ERR_DOMAIN_XML');
+}
+
+function nameOf(n: FxpNode): string | null {
+  for (const k of Object.keys(n)) if (k !== ':@' && k !== '#text' && k !== '#comment' && k !== '#cdata' && !k.startsWith('?')) return k;
+  return null;
+}
+function kids(n: FxpNode): FxpNode[] {
+  const name = nameOf(n);
+  return name ? (n[name] as FxpNode[]) : [];
+}
+function attr(n: FxpNode, a: string): string | undefined {
+  return (n[':@'] as Record<string, string> | undefined)?.[`@_${a}`];
+}
+function setAttr(n: FxpNode, a: string, v: string | undefined): void {
+  const attrs = { ...((n[':@'] as Record<string, string> | undefined) ?? {}) };
+  if (v === undefined) delete attrs[`@_${a}`];
+  else attrs[`@_${a}`] = v;
+  if (Object.keys(attrs).length === 0) delete n[':@'];
+  else n[':@'] = attrs;
+}
+function isWs(n: FxpNode | undefined): boolean {
+  return n !== undefined && typeof n['#text'] === 'string' && (n['#text'] as string).trim() === '' && nameOf(n) === null;
+}
+/** Indentation of the children of `parent`, from the whitespace before its first element. */
+function childIndent(parent: FxpNode, parentIndent: string): string {
+  const list = kids(parent);
+  for (let i = 0; i < list.length; i++) {
+    const n = list[i] as FxpNode;
+    if (nameOf(n) !== null || n['#comment'] !== undefined) {
+      const ws = list[i - 1];
+      if (ws && isWs(ws)) {
+        const text = ws['#text'] as string;
+        return text.slice(text.lastIndexOf('\n') + 1);
+      }
+      break;
+    }
+  }
+  return `${parentIndent}  `;
+}
+/** Removes every child element named `name` (and the whitespace before it); returns the index it had. */
+function removeAll(parent: FxpNode, pred: (n: FxpNode) => boolean): number {
+  const list = kids(parent);
+  let first = -1;
+  for (let i = 0; i < list.length; i++) {
+    if (nameOf(list[i] as FxpNode) !== null && pred(list[i] as FxpNode)) {
+      const start = i > 0 && isWs(list[i - 1]) ? i - 1 : i;
+      if (first < 0) first = start;
+      list.splice(start, i - start + 1);
+      i = start - 1;
+    }
+  }
+  return first;
+}
+/** Inserts `node` at position `at` (or before the closing whitespace when at < 0). */
+function insert(parent: FxpNode, node: XNode, indent: string, at = -1): void {
+  const list = kids(parent);
+  let pos = at;
+  if (pos < 0) pos = list.length > 0 && isWs(list[list.length - 1]) ? list.length - 1 : list.length;
+  const closing = list.length === 0;
+  list.splice(pos, 0, { '#text': `\n${indent}` }, toFxp(node, indent));
+  if (closing) list.push({ '#text': `\n${indent.slice(2)}` });
+}
+function children(parent: FxpNode, name: string): FxpNode[] {
+  return kids(parent).filter((n) => nameOf(n) === name);
+}
+function indexOf(parent: FxpNode, name: string): number {
+  return kids(parent).findIndex((n) => nameOf(n) === name);
+}
+function textOf(n: FxpNode): string {
+  return kids(n)
+    .map((k) => (typeof k['#text'] === 'string' ? k['#text'] : ''))
+    .join('')
+    .trim();
+}
+function setText(n: FxpNode, text: string): void {
+  const name = nameOf(n) as string;
+  n[name] = [{ '#text': text }];
+}
+
+/** Replaces the NUMA-related parts of `existingXml` with the placement's. */
+export function mergeLibvirtDomain(existingXml: string, placement: PlacementLike, topology: Topology, options: EmitOptions = {}): string {
+  const valid = XMLValidator.validate(existingXml);
+  if (valid !== true) fail(`domain XML line ${valid.err.line}, column ${valid.err.col}`, `not well-formed: ${valid.err.msg}`);
+  const tree = new XMLParser(FXP).parse(existingXml) as FxpNode[];
+  const roots = tree.filter((n) => nameOf(n) !== null);
+  const domain = roots[0];
+  if (!domain || roots.length !== 1 || nameOf(domain) !== 'domain') {
+    fail('domain XML', `the root element must be <domain>, found ${roots.map((r) => `<${nameOf(r)}>`).join(', ') || 'none'}`);
+  }
+  for (const u of UNIQUE) if (children(domain, u).length > 1) fail(`domain/${u}`, `<${u}> appears ${children(domain, u).length} times; a domain has at most one`);
+
+  const g = guestOf(placement, topology);
+  const devicesEl = children(domain, 'devices')[0];
+  const usedIndexes = (devicesEl ? children(devicesEl, 'controller') : [])
+    .filter((c) => attr(c, 'type') === 'pci')
+    .map((c) => Number(attr(c, 'index') ?? '0'))
+    .filter((n) => Number.isInteger(n));
+  const parts = libvirtParts(g, options, Math.max(0, ...usedIndexes) + 1);
+  const ind = childIndent(domain, '');
+
+  // Machine type must hold PCI Express expander buses for devices near guest nodes.
+  const osType = children(domain, 'os')[0] ? children(children(domain, 'os')[0] as FxpNode, 'type')[0] : undefined;
+  const machine = osType ? attr(osType, 'machine') : undefined;
+  if (parts.needsMachine && machine !== undefined && !machine.includes(parts.needsMachine)) {
+    fail('domain/os/type/@machine', `machine "${machine}" cannot hold devices near guest NUMA nodes (pcie-expander-bus needs ${parts.needsMachine})`);
+  }
+  // Memory DIMMs naming a guest node must name one that exists after the merge.
+  if (devicesEl) {
+    for (const m of children(devicesEl, 'memory')) {
+      const target = children(m, 'target')[0];
+      const node = target ? children(target, 'node')[0] : undefined;
+      if (node && Number(textOf(node)) >= g.cells.length) {
+        fail('domain/devices/memory/target/node', `a memory device targets guest node ${textOf(node)}, the placement has ${g.cells.length} guest node(s)`);
+      }
+    }
+  }
+
+  // <memory>, <currentMemory>
+  const replaceSimple = (name: string, node: XNode, after: string[]): void => {
+    const existing = children(domain, name)[0];
+    if (existing) {
+      setText(existing, node.children[0] as string);
+      for (const [k, v] of node.attrs) setAttr(existing, k, v);
+      return;
+    }
+    let at = -1;
+    for (const a of after) {
+      const i = indexOf(domain, a);
+      if (i >= 0) at = i + 1;
+    }
+    insert(domain, node, ind, at);
+  };
+  replaceSimple('memory', parts.memory, ['name', 'uuid', 'title', 'description', 'metadata', 'maxMemory']);
+  if (children(domain, 'currentMemory')[0]) replaceSimple('currentMemory', parts.currentMemory, []);
+  const vcpu = children(domain, 'vcpu')[0];
+  if (vcpu) {
+    setText(vcpu, String(g.vcpus));
+    setAttr(vcpu, 'cpuset', undefined);
+    setAttr(vcpu, 'current', undefined);
+    setAttr(vcpu, 'placement', 'static');
+  } else {
+    replaceSimple('vcpu', parts.vcpu, ['memory', 'currentMemory', 'memoryBacking']);
+  }
+
+  // <memoryBacking><hugepages>
+  let backing = children(domain, 'memoryBacking')[0];
+  if (backing) {
+    removeAll(backing, (n) => nameOf(n) === 'hugepages');
+    if (parts.hugepages) insert(backing, parts.hugepages, childIndent(backing, ind), 0);
+    else if (kids(backing).every((k) => nameOf(k) === null && k['#comment'] === undefined)) removeAll(domain, (n) => n === backing);
+  } else if (parts.hugepages) {
+    insert(domain, el('memoryBacking', {}, [parts.hugepages]), ind, indexOf(domain, 'vcpu'));
+    backing = children(domain, 'memoryBacking')[0];
+  }
+
+  // <cputune>
+  const cputune = children(domain, 'cputune')[0];
+  if (cputune) {
+    removeAll(cputune, (n) => nameOf(n) === 'vcpupin' || nameOf(n) === 'emulatorpin');
+    const ci = childIndent(cputune, ind);
+    for (const p of parts.cputune) insert(cputune, p, ci);
+    if (kids(cputune).every((k) => nameOf(k) === null && k['#comment'] === undefined)) removeAll(domain, (n) => n === cputune);
+  } else if (parts.cputune.length > 0) {
+    insert(domain, el('cputune', {}, parts.cputune), ind, indexOf(domain, 'vcpu') + 1);
+  }
+
+  // <numatune>
+  const oldTune = indexOf(domain, 'numatune');
+  removeAll(domain, (n) => nameOf(n) === 'numatune');
+  if (parts.numatune) {
+    const after = Math.max(indexOf(domain, 'cputune'), indexOf(domain, 'vcpu'));
+    insert(domain, parts.numatune, ind, oldTune >= 0 ? oldTune : after + 1);
+  }
+
+  // <cpu><topology>, <numa>
+  let cpu = children(domain, 'cpu')[0];
+  if (!cpu) {
+    const at = indexOf(domain, 'features') >= 0 ? indexOf(domain, 'features') + 1 : indexOf(domain, 'os') + 1;
+    insert(domain, el('cpu', {}, [parts.topology, parts.numa]), ind, at > 0 ? at : -1);
+    cpu = children(domain, 'cpu')[0] as FxpNode;
+  } else {
+    removeAll(cpu, (n) => nameOf(n) === 'topology' || nameOf(n) === 'numa');
+    const ci = childIndent(cpu, ind);
+    let at = 0;
+    for (const name of ['model', 'vendor']) {
+      const i = indexOf(cpu, name);
+      if (i >= 0) at = i + 1;
+    }
+    insert(cpu, parts.topology, ci, at);
+    if (parts.numa) insert(cpu, parts.numa, ci);
+  }
+
+  // devices
+  const wanted = new Set(g.devices.map((d) => d.address.toLowerCase()));
+  if (parts.controllers.length + parts.hostdevs.length > 0 || devicesEl) {
+    let devices = devicesEl;
+    if (!devices) {
+      insert(domain, el('devices'), ind);
+      devices = children(domain, 'devices')[0] as FxpNode;
+    }
+    removeAll(devices, (n) => nameOf(n) === 'hostdev' && wanted.has(hostdevAddress(n) ?? ''));
+    const di = childIndent(devices, ind);
+    for (const c of [...parts.controllers, ...parts.hostdevs]) insert(devices, c, di);
+  }
+  return new XMLBuilder({ ...FXP, format: false, suppressEmptyNode: true }).build(tree) as string;
+}
+
+/** "0000:c1:00.2" of a PCI hostdev's source address, lower case; null for other hostdevs. */
+function hostdevAddress(n: FxpNode): string | null {
+  if (attr(n, 'type') !== 'pci') return null;
+  const src = children(n, 'source')[0];
+  const a = src ? children(src, 'address')[0] : undefined;
+  if (!a) return null;
+  const h = (v: string | undefined, w: number): string => Number(v ?? '0').toString(16).padStart(w, '0');
+  return `${h(attr(a, 'domain'), 4)}:${h(attr(a, 'bus'), 2)}:${h(attr(a, 'slot'), 2)}.${h(attr(a, 'function'), 1)}`;
+}

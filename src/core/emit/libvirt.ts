@@ -1,0 +1,178 @@
+/**
+ * libvirt domain XML for a placement (libvirt's formatdomain documentation):
+ * - `<memory>`/`<currentMemory>` in KiB; `<vcpu placement='static'>`;
+ * - `<cputune>`: one `<vcpupin vcpu cpuset>` per vCPU and `<emulatorpin>`;
+ * - `<numatune>`: `<memory mode='strict' nodeset>` and one `<memnode cellid mode nodeset>` per cell;
+ * - `<memoryBacking><hugepages><page size unit='KiB' [nodeset]>` when huge pages back the guest;
+ * - `<cpu>`: `<topology sockets dies cores threads>` and `<numa>` with one `<cell id cpus memory
+ *   unit>` per guest node (no `cpus` on CPU-less cells) and `<distances><sibling id value>`;
+ * - devices: `<hostdev mode='subsystem' type='pci' managed='yes'>` per device; a device near a guest
+ *   node sits behind a `pcie-expander-bus` controller whose `<target><node>` is that cell, and a
+ *   `pcie-root-port` on it (libvirt's way of telling the guest a device's NUMA node).
+ * Three modes: `complete` (a minimal domain that defines as is), `fragment` (only the NUMA-related
+ * elements, to paste), `merge` (see libvirt-merge.ts).
+ */
+import { formatCpuList } from '../topology/cpulist.js';
+import type { Topology } from '../topology/model.js';
+import { type Guest, guestOf, type PlacementLike } from './guest.js';
+import type { EmitOptions } from './options.js';
+import { type XNode, el, printXml } from './xml-node.js';
+
+/** The NUMA-related elements of a domain, ready to print or merge. */
+export interface LibvirtParts {
+  memory: XNode;
+  currentMemory: XNode;
+  vcpu: XNode;
+  /** vcpupin and emulatorpin elements (empty without host binding). */
+  cputune: XNode[];
+  /** null without host binding. */
+  numatune: XNode | null;
+  /** The `<hugepages>` element, or null for regular pages. */
+  hugepages: XNode | null;
+  topology: XNode;
+  /** `<numa>`, or null for a guest without vNUMA. */
+  numa: XNode | null;
+  /** Controllers for devices near guest nodes, numbered from `firstControllerIndex`. */
+  controllers: XNode[];
+  hostdevs: XNode[];
+  /** Machine type the devices need ("q35") or null. */
+  needsMachine: string | null;
+}
+
+/** Builds the NUMA-related parts. `firstControllerIndex` is the first free PCI controller index. */
+export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControllerIndex = 1): LibvirtParts {
+  const bind = options.hostBinding !== false;
+  const kib = String(g.memory / 1024);
+  const cputune: XNode[] = [];
+  let numatune: XNode | null = null;
+  if (bind) {
+    g.pins.forEach((cpu, vcpu) => cputune.push(el('vcpupin', { vcpu, cpuset: cpu })));
+    cputune.push(el('emulatorpin', { cpuset: formatCpuList(g.emulatorCpus) }));
+    numatune = el('numatune', {}, [
+      el('memory', { mode: 'strict', nodeset: formatCpuList(g.memoryNodes) }),
+      ...(g.numa ? g.cells.map((c) => el('memnode', { cellid: c.id, mode: 'strict', nodeset: c.hostNode })) : []),
+    ]);
+  }
+  const hugepages =
+    g.pageSize > 4096
+      ? el('hugepages', {}, [el('page', { size: g.pageSize / 1024, unit: 'KiB', nodeset: g.numa ? formatCpuList(g.cells.map((c) => c.id)) : undefined })])
+      : null;
+  const t = g.topology;
+  const topology = el('topology', { sockets: t.sockets, dies: t.dies, cores: t.cores, threads: t.threads });
+  const numa = g.numa
+    ? el(
+        'numa',
+        {},
+        g.cells.map((c) =>
+          el('cell', { id: c.id, cpus: c.vcpus.length > 0 ? formatCpuList(c.vcpus) : undefined, memory: c.memory / 1024, unit: 'KiB' }, [
+            el(
+              'distances',
+              {},
+              g.cells.map((o) => el('sibling', { id: o.id, value: g.distances[c.id]?.[o.id] ?? 10 })),
+            ),
+          ]),
+        ),
+      )
+    : null;
+  const controllers: XNode[] = [];
+  const hostdevs: XNode[] = [];
+  const busOfNode = new Map<number, number>();
+  let index = firstControllerIndex;
+  for (const d of g.devices) {
+    if (d.guestNode === null || busOfNode.has(d.guestNode)) continue;
+    busOfNode.set(d.guestNode, index);
+    controllers.push(
+      el('controller', { type: 'pci', index, model: 'pcie-expander-bus' }, [
+        el('target', { busNr: 0x80 + 0x10 * busOfNode.size - 0x10 }, [el('node', {}, [String(d.guestNode)])]),
+      ]),
+    );
+    index += 1;
+  }
+  for (const d of g.devices) {
+    const [domain, bus, slotFn] = d.address.split(':') as [string, string, string];
+    const [slot, fn] = slotFn.split('.') as [string, string];
+    const source = el('source', {}, [el('address', { domain: `0x${domain}`, bus: `0x${bus}`, slot: `0x${slot}`, function: `0x${fn}` })]);
+    if (d.guestNode === null) {
+      hostdevs.push(el('hostdev', { mode: 'subsystem', type: 'pci', managed: 'yes' }, [source]));
+      continue;
+    }
+    const pxb = busOfNode.get(d.guestNode) as number;
+    const port = index++;
+    controllers.push(
+      el('controller', { type: 'pci', index: port, model: 'pcie-root-port' }, [
+        el('address', { type: 'pci', domain: '0x0000', bus: hex(pxb), slot: '0x00', function: '0x0' }),
+      ]),
+    );
+    hostdevs.push(
+      el('hostdev', { mode: 'subsystem', type: 'pci', managed: 'yes' }, [
+        source,
+        el('address', { type: 'pci', domain: '0x0000', bus: hex(port), slot: '0x00', function: '0x0' }),
+      ]),
+    );
+  }
+  // Root ports sit in slot 0 of their expander bus; several ports on one bus need distinct slots.
+  const slotsUsed = new Map<string, number>();
+  for (const c of controllers) {
+    const addr = c.children.find((x): x is XNode => typeof x !== 'string' && x.name === 'address');
+    if (!addr) continue;
+    const bus = addr.attrs.find(([k]) => k === 'bus')?.[1] as string;
+    const n = slotsUsed.get(bus) ?? 0;
+    slotsUsed.set(bus, n + 1);
+    addr.attrs = addr.attrs.map(([k, v]) => (k === 'slot' ? [k, hex(n)] : [k, v]));
+  }
+  return {
+    memory: el('memory', { unit: 'KiB' }, [kib]),
+    currentMemory: el('currentMemory', { unit: 'KiB' }, [kib]),
+    vcpu: el('vcpu', { placement: 'static' }, [String(g.vcpus)]),
+    cputune,
+    numatune,
+    hugepages,
+    topology,
+    numa,
+    controllers,
+    hostdevs,
+    needsMachine: controllers.length > 0 ? 'q35' : null,
+  };
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(2, '0')}`;
+}
+
+/** A complete minimal domain: defines with `virsh define` as it is. */
+export function emitLibvirtDomain(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): string {
+  const g = guestOf(placement, topology);
+  const p = libvirtParts(g, options);
+  const cpu = el('cpu', { mode: 'host-passthrough', check: 'none' }, [p.topology, p.numa]);
+  const domain = el('domain', { type: options.domainType ?? 'kvm' }, [
+    el('name', {}, [g.name]),
+    p.memory,
+    p.currentMemory,
+    p.hugepages ? el('memoryBacking', {}, [p.hugepages]) : null,
+    p.vcpu,
+    p.cputune.length > 0 ? el('cputune', {}, p.cputune) : null,
+    p.numatune,
+    el('os', {}, [el('type', { arch: 'x86_64', machine: 'q35' }, ['hvm'])]),
+    el('features', {}, [el('acpi'), el('apic')]),
+    cpu,
+    el('on_poweroff', {}, ['destroy']),
+    el('on_reboot', {}, ['restart']),
+    el('on_crash', {}, ['destroy']),
+    el('devices', {}, [el('emulator', {}, [options.emulator ?? '/usr/bin/qemu-system-x86_64']), ...p.controllers, ...p.hostdevs]),
+  ]);
+  return printXml(domain);
+}
+
+/** Only the NUMA-related elements, each printed at the top level, for pasting into a domain. */
+export function emitLibvirtFragment(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): string {
+  const g = guestOf(placement, topology);
+  const p = libvirtParts(g, options);
+  const parts: XNode[] = [p.memory, p.currentMemory];
+  if (p.hugepages) parts.push(el('memoryBacking', {}, [p.hugepages]));
+  parts.push(p.vcpu);
+  if (p.cputune.length > 0) parts.push(el('cputune', {}, p.cputune));
+  if (p.numatune) parts.push(p.numatune);
+  parts.push(el('cpu', {}, [p.topology, p.numa]));
+  if (p.controllers.length + p.hostdevs.length > 0) parts.push(el('devices', {}, [...p.controllers, ...p.hostdevs]));
+  return parts.map((x) => printXml(x)).join('');
+}

@@ -1,0 +1,122 @@
+/**
+ * QEMU command line (argv without the binary's name) for a placement, and the vCPU pinning plan
+ * that QEMU cannot express on its command line (apply it over QMP: `numaplan launch qemu`).
+ *
+ * Shape (QEMU's -numa and memory-backend documentation):
+ *   -machine q35,accel=kvm[,memory-backend=mem0]   (memory-backend= only without guest NUMA)
+ *   -smp V,sockets=S,cores=C,threads=T
+ *   -m SIZE
+ *   -object memory-backend-ram|file|memfd,id=memN,size=..,[mem-path=..|hugetlb=on,hugetlbsize=..],
+ *           host-nodes=H,policy=bind                 (one per guest node)
+ *   -numa node,nodeid=N,memdev=memN
+ *   -numa cpu,node-id=N,socket-id=S                  (sockets are the unit, see guest.ts)
+ *   -numa dist,src=A,dst=B,val=D                     (every ordered pair A != B)
+ *   -device pxb-pcie,id=pxbN,bus_nr=..,numa_node=N,bus=pcie.0   (a guest node with devices)
+ *   -device pcie-root-port,id=rpK,bus=pxbN,chassis=K
+ *   -device vfio-pci,host=ADDR,id=hostdevK[,bus=rpK]
+ */
+import type { Topology } from '../topology/model.js';
+import { pageSizeLabel } from '../topology/sizes.js';
+import { EmitError } from './errors.js';
+import { type Guest, formatSizeSuffix, guestOf, socketOf, type PlacementLike } from './guest.js';
+import { type EmitOptions, defaultHugetlbfsPath } from './options.js';
+
+/** Where one vCPU thread goes. */
+export interface VcpuPin {
+  vcpu: number;
+  hostCpu: number;
+}
+
+/** What `launch` applies after QEMU starts. */
+export interface PinPlan {
+  vcpus: VcpuPin[];
+  /** Host CPUs for QEMU's other threads (main loop, I/O). */
+  emulatorCpus: number[];
+}
+
+/** The QEMU emitter's result. */
+export interface QemuConfig {
+  argv: string[];
+  pins: PinPlan;
+}
+
+/** First bus number of the first expander bridge; each next one starts 16 buses higher. */
+const PXB_FIRST_BUS = 0x80;
+const PXB_BUS_STEP = 0x10;
+
+/** QEMU argv and pinning plan of a placement on a host. */
+export function emitQemu(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): QemuConfig {
+  return emitQemuGuest(guestOf(placement, topology), options);
+}
+
+/** The same, from an already-built guest. */
+export function emitQemuGuest(g: Guest, options: EmitOptions = {}): QemuConfig {
+  const bind = options.hostBinding !== false;
+  const machine = options.machine ?? 'q35';
+  const accel = options.accel ?? 'kvm';
+  const t = g.topology;
+  const argv: string[] = [];
+  argv.push('-machine', `${machine},accel=${accel}${g.numa ? '' : ',memory-backend=mem0'}`);
+  argv.push('-smp', `${g.vcpus},sockets=${t.sockets},cores=${t.cores},threads=${t.threads}`);
+  argv.push('-m', formatSizeSuffix(g.memory));
+  const backends = g.numa
+    ? g.cells.map((c) => ({ id: `mem${c.id}`, size: c.memory, nodes: [c.hostNode] }))
+    : [{ id: 'mem0', size: g.memory, nodes: g.memoryNodes }];
+  for (const b of backends) argv.push('-object', backend(b.id, b.size, b.nodes, g.pageSize, bind, options));
+  if (g.numa) {
+    for (const c of g.cells) argv.push('-numa', `node,nodeid=${c.id},memdev=mem${c.id}`);
+    for (const c of g.cells) {
+      const sockets = [...new Set(c.vcpus.map((v) => socketOf(t, v)))];
+      for (const s of sockets) argv.push('-numa', `cpu,node-id=${c.id},socket-id=${s}`);
+    }
+    for (const a of g.cells) {
+      for (const b of g.cells) {
+        if (a.id === b.id) continue;
+        argv.push('-numa', `dist,src=${a.id},dst=${b.id},val=${g.distances[a.id]?.[b.id] ?? 10}`);
+      }
+    }
+  }
+  argv.push(...deviceArgs(g, machine, options));
+  const pins: PinPlan = { vcpus: g.pins.map((hostCpu, vcpu) => ({ vcpu, hostCpu })), emulatorCpus: [...g.emulatorCpus] };
+  return { argv, pins };
+}
+
+function backend(id: string, size: number, nodes: readonly number[], pageSize: number, bind: boolean, o: EmitOptions): string {
+  const parts: string[] = [];
+  if (pageSize <= 4096) {
+    parts.push('memory-backend-ram', `id=${id}`, `size=${formatSizeSuffix(size)}`);
+  } else if (o.hugetlb === false) {
+    parts.push('memory-backend-memfd', `id=${id}`, `size=${formatSizeSuffix(size)}`);
+  } else if ((o.hugePageBackend ?? 'file') === 'memfd') {
+    parts.push('memory-backend-memfd', `id=${id}`, `size=${formatSizeSuffix(size)}`, 'hugetlb=on', `hugetlbsize=${pageSizeLabel(pageSize)}`);
+  } else {
+    parts.push('memory-backend-file', `id=${id}`, `size=${formatSizeSuffix(size)}`, `mem-path=${o.hugetlbfsPath ?? defaultHugetlbfsPath(pageSize)}`);
+  }
+  if (bind) {
+    for (const n of nodes) parts.push(`host-nodes=${n}`);
+    parts.push('policy=bind');
+  }
+  if (o.reserve === false) parts.push('reserve=off');
+  return parts.join(',');
+}
+
+function deviceArgs(g: Guest, machine: string, o: EmitOptions): string[] {
+  const args: string[] = [];
+  const model = (address: string): string => (o.deviceStandIn ? o.deviceStandIn : `vfio-pci,host=${address}`);
+  const nearNodes = [...new Set(g.devices.map((d) => d.guestNode).filter((n): n is number => n !== null))].sort((a, b) => a - b);
+  if (nearNodes.length > 0 && !/q35/.test(machine)) {
+    throw new EmitError('machine', `devices near guest NUMA nodes need a PCI Express machine (q35); got "${machine}"`);
+  }
+  nearNodes.forEach((node, i) => {
+    args.push('-device', `pxb-pcie,id=pxb${node},bus_nr=${PXB_FIRST_BUS + PXB_BUS_STEP * i},numa_node=${node},bus=pcie.0`);
+  });
+  g.devices.forEach((d, k) => {
+    if (d.guestNode === null) {
+      args.push('-device', `${model(d.address)},id=hostdev${k}`);
+    } else {
+      args.push('-device', `pcie-root-port,id=rp${k},bus=pxb${d.guestNode},chassis=${k + 1}`);
+      args.push('-device', `${model(d.address)},id=hostdev${k},bus=rp${k}`);
+    }
+  });
+  return args;
+}
