@@ -40,7 +40,7 @@ export function benchState(packages: number, perPackage: number): HostState {
     ],
   });
   const n = packages * perPackage;
-  const fill = Array.from({ length: n }, (_, i) => parseVmSpec(`name=pre${i},vcpus=4,memory=8G,smt=prefer`));
+  const fill = Array.from({ length: n }, (_, i) => parseVmSpec(`name=pre${i},vcpus=4,memory=8G,smt=prefer,nodes=${i}`));
   return placeMany(fill, createHostState(topo)).state;
 }
 

@@ -14,6 +14,7 @@
  */
 import type { DeviceSlot } from './capacity.js';
 import { type PlacementContext, type SetEvaluation, matchingDevices } from './context.js';
+import { topologyIndex } from './topology-index.js';
 import type { PlacedDevice } from './types.js';
 
 /** Concrete resources of a placement. */
@@ -60,8 +61,7 @@ export function assign(ctx: PlacementContext, ev: SetEvaluation): { ok: true; as
         const byCore: number[][] = [];
         let current: number[] = [];
         let lastCore = -1;
-        const coreOf = new Map<number, number>();
-        for (const p of ctx.state.topology.pus) coreOf.set(p.os, p.core);
+        const coreOf = topologyIndex(ctx.state.topology).puCore;
         for (const pu of node.freePus) {
           const c = coreOf.get(pu) ?? -1;
           if (c !== lastCore && current.length > 0) {

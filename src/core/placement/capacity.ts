@@ -6,6 +6,7 @@
 import type { PciDevice, Topology } from '../topology/model.js';
 import type { DeviceKind, DeviceRequest } from './request.js';
 import type { HostState } from './state.js';
+import { topologyIndex } from './topology-index.js';
 
 /** A device (physical function or SR-IOV VF) as placement sees it. */
 export interface DeviceSlot {
@@ -30,6 +31,8 @@ export interface NodeCapacity {
   package: number | null;
   /** Usable PUs of the node (online, allowed), before any reserve or allocation. */
   totalPus: number;
+  /** Cores with at least one usable PU on the node. */
+  totalCores: number;
   /** Memory total in bytes. */
   totalMemory: number;
   /** Cores all of whose usable PUs are free, in topology order; each entry lists the core's PUs. */
@@ -133,42 +136,30 @@ export function hostCapacity(state: HostState): HostCapacity {
   const reserveMem = new Map<number, number>();
   for (const r of state.reserve.memory) reserveMem.set(r.node, (reserveMem.get(r.node) ?? 0) + r.bytes);
 
-  const usable = new Set(topo.pus.filter((p) => p.online && p.allowed && p.node !== null).map((p) => p.os));
-  const isFree = (c: number): boolean => usable.has(c) && !cpuOwner.has(c) && !sharedTenants.has(c);
+  const tix = topologyIndex(topo);
+  const usable = tix.usable;
+  // 0 = free, 1 = held by the reserve or a dedicated VM, 2 = used by shared VMs only.
+  const status = new Uint8Array(tix.maxOs + 1);
+  for (const c of sharedTenants.keys()) if (c <= tix.maxOs) status[c] = 2;
+  for (const c of cpuOwner.keys()) if (c <= tix.maxOs) status[c] = 1;
 
   const pageSizes = new Set<number>([4096]);
-  const puNode = new Map<number, number | null>();
-  const puPackage = new Map<number, number>();
-  for (const p of topo.pus) {
-    puNode.set(p.os, p.node);
-    puPackage.set(p.os, p.package);
-  }
-  const coresOfNode = new Map<number, (typeof topo.cores)[number][]>();
-  for (const c of topo.cores) {
-    const seen = new Set<number>();
-    for (const p of c.pus) {
-      const n = puNode.get(p);
-      if (n === null || n === undefined || seen.has(n)) continue;
-      seen.add(n);
-      const list = coresOfNode.get(n);
-      if (list) list.push(c);
-      else coresOfNode.set(n, [c]);
-    }
-  }
   const nodes: NodeCapacity[] = topo.nodes.map((n) => {
-    const nodeCpus = new Set(n.cpus);
-    const cores = coresOfNode.get(n.id) ?? [];
+    const cores = tix.nodeCores.get(n.id) ?? [];
     const wholeCores: number[][] = [];
     const freePus: number[] = [];
     const sharedPus: { cpu: number; tenants: number }[] = [];
-    for (const core of cores) {
-      const pus = core.pus.filter((p) => nodeCpus.has(p) && usable.has(p));
-      if (pus.length === 0) continue;
-      if (pus.every(isFree)) wholeCores.push(pus);
+    let totalPus = 0;
+    for (const pus of cores) {
+      totalPus += pus.length;
+      let whole = true;
       for (const p of pus) {
-        if (isFree(p)) freePus.push(p);
-        if (usable.has(p) && !cpuOwner.has(p)) sharedPus.push({ cpu: p, tenants: sharedTenants.get(p) ?? 0 });
+        const st = status[p];
+        if (st === 0) freePus.push(p);
+        else whole = false;
+        if (st !== 1) sharedPus.push({ cpu: p, tenants: st === 2 ? (sharedTenants.get(p) ?? 0) : 0 });
       }
+      if (whole) wholeCores.push(pus);
     }
     const memory = new Map<number, number>();
     let pools = 0;
@@ -180,14 +171,13 @@ export function hostCapacity(state: HostState): HostCapacity {
     }
     const regular = n.memory.total - pools - (reserveMem.get(n.id) ?? 0) - (memUsed.get(`${n.id}/4096`) ?? 0);
     memory.set(4096, Math.max(0, Math.floor(regular / 4096) * 4096));
-    const firstCpu = n.cpus[0];
-    const pkg = firstCpu === undefined ? null : (puPackage.get(firstCpu) ?? null);
     return {
       id: n.id,
       kind: n.kind,
       tier: n.tier,
-      package: pkg,
-      totalPus: n.cpus.filter((c) => usable.has(c)).length,
+      package: tix.nodePackage.get(n.id) ?? null,
+      totalPus,
+      totalCores: cores.length,
       totalMemory: n.memory.total,
       wholeCores,
       freePus,
@@ -198,7 +188,7 @@ export function hostCapacity(state: HostState): HostCapacity {
   });
   const byId = new Map(nodes.map((n) => [n.id, n]));
 
-  const slots = deviceSlots(topo);
+  const slots = tix.slots;
   const takenPf = new Set<string>();
   for (const s of slots) if (s.physfn && takenDevices.has(s.address)) takenPf.add(s.physfn);
   const freeDevices = new Map<string, DeviceSlot>();
@@ -213,20 +203,24 @@ export function hostCapacity(state: HostState): HostCapacity {
     else unplacedDevices.push(s);
   }
 
-  const pkgTotal = new Map<number, number>();
   const pkgUsed = new Map<number, number>();
-  for (const p of topo.pus) {
-    if (!usable.has(p.os)) continue;
-    pkgTotal.set(p.package, (pkgTotal.get(p.package) ?? 0) + 1);
-    if (!isFree(p.os)) pkgUsed.set(p.package, (pkgUsed.get(p.package) ?? 0) + 1);
+  for (const c of cpuOwner.keys()) {
+    if (!usable.has(c)) continue;
+    const pkg = tix.puPackage.get(c) as number;
+    pkgUsed.set(pkg, (pkgUsed.get(pkg) ?? 0) + 1);
+  }
+  for (const c of sharedTenants.keys()) {
+    if (!usable.has(c) || cpuOwner.has(c)) continue;
+    const pkg = tix.puPackage.get(c) as number;
+    pkgUsed.set(pkg, (pkgUsed.get(pkg) ?? 0) + 1);
   }
   const packageLoad = new Map<number, number>();
-  for (const [pkg, total] of pkgTotal) packageLoad.set(pkg, total === 0 ? 0 : (pkgUsed.get(pkg) ?? 0) / total);
+  for (const [pkg, total] of tix.packagePus) packageLoad.set(pkg, total === 0 ? 0 : (pkgUsed.get(pkg) ?? 0) / total);
 
   return {
     nodes,
     byId,
-    index: new Map(topo.nodes.map((n, i) => [n.id, i])),
+    index: tix.index,
     unplacedDevices,
     freeDevices,
     packageLoad,

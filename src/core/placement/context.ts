@@ -18,6 +18,7 @@ import { weightedDistance } from '../cost/model.js';
 import { type DeviceSlot, type HostCapacity, type NodeCapacity, deviceMatches, hostCapacity } from './capacity.js';
 import type { VmRequest } from './request.js';
 import type { HostState } from './state.js';
+import { topologyIndex } from './topology-index.js';
 import type { RefusalReason } from './types.js';
 
 /**
@@ -181,10 +182,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
   const emulator = request.emulator === 'share' ? 0 : request.emulator;
   const slots = request.vcpus + emulator;
   const separateMemory = request.tier !== 'dram';
-  const n = topo.nodes.length;
-  const dist = new Float64Array(n * n);
-  topo.distances.forEach((row, i) => row.forEach((d, j) => (dist[i * n + j] = d)));
-  const idx = capacity.index;
+  const { dist, n, index: idx } = topologyIndex(topo);
   const distance = (a: number, b: number): number => dist[(idx.get(a) as number) * n + (idx.get(b) as number)] as number;
 
   const cpuCapMap = new Map<number, number>();

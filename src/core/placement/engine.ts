@@ -22,6 +22,7 @@ import type { ChooseNodes, NodeChoice, PlaceOptions } from './policy.js';
 import { RequestError, type VmRequest } from './request.js';
 import type { HostState } from './state.js';
 import type { Placement, PlacementResult, RefusalReason } from './types.js';
+import { topologyIndex } from './topology-index.js';
 import { buildVnuma } from './vnuma.js';
 
 /** CPU modes to try for a request, in order. */
@@ -92,8 +93,9 @@ function checkNodes(request: VmRequest, state: HostState): void {
   for (const n of request.nodes ?? []) {
     if (!ids.has(n)) throw new RequestError('nodes', `node ${n} does not exist on this host (nodes: ${[...ids].join(',')})`);
   }
-  const cpus = new Set(state.topology.pus.map((p) => p.os));
-  for (const c of request.cpus ?? []) if (!cpus.has(c)) throw new RequestError('cpus', `CPU ${c} does not exist on this host`);
+  if (!request.cpus) return;
+  const cpus = topologyIndex(state.topology).puCore;
+  for (const c of request.cpus) if (!cpus.has(c)) throw new RequestError('cpus', `CPU ${c} does not exist on this host`);
 }
 
 function placeExplicit(policy: string, request: VmRequest, state: HostState, capacity: HostCapacity, pages: number[], options: PlaceOptions): Attempt {

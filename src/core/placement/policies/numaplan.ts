@@ -32,6 +32,11 @@ import type { Alternative, ScoreTerm } from '../types.js';
 export const EXACT_SUBSET_LIMIT = 256;
 /** Rounds of 1-swap improvement after greedy growth; each round is O(n k) evaluations. */
 export const MAX_SWAP_ROUNDS = 8;
+/**
+ * Greedy sets fully evaluated, best summed pair distance first: on large hosts many seeds grow into
+ * sets of the same shape; evaluating a handful of the closest keeps 256 nodes under a millisecond.
+ */
+export const GREEDY_EVALUATIONS = 8;
 /** Alternatives listed in an explanation. */
 export const MAX_ALTERNATIVES = 3;
 
@@ -51,7 +56,7 @@ function singleScore(ctx: PlacementContext, ev: SetEvaluation, maxDevices: numbe
   const id = ev.nodes[0] as number;
   const node = ctx.capacity.byId.get(id);
   const cpuTotal =
-    ctx.mode === 'thread' || ctx.mode === 'shared' || ctx.mode === 'fill' ? (node?.totalPus ?? 1) : Math.max(1, coresOf(ctx, id));
+    ctx.mode === 'thread' || ctx.mode === 'shared' || ctx.mode === 'fill' ? (node?.totalPus ?? 1) : Math.max(1, node?.totalCores ?? 1);
   const fitCpu = (ctx.cpuCap(id) - ctx.slots) / Math.max(1, cpuTotal);
   const memTotal = Math.max(1, node?.totalMemory ?? 1);
   const fitMem = ctx.separateMemory ? 0 : (ctx.memCap(id) - ctx.request.memory) / memTotal;
@@ -67,15 +72,6 @@ function singleScore(ctx: PlacementContext, ev: SetEvaluation, maxDevices: numbe
   ];
 }
 
-function coresOf(ctx: PlacementContext, id: number): number {
-  const node = ctx.state.topology.nodes.find((n) => n.id === id);
-  if (!node) return 1;
-  const cores = new Set<number>();
-  const set = new Set(node.cpus);
-  for (const p of ctx.state.topology.pus) if (set.has(p.os)) cores.add(p.core);
-  return cores.size;
-}
-
 const total = (terms: ScoreTerm[]): number => terms.reduce((s, t) => s + t.value * t.weight, 0);
 const r4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 
@@ -84,8 +80,14 @@ function chooseSingle(ctx: PlacementContext): NodeChoice | null {
   const maxDevices = Math.max(0, ...ctx.cpuNodes.map((n) => n.devices.filter((d) => d.physfn === null).length));
   const scored: { ev: SetEvaluation; terms: ScoreTerm[]; score: number }[] = [];
   const refused: SetEvaluation[] = [];
+  const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
   for (const n of ctx.cpuNodes) {
-    const ev = ctx.evaluate([n.id]);
+    if (refused.length >= MAX_ALTERNATIVES && (ctx.cpuCap(n.id) < ctx.slots || ctx.memCap(n.id) < needMem)) continue; // cannot fit: skip the full evaluation
+    const simple = !ctx.separateMemory && ctx.request.devices.length === 0;
+    const ev: SetEvaluation =
+      simple && ctx.cpuCap(n.id) >= ctx.slots && ctx.memCap(n.id) >= needMem
+        ? { ok: true, nodes: [n.id], parts: [], memory: [], cost: 1, missingPreferred: 0, shortfalls: [] } // evaluated in full below if chosen
+        : ctx.evaluate([n.id]);
     if (!ev.ok) {
       refused.push(ev);
       continue;
@@ -96,6 +98,8 @@ function chooseSingle(ctx: PlacementContext): NodeChoice | null {
   if (scored.length === 0) return null;
   scored.sort((a, b) => a.score - b.score || (a.ev.nodes[0] as number) - (b.ev.nodes[0] as number));
   const best = scored[0] as (typeof scored)[number];
+  if (best.ev.parts.length === 0) best.ev = ctx.evaluate(best.ev.nodes);
+  if (!best.ev.ok) throw new Error(`internal: node ${best.ev.nodes[0]} passed the capacity check but not evaluation`);
   const alternatives: Alternative[] = scored.slice(1, 1 + MAX_ALTERNATIVES).map((s) => ({
     nodes: s.ev.nodes,
     cost: r4(s.score),
@@ -196,6 +200,7 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
   const d = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) d[i * n + j] = ctx.distance(cands[i] as number, cands[j] as number) + ctx.distance(cands[j] as number, cands[i] as number);
   const seen = new Set<string>();
+  const grown: { ids: number[]; pairs: number }[] = [];
   const out: SetEvaluation[] = [];
   const inSet = new Uint8Array(n);
   const sum = new Float64Array(n);
@@ -232,7 +237,14 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
     const key = ids.join(',');
     if (seen.has(key)) continue;
     seen.add(key);
-    const ev = ctx.evaluate(ids);
+    let pairs = 0;
+    for (let a = 0; a < members.length; a++) for (let b = a + 1; b < members.length; b++) pairs += d[(members[a] as number) * n + (members[b] as number)] as number;
+    grown.push({ ids, pairs });
+  }
+  grown.sort((x, y) => x.pairs - y.pairs || compareIds(x.ids, y.ids));
+  for (const g of grown) {
+    if (out.length >= GREEDY_EVALUATIONS && ctx.request.devices.length === 0) break;
+    const ev = ctx.evaluate(g.ids);
     if (ev.ok) out.push(ev);
   }
   return out;
@@ -244,9 +256,23 @@ export function swapImprove(ctx: PlacementContext, cands: readonly number[], sta
   for (let round = 0; round < MAX_SWAP_ROUNDS; round++) {
     let improved = false;
     const members = new Set(current.nodes);
+    const pairSum = (set: readonly number[]): number => {
+      let s = 0;
+      for (let a = 0; a < set.length; a++) for (let b = a + 1; b < set.length; b++) s += ctx.distance(set[a] as number, set[b] as number) + ctx.distance(set[b] as number, set[a] as number);
+      return s;
+    };
+    const filter = ctx.request.devices.length === 0;
+    const currentPairs = pairSum(current.nodes);
     outer: for (const m of current.nodes) {
+      const rest = current.nodes.filter((x) => x !== m);
+      const restPairs = pairSum(rest);
       for (const c of cands) {
         if (members.has(c)) continue;
+        if (filter) {
+          let add = 0;
+          for (const r of rest) add += ctx.distance(c, r) + ctx.distance(r, c);
+          if (restPairs + add > currentPairs) continue; // farther apart: cannot lower an even split's cost
+        }
         const ev = ctx.evaluate([...current.nodes.filter((x) => x !== m), c]);
         if (ev.ok && ctx.compare(ev, current) < 0) {
           current = ev;
