@@ -8,6 +8,7 @@ import { registerExplain } from './commands/explain.js';
 import { registerPlace } from './commands/place.js';
 import { registerRelease } from './commands/release.js';
 import { registerSchema } from './commands/schema.js';
+import { registerSimulate } from './commands/simulate.js';
 import { registerTopology } from './commands/topology.js';
 import { type Io, reportError } from './io.js';
 
@@ -45,6 +46,7 @@ Examples:
   registerPlace(program, io);
   registerExplain(program, io);
   registerRelease(program, io);
+  registerSimulate(program, io);
   return program;
 }
 
