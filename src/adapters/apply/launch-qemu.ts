@@ -1,0 +1,158 @@
+/**
+ * Start QEMU with an emitted argv, pin each vCPU thread to its planned host CPU, verify, and stop
+ * the guest cleanly on request.
+ *
+ * QEMU is started paused (-S) with a QMP socket in a private temporary folder; `query-cpus-fast`
+ * gives each vCPU's thread id; `taskset -p -c CPU TID` (util-linux) pins it; its
+ * /proc/PID/task/TID/status must then list exactly that CPU. QEMU's other threads go to the
+ * emulator CPUs. Then the guest continues (unless `paused`). `stop()` sends QMP `quit`.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PinPlan } from '../../core/emit/qemu.js';
+import { formatCpuList } from '../../core/topology/cpulist.js';
+import { ApplyError } from './errors.js';
+import { readTaskAffinity } from './proc-files.js';
+import { QmpClient } from './qmp.js';
+
+/** How to launch. */
+export interface LaunchQemuOptions {
+  /** QEMU binary. Default qemu-system-x86_64. */
+  binary?: string;
+  /** The emitted argv (without the binary). */
+  argv: readonly string[];
+  /** Extra arguments (kernel, disks, network...). */
+  extraArgs?: readonly string[];
+  pins: PinPlan;
+  /** Leave the guest paused after pinning. */
+  paused?: boolean;
+  /** /proc root for verification. Default "/". */
+  root?: string;
+  /** Where QEMU's own output goes. Default inherit. */
+  stdio?: 'inherit' | 'ignore';
+}
+
+/** One vCPU thread after pinning. */
+export interface VcpuThread {
+  vcpu: number;
+  threadId: number;
+  nodeId: number | null;
+  planned: number;
+  observed: string;
+  ok: boolean;
+}
+
+/** What launch did. */
+export interface LaunchReport {
+  pid: number;
+  argv: string[];
+  vcpus: VcpuThread[];
+  emulatorCpus: string;
+  emulatorThreads: number[];
+  ok: boolean;
+}
+
+/** A running, pinned QEMU. */
+export interface LaunchedQemu {
+  report: LaunchReport;
+  qmp: QmpClient;
+  child: ChildProcess;
+  /** Resolves when QEMU exits. */
+  exited: Promise<number | null>;
+  /** Sends QMP quit and waits for QEMU to exit (kills it after `timeoutMs`). */
+  stop(timeoutMs?: number): Promise<number | null>;
+}
+
+interface CpuInfo {
+  'cpu-index': number;
+  'thread-id': number;
+  props?: { 'node-id'?: number };
+}
+
+/** Pins one thread with taskset; throws ApplyError when taskset fails. */
+export function pinThread(tid: number, cpus: readonly number[]): void {
+  const r = spawnSync('taskset', ['-p', '-c', formatCpuList(cpus), String(tid)], { encoding: 'utf8' });
+  if (r.error) throw new ApplyError('taskset', `cannot run taskset: ${r.error.message}`);
+  if (r.status !== 0) throw new ApplyError('taskset', `taskset -p -c ${formatCpuList(cpus)} ${tid} failed: ${r.stderr.trim()}`);
+}
+
+/** Launches, pins and verifies. On any failure QEMU is stopped and the error thrown. */
+export async function launchQemu(o: LaunchQemuOptions): Promise<LaunchedQemu> {
+  const dir = mkdtempSync(join(tmpdir(), 'numaplan-qmp-'));
+  const sock = join(dir, 'qmp.sock');
+  const argv = [...o.argv, ...(o.extraArgs ?? []), '-S', '-qmp', `unix:${sock},server=on,wait=off`];
+  const child = spawn(o.binary ?? 'qemu-system-x86_64', argv, { stdio: ['ignore', o.stdio ?? 'inherit', o.stdio ?? 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code) => resolve(code));
+    child.on('error', () => resolve(null));
+  });
+  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  void exited.then(cleanup);
+  let qmp: QmpClient | null = null;
+  try {
+    const early = exited.then((code) => {
+      throw new ApplyError('qemu', `QEMU exited (code ${code}) before QMP was ready`);
+    });
+    qmp = await Promise.race([QmpClient.connect(sock), early]);
+    const cpus = (await qmp.execute('query-cpus-fast')) as CpuInfo[];
+    const pid = child.pid as number;
+    const root = o.root ?? '/';
+    const vcpus: VcpuThread[] = [];
+    for (const pin of o.pins.vcpus) {
+      const info = cpus.find((c) => c['cpu-index'] === pin.vcpu);
+      if (!info) throw new ApplyError(`vcpu ${pin.vcpu}`, `QEMU reports no vCPU ${pin.vcpu} (it has ${cpus.length})`);
+      pinThread(info['thread-id'], [pin.hostCpu]);
+      const observed = formatCpuList(readTaskAffinity(pid, { root, tid: info['thread-id'] }).cpusAllowed);
+      vcpus.push({
+        vcpu: pin.vcpu,
+        threadId: info['thread-id'],
+        nodeId: info.props?.['node-id'] ?? null,
+        planned: pin.hostCpu,
+        observed,
+        ok: observed === String(pin.hostCpu),
+      });
+    }
+    const vcpuTids = new Set(cpus.map((c) => c['thread-id']));
+    const others = readdirSync(join(root, 'proc', String(pid), 'task'))
+      .map(Number)
+      .filter((t) => !vcpuTids.has(t))
+      .sort((a, b) => a - b);
+    if (o.pins.emulatorCpus.length > 0) for (const t of others) pinThread(t, o.pins.emulatorCpus);
+    const report: LaunchReport = {
+      pid,
+      argv,
+      vcpus,
+      emulatorCpus: formatCpuList(o.pins.emulatorCpus),
+      emulatorThreads: others,
+      ok: vcpus.every((v) => v.ok),
+    };
+    if (!o.paused) await qmp.execute('cont');
+    const client = qmp;
+    const stop = async (timeoutMs = 5000): Promise<number | null> => {
+      try {
+        await client.execute('quit');
+      } catch {
+        // QEMU may close the connection as it quits.
+      }
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      client.close();
+      return code;
+    };
+    return { report, qmp: client, child, exited, stop };
+  } catch (err) {
+    if (qmp) {
+      try {
+        await qmp.execute('quit');
+      } catch {
+        // ignore
+      }
+    }
+    child.kill('SIGKILL');
+    await exited;
+    throw err;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * `numaplan run --proc SPEC -- CMD ARGS`: place a process on this machine (or take a placement from
+ * a file), start it bound (numactl: CPUs and memory policy; taskset: CPUs only), check from /proc
+ * that the kernel did what was asked, and report. A binding naming a CPU or node this machine lacks
+ * is refused before anything starts (exit 2).
+ */
+import { type Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { checkBindingOnHost } from '../../adapters/apply/host-check.js';
+import { type BindingReport, runBound } from '../../adapters/apply/run-bound.js';
+import { loadTopology } from '../../adapters/source.js';
+import { EmitError, type PlacementLike, parsePlacementFile } from '../../core/emit/index.js';
+import { place } from '../../core/placement/place.js';
+import { parseVmSpec } from '../../core/placement/request.js';
+import { createHostState } from '../../core/placement/state.js';
+import { parseCpuList } from '../../core/topology/cpulist.js';
+import { parseSize } from '../../core/topology/sizes.js';
+import { type Io, writeJson } from '../io.js';
+import { renderRefusal } from '../render/placement-text.js';
+import { EXIT_INFEASIBLE } from './place.js';
+
+interface RunOptions {
+  proc?: string;
+  placement?: string;
+  name?: string;
+  memPolicy: 'bind' | 'interleave' | 'preferred' | 'none';
+  binder: 'auto' | 'numactl' | 'taskset';
+  settle: string;
+  reserveCpus?: string;
+  reserveMemory?: string;
+  json?: boolean;
+}
+
+/** The CPUs and memory nodes of a placement. */
+export function bindingOf(p: PlacementLike): { cpus: number[]; nodes: number[] } {
+  const cpus = [...new Set(p.cpus)].sort((a, b) => a - b);
+  const nodes = Object.entries(p.memoryByNode)
+    .filter(([, b]) => b > 0)
+    .map(([n]) => Number(n))
+    .sort((a, b) => a - b);
+  return { cpus, nodes };
+}
+
+/** Renders a binding report for people. */
+export function renderBindingReport(r: BindingReport): string {
+  const lines = [`${r.ok ? 'bound' : 'NOT bound as planned'}: pid ${r.pid} via ${r.argv.slice(0, r.argv.length).join(' ')}`];
+  for (const c of r.checks) lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
+  lines.push(`  exit: ${r.signal ? `signal ${r.signal}` : String(r.exitCode)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Registers `numaplan run`. */
+export function registerRun(program: Command, io: Io): void {
+  program
+    .command('run')
+    .description('start a process bound as placed on this machine, and verify the binding from /proc')
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .option('--proc <spec>', 'the process: name=job,vcpus=2,memory=1G[,cpus=LIST][,nodes=LIST]... (placed on this machine)')
+    .option('--placement <file>', 'or a placement file from `numaplan place --json`')
+    .option('--name <name>', 'with --placement: which one')
+    .addOption(new Option('--mem-policy <policy>', 'memory policy').choices(['bind', 'interleave', 'preferred', 'none']).default('bind'))
+    .addOption(new Option('--binder <tool>', 'numactl (CPUs + memory) or taskset (CPUs only)').choices(['auto', 'numactl', 'taskset']).default('auto'))
+    .option('--settle <ms>', 'let the command run this long before checking', '300')
+    .option('--reserve-cpus <list>', "host CPUs kept for the host (default: CPU 0's core)")
+    .option('--reserve-memory <size>', 'memory kept for the host')
+    .option('--json', 'JSON report')
+    .addHelpText(
+      'after',
+      `
+Exit codes: the command's own when bound as planned; 1 when it does not fit or the kernel's view
+differs from the plan; 2 when the binding names a CPU or node this machine lacks (nothing started).
+
+Examples:
+  numaplan run --proc name=job,vcpus=1,memory=512M -- sleep 1
+  numaplan run --proc name=job,vcpus=1,memory=512M,cpus=1 --json -- node -e "..."
+  numaplan run --placement job.json -- ./server`,
+    )
+    .action(async (command: string[], opts: RunOptions) => {
+      const host = loadTopology('sysfs');
+      let placement: PlacementLike;
+      if ((opts.proc === undefined) === (opts.placement === undefined)) throw new EmitError('--proc', 'give either --proc SPEC or --placement FILE');
+      if (opts.proc !== undefined) {
+        const request = parseVmSpec(opts.proc);
+        checkBindingOnHost(request.cpus ?? [], request.nodes ?? [], host);
+        const reserve = {
+          ...(opts.reserveCpus !== undefined ? { cpus: parseCpuList(opts.reserveCpus) } : {}),
+          ...(opts.reserveMemory !== undefined ? { memory: parseSize(opts.reserveMemory) } : {}),
+        };
+        const result = place(request, createHostState(host, reserve));
+        if (!result.ok) {
+          if (opts.json) writeJson(io, { ok: false, reasons: result.reasons, hints: result.hints });
+          else io.err(renderRefusal(request.name, result.reasons, result.hints));
+          io.setExitCode(EXIT_INFEASIBLE);
+          return;
+        }
+        placement = result.placement;
+      } else {
+        const file = opts.placement as string;
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (err) {
+          throw new EmitError('--placement', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'ERR_INPUT');
+        }
+        const all = parsePlacementFile(text, file);
+        const chosen = opts.name === undefined ? all : all.filter((p) => p.name === opts.name);
+        if (chosen.length !== 1) throw new EmitError('--name', chosen.length === 0 ? `no placement named "${opts.name}" in ${file}` : `${file} holds ${all.length} placements; pick one with --name`);
+        placement = chosen[0] as PlacementLike;
+      }
+      const { cpus, nodes } = bindingOf(placement);
+      checkBindingOnHost(cpus, opts.memPolicy === 'none' ? [] : nodes, host);
+      const settle = Number(opts.settle);
+      if (!Number.isFinite(settle) || settle < 0) throw new EmitError('--settle', `expected milliseconds, got "${opts.settle}"`);
+      const report = await runBound({
+        cpus,
+        nodes,
+        policy: opts.memPolicy,
+        command: command[0] as string,
+        args: command.slice(1),
+        binder: opts.binder,
+        settleMs: settle,
+        stdio: opts.json ? 'ignore' : 'inherit',
+      });
+      if (opts.json) writeJson(io, { name: placement.name, ...report });
+      else io.err(renderBindingReport(report));
+      io.setExitCode(report.ok ? (report.exitCode ?? 1) : EXIT_INFEASIBLE);
+    });
+}
