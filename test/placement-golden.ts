@@ -144,7 +144,7 @@ function randomRequest(r: () => number, name: string, state: HostState): VmReque
     req.cpus = Array.from({ length: vcpus }, (_, i) => free[(start + i) % Math.max(1, free.length)] ?? i);
     if (req.cpuPolicy === 'dedicated' && new Set(req.cpus).size !== req.cpus.length) req.cpus = Array.from({ length: vcpus }, (_, i) => i);
   } else if (y < 0.22) {
-    const tiers = [...new Set(topo.nodes.map((n) => n.tier))].filter((t) => t !== 'dram');
+    const tiers = [...new Set(topo.nodes.map((n) => n.tier))].filter((t): t is 'hbm' | 'cxl' | 'gpu' => t === 'hbm' || t === 'cxl' || t === 'gpu');
     if (tiers.length > 0) req.tier = pick(r, tiers);
   }
   if (req.numa === 'strict' && req.maxNodes !== undefined) req.maxNodes = 1;
