@@ -1,0 +1,333 @@
+/**
+ * The fleet service's API contract (OpenAPI 3.1), served at `GET /openapi.json`. The web page and
+ * any client read this; the routes in `routes.ts` implement it and `test/server-api.test.ts` checks
+ * that every documented path answers.
+ *
+ * Conventions:
+ * - JSON in, JSON out. Sizes are bytes (numbers) or size strings ("64G") where a VM request takes
+ *   them; times are milliseconds since the epoch.
+ * - Errors: `{ "error": { "code": "ERR_...", "field": "vm.vcpus" | null, "message": "..." } }` with a
+ *   4xx status for anything the client can fix; 5xx only for the service's own faults.
+ * - A VM that does not fit is a result, not an error: `200 { "ok": false, "reasons": [...], "hints": [...] }`.
+ * - Writes need `Authorization: Bearer TOKEN`; reads too unless the service runs with --open-reads.
+ *   `/health`, `/openapi.json` and the web page are always open.
+ * - VM names are unique across the fleet: `/api/v1/vms/{name}` finds a VM without naming its host.
+ */
+
+const ref = (name: string): { $ref: string } => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: unknown, description: string): Record<string, unknown> => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const errors = (...codes: number[]): Record<string, unknown> =>
+  Object.fromEntries(codes.map((c) => [String(c), { $ref: `#/components/responses/E${c}` }]));
+const nameParam = (name: string, description: string): Record<string, unknown> => ({
+  name,
+  in: 'path',
+  required: true,
+  description,
+  schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$' },
+});
+
+/** The OpenAPI document (a plain value: `JSON.stringify` it). */
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.1.0',
+  info: {
+    title: 'numaplan fleet service',
+    version: '1',
+    description:
+      'Holds a fleet of hosts (their NUMA topologies) and the VMs placed on them; places VMs with the numaplan engine ' +
+      '(vCPUs, memory, huge pages and devices in one decision), with two-phase claims, explanations and emitted configurations.',
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'token printed by `numaplan serve` on first start' } },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: {
+          error: {
+            type: 'object',
+            required: ['code', 'field', 'message'],
+            properties: {
+              code: {
+                type: 'string',
+                description: 'stable error code',
+                enum: [
+                  'ERR_BAD_JSON', 'ERR_JSON_DEPTH', 'ERR_BODY_TOO_LARGE', 'ERR_MEDIA_TYPE', 'ERR_RANGE', 'ERR_FIELD',
+                  'ERR_REQUEST', 'ERR_TOPOLOGY', 'ERR_FORMAT', 'ERR_UNAUTHORIZED', 'ERR_FORBIDDEN', 'ERR_NOT_FOUND',
+                  'ERR_UNKNOWN_HOST', 'ERR_UNKNOWN_VM', 'ERR_NAME_TAKEN', 'ERR_CLAIM_EXPIRED', 'ERR_HOST_IN_USE',
+                  'ERR_BUSY', 'ERR_EMIT', 'ERR_METHOD', 'ERR_INTERNAL',
+                ],
+              },
+              field: { type: ['string', 'null'], description: 'the field at fault, e.g. "vm.vcpus"' },
+              message: { type: 'string' },
+            },
+          },
+        },
+      },
+      VmRequest: {
+        description:
+          'A VM request: the JSON form of `numaplan place --vm` (name, vcpus, memory, pageSize, cpuPolicy, smt, emulator, ' +
+          'numa, maxNodes, layout, tier, devices, cpus, nodes), or its compact string form "name=db,vcpus=8,memory=16G". ' +
+          'Published in full by `numaplan schema`.',
+        oneOf: [
+          {
+            type: 'object',
+            required: ['name', 'vcpus', 'memory'],
+            properties: {
+              name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
+              vcpus: { type: 'integer', minimum: 1, maximum: 8192 },
+              memory: { oneOf: [{ type: 'integer', minimum: 1 }, { type: 'string', examples: ['16G'] }] },
+              pageSize: { oneOf: [{ type: 'integer' }, { type: 'string', examples: ['2M', '1G', 'auto'] }] },
+              cpuPolicy: { enum: ['dedicated', 'shared'] },
+              smt: { enum: ['auto', 'prefer', 'isolate', 'require'] },
+              numa: { enum: ['auto', 'strict', 'preferred', 'interleave'] },
+              tier: { enum: ['dram', 'hbm', 'cxl', 'gpu'] },
+              devices: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    kind: { enum: ['rdma', 'rdma-vf', 'nic', 'vf', 'gpu', 'pci'] },
+                    address: { type: 'string' },
+                    count: { type: 'integer', minimum: 1, maximum: 64 },
+                    locality: { enum: ['required', 'preferred', 'none'] },
+                  },
+                },
+              },
+            },
+            additionalProperties: true,
+          },
+          { type: 'string', examples: ['name=db,vcpus=8,memory=16G,pages=1G'] },
+        ],
+      },
+      RegisterHost: {
+        type: 'object',
+        required: ['topology'],
+        properties: {
+          format: {
+            enum: ['auto', 'json', 'hwloc-xml', 'numactl', 'preset'],
+            default: 'auto',
+            description: 'json: numaplan topology JSON (object or text); hwloc-xml: `lstopo --of xml`; numactl: `numactl --hardware` text; preset: a preset name',
+          },
+          topology: { oneOf: [{ type: 'string' }, { type: 'object' }] },
+          reserve: {
+            type: 'object',
+            description: 'what the host keeps for itself (default: CPU 0\'s core and max(1 GiB, 2%) of its node\'s memory)',
+            properties: { cpus: { type: 'array', items: { type: 'integer', minimum: 0 } }, memory: { type: 'integer', minimum: 0 } },
+          },
+        },
+      },
+      HostRow: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          source: { type: 'string' },
+          generation: { type: 'integer', description: 'bumped by every change of the host or its allocations' },
+          nodes: { type: 'integer' },
+          cpus: { type: 'object', properties: { total: { type: 'integer' }, free: { type: 'integer' } } },
+          memory: { type: 'object', properties: { total: { type: 'integer' }, free: { type: 'integer' } } },
+          vms: { type: 'integer' },
+          updatedAt: { type: 'integer' },
+        },
+      },
+      HostDetail: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          generation: { type: 'integer' },
+          updatedAt: { type: 'integer' },
+          topology: { type: 'object', description: 'the topology model (`numaplan schema topology`)' },
+          reserve: { type: 'object', properties: { cpus: { type: 'array' }, memory: { type: 'array' } } },
+          capacity: {
+            type: 'array',
+            description: 'per node: free PUs, free whole cores, free bytes per page size',
+            items: {
+              type: 'object',
+              properties: {
+                node: { type: 'integer' },
+                totalPus: { type: 'integer' },
+                freePus: { type: 'array', items: { type: 'integer' } },
+                wholeCores: { type: 'integer' },
+                totalMemory: { type: 'integer' },
+                freeMemory: { type: 'object', additionalProperties: { type: 'integer' }, description: 'page size -> free bytes' },
+              },
+            },
+          },
+          cpuOwner: { type: 'object', additionalProperties: { type: 'string' }, description: 'host CPU -> "host reserve" or VM name' },
+          vms: { type: 'array', items: ref('Vm') },
+        },
+      },
+      Vm: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          host: { type: 'string' },
+          status: { enum: ['claimed', 'committed'] },
+          expiresAt: { type: ['integer', 'null'] },
+          createdAt: { type: 'integer' },
+          allocation: { type: 'object', description: 'cpus, heldCpus, emulatorCpus, memory grants, devices, nodes, request' },
+          placement: { type: 'object', description: 'the placement as decided, with its explanation and vNUMA' },
+        },
+      },
+      PlaceRequest: {
+        type: 'object',
+        required: ['vm'],
+        properties: {
+          vm: ref('VmRequest'),
+          host: { type: 'string', description: 'place on this host; omitted: the service picks the best-scoring host' },
+          policy: { type: 'string', default: 'numaplan' },
+          claim: {
+            type: 'boolean',
+            default: false,
+            description: 'true: a two-phase claim that lapses after ttlSeconds unless committed',
+          },
+          ttlSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+        },
+      },
+      PlaceResult: {
+        oneOf: [
+          {
+            type: 'object',
+            properties: {
+              ok: { const: true },
+              host: { type: 'string' },
+              status: { enum: ['claimed', 'committed'] },
+              expiresAt: { type: ['integer', 'null'] },
+              placement: { type: 'object' },
+              hostsConsidered: { type: 'integer' },
+            },
+          },
+          {
+            type: 'object',
+            properties: {
+              ok: { const: false },
+              reasons: { type: 'array', items: { type: 'object' } },
+              hints: { type: 'array', items: { type: 'string' } },
+              hostsConsidered: { type: 'integer' },
+            },
+          },
+        ],
+      },
+    },
+    responses: {
+      E400: json(ref('Error'), 'bad input (the code and field say what)'),
+      E401: json(ref('Error'), 'no bearer token'),
+      E403: json(ref('Error'), 'wrong bearer token'),
+      E404: json(ref('Error'), 'no such host or VM'),
+      E409: json(ref('Error'), 'conflict: name taken, claim expired, host in use, or too much contention (retry)'),
+      E413: json(ref('Error'), 'body too large'),
+      E415: json(ref('Error'), 'body is not application/json'),
+    },
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/health': {
+      get: {
+        summary: 'liveness and the store in use',
+        security: [],
+        responses: { '200': json({ type: 'object', properties: { ok: { const: true }, store: { type: 'string' }, instance: { type: 'string' } } }, 'up') },
+      },
+    },
+    '/openapi.json': { get: { summary: 'this document', security: [], responses: { '200': json({ type: 'object' }, 'OpenAPI 3.1') } } },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics: numaplan_placements_total, numaplan_refusals_total{reason}, numaplan_decision_seconds, numaplan_claims_in_flight, numaplan_hosts',
+        responses: { '200': { description: 'text/plain; version=0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errors(401, 403) },
+      },
+    },
+    '/api/v1/summary': {
+      get: {
+        summary: 'fleet summary: hosts, nodes, CPUs and memory total/free, VMs committed and claimed',
+        responses: { '200': json({ type: 'object' }, 'summary'), ...errors(401, 403) },
+      },
+    },
+    '/api/v1/hosts': {
+      get: {
+        summary: 'list hosts (summary rows, sorted by name; page with `after` and `limit`)',
+        parameters: [
+          { name: 'after', in: 'query', schema: { type: 'string' }, description: 'names after this one' },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } },
+        ],
+        responses: { '200': json({ type: 'object', properties: { hosts: { type: 'array', items: ref('HostRow') }, next: { type: ['string', 'null'] } } }, 'hosts'), ...errors(400, 401, 403) },
+      },
+    },
+    '/api/v1/hosts/{host}': {
+      parameters: [nameParam('host', 'host name')],
+      get: { summary: 'one host: topology, reserve, free capacity per node, its VMs', responses: { '200': json(ref('HostDetail'), 'host'), ...errors(401, 403, 404) } },
+      put: {
+        summary: 'register or update a host from any supported topology format (its VMs are kept)',
+        requestBody: { required: true, content: { 'application/json': { schema: ref('RegisterHost') } } },
+        responses: {
+          '200': json(ref('HostRow'), 'updated (or unchanged)'),
+          '201': json(ref('HostRow'), 'registered'),
+          ...errors(400, 401, 403, 409, 413, 415),
+        },
+      },
+      delete: { summary: 'remove a host that holds no VM', responses: { '200': json({ type: 'object' }, 'removed'), ...errors(401, 403, 404, 409) } },
+    },
+    '/api/v1/vms': {
+      get: {
+        summary: 'list VMs (optionally of one host)',
+        parameters: [
+          { name: 'host', in: 'query', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } },
+        ],
+        responses: { '200': json({ type: 'object', properties: { vms: { type: 'array', items: ref('Vm') } } }, 'VMs'), ...errors(400, 401, 403) },
+      },
+      post: {
+        summary: 'place a VM (committed, or claimed with claim=true); the service picks the host unless one is given',
+        requestBody: { required: true, content: { 'application/json': { schema: ref('PlaceRequest') } } },
+        responses: {
+          '201': json(ref('PlaceResult'), 'placed'),
+          '200': json(ref('PlaceResult'), 'does not fit: reasons and hints (ok=false)'),
+          ...errors(400, 401, 403, 404, 409, 413, 415),
+        },
+      },
+    },
+    '/api/v1/vms/{vm}': {
+      parameters: [nameParam('vm', 'VM name (unique in the fleet)')],
+      get: { summary: 'one VM: host, status, allocation, placement with its explanation', responses: { '200': json(ref('Vm'), 'VM'), ...errors(401, 403, 404) } },
+      delete: { summary: 'release a VM (claimed or committed)', responses: { '200': json({ type: 'object' }, 'released'), ...errors(401, 403, 404) } },
+    },
+    '/api/v1/vms/{vm}/commit': {
+      parameters: [nameParam('vm', 'VM name')],
+      post: { summary: 'commit a claim (409 ERR_CLAIM_EXPIRED once it lapsed)', responses: { '200': json(ref('Vm'), 'committed'), ...errors(401, 403, 404, 409) } },
+    },
+    '/api/v1/vms/{vm}/emit': {
+      parameters: [
+        nameParam('vm', 'VM name'),
+        { name: 'format', in: 'query', required: true, schema: { enum: ['libvirt', 'qemu', 'xl', 'cloud-hypervisor', 'numactl'] } },
+        { name: 'mode', in: 'query', schema: { enum: ['complete', 'fragment'] }, description: 'libvirt only' },
+      ],
+      get: {
+        summary: "the VM's configuration for a target (libvirt domain XML, QEMU argv, xl.cfg, Cloud Hypervisor argv, numactl)",
+        responses: {
+          '200': json({ type: 'object', properties: { format: { type: 'string' }, name: { type: 'string' }, text: { type: 'string' }, argv: { type: 'array', items: { type: 'string' } } } }, 'emitted'),
+          ...errors(400, 401, 403, 404),
+        },
+      },
+    },
+    '/api/v1/explain': {
+      post: {
+        summary: 'dry run: where a VM would go and why (each candidate host with its score or refusal); nothing is recorded',
+        requestBody: { required: true, content: { 'application/json': { schema: ref('PlaceRequest') } } },
+        responses: { '200': json({ type: 'object' }, 'the decision and the candidates'), ...errors(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    '/api/v1/events': {
+      get: {
+        summary: 'the append-only event log (placements, claims, commits, releases, refusals, expiries, host changes)',
+        parameters: [
+          { name: 'after', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'events with a larger id' },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 100 } },
+        ],
+        responses: { '200': json({ type: 'object', properties: { events: { type: 'array', items: { type: 'object' } } } }, 'events'), ...errors(400, 401, 403) },
+      },
+    },
+    '/api/v1/policies': {
+      get: { summary: 'placement policies known to the engine', responses: { '200': json({ type: 'object' }, 'policies'), ...errors(401, 403) } },
+    },
+  },
+} as const;
