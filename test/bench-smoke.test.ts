@@ -89,6 +89,17 @@ describe('bench runner', () => {
     expect(json.suites[0]?.cases).toHaveLength(5);
   });
 
+  it('judges absolute goals with a check, and says when a goal has no judge', async () => {
+    const quiet = { quick: true, runs: 1, log: () => undefined };
+    const cases = [{ name: 'noop', run: () => undefined }];
+    const fast = await runSuite({ name: 'abs', goal: { text: 'noop under 1 s', check: (c) => (c[0]?.median ?? 1e9) < 1000 }, cases }, quiet);
+    expect(fast.goal).toMatchObject({ met: true, judged: 'check' });
+    expect(renderText([fast], { quick: true })).toContain('goal: noop under 1 s — met');
+    const plain = await runSuite({ name: 'plain', goal: { text: 'be quick' }, cases }, quiet);
+    expect(plain.goal).toMatchObject({ met: null, judged: 'none' });
+    expect(renderText([plain], { quick: true })).toContain('goal: be quick — judge from the medians');
+  });
+
   it('reports a failing setup as a failed suite, not a crash', async () => {
     const r = await runSuite(
       {

@@ -42,12 +42,14 @@ export function renderSuite(s: SuiteResult): string {
   );
   lines.push(textTable(HEADER, rows));
   if (s.goal) {
-    const max = (s.goal.maxRatio ?? 1).toFixed(2);
-    const verdict =
-      s.goal.met === null
-        ? 'not judged (no comparison ran)'
-        : `${s.goal.met ? 'met' : 'NOT met'} (${s.goal.meeting}/${s.goal.compared} comparisons at or below ${max}x)`;
-    lines.push(`goal: ${s.goal.text} — ${verdict}`);
+    const g = s.goal;
+    const max = (g.maxRatio ?? 1).toFixed(2);
+    let verdict: string;
+    if (g.judged === 'none') verdict = 'judge from the medians';
+    else if (g.met === null) verdict = 'not judged (a case it needs did not run)';
+    else if (g.judged === 'check') verdict = g.met ? 'met' : 'NOT met';
+    else verdict = `${g.met ? 'met' : 'NOT met'} (${g.meeting}/${g.compared} comparisons at or below ${max}x)`;
+    lines.push(`goal: ${g.text} — ${verdict}`);
   }
   return lines.join('\n');
 }

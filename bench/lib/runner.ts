@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { summarizeSamples } from './stats.js';
-import type { BenchCase, BenchContext, BenchSuite, CaseResult, RunOptions, SuiteResult } from './types.js';
+import type { BenchCase, BenchContext, BenchGoal, BenchSuite, CaseResult, RunOptions, SuiteResult } from './types.js';
 
 /** Samples per case unless the suite or the command line says otherwise. */
 export const DEFAULT_RUNS = 11;
@@ -63,15 +63,26 @@ export async function runSuite(suite: BenchSuite, options: RunOptions, file?: st
     }
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
-  if (suite.goal && base.status === 'ok') {
-    const compared = base.cases.filter((c) => c.ratio !== undefined);
-    const max = suite.goal.maxRatio ?? 1;
-    const meeting = compared.filter((c) => (c.ratio as number) <= max).length;
-    base.goal = { ...suite.goal, met: compared.length === 0 ? null : meeting === compared.length, compared: compared.length, meeting };
-  } else if (suite.goal) {
-    base.goal = { ...suite.goal, met: null, compared: 0, meeting: 0 };
-  }
+  if (suite.goal) base.goal = judge(suite.goal, base);
   return base;
+}
+
+/** Whether a suite met its goal: by its own check, else every ratio at or below maxRatio. */
+function judge(goal: BenchGoal, result: SuiteResult): NonNullable<SuiteResult['goal']> {
+  const { check, ...text } = goal;
+  const compared = result.cases.filter((c) => c.ratio !== undefined);
+  const max = goal.maxRatio ?? 1;
+  const meeting = compared.filter((c) => (c.ratio as number) <= max).length;
+  let met: boolean | null = compared.length === 0 ? null : meeting === compared.length;
+  if (result.status !== 'ok') met = null;
+  else if (check) {
+    try {
+      met = check(result.cases);
+    } catch {
+      met = null;
+    }
+  }
+  return { ...text, met, compared: compared.length, meeting, judged: check ? 'check' : compared.length > 0 ? 'ratios' : 'none' };
 }
 
 interface Live {

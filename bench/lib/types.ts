@@ -52,6 +52,11 @@ export interface BenchGoal {
   text: string;
   /** Every case with a baseline meets the goal when its ratio is at most this (default 1). */
   maxRatio?: number;
+  /**
+   * A custom judge for goals that are not ratios (e.g. "under 1 ms at 256 nodes"): true met,
+   * false not met, null cannot tell (a case did not run). Replaces the ratio rule when given.
+   */
+  check?: (cases: readonly CaseResult[]) => boolean | null;
 }
 
 /** Helpers a suite's setup receives. */
@@ -110,7 +115,8 @@ export interface SuiteResult {
   status: 'ok' | 'failed';
   reason?: string;
   cases: CaseResult[];
-  goal?: BenchGoal & { met: boolean | null; compared: number; meeting: number };
+  /** The goal and the verdict; `judged` says how: by the suite's check, by ratios, or not at all. */
+  goal?: Omit<BenchGoal, 'check'> & { met: boolean | null; compared: number; meeting: number; judged: 'check' | 'ratios' | 'none' };
 }
 
 /** How to run. */
