@@ -25,7 +25,7 @@ export function emitCloudHypervisor(placement: PlacementLike, topology: Topology
   if (bind) cpus.push(`affinity=[${g.pins.map((c, v) => `${v}@[${c}]`).join(',')}]`);
   const argv = ['--cpus', cpus.join(','), '--memory', 'size=0'];
   const zones = g.numa
-    ? g.cells.map((c) => ({ id: `mem${c.id}`, size: c.memory, node: c.hostNode }))
+    ? g.cells.filter((c) => c.memory > 0).map((c) => ({ id: `mem${c.id}`, size: c.memory, node: c.hostNode }))
     : g.memoryNodes.map((n, k) => ({ id: `mem${k}`, size: Number(placement.memoryByNode[String(n)] ?? 0), node: n }));
   argv.push(
     '--memory-zone',
@@ -48,7 +48,7 @@ export function emitCloudHypervisor(placement: PlacementLike, topology: Topology
         if (c.vcpus.length > 0) parts.push(`cpus=[${formatCpuList(c.vcpus)}]`);
         const others = g.cells.filter((o) => o.id !== c.id);
         if (others.length > 0) parts.push(`distances=[${others.map((o) => `${o.id}@${g.distances[c.id]?.[o.id] ?? 10}`).join(',')}]`);
-        parts.push(`memory_zones=[mem${c.id}]`);
+        if (c.memory > 0) parts.push(`memory_zones=[mem${c.id}]`);
         const seg = segmentOf.get(c.id);
         if (seg !== undefined) parts.push(`pci_segments=[${seg}]`);
         return parts.join(',');

@@ -19,6 +19,8 @@ export interface EmitOptions {
   reserve?: boolean;
   /** QEMU machine type (default q35). */
   machine?: string;
+  /** QEMU CPU model (default "host" with KVM, QEMU's default otherwise). */
+  cpu?: string;
   /** QEMU accelerator (default kvm). */
   accel?: string;
   /** Checks only: put this QEMU device model (e.g. "edu") where each vfio-pci device would go. */

@@ -4,11 +4,12 @@
  *
  * Shape (QEMU's -numa and memory-backend documentation):
  *   -machine q35,accel=kvm[,memory-backend=mem0]   (memory-backend= only without guest NUMA)
+ *   -cpu host                                        (with KVM, or the `cpu` option)
  *   -smp V,sockets=S,cores=C,threads=T
  *   -m SIZE
  *   -object memory-backend-ram|file|memfd,id=memN,size=..,[mem-path=..|hugetlb=on,hugetlbsize=..],
- *           host-nodes=H,policy=bind                 (one per guest node)
- *   -numa node,nodeid=N,memdev=memN
+ *           host-nodes=H,policy=bind                 (one per guest node holding memory)
+ *   -numa node,nodeid=N[,memdev=memN]                (no memdev: a memory-less guest node)
  *   -numa cpu,node-id=N,socket-id=S                  (sockets are the unit, see guest.ts)
  *   -numa dist,src=A,dst=B,val=D                     (every ordered pair A != B)
  *   -device pxb-pcie,id=pxbN,bus_nr=..,numa_node=N,bus=pcie.0   (a guest node with devices)
@@ -57,14 +58,16 @@ export function emitQemuGuest(g: Guest, options: EmitOptions = {}): QemuConfig {
   const t = g.topology;
   const argv: string[] = [];
   argv.push('-machine', `${machine},accel=${accel}${g.numa ? '' : ',memory-backend=mem0'}`);
+  const cpu = options.cpu ?? (accel === 'kvm' ? 'host' : undefined);
+  if (cpu !== undefined) argv.push('-cpu', cpu);
   argv.push('-smp', `${g.vcpus},sockets=${t.sockets},cores=${t.cores},threads=${t.threads}`);
   argv.push('-m', formatSizeSuffix(g.memory));
   const backends = g.numa
-    ? g.cells.map((c) => ({ id: `mem${c.id}`, size: c.memory, nodes: [c.hostNode] }))
+    ? g.cells.filter((c) => c.memory > 0).map((c) => ({ id: `mem${c.id}`, size: c.memory, nodes: [c.hostNode] }))
     : [{ id: 'mem0', size: g.memory, nodes: g.memoryNodes }];
   for (const b of backends) argv.push('-object', backend(b.id, b.size, b.nodes, g.pageSize, bind, options));
   if (g.numa) {
-    for (const c of g.cells) argv.push('-numa', `node,nodeid=${c.id},memdev=mem${c.id}`);
+    for (const c of g.cells) argv.push('-numa', c.memory > 0 ? `node,nodeid=${c.id},memdev=mem${c.id}` : `node,nodeid=${c.id}`);
     for (const c of g.cells) {
       const sockets = [...new Set(c.vcpus.map((v) => socketOf(t, v)))];
       for (const s of sockets) argv.push('-numa', `cpu,node-id=${c.id},socket-id=${s}`);
