@@ -1,0 +1,74 @@
+/**
+ * Apply on this machine, for real: `numaplan run` binds a process (numactl) and the kernel's view
+ * (/proc/PID/status, /proc/PID/numa_maps) matches; a binding naming a CPU or node this machine lacks
+ * is refused before anything starts; `numaplan launch qemu` pins each vCPU thread over QMP.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseNumaMaps, parseStatusAffinity } from '../src/adapters/apply/proc-files.js';
+import { runBound } from '../src/adapters/apply/run-bound.js';
+import { cli } from './emit-harness.js';
+import { tool } from './support/tools.js';
+
+const TOUCH = 'const b = Buffer.alloc(48 << 20, 1); setTimeout(() => process.exit(b[0] === 1 ? 0 : 3), 1500);';
+
+describe('proc parsers', () => {
+  it('status and numa_maps', () => {
+    expect(parseStatusAffinity('Name:\tx\nCpus_allowed_list:\t1,3-4\nMems_allowed_list:\t0\n')).toEqual({ cpusAllowed: [1, 3, 4], memsAllowed: [0] });
+    const [m] = parseNumaMaps('7f00 bind:0-1 anon=12 dirty=12 N0=8 N1=4 kernelpagesize_kB=4\n');
+    expect(m).toMatchObject({ policy: 'bind:0-1', anon: true, pagesByNode: { 0: 8, 1: 4 }, pageSize: 4096 });
+  });
+});
+
+describe.skipIf(!tool('numactl') || !tool('taskset'))('numaplan run binds a real process', () => {
+  it('node that allocates and touches 48 MiB, bound by numactl: cpus, mems, policy and pages verified', async () => {
+    const r = await cli(['run', '--proc', 'name=job,vcpus=1,memory=256M', '--json', '--', process.execPath, '-e', TOUCH]);
+    const report = JSON.parse(r.out);
+    expect(report.checks.map((c: { name: string }) => c.name)).toEqual(['cpus', 'mems', 'policy', 'pages']);
+    expect(report.ok, JSON.stringify(report.checks)).toBe(true);
+    expect(report.argv.slice(0, 3)).toEqual(['numactl', `--physcpubind=${report.planned.cpus}`, '--membind=0']);
+    expect(report.observed.anonPagesByNode['0']).toBeGreaterThan((48 << 20) / 4096 / 2);
+    expect(r.code).toBe(0);
+  });
+
+  it('taskset binds CPUs only and says the memory policy was not checked', async () => {
+    const report = await runBound({ cpus: [1], nodes: [0], command: 'sleep', args: ['1'], binder: 'taskset', stdio: 'ignore' });
+    expect(report.ok).toBe(true);
+    expect(report.checks.find((c) => c.name === 'policy')?.detail).toMatch(/taskset sets no memory policy/);
+  });
+
+  it('refuses a CPU or node this machine lacks, before anything starts (exit 2)', async () => {
+    const cpu = await cli(['run', '--proc', 'name=job,vcpus=1,memory=64M,cpus=4095', '--', 'sleep', '5']);
+    expect(cpu.code).toBe(2);
+    expect(cpu.err).toMatch(/cpus\[0\]: CPU 4095 does not exist on this machine/);
+    const node = await cli(['run', '--proc', 'name=job,vcpus=1,memory=64M,nodes=7', '--json', '--', 'sleep', '5']);
+    expect(node.code).toBe(2);
+    expect(JSON.parse(node.out).error.message).toMatch(/NUMA node 7 does not exist on this machine/);
+    const dir = mkdtempSync(join(tmpdir(), 'numaplan-run-'));
+    try {
+      const placed = await cli(['place', '--host', 'preset:epyc-2s-nps4', '--vm', 'name=far,vcpus=2,memory=4G', '--json']);
+      writeFileSync(join(dir, 'far.json'), placed.out);
+      const far = await cli(['run', '--placement', join(dir, 'far.json'), '--', 'sleep', '5']);
+      expect(far.code).toBe(2);
+      expect(far.err).toMatch(/does not exist on this machine/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!tool('qemu-system-x86_64') || !tool('taskset'))('numaplan launch qemu pins vCPU threads', () => {
+  it('starts QEMU, pins each vCPU over QMP, verifies /proc/PID/task/TID/status, quits', async () => {
+    const r = await cli([
+      'launch', 'qemu', '--vm', 'name=guest,vcpus=1,memory=256M', '--accel', 'tcg', '--stop-after-verify', '--json',
+      '--', '-display', 'none', '-nodefaults', '-serial', 'none',
+    ]);
+    const report = JSON.parse(r.out);
+    expect(report.ok).toBe(true);
+    expect(report.vcpus).toHaveLength(1);
+    expect(report.vcpus[0].observed).toBe(String(report.vcpus[0].planned));
+    expect(r.code).toBe(0);
+  });
+});
