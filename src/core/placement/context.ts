@@ -14,7 +14,8 @@
  *   free CPU capacity (ties: more memory, then lower id).
  * - A memory tier other than DRAM puts memory on that tier's nodes, nearest to the vCPUs first.
  */
-import { weightedDistance } from '../cost/model.js';
+import { SLIT_LOCAL, weightedDistance } from '../cost/model.js';
+import type { Topology } from '../topology/model.js';
 import { type DeviceSlot, type HostCapacity, type NodeCapacity, deviceMatches, hostCapacity } from './capacity.js';
 import type { VmRequest } from './request.js';
 import type { HostState } from './state.js';
@@ -175,6 +176,51 @@ function eligible(request: VmRequest, cap: HostCapacity): { cpu: NodeCapacity[];
   return { cpu, mem };
 }
 
+const ROWS = new WeakMap<Topology, Float64Array>();
+
+/** Node id -> row of the distance matrix (NaN for ids that are not nodes), memoised per topology. */
+function nodeRows(topo: Topology): Float64Array {
+  const hit = ROWS.get(topo);
+  if (hit) return hit;
+  let max = 0;
+  for (const node of topo.nodes) if (node.id > max) max = node.id;
+  const rows = new Float64Array(max + 1).fill(Number.NaN);
+  topo.nodes.forEach((node, i) => (rows[node.id] = i));
+  ROWS.set(topo, rows);
+  return rows;
+}
+
+/** True when no node repeats among the parts nor among the memory grants (a set given twice the same id). */
+function unique(parts: readonly Part[], memory: readonly { node: number }[]): boolean {
+  for (let i = 0; i < parts.length; i++) for (let j = i + 1; j < parts.length; j++) if ((parts[i] as Part).node === (parts[j] as Part).node) return false;
+  for (let i = 0; i < memory.length; i++) for (let j = i + 1; j < memory.length; j++) if ((memory[i] as { node: number }).node === (memory[j] as { node: number }).node) return false;
+  return true;
+}
+
+/**
+ * The weighted SLIT ratio of parts and memory grants: the same arithmetic, in the same order, as
+ * `weightedDistance` of the cost model (vCPU weights include emulator pCPUs), without building maps.
+ */
+function relativeDistance(distance: (a: number, b: number) => number, parts: readonly Part[], memory: readonly { node: number; bytes: number }[]): number {
+  let v = 0;
+  let m = 0;
+  for (const p of parts) v += p.vcpus + p.emulator;
+  for (const g of memory) m += g.bytes;
+  if (v === 0 || m === 0) return 1;
+  let rel = 0;
+  for (const p of parts) {
+    const va = p.vcpus + p.emulator;
+    if (va === 0) continue;
+    for (const g of memory) {
+      const mb = g.bytes;
+      if (mb === 0) continue;
+      const w = (va / v) * (mb / m);
+      rel += (w * distance(p.node, g.node)) / SLIT_LOCAL;
+    }
+  }
+  return rel;
+}
+
 /** Builds the context for one request, page size and CPU mode. */
 export function makeContext(request: VmRequest, state: HostState, pageSize: number, mode: CpuMode, capacity = hostCapacity(state)): PlacementContext {
   const topo = state.topology;
@@ -182,11 +228,15 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
   const emulator = request.emulator === 'share' ? 0 : request.emulator;
   const slots = request.vcpus + emulator;
   const separateMemory = request.tier !== 'dram';
-  const { dist, n, index: idx } = topologyIndex(topo);
-  const distance = (a: number, b: number): number => dist[(idx.get(a) as number) * n + (idx.get(b) as number)] as number;
+  const { dist, n } = topologyIndex(topo);
+  const rows = nodeRows(topo);
+  const distance = (a: number, b: number): number => dist[(rows[a] as number) * n + (rows[b] as number)] as number;
 
-  const cpuCapMap = new Map<number, number>();
-  const unitMap = new Map<number, number>();
+  // Per-node capacities in this mode, as typed arrays indexed by node id (ids are small integers).
+  const size = rows.length;
+  const cpuCapArr = new Float64Array(size);
+  const unitArr = new Float64Array(size).fill(1);
+  const memCapArr = new Float64Array(size);
   for (const node of capacity.nodes) {
     let c = 0;
     let unit = 1;
@@ -202,21 +252,25 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
         c = node.sharedPus.length;
         break;
       case 'fill':
-        for (const core of node.wholeCores) c += core.length;
-        unit = Math.max(1, ...node.wholeCores.map((x) => x.length));
+        for (const core of node.wholeCores) {
+          c += core.length;
+          if (core.length > unit) unit = core.length;
+        }
         break;
     }
-    cpuCapMap.set(node.id, c);
-    unitMap.set(node.id, unit);
+    if (node.id < size) {
+      cpuCapArr[node.id] = c;
+      unitArr[node.id] = unit;
+      memCapArr[node.id] = node.memory.get(pageSize) ?? 0;
+    }
   }
-  const memCapMap = new Map<number, number>();
-  for (const node of capacity.nodes) memCapMap.set(node.id, node.memory.get(pageSize) ?? 0);
-  const cpuCap = (id: number): number => cpuCapMap.get(id) ?? 0;
-  const memCap = (id: number): number => memCapMap.get(id) ?? 0;
+  const cpuCap = (id: number): number => (id < size ? (cpuCapArr[id] as number) : 0) || 0;
+  const memCap = (id: number): number => (id < size ? (memCapArr[id] as number) : 0) || 0;
 
   const deviceReqs = request.devices.map((d) => ({ req: d, matching: matchingDevices(capacity, d) }));
 
   const devicesOk = (nodes: readonly number[], shortfalls: RefusalReason[]): number => {
+    if (deviceReqs.length === 0) return 0;
     const inSet = new Set(nodes);
     const used = new Set<string>();
     let missing = 0;
@@ -286,7 +340,11 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
       }
       if (!separateMemory) memory = parts.map((p) => ({ node: p.node, bytes: p.memory })).sort((a, b) => a.node - b.node);
     } else {
-      const unit = mode === 'fill' ? Math.max(...nodes.map((x) => unitMap.get(x) ?? 1)) : 1;
+      let unit = 1;
+      if (mode === 'fill') {
+        unit = Number.NEGATIVE_INFINITY;
+        for (const x of nodes) unit = Math.max(unit, x < size ? (unitArr[x] as number) : 1);
+      }
       const split = nodes.length === 1 ? (slots <= (caps[0] ?? 0) ? [slots] : null) : waterFill(slots, caps, unit);
       if (!split || split.some((s) => s === 0)) {
         let have = 0;
@@ -364,15 +422,20 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     }
     const missingPreferred = devicesOk(nodes, shortfalls);
     if (shortfalls.length > 0) return fail();
-    const vc = new Map(parts.map((p) => [p.node, p.vcpus + p.emulator]));
-    const mm = new Map(memory.map((m) => [m.node, m.bytes]));
-    const cost = weightedDistance(distance, vc, mm).relative;
+    const cost = unique(parts, memory)
+      ? relativeDistance(distance, parts, memory)
+      : weightedDistance(distance, new Map(parts.map((p) => [p.node, p.vcpus + p.emulator])), new Map(memory.map((m) => [m.node, m.bytes]))).relative;
     return { ok: true, nodes, parts, memory, cost, missingPreferred, shortfalls };
   };
 
   const cpuNodeIds = cpu.map((c) => c.id);
   const memNodes = mem;
+  let minMemo: number | null = null;
   const minNodes = (): number => {
+    if (minMemo === null) minMemo = computeMinNodes();
+    return minMemo;
+  };
+  const computeMinNodes = (): number => {
     const cs = cpuNodeIds.map(cpuCap).sort((a, b) => b - a);
     let k = 0;
     let acc = 0;

@@ -26,6 +26,8 @@
  */
 import { type PlacementContext, type SetEvaluation, compareIds } from '../context.js';
 import { type NodeChoice, type PlacementPolicy, definePolicy } from '../policy.js';
+import type { Topology } from '../../topology/model.js';
+import { topologyIndex } from '../topology-index.js';
 import type { Alternative, ScoreTerm } from '../types.js';
 
 /** Largest number of k-subsets evaluated exhaustively (C(8,4) = 70, C(16,2) = 120 fit under it). */
@@ -178,48 +180,109 @@ export function bestOfSize(ctx: PlacementContext, k: number): NodeChoice | null 
   return multiChoice(improved, others, false);
 }
 
+/** Symmetric pair distances d(a,b) + d(b,a), in distance-matrix rows, memoised per topology. */
+const PAIRS = new WeakMap<Topology, Float64Array>();
+function pairMatrix(topo: Topology): Float64Array {
+  const hit = PAIRS.get(topo);
+  if (hit) return hit;
+  const { dist, n } = topologyIndex(topo);
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[i * n + j] = (dist[i * n + j] as number) + (dist[j * n + i] as number);
+  PAIRS.set(topo, out);
+  return out;
+}
+
+/**
+ * Sum of the `r` largest capacities outside the set, for every candidate left out in turn, in O(1)
+ * per candidate after an O(n) pass per growth step (the look-ahead of greedy growth). Capacities are
+ * whole numbers (vCPU slots, bytes), so the sums are exact whatever the order of the additions.
+ */
+class TopRemaining {
+  private readonly inTop: Uint8Array;
+  private sumR = 0;
+  private next = 0;
+  private ready = false;
+  constructor(
+    private readonly order: Int32Array,
+    private readonly caps: Float64Array,
+  ) {
+    this.inTop = new Uint8Array(caps.length);
+  }
+  /** Forget the pass (the set changed). */
+  reset(): void {
+    if (this.ready) this.inTop.fill(0);
+    this.ready = false;
+  }
+  /** The sum of the r largest capacities not in the set and not `extra`. */
+  get(r: number, inSet: Uint8Array, extra: number): number {
+    if (r <= 0) return 0;
+    if (!this.ready) {
+      let s = 0;
+      let taken = 0;
+      this.next = 0;
+      for (let k = 0; k < this.order.length; k++) {
+        const i = this.order[k] as number;
+        if (inSet[i]) continue;
+        if (taken === r) {
+          this.next = this.caps[i] as number;
+          break;
+        }
+        s += this.caps[i] as number;
+        this.inTop[i] = 1;
+        taken++;
+      }
+      this.sumR = s;
+      this.ready = true;
+    }
+    return this.inTop[extra] ? this.sumR - (this.caps[extra] as number) + this.next : this.sumR;
+  }
+}
+
 /** Greedy growth from every seed; returns the distinct feasible sets found. */
 export function greedySets(ctx: PlacementContext, cands: readonly number[], k: number): SetEvaluation[] {
   const n = cands.length;
-  const cpu = cands.map((id) => ctx.cpuCap(id));
-  const mem = cands.map((id) => (ctx.separateMemory ? 0 : ctx.memCap(id)));
+  const cpu = new Float64Array(n);
+  const mem = new Float64Array(n);
+  cands.forEach((id, i) => {
+    cpu[i] = ctx.cpuCap(id);
+    mem[i] = ctx.separateMemory ? 0 : ctx.memCap(id);
+  });
   const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
-  const cpuDesc = cpu.map((c, i) => ({ c, i })).sort((a, b) => b.c - a.c || a.i - b.i);
-  const memDesc = mem.map((c, i) => ({ c, i })).sort((a, b) => b.c - a.c || a.i - b.i);
-  const top = (list: { c: number; i: number }[], r: number, inSet: Uint8Array, extra: number): number => {
-    let s = 0;
-    let taken = 0;
-    for (const { c, i } of list) {
-      if (taken >= r) break;
-      if (inSet[i] || i === extra) continue;
-      s += c;
-      taken++;
-    }
-    return s;
-  };
-  const d = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) d[i * n + j] = ctx.distance(cands[i] as number, cands[j] as number) + ctx.distance(cands[j] as number, cands[i] as number);
+  const desc = (caps: Float64Array): Int32Array => Int32Array.from(caps.keys()).sort((a, b) => (caps[b] as number) - (caps[a] as number) || a - b);
+  const cpuTop = new TopRemaining(desc(cpu), cpu);
+  const memTop = new TopRemaining(desc(mem), mem);
+  const topo = ctx.state.topology;
+  const { index, n: rowsN } = topologyIndex(topo);
+  const pm = pairMatrix(topo);
+  const row = new Int32Array(n);
+  cands.forEach((id, i) => (row[i] = index.get(id) as number));
+  const d = (i: number, j: number): number => pm[(row[i] as number) * rowsN + (row[j] as number)] as number;
   const seen = new Set<string>();
   const grown: { ids: number[]; pairs: number }[] = [];
   const out: SetEvaluation[] = [];
   const inSet = new Uint8Array(n);
   const sum = new Float64Array(n);
+  const members: number[] = [];
   for (let seed = 0; seed < n; seed++) {
     inSet.fill(0);
-    const members = [seed];
+    members.length = 0;
+    members.push(seed);
     inSet[seed] = 1;
     let capC = cpu[seed] as number;
     let capM = mem[seed] as number;
-    for (let j = 0; j < n; j++) sum[j] = d[seed * n + j] as number;
+    const seedBase = (row[seed] as number) * rowsN;
+    for (let j = 0; j < n; j++) sum[j] = pm[seedBase + (row[j] as number)] as number;
     let stuck = false;
     while (members.length < k) {
       const r = k - members.length - 1;
+      cpuTop.reset();
+      memTop.reset();
       let best = -1;
       for (let c = 0; c < n; c++) {
         if (inSet[c] || (cpu[c] as number) === 0) continue;
         if (best >= 0 && (sum[c] as number) >= (sum[best] as number)) continue;
-        if (capC + (cpu[c] as number) + top(cpuDesc, r, inSet, c) < ctx.slots) continue;
-        if (capM + (mem[c] as number) + top(memDesc, r, inSet, c) < needMem) continue;
+        if (capC + (cpu[c] as number) + cpuTop.get(r, inSet, c) < ctx.slots) continue;
+        if (capM + (mem[c] as number) + memTop.get(r, inSet, c) < needMem) continue;
         best = c;
       }
       if (best < 0) {
@@ -230,7 +293,10 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
       inSet[best] = 1;
       capC += cpu[best] as number;
       capM += mem[best] as number;
-      for (let j = 0; j < n; j++) sum[j] = (sum[j] as number) + (d[best * n + j] as number);
+      if (members.length < k) {
+        const base = (row[best] as number) * rowsN;
+        for (let j = 0; j < n; j++) sum[j] = (sum[j] as number) + (pm[base + (row[j] as number)] as number);
+      }
     }
     if (stuck) continue;
     const ids = members.map((m) => cands[m] as number).sort((a, b) => a - b);
@@ -238,7 +304,7 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
     if (seen.has(key)) continue;
     seen.add(key);
     let pairs = 0;
-    for (let a = 0; a < members.length; a++) for (let b = a + 1; b < members.length; b++) pairs += d[(members[a] as number) * n + (members[b] as number)] as number;
+    for (let a = 0; a < members.length; a++) for (let b = a + 1; b < members.length; b++) pairs += d(members[a] as number, members[b] as number);
     grown.push({ ids, pairs });
   }
   grown.sort((x, y) => x.pairs - y.pairs || compareIds(x.ids, y.ids));
