@@ -1,0 +1,130 @@
+/**
+ * The HTTP API (hono): thin routes over FleetService. Every route answers JSON; errors are
+ * `{ error: { code, field, message } }` (see errors.ts), bad input is always 4xx. Writes need the
+ * bearer token, reads too unless `openReads`. The web page is mounted by `serveWeb` (src/web).
+ */
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { serveWeb } from '../web/serve.js';
+import { checkBearer } from './auth.js';
+import { type BodyLimits, DEFAULT_LIMITS, queryInt, readJsonObject } from './body.js';
+import { ApiError, toApiError } from './errors.js';
+import type { FleetService } from './fleet-service.js';
+import { OPENAPI_DOCUMENT } from './openapi.js';
+
+/** Options of the app. */
+export interface AppOptions {
+  service: FleetService;
+  token: string;
+  /** Let GET requests through without the token. */
+  openReads?: boolean;
+  limits?: Partial<BodyLimits>;
+  /** Where internal errors are reported (default console.error). */
+  log?: (message: string) => void;
+  /** Mount the web page (default true). */
+  web?: boolean;
+}
+
+const OPEN_PATHS = new Set(['/health', '/openapi.json']);
+
+/** Builds the app. */
+export function createApp(options: AppOptions): Hono {
+  const { service } = options;
+  const limits: BodyLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const log = options.log ?? ((m: string) => console.error(m));
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    const api = toApiError(err);
+    if (api.status === 500) log(`numaplan serve: internal error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? String(err)}`);
+    return c.json(api.body(), api.status);
+  });
+  app.notFound((c) => c.json(new ApiError(404, 'ERR_NOT_FOUND', null, `no route ${c.req.method} ${c.req.path}`).body(), 404));
+
+  app.use('*', async (c, next) => {
+    await next();
+    service.metrics.request(c.res.status);
+  });
+
+  app.use('/api/*', async (c, next) => {
+    const read = c.req.method === 'GET' || c.req.method === 'HEAD';
+    if (!(read && options.openReads)) checkBearer(c.req.header('authorization'), options.token);
+    await next();
+  });
+  app.use('/metrics', async (c, next) => {
+    if (!options.openReads) checkBearer(c.req.header('authorization'), options.token);
+    await next();
+  });
+  const tooLarge = (c: Context): Response => c.json(new ApiError(413, 'ERR_BODY_TOO_LARGE', null, 'body too large').body(), 413);
+  app.use('/api/v1/hosts/*', bodyLimit({ maxSize: limits.hostBytes, onError: tooLarge }));
+  app.use('/api/v1/vms', bodyLimit({ maxSize: limits.bytes, onError: tooLarge }));
+  app.use('/api/v1/vms/*', bodyLimit({ maxSize: limits.bytes, onError: tooLarge }));
+  app.use('/api/v1/explain', bodyLimit({ maxSize: limits.bytes, onError: tooLarge }));
+
+  app.get('/health', (c) => c.json({ ok: true, store: service.store.kind, instance: service.instance }));
+  app.get('/openapi.json', (c) => c.json(OPENAPI_DOCUMENT));
+  app.get('/metrics', async (c) => {
+    const text = service.metrics.render(await service.gauges());
+    return c.text(text, 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+  });
+
+  app.get('/api/v1/summary', async (c) => c.json(await service.summary()));
+  app.get('/api/v1/policies', (c) => c.json({ policies: service.policies() }));
+  app.get('/api/v1/events', async (c) => {
+    const afterRaw = c.req.query('after');
+    const after = afterRaw === undefined ? undefined : queryInt(c, 'after', 0, Number.MAX_SAFE_INTEGER, 0);
+    return c.json({ events: await service.events(after, queryInt(c, 'limit', 1, 10_000, 100)) });
+  });
+
+  app.get('/api/v1/hosts', async (c) => {
+    const limit = queryInt(c, 'limit', 1, 10_000, 1000);
+    const after = c.req.query('after');
+    if (after !== undefined && after.length > 128) throw new ApiError(400, 'ERR_FIELD', 'after', 'too long');
+    const rows = await service.store.listHosts({ ...(after !== undefined ? { after } : {}), limit });
+    const hosts = rows.map((r) => ({
+      name: r.name,
+      source: r.source,
+      generation: r.generation,
+      nodes: r.nodes,
+      cpus: { total: r.totalCpus, free: r.freeCpus },
+      memory: { total: r.totalMemory, free: r.freeMemory },
+      vms: r.vms,
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+    }));
+    return c.json({ hosts, next: rows.length === limit ? (rows[rows.length - 1]?.name ?? null) : null });
+  });
+  app.get('/api/v1/hosts/:host', async (c) => c.json(await service.hostDetail(c.req.param('host'))));
+  app.put('/api/v1/hosts/:host', async (c) => {
+    const body = await readJsonObject(c, limits.hostBytes, limits.depth);
+    const r = await service.registerHost(c.req.param('host'), body);
+    return c.json({ created: r.created, changed: r.changed, host: r.row }, r.created ? 201 : 200);
+  });
+  app.delete('/api/v1/hosts/:host', async (c) => {
+    await service.removeHost(c.req.param('host'));
+    return c.json({ ok: true, removed: c.req.param('host') });
+  });
+
+  app.get('/api/v1/vms', async (c) => {
+    const host = c.req.query('host');
+    return c.json({ vms: await service.listVms(host, queryInt(c, 'limit', 1, 10_000, 1000)) });
+  });
+  app.post('/api/v1/vms', async (c) => {
+    const body = await readJsonObject(c, limits.bytes, limits.depth);
+    const r = await service.place(body);
+    return c.json(r, r.ok === true ? 201 : 200);
+  });
+  app.get('/api/v1/vms/:vm', async (c) => c.json(await service.vm(c.req.param('vm'))));
+  app.delete('/api/v1/vms/:vm', async (c) => c.json(await service.release(c.req.param('vm'))));
+  app.post('/api/v1/vms/:vm/commit', async (c) => c.json(await service.commit(c.req.param('vm'))));
+  app.get('/api/v1/vms/:vm/emit', async (c) => c.json(await service.emit(c.req.param('vm'), c.req.query('format'), c.req.query('mode'))));
+  app.post('/api/v1/explain', async (c) => {
+    const body = await readJsonObject(c, limits.bytes, limits.depth);
+    return c.json(await service.explain(body));
+  });
+  app.all('/api/*', (c) => c.json(new ApiError(405, 'ERR_METHOD', null, `${c.req.method} is not supported on ${c.req.path}`).body(), 405));
+
+  if (options.web !== false) serveWeb(app);
+  void OPEN_PATHS;
+  return app;
+}

@@ -1,0 +1,103 @@
+/**
+ * Starting the service: open the store (migrations run), resolve the token, build the app, listen,
+ * and sweep lapsed claims every few seconds. `runService` is what `numaplan serve` calls; tests and
+ * benchmarks start it in-process or through `process-main.ts`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { homedir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { openStore } from '../store/open.js';
+import type { FleetStore } from '../store/types.js';
+import { createApp } from './app.js';
+import { resolveToken } from './auth.js';
+import { registerDemoHosts } from './demo.js';
+import { FleetService } from './fleet-service.js';
+
+/** Options of `numaplan serve`. */
+export interface ServeOptions {
+  data?: string;
+  db?: string;
+  port?: number;
+  host?: string;
+  token?: string;
+  openReads?: boolean;
+  demo?: boolean;
+  /** Seconds between sweeps of lapsed claims (default 5; 0 = none). */
+  sweepSeconds?: number;
+}
+
+/** A running service. */
+export interface RunningService {
+  url: string;
+  token: string;
+  tokenGenerated: boolean;
+  tokenFile: string | null;
+  store: FleetStore;
+  service: FleetService;
+  demoHosts: string[];
+  warnings: string[];
+  close(): Promise<void>;
+}
+
+/** The default data directory: $XDG_DATA_HOME/numaplan, else ~/.local/share/numaplan. */
+export function defaultDataDir(): string {
+  const xdg = process.env.XDG_DATA_HOME;
+  return join(xdg && xdg !== '' ? xdg : join(homedir(), '.local', 'share'), 'numaplan');
+}
+
+/** Starts the service and resolves once it listens. */
+export async function runService(options: ServeOptions = {}): Promise<RunningService> {
+  const dataDir = options.data ?? defaultDataDir();
+  const store = await openStore(options.db, dataDir);
+  const tok = resolveToken(options.token, dataDir);
+  const instance = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const service = new FleetService({ store, instance });
+  let demoHosts: string[] = [];
+  const warnings: string[] = [];
+  if (options.demo) {
+    const d = await registerDemoHosts(service);
+    demoHosts = d.hosts;
+    warnings.push(...d.warnings);
+  }
+  const app = createApp({ service, token: tok.token, openReads: options.openReads === true });
+  const host = options.host ?? '127.0.0.1';
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: options.port ?? 8080, hostname: host }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const sweepMs = (options.sweepSeconds ?? 5) * 1000;
+  let sweeping = false;
+  const timer =
+    sweepMs > 0
+      ? setInterval(() => {
+          if (sweeping) return;
+          sweeping = true;
+          service
+            .sweepExpired()
+            .catch((err: unknown) => console.error(`numaplan serve: claim sweep failed: ${(err as Error).message}`))
+            .finally(() => {
+              sweeping = false;
+            });
+        }, sweepMs)
+      : null;
+  timer?.unref();
+  return {
+    url: `http://${shown}:${port}`,
+    token: tok.token,
+    tokenGenerated: tok.generated,
+    tokenFile: tok.file,
+    store,
+    service,
+    demoHosts,
+    warnings,
+    close: async () => {
+      if (timer) clearInterval(timer);
+      await new Promise<void>((r) => server.close(() => r()));
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * The PostgreSQL backend, for several service instances sharing one fleet. A pool of connections;
+ * BIGINT columns are read as JS numbers (every value stored is a safe integer: byte counts and
+ * milliseconds). Conflicting writers meet on the host row: PostgreSQL makes the second UPDATE wait
+ * for the first to commit and then re-checks its `generation = g` condition on the new row, which
+ * fails, so the second writer sees zero rows and retries from fresh state.
+ */
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import { migrate } from './migrations.js';
+import { type Database as Tables, SqlStore } from './sql-store.js';
+
+const INT8_OID = 20;
+
+/** Options of the PostgreSQL store. */
+export interface PostgresOptions {
+  /** Pool size (default 10). */
+  max?: number;
+}
+
+/** The URL without its password, for logs and /health. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparsable url)';
+  }
+}
+
+/** Connects to a PostgreSQL database and applies pending migrations. */
+export async function openPostgresStore(url: string, options: PostgresOptions = {}): Promise<SqlStore> {
+  const types = {
+    getTypeParser: ((oid: number, format?: string) =>
+      oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+  };
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types });
+  // An idle client losing its server must not crash the process; the next query reports it.
+  pool.on('error', () => undefined);
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await migrate(db, 'postgres');
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return new SqlStore({
+    kind: 'postgres',
+    location: redactUrl(url),
+    db,
+    isUniqueViolation: (err) => (err as { code?: unknown } | null)?.code === '23505',
+    // serialization_failure / deadlock_detected: safe to run the transaction again.
+    isBusy: (err) => {
+      const code = (err as { code?: unknown } | null)?.code;
+      return code === '40001' || code === '40P01';
+    },
+    close: () => db.destroy(),
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * The SQLite backend (the default): one file under the data directory, nothing to install or start.
+ * better-sqlite3 is synchronous; kysely serialises this process's transactions on its one
+ * connection, and SQLite's own write lock serialises processes sharing the file. WAL journal (readers
+ * do not block the writer), `synchronous = FULL` (a commit acknowledged to a client survives a crash
+ * of the process and of the machine), `busy_timeout` so a second process waits for the lock.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kysely, SqliteDialect } from 'kysely';
+import { migrate } from './migrations.js';
+import { type Database as Tables, SqlStore } from './sql-store.js';
+
+/** Opens (creating if needed) a SQLite store and applies pending migrations. */
+export async function openSqliteStore(file: string): Promise<SqlStore> {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const sqlite = new Database(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('busy_timeout = 10000');
+  sqlite.pragma('foreign_keys = ON');
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await migrate(db, 'sqlite');
+  return new SqlStore({
+    kind: 'sqlite',
+    location: file,
+    db,
+    isUniqueViolation: (err) => {
+      const code = (err as { code?: unknown } | null)?.code;
+      return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+    },
+    isBusy: (err) => {
+      const code = (err as { code?: unknown } | null)?.code;
+      return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+    },
+    close: () => db.destroy(),
+  });
+}
