@@ -4,9 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerEmit } from './commands/emit.js';
 import { registerExplain } from './commands/explain.js';
+import { registerLaunch } from './commands/launch.js';
 import { registerPlace } from './commands/place.js';
 import { registerRelease } from './commands/release.js';
+import { registerRun } from './commands/run.js';
 import { registerSchema } from './commands/schema.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerTopology } from './commands/topology.js';
@@ -46,6 +49,9 @@ Examples:
   registerPlace(program, io);
   registerExplain(program, io);
   registerRelease(program, io);
+  registerEmit(program, io);
+  registerRun(program, io);
+  registerLaunch(program, io);
   registerSimulate(program, io);
   return program;
 }

@@ -3,14 +3,16 @@
  * commands fills). Also the helpers `explain` and `release` share: loading and saving the state file,
  * reading --vm specs, the JSON shape of a placement.
  */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SOURCE_HELP, loadTopology } from '../../adapters/source.js';
+import { EMIT_FORMATS, type EmitFormat } from '../../core/emit/index.js';
 import { placeMany } from '../../core/placement/place.js';
 import { DEFAULT_POLICY } from '../../core/placement/policies/index.js';
 import type { Placement } from '../../core/placement/types.js';
 import { type Io, writeJson } from '../io.js';
+import { writeEmitted } from './emit.js';
 import { renderPlacements, renderRefusal, renderReserve } from '../render/placement-text.js';
 import { parseVmSpec, type VmRequest, parseVmRequest, RequestError } from '../../core/placement/request.js';
 import { type HostState, createHostState, defaultReserve, stateFromJson, stateToJson } from '../../core/placement/state.js';
@@ -105,6 +107,8 @@ interface PlaceOptionsCli extends HostOptions {
   policy?: string;
   json?: boolean;
   deviceNodes?: boolean;
+  emit?: EmitFormat;
+  hostBinding?: boolean;
 }
 
 /** Registers `numaplan place`. */
@@ -120,6 +124,8 @@ export function registerPlace(program: Command, io: Io): void {
     .option('--reserve-cpus <list>', "host CPUs kept for the host (default: CPU 0's core)")
     .option('--reserve-memory <size>', "memory of the reserve node kept for the host (default: max(1G, 2%))")
     .option('--device-nodes', 'vNUMA: a CPU-less guest node for devices outside the VM nodes')
+    .addOption(new Option('--emit <format>', 'print the configuration for a target instead of the placement').choices([...EMIT_FORMATS]))
+    .option('--no-host-binding', 'with --emit: leave out host-node binding (for hosts that lack the planned nodes)')
     .addHelpText(
       'after',
       `
@@ -151,6 +157,10 @@ Examples:
           io.out(`${renderReserve(result.state)}\n`);
         }
         io.setExitCode(EXIT_INFEASIBLE);
+        return;
+      }
+      if (opts.emit) {
+        writeEmitted(io, result.placements, result.state.topology, opts.emit, { hostBinding: opts.hostBinding !== false, json: opts.json === true });
         return;
       }
       if (opts.json) writeJson(io, { ok: true, placements: result.placements.map(placementJson) });

@@ -35,7 +35,10 @@ export function renderPlacements(placements: readonly Placement[], state: HostSt
         `  vNUMA: ${p.vnuma.nodes.map((g) => `guest ${g.id} -> host ${g.hostNode} (${g.vcpus.length} vCPUs, ${formatSize(g.memory)})`).join('; ')}`,
       );
     }
-    if (e.chosen.score.length > 0) out.push(`  score: ${e.chosen.score.map((t) => `${t.name}=${t.value}${t.weight !== 1 ? `x${t.weight}` : ''}`).join(' ')}`);
+    if (e.chosen.score.length > 0) {
+      const terms = e.chosen.score.map((t) => `${t.name} ${round(t.value)}${t.weight !== 1 ? ` × ${t.weight}` : ''}`);
+      out.push(`  score terms (value × weight): ${terms.join(', ')}`);
+    }
     for (const a of e.alternatives) out.push(`  not nodes ${a.nodes.join(',')}: ${a.lostBecause}`);
     const c = e.cost;
     out.push(
@@ -59,4 +62,9 @@ export function renderRefusal(name: string, reasons: readonly RefusalReason[], h
   const out = [`${name}: does not fit`, table(['node', 'resource', 'need', 'have', 'short'], rows)];
   if (hints.length > 0) out.push('', 'would fit with:', ...hints.map((h) => `  - ${h}`));
   return `${out.join('\n')}\n`;
+}
+
+/** Four significant digits are plenty for a score shown to a person. */
+function round(v: number): string {
+  return Number.isInteger(v) ? `${v}` : `${Number(v.toPrecision(4))}`;
 }
