@@ -5,6 +5,7 @@
 import { RequestError } from '../request.js';
 import type { PlacementPolicy } from '../policy.js';
 import { numaplanPolicy } from './numaplan.js';
+import './baselines/index.js';
 
 const REGISTRY = new Map<string, PlacementPolicy>([[numaplanPolicy.name, numaplanPolicy]]);
 
