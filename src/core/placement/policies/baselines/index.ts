@@ -4,12 +4,13 @@
  * behaviour it reproduces and what it simplifies.
  *
  * Registration: this module is imported by `../index.ts` (the registry), so it is evaluated
- * *before* the registry's own body when the registry is loaded first (an import cycle). It then
- * registers on the next microtask, once the registry exists; when it is loaded first itself, it
- * registers at once.
+ * *before* the registry's own body when the registry is loaded first (an import cycle), while the
+ * registry's `const REGISTRY` is still uninitialised. It then retries on the next turns until the
+ * registry exists; `ensureBaselines()` registers at once when called after loading. (A registry
+ * created lazily, e.g. `var` + accessor, would let this register synchronously.)
  */
 import type { PlacementPolicy } from '../../policy.js';
-import { registerPolicy } from '../index.js';
+import { policyNames, registerPolicy } from '../index.js';
 import { firstFitPolicy } from './first-fit.js';
 import { interleavePolicy } from './interleave.js';
 import { k8sBestEffortClosestPolicy, k8sBestEffortPolicy, k8sRestrictedPolicy, k8sSingleNumaNodePolicy } from './k8s-topology.js';
@@ -32,22 +33,28 @@ export const BASELINE_POLICIES: readonly PlacementPolicy[] = [
 ];
 
 let registered = false;
-function registerAll(): void {
-  if (registered) return;
-  for (const p of BASELINE_POLICIES) registerPolicy(p);
-  registered = true;
-}
 
-/** Registers the baselines now if the registry is ready (idempotent); returns whether they are registered. */
+/**
+ * Registers the baselines if the registry is ready (idempotent); returns whether they are
+ * registered. Call it after imports have settled (tests, benchmarks) to be independent of timing.
+ */
 export function ensureBaselines(): boolean {
+  if (registered) return true;
   try {
-    registerAll();
+    for (const p of BASELINE_POLICIES) if (!policyNames().includes(p.name)) registerPolicy(p);
+    registered = true;
   } catch (err) {
-    if (!(err instanceof ReferenceError)) throw err;
+    if (!(err instanceof ReferenceError)) throw err; // the registry's body has not run yet
   }
   return registered;
 }
 
-if (!ensureBaselines()) queueMicrotask(registerAll);
+/** Retries registration until the registry's module body has run (a few turns at most). */
+function retry(attempt: number): void {
+  if (ensureBaselines() || attempt > 100) return;
+  setTimeout(() => retry(attempt + 1), 0);
+}
+
+if (!ensureBaselines()) queueMicrotask(() => retry(0));
 
 export { firstFitPolicy, interleavePolicy, k8sBestEffortClosestPolicy, k8sBestEffortPolicy, k8sRestrictedPolicy, k8sSingleNumaNodePolicy, libxlPolicy, novaPackPolicy, novaSpreadPolicy, numadPolicy };

@@ -1,0 +1,242 @@
+/**
+ * The contract every registered placement policy keeps (numaplan's engine and every baseline):
+ * results have the documented shape; nothing is handed out twice over random request streams; hard
+ * constraints (strict, maxnodes, required devices, explicit CPUs and nodes) are honoured or the VM is
+ * refused with reasons {resource, node, need, have}; the host reserve is never handed out; the same
+ * input gives the same output.
+ */
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { deviceSlots } from '../src/core/placement/capacity.js';
+import {
+  type HostState,
+  type Placement,
+  type PlacementResult,
+  type VmRequest,
+  commitPlacement,
+  createHostState,
+  getPolicy,
+  listPolicies,
+  parseVmRequest,
+  place,
+  policyNames,
+  stateFromJson,
+  stateToJson,
+} from '../src/core/placement/index.js';
+import { ensureBaselines } from '../src/core/placement/policies/baselines/index.js';
+import { hostArb, requestArb } from './placement-arbitraries.js';
+
+const BASELINES = [
+  'first-fit',
+  'interleave',
+  'k8s-single-numa-node',
+  'k8s-restricted',
+  'k8s-best-effort',
+  'k8s-best-effort-closest',
+  'nova-pack',
+  'nova-spread',
+  'libxl',
+  'numad',
+];
+
+const num = z.number().finite();
+const Reason = z.object({ resource: z.string().min(1), node: z.number().int().nullable(), need: num, have: num, shortfall: num.optional(), nodes: z.array(z.number().int()).optional(), detail: z.string() }).strict();
+const Term = z.object({ name: z.string(), value: num, weight: num, note: z.string() }).strict();
+const PlacementShape = z
+  .object({
+    name: z.string(),
+    policy: z.string(),
+    nodes: z.array(z.number().int()).min(1),
+    cpus: z.array(z.number().int().nonnegative()),
+    heldCpus: z.array(z.number().int()),
+    emulatorCpus: z.array(z.number().int()),
+    memoryByNode: z.record(z.string().regex(/^\d+$/), z.number().int().positive()),
+    pageSize: z.number().int().positive(),
+    memory: z.array(z.object({ node: z.number().int(), pageSize: z.number().int(), bytes: z.number().int().positive() }).strict()),
+    devices: z.array(z.object({ address: z.string(), kind: z.string(), node: z.number().int().nullable(), local: z.boolean(), physfn: z.string().nullable() }).strict()),
+    vnuma: z
+      .object({
+        nodes: z.array(z.object({ id: z.number().int(), hostNode: z.number().int(), vcpus: z.array(z.number().int()), memory: z.number(), cpuless: z.boolean() }).strict()),
+        distances: z.array(z.array(num)),
+        devices: z.array(z.object({ address: z.string(), guestNode: z.number().int() }).strict()),
+      })
+      .strict()
+      .nullable(),
+    explanation: z
+      .object({
+        policy: z.string(),
+        summary: z.string(),
+        smt: z.string(),
+        pageSize: z.string(),
+        chosen: z.object({ nodes: z.array(z.number().int()), cost: num, score: z.array(Term) }).strict(),
+        alternatives: z.array(z.object({ nodes: z.array(z.number().int()), cost: num.nullable(), lostBecause: z.string() }).strict()),
+        notes: z.array(z.string()),
+        cost: z.record(z.string(), z.unknown()),
+      })
+      .strict(),
+  })
+  .strict();
+const ResultShape = z.union([z.object({ ok: z.literal(true), placement: PlacementShape }).strict(), z.object({ ok: z.literal(false), reasons: z.array(Reason).min(1), hints: z.array(z.string()) }).strict()]);
+
+/** Throws on the first resource handed out twice or over capacity. */
+function checkState(state: HostState): void {
+  const topo = state.topology;
+  const owner = new Map<number, string>();
+  const claim = (c: number, who: string): void => {
+    const prev = owner.get(c);
+    if (prev !== undefined) throw new Error(`CPU ${c} handed to ${who} and ${prev}`);
+    owner.set(c, who);
+  };
+  for (const c of state.reserve.cpus) claim(c, 'reserve');
+  for (const a of state.allocations) {
+    if (a.exclusive) for (const c of a.cpus) claim(c, a.name);
+    for (const c of [...a.heldCpus, ...a.emulatorCpus]) claim(c, a.name);
+  }
+  for (const a of state.allocations) if (!a.exclusive) for (const c of a.cpus) if (owner.has(c)) throw new Error(`shared ${a.name} on dedicated or reserved CPU ${c}`);
+  const used = new Map<string, number>();
+  for (const a of state.allocations) for (const m of a.memory) used.set(`${m.node}/${m.pageSize}`, (used.get(`${m.node}/${m.pageSize}`) ?? 0) + m.bytes);
+  for (const n of topo.nodes) {
+    const pools = n.hugePages.reduce((s, p) => s + p.pageSize * p.total, 0);
+    const reserve = state.reserve.memory.filter((r) => r.node === n.id).reduce((s, r) => s + r.bytes, 0);
+    if ((used.get(`${n.id}/4096`) ?? 0) > Math.max(0, n.memory.total - pools - reserve)) throw new Error(`node ${n.id}: regular memory over-committed or reserve handed out`);
+    for (const p of n.hugePages) if ((used.get(`${n.id}/${p.pageSize}`) ?? 0) > p.total * p.pageSize) throw new Error(`node ${n.id}: ${p.pageSize} pool over-committed`);
+  }
+  const devs = state.allocations.flatMap((a) => a.devices);
+  if (new Set(devs).size !== devs.length) throw new Error('a device handed out twice');
+  const slots = new Map(deviceSlots(topo).map((s) => [s.address, s]));
+  const taken = new Set(devs);
+  for (const d of devs) {
+    const pf = slots.get(d)?.physfn;
+    if (pf && taken.has(pf)) throw new Error(`VF ${d} and its PF ${pf} both handed out`);
+  }
+}
+
+/** Hard constraints of a request on a placement. */
+function checkPlacement(state: HostState, r: VmRequest, p: Placement): void {
+  const puNode = new Map(state.topology.pus.map((u) => [u.os, u.node]));
+  expect(p.cpus).toHaveLength(r.vcpus);
+  const cpuNodes = new Set(p.cpus.map((c) => puNode.get(c)));
+  if (r.numa === 'strict') expect(cpuNodes.size).toBe(1);
+  if (r.maxNodes !== undefined) expect(cpuNodes.size).toBeLessThanOrEqual(r.maxNodes);
+  expect(Object.values(p.memoryByNode).reduce((s, b) => s + b, 0)).toBe(r.memory);
+  if (r.pageSize !== 'auto') expect(p.pageSize).toBe(r.pageSize);
+  for (const b of Object.values(p.memoryByNode)) expect(b % p.pageSize).toBe(0);
+  const slots = new Map(deviceSlots(state.topology).map((s) => [s.address, s]));
+  for (const d of r.devices) {
+    const got = p.devices.filter((x) => x.kind === d.kind);
+    expect(got.length).toBeGreaterThanOrEqual(d.count);
+    if (d.locality === 'required') for (const g of got) expect(cpuNodes.has(slots.get(g.address)?.node ?? -1)).toBe(true);
+  }
+  if (r.cpus) expect(p.cpus).toEqual(r.cpus);
+  if (r.nodes) for (const n of cpuNodes) expect(r.nodes).toContain(n);
+  const reserved = new Set(state.reserve.cpus);
+  for (const c of [...p.cpus, ...p.heldCpus, ...p.emulatorCpus]) expect(reserved.has(c)).toBe(false);
+  if (r.cpuPolicy === 'dedicated' && (r.smt === 'isolate' || r.smt === 'require')) {
+    const coreOf = new Map(state.topology.pus.map((u) => [u.os, u.core]));
+    const mine = new Set([...p.cpus, ...p.heldCpus, ...p.emulatorCpus]);
+    for (const c of p.cpus) for (const s of state.topology.cores[coreOf.get(c) ?? 0]?.pus ?? []) expect(mine.has(s)).toBe(true);
+  }
+}
+
+function checkResult(res: PlacementResult): void {
+  const parsed = ResultShape.safeParse(res);
+  if (!parsed.success) throw new Error(`result shape: ${parsed.error.message.slice(0, 600)}`);
+  if (!res.ok) for (const r of res.reasons) expect(r.shortfall).toBe(Math.max(0, r.need - r.have));
+}
+
+beforeAll(() => {
+  // the registry imports the baselines in an import cycle: make sure they are registered now
+  expect(ensureBaselines()).toBe(true);
+});
+
+describe('policy registry', () => {
+  it('holds numaplan first and every baseline', () => {
+    const names = policyNames();
+    expect(names[0]).toBe('numaplan');
+    for (const b of BASELINES) expect(names).toContain(b);
+    for (const p of listPolicies()) expect(p.description.length).toBeGreaterThan(10);
+  });
+
+  it('names every valid policy when asked for an unknown one', () => {
+    expect(() => getPolicy('no-such-policy')).toThrow(/known: numaplan, .*k8s-restricted.*nova-pack/);
+  });
+});
+
+const stream = fc.tuple(hostArb(8), fc.array(requestArb, { minLength: 1, maxLength: 8 }));
+
+describe.each(['numaplan', ...BASELINES])('contract: %s', (policy) => {
+  it('gives well-shaped results, hands nothing out twice and honours hard constraints over request streams', () => {
+    fc.assert(
+      fc.property(stream, ([topo, reqs]) => {
+        let state = createHostState(topo);
+        reqs.forEach((raw, i) => {
+          const r = parseVmRequest({ ...raw, name: `vm${i}` });
+          const res = place(r, state, policy, { hints: false });
+          checkResult(res);
+          if (!res.ok) return;
+          expect(res.placement.policy).toBe(policy);
+          checkPlacement(state, r, res.placement);
+          state = commitPlacement(state, res.placement, r);
+          checkState(state);
+        });
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('is deterministic (also after a JSON round trip of the state)', () => {
+    fc.assert(
+      fc.property(stream, ([topo, reqs]) => {
+        let state = createHostState(topo);
+        for (const [i, raw] of reqs.slice(0, 4).entries()) {
+          const r = parseVmRequest({ ...raw, name: `vm${i}` });
+          const a = JSON.stringify(place(r, state, policy));
+          expect(JSON.stringify(place(r, stateFromJson(stateToJson(state)), policy))).toBe(a);
+          const res = place(r, state, policy, { hints: false });
+          if (res.ok) state = commitPlacement(state, res.placement, r);
+        }
+      }),
+      { numRuns: 8 },
+    );
+  });
+
+  it('honours explicit CPUs exactly or refuses naming the taken CPU', () => {
+    fc.assert(
+      fc.property(hostArb(4), fc.integer({ min: 1, max: 4 }), fc.boolean(), (topo, k, fromStart) => {
+        const state = createHostState(topo);
+        const all = topo.pus.map((u) => u.os);
+        const cpus = fromStart ? all.slice(0, k) : all.slice(-k);
+        const r = parseVmRequest({ name: 'x', vcpus: cpus.length, memory: 1024 ** 3, smt: 'prefer', cpus });
+        const res = place(r, state, policy);
+        checkResult(res);
+        const reserved = cpus.filter((c) => state.reserve.cpus.includes(c));
+        if (reserved.length > 0) {
+          expect(res.ok).toBe(false);
+          if (!res.ok) expect(res.reasons.some((x) => x.resource === `cpu:${reserved[0]}`)).toBe(true);
+        } else if (res.ok) expect(res.placement.cpus).toEqual(cpus);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('honours explicit nodes and required devices, or refuses with reasons', () => {
+    fc.assert(
+      fc.property(hostArb(6), fc.nat(), fc.integer({ min: 1, max: 6 }), (topo, pick, vcpus) => {
+        const state = createHostState(topo);
+        const node = topo.nodes[pick % topo.nodes.length]?.id ?? 0;
+        for (const raw of [
+          { name: 'n', vcpus, memory: 1024 ** 3, nodes: [node] },
+          { name: 'd', vcpus, memory: 1024 ** 3, devices: [{ kind: 'rdma-vf' as const, count: 1, locality: 'required' as const }] },
+        ]) {
+          const r = parseVmRequest(raw);
+          const res = place(r, state, policy, { hints: false });
+          checkResult(res);
+          if (res.ok) checkPlacement(state, r, res.placement);
+          else expect(res.reasons.length).toBeGreaterThan(0);
+        }
+      }),
+      { numRuns: 25 },
+    );
+  });
+});
