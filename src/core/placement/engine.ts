@@ -50,15 +50,16 @@ type Attempt = { ok: true; placement: Placement } | { ok: false; ctx: PlacementC
 
 /** Places with a chooser and the shared machinery. */
 export function placeWith(policy: string, choose: ChooseNodes, request: VmRequest, state: HostState, options: PlaceOptions = {}): PlacementResult {
-  const attempt = attemptPlace(policy, choose, request, state, options);
+  const capacity = hostCapacity(state);
+  const attempt = attemptPlace(policy, choose, request, state, options, capacity);
   if (attempt.ok) return attempt;
   const reasons = attempt.reasons.map((r) => ({ ...r, shortfall: Math.max(0, r.need - r.have) }));
-  const hints = options.hints === false ? [] : hintsFor(policy, choose, request, state, attempt.ctx);
+  const hints = options.hints === false ? [] : hintsFor(policy, choose, request, state, attempt.ctx, capacity);
   return { ok: false, reasons, hints };
 }
 
-function attemptPlace(policy: string, choose: ChooseNodes, request: VmRequest, state: HostState, options: PlaceOptions): Attempt {
-  const capacity = hostCapacity(state);
+/** One placement attempt; `capacity` is the capacity view of `state` (built once, shared by the hints). */
+function attemptPlace(policy: string, choose: ChooseNodes, request: VmRequest, state: HostState, options: PlaceOptions, capacity: HostCapacity): Attempt {
   if (state.allocations.some((a) => a.name === request.name)) {
     throw new RequestError('name', `a VM named "${request.name}" is already placed on this host`);
   }
@@ -337,11 +338,11 @@ export function refusalReasons(ctx: PlacementContext): RefusalReason[] {
 }
 
 /** Variations of a request tried for hints; each is bounded (binary searches are log2 of the size). */
-function hintsFor(policy: string, choose: ChooseNodes, request: VmRequest, state: HostState, ctx: PlacementContext | null): string[] {
+function hintsFor(policy: string, choose: ChooseNodes, request: VmRequest, state: HostState, ctx: PlacementContext | null, capacity: HostCapacity): string[] {
   const hints: string[] = [];
   const fits = (r: VmRequest): Placement | null => {
     try {
-      const a = attemptPlace(policy, choose, r, state, { hints: false });
+      const a = attemptPlace(policy, choose, r, state, { hints: false }, capacity);
       return a.ok ? a.placement : null;
     } catch {
       return null;
