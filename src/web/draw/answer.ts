@@ -66,17 +66,17 @@ export function drawAnswer(a: PlaceAnswer, options: { full?: boolean } = {}): st
   }
   if (a.kind === 'refused') {
     const reasons = a.reasons
-      .map(
-        (r) =>
-          `<tr><td>${esc(r.resource)}</td><td>${r.node === null ? (r.nodes ? `nodes ${esc(r.nodes.join(','))}` : 'host') : esc(r.node)}</td>` +
-          `<td class="num">${esc(amount(r.resource, r.need))}</td><td class="num">${esc(amount(r.resource, r.have))}</td><td>${esc(r.detail)}</td></tr>`,
-      )
+      .map((r) => {
+        const where = r.node === null ? (r.nodes ? ` on nodes ${r.nodes.join(',')}` : '') : ` on node ${r.node}`;
+        return (
+          `<li><strong>${esc(r.resource)}${esc(where)}</strong>: need ${esc(amount(r.resource, r.need))}, have ${esc(amount(r.resource, r.have))}` +
+          `${r.detail ? `<br><span class="muted">${esc(r.detail)}</span>` : ''}</li>`
+        );
+      })
       .join('');
     return (
       `<div class="answer refused" role="status"><h3>Does not fit${a.hostsConsidered === undefined ? '' : ` (${esc(a.hostsConsidered)} host${a.hostsConsidered === 1 ? '' : 's'} considered)`}</h3>` +
-      (reasons
-        ? `<table class="reasons"><caption>Why not</caption><thead><tr><th scope="col">Resource</th><th scope="col">Node</th><th scope="col">Need</th><th scope="col">Have</th><th scope="col">Detail</th></tr></thead><tbody>${reasons}</tbody></table>`
-        : '') +
+      (reasons ? `<h4>Why not</h4><ul class="reasons">${reasons}</ul>` : '') +
       (a.hints.length ? `<h4>What would make it fit</h4><ul class="hints">${a.hints.map((h) => `<li>${esc(h)}</li>`).join('')}</ul>` : '') +
       `</div>`
     );

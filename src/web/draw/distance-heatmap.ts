@@ -34,7 +34,7 @@ export function drawDistances(t: Topology): string {
     })
     .join('');
   return (
-    `<table class="heatmap"><caption>SLIT distances, from node (row) to node (column); 10 is local</caption>` +
+    `<table class="heatmap"><caption>row node → column node; 10 = local</caption>` +
     `<thead><tr><th scope="col" class="corner">from \\ to</th>${head}</tr></thead><tbody>${rows}</tbody></table>`
   );
 }

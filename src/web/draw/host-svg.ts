@@ -253,7 +253,8 @@ class Drawer {
     const devs = node || pkg === null ? this.devicesOn(node ? node.id : null) : [];
     // Devices measured at a dummy origin for their height; drawn for real below.
     const devH = devs.length ? this.devices(devs, 0, 0, inner).h + 4 : 0;
-    const head = node ? 68 : 22;
+    const pools = node ? node.hugePages.some((h) => h.total > 0) : false;
+    const head = node ? (pools ? 68 : 54) : 22;
     const w = inner + NODE_PAD * 2;
     const h = NODE_PAD + head + grid.h + (grid.h ? 6 : 0) + devH + NODE_PAD - 4;
     const title = node

@@ -46,7 +46,7 @@ button.danger { border-color:#fca5a5; color:var(--bad); font-size:12px; padding:
 .field input[aria-invalid="true"] { border-color:var(--bad); background:#fef2f2; }
 .row2 { display:grid; grid-template-columns:1fr 1fr; gap:8px; }
 .answer { margin-top:12px; padding:10px; border-radius:6px; border:1px solid var(--line); font-size:13px; overflow:auto; }
-.answer h3 { margin-top:0; } .answer.placed { border-color:#86efac; background:#f0fdf4; }
+.answer h3 { margin-top:0; } .answer ul { margin:4px 0; padding-left:18px; } .answer li { margin-bottom:4px; } .answer.placed { border-color:#86efac; background:#f0fdf4; }
 .answer.refused { border-color:#fcd34d; background:#fffbeb; } .answer.error { border-color:#fca5a5; background:#fef2f2; }
 .facts { display:grid; grid-template-columns:max-content 1fr; gap:2px 10px; margin:6px 0; }
 .facts dt { color:var(--muted); } .facts dd { margin:0; overflow-wrap:anywhere; }
