@@ -124,8 +124,11 @@ function eventRow(e: NewEvent): Omit<Database['events'], 'id'> {
   return { at: e.at, kind: e.kind, host: e.host, vm: e.vm, instance: e.instance, data: JSON.stringify(e.data ?? null) };
 }
 
-/** Attempts for a transaction that hits "busy" (SQLite across processes). */
-const BUSY_RETRIES = 20;
+/**
+ * How long a write keeps retrying while the database is busy (SQLite: another connection holds the
+ * write lock). Retries wait asynchronously, so a second connection in the same process can finish.
+ */
+const BUSY_RETRY_MS = 15_000;
 
 /** The shared implementation. */
 export class SqlStore implements FleetStore {
@@ -144,15 +147,16 @@ export class SqlStore implements FleetStore {
   }
 
   private async write(body: (trx: Transaction<Database>) => Promise<number>): Promise<WriteOutcome> {
-    for (let attempt = 0; ; attempt++) {
+    const deadline = Date.now() + BUSY_RETRY_MS;
+    for (;;) {
       try {
         const generation = await this.db.transaction().execute(body);
         return { ok: true, generation };
       } catch (err) {
         if (err instanceof Abort) return { ok: false, why: err.why };
         if (this.backend.isUniqueViolation(err)) return { ok: false, why: 'name-taken' };
-        if (this.backend.isBusy(err) && attempt < BUSY_RETRIES) {
-          await new Promise((r) => setTimeout(r, 5 + Math.floor(Math.random() * 20)));
+        if (this.backend.isBusy(err) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 2 + Math.floor(Math.random() * 20)));
           continue;
         }
         throw err;

@@ -3,7 +3,10 @@
  * better-sqlite3 is synchronous; kysely serialises this process's transactions on its one
  * connection, and SQLite's own write lock serialises processes sharing the file. WAL journal (readers
  * do not block the writer), `synchronous = FULL` (a commit acknowledged to a client survives a crash
- * of the process and of the machine), `busy_timeout` so a second process waits for the lock.
+ * of the process and of the machine). A writer that finds the lock taken waits at most
+ * BUSY_WAIT_MS inside SQLite (a blocking wait: better-sqlite3 is synchronous), then gives up and the
+ * store retries the whole transaction after an asynchronous pause, so that another connection of
+ * the same process holding the lock across an `await` can finish.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -12,13 +15,16 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { migrate } from './migrations.js';
 import { type Database as Tables, SqlStore } from './sql-store.js';
 
+/** Milliseconds SQLite itself waits for a busy lock before the store's asynchronous retry. */
+export const BUSY_WAIT_MS = 20;
+
 /** Opens (creating if needed) a SQLite store and applies pending migrations. */
 export async function openSqliteStore(file: string): Promise<SqlStore> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new Database(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = FULL');
-  sqlite.pragma('busy_timeout = 10000');
+  sqlite.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrate(db, 'sqlite');

@@ -1,0 +1,266 @@
+/**
+ * The store contract: one suite, run on every backend (SQLite file, real PostgreSQL server).
+ * Hosts with generations, VMs with claims and expiry, the event log, candidate selection, the
+ * conditional write (exactly one of N concurrent writers at one generation wins), migrations, and
+ * the invariant checker on real and on deliberately corrupted data.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimPlacement, commitPlacement, createHostState, type HostState } from '../src/core/placement/state.js';
+import { place } from '../src/core/placement/place.js';
+import { parseVmSpec } from '../src/core/placement/request.js';
+import { syntheticTopology } from '../src/core/topology/synthetic.js';
+import { hostChange, hostStats } from '../src/store/host-change.js';
+import { checkStore } from '../src/store/invariants.js';
+import { openPostgresStore } from '../src/store/postgres.js';
+import { openSqliteStore } from '../src/store/sqlite.js';
+import type { FleetStore, HostPut, NewEvent } from '../src/store/types.js';
+import { type PgServer, startPostgres } from './support/postgres.js';
+
+const G = 1024 ** 3;
+const topo = syntheticTopology({ source: 'contract-2n', packages: 2, nodesPerPackage: 1, coresPerNode: 4, threadsPerCore: 2, memoryPerNode: 32 * G });
+const ev = (kind: NewEvent['kind'], host: string | null, vm: string | null, at = 1): NewEvent => ({ at, kind, host, vm, instance: 'test', data: { n: 1 } });
+
+function put(name: string, state: HostState, expectedGeneration: number | null, topologyChanged = true, now = 1): HostPut {
+  return {
+    name,
+    source: state.topology.source,
+    topology: JSON.stringify(state.topology),
+    reserve: JSON.stringify(state.reserve),
+    stats: hostStats(state),
+    expectedGeneration,
+    topologyChanged,
+    now,
+    events: [ev('host-register', name, null, now)],
+  };
+}
+
+/** Places `spec` on `state`, returning the new state and the change to write. */
+function placeOn(host: string, generation: number, state: HostState, spec: string, claimUntil?: number) {
+  const req = parseVmSpec(spec);
+  const r = place(req, state);
+  if (!r.ok) throw new Error(`does not fit: ${spec}`);
+  const after = claimUntil === undefined ? commitPlacement(state, r.placement, req) : claimPlacement(state, r.placement, req, claimUntil);
+  return { after, change: hostChange(host, generation, state, after, 10, new Map([[req.name, r.placement]]), [ev(claimUntil ? 'claim' : 'place', host, req.name)]) };
+}
+
+interface Backend {
+  name: string;
+  open: () => Promise<FleetStore>;
+  /** Reopens the same database (migrations must not run twice). */
+  reopen: () => Promise<FleetStore>;
+}
+
+let pg: PgServer | null = null;
+let dir = '';
+const backends: Backend[] = [];
+let pgCount = 0;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'numaplan-store-'));
+  pg = await startPostgres();
+}, 120_000);
+
+afterAll(() => {
+  pg?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+let sqliteCount = 0;
+backends.push({
+  name: 'sqlite',
+  open: () => openSqliteStore(join(dir, `s${++sqliteCount}.db`)),
+  reopen: () => openSqliteStore(join(dir, `s${sqliteCount}.db`)),
+});
+let pgUrl = '';
+backends.push({
+  name: 'postgres',
+  open: async () => {
+    if (!pg) throw new Error('no PostgreSQL');
+    pgUrl = await pg.createDatabase(`contract${++pgCount}`);
+    return openPostgresStore(pgUrl);
+  },
+  reopen: () => openPostgresStore(pgUrl),
+});
+
+describe.each(backends)('store contract: $name', (backend) => {
+  const skip = (): boolean => backend.name === 'postgres' && pg === null;
+
+  it('applies the versioned migrations once', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    expect(await s.migrations()).toEqual(['0001_fleet']);
+    await s.close();
+    const again = await backend.reopen();
+    expect(await again.migrations()).toEqual(['0001_fleet']);
+    await again.close();
+  });
+
+  it('registers hosts with a generation; stale or duplicate writes conflict', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    const st = createHostState(topo);
+    expect(await s.putHost(put('h1', st, null))).toEqual({ ok: true, generation: 1 });
+    expect(await s.putHost(put('h1', st, null))).toEqual({ ok: false, why: 'conflict' });
+    expect(await s.putHost(put('h1', st, 1, false, 5))).toEqual({ ok: true, generation: 2 });
+    expect(await s.putHost(put('h1', st, 1))).toEqual({ ok: false, why: 'conflict' });
+    const row = await s.hostRow('h1');
+    expect(row).toMatchObject({ name: 'h1', generation: 2, topoVersion: 1, nodes: 2, totalCpus: 16, vms: 0, createdAt: 1, updatedAt: 5 });
+    expect(await s.putHost(put('h1', st, 2, true))).toEqual({ ok: true, generation: 3 });
+    expect((await s.hostRow('h1'))?.topoVersion).toBe(2);
+    const doc = await s.hostDocument('h1');
+    expect(JSON.parse(doc?.topology ?? '{}').source).toBe('contract-2n');
+    expect(await s.hostRow('nope')).toBeNull();
+    expect(await s.hostDocument('nope')).toBeNull();
+    await s.close();
+  });
+
+  it('records VMs conditionally on the generation; names are unique in the fleet', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    const st = createHostState(topo);
+    await s.putHost(put('a', st, null));
+    await s.putHost(put('b', st, null));
+    const one = placeOn('a', 1, st, 'name=vm1,vcpus=2,memory=4G');
+    expect(await s.applyChange(one.change)).toEqual({ ok: true, generation: 2 });
+    // Same generation again: conflict, nothing written.
+    const stale = placeOn('a', 1, st, 'name=vm2,vcpus=2,memory=4G');
+    expect(await s.applyChange(stale.change)).toEqual({ ok: false, why: 'conflict' });
+    expect(await s.vm('vm2')).toBeNull();
+    // vm1 on host b: the name is taken fleet-wide, and b's generation is untouched.
+    const dup = placeOn('b', 1, st, 'name=vm1,vcpus=2,memory=4G');
+    expect(await s.applyChange(dup.change)).toEqual({ ok: false, why: 'name-taken' });
+    expect((await s.hostRow('b'))?.generation).toBe(1);
+    const rec = await s.vm('vm1');
+    expect(rec).toMatchObject({ name: 'vm1', host: 'a', status: 'committed', expiresAt: null });
+    expect(rec?.allocation.cpus).toEqual(one.after.allocations[0]?.cpus);
+    expect((rec?.placement as { explanation?: unknown }).explanation).toBeDefined();
+    expect((await s.hostRow('a'))?.vms).toBe(1);
+    expect((await s.hostRow('a'))?.freeCpus).toBe(hostStats(one.after).freeCpus);
+    // Release: remove.
+    const released = hostChange('a', 2, one.after, { ...one.after, allocations: [] }, 20, new Map(), [ev('release', 'a', 'vm1')]);
+    expect(await s.applyChange(released)).toEqual({ ok: true, generation: 3 });
+    expect(await s.vm('vm1')).toBeNull();
+    expect(await s.vmsOf('a')).toEqual([]);
+    await s.close();
+  });
+
+  it('keeps claims with an expiry, commits them, finds lapsed ones', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    const st = createHostState(topo);
+    await s.putHost(put('c', st, null));
+    const c1 = placeOn('c', 1, st, 'name=c1,vcpus=2,memory=2G', 1000);
+    await s.applyChange(c1.change);
+    const c2 = placeOn('c', 2, c1.after, 'name=c2,vcpus=2,memory=2G', 5000);
+    await s.applyChange(c2.change);
+    expect(await s.claimsInFlight(500)).toBe(2);
+    expect(await s.claimsInFlight(1000)).toBe(1);
+    expect(await s.hostsWithExpiredClaims(999, 10)).toEqual([]);
+    expect(await s.hostsWithExpiredClaims(1000, 10)).toEqual(['c']);
+    const committed = { ...c2.after, allocations: c2.after.allocations.map((a) => (a.name === 'c2' ? { ...a, status: 'committed' as const, expiresAt: null } : a)) };
+    expect((await s.applyChange(hostChange('c', 3, c2.after, committed, 30, new Map(), [ev('commit', 'c', 'c2')]))).ok).toBe(true);
+    expect(await s.vm('c2')).toMatchObject({ status: 'committed', expiresAt: null });
+    expect(await s.claimsInFlight(500)).toBe(1);
+    const t = await s.totals(2000);
+    expect(t).toMatchObject({ hosts: 1, nodes: 2, vms: { committed: 1, claimed: 0 } });
+    await s.close();
+  });
+
+  it('lists hosts by name and candidates best fit first', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    const st = createHostState(topo);
+    for (const n of ['h3', 'h1', 'h2']) await s.putHost(put(n, st, null));
+    const fill = placeOn('h2', 1, st, 'name=big,vcpus=6,memory=8G');
+    await s.applyChange(fill.change);
+    expect((await s.listHosts({ limit: 10 })).map((h) => h.name)).toEqual(['h1', 'h2', 'h3']);
+    expect((await s.listHosts({ after: 'h1', limit: 1 })).map((h) => h.name)).toEqual(['h2']);
+    const all = await s.candidates({ minFreeCpus: 1, minFreeMemory: 1, limit: 10, offset: 0 });
+    expect(all.map((h) => h.name)).toEqual(['h2', 'h1', 'h3']);
+    expect((await s.candidates({ minFreeCpus: 1, minFreeMemory: 1, limit: 1, offset: 1 })).map((h) => h.name)).toEqual(['h1']);
+    const roomy = await s.candidates({ minFreeCpus: 12, minFreeMemory: 1, limit: 10, offset: 0 });
+    expect(roomy.map((h) => h.name)).toEqual(['h1', 'h3']);
+    expect(await s.countCandidates({ minFreeCpus: 12, minFreeMemory: 1 })).toBe(2);
+    expect(await s.countCandidates({ minFreeCpus: 1000, minFreeMemory: 1 })).toBe(0);
+    expect((await s.listVms({ limit: 10 })).map((v) => v.name)).toEqual(['big']);
+    expect(await s.listVms({ host: 'h1', limit: 10 })).toEqual([]);
+    await s.close();
+  });
+
+  it('appends events in order and pages them', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    await s.appendEvents([ev('refuse', null, 'x', 5), ev('refuse', null, 'y', 6)]);
+    await s.appendEvents([]);
+    const all = await s.events({ limit: 10 });
+    expect(all.map((e) => e.vm)).toEqual(['x', 'y']);
+    expect(all[0]).toMatchObject({ kind: 'refuse', instance: 'test', data: { n: 1 }, at: 5 });
+    expect((await s.events({ after: all[0]?.id as number, limit: 10 })).map((e) => e.vm)).toEqual(['y']);
+    await s.close();
+  });
+
+  it('removes only empty hosts', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    const st = createHostState(topo);
+    await s.putHost(put('r', st, null));
+    const one = placeOn('r', 1, st, 'name=keep,vcpus=1,memory=1G');
+    await s.applyChange(one.change);
+    expect(await s.removeHost('r', 2, 1, [])).toEqual({ ok: false, why: 'not-empty' });
+    await s.applyChange(hostChange('r', 2, one.after, st, 2, new Map(), []));
+    expect(await s.removeHost('r', 2, 1, [])).toEqual({ ok: false, why: 'conflict' });
+    expect((await s.removeHost('r', 3, 1, [ev('host-remove', 'r', null)])).ok).toBe(true);
+    expect(await s.hostRow('r')).toBeNull();
+    await s.close();
+  });
+
+  it('lets exactly one of many concurrent writers at one generation win', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    const other = await backend.reopen();
+    const st = createHostState(topo);
+    await s.putHost(put('race', st, null));
+    const changes = Array.from({ length: 12 }, (_, i) => placeOn('race', 1, st, `name=r${i},vcpus=2,memory=1G`).change);
+    const outs = await Promise.all(changes.map((c, i) => (i % 2 === 0 ? s : other).applyChange(c)));
+    expect(outs.filter((o) => o.ok)).toHaveLength(1);
+    expect(outs.filter((o) => !o.ok).every((o) => !o.ok && o.why === 'conflict')).toBe(true);
+    expect(await s.vmsOf('race')).toHaveLength(1);
+    const report = await checkStore(s, 0);
+    expect(report.problems).toEqual([]);
+    await other.close();
+    await s.close();
+  });
+
+  it('the invariant checker passes real placements and catches double allocation and lost acknowledgements', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    let st = createHostState(topo);
+    await s.putHost(put('inv', st, null));
+    let gen = 1;
+    const acks = [];
+    for (let i = 0; i < 4; i++) {
+      const p = placeOn('inv', gen, st, `name=ok${i},vcpus=2,memory=2G`);
+      const out = await s.applyChange(p.change);
+      if (!out.ok) throw new Error('write failed');
+      gen = out.generation;
+      st = p.after;
+      const a = st.allocations.find((x) => x.name === `ok${i}`);
+      acks.push({ name: `ok${i}`, host: 'inv', cpus: a?.cpus ?? [] });
+    }
+    expect(await checkStore(s, 0, acks)).toMatchObject({ ok: true, hosts: 1, vms: 4, problems: [] });
+    // Corrupt: a second VM with ok0's CPUs, written bypassing the engine.
+    const victim = st.allocations[0];
+    if (!victim) throw new Error('no allocation');
+    const evil = { ...victim, name: 'evil' };
+    const corrupted = { ...st, allocations: [...st.allocations, evil] };
+    await s.applyChange(hostChange('inv', gen, st, corrupted, 50, new Map([['evil', null]]), []));
+    const bad = await checkStore(s, 0, [...acks, { name: 'ghost', host: 'inv', cpus: [1] }]);
+    expect(bad.ok).toBe(false);
+    expect(bad.problems.some((p) => p.includes(`CPU ${victim.cpus[0]} held by both`))).toBe(true);
+    expect(bad.problems.some((p) => p.includes('ghost') && p.includes('missing'))).toBe(true);
+    await s.close();
+  });
+});
