@@ -51,7 +51,7 @@ interface Service {
 function cliServe(): boolean {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'commands', 'serve.js'))) return false;
   const r = spawnSync(process.execPath, [CLI, 'serve', '--help'], { encoding: 'utf8', timeout: 20_000 });
-  return r.status === 0 && ['--demo', '--port', '--token', '--data'].every((f) => r.stdout.includes(f));
+  return r.status === 0 && ['--demo', '--host', '--port', '--token', '--data'].every((f) => r.stdout.includes(f));
 }
 
 async function startCli(data: string): Promise<Service> {
