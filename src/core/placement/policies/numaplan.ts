@@ -193,6 +193,28 @@ function pairMatrix(topo: Topology): Float64Array {
 }
 
 /**
+ * For every distance-matrix row, all rows ordered by pair distance to it, then by row: the order in
+ * which greedy growth's first step meets candidates (memoised per topology; O(n^2 log n) once).
+ */
+const NEAREST = new WeakMap<Topology, Int32Array>();
+function nearestRows(topo: Topology): Int32Array {
+  const hit = NEAREST.get(topo);
+  if (hit) return hit;
+  const { n } = topologyIndex(topo);
+  const pm = pairMatrix(topo);
+  const out = new Int32Array(n * n);
+  const row = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) row[j] = j;
+    const base = i * n;
+    row.sort((a, b) => (pm[base + a] as number) - (pm[base + b] as number) || a - b);
+    out.set(row, base);
+  }
+  NEAREST.set(topo, out);
+  return out;
+}
+
+/**
  * Sum of the `r` largest capacities outside the set, for every candidate left out in turn, in O(1)
  * per candidate after an O(n) pass per growth step (the look-ahead of greedy growth). Capacities are
  * whole numbers (vCPU slots, bytes), so the sums are exact whatever the order of the additions.
@@ -257,7 +279,10 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
   const row = new Int32Array(n);
   cands.forEach((id, i) => (row[i] = index.get(id) as number));
   const d = (i: number, j: number): number => pm[(row[i] as number) * rowsN + (row[j] as number)] as number;
-  const seen = new Set<string>();
+  const nearest = nearestRows(topo);
+  const candOf = new Int32Array(rowsN).fill(-1);
+  for (let i = 0; i < n; i++) candOf[row[i] as number] = i;
+  const seen = new Set<string | number>();
   const grown: { ids: number[]; pairs: number }[] = [];
   const out: SetEvaluation[] = [];
   const inSet = new Uint8Array(n);
@@ -270,24 +295,40 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
     inSet[seed] = 1;
     let capC = cpu[seed] as number;
     let capM = mem[seed] as number;
-    const seedBase = (row[seed] as number) * rowsN;
-    for (let j = 0; j < n; j++) sum[j] = pm[seedBase + (row[j] as number)] as number;
+    const seedRow = row[seed] as number;
     let stuck = false;
     while (members.length < k) {
       const r = k - members.length - 1;
       cpuTop.reset();
       memTop.reset();
       let best = -1;
-      for (let c = 0; c < n; c++) {
-        if (inSet[c] || (cpu[c] as number) === 0) continue;
-        if (best >= 0 && (sum[c] as number) >= (sum[best] as number)) continue;
-        if (capC + (cpu[c] as number) + cpuTop.get(r, inSet, c) < ctx.slots) continue;
-        if (capM + (mem[c] as number) + memTop.get(r, inSet, c) < needMem) continue;
-        best = c;
+      if (members.length === 1) {
+        // First step: the summed distance is the seed's row, so the first feasible candidate in
+        // (distance, id) order is the one the scan below would keep.
+        for (let t = 0; t < rowsN; t++) {
+          const c = candOf[nearest[seedRow * rowsN + t] as number] as number;
+          if (c < 0 || inSet[c] || (cpu[c] as number) === 0) continue;
+          if (capC + (cpu[c] as number) + cpuTop.get(r, inSet, c) < ctx.slots) continue;
+          if (capM + (mem[c] as number) + memTop.get(r, inSet, c) < needMem) continue;
+          best = c;
+          break;
+        }
+      } else {
+        for (let c = 0; c < n; c++) {
+          if (inSet[c] || (cpu[c] as number) === 0) continue;
+          if (best >= 0 && (sum[c] as number) >= (sum[best] as number)) continue;
+          if (capC + (cpu[c] as number) + cpuTop.get(r, inSet, c) < ctx.slots) continue;
+          if (capM + (mem[c] as number) + memTop.get(r, inSet, c) < needMem) continue;
+          best = c;
+        }
       }
       if (best < 0) {
         stuck = true;
         break;
+      }
+      if (members.length === 1 && k > 2) {
+        const seedBase = seedRow * rowsN;
+        for (let j = 0; j < n; j++) sum[j] = pm[seedBase + (row[j] as number)] as number;
       }
       members.push(best);
       inSet[best] = 1;
@@ -300,7 +341,7 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
     }
     if (stuck) continue;
     const ids = members.map((m) => cands[m] as number).sort((a, b) => a - b);
-    const key = ids.join(',');
+    const key = k === 2 && (ids[1] as number) < 0x200000 ? (ids[0] as number) * 0x200000 + (ids[1] as number) : ids.join(',');
     if (seen.has(key)) continue;
     seen.add(key);
     let pairs = 0;
