@@ -55,7 +55,11 @@ export function createApp(options: AppOptions): Hono {
     if (!options.openReads) checkBearer(c.req.header('authorization'), options.token);
     await next();
   });
-  const tooLarge = (c: Context): Response => c.json(new ApiError(413, 'ERR_BODY_TOO_LARGE', null, 'body too large').body(), 413);
+  // The rest of the body is not read: close the connection so that no client reuses it.
+  const tooLarge = (c: Context): Response => {
+    c.header('connection', 'close');
+    return c.json(new ApiError(413, 'ERR_BODY_TOO_LARGE', null, 'body too large').body(), 413);
+  };
   app.use('/api/v1/hosts/*', bodyLimit({ maxSize: limits.hostBytes, onError: tooLarge }));
   app.use('/api/v1/vms', bodyLimit({ maxSize: limits.bytes, onError: tooLarge }));
   app.use('/api/v1/vms/*', bodyLimit({ maxSize: limits.bytes, onError: tooLarge }));
