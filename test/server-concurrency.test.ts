@@ -1,0 +1,205 @@
+/**
+ * Concurrency and crash proofs with real processes: two service processes on one database (a real
+ * PostgreSQL server; and, as a bonus, one SQLite file) and N parallel clients placing, claiming,
+ * committing and releasing for a few seconds over loopback. Afterwards the invariant checker must
+ * find no CPU, huge page or device handed out twice and every acknowledged placement present.
+ * The crash run kills one service with SIGKILL in the middle of the burst, restarts it on the same
+ * database, carries on, and checks the same.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Acknowledged, checkStore } from '../src/store/invariants.js';
+import { openStore } from '../src/store/open.js';
+import { REPO_ROOT } from './support/data.js';
+import { type PgServer, startPostgres } from './support/postgres.js';
+
+const TOKEN = 'concurrency-token-123';
+const CLIENTS = 8;
+const BURST_MS = 5000;
+
+let pg: PgServer | null = null;
+let dir = '';
+const children = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'numaplan-conc-'));
+  pg = await startPostgres();
+}, 120_000);
+
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+  pg?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Proc {
+  url: string;
+  child: ChildProcess;
+}
+
+function startProcess(db: string, data: string): Promise<Proc> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join('src', 'server', 'process-main.ts'), '--db', db, '--data', data, '--port', '0', '--token', TOKEN, '--sweep', '1'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    rl.once('line', (line) => resolve({ url: (JSON.parse(line) as { url: string }).url, child }));
+    child.once('exit', (code) => reject(new Error(`service exited (${code}): ${err}`)));
+  });
+}
+
+async function api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+/** A small deterministic PRNG per client. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+interface Tally {
+  acked: Map<string, Acknowledged>;
+  /** Names whose fate is unknown (request in flight when a service died). */
+  uncertain: Set<string>;
+  placed: number;
+  refused: number;
+  released: number;
+  busy: number;
+  serverErrors: string[];
+  transport: number;
+}
+
+/** One client: loops until `until`, sending each request to one of `urls()`. */
+async function client(id: number, urls: () => string[], until: number, t: Tally): Promise<void> {
+  const rand = rng(id * 7919 + 1);
+  const mine: string[] = [];
+  let n = 0;
+  while (Date.now() < until) {
+    const list = urls();
+    const url = list[Math.floor(rand() * list.length)] as string;
+    const roll = rand();
+    try {
+      if (mine.length > 0 && roll < 0.35) {
+        const name = mine.splice(Math.floor(rand() * mine.length), 1)[0] as string;
+        t.uncertain.add(name);
+        const r = await api(url, 'DELETE', `/api/v1/vms/${name}`);
+        if (r.status === 200) {
+          t.acked.delete(name);
+          t.uncertain.delete(name);
+          t.released++;
+        } else if (r.status >= 500) t.serverErrors.push(`release ${r.status} ${JSON.stringify(r.json)}`);
+        continue;
+      }
+      const name = `c${id}-${n++}`;
+      const vcpus = 1 + Math.floor(rand() * 6);
+      const pages = rand() < 0.3 ? ',pages=2M' : '';
+      const claim = roll > 0.75;
+      t.uncertain.add(name);
+      const r = await api(url, 'POST', '/api/v1/vms', { vm: `name=${name},vcpus=${vcpus},memory=${1 + Math.floor(rand() * 4)}G${pages}`, claim, ttlSeconds: 2 });
+      if (r.status === 201) {
+        if (claim) {
+          if (roll > 0.95) continue; // abandoned: lapses on its own
+          const c = await api(list[Math.floor(rand() * list.length)] as string, 'POST', `/api/v1/vms/${name}/commit`);
+          if (c.status !== 200) {
+            if (c.status >= 500) t.serverErrors.push(`commit ${c.status}`);
+            continue;
+          }
+        }
+        t.uncertain.delete(name);
+        t.acked.set(name, { name, host: r.json.host, cpus: r.json.placement.cpus });
+        mine.push(name);
+        t.placed++;
+      } else if (r.status === 200 && r.json.ok === false) {
+        t.uncertain.delete(name);
+        t.refused++;
+      } else if (r.status === 409 && r.json.error?.code === 'ERR_BUSY') {
+        t.uncertain.delete(name);
+        t.busy++;
+      } else t.serverErrors.push(`place ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
+    } catch {
+      t.transport++; // the service was killed under this request
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+function tally(): Tally {
+  return { acked: new Map(), uncertain: new Set(), placed: 0, refused: 0, released: 0, busy: 0, serverErrors: [], transport: 0 };
+}
+
+async function fleet(db: string, crash: boolean): Promise<void> {
+  const data = mkdtempSync(join(dir, 'data-'));
+  const a = await startProcess(db, data);
+  const b = await startProcess(db, data);
+  for (let i = 0; i < 4; i++) {
+    const r = await api(a.url, 'PUT', `/api/v1/hosts/h${i}`, { format: 'preset', topology: i % 2 === 0 ? 'broadwell-2s' : 'xeon-2s-snc2' });
+    expect(r.status).toBe(201);
+  }
+  let urls = [a.url, b.url];
+  const t = tally();
+  const until = Date.now() + BURST_MS;
+  const clients = Array.from({ length: CLIENTS }, (_, i) => client(i + (crash ? 100 : 0), () => urls, until, t));
+  let restarted: Proc | null = null;
+  if (crash) {
+    await new Promise((r) => setTimeout(r, BURST_MS / 3));
+    a.child.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 300));
+    restarted = await startProcess(db, data);
+    urls = [restarted.url, b.url];
+  }
+  await Promise.all(clients);
+  // Let abandoned claims lapse and be swept, then check.
+  const store = await openStore(db, data);
+  try {
+    const report = await checkStore(store, Date.now(), [...t.acked.values()].filter((x) => !t.uncertain.has(x.name)));
+    expect(report.problems).toEqual([]);
+    expect(t.serverErrors).toEqual([]);
+    expect(t.placed).toBeGreaterThan(20);
+    expect(t.released).toBeGreaterThan(5);
+    if (crash) expect(t.transport).toBeGreaterThanOrEqual(0);
+    const events = await store.events({ limit: 100_000 });
+    expect(events.filter((e) => e.kind === 'place' || e.kind === 'claim').length).toBeGreaterThanOrEqual(t.placed);
+    console.log(
+      `${store.kind}${crash ? ' crash' : ''}: ${t.placed} placed, ${t.refused} refused, ${t.released} released, ${t.busy} busy, ${t.transport} cut by the kill; ${report.vms} VMs live, invariants hold`,
+    );
+  } finally {
+    await store.close();
+    for (const p of [a, b, restarted]) p?.child.kill('SIGTERM');
+  }
+}
+
+describe('two service processes on one database', () => {
+  it('PostgreSQL: parallel clients never get a resource handed out twice', async (ctx) => {
+    if (!pg) return ctx.skip();
+    await fleet(await pg.createDatabase('conc'), false);
+  }, 60_000);
+
+  it('PostgreSQL: kill -9 one service mid-burst, restart it, invariants hold', async (ctx) => {
+    if (!pg) return ctx.skip();
+    await fleet(await pg.createDatabase('crash'), true);
+  }, 60_000);
+
+  it('SQLite file shared by two processes: same checks, with a crash', async () => {
+    await fleet(`sqlite:${join(dir, 'shared.db')}`, true);
+  }, 60_000);
+});
