@@ -51,9 +51,9 @@ const PlacementShape = z
     cpus: z.array(z.number().int().nonnegative()),
     heldCpus: z.array(z.number().int()),
     emulatorCpus: z.array(z.number().int()),
-    memoryByNode: z.record(z.string().regex(/^\d+$/), z.number().int().positive()),
+    memoryByNode: z.record(z.string().regex(/^\d+$/), z.number().int().nonnegative()),
     pageSize: z.number().int().positive(),
-    memory: z.array(z.object({ node: z.number().int(), pageSize: z.number().int(), bytes: z.number().int().positive() }).strict()),
+    memory: z.array(z.object({ node: z.number().int(), pageSize: z.number().int(), bytes: z.number().int().nonnegative() }).strict()),
     devices: z.array(z.object({ address: z.string(), kind: z.string(), node: z.number().int().nullable(), local: z.boolean(), physfn: z.string().nullable() }).strict()),
     vnuma: z
       .object({
