@@ -127,7 +127,7 @@ const HOSTILE: Sent[] = [
   { method: 'GET', path: '/api/v1/vms/%00' },
   { method: 'GET', path: '/api/v1/nothing' },
   { method: 'PATCH', path: '/api/v1/vms/resident', body: '{}' },
-  { method: 'POST', path: '/api/v1/vms/resident/commit' === '' ? '' : '/api/v1/vms/ghost/commit' },
+  { method: 'POST', path: '/api/v1/vms/ghost/commit' },
   { method: 'DELETE', path: '/api/v1/vms/ghost' },
   { method: 'POST', path: '/api/v1/explain', body: vm({ name: 'a' }) },
   { method: 'POST', path: '/api/v1/explain', body: JSON.stringify({ vm: 'name=a,vcpus=1,memory=1G', host: 'ghost' }) },
