@@ -10,7 +10,7 @@
  * created lazily, e.g. `var` + accessor, would let this register synchronously.)
  */
 import type { PlacementPolicy } from '../../policy.js';
-import { policyNames, registerPolicy } from '../index.js';
+import { registerPolicy } from '../index.js';
 import { firstFitPolicy } from './first-fit.js';
 import { interleavePolicy } from './interleave.js';
 import { k8sBestEffortClosestPolicy, k8sBestEffortPolicy, k8sRestrictedPolicy, k8sSingleNumaNodePolicy } from './k8s-topology.js';
@@ -33,6 +33,7 @@ export const BASELINE_POLICIES: readonly PlacementPolicy[] = [
 ];
 
 let registered = false;
+const done = new Set<string>();
 
 /**
  * Registers the baselines if the registry is ready (idempotent); returns whether they are
@@ -41,7 +42,11 @@ let registered = false;
 export function ensureBaselines(): boolean {
   if (registered) return true;
   try {
-    for (const p of BASELINE_POLICIES) if (!policyNames().includes(p.name)) registerPolicy(p);
+    for (const p of BASELINE_POLICIES) {
+      if (done.has(p.name)) continue;
+      registerPolicy(p);
+      done.add(p.name);
+    }
     registered = true;
   } catch (err) {
     if (!(err instanceof ReferenceError)) throw err; // the registry's body has not run yet
