@@ -19,7 +19,6 @@
  */
 import { parseVmSpec, place } from '../src/core/placement/index.js';
 import type { HostState } from '../src/core/placement/state.js';
-import { ensureBaselines } from '../src/core/placement/policies/baselines/index.js';
 import { K8S_MAX_NUMA_NODES } from '../src/core/placement/policies/baselines/k8s-topology.js';
 import { NOVA_MAX_PERMUTATIONS } from '../src/core/placement/policies/baselines/nova.js';
 import type { BenchCase, BenchSuite } from './lib/types.js';
@@ -36,7 +35,6 @@ function expectOk(got: boolean, want: boolean): boolean {
 
 /** The side-by-side cases. */
 export function baselineCases(): BenchCase[] {
-  if (!ensureBaselines()) throw new Error('baseline policies not registered');
   const cases: BenchCase[] = [];
   for (const [p, per] of HOSTS) {
     const n = p * per;

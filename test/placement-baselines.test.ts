@@ -1,8 +1,7 @@
 /** Each baseline's characteristic choice on small hand-made hosts, where it differs from numaplan. */
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type HostState, createHostState, parseVmSpec, place, placeMany } from '../src/core/placement/index.js';
-import { ensureBaselines } from '../src/core/placement/policies/baselines/index.js';
 import { type TopologyHint, iterateBitMasks, mergeHints } from '../src/core/placement/policies/baselines/k8s-topology.js';
 import { getPreset } from '../src/core/topology/presets/index.js';
 import { syntheticTopology } from '../src/core/topology/synthetic.js';
@@ -19,9 +18,6 @@ function nodesOf(r: ReturnType<typeof place>): number[] {
   return r.placement.nodes;
 }
 
-beforeAll(() => {
-  expect(ensureBaselines()).toBe(true);
-});
 
 describe('baselines', () => {
   it('nova-pack ignores distances: the most used cells come first and it takes a far pair', () => {

@@ -6,7 +6,7 @@
  * input gives the same output.
  */
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { deviceSlots } from '../src/core/placement/capacity.js';
 import {
@@ -24,7 +24,6 @@ import {
   stateFromJson,
   stateToJson,
 } from '../src/core/placement/index.js';
-import { ensureBaselines } from '../src/core/placement/policies/baselines/index.js';
 import { hostArb, requestArb } from './placement-arbitraries.js';
 
 const BASELINES = [
@@ -145,10 +144,6 @@ function checkResult(res: PlacementResult): void {
   if (!res.ok) for (const r of res.reasons) expect(r.shortfall).toBe(Math.max(0, r.need - r.have));
 }
 
-beforeAll(() => {
-  // the registry imports the baselines in an import cycle: make sure they are registered now
-  expect(ensureBaselines()).toBe(true);
-});
 
 describe('policy registry', () => {
   it('holds numaplan first and every baseline', () => {

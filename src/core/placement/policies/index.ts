@@ -1,13 +1,14 @@
 /**
- * The policy registry: numaplan's engine plus the baselines (added by src/core/placement/policies/
- * baselines/, which register here). Names are unique; `listPolicies` is sorted with numaplan first.
+ * The policy registry: numaplan's engine plus the peers' baselines (src/core/placement/policies/
+ * baselines/). Names are unique; `listPolicies` is sorted with numaplan first. `registerPolicy` adds
+ * a policy at run time (e.g. an experiment in a test).
  */
 import { RequestError } from '../request.js';
 import type { PlacementPolicy } from '../policy.js';
 import { numaplanPolicy } from './numaplan.js';
-import './baselines/index.js';
+import { BASELINE_POLICIES } from './baselines/index.js';
 
-const REGISTRY = new Map<string, PlacementPolicy>([[numaplanPolicy.name, numaplanPolicy]]);
+const REGISTRY = new Map<string, PlacementPolicy>([numaplanPolicy, ...BASELINE_POLICIES].map((p) => [p.name, p]));
 
 /** Adds a policy (throws on a duplicate name). Returns it, for `export const x = registerPolicy(...)`. */
 export function registerPolicy(policy: PlacementPolicy): PlacementPolicy {
