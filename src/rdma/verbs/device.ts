@@ -7,6 +7,7 @@ import { decodePacket } from '../wire/packet.js';
 import { CompletionQueue } from './cq.js';
 import type { MemoryRegion } from './mr.js';
 import { ProtectionDomain } from './pd.js';
+import { verbsError } from './errors.js';
 import { QueuePair, type QpInit } from './qp.js';
 
 /** Counters the device keeps about what it dropped. */
@@ -55,7 +56,9 @@ export class RdmaDevice {
 
   /** Creates an RC queue pair in the RESET state. */
   createQp(pd: ProtectionDomain, init: QpInit): QueuePair {
-    const qpn = this.nextQpn++;
+    let qpn = init.qpNum ?? this.nextQpn++;
+    if (init.qpNum !== undefined && (this.qps.has(qpn) || qpn < 2 || qpn > 0xffffff)) throw verbsError('createQp.qpNum', `QP number ${qpn} unavailable`);
+    while (this.qps.has(qpn)) qpn = this.nextQpn++;
     const qp = new QueuePair(this, pd, qpn, init);
     this.qps.set(qpn, qp);
     return qp;
@@ -73,10 +76,18 @@ export class RdmaDevice {
   }
 
   /** @internal used by ProtectionDomain.regMr */
-  registerRegion(pdHandle: number, buffer: Uint8Array, access: number, addr?: number): MemoryRegion {
-    const index = this.nextKey++;
-    // Index in the upper 24 bits, a varying key byte below, as hardware does.
-    const key = (((index & 0xffffff) << 8) | ((index * 0x9d) & 0xff)) >>> 0;
+  registerRegion(pdHandle: number, buffer: Uint8Array, access: number, addr?: number, wantKey?: number): MemoryRegion {
+    let key: number;
+    if (wantKey !== undefined) {
+      key = wantKey >>> 0;
+      if (this.mrs.has(key)) throw verbsError('regMr.key', `key 0x${key.toString(16)} in use`);
+    } else {
+      do {
+        const index = this.nextKey++;
+        // Index in the upper 24 bits, a varying key byte below, as hardware does.
+        key = (((index & 0xffffff) << 8) | ((index * 0x9d) & 0xff)) >>> 0;
+      } while (this.mrs.has(key));
+    }
     let va = addr;
     if (va === undefined) {
       va = this.nextVa;

@@ -29,6 +29,8 @@ export interface QpInit {
   sqSigAll?: boolean;
   /** Bound on unacknowledged request packets in flight (default 256). */
   maxWindow?: number;
+  /** Ask for a specific QP number (replaying captures); default: the device's next free one. */
+  qpNum?: number;
 }
 
 /** A resolved local buffer piece of an SGL. */
@@ -280,6 +282,7 @@ export class QueuePair {
         const wqe = this.sq[this.cursor] as SendWqe;
         if (!wqe.assigned) {
           if ((wqe.kind === 'read' || wqe.kind === 'atomic') && this.outstandingRdAtomic() >= this.attr.maxRdAtomic) break;
+          if (wqe.wr.fence === true && this.outstandingRdAtomic() > 0) break;
           wqe.firstPsn = this.nextPsn;
           wqe.npkts = Math.max(1, Math.ceil(wqe.length / this.mtu));
           if (wqe.kind === 'atomic') wqe.npkts = 1;
@@ -404,14 +407,16 @@ export class QueuePair {
       return;
     }
     this.rewindTo(this.firstUnackedPsn(), true);
+    if (this.state === 'rts' && this.hasUnacked()) this.armTimer();
   }
 
   /** PSN of the oldest packet whose effect is not yet confirmed. */
   private firstUnackedPsn(): number {
     const head = this.sq[0];
     if (!head) return this.nextPsn;
-    if (head.kind === 'read') return psnAdd(head.firstPsn, head.readRecvd);
-    return psnDiff(this.ackedPsn, head.firstPsn) > 0 ? this.ackedPsn : head.firstPsn;
+    if (head.kind === 'read' || head.kind === 'atomic') return this.firstUnackedPsnOf(head);
+    const d = psnDiff(this.ackedPsn, head.firstPsn);
+    return d > 0 && d < head.npkts ? this.ackedPsn : head.firstPsn;
   }
 
   /** Go-back-N: moves the transmit cursor back to `psn` and resends from there. */
@@ -539,19 +544,20 @@ export class QueuePair {
   /** Cumulative ACK through `psn` (inclusive). */
   private ackThrough(psn: number): void {
     const next = psnAdd(psn, 1);
+    let rewind = -1;
     for (const w of this.sq) {
       if (!w.assigned) break;
       if (w.done) continue;
       const last = psnAdd(w.firstPsn, w.npkts - 1);
       if (psnDiff(last, psn) > 0) break; // not fully covered
       if (w.kind === 'send' || w.kind === 'write') w.done = true;
-      else {
+      else if (rewind < 0) {
         // Covered by an ACK but its response is missing: lost (or overtaken); go back to it.
-        this.rewindTo(this.firstUnackedPsnOf(w), false);
-        break;
+        rewind = this.firstUnackedPsnOf(w);
       }
     }
     this.progress(next);
+    if (rewind >= 0 && this.state === 'rts') this.rewindTo(rewind, false);
   }
 
   private progress(next: number): void {
@@ -583,14 +589,11 @@ export class QueuePair {
     const k = w.readRecvd;
     const isLast = k === w.npkts - 1;
     const want = isLast ? w.length - k * this.mtu : this.mtu;
-    const okOp =
-      w.npkts === 1
-        ? op === OP.RDMA_READ_RESPONSE_ONLY
-        : k === 0
-          ? op === OP.RDMA_READ_RESPONSE_FIRST
-          : isLast
-            ? op === OP.RDMA_READ_RESPONSE_LAST
-            : op === OP.RDMA_READ_RESPONSE_MIDDLE;
+    // A READ resumed mid-way (after a lost response) is answered as a new READ starting with FIRST
+    // or ONLY; responses of the original request may still arrive as MIDDLE/LAST. Both carry the same data.
+    const okOp = isLast
+      ? op === OP.RDMA_READ_RESPONSE_LAST || op === OP.RDMA_READ_RESPONSE_ONLY
+      : op === OP.RDMA_READ_RESPONSE_FIRST || op === OP.RDMA_READ_RESPONSE_MIDDLE;
     if (!okOp || p.payload.length !== want) {
       this.failAt(psn, 'remote-invalid-request-error');
       return;
@@ -633,16 +636,21 @@ export class QueuePair {
     if (this.rnrHold) clearTimeout(this.rnrHold);
     this.rnrHold = null;
     this.completeHead();
-    let failed = false;
+    // In posting order: WRs before the failing one keep their outcome (done = success; a READ or
+    // atomic still waiting for its response is flushed), the failing one gets its status, and
+    // every later one is flushed even if the peer already acknowledged it.
+    let passed = fail === null;
     for (const w of this.sq) {
       let status: WcStatus = 'flushed';
       if (fail && w === fail.w) {
         status = fail.status;
-        failed = true;
-      } else if (w.done) status = w.status;
-      this.init.sendCq.push({ wrId: w.wr.wrId, status, opcode: w.wcOpcode, qpNum: this.qpNum, byteLen: 0 });
+        passed = true;
+      } else if (w.done && !passed) {
+        if (!w.signaled) continue;
+        status = w.status;
+      }
+      this.init.sendCq.push({ wrId: w.wr.wrId, status, opcode: w.wcOpcode, qpNum: this.qpNum, byteLen: status === 'success' ? w.length : 0 });
     }
-    void failed;
     this.sq.length = 0;
     this.cursor = 0;
     this.cursorPkt = 0;

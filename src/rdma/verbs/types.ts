@@ -51,6 +51,8 @@ export type SendWr = {
   /** Generate a completion on success (errors always complete). Default true. */
   signaled?: boolean;
   solicited?: boolean;
+  /** Wait for every earlier READ and atomic to complete before starting (IBV_SEND_FENCE). */
+  fence?: boolean;
 } & (
   | { opcode: 'send' }
   | { opcode: 'send-with-imm'; immData: number }
