@@ -4,22 +4,38 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { registerEmit } from './commands/emit.js';
-import { registerExplain } from './commands/explain.js';
-import { registerLaunch } from './commands/launch.js';
-import { registerPlace } from './commands/place.js';
-import { registerRelease } from './commands/release.js';
-import { registerRun } from './commands/run.js';
-import { registerSchema } from './commands/schema.js';
-import { registerSimulate } from './commands/simulate.js';
-import { registerTopology } from './commands/topology.js';
 import { type Io, reportError } from './io.js';
 
 /** Exit codes, as the README documents them. */
 export const EXIT = { ok: 0, infeasible: 1, input: 2 } as const;
 
-/** Builds the program; `io` collects output and the exit code. */
-export function buildProgram(io: Io): Command {
+type Register = (program: Command, io: Io) => void;
+
+/**
+ * The commands, loaded on demand: a run of `numaplan topology` loads the topology code only, not the
+ * service, simulator or RDMA stacks (start-up time is most of a short command's time). Help and
+ * unknown commands load them all.
+ */
+const COMMANDS: readonly { name: string; load: () => Promise<Register> }[] = [
+  { name: 'topology', load: async () => (await import('./commands/topology.js')).registerTopology },
+  { name: 'schema', load: async () => (await import('./commands/schema.js')).registerSchema },
+  { name: 'place', load: async () => (await import('./commands/place.js')).registerPlace },
+  { name: 'explain', load: async () => (await import('./commands/explain.js')).registerExplain },
+  { name: 'release', load: async () => (await import('./commands/release.js')).registerRelease },
+  { name: 'emit', load: async () => (await import('./commands/emit.js')).registerEmit },
+  { name: 'run', load: async () => (await import('./commands/run.js')).registerRun },
+  { name: 'launch', load: async () => (await import('./commands/launch.js')).registerLaunch },
+  { name: 'simulate', load: async () => (await import('./commands/simulate.js')).registerSimulate },
+  { name: 'serve', load: async () => (await import('./commands/serve.js')).registerServe },
+  { name: 'agent', load: async () => (await import('./commands/agent.js')).registerAgent },
+  { name: 'rdma', load: async () => (await import('./commands/rdma.js')).registerRdma },
+];
+
+/**
+ * Builds the program; `io` collects output and the exit code. With `argv`, only the command it names
+ * is loaded (all of them when it names none).
+ */
+export async function buildProgram(io: Io, argv: readonly string[] = []): Promise<Command> {
   const program = new Command('numaplan')
     .description(
       'NUMA placement, made automatic, explained and checkable.\n' +
@@ -44,21 +60,16 @@ Examples:
   numaplan topology --from preset:broadwell-2s --format hwloc-xml > host.xml
   numaplan schema topology                   the JSON Schema of --json output`,
   );
-  registerTopology(program, io);
-  registerSchema(program, io);
-  registerPlace(program, io);
-  registerExplain(program, io);
-  registerRelease(program, io);
-  registerEmit(program, io);
-  registerRun(program, io);
-  registerLaunch(program, io);
-  registerSimulate(program, io);
+  const named = COMMANDS.find((c) => c.name === argv[0]);
+  const wanted = named ? [named] : COMMANDS;
+  const registers = await Promise.all(wanted.map((c) => c.load()));
+  for (const register of registers) register(program, io);
   return program;
 }
 
 /** Runs the CLI on argv (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
-  const program = buildProgram(io);
+  const program = await buildProgram(io, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return io.exitCode();
