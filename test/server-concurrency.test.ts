@@ -12,12 +12,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topologyToJson } from '../src/core/topology/json.js';
+import { syntheticTopology } from '../src/core/topology/synthetic.js';
 import { type Acknowledged, checkStore } from '../src/store/invariants.js';
 import { openStore } from '../src/store/open.js';
 import { REPO_ROOT } from './support/data.js';
 import { type PgServer, startPostgres } from './support/postgres.js';
 
 const TOKEN = 'concurrency-token-123';
+const SMALL = topologyToJson(
+  syntheticTopology({
+    source: 'small-2n',
+    packages: 2,
+    nodesPerPackage: 1,
+    coresPerNode: 4,
+    threadsPerCore: 2,
+    memoryPerNode: 12 * 1024 ** 3,
+    hugePages: [{ pageSize: 2 * 1024 ** 2, total: 1024, free: 1024 }],
+  }),
+);
 const CLIENTS = 8;
 const BURST_MS = 5000;
 
@@ -111,11 +124,12 @@ async function client(id: number, urls: () => string[], until: number, t: Tally)
         continue;
       }
       const name = `c${id}-${n++}`;
-      const vcpus = 1 + Math.floor(rand() * 6);
+      const vcpus = 1 + Math.floor(rand() * (rand() < 0.1 ? 40 : 6));
       const pages = rand() < 0.3 ? ',pages=2M' : '';
       const claim = roll > 0.75;
       t.uncertain.add(name);
-      const r = await api(url, 'POST', '/api/v1/vms', { vm: `name=${name},vcpus=${vcpus},memory=${1 + Math.floor(rand() * 4)}G${pages}`, claim, ttlSeconds: 2 });
+      const host = rand() < 0.4 ? `h${2 + Math.floor(rand() * 2)}` : undefined;
+      const r = await api(url, 'POST', '/api/v1/vms', { vm: `name=${name},vcpus=${vcpus},memory=${1 + Math.floor(rand() * 4)}G${pages}`, claim, ttlSeconds: 2, ...(host ? { host } : {}) });
       if (r.status === 201) {
         if (claim) {
           if (roll > 0.95) continue; // abandoned: lapses on its own
@@ -151,8 +165,10 @@ async function fleet(db: string, crash: boolean): Promise<void> {
   const data = mkdtempSync(join(dir, 'data-'));
   const a = await startProcess(db, data);
   const b = await startProcess(db, data);
+  // Two big preset hosts and two small ones that fill up (refusals, huge pages running out).
   for (let i = 0; i < 4; i++) {
-    const r = await api(a.url, 'PUT', `/api/v1/hosts/h${i}`, { format: 'preset', topology: i % 2 === 0 ? 'broadwell-2s' : 'xeon-2s-snc2' });
+    const topology = i < 2 ? { format: 'preset', topology: i === 0 ? 'broadwell-2s' : 'xeon-2s-snc2' } : { format: 'json', topology: SMALL };
+    const r = await api(a.url, 'PUT', `/api/v1/hosts/h${i}`, topology);
     expect(r.status).toBe(201);
   }
   let urls = [a.url, b.url];
@@ -176,6 +192,7 @@ async function fleet(db: string, crash: boolean): Promise<void> {
     expect(t.serverErrors).toEqual([]);
     expect(t.placed).toBeGreaterThan(20);
     expect(t.released).toBeGreaterThan(5);
+    expect(t.refused).toBeGreaterThan(0);
     if (crash) expect(t.transport).toBeGreaterThanOrEqual(0);
     const events = await store.events({ limit: 100_000 });
     expect(events.filter((e) => e.kind === 'place' || e.kind === 'claim').length).toBeGreaterThanOrEqual(t.placed);
