@@ -221,12 +221,14 @@ function nearestRows(topo: Topology): Int32Array {
  */
 class TopRemaining {
   private readonly inTop: Uint8Array;
+  private order: readonly number[] | null = null;
   private sumR = 0;
   private next = 0;
   private ready = false;
+  /** `limit`: how many of the largest capacities can ever be needed (set size + 1). */
   constructor(
-    private readonly order: Int32Array,
     private readonly caps: Float64Array,
+    private readonly limit: number,
   ) {
     this.inTop = new Uint8Array(caps.length);
   }
@@ -239,11 +241,11 @@ class TopRemaining {
   get(r: number, inSet: Uint8Array, extra: number): number {
     if (r <= 0) return 0;
     if (!this.ready) {
+      this.order ??= largestFirst(this.caps, this.limit);
       let s = 0;
       let taken = 0;
       this.next = 0;
-      for (let k = 0; k < this.order.length; k++) {
-        const i = this.order[k] as number;
+      for (const i of this.order) {
         if (inSet[i]) continue;
         if (taken === r) {
           this.next = this.caps[i] as number;
@@ -260,6 +262,20 @@ class TopRemaining {
   }
 }
 
+/** Indexes of the `limit` largest capacities, largest first (ties: lowest index), by insertion: O(n limit). */
+function largestFirst(caps: Float64Array, limit: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < caps.length; i++) {
+    const c = caps[i] as number;
+    if (out.length >= limit && c <= (caps[out[out.length - 1] as number] as number)) continue;
+    let j = out.length;
+    while (j > 0 && (caps[out[j - 1] as number] as number) < c) j--;
+    out.splice(j, 0, i);
+    if (out.length > limit) out.pop();
+  }
+  return out;
+}
+
 /** Greedy growth from every seed; returns the distinct feasible sets found. */
 export function greedySets(ctx: PlacementContext, cands: readonly number[], k: number): SetEvaluation[] {
   const n = cands.length;
@@ -270,9 +286,8 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
     mem[i] = ctx.separateMemory ? 0 : ctx.memCap(id);
   });
   const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
-  const desc = (caps: Float64Array): Int32Array => Int32Array.from(caps.keys()).sort((a, b) => (caps[b] as number) - (caps[a] as number) || a - b);
-  const cpuTop = new TopRemaining(desc(cpu), cpu);
-  const memTop = new TopRemaining(desc(mem), mem);
+  const cpuTop = new TopRemaining(cpu, k + 1);
+  const memTop = new TopRemaining(mem, k + 1);
   const topo = ctx.state.topology;
   const { index, n: rowsN } = topologyIndex(topo);
   const pm = pairMatrix(topo);
@@ -286,7 +301,15 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
   const grown: { ids: number[]; pairs: number }[] = [];
   const out: SetEvaluation[] = [];
   const inSet = new Uint8Array(n);
-  const sum = new Float64Array(n);
+  const sorted = new Float64Array(k);
+  let maxId = 0;
+  for (const id of cands) if (id > maxId) maxId = id;
+  const radix = maxId + 1;
+  // Sorted ids packed into one number when that is exact (below 2^52), else joined.
+  const packed = cands.every((id) => Number.isInteger(id) && id >= 0) && k * Math.log2(radix) < 52;
+  const stamp = new Int32Array(n);
+  const pos = new Int32Array(k);
+  let epoch = 0;
   const members: number[] = [];
   for (let seed = 0; seed < n; seed++) {
     inSet.fill(0);
@@ -314,36 +337,76 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
           break;
         }
       } else {
-        for (let c = 0; c < n; c++) {
-          if (inSet[c] || (cpu[c] as number) === 0) continue;
-          if (best >= 0 && (sum[c] as number) >= (sum[best] as number)) continue;
-          if (capC + (cpu[c] as number) + cpuTop.get(r, inSet, c) < ctx.slots) continue;
-          if (capM + (mem[c] as number) + memTop.get(r, inSet, c) < needMem) continue;
-          best = c;
+        // Later steps: the candidate with the smallest distance summed over the members (ties: lowest
+        // id), found by walking every member's nearest-first order in step (threshold algorithm): a
+        // candidate not met yet is at least as far as the sum of the walk's current distances, so the
+        // walk stops once that sum exceeds the best found. Same result as scanning every candidate.
+        epoch++;
+        const m = members.length;
+        for (let i = 0; i < m; i++) pos[i] = 0;
+        let bestSum = Number.POSITIVE_INFINITY;
+        let done = false;
+        while (!done) {
+          for (let i = 0; i < m; i++) {
+            const p = pos[i] as number;
+            if (p >= rowsN) {
+              done = true;
+              break;
+            }
+            pos[i] = p + 1;
+            const c = candOf[nearest[(row[members[i] as number] as number) * rowsN + p] as number] as number;
+            if (c < 0 || inSet[c] || (cpu[c] as number) === 0 || stamp[c] === epoch) continue;
+            stamp[c] = epoch;
+            const rc = row[c] as number;
+            let sc = pm[(row[members[0] as number] as number) * rowsN + rc] as number;
+            for (let q = 1; q < m; q++) sc += pm[(row[members[q] as number] as number) * rowsN + rc] as number;
+            if (best >= 0 && (sc > bestSum || (sc === bestSum && c > best))) continue;
+            if (capC + (cpu[c] as number) + cpuTop.get(r, inSet, c) < ctx.slots) continue;
+            if (capM + (mem[c] as number) + memTop.get(r, inSet, c) < needMem) continue;
+            best = c;
+            bestSum = sc;
+          }
+          if (done || best < 0) continue;
+          let frontier = 0;
+          for (let i = 0; i < m; i++) {
+            const p = pos[i] as number;
+            if (p >= rowsN) {
+              done = true;
+              break;
+            }
+            const base = (row[members[i] as number] as number) * rowsN;
+            frontier += pm[base + (nearest[base + p] as number)] as number;
+          }
+          if (frontier > bestSum) done = true;
         }
       }
       if (best < 0) {
         stuck = true;
         break;
       }
-      if (members.length === 1 && k > 2) {
-        const seedBase = seedRow * rowsN;
-        for (let j = 0; j < n; j++) sum[j] = pm[seedBase + (row[j] as number)] as number;
-      }
       members.push(best);
       inSet[best] = 1;
       capC += cpu[best] as number;
       capM += mem[best] as number;
-      if (members.length < k) {
-        const base = (row[best] as number) * rowsN;
-        for (let j = 0; j < n; j++) sum[j] = (sum[j] as number) + (pm[base + (row[j] as number)] as number);
-      }
     }
     if (stuck) continue;
-    const ids = members.map((m) => cands[m] as number).sort((a, b) => a - b);
-    const key = k === 2 && (ids[1] as number) < 0x200000 ? (ids[0] as number) * 0x200000 + (ids[1] as number) : ids.join(',');
+    for (let a = 0; a < k; a++) {
+      const v = cands[members[a] as number] as number;
+      let b = a;
+      while (b > 0 && (sorted[b - 1] as number) > v) {
+        sorted[b] = sorted[b - 1] as number;
+        b--;
+      }
+      sorted[b] = v;
+    }
+    let key: number | string;
+    if (packed) {
+      key = 0;
+      for (let a = 0; a < k; a++) key = key * radix + (sorted[a] as number);
+    } else key = sorted.join(',');
     if (seen.has(key)) continue;
     seen.add(key);
+    const ids = Array.from(sorted);
     let pairs = 0;
     for (let a = 0; a < members.length; a++) for (let b = a + 1; b < members.length; b++) pairs += d(members[a] as number, members[b] as number);
     grown.push({ ids, pairs });
