@@ -25,8 +25,6 @@ export interface AppOptions {
   web?: boolean;
 }
 
-const OPEN_PATHS = new Set(['/health', '/openapi.json']);
-
 /** Builds the app. */
 export function createApp(options: AppOptions): Hono {
   const { service } = options;
@@ -129,6 +127,5 @@ export function createApp(options: AppOptions): Hono {
   app.all('/api/*', (c) => c.json(new ApiError(405, 'ERR_METHOD', null, `${c.req.method} is not supported on ${c.req.path}`).body(), 405));
 
   if (options.web !== false) serveWeb(app);
-  void OPEN_PATHS;
   return app;
 }

@@ -23,7 +23,13 @@
  * the same code is correct on both backends (on PostgreSQL the second UPDATE of a row waits for the
  * first commit and then re-checks its condition; on SQLite writers are serialised by the database
  * lock); and the generation doubles as the cache key that lets each instance keep parsed topologies
- * and states in memory while another instance writes.
+ * and states in memory while another instance writes. Within one instance, placement decisions are
+ * queued (src/server/fleet-service.ts): they would all pick the same best-fit host, so running them
+ * side by side would only manufacture conflicts.
+ *
+ * Durability: a placement is acknowledged only after its transaction commits (SQLite in WAL mode
+ * with synchronous=FULL; PostgreSQL's default synchronous commit), so a `kill -9` of a service
+ * never loses one (test/server-concurrency.test.ts).
  *
  * ## Invariants
  * `invariants.ts` checks a store: no CPU, huge page, device or VF handed out twice, memory within
