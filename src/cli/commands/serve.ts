@@ -62,7 +62,7 @@ Examples:
         io.out(`${JSON.stringify({ url: running.url, token: running.token, store: running.store.kind, demoHosts: running.demoHosts })}\n`);
       } else {
         io.out(`numaplan fleet service on ${running.url}  (store: ${running.store.kind} ${running.store.location})\n`);
-        io.out(`  web page:  ${running.url}/\n  API:       ${running.url}/openapi.json\n  metrics:   ${running.url}/metrics\n`);
+        io.out(`  web page:  ${running.url}/#token=${running.token}  (the token stays in the browser)\n  API:       ${running.url}/openapi.json\n  metrics:   ${running.url}/metrics\n`);
         const where = running.tokenFile ? ` (kept in ${running.tokenFile})` : '';
         io.out(`  token:     ${running.token}${running.tokenGenerated ? ' (new)' : ''}${where}\n`);
         if (running.demoHosts.length > 0) io.out(`  demo hosts: ${running.demoHosts.join(', ')}\n`);
