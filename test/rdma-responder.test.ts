@@ -25,8 +25,8 @@ class TapTransport implements PacketTransport {
   readonly sent: Buffer[] = [];
   private handler: ((roce: Buffer, from: PeerAddress) => void) | null = null;
   constructor(readonly local: PeerAddress) {}
-  send(_to: PeerAddress, roce: Buffer): void {
-    this.sent.push(roce);
+  send(_to: PeerAddress, roce: Buffer | readonly Buffer[]): void {
+    this.sent.push(Buffer.isBuffer(roce) ? roce : Buffer.concat(roce as Buffer[]));
   }
   onReceive(h: (roce: Buffer, from: PeerAddress) => void): void {
     this.handler = h;

@@ -106,7 +106,8 @@ class FabricEndpoint implements PacketTransport {
     this.bytes = parseIp(local.address) ?? Buffer.alloc(16);
   }
 
-  send(to: PeerAddress, roce: Buffer): void {
+  send(to: PeerAddress, pieces: Buffer | readonly Buffer[]): void {
+    const roce = Buffer.isBuffer(pieces) ? pieces : Buffer.concat(pieces as Buffer[]);
     writeIcrc(roce, icrcForUdp({ srcAddr: this.bytes, dstAddr: parseIp(to.address) ?? Buffer.alloc(16), srcPort: this.local.port, dstPort: to.port }, roce));
     this.stats.sent++;
     this.fabric.carry(this.local, to, roce);

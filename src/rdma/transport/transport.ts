@@ -11,11 +11,14 @@ export interface TransportStats {
   malformed: number;
 }
 
-/** A packet transport. `send` fills the ICRC slot of `roce` (its last 4 bytes) before sending. */
+/**
+ * A packet transport. `send` fills the ICRC slot of `roce` (its last 4 bytes) before sending; a
+ * packet may be given in pieces (see encodePacketParts), sent with one gathering write.
+ */
 export interface PacketTransport {
   readonly local: PeerAddress;
   readonly stats: TransportStats;
-  send(to: PeerAddress, roce: Buffer): void;
+  send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void;
   /** Installs the single receive handler (packets with a verified ICRC only). */
   onReceive(handler: (roce: Buffer, from: PeerAddress) => void): void;
   close(): Promise<void>;

@@ -21,7 +21,7 @@ import { type Socket, createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { RdmaError } from '../errors.js';
 import { ROCE_V2_PORT } from '../wire/frame.js';
-import { icrcForUdp, readIcrc, writeIcrc } from '../wire/icrc.js';
+import { icrcForUdp, icrcForUdpParts, readIcrc, writeIcrc } from '../wire/icrc.js';
 import { parseIp } from '../wire/ip-address.js';
 import type { PeerAddress } from '../verbs/types.js';
 import { type PacketTransport, type TransportStats, newStats } from './transport.js';
@@ -43,7 +43,9 @@ export async function openUdpTransport(opts: UdpTransportOptions = {}): Promise<
   if (!localBytes || localBytes.every((b) => b === 0))
     throw new RdmaError('address', `bind to a specific IP address, not "${address}" (the ICRC covers the destination address)`, 'ERR_RDMA_USAGE');
   const v6 = isIPv6(address);
-  const sock = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
+  // Addresses are always IP literals: skip the resolver on every send.
+  const lookup = (host: string, _o: unknown, cb: (err: Error | null, address: string, family: number) => void) => cb(null, host, v6 ? 6 : 4);
+  const sock = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, recvBufferSize: 8 << 20, sendBufferSize: 8 << 20, lookup: lookup as never });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(opts.port ?? ROCE_V2_PORT, address, () => {
@@ -84,11 +86,14 @@ class UdpTransport implements PacketTransport {
     });
   }
 
-  send(to: PeerAddress, roce: Buffer): void {
-    if (!this.noIcrc)
-      writeIcrc(roce, icrcForUdp({ srcAddr: this.localBytes, dstAddr: addrBytes(to.address), srcPort: this.local.port, dstPort: to.port }, roce));
+  send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void {
+    const parts = Buffer.isBuffer(roce) ? [roce] : roce;
+    if (!this.noIcrc) {
+      const icrc = icrcForUdpParts({ srcAddr: this.localBytes, dstAddr: addrBytes(to.address), srcPort: this.local.port, dstPort: to.port }, parts);
+      writeIcrc(parts[parts.length - 1] as Buffer, icrc);
+    }
     this.stats.sent++;
-    this.sock.send(roce, to.port, to.address);
+    this.sock.send(parts.length === 1 ? (parts[0] as Buffer) : (parts as Buffer[]), to.port, to.address);
   }
 
   private receive(msg: Buffer, address: string, port: number): void {

@@ -8,7 +8,7 @@
 import { type Aeth, CREDITS_INVALID, NAK, RNR_TIMER_US, ackTimeoutUs } from '../wire/aeth.js';
 import { DEFAULT_PKEY } from '../wire/headers.js';
 import { OP } from '../wire/opcodes.js';
-import { type RocePacket, encodePacket } from '../wire/packet.js';
+import { type RocePacket, encodePacketParts } from '../wire/packet.js';
 import { psnAdd, psnDiff } from '../wire/psn.js';
 import type { CompletionQueue } from './cq.js';
 import type { RdmaDevice } from './device.js';
@@ -254,7 +254,7 @@ export class QueuePair {
     const peer = this.attr.peer;
     if (!peer) return;
     this.counters.packetsSent++;
-    this.device.transport.send(peer, encodePacket(p));
+    this.device.transport.send(peer, encodePacketParts(p));
   }
 
   /** @internal BTH for a packet to the peer QP. */

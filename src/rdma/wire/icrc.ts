@@ -72,9 +72,32 @@ export interface IcrcContext {
  * rebuilding the masked IP and UDP headers from `ctx`. Writes nothing.
  */
 export function icrcForUdp(ctx: IcrcContext, roce: Buffer): number {
+  return crc32(roce.subarray(12, roce.length - ICRC_LENGTH), crcOfPseudoHeader(ctx, ctx.srcAddr.length === 16, roce.length, roce));
+}
+
+/**
+ * Like icrcForUdp, for a packet held in pieces (headers, payload view, pad + ICRC slot) as sent
+ * with a gathering write: the first piece starts with the BTH; the last ends with the ICRC slot.
+ */
+export function icrcForUdpParts(ctx: IcrcContext, parts: readonly Buffer[]): number {
+  const first = parts[0];
+  if (parts.length === 1 && first) return icrcForUdp(ctx, first);
+  let total = 0;
+  for (const p of parts) total += p.length;
+  if (!first || first.length < 12 || total < 16) throw new RangeError('packet pieces too short');
   const v6 = ctx.srcAddr.length === 16;
+  const headCrc = crcOfPseudoHeader(ctx, v6, total, first);
+  let crc = crc32(first.subarray(12), headCrc);
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts[i] as Buffer;
+    crc = crc32(i === parts.length - 1 ? p.subarray(0, p.length - ICRC_LENGTH) : p, crc);
+  }
+  return crc;
+}
+
+function crcOfPseudoHeader(ctx: IcrcContext, v6: boolean, roceLength: number, bth: Buffer): number {
   const ipLen = v6 ? 40 : 20;
-  const udpLen = roce.length + 8;
+  const udpLen = roceLength + 8;
   const head = Buffer.allocUnsafe(ipLen + 8 + 12);
   if (v6) {
     head.writeUInt32BE(0x6fffffff, 0);
@@ -101,9 +124,9 @@ export function icrcForUdp(ctx: IcrcContext, roce: Buffer): number {
   head.writeUInt16BE(udpLen, ipLen + 4);
   head[ipLen + 6] = 0xff;
   head[ipLen + 7] = 0xff;
-  roce.copy(head, ipLen + 8, 0, 12);
+  bth.copy(head, ipLen + 8, 0, 12);
   head[ipLen + 8 + 4] = 0xff;
-  return crc32(roce.subarray(12, roce.length - ICRC_LENGTH), crc32(head, LRH_CRC));
+  return crc32(head, LRH_CRC);
 }
 
 /** Writes `icrc` into the last 4 bytes of a transport packet. */

@@ -104,6 +104,22 @@ export function encodePacket(p: RocePacket): Buffer {
   return buf;
 }
 
+/**
+ * Encodes a packet as three pieces for a gathering send without copying the payload: the BTH and
+ * extended headers, the payload itself (the caller's buffer), and the pad bytes plus the ICRC slot.
+ */
+export function encodePacketParts(p: RocePacket): Buffer[] {
+  const payloadLength = p.payload.length;
+  if (payloadLength < 512) return [encodePacket(p)];
+  const layout = opcodeLayout(p.bth.opcode);
+  if (!layout || !layout.payload) throw new RangeError(`opcode 0x${p.bth.opcode.toString(16)} carries no payload`);
+  const pad = (4 - (payloadLength & 3)) & 3;
+  const head = encodePacket({ ...p, payload: EMPTY });
+  // encodePacket wrote pad count 0 and a 4-byte ICRC slot: fix the pad count, drop the slot.
+  head[1] = ((head[1] as number) & 0xcf) | (pad << 4);
+  return [head.subarray(0, head.length - ICRC_LENGTH), p.payload, Buffer.alloc(pad + ICRC_LENGTH)];
+}
+
 function need<T>(v: T | undefined, what: string, name: string): T {
   if (v === undefined) throw new RangeError(`${name} needs ${what}`);
   return v;
