@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { hostCapacity } from '../src/core/placement/capacity.js';
 import { type PlacementContext, type SetEvaluation, compareIds, makeContext } from '../src/core/placement/context.js';
 import { cpuModes } from '../src/core/placement/engine.js';
+import { proportional, waterFill } from '../src/core/placement/context.js';
 import { GREEDY_EVALUATIONS, greedySets } from '../src/core/placement/policies/numaplan.js';
 import { commitPlacement, createHostState, parseVmRequest, place } from '../src/core/placement/index.js';
 import { syntheticTopology } from '../src/core/topology/synthetic.js';
@@ -87,6 +88,57 @@ function referenceGreedySets(ctx: PlacementContext, cands: readonly number[], k:
   return out;
 }
 
+/** The split helpers as first written. */
+function referenceWaterFill(total: number, caps: readonly number[], unit = 1): number[] | null {
+  const units = Math.ceil(total / unit);
+  const capUnits = caps.map((c) => Math.floor(c / unit));
+  let sum = 0;
+  for (const c of capUnits) sum += c;
+  if (sum < units) return null;
+  const give = new Array<number>(caps.length).fill(0);
+  const order = capUnits.map((c, i) => ({ c, i })).sort((x, y) => x.c - y.c || x.i - y.i);
+  let remaining = units;
+  let left = order.length;
+  for (const { c, i } of order) {
+    const g = Math.min(c, Math.floor(remaining / left));
+    give[i] = g;
+    remaining -= g;
+    left--;
+  }
+  while (remaining > 0) {
+    for (let i = 0; remaining > 0 && i < give.length; i++) {
+      if ((give[i] as number) < (capUnits[i] as number)) {
+        give[i] = (give[i] as number) + 1;
+        remaining--;
+      }
+    }
+  }
+  const out = give.map((g) => g * unit);
+  const excess = units * unit - total;
+  if (excess > 0) {
+    let big = 0;
+    out.forEach((o, i) => {
+      if (o >= (out[big] as number)) big = i;
+    });
+    out[big] = (out[big] as number) - excess;
+  }
+  return out;
+}
+
+function referenceProportional(total: number, weights: readonly number[], page: number): number[] {
+  const pages = total / page;
+  const wsum = weights.reduce((s, w) => s + w, 0);
+  const out = weights.map((w) => Math.floor((pages * w) / wsum));
+  let rest = pages - out.reduce((s, x) => s + x, 0);
+  for (let i = 0; rest > 0; i = (i + 1) % out.length) {
+    if ((weights[i] as number) > 0) {
+      out[i] = (out[i] as number) + 1;
+      rest--;
+    }
+  }
+  return out.map((p) => p * page);
+}
+
 const hostArb = fc.record({
   packages: fc.integer({ min: 1, max: 8 }),
   perPackage: fc.integer({ min: 1, max: 8 }),
@@ -128,5 +180,17 @@ describe('greedy growth equals its reference', () => {
       { numRuns: 300 },
     );
     expect(compared).toBeGreaterThan(20);
+  });
+});
+
+describe('split helpers equal their reference', () => {
+  it('waterFill and proportional give the same parts', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 400 }), fc.array(fc.integer({ min: 0, max: 64 }), { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 4 }), (total, caps, unit) => {
+        expect(waterFill(total, caps, unit)).toEqual(referenceWaterFill(total, caps, unit));
+        if (caps.some((c) => c > 0)) expect(proportional(total * 4096, caps, 4096)).toEqual(referenceProportional(total * 4096, caps, 4096));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -87,6 +87,22 @@ export interface PlacementContext {
 
 const EPS = 1e-9;
 
+/** A copy of node ids in ascending order. */
+function sortedIds(set: readonly number[]): number[] {
+  const out = Array.from(set);
+  if (out.length > 32) return out.sort((a, b) => a - b);
+  for (let i = 1; i < out.length; i++) {
+    const v = out[i] as number;
+    let j = i;
+    while (j > 0 && (out[j - 1] as number) > v) {
+      out[j] = out[j - 1] as number;
+      j--;
+    }
+    out[j] = v;
+  }
+  return out;
+}
+
 /** Lexicographic order of ascending id lists. */
 export function compareIds(a: readonly number[], b: readonly number[]): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
@@ -112,56 +128,88 @@ export function matchingDevices(capacity: HostCapacity, kind: VmRequest['devices
   return out;
 }
 
+/** Indexes 0..n-1 ordered by key ascending, ties by index (insertion sort for the few nodes of a set). */
+function orderBy(keys: readonly number[]): number[] {
+  const n = keys.length;
+  const order = new Array<number>(n);
+  if (n > 32) {
+    for (let i = 0; i < n; i++) order[i] = i;
+    return order.sort((x, y) => (keys[x] as number) - (keys[y] as number) || x - y);
+  }
+  for (let i = 0; i < n; i++) {
+    const k = keys[i] as number;
+    let j = i;
+    while (j > 0 && (keys[order[j - 1] as number] as number) > k) {
+      order[j] = order[j - 1] as number;
+      j--;
+    }
+    order[j] = i;
+  }
+  return order;
+}
+
 /** Spreads `total` over capacities as evenly as they allow, in units of `unit`. Null if it cannot. */
 export function waterFill(total: number, caps: readonly number[], unit = 1): number[] | null {
+  const len = caps.length;
   const units = Math.ceil(total / unit);
-  const capUnits = caps.map((c) => Math.floor(c / unit));
+  const capUnits = new Array<number>(len);
   let sum = 0;
-  for (const c of capUnits) sum += c;
+  for (let i = 0; i < len; i++) {
+    const c = Math.floor((caps[i] as number) / unit);
+    capUnits[i] = c;
+    sum += c;
+  }
   if (sum < units) return null;
-  const give = new Array<number>(caps.length).fill(0);
-  const order = capUnits.map((c, i) => ({ c, i })).sort((x, y) => x.c - y.c || x.i - y.i);
+  const give = new Array<number>(len).fill(0);
+  const order = orderBy(capUnits);
   let remaining = units;
-  let left = order.length;
-  for (const { c, i } of order) {
-    const g = Math.min(c, Math.floor(remaining / left));
+  let left = len;
+  for (const i of order) {
+    const g = Math.min(capUnits[i] as number, Math.floor(remaining / left));
     give[i] = g;
     remaining -= g;
     left--;
   }
   while (remaining > 0) {
-    for (let i = 0; remaining > 0 && i < give.length; i++) {
+    for (let i = 0; remaining > 0 && i < len; i++) {
       if ((give[i] as number) < (capUnits[i] as number)) {
         give[i] = (give[i] as number) + 1;
         remaining--;
       }
     }
   }
-  const out = give.map((g) => g * unit);
+  for (let i = 0; i < len; i++) give[i] = (give[i] as number) * unit;
   const excess = units * unit - total;
   if (excess > 0) {
     let big = 0;
-    out.forEach((o, i) => {
-      if (o >= (out[big] as number)) big = i;
-    });
-    out[big] = (out[big] as number) - excess;
+    for (let i = 0; i < len; i++) if ((give[i] as number) >= (give[big] as number)) big = i;
+    give[big] = (give[big] as number) - excess;
   }
-  return out;
+  return give;
 }
 
 /** Splits `total` bytes in proportion to weights, in whole pages; remainder pages to the first entries. */
 export function proportional(total: number, weights: readonly number[], page: number): number[] {
   const pages = total / page;
-  const wsum = weights.reduce((s, w) => s + w, 0);
-  const out = weights.map((w) => Math.floor((pages * w) / wsum));
-  let rest = pages - out.reduce((s, x) => s + x, 0);
-  for (let i = 0; rest > 0; i = (i + 1) % out.length) {
+  const len = weights.length;
+  let wsum = 0;
+  for (let i = 0; i < len; i++) wsum += weights[i] as number;
+  const out = new Array<number>(len);
+  let given = 0;
+  for (let i = 0; i < len; i++) {
+    const p = Math.floor((pages * (weights[i] as number)) / wsum);
+    out[i] = p;
+    given += p;
+  }
+  let rest = pages - given;
+  for (let i = 0; rest > 0; i = (i + 1) % len) {
     if ((weights[i] as number) > 0) {
       out[i] = (out[i] as number) + 1;
       rest--;
     }
   }
-  return out.map((p) => p * page);
+  for (let i = 0; i < len; i++) out[i] = (out[i] as number) * page;
+  return out;
 }
 
 /** Which nodes may hold vCPUs and memory for a request. */
@@ -312,7 +360,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
   };
 
   const evaluate = (set: readonly number[]): SetEvaluation => {
-    const nodes = [...set].sort((a, b) => a - b);
+    const nodes = sortedIds(set);
     const shortfalls: RefusalReason[] = [];
     let parts: Part[] = [];
     let memory: { node: number; bytes: number }[] = [];
