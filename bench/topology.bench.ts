@@ -14,6 +14,7 @@ import { basename, join } from 'node:path';
 import { writeSysfsTree } from '../src/adapters/sysfs-writer/write-sysfs-tree.js';
 import { readSysfs } from '../src/adapters/sysfs/read-sysfs.js';
 import type { PciDeviceInput } from '../src/core/topology/build.js';
+import type { Topology } from '../src/core/topology/model.js';
 import { syntheticTopology } from '../src/core/topology/synthetic.js';
 import { REPO_ROOT, requireDataSet } from './lib/data.js';
 import { hasCommand, runProcess } from './lib/process.js';
@@ -58,7 +59,7 @@ function largestCapture(dataDir: string): string {
 }
 
 /** The generated host: 4 packages x 16 nodes x 8 cores x 2 threads = 1024 PUs, 64 nodes. */
-function generatedHost() {
+export function generatedHost(): Topology {
   const packages = 4;
   const nodesPerPackage = 16;
   const coresPerNode = 8;
