@@ -568,8 +568,9 @@ export class QueuePair {
       this.rewoundTo = -1;
     }
     this.completeHead();
+    // With nothing unacknowledged the timer is left to lapse (onTimeout ignores it) rather than
+    // cleared, so a steady stream of operations refreshes one timer instead of creating one each.
     if (this.hasUnacked()) this.armTimer();
-    else this.stopTimer();
     this.pump();
   }
 

@@ -1,0 +1,148 @@
+/**
+ * The software RoCE v2 endpoint against a plain Node TCP socket moving the same bytes, both over
+ * IPv6 loopback and with both ends in this process (so each pair shares the same event loop):
+ *
+ *   rdma write 1 MiB     16 RDMA WRITEs of 64 KiB posted back to back (path MTU 4096, so 256 RoCE
+ *                        packets with ICRCs), timed until all 16 completions (data placed in the
+ *                        peer's registered memory and acknowledged);
+ *   tcp 1 MiB            16 socket writes of 64 KiB, timed until the peer socket has read all bytes;
+ *   rdma write 8 B rtt   one 8-byte RDMA WRITE, posted to completion (request + ACK round trip);
+ *   tcp 8 B echo rtt     8 bytes written, echoed by the peer, read back.
+ *
+ * Goals (issue 6): WRITE bandwidth at least half the TCP socket's (the 1 MiB row's time at most 2x
+ * TCP's) and a median 8-byte WRITE round trip under 50 microseconds. The 1 MiB rows are one call
+ * per sample; the round-trip rows are batched, so their median is a median of batch means.
+ */
+import { type Server, type Socket, createConnection, createServer } from 'node:net';
+import { type PerfEndpoint, localInfo, perfEndpoint } from '../src/rdma/perf.js';
+import { openUdpTransport } from '../src/rdma/transport/udp.js';
+import { bringUp } from '../src/rdma/verbs/connect.js';
+import type { SendWr } from '../src/rdma/verbs/types.js';
+import type { BenchSuite, CaseResult } from './lib/types.js';
+
+const MSG = 64 * 1024;
+const BURST = 16;
+
+let client: PerfEndpoint | null = null;
+let server: PerfEndpoint | null = null;
+let tcpServer: Server | null = null;
+let bulk: Socket | null = null;
+let echo: Socket | null = null;
+let received = 0;
+let want = 0;
+let wake: (() => void) | null = null;
+let echoWake: (() => void) | null = null;
+let echoed = 0;
+
+async function rdmaBurst(size: number, count: number): Promise<void> {
+  const c = client;
+  const s = server;
+  if (!c || !s) throw new Error('RDMA endpoints not set up');
+  for (let i = 0; i < count; i++) {
+    const wr: SendWr = { wrId: i, opcode: 'rdma-write', sgList: [{ addr: c.mr.addr, length: size, lkey: c.mr.lkey }], remoteAddr: s.mr.addr, rkey: s.mr.rkey };
+    c.qp.postSend(wr);
+  }
+  let done = 0;
+  while (done < count) {
+    await c.cq.wait();
+    for (const wc of c.cq.poll(64)) {
+      if (wc.status !== 'success') throw new Error(`RDMA WRITE completed with ${wc.status}`);
+      done++;
+    }
+  }
+}
+
+async function tcpBurst(): Promise<void> {
+  const sock = bulk;
+  if (!sock) throw new Error('TCP not set up');
+  want += MSG * BURST;
+  const arrived = new Promise<void>((r) => {
+    wake = r;
+  });
+  const chunk = (client as PerfEndpoint).buf.subarray(0, MSG);
+  for (let i = 0; i < BURST; i++) sock.write(chunk);
+  if (received >= want) wake = null;
+  else await arrived;
+}
+
+async function tcpEcho(): Promise<void> {
+  const sock = echo;
+  if (!sock) throw new Error('TCP not set up');
+  const target = echoed + 8;
+  const back = new Promise<void>((r) => {
+    echoWake = () => {
+      if (echoed >= target) r();
+    };
+  });
+  sock.write((client as PerfEndpoint).buf.subarray(0, 8));
+  await back;
+}
+
+export const suite: BenchSuite = {
+  name: 'rdma',
+  description: 'software RoCE v2 RDMA WRITE vs a Node TCP socket on IPv6 loopback: 1 MiB in 64 KiB messages, and 8-byte round trips',
+  runs: 31,
+  goal: {
+    text: 'WRITE bandwidth >= 1/2 of TCP (1 MiB time <= 2x) and median 8 B WRITE round trip < 50 us',
+    check: (cases: readonly CaseResult[]) => {
+      const bw = cases.find((c) => c.name === 'rdma write 1 MiB (16 x 64 KiB)');
+      const lat = cases.find((c) => c.name === 'rdma write 8 B round trip');
+      if (bw?.ratio === undefined || lat?.median === undefined) return null;
+      return bw.ratio <= 2 && lat.median < 0.05;
+    },
+  },
+  setup: async () => {
+    server = perfEndpoint(await openUdpTransport({ address: '::1', port: 0 }), MSG, BURST);
+    client = perfEndpoint(await openUdpTransport({ address: '::1', port: 0 }), MSG, BURST);
+    bringUp(server.qp, 1000, localInfo(client, 2000), { pathMtu: 4096 });
+    bringUp(client.qp, 2000, localInfo(server, 1000), { pathMtu: 4096 });
+    tcpServer = createServer((s) => {
+      s.setNoDelay(true);
+      s.once('data', (first: Buffer) => {
+        // The first byte says which connection this is: 'b' bulk sink, 'e' echo.
+        if (first[0] === 0x62) {
+          received += first.length - 1;
+          s.on('data', (d: Buffer) => {
+            received += d.length;
+            if (wake && received >= want) {
+              const w = wake;
+              wake = null;
+              w();
+            }
+          });
+        } else s.on('data', (d: Buffer) => s.write(d));
+      });
+    });
+    await new Promise<void>((r) => (tcpServer as Server).listen(0, '::1', () => r()));
+    const port = (tcpServer.address() as { port: number }).port;
+    const connect = async (tag: string): Promise<Socket> => {
+      const s = createConnection({ host: '::1', port });
+      await new Promise((r) => s.once('connect', r));
+      s.setNoDelay(true);
+      s.write(tag);
+      return s;
+    };
+    bulk = await connect('b');
+    echo = await connect('e');
+    echo.on('data', (d: Buffer) => {
+      echoed += d.length;
+      echoWake?.();
+    });
+    await new Promise((r) => setTimeout(r, 20));
+  },
+  cases: [
+    { name: 'rdma write 1 MiB (16 x 64 KiB)', run: () => rdmaBurst(MSG, BURST), baseline: 'tcp 1 MiB (16 x 64 KiB)', process: true },
+    { name: 'tcp 1 MiB (16 x 64 KiB)', alias: 'tcp', run: tcpBurst, process: true },
+    // Batched by the runner: each sample is the mean of a batch of round trips (so tails count);
+    // `numaplan rdma perf --size 8 --tx-depth 1` reports per-operation percentiles.
+    { name: 'rdma write 8 B round trip', run: () => rdmaBurst(8, 1), baseline: 'tcp 8 B echo round trip' },
+    { name: 'tcp 8 B echo round trip', alias: 'tcp echo', run: tcpEcho },
+  ],
+  teardown: async () => {
+    bulk?.destroy();
+    echo?.destroy();
+    await new Promise<void>((r) => (tcpServer ? tcpServer.close(() => r()) : r()));
+    await client?.dev.close();
+    await server?.dev.close();
+  },
+};
