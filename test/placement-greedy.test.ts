@@ -194,3 +194,38 @@ describe('split helpers equal their reference', () => {
     );
   });
 });
+
+describe('quickEvaluate agrees with evaluate', () => {
+  it('same ok, nodes, cost and missing devices on random sets', () => {
+    fc.assert(
+      fc.property(hostArb, requestArb, fc.array(fc.nat(), { minLength: 1, maxLength: 6 }), (h, req, picks) => {
+        const topo = syntheticTopology({
+          source: 'quick',
+          packages: h.packages,
+          nodesPerPackage: h.perPackage,
+          coresPerNode: h.cores,
+          threadsPerCore: 2,
+          memoryPerNode: 16 * G,
+          hugePages: [{ pageSize: 2 * 1024 ** 2, total: 1024, free: 1024 }],
+          distance: (i, j) => (i === j ? 10 : (h.dist[(Math.min(i, j) * 31 + Math.max(i, j) * 7) % 97] as number)),
+        });
+        let state = createHostState(topo);
+        h.fill.forEach((r, i) => {
+          const vm = parseVmRequest({ ...r, name: `f${i}`, devices: [] });
+          const res = place(vm, state, undefined, { hints: false });
+          if (res.ok) state = commitPlacement(state, res.placement, vm);
+        });
+        const r = parseVmRequest({ ...req, name: 'probe', pageSize: req.pageSize === 'auto' ? 4096 : req.pageSize, devices: [] });
+        for (const mode of cpuModes(r)) {
+          const ctx = makeContext(r, state, r.pageSize as number, mode, hostCapacity(state));
+          const ids = topo.nodes.map((x) => x.id);
+          const set = picks.map((p) => ids[p % ids.length] as number);
+          const full = ctx.evaluate(set);
+          const quick = ctx.quickEvaluate(set);
+          expect([quick.ok, quick.nodes, quick.cost, quick.missingPreferred]).toEqual([full.ok, full.nodes, full.cost, full.missingPreferred]);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+});

@@ -77,6 +77,13 @@ export interface PlacementContext {
   memCap(node: number): number;
   distance(a: number, b: number): number;
   evaluate(nodes: readonly number[]): SetEvaluation;
+  /**
+   * The same judgement as `evaluate` for ranking many sets: `ok`, `nodes`, `cost` and
+   * `missingPreferred` are exactly evaluate's, but `parts`, `memory` and `shortfalls` may be left
+   * empty (they are, on the allocation-free path for the common request: no layout, no memory tier,
+   * no devices). Call `evaluate` on the sets you keep.
+   */
+  quickEvaluate(nodes: readonly number[]): SetEvaluation;
   /** Lower bound on the node count from capacities alone. */
   minNodes(): number;
   /** Upper bound on the node count from the request (strict, maxNodes, layout) and the host. */
@@ -151,50 +158,81 @@ function orderBy(keys: readonly number[]): number[] {
 /** Spreads `total` over capacities as evenly as they allow, in units of `unit`. Null if it cannot. */
 export function waterFill(total: number, caps: readonly number[], unit = 1): number[] | null {
   const len = caps.length;
+  const out = new Array<number>(len).fill(0);
+  return waterFillInto(total, caps, len, unit, out, new Array<number>(len), new Array<number>(len)) ? out : null;
+}
+
+/**
+ * waterFill on the first `len` entries of `caps`, writing the parts to `out` (scratch: `capUnits`,
+ * `order`, at least `len` long). False if the capacities cannot hold the total.
+ */
+function waterFillInto(total: number, caps: ArrayLike<number>, len: number, unit: number, out: number[], capUnits: number[], order: number[]): boolean {
   const units = Math.ceil(total / unit);
-  const capUnits = new Array<number>(len);
   let sum = 0;
   for (let i = 0; i < len; i++) {
     const c = Math.floor((caps[i] as number) / unit);
     capUnits[i] = c;
     sum += c;
   }
-  if (sum < units) return null;
-  const give = new Array<number>(len).fill(0);
-  const order = orderBy(capUnits);
+  if (sum < units) return false;
+  orderInto(capUnits, len, order);
   let remaining = units;
   let left = len;
-  for (const i of order) {
+  for (let k = 0; k < len; k++) {
+    const i = order[k] as number;
     const g = Math.min(capUnits[i] as number, Math.floor(remaining / left));
-    give[i] = g;
+    out[i] = g;
     remaining -= g;
     left--;
   }
   while (remaining > 0) {
     for (let i = 0; remaining > 0 && i < len; i++) {
-      if ((give[i] as number) < (capUnits[i] as number)) {
-        give[i] = (give[i] as number) + 1;
+      if ((out[i] as number) < (capUnits[i] as number)) {
+        out[i] = (out[i] as number) + 1;
         remaining--;
       }
     }
   }
-  for (let i = 0; i < len; i++) give[i] = (give[i] as number) * unit;
+  for (let i = 0; i < len; i++) out[i] = (out[i] as number) * unit;
   const excess = units * unit - total;
   if (excess > 0) {
     let big = 0;
-    for (let i = 0; i < len; i++) if ((give[i] as number) >= (give[big] as number)) big = i;
-    give[big] = (give[big] as number) - excess;
+    for (let i = 0; i < len; i++) if ((out[i] as number) >= (out[big] as number)) big = i;
+    out[big] = (out[big] as number) - excess;
   }
-  return give;
+  return true;
+}
+
+/** Indexes 0..len-1 into `order`, by key ascending, ties by index (insertion sort for the few nodes of a set). */
+function orderInto(keys: readonly number[], len: number, order: number[]): void {
+  if (len > 32) {
+    const idx = Array.from({ length: len }, (_, i) => i).sort((x, y) => (keys[x] as number) - (keys[y] as number) || x - y);
+    for (let i = 0; i < len; i++) order[i] = idx[i] as number;
+    return;
+  }
+  for (let i = 0; i < len; i++) {
+    const k = keys[i] as number;
+    let j = i;
+    while (j > 0 && (keys[order[j - 1] as number] as number) > k) {
+      order[j] = order[j - 1] as number;
+      j--;
+    }
+    order[j] = i;
+  }
 }
 
 /** Splits `total` bytes in proportion to weights, in whole pages; remainder pages to the first entries. */
 export function proportional(total: number, weights: readonly number[], page: number): number[] {
+  const out = new Array<number>(weights.length);
+  proportionalInto(total, weights, weights.length, page, out);
+  return out;
+}
+
+/** proportional on the first `len` weights, writing to `out`. */
+function proportionalInto(total: number, weights: ArrayLike<number>, len: number, page: number, out: number[]): void {
   const pages = total / page;
-  const len = weights.length;
   let wsum = 0;
   for (let i = 0; i < len; i++) wsum += weights[i] as number;
-  const out = new Array<number>(len);
   let given = 0;
   for (let i = 0; i < len; i++) {
     const p = Math.floor((pages * (weights[i] as number)) / wsum);
@@ -209,7 +247,6 @@ export function proportional(total: number, weights: readonly number[], page: nu
     }
   }
   for (let i = 0; i < len; i++) out[i] = (out[i] as number) * page;
-  return out;
 }
 
 /** Which nodes may hold vCPUs and memory for a request. */
@@ -476,6 +513,93 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     return { ok: true, nodes, parts, memory, cost, missingPreferred, shortfalls };
   };
 
+  // Scratch space of quickEvaluate (sets of up to QUICK_MAX nodes).
+  const QUICK_MAX = 32;
+  const qIds = new Array<number>(QUICK_MAX).fill(0);
+  const qCaps = new Array<number>(QUICK_MAX).fill(0);
+  const qSplit = new Array<number>(QUICK_MAX).fill(0);
+  const qVcpus = new Array<number>(QUICK_MAX).fill(0);
+  const qEmu = new Array<number>(QUICK_MAX).fill(0);
+  const qMcaps = new Array<number>(QUICK_MAX).fill(0);
+  const qPages = new Array<number>(QUICK_MAX).fill(0);
+  const qShare = new Array<number>(QUICK_MAX).fill(0);
+  const qUnits = new Array<number>(QUICK_MAX).fill(0);
+  const qOrder = new Array<number>(QUICK_MAX).fill(0);
+  const quickable = !request.layout && !separateMemory && deviceReqs.length === 0;
+  const quickFail = (nodes: number[]): SetEvaluation => ({ ok: false, nodes, parts: [], memory: [], cost: Number.POSITIVE_INFINITY, missingPreferred: 0, shortfalls: [] });
+  const quickEvaluate = (set: readonly number[]): SetEvaluation => {
+    const len = set.length;
+    if (!quickable || len === 0 || len > QUICK_MAX) return evaluate(set);
+    for (let i = 0; i < len; i++) {
+      const v = set[i] as number;
+      let j = i;
+      while (j > 0 && (qIds[j - 1] as number) > v) {
+        qIds[j] = qIds[j - 1] as number;
+        j--;
+      }
+      qIds[j] = v;
+    }
+    for (let i = 1; i < len; i++) if (qIds[i] === qIds[i - 1]) return evaluate(set);
+    const nodes = qIds.slice(0, len);
+    let unit = 1;
+    if (mode === 'fill') unit = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < len; i++) {
+      const id = nodes[i] as number;
+      qCaps[i] = cpuCap(id);
+      qMcaps[i] = memCap(id);
+      if (mode === 'fill') unit = Math.max(unit, id < size ? (unitArr[id] as number) : 1);
+    }
+    if (len === 1) {
+      if (!(slots <= (qCaps[0] as number))) return quickFail(nodes);
+      qSplit[0] = slots;
+    } else if (!waterFillInto(slots, qCaps, len, unit, qSplit, qUnits, qOrder)) return quickFail(nodes);
+    let primary = 0;
+    for (let i = 0; i < len; i++) {
+      if (qSplit[i] === 0) return quickFail(nodes);
+      if ((qSplit[i] as number) > (qSplit[primary] as number)) primary = i;
+    }
+    for (let i = 0; i < len; i++) {
+      const e = i === primary ? emulator : 0;
+      qEmu[i] = e;
+      qVcpus[i] = (qSplit[i] as number) - e;
+      if ((qVcpus[i] as number) <= 0) return quickFail(nodes);
+    }
+    const byPages = (): boolean => {
+      for (let i = 0; i < len; i++) qPages[i] = Math.floor((qMcaps[i] as number) / pageSize);
+      if (!waterFillInto(request.memory / pageSize, qPages, len, 1, qShare, qUnits, qOrder)) return false;
+      for (let i = 0; i < len; i++) qShare[i] = (qShare[i] as number) * pageSize;
+      return true;
+    };
+    let share = request.numa === 'interleave' ? byPages() : (proportionalInto(request.memory, qVcpus, len, pageSize, qShare), true);
+    if (share) {
+      let over = false;
+      for (let i = 0; i < len; i++) if ((qShare[i] as number) > (qMcaps[i] as number)) over = true;
+      if (over) share = byPages();
+    }
+    if (!share) return quickFail(nodes);
+    // relativeDistance over parts (vCPUs + emulator) and memory, in node order.
+    let v = 0;
+    let m = 0;
+    for (let i = 0; i < len; i++) v += (qVcpus[i] as number) + (qEmu[i] as number);
+    for (let i = 0; i < len; i++) m += qShare[i] as number;
+    let cost = 1;
+    if (!(v === 0 || m === 0)) {
+      let rel = 0;
+      for (let i = 0; i < len; i++) {
+        const va = (qVcpus[i] as number) + (qEmu[i] as number);
+        if (va === 0) continue;
+        for (let j = 0; j < len; j++) {
+          const mb = qShare[j] as number;
+          if (mb === 0) continue;
+          const w = (va / v) * (mb / m);
+          rel += (w * distance(nodes[i] as number, nodes[j] as number)) / SLIT_LOCAL;
+        }
+      }
+      cost = rel;
+    }
+    return { ok: true, nodes, parts: [], memory: [], cost, missingPreferred: 0, shortfalls: [] };
+  };
+
   const cpuNodeIds = cpu.map((c) => c.id);
   const memNodes = mem;
   let minMemo: number | null = null;
@@ -518,6 +642,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     memCap,
     distance,
     evaluate,
+    quickEvaluate,
     minNodes,
     maxNodes,
     compare: compareEvaluations,

@@ -157,7 +157,7 @@ export function bestOfSize(ctx: PlacementContext, k: number): NodeChoice | null 
     const combo: number[] = [];
     const rec = (start: number): void => {
       if (combo.length === k) {
-        const ev = ctx.evaluate(combo);
+        const ev = ctx.quickEvaluate(combo);
         if (ev.ok) found.push(ev);
         return;
       }
@@ -170,7 +170,8 @@ export function bestOfSize(ctx: PlacementContext, k: number): NodeChoice | null 
     rec(0);
     if (found.length === 0) return null;
     found.sort(ctx.compare);
-    return multiChoice(found[0] as SetEvaluation, found.slice(1), true);
+    // Ranked on quick evaluations (same ok, cost, devices and ids); the winner is evaluated in full.
+    return multiChoice(ctx.evaluate((found[0] as SetEvaluation).nodes), found.slice(1), true);
   }
   const found = greedySets(ctx, cands, k);
   if (found.length === 0) return null;
@@ -443,7 +444,7 @@ export function swapImprove(ctx: PlacementContext, cands: readonly number[], sta
           for (const r of rest) add += ctx.distance(c, r) + ctx.distance(r, c);
           if (restPairs + add > currentPairs) continue; // farther apart: cannot lower an even split's cost
         }
-        const ev = ctx.evaluate([...current.nodes.filter((x) => x !== m), c]);
+        const ev = ctx.quickEvaluate([...current.nodes.filter((x) => x !== m), c]);
         if (ev.ok && ctx.compare(ev, current) < 0) {
           current = ev;
           improved = true;
@@ -453,7 +454,8 @@ export function swapImprove(ctx: PlacementContext, cands: readonly number[], sta
     }
     if (!improved) break;
   }
-  return current;
+  // Swaps were judged on quick evaluations; the result is evaluated in full.
+  return current === start ? current : ctx.evaluate(current.nodes);
 }
 
 /** The chooser of the numaplan policy. */
