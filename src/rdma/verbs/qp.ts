@@ -5,7 +5,7 @@
  * response and atomic ACK handling, ordered completions, flush on error). The responder half is in
  * responder.ts.
  */
-import { type Aeth, CREDITS_INVALID, NAK, RNR_TIMER_US, ackTimeoutUs } from '../wire/aeth.js';
+import { type Aeth, NAK, RNR_TIMER_US, ackTimeoutUs } from '../wire/aeth.js';
 import { DEFAULT_PKEY } from '../wire/headers.js';
 import { OP } from '../wire/opcodes.js';
 import { type RocePacket, encodePacketParts } from '../wire/packet.js';
@@ -178,7 +178,17 @@ export class QueuePair {
       this.nextPsn = this.attr.sqPsn;
       this.ackedPsn = this.attr.sqPsn;
     }
-    if (to === 'reset') this.shutdown();
+    if (to === 'reset') {
+      // RESET discards both queues without completions, as ibv_modify_qp(RESET) does.
+      this.shutdown();
+      this.sq.length = 0;
+      this.cursor = 0;
+      this.cursorPkt = 0;
+      this.retries = 0;
+      this.rnrRetries = 0;
+      this.rewoundTo = -1;
+      this.responder.reset();
+    }
     this.state = to;
     if (to === 'error' && from !== 'error') this.enterError(null);
     if (to === 'rts') this.pump();
@@ -445,8 +455,10 @@ export class QueuePair {
   private onResponse(p: RocePacket): void {
     const op = p.bth.opcode;
     const psn = p.bth.psn;
-    // A response must fall within the PSNs we have sent.
-    if (!this.hasUnacked() || psnDiff(psn, this.firstUnackedPsn()) < -0x400000 || psnDiff(psn, this.nextPsn) >= 0) {
+    // A response only matters while something is outstanding, and never for a PSN not yet sent.
+    // (Stale ones, before the oldest outstanding PSN, are harmless: cumulative ACKs for them are
+    // no-ops and READ/atomic responses for them find no WQE.)
+    if (!this.hasUnacked() || psnDiff(psn, this.nextPsn) >= 0) {
       if (op === OP.ACKNOWLEDGE || op === OP.ATOMIC_ACKNOWLEDGE) this.counters.acksReceived++;
       return;
     }
@@ -669,10 +681,5 @@ export class QueuePair {
     if (this.rnrHold) clearTimeout(this.rnrHold);
     this.rnrHold = null;
     this.responder.stop();
-  }
-
-  /** @internal ACK syndrome helper for the responder. */
-  static ack(msn: number): Aeth {
-    return { kind: 'ack', credits: CREDITS_INVALID, msn };
   }
 }

@@ -78,6 +78,17 @@ export class Responder {
     this.rq.length = 0;
   }
 
+  /** Back to the RESET state: receives and replay state are discarded without completions. */
+  reset(): void {
+    this.stop();
+    this.rq.length = 0;
+    this.current = null;
+    this.replays.length = 0;
+    this.msn = 0;
+    this.ePsn = 0;
+    this.nakSent = false;
+  }
+
   /** Cancels a scheduled ACK. */
   stop(): void {
     if (this.ackScheduled) clearImmediate(this.ackScheduled);
@@ -173,10 +184,9 @@ export class Responder {
     this.qp.responderFatal();
   }
 
-  private advance(p: RocePacket, n: number): void {
+  private advance(n: number): void {
     this.ePsn = psnAdd(this.ePsn, n);
     this.nakSent = false;
-    void p;
   }
 
   private inOrder(p: RocePacket): void {
@@ -206,7 +216,7 @@ export class Responder {
       if (state.offset + p.payload.length > state.wqe.capacity) return this.fatal(psn, NAK.INVALID_REQUEST);
       scatter(state.wqe.pieces, state.offset, p.payload);
       state.offset += p.payload.length;
-      this.advance(p, 1);
+      this.advance(1);
       if (!firstOfMany && !middle) {
         this.current = null;
         this.msn = (this.msn + 1) & 0xffffff;
@@ -255,7 +265,7 @@ export class Responder {
       state.buf.set(p.payload, state.offset);
       state.offset += p.payload.length;
       state.remaining -= p.payload.length;
-      this.advance(p, 1);
+      this.advance(1);
       if (last) {
         this.current = null;
         this.msn = (this.msn + 1) & 0xffffff;
@@ -274,7 +284,7 @@ export class Responder {
       const npkts = Math.max(1, Math.ceil(reth.dmaLength / mtu));
       if (!this.checkRead(p)) return this.fatal(psn, NAK.REMOTE_ACCESS_ERROR);
       this.flushAck();
-      this.advance(p, npkts);
+      this.advance(npkts);
       this.msn = (this.msn + 1) & 0xffffff;
       this.remember({ firstPsn: psn, npkts });
       this.executeRead(p, psn, true);
@@ -294,7 +304,7 @@ export class Responder {
         if (orig === a.compare) view.writeBigUInt64LE(a.swapAdd);
       } else view.writeBigUInt64LE(BigInt.asUintN(64, orig + a.swapAdd));
       this.flushAck();
-      this.advance(p, 1);
+      this.advance(1);
       this.msn = (this.msn + 1) & 0xffffff;
       this.remember({ firstPsn: psn, npkts: 1, orig });
       this.qp.transmit({ bth: this.qp.bth(OP.ATOMIC_ACKNOWLEDGE, psn, false), aeth: this.aeth(), atomicAckData: orig, payload: EMPTY });
