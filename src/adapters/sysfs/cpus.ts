@@ -56,19 +56,37 @@ export function readCpus(fs: RootFs, cpuinfo: Cpuinfo | null, allowedCpus: Set<n
     return flag === null || flag === '' || Number(flag) !== 0;
   };
 
-  // CPUs placed in the hierarchy: online, with a topology directory.
-  const topoFiles = new Map<number, Set<string>>();
+  // CPUs placed in the hierarchy: online, with a non-empty topology directory. The kernel exports
+  // the same topology attributes for every CPU, so the first placed CPU's listing stands for the
+  // others (a file it lists but another CPU lacks simply reads as missing there); a CPU is known to
+  // have a non-empty directory when it holds that listing's first file, and only a CPU that does
+  // not is listed itself. This replaces one directory listing per CPU by one existence check.
+  const placed: number[] = [];
   const offline: number[] = [];
+  const ownFiles = new Map<number, Set<string>>();
+  let template: Set<string> | null = null;
+  let probe: string | null = null;
   for (const cpu of allCpus) {
     if (!isOnline(cpu)) {
       offline.push(cpu);
       continue;
     }
-    const files = fs.list(`${CPU_DIR}/cpu${cpu}/topology`);
-    if (files.length > 0) topoFiles.set(cpu, new Set(files));
+    const dir = `${CPU_DIR}/cpu${cpu}/topology`;
+    if (probe !== null && fs.exists(`${dir}/${probe}`)) {
+      placed.push(cpu);
+      continue;
+    }
+    const files = fs.list(dir);
+    if (files.length === 0) continue;
+    placed.push(cpu);
+    if (template === null) {
+      template = new Set(files);
+      probe = files[0] as string;
+    } else ownFiles.set(cpu, new Set(files));
   }
-  const placed = [...topoFiles.keys()].sort(byNumber);
   const placedSet = new Set(placed);
+  const noFiles = new Set<string>();
+  const filesOf = (cpu: number): Set<string> => ownFiles.get(cpu) ?? (placedSet.has(cpu) ? (template ?? noFiles) : noFiles);
 
   if (placed.length === 0) return fallbackFromCpuinfo(fs, cpuinfo, allCpus, offline, allowedCpus);
 
@@ -98,8 +116,13 @@ export function readCpus(fs: RootFs, cpuinfo: Cpuinfo | null, allowedCpus: Set<n
   // the kernel writes the same mask for every member (hwloc reads them all; this is the fast path).
   const knownPkg = new Map<number, number[]>();
   const knownCore = new Map<number, number[]>();
+  const knownDie = new Map<number, number[]>();
+  const knownCluster = new Map<number, number[]>();
+  // Cores (package and core key) already given their core_id: makeTopology takes a core's id from
+  // its first PU, so later PUs of the core do not read theirs.
+  const coreKeysSeen = new Set<string>();
   for (const cpu of placed) {
-    const files = topoFiles.get(cpu) as Set<string>;
+    const files = filesOf(cpu);
     // package
     const pkgSet =
       knownPkg.get(cpu) ??
@@ -129,33 +152,50 @@ export function readCpus(fs: RootFs, cpuinfo: Cpuinfo | null, allowedCpus: Set<n
       readSet(cpu, files, 'core_cpus', 'core_cpus_list') ??
       readSet(cpu, files, 'thread_siblings', 'thread_siblings_list');
     if (coreSet?.includes(cpu)) for (const c of coreSet) knownCore.set(c, coreSet);
-    const coreId = readId(cpu, files, 'core_id') ?? undefined;
-    coreIdOfCpu.set(cpu, coreId);
+    let coreId: number | undefined;
+    let coreIdRead = false;
+    const ownCoreId = (): number | undefined => {
+      if (!coreIdRead) {
+        coreId = readId(cpu, files, 'core_id') ?? undefined;
+        coreIdRead = true;
+      }
+      return coreId;
+    };
+    let coreKey: string;
     if (coreSet && coreSet.includes(cpu)) {
       let first = coreSet[0] as number;
       if (amdComputeUnits && coreSet.length > 1) {
         if (amdThreadsAsCores === null) {
           const sibling = coreSet.find((c) => c !== cpu) as number;
-          const siblingId = readId(sibling, topoFiles.get(sibling) ?? new Set(), 'core_id');
-          amdThreadsAsCores = siblingId !== (coreId ?? null);
+          const siblingId = readId(sibling, filesOf(sibling), 'core_id');
+          amdThreadsAsCores = siblingId !== (ownCoreId() ?? null);
         }
         if (amdThreadsAsCores) first = cpu;
       }
-      coreKeyOfCpu.set(cpu, `c${first}`);
+      coreKey = `c${first}`;
     } else {
       if (coreSet) fs.warn(`${CPU_DIR}/cpu${cpu}/topology`, `core CPU mask does not contain cpu${cpu} itself; core taken from core_id`);
       else missingCoreFiles++;
-      const fallback = coreId ?? cpuinfo?.procs.get(cpu)?.coreId ?? null;
-      coreKeyOfCpu.set(cpu, fallback !== null && fallback >= 0 ? `i${pkgFirst}/${fallback}` : `p${cpu}`);
+      const fallback = ownCoreId() ?? cpuinfo?.procs.get(cpu)?.coreId ?? null;
+      coreKey = fallback !== null && fallback >= 0 ? `i${pkgFirst}/${fallback}` : `p${cpu}`;
+    }
+    coreKeyOfCpu.set(cpu, coreKey);
+    const seenKey = `${pkgFirst}/${coreKey}`;
+    if (!coreKeysSeen.has(seenKey)) {
+      coreKeysSeen.add(seenKey);
+      coreIdOfCpu.set(cpu, ownCoreId());
     }
 
     // die and cluster groups (first CPU of the set; single-PU sets and sets equal to the package are not groups)
-    const dieSet = readSet(cpu, files, 'die_cpus', 'die_cpus_list');
+    // (a CPU inside a set already read takes that set, as for packages and cores: it cannot be first)
+    const dieSet = knownDie.get(cpu) ?? readSet(cpu, files, 'die_cpus', 'die_cpus_list');
+    if (dieSet?.includes(cpu)) for (const c of dieSet) knownDie.set(c, dieSet);
     const pkgCpus = pkgInfo.get(pkgFirst)?.cpus ?? [];
     if (dieSet && dieSet.length > 1 && dieSet[0] === cpu && !sameSet(dieSet, pkgCpus)) {
       rawGroups.push({ kind: 'die', id: Math.max(0, readId(cpu, files, 'die_id') ?? 0), pkgFirst, cpus: dieSet });
     }
-    const clusterSet = readSet(cpu, files, 'cluster_cpus', 'cluster_cpus_list');
+    const clusterSet = knownCluster.get(cpu) ?? readSet(cpu, files, 'cluster_cpus', 'cluster_cpus_list');
+    if (clusterSet?.includes(cpu)) for (const c of clusterSet) knownCluster.set(c, clusterSet);
     if (
       clusterSet &&
       clusterSet.length > 1 &&
@@ -214,7 +254,7 @@ export function readCpus(fs: RootFs, cpuinfo: Cpuinfo | null, allowedCpus: Set<n
     return { id, model: cpuinfo?.procs.get(firstCpu)?.model ?? cpuinfo?.globalModel ?? null };
   });
 
-  const caches = options.caches ? readCaches(fs, placed, placedSet, topoFiles) : [];
+  const caches = options.caches ? readCaches(fs, placed, placedSet, filesOf) : [];
   return { pus, packages, caches, groups, allCpus };
 }
 
@@ -224,7 +264,7 @@ function sameSet(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
-function readCaches(fs: RootFs, placed: number[], placedSet: Set<number>, topoFiles: Map<number, Set<string>>): Cache[] {
+function readCaches(fs: RootFs, placed: number[], placedSet: Set<number>, filesOf: (cpu: number) => Set<string>): Cache[] {
   const caches: Cache[] = [];
   // CPUs already covered by a cache found through indexN of an earlier CPU: shared maps are
   // symmetric, so their indexN describes the same cache and is not read again.
@@ -241,7 +281,7 @@ function readCaches(fs: RootFs, placed: number[], placedSet: Set<number>, topoFi
       if (shared === null) continue;
       if (shared.length === 0) {
         // ia64 reports some caches with an empty map: hwloc uses the core's CPUs instead.
-        const files = topoFiles.get(cpu);
+        const files = filesOf(cpu);
         const core = files?.has('core_cpus')
           ? fs.readMask(`${CPU_DIR}/cpu${cpu}/topology/core_cpus`)
           : files?.has('thread_siblings')

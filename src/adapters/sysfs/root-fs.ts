@@ -6,7 +6,7 @@
  * files are an ordinary outcome (null / empty list), never an exception for the caller; callers
  * list a directory once and then read only the entries it holds, so the hot path throws nothing.
  */
-import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { CpuListError, parseCpuList, parseCpuMask } from '../../core/topology/cpulist.js';
 import type { TopologyWarning } from '../../core/topology/model.js';
 
@@ -78,6 +78,11 @@ export class RootFs {
     } catch {
       return false;
     }
+  }
+
+  /** True when the path exists (no exception is thrown either way: cheaper than a failing read). */
+  exists(rel: string): boolean {
+    return existsSync(this.abs(rel));
   }
 
   /** Target of a symbolic link, or null. */
