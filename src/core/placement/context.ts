@@ -306,6 +306,20 @@ function relativeDistance(distance: (a: number, b: number) => number, parts: rea
   return rel;
 }
 
+// Scratch space of quickEvaluate (sets of up to QUICK_MAX nodes); shared, as evaluation is synchronous.
+const QUICK_MAX = 32;
+const scratch = (): number[] => new Array<number>(QUICK_MAX).fill(0);
+const qIds = scratch();
+const qCaps = scratch();
+const qSplit = scratch();
+const qVcpus = scratch();
+const qEmu = scratch();
+const qMcaps = scratch();
+const qPages = scratch();
+const qShare = scratch();
+const qUnits = scratch();
+const qOrder = scratch();
+
 /** Builds the context for one request, page size and CPU mode. */
 export function makeContext(request: VmRequest, state: HostState, pageSize: number, mode: CpuMode, capacity = hostCapacity(state)): PlacementContext {
   const topo = state.topology;
@@ -513,18 +527,6 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     return { ok: true, nodes, parts, memory, cost, missingPreferred, shortfalls };
   };
 
-  // Scratch space of quickEvaluate (sets of up to QUICK_MAX nodes).
-  const QUICK_MAX = 32;
-  const qIds = new Array<number>(QUICK_MAX).fill(0);
-  const qCaps = new Array<number>(QUICK_MAX).fill(0);
-  const qSplit = new Array<number>(QUICK_MAX).fill(0);
-  const qVcpus = new Array<number>(QUICK_MAX).fill(0);
-  const qEmu = new Array<number>(QUICK_MAX).fill(0);
-  const qMcaps = new Array<number>(QUICK_MAX).fill(0);
-  const qPages = new Array<number>(QUICK_MAX).fill(0);
-  const qShare = new Array<number>(QUICK_MAX).fill(0);
-  const qUnits = new Array<number>(QUICK_MAX).fill(0);
-  const qOrder = new Array<number>(QUICK_MAX).fill(0);
   const quickable = !request.layout && !separateMemory && deviceReqs.length === 0;
   const quickFail = (nodes: number[]): SetEvaluation => ({ ok: false, nodes, parts: [], memory: [], cost: Number.POSITIVE_INFINITY, missingPreferred: 0, shortfalls: [] });
   const quickEvaluate = (set: readonly number[]): SetEvaluation => {
@@ -608,16 +610,17 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     return minMemo;
   };
   const computeMinNodes = (): number => {
-    const cs = cpuNodeIds.map(cpuCap).sort((a, b) => b - a);
+    // Largest capacities first: a native ascending sort read from the end.
+    const cs = Float64Array.from(cpuNodeIds, cpuCap).sort();
     let k = 0;
     let acc = 0;
-    while (acc < slots && k < cs.length) acc += cs[k++] as number;
+    while (acc < slots && k < cs.length) acc += cs[cs.length - 1 - k++] as number;
     if (acc < slots) return Number.POSITIVE_INFINITY;
     if (separateMemory) return Math.max(1, k);
-    const ms = cpuNodeIds.map(memCap).sort((a, b) => b - a);
+    const ms = Float64Array.from(cpuNodeIds, memCap).sort();
     let j = 0;
     let macc = 0;
-    while (macc < request.memory && j < ms.length) macc += ms[j++] as number;
+    while (macc < request.memory && j < ms.length) macc += ms[ms.length - 1 - j++] as number;
     if (macc < request.memory) return Number.POSITIVE_INFINITY;
     return Math.max(1, k, j, request.layout?.length ?? 1);
   };

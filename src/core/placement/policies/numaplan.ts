@@ -222,6 +222,7 @@ function nearestRows(topo: Topology): Int32Array {
  */
 class TopRemaining {
   private readonly inTop: Uint8Array;
+  private readonly marked: number[] = [];
   private order: readonly number[] | null = null;
   private sumR = 0;
   private next = 0;
@@ -235,7 +236,8 @@ class TopRemaining {
   }
   /** Forget the pass (the set changed). */
   reset(): void {
-    if (this.ready) this.inTop.fill(0);
+    if (this.ready) for (const i of this.marked) this.inTop[i] = 0;
+    this.marked.length = 0;
     this.ready = false;
   }
   /** The sum of the r largest capacities not in the set and not `extra`. */
@@ -254,6 +256,7 @@ class TopRemaining {
         }
         s += this.caps[i] as number;
         this.inTop[i] = 1;
+        this.marked.push(i);
         taken++;
       }
       this.sumR = s;
@@ -302,7 +305,7 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
   const grown: { ids: number[]; pairs: number }[] = [];
   const out: SetEvaluation[] = [];
   const inSet = new Uint8Array(n);
-  const sorted = new Float64Array(k);
+  const sorted = new Array<number>(k).fill(0);
   let maxId = 0;
   for (const id of cands) if (id > maxId) maxId = id;
   const radix = maxId + 1;
@@ -313,7 +316,7 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
   let epoch = 0;
   const members: number[] = [];
   for (let seed = 0; seed < n; seed++) {
-    inSet.fill(0);
+    for (const m of members) inSet[m] = 0;
     members.length = 0;
     members.push(seed);
     inSet[seed] = 1;
@@ -407,7 +410,7 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
     } else key = sorted.join(',');
     if (seen.has(key)) continue;
     seen.add(key);
-    const ids = Array.from(sorted);
+    const ids = sorted.slice();
     let pairs = 0;
     for (let a = 0; a < members.length; a++) for (let b = a + 1; b < members.length; b++) pairs += d(members[a] as number, members[b] as number);
     grown.push({ ids, pairs });
