@@ -31,13 +31,21 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
 
 const dir = dataSet('rdma/pcaps');
 
+/** `--json` prints JSON Lines: one object per packet and line. */
+function jsonLines(text: string): unknown[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as unknown);
+}
+
 describe.skipIf(!dir)('rdma decode on real captures', () => {
   it('emits one JSON object per RoCE packet with opcode, destQp, psn, icrcOk', async () => {
     let total = 0;
     for (const f of readdirSync(dir as string).filter((x) => x.endsWith('.pcap'))) {
       const r = await run(['rdma', 'decode', join(dir as string, f), '--json']);
       expect(r.code).toBe(0);
-      const arr = JSON.parse(r.out) as { opcode: number; destQp: number; psn: number; icrcOk: boolean }[];
+      const arr = jsonLines(r.out) as { opcode: number; destQp: number; psn: number; icrcOk: boolean }[];
       for (const p of arr) {
         expect(typeof p.opcode).toBe('number');
         expect(typeof p.destQp).toBe('number');
@@ -70,7 +78,7 @@ describe('rdma decode on generated captures', () => {
     writeFileSync(join(tmp, 'x.pcap'), writePcap([good, bad]));
     const r = await run(['rdma', 'decode', join(tmp, 'x.pcap'), '--json']);
     expect(r.code).toBe(1);
-    const arr = JSON.parse(r.out) as { icrcOk: boolean; ipVersion: number; psn: number }[];
+    const arr = jsonLines(r.out) as { icrcOk: boolean; ipVersion: number; psn: number }[];
     expect(arr.map((p) => p.icrcOk)).toEqual([true, false]);
     expect(arr[0]?.ipVersion).toBe(6);
     writeFileSync(join(tmp, 'junk.pcap'), 'not a capture at all');

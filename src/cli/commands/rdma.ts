@@ -22,7 +22,7 @@ export function registerRdma(program: Command, io: Io): void {
     .command('decode')
     .description('decode the RoCE v2 packets of a pcap/pcapng capture and check their ICRCs')
     .argument('<file>', 'a pcap or pcapng file (Ethernet, VLAN, Linux cooked SLL/SLL2 or raw IP)')
-    .option('--json', 'a JSON array, one object per RoCE packet (opcode, destQp, psn, icrcOk, headers)')
+    .option('--json', 'JSON Lines: one object per RoCE packet and line (opcode, destQp, psn, icrcOk, headers)')
     .option('--port <port>', 'UDP destination port of RoCE v2', '4791')
     .addHelpText(
       'after',
@@ -44,7 +44,7 @@ Examples:
       }
       const packets = decodeCapture(bytes, { name: file, port });
       const bad = packets.filter((p) => !p.icrcOk || p.error !== undefined).length;
-      if (opts.json) writeJson(io, packets.map(decodedToJson));
+      if (opts.json) io.out(packets.map((p) => `${JSON.stringify(decodedToJson(p))}\n`).join(''));
       else {
         const rows = packets.map((p) => [
           String(p.frame),
