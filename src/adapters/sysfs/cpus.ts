@@ -269,9 +269,18 @@ function readCaches(fs: RootFs, placed: number[], placedSet: Set<number>, filesO
   // CPUs already covered by a cache found through indexN of an earlier CPU: shared maps are
   // symmetric, so their indexN describes the same cache and is not read again.
   const covered = new Map<string, Set<number>>();
+  // The kernel numbers a CPU's caches index0..indexN-1. Once a CPU shows that layout, later CPUs
+  // are taken to have the same indexes (one that is missing simply reads as missing) unless they
+  // also hold index<N>, in which case they are listed: an existence check instead of a listing.
+  let layout: string[] | null = null;
   for (const cpu of placed) {
     const dir = `${CPU_DIR}/cpu${cpu}/cache`;
-    const indexes = fs.list(dir).filter((n) => /^index\d+$/.test(n));
+    let indexes: string[];
+    if (layout !== null && !fs.exists(`${dir}/index${layout.length}`)) indexes = layout;
+    else {
+      indexes = fs.list(dir).filter((n) => /^index\d+$/.test(n));
+      if (layout === null && indexes.length > 0 && indexes.every((n) => Number(n.slice(5)) < indexes.length && n === `index${Number(n.slice(5))}`)) layout = indexes;
+    }
     for (const index of indexes) {
       let seen = covered.get(index);
       if (!seen) covered.set(index, (seen = new Set()));
