@@ -52,7 +52,10 @@ export function readCpus(fs: RootFs, cpuinfo: Cpuinfo | null, allowedCpus: Set<n
   const onlineSet = onlineList ? new Set(onlineList) : null;
   const isOnline = (cpu: number): boolean => {
     if (onlineSet) return onlineSet.has(cpu);
-    const flag = fs.readTrim(`${CPU_DIR}/cpu${cpu}/online`);
+    // Old kernels and cpu0 often have no per-CPU online file: check before reading (a failed read
+    // costs an exception, several times an existence check).
+    const rel = `${CPU_DIR}/cpu${cpu}/online`;
+    const flag = fs.exists(rel) ? fs.readTrim(rel) : null;
     return flag === null || flag === '' || Number(flag) !== 0;
   };
 
