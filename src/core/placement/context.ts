@@ -251,13 +251,13 @@ function proportionalInto(total: number, weights: ArrayLike<number>, len: number
 
 /** Which nodes may hold vCPUs and memory for a request. */
 function eligible(request: VmRequest, cap: HostCapacity): { cpu: NodeCapacity[]; mem: NodeCapacity[] } {
-  const allowed = new Set(request.nodes ?? cap.nodes.map((n) => n.id));
-  const topoAllowed = (n: NodeCapacity): boolean => allowed.has(n.id);
+  const allowed = request.nodes ? new Set(request.nodes) : null;
+  const topoAllowed = (n: NodeCapacity): boolean => allowed === null || allowed.has(n.id);
   const cpu = cap.nodes.filter((n) => topoAllowed(n) && n.totalPus > 0 && (request.tier !== 'dram' || n.tier === 'dram'));
   const mem =
     request.tier === 'dram'
       ? cpu
-      : cap.nodes.filter((n) => (request.nodes ? allowed.has(n.id) : true) && n.tier === request.tier && n.totalMemory > 0);
+      : cap.nodes.filter((n) => (allowed ? allowed.has(n.id) : true) && n.tier === request.tier && n.totalMemory > 0);
   return { cpu, mem };
 }
 
@@ -611,13 +611,17 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
   };
   const computeMinNodes = (): number => {
     // Largest capacities first: a native ascending sort read from the end.
-    const cs = Float64Array.from(cpuNodeIds, cpuCap).sort();
+    const cs = new Float64Array(cpuNodeIds.length);
+    for (let i = 0; i < cs.length; i++) cs[i] = cpuCap(cpuNodeIds[i] as number);
+    cs.sort();
     let k = 0;
     let acc = 0;
     while (acc < slots && k < cs.length) acc += cs[cs.length - 1 - k++] as number;
     if (acc < slots) return Number.POSITIVE_INFINITY;
     if (separateMemory) return Math.max(1, k);
-    const ms = Float64Array.from(cpuNodeIds, memCap).sort();
+    const ms = new Float64Array(cpuNodeIds.length);
+    for (let i = 0; i < ms.length; i++) ms[i] = memCap(cpuNodeIds[i] as number);
+    ms.sort();
     let j = 0;
     let macc = 0;
     while (macc < request.memory && j < ms.length) macc += ms[ms.length - 1 - j++] as number;

@@ -17,7 +17,7 @@ import { predictCost } from '../cost/model.js';
 import { pageSizeLabel } from '../topology/sizes.js';
 import { assign, assignDevices } from './assign.js';
 import { type HostCapacity, hostCapacity } from './capacity.js';
-import { type CpuMode, type Part, type PlacementContext, type SetEvaluation, makeContext, memResource, modeLabel } from './context.js';
+import { type CpuMode, type Part, type PlacementContext, type SetEvaluation, makeContext, memResource, modeLabel, proportional, waterFill } from './context.js';
 import type { ChooseNodes, NodeChoice, PlaceOptions } from './policy.js';
 import { RequestError, type VmRequest } from './request.js';
 import type { HostState } from './state.js';
@@ -90,7 +90,7 @@ function attemptPlace(policy: string, choose: ChooseNodes, request: VmRequest, s
 }
 
 function checkNodes(request: VmRequest, state: HostState): void {
-  const ids = new Set(state.topology.nodes.map((n) => n.id));
+  const ids = request.nodes ? new Set(state.topology.nodes.map((n) => n.id)) : new Set<number>();
   for (const n of request.nodes ?? []) {
     if (!ids.has(n)) throw new RequestError('nodes', `node ${n} does not exist on this host (nodes: ${[...ids].join(',')})`);
   }
@@ -306,16 +306,18 @@ export function refusalReasons(ctx: PlacementContext): RefusalReason[] {
     const ev = ctx.evaluate(ctx.cpuNodes.map((n) => n.id));
     return ev.shortfalls.map((s) => ({ ...s, detail: `${s.detail} (nodes given explicitly)` }));
   }
-  let per: RefusalReason[][] = ctx.cpuNodes.map((n) => ctx.evaluate([n.id]).shortfalls.map((s) => ({ ...s, node: n.id })));
-  if (per.length > MAX_REFUSAL_NODES) {
+  const single = (id: number): RefusalReason[] => ctx.evaluate([id]).shortfalls.map((s) => ({ ...s, node: id }));
+  let per: RefusalReason[][];
+  if (ctx.cpuNodes.length > MAX_REFUSAL_NODES) {
+    // The nodes closest to fitting; on the common request their gap comes without a full evaluation.
     const gap = (rs: RefusalReason[]): number => rs.reduce((s, r) => s + (r.need - r.have) / Math.max(1, r.need), 0);
-    per = per
-      .map((rs, i) => ({ rs, i, g: gap(rs) }))
+    per = ctx.cpuNodes
+      .map((n, i) => ({ id: n.id, i, g: singleGap(ctx, n.id) ?? gap(single(n.id)) }))
       .sort((x, y) => x.g - y.g || x.i - y.i)
       .slice(0, MAX_REFUSAL_NODES)
       .sort((x, y) => x.i - y.i)
-      .map((x) => x.rs);
-  }
+      .map((x) => single(x.id));
+  } else per = ctx.cpuNodes.map((n) => single(n.id));
   const out = per.flat();
   const hi = ctx.maxNodes();
   if (hi > 1 || request.layout) {
@@ -335,6 +337,28 @@ export function refusalReasons(ctx: PlacementContext): RefusalReason[] {
     out.push({ resource: 'nodes', node: null, need: 1, have: 0, detail: 'numa=strict: no single node holds the VM' });
   }
   return out;
+}
+
+/**
+ * The summed relative shortfall of one node, sum((need - have) / max(1, need)) over the reasons
+ * `evaluate([id])` gives, computed without building them for the common request (no layout, no
+ * memory tier, no devices: the CPU check, then memory, as evaluate does); null for other requests.
+ */
+function singleGap(ctx: PlacementContext, id: number): number | null {
+  const request = ctx.request;
+  if (request.layout || ctx.separateMemory || request.devices.length > 0) return null;
+  const slots = ctx.slots;
+  const cap = ctx.cpuCap(id);
+  if (!(slots <= cap)) return 0 + (slots - cap) / Math.max(1, slots);
+  const vcpus = slots - (request.emulator === 'share' ? 0 : request.emulator);
+  if (vcpus <= 0) return 0 + (slots - slots) / Math.max(1, slots);
+  const page = ctx.pageSize;
+  const mcap = ctx.memCap(id);
+  const byPages = (): number[] | null => waterFill(request.memory / page, [Math.floor(mcap / page)])?.map((p) => p * page) ?? null;
+  let share = request.numa === 'interleave' ? byPages() : proportional(request.memory, [vcpus], page);
+  if (share && (share[0] as number) > mcap) share = byPages();
+  if (!share) return 0 + (request.memory - mcap) / Math.max(1, request.memory);
+  return 0;
 }
 
 /** Variations of a request tried for hints; each is bounded (binary searches are log2 of the size). */

@@ -222,7 +222,8 @@ function nearestRows(topo: Topology): Int32Array {
  */
 class TopRemaining {
   private readonly inTop: Uint8Array;
-  private readonly marked: number[] = [];
+  private readonly marked: Int32Array;
+  private nMarked = 0;
   private order: readonly number[] | null = null;
   private sumR = 0;
   private next = 0;
@@ -233,11 +234,12 @@ class TopRemaining {
     private readonly limit: number,
   ) {
     this.inTop = new Uint8Array(caps.length);
+    this.marked = new Int32Array(caps.length);
   }
   /** Forget the pass (the set changed). */
   reset(): void {
-    if (this.ready) for (const i of this.marked) this.inTop[i] = 0;
-    this.marked.length = 0;
+    if (this.ready) for (let k = 0; k < this.nMarked; k++) this.inTop[this.marked[k] as number] = 0;
+    this.nMarked = 0;
     this.ready = false;
   }
   /** The sum of the r largest capacities not in the set and not `extra`. */
@@ -256,7 +258,7 @@ class TopRemaining {
         }
         s += this.caps[i] as number;
         this.inTop[i] = 1;
-        this.marked.push(i);
+        this.marked[this.nMarked++] = i;
         taken++;
       }
       this.sumR = s;
