@@ -13,6 +13,13 @@ import { VMAGENT_POLICIES } from '../../core/sim/vmagent/registry.js';
 import { type VmagentScenarioName, vmagentScenario } from '../../core/sim/vmagent/rules.js';
 import { simulateVmagent, unknownPolicy, vmagentOffsets, vmagentReport } from '../../core/sim/vmagent/simulate.js';
 import { runVmagentParallel } from '../../sim-worker/run-parallel.js';
+import { loadTopology } from '../../adapters/source.js';
+import { parseHostSpec } from '../../core/sim/fleet/host-spec.js';
+import type { FleetGroup } from '../../core/sim/fleet/fleet-state.js';
+import { fleetPolicyNames } from '../../core/sim/fleet/policies.js';
+import { simulateFleet } from '../../core/sim/fleet/replay.js';
+import { forLoad, syntheticTrace } from '../../core/sim/synthetic.js';
+import type { Trace } from '../../core/sim/trace.js';
 import { type Io, writeJson } from '../io.js';
 import { table } from '../render/table.js';
 
@@ -31,6 +38,10 @@ interface SimulateOptions {
   plot?: string;
   workers: string;
   progress: boolean;
+  hosts?: string;
+  synthetic?: string;
+  load: string;
+  lifetime: 'exponential' | 'lognormal';
 }
 
 /** Registers the command. */
@@ -41,6 +52,10 @@ export function registerSimulate(program: Command, io: Io): void {
     .option('--trace <file>', 'trace file: Huawei lifetime (vmid,cpu,mem,at,lt) or event log (vmid,cpu,memory,time,type), generic CSV or JSONL')
     .addOption(new Option('--mode <mode>', 'vmagent: the published benchmark\'s rules; fleet: hosts from --hosts').choices(['vmagent', 'fleet']).default('vmagent'))
     .addOption(new Option('--scenario <name>', 'vmagent mode: fading (departures ignored, split above 32 GB) or recovering (departures applied, split above 10 GB)').choices(['fading', 'recovering']))
+    .option('--hosts <groups>', 'fleet mode: host groups SOURCE*COUNT,... e.g. preset:epyc-2s-nps4*100,preset:broadwell-2s*20 (SOURCE as in --from)')
+    .option('--synthetic <n>', 'instead of --trace: N seeded synthetic requests (Poisson arrivals, size mix, lifetimes)')
+    .option('--load <f>', 'synthetic: steady-state vCPU load of the fleet the arrival rate aims at (fleet mode; else 1 arrival/s)', '0.9')
+    .addOption(new Option('--lifetime <dist>', 'synthetic: lifetime distribution (mean 1 h)').choices(['exponential', 'lognormal']).default('exponential'))
     .option('--servers <n>', 'vmagent mode: number of two-node servers')
     .option('--policies <list>', `comma-separated policies (vmagent mode: ${VMAGENT_POLICIES.join(', ')})`)
     .option('--starts <k>', 'random start offsets to average over', '10')
@@ -64,7 +79,14 @@ Examples:
   numaplan simulate --trace huawei-east-1-lt.csv --mode vmagent --scenario fading --servers 5
   numaplan simulate --trace huawei-east-1-lt.csv --mode vmagent --scenario recovering --servers 20 \\
       --policies numaplan,first-fit --starts 20 --seed 7 --json
-  numaplan simulate --trace huawei-east-1-lt.csv --mode vmagent --scenario fading --servers 50 --plot plots/`,
+  numaplan simulate --trace huawei-east-1-lt.csv --mode vmagent --scenario fading --servers 50 --plot plots/
+
+Fleet mode: every policy of the placement engine (${'$'}{fleetPolicyNames().join(', ')}) replays the trace
+on a fresh fleet; departures release; host selection is indexed (see docs). Trace VMs map to
+dedicated vCPUs on hardware threads and their memory with page size auto.
+  numaplan simulate --mode fleet --trace huawei-east-1-lt.csv --hosts preset:epyc-2s-nps4*40
+  numaplan simulate --mode fleet --synthetic 1000000 --hosts preset:epyc-2s-nps4*5000,preset:broadwell-2s*5000 \\
+      --policies host-best-fit --seed 3`,
     )
     .action(async (opts: SimulateOptions) => {
       const report = await runSimulation(opts, io);
@@ -83,8 +105,8 @@ async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> 
   const seed = intOption(opts.seed, '--seed', 0);
   const workers = intOption(opts.workers, '--workers', 0);
   const horizon = opts.horizon === undefined ? undefined : intOption(opts.horizon, '--horizon', 1);
+  if (opts.mode === 'fleet') return runFleet(opts, io, seed, horizon);
   if (!opts.trace) throw usage('--trace', 'a trace file is required (--trace FILE)');
-  if (opts.mode !== 'vmagent') throw usage('--mode', 'fleet mode is not available yet; use --mode vmagent');
   if (!opts.scenario) throw usage('--scenario', 'vmagent mode needs --scenario fading|recovering');
   if (opts.servers === undefined) throw usage('--servers', 'vmagent mode needs --servers N');
   const servers = intOption(opts.servers, '--servers', 1);
@@ -123,6 +145,36 @@ async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> 
     });
   }
   progress(-1, 0);
+  return report;
+}
+
+async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: number | undefined): Promise<SimReport> {
+  if (!opts.hosts) throw usage('--hosts', 'fleet mode needs --hosts SOURCE*COUNT,... (e.g. preset:epyc-2s-nps4*100)');
+  if (!opts.trace && opts.synthetic === undefined) throw usage('--trace', 'fleet mode needs --trace FILE or --synthetic N');
+  const groups: FleetGroup[] = parseHostSpec(opts.hosts).map((g) => ({ spec: g.source, count: g.count, topology: loadTopology(g.source) }));
+  const known = fleetPolicyNames();
+  const policies = (opts.policies ?? known.join(',')).split(',').map((p) => p.trim()).filter((p) => p !== '');
+  for (const p of policies) if (!known.includes(p)) throw unknownPolicy(p, known);
+  let trace: Trace;
+  if (opts.synthetic !== undefined) {
+    const count = intOption(opts.synthetic, '--synthetic', 1);
+    const load = Number(opts.load);
+    if (!(load > 0)) throw usage('--load', `"${opts.load}" is not a positive number`);
+    const vcpus = groups.reduce((s, g) => s + g.count * g.topology.pus.filter((p) => p.online && p.allowed).length, 0);
+    trace = syntheticTrace({ count, seed, rate: forLoad(load, vcpus), lifetime: opts.lifetime });
+  } else {
+    trace = readTrace(opts.trace as string, { skipBad: opts.skipBad === true });
+    if (trace.skipped > 0) io.err(`skipped ${trace.skipped} bad row(s) of ${opts.trace}\n`);
+  }
+  const bar = makeProgress(io, opts.progress && process.stderr.isTTY === true);
+  const report = simulateFleet(trace, groups, {
+    policies,
+    seed,
+    ...(horizon !== undefined ? { horizon } : {}),
+    clock: () => performance.now(),
+    onProgress: bar,
+  });
+  bar(-1, 0);
   return report;
 }
 

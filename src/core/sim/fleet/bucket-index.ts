@@ -1,0 +1,83 @@
+/**
+ * Host indexes of the fleet simulator, so that one decision does not scan every host.
+ *
+ * - `BucketIndex`: hosts bucketed by an integer key (e.g. the free vCPU slots of their emptiest
+ *   node). `scan(from, visit)` walks buckets from `from` upwards (tightest first, which is best-fit
+ *   order) and stops when `visit` returns false. Insert/move/remove are O(1).
+ * - `MaxTree`: a segment tree over host ids of two per-host maxima (free vCPU slots and free memory
+ *   of the host's best node); `leftmost(from, cpu, mem)` finds the lowest host id at or after `from`
+ *   whose maxima both reach the need, in O(log n) plus false positives (the two maxima may sit on
+ *   different nodes: the caller verifies and continues from the next id).
+ */
+
+/** Hosts in buckets by an integer key. */
+export class BucketIndex {
+  private readonly buckets: Set<number>[] = [];
+  private readonly keyOf: Int32Array;
+
+  constructor(hosts: number) {
+    this.keyOf = new Int32Array(hosts).fill(-1);
+  }
+
+  /** Puts (or moves) a host under `key` (>= 0). */
+  set(host: number, key: number): void {
+    const old = this.keyOf[host] as number;
+    if (old === key) return;
+    if (old >= 0) this.buckets[old]?.delete(host);
+    let b = this.buckets[key];
+    if (!b) {
+      for (let k = this.buckets.length; k <= key; k++) this.buckets[k] = new Set();
+      b = this.buckets[key] as Set<number>;
+    }
+    b.add(host);
+    this.keyOf[host] = key;
+  }
+
+  /** Visits hosts with key >= from, lowest key first (insertion order inside a bucket) until visit returns false. */
+  scan(from: number, visit: (host: number) => boolean): void {
+    for (let k = Math.max(0, Math.ceil(from)); k < this.buckets.length; k++) {
+      const b = this.buckets[k] as Set<number>;
+      if (b.size === 0) continue;
+      for (const h of b) if (!visit(h)) return;
+    }
+  }
+}
+
+/** Segment tree of two maxima per host, for leftmost-fit queries. */
+export class MaxTree {
+  private readonly size: number;
+  private readonly cpu: Float64Array;
+  private readonly mem: Float64Array;
+
+  constructor(hosts: number) {
+    let size = 1;
+    while (size < hosts) size *= 2;
+    this.size = size;
+    this.cpu = new Float64Array(2 * size).fill(-1);
+    this.mem = new Float64Array(2 * size).fill(-1);
+  }
+
+  /** Sets a host's maxima. */
+  set(host: number, cpu: number, mem: number): void {
+    let i = host + this.size;
+    this.cpu[i] = cpu;
+    this.mem[i] = mem;
+    for (i >>= 1; i >= 1; i >>= 1) {
+      this.cpu[i] = Math.max(this.cpu[2 * i] as number, this.cpu[2 * i + 1] as number);
+      this.mem[i] = Math.max(this.mem[2 * i] as number, this.mem[2 * i + 1] as number);
+    }
+  }
+
+  /** Lowest host id >= from whose maxima reach (cpu, mem), or -1. */
+  leftmost(from: number, cpu: number, mem: number): number {
+    return this.find(1, 0, this.size, from, cpu, mem);
+  }
+
+  private find(i: number, lo: number, hi: number, from: number, cpu: number, mem: number): number {
+    if (hi <= from || (this.cpu[i] as number) < cpu || (this.mem[i] as number) < mem) return -1;
+    if (hi - lo === 1) return lo;
+    const mid = (lo + hi) >> 1;
+    const left = this.find(2 * i, lo, mid, from, cpu, mem);
+    return left >= 0 ? left : this.find(2 * i + 1, mid, hi, from, cpu, mem);
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * The fleet's state as the simulator tracks it: per host and per CPU node, free vCPU slots (one per
+ * usable hardware thread, after the engine's default host reserve) and free memory in bytes (all page
+ * sizes together), kept in flat arrays, plus the host indexes (bucket-index.ts) refreshed on every
+ * change. Host-level policies decide on this model alone; engine policies use it as a cheap bound to
+ * pick candidate hosts and keep one engine `HostState` per host for the real decision.
+ */
+import type { Topology } from '../../topology/model.js';
+import { type HostState, createHostState, defaultReserve } from '../../placement/state.js';
+import { BucketIndex, MaxTree } from './bucket-index.js';
+
+/** A host group after its topology was loaded. */
+export interface FleetGroup {
+  spec: string;
+  count: number;
+  topology: Topology;
+}
+
+/** One host's part of a placement: global node indexes with vCPUs and bytes on each. */
+export interface FleetShare {
+  host: number;
+  nodes: number[];
+  cpu: number[];
+  mem: number[];
+  /** The VM's name on the host's engine state (engine policies only). */
+  engineName: string | null;
+}
+
+interface GroupModel {
+  topology: Topology;
+  /** Node ids with usable CPUs, ascending. */
+  nodeIds: number[];
+  capCpu: number[];
+  capMem: number[];
+  /** OS CPU -> position in nodeIds. */
+  puNode: Map<number, number>;
+  /** Node id -> position in nodeIds. */
+  nodePos: Map<number, number>;
+  distance: (a: number, b: number) => number;
+}
+
+/** Mutable fleet state with indexes. */
+export class FleetState {
+  readonly hosts: number;
+  readonly groups: readonly FleetGroup[];
+  /** Group of each host. */
+  readonly groupOf: Int32Array;
+  /** First global node index of each host, and its node count. */
+  readonly nodeBase: Int32Array;
+  readonly nodeCount: Int32Array;
+  readonly freeCpu: Float64Array;
+  readonly freeMem: Float64Array;
+  readonly capCpu: Float64Array;
+  readonly capMem: Float64Array;
+  readonly totalCpu: number;
+  readonly totalMem: number;
+  /** Hosts by the free vCPU slots of their emptiest node / by total free slots. */
+  readonly byNode: BucketIndex;
+  readonly byTotal: BucketIndex;
+  /** Leftmost-fit trees: best node's (slots, bytes) and host totals. */
+  readonly nodeTree: MaxTree;
+  readonly totalTree: MaxTree;
+  private readonly models: GroupModel[];
+  private readonly engine: (HostState | null)[];
+
+  constructor(groups: readonly FleetGroup[]) {
+    this.groups = groups;
+    this.models = groups.map((g) => groupModel(g.topology));
+    this.hosts = groups.reduce((s, g) => s + g.count, 0);
+    this.groupOf = new Int32Array(this.hosts);
+    this.nodeBase = new Int32Array(this.hosts);
+    this.nodeCount = new Int32Array(this.hosts);
+    let h = 0;
+    let nodes = 0;
+    groups.forEach((g, gi) => {
+      const m = this.models[gi] as GroupModel;
+      for (let i = 0; i < g.count; i++, h++) {
+        this.groupOf[h] = gi;
+        this.nodeBase[h] = nodes;
+        this.nodeCount[h] = m.nodeIds.length;
+        nodes += m.nodeIds.length;
+      }
+    });
+    this.freeCpu = new Float64Array(nodes);
+    this.freeMem = new Float64Array(nodes);
+    this.capCpu = new Float64Array(nodes);
+    this.capMem = new Float64Array(nodes);
+    for (let x = 0; x < this.hosts; x++) {
+      const m = this.model(x);
+      const base = this.nodeBase[x] as number;
+      m.nodeIds.forEach((_, i) => {
+        this.capCpu[base + i] = m.capCpu[i] as number;
+        this.capMem[base + i] = m.capMem[i] as number;
+      });
+    }
+    this.freeCpu.set(this.capCpu);
+    this.freeMem.set(this.capMem);
+    let tc = 0;
+    let tm = 0;
+    for (let i = 0; i < nodes; i++) {
+      tc += this.capCpu[i] as number;
+      tm += this.capMem[i] as number;
+    }
+    this.totalCpu = tc;
+    this.totalMem = tm;
+    this.byNode = new BucketIndex(this.hosts);
+    this.byTotal = new BucketIndex(this.hosts);
+    this.nodeTree = new MaxTree(this.hosts);
+    this.totalTree = new MaxTree(this.hosts);
+    this.engine = new Array<HostState | null>(this.hosts).fill(null);
+    for (let x = 0; x < this.hosts; x++) this.reindex(x);
+  }
+
+  /** The topology of a host. */
+  topology(host: number): Topology {
+    return this.model(host).topology;
+  }
+
+  /** Host node id of a global node index. */
+  nodeId(host: number, global: number): number {
+    return this.model(host).nodeIds[global - (this.nodeBase[host] as number)] as number;
+  }
+
+  /** SLIT distance between two node ids of a host. */
+  distance(host: number, a: number, b: number): number {
+    return this.model(host).distance(a, b);
+  }
+
+  /** The engine's state of a host (created on first use). */
+  engineState(host: number): HostState {
+    let s = this.engine[host];
+    if (!s) {
+      s = createHostState(this.topology(host));
+      this.engine[host] = s;
+    }
+    return s;
+  }
+
+  /** Replaces a host's engine state (after a commit or a release). */
+  setEngineState(host: number, state: HostState): void {
+    this.engine[host] = state;
+  }
+
+  /** The share a placement on `host` takes, from the placement's CPUs and memory grants. */
+  shareOf(host: number, cpus: readonly number[], memory: readonly { node: number; bytes: number }[], engineName: string | null): FleetShare {
+    const m = this.model(host);
+    const base = this.nodeBase[host] as number;
+    const cpu = new Map<number, number>();
+    const mem = new Map<number, number>();
+    for (const c of cpus) {
+      const p = m.puNode.get(c);
+      if (p !== undefined) cpu.set(p, (cpu.get(p) ?? 0) + 1);
+    }
+    for (const g of memory) {
+      const p = m.nodePos.get(g.node);
+      if (p !== undefined) mem.set(p, (mem.get(p) ?? 0) + g.bytes);
+    }
+    const keys = [...new Set([...cpu.keys(), ...mem.keys()])].sort((a, b) => a - b);
+    return { host, nodes: keys.map((k) => base + k), cpu: keys.map((k) => cpu.get(k) ?? 0), mem: keys.map((k) => mem.get(k) ?? 0), engineName };
+  }
+
+  /** Takes (sign -1) or returns (sign +1) a share, and refreshes the host's index entries. */
+  apply(share: FleetShare, sign: 1 | -1): void {
+    share.nodes.forEach((n, i) => {
+      this.freeCpu[n] = (this.freeCpu[n] as number) + sign * (share.cpu[i] as number);
+      this.freeMem[n] = (this.freeMem[n] as number) + sign * (share.mem[i] as number);
+    });
+    this.reindex(share.host);
+  }
+
+  /** Free vCPU slots and bytes of a host. */
+  hostFree(host: number): { cpu: number; mem: number } {
+    let cpu = 0;
+    let mem = 0;
+    const base = this.nodeBase[host] as number;
+    for (let i = 0; i < (this.nodeCount[host] as number); i++) {
+      cpu += this.freeCpu[base + i] as number;
+      mem += this.freeMem[base + i] as number;
+    }
+    return { cpu, mem };
+  }
+
+  private reindex(host: number): void {
+    const base = this.nodeBase[host] as number;
+    let bestCpu = 0;
+    let bestMem = 0;
+    let totalCpu = 0;
+    let totalMem = 0;
+    for (let i = 0; i < (this.nodeCount[host] as number); i++) {
+      const c = this.freeCpu[base + i] as number;
+      const m = this.freeMem[base + i] as number;
+      if (c > bestCpu) bestCpu = c;
+      if (m > bestMem) bestMem = m;
+      totalCpu += c;
+      totalMem += m;
+    }
+    this.byNode.set(host, Math.floor(bestCpu));
+    this.byTotal.set(host, Math.floor(totalCpu));
+    this.nodeTree.set(host, bestCpu, bestMem);
+    this.totalTree.set(host, totalCpu, totalMem);
+  }
+
+  private model(host: number): GroupModel {
+    return this.models[this.groupOf[host] as number] as GroupModel;
+  }
+}
+
+function groupModel(topology: Topology): GroupModel {
+  const reserve = defaultReserve(topology);
+  const reservedCpus = new Set(reserve.cpus);
+  const nodeIds = topology.nodes.filter((n) => topology.pus.some((p) => p.node === n.id && p.online && p.allowed)).map((n) => n.id).sort((a, b) => a - b);
+  const nodePos = new Map(nodeIds.map((id, i) => [id, i]));
+  const capCpu = nodeIds.map(() => 0);
+  const puNode = new Map<number, number>();
+  for (const p of topology.pus) {
+    if (p.node === null) continue;
+    const pos = nodePos.get(p.node);
+    if (pos === undefined) continue;
+    puNode.set(p.os, pos);
+    if (p.online && p.allowed && !reservedCpus.has(p.os)) capCpu[pos] = (capCpu[pos] as number) + 1;
+  }
+  const capMem = nodeIds.map((id) => {
+    const node = topology.nodes.find((n) => n.id === id);
+    const kept = reserve.memory.filter((r) => r.node === id).reduce((s, r) => s + r.bytes, 0);
+    return Math.max(0, (node?.memory.total ?? 0) - kept);
+  });
+  const index = new Map(topology.nodes.map((n, i) => [n.id, i]));
+  const distance = (a: number, b: number): number => {
+    const row = topology.distances?.[index.get(a) ?? -1];
+    const d = row?.[index.get(b) ?? -1];
+    return typeof d === 'number' && d > 0 ? d : a === b ? 10 : 20;
+  };
+  return { topology, nodeIds, capCpu, capMem, puNode, nodePos, distance };
+}

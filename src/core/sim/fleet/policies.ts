@@ -1,0 +1,255 @@
+/**
+ * Fleet-mode policies. Two kinds:
+ *
+ * - Engine policies: every policy of the placement engine's registry (numaplan and the baselines)
+ *   under its own name. Host selection is NUMA-aware and indexed: the hosts whose emptiest node can
+ *   take the whole VM are visited tightest first (best-fit order of the bucket index; when no host has
+ *   such a node, hosts by total free slots), the engine places the VM on each of the first
+ *   `FLEET_CANDIDATES` hosts where it succeeds, and the engine's own judgement decides among them:
+ *   lowest predicted latency ratio, then fewer nodes, then fewer non-local devices, then the engine's
+ *   score, then the tighter host. Refusals by the engine (page pools, whole cores, devices that the
+ *   cheap bound does not see) do not count as candidates, but at most `FLEET_SCAN_LIMIT` hosts are
+ *   tried per decision; past that the VM is rejected (a bounded decision, reported as a rejection).
+ * - Host-level policies on the fleet model alone (no engine call): `host-first-fit` (lowest host id,
+ *   lowest node that fits) and `host-best-fit` (the host whose emptiest node is tightest, the node
+ *   with the least room left); a VM that fits no single node spreads over the fewest nodes of one host
+ *   (most free first). These are the fast path of large sweeps.
+ */
+import { weightedDistance } from '../../cost/model.js';
+import { getPolicy, policyNames } from '../../placement/policies/index.js';
+import { commitPlacement, releaseAllocation } from '../../placement/state.js';
+import type { Placement } from '../../placement/types.js';
+import type { TraceRequest } from '../trace.js';
+import type { FleetShare, FleetState } from './fleet-state.js';
+import { toVmRequest, vcpuSlots } from './request-map.js';
+
+/**
+ * Hosts the engine judges per decision. An engine call costs about a millisecond on a 2-socket host;
+ * four candidates keep a decision within a few milliseconds while still letting the engine's score
+ * choose between hosts whose nodes are filled differently. The index already orders candidates by
+ * best fit, so hosts further down the order rarely win.
+ */
+export const FLEET_CANDIDATES = 4;
+/** Hosts tried per decision at most (successes and refusals): bounds a decision on a saturated fleet. */
+export const FLEET_SCAN_LIMIT = 16;
+
+/** What one decision did. */
+export interface FleetDecision {
+  share: FleetShare;
+  /** Predicted memory latency relative to all-local. */
+  latency: number;
+  /** Requested devices that are not local to the VM's nodes. */
+  deviceMisses: number;
+}
+
+/** A fleet policy. */
+export interface FleetPolicy {
+  readonly name: string;
+  readonly description: string;
+  /** Places request `index` or returns null; on success the fleet already holds it. */
+  place(fleet: FleetState, request: TraceRequest, index: number): FleetDecision | null;
+  /** Frees what `place` took. */
+  release(fleet: FleetState, share: FleetShare): void;
+}
+
+/** Host-level policy names. */
+export const HOST_POLICIES: readonly string[] = ['host-first-fit', 'host-best-fit'];
+
+/** Every fleet policy name: the engine's registry, then the host-level ones. */
+export function fleetPolicyNames(): string[] {
+  return [...policyNames(), ...HOST_POLICIES];
+}
+
+/** A fleet policy by name, or undefined. */
+export function fleetPolicy(name: string): FleetPolicy | undefined {
+  if (name === 'host-first-fit') return hostPolicy(name, 'lowest host, lowest node where the VM fits (fleet model, no engine call)', true);
+  if (name === 'host-best-fit') return hostPolicy(name, 'host whose emptiest node fits tightest, node with least room left (fleet model, no engine call)', false);
+  if (!policyNames().includes(name)) return undefined;
+  return enginePolicy(name);
+}
+
+function fitsOneNode(fleet: FleetState, host: number, cpu: number, mem: number): number {
+  const base = fleet.nodeBase[host] as number;
+  for (let i = 0; i < (fleet.nodeCount[host] as number); i++) {
+    if ((fleet.freeCpu[base + i] as number) >= cpu && (fleet.freeMem[base + i] as number) >= mem) return base + i;
+  }
+  return -1;
+}
+
+function enginePolicy(name: string): FleetPolicy {
+  const policy = getPolicy(name);
+  return {
+    name,
+    description: `${policy.description} (engine; host: best of ${FLEET_CANDIDATES} indexed candidates by the engine's judgement)`,
+    place(fleet, request, index) {
+      const req = toVmRequest(request, index);
+      const candidates: number[] = [];
+      fleet.byNode.scan(req.vcpus, (h) => {
+        if (fitsOneNode(fleet, h, req.vcpus, req.memory) >= 0) candidates.push(h);
+        return candidates.length < FLEET_SCAN_LIMIT;
+      });
+      if (candidates.length === 0) {
+        fleet.byTotal.scan(req.vcpus, (h) => {
+          if (fleet.hostFree(h).mem >= req.memory) candidates.push(h);
+          return candidates.length < FLEET_SCAN_LIMIT;
+        });
+      }
+      let best: { host: number; placement: Placement; key: number[] } | null = null;
+      let found = 0;
+      for (const h of candidates) {
+        const result = policy.place(req, fleet.engineState(h), { hints: false });
+        if (!result.ok) continue;
+        const p = result.placement;
+        const key = [
+          p.explanation.cost.relativeLatency,
+          p.nodes.length,
+          p.devices.filter((d) => !d.local).length,
+          p.explanation.chosen.score.reduce((s, t) => s + t.value * t.weight, 0),
+        ];
+        if (!best || less(key, best.key)) best = { host: h, placement: p, key };
+        if (++found >= FLEET_CANDIDATES) break;
+      }
+      if (!best) return null;
+      const { host, placement } = best;
+      fleet.setEngineState(host, commitPlacement(fleet.engineState(host), placement, req));
+      const share = fleet.shareOf(host, [...placement.cpus, ...placement.heldCpus, ...placement.emulatorCpus], placement.memory, req.name);
+      fleet.apply(share, -1);
+      return { share, latency: placement.explanation.cost.relativeLatency, deviceMisses: placement.devices.filter((d) => !d.local).length };
+    },
+    release(fleet, share) {
+      if (share.engineName !== null) fleet.setEngineState(share.host, releaseAllocation(fleet.engineState(share.host), share.engineName));
+      fleet.apply(share, 1);
+    },
+  };
+}
+
+function less(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) {
+    const d = (a[i] as number) - (b[i] as number);
+    if (Math.abs(d) > 1e-12) return d < 0;
+  }
+  return false;
+}
+
+function hostPolicy(name: string, description: string, firstFit: boolean): FleetPolicy {
+  return {
+    name,
+    description,
+    place(fleet, request) {
+      const cpu = vcpuSlots(request);
+      const mem = request.memory;
+      let host = -1;
+      let node = -1;
+      if (firstFit) {
+        for (let h = fleet.nodeTree.leftmost(0, cpu, mem); h >= 0; h = fleet.nodeTree.leftmost(h + 1, cpu, mem)) {
+          node = fitsOneNode(fleet, h, cpu, mem);
+          if (node >= 0) {
+            host = h;
+            break;
+          }
+        }
+      } else {
+        fleet.byNode.scan(cpu, (h) => {
+          node = tightestNode(fleet, h, cpu, mem);
+          if (node < 0) return true;
+          host = h;
+          return false;
+        });
+      }
+      let share: FleetShare | null = null;
+      if (host >= 0) share = { host, nodes: [node], cpu: [cpu], mem: [mem], engineName: null };
+      else {
+        const spreadOn = (h: number): boolean => {
+          share = spread(fleet, h, cpu, mem);
+          return share === null;
+        };
+        if (firstFit) {
+          for (let h = fleet.totalTree.leftmost(0, cpu, mem); h >= 0 && spreadOn(h); h = fleet.totalTree.leftmost(h + 1, cpu, mem));
+        } else fleet.byTotal.scan(cpu, spreadOn);
+      }
+      if (share === null) return null;
+      const s: FleetShare = share;
+      fleet.apply(s, -1);
+      return { share: s, latency: shareLatency(fleet, s), deviceMisses: 0 };
+    },
+    release(fleet, share) {
+      fleet.apply(share, 1);
+    },
+  };
+}
+
+function tightestNode(fleet: FleetState, host: number, cpu: number, mem: number): number {
+  const base = fleet.nodeBase[host] as number;
+  let best = -1;
+  let bestLeft = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < (fleet.nodeCount[host] as number); i++) {
+    const n = base + i;
+    const c = fleet.freeCpu[n] as number;
+    const m = fleet.freeMem[n] as number;
+    if (c < cpu || m < mem) continue;
+    const left = (c - cpu) / (fleet.capCpu[n] as number) + (m - mem) / (fleet.capMem[n] as number);
+    if (left < bestLeft - 1e-12) {
+      bestLeft = left;
+      best = n;
+    }
+  }
+  return best;
+}
+
+/** The fewest nodes of one host (most free slots first, then lowest id) holding the VM; vCPUs and memory in proportion to what each node has free. */
+function spread(fleet: FleetState, host: number, cpu: number, mem: number): FleetShare | null {
+  const base = fleet.nodeBase[host] as number;
+  const order = Array.from({ length: fleet.nodeCount[host] as number }, (_, i) => base + i).sort(
+    (a, b) => (fleet.freeCpu[b] as number) - (fleet.freeCpu[a] as number) || a - b,
+  );
+  let c = 0;
+  let m = 0;
+  const nodes: number[] = [];
+  for (const n of order) {
+    if (c >= cpu && m >= mem) break;
+    nodes.push(n);
+    c += fleet.freeCpu[n] as number;
+    m += fleet.freeMem[n] as number;
+  }
+  if (c < cpu || m < mem) return null;
+  nodes.sort((a, b) => a - b);
+  const cpus = proportional(cpu, nodes.map((n) => Math.floor(fleet.freeCpu[n] as number)), 1);
+  const mems = proportional(mem, nodes.map((n) => fleet.freeMem[n] as number), 4096);
+  if (!cpus || !mems) return null;
+  return { host, nodes, cpu: cpus, mem: mems, engineName: null };
+}
+
+/** Splits `total` in units of `unit` over capacities in proportion, never above a capacity; null if impossible. */
+function proportional(total: number, caps: readonly number[], unit: number): number[] | null {
+  const sum = caps.reduce((s, x) => s + x, 0);
+  if (sum < total) return null;
+  const units = Math.ceil(total / unit);
+  const out = caps.map((cap) => Math.min(Math.floor(cap / unit), Math.floor((units * cap) / sum)));
+  let rest = units - out.reduce((s, x) => s + x, 0);
+  for (let pass = 0; rest > 0 && pass < 2; pass++) {
+    for (let i = 0; rest > 0 && i < caps.length; i++) {
+      const room = Math.floor((caps[i] as number) / unit) - (out[i] as number);
+      const take = Math.min(room, pass === 0 ? 1 : rest);
+      out[i] = (out[i] as number) + take;
+      rest -= take;
+    }
+  }
+  if (rest > 0) return null;
+  const scaled = out.map((u) => u * unit);
+  const largest = scaled.indexOf(Math.max(...scaled));
+  scaled[largest] = (scaled[largest] as number) - (units * unit - total);
+  return scaled;
+}
+
+/** Predicted latency ratio of a share (the cost model's weighted SLIT ratio). */
+export function shareLatency(fleet: FleetState, share: FleetShare): number {
+  if (share.nodes.length === 1) return 1;
+  const v = new Map<number, number>();
+  const m = new Map<number, number>();
+  share.nodes.forEach((n, i) => {
+    const id = fleet.nodeId(share.host, n);
+    v.set(id, share.cpu[i] as number);
+    m.set(id, share.mem[i] as number);
+  });
+  return weightedDistance((a, b) => fleet.distance(share.host, a, b), v, m).relative;
+}

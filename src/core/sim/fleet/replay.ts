@@ -1,0 +1,197 @@
+/**
+ * Fleet mode end to end: replay a trace's events (arrivals and departures, `traceEvents` order) over
+ * a fleet, once per policy, each on a fresh fleet, and report side by side. A departure releases what
+ * its VM took (conservation: once every VM has left, the fleet is as empty as it started). Rejected
+ * VMs are not retried; their departures are ignored.
+ */
+import { CREATE, type Trace } from '../trace.js';
+import { traceEvents } from '../events.js';
+import { type PolicyResult, type SimReport, type UtilisationSeries, latencyHistogram } from '../report.js';
+import { mean, quantile, round } from '../stats.js';
+import { type FleetGroup, type FleetShare, FleetState } from './fleet-state.js';
+import { type FleetPolicy, fleetPolicy, fleetPolicyNames } from './policies.js';
+import { vcpuSlots } from './request-map.js';
+
+const GIB = 1024 ** 3;
+
+/** Options of a fleet simulation. */
+export interface FleetSimOptions {
+  policies: readonly string[];
+  seed: number;
+  /** Arrivals to replay (default: all). */
+  horizon?: number;
+  /** Utilisation samples per policy (default 300). */
+  samples?: number;
+  clock?: () => number;
+  /** Called every `progressEvery` arrivals and at the end of each policy. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What one policy's replay measured (before aggregation). */
+export interface FleetRun {
+  policy: FleetPolicy;
+  arrivals: number;
+  accepted: number;
+  placedBeforeFailure: number;
+  singleNode: number;
+  deviceMisses: number;
+  latency: Float64Array;
+  cpuAtFailure: number;
+  memAtFailure: number;
+  strandedCores: number;
+  strandedMemory: number;
+  cpuSum: number;
+  memSum: number;
+  samples: { step: number; time: number; cpu: number; memory: number }[];
+  elapsedMs: number;
+  /** The fleet after the replay (for conservation checks). */
+  fleet: FleetState;
+}
+
+/** Replays one policy. `fleet` must be fresh. */
+export function replayFleet(trace: Trace, fleet: FleetState, policy: FleetPolicy, options: Omit<FleetSimOptions, 'policies' | 'seed'> = {}): FleetRun {
+  const events = traceEvents(trace);
+  const n = events.kind.length;
+  const horizon = options.horizon ?? Number.POSITIVE_INFINITY;
+  const clock = options.clock ?? (() => 0);
+  const reqs = trace.requests;
+  const where: (FleetShare | null)[] = new Array<FleetShare | null>(reqs.length).fill(null);
+  let minCpu = Number.POSITIVE_INFINITY;
+  let minMem = Number.POSITIVE_INFINITY;
+  for (const r of reqs) {
+    minCpu = Math.min(minCpu, vcpuSlots(r));
+    minMem = Math.min(minMem, r.memory);
+  }
+  const totalArrivals = Math.min(reqs.length, horizon);
+  const sampleEvery = Math.max(1, Math.floor(totalArrivals / (options.samples ?? 300)));
+  const progressEvery = Math.max(1, Math.floor(totalArrivals / 100));
+  const latency = new Float64Array(totalArrivals);
+  let usedCpu = 0;
+  let usedMem = 0;
+  const run: FleetRun = {
+    policy, arrivals: 0, accepted: 0, placedBeforeFailure: 0, singleNode: 0, deviceMisses: 0, latency,
+    cpuAtFailure: 0, memAtFailure: 0, strandedCores: 0, strandedMemory: 0, cpuSum: 0, memSum: 0, samples: [], elapsedMs: 0, fleet,
+  };
+  let failed = false;
+  const snapshot = (): void => {
+    run.cpuAtFailure = usedCpu / fleet.totalCpu;
+    run.memAtFailure = usedMem / fleet.totalMem;
+    let sc = 0;
+    let sm = 0;
+    for (let i = 0; i < fleet.freeCpu.length; i++) {
+      const c = fleet.freeCpu[i] as number;
+      const m = fleet.freeMem[i] as number;
+      if (m < minMem) sc += c;
+      if (c < minCpu) sm += m;
+    }
+    run.strandedCores = sc;
+    run.strandedMemory = sm / GIB;
+  };
+  const start = clock();
+  for (let t = 0; t < n && run.arrivals < horizon; t++) {
+    const id = events.req[t] as number;
+    if (events.kind[t] !== CREATE) {
+      const share = where[id];
+      if (share) {
+        policy.release(fleet, share);
+        where[id] = null;
+        usedCpu -= share.cpu.reduce((s, x) => s + x, 0);
+        usedMem -= share.mem.reduce((s, x) => s + x, 0);
+      }
+      continue;
+    }
+    run.arrivals++;
+    const decision = policy.place(fleet, reqs[id] as (typeof reqs)[number], id);
+    if (decision) {
+      const share = decision.share;
+      where[id] = share;
+      usedCpu += share.cpu.reduce((s, x) => s + x, 0);
+      usedMem += share.mem.reduce((s, x) => s + x, 0);
+      latency[run.accepted++] = decision.latency;
+      if (share.nodes.length === 1) run.singleNode++;
+      run.deviceMisses += decision.deviceMisses;
+      if (!failed) run.placedBeforeFailure++;
+    } else if (!failed) {
+      failed = true;
+      snapshot();
+    }
+    run.cpuSum += usedCpu / fleet.totalCpu;
+    run.memSum += usedMem / fleet.totalMem;
+    if (run.arrivals % sampleEvery === 0) run.samples.push({ step: run.arrivals, time: events.time[t] as number, cpu: usedCpu / fleet.totalCpu, memory: usedMem / fleet.totalMem });
+    if (options.onProgress && run.arrivals % progressEvery === 0) options.onProgress(run.arrivals, totalArrivals);
+  }
+  run.elapsedMs = clock() - start;
+  if (!failed) snapshot();
+  run.latency = latency.subarray(0, run.accepted);
+  return run;
+}
+
+/** Runs every policy on a fresh fleet and aggregates the report. */
+export function simulateFleet(trace: Trace, groups: readonly FleetGroup[], options: FleetSimOptions): SimReport {
+  const runs: FleetRun[] = [];
+  for (const name of options.policies) {
+    const policy = fleetPolicy(name);
+    if (!policy) {
+      throw Object.assign(new Error(`--policies: unknown policy "${name}" (known in fleet mode: ${fleetPolicyNames().join(', ')})`), { code: 'ERR_POLICY', path: '--policies' });
+    }
+    runs.push(replayFleet(trace, new FleetState(groups), policy, options));
+  }
+  return fleetReport(trace, groups, options.seed, runs);
+}
+
+/** The report of fleet runs. */
+export function fleetReport(trace: Trace, groups: readonly FleetGroup[], seed: number, runs: readonly FleetRun[]): SimReport {
+  const results: PolicyResult[] = [];
+  const utilisation: UtilisationSeries[] = [];
+  for (const r of runs) {
+    results.push({
+      policy: r.policy.name,
+      description: r.policy.description,
+      placedBeforeFailure: r.placedBeforeFailure,
+      placedBeforeFailureStd: 0,
+      placedBeforeFailureMin: r.placedBeforeFailure,
+      placedBeforeFailureMax: r.placedBeforeFailure,
+      startsWithoutFailure: r.placedBeforeFailure === r.arrivals ? 1 : 0,
+      acceptanceRate: round(r.arrivals ? r.accepted / r.arrivals : 0),
+      arrivals: r.arrivals,
+      accepted: r.accepted,
+      cpuUtilisationAtFailure: round(r.cpuAtFailure),
+      memoryUtilisationAtFailure: round(r.memAtFailure),
+      cpuUtilisationMean: round(r.arrivals ? r.cpuSum / r.arrivals : 0),
+      memoryUtilisationMean: round(r.arrivals ? r.memSum / r.arrivals : 0),
+      singleNodeFraction: round(r.accepted ? r.singleNode / r.accepted : 0),
+      latencyRatioMean: round(mean(r.latency)),
+      latencyRatioP95: round(quantile(r.latency, 0.95)),
+      strandedCores: round(r.strandedCores, 2),
+      strandedMemoryGiB: round(r.strandedMemory, 2),
+      deviceLocalityMisses: r.deviceMisses,
+      decisionsPerSecond: r.elapsedMs > 0 ? Math.round((r.arrivals * 1000) / r.elapsedMs) : 0,
+      perStart: [{ offset: 0, placedBeforeFailure: r.placedBeforeFailure }],
+      latencyHistogram: latencyHistogram(r.latency),
+    });
+    utilisation.push({ policy: r.policy.name, points: r.samples.map((p) => ({ step: p.step, time: p.time, cpu: round(p.cpu), memory: round(p.memory) })) });
+  }
+  return {
+    schema: 'numaplan.simulate/v1',
+    mode: 'fleet',
+    trace: { source: trace.source, format: trace.format, requests: trace.requests.length, skipped: trace.skipped },
+    fleet: {
+      hosts: groups.reduce((s, g) => s + g.count, 0),
+      groups: groups.map((g) => {
+        const cpuNodes = g.topology.nodes.filter((nd) => g.topology.pus.some((p) => p.node === nd.id));
+        return {
+          spec: g.spec,
+          count: g.count,
+          nodes: g.topology.nodes.length,
+          cores: g.topology.cores.length,
+          memoryGiB: round(cpuNodes.reduce((s, nd) => s + nd.memory.total, 0) / GIB, 1),
+        };
+      }),
+    },
+    seed,
+    starts: 1,
+    offsets: [0],
+    results,
+    utilisation,
+  };
+}
