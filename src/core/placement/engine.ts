@@ -46,20 +46,27 @@ export function pageSizesFor(request: VmRequest, capacity: HostCapacity): number
   return capacity.pageSizes.filter((p) => request.memory % p === 0);
 }
 
-type Attempt = { ok: true; placement: Placement } | { ok: false; ctx: PlacementContext | null; reasons: RefusalReason[] };
+/** An attempt; a `lite` one (hints) stops at the node set: no placement object, no refusal reasons. */
+type Attempt =
+  | { ok: true; placement: Placement; nodes: number[] }
+  | { ok: true; placement: null; nodes: number[] }
+  | { ok: false; ctx: PlacementContext | null; reasons: RefusalReason[] };
 
 /** Places with a chooser and the shared machinery. */
 export function placeWith(policy: string, choose: ChooseNodes, request: VmRequest, state: HostState, options: PlaceOptions = {}): PlacementResult {
   const capacity = hostCapacity(state);
   const attempt = attemptPlace(policy, choose, request, state, options, capacity);
-  if (attempt.ok) return attempt;
+  if (attempt.ok) {
+    if (!attempt.placement) throw new Error('internal: a full attempt without a placement');
+    return { ok: true, placement: attempt.placement };
+  }
   const reasons = attempt.reasons.map((r) => ({ ...r, shortfall: Math.max(0, r.need - r.have) }));
   const hints = options.hints === false ? [] : hintsFor(policy, choose, request, state, attempt.ctx, capacity);
   return { ok: false, reasons, hints };
 }
 
 /** One placement attempt; `capacity` is the capacity view of `state` (built once, shared by the hints). */
-function attemptPlace(policy: string, choose: ChooseNodes, request: VmRequest, state: HostState, options: PlaceOptions, capacity: HostCapacity): Attempt {
+function attemptPlace(policy: string, choose: ChooseNodes, request: VmRequest, state: HostState, options: PlaceOptions, capacity: HostCapacity, lite = false): Attempt {
   if (state.allocations.some((a) => a.name === request.name)) {
     throw new RequestError('name', `a VM named "${request.name}" is already placed on this host`);
   }
@@ -67,7 +74,10 @@ function attemptPlace(policy: string, choose: ChooseNodes, request: VmRequest, s
   const modes = cpuModes(request);
   const pages = pageSizesFor(request, capacity);
   if (pages.length === 0) throw new RequestError('memory', `${request.memory} bytes is not a whole number of any page size`);
-  if (request.cpus) return placeExplicit(policy, request, state, capacity, pages, options);
+  if (request.cpus) {
+    const explicit = placeExplicit(policy, request, state, capacity, pages, options);
+    return explicit.ok ? { ok: true, placement: explicit.placement, nodes: explicit.placement.nodes } : explicit;
+  }
   let last: PlacementContext | null = null;
   let reasons: RefusalReason[] = [];
   for (const mode of modes) {
@@ -82,9 +92,14 @@ function attemptPlace(policy: string, choose: ChooseNodes, request: VmRequest, s
         reasons = [{ resource: a.resource, node: null, need: a.need, have: a.have, detail: 'not enough free devices of this kind' }];
         continue;
       }
-      return { ok: true, placement: buildPlacement(policy, ctx, choice, a.assignment, modes, pages, options) };
+      const ev = choice.evaluation;
+      // The placement's nodes, as buildPlacement lists them.
+      const nodes = [...new Set([...ev.parts.map((p) => p.node), ...ev.memory.map((m) => m.node)])].sort((x, y) => x - y);
+      if (lite) return { ok: true, placement: null, nodes };
+      return { ok: true, placement: buildPlacement(policy, ctx, choice, a.assignment, modes, pages, options), nodes };
     }
   }
+  if (lite) return { ok: false, ctx: last, reasons: [] };
   if (last) reasons = [...refusalReasons(last), ...reasons];
   return { ok: false, ctx: last, reasons };
 }
@@ -99,7 +114,14 @@ function checkNodes(request: VmRequest, state: HostState): void {
   for (const c of request.cpus) if (!cpus.has(c)) throw new RequestError('cpus', `CPU ${c} does not exist on this host`);
 }
 
-function placeExplicit(policy: string, request: VmRequest, state: HostState, capacity: HostCapacity, pages: number[], options: PlaceOptions): Attempt {
+function placeExplicit(
+  policy: string,
+  request: VmRequest,
+  state: HostState,
+  capacity: HostCapacity,
+  pages: number[],
+  options: PlaceOptions,
+): { ok: true; placement: Placement } | { ok: false; ctx: null; reasons: RefusalReason[] } {
   const cpus = request.cpus as number[];
   const puOf = new Map(state.topology.pus.map((p) => [p.os, p]));
   const reasons: RefusalReason[] = [];
@@ -364,15 +386,16 @@ function singleGap(ctx: PlacementContext, id: number): number | null {
 /** Variations of a request tried for hints; each is bounded (binary searches are log2 of the size). */
 function hintsFor(policy: string, choose: ChooseNodes, request: VmRequest, state: HostState, ctx: PlacementContext | null, capacity: HostCapacity): string[] {
   const hints: string[] = [];
-  const fits = (r: VmRequest): Placement | null => {
+  // A hint needs whether the changed request fits and on which nodes, not the whole placement.
+  const fits = (r: VmRequest): { nodes: number[] } | null => {
     try {
-      const a = attemptPlace(policy, choose, r, state, { hints: false }, capacity);
-      return a.ok ? a.placement : null;
+      const a = attemptPlace(policy, choose, r, state, { hints: false }, capacity, true);
+      return a.ok ? { nodes: a.nodes } : null;
     } catch {
       return null;
     }
   };
-  const where = (p: Placement): string => `nodes ${p.nodes.join(',')}`;
+  const where = (p: { nodes: number[] }): string => `nodes ${p.nodes.join(',')}`;
   const tryHint = (change: string, r: VmRequest): void => {
     const p = fits(r);
     if (p) hints.push(`${change} would fit (${where(p)})`);
