@@ -3,9 +3,9 @@
  * lifetimes. The same spec and seed give the same trace on every platform (rng.ts).
  *
  * Defaults, and why:
- * - size mix: cloud "general purpose" flavours of 1, 2, 4, 8, 16 and 32 vCPUs at 4 GiB per vCPU,
- *   each half as frequent as the one before (small VMs dominate real fleets, as in the Huawei
- *   trace, without copying its numbers);
+ * - size mix: flavours of 1, 2, 4, 8, 16 and 32 vCPUs at 2 GiB per vCPU (the ratio of a 2-socket
+ *   host's memory to its hardware threads on the presets, and of most VMs of the Huawei trace), each
+ *   half as frequent as the one before (small VMs dominate real fleets);
  * - lifetimes: exponential with a mean of one hour; `lognormal` uses sigma 1.5 around the same
  *   mean (heavy tail: most VMs short, a few living for days, as cloud traces show);
  * - arrival rate: 1 per second unless given; `forLoad` computes the rate that keeps a fleet at a
@@ -40,7 +40,7 @@ export interface SyntheticSpec {
 }
 
 /** The default size mix. */
-export const DEFAULT_SIZES: readonly SyntheticSize[] = [1, 2, 4, 8, 16, 32].map((v, i) => ({ vcpus: v, memory: 4 * v * GIB, weight: 2 ** -i }));
+export const DEFAULT_SIZES: readonly SyntheticSize[] = [1, 2, 4, 8, 16, 32].map((v, i) => ({ vcpus: v, memory: 2 * v * GIB, weight: 2 ** -i }));
 
 const NO_DEVICES: readonly never[] = Object.freeze([]);
 

@@ -32,6 +32,12 @@ import { toVmRequest, vcpuSlots } from './request-map.js';
 export const FLEET_CANDIDATES = 4;
 /** Hosts tried per decision at most (successes and refusals): bounds a decision on a saturated fleet. */
 export const FLEET_SCAN_LIMIT = 16;
+/**
+ * Hosts a best-fit bucket scan may visit that turn out not to fit (the bucket key counts vCPU slots
+ * only, so a host can be in a high bucket with no memory left). Past this the decision falls back to
+ * the leftmost-fit tree, which prunes on both resources and always finds a fit if one exists.
+ */
+export const BEST_FIT_MISSES = 64;
 
 /** What one decision did. */
 export interface FleetDecision {
@@ -84,15 +90,21 @@ function enginePolicy(name: string): FleetPolicy {
     place(fleet, request, index) {
       const req = toVmRequest(request, index);
       const candidates: number[] = [];
-      fleet.byNode.scan(req.vcpus, (h) => {
-        if (fitsOneNode(fleet, h, req.vcpus, req.memory) >= 0) candidates.push(h);
-        return candidates.length < FLEET_SCAN_LIMIT;
-      });
-      if (candidates.length === 0) {
-        fleet.byTotal.scan(req.vcpus, (h) => {
-          if (fleet.hostFree(h).mem >= req.memory) candidates.push(h);
-          return candidates.length < FLEET_SCAN_LIMIT;
+      let misses = 0;
+      if (fleet.nodeTree.leftmost(0, req.vcpus, req.memory) >= 0) {
+        fleet.byNode.scan(req.vcpus, (h) => {
+          if (fitsOneNode(fleet, h, req.vcpus, req.memory) >= 0) candidates.push(h);
+          else misses++;
+          return candidates.length < FLEET_SCAN_LIMIT && misses < BEST_FIT_MISSES;
         });
+        for (let h = fleet.nodeTree.leftmost(0, req.vcpus, req.memory); candidates.length === 0 && h >= 0; h = fleet.nodeTree.leftmost(h + 1, req.vcpus, req.memory)) {
+          if (fitsOneNode(fleet, h, req.vcpus, req.memory) >= 0) candidates.push(h);
+        }
+      }
+      if (candidates.length === 0) {
+        for (let h = fleet.totalTree.leftmost(0, req.vcpus, req.memory); h >= 0 && candidates.length < FLEET_SCAN_LIMIT; h = fleet.totalTree.leftmost(h + 1, req.vcpus, req.memory)) {
+          candidates.push(h);
+        }
       }
       let best: { host: number; placement: Placement; key: number[] } | null = null;
       let found = 0;
@@ -148,13 +160,18 @@ function hostPolicy(name: string, description: string, firstFit: boolean): Fleet
             break;
           }
         }
-      } else {
+      } else if (fleet.nodeTree.leftmost(0, cpu, mem) >= 0) {
+        let misses = 0;
         fleet.byNode.scan(cpu, (h) => {
           node = tightestNode(fleet, h, cpu, mem);
-          if (node < 0) return true;
+          if (node < 0) return ++misses < BEST_FIT_MISSES;
           host = h;
           return false;
         });
+        for (let h = fleet.nodeTree.leftmost(0, cpu, mem); host < 0 && h >= 0; h = fleet.nodeTree.leftmost(h + 1, cpu, mem)) {
+          node = tightestNode(fleet, h, cpu, mem);
+          if (node >= 0) host = h;
+        }
       }
       let share: FleetShare | null = null;
       if (host >= 0) share = { host, nodes: [node], cpu: [cpu], mem: [mem], engineName: null };
@@ -163,9 +180,7 @@ function hostPolicy(name: string, description: string, firstFit: boolean): Fleet
           share = spread(fleet, h, cpu, mem);
           return share === null;
         };
-        if (firstFit) {
-          for (let h = fleet.totalTree.leftmost(0, cpu, mem); h >= 0 && spreadOn(h); h = fleet.totalTree.leftmost(h + 1, cpu, mem));
-        } else fleet.byTotal.scan(cpu, spreadOn);
+        for (let h = fleet.totalTree.leftmost(0, cpu, mem); h >= 0 && spreadOn(h); h = fleet.totalTree.leftmost(h + 1, cpu, mem));
       }
       if (share === null) return null;
       const s: FleetShare = share;
