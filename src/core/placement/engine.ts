@@ -60,7 +60,8 @@ export function placeWith(policy: string, choose: ChooseNodes, request: VmReques
     if (!attempt.placement) throw new Error('internal: a full attempt without a placement');
     return { ok: true, placement: attempt.placement };
   }
-  const reasons = attempt.reasons.map((r) => ({ ...r, shortfall: Math.max(0, r.need - r.have) }));
+  // Object.assign copies like a spread (same keys, same order) but far faster on these mixed shapes.
+  const reasons = attempt.reasons.map((r) => Object.assign({}, r, { shortfall: Math.max(0, r.need - r.have) }));
   const hints = options.hints === false ? [] : hintsFor(policy, choose, request, state, attempt.ctx, capacity);
   return { ok: false, reasons, hints };
 }
@@ -328,7 +329,7 @@ export function refusalReasons(ctx: PlacementContext): RefusalReason[] {
     const ev = ctx.evaluate(ctx.cpuNodes.map((n) => n.id));
     return ev.shortfalls.map((s) => ({ ...s, detail: `${s.detail} (nodes given explicitly)` }));
   }
-  const single = (id: number): RefusalReason[] => ctx.evaluate([id]).shortfalls.map((s) => ({ ...s, node: id }));
+  const single = (id: number): RefusalReason[] => ctx.evaluate([id]).shortfalls.map((s) => Object.assign({}, s, { node: id }));
   let per: RefusalReason[][];
   if (ctx.cpuNodes.length > MAX_REFUSAL_NODES) {
     // The nodes closest to fitting; on the common request their gap comes without a full evaluation.
