@@ -19,6 +19,15 @@ export interface PacketTransport {
   readonly local: PeerAddress;
   readonly stats: TransportStats;
   send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void;
+  /**
+   * Optional fast path: bytes the transport wants free in front of a packet. A sender that honours
+   * it encodes the packet at `frame[headroom..]` and calls `sendFramed`, so the transport can build
+   * what it needs there (the UDP transport: the masked IP/UDP pseudo-header, making the ICRC one
+   * CRC pass over one buffer) without another allocation or copy.
+   */
+  readonly headroom?: number;
+  /** Sends `frame.subarray(headroom)` (BTH .. ICRC slot), filling the ICRC; `frame` is the transport's afterwards. */
+  sendFramed?(to: PeerAddress, frame: Buffer): void;
   /** Installs the single receive handler (packets with a verified ICRC only). */
   onReceive(handler: (roce: Buffer, from: PeerAddress) => void): void;
   close(): Promise<void>;

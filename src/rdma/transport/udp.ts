@@ -21,7 +21,7 @@ import { type Socket, createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { RdmaError } from '../errors.js';
 import { ROCE_V2_PORT } from '../wire/frame.js';
-import { icrcForUdp, icrcForUdpParts, readIcrc, writeIcrc } from '../wire/icrc.js';
+import { fillIcrcFramed, icrcForUdpParts, icrcForUdpWith, pseudoHeaderLength, readIcrc, writeIcrc } from '../wire/icrc.js';
 import { parseIp } from '../wire/ip-address.js';
 import type { PeerAddress } from '../verbs/types.js';
 import { type PacketTransport, type TransportStats, newStats } from './transport.js';
@@ -70,7 +70,11 @@ function addrBytes(a: string): Buffer {
 class UdpTransport implements PacketTransport {
   readonly local: PeerAddress;
   readonly stats: TransportStats = newStats();
+  /** Room for the masked IP/UDP pseudo-header in front of a framed packet (sendFramed). */
+  readonly headroom: number;
   private handler: ((roce: Buffer, from: PeerAddress) => void) | null = null;
+  /** Reused for the pseudo-header of every received packet (receive is synchronous). */
+  private readonly scratch = Buffer.alloc(64);
 
   constructor(
     private readonly sock: Socket,
@@ -80,6 +84,7 @@ class UdpTransport implements PacketTransport {
     private readonly noIcrc: boolean,
   ) {
     this.local = { address, port };
+    this.headroom = pseudoHeaderLength(localBytes.length === 16);
     sock.on('message', (msg, rinfo) => this.receive(msg, rinfo.address, rinfo.port));
     sock.on('error', () => {
       /* send errors (e.g. unreachable peer) are losses; the RC protocol retransmits */
@@ -96,13 +101,20 @@ class UdpTransport implements PacketTransport {
     this.sock.send(parts.length === 1 ? (parts[0] as Buffer) : (parts as Buffer[]), to.port, to.address);
   }
 
+  sendFramed(to: PeerAddress, frame: Buffer): void {
+    const roce = frame.subarray(this.headroom);
+    if (!this.noIcrc) fillIcrcFramed({ srcAddr: this.localBytes, dstAddr: addrBytes(to.address), srcPort: this.local.port, dstPort: to.port }, frame);
+    this.stats.sent++;
+    this.sock.send(roce, to.port, to.address);
+  }
+
   private receive(msg: Buffer, address: string, port: number): void {
     if (msg.length < 16) {
       this.stats.malformed++;
       return;
     }
     if (!this.noIcrc) {
-      const want = icrcForUdp({ srcAddr: addrBytes(address), dstAddr: this.localBytes, srcPort: port, dstPort: this.local.port }, msg);
+      const want = icrcForUdpWith({ srcAddr: addrBytes(address), dstAddr: this.localBytes, srcPort: port, dstPort: this.local.port }, msg, this.scratch);
       if (want !== readIcrc(msg)) {
         this.stats.icrcErrors++;
         return;

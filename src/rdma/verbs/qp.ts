@@ -8,7 +8,7 @@
 import { type Aeth, NAK, RNR_TIMER_US, ackTimeoutUs } from '../wire/aeth.js';
 import { DEFAULT_PKEY } from '../wire/headers.js';
 import { OP } from '../wire/opcodes.js';
-import { type RocePacket, encodePacketParts } from '../wire/packet.js';
+import { type RocePacket, encodePacketInto, encodePacketParts, encodedLength } from '../wire/packet.js';
 import { psnAdd, psnDiff } from '../wire/psn.js';
 import type { CompletionQueue } from './cq.js';
 import type { RdmaDevice } from './device.js';
@@ -63,6 +63,28 @@ interface SendWqe {
 const ACK_REQ_INTERVAL = 16;
 /** Floor for the retransmit timer so loopback runs are not dominated by timer granularity. */
 const MIN_TIMEOUT_MS = 1;
+
+/** Packet buffers are carved from slabs of this size (a slab is never reused; GC frees it). */
+const SLAB = 256 * 1024;
+let slab = Buffer.allocUnsafe(SLAB);
+let slabUsed = 0;
+
+/**
+ * A fresh `n`-byte buffer for one outgoing packet: a slice of the current slab (8-byte aligned), as
+ * Node's own Buffer pool does for small buffers, so a 4 KiB packet costs no allocation of its own.
+ * A slice is handed out once and never written again by this module, so a send still queued in
+ * the socket keeps its bytes.
+ */
+function carve(n: number): Buffer {
+  if (n > SLAB / 4) return Buffer.allocUnsafe(n);
+  if (slabUsed + n > SLAB) {
+    slab = Buffer.allocUnsafe(SLAB);
+    slabUsed = 0;
+  }
+  const b = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed = (slabUsed + n + 7) & ~7;
+  return b;
+}
 
 /** Copies `length` bytes starting at byte `from` of an SGL into `dst` at `dstOff`. */
 export function gather(pieces: readonly LocalPiece[], from: number, length: number, dst: Buffer, dstOff: number): void {
@@ -264,7 +286,13 @@ export class QueuePair {
     const peer = this.attr.peer;
     if (!peer) return;
     this.counters.packetsSent++;
-    this.device.transport.send(peer, encodePacketParts(p));
+    const t = this.device.transport;
+    if (t.sendFramed && t.headroom !== undefined) {
+      // One buffer per packet (carved from a shared slab): the transport's headroom, then the packet.
+      const frame = carve(t.headroom + encodedLength(p.bth.opcode, p.payload.length));
+      encodePacketInto(p, frame, t.headroom);
+      t.sendFramed(peer, frame);
+    } else t.send(peer, encodePacketParts(p));
   }
 
   /** @internal BTH for a packet to the peer QP. */

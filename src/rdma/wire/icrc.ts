@@ -95,38 +95,78 @@ export function icrcForUdpParts(ctx: IcrcContext, parts: readonly Buffer[]): num
   return crc;
 }
 
-function crcOfPseudoHeader(ctx: IcrcContext, v6: boolean, roceLength: number, bth: Buffer): number {
+/** Bytes of the masked IP + UDP pseudo-header the ICRC covers before the BTH (IPv6 48, IPv4 28). */
+export function pseudoHeaderLength(v6: boolean): number {
+  return v6 ? 48 : 28;
+}
+
+/** Writes the masked IPv6/IPv4 + UDP headers of a `roceLength`-byte transport packet at `at`. */
+function writePseudoHeader(ctx: IcrcContext, v6: boolean, roceLength: number, head: Buffer, at: number): void {
   const ipLen = v6 ? 40 : 20;
   const udpLen = roceLength + 8;
-  const head = Buffer.allocUnsafe(ipLen + 8 + 12);
   if (v6) {
-    head.writeUInt32BE(0x6fffffff, 0);
-    head.writeUInt16BE(udpLen, 4);
-    head[6] = 17;
-    head[7] = 0xff;
-    ctx.srcAddr.copy(head, 8);
-    ctx.dstAddr.copy(head, 24);
+    head.writeUInt32BE(0x6fffffff, at);
+    head.writeUInt16BE(udpLen, at + 4);
+    head[at + 6] = 17;
+    head[at + 7] = 0xff;
+    head.set(ctx.srcAddr, at + 8);
+    head.set(ctx.dstAddr, at + 24);
   } else {
-    head[0] = 0x45;
-    head[1] = 0xff;
-    head.writeUInt16BE(udpLen + 20, 2);
-    head.writeUInt16BE(ctx.ipv4Id ?? 0, 4);
-    head.writeUInt16BE(ctx.ipv4FlagsFrag ?? 0x4000, 6);
-    head[8] = 0xff;
-    head[9] = 17;
-    head[10] = 0xff;
-    head[11] = 0xff;
-    ctx.srcAddr.copy(head, 12);
-    ctx.dstAddr.copy(head, 16);
+    head[at] = 0x45;
+    head[at + 1] = 0xff;
+    head.writeUInt16BE(udpLen + 20, at + 2);
+    head.writeUInt16BE(ctx.ipv4Id ?? 0, at + 4);
+    head.writeUInt16BE(ctx.ipv4FlagsFrag ?? 0x4000, at + 6);
+    head[at + 8] = 0xff;
+    head[at + 9] = 17;
+    head[at + 10] = 0xff;
+    head[at + 11] = 0xff;
+    head.set(ctx.srcAddr, at + 12);
+    head.set(ctx.dstAddr, at + 16);
   }
-  head.writeUInt16BE(ctx.srcPort, ipLen);
-  head.writeUInt16BE(ctx.dstPort, ipLen + 2);
-  head.writeUInt16BE(udpLen, ipLen + 4);
-  head[ipLen + 6] = 0xff;
-  head[ipLen + 7] = 0xff;
+  const u = at + ipLen;
+  head.writeUInt16BE(ctx.srcPort, u);
+  head.writeUInt16BE(ctx.dstPort, u + 2);
+  head.writeUInt16BE(udpLen, u + 4);
+  head[u + 6] = 0xff;
+  head[u + 7] = 0xff;
+}
+
+function crcOfPseudoHeader(ctx: IcrcContext, v6: boolean, roceLength: number, bth: Buffer, scratch?: Buffer): number {
+  const ipLen = v6 ? 40 : 20;
+  const head = scratch && scratch.length >= ipLen + 8 + 12 ? scratch.subarray(0, ipLen + 8 + 12) : Buffer.allocUnsafe(ipLen + 8 + 12);
+  writePseudoHeader(ctx, v6, roceLength, head, 0);
   bth.copy(head, ipLen + 8, 0, 12);
   head[ipLen + 8 + 4] = 0xff;
   return crc32(head, LRH_CRC);
+}
+
+/**
+ * Like icrcForUdp, building the pseudo-header in `scratch` (at least 60 bytes, reused by the
+ * caller between packets) instead of a fresh buffer.
+ */
+export function icrcForUdpWith(ctx: IcrcContext, roce: Buffer, scratch: Buffer): number {
+  return crc32(roce.subarray(12, roce.length - ICRC_LENGTH), crcOfPseudoHeader(ctx, ctx.srcAddr.length === 16, roce.length, roce, scratch));
+}
+
+/**
+ * Fills the ICRC of a packet encoded after `pseudoHeaderLength` bytes of headroom in `frame`
+ * (frame = headroom + BTH .. ICRC slot): writes the masked pseudo-header into the headroom and
+ * runs one CRC pass over headroom, headers, payload and pad (the BTH's resv8a byte is masked for
+ * the pass and restored). Returns the ICRC, which it also writes into the slot.
+ */
+export function fillIcrcFramed(ctx: IcrcContext, frame: Buffer): number {
+  const v6 = ctx.srcAddr.length === 16;
+  const room = pseudoHeaderLength(v6);
+  const roceLength = frame.length - room;
+  if (roceLength < 16) throw new RangeError('packet too short');
+  writePseudoHeader(ctx, v6, roceLength, frame, 0);
+  const resv = frame[room + 4] as number;
+  frame[room + 4] = 0xff;
+  const icrc = crc32(frame.subarray(0, frame.length - ICRC_LENGTH), LRH_CRC);
+  frame[room + 4] = resv;
+  frame.writeUInt32LE(icrc >>> 0, frame.length - ICRC_LENGTH);
+  return icrc;
 }
 
 /** Writes `icrc` into the last 4 bytes of a transport packet. */

@@ -60,6 +60,18 @@ export function encodedLength(opcode: number, payloadLength: number): number {
  * match the opcode's layout (a missing required header is a programming error and throws).
  */
 export function encodePacket(p: RocePacket): Buffer {
+  const buf = Buffer.allocUnsafe(encodedLength(p.bth.opcode, p.payload.length));
+  encodePacketInto(p, buf, 0);
+  return buf;
+}
+
+/**
+ * Encodes a packet into `buf` at `start` (which must have encodedLength bytes free there): headers,
+ * payload copy, zero pad bytes and a zeroed ICRC slot. Returns the offset just past the ICRC slot.
+ * Lets a transport place the packet after headroom of its own (see PacketTransport.headroom), so a
+ * packet is one buffer, one copy of the payload and no intermediate objects.
+ */
+export function encodePacketInto(p: RocePacket, buf: Buffer, start: number): number {
   const opcode = p.bth.opcode;
   const layout = opcodeLayout(opcode);
   if (!layout) throw new RangeError(`unknown opcode 0x${opcode.toString(16)}`);
@@ -67,9 +79,10 @@ export function encodePacket(p: RocePacket): Buffer {
   if (payloadLength > 0 && !layout.payload) throw new RangeError(`${layout.name} carries no payload`);
   const pad = (4 - (payloadLength & 3)) & 3;
   const total = BTH_LENGTH + layout.extLength + payloadLength + pad + ICRC_LENGTH;
-  const buf = Buffer.allocUnsafe(total);
-  writeBth(buf, 0, p.bth.padCount === pad ? p.bth : { ...p.bth, padCount: pad });
-  let off = BTH_LENGTH;
+  if (start + total > buf.length) throw new RangeError('buffer too small for the packet');
+  writeBth(buf, start, p.bth);
+  buf[start + 1] = ((buf[start + 1] as number) & 0xcf) | (pad << 4); // pad count from the payload
+  let off = start + BTH_LENGTH;
   if (layout.deth) {
     writeDeth(buf, off, need(p.deth, 'deth', layout.name));
     off += 8;
@@ -98,10 +111,10 @@ export function encodePacket(p: RocePacket): Buffer {
     buf.writeUInt32BE(need(p.ieth, 'ieth', layout.name) >>> 0, off);
     off += 4;
   }
-  p.payload.copy(buf, off);
+  buf.set(p.payload, off);
   off += payloadLength;
-  buf.fill(0, off, total);
-  return buf;
+  buf.fill(0, off, start + total);
+  return start + total;
 }
 
 /**
