@@ -161,6 +161,7 @@ export function hostCapacity(state: HostState): HostCapacity {
   };
   for (const c of state.reserve.cpus) hold(c);
   let sharedTenants: Map<number, number> | null = null;
+  // Bytes in use by page size, then node (few page sizes: few maps).
   const memUsed = new Map<number, Map<number, number>>();
   const takenDevices = new Set<string>();
   for (const a of state.allocations) {
@@ -172,9 +173,9 @@ export function hostCapacity(state: HostState): HostCapacity {
     for (const c of a.heldCpus) hold(c);
     for (const c of a.emulatorCpus) hold(c);
     for (const m of a.memory) {
-      let byPage = memUsed.get(m.node);
-      if (!byPage) memUsed.set(m.node, (byPage = new Map<number, number>()));
-      byPage.set(m.pageSize, (byPage.get(m.pageSize) ?? 0) + m.bytes);
+      let byNode = memUsed.get(m.pageSize);
+      if (!byNode) memUsed.set(m.pageSize, (byNode = new Map<number, number>()));
+      byNode.set(m.node, (byNode.get(m.node) ?? 0) + m.bytes);
     }
     for (const d of a.devices) takenDevices.add(d);
   }
@@ -204,19 +205,19 @@ export function hostCapacity(state: HostState): HostCapacity {
       if (whole) wholeCores.push(pus);
     }
     const memory = new Map<number, number>();
-    const used = memUsed.get(n.id);
     let pools = 0;
     for (const pool of n.hugePages) {
       pools += pool.pageSize * pool.total;
       if (pool.total > 0) pageSizes.add(pool.pageSize);
-      const free = pool.pageSize * pool.total - (used?.get(pool.pageSize) ?? 0);
+      const free = pool.pageSize * pool.total - (memUsed.get(pool.pageSize)?.get(n.id) ?? 0);
       memory.set(pool.pageSize, Math.max(0, free));
     }
-    const regular = n.memory.total - pools - (reserveMem.get(n.id) ?? 0) - (used?.get(4096) ?? 0);
+    const regular = n.memory.total - pools - (reserveMem.get(n.id) ?? 0) - (memUsed.get(4096)?.get(n.id) ?? 0);
     memory.set(4096, Math.max(0, Math.floor(regular / 4096) * 4096));
     return new NodeView(n.id, n.kind, n.tier, tix.nodePackage.get(n.id) ?? null, totalPus, cores, n.memory.total, wholeCores, freePus, memory, status, sharedTenants);
   });
-  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const byId = new Map<number, NodeCapacity>();
+  for (const n of nodes) byId.set(n.id, n);
 
   const slots = tix.slots;
   const takenPf = new Set<string>();

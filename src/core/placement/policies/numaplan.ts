@@ -304,7 +304,7 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
   const candOf = new Int32Array(rowsN).fill(-1);
   for (let i = 0; i < n; i++) candOf[row[i] as number] = i;
   const seen = new Set<string | number>();
-  const grown: { ids: number[]; pairs: number }[] = [];
+  const grown: { ids: number[]; pairs: number; key: number | string }[] = [];
   const out: SetEvaluation[] = [];
   const inSet = new Uint8Array(n);
   const sorted = new Array<number>(k).fill(0);
@@ -415,9 +415,11 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
     const ids = sorted.slice();
     let pairs = 0;
     for (let a = 0; a < members.length; a++) for (let b = a + 1; b < members.length; b++) pairs += d(members[a] as number, members[b] as number);
-    grown.push({ ids, pairs });
+    grown.push({ ids, pairs, key });
   }
-  grown.sort((x, y) => x.pairs - y.pairs || compareIds(x.ids, y.ids));
+  // Ties by ids: a packed key orders like compareIds on these equal-length ascending lists.
+  if (packed) grown.sort((x, y) => x.pairs - y.pairs || (x.key as number) - (y.key as number));
+  else grown.sort((x, y) => x.pairs - y.pairs || compareIds(x.ids, y.ids));
   for (const g of grown) {
     if (out.length >= GREEDY_EVALUATIONS && ctx.request.devices.length === 0) break;
     const ev = ctx.evaluate(g.ids);
