@@ -6,6 +6,10 @@
  *                        packets with ICRCs), timed until all 16 completions (data placed in the
  *                        peer's registered memory and acknowledged);
  *   tcp 1 MiB            16 socket writes of 64 KiB, timed until the peer socket has read all bytes;
+ *   udp 1 MiB            256 plain 4 KiB datagrams (node:dgram, no RoCE logic: no headers, ICRC,
+ *                        copies or ACKs), timed until the last one arrived: the ceiling of any
+ *                        RoCE endpoint built on Node's UDP sockets, which send one datagram per
+ *                        system call (no sendmmsg/GSO in Node 20);
  *   rdma write 8 B rtt   one 8-byte RDMA WRITE, posted to completion (request + ACK round trip);
  *   tcp 8 B echo rtt     8 bytes written, echoed by the peer, read back.
  *
@@ -19,6 +23,7 @@
  * teardown the suite also runs perftest-style back-to-back round trips (blocks of 100, RDMA and TCP
  * alternating) and logs p50/p90/p99 of both series on stderr.
  */
+import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { type Server, type Socket, createConnection, createServer } from 'node:net';
 import { quantile } from './lib/stats.js';
 import { type PerfEndpoint, localInfo, perfEndpoint } from '../src/rdma/perf.js';
@@ -41,6 +46,14 @@ let wake: (() => void) | null = null;
 let echoWake: (() => void) | null = null;
 let echoed = 0;
 let log: ((m: string) => void) | null = null;
+let udpTx: UdpSocket | null = null;
+let udpRx: UdpSocket | null = null;
+let udpGot = 0;
+let udpWant = 0;
+let udpLost = 0;
+let udpWake: (() => void) | null = null;
+/** Per-call times (ms) of the RDMA and plain UDP 1 MiB rows, for the fraction logged at teardown. */
+const bulkTimes = { rdma: [] as number[], udp: [] as number[] };
 /** Per-operation round-trip times (ms) of the two latency rows, for the p99 logged at teardown. */
 const rtt = { rdma: [] as number[], tcp: [] as number[] };
 
@@ -85,6 +98,28 @@ async function tcpBurst(): Promise<void> {
   for (let i = 0; i < BURST; i++) sock.write(chunk);
   if (received >= want) wake = null;
   else await arrived;
+}
+
+/** 1 MiB as 256 datagrams of 4 KiB (what a path MTU of 4096 carries per RoCE packet). */
+async function udpBurst(): Promise<void> {
+  const tx = udpTx;
+  const rx = udpRx;
+  if (!tx || !rx) throw new Error('UDP not set up');
+  const port = rx.address().port;
+  const data = (client as PerfEndpoint).buf;
+  udpWant += 256;
+  const arrived = new Promise<void>((r) => {
+    udpWake = r;
+  });
+  for (let i = 0; i < 256; i++) tx.send(data.subarray((i % 16) * 4096, (i % 16) * 4096 + 4096), port, '::1');
+  // Plain UDP has no retransmission: a lost datagram is counted (and logged), not waited for.
+  const timer = setTimeout(() => {
+    udpLost += udpWant - udpGot;
+    udpWant = udpGot;
+    udpWake?.();
+  }, 200);
+  await arrived;
+  clearTimeout(timer);
 }
 
 async function tcpEcho(): Promise<void> {
@@ -149,6 +184,21 @@ export const suite: BenchSuite = {
     };
     bulk = await connect('b');
     echo = await connect('e');
+    const lookup = (host: string, _o: unknown, cb: (err: Error | null, address: string, family: number) => void) => cb(null, host, 6);
+    udpTx = createSocket({ type: 'udp6', sendBufferSize: 8 << 20, lookup: lookup as never });
+    udpRx = createSocket({ type: 'udp6', recvBufferSize: 8 << 20 });
+    for (const u of [udpTx, udpRx]) await new Promise<void>((r) => u.bind(0, '::1', () => r()));
+    udpGot = udpWant = udpLost = 0;
+    bulkTimes.rdma.length = 0;
+    bulkTimes.udp.length = 0;
+    udpRx.on('message', () => {
+      udpGot++;
+      if (udpWake && udpGot >= udpWant) {
+        const w = udpWake;
+        udpWake = null;
+        w();
+      }
+    });
     echo.on('data', (d: Buffer) => {
       echoed += d.length;
       echoWake?.();
@@ -156,8 +206,9 @@ export const suite: BenchSuite = {
     await new Promise((r) => setTimeout(r, 20));
   },
   cases: [
-    { name: 'rdma write 1 MiB (16 x 64 KiB)', run: () => rdmaBurst(MSG, BURST), baseline: 'tcp 1 MiB (16 x 64 KiB)', process: true },
+    { name: 'rdma write 1 MiB (16 x 64 KiB)', run: () => timed(bulkTimes.rdma, () => rdmaBurst(MSG, BURST)), baseline: 'tcp 1 MiB (16 x 64 KiB)', process: true },
     { name: 'tcp 1 MiB (16 x 64 KiB)', alias: 'tcp', run: tcpBurst, process: true },
+    { name: 'udp 1 MiB (256 x 4 KiB datagrams)', run: () => timed(bulkTimes.udp, udpBurst), baseline: 'tcp 1 MiB (16 x 64 KiB)', process: true },
     // One round trip per sample (process: true stops the runner from batching): per-operation
     // median and p95, like `numaplan rdma perf --size 8 --tx-depth 1` and perftest.
     { name: 'rdma write 8 B round trip', run: () => timed(rtt.rdma, () => rdmaBurst(8, 1)), baseline: 'tcp 8 B echo round trip', process: true },
@@ -166,6 +217,11 @@ export const suite: BenchSuite = {
   teardown: async () => {
     if (log && rtt.rdma.length > 0) log(percentiles('rdma write 8 B, one per round', rtt.rdma));
     if (log && rtt.tcp.length > 0) log(percentiles('tcp 8 B echo, one per round', rtt.tcp));
+    if (log && bulkTimes.rdma.length > 0 && bulkTimes.udp.length > 0) {
+      const r = quantile(bulkTimes.rdma, 0.5);
+      const u = quantile(bulkTimes.udp, 0.5);
+      log(`rdma write 1 MiB median ${r.toFixed(2)} ms, plain UDP ${u.toFixed(2)} ms: RDMA WRITE at ${(u / r).toFixed(2)}x the UDP ceiling's bandwidth${udpLost > 0 ? ` (UDP lost ${udpLost} datagrams)` : ''}`);
+    }
     if (log && client && bulk) {
       const loop = { rdma: [] as number[], tcp: [] as number[] };
       for (let block = 0; block < 20; block++) {
@@ -175,6 +231,8 @@ export const suite: BenchSuite = {
       log(percentiles('rdma write 8 B, back to back', loop.rdma));
       log(percentiles('tcp 8 B echo, back to back', loop.tcp));
     }
+    udpTx?.close();
+    udpRx?.close();
     bulk?.destroy();
     echo?.destroy();
     await new Promise<void>((r) => (tcpServer ? tcpServer.close(() => r()) : r()));
