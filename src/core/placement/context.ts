@@ -331,11 +331,11 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
   const rows = nodeRows(topo);
   const distance = (a: number, b: number): number => dist[(rows[a] as number) * n + (rows[b] as number)] as number;
 
-  // Per-node capacities in this mode, as typed arrays indexed by node id (ids are small integers).
+  // Per-node capacities in this mode, as arrays indexed by node id (ids are small integers).
   const size = rows.length;
-  const cpuCapArr = new Float64Array(size);
-  const unitArr = new Float64Array(size).fill(1);
-  const memCapArr = new Float64Array(size);
+  const cpuCapArr = new Array<number>(size).fill(0);
+  const unitArr = new Array<number>(size).fill(1);
+  const memCapArr = new Array<number>(size).fill(0);
   for (const node of capacity.nodes) {
     let c = 0;
     let unit = 1;
@@ -542,7 +542,8 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
       qIds[j] = v;
     }
     for (let i = 1; i < len; i++) if (qIds[i] === qIds[i - 1]) return evaluate(set);
-    const nodes = qIds.slice(0, len);
+    const nodes = new Array<number>(len);
+    for (let i = 0; i < len; i++) nodes[i] = qIds[i] as number;
     let unit = 1;
     if (mode === 'fill') unit = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < len; i++) {
@@ -590,11 +591,12 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
       for (let i = 0; i < len; i++) {
         const va = (qVcpus[i] as number) + (qEmu[i] as number);
         if (va === 0) continue;
+        const base = (rows[nodes[i] as number] as number) * n;
         for (let j = 0; j < len; j++) {
           const mb = qShare[j] as number;
           if (mb === 0) continue;
           const w = (va / v) * (mb / m);
-          rel += (w * distance(nodes[i] as number, nodes[j] as number)) / SLIT_LOCAL;
+          rel += (w * (dist[base + (rows[nodes[j] as number] as number)] as number)) / SLIT_LOCAL;
         }
       }
       cost = rel;
