@@ -14,14 +14,21 @@
  * 3. Otherwise the fewest nodes k (from minNodes() up to maxNodes()), and among sets of k nodes the
  *    best by the context's objective: fewer missing preferred devices, then the lowest weighted
  *    SLIT ratio of the standard split, then the lowest node ids.
- *    - When C(candidates, k) <= EXACT_SUBSET_LIMIT every k-subset is evaluated (at most 256
+ *    - When C(candidates, k) <= EXACT_SUBSET_LIMIT every k-subset is judged (at most 256
  *      evaluations of O(k^2): a constant bound, so hosts of up to 8 nodes always get the exact optimum).
+ *      Subsets are ranked with `quickEvaluate` (no intermediate objects); only the winner is
+ *      evaluated in full.
  *    - Otherwise greedy growth from every seed node, each step adding the candidate with the smallest
  *      summed distance to the set that can still complete a feasible set (look-ahead on the largest
  *      remaining capacities), then first-improvement 1-swap local search, at most MAX_SWAP_ROUNDS
- *      rounds. Cost: O(n^2 k) for the growth (n seeds x k steps x n candidates, distance sums kept
- *      incrementally), O(n k^3) per swap round, plus n evaluations: about O(n^2 k) overall, no subset
- *      enumeration.
+ *      rounds. Each topology keeps, memoised, the symmetric pair distances and every node's other
+ *      nodes in nearest-first order (O(n^2 log n) once). The first step of a seed walks its order to
+ *      the first feasible candidate; later steps walk the members' orders in step and stop once the
+ *      summed distances of the walk exceed the best candidate met (the threshold algorithm), which
+ *      finds the same candidate as a full scan. The look-ahead is O(1) per candidate after an O(k)
+ *      pass per step. Worst case O(n^2 k) for the growth (a full walk per step), typically O(n k)
+ *      walked entries per seed on regular hosts; O(n k^3) per swap round; GREEDY_EVALUATIONS full
+ *      evaluations. No subset enumeration.
  * 4. interleave: the set is all eligible nodes, or the best set of `maxNodes` nodes.
  */
 import { type PlacementContext, type SetEvaluation, compareIds } from '../context.js';
