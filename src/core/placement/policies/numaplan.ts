@@ -26,9 +26,9 @@
  *      the first feasible candidate; later steps walk the members' orders in step and stop once the
  *      summed distances of the walk exceed the best candidate met (the threshold algorithm), which
  *      finds the same candidate as a full scan. The look-ahead is O(1) per candidate after an O(k)
- *      pass per step. Worst case O(n^2 k) for the growth (a full walk per step), typically O(n k)
- *      walked entries per seed on regular hosts; O(n k^3) per swap round; GREEDY_EVALUATIONS full
- *      evaluations. No subset enumeration.
+ *      pass per step. Worst case O(n^2 k) for the growth (a full walk per step); on regular hosts a
+ *      walk stops after about one group of equidistant nodes per member. O(n k^3) per swap round;
+ *      GREEDY_EVALUATIONS full evaluations. No subset enumeration.
  * 4. interleave: the set is all eligible nodes, or the best set of `maxNodes` nodes.
  */
 import { type PlacementContext, type SetEvaluation, compareIds } from '../context.js';
