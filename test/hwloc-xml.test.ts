@@ -349,7 +349,7 @@ describe('bad hwloc XML: a TopologyError naming the file and the element', () =>
     try {
       const file = join(scratch.dir, 'cut.xml');
       writeFileSync(file, good.slice(0, 500));
-      expect(() => loadTopology(`hwloc:${file}`)).toThrow(TopologyError);
+      await expect(loadTopology(`hwloc:${file}`)).rejects.toThrow(TopologyError);
     } finally {
       scratch.dispose();
     }

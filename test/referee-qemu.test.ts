@@ -162,19 +162,28 @@ describe.skipIf(!have)('QEMU referee: the emitted argv starts QEMU and QMP sees 
   });
 
   describe('host binding for real on this machine (node 0)', () => {
-    const live: Topology = loadTopology('sysfs');
-    const placeLive = (spec: string): PlacementLike => {
-      const r = place(parseVmSpec(spec), createHostState(loadTopology('sysfs')));
+    let loaded: Topology | null = null;
+    beforeAll(async () => {
+      loaded = await loadTopology('sysfs');
+    });
+    const liveHost = (): Topology => {
+      if (!loaded) throw new Error('live topology not loaded');
+      return loaded;
+    };
+    // Reads the host afresh: the huge-page tests below reserve pages after the suite started.
+    const placeLive = async (spec: string): Promise<PlacementLike> => {
+      loaded = await loadTopology('sysfs');
+      const r = place(parseVmSpec(spec), createHostState(liveHost()));
       if (!r.ok) throw new Error(`${spec}: ${r.reasons[0]?.detail}`);
       return r.placement;
     };
 
     it('regular pages: policy bind, host-nodes [0]', async () => {
-      const p = placeLive('name=live-ram,vcpus=1,memory=512M');
-      const q = emitQemu(p, live, { accel: 'tcg' });
+      const p = await placeLive('name=live-ram,vcpus=1,memory=512M');
+      const q = emitQemu(p, liveHost(), { accel: 'tcg' });
       expect(q.argv.join(' ')).toContain('host-nodes=0,policy=bind');
       const view = await probe(q.argv, []);
-      expect(compare(p, live, q.argv, view, true)).toEqual([]);
+      expect(compare(p, liveHost(), q.argv, view, true)).toEqual([]);
       console.log('QEMU referee: 1 argv with real host binding (memory-backend-ram bound to node 0)');
     });
 
@@ -213,11 +222,11 @@ describe.skipIf(!have)('QEMU referee: the emitted argv starts QEMU and QMP sees 
           console.log(`QEMU referee: real huge pages not checked: ${why}; the huge-page layout was checked with memfd backends without hugetlb`);
           ctx.skip();
         }
-        const p = placeLive('name=live-memfd,vcpus=1,memory=256M,pages=2M');
-        const q = emitQemu(p, live, { accel: 'tcg', hugePageBackend: 'memfd' });
+        const p = await placeLive('name=live-memfd,vcpus=1,memory=256M,pages=2M');
+        const q = emitQemu(p, liveHost(), { accel: 'tcg', hugePageBackend: 'memfd' });
         expect(q.argv.join(' ')).toContain('memory-backend-memfd,id=mem0,size=256M,hugetlb=on,hugetlbsize=2M,host-nodes=0,policy=bind');
         const view = await probe([...q.argv.slice(0, 6), '-object', `${q.argv[7]},prealloc=on`, ...q.argv.slice(8)], []);
-        expect(compare(p, live, q.argv, view, true)).toEqual([]);
+        expect(compare(p, liveHost(), q.argv, view, true)).toEqual([]);
         console.log('QEMU referee: 1 argv with real 2M huge pages (memfd hugetlb, preallocated, bound to node 0)');
       });
 
@@ -226,11 +235,11 @@ describe.skipIf(!have)('QEMU referee: the emitted argv starts QEMU and QMP sees 
           console.log(`QEMU referee: hugetlbfs file backend not checked: ${why || 'mounting hugetlbfs failed'}`);
           ctx.skip();
         }
-        const p = placeLive('name=live-file,vcpus=1,memory=256M,pages=2M');
-        const q = emitQemu(p, live, { accel: 'tcg', hugetlbfsPath: mount as string });
+        const p = await placeLive('name=live-file,vcpus=1,memory=256M,pages=2M');
+        const q = emitQemu(p, liveHost(), { accel: 'tcg', hugetlbfsPath: mount as string });
         expect(q.argv.join(' ')).toContain(`memory-backend-file,id=mem0,size=256M,mem-path=${mount},host-nodes=0,policy=bind`);
         const view = await probe([...q.argv.slice(0, 6), '-object', `${q.argv[7]},prealloc=on`, ...q.argv.slice(8)], []);
-        expect(compare(p, live, q.argv, view, true)).toEqual([]);
+        expect(compare(p, liveHost(), q.argv, view, true)).toEqual([]);
         console.log('QEMU referee: 1 argv with a real hugetlbfs file backend (preallocated, bound to node 0)');
       });
     });

@@ -10,12 +10,18 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { TopologyError } from '../core/topology/errors.js';
-import { topologyFromJson } from '../core/topology/json.js';
 import type { Topology } from '../core/topology/model.js';
-import { getPreset, presetNames } from '../core/topology/presets/index.js';
-import { topologyFromHwlocXml } from './hwloc-xml/import.js';
-import { topologyFromNumactl } from './numactl-text.js';
-import { readSysfs } from './sysfs/read-sysfs.js';
+
+// Each source's parser is loaded only when that source is used: the schema library behind JSON and
+// the XML parser behind hwloc files cost more start-up time than reading a whole sysfs tree.
+const fromJson = async (text: string, origin: string): Promise<Topology> =>
+  (await import('../core/topology/json.js')).topologyFromJson(text, origin);
+const fromHwloc = async (text: string, origin: string): Promise<Topology> =>
+  (await import('./hwloc-xml/import.js')).topologyFromHwlocXml(text, origin);
+const fromNumactl = async (text: string, origin: string): Promise<Topology> =>
+  (await import('./numactl-text.js')).topologyFromNumactl(text, origin);
+const fromSysfs = async (root: string | undefined): Promise<Topology> =>
+  (await import('./sysfs/read-sysfs.js')).readSysfs(root === undefined ? {} : { root });
 
 /** Options every source accepts. */
 export interface LoadOptions {
@@ -34,9 +40,9 @@ export const SOURCE_HELP = [
   'FILE (format guessed from content)',
 ];
 
-/** Loads a topology from a source string; throws TopologyError (exit 2) for unusable input. */
-export function loadTopology(source: string, options: LoadOptions = {}): Topology {
-  const topo = loadUnchecked(source);
+/** Loads a topology from a source string; rejects with TopologyError (exit 2) for unusable input. */
+export async function loadTopology(source: string, options: LoadOptions = {}): Promise<Topology> {
+  const topo = await loadUnchecked(source);
   if (options.strict && topo.warnings.length > 0) {
     const w = topo.warnings[0];
     throw new TopologyError(
@@ -48,20 +54,21 @@ export function loadTopology(source: string, options: LoadOptions = {}): Topolog
   return topo;
 }
 
-function loadUnchecked(source: string): Topology {
+async function loadUnchecked(source: string): Promise<Topology> {
   const colon = source.indexOf(':');
   const kind = colon > 0 ? source.slice(0, colon) : source;
   const arg = colon > 0 ? source.slice(colon + 1) : '';
   switch (kind) {
     case 'sysfs':
-      return readSysfs(arg === '' ? {} : { root: arg });
+      return fromSysfs(arg === '' ? undefined : arg);
     case 'hwloc':
-      return topologyFromHwlocXml(readText(arg, 'hwloc'), arg);
+      return fromHwloc(readText(arg, 'hwloc'), arg);
     case 'numactl':
-      return topologyFromNumactl(readText(arg, 'numactl'), arg === '-' ? 'stdin' : arg);
+      return fromNumactl(readText(arg, 'numactl'), arg === '-' ? 'stdin' : arg);
     case 'json':
-      return topologyFromJson(readText(arg, 'json'), arg === '-' ? 'stdin' : arg);
+      return fromJson(readText(arg, 'json'), arg === '-' ? 'stdin' : arg);
     case 'preset': {
+      const { getPreset, presetNames } = await import('../core/topology/presets/index.js');
       const preset = getPreset(arg);
       if (!preset) {
         throw new TopologyError('--from', `unknown preset "${arg}"; known presets: ${presetNames().join(', ')}`, 'ERR_SOURCE');
@@ -73,7 +80,7 @@ function loadUnchecked(source: string): Topology {
   }
 }
 
-function guessFromFile(path: string): Topology {
+async function guessFromFile(path: string): Promise<Topology> {
   let isDir = false;
   try {
     isDir = statSync(path).isDirectory();
@@ -84,12 +91,12 @@ function guessFromFile(path: string): Topology {
       'ERR_SOURCE',
     );
   }
-  if (isDir) return readSysfs({ root: path });
+  if (isDir) return fromSysfs(path);
   const text = readText(path, 'file');
   const head = text.trimStart();
-  if (head.startsWith('{')) return topologyFromJson(text, path);
-  if (head.startsWith('<')) return topologyFromHwlocXml(text, path);
-  if (/^available:\s*\d+\s+nodes/m.test(head)) return topologyFromNumactl(text, path);
+  if (head.startsWith('{')) return fromJson(text, path);
+  if (head.startsWith('<')) return fromHwloc(text, path);
+  if (/^available:\s*\d+\s+nodes/m.test(head)) return fromNumactl(text, path);
   throw new TopologyError(path, 'cannot tell the format (expected JSON, hwloc XML or numactl --hardware text)', 'ERR_SOURCE');
 }
 

@@ -70,7 +70,7 @@ export function registerAgent(program: Command, io: Io, sleep: (ms: number) => P
         interval = Number(opts.interval) * 1000;
       }
       for (;;) {
-        const topo = loadTopology(opts.from);
+        const topo = await loadTopology(opts.from);
         const name = sanitize(opts.name ?? topo.hostname ?? hostname());
         let ok = false;
         try {

@@ -125,12 +125,12 @@ Examples:
   numaplan emit --placement db.json --host preset:epyc-2s-nps4 --format qemu --json
   numaplan emit --host sysfs --vm name=job,vcpus=1,memory=1G --format numactl`,
     )
-    .action((opts: EmitCommandOptions) => {
+    .action(async (opts: EmitCommandOptions) => {
       if ((opts.placement === undefined) === (opts.vm === undefined)) {
         throw new EmitError(opts.placement ? '--vm' : '--placement', 'give either --placement FILE or --vm SPEC');
       }
       if (opts.vm) {
-        const state = loadState(opts);
+        const state = await loadState(opts);
         const result = placeMany(opts.vm.map(readVm), state, opts.policy);
         if (result.refusal) {
           io.err(renderRefusal(result.refusal.name, result.refusal.reasons, result.refusal.hints));
@@ -147,8 +147,8 @@ Examples:
         if (placements.length === 0) throw new EmitError('--name', `no VM named "${opts.name}" in ${file}`);
       }
       let topology: Topology;
-      if (opts.host) topology = loadTopology(opts.host);
-      else if (opts.state) topology = loadState({ state: opts.state }).topology;
+      if (opts.host) topology = await loadTopology(opts.host);
+      else if (opts.state) topology = (await loadState({ state: opts.state })).topology;
       else throw new EmitError('--host', 'needed: the placement file does not name its host (or give --state FILE)');
       writeEmitted(io, placements, topology, opts.format, opts);
     });

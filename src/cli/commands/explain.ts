@@ -39,9 +39,9 @@ Examples:
   numaplan explain --host preset:broadwell-2s --vm name=db,vcpus=16,memory=64G,pages=1G
   numaplan explain --state host.json --name db --json`,
     )
-    .action((opts: ExplainOptions) => {
+    .action(async (opts: ExplainOptions) => {
       if ((opts.vm === undefined) === (opts.name === undefined)) throw new RequestError('--vm', 'give exactly one of --vm SPEC or --name NAME');
-      const state = loadState(opts);
+      const state = await loadState(opts);
       if (opts.name !== undefined) {
         const alloc = state.allocations.find((a) => a.name === opts.name);
         if (!alloc) throw new RequestError('--name', `no VM "${opts.name}" in the state (known: ${state.allocations.map((a) => a.name).join(', ') || 'none'})`);

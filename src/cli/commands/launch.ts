@@ -51,7 +51,7 @@ export function registerLaunch(program: Command, io: Io): void {
     .option('--reserve-off', 'QEMU backends with reserve=off (no swap reservation)')
     .option('--json', 'JSON report');
   addEmitterOptions(cmd).action(async (extra: string[], opts: LaunchOptions) => {
-    const topology = loadTopology(opts.host);
+    const topology = await loadTopology(opts.host);
     let placement: PlacementLike;
     if ((opts.placement === undefined) === (opts.vm === undefined)) throw new EmitError('--placement', 'give either --placement FILE or --vm SPEC');
     if (opts.vm !== undefined) {
@@ -75,7 +75,7 @@ export function registerLaunch(program: Command, io: Io): void {
       if (all.length !== 1) throw new EmitError('--name', all.length === 0 ? `no placement named "${opts.name}"` : 'several placements; pick one with --name');
       placement = all[0] as PlacementLike;
     }
-    const live = opts.host === 'sysfs' ? topology : loadTopology('sysfs');
+    const live = opts.host === 'sysfs' ? topology : await loadTopology('sysfs');
     const { cpus, nodes } = bindingOf(placement);
     checkBindingOnHost(cpus, opts.hostBinding === false ? [] : nodes, live);
     const options = { ...emitOptionsOf(opts), ...(opts.reserveOff ? { reserve: false } : {}) };

@@ -28,7 +28,7 @@ export interface HostOptions {
 }
 
 /** Loads the state file if it exists, else builds a fresh state from --host. */
-export function loadState(opts: HostOptions): HostState {
+export async function loadState(opts: HostOptions): Promise<HostState> {
   const reserve = {
     ...(opts.reserveCpus !== undefined ? { cpus: parseCpuList(opts.reserveCpus) } : {}),
     ...(opts.reserveMemory !== undefined ? { memory: parseSize(opts.reserveMemory) } : {}),
@@ -36,7 +36,7 @@ export function loadState(opts: HostOptions): HostState {
   if (opts.state && existsSync(opts.state)) {
     const state = stateFromJson(readFileSync(opts.state, 'utf8'), opts.state);
     if (opts.host) {
-      const topo = loadTopology(opts.host);
+      const topo = await loadTopology(opts.host);
       if (topo.source !== state.topology.source) {
         throw new RequestError('--host', `the state file ${opts.state} describes host "${state.topology.source}", not "${topo.source}"`);
       }
@@ -47,7 +47,7 @@ export function loadState(opts: HostOptions): HostState {
     return state;
   }
   if (!opts.host) throw new RequestError('--host', 'needed (or an existing --state file)');
-  return createHostState(loadTopology(opts.host), reserve);
+  return createHostState(await loadTopology(opts.host), reserve);
 }
 
 /** Writes the state file atomically (temporary file in the same folder, then rename). */
@@ -142,8 +142,8 @@ Examples:
   numaplan place --host preset:broadwell-2s --vm name=web,vcpus=12,memory=16G
   numaplan place --host preset:broadwell-2s --state host.json --vm name=db,vcpus=8,memory=32G,pages=1G --json`,
     )
-    .action((opts: PlaceOptionsCli) => {
-      const state = loadState(opts);
+    .action(async (opts: PlaceOptionsCli) => {
+      const state = await loadState(opts);
       const requests = opts.vm.map(readVm);
       const result = placeMany(requests, state, opts.policy, { deviceNodes: opts.deviceNodes === true });
       if (opts.state) saveState(opts.state, result.state);

@@ -13,8 +13,8 @@ export function registerRelease(program: Command, io: Io): void {
     .requiredOption('--state <file>', 'the state file')
     .argument('<name>', 'the VM to release')
     .option('--json', 'JSON output')
-    .action((name: string, opts: { state: string; json?: boolean }) => {
-      const state = loadState({ state: opts.state });
+    .action(async (name: string, opts: { state: string; json?: boolean }) => {
+      const state = await loadState({ state: opts.state });
       if (state.allocations.length === 0 && !state.topology) throw new RequestError('--state', 'empty state');
       const next = releaseAllocation(state, name);
       saveState(opts.state, next);

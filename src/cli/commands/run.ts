@@ -76,7 +76,7 @@ Examples:
   numaplan run --placement job.json -- ./server`,
     )
     .action(async (command: string[], opts: RunOptions) => {
-      const host = loadTopology('sysfs');
+      const host = await loadTopology('sysfs');
       let placement: PlacementLike;
       if ((opts.proc === undefined) === (opts.placement === undefined)) throw new EmitError('--proc', 'give either --proc SPEC or --placement FILE');
       if (opts.proc !== undefined) {

@@ -151,7 +151,9 @@ async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> 
 async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: number | undefined): Promise<SimReport> {
   if (!opts.hosts) throw usage('--hosts', 'fleet mode needs --hosts SOURCE*COUNT,... (e.g. preset:epyc-2s-nps4*100)');
   if (!opts.trace && opts.synthetic === undefined) throw usage('--trace', 'fleet mode needs --trace FILE or --synthetic N');
-  const groups: FleetGroup[] = parseHostSpec(opts.hosts).map((g) => ({ spec: g.source, count: g.count, topology: loadTopology(g.source) }));
+  const groups: FleetGroup[] = await Promise.all(
+    parseHostSpec(opts.hosts).map(async (g) => ({ spec: g.source, count: g.count, topology: await loadTopology(g.source) })),
+  );
   const known = fleetPolicyNames();
   const policies = (opts.policies ?? known.join(',')).split(',').map((p) => p.trim()).filter((p) => p !== '');
   for (const p of policies) if (!known.includes(p)) throw unknownPolicy(p, known);

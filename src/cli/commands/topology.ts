@@ -1,8 +1,7 @@
 /** `numaplan topology`: show a host's topology from any source, in text, JSON or hwloc XML. */
 import { type Command, Option } from 'commander';
-import { topologyToHwlocXml } from '../../adapters/hwloc-xml/export.js';
 import { SOURCE_HELP, loadTopology } from '../../adapters/source.js';
-import { topologyToJson } from '../../core/topology/json.js';
+import { topologyToJson } from '../../core/topology/json-out.js';
 import { listPresets } from '../../core/topology/presets/index.js';
 import { summarize } from '../../core/topology/view.js';
 import { type Io, writeJson } from '../io.js';
@@ -42,14 +41,14 @@ Examples:
   numaplan topology --from sysfs:/tmp/capture --summary --json
   numaplan topology --from preset:epyc-2s-nps4 --format hwloc-xml > epyc.xml`,
     )
-    .action((opts: TopologyOptions) => {
+    .action(async (opts: TopologyOptions) => {
       if (opts.listPresets) {
         const presets = listPresets();
         if (opts.json) writeJson(io, presets.map((p) => ({ name: p.name, description: p.description, provenance: p.provenance })));
         else io.out(`${table(['preset', 'description'], presets.map((p) => [p.name, p.description]))}\n`);
         return;
       }
-      const topo = loadTopology(opts.from, { strict: opts.strict === true });
+      const topo = await loadTopology(opts.from, { strict: opts.strict === true });
       const format = opts.json ? 'json' : opts.format;
       if (opts.summary) {
         const s = summarize(topo);
@@ -62,7 +61,7 @@ Examples:
         return;
       }
       if (format === 'json') io.out(topologyToJson(topo));
-      else if (format === 'hwloc-xml') io.out(topologyToHwlocXml(topo));
+      else if (format === 'hwloc-xml') io.out((await import('../../adapters/hwloc-xml/export.js')).topologyToHwlocXml(topo));
       else io.out(renderTopologyText(topo));
     });
 }

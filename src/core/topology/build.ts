@@ -9,21 +9,21 @@
  * machine whose cores do not interleave across NUMA nodes inside a package.
  */
 import { TopologyError } from './errors.js';
-import {
-  type Cache,
-  type Core,
-  type DeviceClass,
-  type Group,
-  type MemoryTier,
-  type NodeKind,
-  type NumaNode,
-  type Package,
-  type PagePool,
-  type PciDevice,
-  type Pu,
-  TOPOLOGY_SCHEMA_ID,
-  type Topology,
-  type TopologyWarning,
+import { TOPOLOGY_SCHEMA_ID } from './schema-id.js';
+import type {
+  Cache,
+  Core,
+  DeviceClass,
+  Group,
+  MemoryTier,
+  NodeKind,
+  NumaNode,
+  Package,
+  PagePool,
+  PciDevice,
+  Pu,
+  Topology,
+  TopologyWarning,
 } from './model.js';
 
 /** A node as a source reports it. */

@@ -7,10 +7,7 @@ import { makeTopology } from './build.js';
 import { TopologyError } from './errors.js';
 import { type Topology, TopologySchema } from './model.js';
 
-/** Serialises a topology as pretty JSON (stable key order: the model's). */
-export function topologyToJson(topo: Topology): string {
-  return `${JSON.stringify(topo, null, 2)}\n`;
-}
+export { topologyToJson } from './json-out.js';
 
 /** Parses and validates a topology document. Throws `TopologyError` naming the first bad field. */
 export function topologyFromJson(text: string, origin = 'topology.json'): Topology {

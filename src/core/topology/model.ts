@@ -159,8 +159,7 @@ export const TopologySchema = z
   .describe('numaplan host topology');
 export type Topology = z.infer<typeof TopologySchema>;
 
-/** The schema identifier written into every topology document. */
-export const TOPOLOGY_SCHEMA_ID = 'numaplan.topology/v1' as const;
+export { TOPOLOGY_SCHEMA_ID } from './schema-id.js';
 
 /** JSON Schema (draft 2020-12) of the topology document, generated from the zod schema. */
 export function topologyJsonSchema(): Record<string, unknown> {
