@@ -112,6 +112,11 @@ async function measureCases(suite: BenchSuite, options: RunOptions, ctx: BenchCo
     ctx.log(`warm-up: ${bench.name}`);
     let batch = 1;
     try {
+      if (bench.selfTimed) {
+        ownDurations(await bench.run());
+        live.push({ bench, batch, samples: [], result });
+        continue;
+      }
       let perCall = await timeCalls(bench, 1);
       // Calibrate: double the batch while the fastest per-call time seen says a sample would be
       // shorter than sampleMs. The minimum, because a loaded machine only ever adds time.
@@ -131,7 +136,8 @@ async function measureCases(suite: BenchSuite, options: RunOptions, ctx: BenchCo
     for (const c of live) {
       if (c.result.status !== 'ok') continue;
       try {
-        c.samples.push((await timeCalls(c.bench, c.batch)) / c.batch);
+        if (c.bench.selfTimed) c.samples.push(...ownDurations(await c.bench.run()));
+        else c.samples.push((await timeCalls(c.bench, c.batch)) / c.batch);
       } catch (err) {
         unavailable(c.result, `failed in round ${round + 1}: ${message(err)}`, ctx);
       }
@@ -149,6 +155,14 @@ async function measureCases(suite: BenchSuite, options: RunOptions, ctx: BenchCo
     if (r.median !== undefined && b.median !== undefined && b.median > 0) r.ratio = r.median / b.median;
   }
   return results;
+}
+
+/** The durations a self-timed case returned, checked. */
+function ownDurations(out: unknown): number[] {
+  if (!Array.isArray(out) || out.length === 0 || out.some((x) => typeof x !== 'number' || !Number.isFinite(x) || x < 0)) {
+    throw new Error('a selfTimed case must return a non-empty array of durations in ms');
+  }
+  return out as number[];
 }
 
 /** Total milliseconds of `n` consecutive calls. */

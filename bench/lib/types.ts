@@ -44,6 +44,12 @@ export interface BenchCase {
    * every sample is then a single call, never a batch.
    */
   process?: boolean;
+  /**
+   * True when `run()` times its own operations and returns (or resolves to) their durations in
+   * milliseconds, e.g. 100 back-to-back round trips as latency tools measure them. Every returned
+   * duration is one sample; the table reports their median and p95.
+   */
+  selfTimed?: boolean;
 }
 
 /** What a suite is judged by: a sentence, and the ratio every compared case must stay under. */
