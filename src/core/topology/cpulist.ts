@@ -43,8 +43,8 @@ export function parseCpuList(text: string): number[] {
 }
 
 /**
- * Formats indexes as the shortest cpulist: consecutive runs of 3 or more become "a-b",
- * pairs stay "a,b" like the kernel prints them. Input need not be sorted or unique.
+ * Formats indexes as the shortest cpulist: every run of consecutive indexes becomes "a-b" (a pair
+ * too, "0-1", as the kernel prints it). Input need not be sorted or unique.
  */
 export function formatCpuList(cpus: Iterable<number>): string {
   const sorted = [...new Set(cpus)].sort((a, b) => a - b);
