@@ -71,7 +71,7 @@ export function writeEmitted(io: Io, placements: readonly PlacementLike[], topol
       if (format === 'xl') doc.xlcfg = e.text;
       io.out(`${JSON.stringify(doc)}\n`);
     } else {
-      io.out(e.text);
+      io.out(e.text.endsWith('\n') ? e.text : `${e.text}\n`);
     }
   }
 }
