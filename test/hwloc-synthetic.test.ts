@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topologyToHwlocXml } from '../src/adapters/hwloc-xml/export.js';
+import { seededRandom } from '../src/core/random.js';
 import { topologyFromHwlocXml } from '../src/adapters/hwloc-xml/import.js';
 import { summarize } from '../src/core/topology/view.js';
 import { type LstopoCounts, countsFromLstopoXml, mapPool, runLstopo, scratchDir } from './support/lstopo.js';
@@ -19,17 +20,7 @@ const CASES = 120;
 const seed = Number(process.env.HWLOC_SYNTHETIC_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`hwloc-synthetic: seed ${seed} (HWLOC_SYNTHETIC_SEED=${seed} replays this run)`);
 
-/** mulberry32: small, seedable, good enough to pick shapes. */
-function prng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 interface Level {
   type: 'pack' | 'numa' | 'die' | 'group' | 'l3' | 'core' | 'pu';

@@ -7,6 +7,7 @@
  * refusal reasons and hints included), the record holds `evaluate()` of random node sets, the
  * contract other policies build on.
  */
+import { seededRandom } from '../src/core/random.js';
 import { makeContext, cpuModes, pageSizesFor } from '../src/core/placement/index.js';
 import { hostCapacity } from '../src/core/placement/capacity.js';
 import {
@@ -27,17 +28,7 @@ import { syntheticTopology } from '../src/core/topology/synthetic.js';
 const G = 1024 ** 3;
 const M2 = 2 * 1024 ** 2;
 
-/** mulberry32: a tiny deterministic PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 function synthetic(seed: number, packages: number, perPackage: number, cores: number): Topology {
   const r = rng(seed);

@@ -9,23 +9,10 @@
  * - memory lines: `%8lu kB` columns behind a label padded to a fixed width.
  */
 
+import { formatCpuList } from '../../core/topology/cpulist.js';
+
 /** Formats indexes as the kernel's list form ("0-3,8-11"), without the trailing newline. */
-export function kernelList(indexes: Iterable<number>): string {
-  const sorted = [...new Set(indexes)].sort((a, b) => a - b);
-  const parts: string[] = [];
-  let i = 0;
-  while (i < sorted.length) {
-    const start = sorted[i] as number;
-    let end = start;
-    while (i + 1 < sorted.length && sorted[i + 1] === end + 1) {
-      i++;
-      end++;
-    }
-    parts.push(end === start ? `${start}` : `${start}-${end}`);
-    i++;
-  }
-  return parts.join(',');
-}
+export const kernelList: (indexes: Iterable<number>) => string = formatCpuList;
 
 /**
  * Formats indexes as the kernel's mask form over `nbits` bits, without the trailing newline.

@@ -15,6 +15,7 @@
  * - a VM without vNUMA gets one socket of vCPUs / threads cores.
  * Sockets are then the unit each target maps to a guest node (QEMU `-numa cpu,socket-id=`).
  */
+import { pageSizeLabel } from '../topology/sizes.js';
 import type { Placement } from '../placement/types.js';
 import { distanceBetween } from '../topology/view.js';
 import type { Topology } from '../topology/model.js';
@@ -202,14 +203,4 @@ export function hostDistance(topology: Topology, a: number, b: number): number {
 }
 
 /** Formats a size the way QEMU and Cloud Hypervisor read it: the largest binary suffix that divides it. */
-export function formatSizeSuffix(bytes: number): string {
-  for (const [suffix, unit] of [
-    ['T', 1024 ** 4],
-    ['G', 1024 ** 3],
-    ['M', 1024 ** 2],
-    ['K', 1024],
-  ] as const) {
-    if (bytes >= unit && bytes % unit === 0) return `${bytes / unit}${suffix}`;
-  }
-  return `${bytes}`;
-}
+export const formatSizeSuffix: (bytes: number) => string = pageSizeLabel;

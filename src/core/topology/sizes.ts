@@ -49,9 +49,13 @@ export function formatSize(bytes: number): string {
   return `${text} ${units[i]}`;
 }
 
-/** Short page-size label used in CLI and emitters: 4096 -> "4K", 2 MiB -> "2M", 1 GiB -> "1G". */
+/**
+ * A size with the largest binary suffix that divides it, as QEMU, Cloud Hypervisor and the CLI write
+ * page sizes: 4096 -> "4K", 2 MiB -> "2M", 1 GiB -> "1G", 64 GiB -> "64G"; a plain byte count otherwise.
+ */
 export function pageSizeLabel(bytes: number): string {
   for (const [suffix, unit] of [
+    ['T', 1024 ** 4],
     ['G', 1024 ** 3],
     ['M', 1024 ** 2],
     ['K', 1024],

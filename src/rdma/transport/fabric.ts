@@ -3,6 +3,7 @@
  * that drops, duplicates, reorders and delays them, driven by a seeded PRNG so runs are repeatable.
  * Packets carry real ICRCs computed over an IPv6 pseudo-header of the endpoints' addresses.
  */
+import { seededRandom } from '../../core/random.js';
 import { icrcForUdp, readIcrc, writeIcrc } from '../wire/icrc.js';
 import { parseIp } from '../wire/ip-address.js';
 import type { PeerAddress } from '../verbs/types.js';
@@ -22,17 +23,7 @@ export interface FabricOptions {
   corrupt?: number;
 }
 
-/** Deterministic 32-bit PRNG (mulberry32). Returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../../core/random.js';
 
 /** The fabric: create endpoints with `endpoint(address)`. */
 export class Fabric {
