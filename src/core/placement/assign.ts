@@ -10,7 +10,10 @@
  * - thread: cores already partly used first (their free siblings), then whole cores, all threads of
  *   each core before the next, so whole cores stay whole for others as long as possible;
  * - shared: the PUs with the fewest shared tenants, then lowest OS index.
- * Emulator pCPUs are the last slots of the part that carries them.
+ * Emulator pCPUs are the last slots of the part that carries them. In shared mode they are held
+ * exclusively like a dedicated VM's CPUs, so they come only from completely free PUs (no shared
+ * tenant, not the reserve, not held): the node's last free PUs in topology order, taken before the
+ * vCPUs pick theirs; too few is a refusal (`emulator-cpus`), never a CPU another VM uses.
  */
 import type { DeviceSlot } from './capacity.js';
 import { type PlacementContext, type SetEvaluation, matchingDevices } from './context.js';
@@ -27,8 +30,18 @@ export interface Assignment {
   devices: PlacedDevice[];
 }
 
-/** Picks concrete CPUs and devices for an evaluated (ok) node set. Null when devices ran out. */
-export function assign(ctx: PlacementContext, ev: SetEvaluation): { ok: true; assignment: Assignment } | { ok: false; resource: string; need: number; have: number } {
+/** Why concrete resources could not be picked (devices ran out, or free CPUs for emulator pCPUs). */
+export interface AssignFailure {
+  ok: false;
+  resource: string;
+  node: number | null;
+  need: number;
+  have: number;
+  detail: string;
+}
+
+/** Picks concrete CPUs and devices for an evaluated (ok) node set; a failure names the resource short. */
+export function assign(ctx: PlacementContext, ev: SetEvaluation): { ok: true; assignment: Assignment } | AssignFailure {
   const cpus: number[] = [];
   const held: number[] = [];
   const emulatorCpus: number[] = [];
@@ -38,6 +51,7 @@ export function assign(ctx: PlacementContext, ev: SetEvaluation): { ok: true; as
     if (!node) throw new Error(`no capacity for node ${part.node}`);
     const want = part.vcpus + part.emulator;
     const picked: number[] = [];
+    let emulatorPicked: number[] | null = null;
     switch (ctx.mode) {
       case 'core':
       case 'isolate':
@@ -78,8 +92,24 @@ export function assign(ctx: PlacementContext, ev: SetEvaluation): { ok: true; as
         break;
       }
       case 'shared': {
-        const order = [...node.sharedPus].sort((a, b) => a.tenants - b.tenants || a.cpu - b.cpu);
-        for (const s of order.slice(0, want)) picked.push(s.cpu);
+        if (part.emulator > 0) {
+          const free = node.freePus;
+          if (free.length < part.emulator) {
+            return {
+              ok: false,
+              resource: 'emulator-cpus',
+              node: part.node,
+              need: part.emulator,
+              have: free.length,
+              detail: `reserved emulator pCPUs must be completely free CPUs; node ${part.node} has ${free.length}`,
+            };
+          }
+          emulatorPicked = free.slice(free.length - part.emulator);
+        }
+        const taken = new Set(emulatorPicked ?? []);
+        const order = node.sharedPus.filter((s) => !taken.has(s.cpu)).sort((a, b) => a.tenants - b.tenants || a.cpu - b.cpu);
+        for (const s of order.slice(0, part.vcpus)) picked.push(s.cpu);
+        if (emulatorPicked) picked.push(...emulatorPicked);
         break;
       }
     }
@@ -91,7 +121,7 @@ export function assign(ctx: PlacementContext, ev: SetEvaluation): { ok: true; as
   }
 
   const dev = assignDevices(ctx, ev.parts);
-  if (!dev.ok) return dev;
+  if (!dev.ok) return { ...dev, node: null, detail: 'not enough free devices of this kind' };
   return { ok: true, assignment: { cpus, heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes, devices: dev.devices } };
 }
 

@@ -75,6 +75,12 @@ export interface PlacementContext {
   cpuCap(node: number): number;
   /** Bytes of the page size a node can give. */
   memCap(node: number): number;
+  /**
+   * Reserved emulator pCPUs a node can give: in shared mode only completely free PUs (no tenant,
+   * not the reserve, not held by anyone), since emulator pCPUs are then held exclusively; in the
+   * dedicated modes every vCPU slot is exclusive already, so this is `cpuCap`.
+   */
+  emulatorCap(node: number): number;
   distance(a: number, b: number): number;
   evaluate(nodes: readonly number[]): SetEvaluation;
   /**
@@ -336,6 +342,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
   const cpuCapArr = new Array<number>(size).fill(0);
   const unitArr = new Array<number>(size).fill(1);
   const memCapArr = new Array<number>(size).fill(0);
+  const emuCapArr = new Array<number>(size).fill(0);
   for (const node of capacity.nodes) {
     let c = 0;
     let unit = 1;
@@ -361,10 +368,36 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
       cpuCapArr[node.id] = c;
       unitArr[node.id] = unit;
       memCapArr[node.id] = node.memory.get(pageSize) ?? 0;
+      emuCapArr[node.id] = mode === 'shared' ? node.freePus.length : c;
     }
   }
   const cpuCap = (id: number): number => (id < size ? (cpuCapArr[id] as number) : 0) || 0;
   const memCap = (id: number): number => (id < size ? (memCapArr[id] as number) : 0) || 0;
+  const emulatorCap = (id: number): number => (id < size ? (emuCapArr[id] as number) : 0) || 0;
+  /**
+   * The part that carries the reserved emulator pCPUs: the largest vCPU share (first on ties) among
+   * the nodes that can give them (emulatorCap); -1 when none can. `split[i]` holds vCPUs + emulator.
+   */
+  const primaryOf = (split: ArrayLike<number>, ids: ArrayLike<number>, len: number): number => {
+    let primary = -1;
+    for (let i = 0; i < len; i++) {
+      if (emulator > 0 && emulatorCap(ids[i] as number) < emulator) continue;
+      if (primary < 0 || (split[i] as number) > (split[primary] as number)) primary = i;
+    }
+    return primary;
+  };
+  const emulatorShortfall = (nodes: number[]): RefusalReason => {
+    let have = 0;
+    for (const id of nodes) have = Math.max(have, emulatorCap(id));
+    return {
+      resource: 'emulator-cpus',
+      node: nodes.length === 1 ? (nodes[0] as number) : null,
+      nodes,
+      need: emulator,
+      have,
+      detail: `${emulator} reserved emulator pCPU(s) must be completely free CPUs on one node (no other tenant, not the reserve); at most ${have} free on nodes ${nodes.join(',')}`,
+    };
+  };
 
   const deviceReqs = request.devices.map((d) => ({ req: d, matching: matchingDevices(capacity, d) }));
 
@@ -458,10 +491,11 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
         });
         return fail();
       }
-      let primary = 0;
-      split.forEach((s, i) => {
-        if (s > (split[primary] as number)) primary = i;
-      });
+      const primary = primaryOf(split, nodes, nodes.length);
+      if (primary < 0) {
+        shortfalls.push(emulatorShortfall(nodes));
+        return fail();
+      }
       parts = nodes.map((node, i) => ({ node, vcpus: (split[i] as number) - (i === primary ? emulator : 0), emulator: i === primary ? emulator : 0, memory: 0 }));
       if (parts.some((p) => p.vcpus <= 0)) {
         shortfalls.push({ resource: 'cpus', node: null, nodes, need: slots, have: slots, detail: 'emulator pCPUs would leave a node without vCPUs' });
@@ -556,11 +590,9 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
       if (!(slots <= (qCaps[0] as number))) return quickFail(nodes);
       qSplit[0] = slots;
     } else if (!waterFillInto(slots, qCaps, len, unit, qSplit, qUnits, qOrder)) return quickFail(nodes);
-    let primary = 0;
-    for (let i = 0; i < len; i++) {
-      if (qSplit[i] === 0) return quickFail(nodes);
-      if ((qSplit[i] as number) > (qSplit[primary] as number)) primary = i;
-    }
+    for (let i = 0; i < len; i++) if (qSplit[i] === 0) return quickFail(nodes);
+    const primary = primaryOf(qSplit, nodes, len);
+    if (primary < 0) return quickFail(nodes);
     for (let i = 0; i < len; i++) {
       const e = i === primary ? emulator : 0;
       qEmu[i] = e;
@@ -649,6 +681,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     separateMemory,
     cpuCap,
     memCap,
+    emulatorCap,
     distance,
     evaluate,
     quickEvaluate,

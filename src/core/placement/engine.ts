@@ -90,7 +90,7 @@ function attemptPlace(policy: string, choose: ChooseNodes, request: VmRequest, s
       if (!choice.evaluation.ok) throw new Error(`policy ${policy} chose a set that does not fit`);
       const a = assign(ctx, choice.evaluation);
       if (!a.ok) {
-        reasons = [{ resource: a.resource, node: null, need: a.need, have: a.have, detail: 'not enough free devices of this kind' }];
+        reasons = [{ resource: a.resource, node: a.node, need: a.need, have: a.have, detail: a.detail }];
         continue;
       }
       const ev = choice.evaluation;
@@ -373,8 +373,11 @@ function singleGap(ctx: PlacementContext, id: number): number | null {
   const slots = ctx.slots;
   const cap = ctx.cpuCap(id);
   if (!(slots <= cap)) return 0 + (slots - cap) / Math.max(1, slots);
-  const vcpus = slots - (request.emulator === 'share' ? 0 : request.emulator);
+  const emulator = request.emulator === 'share' ? 0 : request.emulator;
+  const vcpus = slots - emulator;
   if (vcpus <= 0) return 0 + (slots - slots) / Math.max(1, slots);
+  const emu = ctx.emulatorCap(id);
+  if (emulator > 0 && emu < emulator) return 0 + (emulator - emu) / Math.max(1, emulator);
   const page = ctx.pageSize;
   const mcap = ctx.memCap(id);
   const byPages = (): number[] | null => waterFill(request.memory / page, [Math.floor(mcap / page)])?.map((p) => p * page) ?? null;

@@ -32,6 +32,10 @@
  * 1. CPU mode: smt=auto counts free *whole cores* (one vCPU per core) and falls back to sibling
  *    threads only if no whole-core placement exists (the explanation says so); prefer = threads;
  *    isolate = one vCPU per core, siblings held idle; require = whole cores, vCPUs fill siblings.
+ *    Shared vCPUs (cpu=shared) may share PUs with other shared VMs but never sit on a PU held by
+ *    anyone (reserve, dedicated vCPUs, held siblings, emulator pCPUs). Reserved emulator pCPUs
+ *    (emulator=N) are held exclusively, so for a shared VM they come only from completely free PUs
+ *    of one of its nodes; none free is a refusal naming `emulator-cpus` (hint: emulator=share).
  * 2. One node if the VM fits in one: lowest score = 1000 x missing preferred devices + 10 x
  *    (distance ratio - 1) + best-fit leftover + 0.5 x device richness (device-less VMs) + 0.25 x
  *    package load; ties by lowest node id. Required devices are hard constraints.

@@ -93,8 +93,9 @@ function chooseSingle(ctx: PlacementContext): NodeChoice | null {
   for (const n of ctx.cpuNodes) {
     if (refused.length >= MAX_ALTERNATIVES && (ctx.cpuCap(n.id) < ctx.slots || ctx.memCap(n.id) < needMem)) continue; // cannot fit: skip the full evaluation
     const simple = !ctx.separateMemory && ctx.request.devices.length === 0;
+    const emulator = ctx.slots - ctx.request.vcpus;
     const ev: SetEvaluation =
-      simple && ctx.cpuCap(n.id) >= ctx.slots && ctx.memCap(n.id) >= needMem
+      simple && ctx.cpuCap(n.id) >= ctx.slots && ctx.memCap(n.id) >= needMem && (emulator === 0 || ctx.emulatorCap(n.id) >= emulator)
         ? { ok: true, nodes: [n.id], parts: [], memory: [], cost: 1, missingPreferred: 0, shortfalls: [] } // evaluated in full below if chosen
         : ctx.evaluate([n.id]);
     if (!ev.ok) {
