@@ -8,9 +8,11 @@ import {
   commitPlacement,
   createHostState,
   parseVmRequest,
+  parseVmSpec,
   place,
   policyNames,
 } from '../src/core/placement/index.js';
+import { getPreset } from '../src/core/topology/presets/index.js';
 import { syntheticTopology } from '../src/core/topology/synthetic.js';
 
 const G = 1024 ** 3;
@@ -73,5 +75,87 @@ describe('shared vCPUs and reserved emulator pCPUs', () => {
     expect(rb.hints.some((h) => h.startsWith('emulator=share'))).toBe(true);
     // without reserved emulator pCPUs it shares the PUs
     expect(place({ ...b, emulator: 'share' }, state).ok).toBe(true);
+  });
+});
+
+describe('explicit guest layout', () => {
+  const presetState = (name: string): HostState => {
+    const p = getPreset(name);
+    if (!p) throw new Error(`preset ${name} missing`);
+    return createHostState(p.build());
+  };
+  const distance = (state: HostState, a: number, b: number): number => {
+    const idx = (id: number): number => state.topology.nodes.findIndex((n) => n.id === id);
+    return state.topology.distances[idx(a)]?.[idx(b)] ?? Number.NaN;
+  };
+  const puNode = (state: HostState): Map<number, number | null> => new Map(state.topology.pus.map((u) => [u.os, u.node]));
+
+  it('honours layout=8:32G/8:32G: each guest node on its own host node, the closest pair, guest i on the i-th node', () => {
+    const state = presetState('epyc-2s-nps4');
+    const r = parseVmSpec('name=x,vcpus=16,memory=64G,layout=8:32G/8:32G');
+    const res = place(r, state);
+    if (!res.ok) throw new Error(JSON.stringify(res.reasons));
+    const p = res.placement;
+    expect(p.nodes).toEqual([0, 1]);
+    expect(p.vnuma?.nodes.map((g) => [g.hostNode, g.vcpus.length, g.memory])).toEqual([
+      [0, 8, 32 * G],
+      [1, 8, 32 * G],
+    ]);
+    // guest node i's vCPUs run on its host node
+    const nodeOf = puNode(state);
+    for (const g of p.vnuma?.nodes ?? []) for (const v of g.vcpus) expect(nodeOf.get(p.cpus[v] as number)).toBe(g.hostNode);
+    expect(distance(state, 0, 1)).toBe(Math.min(...state.topology.distances.flatMap((row) => row.filter((d) => d !== 10))));
+    expect(JSON.stringify(place(r, state))).toBe(JSON.stringify(res));
+  });
+
+  it('keeps an asymmetric layout in guest order, and takes the two neighbours of a ring', () => {
+    const epyc = presetState('epyc-2s-nps4');
+    const a = place(parseVmSpec('name=a,vcpus=16,memory=64G,layout=12:48G/4:16G'), epyc);
+    if (!a.ok) throw new Error(JSON.stringify(a.reasons));
+    expect(a.placement.vnuma?.nodes.map((g) => [g.vcpus.length, g.memory])).toEqual([
+      [12, 48 * G],
+      [4, 16 * G],
+    ]);
+    expect(a.placement.memoryByNode).toEqual({ '0': 48 * G, '1': 16 * G });
+    const ring = presetState('ring-4s');
+    const b = place(parseVmSpec('name=b,vcpus=8,memory=16G,layout=4:8G/4:8G'), ring);
+    if (!b.ok) throw new Error(JSON.stringify(b.reasons));
+    const [h0, h1] = b.placement.vnuma?.nodes.map((g) => g.hostNode) ?? [];
+    expect(distance(ring, h0 as number, h1 as number)).toBe(21);
+  });
+
+  it('moves a guest node that does not fit its node in order to another one (first fitting assignment)', () => {
+    const state = presetState('broadwell-2s'); // node 0 has 9 free cores (the reserve holds one), node 1 has 10
+    const res = place(parseVmSpec('name=x,vcpus=12,memory=16G,layout=10:8G/2:8G'), state);
+    if (!res.ok) throw new Error(JSON.stringify(res.reasons));
+    expect(res.placement.vnuma?.nodes.map((g) => [g.hostNode, g.vcpus.length])).toEqual([
+      [1, 10],
+      [0, 2],
+    ]);
+    expect(res.placement.cpus.slice(0, 10).every((c) => puNode(state).get(c) === 1)).toBe(true);
+  });
+
+  it('refuses a layout that cannot fit, naming the guest node and the resource', () => {
+    const state = presetState('epyc-2s-nps4'); // 12 x 1G pages per node
+    const res = place(parseVmSpec('name=x,vcpus=16,memory=64G,layout=8:32G/8:32G,pages=1G'), state);
+    expect(res.ok).toBe(false);
+    if (res.ok) return;
+    expect(res.reasons).toHaveLength(2);
+    for (const [g, reason] of res.reasons.entries()) {
+      expect(reason).toMatchObject({ resource: 'hugepages-1G', need: 32 * G, have: 12 * G });
+      expect(reason.detail).toContain(`guest node ${g} (8 vCPUs, 32 GiB) fits on no node`);
+    }
+    expect(res.reasons.some((x) => x.resource === 'nodes')).toBe(false);
+    expect(res.hints).toContain('pages=4K would fit (nodes 0,1)');
+  });
+
+  it('refuses a layout with more guest nodes than host nodes, naming it', () => {
+    const state = presetState('broadwell-2s');
+    const res = place(parseVmSpec('name=x,vcpus=6,memory=6G,layout=2:2G/2:2G/2:2G'), state);
+    expect(res.ok).toBe(false);
+    if (res.ok) return;
+    expect(res.reasons).toEqual([expect.objectContaining({ resource: 'nodes', node: null, need: 3, have: 2 })]);
+    expect(res.reasons[0]?.detail).toMatch(/the layout has 3 guest nodes, each on a host node of its own; the host has 2 node/);
+    expect(res.hints.some((h) => h.startsWith('dropping the explicit layout would fit'))).toBe(true);
   });
 });

@@ -10,12 +10,18 @@
  *   Under smt=require the split is in whole cores.
  * - Memory follows the vCPUs: each node gets memory in proportion to its vCPUs; if a node cannot hold
  *   its share, memory is water-filled instead (and the cost says so). Interleave: memory evenly.
- * - An explicit guest layout fixes the parts; the largest guest node goes to the node with the most
- *   free CPU capacity (ties: more memory, then lower id).
+ * - An explicit guest layout fixes the parts: guest node i gets its vCPUs and its memory on one host
+ *   node of the set, each guest node on a different host node (`layoutHosts`): guest node i goes to
+ *   the i-th node of the set in ascending id when every guest node fits there, else the
+ *   lexicographically first assignment that fits (guest 0 on the lowest node that leaves a fitting
+ *   assignment for the rest, and so on). Which set: the policy's choice among sets of exactly as
+ *   many nodes as guest nodes (numaplan: the closest, by the weighted distance of the layout).
+ *   The reserved emulator pCPUs go with the guest node with the most vCPUs (ties: lowest index).
  * - A memory tier other than DRAM puts memory on that tier's nodes, nearest to the vCPUs first.
  */
 import { SLIT_LOCAL, weightedDistance } from '../cost/model.js';
 import type { Topology } from '../topology/model.js';
+import { formatSize } from '../topology/sizes.js';
 import { type DeviceSlot, type HostCapacity, type NodeCapacity, deviceMatches, hostCapacity } from './capacity.js';
 import type { VmRequest } from './request.js';
 import type { HostState } from './state.js';
@@ -90,6 +96,12 @@ export interface PlacementContext {
    * no devices). Call `evaluate` on the sets you keep.
    */
   quickEvaluate(nodes: readonly number[]): SetEvaluation;
+  /**
+   * For an explicit guest layout: why no assignment of guest nodes to distinct nodes of `nodes`
+   * fits (per guest node that fits on none of them, what it lacks on the closest; else the set as a
+   * whole); empty when an assignment fits or the request has no layout.
+   */
+  layoutShortfalls(nodes: readonly number[]): RefusalReason[];
   /** Lower bound on the node count from capacities alone. */
   minNodes(): number;
   /** Upper bound on the node count from the request (strict, maxNodes, layout) and the host. */
@@ -399,6 +411,131 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     };
   };
 
+  // Explicit guest layout: the guest node carrying the emulator pCPUs, and which host node each
+  // guest node may go to.
+  const layout = request.layout ?? [];
+  let layoutPrimary = 0;
+  layout.forEach((g, i) => {
+    const best = layout[layoutPrimary] as (typeof layout)[number];
+    if (g.vcpus > best.vcpus) layoutPrimary = i;
+  });
+  const cpuResource = mode === 'thread' || mode === 'shared' ? 'cpus' : mode === 'fill' ? 'threads-of-whole-cores' : 'cores';
+  const guestLabel = (g: number): string => {
+    const guest = layout[g] as (typeof layout)[number];
+    const emu = g === layoutPrimary ? emulator : 0;
+    return `guest node ${g} (${guest.vcpus} vCPUs${emu > 0 ? ` + ${emu} emulator pCPUs` : ''}, ${formatSize(guest.memory)})`;
+  };
+  /** The first thing guest node g lacks on host node h, or null when it fits there alone. */
+  const guestMisfit = (g: number, h: number): RefusalReason | null => {
+    const guest = layout[g] as (typeof layout)[number];
+    const emu = g === layoutPrimary ? emulator : 0;
+    const label = guestLabel(g);
+    if (guest.vcpus + emu > cpuCap(h)) {
+      return { resource: cpuResource, node: h, need: guest.vcpus + emu, have: cpuCap(h), detail: `${label} on host node ${h}: ${modeLabel(mode)}` };
+    }
+    if (emu > 0 && emulatorCap(h) < emu) {
+      return { resource: 'emulator-cpus', node: h, need: emu, have: emulatorCap(h), detail: `${label} on host node ${h}: emulator pCPUs need completely free CPUs` };
+    }
+    if (!separateMemory && guest.memory > memCap(h)) {
+      return { resource: memResource(pageSize), node: h, need: guest.memory, have: memCap(h), detail: `${label} on host node ${h}` };
+    }
+    return null;
+  };
+  /**
+   * Host node per guest node for a set (ascending ids) of layout.length nodes, or null when no
+   * assignment fits: the identity (guest i on the i-th node) when it fits, else the
+   * lexicographically first fitting assignment, found guest by guest with a bipartite-matching
+   * check of the rest (Kuhn's augmenting paths, O(k^3) per check, O(k^5) at worst; k = guest nodes).
+   */
+  const layoutHosts = (nodes: readonly number[]): number[] | null => {
+    const k = layout.length;
+    let identity = true;
+    for (let g = 0; g < k && identity; g++) if (guestMisfit(g, nodes[g] as number)) identity = false;
+    if (identity) return nodes.slice(0, k);
+    const fits: boolean[][] = layout.map((_, g) => nodes.map((h) => guestMisfit(g, h) === null));
+    const hostOf = new Array<number>(k).fill(-1);
+    const used = new Array<boolean>(k).fill(false);
+    // Can guests from..k-1 be matched to the unused hosts?
+    const matchable = (from: number): boolean => {
+      const owner = new Array<number>(k).fill(-1);
+      const tryGuest = (g: number, seen: boolean[]): boolean => {
+        for (let h = 0; h < k; h++) {
+          if (used[h] || seen[h] || !(fits[g] as boolean[])[h]) continue;
+          seen[h] = true;
+          if (owner[h] === -1 || tryGuest(owner[h] as number, seen)) {
+            owner[h] = g;
+            return true;
+          }
+        }
+        return false;
+      };
+      for (let g = from; g < k; g++) if (!tryGuest(g, new Array<boolean>(k).fill(false))) return false;
+      return true;
+    };
+    for (let g = 0; g < k; g++) {
+      let placed = false;
+      for (let h = 0; h < k && !placed; h++) {
+        if (used[h] || !(fits[g] as boolean[])[h]) continue;
+        used[h] = true;
+        if (matchable(g + 1)) {
+          hostOf[g] = h;
+          placed = true;
+        } else used[h] = false;
+      }
+      if (!placed) return null;
+    }
+    return hostOf.map((h) => nodes[h] as number);
+  };
+  /**
+   * Why no assignment of the layout fits a set: for each guest node that fits on none of the set's
+   * nodes, what it lacks on the node closest to holding it; if each fits somewhere, the set as a whole.
+   */
+  const layoutShortfalls = (nodes: readonly number[], unmatched = false): RefusalReason[] => {
+    const out: RefusalReason[] = [];
+    if (layout.length === 0) return out;
+    layout.forEach((_, g) => {
+      let worst: RefusalReason | null = null;
+      for (const h of nodes) {
+        const m = guestMisfit(g, h);
+        if (!m) return;
+        if (!worst || m.need - m.have < worst.need - worst.have) worst = m;
+      }
+      if (worst) out.push({ ...worst, detail: `${guestLabel(g)} fits on no node of ${nodes.join(',')}; closest: node ${worst.node}, short of ${worst.resource}` });
+    });
+    if (out.length === 0 && nodes.length >= layout.length) {
+      if (!unmatched) {
+        // Over a larger set (the whole host), try every subset's worth at once: a matching of the
+        // guest nodes into the set, each guest node on its own node.
+        const hostsOf = layout.map((_, g) => nodes.filter((h) => guestMisfit(g, h) === null));
+        const owner = new Map<number, number>();
+        const tryGuest = (g: number, seen: Set<number>): boolean => {
+          for (const h of hostsOf[g] as number[]) {
+            if (seen.has(h)) continue;
+            seen.add(h);
+            const o = owner.get(h);
+            if (o === undefined || tryGuest(o, seen)) {
+              owner.set(h, g);
+              return true;
+            }
+          }
+          return false;
+        };
+        let all = true;
+        for (let g = 0; g < layout.length && all; g++) all = tryGuest(g, new Set());
+        if (all) return out;
+      }
+      out.push({
+        resource: 'layout',
+        node: null,
+        nodes: [...nodes],
+        need: layout.length,
+        have: layout.length - 1,
+        detail: `each guest node fits on some node of ${nodes.join(',')}, but no assignment puts every guest node on a different one`,
+      });
+    }
+    return out;
+  };
+
   const deviceReqs = request.devices.map((d) => ({ req: d, matching: matchingDevices(capacity, d) }));
 
   const devicesOk = (nodes: readonly number[], shortfalls: RefusalReason[]): number => {
@@ -453,23 +590,22 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     if (request.layout) {
       const layout = request.layout;
       if (layout.length !== nodes.length) {
-        shortfalls.push({ resource: 'nodes', node: null, nodes, need: layout.length, have: nodes.length, detail: `the layout has ${layout.length} guest nodes` });
+        shortfalls.push({
+          resource: 'nodes',
+          node: null,
+          nodes,
+          need: layout.length,
+          have: nodes.length,
+          detail: `the layout has ${layout.length} guest nodes, one per host node; this set has ${nodes.length}`,
+        });
         return fail();
       }
-      const gOrder = layout.map((g, i) => ({ g, i })).sort((a, b) => b.g.vcpus - a.g.vcpus || b.g.memory - a.g.memory || a.i - b.i);
-      const hOrder = [...nodes].sort((a, b) => cpuCap(b) - cpuCap(a) || memCap(b) - memCap(a) || a - b);
-      const hostOf = new Array<number>(layout.length);
-      gOrder.forEach(({ i }, k) => (hostOf[i] = hOrder[k] as number));
-      const primary = gOrder[0]?.i ?? 0;
-      parts = layout.map((g, i) => ({ node: hostOf[i] as number, vcpus: g.vcpus, emulator: i === primary ? emulator : 0, memory: g.memory }));
-      for (const p of parts) {
-        if (p.vcpus + p.emulator > cpuCap(p.node)) {
-          shortfalls.push({ resource: mode === 'thread' || mode === 'shared' ? 'cpus' : 'cores', node: p.node, need: p.vcpus + p.emulator, have: cpuCap(p.node), detail: `guest node on host node ${p.node}` });
-        }
-        if (!separateMemory && p.memory > memCap(p.node)) {
-          shortfalls.push({ resource: memResource(pageSize), node: p.node, need: p.memory, have: memCap(p.node), detail: `guest node on host node ${p.node}` });
-        }
+      const hostOf = layoutHosts(nodes);
+      if (!hostOf) {
+        shortfalls.push(...layoutShortfalls(nodes, true));
+        return fail();
       }
+      parts = layout.map((g, i) => ({ node: hostOf[i] as number, vcpus: g.vcpus, emulator: i === layoutPrimary ? emulator : 0, memory: g.memory }));
       if (!separateMemory) memory = parts.map((p) => ({ node: p.node, bytes: p.memory })).sort((a, b) => a.node - b.node);
     } else {
       let unit = 1;
@@ -685,6 +821,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     distance,
     evaluate,
     quickEvaluate,
+    layoutShortfalls: (nodes) => layoutShortfalls(nodes),
     minNodes,
     maxNodes,
     compare: compareEvaluations,

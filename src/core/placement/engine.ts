@@ -329,6 +329,7 @@ export function refusalReasons(ctx: PlacementContext): RefusalReason[] {
     const ev = ctx.evaluate(ctx.cpuNodes.map((n) => n.id));
     return ev.shortfalls.map((s) => ({ ...s, detail: `${s.detail} (nodes given explicitly)` }));
   }
+  if (request.layout) return layoutRefusal(ctx, request.layout.length);
   const single = (id: number): RefusalReason[] => ctx.evaluate([id]).shortfalls.map((s) => Object.assign({}, s, { node: id }));
   let per: RefusalReason[][];
   if (ctx.cpuNodes.length > MAX_REFUSAL_NODES) {
@@ -360,6 +361,37 @@ export function refusalReasons(ctx: PlacementContext): RefusalReason[] {
     out.push({ resource: 'nodes', node: null, need: 1, have: 0, detail: 'numa=strict: no single node holds the VM' });
   }
   return out;
+}
+
+/**
+ * Why an explicit guest layout fits nowhere: more guest nodes than usable host nodes (each guest
+ * node needs a host node of its own); else each guest node that fits on no host node, with what it
+ * lacks on the closest one; else (each has a host node of its own) the set-wide constraint.
+ */
+function layoutRefusal(ctx: PlacementContext, guests: number): RefusalReason[] {
+  const ids = ctx.cpuNodes.map((n) => n.id);
+  if (guests > ids.length) {
+    return [
+      {
+        resource: 'nodes',
+        node: null,
+        need: guests,
+        have: ids.length,
+        detail: `the layout has ${guests} guest nodes, each on a host node of its own; the host has ${ids.length} node(s) for vCPUs${ctx.request.tier !== 'dram' ? ` with ${ctx.request.tier} memory` : ''}`,
+      },
+    ];
+  }
+  const out = ctx.layoutShortfalls(ids);
+  if (out.length > 0) return out;
+  return [
+    {
+      resource: 'node-set',
+      node: null,
+      need: 1,
+      have: 0,
+      detail: `every guest node fits on a host node of its own, but no set of ${guests} nodes satisfies every other constraint too (devices, memory tier, policy)`,
+    },
+  ];
 }
 
 /**

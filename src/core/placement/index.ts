@@ -47,6 +47,11 @@
  * 4. Memory tiers: CPU-less nodes (HBM, CXL, GPU memory) are used only for tier=hbm|cxl|gpu; then
  *    vCPUs go on CPU nodes and memory on the tier's nodes nearest to them.
  * 5. Escape hatches: `cpus=` honoured exactly (each CPU checked free), `nodes=` exactly that set.
+ * 6. Explicit guest layout (`layout=8:32G/8:32G`): exactly as many host nodes as guest nodes, the
+ *    closest such set (step 3's objective); guest node i gets its vCPUs and memory on one host node,
+ *    the i-th of the set in ascending id when every guest node fits there, else the first fitting
+ *    assignment in that order (context.ts). A refusal names each guest node that fits on no host
+ *    node and what it lacks, or that the layout has more guest nodes than the host has nodes.
  *
  * ## vNUMA and cost
  * A VM on several nodes gets one guest node per host node (distances from the host matrix,
