@@ -6,6 +6,7 @@
  * pick candidate hosts and keep one engine `HostState` per host for the real decision.
  */
 import type { Topology } from '../../topology/model.js';
+import { type HostCapacity, hostCapacity } from '../../placement/capacity.js';
 import { type HostState, createHostState, defaultReserve } from '../../placement/state.js';
 import { BucketIndex, MaxTree } from './bucket-index.js';
 
@@ -62,6 +63,7 @@ export class FleetState {
   readonly totalTree: MaxTree;
   private readonly models: GroupModel[];
   private readonly engine: (HostState | null)[];
+  private readonly caps: (HostCapacity | null)[];
 
   constructor(groups: readonly FleetGroup[]) {
     this.groups = groups;
@@ -108,6 +110,7 @@ export class FleetState {
     this.nodeTree = new MaxTree(this.hosts);
     this.totalTree = new MaxTree(this.hosts);
     this.engine = new Array<HostState | null>(this.hosts).fill(null);
+    this.caps = new Array<HostCapacity | null>(this.hosts).fill(null);
     for (let x = 0; x < this.hosts; x++) this.reindex(x);
   }
 
@@ -139,6 +142,17 @@ export class FleetState {
   /** Replaces a host's engine state (after a commit or a release). */
   setEngineState(host: number, state: HostState): void {
     this.engine[host] = state;
+    this.caps[host] = null;
+  }
+
+  /** The engine's capacity view of a host's state, kept until the state changes. */
+  capacity(host: number): HostCapacity {
+    let c = this.caps[host];
+    if (!c) {
+      c = hostCapacity(this.engineState(host));
+      this.caps[host] = c;
+    }
+    return c;
   }
 
   /** The share a placement on `host` takes, from the placement's CPUs and memory grants. */

@@ -18,7 +18,11 @@
 import { weightedDistance } from '../../cost/model.js';
 import { getPolicy, policyNames } from '../../placement/policies/index.js';
 import { commitPlacement, releaseAllocation } from '../../placement/state.js';
+import type { PlacementPolicy } from '../../placement/policy.js';
+import type { VmRequest } from '../../placement/request.js';
 import type { Placement } from '../../placement/types.js';
+import { engineChooser } from './choosers.js';
+import { judgeHost, keyLess } from './judge.js';
 import type { TraceRequest } from '../trace.js';
 import type { FleetShare, FleetState } from './fleet-state.js';
 import { toVmRequest, vcpuSlots } from './request-map.js';
@@ -66,12 +70,18 @@ export function fleetPolicyNames(): string[] {
   return [...policyNames(), ...HOST_POLICIES];
 }
 
+/** How engine policies decide (tests compare the paths). */
+export interface EngineOptions {
+  /** Judge every candidate host with the full `place()` instead of the chooser (the reference path). */
+  slow?: boolean;
+}
+
 /** A fleet policy by name, or undefined. */
-export function fleetPolicy(name: string): FleetPolicy | undefined {
+export function fleetPolicy(name: string, options: EngineOptions = {}): FleetPolicy | undefined {
   if (name === 'host-first-fit') return hostPolicy(name, 'lowest host, lowest node where the VM fits (fleet model, no engine call)', true);
   if (name === 'host-best-fit') return hostPolicy(name, 'host whose emptiest node fits tightest, node with least room left (fleet model, no engine call)', false);
   if (!policyNames().includes(name)) return undefined;
-  return enginePolicy(name);
+  return enginePolicy(name, options);
 }
 
 function fitsOneNode(fleet: FleetState, host: number, cpu: number, mem: number): number {
@@ -82,8 +92,9 @@ function fitsOneNode(fleet: FleetState, host: number, cpu: number, mem: number):
   return -1;
 }
 
-function enginePolicy(name: string): FleetPolicy {
+function enginePolicy(name: string, options: EngineOptions = {}): FleetPolicy {
   const policy = getPolicy(name);
+  const chooser = options.slow ? null : engineChooser(name);
   return {
     name,
     description: `${policy.description} (engine; host: best of ${FLEET_CANDIDATES} indexed candidates by the engine's judgement)`,
@@ -106,27 +117,19 @@ function enginePolicy(name: string): FleetPolicy {
           candidates.push(h);
         }
       }
-      let best: { host: number; placement: Placement; key: number[] } | null = null;
+      if (!chooser) return slowChoice(fleet, policy, req, candidates);
+      let best: { host: number; key: number[] } | null = null;
       let found = 0;
       for (const h of candidates) {
-        const result = policy.place(req, fleet.engineState(h), { hints: false });
-        if (!result.ok) continue;
-        const p = result.placement;
-        const key = [
-          p.explanation.cost.relativeLatency,
-          p.nodes.length,
-          p.devices.filter((d) => !d.local).length,
-          p.explanation.chosen.score.reduce((s, t) => s + t.value * t.weight, 0),
-        ];
-        if (!best || less(key, best.key)) best = { host: h, placement: p, key };
+        const j = judgeHost(chooser, req, fleet.engineState(h), fleet.capacity(h));
+        if (!j) continue;
+        if (!best || keyLess(j.key, best.key)) best = { host: h, key: j.key };
         if (++found >= FLEET_CANDIDATES) break;
       }
       if (!best) return null;
-      const { host, placement } = best;
-      fleet.setEngineState(host, commitPlacement(fleet.engineState(host), placement, req));
-      const share = fleet.shareOf(host, [...placement.cpus, ...placement.heldCpus, ...placement.emulatorCpus], placement.memory, req.name);
-      fleet.apply(share, -1);
-      return { share, latency: placement.explanation.cost.relativeLatency, deviceMisses: placement.devices.filter((d) => !d.local).length };
+      const result = policy.place(req, fleet.engineState(best.host), { hints: false });
+      if (!result.ok) throw new Error(`internal: ${name} judged host ${best.host} fit for ${req.name} but the engine refused it`);
+      return commit(fleet, best.host, result.placement, req);
     },
     release(fleet, share) {
       if (share.engineName !== null) fleet.setEngineState(share.host, releaseAllocation(fleet.engineState(share.host), share.engineName));
@@ -135,12 +138,35 @@ function enginePolicy(name: string): FleetPolicy {
   };
 }
 
-function less(a: readonly number[], b: readonly number[]): boolean {
-  for (let i = 0; i < a.length; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    if (Math.abs(d) > 1e-12) return d < 0;
+/**
+ * The slow path (a policy without a known chooser): the full engine placement on each candidate,
+ * ranked by the same key as the cheap judgement.
+ */
+function slowChoice(fleet: FleetState, policy: PlacementPolicy, req: VmRequest, candidates: readonly number[]): FleetDecision | null {
+  let best: { host: number; placement: Placement; key: number[] } | null = null;
+  let found = 0;
+  for (const h of candidates) {
+    const result = policy.place(req, fleet.engineState(h), { hints: false });
+    if (!result.ok) continue;
+    const p = result.placement;
+    const key = [
+      p.explanation.cost.relativeLatency,
+      p.nodes.length,
+      p.devices.filter((d) => !d.local).length,
+      p.explanation.chosen.score.reduce((s, t) => s + t.value * t.weight, 0),
+    ];
+    if (!best || keyLess(key, best.key)) best = { host: h, placement: p, key };
+    if (++found >= FLEET_CANDIDATES) break;
   }
-  return false;
+  return best ? commit(fleet, best.host, best.placement, req) : null;
+}
+
+/** Records a placement on a host's engine state and in the fleet model. */
+function commit(fleet: FleetState, host: number, placement: Placement, req: VmRequest): FleetDecision {
+  fleet.setEngineState(host, commitPlacement(fleet.engineState(host), placement, req));
+  const share = fleet.shareOf(host, [...placement.cpus, ...placement.heldCpus, ...placement.emulatorCpus], placement.memory, req.name);
+  fleet.apply(share, -1);
+  return { share, latency: placement.explanation.cost.relativeLatency, deviceMisses: placement.devices.filter((d) => !d.local).length };
 }
 
 function hostPolicy(name: string, description: string, firstFit: boolean): FleetPolicy {

@@ -1,0 +1,43 @@
+/**
+ * The node-set choosers of the engine's registry policies, by name, for the fleet's cheap host
+ * judgement (judge.ts). A registry policy only exposes `place()`; its chooser (the part that picks
+ * the node set) is exported by each policy's module, so this table rebuilds the pairing, together
+ * with the node limit a policy's wrapper applies (`withNodeLimit`: the Kubernetes policies refuse
+ * hosts above 8 nodes, libxl above 16). A registry policy missing here (e.g. one registered at run
+ * time) has no chooser: fleet mode then judges hosts with the full `place()` (the slow path).
+ */
+import type { ChooseNodes } from '../../placement/policy.js';
+import { chooseNumaplan } from '../../placement/policies/numaplan.js';
+import { chooseFirstFit } from '../../placement/policies/baselines/first-fit.js';
+import { chooseInterleave } from '../../placement/policies/baselines/interleave.js';
+import { K8S_MAX_NUMA_NODES, k8sChooser } from '../../placement/policies/baselines/k8s-topology.js';
+import { LIBXL_MAX_NUMA_NODES, chooseLibxl } from '../../placement/policies/baselines/libxl.js';
+import { novaChooser } from '../../placement/policies/baselines/nova.js';
+import { chooseNumad } from '../../placement/policies/baselines/numad.js';
+
+/** A policy's chooser and the most NUMA nodes (all nodes of the topology) it accepts on a host. */
+export interface EngineChooser {
+  choose: ChooseNodes;
+  nodeLimit: number;
+}
+
+const NO_LIMIT = Number.POSITIVE_INFINITY;
+
+const TABLE: Record<string, () => EngineChooser> = {
+  numaplan: () => ({ choose: chooseNumaplan, nodeLimit: NO_LIMIT }),
+  'first-fit': () => ({ choose: chooseFirstFit, nodeLimit: NO_LIMIT }),
+  interleave: () => ({ choose: chooseInterleave, nodeLimit: NO_LIMIT }),
+  'k8s-single-numa-node': () => ({ choose: k8sChooser('single-numa-node', false, 'k8s-single-numa-node'), nodeLimit: K8S_MAX_NUMA_NODES }),
+  'k8s-restricted': () => ({ choose: k8sChooser('restricted', false, 'k8s-restricted'), nodeLimit: K8S_MAX_NUMA_NODES }),
+  'k8s-best-effort': () => ({ choose: k8sChooser('best-effort', false, 'k8s-best-effort'), nodeLimit: K8S_MAX_NUMA_NODES }),
+  'k8s-best-effort-closest': () => ({ choose: k8sChooser('best-effort', true, 'k8s-best-effort-closest'), nodeLimit: K8S_MAX_NUMA_NODES }),
+  'nova-pack': () => ({ choose: novaChooser('pack', 'nova-pack'), nodeLimit: NO_LIMIT }),
+  'nova-spread': () => ({ choose: novaChooser('spread', 'nova-spread'), nodeLimit: NO_LIMIT }),
+  libxl: () => ({ choose: chooseLibxl, nodeLimit: LIBXL_MAX_NUMA_NODES }),
+  numad: () => ({ choose: chooseNumad, nodeLimit: NO_LIMIT }),
+};
+
+/** The chooser of a registry policy, or null when fleet mode does not know it. */
+export function engineChooser(name: string): EngineChooser | null {
+  return TABLE[name]?.() ?? null;
+}
