@@ -12,6 +12,7 @@ import {
   place,
   policyNames,
 } from '../src/core/placement/index.js';
+import { renderPlacements } from '../src/cli/render/placement-text.js';
 import { getPreset } from '../src/core/topology/presets/index.js';
 import { syntheticTopology } from '../src/core/topology/synthetic.js';
 
@@ -157,5 +158,35 @@ describe('explicit guest layout', () => {
     expect(res.reasons).toEqual([expect.objectContaining({ resource: 'nodes', node: null, need: 3, have: 2 })]);
     expect(res.reasons[0]?.detail).toMatch(/the layout has 3 guest nodes, each on a host node of its own; the host has 2 node/);
     expect(res.hints.some((h) => h.startsWith('dropping the explicit layout would fit'))).toBe(true);
+  });
+});
+
+describe('cost prediction with a vNUMA', () => {
+  const broadwell = (): HostState => {
+    const p = getPreset('broadwell-2s');
+    if (!p) throw new Error('preset broadwell-2s missing');
+    return createHostState(p.build());
+  };
+
+  it('keeps the NUMA-unaware figure (50% remote for 6+6) and adds the vNUMA-aware one (all local)', () => {
+    const res = place(parseVmSpec('name=web,vcpus=12,memory=16G'), broadwell());
+    if (!res.ok) throw new Error(JSON.stringify(res.reasons));
+    const c = res.placement.explanation.cost;
+    expect(c).toMatchObject({ remoteAccessFraction: 0.5, relativeLatency: 1.55, expectedLatencyNs: 124 });
+    expect(c.vnumaAware).toEqual({ remoteAccessFraction: 0, relativeLatency: 1, expectedLatencyNs: 80 });
+    const text = renderPlacements([res.placement], null);
+    expect(text).toMatch(/predicted: remote accesses 50%, latency x1\.55 \(~124 ns\) for a NUMA-unaware guest; 0%, x1 \(~80 ns\) for one using its vNUMA/);
+  });
+
+  it('gives interleaved memory and single-node VMs the same figure both ways', () => {
+    const interleaved = place(parseVmSpec('name=i,vcpus=12,memory=16G,numa=interleave'), broadwell());
+    if (!interleaved.ok) throw new Error(JSON.stringify(interleaved.reasons));
+    const ci = interleaved.placement.explanation.cost;
+    expect(ci.vnumaAware).toEqual({ remoteAccessFraction: ci.remoteAccessFraction, relativeLatency: ci.relativeLatency, expectedLatencyNs: ci.expectedLatencyNs });
+    expect(ci.remoteAccessFraction).toBeGreaterThan(0);
+    const single = place(parseVmSpec('name=s,vcpus=4,memory=4G'), broadwell());
+    if (!single.ok) throw new Error('refused');
+    expect(single.placement.explanation.cost.vnumaAware).toEqual({ remoteAccessFraction: 0, relativeLatency: 1, expectedLatencyNs: 80 });
+    expect(renderPlacements([single.placement], null)).not.toMatch(/using its vNUMA/);
   });
 });

@@ -42,7 +42,7 @@ export function renderPlacements(placements: readonly Placement[], state: HostSt
     for (const a of e.alternatives) out.push(`  not nodes ${a.nodes.join(',')}: ${a.lostBecause}`);
     const c = e.cost;
     out.push(
-      `  predicted: remote accesses ${(c.remoteAccessFraction * 100).toFixed(0)}%, latency x${c.relativeLatency} (~${c.expectedLatencyNs} ns), TLB reach ${formatSize(c.tlbReachBytes)}, ${c.translationEntries.chosen} translation entries to pin`,
+      `  predicted: remote accesses ${(c.remoteAccessFraction * 100).toFixed(0)}%, latency x${c.relativeLatency} (~${c.expectedLatencyNs} ns)${c.vnumaAware && (c.vnumaAware.remoteAccessFraction !== c.remoteAccessFraction || c.vnumaAware.relativeLatency !== c.relativeLatency) ? ` for a NUMA-unaware guest; ${(c.vnumaAware.remoteAccessFraction * 100).toFixed(0)}%, x${c.vnumaAware.relativeLatency} (~${c.vnumaAware.expectedLatencyNs} ns) for one using its vNUMA` : ''}, TLB reach ${formatSize(c.tlbReachBytes)}, ${c.translationEntries.chosen} translation entries to pin`,
     );
     for (const n of e.notes) out.push(`  note: ${n}`);
   }

@@ -2,11 +2,20 @@
  * The predicted cost of a placement, from the host's distance matrix and a few published numbers.
  *
  * Model (documented so that it can be argued with, and calibrated later):
- * - Access pattern: a vCPU's memory accesses are spread over the VM's memory in proportion to where
- *   the memory sits (a NUMA-unaware guest; a guest using its vNUMA does better). So the share of
- *   accesses from node a to node b is w_a * m_b, with w the fraction of vCPUs and m the fraction of
- *   memory on each node. Interleaved memory is the same formula with m even: every access costs the
- *   average.
+ * - Access pattern (the headline figures: the documented worst case): a vCPU's memory accesses are
+ *   spread over the VM's memory in proportion to where the memory sits (a NUMA-unaware guest). So
+ *   the share of accesses from node a to node b is w_a * m_b, with w the fraction of vCPUs and m the
+ *   fraction of memory on each node. Interleaved memory is the same formula with m even: every
+ *   access costs the average. A 6+6 split over two nodes thus predicts 50% remote accesses.
+ * - vNUMA-aware figures (`vnumaAware`, the best case for a guest that uses its vNUMA, as Linux does
+ *   with its default local allocation and NUMA balancing): the vCPUs of a guest node access the
+ *   memory of their own guest node, which sits on the host node running them. Per guest node g
+ *   (weight w_g = its share of the vCPUs, host node h_g): relative latency SLIT(h_g, h_g) / 10 and
+ *   no remote access when g holds memory; a guest node without memory (vCPUs whose memory is on
+ *   CPU-less tier nodes) accesses the VM's memory like the unaware guest. Summed over guest nodes
+ *   weighted by w_g: a 6+6 split whose guest nodes each hold their half of the memory gives 0%
+ *   remote and x1.0. Interleaved memory (numa=interleave, the interleave policy) and VMs without a
+ *   vNUMA keep the unaware figures: there every access still costs the average.
  * - Remote-access fraction: the sum of w_a * m_b over a != b.
  * - Relative latency: the sum of w_a * m_b * SLIT(a, b) / 10 (ACPI SLIT: 10 means local, 21 means
  *   2.1x the local cost). 1.0 = all local.
@@ -35,6 +44,25 @@ export interface CostInput {
   pageSize: number;
   /** Device nodes (null = unknown). */
   deviceNodes: readonly (number | null)[];
+  /** The guest nodes of the VM's vNUMA (host node, vCPU count, bytes on that host node); absent: no vNUMA. */
+  guestNodes?: readonly GuestNodeCost[];
+  /** Memory interleaved over the nodes: a guest's NUMA awareness does not help. Default false. */
+  interleave?: boolean;
+}
+
+/** One guest NUMA node, as the vNUMA-aware figures see it. */
+export interface GuestNodeCost {
+  hostNode: number;
+  vcpus: number;
+  /** Bytes of the guest node, placed on `hostNode`. */
+  memory: number;
+}
+
+/** Access figures of one access pattern. */
+export interface AccessFigures {
+  remoteAccessFraction: number;
+  relativeLatency: number;
+  expectedLatencyNs: number;
 }
 
 /** The prediction. */
@@ -46,6 +74,11 @@ export interface CostPrediction {
   translationEntries: { '4K': number; '2M': number; '1G': number; chosen: number };
   deviceLocalityPenalty: number;
   model: string;
+  /**
+   * The same three access figures for a guest that uses its vNUMA (accesses local to its guest
+   * node); equal to the headline ones for interleaved memory and for VMs without a vNUMA.
+   */
+  vnumaAware: AccessFigures;
 }
 
 const round = (x: number, digits = 4): number => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -75,9 +108,38 @@ export function weightedDistance(
   return { relative: rel, remote };
 }
 
+/**
+ * Relative latency and remote fraction for a guest that keeps each guest node's accesses on that
+ * guest node's memory (see the module comment); null when the unaware figures apply.
+ */
+export function vnumaAwareDistance(
+  distance: (a: number, b: number) => number,
+  guestNodes: readonly GuestNodeCost[],
+  memory: ReadonlyMap<number, number>,
+): { relative: number; remote: number } | null {
+  let v = 0;
+  for (const g of guestNodes) v += g.vcpus;
+  if (v === 0) return null;
+  let rel = 0;
+  let remote = 0;
+  for (const g of guestNodes) {
+    if (g.vcpus === 0) continue;
+    const w = g.vcpus / v;
+    if (g.memory > 0) {
+      rel += (w * distance(g.hostNode, g.hostNode)) / SLIT_LOCAL;
+      continue;
+    }
+    const spread = weightedDistance(distance, new Map([[g.hostNode, 1]]), memory);
+    rel += w * spread.relative;
+    remote += w * spread.remote;
+  }
+  return { relative: rel, remote };
+}
+
 /** Predicts the cost of a placement. */
 export function predictCost(input: CostInput): CostPrediction {
   const { relative, remote } = weightedDistance(input.distance, input.vcpusByNode, input.memoryByNode);
+  const aware = input.interleave || !input.guestNodes ? null : vnumaAwareDistance(input.distance, input.guestNodes, input.memoryByNode);
   let memory = 0;
   for (const x of input.memoryByNode.values()) memory += x;
   const cpuNodes = [...input.vcpusByNode.entries()].filter(([, v]) => v > 0).map(([n]) => n);
@@ -96,5 +158,10 @@ export function predictCost(input: CostInput): CostPrediction {
     translationEntries: { '4K': entries(4096), '2M': entries(2 * 1024 ** 2), '1G': entries(1024 ** 3), chosen: entries(input.pageSize) },
     deviceLocalityPenalty: round(penalty),
     model: 'uniform access over the VM memory; SLIT/10 latency ratio; local DRAM 80 ns; L2 TLB 1536 entries',
+    vnumaAware: {
+      remoteAccessFraction: round(aware?.remote ?? remote),
+      relativeLatency: round(aware?.relative ?? relative),
+      expectedLatencyNs: round(LOCAL_LATENCY_NS * (aware?.relative ?? relative), 1),
+    },
   };
 }

@@ -261,6 +261,8 @@ function buildPlacement(
     memoryByNode: new Map(ev.memory.map((m) => [m.node, m.bytes])),
     pageSize: ctx.pageSize,
     deviceNodes: a.devices.map((d) => d.node),
+    ...(vnuma ? { guestNodes: vnuma.nodes.map((g) => ({ hostNode: g.hostNode, vcpus: g.vcpus.length, memory: g.memory })) } : {}),
+    interleave: request.numa === 'interleave' || policy === 'interleave',
   });
   const label = pageSizeLabel(ctx.pageSize);
   const pageText =
