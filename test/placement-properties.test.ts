@@ -142,6 +142,43 @@ describe('placement properties', () => {
     );
   });
 
+  it('honours an explicit guest layout: guest node i whole on its own host node, or a refusal naming why', () => {
+    const guestArb = fc.record({ vcpus: fc.integer({ min: 1, max: 4 }), memGiB: fc.integer({ min: 1, max: 6 }) });
+    fc.assert(
+      fc.property(hostArb(8), fc.array(guestArb, { minLength: 1, maxLength: 5 }), fc.constantFrom<'dedicated' | 'shared'>('dedicated', 'shared'), (topo, guests, cpuPolicy) => {
+        const state = createHostState(topo);
+        const layout = guests.map((g) => ({ vcpus: g.vcpus, memory: g.memGiB * 1024 ** 3 }));
+        const r = parseVmRequest({
+          name: 'l',
+          vcpus: layout.reduce((s, g) => s + g.vcpus, 0),
+          memory: layout.reduce((s, g) => s + g.memory, 0),
+          cpuPolicy,
+          layout,
+        });
+        const res = place(r, state, undefined, { hints: false });
+        if (!res.ok) {
+          expect(res.reasons.length).toBeGreaterThan(0);
+          if (layout.length > topo.nodes.length) expect(res.reasons).toEqual([expect.objectContaining({ resource: 'nodes', need: layout.length })]);
+          for (const reason of res.reasons) expect(reason.detail).not.toMatch(/this set has/);
+          return;
+        }
+        const p = res.placement;
+        checkPlacement(state, r, p);
+        const puNode = new Map(topo.pus.map((u) => [u.os, u.node]));
+        const hosts = layout.map((_, i) => (layout.length === 1 ? puNode.get(p.cpus[0] as number) : p.vnuma?.nodes[i]?.hostNode));
+        expect(new Set(hosts).size).toBe(layout.length);
+        let v = 0;
+        layout.forEach((g, i) => {
+          for (let k = 0; k < g.vcpus; k++) expect(puNode.get(p.cpus[v + k] as number)).toBe(hosts[i]);
+          v += g.vcpus;
+          expect(p.memoryByNode[String(hosts[i])]).toBe(g.memory);
+        });
+        checkState(claimPlacement(state, p, r, 10));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it('claims block concurrent placements until they expire', () => {
     fc.assert(
       fc.property(hostArb(4), (topo) => {
