@@ -6,8 +6,9 @@
  * pick candidate hosts and keep one engine `HostState` per host for the real decision.
  */
 import type { Topology } from '../../topology/model.js';
-import { type HostCapacity, hostCapacity } from '../../placement/capacity.js';
-import { type HostState, createHostState, defaultReserve } from '../../placement/state.js';
+import type { HostCapacity } from '../../placement/capacity.js';
+import { type HostState, defaultReserve } from '../../placement/state.js';
+import { HostLedger } from './host-ledger.js';
 import { BucketIndex, MaxTree } from './bucket-index.js';
 
 /** A host group after its topology was loaded. */
@@ -62,8 +63,7 @@ export class FleetState {
   readonly nodeTree: MaxTree;
   readonly totalTree: MaxTree;
   private readonly models: GroupModel[];
-  private readonly engine: (HostState | null)[];
-  private readonly caps: (HostCapacity | null)[];
+  private readonly ledgers: (HostLedger | null)[];
 
   constructor(groups: readonly FleetGroup[]) {
     this.groups = groups;
@@ -109,8 +109,7 @@ export class FleetState {
     this.byTotal = new BucketIndex(this.hosts);
     this.nodeTree = new MaxTree(this.hosts);
     this.totalTree = new MaxTree(this.hosts);
-    this.engine = new Array<HostState | null>(this.hosts).fill(null);
-    this.caps = new Array<HostCapacity | null>(this.hosts).fill(null);
+    this.ledgers = new Array<HostLedger | null>(this.hosts).fill(null);
     for (let x = 0; x < this.hosts; x++) this.reindex(x);
   }
 
@@ -129,30 +128,24 @@ export class FleetState {
     return this.model(host).distance(a, b);
   }
 
-  /** The engine's state of a host (created on first use). */
+  /** The engine's state and capacity view of a host, kept incrementally (created on first use). */
+  ledger(host: number): HostLedger {
+    let l = this.ledgers[host];
+    if (!l) {
+      l = new HostLedger(this.topology(host));
+      this.ledgers[host] = l;
+    }
+    return l;
+  }
+
+  /** The engine's state of a host (its allocation list is updated in place). */
   engineState(host: number): HostState {
-    let s = this.engine[host];
-    if (!s) {
-      s = createHostState(this.topology(host));
-      this.engine[host] = s;
-    }
-    return s;
+    return this.ledger(host).state;
   }
 
-  /** Replaces a host's engine state (after a commit or a release). */
-  setEngineState(host: number, state: HostState): void {
-    this.engine[host] = state;
-    this.caps[host] = null;
-  }
-
-  /** The engine's capacity view of a host's state, kept until the state changes. */
+  /** The engine's capacity view of a host's current state. */
   capacity(host: number): HostCapacity {
-    let c = this.caps[host];
-    if (!c) {
-      c = hostCapacity(this.engineState(host));
-      this.caps[host] = c;
-    }
-    return c;
+    return this.ledger(host).capacity();
   }
 
   /** The share a placement on `host` takes, from the placement's CPUs and memory grants. */

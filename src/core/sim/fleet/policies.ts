@@ -17,12 +17,13 @@
  */
 import { weightedDistance } from '../../cost/model.js';
 import { getPolicy, policyNames } from '../../placement/policies/index.js';
-import { commitPlacement, releaseAllocation } from '../../placement/state.js';
+import { assign } from '../../placement/assign.js';
+import { type Allocation, allocationOf } from '../../placement/state.js';
 import type { PlacementPolicy } from '../../placement/policy.js';
 import type { VmRequest } from '../../placement/request.js';
 import type { Placement } from '../../placement/types.js';
 import { engineChooser } from './choosers.js';
-import { judgeHost, keyLess } from './judge.js';
+import { type HostJudgement, judgeHost, keyLess } from './judge.js';
 import type { TraceRequest } from '../trace.js';
 import type { FleetShare, FleetState } from './fleet-state.js';
 import { toVmRequest, vcpuSlots } from './request-map.js';
@@ -118,21 +119,26 @@ function enginePolicy(name: string, options: EngineOptions = {}): FleetPolicy {
         }
       }
       if (!chooser) return slowChoice(fleet, policy, req, candidates);
-      let best: { host: number; key: number[] } | null = null;
+      // Judgements depend on the host's state and the request's shape only: memoised per host until it changes.
+      const shape = req.devices.length === 0 ? `${name}|${req.vcpus}|${req.memory}|${req.pageSize}|${req.numa}` : null;
+      let best: { host: number; key: number[]; j: HostJudgement } | null = null;
       let found = 0;
       for (const h of candidates) {
-        const j = judgeHost(chooser, req, fleet.engineState(h), fleet.capacity(h));
+        const ledger = fleet.ledger(h);
+        let j = shape === null ? undefined : (ledger.memo.get(shape) as HostJudgement | null | undefined);
+        if (j === undefined) {
+          j = judgeHost(chooser, req, ledger.state, ledger.capacity());
+          if (shape !== null) ledger.memo.set(shape, j);
+        }
         if (!j) continue;
-        if (!best || keyLess(j.key, best.key)) best = { host: h, key: j.key };
+        if (!best || keyLess(j.key, best.key)) best = { host: h, key: j.key, j };
         if (++found >= FLEET_CANDIDATES) break;
       }
       if (!best) return null;
-      const result = policy.place(req, fleet.engineState(best.host), { hints: false });
-      if (!result.ok) throw new Error(`internal: ${name} judged host ${best.host} fit for ${req.name} but the engine refused it`);
-      return commit(fleet, best.host, result.placement, req);
+      return commitJudged(fleet, best.host, best.j, req, name);
     },
     release(fleet, share) {
-      if (share.engineName !== null) fleet.setEngineState(share.host, releaseAllocation(fleet.engineState(share.host), share.engineName));
+      if (share.engineName !== null) fleet.ledger(share.host).release(share.engineName);
       fleet.apply(share, 1);
     },
   };
@@ -161,9 +167,33 @@ function slowChoice(fleet: FleetState, policy: PlacementPolicy, req: VmRequest, 
   return best ? commit(fleet, best.host, best.placement, req) : null;
 }
 
+/**
+ * Turns the chosen host's judgement into resources with the engine's own assignment step (concrete
+ * CPUs in topology order, devices) on the host's current capacity, and records it: the same
+ * allocation the full `place()` would commit (tested against the slow path), without the placement's
+ * explanation, vNUMA or cost report.
+ */
+function commitJudged(fleet: FleetState, host: number, j: HostJudgement, req: VmRequest, policy: string): FleetDecision {
+  const ev = j.choice.evaluation;
+  const a = assign(j.ctx, ev);
+  if (!a.ok) throw new Error(`internal: ${policy} judged host ${host} fit for ${req.name} but its devices ran out`);
+  const { cpus, heldCpus, emulatorCpus, devices } = a.assignment;
+  const pageSize = j.ctx.pageSize;
+  const memory = ev.memory.map((m) => ({ node: m.node, pageSize, bytes: m.bytes }));
+  const nodes = [...new Set([...ev.parts.map((p) => p.node), ...ev.memory.map((m) => m.node)])].sort((x, y) => x - y);
+  const alloc: Allocation = {
+    name: req.name, policy, request: req, cpus, exclusive: req.cpuPolicy === 'dedicated', heldCpus, emulatorCpus, memory,
+    devices: devices.map((d) => d.address), nodes, status: 'committed', expiresAt: null,
+  };
+  fleet.ledger(host).add(alloc);
+  const share = fleet.shareOf(host, [...cpus, ...heldCpus, ...emulatorCpus], memory, req.name);
+  fleet.apply(share, -1);
+  return { share, latency: j.key[0], deviceMisses: j.key[2] };
+}
+
 /** Records a placement on a host's engine state and in the fleet model. */
 function commit(fleet: FleetState, host: number, placement: Placement, req: VmRequest): FleetDecision {
-  fleet.setEngineState(host, commitPlacement(fleet.engineState(host), placement, req));
+  fleet.ledger(host).add(allocationOf(placement, req, 'committed', null));
   const share = fleet.shareOf(host, [...placement.cpus, ...placement.heldCpus, ...placement.emulatorCpus], placement.memory, req.name);
   fleet.apply(share, -1);
   return { share, latency: placement.explanation.cost.relativeLatency, deviceMisses: placement.devices.filter((d) => !d.local).length };

@@ -1,0 +1,232 @@
+/**
+ * One host's engine state kept incrementally: a `HostState` whose allocation list is updated in
+ * place, and a capacity view (the engine's `HostCapacity` interface) that is updated per node
+ * instead of being rebuilt from every allocation. Adding or releasing a VM marks the nodes it
+ * touches; the next read rebuilds only those nodes' free lists (whole cores, free PUs, memory per
+ * page size) and the package loads, in O(PUs of the touched nodes). The result equals
+ * `hostCapacity(state)` field for field (tested): same node order, cores in topology order, free
+ * PUs grouped by core, memory maps in the same key order, devices in address order.
+ *
+ * Limits: dedicated-vCPU allocations only (fleet mode maps every trace VM to dedicated vCPUs);
+ * allocation order in `state.allocations` is not kept sorted by name (nothing in the engine's
+ * decision reads that order for dedicated VMs).
+ */
+import type { DeviceSlot, HostCapacity, NodeCapacity } from '../../placement/capacity.js';
+import { type Allocation, type HostState, createHostState } from '../../placement/state.js';
+import { topologyIndex } from '../../placement/topology-index.js';
+import type { Topology } from '../../topology/model.js';
+
+/** A node's capacity, rebuilt in place when the node changes. */
+class LedgerNode implements NodeCapacity {
+  wholeCores: number[][] = [];
+  freePus: number[] = [];
+  memory = new Map<number, number>();
+  devices: DeviceSlot[] = [];
+  /** Used (non-free) PUs per package on this node. */
+  pkgUsed = new Map<number, number>();
+  readonly totalPus: number;
+  readonly totalCores: number;
+  constructor(
+    readonly id: number,
+    readonly kind: NodeCapacity['kind'],
+    readonly tier: NodeCapacity['tier'],
+    readonly pkg: number | null,
+    readonly cores: readonly number[][],
+    readonly totalMemory: number,
+    readonly hugePages: Topology['nodes'][number]['hugePages'],
+    private readonly status: Uint8Array,
+  ) {
+    let pus = 0;
+    for (const c of cores) pus += c.length;
+    this.totalPus = pus;
+    this.totalCores = cores.length;
+  }
+  get package(): number | null {
+    return this.pkg;
+  }
+  get sharedPus(): { cpu: number; tenants: number }[] {
+    const out: { cpu: number; tenants: number }[] = [];
+    for (const pus of this.cores) for (const p of pus) if (this.status[p] !== 1) out.push({ cpu: p, tenants: 0 });
+    return out;
+  }
+}
+
+/** A host's state and capacity view, updated incrementally. */
+export class HostLedger implements HostCapacity {
+  readonly state: HostState;
+  readonly nodes: LedgerNode[];
+  readonly byId: Map<number, NodeCapacity>;
+  readonly index: Map<number, number>;
+  unplacedDevices: DeviceSlot[] = [];
+  freeDevices = new Map<string, DeviceSlot>();
+  readonly packageLoad = new Map<number, number>();
+  readonly pageSizes: number[];
+  /** Per-host memo of decisions on the current state (e.g. judgements by request shape); cleared on every change. */
+  readonly memo = new Map<string, unknown>();
+  private readonly topo: Topology;
+  private readonly status: Uint8Array;
+  private readonly puNode: Map<number, LedgerNode>;
+  private readonly puPkg: Map<number, number>;
+  private readonly memUsed = new Map<number, Map<number, number>>();
+  private readonly reserveMem = new Map<number, number>();
+  private readonly taken = new Set<string>();
+  private readonly slot = new Map<string, number>();
+  private readonly dirty = new Set<LedgerNode>();
+  private devicesDirty = true;
+
+  constructor(topology: Topology) {
+    this.topo = topology;
+    this.state = createHostState(topology);
+    const tix = topologyIndex(topology);
+    this.index = tix.index;
+    this.puPkg = tix.puPackage;
+    this.status = new Uint8Array(tix.maxOs + 1);
+    for (const c of this.state.reserve.cpus) if (c <= tix.maxOs) this.status[c] = 1;
+    for (const r of this.state.reserve.memory) this.reserveMem.set(r.node, (this.reserveMem.get(r.node) ?? 0) + r.bytes);
+    const sizes = new Set<number>([4096]);
+    this.nodes = topology.nodes.map((n) => {
+      for (const pool of n.hugePages) if (pool.total > 0) sizes.add(pool.pageSize);
+      return new LedgerNode(n.id, n.kind, n.tier, tix.nodePackage.get(n.id) ?? null, tix.nodeCores.get(n.id) ?? [], n.memory.total, n.hugePages, this.status);
+    });
+    this.pageSizes = [...sizes].sort((a, b) => b - a);
+    this.byId = new Map(this.nodes.map((n) => [n.id, n]));
+    this.puNode = new Map();
+    for (const n of this.nodes) for (const pus of n.cores) for (const p of pus) this.puNode.set(p, n);
+    for (const n of this.nodes) this.dirty.add(n);
+    this.refresh();
+  }
+
+  /** Owner of each CPU that is not free (built on each read; only explicit CPUs read it). */
+  get cpuOwner(): Map<number, string> {
+    const owner = new Map<number, string>();
+    for (const c of this.state.reserve.cpus) owner.set(c, 'host reserve');
+    for (const a of this.state.allocations) {
+      for (const c of a.cpus) owner.set(c, a.name);
+      for (const c of a.heldCpus) owner.set(c, a.name);
+      for (const c of a.emulatorCpus) owner.set(c, a.name);
+    }
+    return owner;
+  }
+
+  /** The capacity view, brought up to date. */
+  capacity(): HostCapacity {
+    this.refresh();
+    return this;
+  }
+
+  /** Records an allocation (dedicated vCPUs only). */
+  add(a: Allocation): void {
+    if (!a.exclusive) throw new Error(`internal: fleet ledger holds dedicated VMs only (${a.name} is shared)`);
+    if (this.slot.has(a.name)) throw new Error(`internal: ${a.name} is already on this host`);
+    this.slot.set(a.name, this.state.allocations.length);
+    this.state.allocations.push(a);
+    this.mark(a, 1);
+  }
+
+  /** Releases an allocation by name. */
+  release(name: string): void {
+    const i = this.slot.get(name);
+    if (i === undefined) throw new Error(`internal: ${name} is not on this host`);
+    const list = this.state.allocations;
+    const a = list[i] as Allocation;
+    const last = list.pop() as Allocation;
+    if (last !== a) {
+      list[i] = last;
+      this.slot.set(last.name, i);
+    }
+    this.slot.delete(name);
+    this.mark(a, -1);
+  }
+
+  private mark(a: Allocation, sign: 1 | -1): void {
+    const st = sign === 1 ? 1 : 0;
+    const hold = (c: number): void => {
+      if (c < this.status.length) this.status[c] = st;
+      const n = this.puNode.get(c);
+      if (n) this.dirty.add(n);
+    };
+    for (const c of a.cpus) hold(c);
+    for (const c of a.heldCpus) hold(c);
+    for (const c of a.emulatorCpus) hold(c);
+    for (const m of a.memory) {
+      let byNode = this.memUsed.get(m.pageSize);
+      if (!byNode) this.memUsed.set(m.pageSize, (byNode = new Map<number, number>()));
+      byNode.set(m.node, (byNode.get(m.node) ?? 0) + sign * m.bytes);
+      const n = this.byId.get(m.node) as LedgerNode | undefined;
+      if (n) this.dirty.add(n);
+    }
+    if (a.devices.length > 0) {
+      for (const d of a.devices) {
+        if (sign === 1) this.taken.add(d);
+        else this.taken.delete(d);
+      }
+      this.devicesDirty = true;
+    }
+    this.memo.clear();
+  }
+
+  private refresh(): void {
+    if (this.dirty.size > 0) {
+      for (const n of this.dirty) this.rebuildNode(n);
+      this.dirty.clear();
+      const tix = topologyIndex(this.topo);
+      const used = new Map<number, number>();
+      for (const n of this.nodes) for (const [pkg, u] of n.pkgUsed) used.set(pkg, (used.get(pkg) ?? 0) + u);
+      this.packageLoad.clear();
+      for (const [pkg, total] of tix.packagePus) this.packageLoad.set(pkg, total === 0 ? 0 : (used.get(pkg) ?? 0) / total);
+    }
+    if (this.devicesDirty) this.rebuildDevices();
+  }
+
+  private rebuildNode(n: LedgerNode): void {
+    const wholeCores: number[][] = [];
+    const freePus: number[] = [];
+    const pkgUsed = new Map<number, number>();
+    for (const pus of n.cores) {
+      let whole = true;
+      for (const p of pus) {
+        if (this.status[p] === 0) freePus.push(p);
+        else {
+          whole = false;
+          const pkg = this.puPkg.get(p);
+          if (pkg !== undefined) pkgUsed.set(pkg, (pkgUsed.get(pkg) ?? 0) + 1);
+        }
+      }
+      if (whole) wholeCores.push(pus as number[]);
+    }
+    n.wholeCores = wholeCores;
+    n.freePus = freePus;
+    n.pkgUsed = pkgUsed;
+    const memory = new Map<number, number>();
+    let pools = 0;
+    for (const pool of n.hugePages) {
+      pools += pool.pageSize * pool.total;
+      const free = pool.pageSize * pool.total - (this.memUsed.get(pool.pageSize)?.get(n.id) ?? 0);
+      memory.set(pool.pageSize, Math.max(0, free));
+    }
+    const regular = n.totalMemory - pools - (this.reserveMem.get(n.id) ?? 0) - (this.memUsed.get(4096)?.get(n.id) ?? 0);
+    memory.set(4096, Math.max(0, Math.floor(regular / 4096) * 4096));
+    n.memory = memory;
+  }
+
+  private rebuildDevices(): void {
+    this.devicesDirty = false;
+    for (const n of this.nodes) n.devices = [];
+    const slots = topologyIndex(this.topo).slots;
+    const takenPf = new Set<string>();
+    if (this.taken.size > 0) for (const s of slots) if (s.physfn && this.taken.has(s.address)) takenPf.add(s.physfn);
+    const free = new Map<string, DeviceSlot>();
+    const unplaced: DeviceSlot[] = [];
+    for (const s of slots) {
+      if (this.taken.has(s.address)) continue;
+      if (s.physfn === null && takenPf.has(s.address)) continue;
+      if (s.physfn !== null && this.taken.has(s.physfn)) continue;
+      free.set(s.address, s);
+      const n = s.node === null ? undefined : (this.byId.get(s.node) as LedgerNode | undefined);
+      if (n) n.devices.push(s);
+      else unplaced.push(s);
+    }
+    this.freeDevices = free;
+    this.unplacedDevices = unplaced;
+  }
+}
