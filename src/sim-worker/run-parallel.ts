@@ -22,13 +22,13 @@ export interface ParallelOptions {
   onRun?: (done: number, total: number) => void;
 }
 
-/** The worker script: beside this module when built, else in dist/ when running from sources. */
-export function workerScript(): URL {
-  const here = new URL('./vmagent-worker.js', import.meta.url);
+/** A worker script (default: the benchmark mode's): beside this module when built, else in dist/ when running from sources. */
+export function workerScript(name = 'vmagent-worker'): URL {
+  const here = new URL(`./${name}.js`, import.meta.url);
   if (existsSync(fileURLToPath(here))) return here;
-  const built = new URL('../../dist/sim-worker/vmagent-worker.js', import.meta.url);
+  const built = new URL(`../../dist/sim-worker/${name}.js`, import.meta.url);
   if (existsSync(fileURLToPath(built))) return built;
-  throw Object.assign(new Error('--workers needs the built worker (dist/sim-worker/vmagent-worker.js): run `npm run build`'), {
+  throw Object.assign(new Error(`--workers needs the built worker (dist/sim-worker/${name}.js): run \`npm run build\``), {
     code: 'ERR_WORKERS',
     path: '--workers',
   });

@@ -17,7 +17,9 @@ import { loadTopology } from '../../adapters/source.js';
 import { parseHostSpec } from '../../core/sim/fleet/host-spec.js';
 import type { FleetGroup } from '../../core/sim/fleet/fleet-state.js';
 import { fleetPolicyNames } from '../../core/sim/fleet/policies.js';
-import { simulateFleet } from '../../core/sim/fleet/replay.js';
+import { fleetReport, simulateFleet } from '../../core/sim/fleet/replay.js';
+import type { FleetTraceSource } from '../../sim-worker/fleet-worker.js';
+import { runFleetParallel } from '../../sim-worker/run-fleet-parallel.js';
 import { forLoad, syntheticTrace } from '../../core/sim/synthetic.js';
 import type { Trace } from '../../core/sim/trace.js';
 import { type Io, writeJson } from '../io.js';
@@ -65,7 +67,7 @@ export function registerSimulate(program: Command, io: Io): void {
     .option('--json', 'print the report as JSON')
     .option('--csv', 'print one CSV row per policy')
     .option('--plot <dir>', 'write SVG plots (utilisation over time, placed before failure, acceptance, latency ratios) into DIR')
-    .option('--workers <n>', 'worker threads running policies and starts in parallel (0: this thread)', '0')
+    .option('--workers <n>', 'worker threads running policies (and vmagent starts) in parallel (0: this thread)', '0')
     .option('--no-progress', 'no progress bar on stderr')
     .addHelpText(
       'after',
@@ -105,7 +107,7 @@ async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> 
   const seed = intOption(opts.seed, '--seed', 0);
   const workers = intOption(opts.workers, '--workers', 0);
   const horizon = opts.horizon === undefined ? undefined : intOption(opts.horizon, '--horizon', 1);
-  if (opts.mode === 'fleet') return runFleet(opts, io, seed, horizon);
+  if (opts.mode === 'fleet') return runFleet(opts, io, seed, horizon, workers);
   if (!opts.trace) throw usage('--trace', 'a trace file is required (--trace FILE)');
   if (!opts.scenario) throw usage('--scenario', 'vmagent mode needs --scenario fading|recovering');
   if (opts.servers === undefined) throw usage('--servers', 'vmagent mode needs --servers N');
@@ -148,7 +150,7 @@ async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> 
   return report;
 }
 
-async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: number | undefined): Promise<SimReport> {
+async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: number | undefined, workers: number): Promise<SimReport> {
   if (!opts.hosts) throw usage('--hosts', 'fleet mode needs --hosts SOURCE*COUNT,... (e.g. preset:epyc-2s-nps4*100)');
   if (!opts.trace && opts.synthetic === undefined) throw usage('--trace', 'fleet mode needs --trace FILE or --synthetic N');
   const groups: FleetGroup[] = await Promise.all(
@@ -158,17 +160,34 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
   const policies = (opts.policies ?? known.join(',')).split(',').map((p) => p.trim()).filter((p) => p !== '');
   for (const p of policies) if (!known.includes(p)) throw unknownPolicy(p, known);
   let trace: Trace;
+  let source: FleetTraceSource;
   if (opts.synthetic !== undefined) {
     const count = intOption(opts.synthetic, '--synthetic', 1);
     const load = Number(opts.load);
     if (!(load > 0)) throw usage('--load', `"${opts.load}" is not a positive number`);
     const vcpus = groups.reduce((s, g) => s + g.count * g.topology.pus.filter((p) => p.online && p.allowed).length, 0);
-    trace = syntheticTrace({ count, seed, rate: forLoad(load, vcpus), lifetime: opts.lifetime });
+    const spec = { count, seed, rate: forLoad(load, vcpus), lifetime: opts.lifetime };
+    trace = syntheticTrace(spec);
+    source = { kind: 'synthetic', spec };
   } else {
     trace = readTrace(opts.trace as string, { skipBad: opts.skipBad === true });
     if (trace.skipped > 0) io.err(`skipped ${trace.skipped} bad row(s) of ${opts.trace}\n`);
+    source = { kind: 'file', path: opts.trace as string, skipBad: opts.skipBad === true };
   }
   const bar = makeProgress(io, opts.progress && process.stderr.isTTY === true);
+  if (workers > 0) {
+    const runs = await runFleetParallel({
+      trace: source,
+      hosts: parseHostSpec(opts.hosts),
+      policies,
+      ...(horizon !== undefined ? { horizon } : {}),
+      samples: 300,
+      workers,
+      onRun: bar,
+    });
+    bar(-1, 0);
+    return fleetReport(trace, groups, seed, runs);
+  }
   const report = simulateFleet(trace, groups, {
     policies,
     seed,

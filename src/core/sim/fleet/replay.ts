@@ -139,8 +139,17 @@ export function simulateFleet(trace: Trace, groups: readonly FleetGroup[], optio
   return fleetReport(trace, groups, options.seed, runs);
 }
 
+/** What the report reads of a run (a run without its fleet, e.g. posted back by a worker thread). */
+export type FleetRunResult = Omit<FleetRun, 'fleet' | 'policy'> & { policy: Pick<FleetPolicy, 'name' | 'description'> };
+
+/** A run as plain data (structured-clone safe): its policy's name and description, no fleet. */
+export function fleetRunResult(run: FleetRun): FleetRunResult {
+  const { fleet: _fleet, policy, ...rest } = run;
+  return { ...rest, policy: { name: policy.name, description: policy.description } };
+}
+
 /** The report of fleet runs. */
-export function fleetReport(trace: Trace, groups: readonly FleetGroup[], seed: number, runs: readonly FleetRun[]): SimReport {
+export function fleetReport(trace: Trace, groups: readonly FleetGroup[], seed: number, runs: readonly FleetRunResult[]): SimReport {
   const results: PolicyResult[] = [];
   const utilisation: UtilisationSeries[] = [];
   for (const r of runs) {

@@ -1,0 +1,40 @@
+/**
+ * Worker thread for fleet mode: loads the host groups and the trace itself (a file, or the seeded
+ * synthetic recipe, which gives the same trace in every thread), replays the policies it is given,
+ * each on a fresh fleet, and posts each run back without its fleet. Started by `runFleetParallel`.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadTopology } from '../adapters/source.js';
+import { readTrace } from '../adapters/trace/read-trace.js';
+import { FleetState } from '../core/sim/fleet/fleet-state.js';
+import { fleetPolicy } from '../core/sim/fleet/policies.js';
+import { fleetRunResult, replayFleet } from '../core/sim/fleet/replay.js';
+import { type SyntheticSpec, syntheticTrace } from '../core/sim/synthetic.js';
+import type { Trace } from '../core/sim/trace.js';
+
+/** Where a worker's trace comes from. */
+export type FleetTraceSource = { kind: 'file'; path: string; skipBad: boolean } | { kind: 'synthetic'; spec: SyntheticSpec };
+
+/** What the worker is given. */
+export interface FleetWorkerData {
+  trace: FleetTraceSource;
+  hosts: { source: string; count: number }[];
+  horizon: number | null;
+  samples: number;
+  tasks: { index: number; policy: string }[];
+}
+
+const data = workerData as FleetWorkerData;
+const groups = await Promise.all(data.hosts.map(async (g) => ({ spec: g.source, count: g.count, topology: await loadTopology(g.source) })));
+const trace: Trace = data.trace.kind === 'file' ? readTrace(data.trace.path, { skipBad: data.trace.skipBad }) : syntheticTrace(data.trace.spec);
+for (const task of data.tasks) {
+  const policy = fleetPolicy(task.policy);
+  if (!policy) throw new Error(`unknown policy ${task.policy}`);
+  const run = replayFleet(trace, new FleetState(groups), policy, {
+    ...(data.horizon !== null ? { horizon: data.horizon } : {}),
+    samples: data.samples,
+    clock: () => performance.now(),
+  });
+  const result = fleetRunResult(run);
+  parentPort?.postMessage({ index: task.index, result }, [result.latency.buffer as ArrayBuffer]);
+}
