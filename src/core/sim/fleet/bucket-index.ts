@@ -68,6 +68,11 @@ export class MaxTree {
     }
   }
 
+  /** True when the fleet-wide maxima reach (cpu, mem): necessary (not sufficient) for any host to; O(1). */
+  mayReach(cpu: number, mem: number): boolean {
+    return (this.cpu[1] as number) >= cpu && (this.mem[1] as number) >= mem;
+  }
+
   /** Lowest host id >= from whose maxima reach (cpu, mem), or -1. */
   leftmost(from: number, cpu: number, mem: number): number {
     return this.find(1, 0, this.size, from, cpu, mem);

@@ -103,7 +103,8 @@ function enginePolicy(name: string, options: EngineOptions = {}): FleetPolicy {
       const req = toVmRequest(request, index);
       const candidates: number[] = [];
       let misses = 0;
-      if (fleet.nodeTree.leftmost(0, req.vcpus, req.memory) >= 0) {
+      // A root check only: a false positive costs the bounded scan, and the leftmost walk below settles it.
+      if (fleet.nodeTree.mayReach(req.vcpus, req.memory)) {
         fleet.byNode.scan(req.vcpus, (h) => {
           if (fitsOneNode(fleet, h, req.vcpus, req.memory) >= 0) candidates.push(h);
           else misses++;
@@ -216,7 +217,7 @@ function hostPolicy(name: string, description: string, firstFit: boolean): Fleet
             break;
           }
         }
-      } else if (fleet.nodeTree.leftmost(0, cpu, mem) >= 0) {
+      } else if (fleet.nodeTree.mayReach(cpu, mem)) {
         let misses = 0;
         fleet.byNode.scan(cpu, (h) => {
           node = tightestNode(fleet, h, cpu, mem);
