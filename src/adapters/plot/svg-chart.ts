@@ -70,9 +70,14 @@ export function barChart(spec: BarChartSpec): string {
     parts.push(`<line x1="${M.left}" y1="${fmt(sy(t))}" x2="${W - M.right}" y2="${fmt(sy(t))}" stroke="#eee"/>`);
   }
   parts.push(`<text x="16" y="${(M.top + H - M.bottom) / 2}" transform="rotate(-90 16 ${(M.top + H - M.bottom) / 2})" text-anchor="middle" font-size="12">${esc(spec.yLabel)}</text>`);
+  // Label every step-th category so that labels (about 6.5 px per character at 11 px) never overlap.
+  const widest = Math.max(1, ...spec.categories.map((c) => c.length)) * 6.5 + 6;
+  const step = Math.max(1, Math.ceil(widest / slot));
   spec.categories.forEach((cat, i) => {
     const cx = M.left + slot * i + slot * 0.1;
-    parts.push(`<text x="${fmt(M.left + slot * (i + 0.5))}" y="${H - M.bottom + 16}" text-anchor="middle" font-size="11">${esc(cat)}</text>`);
+    if (i % step === 0) {
+      parts.push(`<text x="${fmt(M.left + slot * (i + 0.5))}" y="${H - M.bottom + 16}" text-anchor="middle" font-size="11">${esc(cat)}</text>`);
+    }
     spec.groups.forEach((g, k) => {
       const v = g.values[i] ?? 0;
       const x = cx + k * barW;
