@@ -8,8 +8,10 @@
  *   `FLEET_CANDIDATES` hosts where it succeeds, and the engine's own judgement decides among them:
  *   lowest predicted latency ratio, then fewer nodes, then fewer non-local devices, then the engine's
  *   score, then the tighter host. Refusals by the engine (page pools, whole cores, devices that the
- *   cheap bound does not see) do not count as candidates, but at most `FLEET_SCAN_LIMIT` hosts are
- *   tried per decision; past that the VM is rejected (a bounded decision, reported as a rejection).
+ *   cheap bound does not see) do not count as candidates; the fast path tries at most
+ *   `FLEET_SCAN_LIMIT` hosts. When none of them takes the VM, a complete search (every host whose
+ *   free totals reach the VM, in host-id order through the totals tree) runs before the VM is
+ *   refused: a rejection means that no host of the fleet can take it.
  * - Host-level policies on the fleet model alone (no engine call): `host-first-fit` (lowest host id,
  *   lowest node that fits) and `host-best-fit` (the host whose emptiest node is tightest, the node
  *   with the least room left); a VM that fits no single node spreads over the fewest nodes of one host
@@ -22,7 +24,7 @@ import { type Allocation, allocationOf } from '../../placement/state.js';
 import type { PlacementPolicy } from '../../placement/policy.js';
 import type { VmRequest } from '../../placement/request.js';
 import type { Placement } from '../../placement/types.js';
-import { engineChooser } from './choosers.js';
+import { type EngineChooser, engineChooser } from './choosers.js';
 import { type HostJudgement, judgeHost, keyLess } from './judge.js';
 import type { TraceRequest } from '../trace.js';
 import type { FleetShare, FleetState } from './fleet-state.js';
@@ -35,7 +37,7 @@ import { toVmRequest, vcpuSlots } from './request-map.js';
  * best fit, so hosts further down the order rarely win.
  */
 export const FLEET_CANDIDATES = 4;
-/** Hosts tried per decision at most (successes and refusals): bounds a decision on a saturated fleet. */
+/** Hosts the fast path tries per decision at most (successes and refusals); the complete search follows when none succeeds. */
 export const FLEET_SCAN_LIMIT = 16;
 /**
  * Hosts a best-fit bucket scan may visit that turn out not to fit (the bucket key counts vCPU slots
@@ -119,24 +121,10 @@ function enginePolicy(name: string, options: EngineOptions = {}): FleetPolicy {
           candidates.push(h);
         }
       }
-      if (!chooser) return slowChoice(fleet, policy, req, candidates);
-      // Judgements depend on the host's state and the request's shape only: memoised per host until it changes.
-      const shape = req.devices.length === 0 ? `${name}|${req.vcpus}|${req.memory}|${req.pageSize}|${req.numa}` : null;
-      let best: { host: number; key: number[]; j: HostJudgement } | null = null;
-      let found = 0;
-      for (const h of candidates) {
-        const ledger = fleet.ledger(h);
-        let j = shape === null ? undefined : (ledger.memo.get(shape) as HostJudgement | null | undefined);
-        if (j === undefined) {
-          j = judgeHost(chooser, req, ledger.state, ledger.capacity());
-          if (shape !== null) ledger.memo.set(shape, j);
-        }
-        if (!j) continue;
-        if (!best || keyLess(j.key, best.key)) best = { host: h, key: j.key, j };
-        if (++found >= FLEET_CANDIDATES) break;
-      }
-      if (!best) return null;
-      return commitJudged(fleet, best.host, best.j, req, name);
+      const judge = chooser ? fastJudge(fleet, chooser, req, name) : slowJudge(fleet, policy, req);
+      let best = bestOf(candidates, judge);
+      if (!best) best = completeSearch(fleet, req, candidates, judge);
+      return best ? best.commit() : null;
     },
     release(fleet, share) {
       if (share.engineName !== null) fleet.ledger(share.host).release(share.engineName);
@@ -145,16 +133,80 @@ function enginePolicy(name: string, options: EngineOptions = {}): FleetPolicy {
   };
 }
 
+/** One host's verdict: the rank key and how to commit it. */
+interface Verdict {
+  host: number;
+  key: readonly number[];
+  commit: () => FleetDecision;
+}
+
+/** Judges one host for the current request; null when the policy places nothing there. */
+type Judge = (host: number) => Verdict | null;
+
 /**
- * The slow path (a policy without a known chooser): the full engine placement on each candidate,
- * ranked by the same key as the cheap judgement.
+ * The best verdict of `hosts` in their order: the lowest key (ties: the earlier host) among the
+ * first `FLEET_CANDIDATES` hosts where the policy succeeds; null when it succeeds on none.
  */
-function slowChoice(fleet: FleetState, policy: PlacementPolicy, req: VmRequest, candidates: readonly number[]): FleetDecision | null {
-  let best: { host: number; placement: Placement; key: number[] } | null = null;
+function bestOf(hosts: Iterable<number>, judge: Judge): Verdict | null {
+  let best: Verdict | null = null;
   let found = 0;
-  for (const h of candidates) {
+  for (const h of hosts) {
+    const v = judge(h);
+    if (!v) continue;
+    if (!best || keyLess(v.key, best.key)) best = v;
+    if (++found >= FLEET_CANDIDATES) break;
+  }
+  return best;
+}
+
+/**
+ * The complete search after the bounded fast path found nothing: every host whose free totals
+ * (vCPU slots and bytes, all nodes and page sizes together) reach the request, in host-id order
+ * through the totals tree, judged by the policy until `FLEET_CANDIDATES` succeed (hosts the fast
+ * path already judged are skipped). The totals are a necessary condition for any engine placement
+ * (dedicated vCPUs take one slot each; memory of every page size is counted), so a null here means
+ * that no host of the fleet can take the VM: a refusal is a fact about the fleet, not about a bound.
+ * Deterministic: host-id order, the same key and tie rule as the fast path.
+ */
+function completeSearch(fleet: FleetState, req: VmRequest, tried: readonly number[], judge: Judge): Verdict | null {
+  const skip = new Set(tried);
+  let best: Verdict | null = null;
+  let found = 0;
+  for (let h = fleet.totalTree.leftmost(0, req.vcpus, req.memory); h >= 0; h = fleet.totalTree.leftmost(h + 1, req.vcpus, req.memory)) {
+    if (skip.has(h)) continue;
+    const v = judge(h);
+    if (!v) continue;
+    if (!best || keyLess(v.key, best.key)) best = v;
+    if (++found >= FLEET_CANDIDATES) break;
+  }
+  return best;
+}
+
+/** The cheap judgement (chooser on the host's ledger), memoised per host and request shape until the host changes. */
+function fastJudge(fleet: FleetState, chooser: EngineChooser, req: VmRequest, name: string): Judge {
+  // Judgements depend on the host's state and the request's shape only.
+  const shape = req.devices.length === 0 ? `${name}|${req.vcpus}|${req.memory}|${req.pageSize}|${req.numa}` : null;
+  return (h) => {
+    const ledger = fleet.ledger(h);
+    let j = shape === null ? undefined : (ledger.memo.get(shape) as HostJudgement | null | undefined);
+    if (j === undefined) {
+      j = judgeHost(chooser, req, ledger.state, ledger.capacity());
+      if (shape !== null) ledger.memo.set(shape, j);
+    }
+    if (!j) return null;
+    const judged = j;
+    return { host: h, key: judged.key, commit: () => commitJudged(fleet, h, judged, req, name) };
+  };
+}
+
+/**
+ * The slow path (a policy without a known chooser, or the reference in tests): the full engine
+ * placement on each host, ranked by the same key as the cheap judgement.
+ */
+function slowJudge(fleet: FleetState, policy: PlacementPolicy, req: VmRequest): Judge {
+  return (h) => {
     const result = policy.place(req, fleet.engineState(h), { hints: false });
-    if (!result.ok) continue;
+    if (!result.ok) return null;
     const p = result.placement;
     const key = [
       p.explanation.cost.relativeLatency,
@@ -162,10 +214,8 @@ function slowChoice(fleet: FleetState, policy: PlacementPolicy, req: VmRequest, 
       p.devices.filter((d) => !d.local).length,
       p.explanation.chosen.score.reduce((s, t) => s + t.value * t.weight, 0),
     ];
-    if (!best || keyLess(key, best.key)) best = { host: h, placement: p, key };
-    if (++found >= FLEET_CANDIDATES) break;
-  }
-  return best ? commit(fleet, best.host, best.placement, req) : null;
+    return { host: h, key, commit: () => commit(fleet, h, p, req) };
+  };
 }
 
 /**
