@@ -84,14 +84,14 @@ function singleScore(ctx: PlacementContext, ev: SetEvaluation, maxDevices: numbe
 const total = (terms: ScoreTerm[]): number => terms.reduce((s, t) => s + t.value * t.weight, 0);
 const r4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 
-/** Best single node, or null. */
-function chooseSingle(ctx: PlacementContext): NodeChoice | null {
+/** Best single node, or null. `lean`: no alternatives or notes (same node, evaluation and score). */
+function chooseSingle(ctx: PlacementContext, lean = false): NodeChoice | null {
   const maxDevices = Math.max(0, ...ctx.cpuNodes.map((n) => n.devices.filter((d) => d.physfn === null).length));
   const scored: { ev: SetEvaluation; terms: ScoreTerm[]; score: number }[] = [];
   const refused: SetEvaluation[] = [];
   const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
   for (const n of ctx.cpuNodes) {
-    if (refused.length >= MAX_ALTERNATIVES && (ctx.cpuCap(n.id) < ctx.slots || ctx.memCap(n.id) < needMem)) continue; // cannot fit: skip the full evaluation
+    if ((lean || refused.length >= MAX_ALTERNATIVES) && (ctx.cpuCap(n.id) < ctx.slots || ctx.memCap(n.id) < needMem)) continue; // cannot fit: skip the full evaluation
     const simple = !ctx.separateMemory && ctx.request.devices.length === 0;
     const emulator = ctx.slots - ctx.request.vcpus;
     const ev: SetEvaluation =
@@ -110,6 +110,7 @@ function chooseSingle(ctx: PlacementContext): NodeChoice | null {
   const best = scored[0] as (typeof scored)[number];
   if (best.ev.parts.length === 0) best.ev = ctx.evaluate(best.ev.nodes);
   if (!best.ev.ok) throw new Error(`internal: node ${best.ev.nodes[0]} passed the capacity check but not evaluation`);
+  if (lean) return { evaluation: best.ev, score: best.terms };
   const alternatives: Alternative[] = scored.slice(1, 1 + MAX_ALTERNATIVES).map((s) => ({
     nodes: s.ev.nodes,
     cost: r4(s.score),
@@ -142,8 +143,8 @@ function describeLoss(best: SetEvaluation, other: SetEvaluation): string {
   return 'same cost; tie broken by the lowest node ids';
 }
 
-function multiChoice(best: SetEvaluation, others: SetEvaluation[], exact: boolean): NodeChoice {
-  const alternatives = others.slice(0, MAX_ALTERNATIVES).map((o) => ({ nodes: o.nodes, cost: r4(o.cost), lostBecause: describeLoss(best, o) }));
+function multiChoice(best: SetEvaluation, others: SetEvaluation[], exact: boolean, lean = false): NodeChoice {
+  const alternatives = lean ? [] : others.slice(0, MAX_ALTERNATIVES).map((o) => ({ nodes: o.nodes, cost: r4(o.cost), lostBecause: describeLoss(best, o) }));
   return {
     evaluation: best,
     score: [
@@ -151,13 +152,12 @@ function multiChoice(best: SetEvaluation, others: SetEvaluation[], exact: boolea
       { name: 'devices', value: best.missingPreferred, weight: 1, note: 'preferred devices not on the set' },
       { name: 'distance', value: r4(best.cost), weight: 1, note: 'weighted SLIT ratio of the split (1 = all local)' },
     ],
-    alternatives,
-    notes: [exact ? `every ${best.nodes.length}-node set was compared` : `greedy growth from every seed node plus 1-swap improvement`],
+    ...(lean ? {} : { alternatives, notes: [exact ? `every ${best.nodes.length}-node set was compared` : `greedy growth from every seed node plus 1-swap improvement`] }),
   };
 }
 
-/** The best feasible set of exactly k candidate nodes, with runners-up; null if none found. */
-export function bestOfSize(ctx: PlacementContext, k: number): NodeChoice | null {
+/** The best feasible set of exactly k candidate nodes, with runners-up (none when `lean`); null if none found. */
+export function bestOfSize(ctx: PlacementContext, k: number, lean = false): NodeChoice | null {
   const cands = ctx.cpuNodes.map((n) => n.id).filter((id) => ctx.cpuCap(id) > 0);
   if (k > cands.length) return null;
   if (binom(cands.length, k) <= EXACT_SUBSET_LIMIT) {
@@ -179,14 +179,14 @@ export function bestOfSize(ctx: PlacementContext, k: number): NodeChoice | null 
     if (found.length === 0) return null;
     found.sort(ctx.compare);
     // Ranked on quick evaluations (same ok, cost, devices and ids); the winner is evaluated in full.
-    return multiChoice(ctx.evaluate((found[0] as SetEvaluation).nodes), found.slice(1), true);
+    return multiChoice(ctx.evaluate((found[0] as SetEvaluation).nodes), lean ? [] : found.slice(1), true, lean);
   }
   const found = greedySets(ctx, cands, k);
   if (found.length === 0) return null;
   found.sort(ctx.compare);
   const improved = swapImprove(ctx, cands, found[0] as SetEvaluation);
-  const others = found.filter((f) => compareIds(f.nodes, improved.nodes) !== 0);
-  return multiChoice(improved, others, false);
+  const others = lean ? [] : found.filter((f) => compareIds(f.nodes, improved.nodes) !== 0);
+  return multiChoice(improved, others, false, lean);
 }
 
 /** Symmetric pair distances d(a,b) + d(b,a), in distance-matrix rows, memoised per topology. */
@@ -475,6 +475,20 @@ export function swapImprove(ctx: PlacementContext, cands: readonly number[], sta
 
 /** The chooser of the numaplan policy. */
 export function chooseNumaplan(ctx: PlacementContext): NodeChoice | null {
+  return chooseNumaplanWith(ctx, false);
+}
+
+/**
+ * The numaplan chooser for callers that only need the decision: the same node set, evaluation and
+ * score terms as `chooseNumaplan`, without the alternatives and notes (no explanation text is
+ * built, and single-node candidates that cannot fit are not evaluated for the alternatives list).
+ * Used by fleet simulation to judge many hosts per decision.
+ */
+export function chooseNumaplanLean(ctx: PlacementContext): NodeChoice | null {
+  return chooseNumaplanWith(ctx, true);
+}
+
+function chooseNumaplanWith(ctx: PlacementContext, lean: boolean): NodeChoice | null {
   const request = ctx.request;
   if (request.nodes) {
     const ids = ctx.cpuNodes.map((n) => n.id);
@@ -487,14 +501,14 @@ export function chooseNumaplan(ctx: PlacementContext): NodeChoice | null {
   if (lo > hi) return null;
   if (request.numa === 'interleave' && !request.layout) {
     const k = Math.max(lo, Math.min(hi, ctx.cpuNodes.length));
-    return bestOfSize(ctx, k);
+    return bestOfSize(ctx, k, lean);
   }
   if (lo === 1 && !request.layout) {
-    const single = chooseSingle(ctx);
+    const single = chooseSingle(ctx, lean);
     if (single) return single;
   }
   for (let k = Math.max(lo, request.layout ? 1 : 2); k <= hi; k++) {
-    const choice = bestOfSize(ctx, k);
+    const choice = bestOfSize(ctx, k, lean);
     if (choice) return choice;
   }
   return null;

@@ -7,7 +7,7 @@
  * time) has no chooser: fleet mode then judges hosts with the full `place()` (the slow path).
  */
 import type { ChooseNodes } from '../../placement/policy.js';
-import { chooseNumaplan } from '../../placement/policies/numaplan.js';
+import { chooseNumaplanLean } from '../../placement/policies/numaplan.js';
 import { chooseFirstFit } from '../../placement/policies/baselines/first-fit.js';
 import { chooseInterleave } from '../../placement/policies/baselines/interleave.js';
 import { K8S_MAX_NUMA_NODES, k8sChooser } from '../../placement/policies/baselines/k8s-topology.js';
@@ -24,7 +24,7 @@ export interface EngineChooser {
 const NO_LIMIT = Number.POSITIVE_INFINITY;
 
 const TABLE: Record<string, () => EngineChooser> = {
-  numaplan: () => ({ choose: chooseNumaplan, nodeLimit: NO_LIMIT }),
+  numaplan: () => ({ choose: chooseNumaplanLean, nodeLimit: NO_LIMIT }),
   'first-fit': () => ({ choose: chooseFirstFit, nodeLimit: NO_LIMIT }),
   interleave: () => ({ choose: chooseInterleave, nodeLimit: NO_LIMIT }),
   'k8s-single-numa-node': () => ({ choose: k8sChooser('single-numa-node', false, 'k8s-single-numa-node'), nodeLimit: K8S_MAX_NUMA_NODES }),
