@@ -109,8 +109,12 @@ async function measureCases(suite: BenchSuite, options: RunOptions, ctx: BenchCo
       unavailable(result, reason, ctx);
       continue;
     }
-    ctx.log(`warm-up: ${bench.name}`);
     let batch = 1;
+    if (bench.noWarmup) {
+      live.push({ bench, batch, samples: [], result });
+      continue;
+    }
+    ctx.log(`warm-up: ${bench.name}`);
     try {
       if (bench.selfTimed) {
         ownDurations(await bench.run());

@@ -50,6 +50,11 @@ export interface BenchCase {
    * duration is one sample; the table reports their median and p95.
    */
   selfTimed?: boolean;
+  /**
+   * Skip the warm-up call (for cases that take minutes: their first timed call is also the check
+   * that they run). Implies one call per sample.
+   */
+  noWarmup?: boolean;
 }
 
 /** What a suite is judged by: a sentence, and the ratio every compared case must stay under. */
