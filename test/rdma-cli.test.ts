@@ -2,10 +2,8 @@
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { registerRdma } from '../src/cli/commands/rdma.js';
-import { type Io, reportError } from '../src/cli/io.js';
+import { type CliResult, runCli } from './support/cli.js';
 import { writePcap } from '../src/rdma/pcap-writer.js';
 import { buildRoceFrame } from '../src/rdma/wire/frame.js';
 import { parseIp } from '../src/rdma/wire/ip-address.js';
@@ -13,21 +11,7 @@ import { OP } from '../src/rdma/wire/opcodes.js';
 import { encodePacket } from '../src/rdma/wire/packet.js';
 import { dataSet } from './support/data.js';
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  let code = 0;
-  const io: Io = { version: 'test', out: (s) => void (out += s), err: (s) => void (err += s), setExitCode: (c) => void (code = c), exitCode: () => code };
-  const program = new Command('numaplan').exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
-  registerRdma(program, io);
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (e) {
-    if ((e as { code?: string }).code?.startsWith('commander.')) code = 2;
-    else code = reportError(io, e, argv.includes('--json'));
-  }
-  return { code, out, err };
-}
+const run = (argv: string[]): Promise<CliResult> => runCli(argv);
 
 const dir = dataSet('rdma/pcaps');
 

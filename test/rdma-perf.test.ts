@@ -3,28 +3,12 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { registerRdma } from '../src/cli/commands/rdma.js';
-import { type Io, reportError } from '../src/cli/io.js';
+import { type CliResult, runCli } from './support/cli.js';
 import type { PerfResult } from '../src/rdma/perf.js';
 import { REPO_ROOT } from './support/data.js';
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  let code = 0;
-  const io: Io = { version: 'test', out: (s) => void (out += s), err: (s) => void (err += s), setExitCode: (c) => void (code = c), exitCode: () => code };
-  const program = new Command('numaplan').exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
-  registerRdma(program, io);
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (e) {
-    if ((e as { code?: string }).code?.startsWith('commander.')) code = 2;
-    else code = reportError(io, e, argv.includes('--json'));
-  }
-  return { code, out, err };
-}
+const run = (argv: string[]): Promise<CliResult> => runCli(argv);
 
 describe('rdma perf', () => {
   it.each(['write', 'read', 'send', 'atomic'])('%s in one process over IPv6 loopback', async (op) => {

@@ -2,37 +2,10 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { registerSimulate } from '../src/cli/commands/simulate.js';
-import { type Io, reportError } from '../src/cli/io.js';
+import { type CliResult, runCli } from './support/cli.js';
 
-async function simulate(args: string[]) {
-  let out = '';
-  let err = '';
-  let code = 0;
-  const io: Io = {
-    version: 'test',
-    out: (s) => {
-      out += s;
-    },
-    err: (s) => {
-      err += s;
-    },
-    setExitCode: (c) => {
-      code = c;
-    },
-    exitCode: () => code,
-  };
-  const program = new Command('numaplan').exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
-  registerSimulate(program, io);
-  try {
-    await program.parseAsync(['simulate', ...args], { from: 'user' });
-  } catch (e) {
-    code = (e as { code?: string }).code?.startsWith('commander.') ? 2 : reportError(io, e, args.includes('--json'));
-  }
-  return { out, err, code };
-}
+const simulate = (args: string[]): Promise<CliResult> => runCli(['simulate', ...args]);
 
 const dir = mkdtempSync(join(tmpdir(), 'numaplan-sim-cli-'));
 const tracePath = join(dir, 'trace.csv');
