@@ -36,6 +36,12 @@ function view(c: HostCapacity): unknown {
   };
 }
 
+/** The ledger's running totals as the capacity view gives them: free PUs and free bytes per page size over DRAM nodes with CPUs. */
+function totals(c: HostCapacity, pageSizes: readonly number[]): { slots: number; pages: number[] } {
+  const nodes = c.nodes.filter((n) => n.totalPus > 0 && n.tier === 'dram');
+  return { slots: nodes.reduce((s, n) => s + n.freePus.length, 0), pages: pageSizes.map((p) => nodes.reduce((s, n) => s + (n.memory.get(p) ?? 0), 0)) };
+}
+
 describe('host ledger', () => {
   for (const preset of ['broadwell-2s', 'epyc-2s-nps4', 'xeon-2s-snc2']) {
     it(`${preset}: equals hostCapacity(state) after random placements and releases`, () => {
@@ -59,6 +65,7 @@ describe('host ledger', () => {
           }
         }
         expect(view(ledger.capacity())).toEqual(view(hostCapacity(ledger.state)));
+        expect({ slots: ledger.freeSlots, pages: Array.from(ledger.pageFree) }).toEqual(totals(hostCapacity(ledger.state), ledger.pageSizes));
       }
     });
   }

@@ -62,6 +62,13 @@ export class FleetState {
   /** Leftmost-fit trees: best node's (slots, bytes) and host totals. */
   readonly nodeTree: MaxTree;
   readonly totalTree: MaxTree;
+  /**
+   * Engine policies' leftmost-fit tree over the host ledgers: free PUs of the host, and the free
+   * bytes of its best single page size (all nodes together). Both are necessary for any engine
+   * placement on the host (a placement takes all its memory at one page size), so it prunes hosts
+   * whose free memory is split over page sizes. Kept by `repage` (engine policies call it).
+   */
+  readonly pageTree: MaxTree;
   private readonly models: GroupModel[];
   private readonly ledgers: (HostLedger | null)[];
 
@@ -111,6 +118,15 @@ export class FleetState {
     this.totalTree = new MaxTree(this.hosts);
     this.ledgers = new Array<HostLedger | null>(this.hosts).fill(null);
     for (let x = 0; x < this.hosts; x++) this.reindex(x);
+    this.pageTree = new MaxTree(this.hosts);
+    const fresh = groups.map((g) => {
+      const l = new HostLedger(g.topology);
+      return [l.freeSlots, l.maxPageFree()] as const;
+    });
+    for (let x = 0; x < this.hosts; x++) {
+      const [c, m] = fresh[this.groupOf[x] as number] as readonly [number, number];
+      this.pageTree.set(x, c, m);
+    }
   }
 
   /** The topology of a host. */
@@ -136,6 +152,12 @@ export class FleetState {
       this.ledgers[host] = l;
     }
     return l;
+  }
+
+  /** Refreshes a host's `pageTree` entry from its ledger (after the ledger changed). */
+  repage(host: number): void {
+    const l = this.ledger(host);
+    this.pageTree.set(host, l.freeSlots, l.maxPageFree());
   }
 
   /** The engine's state of a host (its allocation list is updated in place). */

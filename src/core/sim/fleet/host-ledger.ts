@@ -63,6 +63,20 @@ export class HostLedger implements HostCapacity {
   readonly pageSizes: number[];
   /** Per-host memo of decisions on the current state (e.g. judgements by request shape); cleared on every change. */
   readonly memo = new Map<string, unknown>();
+  /**
+   * Free PUs on the DRAM nodes that have CPUs (the nodes a DRAM request may use), kept on every
+   * change without a rebuild: an upper bound on the vCPU slots any dedicated placement can take.
+   */
+  freeSlots = 0;
+  /**
+   * Free bytes per page size (`pageSizes` order) summed over the same nodes, kept on every change:
+   * a placement takes all its memory at one page size, so it needs one entry that reaches it.
+   */
+  readonly pageFree: Float64Array;
+  /** Per page size and node (`pageSizes` index * nodes + node index): free bytes, as the capacity view reports. */
+  private readonly nodePageFree: Float64Array;
+  private readonly nodePos = new Map<number, number>();
+  private readonly counted: boolean[];
   private readonly topo: Topology;
   private readonly status: Uint8Array;
   private readonly puNode: Map<number, LedgerNode>;
@@ -93,9 +107,43 @@ export class HostLedger implements HostCapacity {
     this.puNode = new Map();
     for (const n of this.nodes) for (const pus of n.cores) for (const p of pus) this.puNode.set(p, n);
     for (const n of this.nodes) this.dirty.add(n);
+    this.nodes.forEach((n, i) => this.nodePos.set(n.id, i));
+    this.counted = this.nodes.map((n) => n.totalPus > 0 && n.tier === 'dram');
+    this.pageFree = new Float64Array(this.pageSizes.length);
+    this.nodePageFree = new Float64Array(this.pageSizes.length * this.nodes.length);
+    this.nodes.forEach((n, i) => {
+      if (!this.counted[i]) return;
+      for (const pus of n.cores) for (const p of pus) if (this.status[p] === 0) this.freeSlots++;
+      this.pageSizes.forEach((size, k) => {
+        const free = this.freeAt(n, size);
+        this.nodePageFree[k * this.nodes.length + i] = free;
+        this.pageFree[k] = (this.pageFree[k] as number) + free;
+      });
+    });
     this.refresh();
   }
 
+  /**
+   * A necessary condition for any dedicated DRAM placement of `vcpus` vCPU slots and `memory` bytes
+   * at `pageSize` (`auto`: any page size dividing `memory`, as the engine tries them): enough free
+   * PUs, and one page size with enough free bytes, over all nodes together. O(page sizes); reads no
+   * capacity view (no rebuild).
+   */
+  mayHold(vcpus: number, memory: number, pageSize: number | 'auto'): boolean {
+    if (this.freeSlots < vcpus) return false;
+    for (let k = 0; k < this.pageSizes.length; k++) {
+      const p = this.pageSizes[k] as number;
+      if ((pageSize === 'auto' ? memory % p === 0 : p === pageSize) && (this.pageFree[k] as number) >= memory) return true;
+    }
+    return false;
+  }
+
+  /** The largest `pageFree` entry: free bytes of the best single page size. */
+  maxPageFree(): number {
+    let best = 0;
+    for (const f of this.pageFree) if (f > best) best = f;
+    return best;
+  }
   /** Owner of each CPU that is not free (built on each read; only explicit CPUs read it). */
   get cpuOwner(): Map<number, string> {
     const owner = new Map<number, string>();
@@ -138,22 +186,36 @@ export class HostLedger implements HostCapacity {
     this.mark(a, -1);
   }
 
+  private hold(c: number, st: number): void {
+    if (c < this.status.length) this.status[c] = st;
+    const n = this.puNode.get(c);
+    if (n) {
+      this.dirty.add(n);
+      if (this.counted[this.nodePos.get(n.id) as number]) this.freeSlots += st === 1 ? -1 : 1;
+    }
+  }
+
   private mark(a: Allocation, sign: 1 | -1): void {
     const st = sign === 1 ? 1 : 0;
-    const hold = (c: number): void => {
-      if (c < this.status.length) this.status[c] = st;
-      const n = this.puNode.get(c);
-      if (n) this.dirty.add(n);
-    };
-    for (const c of a.cpus) hold(c);
-    for (const c of a.heldCpus) hold(c);
-    for (const c of a.emulatorCpus) hold(c);
+    for (const c of a.cpus) this.hold(c, st);
+    for (const c of a.heldCpus) this.hold(c, st);
+    for (const c of a.emulatorCpus) this.hold(c, st);
     for (const m of a.memory) {
       let byNode = this.memUsed.get(m.pageSize);
       if (!byNode) this.memUsed.set(m.pageSize, (byNode = new Map<number, number>()));
       byNode.set(m.node, (byNode.get(m.node) ?? 0) + sign * m.bytes);
       const n = this.byId.get(m.node) as LedgerNode | undefined;
-      if (n) this.dirty.add(n);
+      if (n) {
+        this.dirty.add(n);
+        const i = this.nodePos.get(n.id) as number;
+        const k = this.pageSizes.indexOf(m.pageSize);
+        if (this.counted[i] && k >= 0) {
+          const at = k * this.nodes.length + i;
+          const free = this.freeAt(n, m.pageSize);
+          this.pageFree[k] = (this.pageFree[k] as number) + free - (this.nodePageFree[at] as number);
+          this.nodePageFree[at] = free;
+        }
+      }
     }
     if (a.devices.length > 0) {
       for (const d of a.devices) {
@@ -198,15 +260,24 @@ export class HostLedger implements HostCapacity {
     n.freePus = freePus;
     n.pkgUsed = pkgUsed;
     const memory = new Map<number, number>();
-    let pools = 0;
-    for (const pool of n.hugePages) {
-      pools += pool.pageSize * pool.total;
-      const free = pool.pageSize * pool.total - (this.memUsed.get(pool.pageSize)?.get(n.id) ?? 0);
-      memory.set(pool.pageSize, Math.max(0, free));
-    }
-    const regular = n.totalMemory - pools - (this.reserveMem.get(n.id) ?? 0) - (this.memUsed.get(4096)?.get(n.id) ?? 0);
-    memory.set(4096, Math.max(0, Math.floor(regular / 4096) * 4096));
+    for (const pool of n.hugePages) memory.set(pool.pageSize, this.freeAt(n, pool.pageSize));
+    memory.set(4096, this.freeAt(n, 4096));
     n.memory = memory;
+  }
+
+  /** Free bytes of one page size on a node, as the capacity view reports them (the last pool of that size wins). */
+  private freeAt(n: LedgerNode, pageSize: number): number {
+    if (pageSize === 4096) {
+      let pools = 0;
+      for (const pool of n.hugePages) pools += pool.pageSize * pool.total;
+      const regular = n.totalMemory - pools - (this.reserveMem.get(n.id) ?? 0) - (this.memUsed.get(4096)?.get(n.id) ?? 0);
+      return Math.max(0, Math.floor(regular / 4096) * 4096);
+    }
+    let free = 0;
+    for (const pool of n.hugePages) {
+      if (pool.pageSize === pageSize) free = Math.max(0, pool.pageSize * pool.total - (this.memUsed.get(pool.pageSize)?.get(n.id) ?? 0));
+    }
+    return free;
   }
 
   private rebuildDevices(): void {

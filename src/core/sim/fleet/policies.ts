@@ -117,7 +117,7 @@ function enginePolicy(name: string, options: EngineOptions = {}): FleetPolicy {
         }
       }
       if (candidates.length === 0) {
-        for (let h = fleet.totalTree.leftmost(0, req.vcpus, req.memory); h >= 0 && candidates.length < FLEET_SCAN_LIMIT; h = fleet.totalTree.leftmost(h + 1, req.vcpus, req.memory)) {
+        for (let h = fleet.pageTree.leftmost(0, req.vcpus, req.memory); h >= 0 && candidates.length < FLEET_SCAN_LIMIT; h = fleet.pageTree.leftmost(h + 1, req.vcpus, req.memory)) {
           candidates.push(h);
         }
       }
@@ -127,7 +127,10 @@ function enginePolicy(name: string, options: EngineOptions = {}): FleetPolicy {
       return best ? best.commit() : null;
     },
     release(fleet, share) {
-      if (share.engineName !== null) fleet.ledger(share.host).release(share.engineName);
+      if (share.engineName !== null) {
+        fleet.ledger(share.host).release(share.engineName);
+        fleet.repage(share.host);
+      }
       fleet.apply(share, 1);
     },
   };
@@ -172,7 +175,7 @@ function completeSearch(fleet: FleetState, req: VmRequest, tried: readonly numbe
   const skip = new Set(tried);
   let best: Verdict | null = null;
   let found = 0;
-  for (let h = fleet.totalTree.leftmost(0, req.vcpus, req.memory); h >= 0; h = fleet.totalTree.leftmost(h + 1, req.vcpus, req.memory)) {
+  for (let h = fleet.pageTree.leftmost(0, req.vcpus, req.memory); h >= 0; h = fleet.pageTree.leftmost(h + 1, req.vcpus, req.memory)) {
     if (skip.has(h)) continue;
     const v = judge(h);
     if (!v) continue;
@@ -186,8 +189,12 @@ function completeSearch(fleet: FleetState, req: VmRequest, tried: readonly numbe
 function fastJudge(fleet: FleetState, chooser: EngineChooser, req: VmRequest, name: string): Judge {
   // Judgements depend on the host's state and the request's shape only.
   const shape = req.devices.length === 0 ? `${name}|${req.vcpus}|${req.memory}|${req.pageSize}|${req.numa}` : null;
+  // The ledger's page-aware totals bound every placement of a plain dedicated DRAM request (smt=prefer:
+  // one free PU per vCPU; all memory at one page size): a host below them is refused without a context.
+  const plain = req.cpuPolicy === 'dedicated' && req.smt === 'prefer' && req.emulator === 'share' && req.tier === 'dram' && !req.nodes && !req.layout;
   return (h) => {
     const ledger = fleet.ledger(h);
+    if (plain && !ledger.mayHold(req.vcpus, req.memory, req.pageSize)) return null;
     let j = shape === null ? undefined : (ledger.memo.get(shape) as HostJudgement | null | undefined);
     if (j === undefined) {
       j = judgeHost(chooser, req, ledger.state, ledger.capacity());
@@ -237,6 +244,7 @@ function commitJudged(fleet: FleetState, host: number, j: HostJudgement, req: Vm
     devices: devices.map((d) => d.address), nodes, status: 'committed', expiresAt: null,
   };
   fleet.ledger(host).add(alloc);
+  fleet.repage(host);
   const share = fleet.shareOf(host, [...cpus, ...heldCpus, ...emulatorCpus], memory, req.name);
   fleet.apply(share, -1);
   return { share, latency: j.key[0], deviceMisses: j.key[2] };
@@ -245,6 +253,7 @@ function commitJudged(fleet: FleetState, host: number, j: HostJudgement, req: Vm
 /** Records a placement on a host's engine state and in the fleet model. */
 function commit(fleet: FleetState, host: number, placement: Placement, req: VmRequest): FleetDecision {
   fleet.ledger(host).add(allocationOf(placement, req, 'committed', null));
+  fleet.repage(host);
   const share = fleet.shareOf(host, [...placement.cpus, ...placement.heldCpus, ...placement.emulatorCpus], placement.memory, req.name);
   fleet.apply(share, -1);
   return { share, latency: placement.explanation.cost.relativeLatency, deviceMisses: placement.devices.filter((d) => !d.local).length };
