@@ -36,10 +36,12 @@ function view(c: HostCapacity): unknown {
   };
 }
 
-/** The ledger's running totals as the capacity view gives them: free PUs and free bytes per page size over DRAM nodes with CPUs. */
-function totals(c: HostCapacity, pageSizes: readonly number[]): { slots: number; pages: number[] } {
+/** The ledger's running totals as the capacity view gives them: free PUs over DRAM nodes with CPUs, free bytes per page size over those that have a free PU. */
+function totals(c: HostCapacity, pageSizes: readonly number[]): { slots: number; pages: number[]; live: number[] } {
   const nodes = c.nodes.filter((n) => n.totalPus > 0 && n.tier === 'dram');
-  return { slots: nodes.reduce((s, n) => s + n.freePus.length, 0), pages: pageSizes.map((p) => nodes.reduce((s, n) => s + (n.memory.get(p) ?? 0), 0)) };
+  const live = nodes.filter((n) => n.freePus.length > 0);
+  const sum = (list: typeof nodes, p: number): number => list.reduce((s, n) => s + (n.memory.get(p) ?? 0), 0);
+  return { slots: nodes.reduce((s, n) => s + n.freePus.length, 0), pages: pageSizes.map((p) => sum(nodes, p)), live: pageSizes.map((p) => sum(live, p)) };
 }
 
 describe('host ledger', () => {
@@ -50,6 +52,8 @@ describe('host ledger', () => {
       const rng = makeRng(5);
       const live: string[] = [];
       const policy = getPolicy('numaplan');
+      const interleave = getPolicy('interleave');
+      const probes: boolean[] = [];
       expect(view(ledger.capacity())).toEqual(view(hostCapacity(ledger.state)));
       for (let i = 0; i < 120; i++) {
         if (live.length > 0 && rng.next() < 0.4) {
@@ -65,8 +69,17 @@ describe('host ledger', () => {
           }
         }
         expect(view(ledger.capacity())).toEqual(view(hostCapacity(ledger.state)));
-        expect({ slots: ledger.freeSlots, pages: Array.from(ledger.pageFree) }).toEqual(totals(hostCapacity(ledger.state), ledger.pageSizes));
+        expect({ slots: ledger.freeSlots, pages: Array.from(ledger.pageFree), live: Array.from(ledger.liveFree) }).toEqual(totals(hostCapacity(ledger.state), ledger.pageSizes));
+        // mayHold is a necessary condition: whenever it says no, the engine refuses (numaplan with
+        // node sets; interleave, whose memory goes to every node, with the plain totals).
+        for (const [vcpus, gib] of [[1, 2], [2, 4], [4, 8], [8, 16], [16, 32], [32, 64], [2, 7], [6, 40]] as const) {
+          const req = toVmRequest({ id: 'probe', arrival: 0, lifetime: 1, vcpus, memory: gib * 1024 ** 3, pageSize: null, devices: [], numaPolicy: 'auto' }, 1e6);
+          if (!ledger.mayHold(req.vcpus, req.memory, req.pageSize, true)) probes.push(policy.place(req, ledger.state, { hints: false }).ok);
+          if (!ledger.mayHold(req.vcpus, req.memory, req.pageSize, false)) probes.push(interleave.place(req, ledger.state, { hints: false }).ok);
+        }
       }
+      expect(probes.length).toBeGreaterThan(0);
+      expect(probes.every((ok) => !ok)).toBe(true);
     });
   }
 });

@@ -19,22 +19,29 @@ import { chooseNumad } from '../../placement/policies/baselines/numad.js';
 export interface EngineChooser {
   choose: ChooseNodes;
   nodeLimit: number;
+  /**
+   * True when every node set the chooser keeps is judged by the context's `evaluate` (each node of a
+   * set runs at least one vCPU; DRAM memory only on the set's nodes), so fleet mode may prune hosts
+   * on the memory of nodes with a free PU only (host-ledger `mayHold`). False (the default) for
+   * choosers that build placements of their own (interleave puts memory on every node).
+   */
+  sets: boolean;
 }
 
 const NO_LIMIT = Number.POSITIVE_INFINITY;
 
 const TABLE: Record<string, () => EngineChooser> = {
-  numaplan: () => ({ choose: chooseNumaplanLean, nodeLimit: NO_LIMIT }),
-  'first-fit': () => ({ choose: chooseFirstFit, nodeLimit: NO_LIMIT }),
-  interleave: () => ({ choose: chooseInterleave, nodeLimit: NO_LIMIT }),
-  'k8s-single-numa-node': () => ({ choose: k8sChooser('single-numa-node', false, 'k8s-single-numa-node'), nodeLimit: K8S_MAX_NUMA_NODES }),
-  'k8s-restricted': () => ({ choose: k8sChooser('restricted', false, 'k8s-restricted'), nodeLimit: K8S_MAX_NUMA_NODES }),
-  'k8s-best-effort': () => ({ choose: k8sChooser('best-effort', false, 'k8s-best-effort'), nodeLimit: K8S_MAX_NUMA_NODES }),
-  'k8s-best-effort-closest': () => ({ choose: k8sChooser('best-effort', true, 'k8s-best-effort-closest'), nodeLimit: K8S_MAX_NUMA_NODES }),
-  'nova-pack': () => ({ choose: novaChooser('pack', 'nova-pack'), nodeLimit: NO_LIMIT }),
-  'nova-spread': () => ({ choose: novaChooser('spread', 'nova-spread'), nodeLimit: NO_LIMIT }),
-  libxl: () => ({ choose: chooseLibxl, nodeLimit: LIBXL_MAX_NUMA_NODES }),
-  numad: () => ({ choose: chooseNumad, nodeLimit: NO_LIMIT }),
+  numaplan: () => ({ choose: chooseNumaplanLean, nodeLimit: NO_LIMIT, sets: true }),
+  'first-fit': () => ({ choose: chooseFirstFit, nodeLimit: NO_LIMIT, sets: false }),
+  interleave: () => ({ choose: chooseInterleave, nodeLimit: NO_LIMIT, sets: false }),
+  'k8s-single-numa-node': () => ({ choose: k8sChooser('single-numa-node', false, 'k8s-single-numa-node'), nodeLimit: K8S_MAX_NUMA_NODES, sets: false }),
+  'k8s-restricted': () => ({ choose: k8sChooser('restricted', false, 'k8s-restricted'), nodeLimit: K8S_MAX_NUMA_NODES, sets: false }),
+  'k8s-best-effort': () => ({ choose: k8sChooser('best-effort', false, 'k8s-best-effort'), nodeLimit: K8S_MAX_NUMA_NODES, sets: false }),
+  'k8s-best-effort-closest': () => ({ choose: k8sChooser('best-effort', true, 'k8s-best-effort-closest'), nodeLimit: K8S_MAX_NUMA_NODES, sets: false }),
+  'nova-pack': () => ({ choose: novaChooser('pack', 'nova-pack'), nodeLimit: NO_LIMIT, sets: false }),
+  'nova-spread': () => ({ choose: novaChooser('spread', 'nova-spread'), nodeLimit: NO_LIMIT, sets: false }),
+  libxl: () => ({ choose: chooseLibxl, nodeLimit: LIBXL_MAX_NUMA_NODES, sets: false }),
+  numad: () => ({ choose: chooseNumad, nodeLimit: NO_LIMIT, sets: false }),
 };
 
 /** The chooser of a registry policy, or null when fleet mode does not know it. */

@@ -39,6 +39,10 @@ interface GroupModel {
   /** Node id -> position in nodeIds. */
   nodePos: Map<number, number>;
   distance: (a: number, b: number) => number;
+  /** Scratch per node position for `shareOf` (all zero between calls). */
+  scratchCpu: Float64Array;
+  scratchMem: Float64Array;
+  scratchSeen: Uint8Array;
 }
 
 /** Mutable fleet state with indexes. */
@@ -69,6 +73,8 @@ export class FleetState {
    * whose free memory is split over page sizes. Kept by `repage` (engine policies call it).
    */
   readonly pageTree: MaxTree;
+  /** The same with the memory of nodes that have a free PU only (`HostLedger.liveFree`), for choosers that judge node sets. */
+  readonly liveTree: MaxTree;
   private readonly models: GroupModel[];
   private readonly ledgers: (HostLedger | null)[];
 
@@ -119,13 +125,15 @@ export class FleetState {
     this.ledgers = new Array<HostLedger | null>(this.hosts).fill(null);
     for (let x = 0; x < this.hosts; x++) this.reindex(x);
     this.pageTree = new MaxTree(this.hosts);
+    this.liveTree = new MaxTree(this.hosts);
     const fresh = groups.map((g) => {
       const l = new HostLedger(g.topology);
-      return [l.freeSlots, l.maxPageFree()] as const;
+      return [l.freeSlots, l.maxPageFree(), l.maxPageFree(true)] as const;
     });
     for (let x = 0; x < this.hosts; x++) {
-      const [c, m] = fresh[this.groupOf[x] as number] as readonly [number, number];
+      const [c, m, live] = fresh[this.groupOf[x] as number] as readonly [number, number, number];
       this.pageTree.set(x, c, m);
+      this.liveTree.set(x, c, live);
     }
   }
 
@@ -154,10 +162,11 @@ export class FleetState {
     return l;
   }
 
-  /** Refreshes a host's `pageTree` entry from its ledger (after the ledger changed). */
+  /** Refreshes a host's `pageTree` and `liveTree` entries from its ledger (after the ledger changed). */
   repage(host: number): void {
     const l = this.ledger(host);
     this.pageTree.set(host, l.freeSlots, l.maxPageFree());
+    this.liveTree.set(host, l.freeSlots, l.maxPageFree(true));
   }
 
   /** The engine's state of a host (its allocation list is updated in place). */
@@ -174,18 +183,33 @@ export class FleetState {
   shareOf(host: number, cpus: readonly number[], memory: readonly { node: number; bytes: number }[], engineName: string | null): FleetShare {
     const m = this.model(host);
     const base = this.nodeBase[host] as number;
-    const cpu = new Map<number, number>();
-    const mem = new Map<number, number>();
+    // Scratch per group model (reset below): a node is in the share when a CPU or a grant names it.
+    const { scratchCpu: cpu, scratchMem: mem, scratchSeen: seen } = m;
     for (const c of cpus) {
       const p = m.puNode.get(c);
-      if (p !== undefined) cpu.set(p, (cpu.get(p) ?? 0) + 1);
+      if (p !== undefined) {
+        cpu[p] = (cpu[p] as number) + 1;
+        seen[p] = 1;
+      }
     }
     for (const g of memory) {
       const p = m.nodePos.get(g.node);
-      if (p !== undefined) mem.set(p, (mem.get(p) ?? 0) + g.bytes);
+      if (p !== undefined) {
+        mem[p] = (mem[p] as number) + g.bytes;
+        seen[p] = 1;
+      }
     }
-    const keys = [...new Set([...cpu.keys(), ...mem.keys()])].sort((a, b) => a - b);
-    return { host, nodes: keys.map((k) => base + k), cpu: keys.map((k) => cpu.get(k) ?? 0), mem: keys.map((k) => mem.get(k) ?? 0), engineName };
+    const share: FleetShare = { host, nodes: [], cpu: [], mem: [], engineName };
+    for (let p = 0; p < seen.length; p++) {
+      if (seen[p] === 0) continue;
+      share.nodes.push(base + p);
+      share.cpu.push(cpu[p] as number);
+      share.mem.push(mem[p] as number);
+      cpu[p] = 0;
+      mem[p] = 0;
+      seen[p] = 0;
+    }
+    return share;
   }
 
   /** Takes (sign -1) or returns (sign +1) a share, and refreshes the host's index entries. */
@@ -259,5 +283,6 @@ function groupModel(topology: Topology): GroupModel {
     const d = row?.[index.get(b) ?? -1];
     return typeof d === 'number' && d > 0 ? d : a === b ? 10 : 20;
   };
-  return { topology, nodeIds, capCpu, capMem, puNode, nodePos, distance };
+  const k = nodeIds.length;
+  return { topology, nodeIds, capCpu, capMem, puNode, nodePos, distance, scratchCpu: new Float64Array(k), scratchMem: new Float64Array(k), scratchSeen: new Uint8Array(k) };
 }

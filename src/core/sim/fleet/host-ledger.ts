@@ -73,6 +73,13 @@ export class HostLedger implements HostCapacity {
    * a placement takes all its memory at one page size, so it needs one entry that reaches it.
    */
   readonly pageFree: Float64Array;
+  /**
+   * The same over the nodes that still have a free PU: for choosers whose memory follows the vCPUs
+   * (node sets judged by the context's evaluate, where every node of a set runs at least one vCPU).
+   */
+  readonly liveFree: Float64Array;
+  /** Free PUs per node (node index), counted nodes only. */
+  private readonly nodeFreePus: Int32Array;
   /** Per page size and node (`pageSizes` index * nodes + node index): free bytes, as the capacity view reports. */
   private readonly nodePageFree: Float64Array;
   private readonly nodePos = new Map<number, number>();
@@ -86,6 +93,7 @@ export class HostLedger implements HostCapacity {
   private readonly taken = new Set<string>();
   private readonly slot = new Map<string, number>();
   private readonly dirty = new Set<LedgerNode>();
+  private readonly pkgScratch = new Map<number, number>();
   private devicesDirty = true;
 
   constructor(topology: Topology) {
@@ -110,40 +118,95 @@ export class HostLedger implements HostCapacity {
     this.nodes.forEach((n, i) => this.nodePos.set(n.id, i));
     this.counted = this.nodes.map((n) => n.totalPus > 0 && n.tier === 'dram');
     this.pageFree = new Float64Array(this.pageSizes.length);
+    this.liveFree = new Float64Array(this.pageSizes.length);
     this.nodePageFree = new Float64Array(this.pageSizes.length * this.nodes.length);
+    this.nodeFreePus = new Int32Array(this.nodes.length);
     this.nodes.forEach((n, i) => {
       if (!this.counted[i]) return;
-      for (const pus of n.cores) for (const p of pus) if (this.status[p] === 0) this.freeSlots++;
-      this.pageSizes.forEach((size, k) => {
-        const free = this.freeAt(n, size);
-        this.nodePageFree[k * this.nodes.length + i] = free;
-        this.pageFree[k] = (this.pageFree[k] as number) + free;
-      });
+      for (const pus of n.cores) for (const p of pus) if (this.status[p] === 0) this.nodeFreePus[i] = (this.nodeFreePus[i] as number) + 1;
+      this.freeSlots += this.nodeFreePus[i] as number;
+      this.pageSizes.forEach((size, k) => (this.nodePageFree[k * this.nodes.length + i] = this.freeAt(n, size)));
     });
+    this.retotal();
     this.refresh();
+  }
+
+  /** Recomputes `pageFree` and `liveFree` from the per-node figures (O(page sizes x nodes)). */
+  private retotal(): void {
+    const count = this.nodes.length;
+    for (let k = 0; k < this.pageSizes.length; k++) {
+      let sum = 0;
+      let live = 0;
+      for (let i = 0; i < count; i++) {
+        if (!this.counted[i]) continue;
+        const f = this.nodePageFree[k * count + i] as number;
+        sum += f;
+        if ((this.nodeFreePus[i] as number) > 0) live += f;
+      }
+      this.pageFree[k] = sum;
+      this.liveFree[k] = live;
+    }
   }
 
   /**
    * A necessary condition for any dedicated DRAM placement of `vcpus` vCPU slots and `memory` bytes
    * at `pageSize` (`auto`: any page size dividing `memory`, as the engine tries them): enough free
-   * PUs, and one page size with enough free bytes, over all nodes together. O(page sizes); reads no
+   * PUs, and one page size with enough free bytes over all nodes together. With `sets` (choosers
+   * whose memory follows the vCPUs: every node of a set runs at least one vCPU) only nodes with a
+   * free PU count, and at most `vcpus` of them (the largest). O(page sizes x nodes); reads no
    * capacity view (no rebuild).
    */
-  mayHold(vcpus: number, memory: number, pageSize: number | 'auto'): boolean {
+  mayHold(vcpus: number, memory: number, pageSize: number | 'auto', sets: boolean): boolean {
     if (this.freeSlots < vcpus) return false;
+    const count = this.nodes.length;
+    let live = 0;
+    if (sets) for (let i = 0; i < count; i++) if ((this.nodeFreePus[i] as number) > 0) live++;
     for (let k = 0; k < this.pageSizes.length; k++) {
       const p = this.pageSizes[k] as number;
-      if ((pageSize === 'auto' ? memory % p === 0 : p === pageSize) && (this.pageFree[k] as number) >= memory) return true;
+      if (!(pageSize === 'auto' ? memory % p === 0 : p === pageSize)) continue;
+      if (!sets) {
+        if ((this.pageFree[k] as number) >= memory) return true;
+        continue;
+      }
+      if ((this.liveFree[k] as number) < memory) continue;
+      if (vcpus >= live || this.topFree(k, vcpus) >= memory) return true;
     }
     return false;
   }
 
-  /** The largest `pageFree` entry: free bytes of the best single page size. */
-  maxPageFree(): number {
+  /** The largest `pageFree` entry (`sets`: `liveFree`): free bytes of the best single page size. */
+  maxPageFree(sets = false): number {
     let best = 0;
-    for (const f of this.pageFree) if (f > best) best = f;
+    for (const f of sets ? this.liveFree : this.pageFree) if (f > best) best = f;
     return best;
   }
+
+  /** Sum of the `top` largest free byte counts at page size index `k` among nodes with a free PU. */
+  private topFree(k: number, top: number): number {
+    const count = this.nodes.length;
+    let sum = 0;
+    let below = Number.POSITIVE_INFINITY;
+    let belowAt = count;
+    // Repeated maximum in (value, index) order: O(top x nodes), nodes are few.
+    for (let t = 0; t < top; t++) {
+      let best = -1;
+      let bestAt = -1;
+      for (let i = 0; i < count; i++) {
+        if ((this.nodeFreePus[i] as number) === 0) continue;
+        const f = this.nodePageFree[k * count + i] as number;
+        if ((f < below || (f === below && i > belowAt)) && f > best) {
+          best = f;
+          bestAt = i;
+        }
+      }
+      if (bestAt < 0) break;
+      sum += best;
+      below = best;
+      belowAt = bestAt;
+    }
+    return sum;
+  }
+
   /** Owner of each CPU that is not free (built on each read; only explicit CPUs read it). */
   get cpuOwner(): Map<number, string> {
     const owner = new Map<number, string>();
@@ -191,7 +254,12 @@ export class HostLedger implements HostCapacity {
     const n = this.puNode.get(c);
     if (n) {
       this.dirty.add(n);
-      if (this.counted[this.nodePos.get(n.id) as number]) this.freeSlots += st === 1 ? -1 : 1;
+      const i = this.nodePos.get(n.id) as number;
+      if (this.counted[i]) {
+        const d = st === 1 ? -1 : 1;
+        this.freeSlots += d;
+        this.nodeFreePus[i] = (this.nodeFreePus[i] as number) + d;
+      }
     }
   }
 
@@ -209,14 +277,10 @@ export class HostLedger implements HostCapacity {
         this.dirty.add(n);
         const i = this.nodePos.get(n.id) as number;
         const k = this.pageSizes.indexOf(m.pageSize);
-        if (this.counted[i] && k >= 0) {
-          const at = k * this.nodes.length + i;
-          const free = this.freeAt(n, m.pageSize);
-          this.pageFree[k] = (this.pageFree[k] as number) + free - (this.nodePageFree[at] as number);
-          this.nodePageFree[at] = free;
-        }
+        if (this.counted[i] && k >= 0) this.nodePageFree[k * this.nodes.length + i] = this.freeAt(n, m.pageSize);
       }
     }
+    this.retotal();
     if (a.devices.length > 0) {
       for (const d of a.devices) {
         if (sign === 1) this.taken.add(d);
@@ -232,7 +296,8 @@ export class HostLedger implements HostCapacity {
       for (const n of this.dirty) this.rebuildNode(n);
       this.dirty.clear();
       const tix = topologyIndex(this.topo);
-      const used = new Map<number, number>();
+      const used = this.pkgScratch;
+      used.clear();
       for (const n of this.nodes) for (const [pkg, u] of n.pkgUsed) used.set(pkg, (used.get(pkg) ?? 0) + u);
       this.packageLoad.clear();
       for (const [pkg, total] of tix.packagePus) this.packageLoad.set(pkg, total === 0 ? 0 : (used.get(pkg) ?? 0) / total);
@@ -240,10 +305,17 @@ export class HostLedger implements HostCapacity {
     if (this.devicesDirty) this.rebuildDevices();
   }
 
+  /**
+   * Rebuilds a node's free lists in place (the arrays and maps are reused: nothing outside the
+   * ledger keeps them across a change, since judgements are dropped with the memo on every change).
+   */
   private rebuildNode(n: LedgerNode): void {
-    const wholeCores: number[][] = [];
-    const freePus: number[] = [];
-    const pkgUsed = new Map<number, number>();
+    const wholeCores = n.wholeCores;
+    const freePus = n.freePus;
+    const pkgUsed = n.pkgUsed;
+    wholeCores.length = 0;
+    freePus.length = 0;
+    pkgUsed.clear();
     for (const pus of n.cores) {
       let whole = true;
       for (const p of pus) {
@@ -256,13 +328,9 @@ export class HostLedger implements HostCapacity {
       }
       if (whole) wholeCores.push(pus as number[]);
     }
-    n.wholeCores = wholeCores;
-    n.freePus = freePus;
-    n.pkgUsed = pkgUsed;
-    const memory = new Map<number, number>();
+    const memory = n.memory;
     for (const pool of n.hugePages) memory.set(pool.pageSize, this.freeAt(n, pool.pageSize));
     memory.set(4096, this.freeAt(n, 4096));
-    n.memory = memory;
   }
 
   /** Free bytes of one page size on a node, as the capacity view reports them (the last pool of that size wins). */

@@ -10,8 +10,10 @@
  *   score, then the tighter host. Refusals by the engine (page pools, whole cores, devices that the
  *   cheap bound does not see) do not count as candidates; the fast path tries at most
  *   `FLEET_SCAN_LIMIT` hosts. When none of them takes the VM, a complete search (every host whose
- *   free totals reach the VM, in host-id order through the totals tree) runs before the VM is
- *   refused: a rejection means that no host of the fleet can take it.
+ *   page-aware free totals reach the VM, in host-id order through the ledgers' tree) runs before the
+ *   VM is refused: a rejection means that no host of the fleet can take it. Hosts below those totals
+ *   (free PUs; free bytes of one page size, for node-set choosers on nodes with a free PU) are never
+ *   judged: the engine would refuse them.
  * - Host-level policies on the fleet model alone (no engine call): `host-first-fit` (lowest host id,
  *   lowest node that fits) and `host-best-fit` (the host whose emptiest node is tightest, the node
  *   with the least room left); a VM that fits no single node spreads over the fewest nodes of one host
@@ -97,7 +99,10 @@ function fitsOneNode(fleet: FleetState, host: number, cpu: number, mem: number):
 
 function enginePolicy(name: string, options: EngineOptions = {}): FleetPolicy {
   const policy = getPolicy(name);
-  const chooser = options.slow ? null : engineChooser(name);
+  const known = engineChooser(name);
+  const chooser = options.slow ? null : known;
+  // Hosts below the ledger's page-aware totals cannot take the VM: both paths prune on the same tree.
+  const sets = known?.sets ?? false;
   return {
     name,
     description: `${policy.description} (engine; host: best of ${FLEET_CANDIDATES} indexed candidates by the engine's judgement)`,
@@ -117,13 +122,14 @@ function enginePolicy(name: string, options: EngineOptions = {}): FleetPolicy {
         }
       }
       if (candidates.length === 0) {
-        for (let h = fleet.pageTree.leftmost(0, req.vcpus, req.memory); h >= 0 && candidates.length < FLEET_SCAN_LIMIT; h = fleet.pageTree.leftmost(h + 1, req.vcpus, req.memory)) {
+        const tree = sets ? fleet.liveTree : fleet.pageTree;
+        for (let h = tree.leftmost(0, req.vcpus, req.memory); h >= 0 && candidates.length < FLEET_SCAN_LIMIT; h = tree.leftmost(h + 1, req.vcpus, req.memory)) {
           candidates.push(h);
         }
       }
       const judge = chooser ? fastJudge(fleet, chooser, req, name) : slowJudge(fleet, policy, req);
       let best = bestOf(candidates, judge);
-      if (!best) best = completeSearch(fleet, req, candidates, judge);
+      if (!best) best = completeSearch(fleet, req, candidates, judge, sets);
       return best ? best.commit() : null;
     },
     release(fleet, share) {
@@ -163,19 +169,21 @@ function bestOf(hosts: Iterable<number>, judge: Judge): Verdict | null {
 }
 
 /**
- * The complete search after the bounded fast path found nothing: every host whose free totals
- * (vCPU slots and bytes, all nodes and page sizes together) reach the request, in host-id order
- * through the totals tree, judged by the policy until `FLEET_CANDIDATES` succeed (hosts the fast
+ * The complete search after the bounded fast path found nothing: every host whose page-aware free
+ * totals (free PUs; free bytes of the best single page size, over the nodes with a free PU when the
+ * chooser judges node sets: `FleetState.liveTree`, else over all nodes: `pageTree`) reach the
+ * request, in host-id order, judged by the policy until `FLEET_CANDIDATES` succeed (hosts the fast
  * path already judged are skipped). The totals are a necessary condition for any engine placement
- * (dedicated vCPUs take one slot each; memory of every page size is counted), so a null here means
+ * (dedicated vCPUs take one PU each; a placement's memory is of one page size), so a null here means
  * that no host of the fleet can take the VM: a refusal is a fact about the fleet, not about a bound.
  * Deterministic: host-id order, the same key and tie rule as the fast path.
  */
-function completeSearch(fleet: FleetState, req: VmRequest, tried: readonly number[], judge: Judge): Verdict | null {
+function completeSearch(fleet: FleetState, req: VmRequest, tried: readonly number[], judge: Judge, sets: boolean): Verdict | null {
   const skip = new Set(tried);
   let best: Verdict | null = null;
   let found = 0;
-  for (let h = fleet.pageTree.leftmost(0, req.vcpus, req.memory); h >= 0; h = fleet.pageTree.leftmost(h + 1, req.vcpus, req.memory)) {
+  const tree = sets ? fleet.liveTree : fleet.pageTree;
+  for (let h = tree.leftmost(0, req.vcpus, req.memory); h >= 0; h = tree.leftmost(h + 1, req.vcpus, req.memory)) {
     if (skip.has(h)) continue;
     const v = judge(h);
     if (!v) continue;
@@ -194,7 +202,7 @@ function fastJudge(fleet: FleetState, chooser: EngineChooser, req: VmRequest, na
   const plain = req.cpuPolicy === 'dedicated' && req.smt === 'prefer' && req.emulator === 'share' && req.tier === 'dram' && !req.nodes && !req.layout;
   return (h) => {
     const ledger = fleet.ledger(h);
-    if (plain && !ledger.mayHold(req.vcpus, req.memory, req.pageSize)) return null;
+    if (plain && !ledger.mayHold(req.vcpus, req.memory, req.pageSize, chooser.sets)) return null;
     let j = shape === null ? undefined : (ledger.memo.get(shape) as HostJudgement | null | undefined);
     if (j === undefined) {
       j = judgeHost(chooser, req, ledger.state, ledger.capacity());
