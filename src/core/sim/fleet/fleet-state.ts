@@ -75,6 +75,10 @@ export class FleetState {
   readonly pageTree: MaxTree;
   /** The same with the memory of nodes that have a free PU only (`HostLedger.liveFree`), for choosers that judge node sets. */
   readonly liveTree: MaxTree;
+  /** Leftmost-fit tree over global nodes (free slots, free bytes of each node): exact at the leaves. */
+  readonly nodeFit: MaxTree;
+  /** Host of each global node. */
+  readonly hostOfNode: Int32Array;
   private readonly models: GroupModel[];
   private readonly ledgers: (HostLedger | null)[];
 
@@ -118,6 +122,15 @@ export class FleetState {
     }
     this.totalCpu = tc;
     this.totalMem = tm;
+    this.nodeFit = new MaxTree(nodes);
+    this.hostOfNode = new Int32Array(nodes);
+    for (let x = 0; x < this.hosts; x++) {
+      const base = this.nodeBase[x] as number;
+      for (let i = 0; i < (this.nodeCount[x] as number); i++) {
+        this.hostOfNode[base + i] = x;
+        this.nodeFit.set(base + i, this.capCpu[base + i] as number, this.capMem[base + i] as number);
+      }
+    }
     this.byNode = new BucketIndex(this.hosts);
     this.byTotal = new BucketIndex(this.hosts);
     this.nodeTree = new MaxTree(this.hosts);
@@ -217,8 +230,20 @@ export class FleetState {
     share.nodes.forEach((n, i) => {
       this.freeCpu[n] = (this.freeCpu[n] as number) + sign * (share.cpu[i] as number);
       this.freeMem[n] = (this.freeMem[n] as number) + sign * (share.mem[i] as number);
+      this.nodeFit.set(n, this.freeCpu[n] as number, this.freeMem[n] as number);
     });
     this.reindex(share.host);
+  }
+
+  /**
+   * The lowest host id >= `from` with one node whose free slots and bytes both reach (cpu, mem), or
+   * -1: the same host as walking `nodeTree` and checking each host's nodes, without the walk's false
+   * positives (the node tree's leaves are single nodes).
+   */
+  firstFitHost(from: number, cpu: number, mem: number): number {
+    if (from >= this.hosts) return -1;
+    const n = this.nodeFit.leftmost(this.nodeBase[from] as number, cpu, mem);
+    return n < 0 ? -1 : (this.hostOfNode[n] as number);
   }
 
   /** Free vCPU slots and bytes of a host. */

@@ -86,7 +86,8 @@ export class HostLedger implements HostCapacity {
   private readonly counted: boolean[];
   private readonly topo: Topology;
   private readonly status: Uint8Array;
-  private readonly puNode: Map<number, LedgerNode>;
+  /** Node index of each OS CPU (-1: none). */
+  private readonly puIdx: Int32Array;
   private readonly puPkg: Map<number, number>;
   private readonly memUsed = new Map<number, Map<number, number>>();
   private readonly reserveMem = new Map<number, number>();
@@ -112,8 +113,10 @@ export class HostLedger implements HostCapacity {
     });
     this.pageSizes = [...sizes].sort((a, b) => b - a);
     this.byId = new Map(this.nodes.map((n) => [n.id, n]));
-    this.puNode = new Map();
-    for (const n of this.nodes) for (const pus of n.cores) for (const p of pus) this.puNode.set(p, n);
+    this.puIdx = new Int32Array(tix.maxOs + 1).fill(-1);
+    this.nodes.forEach((n, i) => {
+      for (const pus of n.cores) for (const p of pus) if (p <= tix.maxOs) this.puIdx[p] = i;
+    });
     for (const n of this.nodes) this.dirty.add(n);
     this.nodes.forEach((n, i) => this.nodePos.set(n.id, i));
     this.counted = this.nodes.map((n) => n.totalPus > 0 && n.tier === 'dram');
@@ -250,11 +253,11 @@ export class HostLedger implements HostCapacity {
   }
 
   private hold(c: number, st: number): void {
-    if (c < this.status.length) this.status[c] = st;
-    const n = this.puNode.get(c);
-    if (n) {
-      this.dirty.add(n);
-      const i = this.nodePos.get(n.id) as number;
+    if (c >= this.status.length) return;
+    this.status[c] = st;
+    const i = this.puIdx[c] as number;
+    if (i >= 0) {
+      this.dirty.add(this.nodes[i] as LedgerNode);
       if (this.counted[i]) {
         const d = st === 1 ? -1 : 1;
         this.freeSlots += d;

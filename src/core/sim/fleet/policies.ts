@@ -117,8 +117,10 @@ function enginePolicy(name: string, options: EngineOptions = {}): FleetPolicy {
           else misses++;
           return candidates.length < FLEET_SCAN_LIMIT && misses < BEST_FIT_MISSES;
         });
-        for (let h = fleet.nodeTree.leftmost(0, req.vcpus, req.memory); candidates.length === 0 && h >= 0; h = fleet.nodeTree.leftmost(h + 1, req.vcpus, req.memory)) {
-          if (fitsOneNode(fleet, h, req.vcpus, req.memory) >= 0) candidates.push(h);
+        // The lowest host with one node that fits (the node-level tree has no false positives).
+        if (candidates.length === 0) {
+          const h = fleet.firstFitHost(0, req.vcpus, req.memory);
+          if (h >= 0) candidates.push(h);
         }
       }
       if (candidates.length === 0) {
