@@ -1,7 +1,6 @@
 /** Property tests of the engine on random hosts and request streams. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { deviceSlots } from '../src/core/placement/capacity.js';
 import {
   type HostState,
   type Placement,
@@ -17,67 +16,8 @@ import {
   stateToJson,
 } from '../src/core/placement/index.js';
 import { hostArb, requestArb } from './placement-arbitraries.js';
+import { checkPlacement, checkState } from './support/placement-invariants.js';
 
-/** Checks every invariant of a state; throws with a message on the first violation. */
-function checkState(state: HostState): void {
-  const topo = state.topology;
-  const owner = new Map<number, string>();
-  const claim = (c: number, who: string): void => {
-    const prev = owner.get(c);
-    if (prev !== undefined) throw new Error(`CPU ${c} handed to ${who} and ${prev}`);
-    owner.set(c, who);
-  };
-  for (const c of state.reserve.cpus) claim(c, 'reserve');
-  for (const a of state.allocations) {
-    if (a.exclusive) for (const c of a.cpus) claim(c, a.name);
-    for (const c of [...a.heldCpus, ...a.emulatorCpus]) claim(c, a.name);
-  }
-  for (const a of state.allocations) if (!a.exclusive) for (const c of a.cpus) if (owner.has(c)) throw new Error(`shared ${a.name} on dedicated CPU ${c}`);
-  // memory per node and page size within capacity
-  const used = new Map<string, number>();
-  for (const a of state.allocations) for (const m of a.memory) used.set(`${m.node}/${m.pageSize}`, (used.get(`${m.node}/${m.pageSize}`) ?? 0) + m.bytes);
-  for (const n of topo.nodes) {
-    const pools = n.hugePages.reduce((s, p) => s + p.pageSize * p.total, 0);
-    const reserve = state.reserve.memory.filter((r) => r.node === n.id).reduce((s, r) => s + r.bytes, 0);
-    if ((used.get(`${n.id}/4096`) ?? 0) > Math.max(0, n.memory.total - pools - reserve)) throw new Error(`node ${n.id} regular memory over-committed`);
-    for (const p of n.hugePages) if ((used.get(`${n.id}/${p.pageSize}`) ?? 0) > p.total * p.pageSize) throw new Error(`node ${n.id} ${p.pageSize} pool over-committed`);
-  }
-  // devices: once, and never a PF together with one of its VFs
-  const devs = state.allocations.flatMap((a) => a.devices);
-  if (new Set(devs).size !== devs.length) throw new Error('a device handed out twice');
-  const slots = new Map(deviceSlots(topo).map((s) => [s.address, s]));
-  const taken = new Set(devs);
-  for (const d of devs) {
-    const pf = slots.get(d)?.physfn;
-    if (pf && taken.has(pf)) throw new Error(`VF ${d} and its PF ${pf} both handed out`);
-  }
-}
-
-/** Checks a placement honours its request's hard constraints. */
-function checkPlacement(state: HostState, r: VmRequest, p: Placement): void {
-  const puNode = new Map(state.topology.pus.map((u) => [u.os, u.node]));
-  expect(p.cpus).toHaveLength(r.vcpus);
-  const cpuNodes = new Set(p.cpus.map((c) => puNode.get(c)));
-  if (r.numa === 'strict') expect(cpuNodes.size).toBe(1);
-  if (r.maxNodes !== undefined) expect(cpuNodes.size).toBeLessThanOrEqual(r.maxNodes);
-  const memTotal = Object.values(p.memoryByNode).reduce((s, b) => s + b, 0);
-  expect(memTotal).toBe(r.memory);
-  if (r.pageSize !== 'auto') expect(p.pageSize).toBe(r.pageSize);
-  for (const b of Object.values(p.memoryByNode)) expect(b % p.pageSize).toBe(0);
-  const slots = new Map(deviceSlots(state.topology).map((s) => [s.address, s]));
-  r.devices.forEach((d) => {
-    const got = p.devices.filter((x) => x.kind === d.kind);
-    expect(got.length).toBeGreaterThanOrEqual(d.count);
-    if (d.locality === 'required') for (const g of got) expect(cpuNodes.has(slots.get(g.address)?.node ?? -1)).toBe(true);
-  });
-  if (r.cpus) expect(p.cpus).toEqual(r.cpus);
-  if (r.nodes) for (const n of cpuNodes) expect(r.nodes).toContain(n);
-  if (r.cpuPolicy === 'dedicated' && (r.smt === 'isolate' || r.smt === 'require')) {
-    const coreOf = new Map(state.topology.pus.map((u) => [u.os, u.core]));
-    const mine = new Set([...p.cpus, ...p.heldCpus, ...p.emulatorCpus]);
-    for (const c of p.cpus) for (const s of state.topology.cores[coreOf.get(c) ?? 0]?.pus ?? []) expect(mine.has(s)).toBe(true);
-  }
-}
 
 const stream = fc.tuple(hostArb(8), fc.array(requestArb, { minLength: 1, maxLength: 12 }));
 
