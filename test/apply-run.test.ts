@@ -12,7 +12,7 @@ import { runBound } from '../src/adapters/apply/run-bound.js';
 import { cli } from './emit-harness.js';
 import { tool } from './support/tools.js';
 
-const TOUCH = 'const b = Buffer.alloc(48 << 20, 1); setTimeout(() => process.exit(b[0] === 1 ? 0 : 3), 1500);';
+const TOUCH = 'const b = Buffer.alloc(48 << 20, 1); setTimeout(() => process.exit(b[0] === 1 ? 0 : 3), 5000);';
 
 describe('proc parsers', () => {
   it('status and numa_maps', () => {
@@ -24,7 +24,8 @@ describe('proc parsers', () => {
 
 describe.skipIf(!tool('numactl') || !tool('taskset'))('numaplan run binds a real process', () => {
   it('node that allocates and touches 48 MiB, bound by numactl: cpus, mems, policy and pages verified', async () => {
-    const r = await cli(['run', '--proc', 'name=job,vcpus=1,memory=256M', '--json', '--', process.execPath, '-e', TOUCH]);
+    // --settle: give the child time to start and touch its memory even on a loaded machine.
+    const r = await cli(['run', '--proc', 'name=job,vcpus=1,memory=256M', '--settle', '2500', '--json', '--', process.execPath, '-e', TOUCH]);
     const report = JSON.parse(r.out);
     expect(report.checks.map((c: { name: string }) => c.name)).toEqual(['cpus', 'mems', 'policy', 'pages']);
     expect(report.ok, JSON.stringify(report.checks)).toBe(true);

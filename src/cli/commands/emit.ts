@@ -45,12 +45,26 @@ export function emitOptionsOf(o: EmitCliOptions): EmitPlacementOptions {
   return out;
 }
 
-function readText(path: string, option: string): string {
+/** Reads a file named by an option; a failure names the option and the file (exit 2). */
+export function readText(path: string, option: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
     throw new EmitError(option, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'ERR_INPUT');
   }
+}
+
+/**
+ * The one placement of a placement file (`numaplan place --json` output) that `name` picks, or the
+ * only one there is; anything else names the file and what to do (exit 2).
+ */
+export function readOnePlacement(file: string, name: string | undefined): PlacementLike {
+  const all = parsePlacementFile(readText(file, '--placement'), file);
+  const chosen = name === undefined ? all : all.filter((p) => p.name === name);
+  if (chosen.length !== 1) {
+    throw new EmitError('--name', chosen.length === 0 ? `no placement named "${name}" in ${file}` : `${file} holds ${all.length} placements; pick one with --name`);
+  }
+  return chosen[0] as PlacementLike;
 }
 
 /**

@@ -3,16 +3,15 @@
  * host CPU over QMP, verify each thread's affinity, and stop the guest cleanly (QMP quit) on exit.
  */
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { checkBindingOnHost } from '../../adapters/apply/host-check.js';
 import { type LaunchReport, launchQemu } from '../../adapters/apply/launch-qemu.js';
 import { SOURCE_HELP, loadTopology } from '../../adapters/source.js';
-import { EmitError, type PlacementLike, emitQemu, parsePlacementFile } from '../../core/emit/index.js';
+import { EmitError, type PlacementLike, emitQemu } from '../../core/emit/index.js';
 import { place } from '../../core/placement/place.js';
 import { createHostState } from '../../core/placement/state.js';
 import { type Io, writeJson } from '../io.js';
 import { renderRefusal } from '../render/placement-text.js';
-import { addEmitterOptions, type EmitCliOptions, emitOptionsOf } from './emit.js';
+import { addEmitterOptions, type EmitCliOptions, emitOptionsOf, readOnePlacement } from './emit.js';
 import { EXIT_INFEASIBLE, readVm } from './place.js';
 import { bindingOf } from './run.js';
 
@@ -64,16 +63,7 @@ export function registerLaunch(program: Command, io: Io): void {
       }
       placement = result.placement;
     } else {
-      const file = opts.placement as string;
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (err) {
-        throw new EmitError('--placement', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'ERR_INPUT');
-      }
-      const all = parsePlacementFile(text, file).filter((p) => opts.name === undefined || p.name === opts.name);
-      if (all.length !== 1) throw new EmitError('--name', all.length === 0 ? `no placement named "${opts.name}"` : 'several placements; pick one with --name');
-      placement = all[0] as PlacementLike;
+      placement = readOnePlacement(opts.placement as string, opts.name);
     }
     const live = opts.host === 'sysfs' ? topology : await loadTopology('sysfs');
     const { cpus, nodes } = bindingOf(placement);

@@ -5,11 +5,11 @@
  * is refused before anything starts (exit 2).
  */
 import { type Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import { checkBindingOnHost } from '../../adapters/apply/host-check.js';
 import { type BindingReport, runBound } from '../../adapters/apply/run-bound.js';
 import { loadTopology } from '../../adapters/source.js';
-import { EmitError, type PlacementLike, parsePlacementFile } from '../../core/emit/index.js';
+import { EmitError, type PlacementLike } from '../../core/emit/index.js';
+import { readOnePlacement } from './emit.js';
 import { place } from '../../core/placement/place.js';
 import { parseVmSpec } from '../../core/placement/request.js';
 import { createHostState } from '../../core/placement/state.js';
@@ -95,17 +95,7 @@ Examples:
         }
         placement = result.placement;
       } else {
-        const file = opts.placement as string;
-        let text: string;
-        try {
-          text = readFileSync(file, 'utf8');
-        } catch (err) {
-          throw new EmitError('--placement', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'ERR_INPUT');
-        }
-        const all = parsePlacementFile(text, file);
-        const chosen = opts.name === undefined ? all : all.filter((p) => p.name === opts.name);
-        if (chosen.length !== 1) throw new EmitError('--name', chosen.length === 0 ? `no placement named "${opts.name}" in ${file}` : `${file} holds ${all.length} placements; pick one with --name`);
-        placement = chosen[0] as PlacementLike;
+        placement = readOnePlacement(opts.placement as string, opts.name);
       }
       const { cpus, nodes } = bindingOf(placement);
       checkBindingOnHost(cpus, opts.memPolicy === 'none' ? [] : nodes, host);
