@@ -3,42 +3,56 @@
  *
  * - `BucketIndex`: hosts bucketed by an integer key (e.g. the free vCPU slots of their emptiest
  *   node). `scan(from, visit)` walks buckets from `from` upwards (tightest first, which is best-fit
- *   order) and stops when `visit` returns false. Insert/move/remove are O(1).
+ *   order) and stops when `visit` returns false. Insert/move are O(1) (linked lists in typed arrays).
  * - `MaxTree`: a segment tree over host ids of two per-host maxima (free vCPU slots and free memory
  *   of the host's best node); `leftmost(from, cpu, mem)` finds the lowest host id at or after `from`
  *   whose maxima both reach the need, in O(log n) plus false positives (the two maxima may sit on
  *   different nodes: the caller verifies and continues from the next id).
  */
 
-/** Hosts in buckets by an integer key. */
+/** Hosts in buckets by an integer key (each bucket a doubly linked list over typed arrays, in insertion order). */
 export class BucketIndex {
-  private readonly buckets: Set<number>[] = [];
+  private readonly head: number[] = [];
+  private readonly tail: number[] = [];
+  private readonly next: Int32Array;
+  private readonly prev: Int32Array;
   private readonly keyOf: Int32Array;
 
   constructor(hosts: number) {
     this.keyOf = new Int32Array(hosts).fill(-1);
+    this.next = new Int32Array(hosts).fill(-1);
+    this.prev = new Int32Array(hosts).fill(-1);
   }
 
-  /** Puts (or moves) a host under `key` (>= 0). */
+  /** Puts (or moves) a host under `key` (>= 0), at the end of its bucket. */
   set(host: number, key: number): void {
     const old = this.keyOf[host] as number;
     if (old === key) return;
-    if (old >= 0) this.buckets[old]?.delete(host);
-    let b = this.buckets[key];
-    if (!b) {
-      for (let k = this.buckets.length; k <= key; k++) this.buckets[k] = new Set();
-      b = this.buckets[key] as Set<number>;
+    if (old >= 0) {
+      const p = this.prev[host] as number;
+      const n = this.next[host] as number;
+      if (p >= 0) this.next[p] = n;
+      else this.head[old] = n;
+      if (n >= 0) this.prev[n] = p;
+      else this.tail[old] = p;
     }
-    b.add(host);
+    for (let k = this.head.length; k <= key; k++) {
+      this.head.push(-1);
+      this.tail.push(-1);
+    }
+    const t = this.tail[key] as number;
+    this.prev[host] = t;
+    this.next[host] = -1;
+    if (t >= 0) this.next[t] = host;
+    else this.head[key] = host;
+    this.tail[key] = host;
     this.keyOf[host] = key;
   }
 
-  /** Visits hosts with key >= from, lowest key first (insertion order inside a bucket) until visit returns false. */
+  /** Visits hosts with key >= from, lowest key first (insertion order inside a bucket) until visit returns false; visit must not move hosts. */
   scan(from: number, visit: (host: number) => boolean): void {
-    for (let k = Math.max(0, Math.ceil(from)); k < this.buckets.length; k++) {
-      const b = this.buckets[k] as Set<number>;
-      if (b.size === 0) continue;
-      for (const h of b) if (!visit(h)) return;
+    for (let k = Math.max(0, Math.ceil(from)); k < this.head.length; k++) {
+      for (let h = this.head[k] as number; h >= 0; h = this.next[h] as number) if (!visit(h)) return;
     }
   }
 }

@@ -11,6 +11,16 @@ import { type HostState, defaultReserve } from '../../placement/state.js';
 import { HostLedger } from './host-ledger.js';
 import { BucketIndex, MaxTree } from './bucket-index.js';
 
+const GIB = 1024 ** 3;
+
+/**
+ * Bytes per vCPU slot of the memory-aware indexes (`FleetState.byFit`), ascending: a request uses
+ * the largest at or below its own ratio, so a host's key overstates what it can take by at most a
+ * factor of two in memory (the last entry: any larger ratio).
+ */
+export const FIT_RATIOS: readonly number[] = [0.5 * GIB, 1 * GIB, 2 * GIB, 4 * GIB, 8 * GIB, 16 * GIB];
+const FIT_INVERSE = new Float64Array(FIT_RATIOS.map((r) => 1 / r));
+
 /** A host group after its topology was loaded. */
 export interface FleetGroup {
   spec: string;
@@ -62,6 +72,13 @@ export class FleetState {
   readonly totalMem: number;
   /** Hosts by the free vCPU slots of their emptiest node / by total free slots. */
   readonly byNode: BucketIndex;
+  /**
+   * Memory-aware best-fit indexes, one per ratio of `FIT_RATIOS`: a host's key is the largest, over
+   * its nodes, of min(free slots, free bytes / ratio) (floored). Any node that takes (cpu, mem) has a
+   * key of at least floor(min(cpu, mem / ratio)), so scanning from there misses no host; with a ratio
+   * at or below the request's bytes per vCPU the key also sees memory (see `fitScan`).
+   */
+  readonly byFit: readonly BucketIndex[];
   readonly byTotal: BucketIndex;
   /** Leftmost-fit trees: best node's (slots, bytes) and host totals. */
   readonly nodeTree: MaxTree;
@@ -80,6 +97,7 @@ export class FleetState {
   /** Host of each global node. */
   readonly hostOfNode: Int32Array;
   private readonly models: GroupModel[];
+  private readonly fitScratch = new Float64Array(FIT_RATIOS.length);
   private readonly ledgers: (HostLedger | null)[];
 
   constructor(groups: readonly FleetGroup[]) {
@@ -133,6 +151,7 @@ export class FleetState {
     }
     this.byNode = new BucketIndex(this.hosts);
     this.byTotal = new BucketIndex(this.hosts);
+    this.byFit = FIT_RATIOS.map(() => new BucketIndex(this.hosts));
     this.nodeTree = new MaxTree(this.hosts);
     this.totalTree = new MaxTree(this.hosts);
     this.ledgers = new Array<HostLedger | null>(this.hosts).fill(null);
@@ -246,6 +265,19 @@ export class FleetState {
     return n < 0 ? -1 : (this.hostOfNode[n] as number);
   }
 
+  /**
+   * Visits hosts in memory-aware best-fit order for (cpu, mem) until `visit` returns false: the
+   * index of the largest ratio at or below the request's bytes per slot (else the smallest), from
+   * the lowest key a fitting host can have. Every host with a node that fits is visited unless the
+   * visit stops first; hosts without one may be visited too (the caller checks).
+   */
+  fitScan(cpu: number, mem: number, visit: (host: number) => boolean): void {
+    const per = cpu > 0 ? mem / cpu : Number.POSITIVE_INFINITY;
+    let r = 0;
+    while (r + 1 < FIT_RATIOS.length && (FIT_RATIOS[r + 1] as number) <= per) r++;
+    (this.byFit[r] as BucketIndex).scan(Math.floor(Math.min(cpu, mem / (FIT_RATIOS[r] as number))), visit);
+  }
+
   /** Free vCPU slots and bytes of a host. */
   hostFree(host: number): { cpu: number; mem: number } {
     let cpu = 0;
@@ -264,9 +296,16 @@ export class FleetState {
     let bestMem = 0;
     let totalCpu = 0;
     let totalMem = 0;
+    const fit = this.fitScratch;
+    fit.fill(0);
     for (let i = 0; i < (this.nodeCount[host] as number); i++) {
       const c = this.freeCpu[base + i] as number;
       const m = this.freeMem[base + i] as number;
+      // Ratios are powers of two: the product is exact, as the division in `fitScan`.
+      for (let r = 0; r < FIT_INVERSE.length; r++) {
+        const k = Math.min(c, m * (FIT_INVERSE[r] as number));
+        if (k > (fit[r] as number)) fit[r] = k;
+      }
       if (c > bestCpu) bestCpu = c;
       if (m > bestMem) bestMem = m;
       totalCpu += c;
@@ -274,6 +313,7 @@ export class FleetState {
     }
     this.byNode.set(host, Math.floor(bestCpu));
     this.byTotal.set(host, Math.floor(totalCpu));
+    for (let r = 0; r < FIT_RATIOS.length; r++) (this.byFit[r] as BucketIndex).set(host, Math.floor(fit[r] as number));
     this.nodeTree.set(host, bestCpu, bestMem);
     this.totalTree.set(host, totalCpu, totalMem);
   }

@@ -2,9 +2,10 @@
  * Fleet-mode policies. Two kinds:
  *
  * - Engine policies: every policy of the placement engine's registry (numaplan and the baselines)
- *   under its own name. Host selection is NUMA-aware and indexed: the hosts whose emptiest node can
- *   take the whole VM are visited tightest first (best-fit order of the bucket index; when no host has
- *   such a node, hosts by total free slots), the engine places the VM on each of the first
+ *   under its own name. Host selection is NUMA-aware and indexed: the hosts with a node that can take
+ *   the whole VM are visited tightest first (best-fit order of the memory-aware bucket index,
+ *   `FleetState.fitScan`: a node's key is min(free slots, free bytes / a bytes-per-slot ratio at or
+ *   below the VM's), then the lowest such host, then hosts by page-aware totals), the engine places the VM on each of the first
  *   `FLEET_CANDIDATES` hosts where it succeeds, and the engine's own judgement decides among them:
  *   lowest predicted latency ratio, then fewer nodes, then fewer non-local devices, then the engine's
  *   score, then the tighter host. Refusals by the engine (page pools, whole cores, devices that the
@@ -42,9 +43,10 @@ export const FLEET_CANDIDATES = 4;
 /** Hosts the fast path tries per decision at most (successes and refusals); the complete search follows when none succeeds. */
 export const FLEET_SCAN_LIMIT = 16;
 /**
- * Hosts a best-fit bucket scan may visit that turn out not to fit (the bucket key counts vCPU slots
- * only, so a host can be in a high bucket with no memory left). Past this the decision falls back to
- * the leftmost-fit tree, which prunes on both resources and always finds a fit if one exists.
+ * Hosts a best-fit bucket scan may visit that turn out not to fit (the host-level policies' key counts
+ * vCPU slots only, so a host can be in a high bucket with no memory left; the engine policies' key
+ * sees memory at a ratio up to twice below the VM's). Past this the decision falls back to the
+ * leftmost-fit tree, which prunes on both resources and always finds a fit if one exists.
  */
 export const BEST_FIT_MISSES = 64;
 
@@ -112,7 +114,7 @@ function enginePolicy(name: string, options: EngineOptions = {}): FleetPolicy {
       let misses = 0;
       // A root check only: a false positive costs the bounded scan, and the leftmost walk below settles it.
       if (fleet.nodeTree.mayReach(req.vcpus, req.memory)) {
-        fleet.byNode.scan(req.vcpus, (h) => {
+        fleet.fitScan(req.vcpus, req.memory, (h) => {
           if (fitsOneNode(fleet, h, req.vcpus, req.memory) >= 0) candidates.push(h);
           else misses++;
           return candidates.length < FLEET_SCAN_LIMIT && misses < BEST_FIT_MISSES;
