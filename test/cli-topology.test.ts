@@ -98,6 +98,27 @@ describe('numaplan topology (CLI)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('node1/distance');
   });
+  it('keeps notes on what a source cannot say apart from warnings: --strict accepts clean numactl text', () => {
+    const text = [
+      'available: 2 nodes (0-1)',
+      'node 0 cpus: 0 1',
+      'node 0 size: 1024 MB',
+      'node 0 free: 512 MB',
+      'node 1 cpus: 2 3',
+      'node 1 size: 1024 MB',
+      'node 1 free: 512 MB',
+      'node distances:',
+      'node   0   1',
+      '  0:  10  21',
+      '  1:  21  10',
+      '',
+    ].join('\n');
+    const r = cli(['topology', '--from', 'numactl:-', '--strict'], text);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/1 note\(s\) on what the source cannot say/);
+    const s = cli(['topology', '--from', 'numactl:-', '--summary', '--json'], text);
+    expect(JSON.parse(s.stdout).warnings).toBe(0);
+  });
   it('prints the JSON Schema, which accepts the --json output', () => {
     const r = cli(['schema', 'topology']);
     expect(r.code).toBe(0);

@@ -31,10 +31,15 @@ export function topologyFromNumactl(text: string, origin: string): Topology {
       message:
         'numactl does not report packages, cores or SMT: each node with CPUs is modelled as one package ' +
         '(id = node id) of single-thread cores, one per listed CPU',
+      level: 'note' as const,
     },
   ];
   if (hw.nodes.some((n) => n.cpus.length === 0 && (n.sizeMiB ?? 0) > 0)) {
-    warnings.push({ path: origin, message: 'numactl does not say what memory CPU-less nodes hold (HBM, CXL, GPU): tier unknown' });
+    warnings.push({
+      path: origin,
+      message: 'numactl does not say what memory CPU-less nodes hold (HBM, CXL, GPU): tier unknown',
+      level: 'note' as const,
+    });
   }
   return makeTopology({
     source: `numactl:${origin}`,

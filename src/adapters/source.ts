@@ -43,11 +43,12 @@ export const SOURCE_HELP = [
 /** Loads a topology from a source string; rejects with TopologyError (exit 2) for unusable input. */
 export async function loadTopology(source: string, options: LoadOptions = {}): Promise<Topology> {
   const topo = await loadUnchecked(source);
-  if (options.strict && topo.warnings.length > 0) {
-    const w = topo.warnings[0];
+  const warnings = topo.warnings.filter((w) => w.level !== 'note');
+  if (options.strict && warnings.length > 0) {
+    const w = warnings[0];
     throw new TopologyError(
       w?.path ?? source,
-      `${w?.message ?? 'warning'} (--strict: ${topo.warnings.length} warning(s) are errors)`,
+      `${w?.message ?? 'warning'} (--strict: ${warnings.length} warning(s) are errors)`,
       'ERR_STRICT',
     );
   }

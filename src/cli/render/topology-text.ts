@@ -70,10 +70,17 @@ export function renderTopologyText(topo: Topology): string {
       (pools ? `; huge pages ${pools}` : '') +
       (extra.length ? `; ${extra.join(', ')}` : ''),
   );
-  if (topo.warnings.length > 0) {
+  const warnings = topo.warnings.filter((w) => w.level !== 'note');
+  const notes = topo.warnings.filter((w) => w.level === 'note');
+  if (warnings.length > 0) {
     out.push('');
-    out.push(`${topo.warnings.length} warning(s):`);
-    for (const w of topo.warnings) out.push(`  ${w.path}: ${w.message}`);
+    out.push(`${warnings.length} warning(s):`);
+    for (const w of warnings) out.push(`  ${w.path}: ${w.message}`);
+  }
+  if (notes.length > 0) {
+    out.push('');
+    out.push(`${notes.length} note(s) on what the source cannot say:`);
+    for (const w of notes) out.push(`  ${w.path}: ${w.message}`);
   }
   return `${out.join('\n')}\n`;
 }

@@ -132,6 +132,13 @@ export type PciDevice = z.infer<typeof PciDeviceSchema>;
 export const TopologyWarningSchema = z.object({
   path: z.string().describe('file or field the warning is about'),
   message: z.string(),
+  level: z
+    .enum(['warning', 'note'])
+    .optional()
+    .describe(
+      'note: a limit of the source format itself (e.g. numactl text has no cores), not a problem in the data; ' +
+        '--strict fails on warnings only. Absent means warning.',
+    ),
 });
 export type TopologyWarning = z.infer<typeof TopologyWarningSchema>;
 

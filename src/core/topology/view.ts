@@ -23,6 +23,7 @@ export interface TopologySummary {
   memoryBytes: number;
   hugePages: { pageSize: number; total: number; free: number }[];
   smt: number;
+  /** Warnings about the data (notes about the source format's limits are not counted). */
   warnings: number;
 }
 
@@ -59,7 +60,7 @@ export function summarize(topo: Topology): TopologySummary {
     memoryBytes: allowedNodes.reduce((s, n) => s + n.memory.total, 0),
     hugePages: [...pools.values()].sort((a, b) => a.pageSize - b.pageSize),
     smt: usableCores.reduce((m, c) => Math.max(m, c.pus.filter((p) => usable.has(p)).length), 0),
-    warnings: topo.warnings.length,
+    warnings: topo.warnings.filter((w) => w.level !== 'note').length,
   };
 }
 
