@@ -6,18 +6,11 @@
  * the built JavaScript (dist/, what the CLI runs; `npm run build` first), as bench/sim.bench.ts
  * does. Goal: under 30 s.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { FleetGroup } from '../src/core/sim/fleet/fleet-state.js';
+import { type SimDist, loadSimDist } from './lib/sim-dist.js';
 import type { BenchCase, BenchSuite, CaseResult } from './lib/types.js';
 
-type Dist = {
-  replay: typeof import('../src/core/sim/fleet/replay.js');
-  state: typeof import('../src/core/sim/fleet/fleet-state.js');
-  policies: typeof import('../src/core/sim/fleet/policies.js');
-  synthetic: typeof import('../src/core/sim/synthetic.js');
-  presets: typeof import('../src/core/topology/presets/index.js');
-};
+type Dist = SimDist;
 let dist: Dist | null = null;
 let distMissing = '';
 const MIXED = ['epyc-2s-nps4', 'broadwell-2s', 'epyc-2s-nps1', 'xeon-2s-snc2'];
@@ -25,18 +18,9 @@ const CASE = 'fleet: 1M synthetic VMs over 10,000 mixed hosts, numaplan (1 sampl
 const GOAL_MS = 30_000;
 
 async function loadDist(): Promise<void> {
-  const url = (rel: string): string => new URL(`../dist/${rel}`, import.meta.url).href;
-  if (!existsSync(fileURLToPath(new URL('../dist/core/sim/fleet/replay.js', import.meta.url)))) {
-    distMissing = 'dist/ is not built (npm run build)';
-    return;
-  }
-  dist = {
-    replay: await import(url('core/sim/fleet/replay.js')),
-    state: await import(url('core/sim/fleet/fleet-state.js')),
-    policies: await import(url('core/sim/fleet/policies.js')),
-    synthetic: await import(url('core/sim/synthetic.js')),
-    presets: await import(url('core/topology/presets/index.js')),
-  };
+  const loaded = await loadSimDist();
+  if (typeof loaded === 'string') distMissing = loaded;
+  else dist = loaded;
 }
 
 /** The replay; returns accepted VMs. */

@@ -7,8 +7,6 @@
  * naming helper, which doubles the time. Goal: each replay under 2 s. The million-request fleet
  * run has its own suite (bench/sim-million.bench.ts, one sample), so this one stays a few minutes.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { readTrace } from '../src/adapters/trace/read-trace.js';
 import { traceEvents } from '../src/core/sim/events.js';
 import type { Trace } from '../src/core/sim/trace.js';
@@ -18,34 +16,18 @@ import { VMAGENT_POLICIES, vmagentPolicy } from '../src/core/sim/vmagent/registr
 import { vmagentScenario } from '../src/core/sim/vmagent/rules.js';
 import { runVmagent, vmagentVms } from '../src/core/sim/vmagent/run.js';
 import { requireDataSet } from './lib/data.js';
+import { type SimDist, loadSimDist } from './lib/sim-dist.js';
 import type { BenchCase, BenchSuite, CaseResult } from './lib/types.js';
 
-type Dist = {
-  replay: typeof import('../src/core/sim/fleet/replay.js');
-  state: typeof import('../src/core/sim/fleet/fleet-state.js');
-  policies: typeof import('../src/core/sim/fleet/policies.js');
-  synthetic: typeof import('../src/core/sim/synthetic.js');
-  presets: typeof import('../src/core/topology/presets/index.js');
-  read: typeof import('../src/adapters/trace/read-trace.js');
-};
+type Dist = SimDist;
 let dist: Dist | null = null;
 let distMissing = '';
 const FLEET_POLICIES = ['numaplan', 'first-fit', 'host-best-fit'];
 
 async function loadDist(): Promise<void> {
-  const url = (rel: string): string => new URL(`../dist/${rel}`, import.meta.url).href;
-  if (!existsSync(fileURLToPath(new URL('../dist/core/sim/fleet/replay.js', import.meta.url)))) {
-    distMissing = 'dist/ is not built (npm run build)';
-    return;
-  }
-  dist = {
-    replay: await import(url('core/sim/fleet/replay.js')),
-    state: await import(url('core/sim/fleet/fleet-state.js')),
-    policies: await import(url('core/sim/fleet/policies.js')),
-    synthetic: await import(url('core/sim/synthetic.js')),
-    presets: await import(url('core/topology/presets/index.js')),
-    read: await import(url('adapters/trace/read-trace.js')),
-  };
+  const loaded = await loadSimDist();
+  if (typeof loaded === 'string') distMissing = loaded;
+  else dist = loaded;
 }
 
 function fleetGroups(d: Dist, names: readonly string[], each: number): import('../src/core/sim/fleet/fleet-state.js').FleetGroup[] {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emitLibvirtDomain, mergeLibvirtDomain } from '../src/core/emit/index.js';
 import { corpus } from './referee-corpus.js';
+import { mapPool } from './support/pool.js';
 import { tool } from './support/tools.js';
 
 const RICH = (name: string): string => `<?xml version="1.0"?>
@@ -65,19 +66,6 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; output
   });
 }
 
-async function pool<T, R>(items: readonly T[], width: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i] as T);
-      }
-    }),
-  );
-  return out;
-}
 
 const have = tool('virt-xml-validate') && tool('virsh');
 
@@ -104,14 +92,14 @@ describe.skipIf(!have)('libvirt referee: virt-xml-validate and virsh define', ()
   });
 
   it('every domain passes virt-xml-validate', async () => {
-    const results = await pool(files, 4, async (f) => ({ f, r: await run('virt-xml-validate', [f.path, 'domain']) }));
+    const results = await mapPool(files, 4, async (f) => ({ f, r: await run('virt-xml-validate', [f.path, 'domain']) }));
     const bad = results.filter(({ r }) => r.code !== 0).map(({ f, r }) => `${f.id}: ${r.output.trim()}`);
     console.log(`libvirt referee: virt-xml-validate checked ${results.length} domains (${corpus().entries.length} placements x complete + merged)`);
     expect(bad).toEqual([]);
   });
 
   it('every domain defines with virsh -c test:///default', async () => {
-    const results = await pool(files, 4, async (f) => ({ f, r: await run('virsh', ['-q', '-c', 'test:///default', 'define', f.path]) }));
+    const results = await mapPool(files, 4, async (f) => ({ f, r: await run('virsh', ['-q', '-c', 'test:///default', 'define', f.path]) }));
     const bad = results.filter(({ r }) => r.code !== 0).map(({ f, r }) => `${f.id}: ${r.output.trim()}`);
     console.log(`libvirt referee: virsh define checked ${results.length} domains`);
     expect(bad).toEqual([]);

@@ -24,6 +24,7 @@ import { type EmitOptions, guestOf, emitQemu, type PlacementLike } from '../src/
 import { createHostState, parseVmSpec, place } from '../src/core/placement/index.js';
 import type { Topology } from '../src/core/topology/model.js';
 import { corpus } from './referee-corpus.js';
+import { mapPool } from './support/pool.js';
 import { tool } from './support/tools.js';
 
 interface QmpView {
@@ -78,19 +79,6 @@ function probe(argv: string[], pxbs: string[]): Promise<QmpView> {
   });
 }
 
-async function pool<T, R>(items: readonly T[], width: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i] as T);
-      }
-    }),
-  );
-  return out;
-}
 
 /** Compares QMP's view with the plan; returns the differences. */
 function compare(p: PlacementLike, topology: Topology, argv: string[], v: QmpView, bound: boolean): string[] {
@@ -145,7 +133,7 @@ describe.skipIf(!have)('QEMU referee: the emitted argv starts QEMU and QMP sees 
   it('every corpus placement (host binding left out: the preset nodes are not on this host)', async () => {
     const entries = corpus().entries;
     const t0 = Date.now();
-    const results = await pool(entries, 3, async (e) => {
+    const results = await mapPool(entries, 3, async (e) => {
       const q = emitQemu(e.placement, e.topology, CORPUS_OPTIONS);
       const view = await probe(q.argv, pxbIds(q.argv));
       return { id: e.id, bad: compare(e.placement, e.topology, q.argv, view, false) };
