@@ -18,6 +18,8 @@ export interface TransportStats {
 export interface PacketTransport {
   readonly local: PeerAddress;
   readonly stats: TransportStats;
+  /** Which socket I/O a UDP transport uses ('native' batched system calls, 'dgram' node:dgram); absent for others. */
+  readonly io?: 'native' | 'dgram';
   send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void;
   /**
    * Optional fast path: bytes the transport wants free in front of a packet. A sender that honours

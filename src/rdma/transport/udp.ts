@@ -24,6 +24,8 @@ import { ROCE_V2_PORT } from '../wire/frame.js';
 import { fillIcrcFramed, icrcForUdpParts, icrcForUdpWith, pseudoHeaderLength, readIcrc, writeIcrc } from '../wire/icrc.js';
 import { parseIp } from '../wire/ip-address.js';
 import type { PeerAddress } from '../verbs/types.js';
+import { loadRoceUdpAddon } from './native-addon.js';
+import { openNativeUdpTransport } from './native-udp.js';
 import { type PacketTransport, type TransportStats, newStats } from './transport.js';
 
 /** Options for a UDP transport. */
@@ -34,6 +36,23 @@ export interface UdpTransportOptions {
   port?: number;
   /** Skip ICRC generation and checking (for measurements of its cost only). */
   noIcrc?: boolean;
+  /**
+   * Socket I/O: 'native' batches system calls (sendmmsg/recvmmsg) through the native addon (Linux,
+   * built by node-gyp at install) and fails with ERR_RDMA_NATIVE_UNAVAILABLE when it cannot load;
+   * 'dgram' is node:dgram (one system call per datagram); 'auto' (default) is native when available.
+   */
+  io?: UdpIo;
+  /** Datagrams per batched system call (native I/O only; default 64). */
+  batch?: number;
+}
+
+/** The socket I/O choices of a UDP transport. */
+export type UdpIo = 'native' | 'dgram' | 'auto';
+
+/** Whether the native I/O addon is available here, and why not when it is not. */
+export function nativeIoAvailable(): { available: boolean; reason: string } {
+  const r = loadRoceUdpAddon();
+  return { available: r.addon !== null, reason: r.reason };
 }
 
 /** Opens a UDP transport and waits until it is bound. */
@@ -43,6 +62,13 @@ export async function openUdpTransport(opts: UdpTransportOptions = {}): Promise<
   if (!localBytes || localBytes.every((b) => b === 0))
     throw new RdmaError('address', `bind to a specific IP address, not "${address}" (the ICRC covers the destination address)`, 'ERR_RDMA_USAGE');
   const v6 = isIPv6(address);
+  const io = opts.io ?? 'auto';
+  if (io !== 'native' && io !== 'dgram' && io !== 'auto') throw new RdmaError('io', `expected native, dgram or auto, got "${String(io)}"`, 'ERR_RDMA_USAGE');
+  if (io !== 'dgram') {
+    const { addon, reason } = loadRoceUdpAddon();
+    if (addon) return openNativeUdpTransport(addon, address, localBytes, opts.port ?? ROCE_V2_PORT, opts.noIcrc === true, opts.batch === undefined ? {} : { batch: opts.batch });
+    if (io === 'native') throw new RdmaError('io', `native socket I/O was asked for (io: 'native') but is unavailable: ${reason}`, 'ERR_RDMA_NATIVE_UNAVAILABLE');
+  }
   // Addresses are always IP literals: skip the resolver on every send.
   const lookup = (host: string, _o: unknown, cb: (err: Error | null, address: string, family: number) => void) => cb(null, host, v6 ? 6 : 4);
   const sock = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, recvBufferSize: 8 << 20, sendBufferSize: 8 << 20, lookup: lookup as never });
@@ -70,6 +96,7 @@ function addrBytes(a: string): Buffer {
 class UdpTransport implements PacketTransport {
   readonly local: PeerAddress;
   readonly stats: TransportStats = newStats();
+  readonly io = 'dgram' as const;
   /** Room for the masked IP/UDP pseudo-header in front of a framed packet (sendFramed). */
   readonly headroom: number;
   private handler: ((roce: Buffer, from: PeerAddress) => void) | null = null;

@@ -1,0 +1,284 @@
+/**
+ * RoCE v2 over a UDP socket driven by the native addon (Linux): batched system calls, same packets.
+ *
+ * Send: packets handed to `send`/`sendFramed` are queued (ICRC filled at once, as udp.ts does) and
+ * leave in ONE sendmmsg(2) per batch: when the queue reaches `batch` packets, and at the end of the
+ * current JS run (a microtask, so a lone packet waits for no timer). When the socket buffer is
+ * full the kernel takes what fits; the rest stays queued, in order, until the socket is writable
+ * again (libuv poll), so nothing is dropped on the sending side. A datagram the kernel refuses for
+ * another reason (unreachable destination, too long) is a loss, as with node:dgram.
+ *
+ * Receive: libuv watches the socket; on readable the addon drains it with recvmmsg(2) into a slab
+ * and calls back once per batch. Each datagram is checked exactly as udp.ts checks it (length,
+ * then ICRC over the rebuilt IP/UDP pseudo-header) before the handler sees it. Handed-out packets
+ * are views of the slab, so a fresh slab is given to the addon after a batch that delivered any.
+ *
+ * The ICRC rules (what is generated and verified over IPv6 and IPv4) are those of udp.ts.
+ */
+import { endianness } from 'node:os';
+import { fillIcrcFramed, icrcForUdpParts, icrcForUdpWith, pseudoHeaderLength, readIcrc, writeIcrc } from '../wire/icrc.js';
+import { parseIp } from '../wire/ip-address.js';
+import type { PeerAddress } from '../verbs/types.js';
+import type { RoceUdpAddon } from './native-addon.js';
+import { type PacketTransport, type TransportStats, newStats } from './transport.js';
+
+/** Tuning of the native transport. */
+export interface NativeUdpOptions {
+  /** Datagrams per sendmmsg/recvmmsg call (default 64). */
+  batch?: number;
+  /** Socket send and receive buffer size in bytes (default 8 MiB; forced past the sysctl limit when permitted). */
+  socketBuffer?: number;
+}
+
+/** Receive slot size: a RoCE packet at path MTU 4096 is under 4.2 KiB; anything longer than a slot is malformed. */
+const SLOT = 8192;
+const META = 32;
+const LE = endianness() === 'LE';
+
+/** Counters of the batching itself (for tests and the benchmark). */
+export interface NativeIoStats {
+  /** sendmmsg calls made. */
+  sendCalls: number;
+  /** Times the socket was full and packets waited for it to drain. */
+  blocked: number;
+  /** recvmmsg batches delivered. */
+  recvBatches: number;
+}
+
+/** Builds the native transport on an already loaded addon. */
+export function openNativeUdpTransport(addon: RoceUdpAddon, address: string, localBytes: Buffer, port: number, noIcrc: boolean, opts: NativeUdpOptions = {}): NativeUdpTransport {
+  return new NativeUdpTransport(addon, address, localBytes, port, noIcrc, opts);
+}
+
+/** See the module comment. */
+export class NativeUdpTransport implements PacketTransport {
+  readonly local: PeerAddress;
+  readonly stats: TransportStats = newStats();
+  readonly io = 'native' as const;
+  readonly ioStats: NativeIoStats = { sendCalls: 0, blocked: 0, recvBatches: 0 };
+  readonly headroom: number;
+  /** Effective socket buffer sizes the kernel granted. */
+  readonly socketBuffers: { rcvbuf: number; sndbuf: number };
+  private readonly handle: object;
+  private readonly batch: number;
+  private readonly v6: boolean;
+  private handler: ((roce: Buffer, from: PeerAddress) => void) | null = null;
+  private readonly scratch = Buffer.alloc(64);
+  private slab: Buffer;
+  private readonly meta: Buffer;
+  private readonly lens: Int32Array;
+  private qNames: Buffer[] = [];
+  private qPkts: (Buffer | Buffer[])[] = [];
+  private qHead = 0;
+  private flushQueued = false;
+  private unsendable = 0;
+  private blocked = false;
+  private closed = false;
+  private readonly names = new Map<string, Buffer>();
+  private readonly peerBytes = new Map<string, Buffer>();
+  /** Family, port and address bytes of the last sender seen. */
+  private readonly lastFrom = Buffer.alloc(19);
+  private lastAddrBytes: Buffer = Buffer.alloc(0);
+  private lastPeer: PeerAddress | null = null;
+  private readonly flushTask = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
+
+  constructor(
+    private readonly addon: RoceUdpAddon,
+    address: string,
+    private readonly localBytes: Buffer,
+    port: number,
+    private readonly noIcrc: boolean,
+    opts: NativeUdpOptions,
+  ) {
+    this.v6 = localBytes.length === 16;
+    this.batch = Math.max(1, Math.min(1024, opts.batch ?? 64));
+    const r = addon.open(this.v6, localBytes, port, opts.socketBuffer ?? 8 << 20, this.batch, SLOT, (n) => this.receiveBatch(n), () => this.writable());
+    this.handle = r.handle;
+    this.slab = r.slab;
+    this.meta = r.meta;
+    this.lens = new Int32Array(r.meta.buffer, r.meta.byteOffset, r.meta.length >> 2);
+    this.socketBuffers = { rcvbuf: r.rcvbuf, sndbuf: r.sndbuf };
+    this.local = { address, port: r.port };
+    this.headroom = pseudoHeaderLength(this.v6);
+  }
+
+  /** Packets queued and not yet taken by the kernel. */
+  get pending(): number {
+    return this.qPkts.length - this.qHead;
+  }
+
+  /** Datagrams refused for good (bad destination, or the kernel said no): losses, as with node:dgram. */
+  get sendErrors(): number {
+    return this.unsendable + (this.closed ? 0 : this.addon.sendErrors(this.handle));
+  }
+
+  send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void {
+    if (this.closed) return;
+    const parts = Buffer.isBuffer(roce) ? [roce] : roce;
+    if (!this.noIcrc) {
+      const icrc = icrcForUdpParts({ srcAddr: this.localBytes, dstAddr: this.bytesOf(to.address), srcPort: this.local.port, dstPort: to.port }, parts);
+      writeIcrc(parts[parts.length - 1] as Buffer, icrc);
+    }
+    this.stats.sent++;
+    this.enqueue(to, parts.length === 1 ? (parts[0] as Buffer) : [...parts]);
+  }
+
+  sendFramed(to: PeerAddress, frame: Buffer): void {
+    if (this.closed) return;
+    if (!this.noIcrc) fillIcrcFramed({ srcAddr: this.localBytes, dstAddr: this.bytesOf(to.address), srcPort: this.local.port, dstPort: to.port }, frame);
+    this.stats.sent++;
+    this.enqueue(to, frame.subarray(this.headroom));
+  }
+
+  onReceive(handler: (roce: Buffer, from: PeerAddress) => void): void {
+    this.handler = handler;
+  }
+
+  /** Sends what is queued (best effort: what the socket buffer takes), then closes the socket. */
+  close(): Promise<void> {
+    if (!this.closed) {
+      if (!this.blocked) this.flush();
+      this.closed = true;
+      this.qNames = [];
+      this.qPkts = [];
+      this.qHead = 0;
+      this.addon.close(this.handle);
+    }
+    // The poll handle is closed on the next loop turn; resolve after it.
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+
+  private enqueue(to: PeerAddress, pkt: Buffer | Buffer[]): void {
+    const name = this.nameOf(to);
+    if (!name) {
+      this.unsendable++;
+      return;
+    }
+    this.qNames.push(name);
+    this.qPkts.push(pkt);
+    if (this.blocked) return;
+    if (this.qPkts.length - this.qHead >= this.batch) this.flush();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  /** Hands the queue to the kernel in batches until it is empty or the socket is full. */
+  private flush(): void {
+    if (this.closed || this.blocked) return;
+    while (this.qHead < this.qPkts.length) {
+      const n = Math.min(this.batch, this.qPkts.length - this.qHead);
+      this.ioStats.sendCalls++;
+      const took = this.addon.send(this.handle, this.qNames, this.qPkts, this.qHead, n);
+      this.qHead += took;
+      if (took < n) {
+        this.blocked = true;
+        this.ioStats.blocked++;
+        this.addon.watchWritable(this.handle, true);
+        break;
+      }
+    }
+    if (this.qHead >= this.qPkts.length) {
+      this.qNames.length = 0;
+      this.qPkts.length = 0;
+      this.qHead = 0;
+    } else if (this.qHead >= 4096) {
+      this.qNames = this.qNames.slice(this.qHead);
+      this.qPkts = this.qPkts.slice(this.qHead);
+      this.qHead = 0;
+    }
+  }
+
+  private writable(): void {
+    this.blocked = false;
+    this.flush();
+  }
+
+  private receiveBatch(n: number): Buffer | undefined {
+    const meta = this.meta;
+    const slab = this.slab;
+    let delivered = false;
+    for (let i = 0; i < n; i++) {
+      const m = i * META;
+      const len = LE ? (this.lens[m >> 2] as number) : meta.readInt32BE(m);
+      if (len < 16) {
+        this.stats.malformed++;
+        continue;
+      }
+      const from = this.peerAt(m);
+      const msg = slab.subarray(i * SLOT, i * SLOT + len);
+      if (!this.noIcrc) {
+        const want = icrcForUdpWith({ srcAddr: this.lastAddrBytes, dstAddr: this.localBytes, srcPort: from.port, dstPort: this.local.port }, msg, this.scratch);
+        if (want !== readIcrc(msg)) {
+          this.stats.icrcErrors++;
+          continue;
+        }
+      }
+      this.stats.received++;
+      delivered = true;
+      this.handler?.(msg, from);
+      if (this.closed) return undefined;
+    }
+    this.ioStats.recvBatches++;
+    if (!delivered) return undefined;
+    // The handler may keep the views it was given: the next batch goes to a fresh slab.
+    this.slab = Buffer.allocUnsafeSlow(this.batch * SLOT);
+    return this.slab;
+  }
+
+  /** The sender of meta slot at `m`, reusing the previous object when family, port and address repeat. */
+  private peerAt(m: number): PeerAddress {
+    const meta = this.meta;
+    const alen = meta[m + 6] === 6 ? 16 : 4;
+    const last = this.lastFrom;
+    if (this.lastPeer && last[0] === meta[m + 6] && meta.compare(last, 1, 3, m + 4, m + 6) === 0 && meta.compare(last, 3, 3 + alen, m + 8, m + 8 + alen) === 0) return this.lastPeer;
+    last[0] = meta[m + 6] as number;
+    meta.copy(last, 1, m + 4, m + 6);
+    meta.copy(last, 3, m + 8, m + 8 + alen);
+    const bytes = Buffer.from(meta.subarray(m + 8, m + 8 + alen));
+    this.lastAddrBytes = bytes;
+    this.lastPeer = { address: this.addon.ntop(bytes), port: meta.readUInt16BE(m + 4) };
+    return this.lastPeer;
+  }
+
+  /** The address bytes of a peer; a zero address of the socket's family when it is not one (the send is then dropped). */
+  private bytesOf(address: string): Buffer {
+    let b = this.peerBytes.get(address);
+    if (!b) {
+      const p = parseIp(address);
+      b = p && p.length === this.localBytes.length ? p : Buffer.alloc(this.localBytes.length);
+      if (this.peerBytes.size > 1024) this.peerBytes.clear();
+      this.peerBytes.set(address, b);
+    }
+    return b;
+  }
+
+  /** The sockaddr_in6 / sockaddr_in bytes of a peer, as sendmmsg takes them. */
+  private nameOf(to: PeerAddress): Buffer | null {
+    const key = `${to.address}|${to.port}`;
+    let b = this.names.get(key);
+    if (!b) {
+      const p = parseIp(to.address);
+      if (!p || p.length !== this.localBytes.length || !Number.isInteger(to.port) || to.port < 1 || to.port > 65535) return null;
+      const addr = p;
+      const family = this.v6 ? 10 : 2;
+      if (this.v6) {
+        b = Buffer.alloc(28);
+        b.set(addr, 8);
+      } else {
+        b = Buffer.alloc(16);
+        b.set(addr.subarray(0, 4), 4);
+      }
+      if (LE) b.writeUInt16LE(family, 0);
+      else b.writeUInt16BE(family, 0);
+      b.writeUInt16BE(to.port, 2);
+      if (this.names.size > 1024) this.names.clear();
+      this.names.set(key, b);
+    }
+    return b;
+  }
+}
