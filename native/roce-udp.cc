@@ -34,6 +34,208 @@
 
 namespace {
 
+// ---------------------------------------------------------------------------------------------
+// CRC-32 (the zlib/Ethernet polynomial, reflected) and the RoCE v2 ICRC.
+//
+// x86-64 with PCLMULQDQ: folding by carry-less multiplication, four 128-bit lanes at a time, then
+// a Barrett reduction (the method of Intel's "Fast CRC Computation for Generic Polynomials Using
+// PCLMULQDQ"; constants for the bit-reflected polynomial 0x104C11DB7). Otherwise, and for short
+// tails, a byte table. zlib's crc32 semantics: crc32(crc32(0, a), b) == crc32(0, a ++ b).
+
+uint32_t crc_table[256];
+
+void crc_init_table() {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    crc_table[i] = c;
+  }
+}
+
+/** Raw (non-inverted) state update, byte at a time. */
+uint32_t crc_bytes(uint32_t c, const uint8_t* p, size_t n) {
+  while (n--) c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+  return c;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+bool have_clmul = false;
+
+/** Raw state over `len` bytes, len >= 64 and a multiple of 16. */
+__attribute__((target("pclmul,sse4.1"))) uint32_t crc_clmul(uint32_t crc, const uint8_t* buf, size_t len) {
+  alignas(16) static const uint64_t k1k2[] = {0x0154442bd4ull, 0x01c6e41596ull};
+  alignas(16) static const uint64_t k3k4[] = {0x01751997d0ull, 0x00ccaa009eull};
+  alignas(16) static const uint64_t k5k0[] = {0x0163cd6124ull, 0};
+  alignas(16) static const uint64_t poly[] = {0x01db710641ull, 0x01f7011641ull};
+  __m128i x0, x1, x2, x3, x4, x5, x6, x7, x8, y5, y6, y7, y8;
+  x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf + 0x00));
+  x2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf + 0x10));
+  x3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf + 0x20));
+  x4 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf + 0x30));
+  x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128(static_cast<int>(crc)));
+  x0 = _mm_load_si128(reinterpret_cast<const __m128i*>(k1k2));
+  buf += 64;
+  len -= 64;
+  while (len >= 64) {
+    x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+    x6 = _mm_clmulepi64_si128(x2, x0, 0x00);
+    x7 = _mm_clmulepi64_si128(x3, x0, 0x00);
+    x8 = _mm_clmulepi64_si128(x4, x0, 0x00);
+    x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+    x2 = _mm_clmulepi64_si128(x2, x0, 0x11);
+    x3 = _mm_clmulepi64_si128(x3, x0, 0x11);
+    x4 = _mm_clmulepi64_si128(x4, x0, 0x11);
+    y5 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf + 0x00));
+    y6 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf + 0x10));
+    y7 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf + 0x20));
+    y8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf + 0x30));
+    x1 = _mm_xor_si128(_mm_xor_si128(x1, x5), y5);
+    x2 = _mm_xor_si128(_mm_xor_si128(x2, x6), y6);
+    x3 = _mm_xor_si128(_mm_xor_si128(x3, x7), y7);
+    x4 = _mm_xor_si128(_mm_xor_si128(x4, x8), y8);
+    buf += 64;
+    len -= 64;
+  }
+  x0 = _mm_load_si128(reinterpret_cast<const __m128i*>(k3k4));
+  x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+  x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+  x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+  x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+  x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+  x1 = _mm_xor_si128(_mm_xor_si128(x1, x3), x5);
+  x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+  x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+  x1 = _mm_xor_si128(_mm_xor_si128(x1, x4), x5);
+  while (len >= 16) {
+    x2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf));
+    x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+    x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+    x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+    buf += 16;
+    len -= 16;
+  }
+  x2 = _mm_clmulepi64_si128(x1, x0, 0x10);
+  x3 = _mm_setr_epi32(~0, 0, ~0, 0);
+  x1 = _mm_srli_si128(x1, 8);
+  x1 = _mm_xor_si128(x1, x2);
+  x0 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(k5k0));
+  x2 = _mm_srli_si128(x1, 4);
+  x1 = _mm_and_si128(x1, x3);
+  x1 = _mm_clmulepi64_si128(x1, x0, 0x00);
+  x1 = _mm_xor_si128(x1, x2);
+  x0 = _mm_load_si128(reinterpret_cast<const __m128i*>(poly));
+  x2 = _mm_and_si128(x1, x3);
+  x2 = _mm_clmulepi64_si128(x2, x0, 0x10);
+  x2 = _mm_and_si128(x2, x3);
+  x2 = _mm_clmulepi64_si128(x2, x0, 0x00);
+  x1 = _mm_xor_si128(x1, x2);
+  return static_cast<uint32_t>(_mm_extract_epi32(x1, 1));
+}
+#endif
+
+/** Raw state update (callers invert before and after, as zlib does). */
+uint32_t crc_raw(uint32_t c, const uint8_t* p, size_t n) {
+#if defined(__x86_64__)
+  if (have_clmul && n >= 64) {
+    size_t chunk = n & ~static_cast<size_t>(15);
+    c = crc_clmul(c, p, chunk);
+    p += chunk;
+    n -= chunk;
+  }
+#endif
+  return crc_bytes(c, p, n);
+}
+
+/** zlib-compatible crc32(init, bytes). */
+uint32_t crc32_z(uint32_t init, const uint8_t* p, size_t n) {
+  return ~crc_raw(~init, p, n);
+}
+
+/** Raw CRC state after the 8 bytes of 0xFF standing in for the InfiniBand LRH. */
+uint32_t lrh_state() {
+  static const uint8_t ff[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  return crc_raw(0xffffffffu, ff, 8);
+}
+
+/**
+ * The ICRC of a RoCE v2 transport packet (BTH .. ICRC slot, given as iovecs totalling `len`
+ * bytes, the first at least 12) between two UDP endpoints: masked IPv6 (or IPv4 with
+ * identification `id4` and flags/fragment `ff4`) and UDP headers rebuilt from the addresses and
+ * ports, the BTH with resv8a masked, then everything after the BTH up to the ICRC slot.
+ */
+uint32_t roce_icrc(bool v6, const uint8_t* src, const uint8_t* dst, uint16_t sport, uint16_t dport, uint16_t id4, uint16_t ff4,
+                   const struct iovec* iov, size_t niov, size_t len) {
+  uint8_t h[48 + 12];
+  size_t ip = v6 ? 40 : 20;
+  uint16_t udp_len = static_cast<uint16_t>(len + 8);
+  if (v6) {
+    h[0] = 0x6f;
+    h[1] = h[2] = h[3] = 0xff;
+    h[4] = static_cast<uint8_t>(udp_len >> 8);
+    h[5] = static_cast<uint8_t>(udp_len);
+    h[6] = 17;
+    h[7] = 0xff;
+    memcpy(h + 8, src, 16);
+    memcpy(h + 24, dst, 16);
+  } else {
+    uint16_t total = static_cast<uint16_t>(udp_len + 20);
+    h[0] = 0x45;
+    h[1] = 0xff;
+    h[2] = static_cast<uint8_t>(total >> 8);
+    h[3] = static_cast<uint8_t>(total);
+    h[4] = static_cast<uint8_t>(id4 >> 8);
+    h[5] = static_cast<uint8_t>(id4);
+    h[6] = static_cast<uint8_t>(ff4 >> 8);
+    h[7] = static_cast<uint8_t>(ff4);
+    h[8] = 0xff;
+    h[9] = 17;
+    h[10] = h[11] = 0xff;
+    memcpy(h + 12, src, 4);
+    memcpy(h + 16, dst, 4);
+  }
+  uint8_t* u = h + ip;
+  u[0] = static_cast<uint8_t>(sport >> 8);
+  u[1] = static_cast<uint8_t>(sport);
+  u[2] = static_cast<uint8_t>(dport >> 8);
+  u[3] = static_cast<uint8_t>(dport);
+  u[4] = static_cast<uint8_t>(udp_len >> 8);
+  u[5] = static_cast<uint8_t>(udp_len);
+  u[6] = u[7] = 0xff;
+  memcpy(u + 8, iov[0].iov_base, 12);
+  u[8 + 4] = 0xff;
+  static const uint32_t lrh = lrh_state();
+  uint32_t c = crc_raw(lrh, h, ip + 8 + 12);
+  // The rest: skip the BTH's 12 bytes, stop before the 4-byte ICRC slot.
+  size_t skip = 12;
+  size_t left = len - 12 - 4;
+  for (size_t i = 0; i < niov && left > 0; i++) {
+    const uint8_t* p = static_cast<const uint8_t*>(iov[i].iov_base);
+    size_t n = iov[i].iov_len;
+    if (skip >= n) {
+      skip -= n;
+      continue;
+    }
+    p += skip;
+    n -= skip;
+    skip = 0;
+    if (n > left) n = left;
+    c = crc_raw(c, p, n);
+    left -= n;
+  }
+  return ~c;
+}
+
+/** Writes `icrc` little-endian into the last 4 bytes of a packet held in iovecs. */
+void put_icrc(const struct iovec* iov, size_t niov, uint32_t icrc) {
+  uint8_t b[4] = {static_cast<uint8_t>(icrc), static_cast<uint8_t>(icrc >> 8), static_cast<uint8_t>(icrc >> 16), static_cast<uint8_t>(icrc >> 24)};
+  size_t k = 4;
+  for (size_t i = niov; i-- > 0 && k > 0;) {
+    uint8_t* p = static_cast<uint8_t*>(iov[i].iov_base);
+    for (size_t j = iov[i].iov_len; j-- > 0 && k > 0;) p[j] = b[--k];
+  }
+}
+
 constexpr int META_BYTES = 32;
 constexpr int MAX_PARTS = 16;
 constexpr int MAX_SEND = 256;
@@ -50,6 +252,9 @@ struct Sock {
   bool writable_wanted;
   bool closed;
   bool in_callback;
+  bool icrc;
+  uint8_t local_addr[16];
+  uint16_t local_port;
   uint64_t send_errors;
   napi_ref on_recv;
   napi_ref on_writable;
@@ -150,16 +355,31 @@ void do_read(Sock* s) {
       int32_t len = (s->rmsgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : static_cast<int32_t>(s->rmsgs[i].msg_len);
       memcpy(m, &len, 4);
       const struct sockaddr_storage* a = &s->rnames[i];
+      const uint8_t* src = nullptr;
+      uint16_t sport = 0;
       if (a->ss_family == AF_INET6) {
         const struct sockaddr_in6* a6 = reinterpret_cast<const struct sockaddr_in6*>(a);
         memcpy(m + 4, &a6->sin6_port, 2);
         m[6] = 6;
         memcpy(m + 8, &a6->sin6_addr, 16);
+        src = reinterpret_cast<const uint8_t*>(&a6->sin6_addr);
+        sport = ntohs(a6->sin6_port);
       } else if (a->ss_family == AF_INET) {
         const struct sockaddr_in* a4 = reinterpret_cast<const struct sockaddr_in*>(a);
         memcpy(m + 4, &a4->sin_port, 2);
         m[6] = 4;
         memcpy(m + 8, &a4->sin_addr, 4);
+        src = reinterpret_cast<const uint8_t*>(&a4->sin_addr);
+        sport = ntohs(a4->sin_port);
+      }
+      // m[7]: 1 when the ICRC verified (or checking is off).
+      if (!s->icrc) m[7] = 1;
+      else if (len >= 16 && src != nullptr) {
+        struct iovec v = {s->riov[i].iov_base, static_cast<size_t>(len)};
+        uint32_t want = roce_icrc(s->family == AF_INET6, src, s->local_addr, sport, s->local_port, 0, 0x4000, &v, 1, static_cast<size_t>(len));
+        const uint8_t* e = static_cast<const uint8_t*>(v.iov_base) + len - 4;
+        uint32_t got = static_cast<uint32_t>(e[0]) | (static_cast<uint32_t>(e[1]) << 8) | (static_cast<uint32_t>(e[2]) << 16) | (static_cast<uint32_t>(e[3]) << 24);
+        m[7] = want == got ? 1 : 0;
       }
     }
     napi_handle_scope scope;
@@ -218,11 +438,11 @@ void update_poll(Sock* s) {
 }
 
 napi_value Open(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 9;
+  napi_value argv[9];
   CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
-  if (argc < 8) {
-    napi_throw_type_error(env, "ERR_RDMA_NATIVE", "open: 8 arguments expected");
+  if (argc < 9) {
+    napi_throw_type_error(env, "ERR_RDMA_NATIVE", "open: 9 arguments expected");
     return nullptr;
   }
   bool v6;
@@ -235,6 +455,8 @@ napi_value Open(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_int32(env, argv[3], &buf_bytes));
   CHECK(napi_get_value_int32(env, argv[4], &batch));
   CHECK(napi_get_value_int32(env, argv[5], &slot));
+  bool icrc;
+  CHECK(napi_get_value_bool(env, argv[8], &icrc));
   if (addr_len != (v6 ? 16u : 4u) || port < 0 || port > 65535 || batch < 1 || batch > 1024 || slot < 64) {
     napi_throw_range_error(env, "ERR_RDMA_NATIVE", "open: bad address, port, batch or slot size");
     return nullptr;
@@ -296,6 +518,9 @@ napi_value Open(napi_env env, napi_callback_info info) {
   s->family = v6 ? AF_INET6 : AF_INET;
   s->batch = batch;
   s->slot = slot;
+  s->icrc = icrc;
+  memcpy(s->local_addr, addr, addr_len);
+  s->local_port = static_cast<uint16_t>(bound_port);
   s->rmsgs = static_cast<struct mmsghdr*>(calloc(batch, sizeof(struct mmsghdr)));
   s->riov = static_cast<struct iovec*>(calloc(batch, sizeof(struct iovec)));
   s->rnames = static_cast<struct sockaddr_storage*>(calloc(batch, sizeof(struct sockaddr_storage)));
@@ -400,6 +625,18 @@ napi_value Send(napi_env env, napi_callback_info info) {
         h->msg_iov = base;
         h->msg_iovlen = parts;
       }
+      if (s->icrc) {
+        size_t len = 0;
+        for (size_t k = 0; k < h->msg_iovlen; k++) len += h->msg_iov[k].iov_len;
+        bool to6 = nl >= sizeof(struct sockaddr_in6) && reinterpret_cast<struct sockaddr*>(nd)->sa_family == AF_INET6;
+        bool to4 = nl >= sizeof(struct sockaddr_in) && reinterpret_cast<struct sockaddr*>(nd)->sa_family == AF_INET;
+        if (len >= 16 && h->msg_iovlen > 0 && h->msg_iov[0].iov_len >= 12 && (to6 || to4) && to6 == (s->family == AF_INET6)) {
+          const uint8_t* dst = to6 ? reinterpret_cast<const uint8_t*>(&reinterpret_cast<struct sockaddr_in6*>(nd)->sin6_addr)
+                                   : reinterpret_cast<const uint8_t*>(&reinterpret_cast<struct sockaddr_in*>(nd)->sin_addr);
+          uint16_t dport = ntohs(to6 ? reinterpret_cast<struct sockaddr_in6*>(nd)->sin6_port : reinterpret_cast<struct sockaddr_in*>(nd)->sin_port);
+          put_icrc(h->msg_iov, h->msg_iovlen, roce_icrc(to6, s->local_addr, dst, s->local_port, dport, 0, 0x4000, h->msg_iov, h->msg_iovlen, len));
+        }
+      }
     }
     uint32_t done = 0;
     bool blocked = false;
@@ -481,6 +718,45 @@ napi_value Ntop(napi_env env, napi_callback_info info) {
   return out;
 }
 
+napi_value Crc32(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  void* d;
+  size_t l;
+  uint32_t init = 0;
+  CHECK(napi_get_buffer_info(env, argv[0], &d, &l));
+  if (argc > 1) CHECK(napi_get_value_uint32(env, argv[1], &init));
+  napi_value out;
+  CHECK(napi_create_uint32(env, crc32_z(init, static_cast<const uint8_t*>(d), l), &out));
+  return out;
+}
+
+/** icrc(src, dst, srcPort, dstPort, roce, ipv4Id, ipv4FlagsFrag): the ICRC the send path writes. */
+napi_value Icrc(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  void *src, *dst, *roce;
+  size_t sl, dl, rl;
+  uint32_t sport, dport, id4, ff4;
+  CHECK(napi_get_buffer_info(env, argv[0], &src, &sl));
+  CHECK(napi_get_buffer_info(env, argv[1], &dst, &dl));
+  CHECK(napi_get_value_uint32(env, argv[2], &sport));
+  CHECK(napi_get_value_uint32(env, argv[3], &dport));
+  CHECK(napi_get_buffer_info(env, argv[4], &roce, &rl));
+  CHECK(napi_get_value_uint32(env, argv[5], &id4));
+  CHECK(napi_get_value_uint32(env, argv[6], &ff4));
+  if (sl != dl || (sl != 4 && sl != 16) || rl < 16) {
+    napi_throw_range_error(env, "ERR_RDMA_NATIVE", "icrc: 4- or 16-byte addresses and a packet of at least 16 bytes expected");
+    return nullptr;
+  }
+  struct iovec v = {roce, rl};
+  napi_value out;
+  CHECK(napi_create_uint32(env, roce_icrc(sl == 16, static_cast<uint8_t*>(src), static_cast<uint8_t*>(dst), static_cast<uint16_t>(sport), static_cast<uint16_t>(dport), static_cast<uint16_t>(id4), static_cast<uint16_t>(ff4), &v, 1, rl), &out));
+  return out;
+}
+
 napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -495,6 +771,10 @@ napi_value Close(napi_env env, napi_callback_info info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
+  crc_init_table();
+#if defined(__x86_64__)
+  have_clmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+#endif
   napi_property_descriptor props[] = {
       {"open", nullptr, Open, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"send", nullptr, Send, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -502,6 +782,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"setSlab", nullptr, SetSlab, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sendErrors", nullptr, SendErrors, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"ntop", nullptr, Ntop, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"crc32", nullptr, Crc32, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"icrc", nullptr, Icrc, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;

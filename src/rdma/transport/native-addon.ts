@@ -18,6 +18,7 @@ export interface RoceUdpAddon {
     slotBytes: number,
     onRecv: (count: number) => Buffer | undefined,
     onWritable: () => void,
+    icrc: boolean,
   ): { handle: object; port: number; rcvbuf: number; sndbuf: number; slab: Buffer; meta: Buffer };
   /** Sends packets[start..start+count) to names[...] (sockaddr bytes); returns how many were consumed. */
   send(handle: object, names: readonly Buffer[], packets: readonly (Buffer | readonly Buffer[])[], start: number, count: number): number;
@@ -25,6 +26,10 @@ export interface RoceUdpAddon {
   setSlab(handle: object, slab: Buffer): void;
   sendErrors(handle: object): number;
   ntop(bytes: Buffer): string;
+  /** zlib-compatible CRC-32 (PCLMULQDQ folding where the CPU has it). */
+  crc32(data: Buffer, init?: number): number;
+  /** The ICRC the send path writes for `roce` (BTH .. ICRC slot) from src:srcPort to dst:dstPort. */
+  icrc(src: Buffer, dst: Buffer, srcPort: number, dstPort: number, roce: Buffer, ipv4Id: number, ipv4FlagsFrag: number): number;
   close(handle: object): void;
 }
 

@@ -16,7 +16,6 @@
  * The ICRC rules (what is generated and verified over IPv6 and IPv4) are those of udp.ts.
  */
 import { endianness } from 'node:os';
-import { fillIcrcFramed, icrcForUdpParts, icrcForUdpWith, pseudoHeaderLength, readIcrc, writeIcrc } from '../wire/icrc.js';
 import { parseIp } from '../wire/ip-address.js';
 import type { PeerAddress } from '../verbs/types.js';
 import type { RoceUdpAddon } from './native-addon.js';
@@ -56,14 +55,14 @@ export class NativeUdpTransport implements PacketTransport {
   readonly stats: TransportStats = newStats();
   readonly io = 'native' as const;
   readonly ioStats: NativeIoStats = { sendCalls: 0, blocked: 0, recvBatches: 0 };
-  readonly headroom: number;
+  /** No headroom: the addon builds the pseudo-header itself; sendFramed just skips the copy into parts. */
+  readonly headroom = 0;
   /** Effective socket buffer sizes the kernel granted. */
   readonly socketBuffers: { rcvbuf: number; sndbuf: number };
   private readonly handle: object;
   private readonly batch: number;
   private readonly v6: boolean;
   private handler: ((roce: Buffer, from: PeerAddress) => void) | null = null;
-  private readonly scratch = Buffer.alloc(64);
   private slab: Buffer;
   private readonly meta: Buffer;
   private readonly lens: Int32Array;
@@ -75,10 +74,8 @@ export class NativeUdpTransport implements PacketTransport {
   private blocked = false;
   private closed = false;
   private readonly names = new Map<string, Buffer>();
-  private readonly peerBytes = new Map<string, Buffer>();
   /** Family, port and address bytes of the last sender seen. */
   private readonly lastFrom = Buffer.alloc(19);
-  private lastAddrBytes: Buffer = Buffer.alloc(0);
   private lastPeer: PeerAddress | null = null;
   private readonly flushTask = (): void => {
     this.flushQueued = false;
@@ -90,19 +87,18 @@ export class NativeUdpTransport implements PacketTransport {
     address: string,
     private readonly localBytes: Buffer,
     port: number,
-    private readonly noIcrc: boolean,
+    noIcrc: boolean,
     opts: NativeUdpOptions,
   ) {
     this.v6 = localBytes.length === 16;
     this.batch = Math.max(1, Math.min(1024, opts.batch ?? 64));
-    const r = addon.open(this.v6, localBytes, port, opts.socketBuffer ?? 8 << 20, this.batch, SLOT, (n) => this.receiveBatch(n), () => this.writable());
+    const r = addon.open(this.v6, localBytes, port, opts.socketBuffer ?? 8 << 20, this.batch, SLOT, (n) => this.receiveBatch(n), () => this.writable(), !noIcrc);
     this.handle = r.handle;
     this.slab = r.slab;
     this.meta = r.meta;
     this.lens = new Int32Array(r.meta.buffer, r.meta.byteOffset, r.meta.length >> 2);
     this.socketBuffers = { rcvbuf: r.rcvbuf, sndbuf: r.sndbuf };
     this.local = { address, port: r.port };
-    this.headroom = pseudoHeaderLength(this.v6);
   }
 
   /** Packets queued and not yet taken by the kernel. */
@@ -117,20 +113,14 @@ export class NativeUdpTransport implements PacketTransport {
 
   send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void {
     if (this.closed) return;
-    const parts = Buffer.isBuffer(roce) ? [roce] : roce;
-    if (!this.noIcrc) {
-      const icrc = icrcForUdpParts({ srcAddr: this.localBytes, dstAddr: this.bytesOf(to.address), srcPort: this.local.port, dstPort: to.port }, parts);
-      writeIcrc(parts[parts.length - 1] as Buffer, icrc);
-    }
     this.stats.sent++;
-    this.enqueue(to, parts.length === 1 ? (parts[0] as Buffer) : [...parts]);
+    this.enqueue(to, Buffer.isBuffer(roce) ? roce : roce.length === 1 ? (roce[0] as Buffer) : [...roce]);
   }
 
   sendFramed(to: PeerAddress, frame: Buffer): void {
     if (this.closed) return;
-    if (!this.noIcrc) fillIcrcFramed({ srcAddr: this.localBytes, dstAddr: this.bytesOf(to.address), srcPort: this.local.port, dstPort: to.port }, frame);
     this.stats.sent++;
-    this.enqueue(to, frame.subarray(this.headroom));
+    this.enqueue(to, frame);
   }
 
   onReceive(handler: (roce: Buffer, from: PeerAddress) => void): void {
@@ -209,15 +199,12 @@ export class NativeUdpTransport implements PacketTransport {
         this.stats.malformed++;
         continue;
       }
+      if (meta[m + 7] !== 1) {
+        this.stats.icrcErrors++;
+        continue;
+      }
       const from = this.peerAt(m);
       const msg = slab.subarray(i * SLOT, i * SLOT + len);
-      if (!this.noIcrc) {
-        const want = icrcForUdpWith({ srcAddr: this.lastAddrBytes, dstAddr: this.localBytes, srcPort: from.port, dstPort: this.local.port }, msg, this.scratch);
-        if (want !== readIcrc(msg)) {
-          this.stats.icrcErrors++;
-          continue;
-        }
-      }
       this.stats.received++;
       delivered = true;
       this.handler?.(msg, from);
@@ -239,22 +226,8 @@ export class NativeUdpTransport implements PacketTransport {
     last[0] = meta[m + 6] as number;
     meta.copy(last, 1, m + 4, m + 6);
     meta.copy(last, 3, m + 8, m + 8 + alen);
-    const bytes = Buffer.from(meta.subarray(m + 8, m + 8 + alen));
-    this.lastAddrBytes = bytes;
-    this.lastPeer = { address: this.addon.ntop(bytes), port: meta.readUInt16BE(m + 4) };
+    this.lastPeer = { address: this.addon.ntop(meta.subarray(m + 8, m + 8 + alen)), port: meta.readUInt16BE(m + 4) };
     return this.lastPeer;
-  }
-
-  /** The address bytes of a peer; a zero address of the socket's family when it is not one (the send is then dropped). */
-  private bytesOf(address: string): Buffer {
-    let b = this.peerBytes.get(address);
-    if (!b) {
-      const p = parseIp(address);
-      b = p && p.length === this.localBytes.length ? p : Buffer.alloc(this.localBytes.length);
-      if (this.peerBytes.size > 1024) this.peerBytes.clear();
-      this.peerBytes.set(address, b);
-    }
-    return b;
   }
 
   /** The sockaddr_in6 / sockaddr_in bytes of a peer, as sendmmsg takes them. */
