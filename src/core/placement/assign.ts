@@ -40,8 +40,15 @@ export interface AssignFailure {
   detail: string;
 }
 
+/**
+ * What assignment reads of a placement context: the request, the host and its capacity view, the CPU
+ * mode and the distances. A caller that already knows the node set (fleet mode committing a memoised
+ * judgement) passes just these instead of building a whole context.
+ */
+export type AssignContext = Pick<PlacementContext, 'request' | 'state' | 'capacity' | 'mode' | 'pageSize' | 'distance'>;
+
 /** Picks concrete CPUs and devices for an evaluated (ok) node set; a failure names the resource short. */
-export function assign(ctx: PlacementContext, ev: SetEvaluation): { ok: true; assignment: Assignment } | AssignFailure {
+export function assign(ctx: AssignContext, ev: SetEvaluation): { ok: true; assignment: Assignment } | AssignFailure {
   const cpus: number[] = [];
   const held: number[] = [];
   const emulatorCpus: number[] = [];
@@ -127,7 +134,7 @@ export function assign(ctx: PlacementContext, ev: SetEvaluation): { ok: true; as
 
 /** Picks devices for vCPU parts: local first (node running the most vCPUs first), then nearest, then address. */
 export function assignDevices(
-  ctx: PlacementContext,
+  ctx: AssignContext,
   parts: readonly { node: number; vcpus: number }[],
 ): { ok: true; devices: PlacedDevice[] } | { ok: false; resource: string; need: number; have: number } {
   const ev = { parts };

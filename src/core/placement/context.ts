@@ -293,6 +293,20 @@ function nodeRows(topo: Topology): Float64Array {
   return rows;
 }
 
+const DISTANCES = new WeakMap<Topology, (a: number, b: number) => number>();
+
+/** The SLIT distance between two node ids of a topology, as one function per topology (memoised). */
+export function topologyDistance(topo: Topology): (a: number, b: number) => number {
+  let f = DISTANCES.get(topo);
+  if (!f) {
+    const { dist, n } = topologyIndex(topo);
+    const rows = nodeRows(topo);
+    f = (a: number, b: number): number => dist[(rows[a] as number) * n + (rows[b] as number)] as number;
+    DISTANCES.set(topo, f);
+  }
+  return f;
+}
+
 /** True when no node repeats among the parts nor among the memory grants (a set given twice the same id). */
 function unique(parts: readonly Part[], memory: readonly { node: number }[]): boolean {
   for (let i = 0; i < parts.length; i++) for (let j = i + 1; j < parts.length; j++) if ((parts[i] as Part).node === (parts[j] as Part).node) return false;
@@ -338,6 +352,42 @@ const qShare = scratch();
 const qUnits = scratch();
 const qOrder = scratch();
 
+const fewScratch: number[] = [];
+
+/**
+ * How many of the largest `value(id)` over `ids` it takes for their sum to reach `target` (largest
+ * first); infinity when all of them do not. Sorts a shared scratch array (evaluation is synchronous).
+ */
+function fewestToReach(ids: readonly number[], value: (id: number) => number, target: number): number {
+  const len = ids.length;
+  if (len > 32) {
+    // Large hosts: a native ascending sort, read from the end.
+    const cs = new Float64Array(len);
+    for (let i = 0; i < len; i++) cs[i] = value(ids[i] as number);
+    cs.sort();
+    let k = 0;
+    let acc = 0;
+    while (acc < target && k < len) acc += cs[len - 1 - k++] as number;
+    return acc < target ? Number.POSITIVE_INFINITY : k;
+  }
+  const vs = fewScratch;
+  vs.length = len;
+  // Insertion sort, descending: short node lists.
+  for (let i = 0; i < len; i++) {
+    const v = value(ids[i] as number);
+    let j = i;
+    while (j > 0 && (vs[j - 1] as number) < v) {
+      vs[j] = vs[j - 1] as number;
+      j--;
+    }
+    vs[j] = v;
+  }
+  let k = 0;
+  let acc = 0;
+  while (acc < target && k < len) acc += vs[k++] as number;
+  return acc < target ? Number.POSITIVE_INFINITY : k;
+}
+
 /** Builds the context for one request, page size and CPU mode. */
 export function makeContext(request: VmRequest, state: HostState, pageSize: number, mode: CpuMode, capacity = hostCapacity(state)): PlacementContext {
   const topo = state.topology;
@@ -347,7 +397,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
   const separateMemory = request.tier !== 'dram';
   const { dist, n } = topologyIndex(topo);
   const rows = nodeRows(topo);
-  const distance = (a: number, b: number): number => dist[(rows[a] as number) * n + (rows[b] as number)] as number;
+  const distance = topologyDistance(topo);
 
   // Per-node capacities in this mode, as arrays indexed by node id (ids are small integers).
   const size = rows.length;
@@ -780,22 +830,10 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     return minMemo;
   };
   const computeMinNodes = (): number => {
-    // Largest capacities first: a native ascending sort read from the end.
-    const cs = new Float64Array(cpuNodeIds.length);
-    for (let i = 0; i < cs.length; i++) cs[i] = cpuCap(cpuNodeIds[i] as number);
-    cs.sort();
-    let k = 0;
-    let acc = 0;
-    while (acc < slots && k < cs.length) acc += cs[cs.length - 1 - k++] as number;
-    if (acc < slots) return Number.POSITIVE_INFINITY;
-    if (separateMemory) return Math.max(1, k);
-    const ms = new Float64Array(cpuNodeIds.length);
-    for (let i = 0; i < ms.length; i++) ms[i] = memCap(cpuNodeIds[i] as number);
-    ms.sort();
-    let j = 0;
-    let macc = 0;
-    while (macc < request.memory && j < ms.length) macc += ms[ms.length - 1 - j++] as number;
-    if (macc < request.memory) return Number.POSITIVE_INFINITY;
+    const k = fewestToReach(cpuNodeIds, cpuCap, slots);
+    if (!Number.isFinite(k) || separateMemory) return Number.isFinite(k) ? Math.max(1, k) : k;
+    const j = fewestToReach(cpuNodeIds, memCap, request.memory);
+    if (!Number.isFinite(j)) return j;
     return Math.max(1, k, j, request.layout?.length ?? 1);
   };
   const maxNodes = (): number => {

@@ -61,7 +61,8 @@ function binom(n: number, k: number): number {
   return Math.round(r);
 }
 
-function singleScore(ctx: PlacementContext, ev: SetEvaluation, maxDevices: number): ScoreTerm[] {
+/** The raw values of the single-node score terms, in `W` order (see `singleScore`). */
+function singleValues(ctx: PlacementContext, ev: SetEvaluation, maxDevices: number, out: number[]): void {
   const id = ev.nodes[0] as number;
   const node = ctx.capacity.byId.get(id);
   const cpuTotal =
@@ -69,16 +70,45 @@ function singleScore(ctx: PlacementContext, ev: SetEvaluation, maxDevices: numbe
   const fitCpu = (ctx.cpuCap(id) - ctx.slots) / Math.max(1, cpuTotal);
   const memTotal = Math.max(1, node?.totalMemory ?? 1);
   const fitMem = ctx.separateMemory ? 0 : (ctx.memCap(id) - ctx.request.memory) / memTotal;
-  const pfs = node ? node.devices.filter((d) => d.physfn === null).length : 0;
+  const pfs = node ? physicalFunctions(node) : 0;
   const rich = ctx.request.devices.length === 0 && maxDevices > 0 ? pfs / maxDevices : 0;
   const load = node?.package === null || node?.package === undefined ? 0 : (ctx.capacity.packageLoad.get(node.package) ?? 0);
-  return [
-    { name: 'devices', value: ev.missingPreferred, weight: W.devices, note: 'preferred devices not on the node' },
-    { name: 'distance', value: r4(ev.cost - 1), weight: W.distance, note: 'weighted SLIT ratio above local' },
-    { name: 'fit', value: r4(fitCpu + fitMem), weight: W.fit, note: 'share of the node left free (best fit keeps large blocks free)' },
-    { name: 'deviceRich', value: r4(rich), weight: W.deviceRich, note: 'device-less VMs keep off device-rich nodes' },
-    { name: 'socket', value: r4(load), weight: W.socket, note: "load of the node's package (balance sockets)" },
-  ];
+  out[0] = ev.missingPreferred;
+  out[1] = r4(ev.cost - 1);
+  out[2] = r4(fitCpu + fitMem);
+  out[3] = r4(rich);
+  out[4] = r4(load);
+}
+
+/** Devices of a node that are not SR-IOV virtual functions. */
+function physicalFunctions(node: PlacementContext['cpuNodes'][number]): number {
+  let k = 0;
+  for (const d of node.devices) if (d.physfn === null) k++;
+  return k;
+}
+
+const TERMS = [
+  { name: 'devices', weight: W.devices, note: 'preferred devices not on the node' },
+  { name: 'distance', weight: W.distance, note: 'weighted SLIT ratio above local' },
+  { name: 'fit', weight: W.fit, note: 'share of the node left free (best fit keeps large blocks free)' },
+  { name: 'deviceRich', weight: W.deviceRich, note: 'device-less VMs keep off device-rich nodes' },
+  { name: 'socket', weight: W.socket, note: "load of the node's package (balance sockets)" },
+] as const;
+
+const scoreScratch = [0, 0, 0, 0, 0];
+
+function singleScore(ctx: PlacementContext, ev: SetEvaluation, maxDevices: number): ScoreTerm[] {
+  const v = [0, 0, 0, 0, 0];
+  singleValues(ctx, ev, maxDevices, v);
+  return TERMS.map((t, i) => ({ name: t.name, value: v[i] as number, weight: t.weight, note: t.note }));
+}
+
+/** The same total as `total(singleScore(...))` (same terms, same order of addition), without the term objects. */
+function singleTotal(ctx: PlacementContext, ev: SetEvaluation, maxDevices: number): number {
+  singleValues(ctx, ev, maxDevices, scoreScratch);
+  let sum = 0;
+  for (let i = 0; i < TERMS.length; i++) sum += (scoreScratch[i] as number) * (TERMS[i] as (typeof TERMS)[number]).weight;
+  return sum;
 }
 
 const total = (terms: ScoreTerm[]): number => terms.reduce((s, t) => s + t.value * t.weight, 0);
@@ -86,18 +116,15 @@ const r4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 
 /** Best single node, or null. `lean`: no alternatives or notes (same node, evaluation and score). */
 function chooseSingle(ctx: PlacementContext, lean = false): NodeChoice | null {
-  const maxDevices = Math.max(0, ...ctx.cpuNodes.map((n) => n.devices.filter((d) => d.physfn === null).length));
+  let maxDevices = 0;
+  for (const n of ctx.cpuNodes) maxDevices = Math.max(maxDevices, physicalFunctions(n));
+  if (lean) return chooseSingleLean(ctx, maxDevices);
   const scored: { ev: SetEvaluation; terms: ScoreTerm[]; score: number }[] = [];
   const refused: SetEvaluation[] = [];
   const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
   for (const n of ctx.cpuNodes) {
-    if ((lean || refused.length >= MAX_ALTERNATIVES) && (ctx.cpuCap(n.id) < ctx.slots || ctx.memCap(n.id) < needMem)) continue; // cannot fit: skip the full evaluation
-    const simple = !ctx.separateMemory && ctx.request.devices.length === 0;
-    const emulator = ctx.slots - ctx.request.vcpus;
-    const ev: SetEvaluation =
-      simple && ctx.cpuCap(n.id) >= ctx.slots && ctx.memCap(n.id) >= needMem && (emulator === 0 || ctx.emulatorCap(n.id) >= emulator)
-        ? { ok: true, nodes: [n.id], parts: [], memory: [], cost: 1, missingPreferred: 0, shortfalls: [] } // evaluated in full below if chosen
-        : ctx.evaluate([n.id]);
+    if (refused.length >= MAX_ALTERNATIVES && (ctx.cpuCap(n.id) < ctx.slots || ctx.memCap(n.id) < needMem)) continue; // cannot fit: skip the full evaluation
+    const ev = quickSingle(ctx, n.id, needMem) ?? ctx.evaluate([n.id]);
     if (!ev.ok) {
       refused.push(ev);
       continue;
@@ -110,7 +137,6 @@ function chooseSingle(ctx: PlacementContext, lean = false): NodeChoice | null {
   const best = scored[0] as (typeof scored)[number];
   if (best.ev.parts.length === 0) best.ev = ctx.evaluate(best.ev.nodes);
   if (!best.ev.ok) throw new Error(`internal: node ${best.ev.nodes[0]} passed the capacity check but not evaluation`);
-  if (lean) return { evaluation: best.ev, score: best.terms };
   const alternatives: Alternative[] = scored.slice(1, 1 + MAX_ALTERNATIVES).map((s) => ({
     nodes: s.ev.nodes,
     cost: r4(s.score),
@@ -120,6 +146,42 @@ function chooseSingle(ctx: PlacementContext, lean = false): NodeChoice | null {
     alternatives.push({ nodes: ev.nodes, cost: null, lostBecause: `does not fit: ${ev.shortfalls.map((s) => `${s.resource} need ${s.need}, have ${s.have}`).join('; ')}` });
   }
   return { evaluation: best.ev, score: best.terms, alternatives, notes: [`score of node ${best.ev.nodes[0]}: ${r4(best.score)} (lower wins; ties: lowest node id)`] };
+}
+
+/**
+ * A single node's evaluation without building it, for the common request (DRAM, no devices) on a node
+ * that fits: ok, cost 1 (all local); the chosen node is evaluated in full. Null: evaluate in full.
+ */
+function quickSingle(ctx: PlacementContext, id: number, needMem: number): SetEvaluation | null {
+  const simple = !ctx.separateMemory && ctx.request.devices.length === 0;
+  const emulator = ctx.slots - ctx.request.vcpus;
+  if (simple && ctx.cpuCap(id) >= ctx.slots && ctx.memCap(id) >= needMem && (emulator === 0 || ctx.emulatorCap(id) >= emulator)) {
+    return { ok: true, nodes: [id], parts: [], memory: [], cost: 1, missingPreferred: 0, shortfalls: [] };
+  }
+  return null;
+}
+
+/** The lean single-node choice: the same node, evaluation and score as the full one, scores kept as numbers until the winner. */
+function chooseSingleLean(ctx: PlacementContext, maxDevices: number): NodeChoice | null {
+  const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
+  let best: SetEvaluation | null = null;
+  let bestScore = Number.POSITIVE_INFINITY;
+  for (const n of ctx.cpuNodes) {
+    if (ctx.cpuCap(n.id) < ctx.slots || ctx.memCap(n.id) < needMem) continue; // cannot fit: skip the full evaluation
+    const ev = quickSingle(ctx, n.id, needMem) ?? ctx.evaluate([n.id]);
+    if (!ev.ok) continue;
+    const score = singleTotal(ctx, ev, maxDevices);
+    // Nodes come in ascending id order: a later node wins only with a strictly lower score.
+    if (best === null || score < bestScore) {
+      best = ev;
+      bestScore = score;
+    }
+  }
+  if (best === null) return null;
+  const ev = best.parts.length === 0 ? ctx.evaluate(best.nodes) : best;
+  if (!ev.ok) throw new Error(`internal: node ${ev.nodes[0]} passed the capacity check but not evaluation`);
+  // The terms of the judged evaluation (the quick one when it was quick), as the full choice reports them.
+  return { evaluation: ev, score: singleScore(ctx, best, maxDevices) };
 }
 
 function lostSingle(best: ScoreTerm[], other: ScoreTerm[], diff: number): string {

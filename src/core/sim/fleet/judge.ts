@@ -11,10 +11,11 @@
  * placement's node count, preferred devices that are not local, and the chooser's score total.
  */
 import { weightedDistance } from '../../cost/model.js';
-import { assignDevices } from '../../placement/assign.js';
+import { type AssignContext, assignDevices } from '../../placement/assign.js';
 import type { HostCapacity } from '../../placement/capacity.js';
-import { type PlacementContext, makeContext } from '../../placement/context.js';
+import { type PlacementContext, makeContext, topologyDistance } from '../../placement/context.js';
 import { cpuModes, pageSizesFor } from '../../placement/engine.js';
+import type { CpuMode } from '../../placement/context.js';
 import type { NodeChoice } from '../../placement/policy.js';
 import type { VmRequest } from '../../placement/request.js';
 import type { HostState } from '../../placement/state.js';
@@ -23,7 +24,8 @@ import type { EngineChooser } from './choosers.js';
 
 /** The engine's decision on one host, before concrete CPUs. */
 export interface HostJudgement {
-  ctx: PlacementContext;
+  /** What assignment needs of the context the choice was made in. */
+  ctx: AssignContext;
   choice: NodeChoice;
   /** Devices assigned (only when the VM asks for devices; else empty). */
   devices: PlacedDevice[];
@@ -31,12 +33,45 @@ export interface HostJudgement {
   key: [number, number, number, number];
 }
 
+/**
+ * What a host's memo keeps of a judgement: the rank key and the chosen evaluation with the (mode,
+ * page size) of its context, not the context itself. Contexts are many closures over the host's
+ * capacity; memoised ones outlive the young generation and get promoted, then die when the host
+ * changes, which made scavenges the largest cost of a fleet replay. `revive` rebuilds the context
+ * for the one host a decision commits to.
+ */
+export interface CompactJudgement {
+  key: HostJudgement['key'];
+  mode: CpuMode;
+  pageSize: number;
+  choice: NodeChoice;
+  devices: PlacedDevice[];
+}
+
+/** The memo form of a judgement. */
+export function compact(j: HostJudgement): CompactJudgement {
+  return { key: j.key, mode: j.ctx.mode, pageSize: j.ctx.pageSize, choice: j.choice, devices: j.devices };
+}
+
+/**
+ * The judgement again, ready to commit, on the same host state (the memo is cleared on every change,
+ * so the capacity is the one the judgement was made on): what assignment reads, without a context.
+ */
+export function revive(c: CompactJudgement, request: VmRequest, state: HostState, capacity: HostCapacity): HostJudgement {
+  const ctx: AssignContext = { request, state, capacity, mode: c.mode, pageSize: c.pageSize, distance: topologyDistance(state.topology) };
+  return { ctx, choice: c.choice, devices: c.devices, key: c.key };
+}
+
 /** Judges one host; null when the policy places nothing there. */
 export function judgeHost(chooser: EngineChooser, request: VmRequest, state: HostState, capacity: HostCapacity): HostJudgement | null {
   if (state.topology.nodes.length > chooser.nodeLimit) return null;
   const pages = pageSizesFor(request, capacity);
+  const dram = request.tier === 'dram';
   for (const mode of cpuModes(request)) {
     for (const pageSize of pages) {
+      // DRAM memory comes from DRAM nodes with CPUs at one page size: less than the request free in
+      // all of them together and every chooser refuses; skip building the context.
+      if (dram && dramFree(capacity, pageSize) < request.memory) continue;
       const ctx = makeContext(request, state, pageSize, mode, capacity);
       const choice = chooser.choose(ctx);
       if (!choice) continue;
@@ -55,6 +90,13 @@ export function judgeHost(chooser: EngineChooser, request: VmRequest, state: Hos
     }
   }
   return null;
+}
+
+/** Free bytes of one page size over the DRAM nodes with CPUs (the nodes a DRAM request's memory may use). */
+function dramFree(capacity: HostCapacity, pageSize: number): number {
+  let sum = 0;
+  for (const n of capacity.nodes) if (n.tier === 'dram' && n.totalPus > 0) sum += n.memory.get(pageSize) ?? 0;
+  return sum;
 }
 
 /** Lexicographic order of two keys with the tolerance fleet mode has always used (1e-12). */

@@ -28,7 +28,7 @@ import type { PlacementPolicy } from '../../placement/policy.js';
 import type { VmRequest } from '../../placement/request.js';
 import type { Placement } from '../../placement/types.js';
 import { type EngineChooser, engineChooser } from './choosers.js';
-import { type HostJudgement, judgeHost, keyLess } from './judge.js';
+import { type CompactJudgement, type HostJudgement, compact, judgeHost, keyLess, revive } from './judge.js';
 import type { TraceRequest } from '../trace.js';
 import type { FleetShare, FleetState } from './fleet-state.js';
 import { toVmRequest, vcpuSlots } from './request-map.js';
@@ -207,14 +207,15 @@ function fastJudge(fleet: FleetState, chooser: EngineChooser, req: VmRequest, na
   return (h) => {
     const ledger = fleet.ledger(h);
     if (plain && !ledger.mayHold(req.vcpus, req.memory, req.pageSize, chooser.sets)) return null;
-    let j = shape === null ? undefined : (ledger.memo.get(shape) as HostJudgement | null | undefined);
-    if (j === undefined) {
-      j = judgeHost(chooser, req, ledger.state, ledger.capacity());
-      if (shape !== null) ledger.memo.set(shape, j);
+    const memo = shape === null ? undefined : (ledger.memo.get(shape) as CompactJudgement | null | undefined);
+    if (memo === null) return null;
+    if (memo !== undefined) {
+      return { host: h, key: memo.key, commit: () => commitJudged(fleet, h, revive(memo, req, ledger.state, ledger.capacity()), req, name) };
     }
+    const j = judgeHost(chooser, req, ledger.state, ledger.capacity());
+    if (shape !== null) ledger.memo.set(shape, j && compact(j));
     if (!j) return null;
-    const judged = j;
-    return { host: h, key: judged.key, commit: () => commitJudged(fleet, h, judged, req, name) };
+    return { host: h, key: j.key, commit: () => commitJudged(fleet, h, j, req, name) };
   };
 }
 
