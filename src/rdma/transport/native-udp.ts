@@ -29,8 +29,11 @@ export interface NativeUdpOptions {
   socketBuffer?: number;
 }
 
-/** Receive slot size: a RoCE packet at path MTU 4096 is under 4.2 KiB; anything longer than a slot is malformed. */
-const SLOT = 8192;
+/**
+ * Receive slot size. The longest RoCE v2 packet at the largest path MTU (4096) is 4096 bytes of
+ * payload plus at most 36 of headers and ICRC; a longer datagram is not RoCE and counts as malformed.
+ */
+const SLOT = 4096 + 256;
 const META = 32;
 const LE = endianness() === 'LE';
 
@@ -74,8 +77,12 @@ export class NativeUdpTransport implements PacketTransport {
   private blocked = false;
   private closed = false;
   private readonly names = new Map<string, Buffer>();
-  /** Family, port and address bytes of the last sender seen. */
-  private readonly lastFrom = Buffer.alloc(19);
+  /** Meta words 1..5 (port, family, address) of the last sender seen. */
+  private readonly lastFrom = new Int32Array(5);
+  private lastTo: PeerAddress | null = null;
+  private lastPort = 0;
+  private lastAddress = '';
+  private lastName: Buffer | null = null;
   private lastPeer: PeerAddress | null = null;
   private readonly flushTask = (): void => {
     this.flushQueued = false;
@@ -142,7 +149,13 @@ export class NativeUdpTransport implements PacketTransport {
   }
 
   private enqueue(to: PeerAddress, pkt: Buffer | Buffer[]): void {
-    const name = this.nameOf(to);
+    // Queue pairs pass the same peer object for every packet: skip the lookup then.
+    const last = this.lastTo;
+    const name = last !== null && to === last && to.port === this.lastPort && to.address === this.lastAddress ? this.lastName : this.nameOf(to);
+    this.lastTo = to;
+    this.lastPort = to.port;
+    this.lastAddress = to.address;
+    this.lastName = name;
     if (!name) {
       this.unsendable++;
       return;
@@ -219,14 +232,16 @@ export class NativeUdpTransport implements PacketTransport {
 
   /** The sender of meta slot at `m`, reusing the previous object when family, port and address repeat. */
   private peerAt(m: number): PeerAddress {
-    const meta = this.meta;
-    const alen = meta[m + 6] === 6 ? 16 : 4;
+    const w = this.lens;
+    const k = m >> 2;
     const last = this.lastFrom;
-    if (this.lastPeer && last[0] === meta[m + 6] && meta.compare(last, 1, 3, m + 4, m + 6) === 0 && meta.compare(last, 3, 3 + alen, m + 8, m + 8 + alen) === 0) return this.lastPeer;
-    last[0] = meta[m + 6] as number;
-    meta.copy(last, 1, m + 4, m + 6);
-    meta.copy(last, 3, m + 8, m + 8 + alen);
-    this.lastPeer = { address: this.addon.ntop(meta.subarray(m + 8, m + 8 + alen)), port: meta.readUInt16BE(m + 4) };
+    // Word 1: port (2 bytes) and family (1 byte); the ICRC flag byte is masked off.
+    const head = (w[k + 1] as number) & (LE ? 0x00ffffff : -256);
+    const v6 = this.meta[m + 6] === 6;
+    if (this.lastPeer && head === last[0] && w[k + 2] === last[1] && (!v6 || (w[k + 3] === last[2] && w[k + 4] === last[3] && w[k + 5] === last[4]))) return this.lastPeer;
+    last[0] = head;
+    for (let i = 1; i < 5; i++) last[i] = w[k + 1 + i] as number;
+    this.lastPeer = { address: this.addon.ntop(this.meta.subarray(m + 8, m + (v6 ? 24 : 12))), port: this.meta.readUInt16BE(m + 4) };
     return this.lastPeer;
   }
 
