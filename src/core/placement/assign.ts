@@ -47,6 +47,17 @@ export interface AssignFailure {
  */
 export type AssignContext = Pick<PlacementContext, 'request' | 'state' | 'capacity' | 'mode' | 'pageSize' | 'distance'>;
 
+let wholeMarks = new Uint8Array(256);
+
+/** Marks the first PU of each whole core in a shared scratch array (cleared by the caller after use). */
+function markWholeCores(cores: readonly (readonly number[])[]): Uint8Array {
+  let max = 0;
+  for (const core of cores) max = Math.max(max, core[0] as number);
+  if (max >= wholeMarks.length) wholeMarks = new Uint8Array(Math.max(max + 1, wholeMarks.length * 2));
+  for (const core of cores) wholeMarks[core[0] as number] = 1;
+  return wholeMarks;
+}
+
 /** Picks concrete CPUs and devices for an evaluated (ok) node set; a failure names the resource short. */
 export function assign(ctx: AssignContext, ev: SetEvaluation): { ok: true; assignment: Assignment } | AssignFailure {
   const cpus: number[] = [];
@@ -78,24 +89,22 @@ export function assign(ctx: AssignContext, ev: SetEvaluation): { ok: true; assig
         break;
       }
       case 'thread': {
-        const whole = new Set(node.wholeCores.map((c) => c[0]));
-        const byCore: number[][] = [];
-        let current: number[] = [];
-        let lastCore = -1;
+        // Runs of free PUs of one core, in freePus order: partly used cores' runs first, then whole cores'.
         const coreOf = topologyIndex(ctx.state.topology).puCore;
-        for (const pu of node.freePus) {
-          const c = coreOf.get(pu) ?? -1;
-          if (c !== lastCore && current.length > 0) {
-            byCore.push(current);
-            current = [];
+        const whole = markWholeCores(node.wholeCores);
+        for (let pass = 0; pass < 2 && picked.length < want; pass++) {
+          let lastCore = -1;
+          let take = false;
+          let first = true;
+          for (const pu of node.freePus) {
+            const c = coreOf.get(pu) ?? -1;
+            if (first || c !== lastCore) take = (whole[pu] === 1) === (pass === 1); // a run starts: its first PU says whole or not
+            first = false;
+            lastCore = c;
+            if (take && picked.length < want) picked.push(pu);
           }
-          current.push(pu);
-          lastCore = c;
         }
-        if (current.length > 0) byCore.push(current);
-        const partial = byCore.filter((c) => !whole.has(c[0]));
-        const full = byCore.filter((c) => whole.has(c[0]));
-        for (const c of [...partial, ...full]) for (const pu of c) if (picked.length < want) picked.push(pu);
+        for (const core of node.wholeCores) whole[core[0] as number] = 0;
         break;
       }
       case 'shared': {

@@ -267,16 +267,34 @@ function proportionalInto(total: number, weights: ArrayLike<number>, len: number
   for (let i = 0; i < len; i++) out[i] = (out[i] as number) * page;
 }
 
-/** Which nodes may hold vCPUs and memory for a request. */
-function eligible(request: VmRequest, cap: HostCapacity): { cpu: NodeCapacity[]; mem: NodeCapacity[] } {
-  const allowed = request.nodes ? new Set(request.nodes) : null;
+/** The nodes a request may use: for vCPUs (and their ids), for memory. */
+interface Eligible {
+  cpu: NodeCapacity[];
+  mem: NodeCapacity[];
+  cpuIds: number[];
+}
+
+/** Eligible node lists without an explicit node list, per capacity node array and tier (eligibility reads only static fields). */
+const ELIGIBLE = new WeakMap<readonly NodeCapacity[], Map<string, Eligible>>();
+
+/** Which nodes may hold vCPUs and memory for a request (shared, read-only lists). */
+function eligible(request: VmRequest, cap: HostCapacity): Eligible {
+  if (request.nodes) return eligibleAmong(request, cap, new Set(request.nodes));
+  let byTier = ELIGIBLE.get(cap.nodes);
+  if (!byTier) ELIGIBLE.set(cap.nodes, (byTier = new Map()));
+  let hit = byTier.get(request.tier);
+  if (!hit) byTier.set(request.tier, (hit = eligibleAmong(request, cap, null)));
+  return hit;
+}
+
+function eligibleAmong(request: VmRequest, cap: HostCapacity, allowed: Set<number> | null): Eligible {
   const topoAllowed = (n: NodeCapacity): boolean => allowed === null || allowed.has(n.id);
   const cpu = cap.nodes.filter((n) => topoAllowed(n) && n.totalPus > 0 && (request.tier !== 'dram' || n.tier === 'dram'));
   const mem =
     request.tier === 'dram'
       ? cpu
       : cap.nodes.filter((n) => (allowed ? allowed.has(n.id) : true) && n.tier === request.tier && n.totalMemory > 0);
-  return { cpu, mem };
+  return { cpu, mem, cpuIds: cpu.map((c) => c.id) };
 }
 
 const ROWS = new WeakMap<Topology, Float64Array>();
@@ -352,6 +370,17 @@ const qShare = scratch();
 const qUnits = scratch();
 const qOrder = scratch();
 
+/** A context's helpers for an explicit guest layout (see makeContext). */
+interface LayoutTools {
+  /** Host node per guest node for a set, or null when no assignment fits. */
+  layoutHosts(nodes: readonly number[]): number[] | null;
+  /** Why no assignment of the layout fits a set (empty when one does). */
+  layoutShortfalls(nodes: readonly number[], unmatched?: boolean): RefusalReason[];
+}
+
+/** The helpers of a request without a layout: no guest nodes to assign, nothing short. */
+const NO_LAYOUT: LayoutTools = { layoutHosts: () => [], layoutShortfalls: () => [] };
+
 const fewScratch: number[] = [];
 
 /**
@@ -391,7 +420,7 @@ function fewestToReach(ids: readonly number[], value: (id: number) => number, ta
 /** Builds the context for one request, page size and CPU mode. */
 export function makeContext(request: VmRequest, state: HostState, pageSize: number, mode: CpuMode, capacity = hostCapacity(state)): PlacementContext {
   const topo = state.topology;
-  const { cpu, mem } = eligible(request, capacity);
+  const { cpu, mem, cpuIds: cpuNodeIds } = eligible(request, capacity);
   const emulator = request.emulator === 'share' ? 0 : request.emulator;
   const slots = request.vcpus + emulator;
   const separateMemory = request.tier !== 'dram';
@@ -465,126 +494,130 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
   // guest node may go to.
   const layout = request.layout ?? [];
   let layoutPrimary = 0;
-  layout.forEach((g, i) => {
-    const best = layout[layoutPrimary] as (typeof layout)[number];
-    if (g.vcpus > best.vcpus) layoutPrimary = i;
-  });
-  const cpuResource = mode === 'thread' || mode === 'shared' ? 'cpus' : mode === 'fill' ? 'threads-of-whole-cores' : 'cores';
-  const guestLabel = (g: number): string => {
-    const guest = layout[g] as (typeof layout)[number];
-    const emu = g === layoutPrimary ? emulator : 0;
-    return `guest node ${g} (${guest.vcpus} vCPUs${emu > 0 ? ` + ${emu} emulator pCPUs` : ''}, ${formatSize(guest.memory)})`;
-  };
-  /** The first thing guest node g lacks on host node h, or null when it fits there alone. */
-  const guestMisfit = (g: number, h: number): RefusalReason | null => {
-    const guest = layout[g] as (typeof layout)[number];
-    const emu = g === layoutPrimary ? emulator : 0;
-    const label = guestLabel(g);
-    if (guest.vcpus + emu > cpuCap(h)) {
-      return { resource: cpuResource, node: h, need: guest.vcpus + emu, have: cpuCap(h), detail: `${label} on host node ${h}: ${modeLabel(mode)}` };
-    }
-    if (emu > 0 && emulatorCap(h) < emu) {
-      return { resource: 'emulator-cpus', node: h, need: emu, have: emulatorCap(h), detail: `${label} on host node ${h}: emulator pCPUs need completely free CPUs` };
-    }
-    if (!separateMemory && guest.memory > memCap(h)) {
-      return { resource: memResource(pageSize), node: h, need: guest.memory, have: memCap(h), detail: `${label} on host node ${h}` };
-    }
-    return null;
-  };
-  /**
-   * Host node per guest node for a set (ascending ids) of layout.length nodes, or null when no
-   * assignment fits: the identity (guest i on the i-th node) when it fits, else the
-   * lexicographically first fitting assignment, found guest by guest with a bipartite-matching
-   * check of the rest (Kuhn's augmenting paths, O(k^3) per check, O(k^5) at worst; k = guest nodes).
-   */
-  const layoutHosts = (nodes: readonly number[]): number[] | null => {
-    const k = layout.length;
-    let identity = true;
-    for (let g = 0; g < k && identity; g++) if (guestMisfit(g, nodes[g] as number)) identity = false;
-    if (identity) return nodes.slice(0, k);
-    const fits: boolean[][] = layout.map((_, g) => nodes.map((h) => guestMisfit(g, h) === null));
-    const hostOf = new Array<number>(k).fill(-1);
-    const used = new Array<boolean>(k).fill(false);
-    // Can guests from..k-1 be matched to the unused hosts?
-    const matchable = (from: number): boolean => {
-      const owner = new Array<number>(k).fill(-1);
-      const tryGuest = (g: number, seen: boolean[]): boolean => {
-        for (let h = 0; h < k; h++) {
-          if (used[h] || seen[h] || !(fits[g] as boolean[])[h]) continue;
-          seen[h] = true;
-          if (owner[h] === -1 || tryGuest(owner[h] as number, seen)) {
-            owner[h] = g;
-            return true;
-          }
-        }
-        return false;
-      };
-      for (let g = from; g < k; g++) if (!tryGuest(g, new Array<boolean>(k).fill(false))) return false;
-      return true;
+  for (let i = 1; i < layout.length; i++) if ((layout[i] as (typeof layout)[number]).vcpus > (layout[layoutPrimary] as (typeof layout)[number]).vcpus) layoutPrimary = i;
+  // The layout's helpers are closures over this context: built only for requests with a layout.
+  const tools = layout.length === 0 ? NO_LAYOUT : layoutToolsOf();
+  const layoutHosts = tools.layoutHosts;
+  const layoutShortfalls = tools.layoutShortfalls;
+  function layoutToolsOf(): LayoutTools {
+    const cpuResource = mode === 'thread' || mode === 'shared' ? 'cpus' : mode === 'fill' ? 'threads-of-whole-cores' : 'cores';
+    const guestLabel = (g: number): string => {
+      const guest = layout[g] as (typeof layout)[number];
+      const emu = g === layoutPrimary ? emulator : 0;
+      return `guest node ${g} (${guest.vcpus} vCPUs${emu > 0 ? ` + ${emu} emulator pCPUs` : ''}, ${formatSize(guest.memory)})`;
     };
-    for (let g = 0; g < k; g++) {
-      let placed = false;
-      for (let h = 0; h < k && !placed; h++) {
-        if (used[h] || !(fits[g] as boolean[])[h]) continue;
-        used[h] = true;
-        if (matchable(g + 1)) {
-          hostOf[g] = h;
-          placed = true;
-        } else used[h] = false;
+    /** The first thing guest node g lacks on host node h, or null when it fits there alone. */
+    const guestMisfit = (g: number, h: number): RefusalReason | null => {
+      const guest = layout[g] as (typeof layout)[number];
+      const emu = g === layoutPrimary ? emulator : 0;
+      const label = guestLabel(g);
+      if (guest.vcpus + emu > cpuCap(h)) {
+        return { resource: cpuResource, node: h, need: guest.vcpus + emu, have: cpuCap(h), detail: `${label} on host node ${h}: ${modeLabel(mode)}` };
       }
-      if (!placed) return null;
-    }
-    return hostOf.map((h) => nodes[h] as number);
-  };
-  /**
-   * Why no assignment of the layout fits a set: for each guest node that fits on none of the set's
-   * nodes, what it lacks on the node closest to holding it; if each fits somewhere, the set as a whole.
-   */
-  const layoutShortfalls = (nodes: readonly number[], unmatched = false): RefusalReason[] => {
-    const out: RefusalReason[] = [];
-    if (layout.length === 0) return out;
-    layout.forEach((_, g) => {
-      let worst: RefusalReason | null = null;
-      for (const h of nodes) {
-        const m = guestMisfit(g, h);
-        if (!m) return;
-        if (!worst || m.need - m.have < worst.need - worst.have) worst = m;
+      if (emu > 0 && emulatorCap(h) < emu) {
+        return { resource: 'emulator-cpus', node: h, need: emu, have: emulatorCap(h), detail: `${label} on host node ${h}: emulator pCPUs need completely free CPUs` };
       }
-      if (worst) out.push({ ...worst, detail: `${guestLabel(g)} fits on no node of ${nodes.join(',')}; closest: node ${worst.node}, short of ${worst.resource}` });
-    });
-    if (out.length === 0 && nodes.length >= layout.length) {
-      if (!unmatched) {
-        // Over a larger set (the whole host), try every subset's worth at once: a matching of the
-        // guest nodes into the set, each guest node on its own node.
-        const hostsOf = layout.map((_, g) => nodes.filter((h) => guestMisfit(g, h) === null));
-        const owner = new Map<number, number>();
-        const tryGuest = (g: number, seen: Set<number>): boolean => {
-          for (const h of hostsOf[g] as number[]) {
-            if (seen.has(h)) continue;
-            seen.add(h);
-            const o = owner.get(h);
-            if (o === undefined || tryGuest(o, seen)) {
-              owner.set(h, g);
+      if (!separateMemory && guest.memory > memCap(h)) {
+        return { resource: memResource(pageSize), node: h, need: guest.memory, have: memCap(h), detail: `${label} on host node ${h}` };
+      }
+      return null;
+    };
+    /**
+     * Host node per guest node for a set (ascending ids) of layout.length nodes, or null when no
+     * assignment fits: the identity (guest i on the i-th node) when it fits, else the
+     * lexicographically first fitting assignment, found guest by guest with a bipartite-matching
+     * check of the rest (Kuhn's augmenting paths, O(k^3) per check, O(k^5) at worst; k = guest nodes).
+     */
+    const layoutHosts = (nodes: readonly number[]): number[] | null => {
+      const k = layout.length;
+      let identity = true;
+      for (let g = 0; g < k && identity; g++) if (guestMisfit(g, nodes[g] as number)) identity = false;
+      if (identity) return nodes.slice(0, k);
+      const fits: boolean[][] = layout.map((_, g) => nodes.map((h) => guestMisfit(g, h) === null));
+      const hostOf = new Array<number>(k).fill(-1);
+      const used = new Array<boolean>(k).fill(false);
+      // Can guests from..k-1 be matched to the unused hosts?
+      const matchable = (from: number): boolean => {
+        const owner = new Array<number>(k).fill(-1);
+        const tryGuest = (g: number, seen: boolean[]): boolean => {
+          for (let h = 0; h < k; h++) {
+            if (used[h] || seen[h] || !(fits[g] as boolean[])[h]) continue;
+            seen[h] = true;
+            if (owner[h] === -1 || tryGuest(owner[h] as number, seen)) {
+              owner[h] = g;
               return true;
             }
           }
           return false;
         };
-        let all = true;
-        for (let g = 0; g < layout.length && all; g++) all = tryGuest(g, new Set());
-        if (all) return out;
+        for (let g = from; g < k; g++) if (!tryGuest(g, new Array<boolean>(k).fill(false))) return false;
+        return true;
+      };
+      for (let g = 0; g < k; g++) {
+        let placed = false;
+        for (let h = 0; h < k && !placed; h++) {
+          if (used[h] || !(fits[g] as boolean[])[h]) continue;
+          used[h] = true;
+          if (matchable(g + 1)) {
+            hostOf[g] = h;
+            placed = true;
+          } else used[h] = false;
+        }
+        if (!placed) return null;
       }
-      out.push({
-        resource: 'layout',
-        node: null,
-        nodes: [...nodes],
-        need: layout.length,
-        have: layout.length - 1,
-        detail: `each guest node fits on some node of ${nodes.join(',')}, but no assignment puts every guest node on a different one`,
+      return hostOf.map((h) => nodes[h] as number);
+    };
+    /**
+     * Why no assignment of the layout fits a set: for each guest node that fits on none of the set's
+     * nodes, what it lacks on the node closest to holding it; if each fits somewhere, the set as a whole.
+     */
+    const layoutShortfalls = (nodes: readonly number[], unmatched = false): RefusalReason[] => {
+      const out: RefusalReason[] = [];
+      if (layout.length === 0) return out;
+      layout.forEach((_, g) => {
+        let worst: RefusalReason | null = null;
+        for (const h of nodes) {
+          const m = guestMisfit(g, h);
+          if (!m) return;
+          if (!worst || m.need - m.have < worst.need - worst.have) worst = m;
+        }
+        if (worst) out.push({ ...worst, detail: `${guestLabel(g)} fits on no node of ${nodes.join(',')}; closest: node ${worst.node}, short of ${worst.resource}` });
       });
+      if (out.length === 0 && nodes.length >= layout.length) {
+        if (!unmatched) {
+          // Over a larger set (the whole host), try every subset's worth at once: a matching of the
+          // guest nodes into the set, each guest node on its own node.
+          const hostsOf = layout.map((_, g) => nodes.filter((h) => guestMisfit(g, h) === null));
+          const owner = new Map<number, number>();
+          const tryGuest = (g: number, seen: Set<number>): boolean => {
+            for (const h of hostsOf[g] as number[]) {
+              if (seen.has(h)) continue;
+              seen.add(h);
+              const o = owner.get(h);
+              if (o === undefined || tryGuest(o, seen)) {
+                owner.set(h, g);
+                return true;
+              }
+            }
+            return false;
+          };
+          let all = true;
+          for (let g = 0; g < layout.length && all; g++) all = tryGuest(g, new Set());
+          if (all) return out;
+        }
+        out.push({
+          resource: 'layout',
+          node: null,
+          nodes: [...nodes],
+          need: layout.length,
+          have: layout.length - 1,
+          detail: `each guest node fits on some node of ${nodes.join(',')}, but no assignment puts every guest node on a different one`,
+        });
+      }
+      return out;
+    };
+      return { layoutHosts, layoutShortfalls: (nodes, unmatched = false) => layoutShortfalls(nodes, unmatched) };
     }
-    return out;
-  };
 
   const deviceReqs = request.devices.map((d) => ({ req: d, matching: matchingDevices(capacity, d) }));
 
@@ -822,7 +855,6 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     return { ok: true, nodes, parts: [], memory: [], cost, missingPreferred: 0, shortfalls: [] };
   };
 
-  const cpuNodeIds = cpu.map((c) => c.id);
   const memNodes = mem;
   let minMemo: number | null = null;
   const minNodes = (): number => {
@@ -859,7 +891,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     distance,
     evaluate,
     quickEvaluate,
-    layoutShortfalls: (nodes) => layoutShortfalls(nodes),
+    layoutShortfalls: layout.length === 0 ? NO_LAYOUT.layoutShortfalls : (nodes) => layoutShortfalls(nodes),
     minNodes,
     maxNodes,
     compare: compareEvaluations,

@@ -61,9 +61,8 @@ function binom(n: number, k: number): number {
   return Math.round(r);
 }
 
-/** The raw values of the single-node score terms, in `W` order (see `singleScore`). */
-function singleValues(ctx: PlacementContext, ev: SetEvaluation, maxDevices: number, out: number[]): void {
-  const id = ev.nodes[0] as number;
+/** The raw values of the single-node score terms, in `W` order (see `singleScore`), for node `id` judged at `cost` with `missingPreferred`. */
+function singleValues(ctx: PlacementContext, id: number, cost: number, missingPreferred: number, maxDevices: number, out: number[]): void {
   const node = ctx.capacity.byId.get(id);
   const cpuTotal =
     ctx.mode === 'thread' || ctx.mode === 'shared' || ctx.mode === 'fill' ? (node?.totalPus ?? 1) : Math.max(1, node?.totalCores ?? 1);
@@ -73,8 +72,8 @@ function singleValues(ctx: PlacementContext, ev: SetEvaluation, maxDevices: numb
   const pfs = node ? physicalFunctions(node) : 0;
   const rich = ctx.request.devices.length === 0 && maxDevices > 0 ? pfs / maxDevices : 0;
   const load = node?.package === null || node?.package === undefined ? 0 : (ctx.capacity.packageLoad.get(node.package) ?? 0);
-  out[0] = ev.missingPreferred;
-  out[1] = r4(ev.cost - 1);
+  out[0] = missingPreferred;
+  out[1] = r4(cost - 1);
   out[2] = r4(fitCpu + fitMem);
   out[3] = r4(rich);
   out[4] = r4(load);
@@ -98,14 +97,18 @@ const TERMS = [
 const scoreScratch = [0, 0, 0, 0, 0];
 
 function singleScore(ctx: PlacementContext, ev: SetEvaluation, maxDevices: number): ScoreTerm[] {
+  return termsOf(ctx, ev.nodes[0] as number, ev.cost, ev.missingPreferred, maxDevices);
+}
+
+function termsOf(ctx: PlacementContext, id: number, cost: number, missingPreferred: number, maxDevices: number): ScoreTerm[] {
   const v = [0, 0, 0, 0, 0];
-  singleValues(ctx, ev, maxDevices, v);
+  singleValues(ctx, id, cost, missingPreferred, maxDevices, v);
   return TERMS.map((t, i) => ({ name: t.name, value: v[i] as number, weight: t.weight, note: t.note }));
 }
 
-/** The same total as `total(singleScore(...))` (same terms, same order of addition), without the term objects. */
-function singleTotal(ctx: PlacementContext, ev: SetEvaluation, maxDevices: number): number {
-  singleValues(ctx, ev, maxDevices, scoreScratch);
+/** The same total as `total(termsOf(...))` (same terms, same order of addition), without the term objects. */
+function singleTotal(ctx: PlacementContext, id: number, cost: number, missingPreferred: number, maxDevices: number): number {
+  singleValues(ctx, id, cost, missingPreferred, maxDevices, scoreScratch);
   let sum = 0;
   for (let i = 0; i < TERMS.length; i++) sum += (scoreScratch[i] as number) * (TERMS[i] as (typeof TERMS)[number]).weight;
   return sum;
@@ -149,39 +152,60 @@ function chooseSingle(ctx: PlacementContext, lean = false): NodeChoice | null {
 }
 
 /**
- * A single node's evaluation without building it, for the common request (DRAM, no devices) on a node
- * that fits: ok, cost 1 (all local); the chosen node is evaluated in full. Null: evaluate in full.
+ * True when a single node's evaluation needs no building for the common request (DRAM, no devices)
+ * on a node that fits: it is ok at cost 1 (all local) with nothing missing; the chosen node is then
+ * evaluated in full.
  */
-function quickSingle(ctx: PlacementContext, id: number, needMem: number): SetEvaluation | null {
-  const simple = !ctx.separateMemory && ctx.request.devices.length === 0;
+function fitsSimply(ctx: PlacementContext, id: number, needMem: number): boolean {
   const emulator = ctx.slots - ctx.request.vcpus;
-  if (simple && ctx.cpuCap(id) >= ctx.slots && ctx.memCap(id) >= needMem && (emulator === 0 || ctx.emulatorCap(id) >= emulator)) {
-    return { ok: true, nodes: [id], parts: [], memory: [], cost: 1, missingPreferred: 0, shortfalls: [] };
-  }
-  return null;
+  return (
+    !ctx.separateMemory &&
+    ctx.request.devices.length === 0 &&
+    ctx.cpuCap(id) >= ctx.slots &&
+    ctx.memCap(id) >= needMem &&
+    (emulator === 0 || ctx.emulatorCap(id) >= emulator)
+  );
+}
+
+/** A single node's evaluation, left unbuilt (see `fitsSimply`) when it is simple. */
+function quickSingle(ctx: PlacementContext, id: number, needMem: number): SetEvaluation | null {
+  return fitsSimply(ctx, id, needMem) ? { ok: true, nodes: [id], parts: [], memory: [], cost: 1, missingPreferred: 0, shortfalls: [] } : null;
 }
 
 /** The lean single-node choice: the same node, evaluation and score as the full one, scores kept as numbers until the winner. */
 function chooseSingleLean(ctx: PlacementContext, maxDevices: number): NodeChoice | null {
   const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
-  let best: SetEvaluation | null = null;
+  let bestId = -1;
+  let bestEv: SetEvaluation | null = null;
+  let bestCost = 0;
+  let bestMissing = 0;
   let bestScore = Number.POSITIVE_INFINITY;
   for (const n of ctx.cpuNodes) {
     if (ctx.cpuCap(n.id) < ctx.slots || ctx.memCap(n.id) < needMem) continue; // cannot fit: skip the full evaluation
-    const ev = quickSingle(ctx, n.id, needMem) ?? ctx.evaluate([n.id]);
-    if (!ev.ok) continue;
-    const score = singleTotal(ctx, ev, maxDevices);
+    let ev: SetEvaluation | null = null;
+    let cost = 1;
+    let missing = 0;
+    if (!fitsSimply(ctx, n.id, needMem)) {
+      ev = ctx.evaluate([n.id]);
+      if (!ev.ok) continue;
+      cost = ev.cost;
+      missing = ev.missingPreferred;
+    }
+    const score = singleTotal(ctx, n.id, cost, missing, maxDevices);
     // Nodes come in ascending id order: a later node wins only with a strictly lower score.
-    if (best === null || score < bestScore) {
-      best = ev;
+    if (bestId < 0 || score < bestScore) {
+      bestId = n.id;
+      bestEv = ev;
+      bestCost = cost;
+      bestMissing = missing;
       bestScore = score;
     }
   }
-  if (best === null) return null;
-  const ev = best.parts.length === 0 ? ctx.evaluate(best.nodes) : best;
-  if (!ev.ok) throw new Error(`internal: node ${ev.nodes[0]} passed the capacity check but not evaluation`);
-  // The terms of the judged evaluation (the quick one when it was quick), as the full choice reports them.
-  return { evaluation: ev, score: singleScore(ctx, best, maxDevices) };
+  if (bestId < 0) return null;
+  const ev = bestEv ?? ctx.evaluate([bestId]);
+  if (!ev.ok) throw new Error(`internal: node ${bestId} passed the capacity check but not evaluation`);
+  // The terms of the judged evaluation (the unbuilt one when it was simple), as the full choice reports them.
+  return { evaluation: ev, score: termsOf(ctx, bestId, bestCost, bestMissing, maxDevices) };
 }
 
 function lostSingle(best: ScoreTerm[], other: ScoreTerm[], diff: number): string {
