@@ -22,8 +22,6 @@ class LedgerNode implements NodeCapacity {
   freePus: number[] = [];
   memory = new Map<number, number>();
   devices: DeviceSlot[] = [];
-  /** Used (non-free) PUs per package on this node. */
-  pkgUsed = new Map<number, number>();
   readonly totalPus: number;
   readonly totalCores: number;
   constructor(
@@ -94,7 +92,9 @@ export class HostLedger implements HostCapacity {
   private readonly taken = new Set<string>();
   private readonly slot = new Map<string, number>();
   private readonly dirty = new Set<LedgerNode>();
-  private readonly pkgScratch = new Map<number, number>();
+  /** Used (non-free) PUs per package, over the nodes' cores, kept on every change. */
+  private readonly pkgUsed = new Map<number, number>();
+  private readonly pkgPus: Map<number, number>;
   private devicesDirty = true;
 
   constructor(topology: Topology) {
@@ -103,6 +103,7 @@ export class HostLedger implements HostCapacity {
     const tix = topologyIndex(topology);
     this.index = tix.index;
     this.puPkg = tix.puPackage;
+    this.pkgPus = tix.packagePus;
     this.status = new Uint8Array(tix.maxOs + 1);
     for (const c of this.state.reserve.cpus) if (c <= tix.maxOs) this.status[c] = 1;
     for (const r of this.state.reserve.memory) this.reserveMem.set(r.node, (this.reserveMem.get(r.node) ?? 0) + r.bytes);
@@ -119,6 +120,16 @@ export class HostLedger implements HostCapacity {
     });
     for (const n of this.nodes) this.dirty.add(n);
     this.nodes.forEach((n, i) => this.nodePos.set(n.id, i));
+    for (const pkg of tix.packagePus.keys()) this.pkgUsed.set(pkg, 0);
+    for (const n of this.nodes) {
+      for (const pus of n.cores) {
+        for (const p of pus) {
+          const pkg = this.status[p] === 0 ? undefined : this.puPkg.get(p);
+          if (pkg !== undefined) this.pkgUsed.set(pkg, (this.pkgUsed.get(pkg) ?? 0) + 1);
+        }
+      }
+    }
+    for (const pkg of tix.packagePus.keys()) this.reload(pkg);
     this.counted = this.nodes.map((n) => n.totalPus > 0 && n.tier === 'dram');
     this.pageFree = new Float64Array(this.pageSizes.length);
     this.liveFree = new Float64Array(this.pageSizes.length);
@@ -252,11 +263,23 @@ export class HostLedger implements HostCapacity {
     this.mark(a, -1);
   }
 
+  /** Recomputes one package's load from its used-PU count. */
+  private reload(pkg: number): void {
+    const total = this.pkgPus.get(pkg) ?? 0;
+    this.packageLoad.set(pkg, total === 0 ? 0 : (this.pkgUsed.get(pkg) ?? 0) / total);
+  }
+
   private hold(c: number, st: number): void {
     if (c >= this.status.length) return;
+    const was = this.status[c] as number;
     this.status[c] = st;
     const i = this.puIdx[c] as number;
     if (i >= 0) {
+      const pkg = (was === 0) === (st === 0) ? undefined : this.puPkg.get(c);
+      if (pkg !== undefined) {
+        this.pkgUsed.set(pkg, (this.pkgUsed.get(pkg) ?? 0) + (st === 0 ? -1 : 1));
+        this.reload(pkg);
+      }
       this.dirty.add(this.nodes[i] as LedgerNode);
       if (this.counted[i]) {
         const d = st === 1 ? -1 : 1;
@@ -298,12 +321,6 @@ export class HostLedger implements HostCapacity {
     if (this.dirty.size > 0) {
       for (const n of this.dirty) this.rebuildNode(n);
       this.dirty.clear();
-      const tix = topologyIndex(this.topo);
-      const used = this.pkgScratch;
-      used.clear();
-      for (const n of this.nodes) for (const [pkg, u] of n.pkgUsed) used.set(pkg, (used.get(pkg) ?? 0) + u);
-      this.packageLoad.clear();
-      for (const [pkg, total] of tix.packagePus) this.packageLoad.set(pkg, total === 0 ? 0 : (used.get(pkg) ?? 0) / total);
     }
     if (this.devicesDirty) this.rebuildDevices();
   }
@@ -315,19 +332,13 @@ export class HostLedger implements HostCapacity {
   private rebuildNode(n: LedgerNode): void {
     const wholeCores = n.wholeCores;
     const freePus = n.freePus;
-    const pkgUsed = n.pkgUsed;
     wholeCores.length = 0;
     freePus.length = 0;
-    pkgUsed.clear();
     for (const pus of n.cores) {
       let whole = true;
       for (const p of pus) {
         if (this.status[p] === 0) freePus.push(p);
-        else {
-          whole = false;
-          const pkg = this.puPkg.get(p);
-          if (pkg !== undefined) pkgUsed.set(pkg, (pkgUsed.get(pkg) ?? 0) + 1);
-        }
+        else whole = false;
       }
       if (whole) wholeCores.push(pus as number[]);
     }
