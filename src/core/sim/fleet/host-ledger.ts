@@ -92,9 +92,15 @@ export class HostLedger implements HostCapacity {
   private readonly taken = new Set<string>();
   private readonly slot = new Map<string, number>();
   private readonly dirty = new Set<LedgerNode>();
-  /** Used (non-free) PUs per package, over the nodes' cores, kept on every change. */
-  private readonly pkgUsed = new Map<number, number>();
-  private readonly pkgPus: Map<number, number>;
+  /** Package ids, in the topology index's order (the order of `packageLoad`'s keys). */
+  private readonly pkgIds: number[];
+  /** Dense package index of each OS CPU (-1: none). */
+  private readonly puPkgIdx: Int32Array;
+  /** PUs per package, and used (non-free) PUs per package over the nodes' cores, kept on every change. */
+  private readonly pkgTotal: Float64Array;
+  private readonly pkgUsed: Float64Array;
+  /** Packages whose load changed since the last `reload` (dense indexes). */
+  private readonly pkgTouched: Uint8Array;
   private devicesDirty = true;
 
   constructor(topology: Topology) {
@@ -103,7 +109,13 @@ export class HostLedger implements HostCapacity {
     const tix = topologyIndex(topology);
     this.index = tix.index;
     this.puPkg = tix.puPackage;
-    this.pkgPus = tix.packagePus;
+    this.pkgIds = [...tix.packagePus.keys()];
+    this.pkgTotal = Float64Array.from(this.pkgIds, (pkg) => tix.packagePus.get(pkg) ?? 0);
+    this.pkgUsed = new Float64Array(this.pkgIds.length);
+    this.pkgTouched = new Uint8Array(this.pkgIds.length);
+    this.puPkgIdx = new Int32Array(tix.maxOs + 1).fill(-1);
+    const dense = new Map(this.pkgIds.map((pkg, i) => [pkg, i]));
+    for (const [pu, pkg] of tix.puPackage) if (pu <= tix.maxOs) this.puPkgIdx[pu] = dense.get(pkg) ?? -1;
     this.status = new Uint8Array(tix.maxOs + 1);
     for (const c of this.state.reserve.cpus) if (c <= tix.maxOs) this.status[c] = 1;
     for (const r of this.state.reserve.memory) this.reserveMem.set(r.node, (this.reserveMem.get(r.node) ?? 0) + r.bytes);
@@ -120,16 +132,16 @@ export class HostLedger implements HostCapacity {
     });
     for (const n of this.nodes) this.dirty.add(n);
     this.nodes.forEach((n, i) => this.nodePos.set(n.id, i));
-    for (const pkg of tix.packagePus.keys()) this.pkgUsed.set(pkg, 0);
     for (const n of this.nodes) {
       for (const pus of n.cores) {
         for (const p of pus) {
-          const pkg = this.status[p] === 0 ? undefined : this.puPkg.get(p);
-          if (pkg !== undefined) this.pkgUsed.set(pkg, (this.pkgUsed.get(pkg) ?? 0) + 1);
+          const k = this.status[p] === 0 || p > tix.maxOs ? -1 : (this.puPkgIdx[p] as number);
+          if (k >= 0) this.pkgUsed[k] = (this.pkgUsed[k] as number) + 1;
         }
       }
     }
-    for (const pkg of tix.packagePus.keys()) this.reload(pkg);
+    this.pkgTouched.fill(1);
+    this.reload();
     this.counted = this.nodes.map((n) => n.totalPus > 0 && n.tier === 'dram');
     this.pageFree = new Float64Array(this.pageSizes.length);
     this.liveFree = new Float64Array(this.pageSizes.length);
@@ -263,10 +275,14 @@ export class HostLedger implements HostCapacity {
     this.mark(a, -1);
   }
 
-  /** Recomputes one package's load from its used-PU count. */
-  private reload(pkg: number): void {
-    const total = this.pkgPus.get(pkg) ?? 0;
-    this.packageLoad.set(pkg, total === 0 ? 0 : (this.pkgUsed.get(pkg) ?? 0) / total);
+  /** Recomputes the loads of the packages touched since the last call from their used-PU counts. */
+  private reload(): void {
+    for (let k = 0; k < this.pkgIds.length; k++) {
+      if (this.pkgTouched[k] === 0) continue;
+      this.pkgTouched[k] = 0;
+      const total = this.pkgTotal[k] as number;
+      this.packageLoad.set(this.pkgIds[k] as number, total === 0 ? 0 : (this.pkgUsed[k] as number) / total);
+    }
   }
 
   private hold(c: number, st: number): void {
@@ -275,10 +291,10 @@ export class HostLedger implements HostCapacity {
     this.status[c] = st;
     const i = this.puIdx[c] as number;
     if (i >= 0) {
-      const pkg = (was === 0) === (st === 0) ? undefined : this.puPkg.get(c);
-      if (pkg !== undefined) {
-        this.pkgUsed.set(pkg, (this.pkgUsed.get(pkg) ?? 0) + (st === 0 ? -1 : 1));
-        this.reload(pkg);
+      const k = (was === 0) === (st === 0) ? -1 : (this.puPkgIdx[c] as number);
+      if (k >= 0) {
+        this.pkgUsed[k] = (this.pkgUsed[k] as number) + (st === 0 ? -1 : 1);
+        this.pkgTouched[k] = 1;
       }
       this.dirty.add(this.nodes[i] as LedgerNode);
       if (this.counted[i]) {
@@ -294,6 +310,7 @@ export class HostLedger implements HostCapacity {
     for (const c of a.cpus) this.hold(c, st);
     for (const c of a.heldCpus) this.hold(c, st);
     for (const c of a.emulatorCpus) this.hold(c, st);
+    this.reload();
     for (const m of a.memory) {
       let byNode = this.memUsed.get(m.pageSize);
       if (!byNode) this.memUsed.set(m.pageSize, (byNode = new Map<number, number>()));
