@@ -146,6 +146,7 @@ export function assignDevices(
   ctx: AssignContext,
   parts: readonly { node: number; vcpus: number }[],
 ): { ok: true; devices: PlacedDevice[] } | { ok: false; resource: string; need: number; have: number } {
+  if (ctx.request.devices.length === 0) return { ok: true, devices: [] };
   const ev = { parts };
   const cpuNodes = new Set(ev.parts.map((p) => p.node));
   const weight = new Map(ev.parts.map((p) => [p.node, p.vcpus]));

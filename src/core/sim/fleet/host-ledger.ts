@@ -24,6 +24,10 @@ class LedgerNode implements NodeCapacity {
   devices: DeviceSlot[] = [];
   readonly totalPus: number;
   readonly totalCores: number;
+  /** The node's huge-page pools as plain arrays (the topology's are frozen, and slower to iterate), and the bytes they set aside. */
+  readonly poolSizes: number[];
+  readonly poolTotals: number[];
+  readonly poolBytes: number;
   constructor(
     readonly id: number,
     readonly kind: NodeCapacity['kind'],
@@ -38,6 +42,11 @@ class LedgerNode implements NodeCapacity {
     for (const c of cores) pus += c.length;
     this.totalPus = pus;
     this.totalCores = cores.length;
+    this.poolSizes = hugePages.map((p) => p.pageSize);
+    this.poolTotals = hugePages.map((p) => p.total);
+    let bytes = 0;
+    for (const p of hugePages) bytes += p.pageSize * p.total;
+    this.poolBytes = bytes;
   }
   get package(): number | null {
     return this.pkg;
@@ -351,30 +360,32 @@ export class HostLedger implements HostCapacity {
     const freePus = n.freePus;
     wholeCores.length = 0;
     freePus.length = 0;
-    for (const pus of n.cores) {
+    const cores = n.cores;
+    for (let c = 0; c < cores.length; c++) {
+      const pus = cores[c] as readonly number[];
       let whole = true;
-      for (const p of pus) {
+      for (let j = 0; j < pus.length; j++) {
+        const p = pus[j] as number;
         if (this.status[p] === 0) freePus.push(p);
         else whole = false;
       }
       if (whole) wholeCores.push(pus as number[]);
     }
     const memory = n.memory;
-    for (const pool of n.hugePages) memory.set(pool.pageSize, this.freeAt(n, pool.pageSize));
+    for (let i = 0; i < n.poolSizes.length; i++) memory.set(n.poolSizes[i] as number, this.freeAt(n, n.poolSizes[i] as number));
     memory.set(4096, this.freeAt(n, 4096));
   }
 
   /** Free bytes of one page size on a node, as the capacity view reports them (the last pool of that size wins). */
   private freeAt(n: LedgerNode, pageSize: number): number {
     if (pageSize === 4096) {
-      let pools = 0;
-      for (const pool of n.hugePages) pools += pool.pageSize * pool.total;
-      const regular = n.totalMemory - pools - (this.reserveMem.get(n.id) ?? 0) - (this.memUsed.get(4096)?.get(n.id) ?? 0);
+      const regular = n.totalMemory - n.poolBytes - (this.reserveMem.get(n.id) ?? 0) - (this.memUsed.get(4096)?.get(n.id) ?? 0);
       return Math.max(0, Math.floor(regular / 4096) * 4096);
     }
     let free = 0;
-    for (const pool of n.hugePages) {
-      if (pool.pageSize === pageSize) free = Math.max(0, pool.pageSize * pool.total - (this.memUsed.get(pool.pageSize)?.get(n.id) ?? 0));
+    for (let i = 0; i < n.poolSizes.length; i++) {
+      const size = n.poolSizes[i] as number;
+      if (size === pageSize) free = Math.max(0, size * (n.poolTotals[i] as number) - (this.memUsed.get(size)?.get(n.id) ?? 0));
     }
     return free;
   }

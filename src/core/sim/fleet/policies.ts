@@ -251,7 +251,7 @@ function commitJudged(fleet: FleetState, host: number, j: HostJudgement, req: Vm
   const { cpus, heldCpus, emulatorCpus, devices } = a.assignment;
   const pageSize = j.ctx.pageSize;
   const memory = ev.memory.map((m) => ({ node: m.node, pageSize, bytes: m.bytes }));
-  const nodes = [...new Set([...ev.parts.map((p) => p.node), ...ev.memory.map((m) => m.node)])].sort((x, y) => x - y);
+  const nodes = nodesOf(ev.parts, ev.memory);
   const alloc: Allocation = {
     name: req.name, policy, request: req, cpus, exclusive: req.cpuPolicy === 'dedicated', heldCpus, emulatorCpus, memory,
     devices: devices.map((d) => d.address), nodes, status: 'committed', expiresAt: null,
@@ -261,6 +261,20 @@ function commitJudged(fleet: FleetState, host: number, j: HostJudgement, req: Vm
   const share = fleet.shareOf(host, [...cpus, ...heldCpus, ...emulatorCpus], memory, req.name);
   fleet.apply(share, -1);
   return { share, latency: j.key[0], deviceMisses: j.key[2] };
+}
+
+/** The ascending distinct node ids of parts and memory grants. */
+function nodesOf(parts: readonly { node: number }[], memory: readonly { node: number }[]): number[] {
+  const out: number[] = [];
+  const add = (id: number): void => {
+    let j = out.length;
+    while (j > 0 && (out[j - 1] as number) > id) j--;
+    if (j > 0 && out[j - 1] === id) return;
+    out.splice(j, 0, id);
+  };
+  for (const p of parts) add(p.node);
+  for (const m of memory) add(m.node);
+  return out;
 }
 
 /** Records a placement on a host's engine state and in the fleet model. */

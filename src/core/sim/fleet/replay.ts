@@ -95,8 +95,8 @@ export function replayFleet(trace: Trace, fleet: FleetState, policy: FleetPolicy
       if (share) {
         policy.release(fleet, share);
         where[id] = null;
-        usedCpu -= share.cpu.reduce((s, x) => s + x, 0);
-        usedMem -= share.mem.reduce((s, x) => s + x, 0);
+        usedCpu -= sum(share.cpu);
+        usedMem -= sum(share.mem);
       }
       continue;
     }
@@ -105,8 +105,8 @@ export function replayFleet(trace: Trace, fleet: FleetState, policy: FleetPolicy
     if (decision) {
       const share = decision.share;
       where[id] = share;
-      usedCpu += share.cpu.reduce((s, x) => s + x, 0);
-      usedMem += share.mem.reduce((s, x) => s + x, 0);
+      usedCpu += sum(share.cpu);
+      usedMem += sum(share.mem);
       latency[run.accepted++] = decision.latency;
       if (share.nodes.length === 1) run.singleNode++;
       run.deviceMisses += decision.deviceMisses;
@@ -124,6 +124,12 @@ export function replayFleet(trace: Trace, fleet: FleetState, policy: FleetPolicy
   if (!failed) snapshot();
   run.latency = latency.subarray(0, run.accepted);
   return run;
+}
+
+function sum(xs: readonly number[]): number {
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i] as number;
+  return s;
 }
 
 /** Runs every policy on a fresh fleet and aggregates the report. */
