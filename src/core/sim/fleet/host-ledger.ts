@@ -96,7 +96,8 @@ export class HostLedger implements HostCapacity {
   /** Node index of each OS CPU (-1: none). */
   private readonly puIdx: Int32Array;
   private readonly puPkg: Map<number, number>;
-  private readonly memUsed = new Map<number, Map<number, number>>();
+  /** Bytes granted per page size and node (`pageSizes` index * nodes + node index). */
+  private readonly memUsed: Float64Array;
   private readonly reserveMem = new Map<number, number>();
   private readonly taken = new Set<string>();
   private readonly slot = new Map<string, number>();
@@ -152,6 +153,7 @@ export class HostLedger implements HostCapacity {
     this.pkgTouched.fill(1);
     this.reload();
     this.counted = this.nodes.map((n) => n.totalPus > 0 && n.tier === 'dram');
+    this.memUsed = new Float64Array(this.pageSizes.length * this.nodes.length);
     this.pageFree = new Float64Array(this.pageSizes.length);
     this.liveFree = new Float64Array(this.pageSizes.length);
     this.nodePageFree = new Float64Array(this.pageSizes.length * this.nodes.length);
@@ -320,17 +322,17 @@ export class HostLedger implements HostCapacity {
     for (const c of a.heldCpus) this.hold(c, st);
     for (const c of a.emulatorCpus) this.hold(c, st);
     this.reload();
+    const count = this.nodes.length;
     for (const m of a.memory) {
-      let byNode = this.memUsed.get(m.pageSize);
-      if (!byNode) this.memUsed.set(m.pageSize, (byNode = new Map<number, number>()));
-      byNode.set(m.node, (byNode.get(m.node) ?? 0) + sign * m.bytes);
-      const n = this.byId.get(m.node) as LedgerNode | undefined;
-      if (n) {
-        this.dirty.add(n);
-        const i = this.nodePos.get(n.id) as number;
-        const k = this.pageSizes.indexOf(m.pageSize);
-        if (this.counted[i] && k >= 0) this.nodePageFree[k * this.nodes.length + i] = this.freeAt(n, m.pageSize);
-      }
+      const i = this.nodePos.get(m.node);
+      if (i === undefined) continue;
+      const k = this.pageSizes.indexOf(m.pageSize);
+      if (k < 0) throw new Error(`internal: ${a.name} has ${m.pageSize}-byte pages, which this host has no pool of`);
+      const at = k * count + i;
+      this.memUsed[at] = (this.memUsed[at] as number) + sign * m.bytes;
+      const n = this.nodes[i] as LedgerNode;
+      this.dirty.add(n);
+      if (this.counted[i]) this.nodePageFree[at] = this.freeAt(n, m.pageSize);
     }
     this.retotal();
     if (a.devices.length > 0) {
@@ -377,15 +379,21 @@ export class HostLedger implements HostCapacity {
   }
 
   /** Free bytes of one page size on a node, as the capacity view reports them (the last pool of that size wins). */
+  /** Bytes of one page size granted on a node. */
+  private used(n: LedgerNode, pageSize: number): number {
+    const k = this.pageSizes.indexOf(pageSize);
+    return k < 0 ? 0 : (this.memUsed[k * this.nodes.length + (this.nodePos.get(n.id) as number)] as number);
+  }
+
   private freeAt(n: LedgerNode, pageSize: number): number {
     if (pageSize === 4096) {
-      const regular = n.totalMemory - n.poolBytes - (this.reserveMem.get(n.id) ?? 0) - (this.memUsed.get(4096)?.get(n.id) ?? 0);
+      const regular = n.totalMemory - n.poolBytes - (this.reserveMem.get(n.id) ?? 0) - this.used(n, 4096);
       return Math.max(0, Math.floor(regular / 4096) * 4096);
     }
     let free = 0;
     for (let i = 0; i < n.poolSizes.length; i++) {
       const size = n.poolSizes[i] as number;
-      if (size === pageSize) free = Math.max(0, size * (n.poolTotals[i] as number) - (this.memUsed.get(size)?.get(n.id) ?? 0));
+      if (size === pageSize) free = Math.max(0, size * (n.poolTotals[i] as number) - this.used(n, size));
     }
     return free;
   }
