@@ -776,15 +776,15 @@ napi_value Init(napi_env env, napi_value exports) {
   have_clmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
 #endif
   napi_property_descriptor props[] = {
-      {"open", nullptr, Open, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"send", nullptr, Send, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"watchWritable", nullptr, WatchWritable, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"setSlab", nullptr, SetSlab, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"sendErrors", nullptr, SendErrors, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"ntop", nullptr, Ntop, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"crc32", nullptr, Crc32, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"icrc", nullptr, Icrc, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"open", nullptr, Open, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"send", nullptr, Send, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"watchWritable", nullptr, WatchWritable, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"setSlab", nullptr, SetSlab, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"sendErrors", nullptr, SendErrors, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"ntop", nullptr, Ntop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"crc32", nullptr, Crc32, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"icrc", nullptr, Icrc, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;
   return exports;

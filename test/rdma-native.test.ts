@@ -1,0 +1,230 @@
+/**
+ * The native (sendmmsg/recvmmsg) UDP transport: the addon loads (a failure under CI=true), its CRC
+ * and ICRC agree with zlib, the TS routine and real captures, the io option picks the transport,
+ * and the batching edge cases: more packets than a batch in one tick, a full socket (EAGAIN) keeping
+ * the rest queued, two senders in one receive batch, close with sends pending, malformed datagrams
+ * in the middle of a batch.
+ */
+import { type Socket as UdpSocket, createSocket } from 'node:dgram';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readCapture } from '../src/rdma/pcap.js';
+import { type RoceUdpAddon, loadRoceUdpAddon } from '../src/rdma/transport/native-addon.js';
+import { type NativeUdpTransport, openNativeUdpTransport } from '../src/rdma/transport/native-udp.js';
+import type { PacketTransport } from '../src/rdma/transport/transport.js';
+import { nativeIoAvailable, openUdpTransport } from '../src/rdma/transport/udp.js';
+import { udpFromFrame } from '../src/rdma/wire/frame.js';
+import { icrcForUdp, readIcrc } from '../src/rdma/wire/icrc.js';
+import { parseIp } from '../src/rdma/wire/ip-address.js';
+import type { PeerAddress } from '../src/rdma/verbs/types.js';
+import { dataSet } from './support/data.js';
+
+const IN_CI = process.env.CI === 'true';
+const avail = nativeIoAvailable();
+if (!avail.available && !IN_CI) console.warn(`SKIPPED native I/O tests: ${avail.reason}`);
+
+it('the native addon loads (required under CI=true)', () => {
+  if (IN_CI) expect(avail, avail.reason).toMatchObject({ available: true });
+  else expect(typeof avail.reason).toBe('string');
+});
+
+const addon = loadRoceUdpAddon().addon as RoceUdpAddon;
+const LOCAL = parseIp('::1') as Buffer;
+
+/** A RoCE-shaped packet: 12-byte BTH (opcode 0x0a = WRITE ONLY), `body` bytes, 4-byte ICRC slot. */
+function packet(tag: number, body = 100): Buffer {
+  const b = Buffer.alloc(12 + body + 4);
+  b[0] = 0x0a;
+  b.writeUInt16BE(0xffff, 2);
+  b.writeUInt32BE(tag & 0xffffff, 8);
+  b.fill(tag & 0xff, 12, 12 + body);
+  return b;
+}
+const tagOf = (roce: Buffer): number => roce.readUInt32BE(8) & 0xffffff;
+
+const open: PacketTransport[] = [];
+const sockets: UdpSocket[] = [];
+afterEach(async () => {
+  for (const t of open.splice(0)) await t.close();
+  for (const s of sockets.splice(0)) s.close();
+});
+
+async function native(opts: { batch?: number; noIcrc?: boolean } = {}): Promise<NativeUdpTransport> {
+  const t = (await openUdpTransport({ address: '::1', port: 0, io: 'native', ...opts })) as NativeUdpTransport;
+  open.push(t);
+  return t;
+}
+
+/** Collects what a transport delivers, and resolves once `n` packets arrived. */
+function collect(t: PacketTransport): { got: { tag: number; from: PeerAddress }[]; until(n: number): Promise<void> } {
+  const got: { tag: number; from: PeerAddress }[] = [];
+  let want = Number.POSITIVE_INFINITY;
+  let wake: (() => void) | null = null;
+  t.onReceive((roce, from) => {
+    got.push({ tag: tagOf(roce), from });
+    if (got.length >= want) wake?.();
+  });
+  return {
+    got,
+    until: (n) =>
+      new Promise<void>((resolve, reject) => {
+        if (got.length >= n) return resolve();
+        want = n;
+        wake = resolve;
+        setTimeout(() => reject(new Error(`only ${got.length} of ${n} packets arrived`)), 5000).unref();
+      }),
+  };
+}
+
+describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
+  it('CRC-32 equals zlib for any bytes and start value', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 9000 }), fc.nat({ max: 0xffffffff }), (bytes, init) => {
+        const b = Buffer.from(bytes);
+        expect(addon.crc32(b, init)).toBe(crc32(b, init));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('ICRC equals the TS routine over IPv6 and IPv4, any packet and ports', () => {
+    fc.assert(
+      fc.property(fc.boolean(), fc.uint8Array({ minLength: 16, maxLength: 4200 }), fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 1, max: 65535 }), (v6, bytes, sp, dp) => {
+        const src = Buffer.alloc(v6 ? 16 : 4, 0x11);
+        const dst = Buffer.alloc(v6 ? 16 : 4, 0x22);
+        const roce = Buffer.from(bytes);
+        expect(addon.icrc(src, dst, sp, dp, roce, 0, 0x4000)).toBe(icrcForUdp({ srcAddr: src, dstAddr: dst, srcPort: sp, dstPort: dp }, roce));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  const pcaps = dataSet('rdma/pcaps');
+  it.skipIf(!pcaps)('ICRC reproduces every packet of the real soft-RoCE captures', () => {
+    const dir = pcaps as string;
+    let n = 0;
+    for (const f of readdirSync(dir).filter((x) => /\.pcap(ng)?$/.test(x))) {
+      for (const rec of readCapture(readFileSync(join(dir, f)), f)) {
+        const udp = udpFromFrame(rec.linkType, rec.data);
+        if (!udp || udp.dstPort !== 4791) continue;
+        n++;
+        const id = udp.ipVersion === 4 ? udp.ip.readUInt16BE(4) : 0;
+        const ff = udp.ipVersion === 4 ? udp.ip.readUInt16BE(6) : 0x4000;
+        expect(addon.icrc(udp.srcAddr, udp.dstAddr, udp.srcPort, udp.dstPort, udp.payload, id, ff), `${f} frame ${rec.index}`).toBe(readIcrc(udp.payload));
+      }
+    }
+    expect(n).toBe(281);
+  });
+
+  it('io option: native, dgram, auto, and a clear error for a bad value', async () => {
+    const n = await native();
+    expect(n.io).toBe('native');
+    const d = await openUdpTransport({ address: '::1', port: 0, io: 'dgram' });
+    open.push(d);
+    expect(d.io).toBe('dgram');
+    const a = await openUdpTransport({ address: '::1', port: 0 });
+    open.push(a);
+    expect(a.io).toBe('native');
+    await expect(openUdpTransport({ address: '::1', port: 0, io: 'fast' as never })).rejects.toMatchObject({ code: 'ERR_RDMA_USAGE', path: 'io' });
+  });
+
+  it('the native transport talks to the dgram one and back, ICRCs verified both ways', async () => {
+    const n = await native();
+    const d = await openUdpTransport({ address: '::1', port: 0, io: 'dgram' });
+    open.push(d);
+    const atN = collect(n);
+    const atD = collect(d);
+    for (let i = 0; i < 20; i++) n.send(d.local, packet(i, 3000));
+    for (let i = 0; i < 20; i++) d.send(n.local, [packet(100 + i, 50)]);
+    await atD.until(20);
+    await atN.until(20);
+    expect(atD.got.map((g) => g.tag)).toEqual([...Array(20).keys()]);
+    expect(atN.got.map((g) => g.tag)).toEqual([...Array(20).keys()].map((i) => 100 + i));
+    expect(atN.got[0]?.from).toEqual(d.local);
+    expect(n.stats.icrcErrors + d.stats.icrcErrors).toBe(0);
+  });
+
+  it('more packets than the batch limit in one tick: all sent, in order, in several sendmmsg calls', async () => {
+    const a = await native({ batch: 8 });
+    const b = await native();
+    const rx = collect(b);
+    for (let i = 0; i < 100; i++) a.send(b.local, packet(i));
+    expect(a.ioStats.sendCalls).toBe(12); // 12 full batches right away, the last 4 at the end of the tick
+    expect(a.pending).toBe(4);
+    await rx.until(100);
+    expect(a.ioStats.sendCalls).toBe(13);
+    expect(rx.got.map((g) => g.tag)).toEqual([...Array(100).keys()]);
+  });
+
+  it('a full socket (EAGAIN): the rest stays queued, in order, and leaves once the socket is writable', async () => {
+    // Loopback never fills a UDP send buffer (the kernel hands the datagram over at once), so the
+    // addon is wrapped: every other send call takes nothing (EAGAIN), the others at most 3 packets.
+    let calls = 0;
+    const stingy: RoceUdpAddon = {
+      ...addon,
+      send: (h, names, pkts, start, count) => (calls++ % 2 === 0 ? 0 : addon.send(h, names, pkts, start, Math.min(3, count))),
+    };
+    const a = openNativeUdpTransport(stingy, '::1', LOCAL, 0, false, { batch: 16 });
+    open.push(a);
+    const b = await native();
+    const rx = collect(b);
+    for (let i = 0; i < 200; i++) a.send(b.local, packet(i));
+    expect(a.ioStats.blocked).toBe(1);
+    expect(a.pending).toBe(200);
+    await rx.until(200);
+    expect(rx.got.map((g) => g.tag)).toEqual([...Array(200).keys()]);
+    expect(a.pending).toBe(0);
+    expect(a.ioStats.blocked).toBeGreaterThan(60);
+    expect(a.sendErrors).toBe(0);
+  });
+
+  it('packets from two peers in one receive batch keep their senders apart', async () => {
+    const a = await native({ batch: 1 });
+    const c = await native({ batch: 1 });
+    const b = await native();
+    const rx = collect(b);
+    // batch 1: every send is its own sendmmsg, so the receive queue interleaves the two senders.
+    for (let i = 0; i < 10; i++) (i % 3 === 0 ? c : a).send(b.local, packet(i));
+    await rx.until(10);
+    expect(b.ioStats.recvBatches).toBe(1);
+    for (const g of rx.got) expect(g.from.port, `packet ${g.tag}`).toBe(g.tag % 3 === 0 ? c.local.port : a.local.port);
+    expect(rx.got.map((g) => g.tag)).toEqual([...Array(10).keys()]);
+  });
+
+  it('close with sends pending: what was handed over still leaves; later sends are ignored', async () => {
+    const a = await native();
+    const b = await native();
+    const rx = collect(b);
+    for (let i = 0; i < 50; i++) a.send(b.local, packet(i));
+    expect(a.pending).toBe(50);
+    await a.close();
+    a.send(b.local, packet(99));
+    await rx.until(50);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(rx.got.map((g) => g.tag)).toEqual([...Array(50).keys()]);
+  });
+
+  it('short, oversized and corrupt datagrams in the middle of a batch are counted and skipped', async () => {
+    const good = await native({ batch: 1 });
+    const raw = await native({ batch: 1, noIcrc: true });
+    const b = await native();
+    const rx = collect(b);
+    good.send(b.local, packet(1));
+    raw.send(b.local, Buffer.alloc(8, 1)); // too short for BTH + ICRC
+    good.send(b.local, packet(2));
+    const three = packet(3);
+    good.send(b.local, three); // batch 1: sent (ICRC filled) at once
+    const corrupt = Buffer.from(three);
+    corrupt[20] = (corrupt[20] as number) ^ 0x01; // one payload bit flipped after the ICRC was computed
+    raw.send(b.local, corrupt);
+    raw.send(b.local, packet(4, 6000)); // longer than any RoCE packet: truncated in its slot
+    good.send(b.local, packet(5));
+    await rx.until(4);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(rx.got.map((g) => g.tag)).toEqual([1, 2, 3, 5]);
+    expect(b.stats).toMatchObject({ received: 4, malformed: 2, icrcErrors: 1 });
+  });
+});
