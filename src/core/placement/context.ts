@@ -387,7 +387,7 @@ const fewScratch: number[] = [];
  * How many of the largest `value(id)` over `ids` it takes for their sum to reach `target` (largest
  * first); infinity when all of them do not. Sorts a shared scratch array (evaluation is synchronous).
  */
-function fewestToReach(ids: readonly number[], value: (id: number) => number, target: number): number {
+export function fewestToReach(ids: readonly number[], value: (id: number) => number, target: number): number {
   const len = ids.length;
   if (len > 32) {
     // Large hosts: a native ascending sort, read from the end.

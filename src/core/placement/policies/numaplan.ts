@@ -31,7 +31,8 @@
  *      GREEDY_EVALUATIONS full evaluations. No subset enumeration.
  * 4. interleave: the set is all eligible nodes, or the best set of `maxNodes` nodes.
  */
-import { type PlacementContext, type SetEvaluation, compareIds } from '../context.js';
+import type { NodeCapacity } from '../capacity.js';
+import { type CpuMode, type PlacementContext, type SetEvaluation, compareIds } from '../context.js';
 import { type NodeChoice, type PlacementPolicy, definePolicy } from '../policy.js';
 import type { Topology } from '../../topology/model.js';
 import { topologyIndex } from '../topology-index.js';
@@ -61,22 +62,69 @@ function binom(n: number, k: number): number {
   return Math.round(r);
 }
 
-/** The raw values of the single-node score terms, in `W` order (see `singleScore`), for node `id` judged at `cost` with `missingPreferred`. */
-function singleValues(ctx: PlacementContext, id: number, cost: number, missingPreferred: number, maxDevices: number, out: number[]): void {
-  const node = ctx.capacity.byId.get(id);
-  const cpuTotal =
-    ctx.mode === 'thread' || ctx.mode === 'shared' || ctx.mode === 'fill' ? (node?.totalPus ?? 1) : Math.max(1, node?.totalCores ?? 1);
-  const fitCpu = (ctx.cpuCap(id) - ctx.slots) / Math.max(1, cpuTotal);
+/**
+ * What the single-node score reads of one candidate node: the node, its vCPU slots and bytes free in
+ * the context's mode and page size, and how the set was judged (`cost`, `missingPreferred`).
+ */
+export interface SingleNodeFacts {
+  node: NodeCapacity | undefined;
+  mode: CpuMode;
+  cpuCap: number;
+  memCap: number;
+  cost: number;
+  missingPreferred: number;
+}
+
+/** What the single-node score reads of the request and the host, the same for every candidate node. */
+export interface SingleScoreScope {
+  slots: number;
+  /** The request's bytes; ignored with `separateMemory`. */
+  memory: number;
+  separateMemory: boolean;
+  /** Devices the request asks for (device-less VMs keep off device-rich nodes). */
+  devices: number;
+  /** Most physical-function devices on any candidate node. */
+  maxDevices: number;
+  packageLoad: ReadonlyMap<number, number>;
+}
+
+/** The raw values of the single-node score terms, in `W` order (see `singleScore`). */
+function singleValues(f: SingleNodeFacts, scope: SingleScoreScope, out: number[]): void {
+  const node = f.node;
+  const cpuTotal = f.mode === 'thread' || f.mode === 'shared' || f.mode === 'fill' ? (node?.totalPus ?? 1) : Math.max(1, node?.totalCores ?? 1);
+  const fitCpu = (f.cpuCap - scope.slots) / Math.max(1, cpuTotal);
   const memTotal = Math.max(1, node?.totalMemory ?? 1);
-  const fitMem = ctx.separateMemory ? 0 : (ctx.memCap(id) - ctx.request.memory) / memTotal;
+  const fitMem = scope.separateMemory ? 0 : (f.memCap - scope.memory) / memTotal;
   const pfs = node ? physicalFunctions(node) : 0;
-  const rich = ctx.request.devices.length === 0 && maxDevices > 0 ? pfs / maxDevices : 0;
-  const load = node?.package === null || node?.package === undefined ? 0 : (ctx.capacity.packageLoad.get(node.package) ?? 0);
-  out[0] = missingPreferred;
-  out[1] = r4(cost - 1);
+  const rich = scope.devices === 0 && scope.maxDevices > 0 ? pfs / scope.maxDevices : 0;
+  const load = node?.package === null || node?.package === undefined ? 0 : (scope.packageLoad.get(node.package) ?? 0);
+  out[0] = f.missingPreferred;
+  out[1] = r4(f.cost - 1);
   out[2] = r4(fitCpu + fitMem);
   out[3] = r4(rich);
   out[4] = r4(load);
+}
+
+/** Most physical-function devices on any of the nodes. */
+export function maxPhysicalFunctions(nodes: readonly NodeCapacity[]): number {
+  let max = 0;
+  for (const n of nodes) max = Math.max(max, physicalFunctions(n));
+  return max;
+}
+
+function scopeOf(ctx: PlacementContext, maxDevices: number): SingleScoreScope {
+  return {
+    slots: ctx.slots,
+    memory: ctx.request.memory,
+    separateMemory: ctx.separateMemory,
+    devices: ctx.request.devices.length,
+    maxDevices,
+    packageLoad: ctx.capacity.packageLoad,
+  };
+}
+
+function factsOf(ctx: PlacementContext, id: number, cost: number, missingPreferred: number): SingleNodeFacts {
+  return { node: ctx.capacity.byId.get(id), mode: ctx.mode, cpuCap: ctx.cpuCap(id), memCap: ctx.memCap(id), cost, missingPreferred };
 }
 
 /** Devices of a node that are not SR-IOV virtual functions. */
@@ -102,13 +150,17 @@ function singleScore(ctx: PlacementContext, ev: SetEvaluation, maxDevices: numbe
 
 function termsOf(ctx: PlacementContext, id: number, cost: number, missingPreferred: number, maxDevices: number): ScoreTerm[] {
   const v = [0, 0, 0, 0, 0];
-  singleValues(ctx, id, cost, missingPreferred, maxDevices, v);
+  singleValues(factsOf(ctx, id, cost, missingPreferred), scopeOf(ctx, maxDevices), v);
   return TERMS.map((t, i) => ({ name: t.name, value: v[i] as number, weight: t.weight, note: t.note }));
 }
 
-/** The same total as `total(termsOf(...))` (same terms, same order of addition), without the term objects. */
-function singleTotal(ctx: PlacementContext, id: number, cost: number, missingPreferred: number, maxDevices: number): number {
-  singleValues(ctx, id, cost, missingPreferred, maxDevices, scoreScratch);
+/**
+ * The single-node score total (lower wins): the same terms and order of addition as the score an
+ * explanation lists, without building the terms. Exported for callers that judge a node from a
+ * capacity view without a context (fleet mode's direct judgement).
+ */
+export function singleNodeTotal(f: SingleNodeFacts, scope: SingleScoreScope): number {
+  singleValues(f, scope, scoreScratch);
   let sum = 0;
   for (let i = 0; i < TERMS.length; i++) sum += (scoreScratch[i] as number) * (TERMS[i] as (typeof TERMS)[number]).weight;
   return sum;
@@ -119,8 +171,7 @@ const r4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 
 /** Best single node, or null. `lean`: no alternatives or notes (same node, evaluation and score). */
 function chooseSingle(ctx: PlacementContext, lean = false): NodeChoice | null {
-  let maxDevices = 0;
-  for (const n of ctx.cpuNodes) maxDevices = Math.max(maxDevices, physicalFunctions(n));
+  const maxDevices = maxPhysicalFunctions(ctx.cpuNodes);
   if (lean) return chooseSingleLean(ctx, maxDevices);
   const scored: { ev: SetEvaluation; terms: ScoreTerm[]; score: number }[] = [];
   const refused: SetEvaluation[] = [];
@@ -175,6 +226,7 @@ function quickSingle(ctx: PlacementContext, id: number, needMem: number): SetEva
 /** The lean single-node choice: the same node, evaluation and score as the full one, scores kept as numbers until the winner. */
 function chooseSingleLean(ctx: PlacementContext, maxDevices: number): NodeChoice | null {
   const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
+  const scope = scopeOf(ctx, maxDevices);
   let bestId = -1;
   let bestEv: SetEvaluation | null = null;
   let bestCost = 0;
@@ -191,7 +243,7 @@ function chooseSingleLean(ctx: PlacementContext, maxDevices: number): NodeChoice
       cost = ev.cost;
       missing = ev.missingPreferred;
     }
-    const score = singleTotal(ctx, n.id, cost, missing, maxDevices);
+    const score = singleNodeTotal(factsOf(ctx, n.id, cost, missing), scope);
     // Nodes come in ascending id order: a later node wins only with a strictly lower score.
     if (bestId < 0 || score < bestScore) {
       bestId = n.id;

@@ -6,7 +6,12 @@
  * hosts above 8 nodes, libxl above 16). A registry policy missing here (e.g. one registered at run
  * time) has no chooser: fleet mode then judges hosts with the full `place()` (the slow path).
  */
+import type { HostCapacity } from '../../placement/capacity.js';
 import type { ChooseNodes } from '../../placement/policy.js';
+import type { VmRequest } from '../../placement/request.js';
+import type { HostState } from '../../placement/state.js';
+import { GENERAL, directEligible, numaplanDirect } from './direct-judge.js';
+import type { CompactJudgement } from './judge.js';
 import { chooseNumaplanLean } from '../../placement/policies/numaplan.js';
 import { chooseFirstFit } from '../../placement/policies/baselines/first-fit.js';
 import { chooseInterleave } from '../../placement/policies/baselines/interleave.js';
@@ -26,12 +31,17 @@ export interface EngineChooser {
    * choosers that build placements of their own (interleave puts memory on every node).
    */
   sets: boolean;
+  /**
+   * A judgement read straight off the capacity view for the requests `accepts` takes (the same
+   * result as the chooser's, without a context), or `GENERAL` when the chooser must run.
+   */
+  direct?: { accepts(request: VmRequest): boolean; judge(request: VmRequest, state: HostState, capacity: HostCapacity): CompactJudgement | null | typeof GENERAL };
 }
 
 const NO_LIMIT = Number.POSITIVE_INFINITY;
 
 const TABLE: Record<string, () => EngineChooser> = {
-  numaplan: () => ({ choose: chooseNumaplanLean, nodeLimit: NO_LIMIT, sets: true }),
+  numaplan: () => ({ choose: chooseNumaplanLean, nodeLimit: NO_LIMIT, sets: true, direct: { accepts: directEligible, judge: numaplanDirect } }),
   'first-fit': () => ({ choose: chooseFirstFit, nodeLimit: NO_LIMIT, sets: false }),
   interleave: () => ({ choose: chooseInterleave, nodeLimit: NO_LIMIT, sets: false }),
   'k8s-single-numa-node': () => ({ choose: k8sChooser('single-numa-node', false, 'k8s-single-numa-node'), nodeLimit: K8S_MAX_NUMA_NODES, sets: false }),

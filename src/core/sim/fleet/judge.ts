@@ -44,20 +44,30 @@ export interface CompactJudgement {
   key: HostJudgement['key'];
   mode: CpuMode;
   pageSize: number;
-  choice: NodeChoice;
+  /** The chooser's choice; null for a direct single-node judgement (direct-judge.ts), whose node is `node`. */
+  choice: NodeChoice | null;
+  /** The chosen node of a direct judgement (-1 otherwise). */
+  node: number;
   devices: PlacedDevice[];
 }
 
 /** The memo form of a judgement. */
 export function compact(j: HostJudgement): CompactJudgement {
-  return { key: j.key, mode: j.ctx.mode, pageSize: j.ctx.pageSize, choice: j.choice, devices: j.devices };
+  return { key: j.key, mode: j.ctx.mode, pageSize: j.ctx.pageSize, choice: j.choice, node: -1, devices: j.devices };
 }
 
 /**
  * The judgement again, ready to commit, on the same host state (the memo is cleared on every change,
- * so the capacity is the one the judgement was made on): what assignment reads, without a context.
+ * so the capacity is the one the judgement was made on): what assignment reads, without a context;
+ * a direct judgement gets its one node evaluated in a context of the judged mode and page size.
  */
 export function revive(c: CompactJudgement, request: VmRequest, state: HostState, capacity: HostCapacity): HostJudgement {
+  if (c.choice === null) {
+    const ctx = makeContext(request, state, c.pageSize, c.mode, capacity);
+    const evaluation = ctx.evaluate([c.node]);
+    if (!evaluation.ok) throw new Error(`internal: node ${c.node} was judged to hold ${request.name} but its evaluation fails`);
+    return { ctx, choice: { evaluation, score: [] }, devices: c.devices, key: c.key };
+  }
   const ctx: AssignContext = { request, state, capacity, mode: c.mode, pageSize: c.pageSize, distance: topologyDistance(state.topology) };
   return { ctx, choice: c.choice, devices: c.devices, key: c.key };
 }

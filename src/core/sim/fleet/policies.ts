@@ -28,6 +28,7 @@ import type { PlacementPolicy } from '../../placement/policy.js';
 import type { VmRequest } from '../../placement/request.js';
 import type { Placement } from '../../placement/types.js';
 import { type EngineChooser, engineChooser } from './choosers.js';
+import { GENERAL } from './direct-judge.js';
 import { type CompactJudgement, type HostJudgement, compact, judgeHost, keyLess, revive } from './judge.js';
 import type { TraceRequest } from '../trace.js';
 import type { FleetShare, FleetState } from './fleet-state.js';
@@ -204,6 +205,7 @@ function fastJudge(fleet: FleetState, chooser: EngineChooser, req: VmRequest, na
   // The ledger's page-aware totals bound every placement of a plain dedicated DRAM request (smt=prefer:
   // one free PU per vCPU; all memory at one page size): a host below them is refused without a context.
   const plain = req.cpuPolicy === 'dedicated' && req.smt === 'prefer' && req.emulator === 'share' && req.tier === 'dram' && !req.nodes && !req.layout;
+  const direct = chooser.direct?.accepts(req) ? chooser.direct : null;
   return (h) => {
     const ledger = fleet.ledger(h);
     if (plain && !ledger.mayHold(req.vcpus, req.memory, req.pageSize, chooser.sets)) return null;
@@ -211,6 +213,12 @@ function fastJudge(fleet: FleetState, chooser: EngineChooser, req: VmRequest, na
     if (memo === null) return null;
     if (memo !== undefined) {
       return { host: h, key: memo.key, commit: () => commitJudged(fleet, h, revive(memo, req, ledger.state, ledger.capacity()), req, name) };
+    }
+    const d = direct ? direct.judge(req, ledger.state, ledger.capacity()) : GENERAL;
+    if (d !== GENERAL) {
+      if (shape !== null) ledger.memo.set(shape, d);
+      if (!d) return null;
+      return { host: h, key: d.key, commit: () => commitJudged(fleet, h, revive(d, req, ledger.state, ledger.capacity()), req, name) };
     }
     const j = judgeHost(chooser, req, ledger.state, ledger.capacity());
     if (shape !== null) ledger.memo.set(shape, j && compact(j));
