@@ -8,7 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createSocket } from 'node:dgram';
 import { writePcap } from '../src/rdma/pcap-writer.js';
+import { nativeIoAvailable, openUdpTransport } from '../src/rdma/transport/udp.js';
+import { icrcOfIpPacket, readIcrc } from '../src/rdma/wire/icrc.js';
 import { type Aeth, aethSyndrome } from '../src/rdma/wire/aeth.js';
 import { buildRoceFrame } from '../src/rdma/wire/frame.js';
 import { parseIp } from '../src/rdma/wire/ip-address.js';
@@ -67,17 +70,54 @@ const hasTshark = tool('tshark');
 const tmp = mkdtempSync(join(tmpdir(), 'numaplan-tshark-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+/**
+ * The packets as they crossed IPv6 loopback: sent by a UDP transport (`io`), received by a plain
+ * node:dgram socket, framed with the real addresses and ports. Returns the datagrams and frames.
+ */
+async function overLoopback(io: 'native' | 'dgram', encoded: Buffer[]): Promise<{ got: Buffer[]; frames: Buffer[]; port: number }> {
+  const rx = createSocket({ type: 'udp6', recvBufferSize: 4 << 20 });
+  await new Promise<void>((r) => rx.bind(0, '::1', () => r()));
+  const got: { msg: Buffer; port: number }[] = [];
+  const all = new Promise<void>((resolve) => {
+    rx.on('message', (msg, rinfo) => {
+      got.push({ msg, port: rinfo.port });
+      if (got.length === encoded.length) resolve();
+    });
+  });
+  const tx = await openUdpTransport({ address: '::1', port: 0, io });
+  expect(tx.io).toBe(io);
+  for (const r of encoded) tx.send({ address: '::1', port: rx.address().port }, Buffer.from(r));
+  await all;
+  await tx.close();
+  const lo = parseIp('::1') as Buffer;
+  const port = rx.address().port;
+  rx.close();
+  return { got: got.map((g) => g.msg), frames: got.map((g) => buildRoceFrame({ srcAddr: lo, dstAddr: lo, srcPort: g.port, dstPort: port }, g.msg)), port };
+}
+
+const VARIANTS = ['ipv4', 'ipv6', ...(nativeIoAvailable().available || process.env.CI === 'true' ? (['ipv6 loopback, native I/O'] as const) : []), 'ipv6 loopback, dgram I/O'] as const;
+
 describe.skipIf(!hasTshark)('tshark dissects numaplan RoCE v2 packets', () => {
-  for (const family of ['ipv4', 'ipv6'] as const) {
-    it(`every opcode over ${family}`, () => {
+  for (const family of VARIANTS) {
+    it(`every opcode over ${family}`, async () => {
       const src = parseIp(family === 'ipv4' ? '10.0.0.1' : 'fd00::1') as Buffer;
       const dst = parseIp(family === 'ipv4' ? '10.0.0.2' : 'fd00::2') as Buffer;
       const pkts = packets();
       const encoded = pkts.map(encodePacket);
-      const frames = encoded.map((r, k) => buildRoceFrame({ srcAddr: src, dstAddr: dst, srcPort: 49152 + k }, r));
-      const file = join(tmp, `${family}.pcap`);
+      let frames = encoded.map((r, k) => buildRoceFrame({ srcAddr: src, dstAddr: dst, srcPort: 49152 + k }, r));
+      // The receiver's port is not 4791: tell tshark to dissect it as RoCE v2 all the same.
+      const decodeAs: string[] = [];
+      if (family.includes('loopback')) {
+        // Real traffic: the sender's ICRCs, the datagrams as the receiver got them, in order.
+        const wire = await overLoopback(family.includes('native') ? 'native' : 'dgram', encoded);
+        expect(wire.got.map((g) => g.subarray(0, g.length - 4).toString('hex'))).toEqual(encoded.map((e) => e.subarray(0, e.length - 4).toString('hex')));
+        for (const f of wire.frames) expect(readIcrc(f.subarray(62)), 'ICRC of the sent packet').toBe(icrcOfIpPacket(f.subarray(14)));
+        frames = wire.frames;
+        decodeAs.push('-d', `udp.port==${wire.port},infiniband`);
+      }
+      const file = join(tmp, `${family.replace(/[^a-z0-9]+/g, '-')}.pcap`);
       writeFileSync(file, writePcap(frames));
-      const r = spawnSync('tshark', ['-r', file, '-T', 'json', '--disable-protocol', 'rpcordma'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      const r = spawnSync('tshark', ['-r', file, '-T', 'json', '--disable-protocol', 'rpcordma', ...decodeAs], { encoding: 'utf8', maxBuffer: 64 << 20 });
       expect(r.status, r.stderr).toBe(0);
       const dissected = JSON.parse(r.stdout) as { _source: { layers: Record<string, unknown> } }[];
       expect(dissected).toHaveLength(pkts.length);
@@ -129,6 +169,7 @@ describe.skipIf(!hasTshark)('tshark dissects numaplan RoCE v2 packets', () => {
         const frame = frames[k] as Buffer;
         if (!p.deth) expect(Number(f['infiniband.invariant.crc']), what).toBe(frame.readUInt32BE(frame.length - 4));
         expect(enc.length).toBe(frame.length - (family === 'ipv4' ? 42 : 62));
+        if (family.includes('loopback')) expect(Number(f['infiniband.invariant.crc']), what).not.toBe(0);
       });
     });
   }
