@@ -8,7 +8,7 @@ import { randomInt } from 'node:crypto';
 import { RdmaError } from './errors.js';
 import { connectExchange, listenExchange } from './transport/exchange.js';
 import type { PacketTransport } from './transport/transport.js';
-import { openUdpTransport } from './transport/udp.js';
+import { type UdpIo, openUdpTransport } from './transport/udp.js';
 import { type PeerInfo, bringUp } from './verbs/connect.js';
 import type { CompletionQueue } from './verbs/cq.js';
 import { RdmaDevice } from './verbs/device.js';
@@ -28,6 +28,8 @@ export interface PerfOptions {
   /** Operations kept in flight (1 = latency test). */
   txDepth: number;
   mtu: PathMtu;
+  /** Socket I/O of the UDP transports (default auto: native batched I/O when the addon is built). */
+  io?: UdpIo;
 }
 
 /** Latency percentiles in microseconds. */
@@ -59,6 +61,8 @@ export interface PerfResult {
   /** Protocol counters of the client QP (retransmits and timeouts should be 0 on loopback). */
   retransmits: number;
   timeouts: number;
+  /** The socket I/O the client's transport used ('native' or 'dgram'; absent for other transports). */
+  io?: 'native' | 'dgram';
 }
 
 /** One side: device, PD, CQs, QP and a registered buffer. */
@@ -167,6 +171,7 @@ export async function measure(e: PerfEndpoint, peer: PeerInfo, o: PerfOptions): 
     latencyUs: summarize(lat),
     retransmits: e.qp.counters.retransmits,
     timeouts: e.qp.counters.timeouts,
+    ...(e.dev.transport.io ? { io: e.dev.transport.io } : {}),
   };
 }
 
@@ -180,11 +185,15 @@ export function summarize(samples: Float64Array): LatencySummary {
   return { min: s[0] ?? 0, p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: s[n - 1] ?? 0, avg: n ? sum / n : 0 };
 }
 
+function ioOf(o: PerfOptions): { io?: UdpIo } {
+  return o.io ? { io: o.io } : {};
+}
+
 /** Both ends in this process, over UDP on `address` (IPv6 loopback by default). */
 export async function perfLocal(o: PerfOptions, address = '::1'): Promise<PerfResult> {
   const size = Math.max(8, o.size);
-  const server = perfEndpoint(await openUdpTransport({ address, port: 0 }), size, o.txDepth);
-  const client = perfEndpoint(await openUdpTransport({ address, port: 0 }), size, o.txDepth);
+  const server = perfEndpoint(await openUdpTransport({ address, port: 0, ...ioOf(o) }), size, o.txDepth);
+  const client = perfEndpoint(await openUdpTransport({ address, port: 0, ...ioOf(o) }), size, o.txDepth);
   try {
     const sPsn = randomInt(0, 0xffffff);
     const cPsn = randomInt(0, 0xffffff);
@@ -216,12 +225,12 @@ export interface PerfNetOptions {
  * Server side of a two-process run: waits for one client on the TCP exchange, serves its
  * operations (keeping receives posted for SEND) until the client closes the exchange socket.
  */
-export async function perfServe(o: PerfOptions, net: PerfNetOptions, onListening?: (tcpPort: number) => void): Promise<void> {
+export async function perfServe(o: PerfOptions, net: PerfNetOptions, onListening?: (tcpPort: number, io?: 'native' | 'dgram') => void): Promise<void> {
   const size = Math.max(8, o.size);
-  const server = perfEndpoint(await openUdpTransport({ address: net.address, port: net.udpPort }), size, o.txDepth);
+  const server = perfEndpoint(await openUdpTransport({ address: net.address, port: net.udpPort, ...ioOf(o) }), size, o.txDepth);
   const ex = await listenExchange(net.address, net.tcpPort);
   try {
-    onListening?.(ex.port);
+    onListening?.(ex.port, server.dev.transport.io);
     const psn = randomInt(0, 0xffffff);
     const { peer, socket } = await ex.accept(localInfo(server, psn));
     bringUp(server.qp, psn, peer, { pathMtu: o.mtu });
@@ -241,7 +250,7 @@ export async function perfServe(o: PerfOptions, net: PerfNetOptions, onListening
 /** Client side of a two-process run. */
 export async function perfConnect(o: PerfOptions, host: string, net: PerfNetOptions): Promise<PerfResult> {
   const size = Math.max(8, o.size);
-  const client = perfEndpoint(await openUdpTransport({ address: net.address, port: net.udpPort }), size, o.txDepth);
+  const client = perfEndpoint(await openUdpTransport({ address: net.address, port: net.udpPort, ...ioOf(o) }), size, o.txDepth);
   try {
     const psn = randomInt(0, 0xffffff);
     const { peer, socket, rest } = await connectExchange(host, net.tcpPort, localInfo(client, psn));

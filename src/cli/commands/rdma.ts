@@ -5,6 +5,7 @@ import { decodeCapture } from '../../rdma/decode-capture.js';
 import { RdmaError } from '../../rdma/errors.js';
 import { decodedToJson } from '../../rdma/packet-json.js';
 import { type PerfOp, type PerfOptions, type PerfResult, perfConnect, perfLocal, perfServe } from '../../rdma/perf.js';
+import type { UdpIo } from '../../rdma/transport/udp.js';
 import type { PathMtu } from '../../rdma/verbs/types.js';
 import { type Io, writeJson } from '../io.js';
 import { table } from '../render/table.js';
@@ -74,6 +75,7 @@ Examples:
     .option('--address <ip>', 'local IP to bind for RoCE (default ::1, or the --connect host when it is an IP)')
     .option('--port <port>', 'TCP port of the connection exchange', '18515')
     .option('--udp-port <port>', 'local UDP port for RoCE (0 = any free port)', '0')
+    .addOption(new Option('--io <kind>', 'UDP socket I/O: native (batched sendmmsg/recvmmsg addon), dgram (node:dgram) or auto (native when built)').choices(['native', 'dgram', 'auto']).default('auto'))
     .option('--json', 'the result as JSON')
     .addHelpText(
       'after',
@@ -96,9 +98,9 @@ Examples:
         tcpPort: intOption('--port', opts.port, 0, 65535),
       };
       if (opts.server) {
-        await perfServe(o, net, (port) => {
-          if (opts.json) io.out(`${JSON.stringify({ listening: { address: net.address, port } })}\n`);
-          else io.out(`waiting for a client on [${net.address}]:${port}\n`);
+        await perfServe(o, net, (port, used) => {
+          if (opts.json) io.out(`${JSON.stringify({ listening: { address: net.address, port, ...(used ? { io: used } : {}) } })}\n`);
+          else io.out(`waiting for a client on [${net.address}]:${port}${used ? ` (${used} I/O)` : ''}\n`);
         });
         if (!opts.json) io.out('client done\n');
         return;
@@ -120,6 +122,7 @@ interface PerfCliOptions {
   address?: string;
   port: string;
   udpPort: string;
+  io: UdpIo;
   json?: boolean;
 }
 
@@ -138,6 +141,7 @@ function perfOptions(o: PerfCliOptions): PerfOptions {
     iters: intOption('--iters', o.iters, 1, 100_000_000),
     txDepth: intOption('--tx-depth', o.txDepth, 1, 4096),
     mtu: mtu as PathMtu,
+    io: o.io,
   };
 }
 
@@ -145,8 +149,8 @@ function renderPerf(r: PerfResult): string {
   const l = r.latencyUs;
   const f = (x: number) => x.toFixed(1);
   return `${table(
-    ['op', 'bytes', 'iters', 'depth', 'MB/s', 'Gb/s', 'msg/s', 'lat p50 us', 'p90', 'p99', 'p99.9', 'max'],
-    [[r.op, String(r.size), String(r.iters), String(r.txDepth), f(r.bandwidthMBps), r.gbps.toFixed(3), Math.round(r.msgRate).toString(), f(l.p50), f(l.p90), f(l.p99), f(l.p999), f(l.max)]],
+    ['op', 'bytes', 'iters', 'depth', 'MB/s', 'Gb/s', 'msg/s', 'lat p50 us', 'p90', 'p99', 'p99.9', 'max', 'io'],
+    [[r.op, String(r.size), String(r.iters), String(r.txDepth), f(r.bandwidthMBps), r.gbps.toFixed(3), Math.round(r.msgRate).toString(), f(l.p50), f(l.p90), f(l.p99), f(l.p999), f(l.max), r.io ?? '-']],
   )}\n${r.retransmits || r.timeouts ? `retransmissions: ${r.retransmits} (timeouts ${r.timeouts})\n` : ''}`;
 }
 
