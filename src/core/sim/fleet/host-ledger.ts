@@ -342,7 +342,7 @@ export class HostLedger implements HostCapacity {
       }
       this.devicesDirty = true;
     }
-    this.memo.clear();
+    if (this.memo.size > 0) this.memo.clear();
   }
 
   private refresh(): void {

@@ -10,7 +10,7 @@
  * model's weighted SLIT ratio of vCPUs and memory, rounded as `predictCost` rounds it), the
  * placement's node count, preferred devices that are not local, and the chooser's score total.
  */
-import { weightedDistance } from '../../cost/model.js';
+import { SLIT_LOCAL, weightedDistance } from '../../cost/model.js';
 import { type AssignContext, assignDevices } from '../../placement/assign.js';
 import type { HostCapacity } from '../../placement/capacity.js';
 import { type PlacementContext, makeContext, topologyDistance } from '../../placement/context.js';
@@ -62,14 +62,28 @@ export function compact(j: HostJudgement): CompactJudgement {
  * a direct judgement gets its one node evaluated in a context of the judged mode and page size.
  */
 export function revive(c: CompactJudgement, request: VmRequest, state: HostState, capacity: HostCapacity): HostJudgement {
-  if (c.choice === null) {
-    const ctx = makeContext(request, state, c.pageSize, c.mode, capacity);
-    const evaluation = ctx.evaluate([c.node]);
-    if (!evaluation.ok) throw new Error(`internal: node ${c.node} was judged to hold ${request.name} but its evaluation fails`);
+  const distance = topologyDistance(state.topology);
+  const ctx: AssignContext = { request, state, capacity, mode: c.mode, pageSize: c.pageSize, distance };
+  if (c.choice !== null) return { ctx, choice: c.choice, devices: c.devices, key: c.key };
+  if (request.memory % c.pageSize === 0 && request.emulator === 'share' && request.devices.length === 0 && request.tier === 'dram') {
+    // What the context's evaluate gives for one node that holds the whole plain VM: every vCPU and
+    // every byte there (the proportional split of whole pages over one node), cost d(n,n)/10.
+    const node = c.node;
+    const evaluation = {
+      ok: true,
+      nodes: [node],
+      parts: [{ node, vcpus: request.vcpus, emulator: 0, memory: request.memory }],
+      memory: [{ node, bytes: request.memory }],
+      cost: distance(node, node) / SLIT_LOCAL,
+      missingPreferred: 0,
+      shortfalls: [],
+    };
     return { ctx, choice: { evaluation, score: [] }, devices: c.devices, key: c.key };
   }
-  const ctx: AssignContext = { request, state, capacity, mode: c.mode, pageSize: c.pageSize, distance: topologyDistance(state.topology) };
-  return { ctx, choice: c.choice, devices: c.devices, key: c.key };
+  const full = makeContext(request, state, c.pageSize, c.mode, capacity);
+  const evaluation = full.evaluate([c.node]);
+  if (!evaluation.ok) throw new Error(`internal: node ${c.node} was judged to hold ${request.name} but its evaluation fails`);
+  return { ctx: full, choice: { evaluation, score: [] }, devices: c.devices, key: c.key };
 }
 
 /** Judges one host; null when the policy places nothing there. */
