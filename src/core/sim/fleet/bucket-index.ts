@@ -71,14 +71,19 @@ export class MaxTree {
     this.mem = new Float64Array(2 * size).fill(-1);
   }
 
-  /** Sets a host's maxima. */
+  /** Sets a host's maxima; O(log n), and stops climbing where an ancestor's maxima do not change. */
   set(host: number, cpu: number, mem: number): void {
     let i = host + this.size;
+    if (this.cpu[i] === cpu && this.mem[i] === mem) return;
     this.cpu[i] = cpu;
     this.mem[i] = mem;
     for (i >>= 1; i >= 1; i >>= 1) {
-      this.cpu[i] = Math.max(this.cpu[2 * i] as number, this.cpu[2 * i + 1] as number);
-      this.mem[i] = Math.max(this.mem[2 * i] as number, this.mem[2 * i + 1] as number);
+      const c = Math.max(this.cpu[2 * i] as number, this.cpu[2 * i + 1] as number);
+      const m = Math.max(this.mem[2 * i] as number, this.mem[2 * i + 1] as number);
+      // The rest of the path depends only on this node's maxima (its sibling subtrees are unchanged).
+      if (c === this.cpu[i] && m === this.mem[i]) return;
+      this.cpu[i] = c;
+      this.mem[i] = m;
     }
   }
 

@@ -16,7 +16,7 @@
 import type { HostCapacity, NodeCapacity } from '../../placement/capacity.js';
 import { fewestToReach, topologyDistance } from '../../placement/context.js';
 import { pageSizesFor } from '../../placement/engine.js';
-import { maxPhysicalFunctions, singleNodeTotal } from '../../placement/policies/numaplan.js';
+import { type SingleNodeFacts, type SingleScoreScope, maxPhysicalFunctions, singleNodeTotal } from '../../placement/policies/numaplan.js';
 import type { VmRequest } from '../../placement/request.js';
 import type { HostState } from '../../placement/state.js';
 import type { CompactJudgement } from './judge.js';
@@ -43,6 +43,9 @@ const nodes: NodeCapacity[] = [];
 let pageNow = 4096;
 const freeThreads = (i: number): number => (nodes[i] as NodeCapacity).freePus.length;
 const freeBytes = (i: number): number => (nodes[i] as NodeCapacity).memory.get(pageNow) ?? 0;
+// Scratch inputs of the score, rewritten for every node judged (judging is synchronous).
+const facts: SingleNodeFacts = { node: undefined, mode: 'thread', cpuCap: 0, memCap: 0, cost: 1, missingPreferred: 0 };
+const scope: SingleScoreScope = { slots: 0, memory: 0, separateMemory: false, devices: 0, maxDevices: 0, packageLoad: new Map() };
 
 /**
  * numaplan's single-node judgement of a host for a `directEligible` request: the memo form (null
@@ -62,7 +65,7 @@ export function numaplanDirect(request: VmRequest, state: HostState, capacity: H
   const slots = request.vcpus;
   const memory = request.memory;
   const hi = request.numa === 'strict' ? 1 : Math.min(request.maxNodes ?? count, count, request.vcpus);
-  let scope: Parameters<typeof singleNodeTotal>[1] | null = null;
+  let scoped = false;
   for (const pageSize of pageSizesFor(request, capacity)) {
     let free = 0;
     for (const n of capacity.nodes) if (n.tier === 'dram' && n.totalPus > 0) free += n.memory.get(pageSize) ?? 0;
@@ -73,19 +76,29 @@ export function numaplanDirect(request: VmRequest, state: HostState, capacity: H
     const lo = Number.isFinite(j) ? Math.max(1, k, j) : j;
     if (lo > hi) continue;
     if (lo !== 1) return GENERAL;
-    scope ??= { slots, memory, separateMemory: false, devices: 0, maxDevices: maxPhysicalFunctions(nodes), packageLoad: capacity.packageLoad };
+    if (!scoped) {
+      scope.slots = slots;
+      scope.memory = memory;
+      scope.maxDevices = maxPhysicalFunctions(nodes);
+      scope.packageLoad = capacity.packageLoad;
+      scoped = true;
+    }
     let best: NodeCapacity | null = null;
     let bestScore = Number.POSITIVE_INFINITY;
     for (const n of nodes) {
       const cpuCap = n.freePus.length;
       const memCap = n.memory.get(pageSize) ?? 0;
       if (cpuCap < slots || memCap < memory) continue;
-      const score = singleNodeTotal({ node: n, mode: 'thread', cpuCap, memCap, cost: 1, missingPreferred: 0 }, scope);
+      facts.node = n;
+      facts.cpuCap = cpuCap;
+      facts.memCap = memCap;
+      const score = singleNodeTotal(facts, scope);
       if (best === null || score < bestScore) {
         best = n;
         bestScore = score;
       }
     }
+    facts.node = undefined;
     if (best === null) return GENERAL;
     const latency = Math.round((topologyDistance(state.topology)(best.id, best.id) / 10) * 1e4) / 1e4;
     return { key: [latency, 1, 0, bestScore], mode: 'thread', pageSize, choice: null, node: best.id, devices: [] };

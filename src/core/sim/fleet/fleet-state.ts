@@ -231,12 +231,16 @@ export class FleetState {
         seen[p] = 1;
       }
     }
-    const share: FleetShare = { host, nodes: [], cpu: [], mem: [], engineName };
+    let k = 0;
+    for (let p = 0; p < seen.length; p++) k += seen[p] as number;
+    const share: FleetShare = { host, nodes: new Array<number>(k), cpu: new Array<number>(k), mem: new Array<number>(k), engineName };
+    let at = 0;
     for (let p = 0; p < seen.length; p++) {
       if (seen[p] === 0) continue;
-      share.nodes.push(base + p);
-      share.cpu.push(cpu[p] as number);
-      share.mem.push(mem[p] as number);
+      share.nodes[at] = base + p;
+      share.cpu[at] = cpu[p] as number;
+      share.mem[at] = mem[p] as number;
+      at++;
       cpu[p] = 0;
       mem[p] = 0;
       seen[p] = 0;
@@ -246,11 +250,12 @@ export class FleetState {
 
   /** Takes (sign -1) or returns (sign +1) a share, and refreshes the host's index entries. */
   apply(share: FleetShare, sign: 1 | -1): void {
-    share.nodes.forEach((n, i) => {
+    for (let i = 0; i < share.nodes.length; i++) {
+      const n = share.nodes[i] as number;
       this.freeCpu[n] = (this.freeCpu[n] as number) + sign * (share.cpu[i] as number);
       this.freeMem[n] = (this.freeMem[n] as number) + sign * (share.mem[i] as number);
       this.nodeFit.set(n, this.freeCpu[n] as number, this.freeMem[n] as number);
-    });
+    }
     this.reindex(share.host);
   }
 
