@@ -1,19 +1,21 @@
 /**
  * RoCE v2 over a UDP socket driven by the native addon (Linux): batched system calls, same packets.
  *
- * Send: packets handed to `send`/`sendFramed` are queued (ICRC filled at once, as udp.ts does) and
- * leave in ONE sendmmsg(2) per batch: when the queue reaches `batch` packets, and at the end of the
- * current JS run (a microtask, so a lone packet waits for no timer). When the socket buffer is
- * full the kernel takes what fits; the rest stays queued, in order, until the socket is writable
- * again (libuv poll), so nothing is dropped on the sending side. A datagram the kernel refuses for
- * another reason (unreachable destination, too long) is a loss, as with node:dgram.
+ * Send: packets handed to `send`/`sendFramed` are queued and leave in ONE sendmmsg(2) per batch:
+ * when the queue reaches `batch` packets, and at the end of the current JS run (a microtask, so a
+ * lone packet waits for no timer). The addon fills each packet's ICRC just before the call (the
+ * packet buffers are the transport's from `send` on, as with node:dgram). When the socket buffer
+ * is full the kernel takes what fits; the rest stays queued, in order, until the socket is
+ * writable again (libuv poll), so nothing is dropped on the sending side. A datagram the kernel
+ * refuses for another reason (unreachable destination, too long) is a loss, as with node:dgram.
  *
- * Receive: libuv watches the socket; on readable the addon drains it with recvmmsg(2) into a slab
- * and calls back once per batch. Each datagram is checked exactly as udp.ts checks it (length,
- * then ICRC over the rebuilt IP/UDP pseudo-header) before the handler sees it. Handed-out packets
+ * Receive: libuv watches the socket; on readable the addon drains it with recvmmsg(2) into a slab,
+ * verifies each ICRC over the rebuilt IP/UDP pseudo-header, and calls back once per batch; short,
+ * oversized and ICRC-failing datagrams are counted and skipped as udp.ts does. Handed-out packets
  * are views of the slab, so a fresh slab is given to the addon after a batch that delivered any.
  *
- * The ICRC rules (what is generated and verified over IPv6 and IPv4) are those of udp.ts.
+ * The ICRC rules (what is generated and verified over IPv6 and IPv4) are those of udp.ts; the
+ * addon's CRC is checked against zlib, the TS routine and real captures (test/rdma-native.test.ts).
  */
 import { endianness } from 'node:os';
 import { parseIp } from '../wire/ip-address.js';
