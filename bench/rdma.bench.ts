@@ -253,8 +253,8 @@ export const suite: BenchSuite = {
     { name: 'udp 1 MiB (256 x 4 KiB datagrams, node:dgram)', run: () => timed(bulkTimes.udp, udpBurst), baseline: TCP_BULK, process: true },
     // One round trip per sample (process: true stops the runner from batching): per-operation
     // median and p95, like `numaplan rdma perf --size 8 --tx-depth 1` and perftest.
-    { name: RTT.native, run: () => timed(rtt.native, () => rdmaBurst(nativePair, 8, 1)), baseline: TCP_RTT, process: true, unavailable: nativeMissing },
     { name: RTT.dgram, run: () => timed(rtt.dgram, () => rdmaBurst(dgramPair, 8, 1)), baseline: TCP_RTT, process: true },
+    { name: RTT.native, run: () => timed(rtt.native, () => rdmaBurst(nativePair, 8, 1)), baseline: TCP_RTT, process: true, unavailable: nativeMissing },
     { name: TCP_RTT, alias: 'tcp echo', run: () => timed(rtt.tcp, tcpEcho), process: true },
     // Back-to-back round trips, each timed (as ib_write_lat does): the latency goal's rows.
     { name: BACK_TO_BACK.native, run: () => backToBack(() => rdmaBurst(nativePair, 8, 1)), baseline: BACK_TO_BACK_TCP, selfTimed: true, unavailable: nativeMissing },

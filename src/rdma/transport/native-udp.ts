@@ -123,7 +123,8 @@ export class NativeUdpTransport implements PacketTransport {
   send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void {
     if (this.closed) return;
     this.stats.sent++;
-    this.enqueue(to, Buffer.isBuffer(roce) ? roce : roce.length === 1 ? (roce[0] as Buffer) : [...roce]);
+    // The addon gathers at most 16 pieces per datagram (packets come in 1 to 3).
+    this.enqueue(to, Buffer.isBuffer(roce) ? roce : roce.length === 1 ? (roce[0] as Buffer) : roce.length > 16 ? Buffer.concat(roce) : [...roce]);
   }
 
   sendFramed(to: PeerAddress, frame: Buffer): void {
@@ -209,7 +210,7 @@ export class NativeUdpTransport implements PacketTransport {
     let delivered = false;
     for (let i = 0; i < n; i++) {
       const m = i * META;
-      const len = LE ? (this.lens[m >> 2] as number) : meta.readInt32BE(m);
+      const len = this.lens[m >> 2] as number; // host byte order, as the addon wrote it
       if (len < 16) {
         this.stats.malformed++;
         continue;
