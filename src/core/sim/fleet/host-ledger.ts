@@ -28,6 +28,9 @@ class LedgerNode implements NodeCapacity {
   readonly poolSizes: number[];
   readonly poolTotals: number[];
   readonly poolBytes: number;
+  /** Position in the ledger's node list, and bytes the host reserve keeps on the node (set by the ledger). */
+  pos = 0;
+  reserved = 0;
   constructor(
     readonly id: number,
     readonly kind: NodeCapacity['kind'],
@@ -101,7 +104,9 @@ export class HostLedger implements HostCapacity {
   private readonly reserveMem = new Map<number, number>();
   private readonly taken = new Set<string>();
   private readonly slot = new Map<string, number>();
-  private readonly dirty = new Set<LedgerNode>();
+  /** Nodes (by index) whose free lists need a rebuild, and how many. */
+  private readonly dirty: Uint8Array;
+  private dirtyCount = 0;
   /** Package ids, in the topology index's order (the order of `packageLoad`'s keys). */
   private readonly pkgIds: number[];
   /** Dense package index of each OS CPU (-1: none). */
@@ -140,8 +145,13 @@ export class HostLedger implements HostCapacity {
     this.nodes.forEach((n, i) => {
       for (const pus of n.cores) for (const p of pus) if (p <= tix.maxOs) this.puIdx[p] = i;
     });
-    for (const n of this.nodes) this.dirty.add(n);
-    this.nodes.forEach((n, i) => this.nodePos.set(n.id, i));
+    this.dirty = new Uint8Array(this.nodes.length).fill(1);
+    this.dirtyCount = this.nodes.length;
+    this.nodes.forEach((n, i) => {
+      this.nodePos.set(n.id, i);
+      n.pos = i;
+      n.reserved = this.reserveMem.get(n.id) ?? 0;
+    });
     for (const n of this.nodes) {
       for (const pus of n.cores) {
         for (const p of pus) {
@@ -286,6 +296,14 @@ export class HostLedger implements HostCapacity {
     this.mark(a, -1);
   }
 
+  /** Marks node `i` for a rebuild of its free lists. */
+  private touch(i: number): void {
+    if (this.dirty[i] === 0) {
+      this.dirty[i] = 1;
+      this.dirtyCount++;
+    }
+  }
+
   /** Recomputes the loads of the packages touched since the last call from their used-PU counts. */
   private reload(): void {
     for (let k = 0; k < this.pkgIds.length; k++) {
@@ -307,7 +325,7 @@ export class HostLedger implements HostCapacity {
         this.pkgUsed[k] = (this.pkgUsed[k] as number) + (st === 0 ? -1 : 1);
         this.pkgTouched[k] = 1;
       }
-      this.dirty.add(this.nodes[i] as LedgerNode);
+      this.touch(i);
       if (this.counted[i]) {
         const d = st === 1 ? -1 : 1;
         this.freeSlots += d;
@@ -331,7 +349,7 @@ export class HostLedger implements HostCapacity {
       const at = k * count + i;
       this.memUsed[at] = (this.memUsed[at] as number) + sign * m.bytes;
       const n = this.nodes[i] as LedgerNode;
-      this.dirty.add(n);
+      this.touch(i);
       if (this.counted[i]) this.nodePageFree[at] = this.freeAt(n, m.pageSize);
     }
     this.retotal();
@@ -346,9 +364,13 @@ export class HostLedger implements HostCapacity {
   }
 
   private refresh(): void {
-    if (this.dirty.size > 0) {
-      for (const n of this.dirty) this.rebuildNode(n);
-      this.dirty.clear();
+    if (this.dirtyCount > 0) {
+      for (let i = 0; i < this.nodes.length; i++) {
+        if (this.dirty[i] === 0) continue;
+        this.dirty[i] = 0;
+        this.rebuildNode(this.nodes[i] as LedgerNode);
+      }
+      this.dirtyCount = 0;
     }
     if (this.devicesDirty) this.rebuildDevices();
   }
@@ -382,12 +404,12 @@ export class HostLedger implements HostCapacity {
   /** Bytes of one page size granted on a node. */
   private used(n: LedgerNode, pageSize: number): number {
     const k = this.pageSizes.indexOf(pageSize);
-    return k < 0 ? 0 : (this.memUsed[k * this.nodes.length + (this.nodePos.get(n.id) as number)] as number);
+    return k < 0 ? 0 : (this.memUsed[k * this.nodes.length + n.pos] as number);
   }
 
   private freeAt(n: LedgerNode, pageSize: number): number {
     if (pageSize === 4096) {
-      const regular = n.totalMemory - n.poolBytes - (this.reserveMem.get(n.id) ?? 0) - this.used(n, 4096);
+      const regular = n.totalMemory - n.poolBytes - n.reserved - this.used(n, 4096);
       return Math.max(0, Math.floor(regular / 4096) * 4096);
     }
     let free = 0;
