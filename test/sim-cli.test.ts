@@ -41,9 +41,10 @@ describe('numaplan simulate', () => {
 
   // The workers run the built JavaScript: needs `npm run build` (done by `npm test`; required under CI).
   const built = existsSync(join(import.meta.dirname, '..', 'dist', 'sim-worker', 'fleet-worker.js'));
-  it.skipIf(!built && process.env.CI !== 'true')('fleet mode: --workers 2 gives the same report as one thread', async () => {
+  it.skipIf(!built && process.env.CI !== 'true')('fleet mode: --workers 2 (and the default, auto) give the same report as this thread', async () => {
     const args = ['--mode', 'fleet', '--synthetic', '600', '--hosts', 'preset:broadwell-2s*2,preset:epyc-2s-nps4*1', '--load', '1.5', '--policies', 'numaplan,first-fit,host-best-fit', '--seed', '3', '--json', '--no-progress'];
-    const one = await simulate(args);
+    const one = await simulate([...args, '--workers', '0']);
+    const auto = await simulate(args);
     const two = await simulate([...args, '--workers', '2']);
     expect([one.code, two.code]).toEqual([0, 0]);
     const strip = (text: string): unknown => {
@@ -51,6 +52,8 @@ describe('numaplan simulate', () => {
       return { ...r, results: r.results.map((x) => ({ ...x, decisionsPerSecond: 0 })) };
     };
     expect(strip(two.out)).toEqual(strip(one.out));
+    expect(auto.code).toBe(0);
+    expect(strip(auto.out)).toEqual(strip(one.out));
     expect((JSON.parse(one.out) as { results: { accepted: number }[] }).results[0]?.accepted).toBeGreaterThan(0);
   });
   it('input errors exit 2 and name the field', async () => {

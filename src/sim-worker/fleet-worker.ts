@@ -34,6 +34,7 @@ for (const task of data.tasks) {
     ...(data.horizon !== null ? { horizon: data.horizon } : {}),
     samples: data.samples,
     clock: () => performance.now(),
+    onProgress: (done, total) => parentPort?.postMessage({ index: task.index, progress: done, total }),
   });
   const result = fleetRunResult(run);
   parentPort?.postMessage({ index: task.index, result }, [result.latency.buffer as ArrayBuffer]);

@@ -18,7 +18,10 @@ export interface FleetParallelOptions {
   horizon?: number;
   samples: number;
   workers: number;
+  /** Runs finished so far, of all. */
   onRun?: (done: number, total: number) => void;
+  /** Arrivals replayed so far over all runs, of all (posted by the workers about every 1% of a run). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Young generation of each worker, in MB. */
@@ -31,6 +34,8 @@ export async function runFleetParallel(options: FleetParallelOptions): Promise<F
   const out: (FleetRunResult | undefined)[] = new Array(tasks.length);
   const n = Math.max(1, Math.min(options.workers, tasks.length));
   let done = 0;
+  const replayed = new Array<number>(tasks.length).fill(0);
+  let perRun = 0;
   await Promise.all(
     Array.from({ length: n }, (_, w) => {
       const data: FleetWorkerData = {
@@ -42,8 +47,15 @@ export async function runFleetParallel(options: FleetParallelOptions): Promise<F
       };
       return new Promise<void>((resolve, reject) => {
         const worker = new Worker(script, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: FLEET_WORKER_YOUNG_MB } });
-        worker.on('message', (m: { index: number; result: FleetRunResult }) => {
+        worker.on('message', (m: { index: number; result: FleetRunResult } | { index: number; progress: number; total: number }) => {
+          if ('progress' in m) {
+            replayed[m.index] = m.progress;
+            perRun = m.total;
+            options.onProgress?.(replayed.reduce((s, x) => s + x, 0), perRun * tasks.length);
+            return;
+          }
           out[m.index] = m.result;
+          replayed[m.index] = m.result.arrivals;
           options.onRun?.(++done, tasks.length);
         });
         worker.on('error', reject);

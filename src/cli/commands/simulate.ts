@@ -22,6 +22,7 @@ import type { FleetTraceSource } from '../../sim-worker/fleet-worker.js';
 import { runFleetParallel } from '../../sim-worker/run-fleet-parallel.js';
 import { forLoad, syntheticTrace } from '../../core/sim/synthetic.js';
 import type { Trace } from '../../core/sim/trace.js';
+import { availableParallelism } from 'node:os';
 import { type Io, writeJson } from '../io.js';
 import { table } from '../render/table.js';
 
@@ -67,7 +68,11 @@ export function registerSimulate(program: Command, io: Io): void {
     .option('--json', 'print the report as JSON')
     .option('--csv', 'print one CSV row per policy')
     .option('--plot <dir>', 'write SVG plots (utilisation over time, placed before failure, acceptance, latency ratios) into DIR')
-    .option('--workers <n>', 'worker threads running policies (and vmagent starts) in parallel (0: this thread)', '0')
+    .option(
+      '--workers <n>',
+      'worker threads running policies (and vmagent starts) in parallel; 0: this thread; auto: fleet mode uses min(policies, CPU cores) workers (each with a 64 MB young generation, which replays large fleets faster), vmagent mode this thread',
+      'auto',
+    )
     .option('--no-progress', 'no progress bar on stderr')
     .addHelpText(
       'after',
@@ -105,7 +110,7 @@ dedicated vCPUs on hardware threads and their memory with page size auto.
 async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> {
   const starts = intOption(opts.starts, '--starts', 1);
   const seed = intOption(opts.seed, '--seed', 0);
-  const workers = intOption(opts.workers, '--workers', 0);
+  const workers = opts.workers === 'auto' ? null : intOption(opts.workers, '--workers', 0);
   const horizon = opts.horizon === undefined ? undefined : intOption(opts.horizon, '--horizon', 1);
   if (opts.mode === 'fleet') return runFleet(opts, io, seed, horizon, workers);
   if (!opts.trace) throw usage('--trace', 'a trace file is required (--trace FILE)');
@@ -119,10 +124,10 @@ async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> 
   const trace = readTrace(opts.trace, { skipBad: opts.skipBad === true });
   if (trace.skipped > 0) io.err(`skipped ${trace.skipped} bad row(s) of ${opts.trace}\n`);
   const scenario = vmagentScenario(opts.scenario, servers);
-  const progress = makeProgress(io, opts.progress && process.stderr.isTTY === true);
+  const progress = makeProgress(io, opts.progress && process.stderr.isTTY === true, 'runs');
   const offsets = vmagentOffsets(trace, starts, seed);
   let report: SimReport;
-  if (workers > 0) {
+  if (workers !== null && workers > 0) {
     const runs = await runVmagentParallel({
       tracePath: opts.trace,
       skipBad: opts.skipBad === true,
@@ -150,7 +155,7 @@ async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> 
   return report;
 }
 
-async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: number | undefined, workers: number): Promise<SimReport> {
+async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: number | undefined, asked: number | null): Promise<SimReport> {
   if (!opts.hosts) throw usage('--hosts', 'fleet mode needs --hosts SOURCE*COUNT,... (e.g. preset:epyc-2s-nps4*100)');
   if (!opts.trace && opts.synthetic === undefined) throw usage('--trace', 'fleet mode needs --trace FILE or --synthetic N');
   const groups: FleetGroup[] = await Promise.all(
@@ -159,6 +164,7 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
   const known = fleetPolicyNames();
   const policies = (opts.policies ?? known.join(',')).split(',').map((p) => p.trim()).filter((p) => p !== '');
   for (const p of policies) if (!known.includes(p)) throw unknownPolicy(p, known);
+  const workers = asked ?? Math.max(1, Math.min(policies.length, availableParallelism()));
   let trace: Trace;
   let source: FleetTraceSource;
   if (opts.synthetic !== undefined) {
@@ -174,7 +180,7 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
     if (trace.skipped > 0) io.err(`skipped ${trace.skipped} bad row(s) of ${opts.trace}\n`);
     source = { kind: 'file', path: opts.trace as string, skipBad: opts.skipBad === true };
   }
-  const bar = makeProgress(io, opts.progress && process.stderr.isTTY === true);
+  const bar = makeProgress(io, opts.progress && process.stderr.isTTY === true, 'arrivals');
   if (workers > 0) {
     const runs = await runFleetParallel({
       trace: source,
@@ -183,7 +189,7 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
       ...(horizon !== undefined ? { horizon } : {}),
       samples: 300,
       workers,
-      onRun: bar,
+      onProgress: bar,
     });
     bar(-1, 0);
     return fleetReport(trace, groups, seed, runs);
@@ -200,7 +206,7 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
 }
 
 /** A progress bar on stderr (only when stderr is a terminal-like sink and the run has several steps). */
-function makeProgress(io: Io, enabled: boolean): (done: number, total: number) => void {
+function makeProgress(io: Io, enabled: boolean, unit: string): (done: number, total: number) => void {
   let last = '';
   return (done, total) => {
     if (!enabled) return;
@@ -210,7 +216,7 @@ function makeProgress(io: Io, enabled: boolean): (done: number, total: number) =
     }
     const width = 30;
     const filled = Math.round((done / total) * width);
-    const line = `\rsimulating [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} runs`;
+    const line = `\rsimulating [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${unit}`;
     if (line !== last) io.err(line);
     last = line;
   };
