@@ -37,8 +37,10 @@
  * drops duplicate partial results (first occurrence kept, same best hint as the literal cross
  * product, which `mergeHints(..., { literal: true })` still runs for tests and the benchmark).
  */
-import { deviceMatches, deviceSlots } from '../../capacity.js';
+import { deviceMatches } from '../../capacity.js';
+import { topologyIndex } from '../../topology-index.js';
 import type { PlacementContext } from '../../context.js';
+import type { Topology } from '../../../topology/model.js';
 import { type NodeChoice, type PlacementPolicy, definePolicy } from '../../policy.js';
 import { choiceOf, explicitChoice, withNodeLimit } from './common.js';
 
@@ -60,6 +62,23 @@ const popcount = (m: number): number => {
   for (let x = m; x; x &= x - 1) c++;
   return c;
 };
+
+const MASKS = new Map<number, readonly number[]>();
+
+/** iterateBitMasks(n), memoised (callers only read it). */
+function bitMasks(n: number): readonly number[] {
+  let m = MASKS.get(n);
+  if (!m) MASKS.set(n, (m = iterateBitMasks(n)));
+  return m;
+}
+
+const NODES_BY_ID = new WeakMap<Topology, Map<number, Topology['nodes'][number]>>();
+
+function nodesById(topo: Topology): Map<number, Topology['nodes'][number]> {
+  let m = NODES_BY_ID.get(topo);
+  if (!m) NODES_BY_ID.set(topo, (m = new Map(topo.nodes.map((t) => [t.id, t]))));
+  return m;
+}
 
 /** Every non-empty mask over n bits in IterateBitMasks order (by size, then combinations in order). */
 export function iterateBitMasks(n: number): number[] {
@@ -206,7 +225,7 @@ export function mergeHints(providers: readonly TopologyHint[][], n: number, opti
 export function providerHints(ctx: PlacementContext): TopologyHint[][] {
   const nodes = ctx.cpuNodes;
   const n = nodes.length;
-  const masks = iterateBitMasks(n);
+  const masks = bitMasks(n);
   const request = ctx.request;
   const providers: TopologyHint[][] = [];
   const dontCare: TopologyHint[] = [{ mask: 0, preferred: true, any: true }];
@@ -223,7 +242,7 @@ export function providerHints(ctx: PlacementContext): TopologyHint[][] {
   // Memory manager: the page size of this context.
   if (ctx.separateMemory) providers.push(dontCare);
   else {
-    const topo = new Map(ctx.state.topology.nodes.map((t) => [t.id, t]));
+    const topo = nodesById(ctx.state.topology);
     const total = nodes.map((c) => {
       const t = topo.get(c.id);
       if (!t) return 0;
@@ -234,7 +253,7 @@ export function providerHints(ctx: PlacementContext): TopologyHint[][] {
     add(resourceHints(masks, total, nodes.map((c) => ctx.memCap(c.id)), request.memory));
   }
   // Device manager: one resource per device request.
-  const everything = deviceSlots(ctx.state.topology);
+  const everything = request.devices.length === 0 ? [] : topologyIndex(ctx.state.topology).slots;
   const pos = new Map(nodes.map((c, i) => [c.id, i]));
   for (const d of request.devices) {
     if (d.locality === 'none') {
@@ -299,7 +318,7 @@ export function k8sChooser(kind: K8sPolicyKind, preferClosest: boolean, name: st
     // The resource managers extend a hint they cannot satisfy to the narrowest of their own masks
     // containing it (memory manager extendTopologyManagerHint; the CPU manager takes the rest
     // elsewhere): here, the narrowest superset of the merged mask that holds the VM.
-    const supersets = iterateBitMasks(n)
+    const supersets = bitMasks(n)
       .filter((m) => (m & hint.mask) === hint.mask && m !== hint.mask && popcount(m) <= hi)
       .sort((a, b) => (isNarrowerThan(a, b) ? -1 : isNarrowerThan(b, a) ? 1 : 0));
     for (const m of supersets) {

@@ -23,6 +23,7 @@
  * as libxl counts a domain on every node its affinity covers.
  */
 import { formatCpuList } from '../../../topology/cpulist.js';
+import type { Topology } from '../../../topology/model.js';
 import type { PlacementContext } from '../../context.js';
 import { type NodeChoice, definePolicy } from '../../policy.js';
 import { choiceOf, combinations, explicitChoice, withNodeLimit } from './common.js';
@@ -32,17 +33,58 @@ export const LIBXL_MAX_NUMA_NODES = 16;
 
 /** vCPUs of existing VMs able to run on each node (libxl's nr_vcpus_on_nodes). */
 export function vcpusOnNodes(ctx: PlacementContext): Map<number, number> {
-  const nodeOf = new Map(ctx.state.topology.pus.map((p) => [p.os, p.node]));
+  const nodeOf = puNodes(ctx.state.topology);
   const out = new Map<number, number>();
+  const seen: number[] = [];
   for (const a of ctx.state.allocations) {
-    const nodes = new Set<number>();
+    // The distinct nodes of the VM's CPUs, in first-seen order (a VM spans few nodes).
+    seen.length = 0;
     for (const c of a.cpus) {
       const n = nodeOf.get(c);
-      if (n !== null && n !== undefined) nodes.add(n);
+      if (n !== null && n !== undefined && !seen.includes(n)) seen.push(n);
     }
-    for (const n of nodes) out.set(n, (out.get(n) ?? 0) + a.cpus.length);
+    for (const n of seen) out.set(n, (out.get(n) ?? 0) + a.cpus.length);
   }
   return out;
+}
+
+const PU_NODES = new WeakMap<Topology, Map<number, number | null>>();
+
+/** OS CPU index -> node, memoised per topology. */
+function puNodes(topology: Topology): Map<number, number | null> {
+  let m = PU_NODES.get(topology);
+  if (!m) {
+    m = new Map(topology.pus.map((p) => [p.os, p.node]));
+    PU_NODES.set(topology, m);
+  }
+  return m;
+}
+
+const PU_COUNTS = new WeakMap<Topology, number[]>();
+
+/** PUs per node, in topology node order, memoised per topology. */
+function nodePuCounts(topo: Topology): number[] {
+  let counts = PU_COUNTS.get(topo);
+  if (!counts) {
+    counts = topo.nodes.map((n) => topo.pus.filter((p) => p.node === n.id).length);
+    PU_COUNTS.set(topo, counts);
+  }
+  return counts;
+}
+
+const SOFT = new WeakMap<Topology, Map<string, string>>();
+
+/** The CPU list of the online, allowed PUs of a node set (the soft affinity), memoised per topology and set. */
+function softAffinity(topology: Topology, ids: readonly number[]): string {
+  let byIds = SOFT.get(topology);
+  if (!byIds) SOFT.set(topology, (byIds = new Map()));
+  const key = ids.join(',');
+  let list = byIds.get(key);
+  if (list === undefined) {
+    list = formatCpuList(topology.pus.filter((p) => p.node !== null && ids.includes(p.node) && p.online && p.allowed).map((p) => p.os));
+    if (byIds.size < 4096) byIds.set(key, list);
+  }
+  return list;
 }
 
 /** The libxl chooser. */
@@ -52,7 +94,7 @@ export function chooseLibxl(ctx: PlacementContext): NodeChoice | null {
   const nodes = ctx.cpuNodes;
   if (nodes.length === 0) return null;
   const topo = ctx.state.topology;
-  const pusPerNode = topo.nodes.map((n) => topo.pus.filter((p) => p.node === n.id).length);
+  const pusPerNode = nodePuCounts(topo);
   const uniform = pusPerNode.every((c) => c === pusPerNode[0]) && (pusPerNode[0] ?? 0) > 0;
   const vcpus = ctx.request.vcpus;
   let k = uniform ? Math.max(1, Math.ceil(vcpus / (pusPerNode[0] as number))) : 1;
@@ -78,7 +120,7 @@ export function chooseLibxl(ctx: PlacementContext): NodeChoice | null {
     for (const c of cands) {
       const ev = ctx.evaluate(c.ids);
       if (!ev.ok) continue;
-      const soft = formatCpuList(topo.pus.filter((p) => p.node !== null && c.ids.includes(p.node) && p.online && p.allowed).map((p) => p.os));
+      const soft = softAffinity(topo, c.ids);
       return choiceOf(
         ev,
         [
