@@ -106,12 +106,10 @@ describe('bad rows', () => {
 
 describe('the Huawei trace (data set)', () => {
   const dir = dataSet('traces');
-  it.skipIf(dir === null)('reads 116,313 requests in well under a second, and the first rows of the event log', () => {
-    const start = performance.now();
+  // Its reading speed is a benchmark row (npm run bench -- --filter sim), not a test.
+  it.skipIf(dir === null)('reads all 116,313 requests, and the first rows of the event log', () => {
     const t = readTrace(join(dir as string, 'huawei-east-1-lt.from-SPANE.csv'));
-    const ms = performance.now() - start;
     expect(t.requests.length).toBe(116313);
-    expect(ms).toBeLessThan(2000); // about 0.2 s on a quiet machine; loose for loaded CI runners
     expect(traceEvents(t).kind.length).toBe(2 * 116313);
     const e = readTrace(join(dir as string, 'huawei-east-1.original-format.first5rows.csv'));
     expect(e.format).toBe('huawei-events');
