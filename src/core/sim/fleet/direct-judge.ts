@@ -43,15 +43,28 @@ const nodes: NodeCapacity[] = [];
 let pageNow = 4096;
 const freeThreads = (i: number): number => (nodes[i] as NodeCapacity).freePus.length;
 const freeBytes = (i: number): number => (nodes[i] as NodeCapacity).memory.get(pageNow) ?? 0;
+const NO_LOADS: ReadonlyMap<number, number> = new Map();
 // Scratch inputs of the score, rewritten for every node judged (judging is synchronous).
 const facts: SingleNodeFacts = { node: undefined, mode: 'thread', cpuCap: 0, memCap: 0, cost: 1, missingPreferred: 0 };
-const scope: SingleScoreScope = { slots: 0, memory: 0, separateMemory: false, devices: 0, maxDevices: 0, packageLoad: new Map() };
+const scope: SingleScoreScope = { slots: 0, memory: 0, separateMemory: false, devices: 0, maxDevices: 0, packageLoad: NO_LOADS };
 
 /**
  * numaplan's single-node judgement of a host for a `directEligible` request: the memo form (null
  * choice, the node in `node`), null when numaplan places nothing there, or `GENERAL`.
  */
 export function numaplanDirect(request: VmRequest, state: HostState, capacity: HostCapacity): CompactJudgement | null | typeof GENERAL {
+  try {
+    return judgeDirect(request, state, capacity);
+  } finally {
+    // Drop the scratch references to this host's nodes and loads.
+    nodes.length = 0;
+    facts.node = undefined;
+    scope.packageLoad = NO_LOADS;
+  }
+}
+
+
+function judgeDirect(request: VmRequest, state: HostState, capacity: HostCapacity): CompactJudgement | null | typeof GENERAL {
   // The eligible nodes (DRAM with CPUs, in the capacity view's order), indexed 0..n-1 for the bounds.
   nodes.length = 0;
   ids.length = 0;
@@ -98,7 +111,6 @@ export function numaplanDirect(request: VmRequest, state: HostState, capacity: H
         bestScore = score;
       }
     }
-    facts.node = undefined;
     if (best === null) return GENERAL;
     const latency = Math.round((topologyDistance(state.topology)(best.id, best.id) / 10) * 1e4) / 1e4;
     return { key: [latency, 1, 0, bestScore], mode: 'thread', pageSize, choice: null, node: best.id, devices: [] };
