@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { hostCapacity } from '../src/core/placement/capacity.js';
 import { getPolicy } from '../src/core/placement/policies/index.js';
+import { vcpusOnNodesOf } from '../src/core/placement/policies/baselines/libxl.js';
 import { allocationOf } from '../src/core/placement/state.js';
 import { HostLedger } from '../src/core/sim/fleet/host-ledger.js';
 import { type FleetGroup, FleetState } from '../src/core/sim/fleet/fleet-state.js';
@@ -69,6 +70,9 @@ describe('host ledger', () => {
           }
         }
         expect(view(ledger.capacity())).toEqual(view(hostCapacity(ledger.state)));
+        // libxl's per-node vCPU count, kept incrementally, equals the count over the allocations.
+        const nonZero = (m: ReadonlyMap<number, number>): [number, number][] => [...m].filter(([, v]) => v !== 0).sort((a, b) => a[0] - b[0]);
+        expect(nonZero(ledger.vcpusByNode)).toEqual(nonZero(vcpusOnNodesOf(ledger.state)));
         expect({ slots: ledger.freeSlots, pages: Array.from(ledger.pageFree), live: Array.from(ledger.liveFree) }).toEqual(totals(hostCapacity(ledger.state), ledger.pageSizes));
         // mayHold is a necessary condition: whenever it says no, the engine refuses (numaplan with
         // node sets; interleave, whose memory goes to every node, with the plain totals).

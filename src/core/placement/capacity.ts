@@ -63,6 +63,12 @@ export interface HostCapacity {
   pageSizes: number[];
   /** Owner of each CPU that is not free: "host reserve" or a VM name. */
   cpuOwner: Map<number, string>;
+  /**
+   * vCPUs of the placed VMs per node, each VM counted on every node its vCPUs sit on (libxl's
+   * nr_vcpus_on_nodes), when the view keeps it up to date (fleet mode's ledger); absent, policies
+   * that need it count the state's allocations.
+   */
+  readonly vcpusByNode?: ReadonlyMap<number, number>;
 }
 
 /** All devices of a topology as slots, including VFs a PF announces but that are not listed. */

@@ -13,6 +13,7 @@
  */
 import type { DeviceSlot, HostCapacity, NodeCapacity } from '../../placement/capacity.js';
 import { type Allocation, type HostState, createHostState } from '../../placement/state.js';
+import { puNodes } from '../../placement/policies/baselines/libxl.js';
 import { topologyIndex } from '../../placement/topology-index.js';
 import type { Topology } from '../../topology/model.js';
 
@@ -70,6 +71,8 @@ export class HostLedger implements HostCapacity {
   unplacedDevices: DeviceSlot[] = [];
   freeDevices = new Map<string, DeviceSlot>();
   readonly packageLoad = new Map<number, number>();
+  /** vCPUs of the placed VMs per node they have vCPUs on (libxl's count), kept on every change. */
+  readonly vcpusByNode = new Map<number, number>();
   readonly pageSizes: number[];
   /** Per-host memo of decisions on the current state (e.g. judgements by request shape); cleared on every change. */
   readonly memo = new Map<string, unknown>();
@@ -107,6 +110,7 @@ export class HostLedger implements HostCapacity {
   /** Nodes (by index) whose free lists need a rebuild, and how many. */
   private readonly dirty: Uint8Array;
   private dirtyCount = 0;
+  private readonly seenNodes: number[] = [];
   /** Package ids, in the topology index's order (the order of `packageLoad`'s keys). */
   private readonly pkgIds: number[];
   /** Dense package index of each OS CPU (-1: none). */
@@ -296,6 +300,18 @@ export class HostLedger implements HostCapacity {
     this.mark(a, -1);
   }
 
+  /** Adds (or removes) a VM's vCPUs on each node its vCPUs sit on, as libxl counts them. */
+  private countVcpus(a: Allocation, sign: 1 | -1): void {
+    const nodeOf = puNodes(this.topo);
+    const seen = this.seenNodes;
+    seen.length = 0;
+    for (const c of a.cpus) {
+      const n = nodeOf.get(c);
+      if (n !== null && n !== undefined && !seen.includes(n)) seen.push(n);
+    }
+    for (const n of seen) this.vcpusByNode.set(n, (this.vcpusByNode.get(n) ?? 0) + sign * a.cpus.length);
+  }
+
   /** Marks node `i` for a rebuild of its free lists. */
   private touch(i: number): void {
     if (this.dirty[i] === 0) {
@@ -336,6 +352,7 @@ export class HostLedger implements HostCapacity {
 
   private mark(a: Allocation, sign: 1 | -1): void {
     const st = sign === 1 ? 1 : 0;
+    this.countVcpus(a, sign);
     for (const c of a.cpus) this.hold(c, st);
     for (const c of a.heldCpus) this.hold(c, st);
     for (const c of a.emulatorCpus) this.hold(c, st);

@@ -25,6 +25,7 @@
 import { formatCpuList } from '../../../topology/cpulist.js';
 import type { Topology } from '../../../topology/model.js';
 import type { PlacementContext } from '../../context.js';
+import type { HostState } from '../../state.js';
 import { type NodeChoice, definePolicy } from '../../policy.js';
 import { choiceOf, combinations, explicitChoice, withNodeLimit } from './common.js';
 
@@ -32,11 +33,16 @@ import { choiceOf, combinations, explicitChoice, withNodeLimit } from './common.
 export const LIBXL_MAX_NUMA_NODES = 16;
 
 /** vCPUs of existing VMs able to run on each node (libxl's nr_vcpus_on_nodes). */
-export function vcpusOnNodes(ctx: PlacementContext): Map<number, number> {
-  const nodeOf = puNodes(ctx.state.topology);
+export function vcpusOnNodes(ctx: PlacementContext): ReadonlyMap<number, number> {
+  return ctx.capacity.vcpusByNode ?? vcpusOnNodesOf(ctx.state);
+}
+
+/** vcpusOnNodes counted from a host state's allocations. */
+export function vcpusOnNodesOf(state: HostState): Map<number, number> {
+  const nodeOf = puNodes(state.topology);
   const out = new Map<number, number>();
   const seen: number[] = [];
-  for (const a of ctx.state.allocations) {
+  for (const a of state.allocations) {
     // The distinct nodes of the VM's CPUs, in first-seen order (a VM spans few nodes).
     seen.length = 0;
     for (const c of a.cpus) {
@@ -51,7 +57,7 @@ export function vcpusOnNodes(ctx: PlacementContext): Map<number, number> {
 const PU_NODES = new WeakMap<Topology, Map<number, number | null>>();
 
 /** OS CPU index -> node, memoised per topology. */
-function puNodes(topology: Topology): Map<number, number | null> {
+export function puNodes(topology: Topology): Map<number, number | null> {
   let m = PU_NODES.get(topology);
   if (!m) {
     m = new Map(topology.pus.map((p) => [p.os, p.node]));
