@@ -139,6 +139,58 @@ export interface MergeResult {
   permutations: number;
 }
 
+/** What comparing two hints reads of a merge. */
+interface MergeScope {
+  n: number;
+  /** Bits of the narrowest non-don't-care hint of the provider whose narrowest is widest. */
+  bestNonPreferred: number;
+  preferClosest: boolean;
+  distance: ((a: number, b: number) => number) | undefined;
+}
+
+/** Average distance between the nodes of a mask (prefer-closest-numa-nodes). */
+function avgDistance(scope: MergeScope, m: number): number {
+  let s = 0;
+  let bits = 0;
+  for (let a = 0; a < scope.n; a++) {
+    if (!(m & (1 << a))) continue;
+    bits++;
+    for (let b = 0; b < scope.n; b++) if (m & (1 << b)) s += scope.distance ? scope.distance(a, b) : 0;
+  }
+  return s / (bits * bits);
+}
+
+/** The better of two masks of one merge (narrower; with preferClosest, closer among equal counts). */
+function pickMask(scope: MergeScope, current: number, candidate: number): number {
+  if (current === candidate) return current;
+  if (scope.preferClosest && popcount(current) === popcount(candidate)) {
+    const dc = avgDistance(scope, current);
+    const dd = avgDistance(scope, candidate);
+    if (dc === dd) return current < candidate ? current : candidate;
+    return dc < dd ? current : candidate;
+  }
+  return isNarrowerThan(current, candidate) ? current : candidate;
+}
+
+/** HintMerger's compare: the hint kept of the current best and a candidate. */
+function compareHints(scope: MergeScope, current: TopologyHint | null, cand: TopologyHint): TopologyHint | null {
+  if (cand.mask === 0) return current;
+  if (current === null) return cand;
+  if (!current.preferred && cand.preferred) return cand;
+  if (current.preferred && !cand.preferred) return current;
+  if (current.preferred && cand.preferred) return pickMask(scope, current.mask, cand.mask) === current.mask ? current : cand;
+  const cc = popcount(current.mask);
+  const nc = popcount(cand.mask);
+  const bnp = scope.bestNonPreferred;
+  if (cc > bnp) return pickMask(scope, current.mask, cand.mask) === current.mask ? current : cand;
+  if (cc === bnp) return nc !== bnp ? current : pickMask(scope, current.mask, cand.mask) === current.mask ? current : cand;
+  if (nc > bnp) return current;
+  if (nc === bnp) return cand;
+  if (nc > cc) return cand;
+  if (nc < cc) return current;
+  return pickMask(scope, current.mask, cand.mask) === current.mask ? current : cand;
+}
+
 /** HintMerger.Merge over providers' hint lists (already filtered as the policy requires). */
 export function mergeHints(providers: readonly TopologyHint[][], n: number, options: MergeOptions = {}): MergeResult {
   const all = n >= 31 ? -1 : (1 << n) - 1;
@@ -151,40 +203,8 @@ export function mergeHints(providers: readonly TopologyHint[][], n: number, opti
     }
     if (narrow !== null) bestNonPreferred = Math.max(bestNonPreferred, popcount(narrow));
   }
-  const avg = (m: number): number => {
-    const bits: number[] = [];
-    for (let i = 0; i < n; i++) if (m & (1 << i)) bits.push(i);
-    let s = 0;
-    for (const a of bits) for (const b of bits) s += options.distance ? options.distance(a, b) : 0;
-    return s / (bits.length * bits.length);
-  };
-  const pick = (current: number, candidate: number): number => {
-    if (current === candidate) return current;
-    if (options.preferClosest && popcount(current) === popcount(candidate)) {
-      const dc = avg(current);
-      const dd = avg(candidate);
-      if (dc === dd) return current < candidate ? current : candidate;
-      return dc < dd ? current : candidate;
-    }
-    return isNarrowerThan(current, candidate) ? current : candidate;
-  };
-  const compare = (current: TopologyHint | null, cand: TopologyHint): TopologyHint | null => {
-    if (cand.mask === 0) return current;
-    if (current === null) return cand;
-    if (!current.preferred && cand.preferred) return cand;
-    if (current.preferred && !cand.preferred) return current;
-    const best = (): TopologyHint => (pick(current.mask, cand.mask) === current.mask ? current : cand);
-    if (current.preferred && cand.preferred) return best();
-    const cc = popcount(current.mask);
-    const nc = popcount(cand.mask);
-    if (cc > bestNonPreferred) return best();
-    if (cc === bestNonPreferred) return nc !== bestNonPreferred ? current : best();
-    if (nc > bestNonPreferred) return current;
-    if (nc === bestNonPreferred) return cand;
-    if (nc > cc) return cand;
-    if (nc < cc) return current;
-    return best();
-  };
+  const merge: MergeScope = { n, bestNonPreferred, preferClosest: options.preferClosest === true, distance: options.distance };
+  const compare = (current: TopologyHint | null, cand: TopologyHint): TopologyHint | null => compareHints(merge, current, cand);
   let best: TopologyHint | null = null;
   let permutations = 0;
   if (options.literal) {
@@ -199,9 +219,10 @@ export function mergeHints(providers: readonly TopologyHint[][], n: number, opti
     rec(0, all, true);
   } else {
     let acc: TopologyHint[] = [{ mask: all, preferred: true }];
+    const seen: number[] = [];
     for (const list of providers) {
       const next: TopologyHint[] = [];
-      const seen = new Set<number>();
+      seen.length = 0;
       for (const a of acc) {
         for (const h of list) {
           permutations++;
@@ -209,16 +230,36 @@ export function mergeHints(providers: readonly TopologyHint[][], n: number, opti
           if (mask === 0) continue;
           const preferred = a.preferred && h.preferred;
           const key = mask * 2 + (preferred ? 1 : 0);
-          if (seen.has(key)) continue;
-          seen.add(key);
+          if (seen.includes(key)) continue;
+          seen.push(key);
           next.push({ mask, preferred });
         }
       }
       acc = next;
     }
-    for (const h of acc) best = compare(best, h);
+    for (const h of acc) best = compareHints(merge, best, h);
   }
   return { hint: best ?? { mask: all, preferred: false }, permutations };
+}
+
+const DONT_CARE: TopologyHint[] = [{ mask: 0, preferred: true, any: true }];
+const NO_FIT: TopologyHint[] = [{ mask: 0, preferred: false, any: true }];
+
+const TOTALS = new WeakMap<Topology, Map<string, readonly number[]>>();
+
+/**
+ * A provider's per-node totals (whole capacity, free or not), memoised per topology, the eligible
+ * nodes (static without an explicit node list: they depend on the topology and the memory tier only)
+ * and `key` (resource and mode or page size).
+ */
+function totalsOf(ctx: PlacementContext, key: string, compute: () => number[]): readonly number[] {
+  if (ctx.request.nodes) return compute(); // a restricted node list: not the static eligible set
+  let byKey = TOTALS.get(ctx.state.topology);
+  if (!byKey) TOTALS.set(ctx.state.topology, (byKey = new Map()));
+  const full = `${ctx.request.tier}|${key}`;
+  let t = byKey.get(full);
+  if (!t) byKey.set(full, (t = compute()));
+  return t;
 }
 
 /** The hint lists of the three providers for a context (filterProvidersHints applied). */
@@ -228,28 +269,30 @@ export function providerHints(ctx: PlacementContext): TopologyHint[][] {
   const masks = bitMasks(n);
   const request = ctx.request;
   const providers: TopologyHint[][] = [];
-  const dontCare: TopologyHint[] = [{ mask: 0, preferred: true, any: true }];
-  const noFit: TopologyHint[] = [{ mask: 0, preferred: false, any: true }];
+  const dontCare = DONT_CARE;
+  const noFit = NO_FIT;
   const add = (hints: TopologyHint[]): void => {
     providers.push(hints.length === 0 ? noFit : hints);
   };
   // CPU manager (static policy): dedicated vCPUs only.
   if (ctx.mode === 'shared') providers.push(dontCare);
   else {
-    const total = nodes.map((c) => (ctx.mode === 'core' || ctx.mode === 'isolate' ? c.totalCores : c.totalPus));
+    const total = totalsOf(ctx, `cpu|${ctx.mode}`, () => nodes.map((c) => (ctx.mode === 'core' || ctx.mode === 'isolate' ? c.totalCores : c.totalPus)));
     add(resourceHints(masks, total, nodes.map((c) => ctx.cpuCap(c.id)), ctx.slots));
   }
   // Memory manager: the page size of this context.
   if (ctx.separateMemory) providers.push(dontCare);
   else {
     const topo = nodesById(ctx.state.topology);
-    const total = nodes.map((c) => {
-      const t = topo.get(c.id);
-      if (!t) return 0;
-      const pools = t.hugePages.reduce((s, p) => s + p.pageSize * p.total, 0);
-      if (ctx.pageSize === 4096) return t.memory.total - pools;
-      return t.hugePages.filter((p) => p.pageSize === ctx.pageSize).reduce((s, p) => s + p.pageSize * p.total, 0);
-    });
+    const total = totalsOf(ctx, `mem|${ctx.pageSize}`, () =>
+      nodes.map((c) => {
+        const t = topo.get(c.id);
+        if (!t) return 0;
+        const pools = t.hugePages.reduce((s, p) => s + p.pageSize * p.total, 0);
+        if (ctx.pageSize === 4096) return t.memory.total - pools;
+        return t.hugePages.filter((p) => p.pageSize === ctx.pageSize).reduce((s, p) => s + p.pageSize * p.total, 0);
+      }),
+    );
     add(resourceHints(masks, total, nodes.map((c) => ctx.memCap(c.id)), request.memory));
   }
   // Device manager: one resource per device request.
