@@ -297,7 +297,7 @@ export function providerHints(ctx: PlacementContext): TopologyHint[][] {
   }
   // Device manager: one resource per device request.
   const everything = request.devices.length === 0 ? [] : topologyIndex(ctx.state.topology).slots;
-  const pos = new Map(nodes.map((c, i) => [c.id, i]));
+  const pos = request.devices.length === 0 ? null : new Map(nodes.map((c, i) => [c.id, i]));
   for (const d of request.devices) {
     if (d.locality === 'none') {
       providers.push(dontCare);
@@ -310,7 +310,7 @@ export function providerHints(ctx: PlacementContext): TopologyHint[][] {
       for (const s of list) {
         if (s.node === null) anywhere++;
         else {
-          const p = pos.get(s.node);
+          const p = pos?.get(s.node);
           if (p !== undefined) per[p] = (per[p] as number) + 1;
         }
       }
