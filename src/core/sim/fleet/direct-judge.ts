@@ -19,7 +19,7 @@ import { pageSizesFor } from '../../placement/engine.js';
 import { type SingleNodeFacts, type SingleScoreScope, maxPhysicalFunctions, singleNodeTotal } from '../../placement/policies/numaplan.js';
 import type { VmRequest } from '../../placement/request.js';
 import type { HostState } from '../../placement/state.js';
-import type { CompactJudgement } from './judge.js';
+import { type CompactJudgement, dramFree } from './judge.js';
 
 /** The engine must judge this host itself. */
 export const GENERAL = 'general';
@@ -80,9 +80,7 @@ function judgeDirect(request: VmRequest, state: HostState, capacity: HostCapacit
   const hi = request.numa === 'strict' ? 1 : Math.min(request.maxNodes ?? count, count, request.vcpus);
   let scoped = false;
   for (const pageSize of pageSizesFor(request, capacity)) {
-    let free = 0;
-    for (const n of capacity.nodes) if (n.tier === 'dram' && n.totalPus > 0) free += n.memory.get(pageSize) ?? 0;
-    if (free < memory) continue;
+    if (dramFree(capacity, pageSize) < memory) continue;
     pageNow = pageSize;
     const k = fewestToReach(ids, freeThreads, slots);
     const j = Number.isFinite(k) ? fewestToReach(ids, freeBytes, memory) : k;

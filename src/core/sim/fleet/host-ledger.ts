@@ -13,7 +13,7 @@
  */
 import type { DeviceSlot, HostCapacity, NodeCapacity } from '../../placement/capacity.js';
 import { type Allocation, type HostState, createHostState } from '../../placement/state.js';
-import { puNodes } from '../../placement/policies/baselines/libxl.js';
+import { nodesOfCpus, puNodes } from '../../placement/policies/baselines/libxl.js';
 import { topologyIndex } from '../../placement/topology-index.js';
 import type { Topology } from '../../topology/model.js';
 
@@ -302,14 +302,7 @@ export class HostLedger implements HostCapacity {
 
   /** Adds (or removes) a VM's vCPUs on each node its vCPUs sit on, as libxl counts them. */
   private countVcpus(a: Allocation, sign: 1 | -1): void {
-    const nodeOf = puNodes(this.topo);
-    const seen = this.seenNodes;
-    seen.length = 0;
-    for (const c of a.cpus) {
-      const n = nodeOf.get(c);
-      if (n !== null && n !== undefined && !seen.includes(n)) seen.push(n);
-    }
-    for (const n of seen) this.vcpusByNode.set(n, (this.vcpusByNode.get(n) ?? 0) + sign * a.cpus.length);
+    for (const n of nodesOfCpus(a.cpus, puNodes(this.topo), this.seenNodes)) this.vcpusByNode.set(n, (this.vcpusByNode.get(n) ?? 0) + sign * a.cpus.length);
   }
 
   /** Marks node `i` for a rebuild of its free lists. */

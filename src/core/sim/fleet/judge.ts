@@ -117,7 +117,7 @@ export function judgeHost(chooser: EngineChooser, request: VmRequest, state: Hos
 }
 
 /** Free bytes of one page size over the DRAM nodes with CPUs (the nodes a DRAM request's memory may use). */
-function dramFree(capacity: HostCapacity, pageSize: number): number {
+export function dramFree(capacity: HostCapacity, pageSize: number): number {
   let sum = 0;
   for (const n of capacity.nodes) if (n.tier === 'dram' && n.totalPus > 0) sum += n.memory.get(pageSize) ?? 0;
   return sum;

@@ -43,13 +43,17 @@ export function vcpusOnNodesOf(state: HostState): Map<number, number> {
   const out = new Map<number, number>();
   const seen: number[] = [];
   for (const a of state.allocations) {
-    // The distinct nodes of the VM's CPUs, in first-seen order (a VM spans few nodes).
-    seen.length = 0;
-    for (const c of a.cpus) {
-      const n = nodeOf.get(c);
-      if (n !== null && n !== undefined && !seen.includes(n)) seen.push(n);
-    }
-    for (const n of seen) out.set(n, (out.get(n) ?? 0) + a.cpus.length);
+    for (const n of nodesOfCpus(a.cpus, nodeOf, seen)) out.set(n, (out.get(n) ?? 0) + a.cpus.length);
+  }
+  return out;
+}
+
+/** The distinct nodes of some CPUs, in first-seen order, written to `out` (a VM spans few nodes). */
+export function nodesOfCpus(cpus: readonly number[], nodeOf: ReadonlyMap<number, number | null>, out: number[]): number[] {
+  out.length = 0;
+  for (const c of cpus) {
+    const n = nodeOf.get(c);
+    if (n !== null && n !== undefined && !out.includes(n)) out.push(n);
   }
   return out;
 }
