@@ -17,6 +17,7 @@
 //   sendErrors(handle) -> packets the kernel refused for another reason than a full buffer
 //   ntop(bytes) -> text form of a 4- or 16-byte address
 //   crc32(buffer, init) -> zlib-compatible CRC-32;  icrc(src, dst, srcPort, dstPort, roce, id4, ff4)
+//   ddpMr / ddpMrDrop / ddpQp / ddpQpDrop: direct data placement of RDMA WRITEs (see that section)
 //   close(handle)
 //
 // onRecv(count) is called with `count` datagrams in the slab: slot i at i * slotBytes. Meta slot i
@@ -274,7 +275,174 @@ struct Sock {
   struct mmsghdr* rmsgs;
   struct iovec* riov;
   struct sockaddr_storage* rnames;
+  /** Direct data placement (see the DDP section): registered regions and queue pairs. */
+  struct DdpMr* mrs;
+  size_t n_mrs;
+  struct DdpQp* qps;
+  size_t n_qps;
 };
+
+
+// ---------------------------------------------------------------------------------------------
+// Direct data placement (what an RNIC does for RDMA WRITE). The TS responder registers, per queue
+// pair, what it expects next (PSN, path MTU, PD, whether REMOTE_WRITE is enabled, the peer's
+// address, the RDMA WRITE in progress if any) and, per device, its memory regions. On receive,
+// an in-order RDMA WRITE FIRST/MIDDLE/LAST/ONLY (no immediate) with a verified ICRC, from the QP's
+// peer, whose RETH passes the rkey/PD/access/bounds checks and whose payload length follows the
+// opcode rules, is copied straight into the region here; its meta slot then carries a summary
+// (flag 2) instead of a packet. Every other datagram goes to JS unchanged, and once one request
+// of a queue pair has gone to JS, none of that queue pair's packets is placed until JS re-syncs
+// the queue pair's state (ddpQp) after handling it, so all NAK, retry and protection decisions
+// stay in the TS responder. Dropping a region or a queue pair takes effect before the call returns.
+//
+// Summary slot (flag byte 7 = 2): uint32 at 0 the region offset just past the bytes placed; int32
+// words at 8: QPN, PSN, opcode | ackReq << 8, payload bytes, rkey of the message, bytes of the
+// message still to come after this packet.
+
+struct DdpMr {
+  uint32_t rkey;
+  uint32_t pd;
+  uint32_t access;
+  double va;
+  size_t len;
+  uint8_t* data;
+  napi_ref ref;
+};
+
+struct DdpQp {
+  uint32_t qpn;
+  bool enabled;
+  /** A request went to JS since the last sync: place nothing until JS syncs again. */
+  bool deferred;
+  uint32_t epsn;
+  uint32_t mtu;
+  uint32_t pd;
+  bool remote_write;
+  int peer_family;
+  uint16_t peer_port;  // host order
+  uint8_t peer_addr[16];
+  /** 0: no message in progress; 1: an RDMA WRITE known here (below); 2: another (JS only). */
+  int cur;
+  uint32_t cur_rkey;
+  uint8_t* cur_dst;
+  /** Byte offset of cur_dst in the region. */
+  size_t cur_off;
+  size_t cur_remaining;
+};
+
+constexpr uint32_t ACCESS_REMOTE_WRITE = 2;  // types.ts ACCESS.REMOTE_WRITE
+
+DdpMr* ddp_mr(Sock* s, uint32_t rkey) {
+  for (size_t i = 0; i < s->n_mrs; i++)
+    if (s->mrs[i].rkey == rkey) return &s->mrs[i];
+  return nullptr;
+}
+
+DdpQp* ddp_qp(Sock* s, uint32_t qpn) {
+  for (size_t i = 0; i < s->n_qps; i++)
+    if (s->qps[i].qpn == qpn) return &s->qps[i];
+  return nullptr;
+}
+
+void ddp_free(napi_env env, Sock* s) {
+  for (size_t i = 0; i < s->n_mrs; i++)
+    if (s->mrs[i].ref) napi_delete_reference(env, s->mrs[i].ref);
+  free(s->mrs);
+  free(s->qps);
+  s->mrs = nullptr;
+  s->qps = nullptr;
+  s->n_mrs = s->n_qps = 0;
+}
+
+/**
+ * Places datagram `pkt` (`len` bytes, ICRC verified) when it qualifies (see above), writing the
+ * summary into meta slot `m`. Returns true when placed. `src`/`sport`: the sender.
+ */
+bool ddp_place(Sock* s, const uint8_t* pkt, size_t len, const uint8_t* src, uint16_t sport, uint8_t* m) {
+  if (s->n_qps == 0 || len < 16) return false;
+  uint8_t op = pkt[0];
+  uint32_t qpn = (static_cast<uint32_t>(pkt[5]) << 16) | (static_cast<uint32_t>(pkt[6]) << 8) | pkt[7];
+  DdpQp* q = ddp_qp(s, qpn);
+  if (!q) return false;
+  // Responses (READ responses, ACKs, atomic ACKs) are the requester's: they change nothing here.
+  bool request = !(op >= 0x0d && op <= 0x12);
+  bool ok = q->enabled && !q->deferred && (op == 0x06 || op == 0x07 || op == 0x08 || op == 0x0a);
+  if (ok) {
+    // The QP's peer only (as QueuePair.receive checks).
+    int fam = s->family == AF_INET6 ? 6 : 4;
+    ok = q->peer_family == fam && q->peer_port == sport && memcmp(q->peer_addr, src, fam == 6 ? 16 : 4) == 0;
+  }
+  uint32_t psn = (static_cast<uint32_t>(pkt[9]) << 16) | (static_cast<uint32_t>(pkt[10]) << 8) | pkt[11];
+  if (ok) ok = psn == q->epsn;
+  size_t hdr = (op == 0x06 || op == 0x0a) ? 28 : 12;
+  size_t pad = (pkt[1] >> 4) & 3;
+  size_t payload = 0;
+  if (ok) {
+    ok = len >= hdr + pad + 4;
+    if (ok) payload = len - hdr - pad - 4;
+    ok = ok && payload <= q->mtu;
+  }
+  bool first = op == 0x06, only = op == 0x0a, middle = op == 0x07;
+  bool last = op == 0x08 || only;
+  uint32_t rkey = q->cur_rkey;
+  uint8_t* dst = nullptr;
+  size_t off = 0;
+  size_t remaining = 0;
+  if (ok) {
+    if (first || only) {
+      ok = q->cur == 0;
+      const uint8_t* r = pkt + 12;
+      uint64_t va = 0;
+      for (int k = 0; k < 8; k++) va = (va << 8) | r[k];
+      rkey = (static_cast<uint32_t>(r[8]) << 24) | (static_cast<uint32_t>(r[9]) << 16) | (static_cast<uint32_t>(r[10]) << 8) | r[11];
+      uint32_t dma = (static_cast<uint32_t>(r[12]) << 24) | (static_cast<uint32_t>(r[13]) << 16) | (static_cast<uint32_t>(r[14]) << 8) | r[15];
+      // FIRST: longer than one MTU and a full MTU of payload; ONLY: exactly its payload, not empty.
+      if (ok) ok = first ? dma > q->mtu && payload == q->mtu : dma == payload && dma > 0;
+      DdpMr* mr = ok ? ddp_mr(s, rkey) : nullptr;
+      ok = mr != nullptr && mr->pd == q->pd && (mr->access & ACCESS_REMOTE_WRITE) != 0 && q->remote_write && va <= 9007199254740991ull;
+      if (ok) {
+        double v = static_cast<double>(va);
+        ok = v >= mr->va && v + dma <= mr->va + static_cast<double>(mr->len);
+        if (ok) {
+          off = static_cast<size_t>(v - mr->va);
+          dst = mr->data + off;
+          remaining = dma;
+        }
+      }
+    } else {
+      ok = q->cur == 1 && (middle ? payload == q->mtu && payload < q->cur_remaining : payload == q->cur_remaining);
+      dst = q->cur_dst;
+      off = q->cur_off;
+      remaining = q->cur_remaining;
+    }
+  }
+  if (!ok) {
+    if (request) q->deferred = true;
+    return false;
+  }
+  memcpy(dst, pkt + hdr, payload);
+  remaining -= payload;
+  q->epsn = (q->epsn + 1) & 0xffffff;
+  if (last) {
+    q->cur = 0;
+    q->cur_dst = nullptr;
+    q->cur_off = 0;
+    q->cur_remaining = 0;
+  } else {
+    q->cur = 1;
+    q->cur_rkey = rkey;
+    q->cur_dst = dst + payload;
+    q->cur_off = off + payload;
+    q->cur_remaining = remaining;
+  }
+  uint32_t next = static_cast<uint32_t>(off + payload);
+  memcpy(m, &next, 4);
+  m[7] = 2;
+  int32_t w[6] = {static_cast<int32_t>(qpn), static_cast<int32_t>(psn), static_cast<int32_t>(op | ((pkt[8] & 0x80) ? 0x100 : 0)),
+                  static_cast<int32_t>(payload), static_cast<int32_t>(rkey), static_cast<int32_t>(remaining)};
+  memcpy(m + 8, w, sizeof w);
+  return true;
+}
 
 #define CHECK(call)                                          \
   do {                                                       \
@@ -311,6 +479,8 @@ void free_sock(Sock* s) {
   free(s->rmsgs);
   free(s->riov);
   free(s->rnames);
+  free(s->mrs);
+  free(s->qps);
   delete s;
 }
 
@@ -337,6 +507,7 @@ void release(Sock* s) {
   if (s->slab_ref) napi_delete_reference(env, s->slab_ref);
   if (s->meta_ref) napi_delete_reference(env, s->meta_ref);
   if (s->async) napi_async_destroy(env, s->async);
+  ddp_free(env, s);
   s->on_recv = s->on_writable = s->slab_ref = s->meta_ref = nullptr;
   s->async = nullptr;
   close(s->fd);
@@ -401,6 +572,7 @@ void do_read(Sock* s) {
         uint32_t got = static_cast<uint32_t>(e[0]) | (static_cast<uint32_t>(e[1]) << 8) | (static_cast<uint32_t>(e[2]) << 16) | (static_cast<uint32_t>(e[3]) << 24);
         m[7] = want == got ? 1 : 0;
       }
+      if (m[7] == 1 && len >= 16 && src != nullptr) ddp_place(s, static_cast<const uint8_t*>(s->riov[i].iov_base), static_cast<size_t>(len), src, sport, m);
     }
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -774,6 +946,149 @@ napi_value Icrc(napi_env env, napi_callback_info info) {
   return out;
 }
 
+
+/** ddpMr(handle, rkey, bytes, va, pd, access): registers (or replaces) a region for placement. */
+napi_value DdpMrSet(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Sock* s = get_sock(env, argv[0]);
+  if (!s) return nullptr;
+  uint32_t rkey, pd, access;
+  double va;
+  CHECK(napi_get_value_uint32(env, argv[1], &rkey));
+  CHECK(napi_get_value_double(env, argv[3], &va));
+  CHECK(napi_get_value_uint32(env, argv[4], &pd));
+  CHECK(napi_get_value_uint32(env, argv[5], &access));
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* data;
+  napi_value ab;
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &length, &data, &ab, &offset));
+  if (type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_RDMA_NATIVE", "ddpMr: a Uint8Array expected");
+    return nullptr;
+  }
+  DdpMr* mr = ddp_mr(s, rkey);
+  if (!mr) {
+    DdpMr* grown = static_cast<DdpMr*>(realloc(s->mrs, sizeof(DdpMr) * (s->n_mrs + 1)));
+    if (!grown) return throw_errno(env, "ddpMr", ENOMEM);
+    s->mrs = grown;
+    mr = &s->mrs[s->n_mrs++];
+    memset(static_cast<void*>(mr), 0, sizeof *mr);
+  } else if (mr->ref) {
+    napi_delete_reference(env, mr->ref);
+    mr->ref = nullptr;
+  }
+  mr->rkey = rkey;
+  mr->pd = pd;
+  mr->access = access;
+  mr->va = va;
+  mr->len = length;
+  mr->data = static_cast<uint8_t*>(data);
+  CHECK(napi_create_reference(env, argv[2], 1, &mr->ref));
+  return nullptr;
+}
+
+/** ddpMrDrop(handle, rkey): no placement into the region from now on (a WRITE in progress into it goes to JS). */
+napi_value DdpMrDrop(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Sock* s = get_sock(env, argv[0]);
+  if (!s) return nullptr;
+  uint32_t rkey;
+  CHECK(napi_get_value_uint32(env, argv[1], &rkey));
+  DdpMr* mr = ddp_mr(s, rkey);
+  if (!mr) return nullptr;
+  for (size_t i = 0; i < s->n_qps; i++) {
+    DdpQp* q = &s->qps[i];
+    if (q->cur == 1 && q->cur_rkey == rkey) q->cur = 2;
+  }
+  if (mr->ref) napi_delete_reference(env, mr->ref);
+  *mr = s->mrs[--s->n_mrs];
+  return nullptr;
+}
+
+/**
+ * ddpQp(handle, qpn, enabled, epsn, mtu, pd, remoteWrite, peerAddr, peerPort, cur, curRkey,
+ * curOffset, curRemaining): the responder state of one queue pair, as the TS responder has it.
+ * cur: 0 none, 1 an RDMA WRITE into region curRkey at byte curOffset with curRemaining bytes to
+ * come, 2 another message (nothing is placed then). Clears the deferral.
+ */
+napi_value DdpQpSet(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value argv[13];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Sock* s = get_sock(env, argv[0]);
+  if (!s) return nullptr;
+  if (argc < 13) {
+    napi_throw_type_error(env, "ERR_RDMA_NATIVE", "ddpQp: 13 arguments expected");
+    return nullptr;
+  }
+  uint32_t qpn, epsn, mtu, pd, port, rkey;
+  bool enabled, rw;
+  int32_t cur;
+  double off, rem;
+  void* addr;
+  size_t alen;
+  CHECK(napi_get_value_uint32(env, argv[1], &qpn));
+  CHECK(napi_get_value_bool(env, argv[2], &enabled));
+  CHECK(napi_get_value_uint32(env, argv[3], &epsn));
+  CHECK(napi_get_value_uint32(env, argv[4], &mtu));
+  CHECK(napi_get_value_uint32(env, argv[5], &pd));
+  CHECK(napi_get_value_bool(env, argv[6], &rw));
+  CHECK(napi_get_buffer_info(env, argv[7], &addr, &alen));
+  CHECK(napi_get_value_uint32(env, argv[8], &port));
+  CHECK(napi_get_value_int32(env, argv[9], &cur));
+  CHECK(napi_get_value_uint32(env, argv[10], &rkey));
+  CHECK(napi_get_value_double(env, argv[11], &off));
+  CHECK(napi_get_value_double(env, argv[12], &rem));
+  DdpQp* q = ddp_qp(s, qpn);
+  if (!q) {
+    DdpQp* grown = static_cast<DdpQp*>(realloc(s->qps, sizeof(DdpQp) * (s->n_qps + 1)));
+    if (!grown) return throw_errno(env, "ddpQp", ENOMEM);
+    s->qps = grown;
+    q = &s->qps[s->n_qps++];
+  }
+  memset(static_cast<void*>(q), 0, sizeof *q);
+  q->qpn = qpn;
+  q->epsn = epsn & 0xffffff;
+  q->mtu = mtu;
+  q->pd = pd;
+  q->remote_write = rw;
+  q->peer_family = alen == 16 ? 6 : alen == 4 ? 4 : 0;
+  q->peer_port = static_cast<uint16_t>(port);
+  if (alen == 16 || alen == 4) memcpy(q->peer_addr, addr, alen);
+  q->enabled = enabled && q->peer_family != 0 && mtu >= 256;
+  q->cur = cur == 0 ? 0 : 2;
+  if (cur == 1) {
+    DdpMr* mr = ddp_mr(s, rkey);
+    if (mr && off >= 0 && rem > 0 && off + rem <= static_cast<double>(mr->len)) {
+      q->cur = 1;
+      q->cur_rkey = rkey;
+      q->cur_dst = mr->data + static_cast<size_t>(off);
+      q->cur_off = static_cast<size_t>(off);
+      q->cur_remaining = static_cast<size_t>(rem);
+    }
+  }
+  return nullptr;
+}
+
+/** ddpQpDrop(handle, qpn): the queue pair's packets all go to JS from now on. */
+napi_value DdpQpDrop(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Sock* s = get_sock(env, argv[0]);
+  if (!s) return nullptr;
+  uint32_t qpn;
+  CHECK(napi_get_value_uint32(env, argv[1], &qpn));
+  DdpQp* q = ddp_qp(s, qpn);
+  if (q) *q = s->qps[--s->n_qps];
+  return nullptr;
+}
+
 napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -801,6 +1116,10 @@ napi_value Init(napi_env env, napi_value exports) {
       {"ntop", nullptr, Ntop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"crc32", nullptr, Crc32, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"icrc", nullptr, Icrc, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"ddpMr", nullptr, DdpMrSet, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"ddpMrDrop", nullptr, DdpMrDrop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"ddpQp", nullptr, DdpQpSet, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"ddpQpDrop", nullptr, DdpQpDrop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;

@@ -30,6 +30,28 @@ export interface RoceUdpAddon {
   crc32(data: Buffer, init?: number): number;
   /** The ICRC the send path writes for `roce` (BTH .. ICRC slot) from src:srcPort to dst:dstPort. */
   icrc(src: Buffer, dst: Buffer, srcPort: number, dstPort: number, roce: Buffer, ipv4Id: number, ipv4FlagsFrag: number): number;
+  /** Direct data placement: registers (or replaces) a region RDMA WRITEs may be placed into. */
+  ddpMr(handle: object, rkey: number, bytes: Uint8Array, va: number, pd: number, access: number): void;
+  /** Direct data placement: nothing is placed into the region from now on. */
+  ddpMrDrop(handle: object, rkey: number): void;
+  /** Direct data placement: the responder state of a queue pair (see native/roce-udp.cc). */
+  ddpQp(
+    handle: object,
+    qpn: number,
+    enabled: boolean,
+    ePsn: number,
+    mtu: number,
+    pd: number,
+    remoteWrite: boolean,
+    peerAddr: Buffer,
+    peerPort: number,
+    cur: 0 | 1 | 2,
+    curRkey: number,
+    curOffset: number,
+    curRemaining: number,
+  ): void;
+  /** Direct data placement: every packet of the queue pair goes to JS from now on. */
+  ddpQpDrop(handle: object, qpn: number): void;
   close(handle: object): void;
 }
 

@@ -21,7 +21,7 @@ import { endianness } from 'node:os';
 import { parseIp } from '../wire/ip-address.js';
 import type { PeerAddress } from '../verbs/types.js';
 import type { RoceUdpAddon } from './native-addon.js';
-import { type PacketTransport, type TransportStats, newStats } from './transport.js';
+import { type DirectPlacement, type PacketTransport, type PlacedWrite, type PlacementQpState, type TransportStats, newStats } from './transport.js';
 
 /** Tuning of the native transport. */
 export interface NativeUdpOptions {
@@ -29,6 +29,8 @@ export interface NativeUdpOptions {
   batch?: number;
   /** Socket send and receive buffer size in bytes (default 8 MiB; forced past the sysctl limit when permitted). */
   socketBuffer?: number;
+  /** Offer direct data placement of RDMA WRITEs (default true; see DirectPlacement). */
+  ddp?: boolean;
 }
 
 /**
@@ -47,6 +49,8 @@ export interface NativeIoStats {
   blocked: number;
   /** recvmmsg batches delivered. */
   recvBatches: number;
+  /** RDMA WRITE packets placed by the addon (direct data placement). */
+  placed: number;
 }
 
 /** Builds the native transport on an already loaded addon. */
@@ -59,7 +63,11 @@ export class NativeUdpTransport implements PacketTransport {
   readonly local: PeerAddress;
   readonly stats: TransportStats = newStats();
   readonly io = 'native' as const;
-  readonly ioStats: NativeIoStats = { sendCalls: 0, blocked: 0, recvBatches: 0 };
+  readonly ioStats: NativeIoStats = { sendCalls: 0, blocked: 0, recvBatches: 0, placed: 0 };
+  readonly ddp?: DirectPlacement;
+  private placedHandler: ((w: PlacedWrite) => void) | null = null;
+  /** The one summary object handed to the placed handler (rewritten for every placed packet). */
+  private readonly placedWrite: PlacedWrite = { qpn: 0, psn: 0, opcode: 0, ackReq: false, bytes: 0, rkey: 0, offset: 0, remaining: 0 };
   /** No headroom: the addon builds the pseudo-header itself; sendFramed just skips the copy into parts. */
   readonly headroom = 0;
   /** Effective socket buffer sizes the kernel granted. */
@@ -108,6 +116,49 @@ export class NativeUdpTransport implements PacketTransport {
     this.lens = new Int32Array(r.meta.buffer, r.meta.byteOffset, r.meta.length >> 2);
     this.socketBuffers = { rcvbuf: r.rcvbuf, sndbuf: r.sndbuf };
     this.local = { address, port: r.port };
+    if (opts.ddp !== false) this.ddp = this.placement();
+  }
+
+  private placement(): DirectPlacement {
+    const addon = this.addon;
+    const handle = this.handle;
+    const live = (): boolean => !this.closed;
+    return {
+      setRegion: (rkey, bytes, va, pd, access) => {
+        if (live()) addon.ddpMr(handle, rkey >>> 0, bytes, va, pd >>> 0, access >>> 0);
+      },
+      dropRegion: (rkey) => {
+        if (live()) addon.ddpMrDrop(handle, rkey >>> 0);
+      },
+      setQp: (qpn, st: PlacementQpState) => {
+        if (!live()) return;
+        const peer = st.peer;
+        const bytes = peer ? parseIp(peer.address) : null;
+        const ok = st.enabled && peer !== null && bytes !== null && bytes.length === this.localBytes.length && Number.isInteger(peer.port);
+        const c = st.current;
+        addon.ddpQp(
+          handle,
+          qpn,
+          ok,
+          st.ePsn & 0xffffff,
+          st.mtu,
+          st.pd >>> 0,
+          st.remoteWrite,
+          ok && bytes ? Buffer.from(bytes) : Buffer.alloc(0),
+          ok && peer ? peer.port : 0,
+          c.kind === 'none' ? 0 : c.kind === 'write' ? 1 : 2,
+          c.kind === 'write' ? c.rkey >>> 0 : 0,
+          c.kind === 'write' ? c.offset : 0,
+          c.kind === 'write' ? c.remaining : 0,
+        );
+      },
+      dropQp: (qpn) => {
+        if (live()) addon.ddpQpDrop(handle, qpn);
+      },
+      onPlaced: (handler) => {
+        this.placedHandler = handler;
+      },
+    };
   }
 
   /** Packets queued and not yet taken by the kernel. */
@@ -210,6 +261,26 @@ export class NativeUdpTransport implements PacketTransport {
     let delivered = false;
     for (let i = 0; i < n; i++) {
       const m = i * META;
+      if (meta[m + 7] === 2) {
+        // Placed by the addon (direct data placement): a summary, no packet.
+        const w = this.lens;
+        const k = m >> 2;
+        const p = this.placedWrite;
+        p.offset = (w[k] as number) >>> 0;
+        p.qpn = w[k + 2] as number;
+        p.psn = w[k + 3] as number;
+        const op = w[k + 4] as number;
+        p.opcode = op & 0xff;
+        p.ackReq = (op & 0x100) !== 0;
+        p.bytes = w[k + 5] as number;
+        p.rkey = (w[k + 6] as number) >>> 0;
+        p.remaining = (w[k + 7] as number) >>> 0;
+        this.stats.received++;
+        this.ioStats.placed++;
+        this.placedHandler?.(p);
+        if (this.closed) return undefined;
+        continue;
+      }
       const len = this.lens[m >> 2] as number; // host byte order, as the addon wrote it
       if (len < 16) {
         this.stats.malformed++;

@@ -30,9 +30,61 @@ export interface PacketTransport {
   readonly headroom?: number;
   /** Sends `frame.subarray(headroom)` (BTH .. ICRC slot), filling the ICRC; `frame` is the transport's afterwards. */
   sendFramed?(to: PeerAddress, frame: Buffer): void;
+  /** Direct data placement, when this transport does it (native UDP I/O). */
+  readonly ddp?: DirectPlacement;
   /** Installs the single receive handler (packets with a verified ICRC only). */
   onReceive(handler: (roce: Buffer, from: PeerAddress) => void): void;
   close(): Promise<void>;
+}
+
+/** What a responder queue pair expects next, as direct data placement needs it. */
+export interface PlacementQpState {
+  /** Place nothing for this queue pair when false (not in RTR/RTS, no peer). */
+  enabled: boolean;
+  ePsn: number;
+  mtu: number;
+  pd: number;
+  /** The queue pair's access flags allow REMOTE_WRITE. */
+  remoteWrite: boolean;
+  peer: PeerAddress | null;
+  /** The message in progress: none, an RDMA WRITE (region, next byte offset in it, bytes to come), or another kind. */
+  current: { kind: 'none' } | { kind: 'write'; rkey: number; offset: number; remaining: number } | { kind: 'other' };
+}
+
+/**
+ * One RDMA WRITE packet the transport placed into registered memory itself: in order for its
+ * queue pair, checked (ICRC, peer, rkey, PD, access, bounds, opcode sequence and lengths) against
+ * the state the responder last gave with `setQp`. The responder applies its effects (PSN, MSN,
+ * ACK) exactly as for a packet it placed.
+ */
+export interface PlacedWrite {
+  qpn: number;
+  psn: number;
+  opcode: number;
+  ackReq: boolean;
+  /** Payload bytes placed. */
+  bytes: number;
+  rkey: number;
+  /** Region byte offset just past the bytes placed. */
+  offset: number;
+  /** Bytes of the message still to come. */
+  remaining: number;
+}
+
+/**
+ * Direct data placement (what an RNIC does): a transport that offers it places in-order RDMA
+ * WRITE packets into registered memory without handing them to the responder, and reports each
+ * as a PlacedWrite, in arrival order with the packets it does hand over. Any packet of a queue
+ * pair that it hands over stops placement for that queue pair until the next `setQp`. Every
+ * change takes effect before the call returns.
+ */
+export interface DirectPlacement {
+  setRegion(rkey: number, bytes: Uint8Array, va: number, pd: number, access: number): void;
+  dropRegion(rkey: number): void;
+  setQp(qpn: number, state: PlacementQpState): void;
+  dropQp(qpn: number): void;
+  /** Installs the single handler of placed packets. */
+  onPlaced(handler: (w: PlacedWrite) => void): void;
 }
 
 /** Fresh zeroed counters. */

@@ -44,6 +44,8 @@ export interface UdpTransportOptions {
   io?: UdpIo;
   /** Datagrams per batched system call (native I/O only; default 64). */
   batch?: number;
+  /** Direct data placement of in-order RDMA WRITEs by the addon (native I/O only; default true). */
+  ddp?: boolean;
 }
 
 /** The socket I/O choices of a UDP transport. */
@@ -66,7 +68,10 @@ export async function openUdpTransport(opts: UdpTransportOptions = {}): Promise<
   if (io !== 'native' && io !== 'dgram' && io !== 'auto') throw new RdmaError('io', `expected native, dgram or auto, got "${String(io)}"`, 'ERR_RDMA_USAGE');
   if (io !== 'dgram') {
     const { addon, reason } = loadRoceUdpAddon();
-    if (addon) return openNativeUdpTransport(addon, address, localBytes, opts.port ?? ROCE_V2_PORT, opts.noIcrc === true, opts.batch === undefined ? {} : { batch: opts.batch });
+    if (addon) return openNativeUdpTransport(addon, address, localBytes, opts.port ?? ROCE_V2_PORT, opts.noIcrc === true, {
+        ...(opts.batch === undefined ? {} : { batch: opts.batch }),
+        ...(opts.ddp === undefined ? {} : { ddp: opts.ddp }),
+      });
     if (io === 'native') throw new RdmaError('io', `native socket I/O was asked for (io: 'native') but is unavailable: ${reason}`, 'ERR_RDMA_NATIVE_UNAVAILABLE');
   }
   // Addresses are always IP literals: skip the resolver on every send.

@@ -3,12 +3,14 @@
  * tables, and the packet dispatch from the wire to queue pairs.
  */
 import type { PacketTransport } from '../transport/transport.js';
+import { OP } from '../wire/opcodes.js';
 import { decodePacket } from '../wire/packet.js';
 import { CompletionQueue } from './cq.js';
 import type { MemoryRegion } from './mr.js';
 import { ProtectionDomain } from './pd.js';
 import { verbsError } from './errors.js';
 import { QueuePair, type QpInit } from './qp.js';
+import { ACCESS } from './types.js';
 
 /** Counters the device keeps about what it dropped. */
 export interface DeviceStats {
@@ -41,7 +43,12 @@ export class RdmaDevice {
         return;
       }
       qp.receive(d.packet, from);
+      // A request the transport handed over stopped its placement for this QP: give it the
+      // responder's state after that request (responses concern the requester only).
+      const op = d.packet.bth.opcode;
+      if (transport.ddp && (op < OP.RDMA_READ_RESPONSE_FIRST || op > OP.ATOMIC_ACKNOWLEDGE)) qp.syncPlacement();
     });
+    transport.ddp?.onPlaced((w) => this.qps.get(w.qpn)?.responder.onPlaced(w));
   }
 
   /** Allocates a protection domain. */
@@ -68,6 +75,7 @@ export class RdmaDevice {
   destroyQp(qp: QueuePair): void {
     qp.shutdown();
     this.qps.delete(qp.qpNum);
+    this.transport.ddp?.dropQp(qp.qpNum);
   }
 
   /** Looks up a region by lkey or rkey (they are equal here, as in Linux rxe). */
@@ -95,6 +103,7 @@ export class RdmaDevice {
     }
     const mr: MemoryRegion = { pdHandle, buffer, addr: va, length: buffer.length, lkey: key, rkey: key, access, valid: true };
     this.mrs.set(key, mr);
+    if ((access & ACCESS.REMOTE_WRITE) !== 0) this.transport.ddp?.setRegion(key, buffer, va, pdHandle, access);
     return mr;
   }
 
@@ -102,6 +111,7 @@ export class RdmaDevice {
   deregisterRegion(mr: MemoryRegion): void {
     mr.valid = false;
     this.mrs.delete(mr.lkey);
+    this.transport.ddp?.dropRegion(mr.rkey);
   }
 
   /** Stops every QP and closes the transport. */

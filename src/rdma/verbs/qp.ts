@@ -213,7 +213,24 @@ export class QueuePair {
     }
     this.state = to;
     if (to === 'error' && from !== 'error') this.enterError(null);
+    this.syncPlacement();
     if (to === 'rts') this.pump();
+  }
+
+  /** Gives the transport's direct data placement the responder's current state (no-op without it). @internal */
+  syncPlacement(): void {
+    const ddp = this.device.transport.ddp;
+    if (!ddp) return;
+    const on = this.state === 'rtr' || this.state === 'rts';
+    ddp.setQp(this.qpNum, {
+      enabled: on,
+      ePsn: this.responder.expectedPsn,
+      mtu: this.attr.pathMtu,
+      pd: this.pd.handle,
+      remoteWrite: (this.attr.accessFlags & ACCESS.REMOTE_WRITE) !== 0,
+      peer: this.attr.peer,
+      current: this.responder.placementCurrent(),
+    });
   }
 
   /** ibv_query_qp (the parts kept here). */
@@ -696,6 +713,7 @@ export class QueuePair {
     this.cursor = 0;
     this.cursorPkt = 0;
     this.responder.flush();
+    this.syncPlacement();
   }
 
   /** @internal The responder hit a fatal error (it already sent its NAK). */

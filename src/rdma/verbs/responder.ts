@@ -8,6 +8,7 @@ import { type Aeth, CREDITS_INVALID, NAK } from '../wire/aeth.js';
 import { OP } from '../wire/opcodes.js';
 import type { RocePacket } from '../wire/packet.js';
 import { psnAdd, psnDiff } from '../wire/psn.js';
+import type { PlacedWrite, PlacementQpState } from '../transport/transport.js';
 import { checkAccess } from './mr.js';
 import type { LocalPiece, QueuePair } from './qp.js';
 import { scatter } from './qp.js';
@@ -29,7 +30,7 @@ interface Replay {
 
 type InProgress =
   | { kind: 'send'; wqe: RecvWqe; offset: number }
-  | { kind: 'write'; buf: Uint8Array; offset: number; remaining: number; imm: boolean }
+  | { kind: 'write'; buf: Uint8Array; offset: number; remaining: number; imm: boolean; rkey: number }
   | null;
 
 const EMPTY = Buffer.alloc(0);
@@ -55,6 +56,49 @@ export class Responder {
   /** Starts in RTR with the expected PSN. */
   start(rqPsn: number): void {
     this.ePsn = rqPsn & 0xffffff;
+  }
+
+  /** The PSN expected next. */
+  get expectedPsn(): number {
+    return this.ePsn;
+  }
+
+  /** The message in progress, as direct data placement needs it. */
+  placementCurrent(): PlacementQpState['current'] {
+    const c = this.current;
+    if (c === null) return { kind: 'none' };
+    if (c.kind === 'write' && c.remaining > 0) {
+      const mr = this.qp.device.region(c.rkey);
+      // Only while the region is still registered to this very buffer (else JS finishes the message).
+      if (mr && mr.buffer === c.buf) return { kind: 'write', rkey: c.rkey, offset: c.offset, remaining: c.remaining };
+    }
+    return { kind: 'other' };
+  }
+
+  /**
+   * An RDMA WRITE packet the transport placed itself (direct data placement): the effects of an
+   * in-order WRITE packet that inOrder() would have had, without the copy (already done).
+   */
+  onPlaced(w: PlacedWrite): void {
+    if (w.psn !== this.ePsn) {
+      // Cannot happen while the transport follows the state given to it; resynchronise it.
+      this.qp.syncPlacement();
+      return;
+    }
+    const op = w.opcode;
+    const last = op === OP.RDMA_WRITE_LAST || op === OP.RDMA_WRITE_ONLY;
+    const cur = this.current;
+    if (last) this.current = null;
+    else if (cur !== null && cur.kind === 'write') {
+      cur.offset = w.offset;
+      cur.remaining = w.remaining;
+    } else {
+      const mr = this.qp.device.region(w.rkey);
+      this.current = { kind: 'write', buf: mr ? mr.buffer : EMPTY, offset: w.offset, remaining: w.remaining, imm: false, rkey: w.rkey };
+    }
+    this.advance(1);
+    if (last) this.msn = (this.msn + 1) & 0xffffff;
+    this.ack(w.psn, w.ackReq);
   }
 
   /** Queues a receive buffer. */
@@ -257,7 +301,7 @@ export class Responder {
           buf = c.mr.buffer;
           offset = c.offset;
         }
-        state = { kind: 'write', buf, offset, remaining: len, imm: false };
+        state = { kind: 'write', buf, offset, remaining: len, imm: false, rkey: reth.rkey };
         this.current = state;
       }
       const last = !firstOfMany && !middle;
