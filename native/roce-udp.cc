@@ -18,6 +18,7 @@
 //   ntop(bytes) -> text form of a 4- or 16-byte address
 //   crc32(buffer, init) -> zlib-compatible CRC-32;  icrc(src, dst, srcPort, dstPort, roce, id4, ff4)
 //   ddpMr / ddpMrDrop / ddpQp / ddpQpDrop: direct data placement of RDMA WRITEs (see that section)
+//   connectPeer(handle, name) -> bool: connect(2) to one peer (empty name: disconnect)
 //   close(handle)
 //
 // onRecv(count) is called with `count` datagrams in the slab: slot i at i * slotBytes. Meta slot i
@@ -265,6 +266,9 @@ struct Sock {
   uint8_t local_addr[16];
   uint16_t local_port;
   uint64_t send_errors;
+  /** The peer the socket is connect()ed to (sockaddr bytes; length 0: not connected). */
+  uint8_t peer_name[sizeof(struct sockaddr_in6)];
+  socklen_t peer_len;
   napi_ref on_recv;
   napi_ref on_writable;
   napi_ref slab_ref;
@@ -782,8 +786,11 @@ napi_value Send(napi_env env, napi_callback_info info) {
       CHECK(napi_get_buffer_info(env, name, &nd, &nl));
       struct msghdr* h = &msgs[i].msg_hdr;
       memset(h, 0, sizeof *h);
-      h->msg_name = nd;
-      h->msg_namelen = static_cast<socklen_t>(nl);
+      // To the connected peer: no address (the kernel reuses the socket's route).
+      if (s->peer_len == 0 || nl != s->peer_len || memcmp(nd, s->peer_name, nl) != 0) {
+        h->msg_name = nd;
+        h->msg_namelen = static_cast<socklen_t>(nl);
+      }
       bool is_array = false;
       napi_is_array(env, pkt, &is_array);
       if (!is_array) {
@@ -1089,6 +1096,66 @@ napi_value DdpQpDrop(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+
+/**
+ * connectPeer(handle, name): connect(2)s the socket to one peer (sockaddr bytes), so datagrams to
+ * it skip the per-datagram route lookup, and only that peer's datagrams are received; an empty
+ * buffer disconnects (AF_UNSPEC). Returns true when the socket is in the asked state.
+ */
+napi_value ConnectPeer(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Sock* s = get_sock(env, argv[0]);
+  if (!s) return nullptr;
+  void* nd;
+  size_t nl;
+  CHECK(napi_get_buffer_info(env, argv[1], &nd, &nl));
+  bool ok;
+  if (nl == 0) {
+    struct sockaddr un;
+    memset(&un, 0, sizeof un);
+    un.sa_family = AF_UNSPEC;
+    ok = connect(s->fd, &un, sizeof un) == 0 || errno == EAFNOSUPPORT;
+    if (ok) {
+      s->peer_len = 0;
+      // A port the kernel picked (bind to port 0) is released by the disconnect: bind it again.
+      struct sockaddr_storage ss;
+      socklen_t sl = sizeof ss;
+      getsockname(s->fd, reinterpret_cast<struct sockaddr*>(&ss), &sl);
+      uint16_t now = ntohs(s->family == AF_INET6 ? reinterpret_cast<struct sockaddr_in6*>(&ss)->sin6_port : reinterpret_cast<struct sockaddr_in*>(&ss)->sin_port);
+      if (now != s->local_port) {
+        memset(&ss, 0, sizeof ss);
+        if (s->family == AF_INET6) {
+          struct sockaddr_in6* a6 = reinterpret_cast<struct sockaddr_in6*>(&ss);
+          a6->sin6_family = AF_INET6;
+          a6->sin6_port = htons(s->local_port);
+          memcpy(&a6->sin6_addr, s->local_addr, 16);
+          sl = sizeof *a6;
+        } else {
+          struct sockaddr_in* a4 = reinterpret_cast<struct sockaddr_in*>(&ss);
+          a4->sin_family = AF_INET;
+          a4->sin_port = htons(s->local_port);
+          memcpy(&a4->sin_addr, s->local_addr, 4);
+          sl = sizeof *a4;
+        }
+        if (bind(s->fd, reinterpret_cast<struct sockaddr*>(&ss), sl) != 0) return throw_errno(env, "connectPeer: binding the port again after disconnecting", errno);
+      }
+    }
+  } else if (nl > sizeof s->peer_name) {
+    ok = false;
+  } else {
+    ok = connect(s->fd, static_cast<struct sockaddr*>(nd), static_cast<socklen_t>(nl)) == 0;
+    if (ok) {
+      memcpy(s->peer_name, nd, nl);
+      s->peer_len = static_cast<socklen_t>(nl);
+    }
+  }
+  napi_value out;
+  CHECK(napi_get_boolean(env, ok, &out));
+  return out;
+}
+
 napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1120,6 +1187,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"ddpMrDrop", nullptr, DdpMrDrop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"ddpQp", nullptr, DdpQpSet, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"ddpQpDrop", nullptr, DdpQpDrop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"connectPeer", nullptr, ConnectPeer, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;

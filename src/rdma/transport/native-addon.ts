@@ -52,6 +52,8 @@ export interface RoceUdpAddon {
   ): void;
   /** Direct data placement: every packet of the queue pair goes to JS from now on. */
   ddpQpDrop(handle: object, qpn: number): void;
+  /** connect(2)s the socket to one peer (sockaddr bytes; empty: disconnect); true when done. */
+  connectPeer(handle: object, name: Buffer): boolean;
   close(handle: object): void;
 }
 

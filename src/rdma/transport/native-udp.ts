@@ -87,6 +87,8 @@ export class NativeUdpTransport implements PacketTransport {
   private blocked = false;
   private closed = false;
   private readonly names = new Map<string, Buffer>();
+  /** `address|port` of the peer the socket is connected to ('' when not connected). */
+  private solePeer = '';
   /** Meta words 1..5 (port, family, address) of the last sender seen. */
   private readonly lastFrom = new Int32Array(5);
   private lastTo: PeerAddress | null = null;
@@ -159,6 +161,28 @@ export class NativeUdpTransport implements PacketTransport {
         this.placedHandler = handler;
       },
     };
+  }
+
+  /**
+   * Connects the socket to `peer` (null: disconnects): datagrams to it then leave without an
+   * address (no route lookup per datagram), and datagrams from any other address are dropped by
+   * the kernel. For a device whose queue pairs all talk to this one peer. Returns whether the
+   * socket is now in that state.
+   */
+  setSolePeer(peer: PeerAddress | null): boolean {
+    if (this.closed) return false;
+    const key = peer ? `${peer.address}|${peer.port}` : '';
+    if (key === this.solePeer) return true;
+    const name = peer ? this.nameOf(peer) : Buffer.alloc(0);
+    if (!name) return false;
+    const ok = this.addon.connectPeer(this.handle, name);
+    if (ok) this.solePeer = key;
+    return ok;
+  }
+
+  /** `address|port` of the peer the socket is connected to, or null. */
+  get connectedTo(): string | null {
+    return this.solePeer === '' ? null : this.solePeer;
   }
 
   /** Packets queued and not yet taken by the kernel. */

@@ -30,6 +30,11 @@ export interface PacketTransport {
   readonly headroom?: number;
   /** Sends `frame.subarray(headroom)` (BTH .. ICRC slot), filling the ICRC; `frame` is the transport's afterwards. */
   sendFramed?(to: PeerAddress, frame: Buffer): void;
+  /**
+   * Optional: tells the transport that every queue pair of its device talks to `peer` (null: to
+   * several, or none), so it may connect its socket to it (native UDP I/O). Returns whether it did.
+   */
+  setSolePeer?(peer: PeerAddress | null): boolean;
   /** Direct data placement, when this transport does it (native UDP I/O). */
   readonly ddp?: DirectPlacement;
   /** Installs the single receive handler (packets with a verified ICRC only). */

@@ -10,7 +10,7 @@ import type { MemoryRegion } from './mr.js';
 import { ProtectionDomain } from './pd.js';
 import { verbsError } from './errors.js';
 import { QueuePair, type QpInit } from './qp.js';
-import { ACCESS } from './types.js';
+import { ACCESS, type PeerAddress } from './types.js';
 
 /** Counters the device keeps about what it dropped. */
 export interface DeviceStats {
@@ -76,6 +76,27 @@ export class RdmaDevice {
     qp.shutdown();
     this.qps.delete(qp.qpNum);
     this.transport.ddp?.dropQp(qp.qpNum);
+    this.updateSolePeer();
+  }
+
+  /**
+   * @internal After a QP state change: when every QP that has a peer (RTR and later) has the same
+   * one, the transport may connect its socket to it (datagrams from elsewhere could reach no QP).
+   */
+  updateSolePeer(): void {
+    const t = this.transport;
+    if (!t.setSolePeer) return;
+    let sole: PeerAddress | null = null;
+    for (const qp of this.qps.values()) {
+      const p = qp.state === 'reset' ? null : qp.attr.peer;
+      if (!p) continue;
+      if (sole === null) sole = p;
+      else if (sole.address !== p.address || sole.port !== p.port) {
+        sole = null;
+        break;
+      }
+    }
+    t.setSolePeer(sole);
   }
 
   /** Looks up a region by lkey or rkey (they are equal here, as in Linux rxe). */

@@ -214,6 +214,7 @@ export class QueuePair {
     this.state = to;
     if (to === 'error' && from !== 'error') this.enterError(null);
     this.syncPlacement();
+    if (to !== from || to === 'rtr') this.device.updateSolePeer();
     if (to === 'rts') this.pump();
   }
 
