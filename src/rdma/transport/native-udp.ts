@@ -41,6 +41,17 @@ const SLOT = 4096 + 256;
 const META = 32;
 const LE = endianness() === 'LE';
 
+/** Bytes of one frame slab, and how many slabs a transport keeps for reuse. */
+const FRAME_SLAB = 256 * 1024;
+const MAX_SLABS = 32;
+
+/** A slab outgoing frames are carved from; `out` counts frames carved and not yet taken by the kernel. */
+interface FrameSlab {
+  buf: Buffer;
+  used: number;
+  out: number;
+}
+
 /** Counters of the batching itself (for tests and the benchmark). */
 export interface NativeIoStats {
   /** sendmmsg calls made. */
@@ -81,6 +92,11 @@ export class NativeUdpTransport implements PacketTransport {
   private readonly lens: Int32Array;
   private qNames: Buffer[] = [];
   private qPkts: (Buffer | Buffer[])[] = [];
+  /** Per queued packet: the frame slab it was carved from (see frame()), or null. */
+  private qSlabs: (FrameSlab | null)[] = [];
+  /** Frame slabs: reused once every frame carved from them has been taken by the kernel. */
+  private readonly slabs: FrameSlab[] = [];
+  private curSlab: FrameSlab | null = null;
   private qHead = 0;
   private flushQueued = false;
   private unsendable = 0;
@@ -205,7 +221,43 @@ export class NativeUdpTransport implements PacketTransport {
   sendFramed(to: PeerAddress, frame: Buffer): void {
     if (this.closed) return;
     this.stats.sent++;
-    this.enqueue(to, frame);
+    const c = this.curSlab;
+    this.enqueue(to, frame, c !== null && frame.buffer === c.buf.buffer ? c : this.slabOf(frame));
+  }
+
+  /**
+   * A buffer of `n` bytes for one outgoing frame (for sendFramed). Carved from slabs this
+   * transport recycles: a slab is written again only once the kernel has taken (copied) every
+   * frame carved from it, so no allocation, and no fresh memory to fault in, per packet.
+   */
+  frame(n: number): Buffer {
+    if (n > FRAME_SLAB / 4) return Buffer.allocUnsafe(n);
+    let c = this.curSlab;
+    if (c === null || c.used + n > FRAME_SLAB) {
+      c = null;
+      for (const s of this.slabs) {
+        if (s.out === 0 && s !== this.curSlab) {
+          c = s;
+          break;
+        }
+      }
+      if (c === null) {
+        c = { buf: Buffer.allocUnsafeSlow(FRAME_SLAB), used: 0, out: 0 };
+        // Past the cap (the socket is backed up), slabs are not kept: the GC frees them.
+        if (this.slabs.length < MAX_SLABS) this.slabs.push(c);
+      }
+      c.used = 0;
+      this.curSlab = c;
+    }
+    const b = c.buf.subarray(c.used, c.used + n);
+    c.used = (c.used + n + 7) & ~7;
+    c.out++;
+    return b;
+  }
+
+  private slabOf(frame: Buffer): FrameSlab | null {
+    for (const s of this.slabs) if (frame.buffer === s.buf.buffer) return s;
+    return null;
   }
 
   onReceive(handler: (roce: Buffer, from: PeerAddress) => void): void {
@@ -219,6 +271,7 @@ export class NativeUdpTransport implements PacketTransport {
       this.closed = true;
       this.qNames = [];
       this.qPkts = [];
+      this.qSlabs = [];
       this.qHead = 0;
       this.addon.close(this.handle);
     }
@@ -226,7 +279,7 @@ export class NativeUdpTransport implements PacketTransport {
     return new Promise((resolve) => setImmediate(resolve));
   }
 
-  private enqueue(to: PeerAddress, pkt: Buffer | Buffer[]): void {
+  private enqueue(to: PeerAddress, pkt: Buffer | Buffer[], slab: FrameSlab | null = null): void {
     // Queue pairs pass the same peer object for every packet: skip the lookup then.
     const last = this.lastTo;
     const name = last !== null && to === last && to.port === this.lastPort && to.address === this.lastAddress ? this.lastName : this.nameOf(to);
@@ -236,10 +289,12 @@ export class NativeUdpTransport implements PacketTransport {
     this.lastName = name;
     if (!name) {
       this.unsendable++;
+      if (slab) slab.out--;
       return;
     }
     this.qNames.push(name);
     this.qPkts.push(pkt);
+    this.qSlabs.push(slab);
     if (this.blocked) return;
     if (this.qPkts.length - this.qHead >= this.batch) this.flush();
     else if (!this.flushQueued) {
@@ -255,6 +310,12 @@ export class NativeUdpTransport implements PacketTransport {
       const n = Math.min(this.batch, this.qPkts.length - this.qHead);
       this.ioStats.sendCalls++;
       const took = this.addon.send(this.handle, this.qNames, this.qPkts, this.qHead, n);
+      // The kernel copied those packets: their frames' slabs may be written again.
+      const qs = this.qSlabs;
+      for (let i = this.qHead, end = this.qHead + took; i < end; i++) {
+        const sl = qs[i];
+        if (sl) sl.out--;
+      }
       this.qHead += took;
       if (took < n) {
         this.blocked = true;
@@ -266,10 +327,12 @@ export class NativeUdpTransport implements PacketTransport {
     if (this.qHead >= this.qPkts.length) {
       this.qNames.length = 0;
       this.qPkts.length = 0;
+      this.qSlabs.length = 0;
       this.qHead = 0;
     } else if (this.qHead >= 4096) {
       this.qNames = this.qNames.slice(this.qHead);
       this.qPkts = this.qPkts.slice(this.qHead);
+      this.qSlabs = this.qSlabs.slice(this.qHead);
       this.qHead = 0;
     }
   }

@@ -31,6 +31,11 @@ export interface PacketTransport {
   /** Sends `frame.subarray(headroom)` (BTH .. ICRC slot), filling the ICRC; `frame` is the transport's afterwards. */
   sendFramed?(to: PeerAddress, frame: Buffer): void;
   /**
+   * Optional: a buffer of `n` bytes for one frame to pass to sendFramed, from memory the
+   * transport recycles once the frame is sent. A frame taken must be sent (or dropped) soon.
+   */
+  frame?(n: number): Buffer;
+  /**
    * Optional: tells the transport that every queue pair of its device talks to `peer` (null: to
    * several, or none), so it may connect its socket to it (native UDP I/O). Returns whether it did.
    */

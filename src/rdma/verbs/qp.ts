@@ -306,8 +306,10 @@ export class QueuePair {
     this.counters.packetsSent++;
     const t = this.device.transport;
     if (t.sendFramed && t.headroom !== undefined) {
-      // One buffer per packet (carved from a shared slab): the transport's headroom, then the packet.
-      const frame = carve(t.headroom + encodedLength(p.bth.opcode, p.payload.length));
+      // One buffer per packet (from the transport's recycled frames, else carved from a shared
+      // slab): the transport's headroom, then the packet.
+      const n = t.headroom + encodedLength(p.bth.opcode, p.payload.length);
+      const frame = t.frame ? t.frame(n) : carve(n);
       encodePacketInto(p, frame, t.headroom);
       t.sendFramed(peer, frame);
     } else t.send(peer, encodePacketParts(p));
