@@ -6,9 +6,10 @@
  * responder.ts.
  */
 import { type Aeth, NAK, RNR_TIMER_US, ackTimeoutUs } from '../wire/aeth.js';
-import { DEFAULT_PKEY } from '../wire/headers.js';
+import { BTH_LENGTH, DEFAULT_PKEY } from '../wire/headers.js';
 import { OP } from '../wire/opcodes.js';
-import { type RocePacket, encodePacketInto, encodePacketParts, encodedLength } from '../wire/packet.js';
+import { ICRC_LENGTH, type RocePacket, encodePacketInto, encodePacketParts, encodedLength } from '../wire/packet.js';
+import type { PacketTransport } from '../transport/transport.js';
 import { psnAdd, psnDiff } from '../wire/psn.js';
 import type { CompletionQueue } from './cq.js';
 import type { RdmaDevice } from './device.js';
@@ -404,6 +405,15 @@ export class QueuePair {
     const last = k === w.npkts - 1;
     const off = k * mtu;
     const len = Math.min(mtu, w.length - off);
+    const t = this.device.transport;
+    if (w.kind === 'write' && t.frame && t.sendFramed && t.headroom !== undefined && this.attr.peer && !(last && wr.opcode === 'rdma-write-with-imm')) {
+      // The common case, encoded straight into a transport frame (no packet object, no payload view).
+      this.pktsSinceAckReq++;
+      const ackReq = last || psnDiff(psnAdd(psn, 1), this.ackedPsn) >= this.maxWindow || this.pktsSinceAckReq >= ACK_REQ_INTERVAL;
+      if (ackReq) this.pktsSinceAckReq = 0;
+      this.sendWriteFramed(t as Required<Pick<PacketTransport, 'frame' | 'sendFramed' | 'headroom'>>, w, psn, first, last, ackReq, off, len);
+      return;
+    }
     let payload: Buffer;
     const p0 = w.pieces[0];
     if (w.pieces.length === 1 && p0) payload = Buffer.from(p0.buf.buffer, p0.buf.byteOffset + p0.offset + off, len);
@@ -437,6 +447,41 @@ export class QueuePair {
       else pkt.bth.opcode = OP.RDMA_WRITE_MIDDLE;
     }
     this.transmit(pkt);
+  }
+
+  /**
+   * One RDMA WRITE packet (FIRST/MIDDLE/LAST/ONLY, no immediate) encoded into a transport frame:
+   * the same bytes encodePacketInto writes for it (BTH, RETH on the first, payload, zero pad and ICRC slot).
+   */
+  private sendWriteFramed(t: Required<Pick<PacketTransport, 'frame' | 'sendFramed' | 'headroom'>>, w: SendWqe, psn: number, first: boolean, last: boolean, ackReq: boolean, off: number, len: number): void {
+    const ww = w.wr as Extract<SendWr, { opcode: 'rdma-write' | 'rdma-write-with-imm' }>;
+    const pad = (4 - (len & 3)) & 3;
+    const h = t.headroom;
+    const body = h + BTH_LENGTH + (first ? 16 : 0);
+    const end = body + len + pad + ICRC_LENGTH;
+    const f = t.frame(end);
+    const dq = this.attr.destQpNum;
+    f[h] = first ? (last ? OP.RDMA_WRITE_ONLY : OP.RDMA_WRITE_FIRST) : last ? OP.RDMA_WRITE_LAST : OP.RDMA_WRITE_MIDDLE;
+    f[h + 1] = (last && ww.solicited === true ? 0x80 : 0) | (pad << 4);
+    f[h + 2] = DEFAULT_PKEY >> 8;
+    f[h + 3] = DEFAULT_PKEY & 0xff;
+    f[h + 4] = 0;
+    f[h + 5] = (dq >> 16) & 0xff;
+    f[h + 6] = (dq >> 8) & 0xff;
+    f[h + 7] = dq & 0xff;
+    f[h + 8] = ackReq ? 0x80 : 0;
+    f[h + 9] = (psn >> 16) & 0xff;
+    f[h + 10] = (psn >> 8) & 0xff;
+    f[h + 11] = psn & 0xff;
+    if (first) {
+      f.writeBigUInt64BE(BigInt.asUintN(64, BigInt(ww.remoteAddr)), h + BTH_LENGTH);
+      f.writeUInt32BE(ww.rkey >>> 0, h + BTH_LENGTH + 8);
+      f.writeUInt32BE(w.length >>> 0, h + BTH_LENGTH + 12);
+    }
+    gather(w.pieces, off, len, f, body);
+    for (let i = body + len; i < end; i++) f[i] = 0;
+    this.counters.packetsSent++;
+    t.sendFramed(this.attr.peer as PeerAddress, f);
   }
 
   private hasUnacked(): boolean {
