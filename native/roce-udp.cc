@@ -299,6 +299,8 @@ struct Sock {
   size_t n_mrs;
   struct DdpQp* qps;
   size_t n_qps;
+  /** No placement for the rest of the current recvmmsg batch. */
+  bool ddp_hold;
 };
 
 
@@ -309,10 +311,11 @@ struct Sock {
 // an in-order RDMA WRITE FIRST/MIDDLE/LAST/ONLY (no immediate) with a verified ICRC, from the QP's
 // peer, whose RETH passes the rkey/PD/access/bounds checks and whose payload length follows the
 // opcode rules, is copied straight into the region here; its meta slot then carries a summary
-// (flag 2) instead of a packet. Every other datagram goes to JS unchanged, and once one request
-// of a queue pair has gone to JS, none of that queue pair's packets is placed until JS re-syncs
-// the queue pair's state (ddpQp) after handling it, so all NAK, retry and protection decisions
-// stay in the TS responder. Dropping a region or a queue pair takes effect before the call returns.
+// (flag 2) instead of a packet. Every other datagram goes to JS unchanged, and once one packet
+// of a queue pair has gone to JS (any packet: a response may fail the QP too), none of that queue
+// pair's packets is placed until JS re-syncs the queue pair's state (ddpQp) after handling it, and
+// after a SEND with invalidate nothing more of that batch is placed, so all NAK, retry and
+// protection decisions stay in the TS responder, in packet order. Dropping a region or a queue pair takes effect before the call returns.
 //
 // Summary slot (flag byte 7 = 2): uint32 at 0 the region offset just past the bytes placed; int32
 // words at 8: QPN, PSN, opcode | ackReq << 8, payload bytes, rkey of the message, bytes of the
@@ -331,7 +334,7 @@ struct DdpMr {
 struct DdpQp {
   uint32_t qpn;
   bool enabled;
-  /** A request went to JS since the last sync: place nothing until JS syncs again. */
+  /** A packet went to JS since the last sync: place nothing until JS syncs again. */
   bool deferred;
   uint32_t epsn;
   uint32_t mtu;
@@ -380,12 +383,14 @@ void ddp_free(napi_env env, Sock* s) {
 bool ddp_place(Sock* s, const uint8_t* pkt, size_t len, const uint8_t* src, uint16_t sport, uint8_t* m) {
   if (s->n_qps == 0 || len < 16) return false;
   uint8_t op = pkt[0];
+
   uint32_t qpn = (static_cast<uint32_t>(pkt[5]) << 16) | (static_cast<uint32_t>(pkt[6]) << 8) | pkt[7];
+  // A SEND with invalidate may deregister any region when JS handles it: place nothing more in
+  // this batch (JS's handling of it, dropRegion included, happens before the next batch is read).
+  if (op == 0x16 || op == 0x17) s->ddp_hold = true;
   DdpQp* q = ddp_qp(s, qpn);
   if (!q) return false;
-  // Responses (READ responses, ACKs, atomic ACKs) are the requester's: they change nothing here.
-  bool request = !(op >= 0x0d && op <= 0x12);
-  bool ok = q->enabled && !q->deferred && (op == 0x06 || op == 0x07 || op == 0x08 || op == 0x0a);
+  bool ok = !s->ddp_hold && q->enabled && !q->deferred && (op == 0x06 || op == 0x07 || op == 0x08 || op == 0x0a);
   if (ok) {
     // The QP's peer only (as QueuePair.receive checks).
     int fam = s->family == AF_INET6 ? 6 : 4;
@@ -436,7 +441,8 @@ bool ddp_place(Sock* s, const uint8_t* pkt, size_t len, const uint8_t* src, uint
     }
   }
   if (!ok) {
-    if (request) q->deferred = true;
+    // Whatever JS does with it (a NAK, an error, the requester failing the QP) comes first.
+    q->deferred = true;
     return false;
   }
   memcpy(dst, pkt + hdr, payload);
@@ -558,6 +564,7 @@ void do_read(Sock* s) {
       s->riov[i].iov_len = s->slot;
     }
     int n = recvmmsg(s->fd, s->rmsgs, s->batch, MSG_DONTWAIT, nullptr);
+    s->ddp_hold = false;
     if (n <= 0) return;  // EAGAIN (drained) or a transient error: wait for the next readable event
     for (int i = 0; i < n; i++) {
       uint8_t* m = s->meta + i * META_BYTES;

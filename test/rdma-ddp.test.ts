@@ -36,6 +36,10 @@ interface Req {
   rkey?: number | 'bad';
   dmaLength?: number;
   imm?: number;
+  /** To the second responder QP (same device and PD) instead of the first. */
+  second?: boolean;
+  /** SEND with invalidate: the IETH names the region's rkey. */
+  invalidate?: boolean;
   deregBefore?: boolean;
 }
 
@@ -75,17 +79,20 @@ async function feed(ddp: boolean, batches: Req[][]): Promise<Outcome> {
   const qp = dev.createQp(pd, { sendCq: dev.createCq(), recvCq: rcq, qpNum: SERVER_QPN });
   bringUp(qp, 0x10, { qpn: CLIENT_QPN, psn: PSN0, address: raw.local.address, port: raw.local.port }, { pathMtu: MTU });
   for (let i = 0; i < 4; i++) qp.postRecv({ wrId: 100 + i, sgList: [{ addr: mr.addr, length: 16, lkey: mr.lkey }] });
+  const qp2 = dev.createQp(pd, { sendCq: dev.createCq(), recvCq: rcq, qpNum: SERVER_QPN + 1 });
+  bringUp(qp2, 0x10, { qpn: CLIENT_QPN + 1, psn: PSN0, address: raw.local.address, port: raw.local.port }, { pathMtu: MTU });
   const to: PeerAddress = st.local;
   for (const batch of batches) {
     for (const r of batch) {
       if (r.deregBefore) pd.deregMr(mr);
       const p: RocePacket = {
-        bth: { opcode: r.op, se: false, migReq: false, padCount: 0, tver: 0, pKey: DEFAULT_PKEY, fecn: false, becn: false, destQp: SERVER_QPN, ackReq: true, psn: r.psn },
+        bth: { opcode: r.op, se: false, migReq: false, padCount: 0, tver: 0, pKey: DEFAULT_PKEY, fecn: false, becn: false, destQp: r.second ? SERVER_QPN + 1 : SERVER_QPN, ackReq: true, psn: r.psn },
         payload: r.payload,
       };
       if (r.op === OP.RDMA_WRITE_FIRST || r.op === OP.RDMA_WRITE_ONLY || r.op === OP.RDMA_WRITE_ONLY_WITH_IMMEDIATE)
         p.reth = { va: r.va ?? BigInt(mr.addr), rkey: r.rkey === 'bad' ? mr.rkey ^ 0x100 : (r.rkey ?? mr.rkey), dmaLength: r.dmaLength ?? r.payload.length };
       if (r.imm !== undefined) p.immDt = r.imm;
+      if (r.invalidate) p.ieth = mr.rkey;
       raw.send(to, encodePacket(p));
     }
     // Each batch leaves in one sendmmsg and is read in one recvmmsg; let the responder answer.
@@ -199,6 +206,20 @@ describe.runIf(RUN)('direct data placement (native I/O)', () => {
     ]);
     expect(o.placed).toBe(2);
     expect(o.mem.subarray(0, a.length).equals(a)).toBe(true);
+  });
+
+  it('a SEND with invalidate stops placement at once: a WRITE behind it in the same batch, on another QP, is NAKed', async () => {
+    const o = await same([
+      [
+        { op: OP.RDMA_WRITE_ONLY, psn: psn(0), payload: fill(16, 16), va: BigInt(0x7f0000000000 + 64) },
+        { op: OP.SEND_ONLY_WITH_INVALIDATE, psn: psn(1), payload: fill(8, 17), invalidate: true },
+        { op: OP.RDMA_WRITE_ONLY, psn: psn(0), payload: fill(16, 18), va: BigInt(0x7f0000000000 + 128), second: true },
+      ],
+    ]);
+    expect(o.placed).toBe(1);
+    expect(o.recv.map((w) => [w.opcode, w.status, w.invalidatedRkey !== undefined])[0]).toEqual(['recv', 'success', true]);
+    expect(o.responses.at(-1)).toBe(`${ACK} psn=${psn(0)} syn=62 msn=0`);
+    expect(o.mem.subarray(128, 144).equals(Buffer.alloc(16))).toBe(true);
   });
 
   it('WRITE with immediate goes to the TS responder: same receive completion, data placed by it', async () => {

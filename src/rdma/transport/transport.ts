@@ -85,8 +85,9 @@ export interface PlacedWrite {
  * Direct data placement (what an RNIC does): a transport that offers it places in-order RDMA
  * WRITE packets into registered memory without handing them to the responder, and reports each
  * as a PlacedWrite, in arrival order with the packets it does hand over. Any packet of a queue
- * pair that it hands over stops placement for that queue pair until the next `setQp`. Every
- * change takes effect before the call returns.
+ * pair that it hands over stops placement for that queue pair until the next `setQp`, and a
+ * SEND with invalidate stops all placement until the next receive batch. Every change takes
+ * effect before the call returns.
  */
 export interface DirectPlacement {
   setRegion(rkey: number, bytes: Uint8Array, va: number, pd: number, access: number): void;

@@ -3,7 +3,6 @@
  * tables, and the packet dispatch from the wire to queue pairs.
  */
 import type { PacketTransport } from '../transport/transport.js';
-import { OP } from '../wire/opcodes.js';
 import { decodePacket } from '../wire/packet.js';
 import { CompletionQueue } from './cq.js';
 import type { MemoryRegion } from './mr.js';
@@ -43,10 +42,9 @@ export class RdmaDevice {
         return;
       }
       qp.receive(d.packet, from);
-      // A request the transport handed over stopped its placement for this QP: give it the
-      // responder's state after that request (responses concern the requester only).
-      const op = d.packet.bth.opcode;
-      if (transport.ddp && (op < OP.RDMA_READ_RESPONSE_FIRST || op > OP.ATOMIC_ACKNOWLEDGE)) qp.syncPlacement();
+      // A packet the transport handed over stopped its placement for this QP: give it the
+      // QP's state after that packet.
+      if (transport.ddp) qp.syncPlacement();
     });
     transport.ddp?.onPlaced((w) => this.qps.get(w.qpn)?.responder.onPlaced(w));
   }
