@@ -312,7 +312,7 @@ struct Sock {
 // peer, whose RETH passes the rkey/PD/access/bounds checks and whose payload length follows the
 // opcode rules, is copied straight into the region here; its meta slot then carries a summary
 // (flag 2) instead of a packet. Every other datagram goes to JS unchanged, and once one packet
-// of a queue pair has gone to JS (any packet: a response may fail the QP too), none of that queue
+// of a queue pair has gone to JS (any packet but a plain ACK: a response may fail the QP too), none of that queue
 // pair's packets is placed until JS re-syncs the queue pair's state (ddpQp) after handling it, and
 // after a SEND with invalidate nothing more of that batch is placed, so all NAK, retry and
 // protection decisions stay in the TS responder, in packet order. Dropping a region or a queue pair takes effect before the call returns.
@@ -441,8 +441,10 @@ bool ddp_place(Sock* s, const uint8_t* pkt, size_t len, const uint8_t* src, uint
     }
   }
   if (!ok) {
-    // Whatever JS does with it (a NAK, an error, the requester failing the QP) comes first.
-    q->deferred = true;
+    // Whatever JS does with it (a NAK, an error, the requester failing the QP) comes first. A
+    // plain ACK (AETH syndrome type 00) only acknowledges: it cannot change the QP's state.
+    bool plain_ack = op == 0x11 && len >= 16 && (pkt[12] & 0x60) == 0;
+    if (!plain_ack) q->deferred = true;
     return false;
   }
   memcpy(dst, pkt + hdr, payload);

@@ -40,6 +40,7 @@ export interface NativeUdpOptions {
 const SLOT = 4096 + 256;
 const META = 32;
 const LE = endianness() === 'LE';
+const EMPTY = Buffer.alloc(0);
 
 /** Bytes of one frame slab, and how many slabs a transport keeps for reuse. */
 const FRAME_SLAB = 256 * 1024;
@@ -103,6 +104,8 @@ export class NativeUdpTransport implements PacketTransport {
   private blocked = false;
   private closed = false;
   private readonly names = new Map<string, Buffer>();
+  private lastParsed = '';
+  private lastParsedBytes: Buffer | null = null;
   /** `address|port` of the peer the socket is connected to ('' when not connected). */
   private solePeer = '';
   /** Meta words 1..5 (port, family, address) of the last sender seen. */
@@ -137,6 +140,15 @@ export class NativeUdpTransport implements PacketTransport {
     if (opts.ddp !== false) this.ddp = this.placement();
   }
 
+  /** parseIp, remembered for the last address (queue pairs sync with the same peer again and again). */
+  private addressBytes(address: string): Buffer | null {
+    if (address !== this.lastParsed) {
+      this.lastParsed = address;
+      this.lastParsedBytes = parseIp(address);
+    }
+    return this.lastParsedBytes;
+  }
+
   private placement(): DirectPlacement {
     const addon = this.addon;
     const handle = this.handle;
@@ -151,7 +163,7 @@ export class NativeUdpTransport implements PacketTransport {
       setQp: (qpn, st: PlacementQpState) => {
         if (!live()) return;
         const peer = st.peer;
-        const bytes = peer ? parseIp(peer.address) : null;
+        const bytes = peer ? this.addressBytes(peer.address) : null;
         const ok = st.enabled && peer !== null && bytes !== null && bytes.length === this.localBytes.length && Number.isInteger(peer.port);
         const c = st.current;
         addon.ddpQp(
@@ -162,7 +174,7 @@ export class NativeUdpTransport implements PacketTransport {
           st.mtu,
           st.pd >>> 0,
           st.remoteWrite,
-          ok && bytes ? Buffer.from(bytes) : Buffer.alloc(0),
+          ok && bytes ? bytes : EMPTY,
           ok && peer ? peer.port : 0,
           c.kind === 'none' ? 0 : c.kind === 'write' ? 1 : 2,
           c.kind === 'write' ? c.rkey >>> 0 : 0,

@@ -3,6 +3,7 @@
  * tables, and the packet dispatch from the wire to queue pairs.
  */
 import type { PacketTransport } from '../transport/transport.js';
+import { OP } from '../wire/opcodes.js';
 import { decodePacket } from '../wire/packet.js';
 import { CompletionQueue } from './cq.js';
 import type { MemoryRegion } from './mr.js';
@@ -42,9 +43,9 @@ export class RdmaDevice {
         return;
       }
       qp.receive(d.packet, from);
-      // A packet the transport handed over stopped its placement for this QP: give it the
-      // QP's state after that packet.
-      if (transport.ddp) qp.syncPlacement();
+      // A packet the transport handed over stopped its placement for this QP (all but plain
+      // ACKs, which cannot change the QP's state): give it the QP's state after that packet.
+      if (transport.ddp && (d.packet.bth.opcode !== OP.ACKNOWLEDGE || d.packet.aeth?.kind !== 'ack')) qp.syncPlacement();
     });
     transport.ddp?.onPlaced((w) => this.qps.get(w.qpn)?.responder.onPlaced(w));
   }
