@@ -14,6 +14,19 @@
  * oversized and ICRC-failing datagrams are counted and skipped as udp.ts does. Handed-out packets
  * are views of the slab, so a fresh slab is given to the addon after a batch that delivered any.
  *
+ * Direct data placement (`ddp`, on unless `ddp: false`): the device registers its regions and
+ * each QP's responder state with the addon, which then places in-order RDMA WRITE packets
+ * straight into registered memory and reports them as PlacedWrite summaries in the batch, in
+ * order with the packets it hands over; everything else (and every packet of a QP after one of
+ * its packets went to JS, until the responder re-syncs) goes to the TS responder unchanged.
+ *
+ * Sole peer: while every QP of the device talks to one peer, the device has the socket
+ * connect(2)ed to it (sendmmsg without addresses: no route lookup per datagram); datagrams from
+ * other addresses are then dropped by the kernel (they could reach no QP). A QP towards a second
+ * peer reaching RTR disconnects it, keeping the local port.
+ *
+ * Outgoing frames (`frame()`) are carved from slabs recycled once the kernel took all their frames.
+ *
  * The ICRC rules (what is generated and verified over IPv6 and IPv4) are those of udp.ts; the
  * addon's CRC is checked against zlib, the TS routine and real captures (test/rdma-native.test.ts).
  */
