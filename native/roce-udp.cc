@@ -10,7 +10,7 @@
 //       -> { handle, port, rcvbuf, sndbuf, slab, meta }   meta: Buffer, per slot META_BYTES (see below)
 //       icrc: generate the ICRC of every packet sent and verify that of every datagram received
 //       (over IPv4 assuming identification 0 and DF, as the TS transport does)
-//   send(handle, names[], packets[], start, count) -> packets consumed (sent or failed for good);
+//   send(handle, names[] | name, packets[], start, count) -> packets consumed (sent or failed for good);
 //       fewer than count means the socket would block: keep the rest, call watchWritable(handle, true)
 //   watchWritable(handle, on)
 //   setSlab(handle, buffer)   buffer of batch * slotBytes the next recvmmsg writes into
@@ -793,6 +793,12 @@ napi_value Send(napi_env env, napi_callback_info info) {
   uint32_t start, count;
   CHECK(napi_get_value_uint32(env, argv[3], &start));
   CHECK(napi_get_value_uint32(env, argv[4], &count));
+  // names: one sockaddr per packet, or a single Buffer when every packet goes to the same peer.
+  void* one_name = nullptr;
+  size_t one_len = 0;
+  bool names_is_buf = false;
+  napi_is_buffer(env, argv[1], &names_is_buf);
+  if (names_is_buf) CHECK(napi_get_buffer_info(env, argv[1], &one_name, &one_len));
   struct mmsghdr msgs[MAX_SEND];
   struct iovec iov[MAX_SEND * 2];
   struct iovec* extra = nullptr;  // for packets in more than two pieces
@@ -802,12 +808,15 @@ napi_value Send(napi_env env, napi_callback_info info) {
     uint32_t iv = 0;
     size_t extra_used = 0;
     for (uint32_t i = 0; i < n; i++) {
-      napi_value name, pkt;
-      CHECK(napi_get_element(env, argv[1], start + consumed + i, &name));
+      napi_value pkt;
       CHECK(napi_get_element(env, argv[2], start + consumed + i, &pkt));
-      void* nd;
-      size_t nl;
-      CHECK(napi_get_buffer_info(env, name, &nd, &nl));
+      void* nd = one_name;
+      size_t nl = one_len;
+      if (!one_name) {
+        napi_value name;
+        CHECK(napi_get_element(env, argv[1], start + consumed + i, &name));
+        CHECK(napi_get_buffer_info(env, name, &nd, &nl));
+      }
       struct msghdr* h = &msgs[i].msg_hdr;
       memset(h, 0, sizeof *h);
       // To the connected peer: no address (the kernel reuses the socket's route).
@@ -815,12 +824,9 @@ napi_value Send(napi_env env, napi_callback_info info) {
         h->msg_name = nd;
         h->msg_namelen = static_cast<socklen_t>(nl);
       }
-      bool is_array = false;
-      napi_is_array(env, pkt, &is_array);
-      if (!is_array) {
-        void* d;
-        size_t l;
-        CHECK(napi_get_buffer_info(env, pkt, &d, &l));
+      void* d;
+      size_t l;
+      if (napi_get_buffer_info(env, pkt, &d, &l) == napi_ok) {
         iov[iv].iov_base = d;
         iov[iv].iov_len = l;
         h->msg_iov = &iov[iv];

@@ -41,4 +41,21 @@ describe.runIf(RUN)('native UDP frame recycling', () => {
     await tx.close();
     await rx.close();
   });
+
+  it('one batch to several peers (a name per packet) and to one (a single name) both deliver every datagram to its peer', async () => {
+    const tx = (await openUdpTransport({ address: '::1', port: 0, io: 'native', noIcrc: true })) as NativeUdpTransport;
+    const rxs = [await openUdpTransport({ address: '::1', port: 0, io: 'native', noIcrc: true }), await openUdpTransport({ address: '::1', port: 0, io: 'native', noIcrc: true })];
+    const got: number[][] = [[], []];
+    rxs.forEach((rx, k) => rx.onReceive((b) => got[k]?.push(b[0] as number)));
+    // 30 alternating (mixed batch), then 30 to the second receiver only (one name).
+    for (let i = 0; i < 30; i++) tx.send((rxs[i % 2] as (typeof rxs)[number]).local, Buffer.alloc(64, i));
+    await new Promise((r) => setImmediate(r));
+    for (let i = 30; i < 60; i++) tx.send((rxs[1] as (typeof rxs)[number]).local, Buffer.alloc(64, i));
+    const deadline = Date.now() + 2000;
+    while ((got[0]?.length ?? 0) + (got[1]?.length ?? 0) < 60 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(got[0]).toEqual(Array.from({ length: 15 }, (_, j) => 2 * j));
+    expect(got[1]).toEqual([...Array.from({ length: 15 }, (_, j) => 2 * j + 1), ...Array.from({ length: 30 }, (_, j) => 30 + j)]);
+    await tx.close();
+    for (const rx of rxs) await rx.close();
+  });
 });

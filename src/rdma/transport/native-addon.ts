@@ -20,8 +20,8 @@ export interface RoceUdpAddon {
     onWritable: () => void,
     icrc: boolean,
   ): { handle: object; port: number; rcvbuf: number; sndbuf: number; slab: Buffer; meta: Buffer };
-  /** Sends packets[start..start+count) to names[...] (sockaddr bytes); returns how many were consumed. */
-  send(handle: object, names: readonly Buffer[], packets: readonly (Buffer | readonly Buffer[])[], start: number, count: number): number;
+  /** Sends packets[start..start+count) to names[...] (sockaddr bytes; one Buffer: all to it); returns how many were consumed. */
+  send(handle: object, names: readonly Buffer[] | Buffer, packets: readonly (Buffer | readonly Buffer[])[], start: number, count: number): number;
   watchWritable(handle: object, on: boolean): void;
   setSlab(handle: object, slab: Buffer): void;
   sendErrors(handle: object): number;

@@ -106,6 +106,8 @@ export class NativeUdpTransport implements PacketTransport {
   private readonly lens: Int32Array;
   private qNames: Buffer[] = [];
   private qPkts: (Buffer | Buffer[])[] = [];
+  /** The name every queued packet goes to, or null when they go to several. */
+  private qName: Buffer | null = null;
   /** Per queued packet: the frame slab it was carved from (see frame()), or null. */
   private qSlabs: (FrameSlab | null)[] = [];
   /** Frame slabs: reused once every frame carved from them has been taken by the kernel. */
@@ -317,6 +319,8 @@ export class NativeUdpTransport implements PacketTransport {
       if (slab) slab.out--;
       return;
     }
+    if (this.qHead === this.qPkts.length) this.qName = name;
+    else if (this.qName !== name) this.qName = null;
     this.qNames.push(name);
     this.qPkts.push(pkt);
     this.qSlabs.push(slab);
@@ -334,7 +338,7 @@ export class NativeUdpTransport implements PacketTransport {
     while (this.qHead < this.qPkts.length) {
       const n = Math.min(this.batch, this.qPkts.length - this.qHead);
       this.ioStats.sendCalls++;
-      const took = this.addon.send(this.handle, this.qNames, this.qPkts, this.qHead, n);
+      const took = this.addon.send(this.handle, this.qName ?? this.qNames, this.qPkts, this.qHead, n);
       // The kernel copied those packets: their frames' slabs may be written again.
       const qs = this.qSlabs;
       for (let i = this.qHead, end = this.qHead + took; i < end; i++) {
