@@ -18,6 +18,7 @@ import { bringUp, connectPair } from '../src/rdma/verbs/connect.js';
 import { RdmaDevice } from '../src/rdma/verbs/device.js';
 import type { MemoryRegion } from '../src/rdma/verbs/mr.js';
 import { ACCESS, type PeerAddress, type WorkCompletion } from '../src/rdma/verbs/types.js';
+import { ImpairedTransport } from './support/impaired-transport.js';
 
 /** Under CI the addon must be there (a missing one fails); elsewhere the suite skips without it. */
 const RUN = nativeIoAvailable().available || process.env.CI === 'true';
@@ -240,63 +241,12 @@ describe.runIf(RUN)('direct data placement (native I/O)', () => {
   });
 });
 
-/** Drops, duplicates and reorders (holds back behind the next packet) what a QP sends; seeded. */
-class Impaired implements PacketTransport {
-  private held: { to: PeerAddress; parts: Buffer[] } | null = null;
-  private s: number;
-  constructor(
-    readonly inner: PacketTransport,
-    seed: number,
-    private readonly p: number,
-  ) {
-    this.s = seed >>> 0 || 1;
-  }
-  get local(): PeerAddress {
-    return this.inner.local;
-  }
-  get stats() {
-    return this.inner.stats;
-  }
-  private rand(): number {
-    let x = this.s;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.s = x >>> 0;
-    return this.s / 2 ** 32;
-  }
-  send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void {
-    const parts = (Buffer.isBuffer(roce) ? [roce] : [...roce]).map((b) => Buffer.from(b));
-    if (this.rand() < this.p) return;
-    if (!this.held && this.rand() < this.p) {
-      this.held = { to, parts };
-      setTimeout(() => this.release(), 1);
-      return;
-    }
-    this.inner.send(to, parts);
-    this.release();
-    if (this.rand() < this.p) this.inner.send(to, parts.map((b) => Buffer.from(b)));
-  }
-  private release(): void {
-    const h = this.held;
-    this.held = null;
-    if (h) this.inner.send(h.to, h.parts);
-  }
-  onReceive(handler: (roce: Buffer, from: PeerAddress) => void): void {
-    this.inner.onReceive(handler);
-  }
-  close(): Promise<void> {
-    this.held = null;
-    return this.inner.close();
-  }
-}
-
 let placedTotal = 0;
 let retransmitsTotal = 0;
 
 /** WRITEs (some with immediate) and READs from an impaired requester to a responder with placement `ddp`. */
 async function impairedRun(ddp: boolean, lens: number[], seed: number, p: number) {
-  const ta = new Impaired(await openUdpTransport({ address: '::1', port: 0, io: 'native', ddp: false }), seed, p);
+  const ta = new ImpairedTransport(await openUdpTransport({ address: '::1', port: 0, io: 'native', ddp: false }), { seed, loss: p, duplicate: p, reorder: p });
   const tb = (await openUdpTransport({ address: '::1', port: 0, io: 'native', ddp })) as NativeUdpTransport;
   const a = new RdmaDevice(ta);
   const b = new RdmaDevice(tb);

@@ -11,6 +11,7 @@ import { nativeIoAvailable, openUdpTransport } from '../src/rdma/transport/udp.j
 import { connectPair } from '../src/rdma/verbs/connect.js';
 import { RdmaDevice } from '../src/rdma/verbs/device.js';
 import { ACCESS, type PeerAddress, type SendWr, type WorkCompletion } from '../src/rdma/verbs/types.js';
+import { type Impairment, ImpairedTransport } from './support/impaired-transport.js';
 
 /** Socket I/O kinds to run over: native too when built (always under CI, where a missing addon fails). */
 const UDP_IO = nativeIoAvailable().available || process.env.CI === 'true' ? (['native', 'dgram'] as const) : (['dgram'] as const);
@@ -18,79 +19,6 @@ const UDP_IO = nativeIoAvailable().available || process.env.CI === 'true' ? (['n
 const ALL = ACCESS.LOCAL_WRITE | ACCESS.REMOTE_WRITE | ACCESS.REMOTE_READ | ACCESS.REMOTE_ATOMIC;
 const SLOT = 16384;
 const MAX_LEN = 12000;
-
-interface Impairment {
-  seed: number;
-  loss: number;
-  duplicate: number;
-  reorder: number;
-}
-
-/** Drops, duplicates and reorders (holds back behind the next packet, or 1 ms) what a QP sends. */
-class Impaired implements PacketTransport {
-  readonly counters = { dropped: 0, duplicated: 0, reordered: 0 };
-  private held: { to: PeerAddress; parts: Buffer[] } | null = null;
-  private state: number;
-
-  constructor(
-    readonly inner: PacketTransport,
-    private readonly imp: Impairment,
-  ) {
-    this.state = imp.seed >>> 0 || 1;
-  }
-
-  get local(): PeerAddress {
-    return this.inner.local;
-  }
-  get stats() {
-    return this.inner.stats;
-  }
-
-  /** xorshift32 in [0, 1). */
-  private rand(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x >>> 0;
-    return this.state / 2 ** 32;
-  }
-
-  send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void {
-    const parts = Buffer.isBuffer(roce) ? [roce] : [...roce];
-    if (this.rand() < this.imp.loss) {
-      this.counters.dropped++;
-      return;
-    }
-    if (!this.held && this.rand() < this.imp.reorder) {
-      this.counters.reordered++;
-      this.held = { to, parts };
-      setTimeout(() => this.release(), 1);
-      return;
-    }
-    this.inner.send(to, parts);
-    this.release();
-    if (this.rand() < this.imp.duplicate) {
-      this.counters.duplicated++;
-      this.inner.send(to, parts.map((p) => Buffer.from(p)));
-    }
-  }
-
-  private release(): void {
-    const h = this.held;
-    this.held = null;
-    if (h) this.inner.send(h.to, h.parts);
-  }
-
-  onReceive(handler: (roce: Buffer, from: PeerAddress) => void): void {
-    this.inner.onReceive(handler);
-  }
-
-  close(): Promise<void> {
-    this.held = null;
-    return this.inner.close();
-  }
-}
 
 type Op = { kind: 'write' | 'read' | 'send'; off: number; len: number; seed: number };
 
@@ -112,8 +40,8 @@ function pattern(len: number, seed: number): Buffer {
 const totals = { dropped: 0, duplicated: 0, reordered: 0, retransmits: 0 };
 
 async function run(io: 'native' | 'dgram', ops: Op[], imp: Impairment, mtu: 1024 | 4096) {
-  const ta = new Impaired(await openUdpTransport({ address: '::1', port: 0, io }), imp);
-  const tb = new Impaired(await openUdpTransport({ address: '::1', port: 0, io }), { ...imp, seed: imp.seed ^ 0x5a5a5a5a });
+  const ta = new ImpairedTransport(await openUdpTransport({ address: '::1', port: 0, io }), imp);
+  const tb = new ImpairedTransport(await openUdpTransport({ address: '::1', port: 0, io }), { ...imp, seed: imp.seed ^ 0x5a5a5a5a });
   expect([ta.inner.io, tb.inner.io]).toEqual([io, io]);
   const mk = (t: PacketTransport, bytes: number) => {
     const dev = new RdmaDevice(t);
@@ -161,7 +89,7 @@ async function run(io: 'native' | 'dgram', ops: Op[], imp: Impairment, mtu: 1024
   wcs.push(...a.cq.poll(1000));
   const rwcs = b.rcq.poll(1000);
   totals.retransmits += a.qp.counters.retransmits;
-  for (const t of [ta, tb]) for (const k of Object.keys(t.counters) as (keyof Impaired['counters'])[]) totals[k] += t.counters[k];
+  for (const t of [ta, tb]) for (const k of Object.keys(t.counters) as (keyof ImpairedTransport['counters'])[]) totals[k] += t.counters[k];
   await a.dev.close();
   await b.dev.close();
   return { wcs, rwcs, checks };
