@@ -389,27 +389,21 @@ const fewScratch: number[] = [];
  */
 export function fewestToReach(ids: readonly number[], value: (id: number) => number, target: number): number {
   const len = ids.length;
-  if (len > 32) {
-    // Large hosts: a native ascending sort, read from the end.
-    const cs = new Float64Array(len);
-    for (let i = 0; i < len; i++) cs[i] = value(ids[i] as number);
-    cs.sort();
-    let k = 0;
-    let acc = 0;
-    while (acc < target && k < len) acc += cs[len - 1 - k++] as number;
-    return acc < target ? Number.POSITIVE_INFINITY : k;
-  }
   const vs = fewScratch;
   vs.length = len;
-  // Insertion sort, descending: short node lists.
-  for (let i = 0; i < len; i++) {
-    const v = value(ids[i] as number);
-    let j = i;
-    while (j > 0 && (vs[j - 1] as number) < v) {
-      vs[j] = vs[j - 1] as number;
-      j--;
+  for (let i = 0; i < len; i++) vs[i] = value(ids[i] as number);
+  if (len > 32) vs.sort((x, y) => y - x);
+  else {
+    // Insertion sort, descending: short node lists.
+    for (let i = 1; i < len; i++) {
+      const v = vs[i] as number;
+      let j = i;
+      while (j > 0 && (vs[j - 1] as number) < v) {
+        vs[j] = vs[j - 1] as number;
+        j--;
+      }
+      vs[j] = v;
     }
-    vs[j] = v;
   }
   let k = 0;
   let acc = 0;
