@@ -4,7 +4,7 @@
  * description's arithmetic says and what lstopo's XML holds, and its export of the result must load
  * back in lstopo with the same counts.
  *
- * Seeded: set HWLOC_SYNTHETIC_SEED to replay a run; the seed in use is printed.
+ * Seeded by the run's seed (test/support/seed.ts): NUMAPLAN_SEED replays a run; the seed in use is printed.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,11 +14,12 @@ import { seededRandom } from '../src/core/random.js';
 import { topologyFromHwlocXml } from '../src/adapters/hwloc-xml/import.js';
 import { summarize } from '../src/core/topology/view.js';
 import { type LstopoCounts, countsFromLstopoXml, mapPool, runLstopo, scratchDir } from './support/lstopo.js';
+import { runSeed } from './support/seed.js';
 import { tool } from './support/tools.js';
 
 const CASES = 120;
-const seed = Number(process.env.HWLOC_SYNTHETIC_SEED ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`hwloc-synthetic: seed ${seed} (HWLOC_SYNTHETIC_SEED=${seed} replays this run)`);
+const seed = runSeed();
+console.log(`hwloc-synthetic: seed ${seed} (NUMAPLAN_SEED=${seed} replays this run)`);
 
 const prng = seededRandom;
 

@@ -305,7 +305,7 @@ describe.runIf(RUN)('direct data placement under loss, duplication and reorderin
         expect(on.mem.equals(off.mem)).toBe(true);
         lens.forEach((len, i) => expect(on.mem.subarray(i * 8192, i * 8192 + len).equals(fill(len, seed + i))).toBe(true));
       }),
-      { numRuns: Number(process.env.RDMA_PROPERTY_RUNS ?? 25), seed: Number(process.env.RDMA_PROPERTY_SEED ?? 4791) },
+      { numRuns: Number(process.env.RDMA_PROPERTY_RUNS ?? 25) },
     );
   });
 });

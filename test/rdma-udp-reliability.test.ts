@@ -107,7 +107,7 @@ describe.each(UDP_IO)('RC reliability over impaired UDP, %s I/O', (io) => {
         const sends = ops.flatMap((o, i) => (o.kind === 'send' ? [{ id: 1000 + i, len: o.len }] : []));
         expect(r.rwcs.map((w) => [Number(w.wrId), w.byteLen, w.status])).toEqual(sends.map((s) => [s.id, s.len, 'success']));
       }),
-      { numRuns: Number(process.env.RDMA_PROPERTY_RUNS ?? 40), seed: Number(process.env.RDMA_PROPERTY_SEED ?? 4791) },
+      { numRuns: Number(process.env.RDMA_PROPERTY_RUNS ?? 40) },
     );
     expect(totals.dropped).toBeGreaterThan(10);
     expect(totals.duplicated).toBeGreaterThan(10);
