@@ -24,6 +24,8 @@ import {
   stateToJson,
 } from '../src/core/placement/index.js';
 import { hostArb, requestArb } from './placement-arbitraries.js';
+import type { VmRequestInput } from '../src/core/placement/request.js';
+import { syntheticTopology } from '../src/core/topology/synthetic.js';
 import { checkPlacement, checkState } from './support/placement-invariants.js';
 
 const BASELINES = [
@@ -101,6 +103,58 @@ describe('policy registry', () => {
 
 const stream = fc.tuple(hostArb(8), fc.array(requestArb, { minLength: 1, maxLength: 8 }));
 
+const G = 1024 ** 3;
+const M2 = 2 * 1024 ** 2;
+/** A roomy 4-node host (4 cores x 2 threads, 32 GiB, 2M and 1G pools per node) with an RDMA NIC and two VFs on node 1. */
+const ROOMY = syntheticTopology({
+  source: 'contract-roomy',
+  packages: 2,
+  nodesPerPackage: 2,
+  coresPerNode: 4,
+  threadsPerCore: 2,
+  memoryPerNode: 32 * G,
+  hugePages: [
+    { pageSize: M2, total: 2048, free: 2048 },
+    { pageSize: G, total: 4, free: 4 },
+  ],
+  devices: [
+    { address: '0000:10:00.0', class: 'rdma', classCode: 0x020000, vendorId: 0x15b3, deviceId: 0x1017, node: 1, sriov: { totalVfs: 8, numVfs: 2, vfs: ['0000:10:00.1', '0000:10:00.2'] }, rdmaDevices: ['mlx5_0'] },
+  ],
+});
+
+/**
+ * One request of every shape the random streams draw (each option value of the request grammar the
+ * arbitraries use, and the escape hatches), on an empty roomy host: a policy must place each one it
+ * supports, and refuse, with reasons, each one its peer's rule refuses (UNSUPPORTED). A policy that
+ * refused everything, or placed what its peer cannot, fails here.
+ */
+const SHAPES: Record<string, Partial<VmRequestInput>> = {
+  'pages=4K': { pageSize: 4096 },
+  'pages=2M': { pageSize: M2 },
+  'pages=1G': { pageSize: G },
+  'pages=auto': { pageSize: 'auto' },
+  'cpu=shared': { cpuPolicy: 'shared' },
+  'smt=prefer': { smt: 'prefer' },
+  'smt=isolate': { smt: 'isolate' },
+  'smt=require': { smt: 'require' },
+  'numa=strict': { numa: 'strict' },
+  'numa=preferred': { numa: 'preferred' },
+  'numa=interleave': { numa: 'interleave' },
+  'emulator=1': { emulator: 1 },
+  'rdma-vf required': { devices: [{ kind: 'rdma-vf', count: 1, locality: 'required' }] },
+  'rdma preferred': { devices: [{ kind: 'rdma', count: 1, locality: 'preferred' }] },
+  'wider than a node': { vcpus: 12, memory: 8 * G },
+  'maxnodes=2': { vcpus: 12, memory: 8 * G, maxNodes: 2 },
+  'nodes=2': { nodes: [2] },
+  'cpus=5,6': { cpus: [5, 6] },
+};
+/** Shapes a policy refuses by its peer's rule, and why. */
+const UNSUPPORTED: Record<string, Record<string, string>> = {
+  'k8s-single-numa-node': { 'wider than a node': 'one NUMA node or nothing', 'maxnodes=2': 'one NUMA node or nothing' },
+  'nova-pack': { 'wider than a node': 'one guest cell unless hw:numa_nodes (maxnodes) says more' },
+  'nova-spread': { 'wider than a node': 'one guest cell unless hw:numa_nodes (maxnodes) says more' },
+};
+
 describe.each(['numaplan', ...BASELINES])('contract: %s', (policy) => {
   it('gives well-shaped results, hands nothing out twice and honours hard constraints over request streams', () => {
     fc.assert(
@@ -119,6 +173,20 @@ describe.each(['numaplan', ...BASELINES])('contract: %s', (policy) => {
       }),
       { numRuns: 30 },
     );
+  });
+
+  it.each(Object.keys(SHAPES))('places a request with %s on an empty roomy host, or refuses it with reasons when its peer cannot', (shape) => {
+    const state = createHostState(ROOMY);
+    const r = parseVmRequest({ name: 'x', vcpus: 2, memory: 2 * G, ...SHAPES[shape] });
+    const res = place(r, state, policy, { hints: false });
+    checkResult(res);
+    if (UNSUPPORTED[policy]?.[shape]) {
+      expect(res.ok, `${policy} should refuse "${shape}" (${UNSUPPORTED[policy]?.[shape]})`).toBe(false);
+      return;
+    }
+    if (!res.ok) throw new Error(`${policy} refused "${shape}": ${res.reasons.map((x) => x.detail).join('; ')}`);
+    checkPlacement(state, r, res.placement);
+    checkState(commitPlacement(state, res.placement, r));
   });
 
   it('is deterministic (also after a JSON round trip of the state)', () => {

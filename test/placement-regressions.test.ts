@@ -13,6 +13,7 @@ import {
   policyNames,
 } from '../src/core/placement/index.js';
 import { renderPlacements } from '../src/cli/render/placement-text.js';
+import { hostCapacity } from '../src/core/placement/capacity.js';
 import { getPreset } from '../src/core/topology/presets/index.js';
 import { syntheticTopology } from '../src/core/topology/synthetic.js';
 
@@ -188,5 +189,74 @@ describe('cost prediction with a vNUMA', () => {
     if (!single.ok) throw new Error('refused');
     expect(single.placement.explanation.cost.vnumaAware).toEqual({ remoteAccessFraction: 0, relativeLatency: 1, expectedLatencyNs: 80 });
     expect(renderPlacements([single.placement], null)).not.toMatch(/using its vNUMA/);
+  });
+});
+
+describe('numad: a VM backed by huge pages is covered exactly, and a refusal always says why', () => {
+  // The contract suite's counterexample: two nodes of 2 PUs and 4 GiB, 1G pools, no 2M pages.
+  const host = (pages1g: number) =>
+    syntheticTopology({
+      source: 'regression-numad',
+      packages: 1,
+      nodesPerPackage: 2,
+      coresPerNode: 2,
+      threadsPerCore: 1,
+      memoryPerNode: 4 * G,
+      hugePages: [
+        { pageSize: 2 * 1024 ** 2, total: 0, free: 0 },
+        { pageSize: G, total: pages1g, free: pages1g },
+      ],
+    });
+  const run = (pages1g: number, policy: string) => {
+    let state = createHostState(host(pages1g));
+    const out = [];
+    for (const spec of [`name=a,vcpus=1,memory=${pages1g}G,pages=1G`, 'name=b,vcpus=1,memory=1G,pages=4K']) {
+      const r = parseVmSpec(spec);
+      const res = place(r, state, policy, { hints: false });
+      out.push(res);
+      if (res.ok) state = commitPlacement(state, res.placement, r);
+    }
+    return out;
+  };
+
+  it('places both VMs when the nodes hold them (2 x 1G pages per node), as every other policy does', () => {
+    for (const policy of policyNames()) {
+      const [a, b] = run(2, policy);
+      expect(a?.ok, policy).toBe(true);
+      expect(b?.ok, policy).toBe(true);
+    }
+  });
+
+  it('refuses a VM that fits nowhere with a reason naming the resource and node (4 x 1G pages leave no 4K memory)', () => {
+    for (const policy of policyNames()) {
+      const [a, b] = run(4, policy);
+      expect(a?.ok, policy).toBe(true);
+      if (!b || b.ok) throw new Error(`${policy}: the 4K VM was placed on a host with no 4K memory left`);
+      expect(b.reasons.length, policy).toBeGreaterThan(0);
+      expect(b.reasons.some((r) => r.resource === 'memory' && r.node === 1 && r.need === G && r.have === 0), `${policy}: ${JSON.stringify(b.reasons)}`).toBe(true);
+    }
+  });
+
+  it('names its own pick when that pick cannot hold the VM', () => {
+    // 4K memory, 4 cores per node: both nodes left with 1030 MiB free, so numad's 10 MB margin makes it
+    // add a second node to a 1-vCPU, 1 GiB VM, more nodes than a 1-vCPU VM can use. The refusal names
+    // numad's pick and what it lacks.
+    const topo = syntheticTopology({ source: 'regression-numad-margin', packages: 1, nodesPerPackage: 2, coresPerNode: 4, threadsPerCore: 1, memoryPerNode: 4 * G });
+    let state = createHostState(topo);
+    const M = 1024 ** 2;
+    for (const node of [1, 0]) {
+      const free = hostCapacity(state).byId.get(node)?.memory.get(4096) ?? 0;
+      const r = parseVmSpec(`name=fill${node},vcpus=1,memory=${(free - 1030 * M) / M}M,pages=4K,nodes=${node}`);
+      const res = place(r, state, 'numad', { hints: false });
+      if (!res.ok) throw new Error(JSON.stringify(res.reasons));
+      state = commitPlacement(state, res.placement, r);
+    }
+    const res = place(parseVmSpec('name=b,vcpus=1,memory=1G,pages=4K'), state, 'numad', { hints: false });
+    if (res.ok) throw new Error(`numad placed it on ${res.placement.nodes}: the margin case did not arise`);
+    expect(res.reasons.length).toBeGreaterThan(0);
+    expect(res.reasons.every((r) => r.detail.startsWith('numad picked nodes 1,0')), JSON.stringify(res.reasons)).toBe(true);
+    expect(res.reasons.some((r) => r.resource === 'nodes' && r.node === null && r.need === 2 && r.have === 1), JSON.stringify(res.reasons)).toBe(true);
+    // numaplan, whose rule looks at each node, places it.
+    expect(place(parseVmSpec('name=b,vcpus=1,memory=1G,pages=4K'), state, 'numaplan', { hints: false }).ok).toBe(true);
   });
 });

@@ -81,12 +81,17 @@ function attemptPlace(policy: string, choose: ChooseNodes, request: VmRequest, s
   }
   let last: PlacementContext | null = null;
   let reasons: RefusalReason[] = [];
+  let policyReasons: RefusalReason[] = [];
   for (const mode of modes) {
     for (const pageSize of pages) {
       const ctx = makeContext(request, state, pageSize, mode, capacity);
       last = ctx;
       const choice = choose(ctx);
       if (!choice) continue;
+      if ('refused' in choice) {
+        policyReasons = choice.refused;
+        continue;
+      }
       if (!choice.evaluation.ok) throw new Error(`policy ${policy} chose a set that does not fit`);
       const a = assign(ctx, choice.evaluation);
       if (!a.ok) {
@@ -101,7 +106,12 @@ function attemptPlace(policy: string, choose: ChooseNodes, request: VmRequest, s
     }
   }
   if (lite) return { ok: false, ctx: last, reasons: [] };
-  if (last) reasons = [...refusalReasons(last), ...reasons];
+  if (last) reasons = [...refusalReasons(last), ...policyReasons, ...reasons];
+  if (reasons.length === 0) {
+    // Every refusal says why: when the shared per-node checks find nothing missing, it was the
+    // policy's own rule that found no set.
+    reasons = [{ resource: 'node-set', node: null, need: 1, have: 0, detail: `${policy}: no node set this policy's rule considers holds the VM, although the shared checks find no node short of it` }];
+  }
   return { ok: false, ctx: last, reasons };
 }
 

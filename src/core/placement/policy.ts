@@ -17,7 +17,7 @@ import type { PlacementContext, SetEvaluation } from './context.js';
 import { placeWith } from './engine.js';
 import type { VmRequest } from './request.js';
 import type { HostState } from './state.js';
-import type { Alternative, PlacementResult, ScoreTerm } from './types.js';
+import type { Alternative, PlacementResult, RefusalReason, ScoreTerm } from './types.js';
 
 /** What a chooser decided. */
 export interface NodeChoice {
@@ -27,8 +27,17 @@ export interface NodeChoice {
   notes?: string[];
 }
 
-/** Decides the node set for one context; null when no set fits. */
-export type ChooseNodes = (ctx: PlacementContext) => NodeChoice | null;
+/**
+ * A chooser's refusal that says why in the policy's own terms (its pick, and what that pick lacks),
+ * for refusals the shared per-node reasons cannot explain (a policy whose rule picks a set that
+ * fails while another set would hold the VM).
+ */
+export interface PolicyRefusal {
+  refused: RefusalReason[];
+}
+
+/** Decides the node set for one context; null when no set fits (the shared reasons explain why). */
+export type ChooseNodes = (ctx: PlacementContext) => NodeChoice | PolicyRefusal | null;
 
 /** Options of one placement. */
 export interface PlaceOptions {

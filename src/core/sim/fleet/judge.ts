@@ -98,7 +98,7 @@ export function judgeHost(chooser: EngineChooser, request: VmRequest, state: Hos
       if (dram && dramFree(capacity, pageSize) < request.memory) continue;
       const ctx = makeContext(request, state, pageSize, mode, capacity);
       const choice = chooser.choose(ctx);
-      if (!choice) continue;
+      if (!choice || 'refused' in choice) continue;
       const ev = choice.evaluation;
       let devices: PlacedDevice[] = [];
       let misses = 0;

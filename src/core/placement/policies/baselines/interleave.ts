@@ -6,7 +6,9 @@
  *
  * vCPUs: an interleaved process is not bound to CPUs at all (the scheduler moves it). A placement
  * must name one pCPU per vCPU, so vCPUs go first-fit: the lowest node ids first, each node filled
- * before the next (documented simplification). Every access then costs the average distance.
+ * before the next (documented simplification); a request with a *required* device starts with the
+ * nodes that have a free one (an operator pins such a VM next to its device). Every access then costs
+ * the average distance.
  *
  * Simplifications: with `numa=strict` or an explicit guest layout (which interleave cannot express)
  * the policy falls back to first-fit; `maxnodes=N` interleaves over the first N eligible nodes;
@@ -23,7 +25,14 @@ export function chooseInterleave(ctx: PlacementContext): NodeChoice | null {
   const request = ctx.request;
   if (request.numa === 'strict' || request.layout) return chooseFirstFit(ctx);
   const limit = request.maxNodes ?? Number.POSITIVE_INFINITY;
-  const cpuIds = ctx.cpuNodes.map((n) => n.id).slice(0, limit);
+  let cpuIds = ctx.cpuNodes.map((n) => n.id);
+  const required = request.devices.filter((d) => d.locality === 'required');
+  if (required.length > 0) {
+    const near = new Set<number>();
+    for (const req of required) for (const d of matchingDevices(ctx.capacity, req)) if (d.node !== null) near.add(d.node);
+    cpuIds = [...cpuIds.filter((id) => near.has(id)), ...cpuIds.filter((id) => !near.has(id))];
+  }
+  cpuIds = cpuIds.slice(0, limit);
   const memIds = ctx.separateMemory ? ctx.memNodes.map((n) => n.id) : cpuIds;
   if (cpuIds.length === 0 || memIds.length === 0) return null;
 

@@ -14,9 +14,14 @@
  * smt=auto) instead of idle time; numad stops once the remaining CPU request is below a quarter of a
  * node, here the whole request must be covered; ties go to the lower node id. numad binds the VM to
  * the node set and lets the kernel spread it; here the shared machinery's standard split does.
+ * numad's margin is on the free memory it reads from the kernel (page cache and slab grow and shrink
+ * under it); a huge-page pool is counted in whole pages that nothing else takes, so a VM backed by
+ * huge pages is covered exactly, without the margin.
+ * When the nodes numad picks cannot hold the VM under the shared split (more nodes than vCPUs, say),
+ * the refusal names that pick and what it lacks.
  */
 import type { PlacementContext } from '../../context.js';
-import { type NodeChoice, definePolicy } from '../../policy.js';
+import { type NodeChoice, type PolicyRefusal, definePolicy } from '../../policy.js';
 import { choiceOf, explicitChoice } from './common.js';
 
 const MB = 1024 * 1024;
@@ -31,6 +36,7 @@ export function numadPick(ctx: PlacementContext): { nodes: number[]; all: boolea
     mbs: Math.floor((ctx.separateMemory ? c.totalMemory : ctx.memCap(c.id)) / MB),
   }));
   const mag = (n: { cpus: number; mbs: number }): number => n.cpus * n.mbs;
+  const margin = ctx.pageSize > 4096 ? 0 : NUMAD_MBS_MARGIN;
   let mbs = ctx.separateMemory ? 0 : Math.ceil(ctx.request.memory / MB);
   let cpus = ctx.slots * 100;
   const picked: number[] = [];
@@ -50,12 +56,12 @@ export function numadPick(ctx: PlacementContext): { nodes: number[]; all: boolea
     prev = best.id;
     if (!picked.includes(best.id)) picked.push(best.id);
     if (picked.length === nodes.length) return { nodes: picked, all: true };
-    if (best.mbs >= mbs + NUMAD_MBS_MARGIN) {
+    if (best.mbs >= mbs + margin) {
       best.mbs -= mbs;
       mbs = 0;
     } else {
-      mbs -= best.mbs - NUMAD_MBS_MARGIN;
-      best.mbs = NUMAD_MBS_MARGIN;
+      mbs -= best.mbs - margin;
+      best.mbs = margin;
     }
     if (best.cpus >= cpus) {
       best.cpus -= cpus;
@@ -69,14 +75,18 @@ export function numadPick(ctx: PlacementContext): { nodes: number[]; all: boolea
 }
 
 /** The numad chooser. */
-export function chooseNumad(ctx: PlacementContext): NodeChoice | null {
+export function chooseNumad(ctx: PlacementContext): NodeChoice | PolicyRefusal | null {
   const explicit = explicitChoice(ctx, 'numad');
   if (explicit !== undefined) return explicit;
   if (ctx.cpuNodes.length === 0) return null;
   const { nodes, all } = numadPick(ctx);
-  if (nodes.length > ctx.maxNodes()) return null;
+  const pick = `numad picked nodes ${nodes.join(',')}${all ? ' (gave up: every node)' : ''}`;
+  const hi = ctx.maxNodes();
+  if (nodes.length > hi) {
+    return { refused: [{ resource: 'nodes', node: null, need: nodes.length, have: hi, detail: `${pick}: ${nodes.length} nodes, the request allows ${hi}` }] };
+  }
   const ev = ctx.evaluate(nodes);
-  if (!ev.ok) return null;
+  if (!ev.ok) return { refused: ev.shortfalls.map((s) => Object.assign({}, s, { detail: `${pick}: ${s.detail}` })) };
   return choiceOf(ev, [
     `numad: nodes picked by free CPU x free memory (divided by the distance to the previous pick): ${nodes.join(',')}${all ? ' (gave up: every node)' : ''}`,
   ]);
