@@ -96,7 +96,14 @@ export async function runService(options: ServeOptions = {}): Promise<RunningSer
     warnings,
     close: async () => {
       if (timer) clearInterval(timer);
-      await new Promise<void>((r) => server.close(() => r()));
+      // Stop accepting; idle keep-alive connections go now, requests in flight get a moment to finish.
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      const http = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+      http.closeIdleConnections?.();
+      const grace = setTimeout(() => http.closeAllConnections?.(), 2000);
+      grace.unref();
+      await closed;
+      clearTimeout(grace);
       await store.close();
     },
   };

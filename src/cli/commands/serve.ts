@@ -74,14 +74,27 @@ Examples:
     });
 }
 
+/**
+ * Resolves on SIGINT, SIGTERM or SIGHUP, or when the process that started the service goes away
+ * (it is re-parented): a service started by `npm start` or a wrapper script stops with it instead of
+ * staying behind on its port.
+ */
 function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid !== parent) done();
+    }, 1000);
+    watch.unref();
     const done = (): void => {
+      clearInterval(watch);
       process.off('SIGINT', done);
       process.off('SIGTERM', done);
+      process.off('SIGHUP', done);
       resolve();
     };
     process.on('SIGINT', done);
     process.on('SIGTERM', done);
+    process.on('SIGHUP', done);
   });
 }
