@@ -16,11 +16,11 @@ import type { BenchSuite, SuiteResult } from '../bench/lib/types.js';
 import { dataSet, IN_CI, REPO_ROOT } from './support/data.js';
 import { tool } from './support/tools.js';
 
+/** A virtual clock: cases "take" exactly the milliseconds they add, whatever the machine is doing. */
+let now = 0;
+const clock = (): number => now;
 const spin = (ms: number): void => {
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    /* busy */
-  }
+  now += ms;
 };
 
 const work = mkdtempSync(join(tmpdir(), 'numaplan-bench-smoke-'));
@@ -47,7 +47,13 @@ describe('bench runner', () => {
       cases: () => [
         { name: 'fast', run: () => spin(0.2), baseline: 'slow' },
         { name: 'slow', alias: 'the slow one', run: () => spin(2) },
-        { name: 'async', run: async () => new Promise((r) => setTimeout(r, 1)) },
+        {
+          name: 'async',
+          run: async () => {
+            await new Promise((r) => setImmediate(r));
+            now += 0.5;
+          },
+        },
         {
           name: 'broken',
           run: () => {
@@ -62,16 +68,17 @@ describe('bench runner', () => {
       },
     };
     const logs: string[] = [];
-    const r = await runSuite(suite, { quick: true, runs: 3, log: (m) => logs.push(m) });
+    const r = await runSuite(suite, { quick: true, runs: 3, log: (m) => logs.push(m), clock });
     expect(r.status).toBe('ok');
     expect(events).toEqual(['setup', 'teardown']);
     expect(existsSync(tmp)).toBe(false);
     const byName = Object.fromEntries(r.cases.map((c) => [c.name, c]));
     expect(byName.fast?.status).toBe('ok');
     expect(byName.fast?.samples).toBe(3);
-    expect(byName.fast?.median).toBeGreaterThan(0.1);
-    expect(byName.fast?.batch).toBeGreaterThan(1);
-    expect(byName.fast?.ratio).toBeLessThan(1);
+    expect(byName.fast?.median).toBeCloseTo(0.2, 9);
+    expect(byName.slow?.median).toBeCloseTo(2, 9);
+    expect(byName.fast?.batch).toBeGreaterThan(byName.slow?.batch ?? Number.POSITIVE_INFINITY);
+    expect(byName.fast?.ratio).toBeCloseTo(0.1, 9);
     expect(byName.async?.status).toBe('ok');
     expect(byName.broken).toMatchObject({ status: 'unavailable', reason: 'reader not built yet' });
     expect(byName.broken?.ratio).toBeUndefined();
@@ -82,7 +89,7 @@ describe('bench runner', () => {
     const text = renderText([r], { quick: true });
     expect(text).toMatch(/^## tiny/);
     expect(text).toMatch(/case\s+median\s+p95\s+MAD\s+runs\s+vs baseline/);
-    expect(text).toMatch(/fast .* 0\.\d\dx the slow one/);
+    expect(text).toMatch(/fast .* 0\.10x the slow one/);
     expect(text).toContain('not available: reader not built yet');
     expect(text).toContain('goal: fast at least as fast as slow — met (1/1');
     const json = JSON.parse(renderJson([r], { quick: true })) as { suites: SuiteResult[] };

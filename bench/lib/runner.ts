@@ -96,6 +96,7 @@ async function measureCases(suite: BenchSuite, options: RunOptions, ctx: BenchCo
   const cases = typeof suite.cases === 'function' ? suite.cases() : suite.cases;
   const runs = Math.max(1, options.runs ?? (options.quick ? Math.min(QUICK_RUNS, suite.runs ?? QUICK_RUNS) : (suite.runs ?? DEFAULT_RUNS)));
   const sampleMs = options.quick ? QUICK_SAMPLE_MS : SAMPLE_MS;
+  const clock = options.clock ?? hrMs;
   const names = new Set<string>();
   const live: Live[] = [];
   const results: CaseResult[] = [];
@@ -121,12 +122,12 @@ async function measureCases(suite: BenchSuite, options: RunOptions, ctx: BenchCo
         live.push({ bench, batch, samples: [], result });
         continue;
       }
-      let perCall = await timeCalls(bench, 1);
+      let perCall = await timeCalls(bench, 1, clock);
       // Calibrate: double the batch while the fastest per-call time seen says a sample would be
       // shorter than sampleMs. The minimum, because a loaded machine only ever adds time.
       while (!bench.process && perCall * batch < sampleMs && batch < MAX_BATCH) {
         batch = Math.min(MAX_BATCH, batch * 2);
-        perCall = Math.min(perCall, (await timeCalls(bench, batch)) / batch);
+        perCall = Math.min(perCall, (await timeCalls(bench, batch, clock)) / batch);
       }
       if (!bench.process) batch = Math.min(MAX_BATCH, Math.max(1, Math.ceil(sampleMs / Math.max(perCall, 1e-6))));
     } catch (err) {
@@ -141,7 +142,7 @@ async function measureCases(suite: BenchSuite, options: RunOptions, ctx: BenchCo
       if (c.result.status !== 'ok') continue;
       try {
         if (c.bench.selfTimed) c.samples.push(...ownDurations(await c.bench.run()));
-        else c.samples.push((await timeCalls(c.bench, c.batch)) / c.batch);
+        else c.samples.push((await timeCalls(c.bench, c.batch, clock)) / c.batch);
       } catch (err) {
         unavailable(c.result, `failed in round ${round + 1}: ${message(err)}`, ctx);
       }
@@ -170,13 +171,18 @@ function ownDurations(out: unknown): number[] {
 }
 
 /** Total milliseconds of `n` consecutive calls. */
-async function timeCalls(bench: BenchCase, n: number): Promise<number> {
-  const start = process.hrtime.bigint();
+async function timeCalls(bench: BenchCase, n: number, clock: () => number): Promise<number> {
+  const start = clock();
   for (let i = 0; i < n; i++) {
     const out = bench.run();
     if (out instanceof Promise) await out;
   }
-  return Number(process.hrtime.bigint() - start) / 1e6;
+  return clock() - start;
+}
+
+/** The monotonic high-resolution clock, in milliseconds. */
+function hrMs(): number {
+  return performance.now();
 }
 
 function unavailable(result: CaseResult, reason: string, ctx: BenchContext): void {

@@ -137,4 +137,6 @@ export interface RunOptions {
   runs?: number;
   /** Progress sink (stderr by default). */
   log?: (message: string) => void;
+  /** Milliseconds since an arbitrary origin (default: the monotonic high-resolution clock); tests give a virtual one. */
+  clock?: () => number;
 }
