@@ -61,7 +61,6 @@ const testRequest = fc
 
 describe('placement optimality (hosts of up to 8 nodes)', () => {
   it('chooses a node set as good as exhaustive search over all subsets', () => {
-    let multi = 0;
     fc.assert(
       fc.property(hostArb(8), fc.array(requestArb, { maxLength: 6 }), testRequest, (topo, pre, r) => {
         const state = randomState(topo, pre);
@@ -73,35 +72,57 @@ describe('placement optimality (hosts of up to 8 nodes)', () => {
         const ctx = makeContext(r, state, r.pageSize as number, mode);
         const chosen = ctx.evaluate(res.placement.explanation.chosen.nodes);
         expect(key(chosen)).toEqual(key(best));
-        if (best.nodes.length > 1) multi++;
       }),
       { numRuns: 600 },
     );
-    expect(multi).toBeGreaterThan(5);
   });
 
-  it('greedy growth + 1-swap (the path used on large hosts) also matches exhaustive search on these hosts', () => {
-    let compared = 0;
-    let matched = 0;
+  it('also when the best set spans several nodes (60 such cases, however many draws it takes)', () => {
     fc.assert(
       fc.property(hostArb(8), fc.array(requestArb, { maxLength: 6 }), testRequest, (topo, pre, r) => {
         const state = randomState(topo, pre);
         const mode = cpuModes(r)[0] as CpuMode;
         const best = bruteForce(state, r, mode);
-        if (!best || best.nodes.length < 2) return;
+        fc.pre(best !== null && best.nodes.length > 1);
+        const res = place(r, state, undefined, { hints: false });
+        if (!res.ok || !best) throw new Error(`refused although nodes ${best?.nodes} hold it`);
+        const ctx = makeContext(r, state, r.pageSize as number, mode);
+        expect(key(ctx.evaluate(res.placement.explanation.chosen.nodes))).toEqual(key(best));
+      }),
+      { numRuns: 60, maxSkipsPerRun: 10_000 },
+    );
+  });
+
+  it('greedy growth + 1-swap (the path used on large hosts) finds a set of the optimal size, and close to the optimal cost, on these hosts', () => {
+    // The exact path serves every host of up to 8 nodes; the heuristic is measured against it here on
+    // 120 multi-node cases: the same node count and missing preferred devices as the optimum in every
+    // case, a weighted distance at most GREEDY_COST_BOUND times the optimum's, and the share of exact
+    // matches reported. (Measured over 13,500 cases: 0.8% are not exact, the worst 1.176x.)
+    const GREEDY_COST_BOUND = 1.25;
+    let compared = 0;
+    let matched = 0;
+    let worst = 1;
+    fc.assert(
+      fc.property(hostArb(8), fc.array(requestArb, { maxLength: 6 }), testRequest, (topo, pre, r) => {
+        const state = randomState(topo, pre);
+        const mode = cpuModes(r)[0] as CpuMode;
+        const best = bruteForce(state, r, mode);
+        fc.pre(best !== null && best.nodes.length > 1);
+        if (!best) return;
         const ctx = makeContext(r, state, r.pageSize as number, mode);
         const cands = ctx.cpuNodes.map((n) => n.id).filter((id) => ctx.cpuCap(id) > 0);
         const found = greedySets(ctx, cands, best.nodes.length).sort(ctx.compare);
         compared++;
-        if (found.length === 0) return;
+        expect(found.length, 'the greedy search found no set of the optimal size').toBeGreaterThan(0);
         const g = swapImprove(ctx, cands, found[0] as SetEvaluation);
+        expect([g.nodes.length, g.missingPreferred]).toEqual([best.nodes.length, best.missingPreferred]);
+        const ratio = (g.cost as number) / (best.cost as number);
+        expect(ratio).toBeLessThanOrEqual(GREEDY_COST_BOUND);
+        worst = Math.max(worst, ratio);
         if (key(g).join() === key(best).join()) matched++;
       }),
-      { numRuns: 1200 },
+      { numRuns: 120, maxSkipsPerRun: 10_000 },
     );
-    // Reported, not hidden: the heuristic path is measured here; the exact path covers <= 8 nodes.
-    expect(compared).toBeGreaterThan(10);
-    console.info(`greedy path: ${matched}/${compared} equal to exhaustive search`);
-    expect(matched / compared).toBeGreaterThanOrEqual(0.95);
+    console.info(`greedy path: ${matched}/${compared} equal to exhaustive search, worst cost ratio ${worst.toFixed(4)}`);
   });
 });
