@@ -19,6 +19,7 @@ import { RdmaDevice } from '../src/rdma/verbs/device.js';
 import type { MemoryRegion } from '../src/rdma/verbs/mr.js';
 import { ACCESS, type PeerAddress, type WorkCompletion } from '../src/rdma/verbs/types.js';
 import { ImpairedTransport } from './support/impaired-transport.js';
+import { until } from './support/until.js';
 
 /** Under CI the addon must be there (a missing one fails); elsewhere the suite skips without it. */
 const RUN = nativeIoAvailable().available || process.env.CI === 'true';
@@ -60,6 +61,21 @@ function fill(len: number, seed: number): Buffer {
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Datagrams a transport has taken in (delivered, or dropped as malformed or with a bad ICRC). */
+const taken = (t: PacketTransport): number => t.stats.received + t.stats.malformed + t.stats.icrcErrors;
+
+/** Waits until `done()` holds and the counters `mark()` reads stay the same over three timer turns. */
+async function settled(done: () => boolean, mark: () => string, what: string): Promise<void> {
+  let last = '';
+  let same = 0;
+  await until(() => {
+    const m = mark();
+    same = m === last ? same + 1 : 0;
+    last = m;
+    return done() && same >= 3;
+  }, what);
+}
+
 /** A responder QP on native UDP (placement on or off) fed `reqs` by a raw native socket, one batch per inner array. */
 async function feed(ddp: boolean, batches: Req[][]): Promise<Outcome> {
   const st = (await openUdpTransport({ address: '::1', port: 0, io: 'native', ddp })) as NativeUdpTransport;
@@ -83,6 +99,7 @@ async function feed(ddp: boolean, batches: Req[][]): Promise<Outcome> {
   const qp2 = dev.createQp(pd, { sendCq: dev.createCq(), recvCq: rcq, qpNum: SERVER_QPN + 1 });
   bringUp(qp2, 0x10, { qpn: CLIENT_QPN + 1, psn: PSN0, address: raw.local.address, port: raw.local.port }, { pathMtu: MTU });
   const to: PeerAddress = st.local;
+  let sent = 0;
   for (const batch of batches) {
     for (const r of batch) {
       if (r.deregBefore) pd.deregMr(mr);
@@ -95,11 +112,12 @@ async function feed(ddp: boolean, batches: Req[][]): Promise<Outcome> {
       if (r.imm !== undefined) p.immDt = r.imm;
       if (r.invalidate) p.ieth = mr.rkey;
       raw.send(to, encodePacket(p));
+      sent++;
     }
-    // Each batch leaves in one sendmmsg and is read in one recvmmsg; let the responder answer.
-    await wait(15);
+    // Each batch leaves in one sendmmsg and is read in one recvmmsg; the next one goes once the
+    // responder has taken all of it and every answer it sent has arrived.
+    await settled(() => taken(st) >= sent && taken(raw) >= st.stats.sent, () => `${taken(st)}/${sent}/${st.stats.sent}/${taken(raw)}`, 'the responder to take the batch and answer it');
   }
-  await wait(10);
   const out: Outcome = { responses, mem: Buffer.from(mem), recv: rcq.poll(100), placed: st.ioStats.placed, state: qp.state };
   await raw.close();
   await dev.close();

@@ -7,6 +7,7 @@ import { connectPair } from '../src/rdma/verbs/connect.js';
 import { RdmaDevice } from '../src/rdma/verbs/device.js';
 import { ACCESS, type WorkCompletion } from '../src/rdma/verbs/types.js';
 import type { CompletionQueue } from '../src/rdma/verbs/cq.js';
+import { until } from './support/until.js';
 
 /** Socket I/O kinds to run over: native too when built (always under CI, where a missing addon fails). */
 const UDP_IO = nativeIoAvailable().available || process.env.CI === 'true' ? (['native', 'dgram'] as const) : (['dgram'] as const);
@@ -106,8 +107,7 @@ describe('verbs', () => {
     const b = side(f.endpoint());
     connectPair(a.qp, b.qp, { minRnrTimer: 1, timeout: 8 });
     a.qp.postSend({ wrId: 1, opcode: 'send', sgList: [{ addr: a.mr.addr, length: 10, lkey: a.mr.lkey }] });
-    await new Promise((r) => setTimeout(r, 5));
-    expect(b.qp.responder.counters.rnrNaksSent).toBeGreaterThan(0);
+    await until(() => b.qp.responder.counters.rnrNaksSent > 0, 'an RNR NAK from the responder');
     b.qp.postRecv({ wrId: 9, sgList: [{ addr: b.mr.addr, length: 10, lkey: b.mr.lkey }] });
     expect(await next(a.cq)).toMatchObject({ wrId: 1, status: 'success' });
     expect(await next(b.rcq)).toMatchObject({ wrId: 9, status: 'success', byteLen: 10 });
