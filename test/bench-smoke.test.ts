@@ -164,7 +164,9 @@ describe('npm run bench -- --quick --filter topology', () => {
     // In-process reading of the generated tree never depends on tools or data.
     expect(generated[0]).toMatchObject({ status: 'ok', samples: 2 });
     const expectOk = (prefix: string): void => {
-      for (const c of s.cases.filter((x) => x.name.includes(prefix))) expect(c.status, `${c.name}: ${c.reason}`).toBe('ok');
+      const cases = s.cases.filter((x) => x.name.includes(prefix));
+      expect(cases.length, `cases named "${prefix}"`).toBeGreaterThan(0);
+      for (const c of cases) expect(c.status, `${c.name}: ${c.reason}`).toBe('ok');
     };
     if (lstopo) expectOk('lstopo');
     if (data) expect(s.cases[0]?.name).toMatch(/^256ppc-8n8s4t: /);

@@ -111,6 +111,7 @@ describe.skipIf(!hasTshark)('tshark dissects numaplan RoCE v2 packets', () => {
         // Real traffic: the sender's ICRCs, the datagrams as the receiver got them, in order.
         const wire = await overLoopback(family.includes('native') ? 'native' : 'dgram', encoded);
         expect(wire.got.map((g) => g.subarray(0, g.length - 4).toString('hex'))).toEqual(encoded.map((e) => e.subarray(0, e.length - 4).toString('hex')));
+        expect(wire.frames.length, 'frames captured').toBe(encoded.length);
         for (const f of wire.frames) expect(readIcrc(f.subarray(62)), 'ICRC of the sent packet').toBe(icrcOfIpPacket(f.subarray(14)));
         frames = wire.frames;
         decodeAs.push('-d', `udp.port==${wire.port},infiniband`);
