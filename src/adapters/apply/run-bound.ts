@@ -4,7 +4,9 @@
  * - Cpus_allowed_list equals the planned CPUs;
  * - Mems_allowed_list contains the planned nodes (the cgroup allows them);
  * - every anonymous, heap and stack mapping in numa_maps carries the planned policy
- *   ("bind:0-1", "interleave:0-1", "prefer:1") and has no pages outside the planned nodes.
+ *   ("bind:0-1", "interleave:0-1", "prefer:1") and has no pages outside the planned nodes
+ *   (file-backed mappings are left out even where written to: their page counts include the
+ *   shared page cache, which stays on the node that first read the file).
  *
  * The binding is checked twice. At start: the binder execs a small shell trampoline
  * (`/bin/sh -c 'kill -STOP $$; exec "$@"'`) that stops itself; its affinity and memory policy are
@@ -120,7 +122,9 @@ function inspect(
 ): { observed: BindingObservation; checks: BindingCheck[] } {
   const aff = readTaskAffinity(pid, { root });
   const maps = readNumaMaps(pid, { root });
-  const anon = maps.filter((m) => m.anon || m.heap || m.stack);
+  // Anonymous memory only: a file mapping's counts also hold page-cache pages, which sit wherever
+  // the file was first read (another node, another process), whatever this process's policy.
+  const anon = maps.filter((m) => (m.anon || m.heap || m.stack) && m.file === null);
   const pages: Record<string, number> = {};
   for (const m of anon) for (const [n, c] of Object.entries(m.pagesByNode)) pages[n] = (pages[n] ?? 0) + c;
   const observed: BindingObservation = {
