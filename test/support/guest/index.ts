@@ -85,6 +85,15 @@ export function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The script with RunOptions' environment and working directory applied (exit 125 when the directory is missing). */
+function withOptions(script: string, options: RunOptions): string {
+  return [
+    ...Object.entries(options.env ?? {}).map(([k, v]) => `export ${k}=${shq(v)}`),
+    ...(options.cwd !== undefined ? [`cd ${shq(options.cwd)} || exit 125`] : []),
+    script,
+  ].join('\n');
+}
+
 const SERIAL_KEEP = 256 << 10;
 const QEMU = 'qemu-system-x86_64';
 const live = new Set<ChildProcess>();
@@ -97,6 +106,11 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const c of live) c.kill('SIGKILL');
   });
+}
+
+/** How many QEMU processes this process started are still running. */
+export function runningGuests(): number {
+  return live.size;
 }
 
 /** True when the ELF file at `path` has no program interpreter (statically linked). */
@@ -205,7 +219,7 @@ export class Guest {
   private serial = '';
   private qemuStderr = '';
   private socket: Socket | null = null;
-  private inbox = '';
+  private inbox: string[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private pending: Pending | null = null;
   private seq = 0;
@@ -241,6 +255,11 @@ export class Guest {
         resolve();
       });
     });
+  }
+
+  /** QEMU's process id on this machine. */
+  get qemuPid(): number | undefined {
+    return this.qemu.pid;
   }
 
   /** The last `lines` lines of the serial console (kernel log, init, and QEMU's own stderr). */
@@ -285,28 +304,35 @@ export class Guest {
     }
     this.socket.setEncoding('latin1');
     this.socket.on('data', (d: string) => this.onData(d));
-    this.socket.on('close', () => this.fail('the control channel closed'));
+    // The socket closes when QEMU exits: give that exit a moment to be the reason reported.
+    this.socket.on('close', () => setTimeout(() => this.fail('the control channel closed'), 1000).unref());
     this.socket.on('error', () => undefined);
     const uptime = await new Promise<number>((resolve, reject) => {
       this.readyWaiter = { resolve, reject };
       const left = deadline - Date.now();
       setTimeout(() => {
-        if (this.readyWaiter) {
-          this.readyWaiter = null;
-          reject(new GuestError(this.describe(`guest "${this.shape.name}" did not boot within ${Math.round((deadline - started) / 1000)} s (${this.accel.accel})`)));
-        }
+        if (this.readyWaiter) this.fail(`did not boot within ${Math.round((deadline - started) / 1000)} s (${this.accel.accel})`);
       }, Math.max(0, left)).unref();
     });
     this.guestUptimeAtReady = uptime;
   }
 
   private onData(chunk: string): void {
-    this.inbox += chunk;
-    for (let nl = this.inbox.indexOf('\n'); nl >= 0; nl = this.inbox.indexOf('\n')) {
-      const line = this.inbox.slice(0, nl);
-      this.inbox = this.inbox.slice(nl + 1);
-      this.onLine(line);
+    // Answers can be megabytes long: look for line ends in the new chunk only.
+    let nl = chunk.indexOf('\n');
+    if (nl < 0) {
+      this.inbox.push(chunk);
+      return;
     }
+    let start = 0;
+    while (nl >= 0) {
+      this.inbox.push(chunk.slice(start, nl));
+      this.onLine(this.inbox.join(''));
+      this.inbox = [];
+      start = nl + 1;
+      nl = chunk.indexOf('\n', start);
+    }
+    if (start < chunk.length) this.inbox.push(chunk.slice(start));
   }
 
   private onLine(line: string): void {
@@ -341,11 +367,7 @@ export class Guest {
     if (this.closed) return Promise.reject(new GuestError(`guest "${this.shape.name}" is closed`));
     if (this.dead !== null) return Promise.reject(new GuestError(this.describe(`guest "${this.shape.name}": ${this.dead}`)));
     const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs;
-    const prefix = [
-      ...Object.entries(options.env ?? {}).map(([k, v]) => `export ${k}=${shq(v)}`),
-      ...(options.cwd !== undefined ? [`cd ${shq(options.cwd)} || exit 125`] : []),
-    ];
-    const body = [...prefix, script].join('\n');
+    const body = withOptions(script, options);
     const id = ++this.seq;
     const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
     return new Promise<GuestResult>((resolve, reject) => {
@@ -361,7 +383,8 @@ export class Guest {
         timer,
         script,
         resolve: (r) => {
-          if (r.code === 124 && r.ms >= seconds * 1000) {
+          // timeout(1) exits 124 after TERM, 137 when it had to KILL.
+          if ((r.code === 124 || r.code === 137) && r.ms >= seconds * 1000) {
             reject(new GuestError(this.describe(`guest "${this.shape.name}": command timed out after ${seconds} s: ${script.slice(0, 400)}\nstdout: ${r.stdout.slice(-2000)}\nstderr: ${r.stderr.slice(-2000)}`)));
           } else resolve(r);
         },
@@ -395,11 +418,7 @@ export class Guest {
   async spawn(script: string, options: RunOptions = {}): Promise<GuestProcess> {
     const n = ++this.bgSeq;
     const d = `/run/numaplan-guest/bg/${n}`;
-    const prefix = [
-      ...Object.entries(options.env ?? {}).map(([k, v]) => `export ${k}=${shq(v)}`),
-      ...(options.cwd !== undefined ? [`cd ${shq(options.cwd)} || exit 125`] : []),
-    ];
-    const body = Buffer.from([...prefix, script].join('\n'), 'utf8').toString('base64');
+    const body = Buffer.from(withOptions(script, options), 'utf8').toString('base64');
     // The wrapper (own session, so the agent's timeout never reaches it) starts the script in a
     // further session of its own (so kill() reaches the script's whole group and not the wrapper),
     // records its pid, waits, and records its exit status.
