@@ -2,7 +2,8 @@
  * The guest harness itself (test/support/guest): shapes are checked before anything boots; a booted
  * guest runs commands with their exact output and exit status, in the background too; files go in
  * and out; a command that overstays its timeout is stopped and the guest stays usable; extra QEMU
- * devices and kernel modules work (a NIC on a PCIe expander bus lands on its node); a guest that
+ * devices and kernel modules work (a NIC on a PCIe expander bus lands on its node, soft-RoCE loads
+ * what it needs on demand); a guest that
  * cannot boot fails with the serial log's tail; and a guest whose test process dies powers itself off.
  */
 import { spawn } from 'node:child_process';
@@ -63,7 +64,7 @@ describe.skipIf(!guestAvailable())('the guest harness', () => {
   });
 
   describe('a booted guest', () => {
-    const guest = useGuest(SMALL, { qemuArgs: nicOnNode(1), modules: ['virtio_net', 'veth'] });
+    const guest = useGuest(SMALL, { qemuArgs: nicOnNode(1), modules: ['virtio_net', 'veth', 'rdma_rxe'] });
 
     it('is the shape asked for, runs this machine\'s tools and sees the checkout read-only', async () => {
       const g = guest();
@@ -111,10 +112,12 @@ describe.skipIf(!guestAvailable())('the guest harness', () => {
       expect(await g.runOk('echo alive')).toBe('alive\n');
     });
 
-    it('takes extra QEMU devices and modules: a NIC on a PCIe expander bus of node 1 is on node 1', async () => {
+    it('takes extra QEMU devices and modules: a NIC on a PCIe expander bus of node 1 is on node 1; soft-RoCE on a veth', async () => {
       const g = guest();
       const out = await g.runOk('for n in /sys/class/net/eth*; do cat $n/device/../numa_node; done; ip link add v0 type veth peer name v1 && echo veth');
       expect(out).toBe('1\nveth\n');
+      // rxe needs the crc32 crypto module, which the kernel loads on demand through kernel/modprobe.
+      expect(await g.runOk('ip link set v0 up && rdma link add rxe0 type rxe netdev v0 && ls /sys/class/infiniband')).toBe('rxe0\n');
     });
   });
 

@@ -204,6 +204,11 @@ for p in /sys/class/virtio-ports/*; do
   [ "$(cat "$p/name" 2>/dev/null)" = "${CONTROL_PORT}" ] && port="/dev/\${p##*/}"
 done
 [ -n "$port" ] || die "no virtio-serial port named ${CONTROL_PORT}"
+# The kernel loads modules on demand (crypto algorithms, link types) by running kernel/modprobe from
+# init's root, which is this initramfs: point it at the root file system's modprobe and modules.
+printf '#!/bin/busybox sh\nexec /bin/busybox chroot /newroot /sbin/modprobe "$@"\n' > /bin/modprobe-in-root
+chmod 755 /bin/modprobe-in-root
+echo /bin/modprobe-in-root > /proc/sys/kernel/modprobe
 mkdir -p /newroot/run/numaplan-guest
 cp /agent.sh /newroot/run/numaplan-guest/agent.sh
 say "starting the agent on $port at $(cut -d' ' -f1 /proc/uptime) s"
