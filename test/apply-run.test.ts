@@ -27,11 +27,41 @@ describe.skipIf(!tool('numactl') || !tool('taskset'))('numaplan run binds a real
     // --settle: give the child time to start and touch its memory even on a loaded machine.
     const r = await cli(['run', '--proc', 'name=job,vcpus=1,memory=256M', '--settle', '2500', '--json', '--', process.execPath, '-e', TOUCH]);
     const report = JSON.parse(r.out);
-    expect(report.checks.map((c: { name: string }) => c.name)).toEqual(['cpus', 'mems', 'policy', 'pages']);
+    const names = ['cpus', 'mems', 'policy', 'pages'];
+    expect(report.checks.map((c: { phase: string; name: string }) => `${c.phase} ${c.name}`)).toEqual([...names.map((n) => `start ${n}`), ...names.map((n) => `running ${n}`)]);
     expect(report.ok, JSON.stringify(report.checks)).toBe(true);
+    expect(report.checkedWhileRunning).toBe(true);
     expect(report.argv.slice(0, 3)).toEqual(['numactl', `--physcpubind=${report.planned.cpus}`, '--membind=0']);
     expect(report.observed.anonPagesByNode['0']).toBeGreaterThan((48 << 20) / 4096 / 2);
     expect(r.code).toBe(0);
+  });
+
+  it('a command that ends at once (`-- true`) is judged on its binding at start, and its exit status passes through', async () => {
+    const ok = await cli(['run', '--proc', 'name=job,vcpus=1,memory=64M', '--json', '--', 'true']);
+    const report = JSON.parse(ok.out);
+    expect(report.ok, JSON.stringify(report.checks)).toBe(true);
+    expect(report.checkedWhileRunning).toBe(false);
+    expect(report.observedAtStart.policies).toEqual(['bind:0']);
+    expect(ok.code).toBe(0);
+    const seven = await cli(['run', '--proc', 'name=job,vcpus=1,memory=64M', '--json', '--', 'sh', '-c', 'exit 7']);
+    expect(JSON.parse(seven.out).ok).toBe(true);
+    expect(seven.code).toBe(7);
+    const killed = await cli(['run', '--proc', 'name=job,vcpus=1,memory=64M', '--json', '--', 'sh', '-c', 'kill -9 $$']);
+    expect(JSON.parse(killed.out).signal).toBe('SIGKILL');
+    expect(killed.code).toBe(137);
+  });
+
+  it('numa=interleave and numa=preferred in the request become those kernel policies', async () => {
+    for (const [numa, policy] of [['interleave', 'interleave:0'], ['preferred', 'prefer:0']] as const) {
+      const r = await cli(['run', '--proc', `name=job,vcpus=1,memory=64M,numa=${numa}`, '--json', '--', 'sleep', '1']);
+      const report = JSON.parse(r.out);
+      expect(report.planned.policy).toBe(numa);
+      expect(report.observedAtStart.policies).toEqual([policy]);
+      expect(report.observed.policies).toEqual([policy]);
+      expect(report.ok, JSON.stringify(report.checks)).toBe(true);
+    }
+    const forced = JSON.parse((await cli(['run', '--proc', 'name=job,vcpus=1,memory=64M,numa=interleave', '--mem-policy', 'bind', '--json', '--', 'true'])).out);
+    expect(forced.observedAtStart.policies).toEqual(['bind:0']);
   });
 
   it('taskset binds CPUs only and says the memory policy was not checked', async () => {

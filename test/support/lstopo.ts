@@ -132,3 +132,46 @@ export function validateWithDtd(file: string, dtd: string): Promise<string> {
     });
   });
 }
+
+/** The indexes set in an hwloc bitmap string ("0x0000000f,0xffffffff": 32-bit words, most significant first; "0x0" empty). */
+export function hwlocBitmapIndexes(text: string): number[] {
+  if (text.includes('...')) throw new Error(`infinite hwloc bitmap "${text}" (not expected in these documents)`);
+  const words = text.trim().split(',').reverse();
+  const out: number[] = [];
+  words.forEach((w, i) => {
+    const v = Number.parseInt(w.replace(/^0x/i, ''), 16);
+    if (!Number.isFinite(v)) throw new Error(`bad hwloc bitmap "${text}"`);
+    for (let b = 0; b < 32; b++) if ((v >>> b) & 1) out.push(i * 32 + b);
+  });
+  return out;
+}
+
+/** One NUMANode of lstopo's XML output. */
+export interface LstopoNode {
+  os: number;
+  /** The node's cpuset (for a CPU-less node: the CPUs hwloc attached it beside). */
+  cpus: number[];
+  /** local_memory, bytes. */
+  localMemory: number;
+  /** page_type counts by page size in bytes. */
+  pages: Map<number, number>;
+}
+
+/** The NUMANode objects of an lstopo XML document, in document order. */
+export function lstopoNodes(xml: string): LstopoNode[] {
+  const attr = (tag: string, name: string): string | undefined => new RegExp(`\\b${name}="([^"]*)"`).exec(tag)?.[1];
+  return [...xml.matchAll(/<object type="NUMANode"([^>]*)>((?:\s*<page_type [^>]*\/>)*)/g)].map((m) => {
+    const tag = m[1] as string;
+    const pages = new Map<number, number>();
+    for (const p of (m[2] as string).matchAll(/<page_type size="(\d+)" count="(\d+)"\/>/g)) pages.set(Number(p[1]), Number(p[2]));
+    return { os: Number(attr(tag, 'os_index')), cpus: hwlocBitmapIndexes(attr(tag, 'cpuset') ?? '0x0'), localMemory: Number(attr(tag, 'local_memory') ?? 0), pages };
+  });
+}
+
+/** The Machine (root) object's cpusets: `cpuset` (online PUs), `complete` (also offline ones), `allowed`. */
+export function lstopoMachineCpusets(xml: string): { cpuset: number[]; complete: number[]; allowed: number[] } {
+  const tag = /<object type="Machine"([^>]*)>/.exec(xml)?.[1];
+  if (tag === undefined) throw new Error('no Machine object in the lstopo XML');
+  const set = (name: string): number[] => hwlocBitmapIndexes(new RegExp(`\\b${name}="([^"]*)"`).exec(tag)?.[1] ?? '0x0');
+  return { cpuset: set('cpuset'), complete: set('complete_cpuset'), allowed: set('allowed_cpuset') };
+}

@@ -4,15 +4,31 @@
  * - Cpus_allowed_list equals the planned CPUs;
  * - Mems_allowed_list contains the planned nodes (the cgroup allows them);
  * - every anonymous, heap and stack mapping in numa_maps carries the planned policy
- *   ("bind:0-1", "interleave:0-1", "prefer:1") and has no pages outside the planned nodes.
+ *   ("bind:0-1", "interleave:0-1", "prefer:1") and has no pages outside the planned nodes
+ *   (file-backed mappings are left out even where written to: their page counts include the
+ *   shared page cache, which stays on the node that first read the file).
+ *
+ * The binding is checked twice. At start: the binder execs a small shell trampoline
+ * (`/bin/sh -c 'kill -STOP $$; exec "$@"'`) that stops itself; its affinity and memory policy are
+ * exactly what the command inherits through exec, so they are read while it is stopped, then it is
+ * continued and execs the command under the same PID. While running: after the settle time, the
+ * command's own mappings and pages are read again (when it still runs). A command that ends before
+ * the second check (`-- true`) is therefore still judged, on what the kernel showed at start.
  * Commands are argv arrays, never shell strings.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { formatCpuList } from '../../core/topology/cpulist.js';
 import { ApplyError } from './errors.js';
 import { readNumaMaps, readTaskAffinity } from './proc-files.js';
+
+/** The trampoline the binder runs: stops itself so the binding can be read, then execs the command. */
+export const TRAMPOLINE = ['/bin/sh', '-c', 'kill -STOP $$; exec "$@"', 'numaplan-run'] as const;
+
+/** How long the binder may take to reach the trampoline's stop (numactl or taskset start, then sh). */
+export const START_TIMEOUT_MS = 10_000;
 
 /** What to run and how to bind it. */
 export interface RunBoundOptions {
@@ -24,7 +40,7 @@ export interface RunBoundOptions {
   args?: readonly string[];
   /** numactl (default when installed) or taskset (CPU affinity only). */
   binder?: 'numactl' | 'taskset' | 'auto';
-  /** Milliseconds to let the command run (and touch its memory) before checking. Default 300. */
+  /** Milliseconds to let the command run (and touch its memory) before checking it again. Default 300. */
   settleMs?: number;
   /** /proc root. Default "/". */
   root?: string;
@@ -32,11 +48,20 @@ export interface RunBoundOptions {
   stdio?: 'inherit' | 'ignore' | 'pipe';
 }
 
-/** One check of the binding. */
+/** One check of the binding: at start (the stopped trampoline) or while the command runs. */
 export interface BindingCheck {
   name: string;
+  phase: 'start' | 'running';
   ok: boolean;
   detail: string;
+}
+
+/** What /proc showed at one moment. */
+export interface BindingObservation {
+  cpusAllowed: string;
+  memsAllowed: string;
+  policies: string[];
+  anonPagesByNode: Record<string, number>;
 }
 
 /** What happened. */
@@ -45,10 +70,15 @@ export interface BindingReport {
   binder: 'numactl' | 'taskset';
   argv: string[];
   planned: { cpus: string; nodes: string; policy: string };
-  observed: { cpusAllowed: string; memsAllowed: string; policies: string[]; anonPagesByNode: Record<string, number> } | null;
+  /** What /proc showed while the command ran (null when it ended before the settle time). */
+  observed: BindingObservation | null;
+  /** What /proc showed at start, before the exec of the command (null when the binder never got there). */
+  observedAtStart: BindingObservation | null;
   checks: BindingCheck[];
-  /** True when every check passed (false also when the command ended before it could be checked). */
+  /** True when every check passed; at least the start checks ran. */
   ok: boolean;
+  /** True when the command still ran after the settle time and was checked again. */
+  checkedWhileRunning: boolean;
   exitCode: number | null;
   signal: string | null;
   stdout?: string;
@@ -72,7 +102,68 @@ export function binderArgv(binder: 'numactl' | 'taskset', cpus: readonly number[
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Runs the command bound, verifies, waits for it to end, and reports. */
+/** The state letter of /proc/PID/stat ("R", "S", "T" stopped, "Z" zombie), or null when gone. */
+function procState(root: string, pid: number): string | null {
+  try {
+    const stat = readFileSync(join(root, 'proc', String(pid), 'stat'), 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Reads the binding of `pid` and judges it against the plan. */
+function inspect(
+  pid: number,
+  root: string,
+  phase: BindingCheck['phase'],
+  planned: BindingReport['planned'],
+  nodes: readonly number[],
+): { observed: BindingObservation; checks: BindingCheck[] } {
+  const aff = readTaskAffinity(pid, { root });
+  const maps = readNumaMaps(pid, { root });
+  // Anonymous memory only: a file mapping's counts also hold page-cache pages, which sit wherever
+  // the file was first read (another node, another process), whatever this process's policy.
+  const anon = maps.filter((m) => (m.anon || m.heap || m.stack) && m.file === null);
+  const pages: Record<string, number> = {};
+  for (const m of anon) for (const [n, c] of Object.entries(m.pagesByNode)) pages[n] = (pages[n] ?? 0) + c;
+  const observed: BindingObservation = {
+    cpusAllowed: formatCpuList(aff.cpusAllowed),
+    memsAllowed: formatCpuList(aff.memsAllowed),
+    policies: [...new Set(anon.map((m) => m.policy))].sort(),
+    anonPagesByNode: pages,
+  };
+  const checks: BindingCheck[] = [];
+  checks.push({ name: 'cpus', phase, ok: observed.cpusAllowed === planned.cpus, detail: `Cpus_allowed_list ${observed.cpusAllowed}, planned ${planned.cpus}` });
+  const mems = new Set(aff.memsAllowed);
+  checks.push({ name: 'mems', phase, ok: nodes.every((n) => mems.has(n)), detail: `Mems_allowed_list ${observed.memsAllowed} must contain ${planned.nodes}` });
+  if (planned.policy === 'none') {
+    checks.push({ name: 'policy', phase, ok: true, detail: 'taskset sets no memory policy (not checked)' });
+    return { observed, checks };
+  }
+  const want = `${planned.policy === 'bind' ? 'bind' : planned.policy === 'interleave' ? 'interleave' : 'prefer'}:${planned.nodes}`;
+  const wrong = anon.filter((m) => m.policy !== want);
+  checks.push({
+    name: 'policy',
+    phase,
+    ok: anon.length > 0 && wrong.length === 0,
+    detail: wrong.length === 0 ? `${anon.length} anonymous mappings, all ${want}` : `${wrong.length} of ${anon.length} anonymous mappings not ${want}: ${wrong[0]?.address} ${wrong[0]?.policy}`,
+  });
+  if (planned.policy !== 'preferred') {
+    const allowed = new Set(nodes.map(String));
+    const outside = Object.entries(pages).filter(([n, c]) => !allowed.has(n) && c > 0);
+    const total = Object.values(pages).reduce((s, c) => s + c, 0);
+    checks.push({
+      name: 'pages',
+      phase,
+      ok: outside.length === 0,
+      detail: outside.length === 0 ? `${total} resident anonymous pages, all on node(s) ${planned.nodes}` : `pages outside the plan: ${outside.map(([n, c]) => `N${n}=${c}`).join(' ')}`,
+    });
+  }
+  return { observed, checks };
+}
+
+/** Runs the command bound, verifies at start and while it runs, waits for it to end, and reports. */
 export async function runBound(o: RunBoundOptions): Promise<BindingReport> {
   const policy = o.policy ?? 'bind';
   if (o.cpus.length === 0) throw new ApplyError('cpus', 'no CPUs to bind to');
@@ -83,8 +174,9 @@ export async function runBound(o: RunBoundOptions): Promise<BindingReport> {
   if (!haveCommand(binder)) throw new ApplyError(binder, `${binder} is not installed`);
   const prefix = binderArgv(binder, o.cpus, o.nodes, policy);
   const argv = [...prefix, o.command, ...(o.args ?? [])];
+  const spawned = [...prefix, ...TRAMPOLINE, o.command, ...(o.args ?? [])];
   const root = o.root ?? '/';
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: o.stdio === 'pipe' ? ['ignore', 'pipe', 'inherit'] : (o.stdio ?? 'inherit') });
+  const child = spawn(spawned[0] as string, spawned.slice(1), { stdio: o.stdio === 'pipe' ? ['ignore', 'pipe', 'inherit'] : (o.stdio ?? 'inherit') });
   let stdout = '';
   child.stdout?.on('data', (d: Buffer) => {
     stdout += d.toString();
@@ -102,78 +194,74 @@ export async function runBound(o: RunBoundOptions): Promise<BindingReport> {
   const pid = child.pid;
   if (pid === undefined) {
     await exited;
-    throw new ApplyError(binder, `could not start ${argv[0]}`);
+    throw new ApplyError(binder, `could not start ${spawned[0]}`);
   }
-  // Wait until the binder has exec'd the command (same PID, new comm).
-  const started = Date.now();
-  while (!done && Date.now() - started < 5000) {
-    let comm = '';
-    try {
-      comm = readFileSync(join(root, 'proc', String(pid), 'comm'), 'utf8').trim();
-    } catch {
-      break;
-    }
-    if (comm !== binder) break;
-    await sleep(5);
-  }
-  await sleep(o.settleMs ?? 300);
   const planned = { cpus: formatCpuList(o.cpus), nodes: formatCpuList(o.nodes), policy: binder === 'taskset' ? 'none' : policy };
   const checks: BindingCheck[] = [];
-  let observed: BindingReport['observed'] = null;
-  if (!done) {
+  let observedAtStart: BindingObservation | null = null;
+  let observed: BindingObservation | null = null;
+
+  // Start: wait for the trampoline to stop itself, read its binding, let it exec the command.
+  const started = Date.now();
+  let state = procState(root, pid);
+  while (!done && state !== 'T' && Date.now() - started < START_TIMEOUT_MS) {
+    await sleep(2);
+    state = procState(root, pid);
+  }
+  if (state === 'T' && !done) {
     try {
-      const aff = readTaskAffinity(pid, { root });
-      const maps = readNumaMaps(pid, { root });
-      const anon = maps.filter((m) => m.anon || m.heap || m.stack);
-      const pages: Record<string, number> = {};
-      for (const m of anon) for (const [n, c] of Object.entries(m.pagesByNode)) pages[n] = (pages[n] ?? 0) + c;
-      observed = {
-        cpusAllowed: formatCpuList(aff.cpusAllowed),
-        memsAllowed: formatCpuList(aff.memsAllowed),
-        policies: [...new Set(anon.map((m) => m.policy))].sort(),
-        anonPagesByNode: pages,
-      };
-      checks.push({
-        name: 'cpus',
-        ok: observed.cpusAllowed === planned.cpus,
-        detail: `Cpus_allowed_list ${observed.cpusAllowed}, planned ${planned.cpus}`,
-      });
-      const mems = new Set(aff.memsAllowed);
-      checks.push({
-        name: 'mems',
-        ok: o.nodes.every((n) => mems.has(n)),
-        detail: `Mems_allowed_list ${observed.memsAllowed} must contain ${planned.nodes}`,
-      });
-      if (planned.policy === 'none') {
-        checks.push({ name: 'policy', ok: true, detail: 'taskset sets no memory policy (not checked)' });
-      } else {
-        const want = `${planned.policy === 'bind' ? 'bind' : planned.policy === 'interleave' ? 'interleave' : 'prefer'}:${planned.nodes}`;
-        const wrong = anon.filter((m) => m.policy !== want);
-        checks.push({
-          name: 'policy',
-          ok: anon.length > 0 && wrong.length === 0,
-          detail: wrong.length === 0 ? `${anon.length} anonymous mappings, all ${want}` : `${wrong.length} of ${anon.length} anonymous mappings not ${want}: ${wrong[0]?.address} ${wrong[0]?.policy}`,
-        });
-        if (planned.policy !== 'preferred') {
-          const allowed = new Set(o.nodes.map(String));
-          const outside = Object.entries(pages).filter(([n, c]) => !allowed.has(n) && c > 0);
-          const total = Object.values(pages).reduce((s, c) => s + c, 0);
-          checks.push({
-            name: 'pages',
-            ok: outside.length === 0,
-            detail: outside.length === 0 ? `${total} resident anonymous pages, all on node(s) ${planned.nodes}` : `pages outside the plan: ${outside.map(([n, c]) => `N${n}=${c}`).join(' ')}`,
-          });
-        }
-      }
+      const r = inspect(pid, root, 'start', planned, o.nodes);
+      observedAtStart = r.observed;
+      checks.push(...r.checks);
     } catch (err) {
-      if (!done) checks.push({ name: 'read', ok: false, detail: `could not read /proc/${pid}: ${(err as Error).message}` });
+      checks.push({ name: 'read', phase: 'start', ok: false, detail: `could not read /proc/${pid}: ${(err as Error).message}` });
+    }
+    process.kill(pid, 'SIGCONT');
+  } else if (!done) {
+    child.kill('SIGKILL');
+    checks.push({ name: 'start', phase: 'start', ok: false, detail: `${binder} did not reach the command within ${START_TIMEOUT_MS / 1000} s` });
+  } else {
+    checks.push({ name: 'start', phase: 'start', ok: false, detail: `${binder} ended before starting the command (see its message above)` });
+  }
+
+  // Running: the command's own memory, after it had time to touch it.
+  if (observedAtStart !== null) {
+    await Promise.race([exited.catch(() => undefined), sleep(o.settleMs ?? 300)]);
+    // A command that ends during the read leaves a zombie with no mappings: such a read is dropped.
+    const alive = (): boolean => !done && ![null, 'Z', 'X'].includes(procState(root, pid));
+    if (alive()) {
+      try {
+        const r = inspect(pid, root, 'running', planned, o.nodes);
+        if (alive()) {
+          observed = r.observed;
+          checks.push(...r.checks);
+        }
+      } catch (err) {
+        if (alive()) checks.push({ name: 'read', phase: 'running', ok: false, detail: `could not read /proc/${pid}: ${(err as Error).message}` });
+      }
     }
   }
-  if (observed === null && checks.length === 0) {
-    checks.push({ name: 'running', ok: false, detail: 'the command ended before its binding could be checked (give it more time, or --settle less)' });
-  }
   const { code, signal } = await exited;
-  const report: BindingReport = { pid, binder, argv, planned, observed, checks, ok: checks.every((c) => c.ok), exitCode: code, signal };
+  const report: BindingReport = {
+    pid,
+    binder,
+    argv,
+    planned,
+    observed,
+    observedAtStart,
+    checks,
+    ok: checks.length > 0 && checks.every((c) => c.ok),
+    checkedWhileRunning: observed !== null,
+    exitCode: code,
+    signal,
+  };
   if (o.stdio === 'pipe') report.stdout = stdout;
   return report;
+}
+
+/** The exit status a shell would give: the command's own, or 128 + the signal number. */
+export function exitStatusOf(r: Pick<BindingReport, 'exitCode' | 'signal'>): number {
+  if (r.exitCode !== null) return r.exitCode;
+  const n = r.signal ? (constants.signals as Record<string, number>)[r.signal] : undefined;
+  return n === undefined ? 1 : 128 + n;
 }

@@ -6,7 +6,7 @@
  */
 import { type Command, Option } from 'commander';
 import { checkBindingOnHost } from '../../adapters/apply/host-check.js';
-import { type BindingReport, runBound } from '../../adapters/apply/run-bound.js';
+import { type BindingReport, exitStatusOf, runBound } from '../../adapters/apply/run-bound.js';
 import { loadTopology } from '../../adapters/source.js';
 import { EmitError, type PlacementLike } from '../../core/emit/index.js';
 import { readOnePlacement } from './emit.js';
@@ -23,7 +23,7 @@ interface RunOptions {
   proc?: string;
   placement?: string;
   name?: string;
-  memPolicy: 'bind' | 'interleave' | 'preferred' | 'none';
+  memPolicy?: 'bind' | 'interleave' | 'preferred' | 'none';
   binder: 'auto' | 'numactl' | 'taskset';
   settle: string;
   reserveCpus?: string;
@@ -41,10 +41,21 @@ export function bindingOf(p: PlacementLike): { cpus: number[]; nodes: number[] }
   return { cpus, nodes };
 }
 
+/**
+ * The memory policy of a run: --mem-policy when given, else what the request's numa= asks for
+ * (interleave, preferred), else bind. (A placement file carries no policy; #15 owns that field.)
+ */
+export function memPolicyOf(explicit: RunOptions['memPolicy'], numa: string | undefined): NonNullable<RunOptions['memPolicy']> {
+  if (explicit !== undefined) return explicit;
+  if (numa === 'interleave' || numa === 'preferred') return numa;
+  return 'bind';
+}
+
 /** Renders a binding report for people. */
 export function renderBindingReport(r: BindingReport): string {
-  const lines = [`${r.ok ? 'bound' : 'NOT bound as planned'}: pid ${r.pid} via ${r.argv.slice(0, r.argv.length).join(' ')}`];
-  for (const c of r.checks) lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
+  const when = r.ok ? (r.checkedWhileRunning ? ' (checked at start and while running)' : ' (checked at start; the command ended before the running check)') : '';
+  const lines = [`${r.ok ? 'bound' : 'NOT bound as planned'}${when}: pid ${r.pid} via ${r.argv.join(' ')}`];
+  for (const c of r.checks) lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.phase === 'start' ? 'start  ' : 'running'} ${c.name}: ${c.detail}`);
   lines.push(`  exit: ${r.signal ? `signal ${r.signal}` : String(r.exitCode)}`);
   return `${lines.join('\n')}\n`;
 }
@@ -58,7 +69,7 @@ export function registerRun(program: Command, io: Io): void {
     .option('--proc <spec>', 'the process: name=job,vcpus=2,memory=1G[,cpus=LIST][,nodes=LIST]... (placed on this machine)')
     .option('--placement <file>', 'or a placement file from `numaplan place --json`')
     .option('--name <name>', 'with --placement: which one')
-    .addOption(new Option('--mem-policy <policy>', 'memory policy').choices(['bind', 'interleave', 'preferred', 'none']).default('bind'))
+    .addOption(new Option('--mem-policy <policy>', "memory policy (default: the request's numa=interleave|preferred, else bind)").choices(['bind', 'interleave', 'preferred', 'none']))
     .addOption(new Option('--binder <tool>', 'numactl (CPUs + memory) or taskset (CPUs only)').choices(['auto', 'numactl', 'taskset']).default('auto'))
     .option('--settle <ms>', 'let the command run this long before checking', '300')
     .option('--reserve-cpus <list>', "host CPUs kept for the host (default: CPU 0's core)")
@@ -67,20 +78,28 @@ export function registerRun(program: Command, io: Io): void {
     .addHelpText(
       'after',
       `
-Exit codes: the command's own when bound as planned; 1 when it does not fit or the kernel's view
-differs from the plan; 2 when the binding names a CPU or node this machine lacks (nothing started).
+The binding is read from /proc twice: at start (the command's PID, stopped just before it execs
+the command) and again after --settle ms while the command runs (its own memory, pages per node).
+A command that ends sooner is judged on the first reading.
+
+Exit codes: the command's own when bound as planned (128 + N when killed by signal N); 1 when it
+does not fit or the kernel's view differs from the plan; 2 when the binding names a CPU or node this
+machine lacks (nothing started).
 
 Examples:
   numaplan run --proc name=job,vcpus=1,memory=512M -- sleep 1
   numaplan run --proc name=job,vcpus=1,memory=512M,cpus=1 --json -- node -e "..."
+  numaplan run --proc name=job,vcpus=2,memory=1G,nodes=0-1,numa=interleave -- ./my-job
   numaplan run --placement job.json -- ./server`,
     )
     .action(async (command: string[], opts: RunOptions) => {
       const host = await loadTopology('sysfs');
       let placement: PlacementLike;
+      let numa: string | undefined;
       if ((opts.proc === undefined) === (opts.placement === undefined)) throw new EmitError('--proc', 'give either --proc SPEC or --placement FILE');
       if (opts.proc !== undefined) {
         const request = parseVmSpec(opts.proc);
+        numa = request.numa;
         checkBindingOnHost(request.cpus ?? [], request.nodes ?? [], host);
         const reserve = {
           ...(opts.reserveCpus !== undefined ? { cpus: parseCpuList(opts.reserveCpus) } : {}),
@@ -98,13 +117,14 @@ Examples:
         placement = readOnePlacement(opts.placement as string, opts.name);
       }
       const { cpus, nodes } = bindingOf(placement);
-      checkBindingOnHost(cpus, opts.memPolicy === 'none' ? [] : nodes, host);
+      const memPolicy = memPolicyOf(opts.memPolicy, numa);
+      checkBindingOnHost(cpus, memPolicy === 'none' ? [] : nodes, host);
       const settle = Number(opts.settle);
       if (!Number.isFinite(settle) || settle < 0) throw new EmitError('--settle', `expected milliseconds, got "${opts.settle}"`);
       const report = await runBound({
         cpus,
         nodes,
-        policy: opts.memPolicy,
+        policy: memPolicy,
         command: command[0] as string,
         args: command.slice(1),
         binder: opts.binder,
@@ -113,6 +133,6 @@ Examples:
       });
       if (opts.json) writeJson(io, { name: placement.name, ...report });
       else io.err(renderBindingReport(report));
-      io.setExitCode(report.ok ? (report.exitCode ?? 1) : EXIT_INFEASIBLE);
+      io.setExitCode(report.ok ? exitStatusOf(report) : EXIT_INFEASIBLE);
     });
 }
