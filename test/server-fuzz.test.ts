@@ -103,6 +103,16 @@ const HOSTILE: Sent[] = [
   { method: 'POST', path: '/api/v1/vms', body: JSON.stringify({ vm: 'name=a,vcpus=1,memory=1G', policy: 'rm -rf /' }) },
   { method: 'POST', path: '/api/v1/vms', body: JSON.stringify({ vm: 'name=a,vcpus=1,memory=1G', __proto__: { admin: true }, extra: 1 }) },
   { method: 'POST', path: '/api/v1/vms', body: '{"vm":"name=a,vcpus=1,memory=1G","constructor":{"prototype":{"x":1}}}' },
+  // Oversized lists: refused before they are expanded.
+  { method: 'POST', path: '/api/v1/vms', body: vm('name=a,vcpus=1,memory=1G,cpus=0-4194304') },
+  { method: 'POST', path: '/api/v1/explain', body: vm('name=a,vcpus=1,memory=1G,cpus=0-4194304') },
+  { method: 'POST', path: '/api/v1/vms', body: vm('name=a,vcpus=1,memory=1G,nodes=0-4194304') },
+  { method: 'POST', path: '/api/v1/vms', body: vm(`name=a,vcpus=2,memory=1G,cpus=${Array.from({ length: 300 }, () => '0-65535').join(',')}`.slice(0, 4000).replace(/,[^,]*$/, '')) },
+  { method: 'POST', path: '/api/v1/vms', body: vm(`name=a,vcpus=1,memory=1G,devices=${Array.from({ length: 200 }, () => 'gpu:1').join('+')}`) },
+  { method: 'POST', path: '/api/v1/vms', body: vm({ name: 'a', vcpus: 1, memory: '1G', nodes: Array.from({ length: 2000 }, (_, i) => i) }) },
+  { method: 'POST', path: '/api/v1/vms', body: vm({ name: 'a', vcpus: 1, memory: '1G', devices: Array.from({ length: 8 }, () => ({ kind: 'vf', count: 64 })) }) },
+  { method: 'PUT', path: '/api/v1/hosts/y', body: JSON.stringify({ format: 'numactl', topology: 'available: 1 nodes (0)\nnode 0 cpus: 0-4194303\nnode 0 size: 1 MB\nnode 0 free: 1 MB\n' }) },
+  { method: 'PUT', path: '/api/v1/hosts/y', body: JSON.stringify({ format: 'hwloc-xml', topology: `<topology><object type="Machine" os_index="0" cpuset="${Array.from({ length: 3000 }, () => '0xffffffff').join(',')}"/></topology>` }) },
   // Names.
   { method: 'POST', path: '/api/v1/vms', body: vm("name=a'; drop table vms; --,vcpus=1,memory=1G") },
   { method: 'POST', path: '/api/v1/vms', body: vm({ name: "x' OR '1'='1", vcpus: 1, memory: '1G' }) },

@@ -7,7 +7,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serveWeb } from '../web/serve.js';
 import { checkBearer } from './auth.js';
-import { type BodyLimits, DEFAULT_LIMITS, queryInt, readJsonObject } from './body.js';
+import { type BodyLimits, DEFAULT_LIMITS, queryInt, readBodyText, readJsonObject } from './body.js';
 import { ApiError, toApiError } from './errors.js';
 import type { FleetService } from './fleet-service.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
@@ -98,8 +98,9 @@ export function createApp(options: AppOptions): Hono {
   });
   app.get('/api/v1/hosts/:host', async (c) => c.json(await service.hostDetail(c.req.param('host'))));
   app.put('/api/v1/hosts/:host', async (c) => {
-    const body = await readJsonObject(c, limits.hostBytes, limits.depth);
-    const r = await service.registerHost(c.req.param('host'), body);
+    // Parsed (and its topology read) in the service's worker thread, not here.
+    const text = await readBodyText(c, limits.hostBytes);
+    const r = await service.registerHost(c.req.param('host'), text);
     return c.json({ created: r.created, changed: r.changed, host: r.row }, r.created ? 201 : 200);
   });
   app.delete('/api/v1/hosts/:host', async (c) => {

@@ -30,13 +30,14 @@ import {
   releaseAllocation,
 } from '../core/placement/state.js';
 import type { Placement, RefusalReason } from '../core/placement/types.js';
-import { topologyFromJson } from '../core/topology/json.js';
+import { topologyFromTrustedJson } from '../core/topology/json.js';
 import type { Topology } from '../core/topology/model.js';
 import { hostChange, hostStats } from '../store/host-change.js';
 import type { FleetStore, HostRow, NewEvent, VmRecord } from '../store/types.js';
 import { ApiError, toApiError } from './errors.js';
 import { Metrics } from './metrics.js';
-import { topologyFromBody } from './topology-input.js';
+import { DEFAULT_LIMITS } from './body.js';
+import { TopologyParser } from './topology-parser.js';
 
 /** Hosts the engine evaluates per round of host choice. */
 export const CANDIDATES_PER_ROUND = 8;
@@ -79,6 +80,8 @@ export interface FleetServiceOptions {
   metrics?: Metrics;
   /** Parsed host states kept in memory (default 20,000). */
   cacheSize?: number;
+  /** Bounds on host registration bodies: JSON depth, and bytes of the host's model as JSON. */
+  hostLimits?: { depth: number; modelBytes: number };
 }
 
 /** A placement request as the API takes it. */
@@ -107,6 +110,8 @@ export class FleetService {
   private readonly cacheSize: number;
   /** Tail of this instance's queue of placement decisions (see `place`). */
   private decisions: Promise<unknown> = Promise.resolve();
+  /** Reads registration bodies in a worker thread. */
+  private readonly parser: TopologyParser;
 
   constructor(options: FleetServiceOptions) {
     this.store = options.store;
@@ -114,6 +119,13 @@ export class FleetService {
     this.clock = options.clock ?? Date.now;
     this.metrics = options.metrics ?? new Metrics();
     this.cacheSize = options.cacheSize ?? 20_000;
+    const hl = options.hostLimits ?? { depth: DEFAULT_LIMITS.depth, modelBytes: DEFAULT_LIMITS.hostBytes };
+    this.parser = new TopologyParser(hl.depth, hl.modelBytes);
+  }
+
+  /** Stops the worker thread. */
+  async close(): Promise<void> {
+    await this.parser.close();
   }
 
   /** Current time of the service's clock (ms). */
@@ -150,7 +162,8 @@ export class FleetService {
       const doc = await this.store.hostDocument(host);
       if (!doc) return null;
       topologyText = doc.topology;
-      topology = topologyFromJson(doc.topology, `${host}:topology`);
+      // The store holds models the service wrote itself (see topologyFromTrustedJson).
+      topology = topologyFromTrustedJson(doc.topology, `${host}:topology`);
       reserve = JSON.parse(doc.reserve) as HostReserve;
       topoVersion = doc.topoVersion;
     }
@@ -168,15 +181,16 @@ export class FleetService {
     if (c) this.cache.set(host, { ...c, generation: -1 });
   }
 
-  /** Registers or updates a host. `created` is true for a new host, `changed` false when nothing differed. */
-  async registerHost(name: string, body: Record<string, unknown>): Promise<{ created: boolean; changed: boolean; row: HostRow }> {
+  /**
+   * Registers or updates a host from a registration body (its JSON text, or the object). `created`
+   * is true for a new host, `changed` false when nothing differed. The body is read in a worker
+   * thread (see topology-parser.ts).
+   */
+  async registerHost(name: string, body: Record<string, unknown> | string): Promise<{ created: boolean; changed: boolean; row: HostRow }> {
     checkName('host', name);
-    for (const k of Object.keys(body)) {
-      if (k !== 'format' && k !== 'topology' && k !== 'reserve') throw new ApiError(400, 'ERR_FIELD', k, 'unknown field (known: format, topology, reserve)');
-    }
-    const topology = topologyFromBody(body.format, body.topology);
-    const reserveOpt = parseReserveOption(body.reserve);
-    const topologyText = JSON.stringify(topology);
+    const parsed = await this.parser.parse(typeof body === 'string' ? body : JSON.stringify(body));
+    const { topology, topologyText } = parsed;
+    const reserveOpt = parseReserveOption(parsed.reserve);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const now = this.clock();
       const existing = await this.load(name);

@@ -104,6 +104,7 @@ export async function runService(options: ServeOptions = {}): Promise<RunningSer
       grace.unref();
       await closed;
       clearTimeout(grace);
+      await service.close();
       await store.close();
     },
   };

@@ -29,6 +29,7 @@
 import { type NodeInput, type PciDeviceInput, type PuInput, makeTopology } from '../../core/topology/build.js';
 import { TopologyError } from '../../core/topology/errors.js';
 import type { Cache, Group, MemoryTier, PagePool, Topology, TopologyWarning } from '../../core/topology/model.js';
+import { MAX_CPU_ID } from '../../core/topology/limits.js';
 import { type HwlocBitmap, parseHwlocBitmap } from './bitmap.js';
 import { deviceClassOf, osDevKind, parsePciType } from './pci.js';
 import { type XmlElement, parseXmlDocument } from './xml-tree.js';
@@ -113,7 +114,7 @@ class Importer {
     const text = el.attrs[attr];
     if (text === undefined) return null;
     const bm = parseHwlocBitmap(text);
-    if (!bm) this.fail(path, `attribute ${attr}="${text}" is not an hwloc bitmap`);
+    if (!bm) this.fail(path, `attribute ${attr}="${text.length > 60 ? `${text.slice(0, 57)}...` : text}" is not an hwloc bitmap (or reaches beyond CPU ${MAX_CPU_ID})`);
     return bm;
   }
 

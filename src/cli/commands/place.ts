@@ -14,7 +14,7 @@ import type { Placement } from '../../core/placement/types.js';
 import { type Io, writeJson } from '../io.js';
 import { writeEmitted } from './emit.js';
 import { renderPlacements, renderRefusal, renderReserve } from '../render/placement-text.js';
-import { parseVmSpec, type VmRequest, parseVmRequest, RequestError } from '../../core/placement/request.js';
+import { ANY_HOST, type RequestBounds, parseVmSpec, type VmRequest, parseVmRequest, RequestError, requestBounds } from '../../core/placement/request.js';
 import { type HostState, createHostState, defaultReserve, stateFromJson, stateToJson } from '../../core/placement/state.js';
 import { parseCpuList } from '../../core/topology/cpulist.js';
 import { parseSize } from '../../core/topology/sizes.js';
@@ -57,8 +57,11 @@ export function saveState(path: string, state: HostState): void {
   renameSync(tmp, path);
 }
 
-/** A --vm value: the compact form, or JSON when it starts with "{", or @FILE holding JSON. */
-export function readVm(spec: string): VmRequest {
+/**
+ * A --vm value: the compact form, or JSON when it starts with "{", or @FILE holding JSON. `bounds`:
+ * the host's largest CPU and node ids (lists naming more are refused before they are expanded).
+ */
+export function readVm(spec: string, bounds: RequestBounds = ANY_HOST): VmRequest {
   const text = spec.startsWith('@') ? readVmFile(spec.slice(1)) : spec;
   if (text.trimStart().startsWith('{')) {
     let raw: unknown;
@@ -67,9 +70,9 @@ export function readVm(spec: string): VmRequest {
     } catch (err) {
       throw new RequestError('--vm', `not valid JSON (${(err as Error).message})`);
     }
-    return parseVmRequest(raw);
+    return parseVmRequest(raw, bounds);
   }
-  return parseVmSpec(text);
+  return parseVmSpec(text, bounds);
 }
 
 function readVmFile(path: string): string {
@@ -144,7 +147,8 @@ Examples:
     )
     .action(async (opts: PlaceOptionsCli) => {
       const state = await loadState(opts);
-      const requests = opts.vm.map(readVm);
+      const bounds = requestBounds(state.topology);
+      const requests = opts.vm.map((v) => readVm(v, bounds));
       const result = placeMany(requests, state, opts.policy, { deviceNodes: opts.deviceNodes === true });
       if (opts.state) saveState(opts.state, result.state);
       if (result.refusal) {

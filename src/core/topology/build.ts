@@ -166,17 +166,24 @@ export function makeTopology(input: TopologyInput): Topology {
   });
 
   const models = new Map((input.packages ?? []).map((p) => [p.id, p.model ?? null]));
+  const pkgPus = new Map<number, number[]>();
+  for (const p of pus) {
+    const list = pkgPus.get(p.package);
+    if (list) list.push(p.os);
+    else pkgPus.set(p.package, [p.os]);
+  }
   const packages: Package[] = [...pkgMin.entries()]
     .sort((a, b) => a[1] - b[1])
     .map(([id]) => ({
       id,
-      pus: pus.filter((p) => p.package === id).map((p) => p.os).sort(byNumber),
+      pus: (pkgPus.get(id) ?? []).sort(byNumber),
       model: models.get(id) ?? null,
     }));
 
   // --- devices ---
+  const nodesOfCpu = cpuNodes(nodes);
   const pciDevices: PciDevice[] = [...(input.pciDevices ?? [])]
-    .map((d) => normaliseDevice(d, nodes, warnings))
+    .map((d) => normaliseDevice(d, nodes, nodesOfCpu, warnings))
     .sort((a, b) => a.address.localeCompare(b.address));
   const addresses = new Set<string>();
   for (const d of pciDevices) {
@@ -223,7 +230,7 @@ function buildDistances(input: TopologyInput, perm: number[], warnings: Topology
   );
 }
 
-function normaliseDevice(d: PciDeviceInput, nodes: NumaNode[], warnings: TopologyWarning[]): PciDevice {
+function normaliseDevice(d: PciDeviceInput, nodes: NumaNode[], nodesOfCpu: Map<number, NodeCpus[]>, warnings: TopologyWarning[]): PciDevice {
   const address = d.address.toLowerCase();
   let node = d.node;
   if (node !== null && !nodes.some((n) => n.id === node)) {
@@ -240,7 +247,7 @@ function normaliseDevice(d: PciDeviceInput, nodes: NumaNode[], warnings: Topolog
     name: d.name ?? null,
     node,
     localCpus,
-    inferredNode: node === null && localCpus ? inferNode(localCpus, nodes) : null,
+    inferredNode: node === null && localCpus ? inferNodeIndexed(localCpus, nodesOfCpu) : null,
     sriov: d.sriov ? { totalVfs: d.sriov.totalVfs, numVfs: d.sriov.numVfs, vfs: [...d.sriov.vfs].sort() } : null,
     physfn: d.physfn ?? null,
     rdmaDevices: [...(d.rdmaDevices ?? [])].sort(),
@@ -254,12 +261,42 @@ function normaliseDevice(d: PciDeviceInput, nodes: NumaNode[], warnings: Topolog
  * a kernel says "don't know") infer nothing.
  */
 export function inferNode(localCpus: readonly number[], nodes: readonly NumaNode[]): number | null {
-  if (localCpus.length === 0) return null;
-  const candidates = nodes.filter((n) => n.cpus.length > 0 && localCpus.every((c) => n.cpus.includes(c)));
-  return candidates.length === 1 ? (candidates[0] as NumaNode).id : null;
+  return inferNodeIndexed(localCpus, cpuNodes(nodes));
 }
 
-function deepFreeze<T>(value: T): T {
+/** The nodes listing each CPU (a CPU two nodes claim is listed under both). */
+function cpuNodes(nodes: readonly NumaNode[]): Map<number, NodeCpus[]> {
+  const out = new Map<number, NodeCpus[]>();
+  for (const n of nodes) {
+    const entry = { id: n.id, cpus: new Set(n.cpus) };
+    for (const c of n.cpus) {
+      const list = out.get(c);
+      if (list) list.push(entry);
+      else out.set(c, [entry]);
+    }
+  }
+  return out;
+}
+
+interface NodeCpus {
+  id: number;
+  cpus: Set<number>;
+}
+
+/**
+ * `inferNode` over the CPU -> nodes index: only the nodes listing the first local CPU can contain
+ * them all, so the work is linear in the local CPUs (a device listing every CPU of a large host,
+ * many times over, costs no more than reading its list).
+ */
+function inferNodeIndexed(localCpus: readonly number[], nodesOfCpu: Map<number, NodeCpus[]>): number | null {
+  if (localCpus.length === 0) return null;
+  const first = nodesOfCpu.get(localCpus[0] as number) ?? [];
+  const candidates = first.filter((n) => localCpus.every((c) => n.cpus.has(c)));
+  return candidates.length === 1 ? (candidates[0] as NodeCpus).id : null;
+}
+
+/** Freezes a value and everything it holds. */
+export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
