@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topologyToJson } from '../src/core/topology/json.js';
+import { getPreset } from '../src/core/topology/presets/index.js';
 import { type RunningService, runService } from '../src/server/start.js';
 
 const TOKEN = 'fuzz-token-abcdefgh';
@@ -54,6 +56,13 @@ afterAll(async () => {
 });
 
 const deep = (n: number): string => `${'['.repeat(n)}${']'.repeat(n)}`;
+
+/** broadwell-2s as a JSON host document, edited into something no machine can be. */
+function impossible(edit: (doc: { nodes: { memory: { total: number; free: number }; hugePages: { pageSize: number; total: number; free: number }[] }[]; distances: number[][] }) => void): string {
+  const doc = JSON.parse(topologyToJson(getPreset('broadwell-2s')?.build() as never));
+  edit(doc);
+  return JSON.stringify({ format: 'json', topology: doc });
+}
 const vm = (v: unknown): string => JSON.stringify({ vm: v });
 
 const HOSTILE: Sent[] = [
@@ -113,6 +122,13 @@ const HOSTILE: Sent[] = [
   { method: 'POST', path: '/api/v1/vms', body: vm({ name: 'a', vcpus: 1, memory: '1G', devices: Array.from({ length: 8 }, () => ({ kind: 'vf', count: 64 })) }) },
   { method: 'PUT', path: '/api/v1/hosts/y', body: JSON.stringify({ format: 'numactl', topology: 'available: 1 nodes (0)\nnode 0 cpus: 0-4194303\nnode 0 size: 1 MB\nnode 0 free: 1 MB\n' }) },
   { method: 'PUT', path: '/api/v1/hosts/y', body: JSON.stringify({ format: 'hwloc-xml', topology: `<topology><object type="Machine" os_index="0" cpuset="${Array.from({ length: 3000 }, () => '0xffffffff').join(',')}"/></topology>` }) },
+  // Topologies no machine can have.
+  { method: 'PUT', path: '/api/v1/hosts/imp', body: impossible((d) => ((d.nodes[1] as { memory: object }).memory = { total: 1, free: 1 })) },
+  { method: 'PUT', path: '/api/v1/hosts/imp', body: impossible((d) => ((d.nodes[0] as { hugePages: object[] }).hugePages = [{ pageSize: 3, total: 8, free: 8 }])) },
+  { method: 'PUT', path: '/api/v1/hosts/imp', body: impossible((d) => ((d.nodes[0] as { memory: { free: number; total: number } }).memory.free = 2 ** 50)) },
+  { method: 'PUT', path: '/api/v1/hosts/imp', body: impossible((d) => ((d.distances[0] as number[])[1] = 0)) },
+  { method: 'PUT', path: '/api/v1/hosts/imp', body: impossible((d) => ((d.distances[1] as number[])[0] = 3)) },
+  { method: 'PUT', path: '/api/v1/hosts/target', body: impossible((d) => ((d.nodes[1] as { memory: object }).memory = { total: 1, free: 1 })) },
   // Names.
   { method: 'POST', path: '/api/v1/vms', body: vm("name=a'; drop table vms; --,vcpus=1,memory=1G") },
   { method: 'POST', path: '/api/v1/vms', body: vm({ name: "x' OR '1'='1", vcpus: 1, memory: '1G' }) },
