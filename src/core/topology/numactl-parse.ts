@@ -101,6 +101,7 @@ export function parseNumactlHardware(text: string, origin: string): NumactlHardw
   let header: number[] = [];
   let headerLine = 0;
   const rows = new Map<number, number[]>();
+  const rowLine = new Map<number, number>();
   let noDistances = false;
   let distStartLine = 0;
   let lastLine = 0;
@@ -165,6 +166,7 @@ export function parseNumactlHardware(text: string, origin: string): NumactlHardw
           `node distances: row for node ${id} has ${cells.length} value(s), the header has ${header.length} node(s)`,
         );
       }
+      rowLine.set(id, lineNo);
       rows.set(
         id,
         cells.map((c, k) =>
@@ -332,6 +334,17 @@ export function parseNumactlHardware(text: string, origin: string): NumactlHardw
     }
     const col = new Map(header.map((h, k) => [h, k]));
     distances = ids.map((i) => ids.map((j) => (rows.get(i) as number[])[col.get(j) as number] as number));
+    // What no kernel prints (it validates the firmware's table): 0, or a remote node nearer than the local one.
+    distances.forEach((row, a) => {
+      const local = row[a] as number;
+      row.forEach((v, b) => {
+        const i = ids[a] as number;
+        const j = ids[b] as number;
+        if (v === 0 || (a !== b && v < local)) {
+          fail(rowLine.get(i) ?? headerLine, NUMACTL_ERRORS.inconsistent, `node distances: distance ${v} from node ${i} to node ${j} ${v === 0 ? 'is 0' : `is below node ${i}'s local distance ${local}`}; no kernel prints that`);
+        }
+      });
+    });
   }
   return { nodes: out, distances, cpuCompress, warnings };
 }
