@@ -42,8 +42,8 @@ export interface CliProcessResult extends CliResult {
   timedOut: boolean;
 }
 
-/** Runs `numaplan ARGV` as its own process (from the sources), killed after `timeoutMs`. */
-export function runCliProcess(argv: readonly string[], timeoutMs = 60_000): Promise<CliProcessResult> {
+/** Runs `numaplan ARGV` as its own process (from the sources), killed after `timeoutMs`; `onErr` sees stderr as it comes. */
+export function runCliProcess(argv: readonly string[], timeoutMs = 60_000, onErr?: (text: string) => void): Promise<CliProcessResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'support', 'cli-main.ts'), ...argv], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -54,6 +54,7 @@ export function runCliProcess(argv: readonly string[], timeoutMs = 60_000): Prom
     });
     child.stderr.on('data', (d: Buffer) => {
       err += d.toString();
+      onErr?.(err);
     });
     const timer = setTimeout(() => {
       timedOut = true;
