@@ -48,7 +48,13 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null, text };
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  return { status: res.status, json, text };
 }
 
 type Doc = {
@@ -242,6 +248,6 @@ describe('the CLI judges --reserve-cpus and --reserve-memory against the state f
     expect(r.code).toBe(2);
     const e = JSON.parse(r.out).error;
     expect(e.message).toMatch(/\bb\b/);
-    expect(e.message).toMatch(/CPU 2 is held by a/);
+    expect(e.message).toMatch(/CPU 2 is held by both a and b/);
   });
 });

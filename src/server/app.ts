@@ -100,8 +100,8 @@ export function createApp(options: AppOptions): Hono {
   app.put('/api/v1/hosts/:host', async (c) => {
     // Parsed (and its topology read) in the service's worker thread, not here.
     const text = await readBodyText(c, limits.hostBytes);
-    const r = await service.registerHost(c.req.param('host'), text);
-    return c.json({ created: r.created, changed: r.changed, host: r.row }, r.created ? 201 : 200);
+    const r = await service.registerHost(c.req.param('host'), text, { accept: c.req.query('accept') });
+    return c.json({ created: r.created, changed: r.changed, host: r.row, displaced: r.displaced, restored: r.restored }, r.created ? 201 : 200);
   });
   app.delete('/api/v1/hosts/:host', async (c) => {
     await service.removeHost(c.req.param('host'));
@@ -110,7 +110,9 @@ export function createApp(options: AppOptions): Hono {
 
   app.get('/api/v1/vms', async (c) => {
     const host = c.req.query('host');
-    return c.json({ vms: await service.listVms(host, queryInt(c, 'limit', 1, 10_000, 1000)) });
+    const displaced = c.req.query('displaced');
+    if (displaced !== undefined && displaced !== 'true' && displaced !== 'false') throw new ApiError(400, 'ERR_FIELD', 'displaced', 'expected true or false');
+    return c.json({ vms: await service.listVms(host, queryInt(c, 'limit', 1, 10_000, 1000), displaced === 'true') });
   });
   app.post('/api/v1/vms', async (c) => {
     const body = await readJsonObject(c, limits.bytes, limits.depth);

@@ -13,14 +13,16 @@ export class ApiError extends Error {
     readonly code: string,
     readonly field: string | null,
     message: string,
+    /** More of the answer beside `error` (e.g. the reasons a host update is refused). */
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = 'ApiError';
   }
 
   /** The JSON body. */
-  body(): { error: { code: string; field: string | null; message: string } } {
-    return { error: { code: this.code, field: this.field, message: this.message } };
+  body(): { error: { code: string; field: string | null; message: string } } & Record<string, unknown> {
+    return { ...this.extra, error: { code: this.code, field: this.field, message: this.message } };
   }
 }
 
