@@ -8,7 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { serveWeb } from '../web/serve.js';
 import { checkBearer } from './auth.js';
 import { type BodyLimits, DEFAULT_LIMITS, queryInt, readBodyText, readJsonObject } from './body.js';
-import { ApiError, toApiError } from './errors.js';
+import { ApiError, isClientAbort, toApiError } from './errors.js';
 import type { FleetService } from './fleet-service.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
 
@@ -32,7 +32,13 @@ export function createApp(options: AppOptions): Hono {
   const log = options.log ?? ((m: string) => console.error(m));
   const app = new Hono();
 
+  // Requests whose client went away mid-body: counted as aborts, not as answers.
+  const aborted = new WeakSet<Request>();
   app.onError((err, c) => {
+    if (isClientAbort(err) || c.req.raw.signal?.aborted) {
+      aborted.add(c.req.raw);
+      return new Response(null, { status: 499 });
+    }
     const api = toApiError(err);
     if (api.status === 500) log(`numaplan serve: internal error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? String(err)}`);
     return c.json(api.body(), api.status);
@@ -41,7 +47,8 @@ export function createApp(options: AppOptions): Hono {
 
   app.use('*', async (c, next) => {
     await next();
-    service.metrics.request(c.res.status);
+    if (aborted.has(c.req.raw)) service.metrics.clientAbort();
+    else service.metrics.request(c.res.status);
   });
 
   app.use('/api/*', async (c, next) => {

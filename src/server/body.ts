@@ -5,7 +5,7 @@
  * integer in magnitude; fields then check their own ranges).
  */
 import type { Context } from 'hono';
-import { ApiError } from './errors.js';
+import { ApiError, ClientAbortError, isClientAbort } from './errors.js';
 
 /** Limits on request bodies. */
 export interface BodyLimits {
@@ -68,7 +68,9 @@ export async function readBodyText(c: Context, maxBytes: number): Promise<string
   let text: string;
   try {
     text = await c.req.text();
-  } catch {
+  } catch (err) {
+    // The only way reading a body fails is the client going away mid-body (limits are checked apart).
+    if (isClientAbort(err) || c.req.raw.signal?.aborted) throw new ClientAbortError();
     throw new ApiError(400, 'ERR_BAD_JSON', null, 'could not read the body');
   }
   if (Buffer.byteLength(text) > maxBytes) throw new ApiError(413, 'ERR_BODY_TOO_LARGE', null, `body larger than ${maxBytes} bytes`);

@@ -16,6 +16,7 @@ export class Metrics {
   private readonly requests = new Map<string, number>();
   private conflicts = 0;
   private displacements = 0;
+  private clientAborts = 0;
   private readonly buckets = new Array<number>(LATENCY_BUCKETS.length).fill(0);
   private latencyCount = 0;
   private latencySum = 0;
@@ -38,6 +39,11 @@ export class Metrics {
   /** A generation conflict that made a decision run again. */
   conflict(): void {
     this.conflicts++;
+  }
+
+  /** A request the client abandoned before it was read (no answer reached anyone). */
+  clientAbort(): void {
+    this.clientAborts++;
   }
 
   /** One HTTP answer. */
@@ -64,6 +70,11 @@ export class Metrics {
     counter('numaplan_refusals_total', 'Placement requests refused, by the first reason (resource short).', 'reason', this.refusals);
     counter('numaplan_http_requests_total', 'HTTP answers by status code.', 'code', this.requests);
     out.push('# HELP numaplan_store_conflicts_total Decisions run again because the host changed meanwhile.', '# TYPE numaplan_store_conflicts_total counter', `numaplan_store_conflicts_total ${this.conflicts}`);
+    out.push(
+      '# HELP numaplan_client_aborts_total Requests whose client closed the connection before the request was read.',
+      '# TYPE numaplan_client_aborts_total counter',
+      `numaplan_client_aborts_total ${this.clientAborts}`,
+    );
     out.push(
       '# HELP numaplan_displacements_total VMs marked displaced by host updates this instance accepted.',
       '# TYPE numaplan_displacements_total counter',
