@@ -20,6 +20,8 @@ import type { TopologyWarning } from '../../core/topology/model.js';
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
 
 const SCRATCH = Buffer.allocUnsafe(64 * 1024);
+/** What `open` answers for a path that is a link (O_NOFOLLOW refused it). */
+const LINK = Symbol('link');
 const NO_FOLLOW = constants.O_NOFOLLOW ?? 0;
 const NON_BLOCK = constants.O_NONBLOCK ?? 0;
 
@@ -132,8 +134,9 @@ export class RootFs {
 
   /**
    * File content up to the first NUL byte (as C readers see it), or null when it cannot be read.
-   * Only regular files inside the root, at most MAX_FILE_BYTES (see the module comment). What each
-   * entry is comes from its directory's listing (one per directory, cached), not from a stat per file.
+   * Only regular files inside the root, at most MAX_FILE_BYTES (see the module comment): in a
+   * captured tree, what the path is comes from lstat before anything is opened (opening a device can
+   * have effects); the open neither blocks (a FIFO) nor follows a link swapped in meanwhile.
    */
   read(rel: string): string | null {
     const slash = rel.lastIndexOf('/');
@@ -141,41 +144,38 @@ export class RootFs {
     if (!this.dirIsInside(dir)) {
       return this.exists(rel) ? this.refuse(rel, 'lies under a link that leads outside the tree; not read') : null;
     }
-    let kind = this.entries(dir)?.get(rel.slice(slash + 1));
-    if (kind === undefined) {
-      // Not listed (or the directory cannot be listed): look at the path itself.
-      try {
-        const st = lstatSync(this.abs(rel), { throwIfNoEntry: false });
-        if (!st) return null;
-        kind = st.isFile() ? 'file' : st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : 'other';
-      } catch {
-        return null;
-      }
-    }
     let target = this.abs(rel);
-    if (kind === 'link' || kind === 'unknown') {
+    if (this.realRoot === null) {
+      // The live root: sysfs and procfs hold no FIFOs or device nodes, so the open (which neither
+      // blocks nor follows a link) stands for the look; only links are looked at (below).
+      const text = this.open(rel, target);
+      if (text !== LINK) return text;
+    }
+    let st = lstatSync(target, { throwIfNoEntry: false });
+    if (!st) return null;
+    if (st.isSymbolicLink()) {
       let real: string;
       try {
         real = realpathSync.native(target);
       } catch {
-        return null; // a dangling link: the file is missing
+        return null;
       }
       if (!this.inside(real)) return this.refuse(rel, 'is a link to a file outside the tree; not read');
-      const st = lstatSync(real, { throwIfNoEntry: false });
+      st = lstatSync(real, { throwIfNoEntry: false });
       if (!st) return null;
-      if (!st.isFile()) return this.refuse(rel, `is ${kindOf(st)}, not a regular file; not read`);
       target = real;
-    } else if (kind !== 'file') {
-      const st = lstatSync(target, { throwIfNoEntry: false });
-      return st ? this.refuse(rel, `is ${kindOf(st)}, not a regular file; not read`) : null;
     }
+    if (!st.isFile()) return this.refuse(rel, `is ${kindOf(st)}, not a regular file; not read`);
+    const text = this.open(rel, target);
+    return text === LINK ? null : text;
+  }
+
+  /** Reads a file (capped), opened without blocking and without following a link (LINK when it is one). */
+  private open(rel: string, target: string): string | null | typeof LINK {
     let text: string;
     try {
-      // Non-blocking and not following a link: a file swapped for a FIFO or a link since it was
-      // listed cannot block the open, and every read below is capped.
       const fd = openSync(target, constants.O_RDONLY | NON_BLOCK | NO_FOLLOW);
       try {
-        // sysfs files are small: one read into a shared buffer avoids an allocation per file.
         const n = readSync(fd, SCRATCH, 0, SCRATCH.length, 0);
         if (n < SCRATCH.length) text = SCRATCH.toString('latin1', 0, n);
         else {
@@ -186,8 +186,8 @@ export class RootFs {
       } finally {
         closeSync(fd);
       }
-    } catch {
-      return null;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ELOOP' ? LINK : null;
     }
     const nul = text.indexOf('\0');
     return nul < 0 ? text : text.slice(0, nul);
