@@ -61,7 +61,14 @@ export async function checkStore(store: FleetStore, now: number, acknowledged: r
       hosts++;
       const doc = await store.hostDocument(h.name);
       if (!doc) continue;
-      const topology = topologyFromJson(doc.topology, `${h.name}:topology`);
+      let topology: Topology;
+      try {
+        topology = topologyFromJson(doc.topology, `${h.name}:topology`);
+      } catch (err) {
+        // A model stored before the checks it now fails (an impossible host registered by an older version).
+        problems.push(`${h.name}: stored topology is not a possible machine: ${(err as Error).message}`);
+        continue;
+      }
       const reserve = JSON.parse(doc.reserve) as HostReserve;
       const all = await store.vmsOf(h.name);
       const records = all.filter((v) => v.status === 'committed' || v.expiresAt === null || v.expiresAt > now);
