@@ -50,7 +50,8 @@ export function hostArb(maxNodes = 8): fc.Arbitrary<Topology> {
         nodesPerPackage: r.perPackage,
         coresPerNode: r.cores,
         threadsPerCore: r.threads,
-        memoryPerNode: r.memGiB * G,
+        // Pools are carved out of the node's memory: memGiB is what is left beside them.
+        memoryPerNode: (r.memGiB + r.pool1g + Math.ceil(r.pool2m / 512)) * G,
         hugePages: [
           { pageSize: M2, total: r.pool2m, free: r.pool2m },
           { pageSize: G, total: r.pool1g, free: r.pool1g },

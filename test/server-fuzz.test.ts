@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topologyToJson } from '../src/core/topology/json.js';
+import { getPreset } from '../src/core/topology/presets/index.js';
 import { type RunningService, runService } from '../src/server/start.js';
 
 const TOKEN = 'fuzz-token-abcdefgh';
@@ -54,6 +56,13 @@ afterAll(async () => {
 });
 
 const deep = (n: number): string => `${'['.repeat(n)}${']'.repeat(n)}`;
+
+/** broadwell-2s as a JSON host document, edited (into something no machine can be, or one that breaks the VM on it). */
+function edited(edit: (doc: { nodes: { memory: { total: number; free: number }; hugePages: { pageSize: number; total: number; free: number }[] }[]; distances: number[][] }) => void): string {
+  const doc = JSON.parse(topologyToJson(getPreset('broadwell-2s')?.build() as never));
+  edit(doc);
+  return JSON.stringify({ format: 'json', topology: doc });
+}
 const vm = (v: unknown): string => JSON.stringify({ vm: v });
 
 const HOSTILE: Sent[] = [
@@ -103,6 +112,31 @@ const HOSTILE: Sent[] = [
   { method: 'POST', path: '/api/v1/vms', body: JSON.stringify({ vm: 'name=a,vcpus=1,memory=1G', policy: 'rm -rf /' }) },
   { method: 'POST', path: '/api/v1/vms', body: JSON.stringify({ vm: 'name=a,vcpus=1,memory=1G', __proto__: { admin: true }, extra: 1 }) },
   { method: 'POST', path: '/api/v1/vms', body: '{"vm":"name=a,vcpus=1,memory=1G","constructor":{"prototype":{"x":1}}}' },
+  // Oversized lists: refused before they are expanded.
+  { method: 'POST', path: '/api/v1/vms', body: vm('name=a,vcpus=1,memory=1G,cpus=0-4194304') },
+  { method: 'POST', path: '/api/v1/explain', body: vm('name=a,vcpus=1,memory=1G,cpus=0-4194304') },
+  { method: 'POST', path: '/api/v1/vms', body: vm('name=a,vcpus=1,memory=1G,nodes=0-4194304') },
+  { method: 'POST', path: '/api/v1/vms', body: vm(`name=a,vcpus=2,memory=1G,cpus=${Array.from({ length: 300 }, () => '0-65535').join(',')}`.slice(0, 4000).replace(/,[^,]*$/, '')) },
+  { method: 'POST', path: '/api/v1/vms', body: vm(`name=a,vcpus=1,memory=1G,devices=${Array.from({ length: 200 }, () => 'gpu:1').join('+')}`) },
+  { method: 'POST', path: '/api/v1/vms', body: vm({ name: 'a', vcpus: 1, memory: '1G', nodes: Array.from({ length: 2000 }, (_, i) => i) }) },
+  { method: 'POST', path: '/api/v1/vms', body: vm({ name: 'a', vcpus: 1, memory: '1G', devices: Array.from({ length: 8 }, () => ({ kind: 'vf', count: 64 })) }) },
+  { method: 'PUT', path: '/api/v1/hosts/y', body: JSON.stringify({ format: 'numactl', topology: 'available: 1 nodes (0)\nnode 0 cpus: 0-4194303\nnode 0 size: 1 MB\nnode 0 free: 1 MB\n' }) },
+  { method: 'PUT', path: '/api/v1/hosts/y', body: JSON.stringify({ format: 'hwloc-xml', topology: `<topology><object type="Machine" os_index="0" cpuset="${Array.from({ length: 3000 }, () => '0xffffffff').join(',')}"/></topology>` }) },
+  // Topologies no machine can have.
+  { method: 'PUT', path: '/api/v1/hosts/imp', body: edited((d) => ((d.nodes[1] as { memory: object }).memory = { total: 1, free: 1 })) },
+  { method: 'PUT', path: '/api/v1/hosts/imp', body: edited((d) => ((d.nodes[0] as { hugePages: object[] }).hugePages = [{ pageSize: 3, total: 8, free: 8 }])) },
+  { method: 'PUT', path: '/api/v1/hosts/imp', body: edited((d) => ((d.nodes[0] as { memory: { free: number; total: number } }).memory.free = 2 ** 50)) },
+  { method: 'PUT', path: '/api/v1/hosts/imp', body: edited((d) => ((d.distances[0] as number[])[1] = 0)) },
+  { method: 'PUT', path: '/api/v1/hosts/imp', body: edited((d) => ((d.distances[1] as number[])[0] = 3)) },
+  { method: 'PUT', path: '/api/v1/hosts/target', body: edited((d) => ((d.nodes[1] as { memory: object }).memory = { total: 1, free: 1 })) },
+  // Host updates that would break the VM on the host (refused: 409, nothing changes).
+  { method: 'PUT', path: '/api/v1/hosts/target', body: JSON.stringify({ format: 'preset', topology: 'broadwell-2s', reserve: { cpus: Array.from({ length: 40 }, (_, i) => i) } }) },
+  { method: 'PUT', path: '/api/v1/hosts/target', body: edited((d) => (d as unknown as { pus: { allowed: boolean }[] }).pus.forEach((p) => (p.allowed = false))) },
+  { method: 'PUT', path: '/api/v1/hosts/target', body: edited((d) => d.nodes.forEach((n) => Object.assign(n, { memory: { total: 4096, free: 4096 }, hugePages: [] }))) },
+  { method: 'PUT', path: '/api/v1/hosts/target', body: edited((d) => (d as unknown as { pus: { online: boolean }[] }).pus.forEach((p) => (p.online = false))) },
+  { method: 'PUT', path: '/api/v1/hosts/target?accept=all', body: JSON.stringify({ format: 'preset', topology: 'broadwell-2s' }) },
+  { method: 'PUT', path: '/api/v1/hosts/target', body: JSON.stringify({ format: 'preset', topology: 'broadwell-2s', accept: ['displace'] }) },
+  { method: 'GET', path: '/api/v1/vms?displaced=maybe' },
   // Names.
   { method: 'POST', path: '/api/v1/vms', body: vm("name=a'; drop table vms; --,vcpus=1,memory=1G") },
   { method: 'POST', path: '/api/v1/vms', body: vm({ name: "x' OR '1'='1", vcpus: 1, memory: '1G' }) },

@@ -113,7 +113,7 @@ describe('occupancy and capacity', () => {
     expect(c.pus.free).toBe(40 - c.pus.used - c.pus.reserved);
     expect(c.cores.total).toBe(20);
     expect(c.memory.used).toBe(24 * GIB);
-    expect(c.hugePages.find((p) => p.pageSize === 2 * 1024 ** 2)).toEqual({ pageSize: 2 * 1024 ** 2, total: 16384, free: 8192 });
+    expect(c.hugePages.find((p) => p.pageSize === 2 * 1024 ** 2)).toEqual({ pageSize: 2 * 1024 ** 2, total: 16384, free: 8192, over: 0 });
     expect(c.devices.total - c.devices.free).toBe(1);
     expect(drawCapacity(c)).toContain('2M pages free');
   });
@@ -226,5 +226,33 @@ describe('tables and answers', () => {
     expect(err).toContain('role="alert"');
     expect(err).toContain('<strong>vm.vcpus</strong>');
     expect(drawExplanation(null)).toContain('no explanation');
+  });
+});
+
+describe('displaced VMs on the page', () => {
+  it('marks a displaced VM with its reasons, and an overfilled pool as over, not as free 0', () => {
+    const { view } = host('broadwell-2s', ['name=g1,vcpus=2,memory=4G,pages=1G,nodes=1']);
+    // The host's 1G pool of node 1 shrank to 1 page under g1's 4; the update was accepted.
+    const topology = JSON.parse(JSON.stringify(view.topology)) as HostView['topology'];
+    const pool = topology.nodes[1]?.hugePages.find((p) => p.pageSize === GIB);
+    if (!pool) throw new Error('no 1G pool');
+    Object.assign(pool, { total: 1, free: 1 });
+    const g1 = view.allocations[0] as HostView['allocations'][number];
+    const reason = { resource: 'hugepages-1G', node: 1, need: 4 * GIB, have: GIB, shortfall: 3 * GIB, detail: "holds 4294967296 bytes of node 1's hugepages-1G pool, 1073741824 bytes are left for it" };
+    const shrunk: HostView = { ...view, topology, allocations: [{ ...g1, displaced: { since: 1, reasons: [reason] } }] };
+    const table = drawVmTable(shrunk, vmColors(shrunk.allocations.map((a) => a.name)));
+    expect(table).toContain('<span class="tag displaced"');
+    expect(table).toContain(esc(reason.detail));
+    const cap = summarizeHost(shrunk);
+    const oneG = cap.hugePages.find((p) => p.pageSize === GIB);
+    expect(oneG).toMatchObject({ total: 9, free: 8, over: 3 });
+    const legend = drawCapacity(cap);
+    expect(legend).toContain('1G pages free');
+    expect(legend).toContain('over by 3');
+    const fleet = drawFleet([{ name: 'h', source: 's', nodes: 2, cpus: { total: 40, free: 30 }, memory: { total: 1, free: 1 }, vms: 1, detail: cap }], null);
+    expect(fleet).toContain('over by 3');
+    // Nothing displaced: nothing said about it.
+    expect(drawVmTable(view, vmColors(['g1']))).not.toContain('displaced');
+    expect(summarizeHost(view).hugePages.every((p) => p.over === 0)).toBe(true);
   });
 });

@@ -202,7 +202,10 @@ user@host:~$
           ids: fc.uniqueArray(fc.integer({ min: 0, max: 40 }), { minLength: n, maxLength: n }).map((a) => a.sort((x, y) => x - y)),
           cpus: fc.array(fc.integer({ min: 0, max: 8 }), { minLength: n, maxLength: n }),
           sizes: fc.array(fc.integer({ min: 0, max: 1 << 20 }), { minLength: n, maxLength: n }),
-          dist: fc.array(fc.array(fc.integer({ min: 10, max: 255 }), { minLength: n, maxLength: n }), { minLength: n, maxLength: n }),
+          // Local 10, remote 10..255: what a kernel can print (it refuses 0 and remote below local).
+          dist: fc
+            .array(fc.array(fc.integer({ min: 10, max: 255 }), { minLength: n, maxLength: n }), { minLength: n, maxLength: n })
+            .map((rows) => rows.map((row, i) => row.map((v, j) => (i === j ? 10 : v)))),
           compress: fc.boolean(),
         }),
       );

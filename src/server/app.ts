@@ -7,8 +7,8 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serveWeb } from '../web/serve.js';
 import { checkBearer } from './auth.js';
-import { type BodyLimits, DEFAULT_LIMITS, queryInt, readJsonObject } from './body.js';
-import { ApiError, toApiError } from './errors.js';
+import { type BodyLimits, DEFAULT_LIMITS, queryInt, readBodyText, readJsonObject } from './body.js';
+import { ApiError, isClientAbort, toApiError } from './errors.js';
 import type { FleetService } from './fleet-service.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
 
@@ -32,7 +32,13 @@ export function createApp(options: AppOptions): Hono {
   const log = options.log ?? ((m: string) => console.error(m));
   const app = new Hono();
 
+  // Requests whose client went away mid-body: counted as aborts, not as answers.
+  const aborted = new WeakSet<Request>();
   app.onError((err, c) => {
+    if (isClientAbort(err) || c.req.raw.signal?.aborted) {
+      aborted.add(c.req.raw);
+      return new Response(null, { status: 499 });
+    }
     const api = toApiError(err);
     if (api.status === 500) log(`numaplan serve: internal error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? String(err)}`);
     return c.json(api.body(), api.status);
@@ -41,7 +47,8 @@ export function createApp(options: AppOptions): Hono {
 
   app.use('*', async (c, next) => {
     await next();
-    service.metrics.request(c.res.status);
+    if (aborted.has(c.req.raw)) service.metrics.clientAbort();
+    else service.metrics.request(c.res.status);
   });
 
   app.use('/api/*', async (c, next) => {
@@ -98,9 +105,10 @@ export function createApp(options: AppOptions): Hono {
   });
   app.get('/api/v1/hosts/:host', async (c) => c.json(await service.hostDetail(c.req.param('host'))));
   app.put('/api/v1/hosts/:host', async (c) => {
-    const body = await readJsonObject(c, limits.hostBytes, limits.depth);
-    const r = await service.registerHost(c.req.param('host'), body);
-    return c.json({ created: r.created, changed: r.changed, host: r.row }, r.created ? 201 : 200);
+    // Parsed (and its topology read) in the service's worker thread, not here.
+    const text = await readBodyText(c, limits.hostBytes);
+    const r = await service.registerHost(c.req.param('host'), text, { accept: c.req.query('accept') });
+    return c.json({ created: r.created, changed: r.changed, host: r.row, displaced: r.displaced, restored: r.restored }, r.created ? 201 : 200);
   });
   app.delete('/api/v1/hosts/:host', async (c) => {
     await service.removeHost(c.req.param('host'));
@@ -109,7 +117,9 @@ export function createApp(options: AppOptions): Hono {
 
   app.get('/api/v1/vms', async (c) => {
     const host = c.req.query('host');
-    return c.json({ vms: await service.listVms(host, queryInt(c, 'limit', 1, 10_000, 1000)) });
+    const displaced = c.req.query('displaced');
+    if (displaced !== undefined && displaced !== 'true' && displaced !== 'false') throw new ApiError(400, 'ERR_FIELD', 'displaced', 'expected true or false');
+    return c.json({ vms: await service.listVms(host, queryInt(c, 'limit', 1, 10_000, 1000), displaced === 'true') });
   });
   app.post('/api/v1/vms', async (c) => {
     const body = await readJsonObject(c, limits.bytes, limits.depth);

@@ -5,7 +5,7 @@
  * integer in magnitude; fields then check their own ranges).
  */
 import type { Context } from 'hono';
-import { ApiError } from './errors.js';
+import { ApiError, ClientAbortError, isClientAbort } from './errors.js';
 
 /** Limits on request bodies. */
 export interface BodyLimits {
@@ -59,8 +59,8 @@ export function checkNumbers(value: unknown, path = ''): void {
   }
 }
 
-/** Reads and validates a JSON object body. */
-export async function readJsonObject(c: Context, maxBytes: number, maxDepth: number): Promise<Record<string, unknown>> {
+/** Reads a JSON body's text: content type and size checked, nothing parsed. */
+export async function readBodyText(c: Context, maxBytes: number): Promise<string> {
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/json\b/i.test(type.trim())) {
     throw new ApiError(415, 'ERR_MEDIA_TYPE', null, `send the body as application/json (got "${type || 'nothing'}")`);
@@ -68,22 +68,34 @@ export async function readJsonObject(c: Context, maxBytes: number, maxDepth: num
   let text: string;
   try {
     text = await c.req.text();
-  } catch {
+  } catch (err) {
+    // The only way reading a body fails is the client going away mid-body (limits are checked apart).
+    if (isClientAbort(err) || c.req.raw.signal?.aborted) throw new ClientAbortError();
     throw new ApiError(400, 'ERR_BAD_JSON', null, 'could not read the body');
   }
   if (Buffer.byteLength(text) > maxBytes) throw new ApiError(413, 'ERR_BODY_TOO_LARGE', null, `body larger than ${maxBytes} bytes`);
+  return text;
+}
+
+/** Parses and validates JSON text that must be an object (depth checked before parsing, numbers after). */
+export function parseJsonObject(text: string, maxDepth: number): Record<string, unknown> {
   if (jsonDepth(text, maxDepth) > maxDepth) throw new ApiError(400, 'ERR_JSON_DEPTH', null, `JSON nested deeper than ${maxDepth} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new ApiError(400, 'ERR_BAD_JSON', null, `not valid JSON (${(err as Error).message})`);
+    throw new ApiError(400, 'ERR_BAD_JSON', null, `not valid JSON (${(err as Error).message.slice(0, 200)})`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ApiError(400, 'ERR_BAD_JSON', null, 'the body must be a JSON object');
   }
   checkNumbers(value);
   return value as Record<string, unknown>;
+}
+
+/** Reads and validates a JSON object body. */
+export async function readJsonObject(c: Context, maxBytes: number, maxDepth: number): Promise<Record<string, unknown>> {
+  return parseJsonObject(await readBodyText(c, maxBytes), maxDepth);
 }
 
 /** An optional integer query parameter within [min, max]. */

@@ -13,14 +13,16 @@ export class ApiError extends Error {
     readonly code: string,
     readonly field: string | null,
     message: string,
+    /** More of the answer beside `error` (e.g. the reasons a host update is refused). */
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = 'ApiError';
   }
 
   /** The JSON body. */
-  body(): { error: { code: string; field: string | null; message: string } } {
-    return { error: { code: this.code, field: this.field, message: this.message } };
+  body(): { error: { code: string; field: string | null; message: string } } & Record<string, unknown> {
+    return { ...this.extra, error: { code: this.code, field: this.field, message: this.message } };
   }
 }
 
@@ -55,4 +57,19 @@ export function toApiError(err: unknown, prefix = ''): ApiError {
 
 function stripPath(message: string, path: string): string {
   return path !== '' && message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
+}
+
+/** The client went away before its request was read: not the client's fault to answer, nor the service's. */
+export class ClientAbortError extends Error {
+  constructor() {
+    super('the client closed the connection before its request was read');
+    this.name = 'ClientAbortError';
+  }
+}
+
+/** True for what reading from a connection the client closed throws (Node's "aborted", ECONNRESET, AbortError). */
+export function isClientAbort(err: unknown): boolean {
+  if (err instanceof ClientAbortError) return true;
+  const e = err as { code?: unknown; message?: unknown; name?: unknown } | null;
+  return e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.message === 'aborted' || e?.name === 'AbortError';
 }

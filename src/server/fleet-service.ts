@@ -18,8 +18,8 @@ import { hostCapacity } from '../core/placement/capacity.js';
 import { place } from '../core/placement/place.js';
 import { DEFAULT_POLICY, getPolicy, listPolicies } from '../core/placement/policies/index.js';
 import { type VmRequest, parseVmRequest, parseVmSpec } from '../core/placement/request.js';
+import { updateHost } from '../core/placement/host-update.js';
 import {
-  type Allocation,
   type HostReserve,
   type HostState,
   claimPlacement,
@@ -30,13 +30,14 @@ import {
   releaseAllocation,
 } from '../core/placement/state.js';
 import type { Placement, RefusalReason } from '../core/placement/types.js';
-import { topologyFromJson } from '../core/topology/json.js';
+import { topologyFromTrustedJson } from '../core/topology/json.js';
 import type { Topology } from '../core/topology/model.js';
 import { hostChange, hostStats } from '../store/host-change.js';
 import type { FleetStore, HostRow, NewEvent, VmRecord } from '../store/types.js';
 import { ApiError, toApiError } from './errors.js';
 import { Metrics } from './metrics.js';
-import { topologyFromBody } from './topology-input.js';
+import { DEFAULT_LIMITS } from './body.js';
+import { TopologyParser } from './topology-parser.js';
 
 /** Hosts the engine evaluates per round of host choice. */
 export const CANDIDATES_PER_ROUND = 8;
@@ -79,6 +80,8 @@ export interface FleetServiceOptions {
   metrics?: Metrics;
   /** Parsed host states kept in memory (default 20,000). */
   cacheSize?: number;
+  /** Bounds on host registration bodies: JSON depth, and bytes of the host's model as JSON. */
+  hostLimits?: { depth: number; modelBytes: number };
 }
 
 /** A placement request as the API takes it. */
@@ -107,6 +110,8 @@ export class FleetService {
   private readonly cacheSize: number;
   /** Tail of this instance's queue of placement decisions (see `place`). */
   private decisions: Promise<unknown> = Promise.resolve();
+  /** Reads registration bodies in a worker thread. */
+  private readonly parser: TopologyParser;
 
   constructor(options: FleetServiceOptions) {
     this.store = options.store;
@@ -114,6 +119,13 @@ export class FleetService {
     this.clock = options.clock ?? Date.now;
     this.metrics = options.metrics ?? new Metrics();
     this.cacheSize = options.cacheSize ?? 20_000;
+    const hl = options.hostLimits ?? { depth: DEFAULT_LIMITS.depth, modelBytes: DEFAULT_LIMITS.hostBytes };
+    this.parser = new TopologyParser(hl.depth, hl.modelBytes);
+  }
+
+  /** Stops the worker thread. */
+  async close(): Promise<void> {
+    await this.parser.close();
   }
 
   /** Current time of the service's clock (ms). */
@@ -150,7 +162,8 @@ export class FleetService {
       const doc = await this.store.hostDocument(host);
       if (!doc) return null;
       topologyText = doc.topology;
-      topology = topologyFromJson(doc.topology, `${host}:topology`);
+      // The store holds models the service wrote itself (see topologyFromTrustedJson).
+      topology = topologyFromTrustedJson(doc.topology, `${host}:topology`);
       reserve = JSON.parse(doc.reserve) as HostReserve;
       topoVersion = doc.topoVersion;
     }
@@ -168,15 +181,28 @@ export class FleetService {
     if (c) this.cache.set(host, { ...c, generation: -1 });
   }
 
-  /** Registers or updates a host. `created` is true for a new host, `changed` false when nothing differed. */
-  async registerHost(name: string, body: Record<string, unknown>): Promise<{ created: boolean; changed: boolean; row: HostRow }> {
+  /**
+   * Registers or updates a host from a registration body (its JSON text, or the object). `created`
+   * is true for a new host, `changed` false when nothing differed. The body is read in a worker
+   * thread (see topology-parser.ts).
+   *
+   * An update is judged against every VM on the host (`updateHost`: memory per node and page size,
+   * each huge-page pool, the reserve, online and allowed CPUs, devices). One that would break a VM
+   * not displaced already is refused (409 ERR_HOST_IN_USE, with the VMs and the reasons in a
+   * refusal's shape) unless the caller accepts it (`accept: "displace"`, in the body or the query):
+   * then those VMs are marked displaced, keep everything they hold (nothing new is placed on it) and
+   * are listed in `displaced`. Displaced VMs that fit again are restored (`restored`).
+   */
+  async registerHost(
+    name: string,
+    body: Record<string, unknown> | string,
+    options: { accept?: string | undefined } = {},
+  ): Promise<{ created: boolean; changed: boolean; row: HostRow; displaced: string[]; restored: string[] }> {
     checkName('host', name);
-    for (const k of Object.keys(body)) {
-      if (k !== 'format' && k !== 'topology' && k !== 'reserve') throw new ApiError(400, 'ERR_FIELD', k, 'unknown field (known: format, topology, reserve)');
-    }
-    const topology = topologyFromBody(body.format, body.topology);
-    const reserveOpt = parseReserveOption(body.reserve);
-    const topologyText = JSON.stringify(topology);
+    const parsed = await this.parser.parse(typeof body === 'string' ? body : JSON.stringify(body));
+    const { topology, topologyText } = parsed;
+    const reserveOpt = parseReserveOption(parsed.reserve);
+    const accept = parseAccept(options.accept ?? parsed.accept);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const now = this.clock();
       const existing = await this.load(name);
@@ -187,33 +213,51 @@ export class FleetService {
         throw toApiError(err, 'reserve');
       }
       const reserveText = JSON.stringify(reserve);
-      const allocations = existing ? existing.state.allocations : [];
-      const misfit = allocations.map((a) => misfitOf(a, topology)).find((m) => m !== null);
-      if (misfit) throw new ApiError(409, 'ERR_HOST_IN_USE', 'topology', misfit);
-      const state: HostState = { schema: 'numaplan.state/v1', topology, reserve, allocations };
+      // Lapsed claims hold nothing: only live VMs are judged (and stored back).
+      const live: HostState = existing ? expireClaims(existing.state, now) : { schema: 'numaplan.state/v1', topology, reserve, allocations: [] };
+      const update = updateHost(live, topology, reserve, now);
+      if (update.displaces.length > 0 && !accept) {
+        const why = reserveOpt !== null && existing && topologyText === this.cache.get(name)?.topologyText ? 'reserve' : 'topology';
+        throw new ApiError(
+          409,
+          'ERR_HOST_IN_USE',
+          why,
+          `the update would break ${update.displaces.length} VM(s) on host "${name}" (${update.displaces.join(', ')}); release or move them, or send accept=displace to mark them displaced`,
+          { reasons: update.broken.filter((b) => update.displaces.includes(b.vm)), vms: update.displaces },
+        );
+      }
       const cached = this.cache.get(name);
-      const changed = !existing || !cached || cached.topologyText !== topologyText || JSON.stringify(cached.reserve) !== reserveText;
-      if (existing && !changed) {
+      const topologyChanged = !existing || !cached || cached.topologyText !== topologyText || JSON.stringify(cached.reserve) !== reserveText;
+      const marks = hostChange(name, existing?.generation ?? 0, live, update.state, now, new Map(), []).updated;
+      if (existing && !topologyChanged && marks.length === 0) {
         const row = await this.store.hostRow(name);
-        if (row) return { created: false, changed: false, row };
+        if (row) return { created: false, changed: false, row, displaced: [], restored: [] };
         continue;
       }
       const kind = existing ? 'host-update' : 'host-register';
+      const events = [
+        this.event(kind, name, null, { source: topology.source, nodes: topology.nodes.length, pus: topology.pus.length }),
+        ...update.displaces.map((vm) => this.event('displace', name, vm, { reasons: update.broken.filter((b) => b.vm === vm) })),
+        ...update.restores.map((vm) => this.event('restore', name, vm, {})),
+      ];
       const out = await this.store.putHost({
         name,
         source: topology.source,
         topology: topologyText,
         reserve: reserveText,
-        stats: hostStats(state),
+        stats: hostStats(update.state),
         expectedGeneration: existing ? existing.generation : null,
-        topologyChanged: changed,
+        topologyChanged,
         now,
-        events: [this.event(kind, name, null, { source: topology.source, nodes: topology.nodes.length, pus: topology.pus.length })],
+        events,
+        vms: marks,
       });
       if (out.ok) {
+        this.forget(name);
         const row = await this.store.hostRow(name);
         if (!row) continue;
-        return { created: !existing, changed: true, row };
+        this.metrics.displaced(update.displaces.length);
+        return { created: !existing, changed: true, row, displaced: update.displaces, restored: update.restores };
       }
       this.metrics.conflict();
       this.forget(name);
@@ -267,6 +311,7 @@ export class FleetService {
       })),
       freeDevices: [...cap.freeDevices.keys()],
       cpuOwner: Object.fromEntries([...cap.cpuOwner].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v])),
+      displaced: vms.filter((v) => v.allocation.displaced).map((v) => v.name),
       vms: vms.map(vmJson),
     };
   }
@@ -511,10 +556,10 @@ export class FleetService {
   }
 
   /** VMs, optionally of one host. */
-  async listVms(host: string | undefined, limit: number): Promise<Record<string, unknown>[]> {
+  async listVms(host: string | undefined, limit: number, displaced = false): Promise<Record<string, unknown>[]> {
     if (host !== undefined) checkName('host', host);
     const now = this.clock();
-    const rows = await this.store.listVms({ ...(host !== undefined ? { host } : {}), limit });
+    const rows = await this.store.listVms({ ...(host !== undefined ? { host } : {}), limit, ...(displaced ? { displaced } : {}) });
     return rows.filter((v) => v.status === 'committed' || (v.expiresAt ?? Infinity) > now).map(vmJson);
   }
 
@@ -569,10 +614,10 @@ export class FleetService {
   }
 
   /** Gauges for /metrics. */
-  async gauges(): Promise<{ claimsInFlight: number; hosts: number; vms: number }> {
+  async gauges(): Promise<{ claimsInFlight: number; hosts: number; vms: number; displaced: number }> {
     const now = this.clock();
     const t = await this.store.totals(now);
-    return { claimsInFlight: t.vms.claimed, hosts: t.hosts, vms: t.vms.committed + t.vms.claimed };
+    return { claimsInFlight: t.vms.claimed, hosts: t.hosts, vms: t.vms.committed + t.vms.claimed, displaced: t.vms.displaced };
   }
 
   /** Event log. */
@@ -618,7 +663,17 @@ function compareTuple(a: number[], b: number[]): number {
 }
 
 function vmJson(v: VmRecord): Record<string, unknown> {
-  return { name: v.name, host: v.host, status: v.status, expiresAt: v.expiresAt, createdAt: v.createdAt, updatedAt: v.updatedAt, allocation: v.allocation, placement: v.placement };
+  return {
+    name: v.name,
+    host: v.host,
+    status: v.status,
+    expiresAt: v.expiresAt,
+    ...(v.allocation.displaced ? { displaced: v.allocation.displaced } : {}),
+    createdAt: v.createdAt,
+    updatedAt: v.updatedAt,
+    allocation: v.allocation,
+    placement: v.placement,
+  };
 }
 
 function parseReserveOption(raw: unknown): { cpus?: number[]; memory?: number } | null {
@@ -647,15 +702,9 @@ function keepReserve(old: HostReserve, topology: Topology): HostReserve {
   return defaultReserve(topology);
 }
 
-function misfitOf(a: Allocation, topology: Topology): string | null {
-  const pus = new Set(topology.pus.map((p) => p.os));
-  const nodes = new Set(topology.nodes.map((n) => n.id));
-  const devices = new Set(topology.pciDevices.flatMap((d) => [d.address, ...(d.sriov?.vfs ?? [])]));
-  const cpu = [...a.cpus, ...a.heldCpus, ...a.emulatorCpus].find((c) => !pus.has(c));
-  if (cpu !== undefined) return `VM ${a.name} holds CPU ${cpu}, which the new topology lacks; release it first`;
-  const node = a.nodes.find((n) => !nodes.has(n));
-  if (node !== undefined) return `VM ${a.name} uses node ${node}, which the new topology lacks; release it first`;
-  const dev = a.devices.find((d) => !devices.has(d));
-  if (dev !== undefined) return `VM ${a.name} holds device ${dev}, which the new topology lacks; release it first`;
-  return null;
+/** The caller's consent to displace VMs: "displace", or nothing. */
+function parseAccept(raw: unknown): boolean {
+  if (raw === undefined || raw === null || raw === '') return false;
+  if (raw === 'displace') return true;
+  throw new ApiError(400, 'ERR_FIELD', 'accept', 'expected "displace" (mark the VMs the update breaks as displaced), or nothing');
 }

@@ -15,6 +15,8 @@ export class Metrics {
   private readonly refusals = new Map<string, number>();
   private readonly requests = new Map<string, number>();
   private conflicts = 0;
+  private displacements = 0;
+  private clientAborts = 0;
   private readonly buckets = new Array<number>(LATENCY_BUCKETS.length).fill(0);
   private latencyCount = 0;
   private latencySum = 0;
@@ -29,9 +31,19 @@ export class Metrics {
     this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
   }
 
+  /** VMs a host update (accepted by its caller) displaced. */
+  displaced(n: number): void {
+    this.displacements += n;
+  }
+
   /** A generation conflict that made a decision run again. */
   conflict(): void {
     this.conflicts++;
+  }
+
+  /** A request the client abandoned before it was read (no answer reached anyone). */
+  clientAbort(): void {
+    this.clientAborts++;
   }
 
   /** One HTTP answer. */
@@ -48,7 +60,7 @@ export class Metrics {
   }
 
   /** The exposition text; `gauges` are read by the caller (from the store). */
-  render(gauges: { claimsInFlight: number; hosts: number; vms: number }): string {
+  render(gauges: { claimsInFlight: number; hosts: number; vms: number; displaced: number }): string {
     const out: string[] = [];
     const counter = (name: string, help: string, label: string, m: Map<string, number>): void => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
@@ -58,12 +70,27 @@ export class Metrics {
     counter('numaplan_refusals_total', 'Placement requests refused, by the first reason (resource short).', 'reason', this.refusals);
     counter('numaplan_http_requests_total', 'HTTP answers by status code.', 'code', this.requests);
     out.push('# HELP numaplan_store_conflicts_total Decisions run again because the host changed meanwhile.', '# TYPE numaplan_store_conflicts_total counter', `numaplan_store_conflicts_total ${this.conflicts}`);
+    out.push(
+      '# HELP numaplan_client_aborts_total Requests whose client closed the connection before the request was read.',
+      '# TYPE numaplan_client_aborts_total counter',
+      `numaplan_client_aborts_total ${this.clientAborts}`,
+    );
+    out.push(
+      '# HELP numaplan_displacements_total VMs marked displaced by host updates this instance accepted.',
+      '# TYPE numaplan_displacements_total counter',
+      `numaplan_displacements_total ${this.displacements}`,
+    );
     out.push('# HELP numaplan_decision_seconds Time to decide and record one placement request.', '# TYPE numaplan_decision_seconds histogram');
     LATENCY_BUCKETS.forEach((b, i) => out.push(`numaplan_decision_seconds_bucket{le="${b}"} ${this.buckets[i]}`));
     out.push(`numaplan_decision_seconds_bucket{le="+Inf"} ${this.latencyCount}`, `numaplan_decision_seconds_sum ${this.latencySum}`, `numaplan_decision_seconds_count ${this.latencyCount}`);
     out.push('# HELP numaplan_claims_in_flight Claims not yet committed and not expired (fleet-wide).', '# TYPE numaplan_claims_in_flight gauge', `numaplan_claims_in_flight ${gauges.claimsInFlight}`);
     out.push('# HELP numaplan_hosts Hosts registered (fleet-wide).', '# TYPE numaplan_hosts gauge', `numaplan_hosts ${gauges.hosts}`);
     out.push('# HELP numaplan_vms VMs placed and live (fleet-wide).', '# TYPE numaplan_vms gauge', `numaplan_vms ${gauges.vms}`);
+    out.push(
+      '# HELP numaplan_vms_displaced Live VMs a host update left without something they hold (fleet-wide).',
+      '# TYPE numaplan_vms_displaced gauge',
+      `numaplan_vms_displaced ${gauges.displaced}`,
+    );
     return `${out.join('\n')}\n`;
   }
 }

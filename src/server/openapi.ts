@@ -57,7 +57,7 @@ export const OPENAPI_DOCUMENT = {
                   'ERR_BAD_JSON', 'ERR_JSON_DEPTH', 'ERR_BODY_TOO_LARGE', 'ERR_MEDIA_TYPE', 'ERR_RANGE', 'ERR_FIELD',
                   'ERR_REQUEST', 'ERR_TOPOLOGY', 'ERR_FORMAT', 'ERR_UNAUTHORIZED', 'ERR_FORBIDDEN', 'ERR_NOT_FOUND',
                   'ERR_UNKNOWN_HOST', 'ERR_UNKNOWN_VM', 'ERR_NAME_TAKEN', 'ERR_CLAIM_EXPIRED', 'ERR_HOST_IN_USE',
-                  'ERR_BUSY', 'ERR_EMIT', 'ERR_METHOD', 'ERR_INTERNAL',
+                  'ERR_BUSY', 'ERR_EMIT', 'ERR_METHOD', 'ERR_INTERNAL', 'ERR_TOPOLOGY_TOO_LARGE', 'ERR_CLOSING',
                 ],
               },
               field: { type: ['string', 'null'], description: 'the field at fault, e.g. "vm.vcpus"' },
@@ -117,6 +117,43 @@ export const OPENAPI_DOCUMENT = {
             description: 'what the host keeps for itself (default: CPU 0\'s core and max(1 GiB, 2%) of its node\'s memory)',
             properties: { cpus: { type: 'array', items: { type: 'integer', minimum: 0 } }, memory: { type: 'integer', minimum: 0 } },
           },
+          accept: {
+            const: 'displace',
+            description: 'consent to an update that breaks VMs on the host (same as ?accept=displace): they are marked displaced instead of the update being refused',
+          },
+        },
+      },
+      Breakage: {
+        type: 'object',
+        description: 'one thing a VM holds that the host (after an update) no longer gives it: a refusal reason naming the VM',
+        required: ['vm', 'resource', 'node', 'need', 'have', 'shortfall', 'detail'],
+        properties: {
+          vm: { type: 'string' },
+          resource: { type: 'string', description: '"memory", "hugepages-2M", "hugepages-1G", "cpu:N", "device" or "node"' },
+          node: { type: ['integer', 'null'] },
+          need: { type: 'integer' },
+          have: { type: 'integer' },
+          shortfall: { type: 'integer' },
+          detail: { type: 'string' },
+        },
+      },
+      HostUpdateRefused: {
+        type: 'object',
+        description: '409 ERR_HOST_IN_USE: the update would break VMs that are not displaced yet',
+        properties: {
+          error: { type: 'object' },
+          vms: { type: 'array', items: { type: 'string' }, description: 'the VMs it would break' },
+          reasons: { type: 'array', items: ref('Breakage') },
+        },
+      },
+      HostPutResult: {
+        type: 'object',
+        properties: {
+          created: { type: 'boolean' },
+          changed: { type: 'boolean', description: 'false when the host (topology, reserve, displacements) is exactly as stored' },
+          host: ref('HostRow'),
+          displaced: { type: 'array', items: { type: 'string' }, description: 'VMs this update marked displaced (only with accept=displace)' },
+          restored: { type: 'array', items: { type: 'string' }, description: 'displaced VMs that fit the host again' },
         },
       },
       HostRow: {
@@ -156,6 +193,7 @@ export const OPENAPI_DOCUMENT = {
             },
           },
           cpuOwner: { type: 'object', additionalProperties: { type: 'string' }, description: 'host CPU -> "host reserve" or VM name' },
+          displaced: { type: 'array', items: { type: 'string' }, description: 'VMs on the host marked displaced' },
           vms: { type: 'array', items: ref('Vm') },
         },
       },
@@ -166,6 +204,13 @@ export const OPENAPI_DOCUMENT = {
           host: { type: 'string' },
           status: { enum: ['claimed', 'committed'] },
           expiresAt: { type: ['integer', 'null'] },
+          displaced: {
+            type: 'object',
+            description:
+              'present when a host update its caller accepted left the VM without something it holds: since when (ms) and why. ' +
+              'The VM keeps everything it holds (nothing new is placed on it) until released, or until an update makes it fit again.',
+            properties: { since: { type: 'integer' }, reasons: { type: 'array', items: { type: 'object' } } },
+          },
           createdAt: { type: 'integer' },
           allocation: { type: 'object', description: 'cpus, heldCpus, emulatorCpus, memory grants, devices, nodes, request' },
           placement: { type: 'object', description: 'the placement as decided, with its explanation and vNUMA' },
@@ -217,6 +262,7 @@ export const OPENAPI_DOCUMENT = {
       E403: json(ref('Error'), 'wrong bearer token'),
       E404: json(ref('Error'), 'no such host or VM'),
       E409: json(ref('Error'), 'conflict: name taken, claim expired, host in use, or too much contention (retry)'),
+      E503: json(ref('Error'), 'the service is shutting down'),
       E413: json(ref('Error'), 'body too large'),
       E415: json(ref('Error'), 'body is not application/json'),
     },
@@ -233,13 +279,15 @@ export const OPENAPI_DOCUMENT = {
     '/openapi.json': { get: { summary: 'this document', security: [], responses: { '200': json({ type: 'object' }, 'OpenAPI 3.1') } } },
     '/metrics': {
       get: {
-        summary: 'Prometheus metrics: numaplan_placements_total, numaplan_refusals_total{reason}, numaplan_decision_seconds, numaplan_claims_in_flight, numaplan_hosts',
+        summary:
+          'Prometheus metrics: numaplan_placements_total, numaplan_refusals_total{reason}, numaplan_http_requests_total{code}, numaplan_client_aborts_total, ' +
+          'numaplan_store_conflicts_total, numaplan_displacements_total, numaplan_decision_seconds, numaplan_claims_in_flight, numaplan_hosts, numaplan_vms, numaplan_vms_displaced',
         responses: { '200': { description: 'text/plain; version=0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errors(401, 403) },
       },
     },
     '/api/v1/summary': {
       get: {
-        summary: 'fleet summary: hosts, nodes, CPUs and memory total/free, VMs committed and claimed',
+        summary: 'fleet summary: hosts, nodes, CPUs and memory total/free, VMs committed, claimed and displaced',
         responses: { '200': json({ type: 'object' }, 'summary'), ...errors(401, 403) },
       },
     },
@@ -257,12 +305,18 @@ export const OPENAPI_DOCUMENT = {
       parameters: [nameParam('host', 'host name')],
       get: { summary: 'one host: topology, reserve, free capacity per node, its VMs', responses: { '200': json(ref('HostDetail'), 'host'), ...errors(401, 403, 404) } },
       put: {
-        summary: 'register or update a host from any supported topology format (its VMs are kept)',
+        summary:
+          'register or update a host from any supported topology format (its VMs are kept). An update is judged against every VM on the host ' +
+          '(memory per node and page size, each huge-page pool, the reserve, online and allowed CPUs, devices): one that would break a VM is ' +
+          'refused with 409 and the VMs and reasons, unless accept=displace, which marks them displaced. The body is read off the event loop; ' +
+          'a model larger than the body limit, or taking too long to read, is 413 ERR_TOPOLOGY_TOO_LARGE.',
+        parameters: [{ name: 'accept', in: 'query', schema: { const: 'displace' }, description: 'consent to displace the VMs the update breaks' }],
         requestBody: { required: true, content: { 'application/json': { schema: ref('RegisterHost') } } },
         responses: {
-          '200': json(ref('HostRow'), 'updated (or unchanged)'),
-          '201': json(ref('HostRow'), 'registered'),
-          ...errors(400, 401, 403, 409, 413, 415),
+          '200': json(ref('HostPutResult'), 'updated (or unchanged)'),
+          '201': json(ref('HostPutResult'), 'registered'),
+          '409': json(ref('HostUpdateRefused'), 'the update would break VMs (ERR_HOST_IN_USE), or too much contention (ERR_BUSY)'),
+          ...errors(400, 401, 403, 413, 415, 503),
         },
       },
       delete: { summary: 'remove a host that holds no VM', responses: { '200': json({ type: 'object' }, 'removed'), ...errors(401, 403, 404, 409) } },
@@ -272,6 +326,7 @@ export const OPENAPI_DOCUMENT = {
         summary: 'list VMs (optionally of one host)',
         parameters: [
           { name: 'host', in: 'query', schema: { type: 'string' } },
+          { name: 'displaced', in: 'query', schema: { enum: ['true', 'false'] }, description: 'true: only the VMs marked displaced' },
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } },
         ],
         responses: { '200': json({ type: 'object', properties: { vms: { type: 'array', items: ref('Vm') } } }, 'VMs'), ...errors(400, 401, 403) },
@@ -318,7 +373,7 @@ export const OPENAPI_DOCUMENT = {
     },
     '/api/v1/events': {
       get: {
-        summary: 'the append-only event log (placements, claims, commits, releases, refusals, expiries, host changes)',
+        summary: 'the append-only event log (placements, claims, commits, releases, refusals, expiries, host changes, displacements and restorations)',
         parameters: [
           { name: 'after', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'events with a larger id' },
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 100 } },

@@ -5,13 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { mkdirSync, statSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { openStore } from '../store/open.js';
 import type { FleetStore } from '../store/types.js';
 import { createApp } from './app.js';
-import { resolveToken } from './auth.js';
+import { type TokenInfo, resolveToken } from './auth.js';
 import { registerDemoHosts } from './demo.js';
 import { FleetService } from './fleet-service.js';
 
@@ -22,6 +23,8 @@ export interface ServeOptions {
   port?: number;
   host?: string;
   token?: string;
+  /** A file holding the token (first line). */
+  tokenFile?: string;
   openReads?: boolean;
   demo?: boolean;
   /** Seconds between sweeps of lapsed claims (default 5; 0 = none). */
@@ -34,6 +37,7 @@ export interface RunningService {
   token: string;
   tokenGenerated: boolean;
   tokenFile: string | null;
+  tokenSource: TokenInfo['source'];
   store: FleetStore;
   service: FleetService;
   demoHosts: string[];
@@ -50,12 +54,18 @@ export function defaultDataDir(): string {
 /** Starts the service and resolves once it listens. */
 export async function runService(options: ServeOptions = {}): Promise<RunningService> {
   const dataDir = options.data ?? defaultDataDir();
+  const warnings: string[] = [];
+  // The data directory holds the database and the token: private to the service's user.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const dirMode = statSync(dataDir).mode & 0o777;
+  if ((dirMode & 0o077) !== 0) {
+    warnings.push(`the data directory ${dataDir} is readable by other users (mode ${dirMode.toString(8)}); chmod 700 it: it holds the database and the token`);
+  }
+  const tok = resolveToken(options.token, dataDir, { file: options.tokenFile });
   const store = await openStore(options.db, dataDir);
-  const tok = resolveToken(options.token, dataDir);
   const instance = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const service = new FleetService({ store, instance });
   let demoHosts: string[] = [];
-  const warnings: string[] = [];
   if (options.demo) {
     const d = await registerDemoHosts(service);
     demoHosts = d.hosts;
@@ -90,6 +100,7 @@ export async function runService(options: ServeOptions = {}): Promise<RunningSer
     token: tok.token,
     tokenGenerated: tok.generated,
     tokenFile: tok.file,
+    tokenSource: tok.source,
     store,
     service,
     demoHosts,
@@ -104,6 +115,7 @@ export async function runService(options: ServeOptions = {}): Promise<RunningSer
       grace.unref();
       await closed;
       clearTimeout(grace);
+      await service.close();
       await store.close();
     },
   };

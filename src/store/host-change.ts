@@ -23,7 +23,8 @@ export function hostStats(state: HostState): HostStats {
   return { nodes: state.topology.nodes.length, totalCpus, freeCpus, totalMemory, freeMemory, vms: state.allocations.length };
 }
 
-const same = (a: Allocation, b: Allocation): boolean => a.status === b.status && a.expiresAt === b.expiresAt;
+const same = (a: Allocation, b: Allocation): boolean =>
+  a.status === b.status && a.expiresAt === b.expiresAt && JSON.stringify(a.displaced ?? null) === JSON.stringify(b.displaced ?? null);
 
 /**
  * The change from `before` (read at `generation`) to `after`. `placements` holds the placement

@@ -58,6 +58,12 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): Record<string, Mi
         await db.schema.createIndex('events_vm').on('events').columns(['vm']).execute();
       },
     },
+    // VMs a host update left without something they hold (1), kept until released or restored.
+    '0002_displaced': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('vms').addColumn('displaced', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
   };
 }
 

@@ -51,6 +51,7 @@ export interface Database {
     placement: string;
     created_at: number;
     updated_at: number;
+    displaced: Generated<number>;
   };
   events: { id: Generated<number>; at: number; kind: string; host: string | null; vm: string | null; instance: string; data: string };
 }
@@ -107,7 +108,7 @@ function hostRow(r: HostCols): HostRow {
   };
 }
 
-function vmRecord(r: Database['vms']): VmRecord {
+function vmRecord(r: Omit<Database['vms'], 'displaced'>): VmRecord {
   return {
     name: r.name,
     host: r.host,
@@ -122,6 +123,16 @@ function vmRecord(r: Database['vms']): VmRecord {
 
 function eventRow(e: NewEvent): Omit<Database['events'], 'id'> {
   return { at: e.at, kind: e.kind, host: e.host, vm: e.vm, instance: e.instance, data: JSON.stringify(e.data ?? null) };
+}
+
+/** Writes one VM's changed status, expiry and allocation (with its displacement mark). */
+async function updateVm(trx: Transaction<Database>, host: string, u: HostChange['updated'][number], now: number): Promise<void> {
+  await trx
+    .updateTable('vms')
+    .set({ status: u.status, expires_at: u.expiresAt, allocation: JSON.stringify(u.allocation), displaced: u.allocation.displaced ? 1 : 0, updated_at: now })
+    .where('host', '=', host)
+    .where('name', '=', u.name)
+    .execute();
 }
 
 /**
@@ -200,6 +211,7 @@ export class SqlStore implements FleetStore {
             .execute();
         }
       }
+      for (const u of put.vms ?? []) await updateVm(trx, put.name, u, put.now);
       if (put.events.length > 0) await trx.insertInto('events').values(put.events.map(eventRow)).execute();
       return generation;
     });
@@ -233,14 +245,7 @@ export class SqlStore implements FleetStore {
       if (change.removed.length > 0) {
         await trx.deleteFrom('vms').where('host', '=', change.host).where('name', 'in', change.removed).execute();
       }
-      for (const u of change.updated) {
-        await trx
-          .updateTable('vms')
-          .set({ status: u.status, expires_at: u.expiresAt, allocation: JSON.stringify(u.allocation), updated_at: change.now })
-          .where('host', '=', change.host)
-          .where('name', '=', u.name)
-          .execute();
-      }
+      for (const u of change.updated) await updateVm(trx, change.host, u, change.now);
       if (change.added.length > 0) {
         await trx
           .insertInto('vms')
@@ -254,6 +259,7 @@ export class SqlStore implements FleetStore {
               placement: JSON.stringify(a.placement),
               created_at: change.now,
               updated_at: change.now,
+              displaced: a.allocation.displaced ? 1 : 0,
             })),
           )
           .execute();
@@ -327,9 +333,10 @@ export class SqlStore implements FleetStore {
     return r ? vmRecord(r) : null;
   }
 
-  async listVms(options: { host?: string; limit: number }): Promise<VmRecord[]> {
+  async listVms(options: { host?: string; limit: number; displaced?: boolean }): Promise<VmRecord[]> {
     let q = this.db.selectFrom('vms').selectAll();
     if (options.host !== undefined) q = q.where('host', '=', options.host);
+    if (options.displaced === true) q = q.where('displaced', '=', 1);
     const rows = await q.orderBy('name').limit(options.limit).execute();
     return rows.map(vmRecord);
   }
@@ -371,17 +378,18 @@ export class SqlStore implements FleetStore {
       .executeTakeFirst();
     const v = await this.db
       .selectFrom('vms')
-      .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+      .select((eb) => ['status', 'displaced', eb.fn.countAll<number>().as('n')])
       .where((eb) => eb.or([eb('status', '=', 'committed'), eb('expires_at', '>', now)]))
-      .groupBy('status')
+      .groupBy(['status', 'displaced'])
       .execute();
-    const count = (s: string): number => Number(v.find((r) => r.status === s)?.n ?? 0);
+    const count = (s: string): number => v.filter((r) => r.status === s).reduce((n, r) => n + Number(r.n), 0);
+    const displaced = v.filter((r) => Number(r.displaced) === 1).reduce((n, r) => n + Number(r.n), 0);
     return {
       hosts: Number(h?.hosts ?? 0),
       nodes: Number(h?.nodes ?? 0),
       cpus: { total: Number(h?.total_cpus ?? 0), free: Number(h?.free_cpus ?? 0) },
       memory: { total: Number(h?.total_memory ?? 0), free: Number(h?.free_memory ?? 0) },
-      vms: { committed: count('committed'), claimed: count('claimed') },
+      vms: { committed: count('committed'), claimed: count('claimed'), displaced },
     };
   }
 

@@ -6,10 +6,11 @@
  * of the process and of the machine). A writer that finds the lock taken waits at most
  * BUSY_WAIT_MS inside SQLite (a blocking wait: better-sqlite3 is synchronous), then gives up and the
  * store retries the whole transaction after an asynchronous pause, so that another connection of
- * the same process holding the lock across an `await` can finish.
+ * the same process holding the lock across an `await` can finish. A database file it creates is
+ * mode 0600 (and its directory 0700).
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kysely, SqliteDialect } from 'kysely';
 import { migrate } from './migrations.js';
@@ -20,7 +21,18 @@ export const BUSY_WAIT_MS = 20;
 
 /** Opens (creating if needed) a SQLite store and applies pending migrations. */
 export async function openSqliteStore(file: string): Promise<SqlStore> {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') {
+    // The fleet's data is the service's alone: a new database (and so its -wal and -shm files,
+    // which SQLite creates with the database's mode) is readable by its owner only.
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    if (!existsSync(file)) {
+      try {
+        closeSync(openSync(file, 'wx', 0o600));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+  }
   const sqlite = new Database(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = FULL');

@@ -67,7 +67,20 @@ export interface FleetEvent {
 }
 
 /** What the log records. */
-export type EventKind = 'place' | 'claim' | 'commit' | 'release' | 'refuse' | 'expire' | 'host-register' | 'host-update' | 'host-remove';
+export type EventKind =
+  | 'place'
+  | 'claim'
+  | 'commit'
+  | 'release'
+  | 'refuse'
+  | 'expire'
+  | 'host-register'
+  | 'host-update'
+  | 'host-remove'
+  /** A host update the caller accepted left the VM without something it holds. */
+  | 'displace'
+  /** A displaced VM fits its host again. */
+  | 'restore';
 
 /** An event to append (id assigned by the store). */
 export type NewEvent = Omit<FleetEvent, 'id'>;
@@ -84,7 +97,10 @@ export interface HostChange {
   events: NewEvent[];
 }
 
-/** Registering or updating a host (its VMs are kept; `expectedGeneration` null = new host). */
+/**
+ * Registering or updating a host (its VMs are kept; `expectedGeneration` null = new host). `vms`:
+ * allocations the update changes (their displacement marks), written in the same transaction.
+ */
 export interface HostPut {
   name: string;
   source: string;
@@ -96,6 +112,7 @@ export interface HostPut {
   topologyChanged: boolean;
   now: number;
   events: NewEvent[];
+  vms?: HostChange['updated'];
 }
 
 /** Outcome of a conditional write. */
@@ -107,7 +124,7 @@ export interface FleetTotals {
   nodes: number;
   cpus: { total: number; free: number };
   memory: { total: number; free: number };
-  vms: { committed: number; claimed: number };
+  vms: { committed: number; claimed: number; displaced: number };
 }
 
 /** The store. All methods are async; `now` is always given by the caller. */
@@ -133,7 +150,8 @@ export interface FleetStore {
   countCandidates(options: { minFreeCpus: number; minFreeMemory: number }): Promise<number>;
   vmsOf(host: string): Promise<VmRecord[]>;
   vm(name: string): Promise<VmRecord | null>;
-  listVms(options: { host?: string; limit: number }): Promise<VmRecord[]>;
+  /** VMs by name; `displaced` true lists only the displaced ones. */
+  listVms(options: { host?: string; limit: number; displaced?: boolean }): Promise<VmRecord[]>;
   /** Hosts holding claims that lapsed at or before `now`. */
   hostsWithExpiredClaims(now: number, limit: number): Promise<string[]>;
   claimsInFlight(now: number): Promise<number>;

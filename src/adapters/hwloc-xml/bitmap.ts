@@ -4,6 +4,8 @@
  * means every higher bit is set too (an infinite set, which hwloc uses for "all, whatever exists").
  */
 
+import { MAX_MASK_WORDS } from '../../core/topology/cpulist.js';
+
 /** A parsed hwloc bitmap: the finite bits, and whether every bit above them is set as well. */
 export interface HwlocBitmap {
   /** Set bit indexes, ascending. */
@@ -12,11 +14,12 @@ export interface HwlocBitmap {
   infinite: boolean;
 }
 
-/** Parses an hwloc bitmap string; returns null when the text is not one. */
+/** Parses an hwloc bitmap string; returns null when the text is not one (or reaches beyond MAX_CPU_ID). */
 export function parseHwlocBitmap(text: string): HwlocBitmap | null {
   const trimmed = text.trim();
   if (trimmed === '') return null;
   const words = trimmed.split(',');
+  if (words.length > MAX_MASK_WORDS + 1) return null;
   let infinite = false;
   if (/^0xf\.\.\.f$/i.test((words[0] ?? '').trim())) {
     infinite = true;

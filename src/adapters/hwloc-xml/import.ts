@@ -29,6 +29,7 @@
 import { type NodeInput, type PciDeviceInput, type PuInput, makeTopology } from '../../core/topology/build.js';
 import { TopologyError } from '../../core/topology/errors.js';
 import type { Cache, Group, MemoryTier, PagePool, Topology, TopologyWarning } from '../../core/topology/model.js';
+import { MAX_CPU_ID, MAX_NODE_ID } from '../../core/topology/limits.js';
 import { type HwlocBitmap, parseHwlocBitmap } from './bitmap.js';
 import { deviceClassOf, osDevKind, parsePciType } from './pci.js';
 import { type XmlElement, parseXmlDocument } from './xml-tree.js';
@@ -113,7 +114,7 @@ class Importer {
     const text = el.attrs[attr];
     if (text === undefined) return null;
     const bm = parseHwlocBitmap(text);
-    if (!bm) this.fail(path, `attribute ${attr}="${text}" is not an hwloc bitmap`);
+    if (!bm) this.fail(path, `attribute ${attr}="${text.length > 60 ? `${text.slice(0, 57)}...` : text}" is not an hwloc bitmap (or reaches beyond CPU ${MAX_CPU_ID})`);
     return bm;
   }
 
@@ -454,6 +455,7 @@ function assignCpus(nodes: readonly RawNode[], pus: readonly number[]): Map<numb
 /** The NUMA distance matrix in the order of `imp.nodes`, or null when the file has none. */
 function numaDistances(topology: XmlElement, root: XmlElement, imp: Importer, origin: string): number[][] | null {
   const n = imp.nodes.length;
+  if (n > MAX_NODE_ID + 1) imp.fail(`${origin}: topology`, `${n} NUMA nodes; a kernel numbers at most ${MAX_NODE_ID + 1}`);
   const candidates = topology.children.filter((c) => c.name === 'distances2' && c.attrs.type === 'NUMANode');
   const chosen = candidates.find((c) => c.attrs.name === 'NUMALatency') ?? (candidates.length === 1 ? candidates[0] : undefined);
   if (!chosen) {
@@ -497,6 +499,13 @@ function numaDistances(topology: XmlElement, root: XmlElement, imp: Importer, or
   if (missing > 0) {
     imp.warnings.push({ path: `${origin}: ${path}`, message: `matrix covers ${nb} of ${n} NUMA nodes; ${missing} missing entries assumed 10 local / 20 remote` });
   }
+  full.forEach((row, i) =>
+    row.forEach((v, j) => {
+      if (v === 0 || (i !== j && v < (row[i] as number))) {
+        imp.fail(`${path}/u64values`, `distance ${v} from NUMA node ${imp.nodes[i]?.id} to ${imp.nodes[j]?.id} is ${v === 0 ? '0' : `below the local distance ${row[i]}`}: no machine has that`);
+      }
+    }),
+  );
   return full;
 }
 

@@ -52,10 +52,9 @@ export function readCpus(fs: RootFs, cpuinfo: Cpuinfo | null, allowedCpus: Set<n
   const onlineSet = onlineList ? new Set(onlineList) : null;
   const isOnline = (cpu: number): boolean => {
     if (onlineSet) return onlineSet.has(cpu);
-    // Old kernels and cpu0 often have no per-CPU online file: check before reading (a failed read
-    // costs an exception, several times an existence check).
-    const rel = `${CPU_DIR}/cpu${cpu}/online`;
-    const flag = fs.exists(rel) ? fs.readTrim(rel) : null;
+    // Old kernels and cpu0 often have no per-CPU online file: a missing file reads as null (the
+    // reader looks before it opens, so a missing file costs no exception).
+    const flag = fs.readTrim(`${CPU_DIR}/cpu${cpu}/online`);
     return flag === null || flag === '' || Number(flag) !== 0;
   };
 

@@ -85,13 +85,14 @@ export function readNodes(fs: RootFs, allCpus: number[], allowedMems: Set<number
       fs.warn(`${NODE_DIR}/has_memory`, `node ${id} ${total > 0 ? 'has memory but is not' : 'has no memory but is'} listed in has_memory; meminfo kept`);
     }
     cpus = [...cpus];
+    const hugePages = hugePools(fs, `${dir}/hugepages`);
     kept.push({
       index,
       node: {
         id,
         cpus,
-        memory: { total: (total ?? 0) * 1024, free: (free ?? total ?? 0) * 1024 },
-        hugePages: hugePools(fs, `${dir}/hugepages`),
+        memory: nodeMemory(fs, `${dir}/meminfo`, total, free, hugePages),
+        hugePages,
         allowed: allowedMems ? allowedMems.has(id) : true,
       },
     });
@@ -121,6 +122,14 @@ export function readNodes(fs: RootFs, allCpus: number[], allowedMems: Set<number
         full.length = 0;
         break;
       }
+      const k = ids.indexOf(id);
+      const local = row[k] as number;
+      const bad = row.slice(0, ids.length).findIndex((v, j) => v === 0 || (j !== k && v < local));
+      if (bad >= 0) {
+        fs.warn(rel, `distance ${row[bad]} to node ${ids[bad]} is ${row[bad] === 0 ? '0' : `below the local distance ${local}`}, which no kernel reports; no distance matrix`);
+        full.length = 0;
+        break;
+      }
       full.push(row.slice(0, ids.length));
     }
     if (full.length === ids.length) {
@@ -138,19 +147,40 @@ function machineNode(fs: RootFs, allCpus: number[], allowedMems: Set<number> | n
   const total = meminfoKb(meminfo, 'MemTotal');
   const free = meminfoKb(meminfo, 'MemFree');
   if (total === null) fs.warn('proc/meminfo', 'no MemTotal; memory taken as 0');
+  const hugePages = hugePools(fs, 'sys/kernel/mm/hugepages');
   return {
     nodes: [
       {
         id: 0,
         cpus: allCpus,
-        memory: { total: (total ?? 0) * 1024, free: (free ?? total ?? 0) * 1024 },
-        hugePages: hugePools(fs, 'sys/kernel/mm/hugepages'),
+        memory: nodeMemory(fs, 'proc/meminfo', total, free, hugePages),
+        hugePages,
         allowed: allowedMems ? allowedMems.has(0) : true,
       },
     ],
     distances: null,
     synthesized: true,
   };
+}
+
+/**
+ * A node's memory in bytes from its meminfo (kB values, null when missing). The kernel counts huge
+ * pages in MemTotal and never reports more free than total; a tree that says otherwise (a damaged
+ * or hand-edited capture) is read with the smallest memory consistent with its pools, and a warning.
+ */
+function nodeMemory(fs: RootFs, file: string, totalKb: number | null, freeKb: number | null, pools: readonly PagePool[]): { total: number; free: number } {
+  let total = (totalKb ?? 0) * 1024;
+  const poolBytes = pools.reduce((s, p) => s + p.pageSize * p.total, 0);
+  if (poolBytes > total) {
+    fs.warn(file, `MemTotal ${total} bytes is less than the node's huge-page pools (${poolBytes} bytes); memory taken as the pools`);
+    total = poolBytes;
+  }
+  let free = (freeKb ?? totalKb ?? 0) * 1024;
+  if (free > total) {
+    if (freeKb !== null) fs.warn(file, `MemFree ${free} bytes exceeds the memory (${total} bytes); free taken as total`);
+    free = total;
+  }
+  return { total, free };
 }
 
 /** A "Key: N kB" value of a meminfo file (node files prefix lines with "Node N "). */
@@ -165,10 +195,19 @@ function hugePools(fs: RootFs, dir: string): PagePool[] {
   for (const name of fs.list(dir)) {
     const m = /^hugepages-(\d+)kB$/.exec(name);
     if (!m) continue;
+    const pageSize = Number(m[1]) * 1024;
+    if (!Number.isSafeInteger(pageSize) || pageSize < 4096 || (pageSize & (pageSize - 1)) !== 0) {
+      fs.warn(`${dir}/${name}`, `page size ${pageSize} bytes is not a power-of-two multiple of 4 KiB; pool ignored`);
+      continue;
+    }
     const total = fs.readInt(`${dir}/${name}/nr_hugepages`);
     if (total === null) continue;
+    if (!Number.isSafeInteger(total * pageSize)) {
+      fs.warn(`${dir}/${name}/nr_hugepages`, `${total} pages of ${pageSize} bytes is more memory than any machine has; pool ignored`);
+      continue;
+    }
     const free = fs.readInt(`${dir}/${name}/free_hugepages`);
-    pools.push({ pageSize: Number(m[1]) * 1024, total: Math.max(0, total), free: Math.max(0, Math.min(free ?? total, total)) });
+    pools.push({ pageSize, total: Math.max(0, total), free: Math.max(0, Math.min(free ?? total, total)) });
   }
   return pools.sort((a, b) => a.pageSize - b.pageSize);
 }

@@ -54,12 +54,14 @@ function cpus(packages: number, cores: number, threads: number, extra: Record<st
 
 function node(id: number, cpulist: string, totalKb: number, distance: string, extra: Record<string, string> = {}): Record<string, string> {
   const dir = `sys/devices/system/node/node${id}`;
+  // Huge pages are carved out of the node's memory: a node of 1 MiB has none.
+  const pages = Math.min(8, Math.floor(totalKb / 2048));
   return {
     [`${dir}/cpulist`]: `${cpulist}\n`,
     [`${dir}/meminfo`]: `Node ${id} MemTotal:       ${totalKb} kB\nNode ${id} MemFree:        ${totalKb / 2} kB\n`,
     [`${dir}/distance`]: `${distance}\n`,
-    [`${dir}/hugepages/hugepages-2048kB/nr_hugepages`]: '8\n',
-    [`${dir}/hugepages/hugepages-2048kB/free_hugepages`]: '3\n',
+    [`${dir}/hugepages/hugepages-2048kB/nr_hugepages`]: `${pages}\n`,
+    [`${dir}/hugepages/hugepages-2048kB/free_hugepages`]: `${Math.min(3, pages)}\n`,
     ...extra,
   };
 }
@@ -90,13 +92,13 @@ describe('readSysfs on hand-made trees', () => {
   it('without a node directory, makes one node of all CPUs with /proc/meminfo and global huge pages', () => {
     const root = tree({
       ...cpus(1, 2, 1),
-      'proc/meminfo': 'MemTotal:        4096 kB\nMemFree:         1024 kB\n',
+      'proc/meminfo': 'MemTotal:        4194304 kB\nMemFree:         1048576 kB\n',
       'sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages': '2\n',
       'sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages': '2\n',
     });
     const topo = readSysfs({ root });
     expect(topo.nodes).toHaveLength(1);
-    expect(topo.nodes[0]).toMatchObject({ id: 0, cpus: [0, 1], memory: { total: 4 * 1024 ** 2, free: 1024 ** 2 } });
+    expect(topo.nodes[0]).toMatchObject({ id: 0, cpus: [0, 1], memory: { total: 4 * 1024 ** 3, free: 1024 ** 3 } });
     expect(topo.nodes[0]?.hugePages).toEqual([{ pageSize: 1024 ** 3, total: 2, free: 2 }]);
   });
 

@@ -5,24 +5,71 @@
  * warnings name files, so a captured tree and the live host read and report identically. Missing
  * files are an ordinary outcome (null / empty list), never an exception for the caller; callers
  * list a directory once and then read only the entries it holds, so the hot path throws nothing.
+ *
+ * A captured tree is untrusted input. Only regular files are read (a FIFO would block the read
+ * forever, /dev/zero never ends), at most MAX_FILE_BYTES of each; links are followed only while they
+ * stay inside the root (a link to /etc/passwd, or to a directory outside, is never opened). Whatever
+ * is refused becomes a warning naming the file and why, never quoting what it holds.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, type Dirent, existsSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { resolve } from 'node:path';
 import { CpuListError, parseCpuList, parseCpuMask } from '../../core/topology/cpulist.js';
 import type { TopologyWarning } from '../../core/topology/model.js';
 
+/** Most bytes read from one file (a /proc/cpuinfo of 8192 CPUs is about 12 MiB). */
+export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
 const SCRATCH = Buffer.allocUnsafe(64 * 1024);
+/** What `open` answers for a path that is a link (O_NOFOLLOW refused it). */
+const LINK = Symbol('link');
+const NO_FOLLOW = constants.O_NOFOLLOW ?? 0;
+const NON_BLOCK = constants.O_NONBLOCK ?? 0;
+
+function kindOf(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  if (st.isDirectory()) return 'a directory';
+  return 'not a file';
+}
+
+/** What a directory entry is, from the directory listing (no stat per file). */
+type EntryKind = 'file' | 'link' | 'dir' | 'other' | 'unknown';
+
+function entryKind(d: Dirent): EntryKind {
+  if (d.isFile()) return 'file';
+  if (d.isSymbolicLink()) return 'link';
+  if (d.isDirectory()) return 'dir';
+  if (d.isFIFO() || d.isCharacterDevice() || d.isBlockDevice() || d.isSocket()) return 'other';
+  return 'unknown';
+}
 
 /** A root directory plus the warnings gathered while reading under it. */
 export class RootFs {
   readonly root: string;
   readonly warnings: TopologyWarning[] = [];
-  private readonly dirCache = new Map<string, string[]>();
+  /** Listings by root-relative directory: entry names and kinds; null when it cannot be listed. */
+  private readonly dirCache = new Map<string, Map<string, EntryKind> | null>();
+  private readonly nameCache = new Map<string, string[]>();
+  /** Real path of the root; null for "/" (nothing can lie outside it). */
+  private readonly realRoot: string | null;
+  /** Root-relative directories: whether their real path stays inside the root. */
+  private readonly dirInside = new Map<string, boolean>();
+  private readonly refused = new Set<string>();
 
   private readonly prefix: string;
 
   constructor(root: string) {
     this.root = root;
     this.prefix = root.endsWith('/') ? root : `${root}/`;
+    let real: string;
+    try {
+      real = realpathSync.native(root);
+    } catch {
+      real = resolve(root);
+    }
+    this.realRoot = real === '/' ? null : real;
   }
 
   /** Absolute path of a root-relative path. */
@@ -30,21 +77,117 @@ export class RootFs {
     return this.prefix + rel;
   }
 
-  /** File content up to the first NUL byte (as C readers see it), or null when it cannot be read. */
+  private inside(real: string): boolean {
+    return this.realRoot === null || real === this.realRoot || real.startsWith(`${this.realRoot}/`);
+  }
+
+  /**
+   * True when a root-relative directory, links resolved, is inside the root. Cached per directory
+   * and built on the parent's answer: a component that is not a link stays where its parent is, so
+   * only links cost a path resolution.
+   */
+  private dirIsInside(rel: string): boolean {
+    if (this.realRoot === null || rel === '' || rel === '.') return true;
+    const hit = this.dirInside.get(rel);
+    if (hit !== undefined) return hit;
+    const slash = rel.lastIndexOf('/');
+    const parent = slash < 0 ? '' : rel.slice(0, slash);
+    let ok = this.dirIsInside(parent);
+    if (ok) {
+      const st = lstatSync(this.abs(rel), { throwIfNoEntry: false });
+      if (st?.isSymbolicLink()) {
+        try {
+          ok = this.inside(realpathSync.native(this.abs(rel)));
+        } catch {
+          // A dangling link: nothing to read there.
+        }
+      }
+    }
+    this.dirInside.set(rel, ok);
+    return ok;
+  }
+
+  /** The listing of a directory inside the tree (cached); null when it cannot be listed. */
+  private entries(rel: string): Map<string, EntryKind> | null {
+    const hit = this.dirCache.get(rel);
+    if (hit !== undefined) return hit;
+    let out: Map<string, EntryKind> | null = null;
+    if (this.dirIsInside(rel)) {
+      try {
+        out = new Map(readdirSync(rel === '' ? this.root : this.abs(rel), { withFileTypes: true }).map((d) => [d.name, entryKind(d)]));
+      } catch {
+        out = null;
+      }
+    }
+    this.dirCache.set(rel, out);
+    return out;
+  }
+
+  /** Records (once per file) why a file is not read. */
+  private refuse(rel: string, why: string): null {
+    if (!this.refused.has(rel)) {
+      this.refused.add(rel);
+      this.warn(rel, why);
+    }
+    return null;
+  }
+
+  /**
+   * File content up to the first NUL byte (as C readers see it), or null when it cannot be read.
+   * Only regular files inside the root, at most MAX_FILE_BYTES (see the module comment): in a
+   * captured tree, what the path is comes from lstat before anything is opened (opening a device can
+   * have effects); the open neither blocks (a FIFO) nor follows a link swapped in meanwhile.
+   */
   read(rel: string): string | null {
+    const slash = rel.lastIndexOf('/');
+    const dir = slash < 0 ? '' : rel.slice(0, slash);
+    if (!this.dirIsInside(dir)) {
+      return this.exists(rel) ? this.refuse(rel, 'lies under a link that leads outside the tree; not read') : null;
+    }
+    let target = this.abs(rel);
+    if (this.realRoot === null) {
+      // The live root: sysfs and procfs hold no FIFOs or device nodes, so the open (which neither
+      // blocks nor follows a link) stands for the look; only links are looked at (below).
+      const text = this.open(rel, target);
+      if (text !== LINK) return text;
+    }
+    let st = lstatSync(target, { throwIfNoEntry: false });
+    if (!st) return null;
+    if (st.isSymbolicLink()) {
+      let real: string;
+      try {
+        real = realpathSync.native(target);
+      } catch {
+        return null;
+      }
+      if (!this.inside(real)) return this.refuse(rel, 'is a link to a file outside the tree; not read');
+      st = lstatSync(real, { throwIfNoEntry: false });
+      if (!st) return null;
+      target = real;
+    }
+    if (!st.isFile()) return this.refuse(rel, `is ${kindOf(st)}, not a regular file; not read`);
+    const text = this.open(rel, target);
+    return text === LINK ? null : text;
+  }
+
+  /** Reads a file (capped), opened without blocking and without following a link (LINK when it is one). */
+  private open(rel: string, target: string): string | null | typeof LINK {
     let text: string;
-    const path = this.abs(rel);
     try {
-      // sysfs files are small: one read into a shared buffer avoids readFileSync's stat and allocation.
-      const fd = openSync(path, 'r');
+      const fd = openSync(target, constants.O_RDONLY | NON_BLOCK | NO_FOLLOW);
       try {
         const n = readSync(fd, SCRATCH, 0, SCRATCH.length, 0);
-        text = n < SCRATCH.length ? SCRATCH.toString('latin1', 0, n) : readFileSync(path, 'latin1');
+        if (n < SCRATCH.length) text = SCRATCH.toString('latin1', 0, n);
+        else {
+          const more = readCapped(fd, n);
+          if (more === null) return this.refuse(rel, `holds more than the ${MAX_FILE_BYTES} bytes read from any file; not read`);
+          text = more;
+        }
       } finally {
         closeSync(fd);
       }
-    } catch {
-      return null;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ELOOP' ? LINK : null;
     }
     const nul = text.indexOf('\0');
     return nul < 0 ? text : text.slice(0, nul);
@@ -56,28 +199,26 @@ export class RootFs {
     return text === null ? null : text.trim();
   }
 
-  /** Entry names of a directory (unsorted as the OS gives them), or [] when it does not exist. Cached. */
+  /**
+   * Entry names of a directory (unsorted as the OS gives them), or [] when it does not exist or
+   * lies outside the tree. Cached.
+   */
   list(rel: string): string[] {
-    const hit = this.dirCache.get(rel);
+    const hit = this.nameCache.get(rel);
     if (hit) return hit;
-    let names: string[];
-    try {
-      names = readdirSync(this.abs(rel));
-    } catch {
-      names = [];
-    }
-    this.dirCache.set(rel, names);
+    if (!this.dirIsInside(rel) && this.exists(rel)) this.refuse(rel, 'is a link to a directory outside the tree; not read');
+    const names = [...(this.entries(rel)?.keys() ?? [])];
+    this.nameCache.set(rel, names);
     return names;
   }
 
-  /** True when a directory exists and can be listed (an empty directory counts). */
+  /** True when a directory exists inside the tree and can be listed (an empty directory counts). */
   isDir(rel: string): boolean {
-    try {
-      readdirSync(this.abs(rel));
-      return true;
-    } catch {
+    if (!this.dirIsInside(rel)) {
+      if (this.exists(rel)) this.refuse(rel, 'is a link to a directory outside the tree; not read');
       return false;
     }
+    return this.entries(rel) !== null;
   }
 
   /** True when the path exists (no exception is thrown either way: cheaper than a failing read). */
@@ -138,6 +279,21 @@ export class RootFs {
       return null;
     }
   }
+}
+
+/** Reads the rest of a file after its first `have` bytes (in SCRATCH); null beyond MAX_FILE_BYTES. */
+function readCapped(fd: number, have: number): string | null {
+  const chunks: Buffer[] = [Buffer.from(SCRATCH.subarray(0, have))];
+  let total = have;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(Math.min(1024 * 1024, MAX_FILE_BYTES + 1 - total));
+    const n = readSync(fd, buf, 0, buf.length, total);
+    if (n === 0) break;
+    chunks.push(buf.subarray(0, n));
+    total += n;
+    if (total > MAX_FILE_BYTES) return null;
+  }
+  return Buffer.concat(chunks, total).toString('latin1');
 }
 
 /** Parses "32K", "1024K", "8M", "12345" (bytes) as sysfs cache/size files print them. */

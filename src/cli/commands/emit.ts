@@ -11,6 +11,7 @@ import { SOURCE_HELP, loadTopology } from '../../adapters/source.js';
 import { EMIT_FORMATS, type EmitFormat, type EmitPlacementOptions, EmitError, type PlacementLike, emitPlacement, parsePlacementFile } from '../../core/emit/index.js';
 import { placeMany } from '../../core/placement/place.js';
 import { DEFAULT_POLICY } from '../../core/placement/policies/index.js';
+import { requestBounds } from '../../core/placement/request.js';
 import type { Topology } from '../../core/topology/model.js';
 import type { Io } from '../io.js';
 import { EXIT_INFEASIBLE, collect, loadState, readVm } from './place.js';
@@ -145,7 +146,8 @@ Examples:
       }
       if (opts.vm) {
         const state = await loadState(opts);
-        const result = placeMany(opts.vm.map(readVm), state, opts.policy);
+        const bounds = requestBounds(state.topology);
+        const result = placeMany(opts.vm.map((v) => readVm(v, bounds)), state, opts.policy);
         if (result.refusal) {
           io.err(renderRefusal(result.refusal.name, result.refusal.reasons, result.refusal.hints));
           io.setExitCode(EXIT_INFEASIBLE);

@@ -8,7 +8,7 @@ import { SOURCE_HELP } from '../../adapters/source.js';
 import { predictCost } from '../../core/cost/model.js';
 import { place } from '../../core/placement/place.js';
 import { DEFAULT_POLICY } from '../../core/placement/policies/index.js';
-import { RequestError } from '../../core/placement/request.js';
+import { RequestError, requestBounds } from '../../core/placement/request.js';
 import { releaseAllocation } from '../../core/placement/state.js';
 import { type Io, writeJson } from '../io.js';
 import { renderPlacements, renderRefusal, renderReserve } from '../render/placement-text.js';
@@ -72,7 +72,7 @@ Examples:
         io.out(today.ok ? renderPlacements([today.placement], state) : renderRefusal(alloc.name, today.reasons, today.hints));
         return;
       }
-      const request = readVm(opts.vm as string);
+      const request = readVm(opts.vm as string, requestBounds(state.topology));
       const result = place(request, state, opts.policy);
       if (!result.ok) {
         if (opts.json) writeJson(io, { ok: false, reasons: result.reasons, hints: result.hints });

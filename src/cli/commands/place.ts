@@ -14,8 +14,10 @@ import type { Placement } from '../../core/placement/types.js';
 import { type Io, writeJson } from '../io.js';
 import { writeEmitted } from './emit.js';
 import { renderPlacements, renderRefusal, renderReserve } from '../render/placement-text.js';
-import { parseVmSpec, type VmRequest, parseVmRequest, RequestError } from '../../core/placement/request.js';
-import { type HostState, createHostState, defaultReserve, stateFromJson, stateToJson } from '../../core/placement/state.js';
+import { ANY_HOST, type RequestBounds, parseVmSpec, type VmRequest, parseVmRequest, RequestError, requestBounds } from '../../core/placement/request.js';
+import { HostUpdateError, brokenVms, judgeAllocations, updateHost } from '../../core/placement/host-update.js';
+import { type HostState, type ReserveOptions, StateError, createHostState, defaultReserve, stateFromJson, stateToJson } from '../../core/placement/state.js';
+import { withStateLock } from '../state-lock.js';
 import { parseCpuList } from '../../core/topology/cpulist.js';
 import { parseSize } from '../../core/topology/sizes.js';
 
@@ -25,16 +27,46 @@ export interface HostOptions {
   state?: string;
   reserveCpus?: string;
   reserveMemory?: string;
+  /** Accept a reserve change that breaks VMs: mark them displaced. */
+  displace?: boolean;
 }
 
-/** Loads the state file if it exists, else builds a fresh state from --host. */
+/**
+ * Refuses a state whose VMs break the host's invariants (the fleet store's: `judgeAllocations`),
+ * e.g. a file edited by hand so that two VMs share a CPU: ERR_STATE_INVALID (exit 2) naming the VMs
+ * and resources. VMs marked displaced may lack what they hold; nothing else may hold it.
+ */
+export function checkState(state: HostState, origin: string): void {
+  const displaced = new Set(state.allocations.filter((a) => a.displaced).map((a) => a.name));
+  const broken = judgeAllocations(state.topology, state.reserve, state.allocations).filter((b) => !displaced.has(b.vm));
+  if (broken.length === 0) return;
+  const vms = brokenVms(broken);
+  const list = broken.slice(0, 8).map((b) => `${b.vm}: ${b.resource}${b.node === null ? '' : ` on node ${b.node}`}: ${b.detail}`);
+  throw new StateError(origin, `VM(s) ${vms.join(', ')} break the host's invariants: ${list.join('; ')}${broken.length > 8 ? `; and ${broken.length - 8} more` : ''}`, 'ERR_STATE_INVALID');
+}
+
+/**
+ * Loads the state file if it exists (checked with `checkState`), else builds a fresh state from
+ * --host. A new reserve (--reserve-cpus, --reserve-memory) on an existing state is judged against
+ * its VMs: one that would break any throws HostUpdateError (the command refuses, exit 1), unless
+ * --displace, which marks them displaced.
+ */
 export async function loadState(opts: HostOptions): Promise<HostState> {
-  const reserve = {
-    ...(opts.reserveCpus !== undefined ? { cpus: parseCpuList(opts.reserveCpus) } : {}),
-    ...(opts.reserveMemory !== undefined ? { memory: parseSize(opts.reserveMemory) } : {}),
+  const reserveFor = (topology: HostState['topology']): ReserveOptions => {
+    const bounds = requestBounds(topology);
+    let cpus: number[] | undefined;
+    if (opts.reserveCpus !== undefined) {
+      try {
+        cpus = parseCpuList(opts.reserveCpus, { maxId: bounds.maxCpu, what: 'CPU' });
+      } catch (err) {
+        throw new RequestError('--reserve-cpus', (err as Error).message);
+      }
+    }
+    return { ...(cpus !== undefined ? { cpus } : {}), ...(opts.reserveMemory !== undefined ? { memory: parseSize(opts.reserveMemory) } : {}) };
   };
   if (opts.state && existsSync(opts.state)) {
     const state = stateFromJson(readFileSync(opts.state, 'utf8'), opts.state);
+    checkState(state, opts.state);
     if (opts.host) {
       const topo = await loadTopology(opts.host);
       if (topo.source !== state.topology.source) {
@@ -42,23 +74,50 @@ export async function loadState(opts: HostOptions): Promise<HostState> {
       }
     }
     if (opts.reserveCpus !== undefined || opts.reserveMemory !== undefined) {
-      return { ...state, reserve: defaultReserve(state.topology, reserve) };
+      const reserve = defaultReserve(state.topology, reserveFor(state.topology));
+      const update = updateHost(state, state.topology, reserve, Date.now());
+      if (update.displaces.length > 0 && !opts.displace) {
+        throw new HostUpdateError(opts.reserveCpus !== undefined ? '--reserve-cpus' : '--reserve-memory', update.broken, update.displaces);
+      }
+      return update.state;
     }
     return state;
   }
   if (!opts.host) throw new RequestError('--host', 'needed (or an existing --state file)');
-  return createHostState(await loadTopology(opts.host), reserve);
+  const topology = await loadTopology(opts.host);
+  return createHostState(topology, reserveFor(topology));
 }
 
 /** Writes the state file atomically (temporary file in the same folder, then rename). */
 export function saveState(path: string, state: HostState): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${Date.now()}.tmp`);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   writeFileSync(tmp, stateToJson(state));
   renameSync(tmp, path);
 }
 
-/** A --vm value: the compact form, or JSON when it starts with "{", or @FILE holding JSON. */
-export function readVm(spec: string): VmRequest {
+/**
+ * Runs `fn` holding the state file's lock (when there is a state file): the read, the decision and
+ * the write of one command happen while no other command changes the file.
+ */
+export function lockedState<T>(io: Io, path: string | undefined, fn: () => Promise<T>): Promise<T> {
+  if (path === undefined) return fn();
+  return withStateLock(path, fn, (holder) => io.err(`numaplan: waiting for the lock on ${path} (held by ${holder})\n`));
+}
+
+/** Prints a reserve change refused because it breaks VMs (exit 1), in a refusal's shape. */
+export function reportHostUpdate(io: Io, err: HostUpdateError, json: boolean): void {
+  const hints = [`release or move ${err.vms.join(', ')}, or pass --displace to keep them marked displaced (nothing new is placed on what they hold)`];
+  const reasons = err.broken.filter((b) => err.vms.includes(b.vm));
+  if (json) writeJson(io, { ok: false, reasons, hints, displaces: err.vms });
+  else io.out(renderRefusal(`${err.path} on this host`, reasons.map((r) => ({ ...r, resource: `${r.vm}: ${r.resource}` })), hints));
+  io.setExitCode(EXIT_INFEASIBLE);
+}
+
+/**
+ * A --vm value: the compact form, or JSON when it starts with "{", or @FILE holding JSON. `bounds`:
+ * the host's largest CPU and node ids (lists naming more are refused before they are expanded).
+ */
+export function readVm(spec: string, bounds: RequestBounds = ANY_HOST): VmRequest {
   const text = spec.startsWith('@') ? readVmFile(spec.slice(1)) : spec;
   if (text.trimStart().startsWith('{')) {
     let raw: unknown;
@@ -67,9 +126,9 @@ export function readVm(spec: string): VmRequest {
     } catch (err) {
       throw new RequestError('--vm', `not valid JSON (${(err as Error).message})`);
     }
-    return parseVmRequest(raw);
+    return parseVmRequest(raw, bounds);
   }
-  return parseVmSpec(text);
+  return parseVmSpec(text, bounds);
 }
 
 function readVmFile(path: string): string {
@@ -123,6 +182,7 @@ export function registerPlace(program: Command, io: Io): void {
     .option('--json', 'JSON output (the placement contract)')
     .option('--reserve-cpus <list>', "host CPUs kept for the host (default: CPU 0's core)")
     .option('--reserve-memory <size>', "memory of the reserve node kept for the host (default: max(1G, 2%))")
+    .option('--displace', 'with --state and a new reserve that VMs in the file hold: mark them displaced instead of refusing')
     .option('--device-nodes', 'vNUMA: a CPU-less guest node for devices outside the VM nodes')
     .addOption(new Option('--emit <format>', 'print the configuration for a target instead of the placement').choices([...EMIT_FORMATS]))
     .option('--no-host-binding', 'with --emit: leave out host-node binding (for hosts that lack the planned nodes)')
@@ -138,15 +198,36 @@ VMs are placed in order. If one does not fit, the command stops there and exits 
 refusal ({"ok":false,"reasons","hints"}) plus "failed" (its name) and "placements" (the VMs placed
 before it); with --state, those earlier VMs are recorded in the state file.
 
+With --state, commands take the file's lock (FILE.lock) for their read and write, so commands run
+at once all land in the file. A new --reserve-cpus/--reserve-memory on an existing state is judged
+against its VMs: one that takes what a VM holds is refused (exit 1, the VMs and resources listed)
+unless --displace marks those VMs displaced. A state file whose VMs break the host's invariants
+(edited by hand: two VMs on one CPU, a pool overfilled) is refused (exit 2).
+
 Examples:
   numaplan place --host preset:broadwell-2s --vm name=web,vcpus=12,memory=16G
   numaplan place --host preset:broadwell-2s --state host.json --vm name=db,vcpus=8,memory=32G,pages=1G --json`,
     )
     .action(async (opts: PlaceOptionsCli) => {
-      const state = await loadState(opts);
-      const requests = opts.vm.map(readVm);
-      const result = placeMany(requests, state, opts.policy, { deviceNodes: opts.deviceNodes === true });
-      if (opts.state) saveState(opts.state, result.state);
+      const decided = await lockedState(io, opts.state, async () => {
+        let state: HostState;
+        try {
+          state = await loadState(opts);
+        } catch (err) {
+          if (err instanceof HostUpdateError) {
+            reportHostUpdate(io, err, opts.json === true);
+            return null;
+          }
+          throw err;
+        }
+        const bounds = requestBounds(state.topology);
+        const requests = opts.vm.map((v) => readVm(v, bounds));
+        const placed = placeMany(requests, state, opts.policy, { deviceNodes: opts.deviceNodes === true });
+        if (opts.state) saveState(opts.state, placed.state);
+        return placed;
+      });
+      if (decided === null) return;
+      const result = decided;
       if (result.refusal) {
         const r = result.refusal;
         if (opts.json) {

@@ -12,6 +12,7 @@ interface ServeCli {
   port: string;
   host: string;
   token?: string;
+  tokenFile?: string;
   openReads?: boolean;
   demo?: boolean;
   json?: boolean;
@@ -36,15 +37,20 @@ export function registerServe(program: Command, io: Io, wait: () => Promise<void
     .option('--db <url>', 'sqlite:FILE or postgres://USER@HOST/DB (default: sqlite under --data)')
     .option('--port <n>', 'TCP port (0 = any free port)', '8080')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
-    .option('--token <t>', 'bearer token for writes (default: generated on first start, kept in the data directory)')
+    .option('--token-file <file>', 'file holding the bearer token (first line); or set NUMAPLAN_TOKEN')
+    .option('--token <t>', 'the bearer token itself (shows in the process list: prefer --token-file or NUMAPLAN_TOKEN); default: generated on first start, kept in the data directory (0600)')
     .option('--open-reads', 'let GET requests through without the token')
     .option('--demo', 'register this machine (live sysfs) and a few presets as demo hosts; implies --open-reads')
     .option('--json', 'print the URL and token as one JSON line')
     .addHelpText(
       'after',
       `
+The token is printed only when it is generated (first start); later starts say where it is kept.
+The data directory is created private (0700), and the SQLite database and the token in it 0600.
+
 Examples:
   numaplan serve --demo
+  NUMAPLAN_TOKEN=$(cat /etc/numaplan/token) numaplan serve --data /var/lib/numaplan
   numaplan serve --db postgres://numaplan@db.example/fleet --host 0.0.0.0 --port 8080
   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/v1/summary`,
     )
@@ -53,21 +59,42 @@ Examples:
         ...(opts.data !== undefined ? { data: opts.data } : {}),
         ...(opts.db !== undefined ? { db: opts.db } : {}),
         ...(opts.token !== undefined ? { token: opts.token } : {}),
+        ...(opts.tokenFile !== undefined ? { tokenFile: opts.tokenFile } : {}),
         port: port(opts.port),
         host: opts.host,
         openReads: opts.openReads === true || opts.demo === true,
         demo: opts.demo === true,
       });
+      const shown = running.tokenGenerated;
+      const kept =
+        running.tokenSource === 'env' ? 'from NUMAPLAN_TOKEN' : running.tokenSource === 'option' ? 'from --token' : `kept in ${running.tokenFile ?? '?'}`;
+      if (opts.token !== undefined) running.warnings.push('--token shows in the process list; prefer --token-file or NUMAPLAN_TOKEN');
       if (opts.json) {
-        io.out(`${JSON.stringify({ url: running.url, token: running.token, store: running.store.kind, demoHosts: running.demoHosts })}\n`);
+        io.out(
+          `${JSON.stringify({
+            url: running.url,
+            ...(shown ? { token: running.token } : {}),
+            tokenGenerated: running.tokenGenerated,
+            tokenSource: running.tokenSource,
+            tokenFile: running.tokenFile,
+            store: running.store.kind,
+            demoHosts: running.demoHosts,
+          })}\n`,
+        );
+        for (const w of running.warnings) io.err(`numaplan serve: warning: ${w}\n`);
       } else {
         io.out(`numaplan fleet service on ${running.url}  (store: ${running.store.kind} ${running.store.location})\n`);
-        io.out(`  web page:  ${running.url}/#token=${running.token}  (the token stays in the browser)\n  API:       ${running.url}/openapi.json\n  metrics:   ${running.url}/metrics\n`);
-        const where = running.tokenFile ? ` (kept in ${running.tokenFile})` : '';
-        io.out(`  token:     ${running.token}${running.tokenGenerated ? ' (new)' : ''}${where}\n`);
+        if (shown) {
+          io.out(`  web page:  ${running.url}/#token=${running.token}  (the token stays in the browser)\n`);
+        } else {
+          io.out(`  web page:  ${running.url}/  (add #token=TOKEN to the address, or enter it on the page)\n`);
+        }
+        io.out(`  API:       ${running.url}/openapi.json\n  metrics:   ${running.url}/metrics\n`);
+        if (shown) io.out(`  token:     ${running.token} (new, kept in ${running.tokenFile ?? '?'}; printed this once)\n`);
+        else io.out(`  token:     ${kept} (not printed)\n`);
         if (running.demoHosts.length > 0) io.out(`  demo hosts: ${running.demoHosts.join(', ')}\n`);
         for (const w of running.warnings) io.err(`numaplan serve: warning: ${w}\n`);
-        io.out(`  try: curl -H "Authorization: Bearer ${running.token}" ${running.url}/api/v1/summary\n`);
+        io.out(`  try: curl -H "Authorization: Bearer ${shown ? running.token : '$TOKEN'}" ${running.url}/api/v1/summary\n`);
       }
       await wait();
       await running.close();

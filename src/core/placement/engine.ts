@@ -175,11 +175,29 @@ function placeExplicit(
     byNode.get(n)?.push(i);
   });
   if (reasons.length > 0) return { ok: false, ctx: null, reasons };
+  // Reserved emulator pCPUs (emulator=N): completely free CPUs of the node holding the most pinned
+  // vCPUs (first such node on ties), as for placements the engine chooses; never one of the pins.
+  const emulator = request.emulator === 'share' ? 0 : request.emulator;
+  let emulatorCpus: number[] = [];
+  let primary = -1;
+  if (emulator > 0) {
+    primary = order.reduce((best, n) => ((byNode.get(n)?.length ?? 0) > (byNode.get(best)?.length ?? 0) ? n : best), order[0] as number);
+    const mine = new Set([...cpus, ...held]);
+    const free = (capacity.byId.get(primary)?.freePus ?? []).filter((c) => !mine.has(c));
+    if (free.length < emulator) {
+      return {
+        ok: false,
+        ctx: null,
+        reasons: [{ resource: 'emulator-cpus', node: primary, need: emulator, have: free.length, detail: `reserved emulator pCPUs must be completely free CPUs of node ${primary}, the node of the most pinned vCPUs; it has ${free.length}` }],
+      };
+    }
+    emulatorCpus = free.slice(free.length - emulator);
+  }
   let lastReasons: RefusalReason[] = [];
   for (const pageSize of pages) {
     const ctx = makeContext(request, state, pageSize, shared ? 'shared' : 'thread', capacity);
     const memNodes = request.tier !== 'dram' ? null : (request.nodes ?? order);
-    const parts: Part[] = order.map((n) => ({ node: n, vcpus: byNode.get(n)?.length ?? 0, emulator: 0, memory: 0 }));
+    const parts: Part[] = order.map((n) => ({ node: n, vcpus: byNode.get(n)?.length ?? 0, emulator: n === primary ? emulator : 0, memory: 0 }));
     let memory: { node: number; bytes: number }[] = [];
     const shortfalls: RefusalReason[] = [];
     if (memNodes) {
@@ -221,7 +239,7 @@ function placeExplicit(
       shortfalls: [],
     };
     evaluation.cost = predictCost({ distance: ctx.distance, vcpusByNode: new Map(parts.map((p) => [p.node, p.vcpus])), memoryByNode: vm, pageSize, deviceNodes: [] }).relativeLatency;
-    const assignment = { cpus: [...cpus], heldCpus: held.sort((a, b) => a - b), emulatorCpus: [], vcpuIndexes: order.map((n) => byNode.get(n) ?? []), devices: dev.devices };
+    const assignment = { cpus: [...cpus], heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes: order.map((n) => byNode.get(n) ?? []), devices: dev.devices };
     const choice: NodeChoice = { evaluation, score: [], alternatives: [], notes: ['host CPUs given explicitly (cpus=): honoured exactly, each one checked free'] };
     return { ok: true, placement: buildPlacement(policy, ctx, choice, assignment, [ctx.mode], pages, options) };
   }

@@ -8,7 +8,9 @@
  * Every error is a `RequestError` (code ERR_REQUEST) naming the field and the value at fault.
  */
 import { z } from 'zod';
-import { parseCpuList } from '../topology/cpulist.js';
+import { parseCpuList, parseCpuListInOrder } from '../topology/cpulist.js';
+import { MAX_CPU_ID, MAX_NODE_ID } from '../topology/limits.js';
+import type { Topology } from '../topology/model.js';
 import { parseSize } from '../topology/sizes.js';
 
 /** Error for a request that cannot be understood; the CLI exits 2 with it. */
@@ -40,6 +42,33 @@ const size = z.union([z.number().int().nonnegative(), z.string()]).transform((v,
   }
 });
 
+/** Most vCPUs a VM may have (QEMU's and libvirt's largest guests are below it). */
+export const MAX_VCPUS = 8192;
+/** Most device wishes in one request, and most devices they may add up to. */
+export const MAX_DEVICE_REQUESTS = 64;
+export const MAX_DEVICES = 256;
+
+/**
+ * The largest CPU and node ids a request may name: a host's own (`requestBounds(topology)`) when the
+ * request is about one host, else the largest any host can have (MAX_CPU_ID, MAX_NODE_ID).
+ */
+export interface RequestBounds {
+  maxCpu: number;
+  maxNode: number;
+}
+
+/** Bounds for requests that may go to any host. */
+export const ANY_HOST: RequestBounds = { maxCpu: MAX_CPU_ID, maxNode: MAX_NODE_ID };
+
+/** The bounds of one host: its largest CPU and node ids. */
+export function requestBounds(topology: Topology): RequestBounds {
+  let maxCpu = -1;
+  for (const p of topology.pus) if (p.os > maxCpu) maxCpu = p.os;
+  let maxNode = -1;
+  for (const n of topology.nodes) if (n.id > maxNode) maxNode = n.id;
+  return { maxCpu, maxNode };
+}
+
 const PCI_ADDRESS = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 
 /** One device wish. */
@@ -68,7 +97,7 @@ const PAGE_SIZES = [4096, 2 * 1024 ** 2, 1024 ** 3] as const;
 export const VmRequestSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, "_", "." and "-", at most 64'),
-    vcpus: z.number().int().positive().max(8192),
+    vcpus: z.number().int().positive().max(MAX_VCPUS),
     memory: size.refine((m) => m > 0, 'memory must be positive'),
     /** Page size in bytes, or "auto": the largest size whose pools can hold the VM, falling back. */
     pageSize: z
@@ -83,11 +112,11 @@ export const VmRequestSchema = z
     maxNodes: z.number().int().positive().optional(),
     layout: z.array(GuestNodeRequestSchema).min(1).optional(),
     tier: z.enum(['dram', 'hbm', 'cxl', 'gpu']).default('dram'),
-    devices: z.array(DeviceRequestSchema).default([]),
+    devices: z.array(DeviceRequestSchema).max(MAX_DEVICE_REQUESTS).default([]),
     /** Escape hatch: host CPU per vCPU, honoured exactly (length = vcpus). */
-    cpus: z.array(z.number().int().nonnegative()).optional(),
+    cpus: z.array(z.number().int().nonnegative().max(MAX_CPU_ID)).max(MAX_VCPUS).optional(),
     /** Escape hatch: exactly these host nodes. */
-    nodes: z.array(z.number().int().nonnegative()).min(1).optional(),
+    nodes: z.array(z.number().int().nonnegative().max(MAX_NODE_ID)).min(1).max(MAX_NODE_ID + 1).optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -115,6 +144,10 @@ export const VmRequestSchema = z
         ctx.addIssue({ code: 'custom', path: ['numa'], message: 'strict (one node) contradicts a layout of several guest nodes' });
       }
     }
+    const devices = r.devices.reduce((n, d) => n + d.count, 0);
+    if (devices > MAX_DEVICES) {
+      ctx.addIssue({ code: 'custom', path: ['devices'], message: `asks for ${devices} devices; at most ${MAX_DEVICES} per VM` });
+    }
     if (r.maxNodes !== undefined && r.numa === 'strict' && r.maxNodes !== 1) {
       ctx.addIssue({ code: 'custom', path: ['maxNodes'], message: 'strict means one node' });
     }
@@ -125,16 +158,28 @@ export type VmRequest = z.infer<typeof VmRequestSchema>;
 /** What a caller may pass (sizes as strings allowed, defaults optional). */
 export type VmRequestInput = z.input<typeof VmRequestSchema>;
 
-/** Validates a request given as a value (e.g. parsed JSON). Throws RequestError naming the field. */
-export function parseVmRequest(input: unknown): VmRequest {
+/**
+ * Validates a request given as a value (e.g. parsed JSON). Throws RequestError naming the field.
+ * `bounds`: the host's largest CPU and node ids, when the request is about one host.
+ */
+export function parseVmRequest(input: unknown, bounds: RequestBounds = ANY_HOST): VmRequest {
   const parsed = VmRequestSchema.safeParse(input);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return checkBounds(parsed.data, bounds);
   const issue = parsed.error.issues[0];
   const path = issue ? issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('') : '';
   let value: unknown = input;
   for (const p of issue?.path ?? []) value = (value as Record<PropertyKey, unknown> | undefined)?.[p as PropertyKey];
   const shown = value === undefined || typeof value === 'object' ? '' : ` (got ${JSON.stringify(value)})`;
   throw new RequestError(path || '(request)', `${issue?.message ?? 'invalid'}${shown}`);
+}
+
+/** Refuses CPU and node ids beyond the host's largest. */
+function checkBounds(r: VmRequest, bounds: RequestBounds): VmRequest {
+  const cpu = r.cpus?.findIndex((c) => c > bounds.maxCpu) ?? -1;
+  if (cpu >= 0) throw new RequestError(`cpus[${cpu}]`, `CPU ${r.cpus?.[cpu]} is beyond the host's largest (${bounds.maxCpu})`);
+  const node = r.nodes?.findIndex((n) => n > bounds.maxNode) ?? -1;
+  if (node >= 0) throw new RequestError(`nodes[${node}]`, `node ${r.nodes?.[node]} is beyond the host's largest (${bounds.maxNode})`);
+  return r;
 }
 
 const KEY_ALIASES: Record<string, string> = {
@@ -159,9 +204,12 @@ const LIST_KEYS = new Set(['cpus', 'nodes']);
 
 /**
  * Parses the compact CLI form `key=value,key=value`. The values of `cpus` and `nodes` are cpulists
- * and may contain commas ("cpus=0-3,8-11"): a part without "=" continues the previous list.
+ * and may contain commas ("cpus=0-3,8-11"): a part without "=" continues the previous list. `cpus`
+ * keeps the order written (one host CPU per vCPU, in vCPU order: "cpus=350,183,74" pins vCPU 0 to
+ * 350). Lists are parsed against `bounds` (the host's largest ids when known) and against the
+ * request itself (no more CPUs than vCPUs), before they are expanded.
  */
-export function parseVmSpec(spec: string): VmRequest {
+export function parseVmSpec(spec: string, bounds: RequestBounds = ANY_HOST): VmRequest {
   const raw: Record<string, string> = {};
   let last: string | null = null;
   for (const part of spec.split(',')) {
@@ -183,8 +231,11 @@ export function parseVmSpec(spec: string): VmRequest {
     last = field;
   }
   const out: Record<string, unknown> = {};
-  for (const [field, value] of Object.entries(raw)) out[field] = convert(field, value);
-  return parseVmRequest(out);
+  // vCPUs first: they bound the cpus list.
+  if (raw.vcpus !== undefined) out.vcpus = convert('vcpus', raw.vcpus, bounds, MAX_VCPUS);
+  const vcpus = typeof out.vcpus === 'number' && out.vcpus > 0 ? Math.min(out.vcpus, MAX_VCPUS) : MAX_VCPUS;
+  for (const [field, value] of Object.entries(raw)) if (field !== 'vcpus') out[field] = convert(field, value, bounds, vcpus);
+  return parseVmRequest(out, bounds);
 }
 
 function int(field: string, value: string): number {
@@ -200,15 +251,17 @@ function sizeOf(field: string, value: string): number {
   }
 }
 
-function list(field: string, value: string): number[] {
+function list(field: string, value: string, bounds: RequestBounds, vcpus: number): number[] {
   try {
-    return parseCpuList(value);
+    return field === 'cpus'
+      ? parseCpuListInOrder(value, { maxId: bounds.maxCpu, maxCount: vcpus, what: 'CPU' })
+      : parseCpuList(value, { maxId: bounds.maxNode, maxCount: bounds.maxNode + 1, what: 'node' });
   } catch (err) {
     throw new RequestError(field, (err as Error).message);
   }
 }
 
-function convert(field: string, value: string): unknown {
+function convert(field: string, value: string, bounds: RequestBounds, vcpus: number): unknown {
   switch (field) {
     case 'vcpus':
     case 'maxNodes':
@@ -220,17 +273,19 @@ function convert(field: string, value: string): unknown {
     case 'emulator':
       return value === 'share' ? 'share' : int(field, value);
     case 'cpus':
-      return list(field, value);
     case 'nodes':
-      return list(field, value);
+      return list(field, value, bounds, vcpus);
     case 'layout':
       return value.split('/').map((g, i) => {
         const m = /^(\d+):(.+)$/.exec(g.trim());
         if (!m) throw new RequestError(`layout[${i}]`, `expected VCPUS:MEMORY like 8:32G, got "${g}"`);
         return { vcpus: Number(m[1]), memory: sizeOf(`layout[${i}].memory`, m[2] as string) };
       });
-    case 'devices':
-      return value.split('+').map((d, i) => parseDevice(d.trim(), i));
+    case 'devices': {
+      const parts = value.split('+');
+      if (parts.length > MAX_DEVICE_REQUESTS) throw new RequestError('devices', `${parts.length} device wishes; at most ${MAX_DEVICE_REQUESTS}`);
+      return parts.map((d, i) => parseDevice(d.trim(), i));
+    }
     default:
       return value;
   }

@@ -19,7 +19,7 @@ import { TopologyError } from '../topology/errors.js';
 import { topologyFromJson } from '../topology/json.js';
 import type { Topology } from '../topology/model.js';
 import { type VmRequest, VmRequestSchema } from './request.js';
-import type { MemoryGrant, Placement } from './types.js';
+import type { MemoryGrant, Placement, RefusalReason } from './types.js';
 
 /** One VM's resources. */
 export interface Allocation {
@@ -39,6 +39,18 @@ export interface Allocation {
   status: 'claimed' | 'committed';
   /** For a claim: when it lapses (ms, same clock as `now`); null once committed. */
   expiresAt: number | null;
+  /**
+   * Set when a host update the caller accepted left the VM without something it holds (see
+   * host-update.ts): it keeps every resource it holds (nothing new is placed on them) until it is
+   * released, or until a later update makes it fit again.
+   */
+  displaced?: Displacement;
+}
+
+/** Why a VM was displaced by a host update, and since when (ms). */
+export interface Displacement {
+  since: number;
+  reasons: RefusalReason[];
 }
 
 /** What the host keeps for itself (OS, hypervisor, dom0). */
@@ -187,6 +199,22 @@ const AllocationSchema = z.object({
   nodes: z.array(z.number().int().nonnegative()),
   status: z.enum(['claimed', 'committed']),
   expiresAt: z.number().nullable(),
+  displaced: z
+    .object({
+      since: z.number(),
+      reasons: z.array(
+        z.object({
+          resource: z.string(),
+          node: z.number().int().nullable(),
+          need: z.number(),
+          have: z.number(),
+          shortfall: z.number().optional(),
+          nodes: z.array(z.number().int()).optional(),
+          detail: z.string(),
+        }),
+      ),
+    })
+    .optional(),
 });
 
 const StateDocSchema = z.object({
@@ -224,6 +252,10 @@ export function stateFromJson(text: string, origin = 'state.json'): HostState {
     if (err instanceof TopologyError) throw new StateError(err.path, err.message, 'ERR_STATE_JSON');
     throw err;
   }
-  const allocations: Allocation[] = parsed.data.allocations.map((a) => ({ ...a }));
+  const allocations: Allocation[] = parsed.data.allocations.map(({ displaced, ...a }) => {
+    if (!displaced) return { ...a };
+    const reasons = displaced.reasons.map(({ shortfall, nodes, ...r }) => ({ ...r, ...(shortfall !== undefined ? { shortfall } : {}), ...(nodes !== undefined ? { nodes } : {}) }));
+    return { ...a, displaced: { since: displaced.since, reasons } };
+  });
   return { schema: 'numaplan.state/v1', topology, reserve: parsed.data.reserve, allocations };
 }

@@ -9,6 +9,7 @@
  * machine whose cores do not interleave across NUMA nodes inside a package.
  */
 import { TopologyError } from './errors.js';
+import { MAX_CPU_ID, MAX_NODE_ID } from './limits.js';
 import { TOPOLOGY_SCHEMA_ID } from './schema-id.js';
 import type {
   Cache,
@@ -92,6 +93,7 @@ export function makeTopology(input: TopologyInput): Topology {
       throw new TopologyError(`nodes`, `node ${order[k]?.n.id} is listed twice`);
     }
   }
+  for (const { n } of order) checkNodeInput(n);
   const puOwner = new Map<number, number>();
   const nodes: NumaNode[] = order.map(({ n }) => {
     const cpus = [...new Set(n.cpus)].sort(byNumber);
@@ -102,11 +104,11 @@ export function makeTopology(input: TopologyInput): Topology {
       } else puOwner.set(c, n.id);
     }
     const total = n.memory.total;
-    const free = Math.min(n.memory.free ?? total, total);
+    const free = n.memory.free ?? total;
     const kind: NodeKind =
       cpus.length > 0 ? (total > 0 ? 'cpu-memory' : 'memory-less') : total > 0 ? 'cpu-less' : 'empty';
     const hugePages = [...(n.hugePages ?? [])]
-      .map((p) => ({ pageSize: p.pageSize, total: p.total, free: Math.min(p.free, p.total) }))
+      .map((p) => ({ pageSize: p.pageSize, total: p.total, free: p.free }))
       .sort((a, b) => a.pageSize - b.pageSize);
     const tier: MemoryTier = n.tier ?? (kind === 'cpu-less' ? 'unknown' : 'dram');
     return { id: n.id, cpus, memory: { total, free }, hugePages, kind, tier, allowed: n.allowed ?? true };
@@ -116,6 +118,7 @@ export function makeTopology(input: TopologyInput): Topology {
   // --- PUs, cores, packages ---
   const seenPu = new Set<number>();
   for (const p of input.pus) {
+    if (!Number.isInteger(p.os) || p.os < 0 || p.os > MAX_CPU_ID) throw new TopologyError('pus', `cpu ${p.os} is beyond the largest a kernel numbers (${MAX_CPU_ID})`);
     if (seenPu.has(p.os)) throw new TopologyError(`pus`, `cpu ${p.os} is listed twice`);
     seenPu.add(p.os);
   }
@@ -166,17 +169,24 @@ export function makeTopology(input: TopologyInput): Topology {
   });
 
   const models = new Map((input.packages ?? []).map((p) => [p.id, p.model ?? null]));
+  const pkgPus = new Map<number, number[]>();
+  for (const p of pus) {
+    const list = pkgPus.get(p.package);
+    if (list) list.push(p.os);
+    else pkgPus.set(p.package, [p.os]);
+  }
   const packages: Package[] = [...pkgMin.entries()]
     .sort((a, b) => a[1] - b[1])
     .map(([id]) => ({
       id,
-      pus: pus.filter((p) => p.package === id).map((p) => p.os).sort(byNumber),
+      pus: (pkgPus.get(id) ?? []).sort(byNumber),
       model: models.get(id) ?? null,
     }));
 
   // --- devices ---
+  const nodesOfCpu = cpuNodes(nodes);
   const pciDevices: PciDevice[] = [...(input.pciDevices ?? [])]
-    .map((d) => normaliseDevice(d, nodes, warnings))
+    .map((d) => normaliseDevice(d, nodes, nodesOfCpu, warnings))
     .sort((a, b) => a.address.localeCompare(b.address));
   const addresses = new Set<string>();
   for (const d of pciDevices) {
@@ -214,16 +224,66 @@ function buildDistances(input: TopologyInput, perm: number[], warnings: Topology
   if (given.length !== n || given.some((row) => row.length !== n)) {
     throw new TopologyError('distances', `matrix must be ${n}x${n} (one row and column per node), got ${given.length} rows`);
   }
-  return perm.map((i) =>
+  const out = perm.map((i) =>
     perm.map((j) => {
       const v = (given[i] as readonly number[])[j] as number;
       if (!Number.isInteger(v) || v < 0) throw new TopologyError(`distances[${i}][${j}]`, `bad distance ${v}`);
       return v;
     }),
   );
+  checkDistances(out, warnings);
+  return out;
 }
 
-function normaliseDevice(d: PciDeviceInput, nodes: NumaNode[], warnings: TopologyWarning[]): PciDevice {
+/**
+ * Distances as a kernel can report them (rows and columns in node id order). Impossible: a distance
+ * of 0, or a remote node nearer than the local one (ACPI's SLIT and the device tree forbid both, and
+ * Linux rejects such tables). Odd, kept with a warning: a local distance other than 10 (Linux always
+ * reports 10), a remote node as near as the local one.
+ */
+function checkDistances(d: number[][], warnings: TopologyWarning[]): void {
+  for (let i = 0; i < d.length; i++) {
+    const row = d[i] as number[];
+    const local = row[i] as number;
+    for (let j = 0; j < row.length; j++) {
+      const v = row[j] as number;
+      if (v === 0) throw new TopologyError(`distances[${i}][${j}]`, `distance 0 ${i === j ? 'from a node to itself' : `between nodes ${i} and ${j} (in node order)`}: no machine has it (the local distance is 10)`);
+      if (i !== j && v < local) throw new TopologyError(`distances[${i}][${j}]`, `remote distance ${v} is below the local distance ${local} of row ${i}: a remote node cannot be nearer than the local one`);
+    }
+    if (local !== 10) warnings.push({ path: `distances[${i}][${i}]`, message: `local distance ${local}; Linux always reports 10` });
+    for (let j = 0; j < row.length; j++) {
+      if (i !== j && row[j] === local) warnings.push({ path: `distances[${i}][${j}]`, message: `remote distance ${local} equals the local one` });
+    }
+  }
+}
+
+/** Node numbers no machine can have: ids beyond MAX_NODE_ID, pools bigger than the memory, odd page sizes, free above total. */
+function checkNodeInput(n: NodeInput): void {
+  const at = `nodes[${n.id}]`;
+  if (!Number.isInteger(n.id) || n.id < 0 || n.id > MAX_NODE_ID) throw new TopologyError('nodes', `node ${n.id} is beyond the largest a kernel numbers (${MAX_NODE_ID})`);
+  const total = n.memory.total;
+  if (n.memory.free !== undefined && n.memory.free > total) {
+    throw new TopologyError(`${at}.memory.free`, `${n.memory.free} bytes free of ${total}: free cannot exceed total`);
+  }
+  const sizes = new Set<number>();
+  let pools = 0;
+  (n.hugePages ?? []).forEach((p, k) => {
+    const pat = `${at}.hugePages[${k}]`;
+    if (!Number.isSafeInteger(p.pageSize) || p.pageSize < 4096 || (p.pageSize & (p.pageSize - 1)) !== 0 || p.pageSize > 2 ** 40) {
+      throw new TopologyError(`${pat}.pageSize`, `page size ${p.pageSize} bytes is not a power-of-two multiple of 4 KiB`);
+    }
+    if (sizes.has(p.pageSize)) throw new TopologyError(`${pat}.pageSize`, `a second pool of ${p.pageSize}-byte pages`);
+    sizes.add(p.pageSize);
+    if (p.free > p.total) throw new TopologyError(`${pat}.free`, `${p.free} pages free of ${p.total}: free cannot exceed total`);
+    pools += p.pageSize * p.total;
+    if (!Number.isSafeInteger(pools)) throw new TopologyError(`${pat}.total`, `${p.total} pages of ${p.pageSize} bytes is more memory than any machine has`);
+  });
+  if (pools > total) {
+    throw new TopologyError(`${at}.hugePages`, `huge-page pools hold ${pools} bytes, more than the node's memory (${total} bytes): the pools are carved out of the node's memory`);
+  }
+}
+
+function normaliseDevice(d: PciDeviceInput, nodes: NumaNode[], nodesOfCpu: Map<number, NodeCpus[]>, warnings: TopologyWarning[]): PciDevice {
   const address = d.address.toLowerCase();
   let node = d.node;
   if (node !== null && !nodes.some((n) => n.id === node)) {
@@ -240,7 +300,7 @@ function normaliseDevice(d: PciDeviceInput, nodes: NumaNode[], warnings: Topolog
     name: d.name ?? null,
     node,
     localCpus,
-    inferredNode: node === null && localCpus ? inferNode(localCpus, nodes) : null,
+    inferredNode: node === null && localCpus ? inferNodeIndexed(localCpus, nodesOfCpu) : null,
     sriov: d.sriov ? { totalVfs: d.sriov.totalVfs, numVfs: d.sriov.numVfs, vfs: [...d.sriov.vfs].sort() } : null,
     physfn: d.physfn ?? null,
     rdmaDevices: [...(d.rdmaDevices ?? [])].sort(),
@@ -254,12 +314,42 @@ function normaliseDevice(d: PciDeviceInput, nodes: NumaNode[], warnings: Topolog
  * a kernel says "don't know") infer nothing.
  */
 export function inferNode(localCpus: readonly number[], nodes: readonly NumaNode[]): number | null {
-  if (localCpus.length === 0) return null;
-  const candidates = nodes.filter((n) => n.cpus.length > 0 && localCpus.every((c) => n.cpus.includes(c)));
-  return candidates.length === 1 ? (candidates[0] as NumaNode).id : null;
+  return inferNodeIndexed(localCpus, cpuNodes(nodes));
 }
 
-function deepFreeze<T>(value: T): T {
+/** The nodes listing each CPU (a CPU two nodes claim is listed under both). */
+function cpuNodes(nodes: readonly NumaNode[]): Map<number, NodeCpus[]> {
+  const out = new Map<number, NodeCpus[]>();
+  for (const n of nodes) {
+    const entry = { id: n.id, cpus: new Set(n.cpus) };
+    for (const c of n.cpus) {
+      const list = out.get(c);
+      if (list) list.push(entry);
+      else out.set(c, [entry]);
+    }
+  }
+  return out;
+}
+
+interface NodeCpus {
+  id: number;
+  cpus: Set<number>;
+}
+
+/**
+ * `inferNode` over the CPU -> nodes index: only the nodes listing the first local CPU can contain
+ * them all, so the work is linear in the local CPUs (a device listing every CPU of a large host,
+ * many times over, costs no more than reading its list).
+ */
+function inferNodeIndexed(localCpus: readonly number[], nodesOfCpu: Map<number, NodeCpus[]>): number | null {
+  if (localCpus.length === 0) return null;
+  const first = nodesOfCpu.get(localCpus[0] as number) ?? [];
+  const candidates = first.filter((n) => localCpus.every((c) => n.cpus.has(c)));
+  return candidates.length === 1 ? (candidates[0] as NodeCpus).id : null;
+}
+
+/** Freezes a value and everything it holds. */
+export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);

@@ -9,6 +9,8 @@
  * Indexes are OS indexes (what the kernel calls cpu37), never logical ones.
  */
 
+import { MAX_CPU_ID } from './limits.js';
+
 /** Error thrown for a malformed list; `code` lets callers turn it into an input error. */
 export class CpuListError extends Error {
   readonly code = 'ERR_CPULIST';
@@ -20,26 +22,67 @@ export class CpuListError extends Error {
 
 const RANGE = /^(\d+)(?:-(\d+)(?::(\d+))?)?$/;
 
+/** Bounds a list is parsed against (the host's, when known). */
+export interface ListLimits {
+  /** Largest index allowed (default MAX_CPU_ID). */
+  maxId?: number;
+  /** Most entries the list may expand to, counting repeats (default maxId + 1). */
+  maxCount?: number;
+  /** What the entries are, for messages ("CPU", "node"); default "index". */
+  what?: string;
+}
+
 /**
- * Parses a cpulist ("0-3,8-11", "0-15:2" stride form as the kernel accepts, or "" for empty)
- * into a sorted array of unique indexes.
+ * Expands a cpulist in the order written (ranges ascending), checking every element against the
+ * limits before expanding it: an index above `maxId` or a list longer than `maxCount` is refused
+ * without a single entry being generated for it.
  */
-export function parseCpuList(text: string): number[] {
+function expandList(text: string, limits: ListLimits, visit: (i: number) => void): void {
   const trimmed = text.trim();
-  if (trimmed === '') return [];
-  const seen = new Set<number>();
-  for (const part of trimmed.split(',')) {
+  if (trimmed === '') return;
+  const maxId = limits.maxId ?? MAX_CPU_ID;
+  const maxCount = limits.maxCount ?? maxId + 1;
+  const what = limits.what ?? 'index';
+  const shown = trimmed.length > 60 ? `${trimmed.slice(0, 57)}...` : trimmed;
+  let count = 0;
+  let start = 0;
+  while (start <= trimmed.length) {
+    let end = trimmed.indexOf(',', start);
+    if (end < 0) end = trimmed.length;
+    const part = trimmed.slice(start, end);
+    start = end + 1;
     const m = RANGE.exec(part.trim());
-    if (!m) throw new CpuListError(`bad cpulist element "${part}" in "${trimmed}"`);
+    if (!m) throw new CpuListError(`bad cpulist element "${part.slice(0, 40)}" in "${shown}"`);
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
     const stride = m[3] === undefined ? 1 : Number(m[3]);
-    if (hi < lo) throw new CpuListError(`descending range "${part}" in "${trimmed}"`);
+    if (hi < lo) throw new CpuListError(`descending range "${part}" in "${shown}"`);
     if (stride < 1) throw new CpuListError(`zero stride in "${part}"`);
-    if (hi > 1 << 22) throw new CpuListError(`index ${hi} too large in "${trimmed}"`);
-    for (let i = lo; i <= hi; i += stride) seen.add(i);
+    if (hi > maxId) throw new CpuListError(`${what} ${hi} is beyond the largest there is (${maxId}) in "${shown}"`);
+    count += Math.floor((hi - lo) / stride) + 1;
+    if (count > maxCount) throw new CpuListError(`"${shown}" lists more than ${maxCount} ${what === 'index' ? 'entries' : `${what}s`}`);
+    for (let i = lo; i <= hi; i += stride) visit(i);
   }
+}
+
+/**
+ * Parses a cpulist ("0-3,8-11", "0-15:2" stride form as the kernel accepts, or "" for empty)
+ * into a sorted array of unique indexes, bounded by `limits` (see `ListLimits`).
+ */
+export function parseCpuList(text: string, limits: ListLimits = {}): number[] {
+  const seen = new Set<number>();
+  expandList(text, limits, (i) => seen.add(i));
   return [...seen].sort((a, b) => a - b);
+}
+
+/**
+ * Parses a cpulist keeping the order it was written in, repeats included ("350,183,74" stays
+ * [350, 183, 74]): for lists whose order means something, such as one host CPU per vCPU.
+ */
+export function parseCpuListInOrder(text: string, limits: ListLimits = {}): number[] {
+  const out: number[] = [];
+  expandList(text, limits, (i) => out.push(i));
+  return out;
 }
 
 /**
@@ -63,6 +106,9 @@ export function formatCpuList(cpus: Iterable<number>): string {
   return parts.join(',');
 }
 
+/** 32-bit words of a mask that reaches MAX_CPU_ID. */
+export const MAX_MASK_WORDS = Math.ceil((MAX_CPU_ID + 1) / 32);
+
 /**
  * Parses a cpumask: comma-separated hex words, most significant word first. Accepts sysfs form
  * ("ff,00000001") and hwloc form ("0x000000ff,0x00000001"); an optional leading "0x" on each word.
@@ -72,6 +118,7 @@ export function parseCpuMask(text: string): number[] {
   const trimmed = text.trim();
   if (trimmed === '') return [];
   const words = trimmed.split(',').map((w) => w.trim().replace(/^0x/i, ''));
+  if (words.length > MAX_MASK_WORDS) throw new CpuListError(`cpumask of ${words.length} words is longer than the largest there is (${MAX_MASK_WORDS} words, CPU ${MAX_CPU_ID})`);
   const out: number[] = [];
   for (let wi = 0; wi < words.length; wi++) {
     const word = words[words.length - 1 - wi] as string;

@@ -27,6 +27,7 @@
  * Pure: no I/O; the adapter `src/adapters/numactl-text.ts` turns the result into a topology.
  */
 import { TopologyError } from './errors.js';
+import { MAX_CPU_ID, MAX_NODE_ID } from './limits.js';
 import type { TopologyWarning } from './model.js';
 
 /** One node as numactl printed it. */
@@ -77,8 +78,6 @@ const DIST_ROW = /^(\S+):(.*)$/;
 const CONTINUATION = /^\s+[\d\s,-]+$/;
 const UINT = /^\d+$/;
 /** Bounds that keep a garbled number from allocating the world. */
-const MAX_NODE_ID = 1 << 16;
-const MAX_CPU_ID = 1 << 22;
 
 type Phase = 'preamble' | 'nodes' | 'dist-header' | 'dist-rows' | 'done';
 
@@ -102,9 +101,13 @@ export function parseNumactlHardware(text: string, origin: string): NumactlHardw
   let header: number[] = [];
   let headerLine = 0;
   const rows = new Map<number, number[]>();
+  const rowLine = new Map<number, number>();
   let noDistances = false;
   let distStartLine = 0;
   let lastLine = 0;
+  // Every CPU list of the document together expands to at most MAX_CPU_ID + 1 entries (checked
+  // before each range is expanded).
+  const cpuBudget = { left: MAX_CPU_ID + 1 };
 
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
@@ -163,6 +166,7 @@ export function parseNumactlHardware(text: string, origin: string): NumactlHardw
           `node distances: row for node ${id} has ${cells.length} value(s), the header has ${header.length} node(s)`,
         );
       }
+      rowLine.set(id, lineNo);
       rows.set(
         id,
         cells.map((c, k) =>
@@ -215,7 +219,7 @@ export function parseNumactlHardware(text: string, origin: string): NumactlHardw
       lastCpuNode = null;
       if (field === 'cpus') {
         if (entry.cpus !== null) fail(lineNo, NUMACTL_ERRORS.inconsistent, `node ${id} cpus: listed twice`);
-        const parsed = parseCpus(value, (code, why) => fail(lineNo, code, `node ${id} cpus: ${why}`));
+        const parsed = parseCpus(value, (code, why) => fail(lineNo, code, `node ${id} cpus: ${why}`), cpuBudget);
         if (parsed.compressed) cpuCompress = true;
         entry.cpus = parsed.cpus;
         entry.line = lineNo;
@@ -233,9 +237,10 @@ export function parseNumactlHardware(text: string, origin: string): NumactlHardw
     }
     if (lastCpuNode !== null && CONTINUATION.test(raw)) {
       // A cpu list wrapped by whatever the output was pasted through: join it.
-      const more = parseCpus(trimmed, (code, why) => fail(lineNo, code, `node ${lastCpuNode?.id} cpus (continued): ${why}`));
+      const more = parseCpus(trimmed, (code, why) => fail(lineNo, code, `node ${lastCpuNode?.id} cpus (continued): ${why}`), cpuBudget);
       const entry = nodes.get(lastCpuNode.id);
-      if (entry) entry.cpus = [...new Set([...(entry.cpus ?? []), ...more.cpus])].sort((a, b) => a - b);
+      // Joined here, sorted once at the end (a list wrapped over many lines stays linear).
+      if (entry) for (const c of more.cpus) (entry.cpus ??= []).push(c);
       if (lastCpuNode.wrapped++ === 0) {
         warnings.push({
           path: at(lastCpuNode.line),
@@ -305,7 +310,7 @@ export function parseNumactlHardware(text: string, origin: string): NumactlHardw
     if (size !== null && free !== null && free > size) {
       warnings.push({ path: at(e.line), message: `node ${id}: free (${free} MB) exceeds size (${size} MB); free taken as size` });
     }
-    return { id, cpus: e.cpus ?? [], sizeMiB: size, freeMiB: free, line: e.line };
+    return { id, cpus: [...new Set(e.cpus ?? [])].sort((a, b) => a - b), sizeMiB: size, freeMiB: free, line: e.line };
   });
 
   const owner = new Map<number, number>();
@@ -329,12 +334,23 @@ export function parseNumactlHardware(text: string, origin: string): NumactlHardw
     }
     const col = new Map(header.map((h, k) => [h, k]));
     distances = ids.map((i) => ids.map((j) => (rows.get(i) as number[])[col.get(j) as number] as number));
+    // What no kernel prints (it validates the firmware's table): 0, or a remote node nearer than the local one.
+    distances.forEach((row, a) => {
+      const local = row[a] as number;
+      row.forEach((v, b) => {
+        const i = ids[a] as number;
+        const j = ids[b] as number;
+        if (v === 0 || (a !== b && v < local)) {
+          fail(rowLine.get(i) ?? headerLine, NUMACTL_ERRORS.inconsistent, `node distances: distance ${v} from node ${i} to node ${j} ${v === 0 ? 'is 0' : `is below node ${i}'s local distance ${local}`}; no kernel prints that`);
+        }
+      });
+    });
   }
   return { nodes: out, distances, cpuCompress, warnings };
 }
 
 /** Parses a cpus value in plain ("0 1 2") or --cpu-compress ("0-15, 32-47 (32)") form. */
-function parseCpus(value: string, fail: (code: string, why: string) => never): { cpus: number[]; compressed: boolean } {
+function parseCpus(value: string, fail: (code: string, why: string) => never, budget: { left: number }): { cpus: number[]; compressed: boolean } {
   if (/\.\./.test(value) || value.includes('\u2026')) {
     fail(
       NUMACTL_ERRORS.abbreviated,
@@ -349,15 +365,18 @@ function parseCpus(value: string, fail: (code: string, why: string) => never): {
     body = body.slice(0, tail.index);
   }
   const compressed = count !== null || /[-,]/.test(body);
-  const cpus = parseNumberList(body, MAX_CPU_ID, (why) => fail(NUMACTL_ERRORS.syntax, why));
+  const cpus = parseNumberList(body, MAX_CPU_ID, (why) => fail(NUMACTL_ERRORS.syntax, why), budget);
   if (count !== null && count !== cpus.length) {
     fail(NUMACTL_ERRORS.inconsistent, `the count in parentheses (${count}) does not match the ${cpus.length} CPU(s) listed`);
   }
   return { cpus, compressed };
 }
 
-/** "0 1 2", "0-3,8", "0-15, 32-47", "" -> sorted unique numbers. */
-function parseNumberList(text: string, max: number, fail: (why: string) => never): number[] {
+/**
+ * "0 1 2", "0-3,8", "0-15, 32-47", "" -> sorted unique numbers. Each range is checked against `max`
+ * and charged to `budget` (entries left to expand, repeats included) before it is expanded.
+ */
+function parseNumberList(text: string, max: number, fail: (why: string) => never, budget = { left: max + 1 }): number[] {
   const out = new Set<number>();
   for (const tok of text.split(/[\s,]+/)) {
     if (tok === '') continue;
@@ -366,7 +385,9 @@ function parseNumberList(text: string, max: number, fail: (why: string) => never
     const lo = Number((m as RegExpExecArray)[1]);
     const hi = (m as RegExpExecArray)[2] === undefined ? lo : Number((m as RegExpExecArray)[2]);
     if (hi < lo) fail(`range "${tok}" runs backwards`);
-    if (hi > max) fail(`${hi} is too large`);
+    if (hi > max) fail(`${hi} is beyond the largest there is (${max})`);
+    budget.left -= hi - lo + 1;
+    if (budget.left < 0) fail(`more entries than the largest host has (${max + 1} in all)`);
     for (let v = lo; v <= hi; v++) out.add(v);
   }
   return [...out].sort((a, b) => a - b);

@@ -132,8 +132,8 @@ class FleetPage {
     if (reply.status === 401 || reply.status === 403) {
       this.notice(
         reply.status === 401
-          ? 'This service needs its token to show the fleet. Paste the token <code>numaplan serve</code> printed into the Token field above.'
-          : 'The token was not accepted. Paste the token <code>numaplan serve</code> printed into the Token field above.',
+          ? 'This service needs its token to show the fleet. Paste it into the Token field above (<code>numaplan serve</code> prints it on its first start and keeps it in the <code>token</code> file of its data directory).'
+          : 'The token was not accepted. Paste the service\'s token (the <code>token</code> file of its data directory, or its --token-file) into the Token field above.',
       );
       this.el('fleet').innerHTML = '<p class="muted">Waiting for a token.</p>';
       this.el('token').focus();

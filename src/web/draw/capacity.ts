@@ -18,7 +18,8 @@ export interface HostCapacitySummary {
   /** Cores with a usable PU; free = all usable PUs free. */
   cores: Amount;
   memory: Amount & { reserved: number; used: number };
-  hugePages: (Amount & { pageSize: number })[];
+  /** `over`: pages held beyond the pools (VMs a host update displaced), 0 when none. */
+  hugePages: (Amount & { pageSize: number; over: number })[];
   /** PCI functions other than bridges (PFs and VFs). */
   devices: Amount;
 }
@@ -43,15 +44,16 @@ export function summarizeHost(host: HostView): HostCapacitySummary {
     if (usable.every((u) => u !== undefined && !u.reserved && u.holders.length === 0)) cores.free += 1;
   }
   const memory = { total: 0, free: 0, reserved: 0, used: 0 };
-  const pages = new Map<number, Amount>();
+  const pages = new Map<number, Amount & { over: number }>();
   for (const n of occ.nodes.values()) {
     memory.total += n.total;
     memory.reserved += n.reserved;
     for (const b of n.byVm.values()) memory.used += b;
     for (const p of n.pages) {
-      const cur = pages.get(p.pageSize) ?? { total: 0, free: 0 };
+      const cur = pages.get(p.pageSize) ?? { total: 0, free: 0, over: 0 };
       cur.total += p.total;
       cur.free += Math.max(0, p.total - p.used);
+      cur.over += Math.max(0, p.used - p.total);
       pages.set(p.pageSize, cur);
     }
   }

@@ -34,7 +34,10 @@ export function drawFleet(rows: readonly FleetRow[], selected: string | null): s
       const d = r.detail;
       const cores = d ? meter(d.cores.free, d.cores.total, `${d.cores.free} / ${d.cores.total}`, 'whole cores free') : '—';
       const pages = d
-        ? d.hugePages.filter((p) => p.total > 0).map((p) => meter(p.free, p.total, `${pageLabel(p.pageSize)} ${p.free} / ${p.total}`, `${pageLabel(p.pageSize)} pages free`)).join('') || '<span class="muted">none</span>'
+        ? d.hugePages
+            .filter((p) => p.total > 0 || p.over > 0)
+            .map((p) => meter(p.free, p.total, `${pageLabel(p.pageSize)} ${p.free} / ${p.total}${p.over > 0 ? ` (over by ${p.over})` : ''}`, `${pageLabel(p.pageSize)} pages free`))
+            .join('') || '<span class="muted">none</span>'
         : '—';
       const devices = d ? meter(d.devices.free, d.devices.total, `${d.devices.free} / ${d.devices.total}`, 'devices free') : '—';
       const sel = r.name === selected;

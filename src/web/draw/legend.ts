@@ -27,7 +27,7 @@ export function drawCapacity(c: HostCapacitySummary): string {
     item('PUs free', `${c.pus.free} / ${c.pus.total}`),
     item('whole cores free', `${c.cores.free} / ${c.cores.total}`),
     item('memory free', `${formatBytes(c.memory.free)} / ${formatBytes(c.memory.total)}`),
-    ...c.hugePages.filter((p) => p.total > 0).map((p) => item(`${pageLabel(p.pageSize)} pages free`, `${p.free} / ${p.total}`)),
+    ...c.hugePages.filter((p) => p.total > 0 || p.over > 0).map((p) => item(`${pageLabel(p.pageSize)} pages free`, `${p.free} / ${p.total}${p.over > 0 ? ` (over by ${p.over}: displaced VMs)` : ''}`)),
     item('devices free', `${c.devices.free} / ${c.devices.total}`),
   ].join('');
 }

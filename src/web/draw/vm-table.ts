@@ -20,7 +20,12 @@ export function drawVmTable(host: HostView, colors: ReadonlyMap<string, string>,
       if (a.heldCpus.length) extra.push(`held ${cpuList(a.heldCpus)}`);
       if (a.emulatorCpus.length) extra.push(`emulator ${cpuList(a.emulatorCpus)}`);
       const cpus = `${esc(cpuList(a.cpus))}${a.exclusive ? '' : ' <span class="tag">shared</span>'}${extra.length ? `<br><span class="muted">${esc(extra.join(' · '))}</span>` : ''}`;
-      const status = a.status === 'claimed' ? '<span class="tag claim">claimed</span>' : '<span class="tag ok">committed</span>';
+      let status = a.status === 'claimed' ? '<span class="tag claim">claimed</span>' : '<span class="tag ok">committed</span>';
+      if (a.displaced) {
+        // A host update left it without something it holds; it keeps the rest until released.
+        const why = a.displaced.reasons.map((r) => r.detail).join('; ');
+        status += ` <span class="tag displaced" title="${esc(why)}">displaced</span><div class="muted small">${esc(why)}</div>`;
+      }
       return (
         `<tr data-vm="${esc(a.name)}"${a.name === selected ? ' class="selected" aria-selected="true"' : ''}>` +
         `<th scope="row"><button type="button" class="vm-link" data-vm="${esc(a.name)}" aria-pressed="${a.name === selected}">` +

@@ -54,6 +54,7 @@ button.danger { border-color:#fca5a5; color:var(--bad); font-size:12px; padding:
 .muted { color:var(--muted); } .small { font-size:11px; }
 .tag { display:inline-block; font-size:11px; padding:0 6px; border-radius:8px; background:#e2e8f0; }
 .tag.ok { background:#dcfce7; color:var(--ok); } .tag.claim { background:#fef3c7; color:var(--warn); }
+.tag.displaced { background:#fee2e2; color:#b91c1c; }
 .notice { padding:8px 12px; border-radius:6px; background:#fef2f2; border:1px solid #fca5a5; color:#7f1d1d; }
 .host-cap { display:flex; flex-wrap:wrap; gap:6px 18px; font-size:13px; margin-bottom:6px; }
 .host-cap b { font-variant-numeric: tabular-nums; }
