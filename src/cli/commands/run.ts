@@ -23,7 +23,7 @@ interface RunOptions {
   proc?: string;
   placement?: string;
   name?: string;
-  memPolicy: 'bind' | 'interleave' | 'preferred' | 'none';
+  memPolicy?: 'bind' | 'interleave' | 'preferred' | 'none';
   binder: 'auto' | 'numactl' | 'taskset';
   settle: string;
   reserveCpus?: string;
@@ -58,7 +58,7 @@ export function registerRun(program: Command, io: Io): void {
     .option('--proc <spec>', 'the process: name=job,vcpus=2,memory=1G[,cpus=LIST][,nodes=LIST]... (placed on this machine)')
     .option('--placement <file>', 'or a placement file from `numaplan place --json`')
     .option('--name <name>', 'with --placement: which one')
-    .addOption(new Option('--mem-policy <policy>', 'memory policy').choices(['bind', 'interleave', 'preferred', 'none']).default('bind'))
+    .addOption(new Option('--mem-policy <policy>', "memory policy (default: the placement's, from numa=)").choices(['bind', 'interleave', 'preferred', 'none']))
     .addOption(new Option('--binder <tool>', 'numactl (CPUs + memory) or taskset (CPUs only)').choices(['auto', 'numactl', 'taskset']).default('auto'))
     .option('--settle <ms>', 'let the command run this long before checking', '300')
     .option('--reserve-cpus <list>', "host CPUs kept for the host (default: CPU 0's core)")
@@ -98,13 +98,14 @@ Examples:
         placement = readOnePlacement(opts.placement as string, opts.name);
       }
       const { cpus, nodes } = bindingOf(placement);
-      checkBindingOnHost(cpus, opts.memPolicy === 'none' ? [] : nodes, host);
+      const policy = opts.memPolicy ?? placement.memoryPolicy ?? 'bind';
+      checkBindingOnHost(cpus, policy === 'none' ? [] : nodes, host);
       const settle = Number(opts.settle);
       if (!Number.isFinite(settle) || settle < 0) throw new EmitError('--settle', `expected milliseconds, got "${opts.settle}"`);
       const report = await runBound({
         cpus,
         nodes,
-        policy: opts.memPolicy,
+        policy,
         command: command[0] as string,
         args: command.slice(1),
         binder: opts.binder,
