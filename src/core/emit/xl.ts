@@ -35,7 +35,8 @@ export function xlLimit(g: Guest): string | null {
   if (g.numa) {
     const bad = g.cells.filter((c) => c.vcpus.length === 0 || c.memory === 0);
     if (bad.length > 0) {
-      return `xl.cfg(5) makes pnode, size, vcpus and vdistances mandatory for every vnode; guest node(s) ${bad.map((c) => c.id).join(',')} have no ${bad.some((c) => c.vcpus.length === 0) ? 'vCPUs' : 'memory'} (a memory tier or a device's node): emit qemu or cloud-hypervisor instead`;
+      const what = bad.map((c) => `guest node ${c.id} has no ${c.vcpus.length === 0 && c.memory === 0 ? 'vCPUs and no memory' : c.vcpus.length === 0 ? 'vCPUs' : 'memory'}`);
+      return `xl.cfg(5) makes pnode, size, vcpus and vdistances mandatory for every vnode (and a size of 0 holds nothing); ${what.join(', ')} (a memory tier or a device's node): emit qemu or cloud-hypervisor instead`;
     }
   }
   const first = g.cells[0];
