@@ -31,8 +31,18 @@ export function chSize(bytes: number): string {
   return String(bytes);
 }
 
+/** The guest topology as Cloud Hypervisor takes it: threads per core at most 2 (SMT-4 shown as cores). */
+export function chTopology(g: Guest): { threads: number; cores: number; dies: number; packages: number } {
+  const t = g.topology;
+  const threads = t.threads <= CH_MAX_THREADS_PER_CORE ? t.threads : 1;
+  return { threads, cores: (t.cores * t.threads) / threads, dies: t.dies, packages: t.sockets };
+}
+
 /** Why Cloud Hypervisor cannot express a guest, or null. */
 export function cloudHypervisorLimit(g: Guest, options: EmitOptions = {}): string | null {
+  const t = chTopology(g);
+  const big = Object.entries(t).filter(([, v]) => v > 255);
+  if (big.length > 0) return `Cloud Hypervisor reads each part of --cpus topology as an 8-bit number; ${big.map(([k, v]) => `${k} would be ${v}`).join(', ')}`;
   if (options.hostBinding !== false && g.memoryPolicy !== 'bind') {
     return `Cloud Hypervisor binds each memory zone to its host_numa_node (MPOL_BIND); it has no ${g.memoryPolicy} memory policy`;
   }
@@ -45,10 +55,8 @@ export function emitCloudHypervisor(placement: PlacementLike, topology: Topology
   const why = cloudHypervisorLimit(g, options);
   if (why) throw new EmitError('placement', why, 'ERR_TARGET');
   const bind = options.hostBinding !== false;
-  const t = g.topology;
-  const threads = t.threads <= CH_MAX_THREADS_PER_CORE ? t.threads : 1;
-  const cores = (t.cores * t.threads) / threads;
-  const cpus = [`boot=${g.vcpus}`, `topology=${threads}:${cores}:${t.dies}:${t.sockets}`];
+  const t = chTopology(g);
+  const cpus = [`boot=${g.vcpus}`, `topology=${t.threads}:${t.cores}:${t.dies}:${t.packages}`];
   if (bind) cpus.push(`affinity=[${g.pinSets.map((c, v) => `${v}@[${formatCpuList(c)}]`).join(',')}]`);
   const argv = ['--cpus', cpus.join(','), '--memory', 'size=0'];
   const zones = g.numa

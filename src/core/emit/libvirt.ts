@@ -9,7 +9,7 @@
  * - `<memoryBacking><hugepages><page size unit='KiB' [nodeset]>` when huge pages back the guest;
  * - `<cpu>`: `<topology sockets dies cores threads>` and `<numa>` with one `<cell id cpus memory
  *   unit>` per guest node (no `cpus` on CPU-less cells) and `<distances><sibling id value>`;
- * - devices: `<hostdev mode='subsystem' type='pci' managed='yes'>` per device; a device near a guest
+ * - devices: `<hostdev mode='subsystem' type='pci' managed='yes'>` with `<driver name='vfio'/>` per device; a device near a guest
  *   node sits behind a `pcie-expander-bus` controller whose `<target><node>` is that cell, and a
  *   `pcie-root-port` on it (libvirt's way of telling the guest a device's NUMA node).
  * Three modes: `complete` (a minimal domain that defines as is), `fragment` (only the NUMA-related
@@ -18,6 +18,7 @@
 import { formatCpuList } from '../topology/cpulist.js';
 import type { Topology } from '../topology/model.js';
 import { type Guest, guestOf, type PlacementLike } from './guest.js';
+import { qemuLimit } from './qemu.js';
 import type { EmitOptions } from './options.js';
 import { EmitError } from './errors.js';
 import { type XNode, el, escapeXml, printXml } from './xml-node.js';
@@ -36,7 +37,7 @@ export function libvirtLimit(g: Guest): string | null {
     return `libvirt gives every guest NUMA cell a memory backend and QEMU refuses one of size 0; guest node(s) ${empty.map((c) => c.id).join(',')} hold no memory (${empty.some((c) => c.vcpus.length === 0) ? 'a device\'s own node' : 'the vCPU node of a memory-tier VM'}): emit qemu or cloud-hypervisor instead`;
   }
   if (g.memory % MIB !== 0) return `libvirt aligns guest NUMA cells to whole MiB; ${g.memory} bytes is not a whole number of MiB`;
-  return null;
+  return qemuLimit(g);
 }
 
 const MIB = 1024 * 1024;
@@ -121,8 +122,10 @@ export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControlle
     const [domain, bus, slotFn] = d.address.split(':') as [string, string, string];
     const [slot, fn] = slotFn.split('.') as [string, string];
     const source = el('source', {}, [el('address', { domain: `0x${domain}`, bus: `0x${bus}`, slot: `0x${slot}`, function: `0x${fn}` })]);
+    // VFIO named explicitly: the only PCI assignment backend of current kernels and QEMU.
+    const driver = el('driver', { name: 'vfio' });
     if (d.guestNode === null) {
-      hostdevs.push(el('hostdev', { mode: 'subsystem', type: 'pci', managed: 'yes' }, [source]));
+      hostdevs.push(el('hostdev', { mode: 'subsystem', type: 'pci', managed: 'yes' }, [driver, source]));
       continue;
     }
     const pxb = busOfNode.get(d.guestNode) as number;
@@ -134,6 +137,7 @@ export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControlle
     );
     hostdevs.push(
       el('hostdev', { mode: 'subsystem', type: 'pci', managed: 'yes' }, [
+        driver,
         source,
         el('address', { type: 'pci', domain: '0x0000', bus: hex(port), slot: '0x00', function: '0x0' }),
       ]),
@@ -206,7 +210,7 @@ export function emitLibvirtFragment(placement: PlacementLike, topology: Topology
   if (p.numatune) parts.push(p.numatune);
   parts.push(el('cpu', {}, [p.topology, p.numa]));
   if (p.controllers.length + p.hostdevs.length > 0) parts.push(el('devices', {}, [...p.controllers, ...p.hostdevs]));
-  return `<!-- numaplan: the NUMA-related elements of domain "${escapeXml(g.name).replace(/--/g, '- -')}"; paste them into its domain, or merge with --domain FILE -->\n${printXml(el('domain', {}, parts))}`;
+  return `<!-- numaplan: the NUMA-related elements of domain "${escapeXml(g.name).replace(/--/g, '- -')}"; paste them into its domain, or merge them with the domain option of numaplan emit -->\n${printXml(el('domain', {}, parts))}`;
 }
 
 /** The guest of a placement, refused (EmitError ERR_TARGET) when libvirt cannot express it. */

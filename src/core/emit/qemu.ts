@@ -52,9 +52,24 @@ export interface QemuConfig {
 const PXB_FIRST_BUS = 0x80;
 const PXB_BUS_STEP = 0x10;
 
-/** QEMU argv and pinning plan of a placement on a host. */
+/**
+ * vCPUs the q35 machine takes: 288 in QEMU 7.2 (Debian 12's; QEMU 8.0 raised it to 1024). libvirt
+ * drives the same QEMU, so the limit is libvirt's too.
+ */
+export const QEMU_Q35_MAX_CPUS = 288;
+
+/** Why QEMU cannot start a guest, or null. */
+export function qemuLimit(g: Guest): string | null {
+  if (g.vcpus > QEMU_Q35_MAX_CPUS) return `QEMU's q35 machine takes at most ${QEMU_Q35_MAX_CPUS} vCPUs (QEMU 7.2); the placement has ${g.vcpus}`;
+  return null;
+}
+
+/** QEMU argv and pinning plan of a placement on a host. Throws EmitError (ERR_TARGET) for what QEMU cannot start. */
 export function emitQemu(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): QemuConfig {
-  return emitQemuGuest(guestOf(placement, topology), options);
+  const g = guestOf(placement, topology);
+  const why = qemuLimit(g);
+  if (why) throw new EmitError('placement', why, 'ERR_TARGET');
+  return emitQemuGuest(g, options);
 }
 
 /** The same, from an already-built guest. */

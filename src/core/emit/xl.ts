@@ -25,8 +25,12 @@ const MIB = 1024 * 1024;
 /** libxl's default video RAM of an HVM guest (cirrus on QEMU_XEN: 8 MiB), which vnode 0 must hold. */
 export const XL_HVM_VIDEO_MIB = 8;
 
+/** Xen's limit on an HVM guest's vCPUs (xen/include/public/hvm/hvm_info_table.h HVM_MAX_VCPUS). */
+export const XEN_HVM_MAX_VCPUS = 128;
+
 /** Why xl cannot express a guest, or null. */
 export function xlLimit(g: Guest): string | null {
+  if (g.vcpus > XEN_HVM_MAX_VCPUS) return `Xen runs HVM guests of at most ${XEN_HVM_MAX_VCPUS} vCPUs (HVM_MAX_VCPUS); the placement has ${g.vcpus}`;
   if (g.memory % MIB !== 0) return 'xl sizes memory in whole MiB; the placement is not a whole number of MiB';
   if (g.memoryPolicy === 'interleave') return 'xl has no interleaved memory policy: Xen allocates a guest\'s memory by node affinity or exactly per vnode';
   if (g.memoryPolicy === 'preferred' && g.memoryNodes.length > 1) {
