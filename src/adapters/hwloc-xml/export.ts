@@ -19,9 +19,11 @@
  *   local CPUs, else the Machine. Network and RDMA names become OSDev children; SR-IOV relations,
  *   which hwloc does not describe, are kept in `NumaplanSRIOV*` info attributes for numaplan's own
  *   round trip.
- * - The distance matrix is one `distances2` element named NUMALatency with OS indexing.
+ * - The distance matrix is one `distances2` element named NUMALatency with OS indexing, written only
+ *   when the source reported one (an assumed 10/20 matrix is not passed off as the OS's).
  */
 import type { Cache, NumaNode, PciDevice, Topology } from '../../core/topology/model.js';
+import { distancesAssumed } from '../../core/topology/build.js';
 import { formatHwlocBitmap } from './bitmap.js';
 import { OSDEV_NETWORK_V2, OSDEV_OPENFABRICS_V2, formatPciType } from './pci.js';
 
@@ -264,7 +266,8 @@ export function topologyToHwlocXml(topo: Topology): string {
 
   writeObj(machine, 1, []);
 
-  if (topo.nodes.length > 1) {
+  // A matrix the source did not report is not written: hwloc writes none either (lstopo then shows no distances).
+  if (topo.nodes.length > 1 && !distancesAssumed(topo)) {
     const ids = topo.nodes.map((n) => n.id);
     const indexes = `${ids.join(' ')} `;
     line(1, `<distances2 type="NUMANode" nbobjs="${ids.length}" kind="5" name="NUMALatency" indexing="os">`);

@@ -1,0 +1,52 @@
+/**
+ * Fidelity of the hwloc XML export against hwloc itself: what hwloc would not write, numaplan does
+ * not write either. A source without a distance matrix (an hwloc synthetic topology here) gives a
+ * model with an assumed 10/20 matrix; the export must not pass it off as reported distances, so
+ * lstopo reading the export shows no NUMA distances, as it shows none for the source.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { topologyToHwlocXml } from '../src/adapters/hwloc-xml/export.js';
+import { topologyFromHwlocXml } from '../src/adapters/hwloc-xml/import.js';
+import { distancesAssumed } from '../src/core/topology/build.js';
+import { getPreset } from '../src/core/topology/presets/index.js';
+import type { Topology } from '../src/core/topology/model.js';
+import { countsFromLstopoXml, runLstopo, scratchDir } from './support/lstopo.js';
+import { tool } from './support/tools.js';
+
+const have = tool('lstopo-no-graphics');
+
+describe.skipIf(!have)('hwloc export fidelity', () => {
+  const scratch = scratchDir();
+  afterAll(() => scratch.dispose());
+
+  it('no distances in the source: none in the export (lstopo shows none for either)', async () => {
+    const src = await runLstopo(['--input', 'pack:2 numa:2 core:2 pu:2', '--of', 'xml', '-']);
+    expect(src.code).toBe(0);
+    expect(countsFromLstopoXml(src.stdout).numaLatency).toBeNull();
+    const topo = topologyFromHwlocXml(src.stdout, 'synthetic');
+    expect(distancesAssumed(topo)).toBe(true);
+    const xml = topologyToHwlocXml(topo);
+    expect(xml).not.toContain('<distances2');
+    const file = join(scratch.dir, 'export.xml');
+    writeFileSync(file, xml);
+    const back = await runLstopo(['--input', file, '--of', 'xml', '-']);
+    expect(back.code).toBe(0);
+    expect(back.stderr).toBe('');
+    const counts = countsFromLstopoXml(back.stdout);
+    expect(counts.nodes).toBe(4);
+    expect(counts.numaLatency).toBeNull();
+  });
+
+  it('reported distances are still written and read back by lstopo', async () => {
+    const topo = (getPreset('epyc-2s-nps2') as { build(): Topology }).build();
+    expect(distancesAssumed(topo)).toBe(false);
+    const file = join(scratch.dir, 'preset.xml');
+    writeFileSync(file, topologyToHwlocXml(topo));
+    const back = await runLstopo(['--input', file, '--of', 'xml', '-']);
+    const m = countsFromLstopoXml(back.stdout).numaLatency;
+    expect(m?.get(0)?.get(1)).toBe(topo.distances[0]?.[1]);
+    expect(m?.get(3)?.get(0)).toBe(topo.distances[3]?.[0]);
+  });
+});
