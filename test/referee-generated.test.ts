@@ -129,12 +129,23 @@ function syntheticDescription(rand: () => number): string {
 
 const EMIT: EmitOptions = {};
 
+let lstopoFiles = 0;
+/** Writes lstopo's XML of a synthetic description into `dir`; returns the file. */
+async function lstopoXml(dir: string, description: string): Promise<string> {
+  const r = await runLstopo(['--input', description, '--of', 'xml', '-']);
+  if (r.code !== 0) throw new Error(`lstopo --input "${description}": ${r.stderr}`);
+  const file = join(dir, `synthetic-${lstopoFiles++}.xml`);
+  writeFileSync(file, r.stdout);
+  return file;
+}
+
 describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${seed})`, () => {
   let dir = '';
   const hosts: Host[] = [];
   const samples: Sample[] = [];
   const counts = { requests: 0, requestErrors: 0, refused: 0, accepted: 0 };
   const requestErrors: string[] = [];
+  const queue: { host: Host; spec: string; deviceNodes: boolean }[] = [];
   let xlDump = '';
 
   beforeAll(async () => {
@@ -144,11 +155,7 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
     for (const name of presetNames()) hosts.push({ name: `preset:${name}`, topology: (getPreset(name) as { build(): Topology }).build() });
     for (let k = 0; k < SYNTHETIC_HOSTS; k++) {
       const description = syntheticDescription(rand);
-      const r = await runLstopo(['--input', description, '--of', 'xml', '-']);
-      if (r.code !== 0) throw new Error(`lstopo --input "${description}": ${r.stderr}`);
-      const file = join(dir, `synthetic-${k}.xml`);
-      writeFileSync(file, r.stdout);
-      hosts.push({ name: `hwloc synthetic "${description}"`, topology: await loadTopology(`hwloc:${file}`) });
+      hosts.push({ name: `hwloc synthetic "${description}"`, topology: await loadTopology(`hwloc:${await lstopoXml(dir, description)}`) });
     }
     const xmlDir = dataSet('hwloc/xml');
     if (xmlDir) {
@@ -164,9 +171,25 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
       }
     }
     let i = 0;
-    for (const host of hosts) {
-      for (let k = 0; k < REQUESTS_PER_HOST; k++) {
-        const g = generateRequest(rand, host.topology, i++);
+    const presetHost = (name: string): Host => hosts.find((h) => h.name === `preset:${name}`) as Host;
+    // The issue's reproductions, judged like every generated request (then the random ones).
+    const smt4 = { name: 'hwloc synthetic "pack:2 numa:2 core:4 pu:4"', topology: await loadTopology(`hwloc:${await lstopoXml(dir, 'pack:2 numa:2 core:4 pu:4')}`) };
+    const huge = { name: 'hwloc synthetic "pack:2 numa:1(memory=1200GB) core:4 pu:2"', topology: await loadTopology(`hwloc:${await lstopoXml(dir, 'pack:2 numa:1(memory=1200GB) core:4 pu:2')}`) };
+    const examples: { host: Host; spec: string; deviceNodes: boolean }[] = [
+      { host: presetHost('broadwell-2s'), spec: 'name=il,vcpus=8,memory=16G,numa=interleave', deviceNodes: false },
+      { host: presetHost('broadwell-2s'), spec: 'name=pf,vcpus=24,memory=96G,numa=preferred', deviceNodes: false },
+      { host: presetHost('cxl-2s'), spec: 'name=cx,vcpus=4,memory=8G,tier=cxl', deviceNodes: false },
+      { host: presetHost('epyc-2s-nps2'), spec: 'name=w,vcpus=145,memory=16G', deviceNodes: false },
+      { host: huge, spec: 'name=big,vcpus=4,memory=1T', deviceNodes: false },
+      { host: presetHost('broadwell-2s'), spec: 'name=dn,vcpus=4,memory=8G,devices=gpu:1:none', deviceNodes: true },
+      { host: presetHost('broadwell-2s'), spec: 'name=sh,vcpus=24,memory=8G,cpu=shared', deviceNodes: false },
+      { host: smt4, spec: 'name=s4,vcpus=8,memory=1G,smt=require', deviceNodes: false },
+    ];
+    hosts.push(smt4, huge);
+    for (const [k, ex] of examples.entries()) queue.push({ host: ex.host, spec: ex.spec.replace(/^name=[^,]+/, `name=x${k}`), deviceNodes: ex.deviceNodes });
+    for (const host of hosts) for (let k = 0; k < REQUESTS_PER_HOST; k++) queue.push({ host, ...generateRequest(rand, host.topology, i++) });
+    for (const { host, ...g } of queue) {
+      {
         counts.requests++;
         let request;
         try {

@@ -68,9 +68,11 @@ export function probeQemu(argv: readonly string[], pxbPaths: readonly string[], 
 
 /**
  * The CPU model of the TCG probes: QEMU's "max" with an Intel vendor (under an AMD vendor, QEMU warns
- * that SMT needs topoext, a property of the probe machine, not of the emitted topology).
+ * that SMT needs topoext) and 48 physical address bits (TCG's default 40 bits cap guests at 1 TiB;
+ * the emitted `-cpu host` takes the host's, 46 bits and more on the hosts that have such memory):
+ * properties of the probe machine, not of the emitted configuration.
  */
-export const TCG_CPU = 'max,vendor=GenuineIntel';
+export const TCG_CPU = 'max,vendor=GenuineIntel,phys-bits=48';
 
 /** host-nodes=N (key=value argv) mapped onto this machine's node 0. */
 export function mapHostNodesToZero(argv: readonly string[]): string[] {
