@@ -170,6 +170,7 @@ describe('golden output', () => {
             <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
           </controller>
           <hostdev mode='subsystem' type='pci' managed='yes'>
+            <driver name='vfio'/>
             <source>
               <address domain='0x0000' bus='0x41' slot='0x00' function='0x2'/>
             </source>
@@ -182,7 +183,7 @@ describe('golden output', () => {
   });
   it('libvirt fragment of a single-node VM', () => {
     expect(emitLibvirtFragment(small, topo)).toMatchInlineSnapshot(`
-      "<!-- numaplan: the NUMA-related elements of domain "web"; paste them into its domain, or merge with --domain FILE -->
+      "<!-- numaplan: the NUMA-related elements of domain "web"; paste them into its domain, or merge them with the domain option of numaplan emit -->
       <domain>
         <memory unit='KiB'>8388608</memory>
         <currentMemory unit='KiB'>8388608</currentMemory>
@@ -536,6 +537,7 @@ describe('merge into an existing domain', () => {
             <address type="pci" domain="0x0000" bus="0x01" slot="0x00" function="0x0"/>
           </controller>
           <hostdev mode="subsystem" type="pci" managed="yes">
+            <driver name="vfio"/>
             <source>
               <address domain="0x0000" bus="0x41" slot="0x00" function="0x2"/>
             </source>
