@@ -295,7 +295,9 @@ function insert(root: XObj, c: XObj): void {
   if (at.children.some((k) => k.cpus.some((x) => set.has(x)))) return; // partial overlap: not representable
   c.parent = at;
   at.children.push(c);
-  at.children.sort((a, b) => (a.cpus[0] as number) - (b.cpus[0] as number));
+  // hwloc orders siblings by their complete CPU sets (offline PUs included); ordering by online
+  // CPUs alone makes it report an out-of-order XML load when offline PUs interleave packages.
+  at.children.sort((a, b) => (a.complete[0] as number) - (b.complete[0] as number) || (a.cpus[0] as number) - (b.cpus[0] as number));
 }
 
 function outermostEqual(root: XObj, key: string): XObj | null {
