@@ -8,6 +8,8 @@
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dataSet } from './support/data.js';
+import { extractCapture, listCaptureTests } from './support/captures.js';
+import { loadTopology } from '../src/adapters/source.js';
 import { mapPool } from './support/pool.js';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -63,6 +65,19 @@ describe.skipIf(!have)('hwloc export fidelity', () => {
     const checked = results.filter((r) => r !== null);
     expect(checked.length).toBeGreaterThan(20);
     expect(checked.filter((r) => r.code !== 0 || r.stderr !== '').map((r) => `${r.f}: ${r.stderr.split('\n').slice(0, 4).join(' ')}`)).toEqual([]);
+  });
+
+  it("a capture's PCI functions without vendor/device files are kept, as hwloc keeps them (id 0000:0000)", async () => {
+    const tests = listCaptureTests();
+    if (!tests) return;
+    const t = tests.find((x) => x.name === 'linux/nvidiagpunumanodes');
+    expect(t, 'the nvidiagpunumanodes capture').toBeDefined();
+    const root = await extractCapture((t as { tarball: string }).tarball);
+    const topo = await loadTopology(`sysfs:${root}`);
+    const hwloc = [...readFileSync((t as { target: string }).target, 'utf8').matchAll(/busid=([0-9a-f:.]+) id=([0-9a-f]{4}):([0-9a-f]{4})/g)].map((m) => `${m[1]} ${m[2]}:${m[3]}`).sort();
+    expect(hwloc.length).toBe(6);
+    const ours = topo.pciDevices.map((d) => `${d.address} ${d.vendorId.toString(16).padStart(4, '0')}:${d.deviceId.toString(16).padStart(4, '0')}`).sort();
+    expect(ours).toEqual(hwloc);
   });
 
   it('reported distances are still written and read back by lstopo', async () => {
