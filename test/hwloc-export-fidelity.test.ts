@@ -80,6 +80,41 @@ describe.skipIf(!have)('hwloc export fidelity', () => {
     expect(ours).toEqual(hwloc);
   });
 
+  it('a CPU-less memory node sits beside its nearest CPU node, as hwloc puts it (not under the whole package)', async () => {
+    const tests = listCaptureTests();
+    if (!tests) return;
+    const t = tests.find((x) => x.name === 'linux/fakememinitiators-1np2c+1npp+gi');
+    expect(t, 'the fakememinitiators capture').toBeDefined();
+    const topo = await loadTopology(`sysfs:${await extractCapture((t as { tarball: string }).tarball)}`);
+    expect(topo.nodes.filter((n) => n.cpus.length === 0).length).toBeGreaterThan(0);
+    const file = join(scratch.dir, 'initiators.xml');
+    writeFileSync(file, topologyToHwlocXml(topo));
+    const ours = await runLstopo(['--input', file, '--of', 'console', '--no-io']);
+    expect(ours.stderr).toBe('');
+    // Each NUMA node's parent level in lstopo's console view (Package, Group...), ours against hwloc's expected output.
+    const parents = (text: string): string[] => {
+      const lines = text.split('\n');
+      const out: string[] = [];
+      lines.forEach((l, i) => {
+        const m = /^(\s*)NUMANode.*?\(P#(\d+)/.exec(l);
+        if (!m) return;
+        for (let j = i - 1; j >= 0; j--) {
+          const p = /^(\s*)(\w+)/.exec(lines[j] as string);
+          if (p && (p[1] as string).length < (m[1] as string).length) {
+            out.push(`${m[2]}<${(p[2] as string).replace(/\d+$/, '')}`);
+            break;
+          }
+        }
+      });
+      return out.sort();
+    };
+    const expected = parents(readFileSync((t as { target: string }).target, 'utf8'));
+    const cpuless = new Set(topo.nodes.filter((n) => n.cpus.length === 0).map((n) => String(n.id)));
+    const only = (list: string[]): string[] => list.filter((e) => cpuless.has(e.split('<')[0] as string));
+    expect(only(expected).length).toBeGreaterThanOrEqual(4);
+    expect(only(parents(ours.stdout))).toEqual(only(expected));
+  });
+
   it('reported distances are still written and read back by lstopo', async () => {
     const topo = (getPreset('epyc-2s-nps2') as { build(): Topology }).build();
     expect(distancesAssumed(topo)).toBe(false);

@@ -8,8 +8,8 @@
  *   that overlaps another without nesting (which hwloc cannot represent) is left out.
  * - A NUMA node with online CPUs is a memory child of the outermost object whose CPU set equals its
  *   CPUs; a Group is added for it when none exists. A node without CPUs (HBM, CXL, GPU memory) is a
- *   memory child of the package of its nearest CPU nodes (by distance), or of the Machine when those
- *   are in several packages. Tiers are written as subtypes (HBM, GPUMemory, NVM, CXL-DRAM; DRAM when
+ *   memory child of the smallest object holding its nearest CPU nodes (by distance): beside its one
+ *   nearest CPU node, as hwloc attaches it, and of the Machine when the distances were not reported. Tiers are written as subtypes (HBM, GPUMemory, NVM, CXL-DRAM; DRAM when
  *   the host has other tiers), huge-page pools as page_type elements (the 4 KiB count is the rest of
  *   the node's memory).
  * - Offline PUs appear only in complete_cpuset; disallowed PUs and nodes are left out of the root's
@@ -142,11 +142,10 @@ export function topologyToHwlocXml(topo: Topology): string {
       const row = topo.distances[index.get(n.id) as number] as number[];
       const d = (m: NumaNode): number => row[index.get(m.id) as number] as number;
       const best = Math.min(...cpuNodes.map(d));
-      const pkgs = new Set(cpuNodes.filter((m) => d(m) === best).flatMap((m) => topo.pus.filter((p) => m.cpus.includes(p.os)).map((p) => p.package)));
-      if (pkgs.size === 1) {
-        const pkgId = [...pkgs][0];
-        home = findObj(machine, (o) => o.type === 'Package' && o.attrs.some(([k, v]) => k === 'os_index' && v === pkgId)) ?? machine;
-      }
+      // As hwloc attaches a CPU-less node: beside its nearest CPU node (with that node's CPU set),
+      // or, when several are equally near, under the smallest object holding all of them.
+      const nearest = new Set(cpuNodes.filter((m) => d(m) === best).flatMap((m) => onlyOnline(m.cpus)));
+      if (!distancesAssumed(topo) || cpuNodes.length === 1) home = smallestContaining(machine, nearest);
     }
     home.memory.push(n);
     nodeHome.set(n.id, home);
