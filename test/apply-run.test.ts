@@ -102,4 +102,15 @@ describe.skipIf(!tool('qemu-system-x86_64') || !tool('taskset'))('numaplan launc
     expect(report.vcpus[0].observed).toBe(String(report.vcpus[0].planned));
     expect(r.code).toBe(0);
   });
+
+  it('opens no display unless asked: launch adds -display none (QEMU would otherwise open a VNC server or a window)', async () => {
+    const r = await cli(['launch', 'qemu', '--vm', 'name=quiet,vcpus=1,memory=128M', '--accel', 'tcg', '--stop-after-verify', '--json', '--', '-nodefaults', '-serial', 'none']);
+    const report = JSON.parse(r.out);
+    expect(report.ok).toBe(true);
+    const at = report.argv.indexOf('-display');
+    expect(at).toBeGreaterThan(0);
+    expect(report.argv[at + 1]).toBe('none');
+    expect(report.argv).not.toContain('-vnc');
+    expect(r.code).toBe(0);
+  });
 });

@@ -33,7 +33,7 @@ const db = placed(SPEC);
 const small = placed('name=web,vcpus=4,memory=8G');
 
 describe('guest model', () => {
-  it('cells follow the vNUMA; uneven cells give one socket per core', () => {
+  it('cells follow the vNUMA; uneven cells (10+11+11) give one socket of one-core dies (the cells\' gcd)', () => {
     const g = guestOf(db, topo);
     expect(g.cells.map((c) => [c.hostNode, c.vcpus.length, c.memory / 2 ** 30])).toMatchInlineSnapshot(`
       [
@@ -57,8 +57,8 @@ describe('guest model', () => {
     expect(g.topology).toMatchInlineSnapshot(`
       {
         "cores": 1,
-        "dies": 1,
-        "sockets": 32,
+        "dies": 32,
+        "sockets": 1,
         "threads": 1,
       }
     `);
@@ -131,7 +131,7 @@ describe('golden output', () => {
           <apic/>
         </features>
         <cpu mode='host-passthrough' check='none'>
-          <topology sockets='32' dies='1' cores='1' threads='1'/>
+          <topology sockets='1' dies='32' cores='1' threads='1'/>
           <numa>
             <cell id='0' cpus='0-9' memory='20971520' unit='KiB'>
               <distances>
@@ -170,6 +170,7 @@ describe('golden output', () => {
             <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
           </controller>
           <hostdev mode='subsystem' type='pci' managed='yes'>
+            <driver name='vfio'/>
             <source>
               <address domain='0x0000' bus='0x41' slot='0x00' function='0x2'/>
             </source>
@@ -182,22 +183,25 @@ describe('golden output', () => {
   });
   it('libvirt fragment of a single-node VM', () => {
     expect(emitLibvirtFragment(small, topo)).toMatchInlineSnapshot(`
-      "<memory unit='KiB'>8388608</memory>
-      <currentMemory unit='KiB'>8388608</currentMemory>
-      <vcpu placement='static'>4</vcpu>
-      <cputune>
-        <vcpupin vcpu='0' cpuset='120'/>
-        <vcpupin vcpu='1' cpuset='121'/>
-        <vcpupin vcpu='2' cpuset='122'/>
-        <vcpupin vcpu='3' cpuset='123'/>
-        <emulatorpin cpuset='120-123'/>
-      </cputune>
-      <numatune>
-        <memory mode='strict' nodeset='5'/>
-      </numatune>
-      <cpu>
-        <topology sockets='1' dies='1' cores='4' threads='1'/>
-      </cpu>
+      "<!-- numaplan: the NUMA-related elements of domain "web"; paste them into its domain, or merge them with the domain option of numaplan emit -->
+      <domain>
+        <memory unit='KiB'>8388608</memory>
+        <currentMemory unit='KiB'>8388608</currentMemory>
+        <vcpu placement='static'>4</vcpu>
+        <cputune>
+          <vcpupin vcpu='0' cpuset='120'/>
+          <vcpupin vcpu='1' cpuset='121'/>
+          <vcpupin vcpu='2' cpuset='122'/>
+          <vcpupin vcpu='3' cpuset='123'/>
+          <emulatorpin cpuset='120-123'/>
+        </cputune>
+        <numatune>
+          <memory mode='strict' nodeset='5'/>
+        </numatune>
+        <cpu>
+          <topology sockets='1' dies='1' cores='4' threads='1'/>
+        </cpu>
+      </domain>
       "
     `);
   });
@@ -210,15 +214,15 @@ describe('golden output', () => {
         "-cpu",
         "host",
         "-smp",
-        "32,sockets=32,cores=1,threads=1",
+        "32,sockets=1,dies=32,cores=1,threads=1",
         "-m",
         "64G",
         "-object",
-        "memory-backend-file,id=mem0,size=20G,mem-path=/dev/hugepages,host-nodes=0,policy=bind",
+        "memory-backend-memfd,id=mem0,size=20G,hugetlb=on,hugetlbsize=2M,prealloc=on,host-nodes=0,policy=bind",
         "-object",
-        "memory-backend-file,id=mem1,size=22G,mem-path=/dev/hugepages,host-nodes=1,policy=bind",
+        "memory-backend-memfd,id=mem1,size=22G,hugetlb=on,hugetlbsize=2M,prealloc=on,host-nodes=1,policy=bind",
         "-object",
-        "memory-backend-file,id=mem2,size=22G,mem-path=/dev/hugepages,host-nodes=2,policy=bind",
+        "memory-backend-memfd,id=mem2,size=22G,hugetlb=on,hugetlbsize=2M,prealloc=on,host-nodes=2,policy=bind",
         "-numa",
         "node,nodeid=0,memdev=mem0",
         "-numa",
@@ -226,69 +230,69 @@ describe('golden output', () => {
         "-numa",
         "node,nodeid=2,memdev=mem2",
         "-numa",
-        "cpu,node-id=0,socket-id=0",
+        "cpu,node-id=0,socket-id=0,die-id=0",
         "-numa",
-        "cpu,node-id=0,socket-id=1",
+        "cpu,node-id=0,socket-id=0,die-id=1",
         "-numa",
-        "cpu,node-id=0,socket-id=2",
+        "cpu,node-id=0,socket-id=0,die-id=2",
         "-numa",
-        "cpu,node-id=0,socket-id=3",
+        "cpu,node-id=0,socket-id=0,die-id=3",
         "-numa",
-        "cpu,node-id=0,socket-id=4",
+        "cpu,node-id=0,socket-id=0,die-id=4",
         "-numa",
-        "cpu,node-id=0,socket-id=5",
+        "cpu,node-id=0,socket-id=0,die-id=5",
         "-numa",
-        "cpu,node-id=0,socket-id=6",
+        "cpu,node-id=0,socket-id=0,die-id=6",
         "-numa",
-        "cpu,node-id=0,socket-id=7",
+        "cpu,node-id=0,socket-id=0,die-id=7",
         "-numa",
-        "cpu,node-id=0,socket-id=8",
+        "cpu,node-id=0,socket-id=0,die-id=8",
         "-numa",
-        "cpu,node-id=0,socket-id=9",
+        "cpu,node-id=0,socket-id=0,die-id=9",
         "-numa",
-        "cpu,node-id=1,socket-id=10",
+        "cpu,node-id=1,socket-id=0,die-id=10",
         "-numa",
-        "cpu,node-id=1,socket-id=11",
+        "cpu,node-id=1,socket-id=0,die-id=11",
         "-numa",
-        "cpu,node-id=1,socket-id=12",
+        "cpu,node-id=1,socket-id=0,die-id=12",
         "-numa",
-        "cpu,node-id=1,socket-id=13",
+        "cpu,node-id=1,socket-id=0,die-id=13",
         "-numa",
-        "cpu,node-id=1,socket-id=14",
+        "cpu,node-id=1,socket-id=0,die-id=14",
         "-numa",
-        "cpu,node-id=1,socket-id=15",
+        "cpu,node-id=1,socket-id=0,die-id=15",
         "-numa",
-        "cpu,node-id=1,socket-id=16",
+        "cpu,node-id=1,socket-id=0,die-id=16",
         "-numa",
-        "cpu,node-id=1,socket-id=17",
+        "cpu,node-id=1,socket-id=0,die-id=17",
         "-numa",
-        "cpu,node-id=1,socket-id=18",
+        "cpu,node-id=1,socket-id=0,die-id=18",
         "-numa",
-        "cpu,node-id=1,socket-id=19",
+        "cpu,node-id=1,socket-id=0,die-id=19",
         "-numa",
-        "cpu,node-id=1,socket-id=20",
+        "cpu,node-id=1,socket-id=0,die-id=20",
         "-numa",
-        "cpu,node-id=2,socket-id=21",
+        "cpu,node-id=2,socket-id=0,die-id=21",
         "-numa",
-        "cpu,node-id=2,socket-id=22",
+        "cpu,node-id=2,socket-id=0,die-id=22",
         "-numa",
-        "cpu,node-id=2,socket-id=23",
+        "cpu,node-id=2,socket-id=0,die-id=23",
         "-numa",
-        "cpu,node-id=2,socket-id=24",
+        "cpu,node-id=2,socket-id=0,die-id=24",
         "-numa",
-        "cpu,node-id=2,socket-id=25",
+        "cpu,node-id=2,socket-id=0,die-id=25",
         "-numa",
-        "cpu,node-id=2,socket-id=26",
+        "cpu,node-id=2,socket-id=0,die-id=26",
         "-numa",
-        "cpu,node-id=2,socket-id=27",
+        "cpu,node-id=2,socket-id=0,die-id=27",
         "-numa",
-        "cpu,node-id=2,socket-id=28",
+        "cpu,node-id=2,socket-id=0,die-id=28",
         "-numa",
-        "cpu,node-id=2,socket-id=29",
+        "cpu,node-id=2,socket-id=0,die-id=29",
         "-numa",
-        "cpu,node-id=2,socket-id=30",
+        "cpu,node-id=2,socket-id=0,die-id=30",
         "-numa",
-        "cpu,node-id=2,socket-id=31",
+        "cpu,node-id=2,socket-id=0,die-id=31",
         "-numa",
         "dist,src=0,dst=1,val=12",
         "-numa",
@@ -313,14 +317,23 @@ describe('golden output', () => {
       [
         {
           "hostCpu": 1,
+          "hostCpus": [
+            1,
+          ],
           "vcpu": 0,
         },
         {
           "hostCpu": 2,
+          "hostCpus": [
+            2,
+          ],
           "vcpu": 1,
         },
         {
           "hostCpu": 3,
+          "hostCpus": [
+            3,
+          ],
           "vcpu": 2,
         },
       ]
@@ -330,9 +343,9 @@ describe('golden output', () => {
     const q = emitQemu(db, topo, { hostBinding: false, hugePageBackend: 'memfd' });
     expect(q.argv.filter((a) => a.startsWith('memory-backend'))).toMatchInlineSnapshot(`
       [
-        "memory-backend-memfd,id=mem0,size=20G,hugetlb=on,hugetlbsize=2M",
-        "memory-backend-memfd,id=mem1,size=22G,hugetlb=on,hugetlbsize=2M",
-        "memory-backend-memfd,id=mem2,size=22G,hugetlb=on,hugetlbsize=2M",
+        "memory-backend-memfd,id=mem0,size=20G,hugetlb=on,hugetlbsize=2M,prealloc=on",
+        "memory-backend-memfd,id=mem1,size=22G,hugetlb=on,hugetlbsize=2M,prealloc=on",
+        "memory-backend-memfd,id=mem2,size=22G,hugetlb=on,hugetlbsize=2M,prealloc=on",
       ]
     `);
   });
@@ -356,7 +369,7 @@ describe('golden output', () => {
     expect(emitCloudHypervisor(db, topo)).toMatchInlineSnapshot(`
       [
         "--cpus",
-        "boot=32,topology=1:1:1:32,affinity=[0@[1],1@[2],2@[3],3@[4],4@[5],5@[6],6@[7],7@[8],8@[9],9@[10],10@[24],11@[25],12@[26],13@[27],14@[28],15@[29],16@[30],17@[31],18@[32],19@[33],20@[34],21@[48],22@[49],23@[50],24@[51],25@[52],26@[53],27@[54],28@[55],29@[56],30@[57],31@[58]]",
+        "boot=32,topology=1:1:32:1,affinity=[0@[1],1@[2],2@[3],3@[4],4@[5],5@[6],6@[7],7@[8],8@[9],9@[10],10@[24],11@[25],12@[26],13@[27],14@[28],15@[29],16@[30],17@[31],18@[32],19@[33],20@[34],21@[48],22@[49],23@[50],24@[51],25@[52],26@[53],27@[54],28@[55],29@[56],30@[57],31@[58]]",
         "--memory",
         "size=0",
         "--memory-zone",
@@ -368,7 +381,7 @@ describe('golden output', () => {
         "guest_numa_id=1,cpus=[10-20],distances=[0@12,2@12],memory_zones=[mem1]",
         "guest_numa_id=2,cpus=[21-31],distances=[0@12,1@12],memory_zones=[mem2]",
         "--device",
-        "path=/sys/bus/pci/devices/0000:41:00.2/",
+        "path=/sys/bus/pci/devices/0000:41:00.2/,id=hostdev0",
       ]
     `);
   });
@@ -488,7 +501,7 @@ describe('merge into an existing domain', () => {
           <memnode cellid="2" mode="strict" nodeset="2"/>
         </numatune><os><type arch="x86_64" machine="pc-q35-8.2">hvm</type></os>
         <cpu mode="host-model">
-          <topology sockets="32" dies="1" cores="1" threads="1"/><feature policy="require" name="invtsc"/>
+          <topology sockets="1" dies="32" cores="1" threads="1"/><feature policy="require" name="invtsc"/>
           <numa>
             <cell id="0" cpus="0-9" memory="20971520" unit="KiB">
               <distances>
@@ -524,6 +537,7 @@ describe('merge into an existing domain', () => {
             <address type="pci" domain="0x0000" bus="0x01" slot="0x00" function="0x0"/>
           </controller>
           <hostdev mode="subsystem" type="pci" managed="yes">
+            <driver name="vfio"/>
             <source>
               <address domain="0x0000" bus="0x41" slot="0x00" function="0x2"/>
             </source>

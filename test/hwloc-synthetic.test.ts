@@ -124,7 +124,8 @@ describe.skipIf(!hasLstopo)(`hwloc synthetic topologies (seed ${seed})`, () => {
       // Export -> lstopo: same counts, and lstopo has nothing to say about the file.
       expect(r.reexportStderr).toBe('');
       expect(r.reexport && { packages: r.reexport.packages, nodes: r.reexport.nodes, cores: r.reexport.cores, pus: r.reexport.pus }).toEqual(counts);
-      expect(r.reexport?.numaLatency?.size ?? 0).toBe(c.expected.nodes > 1 ? c.expected.nodes : 0);
+      // The assumed matrix is not written back as if reported: lstopo sees no distances, as in the source.
+      expect(r.reexport?.numaLatency ?? null).toBeNull();
     });
   });
 });

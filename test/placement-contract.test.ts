@@ -51,6 +51,8 @@ const PlacementShape = z
     nodes: z.array(z.number().int()).min(1),
     cpus: z.array(z.number().int().nonnegative()),
     heldCpus: z.array(z.number().int()),
+    memoryPolicy: z.enum(['bind', 'preferred', 'interleave']),
+    cpuPolicy: z.enum(['dedicated', 'shared']),
     emulatorCpus: z.array(z.number().int()),
     memoryByNode: z.record(z.string().regex(/^\d+$/), z.number().int().nonnegative()),
     pageSize: z.number().int().positive(),

@@ -6,6 +6,7 @@
  * gives each vCPU's thread id; `taskset -p -c CPU TID` (util-linux) pins it; its
  * /proc/PID/task/TID/status must then list exactly that CPU. QEMU's other threads go to the
  * emulator CPUs. Then the guest continues (unless `paused`). `stop()` sends QMP `quit`.
+ * Without a display option in the argv, `-display none` is added (no VNC server, no window).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -39,7 +40,8 @@ export interface VcpuThread {
   vcpu: number;
   threadId: number;
   nodeId: number | null;
-  planned: number;
+  /** Planned CPU list (one CPU for a dedicated VM, a set for a shared one). */
+  planned: string;
   observed: string;
   ok: boolean;
 }
@@ -71,6 +73,9 @@ interface CpuInfo {
   props?: { 'node-id'?: number };
 }
 
+/** QEMU options that choose a display; without one of them launch adds `-display none`. */
+export const DISPLAY_OPTIONS = new Set(['-display', '-vnc', '-nographic', '-spice', '-curses', '-sdl']);
+
 /** Pins one thread with taskset; throws ApplyError when taskset fails. */
 export function pinThread(tid: number, cpus: readonly number[]): void {
   const r = spawnSync('taskset', ['-p', '-c', formatCpuList(cpus), String(tid)], { encoding: 'utf8' });
@@ -82,7 +87,10 @@ export function pinThread(tid: number, cpus: readonly number[]): void {
 export async function launchQemu(o: LaunchQemuOptions): Promise<LaunchedQemu> {
   const dir = mkdtempSync(join(tmpdir(), 'numaplan-qmp-'));
   const sock = join(dir, 'qmp.sock');
-  const argv = [...o.argv, ...(o.extraArgs ?? []), '-S', '-qmp', `unix:${sock},server=on,wait=off`];
+  const extra = o.extraArgs ?? [];
+  // No display unless the caller asks for one (QEMU's default opens a VNC server or a window).
+  const display = [...o.argv, ...extra].some((a) => DISPLAY_OPTIONS.has(a)) ? [] : ['-display', 'none'];
+  const argv = [...o.argv, ...extra, ...display, '-S', '-qmp', `unix:${sock},server=on,wait=off`];
   const child = spawn(o.binary ?? 'qemu-system-x86_64', argv, { stdio: ['ignore', o.stdio ?? 'inherit', o.stdio ?? 'inherit'] });
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => resolve(code));
@@ -103,15 +111,16 @@ export async function launchQemu(o: LaunchQemuOptions): Promise<LaunchedQemu> {
     for (const pin of o.pins.vcpus) {
       const info = cpus.find((c) => c['cpu-index'] === pin.vcpu);
       if (!info) throw new ApplyError(`vcpu ${pin.vcpu}`, `QEMU reports no vCPU ${pin.vcpu} (it has ${cpus.length})`);
-      pinThread(info['thread-id'], [pin.hostCpu]);
+      const planned = pin.hostCpus ?? [pin.hostCpu];
+      pinThread(info['thread-id'], planned);
       const observed = formatCpuList(readTaskAffinity(pid, { root, tid: info['thread-id'] }).cpusAllowed);
       vcpus.push({
         vcpu: pin.vcpu,
         threadId: info['thread-id'],
         nodeId: info.props?.['node-id'] ?? null,
-        planned: pin.hostCpu,
+        planned: formatCpuList(planned),
         observed,
-        ok: observed === String(pin.hostCpu),
+        ok: observed === formatCpuList(planned),
       });
     }
     const vcpuTids = new Set(cpus.map((c) => c['thread-id']));

@@ -96,7 +96,7 @@ export function binderArgv(binder: 'numactl' | 'taskset', cpus: readonly number[
   const argv = ['numactl', `--physcpubind=${cpuList}`];
   if (policy === 'bind') argv.push(`--membind=${formatCpuList(nodes)}`);
   else if (policy === 'interleave') argv.push(`--interleave=${formatCpuList(nodes)}`);
-  else if (policy === 'preferred') argv.push(`--preferred=${formatCpuList(nodes)}`);
+  else if (policy === 'preferred') argv.push(nodes.length === 1 ? `--preferred=${formatCpuList(nodes)}` : `--preferred-many=${formatCpuList(nodes)}`);
   return argv;
 }
 
@@ -141,7 +141,8 @@ function inspect(
     checks.push({ name: 'policy', phase, ok: true, detail: 'taskset sets no memory policy (not checked)' });
     return { observed, checks };
   }
-  const want = `${planned.policy === 'bind' ? 'bind' : planned.policy === 'interleave' ? 'interleave' : 'prefer'}:${planned.nodes}`;
+  // numa_maps names MPOL_PREFERRED_MANY "prefer (many)".
+  const want = `${planned.policy === 'bind' ? 'bind' : planned.policy === 'interleave' ? 'interleave' : nodes.length > 1 ? 'prefer (many)' : 'prefer'}:${planned.nodes}`;
   const wrong = anon.filter((m) => m.policy !== want);
   checks.push({
     name: 'policy',
@@ -167,7 +168,6 @@ function inspect(
 export async function runBound(o: RunBoundOptions): Promise<BindingReport> {
   const policy = o.policy ?? 'bind';
   if (o.cpus.length === 0) throw new ApplyError('cpus', 'no CPUs to bind to');
-  if (policy === 'preferred' && o.nodes.length !== 1) throw new ApplyError('nodes', 'the preferred policy takes exactly one node');
   let binder: 'numactl' | 'taskset';
   if (o.binder === 'numactl' || o.binder === 'taskset') binder = o.binder;
   else binder = haveCommand('numactl') ? 'numactl' : 'taskset';

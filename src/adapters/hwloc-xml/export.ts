@@ -8,8 +8,8 @@
  *   that overlaps another without nesting (which hwloc cannot represent) is left out.
  * - A NUMA node with online CPUs is a memory child of the outermost object whose CPU set equals its
  *   CPUs; a Group is added for it when none exists. A node without CPUs (HBM, CXL, GPU memory) is a
- *   memory child of the package of its nearest CPU nodes (by distance), or of the Machine when those
- *   are in several packages. Tiers are written as subtypes (HBM, GPUMemory, NVM, CXL-DRAM; DRAM when
+ *   memory child of the smallest object holding its nearest CPU nodes (by distance): beside its one
+ *   nearest CPU node, as hwloc attaches it, and of the Machine when the distances were not reported. Tiers are written as subtypes (HBM, GPUMemory, NVM, CXL-DRAM; DRAM when
  *   the host has other tiers), huge-page pools as page_type elements (the 4 KiB count is the rest of
  *   the node's memory).
  * - Offline PUs appear only in complete_cpuset; disallowed PUs and nodes are left out of the root's
@@ -19,9 +19,11 @@
  *   local CPUs, else the Machine. Network and RDMA names become OSDev children; SR-IOV relations,
  *   which hwloc does not describe, are kept in `NumaplanSRIOV*` info attributes for numaplan's own
  *   round trip.
- * - The distance matrix is one `distances2` element named NUMALatency with OS indexing.
+ * - The distance matrix is one `distances2` element named NUMALatency with OS indexing, written only
+ *   when the source reported one (an assumed 10/20 matrix is not passed off as the OS's).
  */
 import type { Cache, NumaNode, PciDevice, Topology } from '../../core/topology/model.js';
+import { distancesAssumed } from '../../core/topology/build.js';
 import { formatHwlocBitmap } from './bitmap.js';
 import { OSDEV_NETWORK_V2, OSDEV_OPENFABRICS_V2, formatPciType } from './pci.js';
 
@@ -140,11 +142,10 @@ export function topologyToHwlocXml(topo: Topology): string {
       const row = topo.distances[index.get(n.id) as number] as number[];
       const d = (m: NumaNode): number => row[index.get(m.id) as number] as number;
       const best = Math.min(...cpuNodes.map(d));
-      const pkgs = new Set(cpuNodes.filter((m) => d(m) === best).flatMap((m) => topo.pus.filter((p) => m.cpus.includes(p.os)).map((p) => p.package)));
-      if (pkgs.size === 1) {
-        const pkgId = [...pkgs][0];
-        home = findObj(machine, (o) => o.type === 'Package' && o.attrs.some(([k, v]) => k === 'os_index' && v === pkgId)) ?? machine;
-      }
+      // As hwloc attaches a CPU-less node: beside its nearest CPU node (with that node's CPU set),
+      // or, when several are equally near, under the smallest object holding all of them.
+      const nearest = new Set(cpuNodes.filter((m) => d(m) === best).flatMap((m) => onlyOnline(m.cpus)));
+      if (!distancesAssumed(topo) || cpuNodes.length === 1) home = smallestContaining(machine, nearest);
     }
     home.memory.push(n);
     nodeHome.set(n.id, home);
@@ -264,7 +265,8 @@ export function topologyToHwlocXml(topo: Topology): string {
 
   writeObj(machine, 1, []);
 
-  if (topo.nodes.length > 1) {
+  // A matrix the source did not report is not written: hwloc writes none either (lstopo then shows no distances).
+  if (topo.nodes.length > 1 && !distancesAssumed(topo)) {
     const ids = topo.nodes.map((n) => n.id);
     const indexes = `${ids.join(' ')} `;
     line(1, `<distances2 type="NUMANode" nbobjs="${ids.length}" kind="5" name="NUMALatency" indexing="os">`);
@@ -292,7 +294,9 @@ function insert(root: XObj, c: XObj): void {
   if (at.children.some((k) => k.cpus.some((x) => set.has(x)))) return; // partial overlap: not representable
   c.parent = at;
   at.children.push(c);
-  at.children.sort((a, b) => (a.cpus[0] as number) - (b.cpus[0] as number));
+  // hwloc orders siblings by their complete CPU sets (offline PUs included); ordering by online
+  // CPUs alone makes it report an out-of-order XML load when offline PUs interleave packages.
+  at.children.sort((a, b) => (a.complete[0] as number) - (b.complete[0] as number) || (a.cpus[0] as number) - (b.cpus[0] as number));
 }
 
 function outermostEqual(root: XObj, key: string): XObj | null {

@@ -45,12 +45,13 @@ export function readPci(fs: RootFs): PciDeviceInput[] {
   for (const address of addresses) {
     const dir = `${PCI_DIR}/${address}`;
     const classCode = fs.readInt(`${dir}/class`);
-    const vendorId = fs.readInt(`${dir}/vendor`);
-    const deviceId = fs.readInt(`${dir}/device`);
-    if (classCode === null || vendorId === null || deviceId === null) {
-      fs.warn(dir, 'missing class, vendor or device file; device ignored');
+    if (classCode === null) {
+      fs.warn(dir, 'missing class file; device ignored');
       continue;
     }
+    // As hwloc does: a function without vendor or device files is kept, with id 0000:0000.
+    const vendorId = fs.readInt(`${dir}/vendor`) ?? 0;
+    const deviceId = fs.readInt(`${dir}/device`) ?? 0;
     const numa = fs.readInt(`${dir}/numa_node`);
     const localCpus = fs.readList(`${dir}/local_cpulist`) ?? fs.readMask(`${dir}/local_cpus`);
     const files = fs.list(dir);

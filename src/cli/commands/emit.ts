@@ -14,7 +14,9 @@ import { DEFAULT_POLICY } from '../../core/placement/policies/index.js';
 import { requestBounds } from '../../core/placement/request.js';
 import type { Topology } from '../../core/topology/model.js';
 import type { Io } from '../io.js';
-import { EXIT_INFEASIBLE, collect, loadState, readVm } from './place.js';
+import { EXIT_INFEASIBLE, acceptFor, collect, loadState, readVm } from './place.js';
+import { hugetlbfsMount } from '../../adapters/apply/hugetlbfs.js';
+import { pageSizeLabel } from '../../core/topology/sizes.js';
 import { renderRefusal } from '../render/placement-text.js';
 
 /** Emitter options a command line can set. */
@@ -44,6 +46,19 @@ export function emitOptionsOf(o: EmitCliOptions): EmitPlacementOptions {
   if (o.machine !== undefined) out.machine = o.machine;
   if (o.accel !== undefined) out.accel = o.accel;
   return out;
+}
+
+/**
+ * The QEMU file backend without --hugetlbfs: the hugetlbfs mount of the placement's page size on
+ * this machine (read from /proc/mounts), or a clear error naming the missing mount.
+ */
+export function withHugetlbfsMount(options: EmitPlacementOptions, p: PlacementLike): EmitPlacementOptions {
+  if (options.hugePageBackend !== 'file' || options.hugetlbfsPath !== undefined || p.pageSize <= 4096) return options;
+  const mount = hugetlbfsMount(p.pageSize);
+  if (mount === null) {
+    throw new EmitError('--huge-page-backend', `file: no hugetlbfs mount of ${pageSizeLabel(p.pageSize)} pages on this machine (mount one, give --hugetlbfs PATH, or use the default memfd backend)`);
+  }
+  return { ...options, hugetlbfsPath: mount };
 }
 
 /** Reads a file named by an option; a failure names the option and the file (exit 2). */
@@ -76,9 +91,10 @@ export function readOnePlacement(file: string, name: string | undefined): Placem
 export function writeEmitted(io: Io, placements: readonly PlacementLike[], topology: Topology, format: EmitFormat, o: EmitCliOptions): void {
   const options = emitOptionsOf(o);
   for (const p of placements) {
-    const e = emitPlacement(p, topology, format, options);
+    const e = emitPlacement(p, topology, format, withHugetlbfsMount(options, p));
     if (o.json) {
       const doc: Record<string, unknown> = { name: e.name };
+      if (e.binary) doc.binary = e.binary;
       if (e.argv) doc.argv = e.argv;
       if (e.pins) doc.pins = e.pins;
       if (e.taskset) doc.taskset = e.taskset;
@@ -97,8 +113,8 @@ export function addEmitterOptions(cmd: Command): Command {
     .option('--no-host-binding', 'leave out host-node binding (for a host lacking the planned nodes)')
     .addOption(new Option('--libvirt-mode <mode>', 'libvirt: complete domain, NUMA fragment, or merge (with --domain)').choices(['complete', 'fragment', 'merge']))
     .option('--domain <file>', 'libvirt: merge into this existing domain XML (replaces only NUMA-related parts)')
-    .addOption(new Option('--huge-page-backend <kind>', 'QEMU huge-page backend').choices(['file', 'memfd']))
-    .option('--hugetlbfs <path>', 'QEMU: hugetlbfs mount for the file backend (default /dev/hugepages or /dev/hugepages1G)')
+    .addOption(new Option('--huge-page-backend <kind>', 'QEMU huge-page backend: memfd (default, needs no mount) or file on hugetlbfs').choices(['file', 'memfd']))
+    .option('--hugetlbfs <path>', "QEMU: hugetlbfs mount for the file backend (default: this machine's mount of the page size)")
     .option('--machine <type>', 'QEMU machine type', 'q35')
     .option('--accel <name>', 'QEMU accelerator', 'kvm');
 }
@@ -147,7 +163,7 @@ Examples:
       if (opts.vm) {
         const state = await loadState(opts);
         const bounds = requestBounds(state.topology);
-        const result = placeMany(opts.vm.map((v) => readVm(v, bounds)), state, opts.policy);
+        const result = placeMany(opts.vm.map((v) => readVm(v, bounds)), state, opts.policy, { accept: acceptFor(opts.format, state.topology, emitOptionsOf(opts)) });
         if (result.refusal) {
           io.err(renderRefusal(result.refusal.name, result.refusal.reasons, result.refusal.hints));
           io.setExitCode(EXIT_INFEASIBLE);

@@ -7,8 +7,9 @@ import { type Command, Option } from 'commander';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SOURCE_HELP, loadTopology } from '../../adapters/source.js';
-import { EMIT_FORMATS, type EmitFormat } from '../../core/emit/index.js';
-import { placeMany } from '../../core/placement/place.js';
+import { EMIT_FORMATS, type EmitFormat, type EmitPlacementOptions, targetLimit } from '../../core/emit/index.js';
+import type { Topology } from '../../core/topology/model.js';
+import { type AcceptPlacement, placeMany } from '../../core/placement/place.js';
 import { DEFAULT_POLICY } from '../../core/placement/policies/index.js';
 import type { Placement } from '../../core/placement/types.js';
 import { type Io, writeJson } from '../io.js';
@@ -155,6 +156,8 @@ export function placementJson(p: Placement): Record<string, unknown> {
     devices: p.devices,
     vnuma: p.vnuma,
     explanation: p.explanation,
+    memoryPolicy: p.memoryPolicy,
+    cpuPolicy: p.cpuPolicy,
     policy: p.policy,
     heldCpus: p.heldCpus,
     emulatorCpus: p.emulatorCpus,
@@ -222,7 +225,9 @@ Examples:
         }
         const bounds = requestBounds(state.topology);
         const requests = opts.vm.map((v) => readVm(v, bounds));
-        const placed = placeMany(requests, state, opts.policy, { deviceNodes: opts.deviceNodes === true });
+        // With --emit the target is known up front: a placement it cannot express is refused here.
+        const accept = opts.emit ? acceptFor(opts.emit, state.topology, { hostBinding: opts.hostBinding !== false }) : undefined;
+        const placed = placeMany(requests, state, opts.policy, { deviceNodes: opts.deviceNodes === true, ...(accept ? { accept } : {}) });
         if (opts.state) saveState(opts.state, placed.state);
         return placed;
       });
@@ -247,6 +252,19 @@ Examples:
       if (opts.json) writeJson(io, { ok: true, placements: result.placements.map(placementJson) });
       else io.out(renderPlacements(result.placements, result.state));
     });
+}
+
+/** The placement-time check of a target: refuses what `format` cannot express, naming why. */
+export function acceptFor(format: EmitFormat, topology: Topology, options: EmitPlacementOptions): AcceptPlacement {
+  return (p) => {
+    const why = targetLimit(p, topology, format, options);
+    if (why === null) return null;
+    const others = EMIT_FORMATS.filter((f) => f !== format && f !== 'numactl' && targetLimit(p, topology, f, options) === null);
+    return {
+      reason: { resource: `target:${format}`, node: null, need: 1, have: 0, detail: why },
+      hints: others.length > 0 ? [`the placement fits the host; ${others.join(', ')} can express it`] : ['change the request (memory policy, tier, device nodes) so that the target can express it'],
+    };
+  };
 }
 
 /** Exit code of a refusal. */

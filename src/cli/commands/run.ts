@@ -41,16 +41,6 @@ export function bindingOf(p: PlacementLike): { cpus: number[]; nodes: number[] }
   return { cpus, nodes };
 }
 
-/**
- * The memory policy of a run: --mem-policy when given, else what the request's numa= asks for
- * (interleave, preferred), else bind. (A placement file carries no policy; #15 owns that field.)
- */
-export function memPolicyOf(explicit: RunOptions['memPolicy'], numa: string | undefined): NonNullable<RunOptions['memPolicy']> {
-  if (explicit !== undefined) return explicit;
-  if (numa === 'interleave' || numa === 'preferred') return numa;
-  return 'bind';
-}
-
 /** Renders a binding report for people. */
 export function renderBindingReport(r: BindingReport): string {
   const when = r.ok ? (r.checkedWhileRunning ? ' (checked at start and while running)' : ' (checked at start; the command ended before the running check)') : '';
@@ -69,7 +59,7 @@ export function registerRun(program: Command, io: Io): void {
     .option('--proc <spec>', 'the process: name=job,vcpus=2,memory=1G[,cpus=LIST][,nodes=LIST]... (placed on this machine)')
     .option('--placement <file>', 'or a placement file from `numaplan place --json`')
     .option('--name <name>', 'with --placement: which one')
-    .addOption(new Option('--mem-policy <policy>', "memory policy (default: the request's numa=interleave|preferred, else bind)").choices(['bind', 'interleave', 'preferred', 'none']))
+    .addOption(new Option('--mem-policy <policy>', "memory policy (default: the placement's, from numa=)").choices(['bind', 'interleave', 'preferred', 'none']))
     .addOption(new Option('--binder <tool>', 'numactl (CPUs + memory) or taskset (CPUs only)').choices(['auto', 'numactl', 'taskset']).default('auto'))
     .option('--settle <ms>', 'let the command run this long before checking', '300')
     .option('--reserve-cpus <list>', "host CPUs kept for the host (default: CPU 0's core)")
@@ -95,11 +85,9 @@ Examples:
     .action(async (command: string[], opts: RunOptions) => {
       const host = await loadTopology('sysfs');
       let placement: PlacementLike;
-      let numa: string | undefined;
       if ((opts.proc === undefined) === (opts.placement === undefined)) throw new EmitError('--proc', 'give either --proc SPEC or --placement FILE');
       if (opts.proc !== undefined) {
         const request = parseVmSpec(opts.proc);
-        numa = request.numa;
         checkBindingOnHost(request.cpus ?? [], request.nodes ?? [], host);
         const reserve = {
           ...(opts.reserveCpus !== undefined ? { cpus: parseCpuList(opts.reserveCpus) } : {}),
@@ -117,14 +105,14 @@ Examples:
         placement = readOnePlacement(opts.placement as string, opts.name);
       }
       const { cpus, nodes } = bindingOf(placement);
-      const memPolicy = memPolicyOf(opts.memPolicy, numa);
-      checkBindingOnHost(cpus, memPolicy === 'none' ? [] : nodes, host);
+      const policy = opts.memPolicy ?? placement.memoryPolicy ?? 'bind';
+      checkBindingOnHost(cpus, policy === 'none' ? [] : nodes, host);
       const settle = Number(opts.settle);
       if (!Number.isFinite(settle) || settle < 0) throw new EmitError('--settle', `expected milliseconds, got "${opts.settle}"`);
       const report = await runBound({
         cpus,
         nodes,
-        policy: memPolicy,
+        policy,
         command: command[0] as string,
         args: command.slice(1),
         binder: opts.binder,

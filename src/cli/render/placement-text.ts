@@ -52,6 +52,13 @@ export function renderPlacements(placements: readonly Placement[], state: HostSt
 
 /** A refusal: reasons table and hints. */
 export function renderRefusal(name: string, reasons: readonly RefusalReason[], hints: readonly string[]): string {
+  // A target that cannot express the placement is not a shortage: say why in words.
+  const target = reasons.find((r) => r.resource.startsWith('target:'));
+  if (target) {
+    const out = [`${name}: fits, but ${target.resource.slice('target:'.length)} cannot express it: ${target.detail}`];
+    if (hints.length > 0) out.push(...hints.map((h) => `  - ${h}`));
+    return `${out.join('\n')}\n`;
+  }
   const rows = reasons.map((r) => [
     r.node === null ? (r.nodes ? r.nodes.join(',') : 'host') : `${r.node}`,
     r.resource,

@@ -1,22 +1,29 @@
 /**
  * The guest a placement describes, in the terms every emitter needs: guest NUMA cells (vCPUs,
- * memory, host node), the guest CPU topology (sockets/cores/threads), the host CPU of each vCPU,
- * the emulator CPUs, and where each device sits in the guest.
+ * memory, host node), the guest CPU topology (sockets/dies/cores/threads), the host CPUs of each
+ * vCPU, the emulator CPUs, the memory policy, and where each device sits in the guest.
  *
  * Guest CPU topology rule (documented because every target must agree):
  * - threads = the host's SMT width when each guest cell's vCPUs come in consecutive groups of that
  *   width whose host CPUs are siblings of one host core (the placement stacked vCPUs on sibling
  *   threads); otherwise 1 (one vCPU per host core: the guest must not believe two vCPUs share a
  *   core's execution units when they do not);
+ * - a VM without vNUMA gets one socket of vCPUs / threads cores;
  * - one socket per CPU cell when every CPU cell holds a contiguous, equally sized range of vCPUs in
  *   cell order (cores = vCPUs per cell / threads);
- * - otherwise one socket per core (sockets = vCPUs / threads, cores = 1), which lets any cell hold
- *   any vCPUs without a socket straddling two cells;
- * - a VM without vNUMA gets one socket of vCPUs / threads cores.
- * Sockets are then the unit each target maps to a guest node (QEMU `-numa cpu,socket-id=`).
+ * - uneven contiguous cells (a split such as 10+11+11): one socket whose dies are g cores each, g
+ *   the greatest common divisor of the cells' core counts, so every cell is a whole number of dies
+ *   and no die (the unit sharing a last-level cache) straddles two guest nodes; a socket spanning
+ *   several nodes is what SNC/NPS hosts show too;
+ * - cells that are not contiguous ranges (explicit `cpus=` interleaving nodes): one socket of one-core
+ *   dies, so any cell can hold any vCPUs.
+ * Dies (or sockets) are then the unit each target maps to a guest node (QEMU `-numa cpu,socket-id=,die-id=`).
+ *
+ * CPU pinning: a dedicated VM pins vCPU i to `cpus[i]`; a shared VM (`cpu=shared`) lets each vCPU
+ * float over the placement's CPUs on its cell's host node (all of them without a vNUMA).
  */
 import { pageSizeLabel } from '../topology/sizes.js';
-import type { Placement } from '../placement/types.js';
+import type { MemoryPolicy, Placement } from '../placement/types.js';
 import { distanceBetween } from '../topology/view.js';
 import type { Topology } from '../topology/model.js';
 import { EmitError } from './errors.js';
@@ -63,8 +70,14 @@ export interface Guest {
   /** Guest distances by cell id (a single 10 when `numa` is false). */
   distances: number[][];
   topology: GuestCpuTopology;
-  /** Host CPU of each vCPU, in vCPU order. */
+  /** Host CPU of each vCPU, in vCPU order (the placement's `cpus`). */
   pins: number[];
+  /** Host CPUs each vCPU may run on, in vCPU order: [pins[i]] when dedicated, a set when shared. */
+  pinSets: number[][];
+  /** True for a shared-CPU VM (vCPUs float over their pin sets). */
+  sharedCpus: boolean;
+  /** How guest memory is placed on its host nodes. */
+  memoryPolicy: MemoryPolicy;
   /** Host CPUs for emulator/IO threads: the placement's own, else the vCPUs' (shared). */
   emulatorCpus: number[];
   /** Every host node holding the VM's memory, ascending. */
@@ -73,7 +86,8 @@ export interface Guest {
 }
 
 /** What the emitters read of a placement (a `Placement` is one; so is the JSON of `place --json`). */
-export type PlacementLike = Pick<Placement, 'name' | 'cpus' | 'emulatorCpus' | 'memoryByNode' | 'pageSize' | 'devices' | 'vnuma'>;
+export type PlacementLike = Pick<Placement, 'name' | 'cpus' | 'emulatorCpus' | 'memoryByNode' | 'pageSize' | 'devices' | 'vnuma'> &
+  Partial<Pick<Placement, 'memoryPolicy' | 'cpuPolicy'>>;
 
 const sortNum = (a: number, b: number): number => a - b;
 
@@ -142,6 +156,19 @@ export function guestOf(placement: PlacementLike, topology: Topology): Guest {
     guestNode: numa ? (guestNodeOf.get(d.address) ?? null) : null,
   }));
   const emulatorCpus = p.emulatorCpus.length > 0 ? [...p.emulatorCpus].sort(sortNum) : [...new Set(p.cpus)].sort(sortNum);
+  const sharedCpus = p.cpuPolicy === 'shared';
+  let pinSets: number[][];
+  if (!sharedCpus) pinSets = p.cpus.map((c) => [c]);
+  else {
+    const setOfCell = cells.map((c) => [...new Set(c.vcpus.map((v) => p.cpus[v] as number))].sort(sortNum));
+    const cellOf = new Map<number, number>();
+    for (const c of cells) for (const v of c.vcpus) cellOf.set(v, c.id);
+    pinSets = p.cpus.map((_, v) => setOfCell[cellOf.get(v) ?? 0] as number[]);
+  }
+  const memoryPolicy: MemoryPolicy = p.memoryPolicy ?? 'bind';
+  if (memoryPolicy === 'interleave' && numa) {
+    throw new EmitError('placement.memoryPolicy', 'interleave spreads memory for a guest without vNUMA; this placement has one');
+  }
   return {
     name: p.name,
     vcpus,
@@ -152,6 +179,9 @@ export function guestOf(placement: PlacementLike, topology: Topology): Guest {
     distances,
     topology: topo,
     pins: [...p.cpus],
+    pinSets,
+    sharedCpus,
+    memoryPolicy,
     emulatorCpus,
     memoryNodes,
     devices,
@@ -179,20 +209,32 @@ function cpuTopology(cpus: readonly number[], cells: readonly GuestCell[], topol
   }
   const vcpus = cpus.length;
   if (!numa) return { sockets: 1, dies: 1, cores: vcpus / threads, threads };
-  const size = cpuCells[0]?.vcpus.length ?? 0;
   let next = 0;
-  const regular = cpuCells.every((c) => {
-    const ok = c.vcpus.length === size && c.vcpus.every((v, k) => v === next + k);
+  const contiguous = cpuCells.every((c) => {
+    const ok = c.vcpus.every((v, k) => v === next + k);
     next += c.vcpus.length;
     return ok;
   });
-  if (regular && size > 0) return { sockets: cpuCells.length, dies: 1, cores: size / threads, threads };
-  return { sockets: vcpus / threads, dies: 1, cores: 1, threads };
+  if (!contiguous) return { sockets: 1, dies: vcpus / threads, cores: 1, threads };
+  const coreCounts = cpuCells.map((c) => c.vcpus.length / threads);
+  const first = coreCounts[0] as number;
+  if (coreCounts.every((n) => n === first)) return { sockets: cpuCells.length, dies: 1, cores: first, threads };
+  const g = coreCounts.reduce((a, b) => gcd(a, b));
+  return { sockets: 1, dies: vcpus / threads / g, cores: g, threads };
 }
 
-/** Socket index of a vCPU under the guest topology (QEMU numbers vCPUs socket-major). */
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/** Socket index of a vCPU under the guest topology (QEMU numbers vCPUs socket-major, then die, core, thread). */
 export function socketOf(topology: GuestCpuTopology, vcpu: number): number {
   return Math.floor(vcpu / (topology.cores * topology.threads * topology.dies));
+}
+
+/** Die index (within its socket) of a vCPU under the guest topology. */
+export function dieOf(topology: GuestCpuTopology, vcpu: number): number {
+  return Math.floor(vcpu / (topology.cores * topology.threads)) % topology.dies;
 }
 
 /** Host distance, with a clear error when the topology lacks one of the nodes. */

@@ -49,10 +49,12 @@ export interface EmitPlacementOptions extends EmitOptions {
 export interface Emitted {
   format: EmitFormat;
   name: string;
-  /** The configuration as text (XML, xl.cfg, or the argv shell-quoted for reading). */
+  /** The configuration as text (XML, xl.cfg, or the command line with its binary, shell-quoted, one option per line). */
   text: string;
   /** Command lines: the argv (without the binary for QEMU and Cloud Hypervisor; with it for numactl). */
   argv?: string[];
+  /** QEMU and Cloud Hypervisor: the binary the argv is for. */
+  binary?: string;
   /** QEMU: where each vCPU thread goes (`numaplan launch qemu` applies it). */
   pins?: PinPlan;
   /** numactl: the taskset alternative (CPU affinity only). */
@@ -74,13 +76,13 @@ export function emitPlacement(placement: PlacementLike, topology: Topology, form
     }
     case 'qemu': {
       const q = emitQemu(placement, topology, options);
-      return { format, name, text: `${shellQuote(q.argv)}\n`, argv: q.argv, pins: q.pins };
+      return { format, name, text: commandText(QEMU_BINARY, q.argv), argv: q.argv, binary: QEMU_BINARY, pins: q.pins };
     }
     case 'xl':
       return { format, name, text: emitXlCfg(placement, topology, options) };
     case 'cloud-hypervisor': {
       const argv = emitCloudHypervisor(placement, topology, options);
-      return { format, name, text: `${shellQuote(argv)}\n`, argv };
+      return { format, name, text: commandText(CLOUD_HYPERVISOR_BINARY, argv), argv, binary: CLOUD_HYPERVISOR_BINARY };
     }
     case 'numactl': {
       const p = emitProcessCommands(placement, topology, options);
@@ -88,6 +90,35 @@ export function emitPlacement(placement: PlacementLike, topology: Topology, form
     }
     default:
       throw new EmitError('format', `unknown format "${String(format)}" (known: ${EMIT_FORMATS.join(', ')})`);
+  }
+}
+
+/** The QEMU binary the emitted argv is for. */
+export const QEMU_BINARY = 'qemu-system-x86_64';
+/** The Cloud Hypervisor binary. */
+export const CLOUD_HYPERVISOR_BINARY = 'cloud-hypervisor';
+
+/** A runnable command for reading: the binary, then each option with its values on a line of its own. */
+export function commandText(binary: string, argv: readonly string[]): string {
+  const lines: string[][] = [[binary]];
+  for (const a of argv) {
+    if (a.startsWith('-')) lines.push([a]);
+    else (lines[lines.length - 1] as string[]).push(a);
+  }
+  return `${lines.map((l) => shellQuote(l)).join(' \\\n  ')}\n`;
+}
+
+/**
+ * Why a target cannot express a placement, or null: the check `numaplan place --emit FORMAT` runs
+ * at placement time, so that a placement the target would refuse is never accepted.
+ */
+export function targetLimit(placement: PlacementLike, topology: Topology, format: EmitFormat, options: EmitPlacementOptions = {}): string | null {
+  try {
+    emitPlacement(placement, topology, format, options);
+    return null;
+  } catch (err) {
+    if (err instanceof EmitError && err.code === 'ERR_TARGET') return err.message.replace(/^placement: /, '');
+    throw err;
   }
 }
 

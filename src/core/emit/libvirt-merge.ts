@@ -3,8 +3,8 @@
  * placement's, keeping everything else as it was (order, comments, namespaces, unknown elements,
  * whitespace).
  *
- * Replaced: `<memory>`/`<currentMemory>` (the cells must add up to it), `<vcpu>` (count; its
- * `cpuset`/`current` attributes are dropped), `<cputune>`'s `vcpupin`/`emulatorpin` (other tuning
+ * Replaced: `<memory>`/`<currentMemory>` (the cells plus any memory devices), `<vcpu>` (count; its
+ * `cpuset` attribute is dropped, `current` kept while the placement has that many vCPUs), `<cputune>`'s `vcpupin`/`emulatorpin` (other tuning
  * stays), `<numatune>` (whole), `<memoryBacking>`'s `<hugepages>` (other backing options stay),
  * `<cpu>`'s `<topology>` and `<numa>` (mode, model, features stay), PCI `<hostdev>`s naming one of
  * the placement's devices (replaced, not duplicated) and the device controllers numaplan adds.
@@ -12,13 +12,16 @@
  *
  * Refused with EmitError (ERR_DOMAIN_XML), naming the element: text that is not well-formed XML, a
  * root that is not `<domain>`, an element that must be unique appearing twice, a machine type that
- * cannot hold devices near guest nodes, memory DIMMs targeting a guest node the placement lacks.
+ * cannot hold devices near guest nodes, memory DIMMs targeting a guest node the placement lacks,
+ * a `<maxMemory>` below the new memory, a `<vcpus>` list of another length.
+ * Memory hotplug (`<maxMemory>` or memory devices) needs guest NUMA cells: a VM without vNUMA then
+ * keeps one cell holding every vCPU and all its memory.
  */
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { Topology } from '../topology/model.js';
 import { EmitError } from './errors.js';
-import { guestOf, type PlacementLike } from './guest.js';
-import { libvirtParts } from './libvirt.js';
+import type { PlacementLike } from './guest.js';
+import { libvirtGuest, libvirtParts } from './libvirt.js';
 import type { EmitOptions } from './options.js';
 import { type FxpNode, type XNode, el, toFxp } from './xml-node.js';
 
@@ -131,13 +134,32 @@ export function mergeLibvirtDomain(existingXml: string, placement: PlacementLike
   }
   for (const u of UNIQUE) if (children(domain, u).length > 1) fail(`domain/${u}`, `<${u}> appears ${children(domain, u).length} times; a domain has at most one`);
 
-  const g = guestOf(placement, topology);
+  const g = libvirtGuest(placement, topology);
   const devicesEl = children(domain, 'devices')[0];
   const usedIndexes = (devicesEl ? children(devicesEl, 'controller') : [])
     .filter((c) => attr(c, 'type') === 'pci')
     .map((c) => Number(attr(c, 'index') ?? '0'))
     .filter((n) => Number.isInteger(n));
-  const parts = libvirtParts(g, options, Math.max(0, ...usedIndexes) + 1);
+  // Memory hotplug (<maxMemory>, memory devices) needs guest NUMA cells: a guest without vNUMA keeps one.
+  const memoryDevices = devicesEl ? children(devicesEl, 'memory') : [];
+  const maxMemory = children(domain, 'maxMemory')[0];
+  const hotplug = maxMemory !== undefined || memoryDevices.length > 0;
+  const parts = libvirtParts(g, options, Math.max(0, ...usedIndexes) + 1, hotplug);
+  // libvirt's <memory> is the initial memory (the cells) plus every memory device.
+  const deviceKiB = memoryDevices.reduce((sum, m, k) => sum + memoryDeviceKiB(m, k), 0);
+  const totalKiB = g.memory / 1024 + deviceKiB;
+  if (deviceKiB > 0) {
+    parts.memory = el('memory', { unit: 'KiB' }, [String(totalKiB)]);
+    parts.currentMemory = el('currentMemory', { unit: 'KiB' }, [String(totalKiB)]);
+  }
+  if (maxMemory) {
+    const max = toKiB(textOf(maxMemory), attr(maxMemory, 'unit'), 'domain/maxMemory');
+    if (max < totalKiB) fail('domain/maxMemory', `${max} KiB is less than the placement's memory plus the memory devices (${totalKiB} KiB); raise it`);
+  }
+  const vcpusList = children(domain, 'vcpus')[0];
+  if (vcpusList && children(vcpusList, 'vcpu').length !== g.vcpus) {
+    fail('domain/vcpus', `lists ${children(vcpusList, 'vcpu').length} vCPUs, the placement has ${g.vcpus}; remove <vcpus> or make it list ${g.vcpus}`);
+  }
   const ind = childIndent(domain, '');
 
   // Machine type must hold PCI Express expander buses for devices near guest nodes.
@@ -178,7 +200,9 @@ export function mergeLibvirtDomain(existingXml: string, placement: PlacementLike
   if (vcpu) {
     setText(vcpu, String(g.vcpus));
     setAttr(vcpu, 'cpuset', undefined);
-    setAttr(vcpu, 'current', undefined);
+    // current= (vCPUs online at boot) stays when the placement still has that many.
+    const current = attr(vcpu, 'current');
+    if (current !== undefined && !(/^\d+$/.test(current) && Number(current) >= 1 && Number(current) <= g.vcpus)) setAttr(vcpu, 'current', String(g.vcpus));
     setAttr(vcpu, 'placement', 'static');
   } else {
     replaceSimple('vcpu', parts.vcpu, ['memory', 'currentMemory', 'memoryBacking']);
@@ -245,6 +269,29 @@ export function mergeLibvirtDomain(existingXml: string, placement: PlacementLike
     for (const c of [...parts.controllers, ...parts.hostdevs]) insert(devices, c, di);
   }
   return new XMLBuilder({ ...FXP, format: false, suppressEmptyNode: true }).build(tree) as string;
+}
+
+const UNIT_BYTES: Record<string, number> = {
+  b: 1, bytes: 1,
+  kb: 1e3, k: 1024, kib: 1024,
+  mb: 1e6, m: 1024 ** 2, mib: 1024 ** 2,
+  gb: 1e9, g: 1024 ** 3, gib: 1024 ** 3,
+  tb: 1e12, t: 1024 ** 4, tib: 1024 ** 4,
+};
+
+/** A libvirt scaled integer (formatdomain "memory allocation" units; default KiB) in KiB. */
+function toKiB(text: string, unit: string | undefined, path: string): number {
+  const factor = UNIT_BYTES[(unit ?? 'KiB').toLowerCase()];
+  if (!/^\d+$/.test(text) || factor === undefined) fail(path, `expected a size, got "${text}"${unit ? ` ${unit}` : ''}`);
+  return Math.ceil((Number(text) * (factor as number)) / 1024);
+}
+
+/** Size of a memory device (`<memory model='dimm'><target><size>`) in KiB. */
+function memoryDeviceKiB(m: FxpNode, k: number): number {
+  const target = children(m, 'target')[0];
+  const size = target ? children(target, 'size')[0] : undefined;
+  if (!size) fail(`domain/devices/memory[${k}]/target/size`, 'a memory device without a size');
+  return toKiB(textOf(size as FxpNode), attr(size as FxpNode, 'unit'), `domain/devices/memory[${k}]/target/size`);
 }
 
 /** "0000:c1:00.2" of a PCI hostdev's source address, lower case; null for other hostdevs. */

@@ -1,12 +1,15 @@
 /**
  * libvirt domain XML for a placement (libvirt's formatdomain documentation):
  * - `<memory>`/`<currentMemory>` in KiB; `<vcpu placement='static'>`;
- * - `<cputune>`: one `<vcpupin vcpu cpuset>` per vCPU and `<emulatorpin>`;
- * - `<numatune>`: `<memory mode='strict' nodeset>` and one `<memnode cellid mode nodeset>` per cell;
+ * - `<cputune>`: one `<vcpupin vcpu cpuset>` per vCPU (a set for shared vCPUs) and `<emulatorpin>`;
+ * - `<numatune>`: `<memory mode nodeset>` and one `<memnode cellid mode nodeset>` per cell holding
+ *   memory; the mode is the placement's memory policy (strict, preferred, interleave). libvirt
+ *   applies a top-level `preferred` to one node only, so it names the first cell's host node;
+ *   interleaved guests have no cells and interleave over every memory node;
  * - `<memoryBacking><hugepages><page size unit='KiB' [nodeset]>` when huge pages back the guest;
  * - `<cpu>`: `<topology sockets dies cores threads>` and `<numa>` with one `<cell id cpus memory
  *   unit>` per guest node (no `cpus` on CPU-less cells) and `<distances><sibling id value>`;
- * - devices: `<hostdev mode='subsystem' type='pci' managed='yes'>` per device; a device near a guest
+ * - devices: `<hostdev mode='subsystem' type='pci' managed='yes'>` with `<driver name='vfio'/>` per device; a device near a guest
  *   node sits behind a `pcie-expander-bus` controller whose `<target><node>` is that cell, and a
  *   `pcie-root-port` on it (libvirt's way of telling the guest a device's NUMA node).
  * Three modes: `complete` (a minimal domain that defines as is), `fragment` (only the NUMA-related
@@ -15,8 +18,29 @@
 import { formatCpuList } from '../topology/cpulist.js';
 import type { Topology } from '../topology/model.js';
 import { type Guest, guestOf, type PlacementLike } from './guest.js';
+import { qemuLimit } from './qemu.js';
 import type { EmitOptions } from './options.js';
-import { type XNode, el, printXml } from './xml-node.js';
+import { EmitError } from './errors.js';
+import { type XNode, el, escapeXml, printXml } from './xml-node.js';
+
+/** libvirt's numatune mode of each memory policy. */
+const LIBVIRT_MODE = { bind: 'strict', preferred: 'preferred', interleave: 'interleave' } as const;
+
+/**
+ * Why libvirt cannot express a guest, or null. libvirt gives every `<cell>` a memory backend of the
+ * cell's size, and QEMU refuses a backend of size 0: a cell without memory (the vCPU node of a
+ * memory-tier VM, a device's own node) cannot be written.
+ */
+export function libvirtLimit(g: Guest): string | null {
+  const empty = g.numa ? g.cells.filter((c) => c.memory === 0) : [];
+  if (empty.length > 0) {
+    return `libvirt gives every guest NUMA cell a memory backend and QEMU refuses one of size 0; guest node(s) ${empty.map((c) => c.id).join(',')} hold no memory (${empty.some((c) => c.vcpus.length === 0) ? 'a device\'s own node' : 'the vCPU node of a memory-tier VM'}): emit qemu or cloud-hypervisor instead`;
+  }
+  if (g.memory % MIB !== 0) return `libvirt aligns guest NUMA cells to whole MiB; ${g.memory} bytes is not a whole number of MiB`;
+  return qemuLimit(g);
+}
+
+const MIB = 1024 * 1024;
 
 /** The NUMA-related elements of a domain, ready to print or merge. */
 export interface LibvirtParts {
@@ -39,27 +63,33 @@ export interface LibvirtParts {
   needsMachine: string | null;
 }
 
-/** Builds the NUMA-related parts. `firstControllerIndex` is the first free PCI controller index. */
-export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControllerIndex = 1): LibvirtParts {
+/**
+ * Builds the NUMA-related parts. `firstControllerIndex` is the first free PCI controller index.
+ * `singleCell`: give a guest without vNUMA one `<cell>` all the same (memory hotplug needs cells).
+ */
+export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControllerIndex = 1, singleCell = false): LibvirtParts {
+  const cells = g.numa || singleCell;
   const bind = options.hostBinding !== false;
   const kib = String(g.memory / 1024);
   const cputune: XNode[] = [];
   let numatune: XNode | null = null;
   if (bind) {
-    g.pins.forEach((cpu, vcpu) => cputune.push(el('vcpupin', { vcpu, cpuset: cpu })));
+    g.pinSets.forEach((cpus, vcpu) => cputune.push(el('vcpupin', { vcpu, cpuset: formatCpuList(cpus) })));
     cputune.push(el('emulatorpin', { cpuset: formatCpuList(g.emulatorCpus) }));
+    const mode = LIBVIRT_MODE[g.memoryPolicy];
+    const top = g.memoryPolicy === 'preferred' ? [g.cells.find((c) => c.memory > 0)?.hostNode ?? (g.memoryNodes[0] as number)] : g.memoryNodes;
     numatune = el('numatune', {}, [
-      el('memory', { mode: 'strict', nodeset: formatCpuList(g.memoryNodes) }),
-      ...(g.numa ? g.cells.map((c) => el('memnode', { cellid: c.id, mode: 'strict', nodeset: c.hostNode })) : []),
+      el('memory', { mode, nodeset: formatCpuList(top) }),
+      ...(cells ? g.cells.filter((c) => c.memory > 0).map((c) => el('memnode', { cellid: c.id, mode, nodeset: g.numa ? String(c.hostNode) : formatCpuList(g.memoryNodes) })) : []),
     ]);
   }
   const hugepages =
     g.pageSize > 4096
-      ? el('hugepages', {}, [el('page', { size: g.pageSize / 1024, unit: 'KiB', nodeset: g.numa ? formatCpuList(g.cells.map((c) => c.id)) : undefined })])
+      ? el('hugepages', {}, [el('page', { size: g.pageSize / 1024, unit: 'KiB', nodeset: cells ? formatCpuList(g.cells.map((c) => c.id)) : undefined })])
       : null;
   const t = g.topology;
   const topology = el('topology', { sockets: t.sockets, dies: t.dies, cores: t.cores, threads: t.threads });
-  const numa = g.numa
+  const numa = cells
     ? el(
         'numa',
         {},
@@ -92,8 +122,10 @@ export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControlle
     const [domain, bus, slotFn] = d.address.split(':') as [string, string, string];
     const [slot, fn] = slotFn.split('.') as [string, string];
     const source = el('source', {}, [el('address', { domain: `0x${domain}`, bus: `0x${bus}`, slot: `0x${slot}`, function: `0x${fn}` })]);
+    // VFIO named explicitly: the only PCI assignment backend of current kernels and QEMU.
+    const driver = el('driver', { name: 'vfio' });
     if (d.guestNode === null) {
-      hostdevs.push(el('hostdev', { mode: 'subsystem', type: 'pci', managed: 'yes' }, [source]));
+      hostdevs.push(el('hostdev', { mode: 'subsystem', type: 'pci', managed: 'yes' }, [driver, source]));
       continue;
     }
     const pxb = busOfNode.get(d.guestNode) as number;
@@ -105,6 +137,7 @@ export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControlle
     );
     hostdevs.push(
       el('hostdev', { mode: 'subsystem', type: 'pci', managed: 'yes' }, [
+        driver,
         source,
         el('address', { type: 'pci', domain: '0x0000', bus: hex(port), slot: '0x00', function: '0x0' }),
       ]),
@@ -141,7 +174,7 @@ function hex(n: number): string {
 
 /** A complete minimal domain: defines with `virsh define` as it is. */
 export function emitLibvirtDomain(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): string {
-  const g = guestOf(placement, topology);
+  const g = libvirtGuest(placement, topology);
   const p = libvirtParts(g, options);
   const cpu = el('cpu', { mode: 'host-passthrough', check: 'none' }, [p.topology, p.numa]);
   const domain = el('domain', { type: options.domainType ?? 'kvm' }, [
@@ -163,9 +196,12 @@ export function emitLibvirtDomain(placement: PlacementLike, topology: Topology, 
   return printXml(domain);
 }
 
-/** Only the NUMA-related elements, each printed at the top level, for pasting into a domain. */
+/**
+ * Only the NUMA-related elements, for pasting into a domain: one well-formed document whose
+ * `<domain>` root holds just those elements, at the paths they have in a domain.
+ */
 export function emitLibvirtFragment(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): string {
-  const g = guestOf(placement, topology);
+  const g = libvirtGuest(placement, topology);
   const p = libvirtParts(g, options);
   const parts: XNode[] = [p.memory, p.currentMemory];
   if (p.hugepages) parts.push(el('memoryBacking', {}, [p.hugepages]));
@@ -174,5 +210,13 @@ export function emitLibvirtFragment(placement: PlacementLike, topology: Topology
   if (p.numatune) parts.push(p.numatune);
   parts.push(el('cpu', {}, [p.topology, p.numa]));
   if (p.controllers.length + p.hostdevs.length > 0) parts.push(el('devices', {}, [...p.controllers, ...p.hostdevs]));
-  return parts.map((x) => printXml(x)).join('');
+  return `<!-- numaplan: the NUMA-related elements of domain "${escapeXml(g.name).replace(/--/g, '- -')}"; paste them into its domain, or merge them with the domain option of numaplan emit -->\n${printXml(el('domain', {}, parts))}`;
+}
+
+/** The guest of a placement, refused (EmitError ERR_TARGET) when libvirt cannot express it. */
+export function libvirtGuest(placement: PlacementLike, topology: Topology): Guest {
+  const g = guestOf(placement, topology);
+  const why = libvirtLimit(g);
+  if (why) throw new EmitError('placement', why, 'ERR_TARGET');
+  return g;
 }

@@ -1,12 +1,13 @@
 /**
  * Command lines that start a plain process bound as placed (argv prefixes; the command and its
  * arguments follow them):
- *   numactl --physcpubind=1-3 --membind=0 CMD...      (or --interleave= / --preferred=)
+ *   numactl --physcpubind=1-3 --membind=0 CMD...      (the placement's memory policy: --membind,
+ *                                                      --interleave, --preferred=N for one node,
+ *                                                      --preferred-many=NODES for several)
  *   taskset -c 1-3 CMD...                              (CPU affinity only)
  */
 import { formatCpuList } from '../topology/cpulist.js';
 import type { Topology } from '../topology/model.js';
-import { EmitError } from './errors.js';
 import { guestOf, type PlacementLike } from './guest.js';
 import type { EmitOptions } from './options.js';
 
@@ -26,11 +27,9 @@ export function emitProcessCommands(placement: PlacementLike, topology: Topology
   const cpuList = formatCpuList(cpus);
   const numactl = ['numactl', `--physcpubind=${cpuList}`];
   if (options.hostBinding !== false) {
-    const policy = options.memoryPolicy ?? 'bind';
-    if (policy === 'preferred' && nodes.length !== 1) {
-      throw new EmitError('memoryPolicy', `"preferred" takes one node; the placement uses ${formatCpuList(nodes)}`);
-    }
-    numactl.push(`--${policy === 'bind' ? 'membind' : policy}=${formatCpuList(nodes)}`);
+    const policy = options.memoryPolicy ?? g.memoryPolicy;
+    const flag = policy === 'bind' ? 'membind' : policy === 'interleave' ? 'interleave' : nodes.length === 1 ? 'preferred' : 'preferred-many';
+    numactl.push(`--${flag}=${formatCpuList(nodes)}`);
   }
   return { numactl, taskset: ['taskset', '-c', cpuList], cpus, nodes };
 }

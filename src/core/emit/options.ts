@@ -6,9 +6,12 @@ export interface EmitOptions {
    * host_numa_node and affinity, numactl --membind) for a host that lacks the planned nodes.
    */
   hostBinding?: boolean;
-  /** QEMU huge-page backend: a file on hugetlbfs (default) or memfd with hugetlb=on. */
+  /**
+   * QEMU huge-page backend: memfd with hugetlb=on (default: needs no hugetlbfs mount) or a file on
+   * the hugetlbfs mount `hugetlbfsPath` (giving the path selects the file backend).
+   */
   hugePageBackend?: 'file' | 'memfd';
-  /** hugetlbfs mount for the file backend; default /dev/hugepages (2M) or /dev/hugepages1G (1G). */
+  /** hugetlbfs mount of the placement's page size, for the file backend. */
   hugetlbfsPath?: string;
   /**
    * False: keep the huge-page layout (one memfd backend per guest node) but without hugetlb=on, for
@@ -29,11 +32,11 @@ export interface EmitOptions {
   domainType?: string;
   /** libvirt: the emulator path in a complete domain (default /usr/bin/qemu-system-x86_64). */
   emulator?: string;
-  /** numactl: memory policy for a process (default bind). */
+  /** numactl: memory policy for a process (default: the placement's). */
   memoryPolicy?: 'bind' | 'interleave' | 'preferred';
 }
 
-/** Default hugetlbfs mount for a page size (the conventional Debian/Fedora mounts). */
-export function defaultHugetlbfsPath(pageSize: number): string {
-  return pageSize >= 1024 ** 3 ? '/dev/hugepages1G' : '/dev/hugepages';
+/** The QEMU huge-page backend options select: file when asked or a mount is given, else memfd. */
+export function hugePageBackendOf(o: EmitOptions): 'file' | 'memfd' {
+  return o.hugePageBackend ?? (o.hugetlbfsPath !== undefined ? 'file' : 'memfd');
 }

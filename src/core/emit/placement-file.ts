@@ -15,6 +15,9 @@ const PlacementSchema = z.object({
   emulatorCpus: z.array(int).default([]),
   memoryByNode: z.record(z.string().regex(/^\d+$/, 'node ids are whole numbers'), int),
   pageSize: z.number().int().positive(),
+  /** Absent in files written before the field existed: those placements were bound strictly. */
+  memoryPolicy: z.enum(['bind', 'preferred', 'interleave']).default('bind'),
+  cpuPolicy: z.enum(['dedicated', 'shared']).default('dedicated'),
   devices: z
     .array(
       z.object({

@@ -5,12 +5,15 @@
  * Shape (QEMU's -numa and memory-backend documentation):
  *   -machine q35,accel=kvm[,memory-backend=mem0]   (memory-backend= only without guest NUMA)
  *   -cpu host                                        (with KVM, or the `cpu` option)
- *   -smp V,sockets=S,cores=C,threads=T
+ *   -smp V,sockets=S,dies=D,cores=C,threads=T
  *   -m SIZE
- *   -object memory-backend-ram|file|memfd,id=memN,size=..,[mem-path=..|hugetlb=on,hugetlbsize=..],
- *           host-nodes=H,policy=bind                 (one per guest node holding memory)
+ *   -object memory-backend-ram|memfd|file,id=memN,size=..,[hugetlb=on,hugetlbsize=..,prealloc=on|
+ *           mem-path=..,prealloc=on],host-nodes=H,policy=bind|preferred|interleave
+ *                                                    (one per guest node holding memory; huge pages
+ *                                                    are preallocated at start, as libvirt does, so a
+ *                                                    short pool fails the start, not the running guest)
  *   -numa node,nodeid=N[,memdev=memN]                (no memdev: a memory-less guest node)
- *   -numa cpu,node-id=N,socket-id=S                  (sockets are the unit, see guest.ts)
+ *   -numa cpu,node-id=N,socket-id=S[,die-id=D]       (sockets, or dies when the split is uneven: guest.ts)
  *   -numa dist,src=A,dst=B,val=D                     (every ordered pair A != B)
  *   -device pxb-pcie,id=pxbN,bus_nr=..,numa_node=N,bus=pcie.0   (a guest node with devices)
  *   -device pcie-root-port,id=rpK,bus=pxbN,chassis=K
@@ -19,13 +22,17 @@
 import type { Topology } from '../topology/model.js';
 import { pageSizeLabel } from '../topology/sizes.js';
 import { EmitError } from './errors.js';
-import { type Guest, formatSizeSuffix, guestOf, socketOf, type PlacementLike } from './guest.js';
-import { type EmitOptions, defaultHugetlbfsPath } from './options.js';
+import type { MemoryPolicy } from '../placement/types.js';
+import { type Guest, dieOf, formatSizeSuffix, guestOf, socketOf, type PlacementLike } from './guest.js';
+import { type EmitOptions, hugePageBackendOf } from './options.js';
 
 /** Where one vCPU thread goes. */
 export interface VcpuPin {
   vcpu: number;
+  /** The placement's CPU of this vCPU. */
   hostCpu: number;
+  /** Where the thread may run: [hostCpu] for a dedicated VM, the vCPU's set for a shared one. */
+  hostCpus: number[];
 }
 
 /** What `launch` applies after QEMU starts. */
@@ -45,9 +52,24 @@ export interface QemuConfig {
 const PXB_FIRST_BUS = 0x80;
 const PXB_BUS_STEP = 0x10;
 
-/** QEMU argv and pinning plan of a placement on a host. */
+/**
+ * vCPUs the q35 machine takes: 288 in QEMU 7.2 (Debian 12's; QEMU 8.0 raised it to 1024). libvirt
+ * drives the same QEMU, so the limit is libvirt's too.
+ */
+export const QEMU_Q35_MAX_CPUS = 288;
+
+/** Why QEMU cannot start a guest, or null. */
+export function qemuLimit(g: Guest): string | null {
+  if (g.vcpus > QEMU_Q35_MAX_CPUS) return `QEMU's q35 machine takes at most ${QEMU_Q35_MAX_CPUS} vCPUs (QEMU 7.2); the placement has ${g.vcpus}`;
+  return null;
+}
+
+/** QEMU argv and pinning plan of a placement on a host. Throws EmitError (ERR_TARGET) for what QEMU cannot start. */
 export function emitQemu(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): QemuConfig {
-  return emitQemuGuest(guestOf(placement, topology), options);
+  const g = guestOf(placement, topology);
+  const why = qemuLimit(g);
+  if (why) throw new EmitError('placement', why, 'ERR_TARGET');
+  return emitQemuGuest(g, options);
 }
 
 /** The same, from an already-built guest. */
@@ -60,17 +82,17 @@ export function emitQemuGuest(g: Guest, options: EmitOptions = {}): QemuConfig {
   argv.push('-machine', `${machine},accel=${accel}${g.numa ? '' : ',memory-backend=mem0'}`);
   const cpu = options.cpu ?? (accel === 'kvm' ? 'host' : undefined);
   if (cpu !== undefined) argv.push('-cpu', cpu);
-  argv.push('-smp', `${g.vcpus},sockets=${t.sockets},cores=${t.cores},threads=${t.threads}`);
+  argv.push('-smp', `${g.vcpus},sockets=${t.sockets},${t.dies > 1 ? `dies=${t.dies},` : ''}cores=${t.cores},threads=${t.threads}`);
   argv.push('-m', formatSizeSuffix(g.memory));
   const backends = g.numa
     ? g.cells.filter((c) => c.memory > 0).map((c) => ({ id: `mem${c.id}`, size: c.memory, nodes: [c.hostNode] }))
     : [{ id: 'mem0', size: g.memory, nodes: g.memoryNodes }];
-  for (const b of backends) argv.push('-object', backend(b.id, b.size, b.nodes, g.pageSize, bind, options));
+  for (const b of backends) argv.push('-object', backend(b.id, b.size, b.nodes, g.pageSize, bind, g.memoryPolicy, options));
   if (g.numa) {
     for (const c of g.cells) argv.push('-numa', c.memory > 0 ? `node,nodeid=${c.id},memdev=mem${c.id}` : `node,nodeid=${c.id}`);
     for (const c of g.cells) {
-      const sockets = [...new Set(c.vcpus.map((v) => socketOf(t, v)))];
-      for (const s of sockets) argv.push('-numa', `cpu,node-id=${c.id},socket-id=${s}`);
+      const units = [...new Set(c.vcpus.map((v) => (t.dies > 1 ? `socket-id=${socketOf(t, v)},die-id=${dieOf(t, v)}` : `socket-id=${socketOf(t, v)}`)))];
+      for (const u of units) argv.push('-numa', `cpu,node-id=${c.id},${u}`);
     }
     for (const a of g.cells) {
       for (const b of g.cells) {
@@ -80,24 +102,29 @@ export function emitQemuGuest(g: Guest, options: EmitOptions = {}): QemuConfig {
     }
   }
   argv.push(...deviceArgs(g, machine, options));
-  const pins: PinPlan = { vcpus: g.pins.map((hostCpu, vcpu) => ({ vcpu, hostCpu })), emulatorCpus: [...g.emulatorCpus] };
+  const pins: PinPlan = { vcpus: g.pins.map((hostCpu, vcpu) => ({ vcpu, hostCpu, hostCpus: [...(g.pinSets[vcpu] ?? [hostCpu])] })), emulatorCpus: [...g.emulatorCpus] };
   return { argv, pins };
 }
 
-function backend(id: string, size: number, nodes: readonly number[], pageSize: number, bind: boolean, o: EmitOptions): string {
+/** QEMU's memory-backend policy of each memory policy. */
+const QEMU_POLICY = { bind: 'bind', preferred: 'preferred', interleave: 'interleave' } as const;
+
+function backend(id: string, size: number, nodes: readonly number[], pageSize: number, bind: boolean, policy: MemoryPolicy, o: EmitOptions): string {
   const parts: string[] = [];
   if (pageSize <= 4096) {
     parts.push('memory-backend-ram', `id=${id}`, `size=${formatSizeSuffix(size)}`);
   } else if (o.hugetlb === false) {
     parts.push('memory-backend-memfd', `id=${id}`, `size=${formatSizeSuffix(size)}`);
-  } else if ((o.hugePageBackend ?? 'file') === 'memfd') {
-    parts.push('memory-backend-memfd', `id=${id}`, `size=${formatSizeSuffix(size)}`, 'hugetlb=on', `hugetlbsize=${pageSizeLabel(pageSize)}`);
+  } else if (hugePageBackendOf(o) === 'memfd') {
+    parts.push('memory-backend-memfd', `id=${id}`, `size=${formatSizeSuffix(size)}`, 'hugetlb=on', `hugetlbsize=${pageSizeLabel(pageSize)}`, 'prealloc=on');
   } else {
-    parts.push('memory-backend-file', `id=${id}`, `size=${formatSizeSuffix(size)}`, `mem-path=${o.hugetlbfsPath ?? defaultHugetlbfsPath(pageSize)}`);
+    const path = o.hugetlbfsPath;
+    if (path === undefined) throw new EmitError('hugetlbfsPath', `the file backend needs the hugetlbfs mount of ${pageSizeLabel(pageSize)} pages (or use the memfd backend)`);
+    parts.push('memory-backend-file', `id=${id}`, `size=${formatSizeSuffix(size)}`, `mem-path=${path}`, 'prealloc=on');
   }
   if (bind) {
     for (const n of nodes) parts.push(`host-nodes=${n}`);
-    parts.push('policy=bind');
+    parts.push(`policy=${QEMU_POLICY[policy]}`);
   }
   if (o.reserve === false) parts.push('reserve=off');
   return parts.join(',');

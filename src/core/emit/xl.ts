@@ -1,33 +1,70 @@
 /**
  * Xen `xl.cfg` for a placement (xl.cfg(5)):
- *   name = "db"; type = "hvm"; vcpus = 16; memory = 65536        (MiB)
- *   cpus = ["1", "2", ...]                                     (element i: host CPUs of vCPU i)
+ *   name = "db"; type = "hvm"; vcpus = 16; memory = 65536     (MiB)
+ *   cpus = ["1", "2", ...]                                  (element i: host CPUs of vCPU i)
  *   vnuma = [ [ "pnode=0", "size=8192", "vcpus=0-1", "vdistances=10,12" ], ... ]  (size in MiB)
  *   pci = [ "0000:c1:00.2" ]
+ *
+ * Memory policy: memory of a vnode is allocated on exactly its pnode (libxl asks Xen for the exact
+ * node), so `bind` is a vnuma, a one-vnode vnuma for a VM on one node. `preferred` on one node is
+ * no vnuma: Xen then allocates from the nodes of the vCPUs' affinity first and falls back to others
+ * when they run short. What xl cannot express is refused (`xlLimit`, EmitError ERR_TARGET):
+ * interleaved memory (xl has no interleave policy), preferred memory over several nodes (vnodes are
+ * exact), guest nodes without vCPUs or without memory (xl.cfg(5): every vnode option is mandatory;
+ * libxl's HVM build puts the video RAM in vnode 0), memory that is not whole MiB.
+ * Devices: xl cannot tell the guest a device's NUMA node; they are passed through as they are.
  * Without host binding, `cpus` is left out (vnuma's `pnode` is mandatory in xl, so it stays).
  */
 import { formatCpuList } from '../topology/cpulist.js';
 import type { Topology } from '../topology/model.js';
 import { EmitError } from './errors.js';
-import { guestOf, type PlacementLike } from './guest.js';
+import { type Guest, guestOf, type PlacementLike } from './guest.js';
 import type { EmitOptions } from './options.js';
 
 const MIB = 1024 * 1024;
+/** libxl's default video RAM of an HVM guest (cirrus on QEMU_XEN: 8 MiB), which vnode 0 must hold. */
+export const XL_HVM_VIDEO_MIB = 8;
 
-/** The xl.cfg text of a placement. */
+/** Xen's limit on an HVM guest's vCPUs (xen/include/public/hvm/hvm_info_table.h HVM_MAX_VCPUS). */
+export const XEN_HVM_MAX_VCPUS = 128;
+
+/** Why xl cannot express a guest, or null. */
+export function xlLimit(g: Guest): string | null {
+  if (g.vcpus > XEN_HVM_MAX_VCPUS) return `Xen runs HVM guests of at most ${XEN_HVM_MAX_VCPUS} vCPUs (HVM_MAX_VCPUS); the placement has ${g.vcpus}`;
+  if (g.memory % MIB !== 0) return 'xl sizes memory in whole MiB; the placement is not a whole number of MiB';
+  if (g.memoryPolicy === 'interleave') return 'xl has no interleaved memory policy: Xen allocates a guest\'s memory by node affinity or exactly per vnode';
+  if (g.memoryPolicy === 'preferred' && g.memoryNodes.length > 1) {
+    return 'xl cannot prefer several nodes: vnuma memory is allocated on exactly its pnode (strict), and without a vnuma Xen follows the vCPUs\' node affinity';
+  }
+  if (g.numa) {
+    const bad = g.cells.filter((c) => c.vcpus.length === 0 || c.memory === 0);
+    if (bad.length > 0) {
+      const what = bad.map((c) => `guest node ${c.id} has no ${c.vcpus.length === 0 && c.memory === 0 ? 'vCPUs and no memory' : c.vcpus.length === 0 ? 'vCPUs' : 'memory'}`);
+      return `xl.cfg(5) makes pnode, size, vcpus and vdistances mandatory for every vnode (and a size of 0 holds nothing); ${what.join(', ')} (a memory tier or a device's node): emit qemu or cloud-hypervisor instead`;
+    }
+  }
+  const first = g.cells[0];
+  if (first && first.memory < XL_HVM_VIDEO_MIB * MIB) return `libxl puts the HVM video RAM (${XL_HVM_VIDEO_MIB} MiB) in vnode 0, which holds ${first.memory / MIB} MiB`;
+  return null;
+}
+
+/** The xl.cfg text of a placement. Throws EmitError (ERR_TARGET) for what xl cannot express. */
 export function emitXlCfg(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): string {
   const g = guestOf(placement, topology);
-  if (g.memory % MIB !== 0) throw new EmitError('placement.memory', 'xl sizes memory in MiB; the placement is not a whole number of MiB');
+  const why = xlLimit(g);
+  if (why) throw new EmitError('placement', why, 'ERR_TARGET');
   const lines = [`name = "${g.name}"`, 'type = "hvm"', `vcpus = ${g.vcpus}`, `memory = ${g.memory / MIB}`];
-  if (options.hostBinding !== false) lines.push(`cpus = [ ${g.pins.map((c) => `"${c}"`).join(', ')} ]`);
-  if (g.numa) {
+  if (options.hostBinding !== false) lines.push(`cpus = [ ${g.pinSets.map((c) => `"${formatCpuList(c)}"`).join(', ')} ]`);
+  const vnuma = g.numa || g.memoryPolicy === 'bind';
+  if (vnuma) {
     const rows = g.cells.map((c) => {
-      const items = [`"pnode=${c.hostNode}"`, `"size=${c.memory / MIB}"`];
-      if (c.vcpus.length > 0) items.push(`"vcpus=${formatCpuList(c.vcpus)}"`);
-      items.push(`"vdistances=${(g.distances[c.id] ?? []).join(',')}"`);
+      const items = [`"pnode=${c.hostNode}"`, `"size=${c.memory / MIB}"`, `"vcpus=${formatCpuList(c.vcpus)}"`, `"vdistances=${(g.distances[c.id] ?? []).join(',')}"`];
       return `    [ ${items.join(', ')} ]`;
     });
+    if (!g.numa) lines.push('# one vnode: its memory is allocated on exactly this host node (numa=strict)');
     lines.push(`vnuma = [\n${rows.join(',\n')}\n]`);
+  } else if (g.memoryPolicy === 'preferred') {
+    lines.push(`# numa=preferred: memory comes from the vCPUs' node ${g.memoryNodes.join(',')} first, other nodes when it runs short`);
   }
   if (g.devices.length > 0) lines.push(`pci = [ ${g.devices.map((d) => `"${d.address}"`).join(', ')} ]`);
   return `${lines.join('\n')}\n`;

@@ -68,6 +68,8 @@ export interface PlacementContext {
   state: HostState;
   capacity: HostCapacity;
   pageSize: number;
+  /** The unit memory is split over nodes in (memorySplitUnit: whole MiB, or the page size when larger). */
+  memUnit: number;
   mode: CpuMode;
   /** vCPUs + reserved emulator pCPUs. */
   slots: number;
@@ -411,6 +413,19 @@ export function fewestToReach(ids: readonly number[], value: (id: number) => num
   return acc < target ? Number.POSITIVE_INFINITY : k;
 }
 
+/** One MiB: the unit hypervisors size guest NUMA nodes in (xl's size=, libvirt aligns cells to it). */
+export const MIB = 1024 * 1024;
+
+/**
+ * The unit memory is split over nodes in: whole MiB, or the page size when larger, so that every
+ * guest node is a whole number of MiB and the nodes sum exactly to the total; the page size when
+ * the total itself is not a whole number of that unit.
+ */
+export function memorySplitUnit(total: number, pageSize: number): number {
+  const unit = Math.max(pageSize, MIB);
+  return total % unit === 0 ? unit : pageSize;
+}
+
 /** Builds the context for one request, page size and CPU mode. */
 export function makeContext(request: VmRequest, state: HostState, pageSize: number, mode: CpuMode, capacity = hostCapacity(state)): PlacementContext {
   const topo = state.topology;
@@ -418,6 +433,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
   const emulator = request.emulator === 'share' ? 0 : request.emulator;
   const slots = request.vcpus + emulator;
   const separateMemory = request.tier !== 'dram';
+  const memUnit = memorySplitUnit(request.memory, pageSize);
   const { dist, n } = topologyIndex(topo);
   const rows = nodeRows(topo);
   const distance = topologyDistance(topo);
@@ -718,10 +734,10 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
         const mcaps = nodes.map(memCap);
         let share =
           request.numa === 'interleave'
-            ? waterFill(request.memory / pageSize, mcaps.map((m) => Math.floor(m / pageSize)))?.map((p) => p * pageSize) ?? null
-            : proportional(request.memory, parts.map((p) => p.vcpus), pageSize);
+            ? waterFill(request.memory / memUnit, mcaps.map((m) => Math.floor(m / memUnit)))?.map((p) => p * memUnit) ?? null
+            : proportional(request.memory, parts.map((p) => p.vcpus), memUnit);
         if (share && share.some((m, i) => m > (mcaps[i] as number))) {
-          share = waterFill(request.memory / pageSize, mcaps.map((m) => Math.floor(m / pageSize)))?.map((p) => p * pageSize) ?? null;
+          share = waterFill(request.memory / memUnit, mcaps.map((m) => Math.floor(m / memUnit)))?.map((p) => p * memUnit) ?? null;
         }
         if (!share) {
           let have = 0;
@@ -752,7 +768,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
       let left = request.memory;
       for (const { id } of order) {
         if (left === 0) break;
-        const g = Math.min(left, Math.floor(memCap(id) / pageSize) * pageSize);
+        const g = Math.min(left, Math.floor(memCap(id) / memUnit) * memUnit);
         if (g > 0) {
           memory.push({ node: id, bytes: g });
           left -= g;
@@ -813,12 +829,12 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
       if ((qVcpus[i] as number) <= 0) return quickFail(nodes);
     }
     const byPages = (): boolean => {
-      for (let i = 0; i < len; i++) qPages[i] = Math.floor((qMcaps[i] as number) / pageSize);
-      if (!waterFillInto(request.memory / pageSize, qPages, len, 1, qShare, qUnits, qOrder)) return false;
-      for (let i = 0; i < len; i++) qShare[i] = (qShare[i] as number) * pageSize;
+      for (let i = 0; i < len; i++) qPages[i] = Math.floor((qMcaps[i] as number) / memUnit);
+      if (!waterFillInto(request.memory / memUnit, qPages, len, 1, qShare, qUnits, qOrder)) return false;
+      for (let i = 0; i < len; i++) qShare[i] = (qShare[i] as number) * memUnit;
       return true;
     };
-    let share = request.numa === 'interleave' ? byPages() : (proportionalInto(request.memory, qVcpus, len, pageSize, qShare), true);
+    let share = request.numa === 'interleave' ? byPages() : (proportionalInto(request.memory, qVcpus, len, memUnit, qShare), true);
     if (share) {
       let over = false;
       for (let i = 0; i < len; i++) if ((qShare[i] as number) > (qMcaps[i] as number)) over = true;
@@ -873,6 +889,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     state,
     capacity,
     pageSize,
+    memUnit,
     mode,
     slots,
     memory: request.memory,

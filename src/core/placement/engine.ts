@@ -17,11 +17,11 @@ import { predictCost } from '../cost/model.js';
 import { pageSizeLabel } from '../topology/sizes.js';
 import { assign, assignDevices } from './assign.js';
 import { type HostCapacity, hostCapacity } from './capacity.js';
-import { type CpuMode, type Part, type PlacementContext, type SetEvaluation, makeContext, memResource, modeLabel, proportional, waterFill } from './context.js';
+import { type CpuMode, type Part, type PlacementContext, type SetEvaluation, makeContext, memResource, memorySplitUnit, modeLabel, proportional, waterFill } from './context.js';
 import type { ChooseNodes, NodeChoice, PlaceOptions } from './policy.js';
 import { RequestError, type VmRequest } from './request.js';
 import type { HostState } from './state.js';
-import type { Placement, PlacementResult, RefusalReason } from './types.js';
+import type { MemoryPolicy, Placement, PlacementResult, RefusalReason } from './types.js';
 import { topologyIndex } from './topology-index.js';
 import { buildVnuma } from './vnuma.js';
 
@@ -203,11 +203,12 @@ function placeExplicit(
     if (memNodes) {
       const weights = memNodes.map((n) => byNode.get(n)?.length ?? 0);
       const w = weights.some((x) => x > 0) ? weights : memNodes.map(() => 1);
-      const pagesTotal = request.memory / pageSize;
-      const share = w.map((x) => Math.floor((pagesTotal * x) / w.reduce((s, y) => s + y, 0)));
-      let rest = pagesTotal - share.reduce((s, x) => s + x, 0);
+      const unit = memorySplitUnit(request.memory, pageSize);
+      const unitsTotal = request.memory / unit;
+      const share = w.map((x) => Math.floor((unitsTotal * x) / w.reduce((s, y) => s + y, 0)));
+      let rest = unitsTotal - share.reduce((s, x) => s + x, 0);
       for (let i = 0; rest > 0; i = (i + 1) % share.length) if ((w[i] as number) > 0) (share[i] = (share[i] as number) + 1), rest--;
-      memory = memNodes.map((n, i) => ({ node: n, bytes: (share[i] as number) * pageSize })).filter((m) => m.bytes > 0);
+      memory = memNodes.map((n, i) => ({ node: n, bytes: (share[i] as number) * unit })).filter((m) => m.bytes > 0);
       for (const m of memory) {
         if (m.bytes > ctx.memCap(m.node)) {
           shortfalls.push({ resource: memResource(pageSize), node: m.node, need: m.bytes, have: ctx.memCap(m.node), detail: `memory for the explicit CPUs on node ${m.node}` });
@@ -279,10 +280,15 @@ function buildPlacement(
   const nodes = [...new Set([...ev.parts.map((p) => p.node), ...ev.memory.map((m) => m.node)])].sort((x, y) => x - y);
   const memoryByNode: Record<string, number> = {};
   for (const m of ev.memory) memoryByNode[String(m.node)] = m.bytes;
-  const vnuma = buildVnuma(
-    { parts: ev.parts.map((p, i) => ({ node: p.node, vcpuIndexes: a.vcpuIndexes[i] ?? [] })), memory: ev.memory, devices: a.devices, distance: ctx.distance },
-    options.deviceNodes ? { deviceNodes: true } : {},
-  );
+  const memoryPolicy = memoryPolicyOf(request, policy);
+  // Interleaved memory has no locality to show the guest: it sees one node (see MemoryPolicy).
+  const vnuma =
+    memoryPolicy === 'interleave'
+      ? null
+      : buildVnuma(
+          { parts: ev.parts.map((p, i) => ({ node: p.node, vcpuIndexes: a.vcpuIndexes[i] ?? [] })), memory: ev.memory, devices: a.devices, distance: ctx.distance },
+          options.deviceNodes ? { deviceNodes: true } : {},
+        );
   const cost = predictCost({
     distance: ctx.distance,
     vcpusByNode: new Map(ev.parts.map((p) => [p.node, p.vcpus])),
@@ -290,7 +296,7 @@ function buildPlacement(
     pageSize: ctx.pageSize,
     deviceNodes: a.devices.map((d) => d.node),
     ...(vnuma ? { guestNodes: vnuma.nodes.map((g) => ({ hostNode: g.hostNode, vcpus: g.vcpus.length, memory: g.memory })) } : {}),
-    interleave: request.numa === 'interleave' || policy === 'interleave',
+    interleave: memoryPolicy === 'interleave',
   });
   const label = pageSizeLabel(ctx.pageSize);
   const pageText =
@@ -303,7 +309,7 @@ function buildPlacement(
   const notes = [...(choice.notes ?? [])];
   if (ctx.mode === 'thread' && modes.length > 1) notes.push('sibling threads used because no whole-core placement exists (smt=auto)');
   if (request.numa === 'preferred') notes.push('numa=preferred: the memory policy lets the kernel spill to other nodes when these run short');
-  if (request.numa === 'interleave') notes.push('numa=interleave: memory spread evenly, every access costs the average');
+  if (memoryPolicy === 'interleave') notes.push('numa=interleave: memory interleaved page by page over the nodes, every access costs the average; the guest sees one NUMA node');
   for (const d of a.devices) if (!d.local) notes.push(`device ${d.address} is on node ${d.node ?? 'unknown'}, not on the VM's nodes`);
   if (a.emulatorCpus.length > 0) notes.push(`emulator/IO threads on their own pCPUs ${a.emulatorCpus.join(',')}`);
   if (a.heldCpus.length > 0) notes.push(`held idle for this VM: CPUs ${a.heldCpus.join(',')}`);
@@ -320,6 +326,8 @@ function buildPlacement(
     emulatorCpus: a.emulatorCpus,
     memoryByNode,
     pageSize: ctx.pageSize,
+    memoryPolicy: memoryPolicyOf(request, policy),
+    cpuPolicy: request.cpuPolicy,
     memory: ev.memory.map((m) => ({ node: m.node, pageSize: ctx.pageSize, bytes: m.bytes })),
     devices: a.devices,
     vnuma,
@@ -334,6 +342,12 @@ function buildPlacement(
       cost,
     },
   };
+}
+
+/** The memory policy of a request under a policy: the interleave baseline interleaves whatever the request says. */
+export function memoryPolicyOf(request: VmRequest, policy: string): MemoryPolicy {
+  if (request.numa === 'interleave' || (policy === 'interleave' && request.numa !== 'strict' && !request.layout)) return 'interleave';
+  return request.numa === 'preferred' ? 'preferred' : 'bind';
 }
 
 const round = (x: number): number => Math.round(x * 1e4) / 1e4;

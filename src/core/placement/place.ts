@@ -6,12 +6,18 @@ import { type PlaceOptions } from './policy.js';
 import { getPolicy } from './policies/index.js';
 import type { VmRequest } from './request.js';
 import { type HostState, claimPlacement, commitPlacement } from './state.js';
-import type { Placement, PlacementResult } from './types.js';
+import type { Placement, PlacementResult, RefusalReason } from './types.js';
 
 /** Places one VM with a policy (default numaplan). The state is not changed. */
 export function place(request: VmRequest, state: HostState, policy?: string, options: PlaceOptions = {}): PlacementResult {
   return getPolicy(policy).place(request, state, options);
 }
+
+/**
+ * A last check of a placement before it is accepted (e.g. that the target it will be emitted for can
+ * express it): null accepts, a reason refuses the VM as if it did not fit.
+ */
+export type AcceptPlacement = (placement: Placement) => { reason: RefusalReason; hints: string[] } | null;
 
 /** Result of placing several VMs in order. */
 export interface PlaceManyResult {
@@ -31,12 +37,16 @@ export function placeMany(
   requests: readonly VmRequest[],
   state: HostState,
   policy?: string,
-  options: PlaceOptions & { claimUntil?: number } = {},
+  options: PlaceOptions & { claimUntil?: number; accept?: AcceptPlacement } = {},
 ): PlaceManyResult {
   let s = state;
   const placements: Placement[] = [];
   for (const [index, r] of requests.entries()) {
-    const result = place(r, s, policy, options);
+    let result = place(r, s, policy, options);
+    if (result.ok && options.accept) {
+      const refused = options.accept(result.placement);
+      if (refused) result = { ok: false, reasons: [refused.reason], hints: refused.hints };
+    }
     if (!result.ok) return { placements, refusal: { ...result, name: r.name, index }, state: s };
     placements.push(result.placement);
     s = options.claimUntil === undefined ? commitPlacement(s, result.placement, r) : claimPlacement(s, result.placement, r, options.claimUntil);

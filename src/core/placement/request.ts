@@ -140,6 +140,9 @@ export const VmRequestSchema = z
       if (r.nodes && r.nodes.length !== r.layout.length) {
         ctx.addIssue({ code: 'custom', path: ['nodes'], message: `${r.nodes.length} host nodes for ${r.layout.length} guest nodes` });
       }
+      if (r.numa === 'interleave') {
+        ctx.addIssue({ code: 'custom', path: ['numa'], message: 'interleave gives the guest one node with memory spread over the host nodes; a layout gives it NUMA nodes: choose one' });
+      }
       if (r.numa === 'strict' && r.layout.length > 1) {
         ctx.addIssue({ code: 'custom', path: ['numa'], message: 'strict (one node) contradicts a layout of several guest nodes' });
       }

@@ -73,6 +73,14 @@ export interface Explanation {
   cost: CostPrediction;
 }
 
+/**
+ * How the kernel (or hypervisor) places the VM's memory on its host nodes: `bind` (strict: only
+ * these nodes; `numa=auto|strict`), `preferred` (these nodes first, others when they run short;
+ * `numa=preferred`), `interleave` (page by page round-robin over the nodes; `numa=interleave`: the
+ * guest gets no vNUMA, every access costs the average).
+ */
+export type MemoryPolicy = 'bind' | 'preferred' | 'interleave';
+
 /** A successful placement. `cpus` holds one host CPU per vCPU, in vCPU order. */
 export interface Placement {
   name: string;
@@ -86,6 +94,13 @@ export interface Placement {
   /** Bytes per node id (string keys for JSON). */
   memoryByNode: Record<string, number>;
   pageSize: number;
+  /** The memory policy every target applies (see MemoryPolicy). */
+  memoryPolicy: MemoryPolicy;
+  /**
+   * dedicated: vCPU i runs on `cpus[i]` alone; shared: the vCPUs float over the placement's CPUs
+   * (of their guest node's host node, with a vNUMA), as Nova does for shared CPUs.
+   */
+  cpuPolicy: 'dedicated' | 'shared';
   memory: MemoryGrant[];
   devices: PlacedDevice[];
   vnuma: Vnuma | null;

@@ -9,7 +9,8 @@
  *   the VM goes to the nearest guest node (ties: lowest guest id), or, with `deviceNodes`, gets a
  *   CPU-less, memory-less guest node of its own (how targets such as QEMU's generic initiator or a
  *   PXB expander bus express a device's proximity domain).
- * - A VM on a single host node gets no vNUMA (null), unless `minVcpus` asks for one above a size.
+ * - A VM on a single host node gets no vNUMA (null), unless `minVcpus` asks for one above a size or
+ *   `deviceNodes` gives one of its devices a guest node of its own.
  */
 import type { GuestNode, PlacedDevice, Vnuma } from './types.js';
 
@@ -33,7 +34,10 @@ export interface VnumaOptions {
 export function buildVnuma(input: VnumaInput, options: VnumaOptions = {}): Vnuma | null {
   const hostNodes = new Set([...input.parts.map((p) => p.node), ...input.memory.map((m) => m.node)]);
   const vcpus = input.parts.reduce((s, p) => s + p.vcpuIndexes.length, 0);
-  if (hostNodes.size <= 1 && !(options.minVcpus !== undefined && vcpus >= options.minVcpus)) return null;
+  // With deviceNodes, a device on a node outside the VM needs a guest node of its own, so even a
+  // one-node VM then gets a vNUMA (its node plus the device's).
+  const deviceOutside = options.deviceNodes === true && input.devices.some((d) => d.node !== null && !hostNodes.has(d.node));
+  if (hostNodes.size <= 1 && !deviceOutside && !(options.minVcpus !== undefined && vcpus >= options.minVcpus)) return null;
   const memOf = new Map(input.memory.map((m) => [m.node, m.bytes]));
   const nodes: GuestNode[] = input.parts.map((p, id) => ({
     id,

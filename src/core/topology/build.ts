@@ -212,12 +212,20 @@ export function makeTopology(input: TopologyInput): Topology {
   return deepFreeze(topology);
 }
 
+/** The warning a topology carries when its source reported no distances (the matrix is assumed). */
+export const ASSUMED_DISTANCES = 'no distance matrix reported; assumed 10 local / 20 remote';
+
+/** True when the topology's distance matrix was assumed, not reported by its source. */
+export function distancesAssumed(topo: { warnings: readonly { path: string; message: string }[] }): boolean {
+  return topo.warnings.some((w) => w.path === 'distances' && w.message === ASSUMED_DISTANCES);
+}
+
 function buildDistances(input: TopologyInput, perm: number[], warnings: TopologyWarning[]): number[][] {
   const n = input.nodes.length;
   const given = input.distances;
   if (given === undefined || given === null || given.length === 0) {
     if (n > 1) {
-      warnings.push({ path: 'distances', message: 'no distance matrix reported; assumed 10 local / 20 remote' });
+      warnings.push({ path: 'distances', message: ASSUMED_DISTANCES });
     }
     return perm.map((_, i) => perm.map((__, j) => (i === j ? 10 : 20)));
   }

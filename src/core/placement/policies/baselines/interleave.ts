@@ -58,9 +58,9 @@ export function chooseInterleave(ctx: PlacementContext): NodeChoice | null {
   }
 
   // Memory interleaved over every memory node.
-  const pages = waterFill(request.memory / ctx.pageSize, memIds.map((id) => Math.floor(ctx.memCap(id) / ctx.pageSize)));
-  if (!pages) return null;
-  const memory = memIds.map((id, i) => ({ node: id, bytes: (pages[i] as number) * ctx.pageSize })).filter((m) => m.bytes > 0);
+  const units = waterFill(request.memory / ctx.memUnit, memIds.map((id) => Math.floor(ctx.memCap(id) / ctx.memUnit)));
+  if (!units) return null;
+  const memory = memIds.map((id, i) => ({ node: id, bytes: (units[i] as number) * ctx.memUnit })).filter((m) => m.bytes > 0);
   for (const p of parts) p.memory = memory.find((m) => m.node === p.node)?.bytes ?? 0;
 
   // Devices: required ones on the vCPU nodes, preferred ones counted when elsewhere.

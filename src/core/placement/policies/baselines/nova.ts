@@ -52,10 +52,10 @@ export function novaInstanceCells(ctx: PlacementContext): { cpus: number; memory
   const emulator = ctx.slots - r.vcpus;
   if (r.layout) return r.layout.map((g, i) => ({ cpus: g.vcpus + (i === 0 ? emulator : 0), memory: g.memory }));
   const k = r.numa === 'strict' ? 1 : (r.maxNodes ?? 1);
-  const pages = r.memory / ctx.pageSize;
+  const units = r.memory / ctx.memUnit;
   return Array.from({ length: k }, (_, i) => ({
     cpus: Math.floor(r.vcpus / k) + (i < r.vcpus % k ? 1 : 0) + (i === 0 ? emulator : 0),
-    memory: (Math.floor(pages / k) + (i < pages % k ? 1 : 0)) * ctx.pageSize,
+    memory: (Math.floor(units / k) + (i < units % k ? 1 : 0)) * ctx.memUnit,
   }));
 }
 

@@ -1,0 +1,172 @@
+/**
+ * Starts a real qemu-system-x86_64 (TCG, -S, QMP on stdio) with an argv and reads back what it
+ * built: vCPUs and their guest node and topology ids (query-cpus-fast, query-hotpluggable-cpus),
+ * memory backends (query-memdev: size, policy, host nodes), `info numa` (CPUs and MiB per guest
+ * node), and the NUMA node of each PCIe expander bridge (qom-get numa_node).
+ *
+ * The planned host nodes do not exist on this machine (it has node 0 only), so backends' host nodes
+ * are mapped onto node 0 before starting (`mapHostNodesToZero`): the policy still reaches QEMU and
+ * the kernel (mbind), which is what query-memdev reports.
+ */
+import { spawn } from 'node:child_process';
+
+/** What QMP says. */
+export interface QmpView {
+  cpus: { 'cpu-index': number; props: { 'node-id'?: number; 'socket-id'?: number; 'die-id'?: number; 'core-id'?: number; 'thread-id'?: number } }[];
+  hotpluggable: { props: { 'socket-id'?: number; 'die-id'?: number; 'core-id'?: number; 'thread-id'?: number } }[];
+  memdev: { id: string; size: number; policy: string; 'host-nodes': number[]; prealloc?: boolean }[];
+  numa: string;
+  pxbNodes: Record<string, number>;
+  stderr: string;
+  code: number | null;
+}
+
+/** Starts QEMU with `argv` (without the binary), asks QMP, quits. */
+export function probeQemu(argv: readonly string[], pxbPaths: readonly string[], timeoutMs = 60_000): Promise<QmpView> {
+  const cmds = [
+    { execute: 'qmp_capabilities' },
+    { execute: 'query-memdev' },
+    { execute: 'query-cpus-fast' },
+    { execute: 'query-hotpluggable-cpus' },
+    { execute: 'human-monitor-command', arguments: { 'command-line': 'info numa' } },
+    ...pxbPaths.map((path) => ({ execute: 'qom-get', arguments: { path, property: 'numa_node' } })),
+    { execute: 'quit' },
+  ];
+  return new Promise((resolve) => {
+    const child = spawn('qemu-system-x86_64', [...argv, '-S', '-qmp', 'stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdin.on('error', () => {});
+    child.stdin.end(`${cmds.map((c) => JSON.stringify(c)).join('\n')}\n`);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const replies = out
+        .split('\n')
+        .filter((l) => l.trim().startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((m) => 'return' in m || 'error' in m);
+      const ret = (i: number): unknown => (replies[i] as { return?: unknown } | undefined)?.return;
+      const pxbNodes: Record<string, number> = {};
+      pxbPaths.forEach((p, k) => {
+        pxbNodes[p] = ret(5 + k) as number;
+      });
+      resolve({
+        memdev: (ret(1) as QmpView['memdev']) ?? [],
+        cpus: (ret(2) as QmpView['cpus']) ?? [],
+        hotpluggable: (ret(3) as QmpView['hotpluggable']) ?? [],
+        numa: (ret(4) as string) ?? '',
+        pxbNodes,
+        stderr: err,
+        code,
+      });
+    });
+  });
+}
+
+/**
+ * The CPU model of the TCG probes: QEMU's "max" with an Intel vendor (under an AMD vendor, QEMU warns
+ * that SMT needs topoext) and 48 physical address bits (TCG's default 40 bits cap guests at 1 TiB;
+ * the emitted `-cpu host` takes the host's, 46 bits and more on the hosts that have such memory):
+ * properties of the probe machine, not of the emitted configuration.
+ */
+export const TCG_CPU = 'max,vendor=GenuineIntel,phys-bits=48';
+
+/** host-nodes=N (key=value argv) mapped onto this machine's node 0. */
+export function mapHostNodesToZero(argv: readonly string[]): string[] {
+  return argv.map((a) => (a.startsWith('memory-backend') ? a.replace(/host-nodes=\d+/g, 'host-nodes=0') : a));
+}
+
+/** Per guest node: "node N cpus: ..." and "node N size: M MB" of `info numa`. */
+export function infoNuma(text: string): { nodes: number; cpus: Map<number, string>; sizeMiB: Map<number, number> } {
+  const nodes = Number(/^(\d+) nodes/m.exec(text)?.[1] ?? 0);
+  const cpus = new Map<number, string>();
+  const sizeMiB = new Map<number, number>();
+  for (const m of text.matchAll(/node (\d+) cpus:([^\r\n]*)/g)) cpus.set(Number(m[1]), (m[2] as string).trim());
+  for (const m of text.matchAll(/node (\d+) size: (\d+) MB/g)) sizeMiB.set(Number(m[1]), Number(m[2]));
+  return { nodes, cpus, sizeMiB };
+}
+
+/**
+ * libvirt's QEMU argv (from domxml-to-native) made startable here, changing only what this machine
+ * lacks: KVM/host CPU (TCG, TCG_CPU), the master-key secret and monitor socket libvirt would create
+ * (dropped: the probe adds its own QMP), host devices (the edu test device at the same bus address),
+ * huge pages (a plain RAM backend of the same size), the host nodes of backends and of the
+ * thread contexts libvirt adds for preallocation (mapped onto node 0, policy kept) and swap reservation (reserve=false, so guests larger than this machine can start paused).
+ */
+export function startableLibvirtArgv(commandLine: string): string[] {
+  const tokens = shellSplit(commandLine.trim());
+  const qemu = tokens.findIndex((t) => t.endsWith('qemu-system-x86_64'));
+  const args = tokens.slice(qemu + 1);
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    const v = args[i + 1];
+    if (a === '-accel') {
+      out.push(a, 'tcg');
+      i++;
+    } else if (a === '-cpu') {
+      out.push(a, TCG_CPU);
+      i++;
+    } else if (a === '-machine' && v !== undefined) {
+      out.push(a, v.replace(/,?accel=kvm/, ''));
+      i++;
+    } else if ((a === '-chardev' && v?.includes('id=charmonitor')) || (a === '-mon' && v?.includes('chardev=charmonitor'))) {
+      i++;
+    } else if (a === '-object' && v?.startsWith('{')) {
+      const o = JSON.parse(v) as Record<string, unknown>;
+      i++;
+      if (o['qom-type'] === 'secret') continue;
+      if (o['qom-type'] === 'thread-context' && Array.isArray(o['node-affinity'])) o['node-affinity'] = [0];
+      if (typeof o['qom-type'] === 'string' && (o['qom-type'] as string).startsWith('memory-backend')) {
+        if (o['qom-type'] !== 'memory-backend-ram') {
+          o['qom-type'] = 'memory-backend-ram';
+          for (const k of ['mem-path', 'prealloc', 'hugetlb', 'hugetlbsize', 'discard-data', 'share', 'prealloc-threads', 'prealloc-context']) delete o[k];
+        }
+        if (Array.isArray(o['host-nodes'])) o['host-nodes'] = [0];
+        o.reserve = false;
+      }
+      out.push(a, JSON.stringify(o));
+    } else if (a === '-device' && v?.startsWith('{')) {
+      const o = JSON.parse(v) as Record<string, unknown>;
+      i++;
+      if (o.driver === 'vfio-pci') {
+        out.push(a, JSON.stringify({ driver: 'edu', id: o.id, bus: o.bus, addr: o.addr }));
+      } else out.push(a, v);
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** Splits a command line printed by libvirt (single-quoted JSON arguments, VAR=value prefixes). */
+export function shellSplit(s: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quote: string | null = null;
+  let any = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i] as string;
+    if (quote) {
+      if (c === quote) quote = null;
+      else if (c === '\\' && quote === '"' && i + 1 < s.length) cur += s[++i];
+      else cur += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      any = true;
+    } else if (c === '\\' && i + 1 < s.length) {
+      cur += s[++i];
+      any = true;
+    } else if (/\s/.test(c)) {
+      if (any || cur !== '') out.push(cur);
+      cur = '';
+      any = false;
+    } else {
+      cur += c;
+      any = true;
+    }
+  }
+  if (any || cur !== '') out.push(cur);
+  return out;
+}
