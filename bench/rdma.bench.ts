@@ -277,7 +277,7 @@ export const suite: BenchSuite = {
       const nt = nativePair?.client.dev.transport as NativeUdpTransport | undefined;
       if (nt?.ioStats) log(`native I/O, client side: ${nt.stats.sent} packets in ${nt.ioStats.sendCalls} sendmmsg calls, ${nt.stats.received} received in ${nt.ioStats.recvBatches} recvmmsg batches, socket full ${nt.ioStats.blocked} times; buffers ${JSON.stringify(nt.socketBuffers)}`);
       const ns = nativePair?.server.dev.transport as NativeUdpTransport | undefined;
-      if (ns?.ioStats) log(`native I/O, server side: ${ns.stats.received} packets received, ${ns.ioStats.placed} of them placed by the addon (direct data placement); socket connected to ${ns.connectedTo ?? 'no single peer'}`);
+      if (ns?.ioStats) log(`native I/O, server side: ${ns.stats.received} packets received, ${ns.ioStats.placed} of them placed by the addon (direct data placement); flows (source port -> port used) ${JSON.stringify(ns.flows)}`);
     }
     const goal = GOAL_IO === 'native' ? nativePair : dgramPair;
     if (log && goal && bulk) {

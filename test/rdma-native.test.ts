@@ -166,7 +166,7 @@ describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
     let calls = 0;
     const stingy: RoceUdpAddon = {
       ...addon,
-      send: (h, names, pkts, start, count) => (calls++ % 2 === 0 ? 0 : addon.send(h, names, pkts, start, Math.min(3, count))),
+      send: (h, id, names, pkts, start, count) => (calls++ % 2 === 0 ? 0 : addon.send(h, id, names, pkts, start, Math.min(3, count))),
     };
     const a = openNativeUdpTransport(stingy, '::1', LOCAL, 0, false, { batch: 16 });
     open.push(a);

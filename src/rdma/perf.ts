@@ -7,7 +7,7 @@
 import { randomInt } from 'node:crypto';
 import { RdmaError } from './errors.js';
 import { connectExchange, listenExchange } from './transport/exchange.js';
-import type { PacketTransport } from './transport/transport.js';
+import type { PacketTransport, TransportIo } from './transport/transport.js';
 import { type UdpIo, openUdpTransport } from './transport/udp.js';
 import { type PeerInfo, bringUp } from './verbs/connect.js';
 import type { CompletionQueue } from './verbs/cq.js';
@@ -62,7 +62,7 @@ export interface PerfResult {
   retransmits: number;
   timeouts: number;
   /** The socket I/O the client's transport used ('native' or 'dgram'; absent for other transports). */
-  io?: 'native' | 'dgram';
+  io?: TransportIo;
 }
 
 /** One side: device, PD, CQs, QP and a registered buffer. */
@@ -225,7 +225,7 @@ export interface PerfNetOptions {
  * Server side of a two-process run: waits for one client on the TCP exchange, serves its
  * operations (keeping receives posted for SEND) until the client closes the exchange socket.
  */
-export async function perfServe(o: PerfOptions, net: PerfNetOptions, onListening?: (tcpPort: number, io?: 'native' | 'dgram') => void): Promise<void> {
+export async function perfServe(o: PerfOptions, net: PerfNetOptions, onListening?: (tcpPort: number, io?: TransportIo) => void): Promise<void> {
   const size = Math.max(8, o.size);
   const server = perfEndpoint(await openUdpTransport({ address: net.address, port: net.udpPort, ...ioOf(o) }), size, o.txDepth);
   const ex = await listenExchange(net.address, net.tcpPort);

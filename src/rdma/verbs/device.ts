@@ -1,23 +1,47 @@
 /**
  * The device context: one transport endpoint (a UDP socket or a fabric endpoint), the key and QP
- * tables, and the packet dispatch from the wire to queue pairs.
+ * tables, and the packet dispatch from the wire to queue pairs, with the header checks an RNIC
+ * makes before a packet reaches a queue pair (those of Linux rxe's rxe_recv.c: hdr_check,
+ * check_type_state, check_addr, check_keys). A packet that fails one is dropped silently and
+ * counted, as IBA and rxe do: it never touches memory, is never acknowledged and never changes a
+ * queue pair's state.
  */
 import type { PacketTransport } from '../transport/transport.js';
-import { OP } from '../wire/opcodes.js';
+import { DEFAULT_PKEY } from '../wire/headers.js';
+import { OP, opcodeLayout } from '../wire/opcodes.js';
 import { decodePacket } from '../wire/packet.js';
 import { CompletionQueue } from './cq.js';
 import type { MemoryRegion } from './mr.js';
 import { ProtectionDomain } from './pd.js';
 import { verbsError } from './errors.js';
 import { QueuePair, type QpInit } from './qp.js';
-import { ACCESS, type PeerAddress } from './types.js';
+import { ACCESS } from './types.js';
 
-/** Counters the device keeps about what it dropped. */
+/** Counters the device keeps about what it dropped (each packet counts once, for the first check it fails). */
 export interface DeviceStats {
   /** Packets that did not decode (unknown opcode, truncated, bad pad). */
   malformed: number;
-  /** Packets for a QP number that does not exist. */
+  /** Transport header version (BTH TVer) other than 0. */
+  badTver: number;
+  /** Packets for QP 0 or a QP number that does not exist. */
   unknownQp: number;
+  /** Opcodes of another transport than the QP's (UC, UD, CNP on an RC QP). */
+  badQpType: number;
+  /** Requests to a QP not in RTR or RTS, responses to a QP not in RTS. */
+  badState: number;
+  /** From another address than the QP's peer. */
+  badAddress: number;
+  /** A P_Key that does not match the QP's partition (the default, 0xFFFF). */
+  badPkey: number;
+}
+
+/**
+ * IBA P_Key matching against the default partition key (0xFFFF, a full member): the low 15 bits
+ * must be equal (and one of the two a full member, which the default key is).
+ */
+export function pkeyMatches(pkey: number, own = DEFAULT_PKEY): boolean {
+  const a = pkey & 0x7fff;
+  return a !== 0 && a === (own & 0x7fff) && ((pkey & 0x8000) !== 0 || (own & 0x8000) !== 0);
 }
 
 /** An RDMA device context bound to one transport. */
@@ -28,7 +52,7 @@ export class RdmaDevice {
   private nextQpn = 0x11;
   private nextKey = 1;
   private nextVa = 0x7f0000000000;
-  readonly stats: DeviceStats = { malformed: 0, unknownQp: 0 };
+  readonly stats: DeviceStats = { malformed: 0, badTver: 0, unknownQp: 0, badQpType: 0, badState: 0, badAddress: 0, badPkey: 0 };
 
   constructor(readonly transport: PacketTransport) {
     transport.onReceive((roce, from) => {
@@ -37,12 +61,36 @@ export class RdmaDevice {
         this.stats.malformed++;
         return;
       }
-      const qp = this.qps.get(d.packet.bth.destQp);
+      const bth = d.packet.bth;
+      if (bth.tver !== 0) {
+        this.stats.badTver++;
+        return;
+      }
+      const qp = bth.destQp === 0 ? undefined : this.qps.get(bth.destQp);
       if (!qp) {
         this.stats.unknownQp++;
         return;
       }
-      qp.receive(d.packet, from);
+      // Every QP here is RC: UC, UD and CNP opcodes are another transport's.
+      const layout = opcodeLayout(bth.opcode);
+      if (!layout || layout.transport !== 'RC') {
+        this.stats.badQpType++;
+        return;
+      }
+      if (layout.request ? qp.state !== 'rtr' && qp.state !== 'rts' : qp.state !== 'rts') {
+        this.stats.badState++;
+        return;
+      }
+      // The peer's address; any source port (a peer sends each QP's packets from its own flow port).
+      if (qp.attr.peer === null || from.address !== qp.attr.peer.address) {
+        this.stats.badAddress++;
+        return;
+      }
+      if (!pkeyMatches(bth.pKey)) {
+        this.stats.badPkey++;
+        return;
+      }
+      qp.receive(d.packet);
       // A packet the transport handed over stopped its placement for this QP (all but plain
       // ACKs, which cannot change the QP's state): give it the QP's state after that packet.
       if (transport.ddp && (d.packet.bth.opcode !== OP.ACKNOWLEDGE || d.packet.aeth?.kind !== 'ack')) qp.syncPlacement();
@@ -75,27 +123,6 @@ export class RdmaDevice {
     qp.shutdown();
     this.qps.delete(qp.qpNum);
     this.transport.ddp?.dropQp(qp.qpNum);
-    this.updateSolePeer();
-  }
-
-  /**
-   * @internal After a QP state change: when every QP that has a peer (RTR and later) has the same
-   * one, the transport may connect its socket to it (datagrams from elsewhere could reach no QP).
-   */
-  updateSolePeer(): void {
-    const t = this.transport;
-    if (!t.setSolePeer) return;
-    let sole: PeerAddress | null = null;
-    for (const qp of this.qps.values()) {
-      const p = qp.state === 'reset' ? null : qp.attr.peer;
-      if (!p) continue;
-      if (sole === null) sole = p;
-      else if (sole.address !== p.address || sole.port !== p.port) {
-        sole = null;
-        break;
-      }
-    }
-    t.setSolePeer(sole);
   }
 
   /** Looks up a region by lkey or rkey (they are equal here, as in Linux rxe). */

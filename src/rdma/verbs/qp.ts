@@ -10,6 +10,7 @@ import { BTH_LENGTH, DEFAULT_PKEY } from '../wire/headers.js';
 import { OP } from '../wire/opcodes.js';
 import { ICRC_LENGTH, type RocePacket, encodePacketInto, encodePacketParts, encodedLength } from '../wire/packet.js';
 import type { PacketTransport } from '../transport/transport.js';
+import { roceSourcePort } from '../wire/flow.js';
 import { psnAdd, psnDiff } from '../wire/psn.js';
 import type { CompletionQueue } from './cq.js';
 import type { RdmaDevice } from './device.js';
@@ -139,7 +140,10 @@ export class QueuePair {
     retryCnt: 7,
     rnrRetry: 7,
     maxRdAtomic: 16,
+    flowLabel: 0,
   };
+  /** The UDP source port of this QP's packets (its flow), from RTR on; 0 before. */
+  srcPort = 0;
   /** Protocol counters (for tests and tools). */
   readonly counters = { retransmits: 0, timeouts: 0, seqNaks: 0, rnrNaks: 0, packetsSent: 0, acksReceived: 0 };
 
@@ -196,7 +200,10 @@ export class QueuePair {
       if (k === 'state' || v === undefined) continue;
       (this.attr as Record<string, unknown>)[k] = k === 'rqPsn' || k === 'sqPsn' ? (v as number) & 0xffffff : v;
     }
-    if (to === 'rtr' && from === 'init') this.responder.start(this.attr.rqPsn);
+    if (to === 'rtr' && from === 'init') {
+      this.responder.start(this.attr.rqPsn);
+      this.openFlow();
+    }
     if (to === 'rts' && from === 'rtr') {
       this.nextPsn = this.attr.sqPsn;
       this.ackedPsn = this.attr.sqPsn;
@@ -211,12 +218,26 @@ export class QueuePair {
       this.rnrRetries = 0;
       this.rewoundTo = -1;
       this.responder.reset();
+      this.closeFlow();
     }
     this.state = to;
     if (to === 'error' && from !== 'error') this.enterError(null);
     this.syncPlacement();
-    if (to !== from || to === 'rtr') this.device.updateSolePeer();
     if (to === 'rts') this.pump();
+  }
+
+  /** From RTR on, the QP's packets leave from its flow's UDP source port (wire/flow.ts). */
+  private openFlow(): void {
+    const peer = this.attr.peer;
+    if (!peer) return;
+    this.srcPort = roceSourcePort(this.qpNum, this.attr.destQpNum, this.attr.flowLabel);
+    this.device.transport.openFlow?.(this.srcPort, peer);
+  }
+
+  private closeFlow(): void {
+    if (this.srcPort === 0) return;
+    this.device.transport.closeFlow?.(this.srcPort);
+    this.srcPort = 0;
   }
 
   /** Gives the transport's direct data placement the responder's current state (no-op without it). @internal */
@@ -312,8 +333,8 @@ export class QueuePair {
       const n = t.headroom + encodedLength(p.bth.opcode, p.payload.length);
       const frame = t.frame ? t.frame(n) : carve(n);
       encodePacketInto(p, frame, t.headroom);
-      t.sendFramed(peer, frame);
-    } else t.send(peer, encodePacketParts(p));
+      t.sendFramed(peer, frame, this.srcPort);
+    } else t.send(peer, encodePacketParts(p), this.srcPort);
   }
 
   /** @internal BTH for a packet to the peer QP. */
@@ -321,10 +342,8 @@ export class QueuePair {
     return { opcode, se, migReq: false, padCount: 0, tver: 0, pKey: DEFAULT_PKEY, fecn: false, becn: false, destQp: this.attr.destQpNum, ackReq, psn };
   }
 
-  /** Entry point for every packet addressed to this QP. @internal */
-  receive(p: RocePacket, from: PeerAddress): void {
-    const peer = this.attr.peer;
-    if (!peer || peer.port !== from.port || peer.address !== from.address) return;
+  /** Entry point for every packet addressed to this QP, once the device checked its header, state and peer. @internal */
+  receive(p: RocePacket): void {
     const op = p.bth.opcode;
     if (op >= OP.RDMA_READ_RESPONSE_FIRST && op <= OP.ATOMIC_ACKNOWLEDGE) {
       if (this.state === 'rts') this.onResponse(p);
@@ -481,7 +500,7 @@ export class QueuePair {
     gather(w.pieces, off, len, f, body);
     for (let i = body + len; i < end; i++) f[i] = 0;
     this.counters.packetsSent++;
-    t.sendFramed(this.attr.peer as PeerAddress, f);
+    t.sendFramed(this.attr.peer as PeerAddress, f, this.srcPort);
   }
 
   private hasUnacked(): boolean {
@@ -771,6 +790,7 @@ export class QueuePair {
 
   /** Stops timers (destroy/reset). @internal */
   shutdown(): void {
+    this.closeFlow();
     this.stopTimer();
     if (this.rnrHold) clearTimeout(this.rnrHold);
     this.rnrHold = null;
