@@ -6,6 +6,7 @@
  * counted, as IBA and rxe do: it never touches memory, is never acknowledged and never changes a
  * queue pair's state.
  */
+import { randomInt } from 'node:crypto';
 import type { PacketTransport } from '../transport/transport.js';
 import { DEFAULT_PKEY } from '../wire/headers.js';
 import { OP, opcodeLayout } from '../wire/opcodes.js';
@@ -51,6 +52,7 @@ export class RdmaDevice {
   private nextPd = 1;
   private nextQpn = 0x11;
   private nextKey = 1;
+  private nextGeneration = 1;
   private nextVa = 0x7f0000000000;
   readonly stats: DeviceStats = { malformed: 0, badTver: 0, unknownQp: 0, badQpType: 0, badState: 0, badAddress: 0, badPkey: 0 };
 
@@ -130,34 +132,76 @@ export class RdmaDevice {
     return this.mrs.get(key >>> 0);
   }
 
+  /** A key for region index `index`: the index in the upper 24 bits, a random key byte other than `not`. */
+  private static keyFor(index: number, not = -1): number {
+    let b: number;
+    do b = randomInt(256);
+    while (b === not);
+    return (((index & 0xffffff) << 8) | b) >>> 0;
+  }
+
   /** @internal used by ProtectionDomain.regMr */
-  registerRegion(pdHandle: number, buffer: Uint8Array, access: number, addr?: number, wantKey?: number): MemoryRegion {
+  registerRegion(pdHandle: number, buffer: Uint8Array, access: number, addr?: number, wantKey?: number, remoteInvalidate = false): MemoryRegion {
     let key: number;
     if (wantKey !== undefined) {
       key = wantKey >>> 0;
       if (this.mrs.has(key)) throw verbsError('regMr.key', `key 0x${key.toString(16)} in use`);
     } else {
-      do {
-        const index = this.nextKey++;
-        // Index in the upper 24 bits, a varying key byte below, as hardware does.
-        key = (((index & 0xffffff) << 8) | ((index * 0x9d) & 0xff)) >>> 0;
-      } while (this.mrs.has(key));
+      do key = RdmaDevice.keyFor(this.nextKey++);
+      while (this.mrs.has(key));
     }
     let va = addr;
     if (va === undefined) {
       va = this.nextVa;
       this.nextVa += Math.ceil((buffer.length + 1) / 4096) * 4096 + 4096;
     }
-    const mr: MemoryRegion = { pdHandle, buffer, addr: va, length: buffer.length, lkey: key, rkey: key, access, valid: true };
+    const mr: MemoryRegion = { pdHandle, buffer, addr: va, length: buffer.length, lkey: key, rkey: key, access, remoteInvalidate, valid: true, generation: this.nextGeneration++ };
     this.mrs.set(key, mr);
-    if ((access & ACCESS.REMOTE_WRITE) !== 0) this.transport.ddp?.setRegion(key, buffer, va, pdHandle, access);
+    this.place(mr);
     return mr;
+  }
+
+  /** Offers a region to direct data placement (those that allow REMOTE_WRITE). */
+  private place(mr: MemoryRegion): void {
+    if ((mr.access & ACCESS.REMOTE_WRITE) !== 0) this.transport.ddp?.setRegion(mr.rkey, mr.buffer, mr.addr, mr.pdHandle, mr.access);
+  }
+
+  /** @internal used by ProtectionDomain.reregMr: valid again, new keys. */
+  reregisterRegion(mr: MemoryRegion): MemoryRegion {
+    if (this.mrs.get(mr.lkey) !== mr) throw verbsError('reregMr', 'the region is not registered with this device');
+    this.mrs.delete(mr.lkey);
+    this.transport.ddp?.dropRegion(mr.rkey);
+    let key: number;
+    do key = RdmaDevice.keyFor(mr.lkey >>> 8, mr.lkey & 0xff);
+    while (this.mrs.has(key));
+    mr.lkey = key;
+    mr.rkey = key;
+    mr.valid = true;
+    mr.generation = this.nextGeneration++;
+    this.mrs.set(key, mr);
+    this.place(mr);
+    return mr;
+  }
+
+  /**
+   * @internal A peer's SEND with Invalidate names `rkey`: invalidates the region when it may be
+   * remotely invalidated (registered with remoteInvalidate, in protection domain `pdHandle`, valid,
+   * the exact key). Returns false otherwise (the responder then fails the request).
+   */
+  invalidateRemote(rkey: number, pdHandle: number): boolean {
+    const mr = this.mrs.get(rkey >>> 0);
+    if (!mr || mr.rkey !== rkey >>> 0 || !mr.valid || !mr.remoteInvalidate || mr.pdHandle !== pdHandle) return false;
+    mr.valid = false;
+    mr.generation = this.nextGeneration++;
+    this.transport.ddp?.dropRegion(mr.rkey);
+    return true;
   }
 
   /** @internal */
   deregisterRegion(mr: MemoryRegion): void {
     mr.valid = false;
-    this.mrs.delete(mr.lkey);
+    mr.generation = this.nextGeneration++;
+    if (this.mrs.get(mr.lkey) === mr) this.mrs.delete(mr.lkey);
     this.transport.ddp?.dropRegion(mr.rkey);
   }
 
