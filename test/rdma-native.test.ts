@@ -209,6 +209,41 @@ describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
     expect(rx.got.map((g) => g.tag)).toEqual([...Array(50).keys()]);
   });
 
+  it('a packet in more than 16 pieces leaves whole (no piece is dropped), from the transport and from the addon', async () => {
+    const a = await native();
+    const b = await native();
+    const got: Buffer[] = [];
+    b.onReceive((roce) => got.push(Buffer.from(roce)));
+    const whole = packet(7, 40 * 25 - 16);
+    const pieces = (n: number): Buffer[] => Array.from({ length: n }, (_, i) => whole.subarray((i * whole.length) / n, ((i + 1) * whole.length) / n));
+    a.send(b.local, pieces(40));
+    const name = Buffer.alloc(28);
+    name.writeUInt16LE(10, 0);
+    name.writeUInt16BE(b.local.port, 2);
+    LOCAL.copy(name, 8);
+    const handle = (a as unknown as { handle: object }).handle;
+    expect(addon.send(handle, 0, name, [pieces(25)], 0, 1)).toBe(1);
+    for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(got).toHaveLength(2);
+    for (const g of got) expect(g.equals(whole)).toBe(true);
+    expect(b.stats.icrcErrors).toBe(0);
+  });
+
+  it('a piece that is not a Buffer is a clear error, and the transport goes on working', async () => {
+    const a = await native();
+    const b = await native();
+    const rx = collect(b);
+    const name = Buffer.alloc(28);
+    name.writeUInt16LE(10, 0);
+    name.writeUInt16BE(b.local.port, 2);
+    LOCAL.copy(name, 8);
+    const handle = (a as unknown as { handle: object }).handle;
+    for (let i = 0; i < 50; i++) expect(() => addon.send(handle, 0, name, [[packet(1), 'not a buffer' as never]], 0, 1)).toThrow(/ERR_RDMA_NATIVE|failed/);
+    a.send(b.local, packet(2));
+    await rx.until(1);
+    expect(rx.got.map((g) => g.tag)).toEqual([2]);
+  });
+
   it('short, oversized and corrupt datagrams in the middle of a batch are counted and skipped', async () => {
     const good = await native({ batch: 1 });
     const raw = await native({ batch: 1, noIcrc: true });
