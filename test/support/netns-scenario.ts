@@ -9,8 +9,11 @@
  *   rxe-replay  the request packets of the real rxe captures, their IPv4 headers byte for byte
  *               (Identification and all), put on the wire by a raw socket to a numaplan responder
  *               on 10.1.16.61 (raw IPv4 I/O) standing in for the capture's responder
+ *   tools       numaplan rdma pingpong and numaplan rdma perf (every test), server and client as two
+ *               CLI processes, addressed as the interop guest is: the TCP exchange over IPv4
+ *               link-local addresses, RoCE over IPv6 ULA addresses (and once over IPv4, raw I/O)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -205,6 +208,67 @@ async function rxeReplay() {
   return { replays: out, stats };
 }
 
+/** A CLI process's exit code and output. */
+interface Proc {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+function cli(args: string[]): Promise<Proc> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'cli-main.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) => {
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+/** Resolves once a socket listens on TCP `port` (asked of the kernel with ss: a probe connection would be taken for the client). */
+async function listening(port: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const r = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+    if (r.stdout.trim() !== '') return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+/** A server process, then (once it listens) a client process; both results. */
+async function both(server: string[], client: string[]): Promise<{ server: Proc; client: Proc }> {
+  const s = cli(server);
+  const p = server.indexOf('-p');
+  await listening(p >= 0 ? Number(server[p + 1]) : 18515);
+  const c = await cli(client);
+  return { server: await s, client: c };
+}
+
+async function tools() {
+  const out: Record<string, { server: Proc; client: Proc }> = {};
+  let port = 18515;
+  out.pingpong = await both(['rdma', 'pingpong', '--local', 'fd00::1', '-n', '200', '-s', '1024'], ['rdma', 'pingpong', '--local', 'fd00::2', '-n', '200', '-s', '1024', '169.254.7.1']);
+  out['pingpong-ipv4-raw'] = await both(['rdma', 'pingpong', '-p', String(++port), '--local', '10.7.0.1', '-n', '100'], ['rdma', 'pingpong', '-p', String(port), '--local', '10.7.0.2', '-n', '100', '169.254.7.1']);
+  for (const test of ['write_bw', 'read_bw', 'send_bw', 'atomic_bw', 'write_lat']) {
+    const size = test === 'write_lat' ? ['-s', '8'] : test === 'atomic_bw' ? [] : ['-s', '65536'];
+    const common = ['-p', String(++port), '-n', '200', ...size, '--json'];
+    out[test] = await both(['rdma', 'perf', test, '--local', 'fd00::1', ...common], ['rdma', 'perf', `ib_${test}`, '169.254.7.1', '--local', 'fd00::2', ...common]);
+  }
+  const text = ['-p', String(++port), '-n', '300', '-s', '4096', '-m', '4096', '--report_gbits'];
+  out['write_bw-text'] = await both(['rdma', 'perf', 'write_bw', '--local', 'fd00::1', ...text], ['rdma', 'perf', 'write_bw', '169.254.7.1', '--local', 'fd00::2', ...text]);
+  const v4 = ['-p', String(++port), '-n', '200', '--json'];
+  out['write_bw-ipv4-raw'] = await both(['rdma', 'perf', 'write_bw', '--local', '10.7.0.1', ...v4], ['rdma', 'perf', 'write_bw', '169.254.7.1', '--local', '10.7.0.2', ...v4]);
+  return out;
+}
+
 async function main(): Promise<void> {
   const cap = await capture();
   let result: unknown;
@@ -212,6 +276,7 @@ async function main(): Promise<void> {
     if (name === 'v6') result = await twoDevices('fd00::1', 'fd00::2');
     else if (name === 'v4raw') result = await twoDevices('10.7.0.1', '10.7.0.2');
     else if (name === 'rxe-replay') result = await rxeReplay();
+    else if (name === 'tools') result = await tools();
     else throw new Error(`unknown scenario ${name}`);
   } finally {
     process.stderr.write(`${await stop(cap)}\n`);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { IN_CI, REPO_ROOT } from './data.js';
 
 /** Addresses on the namespace's loopback. */
-export const NETNS_ADDRESSES = { v6a: 'fd00::1', v6b: 'fd00::2', v4a: '10.7.0.1', v4b: '10.7.0.2', rxeResponder: '10.1.16.61', rxeRequester: '10.1.16.62' } as const;
+export const NETNS_ADDRESSES = { v6a: 'fd00::1', v6b: 'fd00::2', v4a: '10.7.0.1', v4b: '10.7.0.2', rxeResponder: '10.1.16.61', rxeRequester: '10.1.16.62', exchangeA: '169.254.7.1', exchangeB: '169.254.7.2' } as const;
 
 let cached: boolean | null = null;
 
@@ -38,7 +38,7 @@ export interface ScenarioRun {
 }
 
 /** Runs test/support/netns-scenario.ts `name` in a fresh namespace. */
-export function runScenario(name: string, timeoutMs = 60_000): Promise<ScenarioRun> {
+export function runScenario(name: string, timeoutMs = 180_000): Promise<ScenarioRun> {
   const dir = mkdtempSync(join(tmpdir(), `numaplan-netns-${name}-`));
   const a = NETNS_ADDRESSES;
   const setup = [
@@ -50,6 +50,8 @@ export function runScenario(name: string, timeoutMs = 60_000): Promise<ScenarioR
     `ip addr add ${a.v4b}/32 dev lo`,
     `ip addr add ${a.rxeResponder}/32 dev lo`,
     `ip addr add ${a.rxeRequester}/32 dev lo`,
+    `ip addr add ${a.exchangeA}/32 dev lo`,
+    `ip addr add ${a.exchangeB}/32 dev lo`,
     `exec "${process.execPath}" --import tsx "${join(REPO_ROOT, 'test', 'support', 'netns-scenario.ts')}" "${name}" "${dir}"`,
   ].join('\n');
   return new Promise((resolve, reject) => {

@@ -53,6 +53,7 @@ export class RdmaDevice {
   private nextQpn = 0x11;
   private nextKey = 1;
   private nextGeneration = 1;
+  private trafficWaiters: (() => void)[] = [];
   private nextVa = 0x7f0000000000;
   readonly stats: DeviceStats = { malformed: 0, badTver: 0, unknownQp: 0, badQpType: 0, badState: 0, badAddress: 0, badPkey: 0 };
 
@@ -93,11 +94,30 @@ export class RdmaDevice {
         return;
       }
       qp.receive(d.packet);
+      if (this.trafficWaiters.length > 0) this.wakeTraffic();
       // A packet the transport handed over stopped its placement for this QP (all but plain
       // ACKs, which cannot change the QP's state): give it the QP's state after that packet.
       if (transport.ddp && (d.packet.bth.opcode !== OP.ACKNOWLEDGE || d.packet.aeth?.kind !== 'ack')) qp.syncPlacement();
     });
-    transport.ddp?.onPlaced((w) => this.qps.get(w.qpn)?.responder.onPlaced(w));
+    transport.ddp?.onPlaced((w) => {
+      this.qps.get(w.qpn)?.responder.onPlaced(w);
+      if (this.trafficWaiters.length > 0) this.wakeTraffic();
+    });
+  }
+
+  /**
+   * Resolves once the next packet for one of this device's QPs has been handled (an RDMA WRITE into
+   * memory included): for programs that watch registered memory for a peer's WRITE, as
+   * ib_write_lat does, without spinning.
+   */
+  nextPacket(): Promise<void> {
+    return new Promise((resolve) => this.trafficWaiters.push(resolve));
+  }
+
+  private wakeTraffic(): void {
+    const w = this.trafficWaiters;
+    this.trafficWaiters = [];
+    for (const f of w) f();
   }
 
   /** Allocates a protection domain. */
