@@ -15,7 +15,7 @@ import { readCapture } from '../src/rdma/pcap.js';
 import { type RoceUdpAddon, loadRoceUdpAddon } from '../src/rdma/transport/native-addon.js';
 import { type NativeUdpTransport, openNativeUdpTransport } from '../src/rdma/transport/native-udp.js';
 import type { PacketTransport } from '../src/rdma/transport/transport.js';
-import { nativeIoAvailable, openUdpTransport } from '../src/rdma/transport/udp.js';
+import { IPV4_UDP_NOTICE, nativeIoAvailable, openUdpTransport, rawIoAvailable } from '../src/rdma/transport/udp.js';
 import { udpFromFrame } from '../src/rdma/wire/frame.js';
 import { icrcForUdp, readIcrc } from '../src/rdma/wire/icrc.js';
 import { parseIp } from '../src/rdma/wire/ip-address.js';
@@ -130,6 +130,23 @@ describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
     open.push(a);
     expect(a.io).toBe('native');
     await expect(openUdpTransport({ address: '::1', port: 0, io: 'fast' as never })).rejects.toMatchObject({ code: 'ERR_RDMA_USAGE', path: 'io' });
+  });
+
+  it('IPv4: raw I/O by default where permitted (else UDP with a notice that it cannot interoperate), dgram refused, raw refused for IPv6', async () => {
+    const raw = rawIoAvailable();
+    const t = await openUdpTransport({ address: '127.0.0.1', port: 0 });
+    open.push(t);
+    if (raw.available) expect([t.io, t.notice]).toEqual(['raw', undefined]);
+    else expect([t.io, t.notice]).toEqual(['native', IPV4_UDP_NOTICE]);
+    const u = await openUdpTransport({ address: '127.0.0.1', port: 0, io: 'native' });
+    open.push(u);
+    expect(u.notice).toBe(IPV4_UDP_NOTICE);
+    await expect(openUdpTransport({ address: '127.0.0.1', port: 0, io: 'dgram' })).rejects.toMatchObject({ code: 'ERR_RDMA_USAGE', path: 'io' });
+    await expect(openUdpTransport({ address: '::1', port: 0, io: 'raw' })).rejects.toMatchObject({ code: 'ERR_RDMA_USAGE', path: 'io' });
+    await expect(openUdpTransport({ address: '::1', port: 70000 })).rejects.toMatchObject({ code: 'ERR_RDMA_USAGE', path: 'port' });
+    const first = await openUdpTransport({ address: '::1', port: 0, io: 'native' });
+    open.push(first);
+    await expect(openUdpTransport({ address: '::1', port: first.local.port, io: 'native' })).rejects.toMatchObject({ code: 'ERR_RDMA_PORT_IN_USE', path: 'port' });
   });
 
   it('the native transport talks to the dgram one and back, ICRCs verified both ways', async () => {

@@ -121,6 +121,20 @@ describe.runIf(RUN)('on the wire, captured', () => {
     }
   });
 
+  it('IPv4 over UDP sockets (io native): unconnected, DF, so Linux sends Identification 0, which both numaplan ends assume; the transport says it cannot interoperate', async () => {
+    const run = await runScenario('v4udp');
+    noDrops(run.stderr);
+    const r = run.result as { io: string[]; icrcErrors: number; notice: string | null };
+    expect(r.io).toEqual(['native', 'native']);
+    expect(r.icrcErrors).toBe(0);
+    expect(r.notice).toMatch(/cannot interoperate/);
+    const pkts = await decoded(run.pcap);
+    const { rows, expert } = tshark(run.pcap, ['ip.id', 'ip.flags.df', 'ip.dsfield.ecn']);
+    expect(rows.length).toBe(pkts.length);
+    expect(expert).toBe('');
+    for (const [id, df, ecn] of rows) expect([Number(id), df, ecn]).toEqual([0, '1', '2']);
+  });
+
   it.skipIf(!pcaps)("rxe's captured IPv4 requests, put on the wire byte for byte, are accepted by a numaplan responder in raw I/O, which answers as rxe did", async () => {
     const run = await runScenario('rxe-replay');
     noDrops(run.stderr);

@@ -6,6 +6,7 @@
  *   v6          two devices on fd00::1 and fd00::2, default options (RoCE port 4791, native I/O),
  *               two QP pairs doing WRITE, READ, SEND and fetch-and-add
  *   v4raw       the same over 10.7.0.1 and 10.7.0.2 with default options (raw IPv4 I/O as root)
+ *   v4udp       the same over UDP sockets (io native): the kernel's IPv4 headers
  *   rxe-replay  the request packets of the real rxe captures, their IPv4 headers byte for byte
  *               (Identification and all), put on the wire by a raw socket to a numaplan responder
  *               on 10.1.16.61 (raw IPv4 I/O) standing in for the capture's responder
@@ -94,9 +95,9 @@ function side(t: PacketTransport) {
 }
 
 /** Two devices, two QP pairs, each doing WRITE, READ, SEND and fetch-and-add, data checked. */
-async function twoDevices(addrA: string, addrB: string) {
-  const ta = await openUdpTransport({ address: addrA });
-  const tb = await openUdpTransport({ address: addrB });
+async function twoDevices(addrA: string, addrB: string, io?: 'native') {
+  const ta = await openUdpTransport({ address: addrA, ...(io ? { io } : {}) });
+  const tb = await openUdpTransport({ address: addrB, ...(io ? { io } : {}) });
   const a = side(ta);
   const b = side(tb);
   const pairs = [0, 1].map(() => ({ qa: a.qp(), qb: b.qp() }));
@@ -126,6 +127,7 @@ async function twoDevices(addrA: string, addrB: string) {
   const out = {
     io: [ta.io, tb.io],
     ecn: [ta.ecn, tb.ecn],
+    notice: ta.notice ?? null,
     ports: [ta.local.port, tb.local.port],
     qps: pairs.map(({ qa, qb }) => ({ a: qa.qpNum, b: qb.qpNum, srcA: qa.srcPort, srcB: qb.srcPort })),
     flows: [(ta as { flows?: unknown }).flows, (tb as { flows?: unknown }).flows],
@@ -275,6 +277,7 @@ async function main(): Promise<void> {
   try {
     if (name === 'v6') result = await twoDevices('fd00::1', 'fd00::2');
     else if (name === 'v4raw') result = await twoDevices('10.7.0.1', '10.7.0.2');
+    else if (name === 'v4udp') result = await twoDevices('10.7.0.1', '10.7.0.2', 'native');
     else if (name === 'rxe-replay') result = await rxeReplay();
     else if (name === 'tools') result = await tools();
     else throw new Error(`unknown scenario ${name}`);
