@@ -44,10 +44,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <vector>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
 
 #include "crc.h"
 #include "opcodes.gen.h"
@@ -93,6 +98,8 @@ struct Sock {
   bool raw;
   bool ecn;
   bool icrc;
+  /** Send runs of equal packets as UDP GSO messages (IPv6 UDP I/O, while the kernel takes them). */
+  bool gso;
   int batch;
   int slot;
   bool closed;
@@ -522,6 +529,7 @@ napi_value Open(napi_env env, napi_callback_info info) {
   s->raw = raw;
   s->ecn = prop_bool(env, o, "ecn", true);
   s->icrc = prop_bool(env, o, "icrc", true);
+  s->gso = prop_bool(env, o, "gso", true);
   s->batch = batch;
   s->slot = slot;
   memcpy(s->local_addr, addr, addr_len);
@@ -649,7 +657,64 @@ struct SendScratch {
   std::vector<size_t> first;
   std::vector<uint8_t> hdrs;
   std::vector<struct sockaddr_in> names4;
+  /** Bytes of each packet, and (UDP GSO) the packets each message carries and its control data. */
+  std::vector<size_t> lens;
+  std::vector<uint32_t> per_msg;
+  std::vector<uint8_t> ctl;
 };
+
+/** The largest UDP payload one GSO message carries (below IPv6's 16-bit payload length). */
+constexpr size_t GSO_MAX_BYTES = 65000;
+constexpr uint32_t GSO_MAX_SEGS = 64;
+
+/**
+ * UDP GSO (IPv6 UDP I/O): consecutive packets of one length to one peer leave as one message
+ * that the kernel cuts into datagrams (UDP_SEGMENT), so the IP layer runs once per up to 15
+ * full-MTU packets instead of once per packet; the last one of a run may be shorter, as GSO allows.
+ * Every datagram keeps its own UDP header, length and ICRC (computed per packet before). Not
+ * over IPv4: the kernel numbers the segments' Identification, which UDP I/O's ICRC assumes 0.
+ * Returns the number of messages built into `out`.
+ */
+uint32_t gso_group(SendScratch& sc, struct mmsghdr* msgs, uint32_t n, struct mmsghdr* out) {
+  sc.per_msg.clear();
+  sc.ctl.assign(static_cast<size_t>(n) * CMSG_SPACE(sizeof(uint16_t)), 0);
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < n;) {
+    const struct msghdr& h = msgs[i].msg_hdr;
+    size_t len = sc.lens[i];
+    uint32_t j = i + 1;
+    size_t total = len;
+    size_t iovlen = h.msg_iovlen;
+    while (j < n && j - i < GSO_MAX_SEGS && len > 0 && total + sc.lens[j] <= GSO_MAX_BYTES && sc.lens[j] <= len) {
+      const struct msghdr& g = msgs[j].msg_hdr;
+      bool same = g.msg_namelen == h.msg_namelen && (g.msg_namelen == 0 || memcmp(g.msg_name, h.msg_name, g.msg_namelen) == 0);
+      if (!same) break;
+      total += sc.lens[j];
+      iovlen += g.msg_iovlen;
+      bool shorter = sc.lens[j] < len;
+      j++;
+      if (shorter) break;  // only the last segment may be shorter
+    }
+    out[m] = msgs[i];
+    struct msghdr& o = out[m].msg_hdr;
+    o.msg_iovlen = iovlen;  // the packets' pieces are consecutive in sc.iov
+    if (j - i > 1) {
+      uint8_t* c = &sc.ctl[static_cast<size_t>(m) * CMSG_SPACE(sizeof(uint16_t))];
+      o.msg_control = c;
+      o.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+      struct cmsghdr* cm = CMSG_FIRSTHDR(&o);
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t seg = static_cast<uint16_t>(len);
+      memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+    }
+    sc.per_msg.push_back(j - i);
+    m++;
+    i = j;
+  }
+  return m;
+}
 
 napi_value Send(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -670,11 +735,13 @@ napi_value Send(napi_env env, napi_callback_info info) {
   if (names_is_buf) CHECK(napi_get_buffer_info(env, argv[2], &one_name, &one_len));
   SendScratch sc;
   struct mmsghdr msgs[MAX_SEND];
+  struct mmsghdr gmsgs[MAX_SEND];
   uint32_t consumed = 0;
   while (consumed < count) {
     uint32_t n = count - consumed < MAX_SEND ? count - consumed : MAX_SEND;
     sc.iov.clear();
     sc.first.assign(n + 1, 0);
+    sc.lens.assign(n, 0);
     if (s->raw) {
       sc.hdrs.resize(static_cast<size_t>(n) * RAW4_HDR);
       sc.names4.resize(n);
@@ -726,6 +793,7 @@ napi_value Send(napi_env env, napi_callback_info info) {
       size_t nroce = s->raw ? npiece - 1 : npiece;
       size_t len = 0;
       for (size_t k = 0; k < nroce; k++) len += roce[k].iov_len;
+      sc.lens[i] = len;
       bool ok_family = dst != nullptr && to6 == s->v6;
       if (s->raw) {
         uint8_t* hd = &sc.hdrs[static_cast<size_t>(i) * RAW4_HDR];
@@ -759,11 +827,21 @@ napi_value Send(napi_env env, napi_callback_info info) {
         }
       }
     }
-    uint32_t done = 0;
+    // Messages to hand over: one per packet, or GSO runs of packets (IPv6 UDP I/O).
+    bool gso = s->gso && s->v6 && !s->raw && n > 1;
+    struct mmsghdr* out = msgs;
+    uint32_t nm = n;
+    if (gso) {
+      nm = gso_group(sc, msgs, n, gmsgs);
+      out = gmsgs;
+    }
+    uint32_t done = 0;  // messages
+    uint32_t pkts = 0;  // packets they carried
     bool blocked = false;
-    while (done < n) {
-      int r = sendmmsg(t->fd, msgs + done, n - done, MSG_DONTWAIT);
+    while (done < nm) {
+      int r = sendmmsg(t->fd, out + done, nm - done, MSG_DONTWAIT);
       if (r > 0) {
+        for (int k = 0; k < r; k++) pkts += gso ? sc.per_msg[done + k] : 1;
         done += r;
         continue;
       }
@@ -773,11 +851,15 @@ napi_value Send(napi_env env, napi_callback_info info) {
         blocked = true;
         break;
       }
-      // Refused for good (unreachable, bad address, too long): a lost datagram; go on with the rest.
-      s->send_errors++;
+      // Refused for good (unreachable, bad address, too long): lost datagrams; go on with the rest.
+      // A kernel without UDP GSO refuses its first GSO message: no GSO from then on (RC resends).
+      uint32_t carried = gso ? sc.per_msg[done] : 1;
+      if (gso && carried > 1 && (e == EINVAL || e == EIO || e == ENOPROTOOPT)) s->gso = false;
+      s->send_errors += carried;
+      pkts += carried;
       done++;
     }
-    consumed += done;
+    consumed += pkts;
     if (blocked) break;
   }
   napi_value out;

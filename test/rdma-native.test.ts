@@ -246,6 +246,23 @@ describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
     expect(b.stats.icrcErrors).toBe(0);
   });
 
+  it('UDP GSO (IPv6): runs of equal packets, a shorter last one, another peer in between: every datagram arrives whole and in order, as without GSO', async () => {
+    for (const gso of [true, false]) {
+      const a = openNativeUdpTransport(addon, '::1', LOCAL, 0, false, { gso });
+      open.push(a);
+      const b = await native();
+      const c = await native();
+      const rb = collect(b);
+      const rc = collect(c);
+      for (let i = 0; i < 40; i++) a.send(i === 20 ? c.local : b.local, packet(i, i === 39 ? 500 : 4096));
+      await rb.until(39);
+      await rc.until(1);
+      expect(rb.got.map((g) => g.tag)).toEqual([...Array(40).keys()].filter((i) => i !== 20));
+      expect(rc.got.map((g) => g.tag)).toEqual([20]);
+      expect(b.stats.icrcErrors + c.stats.icrcErrors).toBe(0);
+    }
+  });
+
   it('a piece that is not a Buffer is a clear error, and the transport goes on working', async () => {
     const a = await native();
     const b = await native();

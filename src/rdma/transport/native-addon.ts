@@ -23,6 +23,8 @@ export interface AddonOpenOptions {
   ecn: boolean;
   /** Generate and verify ICRCs. */
   icrc: boolean;
+  /** Send runs of equal packets as UDP GSO messages (IPv6 UDP I/O; default true). */
+  gso?: boolean;
   onRecv: (count: number) => Buffer | undefined;
   onWritable: (txId: number) => void;
 }

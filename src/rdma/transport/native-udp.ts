@@ -13,7 +13,9 @@
  * connected to the peer (sendmmsg without addresses, no route lookup per datagram). Packets handed
  * to `send`/`sendFramed` are queued per sender and leave in ONE sendmmsg(2) per batch: when the
  * queue reaches `batch` packets, and at the end of the current JS run (a microtask, so a lone
- * packet waits for no timer). The addon fills each packet's ICRC just before the call (the packet
+ * packet waits for no timer), runs of equal-length packets to one peer as UDP GSO messages over
+ * IPv6 (the kernel cuts each into datagrams, so its IP layer runs once per up to 15 full-MTU
+ * packets). The addon fills each packet's ICRC just before the call (the packet
  * buffers are the transport's from `send` on, as with node:dgram). When the socket buffer is full
  * the kernel takes what fits; the rest stays queued, in order, until the socket is writable again
  * (libuv poll), so nothing is dropped on the sending side. A datagram the kernel refuses for
@@ -54,6 +56,8 @@ export interface NativeUdpOptions {
   raw?: boolean;
   /** Mark outgoing packets ECT(0) (default true). */
   ecn?: boolean;
+  /** UDP GSO for runs of equal-length packets to one peer (IPv6 UDP I/O; default true). */
+  gso?: boolean;
 }
 
 /**
@@ -178,6 +182,7 @@ export class NativeUdpTransport implements PacketTransport {
       raw: opts.raw === true,
       ecn: this.ecn,
       icrc: !noIcrc,
+      gso: opts.gso !== false,
       onRecv: (n) => this.receiveBatch(n),
       onWritable: (id) => this.writable(id),
     });
