@@ -5,11 +5,11 @@
  *   rdma write 1 MiB     16 RDMA WRITEs of 64 KiB posted back to back (path MTU 4096, so 256 RoCE
  *                        packets with ICRCs), timed until all 16 completions (data placed in the
  *                        peer's registered memory and acknowledged); once per socket I/O kind:
- *                        "native" (the addon's sendmmsg/recvmmsg batches, ICRC in the addon, the
- *                        socket connected to the one peer, in-order WRITE packets placed into the
- *                        registered memory by the addon as an RNIC would, everything else handled
- *                        by the TS responder) and "dgram" (node:dgram, one system call per
- *                        datagram, ICRC in TS);
+ *                        "native" (the addon's sendmmsg/recvmmsg batches from the QP's flow
+ *                        socket, runs of full-MTU packets as UDP GSO messages, ICRC in the addon,
+ *                        in-order WRITE packets placed into the registered memory by the addon as an
+ *                        RNIC would, everything else handled by the TS responder) and "dgram"
+ *                        (node:dgram, one system call per datagram, ICRC in TS);
  *   tcp 1 MiB            16 socket writes of 64 KiB, timed until the peer socket has read all bytes;
  *   udp 1 MiB            256 plain 4 KiB datagrams (node:dgram, no RoCE logic: no headers, ICRC,
  *                        copies or ACKs), timed until the last one arrived: the ceiling of any
