@@ -16,6 +16,7 @@ import { DEFAULT_PKEY } from '../src/rdma/wire/headers.js';
 import { OP } from '../src/rdma/wire/opcodes.js';
 import { type RocePacket, decodePacket, encodePacket } from '../src/rdma/wire/packet.js';
 import { TapTransport } from './support/tap-transport.js';
+import { until } from './support/until.js';
 
 const ALL = ACCESS.LOCAL_WRITE | ACCESS.REMOTE_WRITE | ACCESS.REMOTE_READ | ACCESS.REMOTE_ATOMIC;
 const PEER: PeerAddress = { address: 'fd00::2', port: 4791 };
@@ -162,7 +163,7 @@ describe.runIf(NATIVE)('header checks with direct data placement (native I/O)', 
     for (const b of bad) raw.send(st.local, b);
     raw.send(st.local, writeOnly(mr.addr + 64, mr.rkey, PSN, 0x44));
     raw.send(st.local, writeOnly(mr.addr + 128, mr.rkey, PSN + 1, 0x55));
-    for (let i = 0; i < 100 && acks.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    await until(() => acks.length >= 2, 'the ACKs of the two well-formed WRITEs');
     expect(mem.subarray(0, 32).every((b) => b === 0)).toBe(true);
     expect(mem.subarray(64, 96).every((b) => b === 0x44)).toBe(true);
     expect(mem.subarray(128, 160).every((b) => b === 0x55)).toBe(true);

@@ -19,6 +19,8 @@ describe('generated opcode table', () => {
 
   it('lists every known opcode with its extended-header length and position', () => {
     const text = renderOpcodeHeader();
+    // Every RC, UC and UD opcode IBA defines, and CNP: 38.
+    expect(knownOpcodes()).toHaveLength(38);
     for (const op of knownOpcodes()) {
       const l = opcodeLayout(op);
       expect(text).toContain(`/* 0x${op.toString(16).padStart(2, '0')} */ {OPF_KNOWN`);

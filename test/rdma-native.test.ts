@@ -240,7 +240,7 @@ describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
     LOCAL.copy(name, 8);
     const handle = (a as unknown as { handle: object }).handle;
     expect(addon.send(handle, 0, name, [pieces(25)], 0, 1)).toBe(1);
-    for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    await until(() => got.length >= 2, 'both messages of 40 and 25 pieces');
     expect(got).toHaveLength(2);
     for (const g of got) expect(g.equals(whole)).toBe(true);
     expect(b.stats.icrcErrors).toBe(0);

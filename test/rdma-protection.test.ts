@@ -25,6 +25,7 @@ import { DEFAULT_PKEY } from '../src/rdma/wire/headers.js';
 import { OP } from '../src/rdma/wire/opcodes.js';
 import { type RocePacket, decodePacket, encodePacket } from '../src/rdma/wire/packet.js';
 import { TapTransport } from './support/tap-transport.js';
+import { UNTIL_CAP_MS } from './support/until.js';
 
 const ALL = ACCESS.LOCAL_WRITE | ACCESS.REMOTE_WRITE | ACCESS.REMOTE_READ | ACCESS.REMOTE_ATOMIC;
 
@@ -46,7 +47,8 @@ function pair(fabric = new Fabric()) {
   return { a, b };
 }
 
-async function within(cq: CompletionQueue, ms = 2000): Promise<WorkCompletion> {
+/** The next completion; a sentinel one (wrId -1, which no assertion expects) after a generous cap. */
+async function within(cq: CompletionQueue, ms = UNTIL_CAP_MS): Promise<WorkCompletion> {
   const t = setTimeout(() => cq.push({ wrId: -1, status: 'flushed', opcode: 'send', qpNum: 0, byteLen: 0 }), ms);
   const wc = await cq.next();
   clearTimeout(t);

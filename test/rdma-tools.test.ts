@@ -53,6 +53,7 @@ describe.runIf(RUN)('pingpong and perftest, both roles, numaplan to numaplan', (
   it('every tool, every test: completes, prints the tools\' lines, and the data arrives intact', { timeout: 240_000 }, async () => {
     const run = await runScenario('tools');
     const r = run.result as Record<string, { server: { code: number; out: string; err: string }; client: { code: number; out: string; err: string } }>;
+    expect(Object.keys(r).sort()).toEqual(['atomic_bw', 'pingpong', 'pingpong-ipv4-raw', 'read_bw', 'send_bw', 'write_bw', 'write_bw-ipv4-raw', 'write_bw-text', 'write_lat']);
     for (const [k, v] of Object.entries(r)) {
       expect(v.server.code, `${k} server: ${v.server.err}`).toBe(0);
       expect(v.client.code, `${k} client: ${v.client.err}`).toBe(0);

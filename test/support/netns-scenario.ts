@@ -29,6 +29,7 @@ import { ACCESS, type WorkCompletion } from '../../src/rdma/verbs/types.js';
 import { udpFromFrame } from '../../src/rdma/wire/frame.js';
 import { OP } from '../../src/rdma/wire/opcodes.js';
 import { DATA_DIR } from './data.js';
+import { UNTIL_CAP_MS, until } from './until.js';
 
 const ALL = ACCESS.LOCAL_WRITE | ACCESS.REMOTE_WRITE | ACCESS.REMOTE_READ | ACCESS.REMOTE_ATOMIC;
 const [name, dir] = process.argv.slice(2) as [string, string];
@@ -47,23 +48,36 @@ async function capture(): Promise<ChildProcess> {
     });
     child.on('exit', (code) => reject(new Error(`dumpcap exited (${code}): ${err}`)));
   });
-  // "Capturing on" comes before packets flow into the file: probe (UDP to the discard port, which
-  // the RoCE decoder ignores) until one is written.
-  const probe = createSocket('udp6');
-  const file = join(dir, 'wire.pcap');
-  for (let i = 0; i < 100; i++) {
-    probe.send(Buffer.from('numaplan capture probe'), 9, '::1');
-    await new Promise((r) => setTimeout(r, 50));
-    if (existsSync(file) && statSync(file).size > 24 + 16 + 40) break;
-  }
-  probe.close();
+  // "Capturing on" comes before packets flow into the file: probe until one is written.
+  await probed('dumpcap to write the first probe');
   return child;
 }
 
-/** Stops the capture; returns dumpcap's closing report (packets captured, received and dropped). */
+const CAPTURE = () => join(dir, 'wire.pcap');
+const captured = (): number => (existsSync(CAPTURE()) ? statSync(CAPTURE()).size : 0);
+
+/**
+ * Sends a probe (UDP to the discard port on the loopback, which the RoCE decoder ignores) until the
+ * capture file grows: once it has, every packet that crossed the loopback before it is in the file.
+ */
+async function probed(what: string): Promise<void> {
+  const probe = createSocket('udp6');
+  const before = captured();
+  const start = performance.now();
+  try {
+    while (captured() <= before) {
+      if (performance.now() - start > UNTIL_CAP_MS) throw new Error(`gave up after ${UNTIL_CAP_MS} ms waiting for ${what}`);
+      probe.send(Buffer.from('numaplan capture probe'), 9, '::1');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    probe.close();
+  }
+}
+
+/** Stops the capture once the last datagrams are in it; returns dumpcap's closing report (packets captured, received and dropped). */
 async function stop(child: ChildProcess): Promise<string> {
-  // Let the last datagrams reach the capture before it stops.
-  await new Promise((r) => setTimeout(r, 300));
+  await probed('dumpcap to write a probe sent after the last datagram');
   child.removeAllListeners('exit');
   let report = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -77,7 +91,7 @@ async function stop(child: ChildProcess): Promise<string> {
 }
 
 async function next(cq: CompletionQueue): Promise<WorkCompletion> {
-  const t = setTimeout(() => cq.push({ wrId: -1, status: 'flushed', opcode: 'send', qpNum: 0, byteLen: 0 }), 10_000);
+  const t = setTimeout(() => cq.push({ wrId: -1, status: 'flushed', opcode: 'send', qpNum: 0, byteLen: 0 }), UNTIL_CAP_MS);
   const wc = await cq.next();
   clearTimeout(t);
   if (wc.status !== 'success') throw new Error(`work request ${String(wc.wrId)} completed with ${wc.status}`);
@@ -175,8 +189,9 @@ async function rxeReplay() {
     bringUp(qp, 0, { qpn: requesterQpn, psn: first.psn, address: '10.1.16.62', port: 4791 }, { pathMtu: mtu as 1024, timeout: 0 });
     const recvMr = pd.regMr(Buffer.alloc(64 * 4096), ACCESS.LOCAL_WRITE);
     for (let i = 0; i < 64; i++) qp.postRecv({ wrId: i, sgList: [{ addr: recvMr.addr + i * 4096, length: 4096, lkey: recvMr.lkey }] });
-    // Groups of requests up to one that asks for an ACK, as the requester sent them.
-    const groups: string[][] = [];
+    // Groups of requests up to one that asks for an ACK, as the requester sent them, each with the
+    // PSN the responder expects once it has taken the group.
+    const groups: { frames: string[]; endPsn: number }[] = [];
     let g: string[] = [];
     let npkts = 0;
     for (const r of requests) {
@@ -185,24 +200,35 @@ async function rxeReplay() {
       g.push(ip.toString('hex'));
       npkts += r.opcode === OP.RDMA_READ_REQUEST ? Math.max(1, Math.ceil((r.packet?.reth?.dmaLength ?? 0) / mtu)) : 1;
       if (r.packet?.bth.ackReq) {
-        groups.push(g);
+        groups.push({ frames: g, endPsn: (first.psn + npkts) & 0xffffff });
         g = [];
       }
     }
-    if (g.length) groups.push(g);
+    if (g.length) groups.push({ frames: g, endPsn: (first.psn + npkts) & 0xffffff });
+    // One group per line; the injector answers each once its packets are on the wire, and the next
+    // goes when the responder has taken this one (as the requester waited for its ACK).
     const py = [
-      'import json, socket, sys, time',
+      'import json, socket, sys',
       's = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)',
-      'for group in json.load(sys.stdin):',
-      '    for h in group:',
+      'for line in sys.stdin:',
+      '    for h in json.loads(line):',
       '        b = bytes.fromhex(h)',
       '        s.sendto(b, (socket.inet_ntoa(b[16:20]), 0))',
-      '    time.sleep(0.01)',
+      '    print("sent", flush=True)',
     ].join('\n');
-    const inject = spawn('python3', ['-c', py], { stdio: ['pipe', 'inherit', 'inherit'] });
-    inject.stdin.end(JSON.stringify(groups));
-    await new Promise<void>((resolve, reject) => inject.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`injector exited with ${code}`)))));
-    await new Promise((r) => setTimeout(r, 100));
+    const inject = spawn('python3', ['-c', py], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = new Promise<void>((resolve, reject) => inject.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`injector exited with ${code}`)))));
+    let sent = 0;
+    inject.stdout.on('data', (d: Buffer) => {
+      sent += d.toString().split('sent').length - 1;
+    });
+    for (const [i, group] of groups.entries()) {
+      inject.stdin.write(`${JSON.stringify(group.frames)}\n`);
+      await until(() => sent > i, `the injector to send group ${i} of ${file}`);
+      await until(() => qp.responder.expectedPsn === group.endPsn || qp.state === 'error', `the responder to take group ${i} of ${file} (PSN ${group.endPsn})`);
+    }
+    inject.stdin.end();
+    await exited;
     out.push({ file, qpn, requests: requests.length, expectedPsn: (first.psn + npkts) & 0xffffff, endPsn: qp.responder.expectedPsn, state: qp.state, recv: rcq.length });
   }
   const stats = { ...t.stats, device: dev.stats, io: t.io };
@@ -238,10 +264,10 @@ function cli(args: string[]): Promise<Proc> {
 
 /** Resolves once a socket listens on TCP `port` (asked of the kernel with ss: a probe connection would be taken for the client). */
 async function listening(port: number): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const r = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
-    if (r.stdout.trim() !== '') return;
-    await new Promise((res) => setTimeout(res, 100));
+  const start = performance.now();
+  while (spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).stdout.trim() === '') {
+    if (performance.now() - start > UNTIL_CAP_MS) throw new Error(`gave up after ${UNTIL_CAP_MS} ms waiting for a listener on TCP port ${port}`);
+    await new Promise((res) => setTimeout(res, 20));
   }
 }
 
