@@ -5,11 +5,11 @@
  *   rdma write 1 MiB     16 RDMA WRITEs of 64 KiB posted back to back (path MTU 4096, so 256 RoCE
  *                        packets with ICRCs), timed until all 16 completions (data placed in the
  *                        peer's registered memory and acknowledged); once per socket I/O kind:
- *                        "native" (the addon's sendmmsg/recvmmsg batches, ICRC in the addon, the
- *                        socket connected to the one peer, in-order WRITE packets placed into the
- *                        registered memory by the addon as an RNIC would, everything else handled
- *                        by the TS responder) and "dgram" (node:dgram, one system call per
- *                        datagram, ICRC in TS);
+ *                        "native" (the addon's sendmmsg/recvmmsg batches from the QP's flow
+ *                        socket, runs of full-MTU packets as UDP GSO messages, ICRC in the addon,
+ *                        in-order WRITE packets placed into the registered memory by the addon as an
+ *                        RNIC would, everything else handled by the TS responder) and "dgram"
+ *                        (node:dgram, one system call per datagram, ICRC in TS);
  *   tcp 1 MiB            16 socket writes of 64 KiB, timed until the peer socket has read all bytes;
  *   udp 1 MiB            256 plain 4 KiB datagrams (node:dgram, no RoCE logic: no headers, ICRC,
  *                        copies or ACKs), timed until the last one arrived: the ceiling of any
@@ -277,7 +277,7 @@ export const suite: BenchSuite = {
       const nt = nativePair?.client.dev.transport as NativeUdpTransport | undefined;
       if (nt?.ioStats) log(`native I/O, client side: ${nt.stats.sent} packets in ${nt.ioStats.sendCalls} sendmmsg calls, ${nt.stats.received} received in ${nt.ioStats.recvBatches} recvmmsg batches, socket full ${nt.ioStats.blocked} times; buffers ${JSON.stringify(nt.socketBuffers)}`);
       const ns = nativePair?.server.dev.transport as NativeUdpTransport | undefined;
-      if (ns?.ioStats) log(`native I/O, server side: ${ns.stats.received} packets received, ${ns.ioStats.placed} of them placed by the addon (direct data placement); socket connected to ${ns.connectedTo ?? 'no single peer'}`);
+      if (ns?.ioStats) log(`native I/O, server side: ${ns.stats.received} packets received, ${ns.ioStats.placed} of them placed by the addon (direct data placement); flows (source port -> port used) ${JSON.stringify(ns.flows)}`);
     }
     const goal = GOAL_IO === 'native' ? nativePair : dgramPair;
     if (log && goal && bulk) {

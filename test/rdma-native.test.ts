@@ -15,7 +15,7 @@ import { readCapture } from '../src/rdma/pcap.js';
 import { type RoceUdpAddon, loadRoceUdpAddon } from '../src/rdma/transport/native-addon.js';
 import { type NativeUdpTransport, openNativeUdpTransport } from '../src/rdma/transport/native-udp.js';
 import type { PacketTransport } from '../src/rdma/transport/transport.js';
-import { nativeIoAvailable, openUdpTransport } from '../src/rdma/transport/udp.js';
+import { IPV4_UDP_NOTICE, nativeIoAvailable, openUdpTransport, rawIoAvailable } from '../src/rdma/transport/udp.js';
 import { udpFromFrame } from '../src/rdma/wire/frame.js';
 import { icrcForUdp, readIcrc } from '../src/rdma/wire/icrc.js';
 import { parseIp } from '../src/rdma/wire/ip-address.js';
@@ -132,6 +132,23 @@ describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
     await expect(openUdpTransport({ address: '::1', port: 0, io: 'fast' as never })).rejects.toMatchObject({ code: 'ERR_RDMA_USAGE', path: 'io' });
   });
 
+  it('IPv4: raw I/O by default where permitted (else UDP with a notice that it cannot interoperate), dgram refused, raw refused for IPv6', async () => {
+    const raw = rawIoAvailable();
+    const t = await openUdpTransport({ address: '127.0.0.1', port: 0 });
+    open.push(t);
+    if (raw.available) expect([t.io, t.notice]).toEqual(['raw', undefined]);
+    else expect([t.io, t.notice]).toEqual(['native', IPV4_UDP_NOTICE]);
+    const u = await openUdpTransport({ address: '127.0.0.1', port: 0, io: 'native' });
+    open.push(u);
+    expect(u.notice).toBe(IPV4_UDP_NOTICE);
+    await expect(openUdpTransport({ address: '127.0.0.1', port: 0, io: 'dgram' })).rejects.toMatchObject({ code: 'ERR_RDMA_USAGE', path: 'io' });
+    await expect(openUdpTransport({ address: '::1', port: 0, io: 'raw' })).rejects.toMatchObject({ code: 'ERR_RDMA_USAGE', path: 'io' });
+    await expect(openUdpTransport({ address: '::1', port: 70000 })).rejects.toMatchObject({ code: 'ERR_RDMA_USAGE', path: 'port' });
+    const first = await openUdpTransport({ address: '::1', port: 0, io: 'native' });
+    open.push(first);
+    await expect(openUdpTransport({ address: '::1', port: first.local.port, io: 'native' })).rejects.toMatchObject({ code: 'ERR_RDMA_PORT_IN_USE', path: 'port' });
+  });
+
   it('the native transport talks to the dgram one and back, ICRCs verified both ways', async () => {
     const n = await native();
     const d = await openUdpTransport({ address: '::1', port: 0, io: 'dgram' });
@@ -166,7 +183,7 @@ describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
     let calls = 0;
     const stingy: RoceUdpAddon = {
       ...addon,
-      send: (h, names, pkts, start, count) => (calls++ % 2 === 0 ? 0 : addon.send(h, names, pkts, start, Math.min(3, count))),
+      send: (h, id, names, pkts, start, count) => (calls++ % 2 === 0 ? 0 : addon.send(h, id, names, pkts, start, Math.min(3, count))),
     };
     const a = openNativeUdpTransport(stingy, '::1', LOCAL, 0, false, { batch: 16 });
     open.push(a);
@@ -207,6 +224,58 @@ describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
     // Sends after close are dropped where they are made, not on the wire: nothing more was handed over.
     expect(a.stats.sent).toBe(50);
     expect(rx.got.map((g) => g.tag)).toEqual([...Array(50).keys()]);
+  });
+
+  it('a packet in more than 16 pieces leaves whole (no piece is dropped), from the transport and from the addon', async () => {
+    const a = await native();
+    const b = await native();
+    const got: Buffer[] = [];
+    b.onReceive((roce) => got.push(Buffer.from(roce)));
+    const whole = packet(7, 40 * 25 - 16);
+    const pieces = (n: number): Buffer[] => Array.from({ length: n }, (_, i) => whole.subarray((i * whole.length) / n, ((i + 1) * whole.length) / n));
+    a.send(b.local, pieces(40));
+    const name = Buffer.alloc(28);
+    name.writeUInt16LE(10, 0);
+    name.writeUInt16BE(b.local.port, 2);
+    LOCAL.copy(name, 8);
+    const handle = (a as unknown as { handle: object }).handle;
+    expect(addon.send(handle, 0, name, [pieces(25)], 0, 1)).toBe(1);
+    await until(() => got.length >= 2, 'both messages of 40 and 25 pieces');
+    expect(got).toHaveLength(2);
+    for (const g of got) expect(g.equals(whole)).toBe(true);
+    expect(b.stats.icrcErrors).toBe(0);
+  });
+
+  it('UDP GSO (IPv6): runs of equal packets, a shorter last one, another peer in between: every datagram arrives whole and in order, as without GSO', async () => {
+    for (const gso of [true, false]) {
+      const a = openNativeUdpTransport(addon, '::1', LOCAL, 0, false, { gso });
+      open.push(a);
+      const b = await native();
+      const c = await native();
+      const rb = collect(b);
+      const rc = collect(c);
+      for (let i = 0; i < 40; i++) a.send(i === 20 ? c.local : b.local, packet(i, i === 39 ? 500 : 4096));
+      await rb.until(39);
+      await rc.until(1);
+      expect(rb.got.map((g) => g.tag)).toEqual([...Array(40).keys()].filter((i) => i !== 20));
+      expect(rc.got.map((g) => g.tag)).toEqual([20]);
+      expect(b.stats.icrcErrors + c.stats.icrcErrors).toBe(0);
+    }
+  });
+
+  it('a piece that is not a Buffer is a clear error, and the transport goes on working', async () => {
+    const a = await native();
+    const b = await native();
+    const rx = collect(b);
+    const name = Buffer.alloc(28);
+    name.writeUInt16LE(10, 0);
+    name.writeUInt16BE(b.local.port, 2);
+    LOCAL.copy(name, 8);
+    const handle = (a as unknown as { handle: object }).handle;
+    for (let i = 0; i < 50; i++) expect(() => addon.send(handle, 0, name, [[packet(1), 'not a buffer' as never]], 0, 1)).toThrow(/ERR_RDMA_NATIVE|failed/);
+    a.send(b.local, packet(2));
+    await rx.until(1);
+    expect(rx.got.map((g) => g.tag)).toEqual([2]);
   });
 
   it('short, oversized and corrupt datagrams in the middle of a batch are counted and skipped', async () => {

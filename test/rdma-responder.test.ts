@@ -96,6 +96,18 @@ describe('responder fuzzing', () => {
         return { p, r };
       });
 
+    // One well-formed WRITE first: the responder does write where it may (the fuzz below need not
+    // produce an accepted WRITE for every seed).
+    tap.inject(
+      encodePacket({
+        bth: { opcode: OP.RDMA_WRITE_ONLY, se: false, migReq: false, padCount: 0, tver: 0, pKey: 0xffff, fecn: false, becn: false, destQp: qp.qpNum, ackReq: true, psn: psnBase },
+        reth: { va: 0x10000n, rkey: rw.rkey, dmaLength: 16 },
+        payload: Buffer.alloc(16, 0xab),
+      }),
+      PEER,
+    );
+    expect(arena.subarray(GUARD, GUARD + 16).every((x) => x === 0xab)).toBe(true);
+    tap.sent.splice(0);
     let injected = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(fc.oneof(arbRequest, fc.uint8Array({ maxLength: 120 })), { minLength: 1, maxLength: 40 }), async (items) => {
@@ -134,8 +146,6 @@ describe('responder fuzzing', () => {
     expect(injected).toBeGreaterThan(2000);
     expect(qp.responder.counters.accessErrors).toBeGreaterThan(10);
     expect(qp.responder.counters.invalidRequests).toBeGreaterThan(10);
-    // Well-formed writes did land somewhere inside the writable region.
-    expect(arena.subarray(GUARD, GUARD + 4096).some((x) => x !== 0)).toBe(true);
     await dev.close();
   });
 });

@@ -1,13 +1,12 @@
 /**
- * A perftest-like measurement over the software RoCE endpoint: bandwidth, message rate and
- * per-operation latency (post to completion) of RDMA WRITE, READ, SEND or atomics, between two
- * endpoints over UDP (IPv6 loopback by default), in one process or in two (a server and a client
- * that meet through the TCP connection exchange).
+ * An in-process measurement over the software RoCE endpoint: bandwidth, message rate and
+ * per-operation latency (post to completion) of RDMA WRITE, READ, SEND or atomics, with both
+ * endpoints in this process over UDP (IPv6 loopback by default). Two processes, or numaplan and
+ * perftest, run perftest's own tests and exchange (tools/perftest.ts).
  */
 import { randomInt } from 'node:crypto';
 import { RdmaError } from './errors.js';
-import { connectExchange, listenExchange } from './transport/exchange.js';
-import type { PacketTransport } from './transport/transport.js';
+import type { PacketTransport, TransportIo } from './transport/transport.js';
 import { type UdpIo, openUdpTransport } from './transport/udp.js';
 import { type PeerInfo, bringUp } from './verbs/connect.js';
 import type { CompletionQueue } from './verbs/cq.js';
@@ -62,7 +61,7 @@ export interface PerfResult {
   retransmits: number;
   timeouts: number;
   /** The socket I/O the client's transport used ('native' or 'dgram'; absent for other transports). */
-  io?: 'native' | 'dgram';
+  io?: TransportIo;
 }
 
 /** One side: device, PD, CQs, QP and a registered buffer. */
@@ -208,67 +207,5 @@ export async function perfLocal(o: PerfOptions, address = '::1'): Promise<PerfRe
   } finally {
     await client.dev.close();
     await server.dev.close();
-  }
-}
-
-/** Options of a two-process run. */
-export interface PerfNetOptions {
-  /** UDP address to bind (and advertise). */
-  address: string;
-  /** UDP port (0 = any free port). */
-  udpPort: number;
-  /** TCP port of the connection exchange. */
-  tcpPort: number;
-}
-
-/**
- * Server side of a two-process run: waits for one client on the TCP exchange, serves its
- * operations (keeping receives posted for SEND) until the client closes the exchange socket.
- */
-export async function perfServe(o: PerfOptions, net: PerfNetOptions, onListening?: (tcpPort: number, io?: 'native' | 'dgram') => void): Promise<void> {
-  const size = Math.max(8, o.size);
-  const server = perfEndpoint(await openUdpTransport({ address: net.address, port: net.udpPort, ...ioOf(o) }), size, o.txDepth);
-  const ex = await listenExchange(net.address, net.tcpPort);
-  try {
-    onListening?.(ex.port, server.dev.transport.io);
-    const psn = randomInt(0, 0xffffff);
-    const { peer, socket } = await ex.accept(localInfo(server, psn));
-    bringUp(server.qp, psn, peer, { pathMtu: o.mtu });
-    const stop = keepReceiving(server, Math.max(8, Math.min(size, peer.length ?? size)), 1024);
-    socket.write('ready\n');
-    await new Promise<void>((resolve) => {
-      socket.on('close', () => resolve());
-      socket.on('error', () => resolve());
-    });
-    stop();
-  } finally {
-    await ex.close();
-    await server.dev.close();
-  }
-}
-
-/** Client side of a two-process run. */
-export async function perfConnect(o: PerfOptions, host: string, net: PerfNetOptions): Promise<PerfResult> {
-  const size = Math.max(8, o.size);
-  const client = perfEndpoint(await openUdpTransport({ address: net.address, port: net.udpPort, ...ioOf(o) }), size, o.txDepth);
-  try {
-    const psn = randomInt(0, 0xffffff);
-    const { peer, socket, rest } = await connectExchange(host, net.tcpPort, localInfo(client, psn));
-    bringUp(client.qp, psn, peer, { pathMtu: o.mtu });
-    // Wait for the server to be in RTR with receives posted.
-    await new Promise<void>((resolve, reject) => {
-      let buf = rest;
-      if (buf.includes('ready\n')) resolve();
-      socket.on('data', (d: string | Buffer) => {
-        buf += String(d);
-        if (buf.includes('ready\n')) resolve();
-      });
-      socket.on('close', () => reject(new RdmaError('exchange', 'server closed before it was ready', 'ERR_RDMA_EXCHANGE')));
-    });
-    const r = await measure(client, peer, o);
-    socket.end();
-    return r;
-  } finally {
-    await client.dev.close();
   }
 }

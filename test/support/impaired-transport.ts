@@ -18,7 +18,7 @@ export interface Impairment {
 /** Drops, duplicates and reorders what a QP sends (packets are copied: a held one never aliases a recycled frame). */
 export class ImpairedTransport implements PacketTransport {
   readonly counters = { dropped: 0, duplicated: 0, reordered: 0 };
-  private held: { to: PeerAddress; parts: Buffer[] } | null = null;
+  private held: { to: PeerAddress; parts: Buffer[]; srcPort: number | undefined } | null = null;
   private readonly rand: () => number;
 
   constructor(
@@ -35,7 +35,15 @@ export class ImpairedTransport implements PacketTransport {
     return this.inner.stats;
   }
 
-  send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void {
+  openFlow(srcPort: number, to: PeerAddress): void {
+    this.inner.openFlow?.(srcPort, to);
+  }
+
+  closeFlow(srcPort: number): void {
+    this.inner.closeFlow?.(srcPort);
+  }
+
+  send(to: PeerAddress, roce: Buffer | readonly Buffer[], srcPort?: number): void {
     const parts = (Buffer.isBuffer(roce) ? [roce] : [...roce]).map((b) => Buffer.from(b));
     if (this.rand() < this.imp.loss) {
       this.counters.dropped++;
@@ -43,22 +51,22 @@ export class ImpairedTransport implements PacketTransport {
     }
     if (!this.held && this.rand() < this.imp.reorder) {
       this.counters.reordered++;
-      this.held = { to, parts };
+      this.held = { to, parts, srcPort };
       setTimeout(() => this.release(), 1);
       return;
     }
-    this.inner.send(to, parts);
+    this.inner.send(to, parts, srcPort);
     this.release();
     if (this.rand() < this.imp.duplicate) {
       this.counters.duplicated++;
-      this.inner.send(to, parts.map((p) => Buffer.from(p)));
+      this.inner.send(to, parts.map((p) => Buffer.from(p)), srcPort);
     }
   }
 
   private release(): void {
     const h = this.held;
     this.held = null;
-    if (h) this.inner.send(h.to, h.parts);
+    if (h) this.inner.send(h.to, h.parts, h.srcPort);
   }
 
   onReceive(handler: (roce: Buffer, from: PeerAddress) => void): void {

@@ -97,11 +97,12 @@ class FabricEndpoint implements PacketTransport {
     this.bytes = parseIp(local.address) ?? Buffer.alloc(16);
   }
 
-  send(to: PeerAddress, pieces: Buffer | readonly Buffer[]): void {
+  send(to: PeerAddress, pieces: Buffer | readonly Buffer[], srcPort?: number): void {
     const roce = Buffer.isBuffer(pieces) ? pieces : Buffer.concat(pieces as Buffer[]);
-    writeIcrc(roce, icrcForUdp({ srcAddr: this.bytes, dstAddr: parseIp(to.address) ?? Buffer.alloc(16), srcPort: this.local.port, dstPort: to.port }, roce));
+    const from = srcPort === undefined || srcPort === this.local.port ? this.local : { address: this.local.address, port: srcPort };
+    writeIcrc(roce, icrcForUdp({ srcAddr: this.bytes, dstAddr: parseIp(to.address) ?? Buffer.alloc(16), srcPort: from.port, dstPort: to.port }, roce));
     this.stats.sent++;
-    this.fabric.carry(this.local, to, roce);
+    this.fabric.carry(from, to, roce);
   }
 
   deliver(roce: Buffer, from: PeerAddress): void {

@@ -1,29 +1,37 @@
 /**
- * RoCE v2 over a UDP socket driven by the native addon (Linux): batched system calls, same packets.
+ * RoCE v2 over sockets driven by the native addon (Linux): batched system calls, same packets.
  *
- * Send: packets handed to `send`/`sendFramed` are queued and leave in ONE sendmmsg(2) per batch:
- * when the queue reaches `batch` packets, and at the end of the current JS run (a microtask, so a
- * lone packet waits for no timer). The addon fills each packet's ICRC just before the call (the
- * packet buffers are the transport's from `send` on, as with node:dgram). When the socket buffer
- * is full the kernel takes what fits; the rest stays queued, in order, until the socket is
- * writable again (libuv poll), so nothing is dropped on the sending side. A datagram the kernel
- * refuses for another reason (unreachable destination, too long) is a loss, as with node:dgram.
- *
- * Receive: libuv watches the socket; on readable the addon drains it with recvmmsg(2) into a slab,
- * verifies each ICRC over the rebuilt IP/UDP pseudo-header, and calls back once per batch; short,
+ * Receive: one socket bound to the transport's address and RoCE port (4791 unless told
+ * otherwise). libuv watches it; on readable the addon drains it with recvmmsg(2) into a slab,
+ * verifies each ICRC, places in-order RDMA WRITEs (below) and calls back once per batch; short,
  * oversized and ICRC-failing datagrams are counted and skipped as udp.ts does. Handed-out packets
  * are views of the slab, so a fresh slab is given to the addon after a batch that delivered any.
  *
+ * Send: every packet leaves from its queue pair's UDP source port (its flow, wire/flow.ts), so
+ * each source port is a sender: with UDP I/O a socket of its own bound to that port (or to any free
+ * port when another socket holds it: the flow keeps one port either way), marked ECT(0), over IPv6
+ * connected to the peer (sendmmsg without addresses, no route lookup per datagram). Packets handed
+ * to `send`/`sendFramed` are queued per sender and leave in ONE sendmmsg(2) per batch: when the
+ * queue reaches `batch` packets, and at the end of the current JS run (a microtask, so a lone
+ * packet waits for no timer), runs of equal-length packets to one peer as UDP GSO messages over
+ * IPv6 (the kernel cuts each into datagrams, so its IP layer runs once per up to 15 full-MTU
+ * packets). The addon fills each packet's ICRC just before the call (the packet
+ * buffers are the transport's from `send` on, as with node:dgram). When the socket buffer is full
+ * the kernel takes what fits; the rest stays queued, in order, until the socket is writable again
+ * (libuv poll), so nothing is dropped on the sending side. A datagram the kernel refuses for
+ * another reason (unreachable destination, too long) is a loss, as with node:dgram.
+ *
+ * Raw IPv4 I/O (`raw`): a raw socket receives the UDP datagrams to the RoCE port with their IPv4
+ * headers and sends datagrams whose IPv4 and UDP headers the addon writes (Identification from a
+ * counter, DF, ECT(0), the flow's source port), so the ICRC is computed over the real header at both
+ * ends, as an RNIC does; a UDP socket that drops everything keeps the port claimed.
+ *
  * Direct data placement (`ddp`, on unless `ddp: false`): the device registers its regions and
  * each QP's responder state with the addon, which then places in-order RDMA WRITE packets
- * straight into registered memory and reports them as PlacedWrite summaries in the batch, in
- * order with the packets it hands over; everything else (and every packet of a QP after one of
- * its packets went to JS, until the responder re-syncs) goes to the TS responder unchanged.
- *
- * Sole peer: while every QP of the device talks to one peer, the device has the socket
- * connect(2)ed to it (sendmmsg without addresses: no route lookup per datagram); datagrams from
- * other addresses are then dropped by the kernel (they could reach no QP). A QP towards a second
- * peer reaching RTR disconnects it, keeping the local port.
+ * straight into registered memory (re-checking on every packet that the memory is still there)
+ * and reports them as PlacedWrite summaries in the batch, in order with the packets it hands over;
+ * everything else (and every packet of a QP after one of its packets went to JS, until the
+ * responder re-syncs) goes to the TS responder unchanged.
  *
  * Outgoing frames (`frame()`) are carved from slabs recycled once the kernel took all their frames.
  *
@@ -44,11 +52,18 @@ export interface NativeUdpOptions {
   socketBuffer?: number;
   /** Offer direct data placement of RDMA WRITEs (default true; see DirectPlacement). */
   ddp?: boolean;
+  /** Raw IPv4 I/O (IPv4 only; needs root or CAP_NET_RAW). */
+  raw?: boolean;
+  /** Mark outgoing packets ECT(0) (default true). */
+  ecn?: boolean;
+  /** UDP GSO for runs of equal-length packets to one peer (IPv6 UDP I/O; default true). */
+  gso?: boolean;
 }
 
 /**
  * Receive slot size. The longest RoCE v2 packet at the largest path MTU (4096) is 4096 bytes of
- * payload plus at most 36 of headers and ICRC; a longer datagram is not RoCE and counts as malformed.
+ * payload plus at most 36 of headers and ICRC (plus up to 68 of IPv4 and UDP headers with raw
+ * I/O); a longer datagram is not RoCE and counts as malformed.
  */
 const SLOT = 4096 + 256;
 const META = 32;
@@ -66,11 +81,31 @@ interface FrameSlab {
   out: number;
 }
 
+/** One UDP source port: its socket (or the raw one) and the packets waiting for it. */
+interface Sender {
+  id: number;
+  /** The port it really sends from. */
+  port: number;
+  refs: number;
+  names: Buffer[];
+  pkts: (Buffer | Buffer[])[];
+  /** Per queued packet: the frame slab it was carved from (see frame()), or null. */
+  slabs: (FrameSlab | null)[];
+  /** The name every queued packet goes to, or null when they go to several. */
+  name: Buffer | null;
+  head: number;
+  blocked: boolean;
+  flushQueued: boolean;
+  /** No flow uses it any more: it closes once its queue is empty. */
+  closing: boolean;
+  flushTask: () => void;
+}
+
 /** Counters of the batching itself (for tests and the benchmark). */
 export interface NativeIoStats {
   /** sendmmsg calls made. */
   sendCalls: number;
-  /** Times the socket was full and packets waited for it to drain. */
+  /** Times a socket was full and packets waited for it to drain. */
   blocked: number;
   /** recvmmsg batches delivered. */
   recvBatches: number;
@@ -87,13 +122,14 @@ export function openNativeUdpTransport(addon: RoceUdpAddon, address: string, loc
 export class NativeUdpTransport implements PacketTransport {
   readonly local: PeerAddress;
   readonly stats: TransportStats = newStats();
-  readonly io = 'native' as const;
+  readonly io: 'native' | 'raw';
+  readonly ecn: boolean;
   readonly ioStats: NativeIoStats = { sendCalls: 0, blocked: 0, recvBatches: 0, placed: 0 };
   readonly ddp?: DirectPlacement;
   private placedHandler: ((w: PlacedWrite) => void) | null = null;
   /** The one summary object handed to the placed handler (rewritten for every placed packet). */
   private readonly placedWrite: PlacedWrite = { qpn: 0, psn: 0, opcode: 0, ackReq: false, bytes: 0, rkey: 0, offset: 0, remaining: 0 };
-  /** No headroom: the addon builds the pseudo-header itself; sendFramed just skips the copy into parts. */
+  /** No headroom: the addon builds the headers itself; sendFramed just skips the copy into parts. */
   readonly headroom = 0;
   /** Effective socket buffer sizes the kernel granted. */
   readonly socketBuffers: { rcvbuf: number; sndbuf: number };
@@ -104,25 +140,19 @@ export class NativeUdpTransport implements PacketTransport {
   private slab: Buffer;
   private readonly meta: Buffer;
   private readonly lens: Int32Array;
-  private qNames: Buffer[] = [];
-  private qPkts: (Buffer | Buffer[])[] = [];
-  /** The name every queued packet goes to, or null when they go to several. */
-  private qName: Buffer | null = null;
-  /** Per queued packet: the frame slab it was carved from (see frame()), or null. */
-  private qSlabs: (FrameSlab | null)[] = [];
+  /** Senders by the source port asked for, and by addon id. */
+  private readonly senders = new Map<number, Sender>();
+  private readonly byId = new Map<number, Sender>();
+  private lastSender: Sender;
+  private lastSrcPort: number;
   /** Frame slabs: reused once every frame carved from them has been taken by the kernel. */
   private readonly slabs: FrameSlab[] = [];
   private curSlab: FrameSlab | null = null;
-  private qHead = 0;
-  private flushQueued = false;
   private unsendable = 0;
-  private blocked = false;
   private closed = false;
   private readonly names = new Map<string, Buffer>();
   private lastParsed = '';
   private lastParsedBytes: Buffer | null = null;
-  /** `address|port` of the peer the socket is connected to ('' when not connected). */
-  private solePeer = '';
   /** Meta words 1..5 (port, family, address) of the last sender seen. */
   private readonly lastFrom = new Int32Array(5);
   private lastTo: PeerAddress | null = null;
@@ -130,10 +160,6 @@ export class NativeUdpTransport implements PacketTransport {
   private lastAddress = '';
   private lastName: Buffer | null = null;
   private lastPeer: PeerAddress | null = null;
-  private readonly flushTask = (): void => {
-    this.flushQueued = false;
-    this.flush();
-  };
 
   constructor(
     private readonly addon: RoceUdpAddon,
@@ -145,14 +171,43 @@ export class NativeUdpTransport implements PacketTransport {
   ) {
     this.v6 = localBytes.length === 16;
     this.batch = Math.max(1, Math.min(1024, opts.batch ?? 64));
-    const r = addon.open(this.v6, localBytes, port, opts.socketBuffer ?? 8 << 20, this.batch, SLOT, (n) => this.receiveBatch(n), () => this.writable(), !noIcrc);
+    this.ecn = opts.ecn !== false;
+    const r = addon.open({
+      v6: this.v6,
+      addr: localBytes,
+      port,
+      bufBytes: opts.socketBuffer ?? 8 << 20,
+      batch: this.batch,
+      slot: SLOT,
+      raw: opts.raw === true,
+      ecn: this.ecn,
+      icrc: !noIcrc,
+      gso: opts.gso !== false,
+      onRecv: (n) => this.receiveBatch(n),
+      onWritable: (id) => this.writable(id),
+    });
+    this.io = r.raw ? 'raw' : 'native';
     this.handle = r.handle;
     this.slab = r.slab;
     this.meta = r.meta;
     this.lens = new Int32Array(r.meta.buffer, r.meta.byteOffset, r.meta.length >> 2);
     this.socketBuffers = { rcvbuf: r.rcvbuf, sndbuf: r.sndbuf };
     this.local = { address, port: r.port };
+    this.lastSrcPort = r.port;
+    this.lastSender = this.newSender(0, r.port);
+    this.lastSender.refs = 1;
+    this.senders.set(r.port, this.lastSender);
     if (opts.ddp !== false) this.ddp = this.placement();
+  }
+
+  private newSender(id: number, port: number): Sender {
+    const s: Sender = { id, port, refs: 0, names: [], pkts: [], slabs: [], name: null, head: 0, blocked: false, flushQueued: false, closing: false, flushTask: () => {} };
+    s.flushTask = () => {
+      s.flushQueued = false;
+      this.flush(s);
+    };
+    this.byId.set(id, s);
+    return s;
   }
 
   /** parseIp, remembered for the last address (queue pairs sync with the same peer again and again). */
@@ -179,7 +234,7 @@ export class NativeUdpTransport implements PacketTransport {
         if (!live()) return;
         const peer = st.peer;
         const bytes = peer ? this.addressBytes(peer.address) : null;
-        const ok = st.enabled && peer !== null && bytes !== null && bytes.length === this.localBytes.length && Number.isInteger(peer.port);
+        const ok = st.enabled && peer !== null && bytes !== null && bytes.length === this.localBytes.length;
         const c = st.current;
         addon.ddpQp(
           handle,
@@ -190,7 +245,6 @@ export class NativeUdpTransport implements PacketTransport {
           st.pd >>> 0,
           st.remoteWrite,
           ok && bytes ? bytes : EMPTY,
-          ok && peer ? peer.port : 0,
           c.kind === 'none' ? 0 : c.kind === 'write' ? 1 : 2,
           c.kind === 'write' ? c.rkey >>> 0 : 0,
           c.kind === 'write' ? c.offset : 0,
@@ -206,31 +260,57 @@ export class NativeUdpTransport implements PacketTransport {
     };
   }
 
-  /**
-   * Connects the socket to `peer` (null: disconnects): datagrams to it then leave without an
-   * address (no route lookup per datagram), and datagrams from any other address are dropped by
-   * the kernel. For a device whose queue pairs all talk to this one peer. Returns whether the
-   * socket is now in that state.
-   */
-  setSolePeer(peer: PeerAddress | null): boolean {
-    if (this.closed) return false;
-    const key = peer ? `${peer.address}|${peer.port}` : '';
-    if (key === this.solePeer) return true;
-    const name = peer ? this.nameOf(peer) : Buffer.alloc(0);
-    if (!name) return false;
-    const ok = this.addon.connectPeer(this.handle, name);
-    if (ok) this.solePeer = key;
-    return ok;
+  /** The sender for source port `srcPort`, opened on first use. */
+  private sender(srcPort: number, to: PeerAddress | null): Sender | null {
+    let s = this.senders.get(srcPort);
+    if (s) {
+      s.closing = false;
+      return s;
+    }
+    if (!Number.isInteger(srcPort) || srcPort < 1 || srcPort > 65535) return null;
+    const name = to ? this.nameOf(to) : null;
+    // Connected senders over IPv6 only: over IPv4 a connected socket numbers its packets (the
+    // Identification), and the UDP I/O's ICRC assumes Identification 0.
+    const t = this.addon.txOpen(this.handle, srcPort, name ?? EMPTY, this.v6 && name !== null);
+    s = this.newSender(t.id, t.port);
+    this.senders.set(srcPort, s);
+    return s;
   }
 
-  /** `address|port` of the peer the socket is connected to, or null. */
-  get connectedTo(): string | null {
-    return this.solePeer === '' ? null : this.solePeer;
+  openFlow(srcPort: number, to: PeerAddress): void {
+    if (this.closed) return;
+    const s = this.sender(srcPort, to);
+    if (s) s.refs++;
+  }
+
+  closeFlow(srcPort: number): void {
+    const s = this.senders.get(srcPort);
+    if (!s || this.closed || --s.refs > 0 || s.id === 0) return;
+    s.closing = true;
+    if (s.head >= s.pkts.length) this.retire(srcPort, s);
+  }
+
+  /** Closes a sender no flow uses any more (after its last packet left). */
+  private retire(srcPort: number, s: Sender): void {
+    this.senders.delete(srcPort);
+    this.byId.delete(s.id);
+    if (this.lastSender === s) {
+      this.lastSender = this.senders.get(this.local.port) as Sender;
+      this.lastSrcPort = this.local.port;
+    }
+    this.addon.txClose(this.handle, s.id);
+  }
+
+  /** Source ports in use and the ports they really send from (for tests and tools). */
+  get flows(): { srcPort: number; port: number }[] {
+    return [...this.senders].map(([srcPort, s]) => ({ srcPort, port: s.port }));
   }
 
   /** Packets queued and not yet taken by the kernel. */
   get pending(): number {
-    return this.qPkts.length - this.qHead;
+    let n = 0;
+    for (const s of this.senders.values()) n += s.pkts.length - s.head;
+    return n;
   }
 
   /** Datagrams refused for good (bad destination, or the kernel said no): losses, as with node:dgram. */
@@ -238,18 +318,17 @@ export class NativeUdpTransport implements PacketTransport {
     return this.unsendable + (this.closed ? 0 : this.addon.sendErrors(this.handle));
   }
 
-  send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void {
+  send(to: PeerAddress, roce: Buffer | readonly Buffer[], srcPort?: number): void {
     if (this.closed) return;
     this.stats.sent++;
-    // The addon gathers at most 16 pieces per datagram (packets come in 1 to 3).
-    this.enqueue(to, Buffer.isBuffer(roce) ? roce : roce.length === 1 ? (roce[0] as Buffer) : roce.length > 16 ? Buffer.concat(roce) : [...roce]);
+    this.enqueue(to, Buffer.isBuffer(roce) ? roce : roce.length === 1 ? (roce[0] as Buffer) : [...roce], null, srcPort ?? this.local.port);
   }
 
-  sendFramed(to: PeerAddress, frame: Buffer): void {
+  sendFramed(to: PeerAddress, frame: Buffer, srcPort?: number): void {
     if (this.closed) return;
     this.stats.sent++;
     const c = this.curSlab;
-    this.enqueue(to, frame, c !== null && frame.buffer === c.buf.buffer ? c : this.slabOf(frame));
+    this.enqueue(to, frame, c !== null && frame.buffer === c.buf.buffer ? c : this.slabOf(frame), srcPort ?? this.local.port);
   }
 
   /**
@@ -291,22 +370,24 @@ export class NativeUdpTransport implements PacketTransport {
     this.handler = handler;
   }
 
-  /** Sends what is queued (best effort: what the socket buffer takes), then closes the socket. */
+  /** Sends what is queued (best effort: what the socket buffers take), then closes the sockets. */
   close(): Promise<void> {
     if (!this.closed) {
-      if (!this.blocked) this.flush();
+      for (const s of this.senders.values()) if (!s.blocked) this.flush(s);
       this.closed = true;
-      this.qNames = [];
-      this.qPkts = [];
-      this.qSlabs = [];
-      this.qHead = 0;
+      for (const s of this.senders.values()) {
+        s.names = [];
+        s.pkts = [];
+        s.slabs = [];
+        s.head = 0;
+      }
       this.addon.close(this.handle);
     }
-    // The poll handle is closed on the next loop turn; resolve after it.
+    // The poll handles are closed on the next loop turn; resolve after them.
     return new Promise((resolve) => setImmediate(resolve));
   }
 
-  private enqueue(to: PeerAddress, pkt: Buffer | Buffer[], slab: FrameSlab | null = null): void {
+  private enqueue(to: PeerAddress, pkt: Buffer | Buffer[], slab: FrameSlab | null, srcPort: number): void {
     // Queue pairs pass the same peer object for every packet: skip the lookup then.
     const last = this.lastTo;
     const name = last !== null && to === last && to.port === this.lastPort && to.address === this.lastAddress ? this.lastName : this.nameOf(to);
@@ -314,61 +395,74 @@ export class NativeUdpTransport implements PacketTransport {
     this.lastPort = to.port;
     this.lastAddress = to.address;
     this.lastName = name;
-    if (!name) {
+    let s = srcPort === this.lastSrcPort ? this.lastSender : this.senders.get(srcPort);
+    if (!s) {
+      try {
+        s = this.sender(srcPort, to) ?? undefined;
+      } catch {
+        s = undefined;
+      }
+    }
+    if (!name || !s) {
       this.unsendable++;
       if (slab) slab.out--;
       return;
     }
-    if (this.qHead === this.qPkts.length) this.qName = name;
-    else if (this.qName !== name) this.qName = null;
-    this.qNames.push(name);
-    this.qPkts.push(pkt);
-    this.qSlabs.push(slab);
-    if (this.blocked) return;
-    if (this.qPkts.length - this.qHead >= this.batch) this.flush();
-    else if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(this.flushTask);
+    this.lastSender = s;
+    this.lastSrcPort = srcPort;
+    if (s.head === s.pkts.length) s.name = name;
+    else if (s.name !== name) s.name = null;
+    s.names.push(name);
+    s.pkts.push(pkt);
+    s.slabs.push(slab);
+    if (s.blocked) return;
+    if (s.pkts.length - s.head >= this.batch) this.flush(s);
+    else if (!s.flushQueued) {
+      s.flushQueued = true;
+      queueMicrotask(s.flushTask);
     }
   }
 
-  /** Hands the queue to the kernel in batches until it is empty or the socket is full. */
-  private flush(): void {
-    if (this.closed || this.blocked) return;
-    while (this.qHead < this.qPkts.length) {
-      const n = Math.min(this.batch, this.qPkts.length - this.qHead);
+  /** Hands a sender's queue to the kernel in batches until it is empty or the socket is full. */
+  private flush(s: Sender): void {
+    if (this.closed || s.blocked) return;
+    while (s.head < s.pkts.length) {
+      const n = Math.min(this.batch, s.pkts.length - s.head);
       this.ioStats.sendCalls++;
-      const took = this.addon.send(this.handle, this.qName ?? this.qNames, this.qPkts, this.qHead, n);
+      const took = this.addon.send(this.handle, s.id, s.name ?? s.names, s.pkts, s.head, n);
       // The kernel copied those packets: their frames' slabs may be written again.
-      const qs = this.qSlabs;
-      for (let i = this.qHead, end = this.qHead + took; i < end; i++) {
+      const qs = s.slabs;
+      for (let i = s.head, end = s.head + took; i < end; i++) {
         const sl = qs[i];
         if (sl) sl.out--;
       }
-      this.qHead += took;
+      s.head += took;
       if (took < n) {
-        this.blocked = true;
+        s.blocked = true;
         this.ioStats.blocked++;
-        this.addon.watchWritable(this.handle, true);
+        this.addon.watchWritable(this.handle, s.id, true);
         break;
       }
     }
-    if (this.qHead >= this.qPkts.length) {
-      this.qNames.length = 0;
-      this.qPkts.length = 0;
-      this.qSlabs.length = 0;
-      this.qHead = 0;
-    } else if (this.qHead >= 4096) {
-      this.qNames = this.qNames.slice(this.qHead);
-      this.qPkts = this.qPkts.slice(this.qHead);
-      this.qSlabs = this.qSlabs.slice(this.qHead);
-      this.qHead = 0;
+    if (s.head >= s.pkts.length) {
+      s.names.length = 0;
+      s.pkts.length = 0;
+      s.slabs.length = 0;
+      s.head = 0;
+      if (s.closing) for (const [port, x] of this.senders) if (x === s) this.retire(port, s);
+    } else if (s.head >= 4096) {
+      s.names = s.names.slice(s.head);
+      s.pkts = s.pkts.slice(s.head);
+      s.slabs = s.slabs.slice(s.head);
+      s.head = 0;
     }
   }
 
-  private writable(): void {
-    this.blocked = false;
-    this.flush();
+  private writable(id: number): void {
+    const s = this.byId.get(id);
+    if (!s) return;
+    s.blocked = false;
+    this.flush(s);
   }
 
   private receiveBatch(n: number): Buffer | undefined {
@@ -377,7 +471,8 @@ export class NativeUdpTransport implements PacketTransport {
     let delivered = false;
     for (let i = 0; i < n; i++) {
       const m = i * META;
-      if (meta[m + 7] === 2) {
+      const flag = meta[m + 7];
+      if (flag === 2) {
         // Placed by the addon (direct data placement): a summary, no packet.
         const w = this.lens;
         const k = m >> 2;
@@ -397,17 +492,19 @@ export class NativeUdpTransport implements PacketTransport {
         if (this.closed) return undefined;
         continue;
       }
+      if (flag === 3) continue; // raw I/O: a datagram for another address or port
       const len = this.lens[m >> 2] as number; // host byte order, as the addon wrote it
       if (len < 16) {
         this.stats.malformed++;
         continue;
       }
-      if (meta[m + 7] !== 1) {
+      if (flag !== 1) {
         this.stats.icrcErrors++;
         continue;
       }
       const from = this.peerAt(m);
-      const msg = slab.subarray(i * SLOT, i * SLOT + len);
+      const at = i * SLOT + (LE ? meta.readUInt16LE(m + 24) : meta.readUInt16BE(m + 24));
+      const msg = slab.subarray(at, at + len);
       this.stats.received++;
       delivered = true;
       this.handler?.(msg, from);

@@ -1,4 +1,11 @@
-/** What a queue pair needs from the network: send and receive RoCE v2 transport packets (BTH .. ICRC). */
+/**
+ * What a queue pair needs from the network: send and receive RoCE v2 transport packets (BTH .. ICRC).
+ *
+ * Addresses: `local` is the transport's IP address and RoCE port (the UDP port it receives on,
+ * 4791 unless told otherwise); a packet is sent to the peer's RoCE port, from a UDP source port
+ * the queue pair names (its flow, see wire/flow.ts). `from` of a received packet is the sender's
+ * address and source port: queue pairs accept their peer's packets by address, as RNICs do.
+ */
 import type { PeerAddress } from '../verbs/types.js';
 
 /** Counters every transport keeps. */
@@ -11,6 +18,9 @@ export interface TransportStats {
   malformed: number;
 }
 
+/** The socket I/O kinds: batched native UDP, node:dgram UDP, raw IPv4 (whole IP headers, native). */
+export type TransportIo = 'native' | 'dgram' | 'raw';
+
 /**
  * A packet transport. `send` fills the ICRC slot of `roce` (its last 4 bytes) before sending; a
  * packet may be given in pieces (see encodePacketParts), sent with one gathering write.
@@ -18,9 +28,17 @@ export interface TransportStats {
 export interface PacketTransport {
   readonly local: PeerAddress;
   readonly stats: TransportStats;
-  /** Which socket I/O a UDP transport uses ('native' batched system calls, 'dgram' node:dgram); absent for others. */
-  readonly io?: 'native' | 'dgram';
-  send(to: PeerAddress, roce: Buffer | readonly Buffer[]): void;
+  /** Which socket I/O a UDP transport uses ('native' batched system calls, 'dgram' node:dgram, 'raw' raw IPv4); absent for others. */
+  readonly io?: TransportIo;
+  /** Whether outgoing packets are marked ECN-capable (ECT(0)); absent: not known. */
+  readonly ecn?: boolean;
+  /** A limitation users should know about (e.g. IPv4 over UDP sockets cannot interoperate with RNICs). */
+  readonly notice?: string;
+  /**
+   * Sends a packet to `to` (its address and RoCE port) from UDP source port `srcPort` (default:
+   * the transport's own port). Fills the ICRC slot.
+   */
+  send(to: PeerAddress, roce: Buffer | readonly Buffer[], srcPort?: number): void;
   /**
    * Optional fast path: bytes the transport wants free in front of a packet. A sender that honours
    * it encodes the packet at `frame[headroom..]` and calls `sendFramed`, so the transport can build
@@ -29,17 +47,18 @@ export interface PacketTransport {
    */
   readonly headroom?: number;
   /** Sends `frame.subarray(headroom)` (BTH .. ICRC slot), filling the ICRC; `frame` is the transport's afterwards. */
-  sendFramed?(to: PeerAddress, frame: Buffer): void;
+  sendFramed?(to: PeerAddress, frame: Buffer, srcPort?: number): void;
+  /**
+   * Optional: a queue pair will send to `to` from `srcPort` until closeFlow (the transport may
+   * open a socket bound to that port, connected to the peer). Calls nest: one close per open.
+   */
+  openFlow?(srcPort: number, to: PeerAddress): void;
+  closeFlow?(srcPort: number): void;
   /**
    * Optional: a buffer of `n` bytes for one frame to pass to sendFramed, from memory the
    * transport recycles once the frame is sent. A frame taken must be sent (or dropped) soon.
    */
   frame?(n: number): Buffer;
-  /**
-   * Optional: tells the transport that every queue pair of its device talks to `peer` (null: to
-   * several, or none), so it may connect its socket to it (native UDP I/O). Returns whether it did.
-   */
-  setSolePeer?(peer: PeerAddress | null): boolean;
   /** Direct data placement, when this transport does it (native UDP I/O). */
   readonly ddp?: DirectPlacement;
   /** Installs the single receive handler (packets with a verified ICRC only). */
@@ -56,6 +75,7 @@ export interface PlacementQpState {
   pd: number;
   /** The queue pair's access flags allow REMOTE_WRITE. */
   remoteWrite: boolean;
+  /** The peer (packets from its address are the queue pair's, whatever their source port). */
   peer: PeerAddress | null;
   /** The message in progress: none, an RDMA WRITE (region, next byte offset in it, bytes to come), or another kind. */
   current: { kind: 'none' } | { kind: 'write'; rkey: number; offset: number; remaining: number } | { kind: 'other' };
@@ -63,7 +83,7 @@ export interface PlacementQpState {
 
 /**
  * One RDMA WRITE packet the transport placed into registered memory itself: in order for its
- * queue pair, checked (ICRC, peer, rkey, PD, access, bounds, opcode sequence and lengths) against
+ * queue pair, checked (ICRC, header, peer address, rkey, PD, access, bounds, memory still there, opcode sequence and lengths) against
  * the state the responder last gave with `setQp`. The responder applies its effects (PSN, MSN,
  * ACK) exactly as for a packet it placed.
  */

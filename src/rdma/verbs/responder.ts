@@ -1,18 +1,30 @@
 /**
- * The responder half of an RC queue pair: PSN checking (in order, duplicate, out of sequence),
- * receive-queue consumption for SENDs, protection checks (rkey, PD, bounds, access rights) before any
- * memory is touched, RDMA WRITE/READ/atomic execution, coalesced ACKs, NAKs (PSN sequence error, RNR,
- * invalid request, remote access error) and replay of duplicate READs and atomics from saved state.
+ * The responder half of an RC queue pair (Linux rxe's rxe_resp.c): PSN checking (in order,
+ * duplicate, out of sequence), receive-queue consumption for SENDs, protection checks (rkey, PD,
+ * bounds, access rights) before any memory is touched, RDMA WRITE/READ/atomic execution, coalesced
+ * ACKs, NAKs (PSN sequence error, RNR, invalid request, remote access error, remote operational
+ * error) and replay of duplicate READs and atomics from saved state.
+ *
+ * Protection beyond the first packet: every packet of an RDMA WRITE checks again that its region is
+ * still the registration the first packet checked (rxe looks the rkey up for every packet), so a
+ * region deregistered mid-message is never written again (remote access error NAK); a SEND's
+ * receive buffer likewise (a receive whose region is gone completes with a local protection error,
+ * the requester gets a remote operational error NAK, as rxe's class A error). A SEND with
+ * Invalidate invalidates only a region that may be remotely invalidated (registered with
+ * remoteInvalidate, in this QP's protection domain, named by its exact rkey); any other rkey, an
+ * unknown one included, fails the request (the receive completes with a remote invalid request
+ * error, the requester gets an invalid request NAK, the QP moves to ERROR: IBA's class J error, the
+ * status rxe completes the receive with) and nothing is written.
  */
 import { type Aeth, CREDITS_INVALID, NAK } from '../wire/aeth.js';
 import { OP } from '../wire/opcodes.js';
 import type { RocePacket } from '../wire/packet.js';
 import { psnAdd, psnDiff } from '../wire/psn.js';
 import type { PlacedWrite, PlacementQpState } from '../transport/transport.js';
-import { checkAccess } from './mr.js';
-import type { LocalPiece, QueuePair } from './qp.js';
-import { scatter } from './qp.js';
-import { ACCESS } from './types.js';
+import { type MemoryRegion, checkAccess, memoryPresent } from './mr.js';
+import type { QueuePair } from './qp.js';
+import { type LocalPiece, scatter } from './sgl.js';
+import { ACCESS, type WcStatus } from './types.js';
 
 interface RecvWqe {
   wrId: bigint | number;
@@ -30,8 +42,14 @@ interface Replay {
 
 type InProgress =
   | { kind: 'send'; wqe: RecvWqe; offset: number }
-  | { kind: 'write'; buf: Uint8Array; offset: number; remaining: number; imm: boolean; rkey: number }
+  /** mr null: a zero-length WRITE (no region). */
+  | { kind: 'write'; mr: MemoryRegion | null; generation: number; offset: number; remaining: number; imm: boolean; rkey: number }
   | null;
+
+/** Whether a WRITE's region is still the registration its first packet was checked against, with its memory present. */
+function writeTargetLive(c: Extract<InProgress, { kind: 'write' }>): boolean {
+  return c.mr === null || (c.mr.valid && c.mr.generation === c.generation && memoryPresent(c.mr));
+}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -46,7 +64,7 @@ export class Responder {
   private pendingAck = -1;
   private ackScheduled: NodeJS.Immediate | null = null;
   /** Counters (for tests). */
-  readonly counters = { duplicates: 0, seqNaksSent: 0, rnrNaksSent: 0, accessErrors: 0, invalidRequests: 0, acksSent: 0 };
+  readonly counters = { duplicates: 0, seqNaksSent: 0, rnrNaksSent: 0, accessErrors: 0, invalidRequests: 0, operationalErrors: 0, invalidations: 0, acksSent: 0 };
 
   constructor(
     private readonly qp: QueuePair,
@@ -67,10 +85,9 @@ export class Responder {
   placementCurrent(): PlacementQpState['current'] {
     const c = this.current;
     if (c === null) return { kind: 'none' };
-    if (c.kind === 'write' && c.remaining > 0) {
-      const mr = this.qp.device.region(c.rkey);
-      // Only while the region is still registered to this very buffer (else JS finishes the message).
-      if (mr && mr.buffer === c.buf) return { kind: 'write', rkey: c.rkey, offset: c.offset, remaining: c.remaining };
+    if (c.kind === 'write' && c.remaining > 0 && c.mr !== null && writeTargetLive(c) && c.mr.rkey === c.rkey) {
+      // Only while the region is still that registration (else JS handles the rest of the message).
+      return { kind: 'write', rkey: c.rkey, offset: c.offset, remaining: c.remaining };
     }
     return { kind: 'other' };
   }
@@ -93,8 +110,8 @@ export class Responder {
       cur.offset = w.offset;
       cur.remaining = w.remaining;
     } else {
-      const mr = this.qp.device.region(w.rkey);
-      this.current = { kind: 'write', buf: mr ? mr.buffer : EMPTY, offset: w.offset, remaining: w.remaining, imm: false, rkey: w.rkey };
+      const mr = this.qp.device.region(w.rkey) ?? null;
+      this.current = { kind: 'write', mr, generation: mr ? mr.generation : -1, offset: w.offset, remaining: w.remaining, imm: false, rkey: w.rkey };
     }
     this.advance(1);
     if (last) this.msn = (this.msn + 1) & 0xffffff;
@@ -215,15 +232,21 @@ export class Responder {
     this.ack(psnAdd(this.ePsn, -1), p.bth.ackReq);
   }
 
-  private fatal(psn: number, code: number): void {
+  /**
+   * A class A/C/J error: NAK `code`, the receive in progress (if any) completes with `recvStatus`
+   * (default: what the NAK implies), the QP moves to ERROR.
+   */
+  private fatal(psn: number, code: number, recvStatus?: WcStatus): void {
     if (code === NAK.REMOTE_ACCESS_ERROR) this.counters.accessErrors++;
+    else if (code === NAK.REMOTE_OPERATIONAL_ERROR) this.counters.operationalErrors++;
     else this.counters.invalidRequests++;
     this.flushAck();
     this.nak(psn, { kind: 'nak', code, msn: this.msn });
     if (this.current?.kind === 'send') {
       const w = this.current.wqe;
       this.current = null;
-      this.qp.init.recvCq.push({ wrId: w.wrId, status: code === NAK.REMOTE_ACCESS_ERROR ? 'remote-access-error' : 'local-length-error', opcode: 'recv', qpNum: this.qp.qpNum, byteLen: 0 });
+      const status = recvStatus ?? (code === NAK.REMOTE_ACCESS_ERROR ? 'remote-access-error' : 'local-length-error');
+      this.qp.init.recvCq.push({ wrId: w.wrId, status, opcode: 'recv', qpNum: this.qp.qpNum, byteLen: 0 });
     }
     this.qp.responderFatal();
   }
@@ -258,12 +281,20 @@ export class Responder {
         this.current = state;
       }
       if (state.offset + p.payload.length > state.wqe.capacity) return this.fatal(psn, NAK.INVALID_REQUEST);
-      scatter(state.wqe.pieces, state.offset, p.payload);
+      const ending = !firstOfMany && !middle;
+      // SEND with Invalidate: only a region that may be remotely invalidated (checked before any byte is written).
+      if (ending && p.ieth !== undefined && !this.mayInvalidate(p.ieth)) return this.fatal(psn, NAK.INVALID_REQUEST, 'remote-invalid-request-error');
+      // The receive buffer's region must still be the one it was posted against.
+      if (!scatter(state.wqe.pieces, state.offset, p.payload)) return this.fatal(psn, NAK.REMOTE_OPERATIONAL_ERROR, 'local-protection-error');
       state.offset += p.payload.length;
       this.advance(1);
-      if (!firstOfMany && !middle) {
+      if (ending) {
         this.current = null;
         this.msn = (this.msn + 1) & 0xffffff;
+        if (p.ieth !== undefined) {
+          this.qp.device.invalidateRemote(p.ieth, this.qp.pd.handle);
+          this.counters.invalidations++;
+        }
         this.qp.init.recvCq.push({
           wrId: state.wqe.wrId,
           status: 'success',
@@ -273,10 +304,6 @@ export class Responder {
           ...(p.immDt !== undefined ? { immData: p.immDt } : {}),
           ...(p.ieth !== undefined ? { invalidatedRkey: p.ieth } : {}),
         });
-        if (p.ieth !== undefined) {
-          const mr = this.qp.device.region(p.ieth);
-          if (mr && mr.pdHandle === this.qp.pd.handle) this.qp.device.deregisterRegion(mr);
-        }
       }
       this.ack(psn, p.bth.ackReq);
       return;
@@ -291,22 +318,23 @@ export class Responder {
         if (!reth) return this.fatal(psn, NAK.INVALID_REQUEST);
         const len = reth.dmaLength;
         if (firstOfMany ? len <= mtu : len !== p.payload.length) return this.fatal(psn, NAK.INVALID_REQUEST);
-        let buf: Uint8Array = EMPTY;
+        let mr: MemoryRegion | null = null;
         let offset = 0;
         if (len > 0) {
           if (reth.va > BigInt(Number.MAX_SAFE_INTEGER)) return this.fatal(psn, NAK.REMOTE_ACCESS_ERROR);
-          const mr = this.qp.device.region(reth.rkey);
-          const c = checkAccess(mr, this.qp.pd.handle, Number(reth.va), len, ACCESS.REMOTE_WRITE);
+          const c = checkAccess(this.qp.device.region(reth.rkey), this.qp.pd.handle, Number(reth.va), len, ACCESS.REMOTE_WRITE);
           if (!c.ok || c.mr.rkey !== reth.rkey || (this.qp.attr.accessFlags & ACCESS.REMOTE_WRITE) === 0) return this.fatal(psn, NAK.REMOTE_ACCESS_ERROR);
-          buf = c.mr.buffer;
+          mr = c.mr;
           offset = c.offset;
         }
-        state = { kind: 'write', buf, offset, remaining: len, imm: false, rkey: reth.rkey };
+        state = { kind: 'write', mr, generation: mr ? mr.generation : -1, offset, remaining: len, imm: false, rkey: reth.rkey };
         this.current = state;
       }
       const last = !firstOfMany && !middle;
       if (p.payload.length > state.remaining || (last && p.payload.length !== state.remaining)) return this.fatal(psn, NAK.INVALID_REQUEST);
-      state.buf.set(p.payload, state.offset);
+      // Every packet: the region is still the registration the first packet was checked against.
+      if (!writeTargetLive(state)) return this.fatal(psn, NAK.REMOTE_ACCESS_ERROR);
+      if (state.mr) state.mr.buffer.set(p.payload, state.offset);
       state.offset += p.payload.length;
       state.remaining -= p.payload.length;
       this.advance(1);
@@ -356,6 +384,12 @@ export class Responder {
     }
     // Responses or unknown opcodes on the request path.
     this.fatal(psn, NAK.INVALID_REQUEST);
+  }
+
+  /** A SEND with Invalidate may invalidate `rkey` (see the module comment). */
+  private mayInvalidate(rkey: number): boolean {
+    const mr = this.qp.device.region(rkey);
+    return mr !== undefined && mr.rkey === rkey >>> 0 && mr.valid && mr.remoteInvalidate && mr.pdHandle === this.qp.pd.handle;
   }
 
   private rnr(psn: number): void {

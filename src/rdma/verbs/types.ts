@@ -76,7 +76,7 @@ export type QpState = 'reset' | 'init' | 'rtr' | 'rts' | 'error';
 /** Path MTUs InfiniBand defines. */
 export type PathMtu = 256 | 512 | 1024 | 2048 | 4096;
 
-/** Where the peer QP lives: its UDP endpoint. */
+/** Where the peer QP lives: its IP address and RoCE UDP port (4791 unless the peer says otherwise). */
 export interface PeerAddress {
   address: string;
   port: number;
@@ -92,6 +92,8 @@ export interface QpAttr {
   destQpNum?: number;
   rqPsn?: number;
   peer?: PeerAddress;
+  /** RTR: the GRH flow label (20 bits; 0, the default: derived from both QP numbers, as Linux does). It picks the UDP source port. */
+  flowLabel?: number;
   /** Max incoming RDMA READ/atomic requests kept for replay. */
   maxDestRdAtomic?: number;
   /** RNR NAK timer code this responder asks for (0-31). */
