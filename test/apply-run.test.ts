@@ -3,6 +3,7 @@
  * (/proc/PID/status, /proc/PID/numa_maps) matches; a binding naming a CPU or node this machine lacks
  * is refused before anything starts; `numaplan launch qemu` pins each vCPU thread over QMP.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,9 +11,32 @@ import { describe, expect, it } from 'vitest';
 import { parseNumaMaps, parseStatusAffinity } from '../src/adapters/apply/proc-files.js';
 import { runBound } from '../src/adapters/apply/run-bound.js';
 import { cli } from './emit-harness.js';
+import { REPO_ROOT } from './support/data.js';
 import { tool } from './support/tools.js';
 
-const TOUCH = 'const b = Buffer.alloc(48 << 20, 1); setTimeout(() => process.exit(b[0] === 1 ? 0 : 3), 5000);';
+/** Touches 48 MiB, says so, and ends when its standard input closes (the test closes it once numaplan has checked). */
+const TOUCH = "const b = Buffer.alloc(48 << 20, 1); console.log('touched'); process.stdin.resume(); process.stdin.on('end', () => process.exit(b[0] === 1 ? 0 : 3));";
+
+/** `numaplan run ... --ready-line LINE`: closes the command's standard input once numaplan says it checked it while running. */
+function runUntilChecked(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'support', 'cli-main.ts'), ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (err.includes('numaplan run: checked while running')) child.stdin.end();
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      child.stdin.destroy();
+      resolve({ code, out, err });
+    });
+  });
+}
 
 describe('proc parsers', () => {
   it('status and numa_maps', () => {
@@ -24,8 +48,9 @@ describe('proc parsers', () => {
 
 describe.skipIf(!tool('numactl') || !tool('taskset'))('numaplan run binds a real process', () => {
   it('node that allocates and touches 48 MiB, bound by numactl: cpus, mems, policy and pages verified', async () => {
-    // --settle: give the child time to start and touch its memory even on a loaded machine.
-    const r = await cli(['run', '--proc', 'name=job,vcpus=1,memory=256M', '--settle', '2500', '--json', '--', process.execPath, '-e', TOUCH]);
+    // The child says when it has touched its memory; numaplan checks then, however slow the machine.
+    const r = await runUntilChecked(['run', '--proc', 'name=job,vcpus=1,memory=256M', '--ready-line', 'touched', '--json', '--', process.execPath, '-e', TOUCH]);
+    expect(r.err).toContain('touched');
     const report = JSON.parse(r.out);
     const names = ['cpus', 'mems', 'policy', 'pages'];
     expect(report.checks.map((c: { phase: string; name: string }) => `${c.phase} ${c.name}`)).toEqual([...names.map((n) => `start ${n}`), ...names.map((n) => `running ${n}`)]);
@@ -37,7 +62,8 @@ describe.skipIf(!tool('numactl') || !tool('taskset'))('numaplan run binds a real
   });
 
   it('a command that ends at once (`-- true`) is judged on its binding at start, and its exit status passes through', async () => {
-    const ok = await cli(['run', '--proc', 'name=job,vcpus=1,memory=64M', '--json', '--', 'true']);
+    // A ready line `true` never prints: the running check waits for it, so `true` surely ends first.
+    const ok = await cli(['run', '--proc', 'name=job,vcpus=1,memory=64M', '--ready-line', 'never printed', '--json', '--', 'true']);
     const report = JSON.parse(ok.out);
     expect(report.ok, JSON.stringify(report.checks)).toBe(true);
     expect(report.checkedWhileRunning).toBe(false);
@@ -53,7 +79,8 @@ describe.skipIf(!tool('numactl') || !tool('taskset'))('numaplan run binds a real
 
   it('numa=interleave and numa=preferred in the request become those kernel policies', async () => {
     for (const [numa, policy] of [['interleave', 'interleave:0'], ['preferred', 'prefer:0']] as const) {
-      const r = await cli(['run', '--proc', `name=job,vcpus=1,memory=64M,numa=${numa}`, '--json', '--', 'sleep', '1']);
+      // The shell says it runs, then waits for its standard input to close (after numaplan's running check).
+      const r = await runUntilChecked(['run', '--proc', `name=job,vcpus=1,memory=64M,numa=${numa}`, '--ready-line', 'up', '--json', '--', 'sh', '-c', 'echo up; cat > /dev/null']);
       const report = JSON.parse(r.out);
       expect(report.planned.policy).toBe(numa);
       expect(report.observedAtStart.policies).toEqual([policy]);

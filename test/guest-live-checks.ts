@@ -312,8 +312,8 @@ export function liveHostPlan(shape: GuestShape, checks: LiveChecks) {
       const seen = await readProcs(g, '/tmp/policy', ['interleave', 'preferred']);
       return { seen, runs: await finish(g, '/tmp/policy', ['interleave', 'preferred']) };
     },
-    /** `numaplan run -- true`, with a settle time `true` certainly does not outlive. */
-    endsAtOnce: (g: Guest) => g.run(`${NUMAPLAN} run --proc name=x,vcpus=1,memory=64M,nodes=${checks.interleave[1]} ${reserve} --settle 2000 --json -- true`),
+    /** `numaplan run -- true`, waiting for a ready line `true` never prints: it surely ends before the running check. */
+    endsAtOnce: (g: Guest) => g.run(`${NUMAPLAN} run --proc name=x,vcpus=1,memory=64M,nodes=${checks.interleave[1]} ${reserve} --ready-line never-printed --json -- true`),
   });
 }
 

@@ -42,10 +42,18 @@ export interface RunBoundOptions {
   binder?: 'numactl' | 'taskset' | 'auto';
   /** Milliseconds to let the command run (and touch its memory) before checking it again. Default 300. */
   settleMs?: number;
+  /**
+   * Check again once the command prints this line on its standard output (instead of after
+   * `settleMs`): a command that says when it has touched its memory is judged on all of it, however
+   * slow the machine. Its output still reaches ours (or `stdout` with stdio 'pipe').
+   */
+  readyLine?: string;
+  /** Called right after the check while running (for progress messages). */
+  onRunningCheck?: (checks: readonly BindingCheck[]) => void;
   /** /proc root. Default "/". */
   root?: string;
   /** Where the command's output goes. Default inherit. */
-  stdio?: 'inherit' | 'ignore' | 'pipe';
+  stdio?: 'inherit' | 'ignore' | 'pipe' | 'to-stderr';
 }
 
 /** One check of the binding: at start (the stopped trampoline) or while the command runs. */
@@ -176,10 +184,31 @@ export async function runBound(o: RunBoundOptions): Promise<BindingReport> {
   const argv = [...prefix, o.command, ...(o.args ?? [])];
   const spawned = [...prefix, ...TRAMPOLINE, o.command, ...(o.args ?? [])];
   const root = o.root ?? '/';
-  const child = spawn(spawned[0] as string, spawned.slice(1), { stdio: o.stdio === 'pipe' ? ['ignore', 'pipe', 'inherit'] : (o.stdio ?? 'inherit') });
+  const watchOutput = o.readyLine !== undefined;
+  // 'to-stderr': the command's standard output goes to our standard error (our stdout carries JSON).
+  const stdio: import('node:child_process').StdioOptions =
+    o.stdio === 'pipe'
+      ? ['ignore', 'pipe', 'inherit']
+      : o.stdio === 'to-stderr' || watchOutput
+        ? [o.stdio === 'ignore' ? 'ignore' : 'inherit', 'pipe', o.stdio === 'ignore' ? 'ignore' : 'inherit']
+        : (o.stdio ?? 'inherit');
+  const child = spawn(spawned[0] as string, spawned.slice(1), { stdio });
   let stdout = '';
+  let pendingLine = '';
+  let sawReady: () => void = () => undefined;
+  const ready = new Promise<void>((r) => {
+    sawReady = r;
+  });
   child.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
+    const text = d.toString();
+    if (o.stdio === 'pipe') stdout += text;
+    else if (o.stdio === 'to-stderr') process.stderr.write(d);
+    else if (o.stdio !== 'ignore') process.stdout.write(d);
+    if (watchOutput) {
+      const lines = (pendingLine + text).split('\n');
+      pendingLine = lines.pop() ?? '';
+      if (lines.some((l) => l.replace(/\r$/, '') === o.readyLine)) sawReady();
+    }
   });
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
     child.on('error', reject);
@@ -226,7 +255,7 @@ export async function runBound(o: RunBoundOptions): Promise<BindingReport> {
 
   // Running: the command's own memory, after it had time to touch it.
   if (observedAtStart !== null) {
-    await Promise.race([exited.catch(() => undefined), sleep(o.settleMs ?? 300)]);
+    await Promise.race([exited.catch(() => undefined), watchOutput ? ready : sleep(o.settleMs ?? 300)]);
     // A command that ends during the read leaves a zombie with no mappings: such a read is dropped.
     const alive = (): boolean => !done && ![null, 'Z', 'X'].includes(procState(root, pid));
     if (alive()) {
@@ -235,6 +264,7 @@ export async function runBound(o: RunBoundOptions): Promise<BindingReport> {
         if (alive()) {
           observed = r.observed;
           checks.push(...r.checks);
+          o.onRunningCheck?.(r.checks);
         }
       } catch (err) {
         if (alive()) checks.push({ name: 'read', phase: 'running', ok: false, detail: `could not read /proc/${pid}: ${(err as Error).message}` });

@@ -26,6 +26,7 @@ interface RunOptions {
   memPolicy?: 'bind' | 'interleave' | 'preferred' | 'none';
   binder: 'auto' | 'numactl' | 'taskset';
   settle: string;
+  readyLine?: string;
   reserveCpus?: string;
   reserveMemory?: string;
   json?: boolean;
@@ -62,6 +63,7 @@ export function registerRun(program: Command, io: Io): void {
     .addOption(new Option('--mem-policy <policy>', "memory policy (default: the placement's, from numa=)").choices(['bind', 'interleave', 'preferred', 'none']))
     .addOption(new Option('--binder <tool>', 'numactl (CPUs + memory) or taskset (CPUs only)').choices(['auto', 'numactl', 'taskset']).default('auto'))
     .option('--settle <ms>', 'let the command run this long before checking', '300')
+    .option('--ready-line <text>', 'check once the command prints this line on its standard output (instead of after --settle)')
     .option('--reserve-cpus <list>', "host CPUs kept for the host (default: CPU 0's core)")
     .option('--reserve-memory <size>', 'memory kept for the host')
     .option('--json', 'JSON report')
@@ -69,8 +71,9 @@ export function registerRun(program: Command, io: Io): void {
       'after',
       `
 The binding is read from /proc twice: at start (the command's PID, stopped just before it execs
-the command) and again after --settle ms while the command runs (its own memory, pages per node).
-A command that ends sooner is judged on the first reading.
+the command) and again after --settle ms, or once the command prints the --ready-line line, while it
+runs (its own memory, pages per node). A command that ends sooner is judged on the first reading.
+With --json the command's standard output goes to standard error.
 
 Exit codes: the command's own when bound as planned (128 + N when killed by signal N); 1 when it
 does not fit or the kernel's view differs from the plan; 2 when the binding names a CPU or node this
@@ -117,7 +120,12 @@ Examples:
         args: command.slice(1),
         binder: opts.binder,
         settleMs: settle,
-        stdio: opts.json ? 'ignore' : 'inherit',
+        ...(opts.readyLine !== undefined ? { readyLine: opts.readyLine } : {}),
+        stdio: opts.json ? 'to-stderr' : 'inherit',
+        onRunningCheck: (checks) => {
+          const bad = checks.filter((c) => !c.ok);
+          io.err(`numaplan run: checked while running: ${bad.length === 0 ? 'bound as planned' : `NOT as planned (${bad.map((c) => c.name).join(', ')})`}\n`);
+        },
       });
       if (opts.json) writeJson(io, { name: placement.name, ...report });
       else io.err(renderBindingReport(report));
