@@ -232,6 +232,37 @@ export function socketOf(topology: GuestCpuTopology, vcpu: number): number {
   return Math.floor(vcpu / (topology.cores * topology.threads * topology.dies));
 }
 
+/** Bits of an x86 APIC ID a level of `count` items takes (QEMU's apicid_bitwidth_for_count). */
+function apicBits(count: number): number {
+  return count <= 1 ? 0 : Math.ceil(Math.log2(count));
+}
+
+/**
+ * The highest x86 APIC ID the guest's vCPUs get: QEMU packs socket, die, core and thread into an APIC
+ * ID with each level rounded up to a power of two (x86_apicid_from_topo_ids), so an uneven topology
+ * reaches higher IDs than its vCPU count.
+ */
+export function maxApicId(g: Pick<Guest, 'vcpus' | 'topology'>): number {
+  const t = g.topology;
+  const threadBits = apicBits(t.threads);
+  const coreBits = apicBits(t.cores);
+  const dieBits = apicBits(t.dies);
+  const v = g.vcpus - 1;
+  const thread = v % t.threads;
+  const core = Math.floor(v / t.threads) % t.cores;
+  return (socketOf(t, v) << (dieBits + coreBits + threadBits)) | (dieOf(t, v) << (coreBits + threadBits)) | (core << threadBits) | thread;
+}
+
+/**
+ * True when the guest needs x2APIC: an APIC ID above 254 (QEMU refuses such a topology without the
+ * kernel's split irqchip and the x2APIC API, and interrupts need remapping with extended interrupt
+ * mode: an intel-iommu with intremap and eim), or more than 255 vCPUs (libvirt's own rule for the
+ * same requirement).
+ */
+export function needsX2apic(g: Pick<Guest, 'vcpus' | 'topology'>): boolean {
+  return g.vcpus > 255 || maxApicId(g) > 254;
+}
+
 /** Die index (within its socket) of a vCPU under the guest topology. */
 export function dieOf(topology: GuestCpuTopology, vcpu: number): number {
   return Math.floor(vcpu / (topology.cores * topology.threads)) % topology.dies;

@@ -256,9 +256,31 @@ export function mergeLibvirtDomain(existingXml: string, placement: PlacementLike
     if (parts.numa) insert(cpu, parts.numa, ci);
   }
 
+  // x2APIC: QEMU's split irqchip in <features>, an IOMMU with extended interrupt mode in <devices>
+  // (kept when the domain already has that; refused when it has another).
+  let iommu: XNode | null = null;
+  if (parts.x2apic) {
+    let features = children(domain, 'features')[0];
+    if (!features) {
+      insert(domain, el('features'), ind, indexOf(domain, 'os') + 1);
+      features = children(domain, 'features')[0] as FxpNode;
+    }
+    const ioapic = children(features, 'ioapic')[0];
+    if (!ioapic) insert(features, parts.x2apic.ioapic, childIndent(features, ind));
+    else if (attr(ioapic, 'driver') !== 'qemu') fail('domain/features/ioapic', `driver "${attr(ioapic, 'driver')}": a guest with APIC IDs above 254 needs driver='qemu' (interrupt remapping)`);
+    const old = devicesEl ? children(devicesEl, 'iommu')[0] : undefined;
+    if (!old) iommu = parts.x2apic.iommu;
+    else {
+      const driver = children(old, 'driver')[0];
+      if (attr(old, 'model') !== 'intel' || !driver || attr(driver, 'intremap') !== 'on' || attr(driver, 'eim') !== 'on') {
+        fail('domain/devices/iommu', "a guest with more than 255 vCPUs needs <iommu model='intel'><driver intremap='on' eim='on'/></iommu>");
+      }
+    }
+  }
+
   // devices
   const wanted = new Set(g.devices.map((d) => d.address.toLowerCase()));
-  if (parts.controllers.length + parts.hostdevs.length > 0 || devicesEl) {
+  if (parts.controllers.length + parts.hostdevs.length > 0 || devicesEl || iommu) {
     let devices = devicesEl;
     if (!devices) {
       insert(domain, el('devices'), ind);
@@ -266,7 +288,7 @@ export function mergeLibvirtDomain(existingXml: string, placement: PlacementLike
     }
     removeAll(devices, (n) => nameOf(n) === 'hostdev' && wanted.has(hostdevAddress(n) ?? ''));
     const di = childIndent(devices, ind);
-    for (const c of [...parts.controllers, ...parts.hostdevs]) insert(devices, c, di);
+    for (const c of [...parts.controllers, ...parts.hostdevs, ...(iommu ? [iommu] : [])]) insert(devices, c, di);
   }
   return new XMLBuilder({ ...FXP, format: false, suppressEmptyNode: true }).build(tree) as string;
 }

@@ -17,7 +17,7 @@
  */
 import { formatCpuList } from '../topology/cpulist.js';
 import type { Topology } from '../topology/model.js';
-import { type Guest, guestOf, type PlacementLike } from './guest.js';
+import { type Guest, guestOf, needsX2apic, type PlacementLike } from './guest.js';
 import { qemuLimit } from './qemu.js';
 import type { EmitOptions } from './options.js';
 import { EmitError } from './errors.js';
@@ -61,6 +61,12 @@ export interface LibvirtParts {
   hostdevs: XNode[];
   /** Machine type the devices need ("q35") or null. */
   needsMachine: string | null;
+  /**
+   * For a guest that needs x2APIC (more than 255 vCPUs, or APIC IDs above 254): `<ioapic
+   * driver='qemu'/>` (QEMU's split irqchip) for `<features>` and an intel `<iommu>` with interrupt
+   * remapping in extended mode for `<devices>`; null otherwise.
+   */
+  x2apic: { ioapic: XNode; iommu: XNode } | null;
 }
 
 /**
@@ -164,7 +170,8 @@ export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControlle
     numa,
     controllers,
     hostdevs,
-    needsMachine: controllers.length > 0 ? 'q35' : null,
+    needsMachine: controllers.length > 0 || needsX2apic(g) ? 'q35' : null,
+    x2apic: needsX2apic(g) ? { ioapic: el('ioapic', { driver: 'qemu' }), iommu: el('iommu', { model: 'intel' }, [el('driver', { intremap: 'on', eim: 'on' })]) } : null,
   };
 }
 
@@ -186,12 +193,12 @@ export function emitLibvirtDomain(placement: PlacementLike, topology: Topology, 
     p.cputune.length > 0 ? el('cputune', {}, p.cputune) : null,
     p.numatune,
     el('os', {}, [el('type', { arch: 'x86_64', machine: 'q35' }, ['hvm'])]),
-    el('features', {}, [el('acpi'), el('apic')]),
+    el('features', {}, [el('acpi'), el('apic'), p.x2apic?.ioapic ?? null]),
     cpu,
     el('on_poweroff', {}, ['destroy']),
     el('on_reboot', {}, ['restart']),
     el('on_crash', {}, ['destroy']),
-    el('devices', {}, [el('emulator', {}, [options.emulator ?? '/usr/bin/qemu-system-x86_64']), ...p.controllers, ...p.hostdevs]),
+    el('devices', {}, [el('emulator', {}, [options.emulator ?? '/usr/bin/qemu-system-x86_64']), ...p.controllers, ...p.hostdevs, p.x2apic?.iommu ?? null]),
   ]);
   return printXml(domain);
 }
@@ -208,8 +215,9 @@ export function emitLibvirtFragment(placement: PlacementLike, topology: Topology
   parts.push(p.vcpu);
   if (p.cputune.length > 0) parts.push(el('cputune', {}, p.cputune));
   if (p.numatune) parts.push(p.numatune);
+  if (p.x2apic) parts.push(el('features', {}, [p.x2apic.ioapic]));
   parts.push(el('cpu', {}, [p.topology, p.numa]));
-  if (p.controllers.length + p.hostdevs.length > 0) parts.push(el('devices', {}, [...p.controllers, ...p.hostdevs]));
+  if (p.controllers.length + p.hostdevs.length > 0 || p.x2apic) parts.push(el('devices', {}, [...p.controllers, ...p.hostdevs, p.x2apic?.iommu ?? null]));
   return `<!-- numaplan: the NUMA-related elements of domain "${escapeXml(g.name).replace(/--/g, '- -')}"; paste them into its domain, or merge them with the domain option of numaplan emit -->\n${printXml(el('domain', {}, parts))}`;
 }
 

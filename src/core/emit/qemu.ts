@@ -3,7 +3,10 @@
  * that QEMU cannot express on its command line (apply it over QMP: `numaplan launch qemu`).
  *
  * Shape (QEMU's -numa and memory-backend documentation):
- *   -machine q35,accel=kvm[,memory-backend=mem0]   (memory-backend= only without guest NUMA)
+ *   -machine q35,accel=kvm[,kernel-irqchip=split][,memory-backend=mem0]
+ *                                                    (memory-backend= only without guest NUMA; split
+ *                                                    irqchip when an APIC ID exceeds 254, with
+ *   -device intel-iommu,intremap=on,eim=on          interrupt remapping in x2APIC mode)
  *   -cpu host                                        (with KVM, or the `cpu` option)
  *   -smp V,sockets=S,dies=D,cores=C,threads=T
  *   -m SIZE
@@ -23,7 +26,7 @@ import type { Topology } from '../topology/model.js';
 import { pageSizeLabel } from '../topology/sizes.js';
 import { EmitError } from './errors.js';
 import type { MemoryPolicy } from '../placement/types.js';
-import { type Guest, dieOf, formatSizeSuffix, guestOf, socketOf, type PlacementLike } from './guest.js';
+import { type Guest, dieOf, formatSizeSuffix, guestOf, needsX2apic, socketOf, type PlacementLike } from './guest.js';
 import { type EmitOptions, hugePageBackendOf } from './options.js';
 
 /** Where one vCPU thread goes. */
@@ -79,7 +82,8 @@ export function emitQemuGuest(g: Guest, options: EmitOptions = {}): QemuConfig {
   const accel = options.accel ?? 'kvm';
   const t = g.topology;
   const argv: string[] = [];
-  argv.push('-machine', `${machine},accel=${accel}${g.numa ? '' : ',memory-backend=mem0'}`);
+  const x2apic = needsX2apic(g);
+  argv.push('-machine', `${machine},accel=${accel}${x2apic ? ',kernel-irqchip=split' : ''}${g.numa ? '' : ',memory-backend=mem0'}`);
   const cpu = options.cpu ?? (accel === 'kvm' ? 'host' : undefined);
   if (cpu !== undefined) argv.push('-cpu', cpu);
   argv.push('-smp', `${g.vcpus},sockets=${t.sockets},${t.dies > 1 ? `dies=${t.dies},` : ''}cores=${t.cores},threads=${t.threads}`);
@@ -101,6 +105,8 @@ export function emitQemuGuest(g: Guest, options: EmitOptions = {}): QemuConfig {
       }
     }
   }
+  // APIC IDs above 254 need x2APIC with interrupt remapping in extended mode; the IOMMU comes first.
+  if (x2apic) argv.push('-device', 'intel-iommu,intremap=on,eim=on');
   argv.push(...deviceArgs(g, machine, options));
   const pins: PinPlan = { vcpus: g.pins.map((hostCpu, vcpu) => ({ vcpu, hostCpu, hostCpus: [...(g.pinSets[vcpu] ?? [hostCpu])] })), emulatorCpus: [...g.emulatorCpus] };
   return { argv, pins };

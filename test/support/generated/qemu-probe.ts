@@ -9,6 +9,7 @@
  * the kernel (mbind), which is what query-memdev reports.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 /** What QMP says. */
 export interface QmpView {
@@ -19,6 +20,31 @@ export interface QmpView {
   pxbNodes: Record<string, number>;
   stderr: string;
   code: number | null;
+}
+
+/**
+ * A guest whose APIC IDs exceed 254 (its argv has the intel-iommu that x2APIC needs) cannot start
+ * under TCG: QEMU requires the kernel's split irqchip and x2APIC API, which only KVM offers. Paused
+ * (-S), a guest runs no code, so such argv are probed under KVM with the host CPU instead (this
+ * machine has /dev/kvm; it is a property of the probe, not of the emitted configuration).
+ */
+export function forX2apicProbe(argv: readonly string[]): string[] {
+  const x2apic = argv.some((a) => a.startsWith('intel-iommu') || a.includes('"driver":"intel-iommu"'));
+  if (!x2apic) return [...argv];
+  if (!existsSync('/dev/kvm')) throw new Error('a guest with APIC IDs above 254 can only be started paused under KVM, and /dev/kvm is missing');
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const v = argv[i + 1];
+    if ((a === '-accel' || a === '-cpu') && v !== undefined) {
+      out.push(a, a === '-accel' ? 'kvm' : 'host');
+      i++;
+    } else if (a === '-machine' && v !== undefined) {
+      out.push(a, v.replace(/accel=tcg/, 'accel=kvm'));
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 /** Starts QEMU with `argv` (without the binary), asks QMP, quits. */
@@ -33,7 +59,9 @@ export function probeQemu(argv: readonly string[], pxbPaths: readonly string[], 
     { execute: 'quit' },
   ];
   return new Promise((resolve) => {
-    const child = spawn('qemu-system-x86_64', [...argv, '-S', '-qmp', 'stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const started = forX2apicProbe(argv);
+    const kvm = started.includes('kvm') || started.some((a) => a.includes('accel=kvm'));
+    const child = spawn('qemu-system-x86_64', [...started, '-S', '-qmp', 'stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     let out = '';
     let err = '';
@@ -43,6 +71,8 @@ export function probeQemu(argv: readonly string[], pxbPaths: readonly string[], 
     child.stdin.end(`${cmds.map((c) => JSON.stringify(c)).join('\n')}\n`);
     child.on('close', (code) => {
       clearTimeout(timer);
+      // KVM's advice about more vCPUs than this machine's cores is about the probe machine, not the argv.
+      if (kvm) err = err.replace(/^.*exceeds the recommended cpus supported by KVM.*\n?/gm, '');
       const replies = out
         .split('\n')
         .filter((l) => l.trim().startsWith('{'))
