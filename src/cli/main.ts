@@ -29,6 +29,7 @@ const COMMANDS: readonly { name: string; load: () => Promise<Register> }[] = [
   { name: 'serve', load: async () => (await import('./commands/serve.js')).registerServe },
   { name: 'agent', load: async () => (await import('./commands/agent.js')).registerAgent },
   { name: 'rdma', load: async () => (await import('./commands/rdma.js')).registerRdma },
+  { name: 'host', load: async () => (await import('./commands/host.js')).registerHost },
   { name: 'probe', load: async () => (await import('./commands/probe.js')).registerProbe },
 ];
 

@@ -29,12 +29,18 @@ export interface AgentPost {
 }
 
 /** Posts a host's topology to a service; throws for transport errors. */
-export async function postTopology(server: string, token: string, name: string, topologyJson: string, options: { displace?: boolean } = {}): Promise<AgentPost> {
+export async function postTopology(
+  server: string,
+  token: string,
+  name: string,
+  topologyJson: string,
+  options: { displace?: boolean; reserve?: { cpus?: number[]; memory?: number } } = {},
+): Promise<AgentPost> {
   const url = `${server.replace(/\/+$/, '')}/api/v1/hosts/${encodeURIComponent(name)}${options.displace ? '?accept=displace' : ''}`;
   const res = await fetch(url, {
     method: 'PUT',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ format: 'json', topology: topologyJson }),
+    body: JSON.stringify({ format: 'json', topology: topologyJson, ...(options.reserve ? { reserve: options.reserve } : {}) }),
   });
   let body: unknown = null;
   try {
@@ -116,7 +122,7 @@ Examples:
 }
 
 /** The token: --token-file, then NUMAPLAN_TOKEN, then --token (with a warning: it shows in `ps`). */
-function agentToken(opts: AgentCli, io: Io): string {
+export function agentToken(opts: { tokenFile?: string; token?: string }, io: Io): string {
   if (opts.tokenFile !== undefined) return readTokenFile(opts.tokenFile);
   const env = process.env[TOKEN_ENV];
   if (env !== undefined && env.trim() !== '') return env.trim();
