@@ -8,7 +8,8 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SOURCE_HELP, loadTopology } from '../../adapters/source.js';
 import { EMIT_FORMATS, type EmitFormat, type EmitPlacementOptions, targetLimit } from '../../core/emit/index.js';
-import type { Calibration, Topology } from '../../core/topology/model.js';
+import type { Topology } from '../../core/topology/model.js';
+import { readCalibrationFile } from '../calibration-file.js';
 import { withCalibration } from '../../core/topology/calibration.js';
 import { type AcceptPlacement, placeMany } from '../../core/placement/place.js';
 import { DEFAULT_POLICY } from '../../core/placement/policies/index.js';
@@ -35,21 +36,10 @@ export interface HostOptions {
   calibration?: string;
 }
 
-/** Reads `numaplan probe --json` output for --calibration (exit 2 naming the file and field when it is not one). */
-export async function readCalibrationFile(path: string): Promise<Calibration> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new RequestError('--calibration', `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return (await import('../../core/probe/plan.js')).parseCalibration(text, path);
-}
-
 /** The topology with the --calibration file attached (checked against its nodes), or unchanged without one. */
 async function calibrated(topology: Topology, path: string | undefined): Promise<Topology> {
   if (path === undefined) return topology;
-  return withCalibration(topology, await readCalibrationFile(path));
+  return withCalibration(topology, readCalibrationFile(path));
 }
 
 /**

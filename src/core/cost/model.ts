@@ -109,6 +109,42 @@ export function measuredOf(topology: Topology): MeasuredLatency | undefined {
   return cal ? { latency: measuredLatency(cal), label: calibrationLabel(cal) } : undefined;
 }
 
+const latencyDistances = new WeakMap<Topology, (a: number, b: number) => number>();
+
+/**
+ * The latency of an access from node a to node b in SLIT units (10 = local), as the simulator's
+ * ranking and metrics read it: 10 x the measured ratio lat(a, b) / local(a) where the topology's
+ * calibration has the pair (local as in predictCost), else `distance(a, b)`. Without a calibration it
+ * is `distance` itself, so uncalibrated hosts cost nothing extra.
+ */
+export function latencyDistance(topology: Topology, distance: (a: number, b: number) => number): (a: number, b: number) => number {
+  const cal = topology.calibration;
+  if (!cal) return distance;
+  let f = latencyDistances.get(topology);
+  if (!f) {
+    const lat = measuredLatency(cal);
+    const local = new Map<number, number | null>();
+    const localOf = (a: number): number | null => {
+      if (!local.has(a)) {
+        let l = lat(a, a);
+        if (l === null) for (const b of cal.nodes) {
+          const v = lat(a, b);
+          if (v !== null && (l === null || v < l)) l = v;
+        }
+        local.set(a, l);
+      }
+      return local.get(a) ?? null;
+    };
+    f = (a, b) => {
+      const v = lat(a, b);
+      const l = localOf(a);
+      return v === null || l === null ? distance(a, b) : (SLIT_LOCAL * v) / l;
+    };
+    latencyDistances.set(topology, f);
+  }
+  return f;
+}
+
 const round = (x: number, digits = 4): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /** Weighted SLIT ratio of a vCPU/memory distribution: the quantity node-set search minimises. */
