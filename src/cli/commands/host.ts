@@ -218,9 +218,11 @@ Examples:
       const run = async (): Promise<void> => {
         const placed: Placed | null = opts.state !== undefined ? await fromState(opts.state, topology) : opts.server !== undefined ? await fromServer(opts, io, topology) : null;
         const { planHostPrep } = await import('../../core/host/prep.js');
-        const { defaultReserve } = await import('../../core/placement/state.js');
+        // The state module (and its schema library) only when a reserve is asked for.
+        const defaultReserve = request.reserve ? (await import('../../core/placement/state.js')).defaultReserve : null;
         const buildReserve = (t: Topology, r: { cpus?: number[]; memory?: number }): HostReserve => {
           try {
+            if (!defaultReserve) throw new Error('no reserve asked for');
             return defaultReserve(t, r);
           } catch (err) {
             throw usage(r.cpus !== undefined ? '--reserve-cpus' : '--reserve-memory', (err as Error).message.replace(/^reserve\.\w+: /, ''));
