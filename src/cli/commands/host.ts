@@ -22,7 +22,7 @@ import {
 import type { HostReserve, HostState } from '../../core/placement/state.js';
 import { parseCpuList } from '../../core/topology/cpulist.js';
 import type { Topology } from '../../core/topology/model.js';
-import { parseSize } from '../../core/topology/sizes.js';
+import { formatSize, parseSize } from '../../core/topology/sizes.js';
 import { type Io, writeJson } from '../io.js';
 import { table } from '../render/table.js';
 /** Exit code of a refusal. */
@@ -95,7 +95,7 @@ async function fromState(path: string, topology: Topology): Promise<Placed> {
   const { checkState } = await import('./place.js');
   if (!existsSync(path)) {
     const fresh = createHostState(topology);
-    return { vms: { origin: path, reserve: defaultReserve(topology), allocations: [] }, state: fresh, server: null };
+    return { vms: { origin: path, fresh: true, reserve: defaultReserve(topology), allocations: [] }, state: fresh, server: null };
   }
   const state = stateFromJson(readFileSync(path, 'utf8'), path);
   checkState(state, path);
@@ -122,7 +122,7 @@ async function fromServer(opts: PrepCli, io: Io, topology: Topology): Promise<Pl
   }
   const { defaultReserve, stateFromJson } = await import('../../core/placement/state.js');
   if (res.status === 404) {
-    return { vms: { origin: `${url} (host ${name}, not registered yet)`, reserve: defaultReserve(topology), allocations: [] }, state: null, server: { url, token, name, exists: false } };
+    return { vms: { origin: `${url} (host ${name}, not registered yet)`, fresh: true, reserve: defaultReserve(topology), allocations: [] }, state: null, server: { url, token, name, exists: false } };
   }
   if (!res.ok) throw usage('--server', `${url} answered ${res.status} for host ${name}`);
   const body = (await res.json()) as { topology: unknown; reserve: unknown; vms: { allocation: unknown }[] };
@@ -144,7 +144,10 @@ function rows(changes: readonly Change[], outcomes?: readonly ChangeOutcome[]): 
 function refusalText(refusals: readonly PrepRefusal[]): string {
   return table(
     ['vm', 'resource', 'node', 'need', 'have', 'why'],
-    refusals.map((r) => [r.vm ?? '-', r.resource, r.node === null ? '-' : String(r.node), String(r.need), String(r.have), r.detail]),
+    refusals.map((r) => {
+      const amount = (v: number): string => (/^(memory|hugepages)/.test(r.resource) ? formatSize(v) : String(v));
+      return [r.vm ?? '-', r.resource, r.node === null ? '-' : String(r.node), amount(r.need), amount(r.have), r.detail];
+    }),
   );
 }
 

@@ -79,6 +79,8 @@ export interface PrepRequest {
 /** Where placed VMs are known from: their allocations and the reserve they were placed under. */
 export interface PlacedVms {
   origin: string;
+  /** Nothing recorded there yet (a state file to create, a host the service does not know): the reserve is written whatever it was. */
+  fresh?: boolean;
   reserve: HostReserve;
   allocations: readonly Allocation[];
 }
@@ -87,7 +89,7 @@ export interface PlacedVms {
 export type Change =
   | { kind: 'hugepages'; node: number; pageSize: number; from: number; to: number; file: string; inUse: number }
   | { kind: 'thp'; setting: 'enabled' | 'defrag'; from: string; to: string; file: string }
-  | { kind: 'reserve'; from: HostReserve; to: HostReserve; where: string }
+  | { kind: 'reserve'; from: HostReserve | null; to: HostReserve; where: string }
   | { kind: 'cpuset'; path: string; from: { cpus: string; mems: string } | null; to: { cpus: string; mems: string } };
 
 /** A reason for refusing the plan (the shape of a placement refusal, with the VM when one is concerned). */
@@ -224,7 +226,7 @@ export function describeChange(c: Change): { what: string; from: string; to: str
     case 'thp':
       return { what: `transparent huge pages ${c.setting}`, from: c.from, to: c.to, where: c.file };
     case 'reserve':
-      return { what: 'host reserve', from: reserveText(c.from), to: reserveText(c.to), where: c.where };
+      return { what: 'host reserve', from: c.from ? reserveText(c.from) : 'not recorded yet', to: reserveText(c.to), where: c.where };
     case 'cpuset':
       return {
         what: 'host cpuset',
@@ -294,8 +296,8 @@ export function planHostPrep(
     const cpuNodes = [...new Set(newReserve.cpus.map((c) => topology.pus.find((p) => p.os === c)?.node).filter((n): n is number => n !== null && n !== undefined))];
     const mems = [...new Set([...cpuNodes, ...newReserve.memory.map((m) => m.node)])].sort((a, b) => a - b);
     if (placed) {
-      const c = { kind: 'reserve' as const, from: placed.reserve, to: newReserve, where: placed.origin };
-      (sameReserve(c.from, c.to) ? unchanged : changes).push(c);
+      const c = { kind: 'reserve' as const, from: placed.fresh ? null : placed.reserve, to: newReserve, where: placed.origin };
+      (c.from !== null && sameReserve(c.from, c.to) ? unchanged : changes).push(c);
     } else {
       notes.push('the reserve is numaplan\'s bookkeeping for placement: give --state FILE or --server URL to record it there');
     }
