@@ -8,6 +8,8 @@
  * 1. a dry run changes nothing;
  * 2. `--hugepages 2M:64@1 --thp madvise --thp-defrag never --apply` leaves node 1's 2M pool at 64
  *    pages and THP as asked; a second --apply changes nothing and says so;
+ *    more pages than a node can give: the kernel grants fewer, the report says how many (and
+ *    --strict exits 1), and the pool is set back;
  * 3. against a state file whose VM holds 16 of node 1's 2M pages, shrinking that pool to 8 is
  *    refused (exit 1) and leaves it at 64; a reserve taking the VM's CPU is refused too;
  * 4. a reserve of CPU 0 is recorded in the state file and becomes the numaplan-host cpuset;
@@ -67,6 +69,15 @@ export function hostToolSteps() {
       const again = await numaplan(g, args);
       const text = await numaplan(g, args.replace(' --json', ''));
       return { run, pool, free, thp, again, againText: text, poolAfterAgain: await readInt(g, POOL1) };
+    },
+    /** More 2M pages on node 2 than its free memory holds, with --strict; then the pool back as it was. */
+    prepShort: async (g: Guest) => {
+      const pool2 = POOL1.replace('node1', 'node2');
+      const before = await readInt(g, pool2);
+      const run = await numaplan(g, 'host prep --hugepages 2M:180@2 --apply --strict --json');
+      const granted = await readInt(g, pool2);
+      const restore = await numaplan(g, `host prep --hugepages 2M:${before}@2 --apply --json`);
+      return { before, run, granted, restore, after: await readInt(g, pool2) };
     },
     /** A VM placed in a state file holding node 1's 2M pages; host prep shrinking that pool, and a reserve taking its CPU. */
     prepRefused: async (g: Guest) => {
@@ -130,6 +141,17 @@ export function hostToolTests(shape: GuestShape, plan: Plan, judge: (title: stri
     expect((r.again.json?.unchanged as unknown[]).length).toBe(3);
     expect(r.againText.stdout).toMatch(/nothing to change: everything asked is already so \(nothing written\)/);
     expect(r.poolAfterAgain).toBe(64);
+  });
+
+  judge('host prep reports what the kernel granted when it is less than asked (exit 1 with --strict), and sets the pool back', 'prepShort', async () => {
+    const r = await plan.result('prepShort');
+    expect(r.granted, 'a 384 MiB node cannot give 360 MiB of huge pages').toBeLessThan(180);
+    expect(r.granted).toBeGreaterThan(r.before);
+    expect(r.run.code, r.run.stdout + r.run.stderr).toBe(1);
+    expect(r.run.json).toMatchObject({ ok: false, applied: true, changes: [{ kind: 'hugepages', node: 2, to: 180, status: 'short', granted: r.granted }] });
+    expect((r.run.json?.notes as string[]).join(' ')).toContain(`the kernel granted ${r.granted} of the 180 pages asked`);
+    expect(r.restore.code, r.restore.stderr).toBe(0);
+    expect(r.after).toBe(r.before);
   });
 
   judge('host prep refuses to shrink a pool under a VM of the state file, or to reserve its CPU (exit 1), and changes nothing', 'prepRefused', async () => {
