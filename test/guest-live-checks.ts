@@ -267,8 +267,8 @@ function facts(shape: GuestShape, checks: LiveChecks) {
   };
 }
 
-/** The work in one shape's guest: each step returns what it saw, for liveHostTests to judge. */
-export function liveHostPlan(shape: GuestShape, checks: LiveChecks) {
+/** The work in one shape's guest: each step returns what it saw, for liveHostTests to judge; `extra` steps run after them. */
+export function liveHostPlan<E extends Record<string, (g: Guest) => Promise<unknown>> = Record<never, never>>(shape: GuestShape, checks: LiveChecks, extra?: E) {
   const { spec, nodeCpus, reserve } = facts(shape, checks);
   return guestPlan(shape, {
     /** lstopo's view right after boot. */
@@ -314,14 +314,19 @@ export function liveHostPlan(shape: GuestShape, checks: LiveChecks) {
     },
     /** `numaplan run -- true`, waiting for a ready line `true` never prints: it surely ends before the running check. */
     endsAtOnce: (g: Guest) => g.run(`${NUMAPLAN} run --proc name=x,vcpus=1,memory=64M,nodes=${checks.interleave[1]} ${reserve} --ready-line never-printed --json -- true`),
+    ...(extra ?? ({} as E)),
   });
 }
 
 /** A shape's plan. */
 export type LiveHostPlan = ReturnType<typeof liveHostPlan>;
 
-/** Registers the tests judging one shape's plan; returns which step each test (by title) judges. */
-export function liveHostTests(plan: LiveHostPlan, checks: LiveChecks): Map<string, string> {
+/** Registers the tests judging one shape's plan (and `more`, the tests of its extra steps); returns which step each test (by title) judges. */
+export function liveHostTests(
+  plan: Pick<LiveHostPlan, 'shape' | 'guest' | 'result'>,
+  checks: LiveChecks,
+  more?: (judge: (title: string, step: string, fn: () => Promise<void>) => void) => void,
+): Map<string, string> {
   const stepOf = new Map<string, string>();
   const judge = (title: string, step: string, fn: () => Promise<void>, timeout: number): void => {
     stepOf.set(title, step);
@@ -411,6 +416,8 @@ export function liveHostTests(plan: LiveHostPlan, checks: LiveChecks): Map<strin
       expect({ ok: report.ok, whileRunning: report.checkedWhileRunning, policies: report.observedAtStart.policies }).toEqual({ ok: true, whileRunning: false, policies: [`bind:${node}`] });
       expect(nodeOfCpu.get(Number(report.observedAtStart.cpusAllowed))).toBe(node);
     }, T);
+
+    more?.((title, step, fn) => judge(title, step, fn, T));
   });
   return stepOf;
 }

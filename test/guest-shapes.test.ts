@@ -7,6 +7,7 @@
  * ((socket * cores + core) * threads + thread); node i of `nodes` is NUMA node i.
  */
 import { afterAll, beforeAll, describe } from 'vitest';
+import { hostToolSteps, hostToolTests } from './guest-host-tools.js';
 import { assertBuilt, type LiveChecks, liveHostPlan, liveHostTests } from './guest-live-checks.js';
 import { guestAvailable } from './support/guest/index.js';
 import type { GuestShape } from './support/guest/shape.js';
@@ -14,7 +15,7 @@ import { startPlans } from './support/guest/plan.js';
 
 const socketOf4 = (n: number): number => Math.floor(n / 4);
 
-const SHAPES: { shape: GuestShape; checks: LiveChecks }[] = [
+const SHAPES: { shape: GuestShape; checks: LiveChecks; hostTools?: boolean }[] = [
   {
     // Two sockets with SMT, one node each: vCPUs 2k and 2k+1 are siblings; 2M pools on both nodes
     // and a 1G page on node 1. CPU 5 is the second thread of node 1's first core.
@@ -52,6 +53,8 @@ const SHAPES: { shape: GuestShape; checks: LiveChecks }[] = [
       ],
     },
     checks: { offlineCpu: 3, interleave: [2, 3], preferred: { node: 3, cpu: 4 } },
+    // numaplan host prep and numaplan probe run here too, after the live-host checks (test/guest-host-tools.ts).
+    hostTools: true,
   },
   {
     // A CPU-less memory node (the CXL / HBM case as firmware lists it: a node with memory and no
@@ -86,8 +89,10 @@ const SHAPES: { shape: GuestShape; checks: LiveChecks }[] = [
 
 describe.skipIf(!guestAvailable())('numaplan on live multi-node kernels', () => {
   assertBuilt();
-  const plans = SHAPES.map((s) => ({ ...s, plan: liveHostPlan(s.shape, s.checks) }));
-  const steps = plans.map((p) => liveHostTests(p.plan, p.checks));
+  const plans = SHAPES.map((s) => ({ ...s, plan: liveHostPlan(s.shape, s.checks, s.hostTools ? hostToolSteps() : {}) }));
+  const steps = plans.map((p) =>
+    liveHostTests(p.plan, p.checks, p.hostTools ? (judge) => hostToolTests(p.shape, p.plan as unknown as Parameters<typeof hostToolTests>[1], judge) : undefined),
+  );
   let running: Promise<void> = Promise.resolve();
   beforeAll(({}, suite) => {
     // Only the shapes and steps with a test selected to run (vitest -t) run.

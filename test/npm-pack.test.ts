@@ -42,6 +42,11 @@ describe.skipIf(!have)('npm package: pack, install the tarball, build the addon,
     const rebuild = spawnSync('npm', ['rebuild', 'numaplan', '--foreground-scripts'], { cwd: project, encoding: 'utf8' });
     expect(rebuild.status, `${rebuild.stdout}\n${rebuild.stderr}`).toBe(0);
     expect(existsSync(join(project, 'node_modules', 'numaplan', 'build', 'Release', 'roce_udp.node'))).toBe(true);
+    // The probe helper is built with it, and `numaplan probe` runs from the installed copy.
+    expect(existsSync(join(project, 'node_modules', 'numaplan', 'build', 'Release', 'numaplan_probe'))).toBe(true);
+    const probe = spawnSync(process.execPath, [join(project, 'node_modules', 'numaplan', 'bin', 'numaplan.js'), 'probe', '--quick', '--buffer', '32M', '--json', '--no-progress'], { cwd: project, encoding: 'utf8' });
+    expect(probe.status, probe.stderr).toBe(0);
+    expect(JSON.parse(probe.stdout)).toMatchObject({ schema: 'numaplan.probe/v1', verified: true });
 
     // The README's RDMA example over native socket I/O, from the installed package.
     const script = `

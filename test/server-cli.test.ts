@@ -4,11 +4,14 @@
  * kept for the next start (and not printed again); the agent registers a host, then finds it unchanged.
  */
 import { Command } from 'commander';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerAgent } from '../src/cli/commands/agent.js';
+import { registerHost } from '../src/cli/commands/host.js';
+import { writeSysfsTree } from '../src/adapters/sysfs-writer/write-sysfs-tree.js';
+import { getPreset } from '../src/core/topology/presets/index.js';
 import { registerServe } from '../src/cli/commands/serve.js';
 import type { Io } from '../src/cli/io.js';
 
@@ -80,6 +83,17 @@ describe('numaplan serve / agent', () => {
       registerAgent(agent2, again);
       await agent2.parseAsync(['agent', '--server', info.url, '--token', info.token, '--from', 'preset:ring-4s', '--name', 'ring', '--once'], { from: 'user' });
       expect(again.text()).toContain('ring: unchanged');
+      // With a probe result: the topology is posted with its measured matrix.
+      const probe = join(dir, 'ring-probe.json');
+      const lat = [0, 1, 2, 3].map((a) => [0, 1, 2, 3].map((b) => (a === b ? 100 : 150 + 10 * Math.abs(a - b))));
+      writeFileSync(probe, JSON.stringify({ schema: 'numaplan.probe/v1', hostname: 'ring', measuredAt: '2025-01-01T00:00:00Z', method: 'test', nodes: [0, 1, 2, 3], latency: lat, bandwidth: lat, verified: true }));
+      const cal = io();
+      const agent4 = new Command().exitOverride();
+      registerAgent(agent4, cal);
+      await agent4.parseAsync(['agent', '--server', info.url, '--token', info.token, '--from', 'preset:ring-4s', '--name', 'ring', '--calibration', probe], { from: 'user' });
+      expect(cal.text()).toContain('ring: updated');
+      const detail = (await (await fetch(`${info.url}/api/v1/hosts/ring`, { headers: { authorization: `Bearer ${info.token}` } })).json()) as { topology: { calibration?: { latency: number[][] } } };
+      expect(detail.topology.calibration?.latency).toEqual(lat);
       const bad = io();
       const agent3 = new Command().exitOverride();
       registerAgent(agent3, bad);
@@ -94,4 +108,42 @@ describe('numaplan serve / agent', () => {
     expect(second).toContain(`token:     kept in ${join(data, 'token')} (not printed)`);
     expect(second).not.toContain(token);
   }, 60_000);
+
+  it('host prep --server judges against the VMs the service holds for the host, and posts what it changed', async () => {
+    // A generated sysfs tree stands for the host (--root): no root needed, nothing of this machine changes.
+    const topo = getPreset('ring-4s')?.build();
+    if (!topo) throw new Error('preset missing');
+    const root = join(dir, 'ring-tree');
+    writeSysfsTree(topo, root);
+    const pool1 = join(root, 'sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages');
+    const before = Number(readFileSync(pool1, 'utf8'));
+    await serveWhile(['--data', join(dir, 'd2'), '--port', '0', '--json'], async (text) => {
+      const info = JSON.parse(text().trim()) as { url: string; token: string };
+      const prep = async (...args: string[]) => {
+        const o = io();
+        const p = new Command().exitOverride();
+        registerHost(p, o);
+        await p.parseAsync(['host', 'prep', '--root', root, '--server', info.url, '--token', info.token, '--name', 'r4', '--json', ...args], { from: 'user' });
+        return { code: o.exitCode(), json: JSON.parse(o.text()) as Record<string, any>, err: o.errors() };
+      };
+      const first = await prep('--hugepages', `2M:${before + 64}@1`, '--apply');
+      expect(first.code, first.err).toBe(0);
+      expect(first.json).toMatchObject({ ok: true, applied: true, recorded: `${info.url} (host r4)`, changes: [{ kind: 'hugepages', node: 1, to: before + 64, status: 'changed' }] });
+      expect(Number(readFileSync(pool1, 'utf8'))).toBe(before + 64);
+      const auth = { authorization: `Bearer ${info.token}`, 'content-type': 'application/json' };
+      const host = (await (await fetch(`${info.url}/api/v1/hosts/r4`, { headers: auth })).json()) as { topology: { nodes: { id: number; hugePages: { pageSize: number; total: number }[] }[] } };
+      expect(host.topology.nodes[1]?.hugePages.find((p) => p.pageSize === 2 << 20)?.total).toBe(before + 64);
+      const placed = (await (await fetch(`${info.url}/api/v1/vms`, { method: 'POST', headers: auth, body: JSON.stringify({ vm: 'name=big,vcpus=2,memory=64M,pages=2M,nodes=1', host: 'r4' }) })).json()) as { placement: { cpus: number[] } };
+      const shrink = await prep('--hugepages', '2M:8@1', '--apply');
+      expect(shrink.code).toBe(1);
+      expect(shrink.json).toMatchObject({ ok: false, applied: false, refusals: [{ vm: 'big', resource: 'hugepages-2M', node: 1 }] });
+      expect(Number(readFileSync(pool1, 'utf8'))).toBe(before + 64);
+      const cpu = await prep('--reserve-cpus', String(placed.placement.cpus[0]), '--apply');
+      expect(cpu.code).toBe(1);
+      expect(cpu.json.refusals[0]).toMatchObject({ vm: 'big', resource: `cpu:${placed.placement.cpus[0]}` });
+      const again = await prep('--hugepages', `2M:${before + 64}@1`, '--apply');
+      expect(again.json).toMatchObject({ ok: true, changes: [], recorded: null });
+    });
+  }, 60_000);
 });
+

@@ -29,6 +29,8 @@ const COMMANDS: readonly { name: string; load: () => Promise<Register> }[] = [
   { name: 'serve', load: async () => (await import('./commands/serve.js')).registerServe },
   { name: 'agent', load: async () => (await import('./commands/agent.js')).registerAgent },
   { name: 'rdma', load: async () => (await import('./commands/rdma.js')).registerRdma },
+  { name: 'host', load: async () => (await import('./commands/host.js')).registerHost },
+  { name: 'probe', load: async () => (await import('./commands/probe.js')).registerProbe },
 ];
 
 /**
@@ -61,7 +63,9 @@ Examples:
   numaplan schema topology                   the JSON Schema of --json output`,
   );
   const named = COMMANDS.find((c) => c.name === argv[0]);
-  const wanted = named ? [named] : COMMANDS;
+  // The version needs no command at all; help and unknown commands list them all.
+  const versionOnly = argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V');
+  const wanted = named ? [named] : versionOnly ? [] : COMMANDS;
   const registers = await Promise.all(wanted.map((c) => c.load()));
   for (const register of registers) register(program, io);
   return program;

@@ -3,7 +3,7 @@
  * few presets that show what a multi-node host looks like (AMD NPS4, Intel SNC2, GH200, CXL).
  */
 import { readSysfs } from '../adapters/sysfs/read-sysfs.js';
-import { topologyToJson } from '../core/topology/json.js';
+import { topologyToJson } from '../core/topology/json-out.js';
 import type { FleetService } from './fleet-service.js';
 
 /** Presets registered as demo hosts, as [host name, preset]. */

@@ -121,6 +121,12 @@ export const OPENAPI_DOCUMENT = {
             const: 'displace',
             description: 'consent to an update that breaks VMs on the host (same as ?accept=displace): they are marked displaced instead of the update being refused',
           },
+          calibration: {
+            type: 'object',
+            description:
+              "the host's measured node-to-node matrix: the output of `numaplan probe --json` (or the `calibration` object a topology carries); " +
+              'its nodes must be the host\'s; predictions for VMs on the host then come from it (400 ERR_CALIBRATION naming the field otherwise)',
+          },
         },
       },
       Breakage: {

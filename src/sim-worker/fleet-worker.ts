@@ -11,6 +11,8 @@ import { fleetPolicy } from '../core/sim/fleet/policies.js';
 import { fleetRunResult, replayFleet } from '../core/sim/fleet/replay.js';
 import { type SyntheticSpec, syntheticTrace } from '../core/sim/synthetic.js';
 import type { Trace } from '../core/sim/trace.js';
+import { withCalibration } from '../core/topology/calibration.js';
+import type { Calibration } from '../core/topology/model.js';
 
 /** Where a worker's trace comes from. */
 export type FleetTraceSource = { kind: 'file'; path: string; skipBad: boolean } | { kind: 'synthetic'; spec: SyntheticSpec };
@@ -18,14 +20,19 @@ export type FleetTraceSource = { kind: 'file'; path: string; skipBad: boolean } 
 /** What the worker is given. */
 export interface FleetWorkerData {
   trace: FleetTraceSource;
-  hosts: { source: string; count: number }[];
+  hosts: { source: string; count: number; calibration?: Calibration | undefined }[];
   horizon: number | null;
   samples: number;
   tasks: { index: number; policy: string }[];
 }
 
 const data = workerData as FleetWorkerData;
-const groups = await Promise.all(data.hosts.map(async (g) => ({ spec: g.source, count: g.count, topology: await loadTopology(g.source) })));
+const groups = await Promise.all(
+  data.hosts.map(async (g) => {
+    const topology = await loadTopology(g.source);
+    return { spec: g.source, count: g.count, topology: g.calibration ? withCalibration(topology, g.calibration) : topology };
+  }),
+);
 const trace: Trace = data.trace.kind === 'file' ? readTrace(data.trace.path, { skipBad: data.trace.skipBad }) : syntheticTrace(data.trace.spec);
 for (const task of data.tasks) {
   const policy = fleetPolicy(task.policy);

@@ -13,7 +13,7 @@ import { workerScript } from './run-parallel.js';
 /** Options of a parallel fleet run. */
 export interface FleetParallelOptions {
   trace: FleetTraceSource;
-  hosts: { source: string; count: number }[];
+  hosts: FleetWorkerData['hosts'];
   policies: readonly string[];
   horizon?: number;
   samples: number;

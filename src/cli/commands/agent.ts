@@ -6,7 +6,9 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { SOURCE_HELP, loadTopology } from '../../adapters/source.js';
-import { topologyToJson } from '../../core/topology/json.js';
+import { withCalibration } from '../../core/topology/calibration.js';
+import { topologyToJson } from '../../core/topology/json-out.js';
+import { readCalibrationFile } from '../calibration-file.js';
 import { TOKEN_ENV, readTokenFile } from '../../server/auth.js';
 import { sanitize } from '../../server/demo.js';
 import type { Io } from '../io.js';
@@ -20,6 +22,7 @@ interface AgentCli {
   name?: string;
   from: string;
   once?: boolean;
+  calibration?: string;
 }
 
 /** The result of one post. */
@@ -29,12 +32,18 @@ export interface AgentPost {
 }
 
 /** Posts a host's topology to a service; throws for transport errors. */
-export async function postTopology(server: string, token: string, name: string, topologyJson: string, options: { displace?: boolean } = {}): Promise<AgentPost> {
+export async function postTopology(
+  server: string,
+  token: string,
+  name: string,
+  topologyJson: string,
+  options: { displace?: boolean; reserve?: { cpus?: number[]; memory?: number } } = {},
+): Promise<AgentPost> {
   const url = `${server.replace(/\/+$/, '')}/api/v1/hosts/${encodeURIComponent(name)}${options.displace ? '?accept=displace' : ''}`;
   const res = await fetch(url, {
     method: 'PUT',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ format: 'json', topology: topologyJson }),
+    body: JSON.stringify({ format: 'json', topology: topologyJson, ...(options.reserve ? { reserve: options.reserve } : {}) }),
   });
   let body: unknown = null;
   try {
@@ -65,6 +74,7 @@ export function registerAgent(program: Command, io: Io, sleep: (ms: number) => P
     .option('--once', 'post once and exit (the default without --interval)')
     .option('--name <host>', 'host name in the fleet (default: this machine\'s hostname)')
     .option('--from <source>', `topology source: ${SOURCE_HELP.join(', ')}`, 'sysfs')
+    .option('--calibration <file>', "a probe result (numaplan probe -o FILE) posted with the topology: the service's predictions for this host come from its measured matrix")
     .addHelpText(
       'after',
       `
@@ -74,7 +84,8 @@ its VMs hold (409 ERR_HOST_IN_USE) lists those VMs; --displace accepts such upda
 
 Examples:
   numaplan agent --server http://fleet.example:8080 --token-file /etc/numaplan/token --interval 60
-  NUMAPLAN_TOKEN=... numaplan agent --server http://fleet.example:8080 --once`,
+  NUMAPLAN_TOKEN=... numaplan agent --server http://fleet.example:8080 --once
+  numaplan probe -o /var/lib/numaplan/probe.json && numaplan agent --server http://fleet.example:8080 --calibration /var/lib/numaplan/probe.json --interval 60`,
     )
     .action(async (opts: AgentCli) => {
       if (!/^https?:\/\//.test(opts.server)) throw usage('--server', `expected http://HOST:PORT, got "${opts.server}"`);
@@ -86,8 +97,10 @@ Examples:
         }
         interval = Number(opts.interval) * 1000;
       }
+      const calibration = opts.calibration !== undefined ? readCalibrationFile(opts.calibration) : null;
       for (;;) {
-        const topo = await loadTopology(opts.from);
+        const read = await loadTopology(opts.from);
+        const topo = calibration ? withCalibration(read, calibration) : read;
         const name = sanitize(opts.name ?? topo.hostname ?? hostname());
         let ok = false;
         try {
@@ -116,7 +129,7 @@ Examples:
 }
 
 /** The token: --token-file, then NUMAPLAN_TOKEN, then --token (with a warning: it shows in `ps`). */
-function agentToken(opts: AgentCli, io: Io): string {
+export function agentToken(opts: { tokenFile?: string; token?: string }, io: Io): string {
   if (opts.tokenFile !== undefined) return readTokenFile(opts.tokenFile);
   const env = process.env[TOKEN_ENV];
   if (env !== undefined && env.trim() !== '') return env.trim();

@@ -6,7 +6,6 @@
  * Also `writeEmitted`, which `numaplan place --emit FORMAT` uses.
  */
 import { type Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import { SOURCE_HELP, loadTopology } from '../../adapters/source.js';
 import { EMIT_FORMATS, type EmitFormat, type EmitPlacementOptions, EmitError, type PlacementLike, emitPlacement, parsePlacementFile } from '../../core/emit/index.js';
 import { placeMany } from '../../core/placement/place.js';
@@ -18,6 +17,7 @@ import { EXIT_INFEASIBLE, acceptFor, collect, loadState, readVm } from './place.
 import { hugetlbfsMount } from '../../adapters/apply/hugetlbfs.js';
 import { pageSizeLabel } from '../../core/topology/sizes.js';
 import { renderRefusal } from '../render/placement-text.js';
+import { readText } from '../placement-input.js';
 
 /** Emitter options a command line can set. */
 export interface EmitCliOptions {
@@ -61,27 +61,7 @@ export function withHugetlbfsMount(options: EmitPlacementOptions, p: PlacementLi
   return { ...options, hugetlbfsPath: mount };
 }
 
-/** Reads a file named by an option; a failure names the option and the file (exit 2). */
-export function readText(path: string, option: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new EmitError(option, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'ERR_INPUT');
-  }
-}
-
-/**
- * The one placement of a placement file (`numaplan place --json` output) that `name` picks, or the
- * only one there is; anything else names the file and what to do (exit 2).
- */
-export function readOnePlacement(file: string, name: string | undefined): PlacementLike {
-  const all = parsePlacementFile(readText(file, '--placement'), file);
-  const chosen = name === undefined ? all : all.filter((p) => p.name === name);
-  if (chosen.length !== 1) {
-    throw new EmitError('--name', chosen.length === 0 ? `no placement named "${name}" in ${file}` : `${file} holds ${all.length} placements; pick one with --name`);
-  }
-  return chosen[0] as PlacementLike;
-}
+export { readOnePlacement, readText } from '../placement-input.js';
 
 /**
  * Prints each placement's configuration. Text: libvirt XML documents, xl.cfg texts, or one shell-quoted

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { SOURCE_HELP } from '../../adapters/source.js';
-import { predictCost } from '../../core/cost/model.js';
+import { measuredOf, predictCost } from '../../core/cost/model.js';
 import { place } from '../../core/placement/place.js';
 import { DEFAULT_POLICY } from '../../core/placement/policies/index.js';
 import { RequestError, requestBounds } from '../../core/placement/request.js';
@@ -32,6 +32,7 @@ export function registerExplain(program: Command, io: Io): void {
     .option('--name <name>', 'explain a VM recorded in the state file')
     .option('--policy <name>', 'placement policy', DEFAULT_POLICY)
     .option('--json', 'JSON output (same shape as place)')
+    .option('--calibration <file>', 'a probe result (numaplan probe -o FILE): predicted latencies from its measured matrix')
     .addHelpText(
       'after',
       `
@@ -58,6 +59,7 @@ Examples:
           memoryByNode: new Map(alloc.memory.map((m) => [m.node, m.bytes])),
           pageSize: alloc.memory[0]?.pageSize ?? 4096,
           deviceNodes: [],
+          measured: measuredOf(state.topology),
         });
         const today = place(alloc.request, releaseAllocation(state, alloc.name), opts.policy, { hints: true });
         if (opts.json) {
@@ -66,7 +68,7 @@ Examples:
         }
         io.out(
           `${alloc.name}: ${alloc.status}, policy ${alloc.policy}, nodes ${alloc.nodes.join(',')}, cpus ${alloc.cpus.join(',')}\n` +
-            `  predicted: remote accesses ${(cost.remoteAccessFraction * 100).toFixed(0)}%, latency x${cost.relativeLatency}\n\n` +
+            `  predicted: remote accesses ${(cost.remoteAccessFraction * 100).toFixed(0)}%, latency x${cost.relativeLatency} (~${cost.expectedLatencyNs} ns${cost.calibration ? ', measured latencies' : ''})\n\n` +
             'decided again today on this host without it:\n',
         );
         io.out(today.ok ? renderPlacements([today.placement], state) : renderRefusal(alloc.name, today.reasons, today.hints));

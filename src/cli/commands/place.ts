@@ -9,6 +9,8 @@ import { basename, dirname, join } from 'node:path';
 import { SOURCE_HELP, loadTopology } from '../../adapters/source.js';
 import { EMIT_FORMATS, type EmitFormat, type EmitPlacementOptions, targetLimit } from '../../core/emit/index.js';
 import type { Topology } from '../../core/topology/model.js';
+import { readCalibrationFile } from '../calibration-file.js';
+import { withCalibration } from '../../core/topology/calibration.js';
 import { type AcceptPlacement, placeMany } from '../../core/placement/place.js';
 import { DEFAULT_POLICY } from '../../core/placement/policies/index.js';
 import type { Placement } from '../../core/placement/types.js';
@@ -30,6 +32,14 @@ export interface HostOptions {
   reserveMemory?: string;
   /** Accept a reserve change that breaks VMs: mark them displaced. */
   displace?: boolean;
+  /** A probe result (numaplan probe --json): the cost model's latencies come from it. */
+  calibration?: string;
+}
+
+/** The topology with the --calibration file attached (checked against its nodes), or unchanged without one. */
+async function calibrated(topology: Topology, path: string | undefined): Promise<Topology> {
+  if (path === undefined) return topology;
+  return withCalibration(topology, readCalibrationFile(path));
 }
 
 /**
@@ -66,8 +76,9 @@ export async function loadState(opts: HostOptions): Promise<HostState> {
     return { ...(cpus !== undefined ? { cpus } : {}), ...(opts.reserveMemory !== undefined ? { memory: parseSize(opts.reserveMemory) } : {}) };
   };
   if (opts.state && existsSync(opts.state)) {
-    const state = stateFromJson(readFileSync(opts.state, 'utf8'), opts.state);
-    checkState(state, opts.state);
+    const read = stateFromJson(readFileSync(opts.state, 'utf8'), opts.state);
+    checkState(read, opts.state);
+    const state = opts.calibration === undefined ? read : { ...read, topology: await calibrated(read.topology, opts.calibration) };
     if (opts.host) {
       const topo = await loadTopology(opts.host);
       if (topo.source !== state.topology.source) {
@@ -85,7 +96,7 @@ export async function loadState(opts: HostOptions): Promise<HostState> {
     return state;
   }
   if (!opts.host) throw new RequestError('--host', 'needed (or an existing --state file)');
-  const topology = await loadTopology(opts.host);
+  const topology = await calibrated(await loadTopology(opts.host), opts.calibration);
   return createHostState(topology, reserveFor(topology));
 }
 
@@ -187,6 +198,7 @@ export function registerPlace(program: Command, io: Io): void {
     .option('--reserve-memory <size>', "memory of the reserve node kept for the host (default: max(1G, 2%))")
     .option('--displace', 'with --state and a new reserve that VMs in the file hold: mark them displaced instead of refusing')
     .option('--device-nodes', 'vNUMA: a CPU-less guest node for devices outside the VM nodes')
+    .option('--calibration <file>', "a probe result (numaplan probe -o FILE): predicted latencies from its measured matrix (kept in --state)")
     .addOption(new Option('--emit <format>', 'print the configuration for a target instead of the placement').choices([...EMIT_FORMATS]))
     .option('--no-host-binding', 'with --emit: leave out host-node binding (for hosts that lack the planned nodes)')
     .addHelpText(
@@ -207,8 +219,13 @@ against its VMs: one that takes what a VM holds is refused (exit 1, the VMs and 
 unless --displace marks those VMs displaced. A state file whose VMs break the host's invariants
 (edited by hand: two VMs on one CPU, a pool overfilled) is refused (exit 2).
 
+With --calibration FILE (the output of numaplan probe on this host), the predicted latency ratio
+and ns come from the measured matrix instead of SLIT ratios and published figures (the explanation
+names the source); the nodes are still chosen by SLIT distance.
+
 Examples:
   numaplan place --host preset:broadwell-2s --vm name=web,vcpus=12,memory=16G
+  numaplan place --host sysfs --calibration probe.json --vm name=db,vcpus=4,memory=8G
   numaplan place --host preset:broadwell-2s --state host.json --vm name=db,vcpus=8,memory=32G,pages=1G --json`,
     )
     .action(async (opts: PlaceOptionsCli) => {

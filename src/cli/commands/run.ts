@@ -8,16 +8,14 @@ import { type Command, Option } from 'commander';
 import { checkBindingOnHost } from '../../adapters/apply/host-check.js';
 import { type BindingReport, exitStatusOf, runBound } from '../../adapters/apply/run-bound.js';
 import { loadTopology } from '../../adapters/source.js';
-import { EmitError, type PlacementLike } from '../../core/emit/index.js';
-import { readOnePlacement } from './emit.js';
-import { place } from '../../core/placement/place.js';
-import { parseVmSpec } from '../../core/placement/request.js';
-import { createHostState } from '../../core/placement/state.js';
+import { EmitError } from '../../core/emit/errors.js';
+import type { PlacementLike } from '../../core/emit/guest.js';
 import { parseCpuList } from '../../core/topology/cpulist.js';
 import { parseSize } from '../../core/topology/sizes.js';
 import { type Io, writeJson } from '../io.js';
-import { renderRefusal } from '../render/placement-text.js';
-import { EXIT_INFEASIBLE } from './place.js';
+
+/** Exit code of a refusal or a binding the kernel did not take. */
+const EXIT_INFEASIBLE = 1;
 
 interface RunOptions {
   proc?: string;
@@ -90,6 +88,13 @@ Examples:
       let placement: PlacementLike;
       if ((opts.proc === undefined) === (opts.placement === undefined)) throw new EmitError('--proc', 'give either --proc SPEC or --placement FILE');
       if (opts.proc !== undefined) {
+        // The placement engine (and the request schema) only when there is something to place.
+        const [{ place }, { parseVmSpec }, { createHostState }, { renderRefusal }] = await Promise.all([
+          import('../../core/placement/place.js'),
+          import('../../core/placement/request.js'),
+          import('../../core/placement/state.js'),
+          import('../render/placement-text.js'),
+        ]);
         const request = parseVmSpec(opts.proc);
         checkBindingOnHost(request.cpus ?? [], request.nodes ?? [], host);
         const reserve = {
@@ -105,7 +110,7 @@ Examples:
         }
         placement = result.placement;
       } else {
-        placement = readOnePlacement(opts.placement as string, opts.name);
+        placement = (await import('../placement-input.js')).readOnePlacement(opts.placement as string, opts.name);
       }
       const { cpus, nodes } = bindingOf(placement);
       const policy = opts.memPolicy ?? placement.memoryPolicy ?? 'bind';

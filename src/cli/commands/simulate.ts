@@ -22,6 +22,9 @@ import type { FleetTraceSource } from '../../sim-worker/fleet-worker.js';
 import { runFleetParallel } from '../../sim-worker/run-fleet-parallel.js';
 import { forLoad, syntheticTrace } from '../../core/sim/synthetic.js';
 import type { Trace } from '../../core/sim/trace.js';
+import { withCalibration } from '../../core/topology/calibration.js';
+import type { Topology } from '../../core/topology/model.js';
+import { readCalibrationFile } from '../calibration-file.js';
 import { availableParallelism } from 'node:os';
 import { type Io, writeJson } from '../io.js';
 import { table } from '../render/table.js';
@@ -45,6 +48,7 @@ interface SimulateOptions {
   synthetic?: string;
   load: string;
   lifetime: 'exponential' | 'lognormal';
+  calibration?: string;
 }
 
 /** Registers the command. */
@@ -59,6 +63,7 @@ export function registerSimulate(program: Command, io: Io): void {
     .option('--synthetic <n>', 'instead of --trace: N seeded synthetic requests (Poisson arrivals, size mix, lifetimes)')
     .option('--load <f>', 'synthetic: steady-state vCPU load of the fleet the arrival rate aims at (fleet mode; else 1 arrival/s)', '0.9')
     .addOption(new Option('--lifetime <dist>', 'synthetic: lifetime distribution (mean 1 h)').choices(['exponential', 'lognormal']).default('exponential'))
+    .option('--calibration <file>', "fleet mode: a probe result (numaplan probe -o FILE) for the host groups with the probe's nodes: their latency ratios come from its measured matrix")
     .option('--servers <n>', 'vmagent mode: number of two-node servers')
     .option('--policies <list>', `comma-separated policies (vmagent mode: ${VMAGENT_POLICIES.join(', ')})`)
     .option('--starts <k>', 'random start offsets to average over', '10')
@@ -113,6 +118,7 @@ async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> 
   const workers = opts.workers === 'auto' ? null : intOption(opts.workers, '--workers', 0);
   const horizon = opts.horizon === undefined ? undefined : intOption(opts.horizon, '--horizon', 1);
   if (opts.mode === 'fleet') return runFleet(opts, io, seed, horizon, workers);
+  if (opts.calibration !== undefined) throw usage('--calibration', 'fleet mode only: the VMAgent rules model servers, not a host whose latencies were measured');
   if (!opts.trace) throw usage('--trace', 'a trace file is required (--trace FILE)');
   if (!opts.scenario) throw usage('--scenario', 'vmagent mode needs --scenario fading|recovering');
   if (opts.servers === undefined) throw usage('--servers', 'vmagent mode needs --servers N');
@@ -158,9 +164,15 @@ async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> 
 async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: number | undefined, asked: number | null): Promise<SimReport> {
   if (!opts.hosts) throw usage('--hosts', 'fleet mode needs --hosts SOURCE*COUNT,... (e.g. preset:epyc-2s-nps4*100)');
   if (!opts.trace && opts.synthetic === undefined) throw usage('--trace', 'fleet mode needs --trace FILE or --synthetic N');
-  const groups: FleetGroup[] = await Promise.all(
+  const read: FleetGroup[] = await Promise.all(
     parseHostSpec(opts.hosts).map(async (g) => ({ spec: g.source, count: g.count, topology: await loadTopology(g.source) })),
   );
+  const calibration = opts.calibration !== undefined ? readCalibrationFile(opts.calibration) : null;
+  const calibrates = (t: Topology): boolean => calibration !== null && calibration.nodes.join(',') === t.nodes.map((n) => n.id).join(',');
+  const groups = read.map((g) => (calibration && calibrates(g.topology) ? { ...g, topology: withCalibration(g.topology, calibration) } : g));
+  if (calibration && !read.some((g) => calibrates(g.topology))) {
+    throw usage('--calibration', `measured on nodes ${calibration.nodes.join(',')}; no host group of --hosts has exactly those nodes`);
+  }
   const known = fleetPolicyNames();
   const policies = (opts.policies ?? known.join(',')).split(',').map((p) => p.trim()).filter((p) => p !== '');
   for (const p of policies) if (!known.includes(p)) throw unknownPolicy(p, known);
@@ -184,7 +196,7 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
   if (workers > 0) {
     const runs = await runFleetParallel({
       trace: source,
-      hosts: parseHostSpec(opts.hosts),
+      hosts: parseHostSpec(opts.hosts).map((h, i) => (groups[i]?.topology.calibration ? { ...h, calibration: groups[i]?.topology.calibration } : h)),
       policies,
       ...(horizon !== undefined ? { horizon } : {}),
       samples: 300,

@@ -30,3 +30,34 @@ describe('cost model', () => {
     expect(r).toEqual({ relative: 2.1, remote: 1 });
   });
 });
+
+describe('cost model with a measured matrix', () => {
+  const G = 1024 ** 3;
+  const lat: Record<string, number | null> = { '0,0': 100, '0,1': 180, '1,0': 170, '1,1': 110, '0,2': 300, '1,2': null };
+  const measured = { latency: (a: number, b: number) => lat[`${a},${b}`] ?? null, label: 'test matrix' };
+
+  it('takes ns and ratios from the matrix where it covers every pair the prediction reads', () => {
+    const c = predictCost({ distance: slit, vcpusByNode: new Map([[0, 3], [1, 1]]), memoryByNode: new Map([[0, 1 * G], [1, 3 * G]]), pageSize: 4096, deviceNodes: [], measured });
+    // w = (0.75, 0.25), m = (0.25, 0.75)
+    const ns = 0.75 * 0.25 * 100 + 0.75 * 0.75 * 180 + 0.25 * 0.25 * 170 + 0.25 * 0.75 * 110;
+    const ratio = 0.75 * 0.25 * 1 + 0.75 * 0.75 * 1.8 + 0.25 * 0.25 * (170 / 110) + 0.25 * 0.75 * 1;
+    expect(c.expectedLatencyNs).toBe(Math.round(ns * 10) / 10);
+    expect(c.relativeLatency).toBe(Math.round(ratio * 1e4) / 1e4);
+    expect(c.remoteAccessFraction).toBe(0.625);
+    expect(c.calibration).toEqual({ source: 'measured', label: 'test matrix' });
+  });
+
+  it('falls back to SLIT for the whole prediction when a needed pair was not measured, and says which', () => {
+    const c = predictCost({ distance: slit, vcpusByNode: new Map([[1, 2]]), memoryByNode: new Map([[2, G]]), pageSize: 4096, deviceNodes: [], measured });
+    expect(c.calibration).toBeUndefined();
+    expect({ ratio: c.relativeLatency, ns: c.expectedLatencyNs }).toEqual({ ratio: 2.1, ns: 168 });
+    expect(c.model).toMatch(/lacks node 1 -> node 2/);
+  });
+
+  it("uses the row's nearest memory as local for a node whose own cell is not measured", () => {
+    const m = { latency: (a: number, b: number) => (a === 3 ? ({ 0: 150, 2: 120 } as Record<number, number>)[b] ?? null : null), label: 'x' };
+    const c = predictCost({ distance: slit, vcpusByNode: new Map([[3, 1]]), memoryByNode: new Map([[0, G], [2, G]]), pageSize: 4096, deviceNodes: [], measured: m });
+    expect(c.expectedLatencyNs).toBe(135);
+    expect(c.relativeLatency).toBe(1.125);
+  });
+});

@@ -21,12 +21,22 @@
  *   2.1x the local cost). 1.0 = all local.
  * - Expected latency in ns: LOCAL_LATENCY_NS * relative latency. Published idle figures: local DRAM
  *   ~80 ns, one hop ~140 ns (1.75x, a little under what SLIT 21 says; SLIT values are coarse).
+ * - Measured matrix (`measured`, from `numaplan probe` on the host: see topology/calibration.ts):
+ *   when it covers every (vCPU node, memory node) pair the prediction needs, the latency of an access
+ *   from node a to node b is the measured lat(a, b) in ns, and its ratio lat(a, b) / local(a), where
+ *   local(a) = lat(a, a), or the row's smallest value for a node without memory of its own. The same
+ *   weights give the expected ns and the relative latency; `calibration` says it was used. A matrix
+ *   missing a needed pair is not used at all (SLIT for the whole prediction, and `model` says why).
+ *   The remote-access fraction does not depend on the source.
  * - TLB reach: L2_TLB_ENTRIES (~1536 per core on recent x86 server cores) * page size.
  * - Translation entries to pin the memory for DMA (RDMA memory registration, GPU/VFIO IOMMU mappings):
  *   memory / page size, for 4K, 2M and 1G (16 GiB: 4,194,304 / 8,192 / 16).
  * - Device locality penalty: for each device, SLIT(device node, nearest vCPU node) / 10 - 1, summed;
  *   0 when every device is on a node running the VM's vCPUs; unknown device nodes count 0 and are noted.
  */
+
+import { calibrationLabel, measuredLatency } from '../topology/calibration.js';
+import type { Topology } from '../topology/model.js';
 
 /** Published idle latency of local DRAM, ns. */
 export const LOCAL_LATENCY_NS = 80;
@@ -48,6 +58,16 @@ export interface CostInput {
   guestNodes?: readonly GuestNodeCost[];
   /** Memory interleaved over the nodes: a guest's NUMA awareness does not help. Default false. */
   interleave?: boolean;
+  /** A measured latency matrix of the host: used instead of SLIT ratios and LOCAL_LATENCY_NS where it covers the placement. */
+  measured?: MeasuredLatency | undefined;
+}
+
+/** A host's measured latencies, as the cost model reads them. */
+export interface MeasuredLatency {
+  /** ns from a CPU of node a to memory of node b; null where not measured. */
+  latency(a: number, b: number): number | null;
+  /** Says where the figures come from (the probe's host and time). */
+  label: string;
 }
 
 /** One guest NUMA node, as the vNUMA-aware figures see it. */
@@ -74,11 +94,55 @@ export interface CostPrediction {
   translationEntries: { '4K': number; '2M': number; '1G': number; chosen: number };
   deviceLocalityPenalty: number;
   model: string;
+  /** Present when the latency figures come from a measured matrix: which one. Absent: SLIT ratios and published figures. */
+  calibration?: { source: 'measured'; label: string };
   /**
    * The same three access figures for a guest that uses its vNUMA (accesses local to its guest
    * node); equal to the headline ones for interleaved memory and for VMs without a vNUMA.
    */
   vnumaAware: AccessFigures;
+}
+
+/** The measured latencies of a host's calibration, as predictCost reads them; undefined without one. */
+export function measuredOf(topology: Topology): MeasuredLatency | undefined {
+  const cal = topology.calibration;
+  return cal ? { latency: measuredLatency(cal), label: calibrationLabel(cal) } : undefined;
+}
+
+const latencyDistances = new WeakMap<Topology, (a: number, b: number) => number>();
+
+/**
+ * The latency of an access from node a to node b in SLIT units (10 = local), as the simulator's
+ * ranking and metrics read it: 10 x the measured ratio lat(a, b) / local(a) where the topology's
+ * calibration has the pair (local as in predictCost), else `distance(a, b)`. Without a calibration it
+ * is `distance` itself, so uncalibrated hosts cost nothing extra.
+ */
+export function latencyDistance(topology: Topology, distance: (a: number, b: number) => number): (a: number, b: number) => number {
+  const cal = topology.calibration;
+  if (!cal) return distance;
+  let f = latencyDistances.get(topology);
+  if (!f) {
+    const lat = measuredLatency(cal);
+    const local = new Map<number, number | null>();
+    const localOf = (a: number): number | null => {
+      if (!local.has(a)) {
+        let l = lat(a, a);
+        if (l === null) for (const b of cal.nodes) {
+          const v = lat(a, b);
+          if (v !== null && (l === null || v < l)) l = v;
+        }
+        local.set(a, l);
+      }
+      return local.get(a) ?? null;
+    };
+    f = (a, b) => {
+      const v = lat(a, b);
+      const l = localOf(a);
+      return v === null || l === null ? distance(a, b) : (SLIT_LOCAL * v) / l;
+    };
+    latencyDistances.set(topology, f);
+  }
+  return f;
 }
 
 const round = (x: number, digits = 4): number => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -136,6 +200,85 @@ export function vnumaAwareDistance(
   return { relative: rel, remote };
 }
 
+/** The cost of one access from a CPU of node a to memory of node b: ratio to local, and ns. */
+type AccessCost = (a: number, b: number) => { ratio: number; ns: number };
+
+/** The access cost from a measured matrix, or null when it lacks a pair the prediction needs (named in `missing`). */
+function measuredAccess(m: MeasuredLatency, pairs: readonly (readonly [number, number])[]): { cost: AccessCost } | { missing: string } {
+  const local = new Map<number, number>();
+  for (const [a, b] of pairs) {
+    if (m.latency(a, b) === null) return { missing: `node ${a} -> node ${b}` };
+    if (!local.has(a)) {
+      let l = m.latency(a, a);
+      if (l === null) {
+        // A node without memory of its own: its nearest memory is its "local".
+        for (const [, y] of pairs) {
+          const v = m.latency(a, y);
+          if (v !== null && (l === null || v < l)) l = v;
+        }
+      }
+      local.set(a, l as number);
+    }
+  }
+  return {
+    cost: (a, b) => {
+      const ns = m.latency(a, b) as number;
+      return { ratio: ns / (local.get(a) as number), ns };
+    },
+  };
+}
+
+/** Weighted access cost of a vCPU/memory distribution: Σ w_a m_b cost(a, b). */
+function spreadCost(cost: AccessCost, vcpus: ReadonlyMap<number, number>, memory: ReadonlyMap<number, number>): { ratio: number; ns: number } {
+  let v = 0;
+  let m = 0;
+  for (const x of vcpus.values()) v += x;
+  for (const x of memory.values()) m += x;
+  let ratio = 0;
+  let ns = 0;
+  for (const [a, va] of vcpus) {
+    if (va === 0) continue;
+    for (const [b, mb] of memory) {
+      if (mb === 0) continue;
+      const w = (va / v) * (mb / m);
+      const c = cost(a, b);
+      ratio += w * c.ratio;
+      ns += w * c.ns;
+    }
+  }
+  return { ratio, ns };
+}
+
+/** The vNUMA-aware counterpart of spreadCost (see vnumaAwareDistance). */
+function vnumaAwareCost(cost: AccessCost, guestNodes: readonly GuestNodeCost[], memory: ReadonlyMap<number, number>): { ratio: number; ns: number } | null {
+  let v = 0;
+  for (const g of guestNodes) v += g.vcpus;
+  if (v === 0) return null;
+  let ratio = 0;
+  let ns = 0;
+  for (const g of guestNodes) {
+    if (g.vcpus === 0) continue;
+    const w = g.vcpus / v;
+    const c = g.memory > 0 ? cost(g.hostNode, g.hostNode) : spreadCost(cost, new Map([[g.hostNode, 1]]), memory);
+    ratio += w * c.ratio;
+    ns += w * c.ns;
+  }
+  return { ratio, ns };
+}
+
+/** The (vCPU node, memory node) pairs a prediction reads. */
+function neededPairs(input: CostInput): [number, number][] {
+  const pairs: [number, number][] = [];
+  const mem = [...input.memoryByNode].filter(([, b]) => b > 0).map(([n]) => n);
+  const cpu = new Set([...input.vcpusByNode].filter(([, v]) => v > 0).map(([n]) => n));
+  for (const g of input.guestNodes ?? []) if (g.vcpus > 0) cpu.add(g.hostNode);
+  for (const a of cpu) for (const b of mem) pairs.push([a, b]);
+  for (const g of input.guestNodes ?? []) if (g.vcpus > 0 && g.memory > 0) pairs.push([g.hostNode, g.hostNode]);
+  return pairs;
+}
+
+const SLIT_MODEL = 'uniform access over the VM memory; SLIT/10 latency ratio; local DRAM 80 ns; L2 TLB 1536 entries';
+
 /** Predicts the cost of a placement. */
 export function predictCost(input: CostInput): CostPrediction {
   const { relative, remote } = weightedDistance(input.distance, input.vcpusByNode, input.memoryByNode);
@@ -150,18 +293,37 @@ export function predictCost(input: CostInput): CostPrediction {
     penalty += nearest / SLIT_LOCAL - 1;
   }
   const entries = (size: number): number => Math.ceil(memory / size);
+  // SLIT ratios and the published local figure, unless a measured matrix covers the placement.
+  let headline = { ratio: relative, ns: LOCAL_LATENCY_NS * relative };
+  let awareFigures = { ratio: aware?.relative ?? relative, ns: LOCAL_LATENCY_NS * (aware?.relative ?? relative) };
+  let model = SLIT_MODEL;
+  let calibration: CostPrediction['calibration'];
+  const pairs = input.measured ? neededPairs(input) : [];
+  if (input.measured && pairs.length > 0) {
+    const m = measuredAccess(input.measured, pairs);
+    if ('cost' in m) {
+      headline = spreadCost(m.cost, input.vcpusByNode, input.memoryByNode);
+      const a = input.interleave || !input.guestNodes ? null : vnumaAwareCost(m.cost, input.guestNodes, input.memoryByNode);
+      awareFigures = a ?? headline;
+      model = `uniform access over the VM memory; latency from the measured matrix (${input.measured.label}); L2 TLB 1536 entries`;
+      calibration = { source: 'measured', label: input.measured.label };
+    } else {
+      model = `${SLIT_MODEL} (the measured matrix lacks ${m.missing})`;
+    }
+  }
   return {
     remoteAccessFraction: round(remote),
-    relativeLatency: round(relative),
-    expectedLatencyNs: round(LOCAL_LATENCY_NS * relative, 1),
+    relativeLatency: round(headline.ratio),
+    expectedLatencyNs: round(headline.ns, 1),
     tlbReachBytes: L2_TLB_ENTRIES * input.pageSize,
     translationEntries: { '4K': entries(4096), '2M': entries(2 * 1024 ** 2), '1G': entries(1024 ** 3), chosen: entries(input.pageSize) },
     deviceLocalityPenalty: round(penalty),
-    model: 'uniform access over the VM memory; SLIT/10 latency ratio; local DRAM 80 ns; L2 TLB 1536 entries',
+    model,
+    ...(calibration ? { calibration } : {}),
     vnumaAware: {
       remoteAccessFraction: round(aware?.remote ?? remote),
-      relativeLatency: round(aware?.relative ?? relative),
-      expectedLatencyNs: round(LOCAL_LATENCY_NS * (aware?.relative ?? relative), 1),
+      relativeLatency: round(awareFigures.ratio),
+      expectedLatencyNs: round(awareFigures.ns, 1),
     },
   };
 }

@@ -13,7 +13,7 @@
  *    most permissive (mode, page size) tried, plus hints: the nearest changes that would fit, each
  *    verified by re-running the same policy on the changed request.
  */
-import { predictCost } from '../cost/model.js';
+import { measuredOf, predictCost } from '../cost/model.js';
 import { pageSizeLabel } from '../topology/sizes.js';
 import { assign, assignDevices } from './assign.js';
 import { type HostCapacity, hostCapacity } from './capacity.js';
@@ -297,6 +297,7 @@ function buildPlacement(
     deviceNodes: a.devices.map((d) => d.node),
     ...(vnuma ? { guestNodes: vnuma.nodes.map((g) => ({ hostNode: g.hostNode, vcpus: g.vcpus.length, memory: g.memory })) } : {}),
     interleave: memoryPolicy === 'interleave',
+    measured: measuredOf(ctx.state.topology),
   });
   const label = pageSizeLabel(ctx.pageSize);
   const pageText =

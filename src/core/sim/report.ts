@@ -55,7 +55,8 @@ export interface SimReport {
   /** Benchmark mode only. */
   scenario?: { name: string; servers: number; coresPerNode: number; memoryPerNodeGiB: number; doubleThresholdGiB: number; applyDeletions: boolean };
   /** Fleet mode only: host groups. */
-  fleet?: { hosts: number; groups: { spec: string; count: number; nodes: number; cores: number; memoryGiB: number }[] };
+  /** Fleet mode: the host groups; `calibration` names the probe a group's latency ratios come from (absent: SLIT). */
+  fleet?: { hosts: number; groups: { spec: string; count: number; nodes: number; cores: number; memoryGiB: number; calibration?: string }[] };
   seed: number;
   starts: number;
   offsets: number[];

@@ -11,8 +11,10 @@
 import { TopologyError } from './errors.js';
 import { MAX_CPU_ID, MAX_NODE_ID } from './limits.js';
 import { TOPOLOGY_SCHEMA_ID } from './schema-id.js';
+import { checkCalibration } from './calibration.js';
 import type {
   Cache,
+  Calibration,
   Core,
   DeviceClass,
   Group,
@@ -78,6 +80,8 @@ export interface TopologyInput {
   /** CPUs known to exist but offline, whose package and core are unknown. */
   offlineCpus?: readonly number[] | undefined;
   warnings?: readonly TopologyWarning[] | undefined;
+  /** A probe's measured matrix over these nodes (checked against them; see calibration.ts). */
+  calibration?: Calibration | null | undefined;
 }
 
 const byNumber = (a: number, b: number): number => a - b;
@@ -209,6 +213,7 @@ export function makeTopology(input: TopologyInput): Topology {
     offlineCpus: [...new Set(input.offlineCpus ?? [])].filter((c) => !seenPu.has(c)).sort(byNumber),
     warnings,
   };
+  if (input.calibration) topology.calibration = checkCalibration(nodes.map((n) => n.id), input.calibration);
   return deepFreeze(topology);
 }
 

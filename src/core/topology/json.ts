@@ -44,6 +44,7 @@ export function topologyFromJson(text: string, origin = 'topology.json'): Topolo
     pciDevices: t.pciDevices,
     offlineCpus: t.offlineCpus,
     warnings: t.warnings,
+    calibration: t.calibration,
   });
 }
 

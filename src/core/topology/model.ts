@@ -142,6 +142,25 @@ export const TopologyWarningSchema = z.object({
 });
 export type TopologyWarning = z.infer<typeof TopologyWarningSchema>;
 
+/**
+ * A measured node-to-node matrix (`numaplan probe`): memory latency and read bandwidth from a thread
+ * on a CPU of each node (rows, the initiator) to memory bound to each node (columns, the target).
+ * Like hwloc's Latency and Bandwidth memory attributes, it describes the host, beside the SLIT.
+ */
+export const CalibrationSchema = z
+  .object({
+    measuredAt: z.string().describe('when the probe ran (ISO 8601)'),
+    hostname: z.string().nullable().describe('the host the probe ran on'),
+    method: z.string().describe('how the figures were measured'),
+    nodes: z.array(osIndex).describe('node ids: the order of the rows and columns, equal to the ids of `nodes`'),
+    latency: z
+      .array(z.array(z.number().positive().nullable()))
+      .describe('nanoseconds per dependent load; row: node of the CPU, column: node of the memory; null where not measured (a node without CPUs or memory)'),
+    bandwidth: z.array(z.array(z.number().positive().nullable())).describe('read bandwidth of one thread, MB/s (10^6 bytes per second); same layout'),
+  })
+  .describe('measured node-to-node latency and bandwidth (numaplan probe)');
+export type Calibration = z.infer<typeof CalibrationSchema>;
+
 /** The whole host. */
 export const TopologySchema = z
   .object({
@@ -162,6 +181,7 @@ export const TopologySchema = z
       'CPUs the kernel lists that are not in the hierarchy because they are offline (an offline CPU exports no topology)',
     ),
     warnings: z.array(TopologyWarningSchema),
+    calibration: CalibrationSchema.optional().describe('measured latency and bandwidth between nodes, when a probe calibrated this host (absent otherwise)'),
   })
   .describe('numaplan host topology');
 export type Topology = z.infer<typeof TopologySchema>;

@@ -13,6 +13,7 @@
  *
  * Equality with the engine's judgement (key and node) is tested on random host states.
  */
+import { latencyDistance } from '../../cost/model.js';
 import type { HostCapacity, NodeCapacity } from '../../placement/capacity.js';
 import { fewestToReach, topologyDistance } from '../../placement/context.js';
 import { pageSizesFor } from '../../placement/engine.js';
@@ -110,7 +111,7 @@ function judgeDirect(request: VmRequest, state: HostState, capacity: HostCapacit
       }
     }
     if (best === null) return GENERAL;
-    const latency = Math.round((topologyDistance(state.topology)(best.id, best.id) / 10) * 1e4) / 1e4;
+    const latency = Math.round((latencyDistance(state.topology, topologyDistance(state.topology))(best.id, best.id) / 10) * 1e4) / 1e4;
     return { key: [latency, 1, 0, bestScore], mode: 'thread', pageSize, choice: null, node: best.id, devices: [] };
   }
   return null;

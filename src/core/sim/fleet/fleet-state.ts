@@ -5,6 +5,7 @@
  * change. Host-level policies decide on this model alone; engine policies use it as a cheap bound to
  * pick candidate hosts and keep one engine `HostState` per host for the real decision.
  */
+import { latencyDistance } from '../../cost/model.js';
 import type { Topology } from '../../topology/model.js';
 import type { HostCapacity } from '../../placement/capacity.js';
 import { type HostState, defaultReserve } from '../../placement/state.js';
@@ -49,6 +50,8 @@ interface GroupModel {
   /** Node id -> position in nodeIds. */
   nodePos: Map<number, number>;
   distance: (a: number, b: number) => number;
+  /** Latency in SLIT units: measured where the host is calibrated, else `distance` (cost/model.ts latencyDistance). */
+  latency: (a: number, b: number) => number;
   /** Scratch per node position for `shareOf` (all zero between calls). */
   scratchCpu: Float64Array;
   scratchMem: Float64Array;
@@ -182,6 +185,11 @@ export class FleetState {
   /** SLIT distance between two node ids of a host. */
   distance(host: number, a: number, b: number): number {
     return this.model(host).distance(a, b);
+  }
+
+  /** Latency between two node ids of a host in SLIT units: the measured ratio x 10 where the host is calibrated, else the SLIT distance. */
+  latencyDistance(host: number, a: number, b: number): number {
+    return this.model(host).latency(a, b);
   }
 
   /** The engine's state and capacity view of a host, kept incrementally (created on first use). */
@@ -354,5 +362,5 @@ function groupModel(topology: Topology): GroupModel {
     return typeof d === 'number' && d > 0 ? d : a === b ? 10 : 20;
   };
   const k = nodeIds.length;
-  return { topology, nodeIds, capCpu, capMem, puNode, nodePos, distance, scratchCpu: new Float64Array(k), scratchMem: new Float64Array(k), scratchSeen: new Uint8Array(k) };
+  return { topology, nodeIds, capCpu, capMem, puNode, nodePos, distance, latency: latencyDistance(topology, distance), scratchCpu: new Float64Array(k), scratchMem: new Float64Array(k), scratchSeen: new Uint8Array(k) };
 }

@@ -10,7 +10,7 @@
  * model's weighted SLIT ratio of vCPUs and memory, rounded as `predictCost` rounds it), the
  * placement's node count, preferred devices that are not local, and the chooser's score total.
  */
-import { SLIT_LOCAL, weightedDistance } from '../../cost/model.js';
+import { SLIT_LOCAL, latencyDistance, weightedDistance } from '../../cost/model.js';
 import { type AssignContext, assignDevices } from '../../placement/assign.js';
 import type { HostCapacity } from '../../placement/capacity.js';
 import { type PlacementContext, makeContext, topologyDistance } from '../../placement/context.js';
@@ -132,19 +132,20 @@ export function keyLess(a: readonly number[], b: readonly number[]): boolean {
   return false;
 }
 
-/** predictCost's relativeLatency for the chosen set (vCPUs without emulator pCPUs, memory grants). */
+/** predictCost's relativeLatency for the chosen set (vCPUs without emulator pCPUs, memory grants; measured where the host is calibrated). */
 function latencyOf(ctx: PlacementContext, choice: NodeChoice): number {
   const ev = choice.evaluation;
   const only = ev.parts[0];
   const mem = ev.memory[0];
+  const distance = latencyDistance(ctx.state.topology, ctx.distance);
   if (ev.parts.length === 1 && ev.memory.length === 1 && only && mem && only.node === mem.node) {
-    return only.vcpus === 0 || mem.bytes === 0 ? 1 : Math.round((ctx.distance(only.node, only.node) / 10) * 1e4) / 1e4;
+    return only.vcpus === 0 || mem.bytes === 0 ? 1 : Math.round((distance(only.node, only.node) / 10) * 1e4) / 1e4;
   }
   const v = new Map<number, number>();
   for (const p of ev.parts) v.set(p.node, p.vcpus);
   const m = new Map<number, number>();
   for (const g of ev.memory) m.set(g.node, g.bytes);
-  return Math.round(weightedDistance(ctx.distance, v, m).relative * 1e4) / 1e4;
+  return Math.round(weightedDistance(distance, v, m).relative * 1e4) / 1e4;
 }
 
 /** Nodes of the placement: those with vCPUs or memory. */

@@ -407,7 +407,7 @@ function proportional(total: number, caps: readonly number[], unit: number): num
   return scaled;
 }
 
-/** Predicted latency ratio of a share (the cost model's weighted SLIT ratio). */
+/** Predicted latency ratio of a share (the cost model's weighted SLIT ratio, or measured ratio on a calibrated host). */
 export function shareLatency(fleet: FleetState, share: FleetShare): number {
   if (share.nodes.length === 1) return 1;
   const v = new Map<number, number>();
@@ -417,5 +417,5 @@ export function shareLatency(fleet: FleetState, share: FleetShare): number {
     v.set(id, share.cpu[i] as number);
     m.set(id, share.mem[i] as number);
   });
-  return weightedDistance((a, b) => fleet.distance(share.host, a, b), v, m).relative;
+  return weightedDistance((a, b) => fleet.latencyDistance(share.host, a, b), v, m).relative;
 }

@@ -6,6 +6,7 @@
  */
 import { CREATE, type Trace } from '../trace.js';
 import { traceEvents } from '../events.js';
+import { calibrationLabel } from '../../topology/calibration.js';
 import { type PolicyResult, type SimReport, type UtilisationSeries, latencyHistogram } from '../report.js';
 import { mean, quantile, round } from '../stats.js';
 import { type FleetGroup, type FleetShare, FleetState } from './fleet-state.js';
@@ -200,6 +201,7 @@ export function fleetReport(trace: Trace, groups: readonly FleetGroup[], seed: n
           nodes: g.topology.nodes.length,
           cores: g.topology.cores.length,
           memoryGiB: round(cpuNodes.reduce((s, nd) => s + nd.memory.total, 0) / GIB, 1),
+          ...(g.topology.calibration ? { calibration: calibrationLabel(g.topology.calibration) } : {}),
         };
       }),
     },
