@@ -228,7 +228,11 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
         }
       }
       // --device-nodes: a device outside the VM's nodes gets a guest node of its own, one-node VMs too.
-      if (s.deviceNodes) {
+      // (An interleaved VM has one guest node: the explanation says --device-nodes is not applied.)
+      if (s.deviceNodes && s.placement.memoryPolicy === 'interleave') {
+        const outside = s.placement.devices.some((d) => d.node !== null && !s.placement.nodes.includes(d.node));
+        if (outside && !JSON.stringify(s.placement.explanation).includes('--device-nodes: not applied')) bad.push(`${s.id} ${s.spec} --device-nodes: interleaved, and the explanation does not say the devices get no guest node`);
+      } else if (s.deviceNodes) {
         const vmNodes = new Set(s.placement.nodes);
         for (const d of s.placement.devices) {
           if (d.node === null || vmNodes.has(d.node)) continue;
