@@ -1,7 +1,8 @@
 /**
  * numaplan as a library. The CLI, the service and the web page are thin shells over these modules.
  *
- * - topology: the host model, `makeTopology`, cpulists, sizes, presets, summaries, JSON and its schema;
+ * - topology: the host model, `makeTopology`, cpulists, sizes, presets, summaries, JSON and its schema,
+ *   the PCI tree (a function's bridges, root port and host bridge);
  * - sources: `loadTopology('sysfs' | 'sysfs:DIR' | 'hwloc:FILE' | 'numactl:FILE' | 'preset:NAME' | 'json:FILE')`,
  *   `readSysfs({ root })`, hwloc XML import/export, numactl text;
  * - placement: requests, host state and claims, `place`/`placeMany`, the policy registry (numaplan and
@@ -17,6 +18,7 @@ export * from './core/topology/cpulist.js';
 export * from './core/topology/sizes.js';
 export * from './core/topology/errors.js';
 export * from './core/topology/view.js';
+export { derivePciTree, hostBridgeForBus, parsePciAddress, pciAncestors, pciChildren, pciDomainOf, pciHostBridgeOf, pciRootPort, type PciTreeInput } from './core/topology/pci-tree.js';
 export { topologyFromJson, topologyToJson } from './core/topology/json.js';
 export { syntheticTopology, type SyntheticSpec } from './core/topology/synthetic.js';
 export { getPreset, listPresets, presetNames, type Preset } from './core/topology/presets/index.js';

@@ -5,12 +5,14 @@
  * devices and kernel modules work (a NIC on a PCIe expander bus lands on its node, soft-RoCE loads
  * what it needs on demand); a guest that
  * cannot boot fails with the serial log's tail; and a guest whose test process dies powers itself off.
+ * A guest also boots from another tool's QEMU command line, the harness taking over only what it
+ * must own.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './support/data.js';
-import { bootGuest, GuestError, type GuestShape, guestAvailable, nicOnNode, resolveShape, runningGuests, shq, useGuest } from './support/guest/index.js';
+import { bootGuest, GuestError, type GuestShape, guestAvailable, harnessArgv, nicOnNode, resolveShape, runningGuests, shq, tcgApicWorkaround, useGuest } from './support/guest/index.js';
 import { findKernel, type GuestKernel, INITRAMFS_MODULES, moduleLoadOrder } from './support/guest/initramfs.js';
 import { shapeKernelArgs, shapeQemuArgs } from './support/guest/shape.js';
 
@@ -48,6 +50,28 @@ describe('guest shapes are checked before anything boots', () => {
     expect(args).toContain('-numa cpu,node-id=1,socket-id=0,core-id=1,thread-id=1');
     expect(args).toContain('-numa dist,src=0,dst=1,val=17');
     expect(shapeKernelArgs(s)).toEqual(['hugepagesz=2M', 'hugepages=0:4,1:2']);
+  });
+});
+
+describe('a guest booted from a QEMU argv', () => {
+  it('keeps the argv but what the harness owns (accelerator, CPU model, display, console, boot image, -S, -no-shutdown)', () => {
+    const { args, machineType } = harnessArgv([
+      '-name', 'guest=x', '-S', '-machine', 'pc-q35-7.2,accel=kvm,usb=off', '-accel', 'kvm', '-cpu', 'host,migratable=on', '-m', '2048',
+      '-display', 'none', '-no-user-config', '-nodefaults', '-no-shutdown', '-numa', 'node,nodeid=0', '-device', '{"driver":"edu","id":"d0"}',
+    ]);
+    expect(args).toEqual(['-name', 'guest=x', '-machine', 'pc-q35-7.2,usb=off', '-m', '2048', '-numa', 'node,nodeid=0', '-device', '{"driver":"edu","id":"d0"}']);
+    expect(machineType).toBe('pc-q35-7.2');
+    expect(harnessArgv(['-machine', 'accel=kvm', '-m', '1G']).machineType).toBeNull();
+    expect(() => harnessArgv(['-m', '1G', '-cpu'])).toThrow(/-cpu without its value/);
+  });
+
+  it('boots guests whose APIC IDs have gaps with a ninth possible CPU under TCG (QEMU 7.2 loses IPIs in flat mode)', () => {
+    expect(tcgApicWorkaround(['-smp', '6,sockets=2,cores=3,threads=1'])).toEqual(['possible_cpus=9']); // APIC IDs 0-2, 4-6
+    expect(tcgApicWorkaround(['-smp', '4,sockets=1,cores=2,threads=2'])).toEqual([]);
+    expect(tcgApicWorkaround(['-smp', '6,sockets=3,cores=2,threads=1'])).toEqual([]); // 0-5
+    expect(tcgApicWorkaround(['-smp', '5,sockets=1,dies=5,cores=1,threads=1'])).toEqual([]); // 0-4
+    expect(tcgApicWorkaround(['-smp', '6,sockets=1,cores=2,threads=3'])).toEqual(['possible_cpus=9']); // 0-2, 4-6
+    expect(tcgApicWorkaround(['-smp', '10,sockets=2,cores=5,threads=1'])).toEqual([]); // more than 8: physical mode
   });
 });
 
@@ -120,6 +144,22 @@ describe.skipIf(!guestAvailable())('the guest harness', () => {
       expect(await g.runOk('ip link set v0 up && rdma link add rxe0 type rxe netdev v0 && ls /sys/class/infiniband')).toBe('rxe0\n');
     });
   });
+
+  it("boots from another tool's QEMU argv (two sockets of three cores: APIC IDs with a gap)", async () => {
+    const shape = resolveShape({ name: 'argv', cpu: { sockets: 2, cores: 3, threads: 1 }, nodes: [{ cpus: '0-2', memory: '256M' }, { cpus: '3-5', memory: '256M' }], distances: [[10, 15], [15, 10]] });
+    // As a management tool writes it: KVM, the host CPU, paused, kept alive at poweroff, a device behind an expander bridge of node 1.
+    const argv = ['-machine', 'q35,accel=kvm', '-cpu', 'host', '-S', '-no-shutdown', '-display', 'none', ...shapeQemuArgs(shape),
+      '-device', 'pxb-pcie,id=pxb1,bus_nr=128,numa_node=1,bus=pcie.0', '-device', 'pcie-root-port,id=rp0,bus=pxb1,chassis=1', '-device', 'edu,id=d0,bus=rp0'];
+    const g = await bootGuest({ name: 'argv', argv });
+    try {
+      expect(g.shape).toBeNull();
+      expect(await g.runOk('hostname; numactl -H | grep -E "^node [01] cpus|^  1:"')).toBe('argv\nnode 0 cpus: 0 1 2\nnode 1 cpus: 3 4 5\n  1:  15  10 \n');
+      expect(await g.runOk('cat /sys/bus/pci/devices/0000:81:00.0/vendor /sys/bus/pci/devices/0000:81:00.0/numa_node')).toBe('0x1234\n1\n');
+    } finally {
+      await g.close();
+    }
+    expect(runningGuests()).toBe(0);
+  }, 180_000);
 
   it('a guest that cannot boot fails with the serial log, and nothing is left running', async () => {
     const err = await bootGuest({ ...SMALL, name: 'no-init' }, { kernelArgs: ['rdinit=/no-such-init'], timeoutMs: 120_000 }).catch((e: unknown) => e);

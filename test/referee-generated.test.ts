@@ -28,12 +28,11 @@
  * Seeded by the file's seed (test/support/seed.ts): NUMAPLAN_SEED replays a run.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTopology } from '../src/adapters/source.js';
 import { placementJson } from '../src/cli/commands/place.js';
 import {
   EMIT_FORMATS,
@@ -52,14 +51,11 @@ import { createHostState, parseVmSpec, place } from '../src/core/placement/index
 import { placeMany } from '../src/core/placement/place.js';
 import type { Placement } from '../src/core/placement/types.js';
 import { seededRandom } from '../src/core/random.js';
-import type { Topology } from '../src/core/topology/model.js';
-import { getPreset, presetNames } from '../src/core/topology/presets/index.js';
 import { acceptFor } from '../src/cli/commands/place.js';
 import { parseChArgv, validateCh } from './support/cloud-hypervisor/ch-rules.js';
-import { dataSet } from './support/data.js';
-import { generateRequest } from './support/generated/requests.js';
+import { domxmlToNative } from './support/generated/libvirt-native.js';
+import { generatedRequests, type Host, type QueuedRequest } from './support/generated/suite.js';
 import { TCG_CPU, infoNuma, mapHostNodesToZero, probeQemu, type QmpView, startableLibvirtArgv } from './support/generated/qemu-probe.js';
-import { runLstopo } from './support/lstopo.js';
 import { mapPool } from './support/pool.js';
 import { runSeed } from './support/seed.js';
 import { tool } from './support/tools.js';
@@ -68,19 +64,10 @@ import { checkXlConfig, type XlDump } from './support/xl/xl-rules.js';
 const seed = runSeed();
 console.log(`referee-generated: seed ${seed} (NUMAPLAN_SEED=${seed} replays this run)`);
 
-/** Requests per host, random hwloc synthetic hosts and real XML captures per run. */
-const REQUESTS_PER_HOST = 34;
-const SYNTHETIC_HOSTS = 5;
-const REAL_XML_HOSTS = 2;
 const MIB = 1024 * 1024;
 const FIXTURES = ['vi-basic', 'vi-uefi-iothreads', 'vi-hotplug'];
 const FIXTURE_DIR = join(import.meta.dirname, 'fixtures', 'libvirt');
 const XL_SOURCE = join(import.meta.dirname, 'support', 'xl', 'xl-cfg-dump.c');
-
-interface Host {
-  name: string;
-  topology: Topology;
-}
 
 interface Sample {
   id: string;
@@ -110,34 +97,7 @@ function run(cmd: string, args: readonly string[], input?: string): Promise<{ co
   });
 }
 
-/** A random hwloc synthetic description (the forms of test/hwloc-synthetic.test.ts). */
-function syntheticDescription(rand: () => number): string {
-  const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
-  const P = int(1, 4);
-  const N = int(1, 4);
-  const C = int(1, 8);
-  const T = int(1, 4);
-  const mem = `(memory=${int(2, 64)}GB)`;
-  const forms = [
-    `pack:${P} numa:${N}${mem} core:${C} pu:${T}`,
-    `numa:${N}${mem} pack:${P} core:${C} pu:${T}`,
-    `pack:${P} die:${int(1, 2)} numa:${N}${mem} core:${C} pu:${T}`,
-    `pack:${P} numa:${N}${mem} l3:${int(1, 2)} core:${C} pu:${T}`,
-  ];
-  return forms[int(0, forms.length - 1)] as string;
-}
-
 const EMIT: EmitOptions = {};
-
-let lstopoFiles = 0;
-/** Writes lstopo's XML of a synthetic description into `dir`; returns the file. */
-async function lstopoXml(dir: string, description: string): Promise<string> {
-  const r = await runLstopo(['--input', description, '--of', 'xml', '-']);
-  if (r.code !== 0) throw new Error(`lstopo --input "${description}": ${r.stderr}`);
-  const file = join(dir, `synthetic-${lstopoFiles++}.xml`);
-  writeFileSync(file, r.stdout);
-  return file;
-}
 
 describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${seed})`, () => {
   let dir = '';
@@ -145,51 +105,15 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
   const samples: Sample[] = [];
   const counts = { requests: 0, requestErrors: 0, refused: 0, accepted: 0 };
   const requestErrors: string[] = [];
-  const queue: { host: Host; spec: string; deviceNodes: boolean }[] = [];
+  const queue: QueuedRequest[] = [];
   let xlDump = '';
 
   beforeAll(async () => {
     dir = join(tmpdir(), `numaplan-generated-${process.pid}-${Date.now()}`);
     mkdirSync(dir, { recursive: true });
-    const rand = seededRandom(seed ^ 0x15ee15);
-    for (const name of presetNames()) hosts.push({ name: `preset:${name}`, topology: (getPreset(name) as { build(): Topology }).build() });
-    for (let k = 0; k < SYNTHETIC_HOSTS; k++) {
-      const description = syntheticDescription(rand);
-      hosts.push({ name: `hwloc synthetic "${description}"`, topology: await loadTopology(`hwloc:${await lstopoXml(dir, description)}`) });
-    }
-    const xmlDir = dataSet('hwloc/xml');
-    if (xmlDir) {
-      const files = readdirSync(xmlDir).filter((f) => f.endsWith('.xml')).sort();
-      for (let k = 0; k < REAL_XML_HOSTS && files.length > 0; k++) {
-        const f = files[Math.floor(rand() * files.length)] as string;
-        try {
-          const t = await loadTopology(`hwloc:${join(xmlDir, f)}`);
-          if (t.nodes.some((n) => n.cpus.length > 0 && n.memory.total > 0)) hosts.push({ name: `hwloc capture ${f}`, topology: t });
-        } catch {
-          // a capture the importer refuses is the import suite's business
-        }
-      }
-    }
-    let i = 0;
-    const presetHost = (name: string): Host => hosts.find((h) => h.name === `preset:${name}`) as Host;
-    // The issue's reproductions, judged like every generated request (then the random ones).
-    const smt4 = { name: 'hwloc synthetic "pack:2 numa:2 core:4 pu:4"', topology: await loadTopology(`hwloc:${await lstopoXml(dir, 'pack:2 numa:2 core:4 pu:4')}`) };
-    const huge = { name: 'hwloc synthetic "pack:2 numa:1(memory=1200GB) core:4 pu:2"', topology: await loadTopology(`hwloc:${await lstopoXml(dir, 'pack:2 numa:1(memory=1200GB) core:4 pu:2')}`) };
-    const examples: { host: Host; spec: string; deviceNodes: boolean }[] = [
-      { host: presetHost('broadwell-2s'), spec: 'name=il,vcpus=8,memory=16G,numa=interleave', deviceNodes: false },
-      { host: presetHost('broadwell-2s'), spec: 'name=pf,vcpus=24,memory=96G,numa=preferred', deviceNodes: false },
-      { host: presetHost('cxl-2s'), spec: 'name=cx,vcpus=4,memory=8G,tier=cxl', deviceNodes: false },
-      { host: presetHost('epyc-2s-nps2'), spec: 'name=w,vcpus=145,memory=16G', deviceNodes: false },
-      { host: huge, spec: 'name=big,vcpus=4,memory=1T', deviceNodes: false },
-      { host: presetHost('broadwell-2s'), spec: 'name=dn,vcpus=4,memory=8G,devices=gpu:1:none', deviceNodes: true },
-      { host: presetHost('broadwell-2s'), spec: 'name=sh,vcpus=24,memory=8G,cpu=shared', deviceNodes: false },
-      { host: smt4, spec: 'name=s4,vcpus=8,memory=1G,smt=require', deviceNodes: false },
-      // A fresh seed's find: more than 255 vCPUs need x2APIC (libvirt: an IOMMU with eim; QEMU: split irqchip).
-      { host: presetHost('epyc-2s-nps1'), spec: 'name=x2,vcpus=267,memory=54138M', deviceNodes: false },
-    ];
-    hosts.push(smt4, huge);
-    for (const [k, ex] of examples.entries()) queue.push({ host: ex.host, spec: ex.spec.replace(/^name=[^,]+/, `name=x${k}`), deviceNodes: ex.deviceNodes });
-    for (const host of hosts) for (let k = 0; k < REQUESTS_PER_HOST; k++) queue.push({ host, ...generateRequest(rand, host.topology, i++) });
+    const generated = await generatedRequests(seededRandom(seed ^ 0x15ee15), dir);
+    hosts.push(...generated.hosts);
+    queue.push(...generated.queue);
     for (const { host, ...g } of queue) {
       {
         counts.requests++;
@@ -304,7 +228,11 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
         }
       }
       // --device-nodes: a device outside the VM's nodes gets a guest node of its own, one-node VMs too.
-      if (s.deviceNodes) {
+      // (An interleaved VM has one guest node: the explanation says --device-nodes is not applied.)
+      if (s.deviceNodes && s.placement.memoryPolicy === 'interleave') {
+        const outside = s.placement.devices.some((d) => d.node !== null && !s.placement.nodes.includes(d.node));
+        if (outside && !JSON.stringify(s.placement.explanation).includes('--device-nodes: not applied')) bad.push(`${s.id} ${s.spec} --device-nodes: interleaved, and the explanation does not say the devices get no guest node`);
+      } else if (s.deviceNodes) {
         const vmNodes = new Set(s.placement.nodes);
         for (const d of s.placement.devices) {
           if (d.node === null || vmNodes.has(d.node)) continue;
@@ -430,42 +358,8 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
         const lanes = [0, 1].map((cpu) => groups.map((g, k) => ({ g, k })).filter(({ k }) => k % 2 === cpu));
         await Promise.all(lanes.map(async (lane) => { for (const { g: [host, list], k } of lane) await convert(host, list, k); }));
         async function convert(host: Host, list: typeof files, k: number): Promise<void> {
-          const nodeDir = join(dir, `sysfs-node-${k}`);
-          mkdirSync(nodeDir, { recursive: true });
-          const ids = host.topology.nodes.map((n) => n.id);
-          for (const n of host.topology.nodes) {
-            mkdirSync(join(nodeDir, `node${n.id}`), { recursive: true });
-            writeFileSync(join(nodeDir, `node${n.id}`, 'cpulist'), `${n.cpus.join(',')}\n`);
-          }
-          for (const f of ['possible', 'online', 'has_memory', 'has_normal_memory']) writeFileSync(join(nodeDir, f), `${ids.join(',')}\n`);
-          writeFileSync(join(nodeDir, 'has_cpu'), `${host.topology.nodes.filter((n) => n.cpus.length > 0).map((n) => n.id).join(',')}\n`);
-          // One virsh process per host runs every conversion (the driver starts once); it is pinned
-          // to one CPU because libvirt's capability cache is keyed on the CPUID of the CPU it runs on.
-          const cpu = k % 2;
-          const root = join(dir, `libvirt-embed-${cpu}`);
-          const commands = list.map((f, j) => `echo @@@${j}; domxml-to-native qemu-argv '${f.path}'`).join('; ');
-          const script = [
-            'set -e',
-            `mount --bind '${nodeDir}' /sys/devices/system/node`,
-            `mkdir -p '${dir}/hp2-${k}' '${dir}/hp1g-${k}'`,
-            `mount -t hugetlbfs -o pagesize=2M none '${dir}/hp2-${k}'`,
-            `mount -t hugetlbfs -o pagesize=1G none '${dir}/hp1g-${k}' 2>/dev/null || true`,
-            'set +e',
-            `taskset -c ${cpu} virsh -c 'qemu:///embed?root=${root}' "${commands}; echo @@@end"`,
-          ].join('\n');
-          const r = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script]);
-          const sections = r.stdout.split(/^@@@/m).slice(1);
-          for (const [j, f] of list.entries()) {
-            const sec = sections.find((x) => x.startsWith(`${j}\n`));
-            const line = sec?.split('\n').find((l) => l.includes('qemu-system-x86_64'));
-            if (line) argvOf.set(f.path, line);
-          }
-          // A failed conversion: run it alone to get libvirt's message.
-          for (const f of list.filter((x) => !argvOf.has(x.path))) {
-            const one = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${script.split('\n').slice(0, -1).join('\n')}\ntaskset -c ${cpu} virsh -c 'qemu:///embed?root=${root}' domxml-to-native qemu-argv '${f.path}'`]);
-            const line = one.stdout.split('\n').find((l) => l.includes('qemu-system-x86_64'));
-            argvOf.set(f.path, line ?? `ERROR ${one.stderr.split('\n').filter((l) => !/ info : | warning : /.test(l)).join(' ').trim()}`);
-          }
+          const lines = await domxmlToNative(dir, host.topology, list.map((f) => f.path), k);
+          for (const [path, line] of lines) argvOf.set(path, line);
         }
       }, 600_000);
 

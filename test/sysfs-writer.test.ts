@@ -53,6 +53,8 @@ const devices: PciDeviceInput[] = [
   { address: '0000:3b:00.3', class: 'nic', classCode: 0x020000, vendorId: 0x15b3, deviceId: 0x1018, node: 0, localCpus: node0Cpus, physfn: '0000:3b:00.0' },
   { address: '0000:af:00.0', class: 'nvme', classCode: 0x010802, vendorId: 0x144d, deviceId: 0xa808, node: 1, localCpus: node1Cpus },
   { address: '0000:d8:00.0', class: 'gpu', classCode: 0x030200, vendorId: 0x10de, deviceId: 0x20b0, node: null, localCpus: null },
+  // The root port above the NIC and its VFs (buses 3b-3b): the tree is written as the kernel nests it.
+  { address: '0000:3a:00.0', class: 'bridge', classCode: 0x060400, vendorId: 0x8086, deviceId: 0x2030, node: 0, localCpus: node0Cpus, bridge: { secondary: 0x3b, subordinate: 0x3b } },
 ];
 
 /** The synthetic machines the writer must get right. */
@@ -261,8 +263,11 @@ describe('sysfs writer: hwloc reads the trees', () => {
   it.runIf(haveLstopo)('devices: PCI functions, their OS devices and locality', () => {
     const topo = machines['2x10x2 with huge pages and devices']?.() as Topology;
     const view = lstopo(write(topo));
-    const pci = view.objects.filter((o) => o.type === 'PCIDev');
+    const pci = view.objects.filter((o) => o.type === 'PCIDev' || (o.type === 'Bridge' && o.attrs.pci_busid !== undefined));
     expect(pci.map((o) => o.attrs.pci_busid).sort()).toEqual(topo.pciDevices.map((d) => d.address));
+    // The root port is a bridge to buses 3b-3b with the NIC and its VFs below it, as in the model.
+    expect(pci.find((o) => o.attrs.pci_busid === '0000:3a:00.0')?.attrs.bridge_pci).toBe('0000:[3b-3b]');
+    for (const d of topo.pciDevices) expect(pci.find((o) => o.attrs.pci_busid === d.address)?.parent?.attrs.pci_busid, d.address).toBe(d.parent ?? undefined);
     for (const dev of topo.pciDevices) {
       const h = pci.find((o) => o.attrs.pci_busid === dev.address) as HwlocObject;
       const hex = (n: number, w: number): string => n.toString(16).padStart(w, '0');
@@ -308,11 +313,11 @@ describe('sysfs writer: files in the kernel formats', () => {
     expect(read(`${pf}/numa_node`)).toBe('0\n');
     expect(read(`${pf}/local_cpus`)).toBe('00,3ff003ff\n');
     expect(read(`${pf}/sriov_totalvfs`)).toBe('8\n');
-    expect(readlinkSync(join(root, pf))).toBe('../../../devices/pci0000:3b/0000:3b:00.0');
+    expect(readlinkSync(join(root, pf))).toBe('../../../devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0');
     expect(readlinkSync(join(root, `${pf}/virtfn1`))).toBe('../0000:3b:00.3');
     expect(readlinkSync(join(root, 'sys/bus/pci/devices/0000:3b:00.2/physfn'))).toBe('../0000:3b:00.0');
-    expect(readlinkSync(join(root, 'sys/class/net/ens1f0np0'))).toBe('../../devices/pci0000:3b/0000:3b:00.0/net/ens1f0np0');
-    expect(readlinkSync(join(root, 'sys/class/infiniband/mlx5_0'))).toBe('../../devices/pci0000:3b/0000:3b:00.0/infiniband/mlx5_0');
+    expect(readlinkSync(join(root, 'sys/class/net/ens1f0np0'))).toBe('../../devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0/net/ens1f0np0');
+    expect(readlinkSync(join(root, 'sys/class/infiniband/mlx5_0'))).toBe('../../devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0/infiniband/mlx5_0');
     expect(read('sys/bus/pci/devices/0000:d8:00.0/numa_node')).toBe('-1\n');
   });
 });

@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { XMLParser } from 'fast-xml-parser';
 
 /** The lstopo binary the suites use. */
 export const LSTOPO = 'lstopo-no-graphics';
@@ -66,6 +67,8 @@ export interface LstopoCounts {
   pus: number;
   /** Distinct pci_busid values of PCIDev objects. */
   pciAddresses: string[];
+  /** Distinct pci_busid values of PCI-to-PCI Bridge objects (root ports, switch ports). */
+  pciBridgeAddresses: string[];
   /** NUMA node os indexes in document order. */
   nodeIds: number[];
   /** NUMALatency (or the only NUMANode matrix), by node os index: `distance(from, to)`. Null when absent. */
@@ -77,6 +80,7 @@ export function countsFromLstopoXml(xml: string): LstopoCounts {
   const count = (type: string): number => (xml.match(new RegExp(`<object type="${type}"[ >/]`, 'g')) ?? []).length;
   const nodeIds = [...xml.matchAll(/<object type="NUMANode"[^>]*?\bos_index="(\d+)"/g)].map((m) => Number(m[1]));
   const pci = [...xml.matchAll(/<object type="PCIDev"[^>]*?\bpci_busid="([^"]+)"/g)].map((m) => (m[1] as string).toLowerCase());
+  const bridges = [...xml.matchAll(/<object type="Bridge"[^>]*?\bpci_busid="([^"]+)"/g)].map((m) => (m[1] as string).toLowerCase());
   const blocks = [...xml.matchAll(/<distances2 ([^>]*)>([\s\S]*?)<\/distances2>/g)].filter((m) => /type="NUMANode"/.test(m[1] as string));
   const block = blocks.find((m) => /name="NUMALatency"/.test(m[1] as string)) ?? (blocks.length === 1 ? blocks[0] : undefined);
   let numaLatency: Map<number, Map<number, number>> | null = null;
@@ -100,6 +104,7 @@ export function countsFromLstopoXml(xml: string): LstopoCounts {
     cores: count('Core'),
     pus: count('PU'),
     pciAddresses: [...new Set(pci)].sort(),
+    pciBridgeAddresses: [...new Set(bridges)].sort(),
     nodeIds,
     numaLatency,
   };
@@ -174,4 +179,38 @@ export function lstopoMachineCpusets(xml: string): { cpuset: number[]; complete:
   if (tag === undefined) throw new Error('no Machine object in the lstopo XML');
   const set = (name: string): number[] => hwlocBitmapIndexes(new RegExp(`\\b${name}="([^"]*)"`).exec(tag)?.[1] ?? '0x0');
   return { cpuset: set('cpuset'), complete: set('complete_cpuset'), allowed: set('allowed_cpuset') };
+}
+
+/**
+ * The PCI tree of an XML document written by lstopo, one line per object in document order, indented
+ * by depth below its host bridge: `host DDDD:[SS-EE] at TYPE CPUSET` (the non-I/O object it hangs
+ * from), `bridge BUSID DDDD:[SS-EE]` (a PCI-to-PCI bridge), `pci BUSID CLASS` (a PCI function).
+ * Read with a generic XML parser, not numaplan's importer.
+ */
+export function pciTreeFromLstopoXml(xml: string): string[] {
+  type Node = Record<string, unknown> & { ':@'?: Record<string, string> };
+  const doc = new XMLParser({ ignoreAttributes: false, preserveOrder: true, attributeNamePrefix: '' }).parse(xml) as Node[];
+  const out: string[] = [];
+  const walk = (nodes: Node[], depth: number, at: string): void => {
+    for (const n of nodes) {
+      if (Array.isArray(n.topology)) walk(n.topology as Node[], depth, at);
+      if (!Array.isArray(n.object)) continue;
+      const a = n[':@'] ?? {};
+      const kids = n.object as Node[];
+      if (a.type === 'Bridge' || a.type === 'PCIDev') {
+        const desc =
+          a.type === 'PCIDev'
+            ? `pci ${a.pci_busid} ${(a.pci_type ?? '').slice(0, 4)}`
+            : a.pci_busid !== undefined
+              ? `bridge ${a.pci_busid} ${a.bridge_pci}`
+              : `host ${a.bridge_pci} at ${at}`;
+        out.push(`${'  '.repeat(depth)}${desc}`);
+        walk(kids, depth + 1, at);
+      } else if (a.type !== 'OSDev' && a.type !== 'Misc') {
+        walk(kids, depth, a.type === 'NUMANode' ? at : `${a.type} ${a.cpuset}`);
+      }
+    }
+  };
+  walk(doc, 0, 'root');
+  return out;
 }

@@ -14,15 +14,19 @@
  *   the node's memory).
  * - Offline PUs appear only in complete_cpuset; disallowed PUs and nodes are left out of the root's
  *   allowed_cpuset / allowed_nodeset, exactly as hwloc writes them.
- * - PCI devices are PCIDev objects under one host Bridge per (locality, PCI domain); the locality is
- *   the object holding the device's node (reported or inferred), else the smallest object holding its
- *   local CPUs, else the Machine. Network and RDMA names become OSDev children; SR-IOV relations,
+ * - PCI: the model's tree as hwloc writes it: each host bridge (a Bridge without pci_busid, its bus
+ *   range in bridge_pci), below it the functions of its root bus, PCI-to-PCI bridges as Bridge
+ *   objects with their bus range and their functions below them, the rest as PCIDev objects, in
+ *   bus-id order. A host bridge sits below the locality of its first function, as hwloc attaches it:
+ *   the object holding the function's node (reported or inferred), else the smallest object holding
+ *   its local CPUs, else the Machine. Network and RDMA names become OSDev children; SR-IOV relations,
  *   which hwloc does not describe, are kept in `NumaplanSRIOV*` info attributes for numaplan's own
  *   round trip.
  * - The distance matrix is one `distances2` element named NUMALatency with OS indexing, written only
  *   when the source reported one (an assumed 10/20 matrix is not passed off as the OS's).
  */
-import type { Cache, NumaNode, PciDevice, Topology } from '../../core/topology/model.js';
+import type { Cache, NumaNode, PciBusRange, PciDevice, PciHostBridge, Topology } from '../../core/topology/model.js';
+import { parsePciAddress, pciChildren, pciDomainOf } from '../../core/topology/pci-tree.js';
 import { distancesAssumed } from '../../core/topology/build.js';
 import { formatHwlocBitmap } from './bitmap.js';
 import { OSDEV_NETWORK_V2, OSDEV_OPENFABRICS_V2, formatPciType } from './pci.js';
@@ -43,7 +47,8 @@ interface XObj {
 }
 
 interface XIo {
-  domain: string;
+  host: PciHostBridge;
+  /** The functions of its root bus, in bus-id order. */
   devices: PciDevice[];
 }
 
@@ -151,18 +156,29 @@ export function topologyToHwlocXml(topo: Topology): string {
     nodeHome.set(n.id, home);
   }
 
-  // --- PCI devices ---
-  for (const d of topo.pciDevices) {
-    const nodeId = d.node ?? d.inferredNode;
-    let home: XObj = (nodeId !== null ? nodeHome.get(nodeId) : undefined) ?? machine;
-    if (nodeId === null && d.localCpus && onlyOnline(d.localCpus).length > 0) home = smallestContaining(machine, new Set(onlyOnline(d.localCpus)));
-    const domain = d.address.slice(0, d.address.indexOf(':'));
-    let bridge = home.io.find((b) => b.domain === domain);
-    if (!bridge) {
-      bridge = { domain, devices: [] };
-      home.io.push(bridge);
+  // --- PCI: host bridges, each below the locality of its first function ---
+  const byBusId = (a: PciDevice, b: PciDevice): number => {
+    const x = parsePciAddress(a.address);
+    const y = parsePciAddress(b.address);
+    return x.domain - y.domain || x.bus - y.bus || x.dev - y.dev || x.func - y.func;
+  };
+  // A PCI-to-PCI bridge without valid buses is not written: hwloc drops such a bridge too.
+  const written = (d: PciDevice): boolean => d.bridge !== null || d.classCode >> 8 !== 0x0604;
+  const childrenOf = new Map<string, PciDevice[]>();
+  for (const d of [...topo.pciDevices].sort(byBusId).filter(written)) {
+    if (d.parent !== null) childrenOf.set(d.parent, [...(childrenOf.get(d.parent) ?? []), d]);
+  }
+  for (const host of topo.pciHostBridges) {
+    const devices = pciChildren(topo, host).sort(byBusId).filter(written);
+    const first = devices[0];
+    let home: XObj = machine;
+    if (first) {
+      const local = first.localCpus ? onlyOnline(first.localCpus) : [];
+      const nodeId = first.node ?? first.inferredNode;
+      if (local.length > 0) home = ioParent(machine, local, obj);
+      else home = (nodeId !== null ? nodeHome.get(nodeId) : undefined) ?? machine;
     }
-    bridge.devices.push(d);
+    home.io.push({ host, devices });
   }
 
   // --- write ---
@@ -228,19 +244,22 @@ export function topologyToHwlocXml(topo: Topology): string {
     line(depth, '</object>');
   };
 
+  const hex2 = (v: number): string => v.toString(16).padStart(2, '0');
+  const busRange = (domain: string, r: PciBusRange): string => `${domain}:[${hex2(r.secondary)}-${hex2(r.subordinate)}]`;
+
   const writeBridge = (b: XIo, depth: number): void => {
-    const devices = [...b.devices].sort((x, y) => x.address.localeCompare(y.address));
-    const buses = devices.map((d) => Number.parseInt(d.address.split(':')[1] as string, 16));
-    const hex2 = (v: number): string => v.toString(16).padStart(2, '0');
-    line(
-      depth,
-      `<object type="Bridge" gp_index="${gp++}" bridge_type="0-1" depth="0" bridge_pci="${b.domain}:[${hex2(Math.min(...buses))}-${hex2(Math.max(...buses))}]">`,
-    );
-    for (const d of devices) writeDevice(d, depth + 1);
+    const attrs = `type="Bridge" gp_index="${gp++}" bridge_type="0-1" depth="0" bridge_pci="${busRange(b.host.domain, b.host.buses)}"`;
+    if (b.devices.length === 0) {
+      line(depth, `<object ${attrs}/>`);
+      return;
+    }
+    line(depth, `<object ${attrs}>`);
+    for (const d of b.devices) writeDevice(d, depth + 1, 1);
     line(depth, '</object>');
   };
 
-  const writeDevice = (d: PciDevice, depth: number): void => {
+  /** A function: a PCI-to-PCI bridge (with the functions below it) or a PCIDev; `level` counts the bridges above it, the host bridge included. */
+  const writeDevice = (d: PciDevice, depth: number, level: number): void => {
     const infos: [string, string][] = [];
     if (d.name) infos.push(['PCIDevice', d.name]);
     if (d.physfn) infos.push(['NumaplanSRIOVPhysFn', d.physfn]);
@@ -252,14 +271,17 @@ export function topologyToHwlocXml(topo: Topology): string {
       ...d.netDevices.map((n): [string, number] => [n, OSDEV_NETWORK_V2]),
       ...d.rdmaDevices.map((n): [string, number] => [n, OSDEV_OPENFABRICS_V2]),
     ];
-    const head = `<object type="PCIDev" gp_index="${gp++}" pci_busid="${esc(d.address)}" pci_type="${formatPciType(d.classCode, d.vendorId, d.deviceId)}" pci_link_speed="0.000000"`;
-    if (infos.length === 0 && osdevs.length === 0) {
+    const below = d.bridge ? (childrenOf.get(d.address) ?? []) : [];
+    const kind = d.bridge ? `type="Bridge" gp_index="${gp++}" bridge_type="1-1" depth="${level}" bridge_pci="${busRange(pciDomainOf(d.address), d.bridge)}"` : `type="PCIDev" gp_index="${gp++}"`;
+    const head = `<object ${kind} pci_busid="${esc(d.address)}" pci_type="${formatPciType(d.classCode, d.vendorId, d.deviceId)}" pci_link_speed="0.000000"`;
+    if (infos.length === 0 && osdevs.length === 0 && below.length === 0) {
       line(depth, `${head}/>`);
       return;
     }
     line(depth, `${head}>`);
     for (const [k, v] of infos) line(depth + 1, `<info name="${esc(k)}" value="${esc(v)}"/>`);
     for (const [name, t] of osdevs) line(depth + 1, `<object type="OSDev" gp_index="${gp++}" name="${esc(name)}" osdev_type="${t}"/>`);
+    for (const c of below) writeDevice(c, depth + 1, level + 1);
     line(depth, '</object>');
   };
 
@@ -297,6 +319,37 @@ function insert(root: XObj, c: XObj): void {
   // hwloc orders siblings by their complete CPU sets (offline PUs included); ordering by online
   // CPUs alone makes it report an out-of-order XML load when offline PUs interleave packages.
   at.children.sort((a, b) => (a.complete[0] as number) - (b.complete[0] as number) || (a.cpus[0] as number) - (b.cpus[0] as number));
+}
+
+/**
+ * Where hwloc attaches I/O local to `cpus` (hwloc__pci_find_insert_io_parent_by_cpuset): the
+ * smallest object covering them when its CPU set is exactly theirs, raised through parents that have
+ * no other child; otherwise a Group of exactly those CPUs inserted below the smallest covering object
+ * (unless it would cut through one of its children: then that covering object).
+ */
+function ioParent(root: XObj, cpus: readonly number[], make: (type: string, rank: number, complete: readonly number[]) => XObj): XObj {
+  const set = new Set(cpus);
+  let at = root;
+  for (;;) {
+    const next = at.children.find((k) => isSubset(cpus, new Set(k.cpus)));
+    if (!next) break;
+    at = next;
+  }
+  if (at.cpus.length === set.size) {
+    while (at.parent && at.parent.children.length === 1) at = at.parent;
+    return at;
+  }
+  const inside = at.children.filter((k) => isSubset(k.cpus, set));
+  if (at.children.some((k) => !inside.includes(k) && k.cpus.some((c) => set.has(c)))) return at;
+  if (inside.flatMap((k) => k.cpus).length !== set.size) return at;
+  const g = make('Group', RANK.Group, inside.flatMap((k) => k.complete));
+  g.parent = at;
+  g.children = inside;
+  for (const k of inside) k.parent = g;
+  at.children = [...at.children.filter((k) => !inside.includes(k)), g];
+  at.children.sort((a, b) => (a.complete[0] as number) - (b.complete[0] as number) || (a.cpus[0] as number) - (b.cpus[0] as number));
+  g.children.sort((a, b) => (a.complete[0] as number) - (b.complete[0] as number) || (a.cpus[0] as number) - (b.cpus[0] as number));
+  return g;
 }
 
 function outermostEqual(root: XObj, key: string): XObj | null {

@@ -17,8 +17,10 @@
  *   NUMANode matrix (os or gp indexing); pairs it does not cover are assumed 10/20 with a warning.
  *   Heterogeneous matrices (`distances2hetero`, e.g. NVLink bandwidth) and memattrs are not read.
  * - Caches (L1-L5, data/instruction/unified), Die and Group objects become caches and groups.
- * - PCIDev objects become PCI devices (Bridges are not counted, as hwloc does not count them as
- *   PCI devices); their locality is the cpuset of the nearest non-I/O ancestor; their node is the
+ * - PCIDev objects and PCI-to-PCI Bridges (those with a pci_busid: root ports, switch ports) become
+ *   PCI functions, a bridge with the buses below it (bridge_pci "dddd:[ss-ee]"), each with the
+ *   bridge above it as its parent; a Bridge without pci_busid is a host bridge (pciHostBridges, with
+ *   its bus range). Their locality is the cpuset of the nearest non-I/O ancestor; their node is the
  *   one node whose CPUs meet that cpuset. OSDev children give RDMA (OpenFabrics) and network names.
  *   hwloc XML has no SR-IOV markers, so `sriov`/`physfn` are null unless numaplan's own
  *   `NumaplanSRIOV*` info attributes (written by the exporter) are present.
@@ -28,7 +30,7 @@
  */
 import { type NodeInput, type PciDeviceInput, type PuInput, makeTopology } from '../../core/topology/build.js';
 import { TopologyError } from '../../core/topology/errors.js';
-import type { Cache, Group, MemoryTier, PagePool, Topology, TopologyWarning } from '../../core/topology/model.js';
+import type { Cache, Group, MemoryTier, PagePool, PciBusRange, PciHostBridge, Topology, TopologyWarning } from '../../core/topology/model.js';
 import { MAX_CPU_ID, MAX_NODE_ID } from '../../core/topology/limits.js';
 import { type HwlocBitmap, parseHwlocBitmap } from './bitmap.js';
 import { deviceClassOf, osDevKind, parsePciType } from './pci.js';
@@ -76,6 +78,8 @@ interface Ctx {
   coreId: number | undefined;
   /** cpuset of the nearest non-I/O ancestor (device locality). */
   locality: number[] | null;
+  /** pci_busid of the nearest PCI-to-PCI Bridge ancestor; null below a host bridge or outside I/O. */
+  pciParent: string | null;
   path: string;
 }
 
@@ -88,6 +92,7 @@ class Importer {
   readonly groups: Group[] = [];
   readonly packages = new Map<number, string | null>();
   readonly devices: RawDevice[] = [];
+  readonly hostBridges: PciHostBridge[] = [];
   hostname: string | null = null;
   private counter = 0;
   private readonly groupCounters = new Map<string, number>();
@@ -199,8 +204,21 @@ class Importer {
         }
         break;
       case 'PCIDev':
-        this.pciDevice(el, path, ctx.locality);
+        this.pciDevice(el, path, ctx.locality, ctx.pciParent, null);
         break;
+      case 'Bridge': {
+        const range = parseBridgePci(el.attrs.bridge_pci);
+        if (el.attrs.pci_busid !== undefined) {
+          if (!range) this.warnings.push({ path: `${this.origin}: ${path}`, message: `bridge without a bridge_pci bus range ("${el.attrs.bridge_pci ?? ''}"); kept as a plain function` });
+          this.pciDevice(el, path, ctx.locality, ctx.pciParent, range?.buses ?? null);
+          next.pciParent = el.attrs.pci_busid.trim().toLowerCase();
+        } else {
+          if (range) this.hostBridges.push(range);
+          else this.warnings.push({ path: `${this.origin}: ${path}`, message: `host bridge without a bridge_pci bus range ("${el.attrs.bridge_pci ?? ''}"); its functions get a host bridge derived from their buses` });
+          next.pciParent = null;
+        }
+        break;
+      }
       case 'Machine':
       case 'System':
         this.hostname = infoValue(el, 'HostName') ?? this.hostname;
@@ -261,7 +279,7 @@ class Importer {
     });
   }
 
-  private pciDevice(el: XmlElement, path: string, locality: number[] | null): void {
+  private pciDevice(el: XmlElement, path: string, locality: number[] | null, parent: string | null, bridge: PciBusRange | null): void {
     const busid = el.attrs.pci_busid;
     if (busid === undefined) this.fail(path, 'missing required attribute pci_busid');
     const address = busid.trim().toLowerCase();
@@ -302,6 +320,8 @@ class Importer {
               }
             : null,
         physfn: physfn ?? null,
+        parent,
+        bridge,
       },
       locality,
       rdma,
@@ -309,6 +329,13 @@ class Importer {
       path,
     });
   }
+}
+
+/** bridge_pci "dddd:[ss-ee]": the domain and the buses below a bridge; null when it is not one. */
+function parseBridgePci(text: string | undefined): PciHostBridge | null {
+  const m = /^\s*([0-9a-f]{4,8}):\[([0-9a-f]{2})-([0-9a-f]{2})\]\s*$/i.exec(text ?? '');
+  if (!m) return null;
+  return { domain: (m[1] as string).toLowerCase(), buses: { secondary: Number.parseInt(m[2] as string, 16), subordinate: Number.parseInt(m[3] as string, 16) } };
 }
 
 function isPackage(type: string | undefined): boolean {
@@ -353,7 +380,7 @@ export function topologyFromHwlocXml(text: string, origin: string): Topology {
 
   const imp = new Importer(origin, version, root);
   if (version > 3) imp.warnings.push({ path: origin, message: `hwloc XML version ${versionText} is newer than numaplan knows (2.x, 3.x)` });
-  imp.walk(root, { pkg: null, coreKey: null, coreId: undefined, locality: null, path: 'topology' });
+  imp.walk(root, { pkg: null, coreKey: null, coreId: undefined, locality: null, pciParent: null, path: 'topology' });
   if (imp.hostname === null) {
     imp.hostname = topology.children.find((c) => c.name === 'info' && c.attrs.name === 'HostName')?.attrs.value ?? null;
   }
@@ -422,6 +449,7 @@ export function topologyFromHwlocXml(text: string, origin: string): Topology {
     caches: imp.caches,
     groups: imp.groups,
     pciDevices,
+    pciHostBridges: imp.hostBridges,
     warnings: imp.warnings,
   });
 }

@@ -5,22 +5,45 @@
  * `infiniband/<dev>` folders under the function (each with its `device` link back to the function)
  * and their `sys/class/{net,infiniband}` links.
  *
- * Every function hangs directly below the root bus of its own bus number (no bridges are
- * modelled). A device whose local CPUs are unknown gets no `local_cpus`/`local_cpulist` files.
+ * Each function's folder sits below its parent bridge's, as the kernel nests them
+ * (`sys/devices/pci0000:00/0000:00:03.0/0000:01:00.0`), and a PCI-to-PCI bridge's `config` is a
+ * type-1 header with its primary, secondary and subordinate bus numbers (where hwloc and numaplan
+ * read the tree from). A device whose local CPUs are unknown gets no `local_cpus`/`local_cpulist` files.
  */
 import { posix } from 'node:path';
 import type { PciDevice, Topology } from '../../core/topology/model.js';
 import type { FileTree } from './file-tree.js';
 import { kernelList, kernelMask } from './kernel-format.js';
 
-/** The sysfs folder of a PCI function, relative to the tree root. */
-export function pciDevicePath(address: string): string {
-  const [domain, bus] = address.split(':') as [string, string];
-  return `sys/devices/pci${domain}:${bus}/${address}`;
+/** The sysfs folder of each PCI function, relative to the tree root: below its root bus and its bridges. */
+export function pciDevicePaths(topo: Topology): Map<string, string> {
+  const parentOf = new Map(topo.pciDevices.map((d) => [d.address, d.parent]));
+  const paths = new Map<string, string>();
+  const pathOf = (address: string, seen: Set<string>): string => {
+    const known = paths.get(address);
+    if (known) return known;
+    const parent = parentOf.get(address) ?? null;
+    let dir: string;
+    if (parent === null || seen.has(parent)) {
+      const [domain, bus] = address.split(':') as [string, string];
+      dir = `sys/devices/pci${domain}:${bus}/${address}`;
+    } else dir = `${pathOf(parent, new Set([...seen, address]))}/${address}`;
+    paths.set(address, dir);
+    return dir;
+  };
+  for (const d of topo.pciDevices) pathOf(d.address, new Set([d.address]));
+  return paths;
 }
 
 /** Plans the PCI files of `topo`; `nbits` is nr_cpu_ids (width of `local_cpus`). */
 export function addPciFiles(tree: FileTree, topo: Topology, nbits: number): void {
+  const paths = pciDevicePaths(topo);
+  const pciDevicePath = (address: string): string => {
+    const known = paths.get(address);
+    if (known) return known;
+    const [domain, bus] = address.split(':') as [string, string];
+    return `sys/devices/pci${domain}:${bus}/${address}`;
+  };
   for (const dev of topo.pciDevices) {
     const dir = pciDevicePath(dev.address);
     linkTo(tree, `sys/bus/pci/devices/${dev.address}`, dir);
@@ -62,7 +85,10 @@ function hex(value: number, digits: number): string {
   return `0x${value.toString(16).padStart(digits, '0')}`;
 }
 
-/** The first 64 bytes of a type-0 configuration header: IDs and class code, the rest zero. */
+/**
+ * The first 64 bytes of a configuration header: IDs and class code; for a PCI-to-PCI bridge a type-1
+ * header with its primary, secondary and subordinate buses; the rest zero.
+ */
 function configHeader(dev: PciDevice): Uint8Array {
   const b = new Uint8Array(64);
   const v = new DataView(b.buffer);
@@ -71,5 +97,11 @@ function configHeader(dev: PciDevice): Uint8Array {
   v.setUint8(0x09, dev.classCode & 0xff);
   v.setUint8(0x0a, (dev.classCode >> 8) & 0xff);
   v.setUint8(0x0b, (dev.classCode >> 16) & 0xff);
+  if (dev.bridge) {
+    v.setUint8(0x0e, 1);
+    v.setUint8(0x18, Number.parseInt(dev.address.split(':')[1] as string, 16));
+    v.setUint8(0x19, dev.bridge.secondary);
+    v.setUint8(0x1a, dev.bridge.subordinate);
+  }
   return b;
 }

@@ -2,6 +2,12 @@
  * PCI functions from sys/bus/pci/devices, with the RDMA and network interfaces that sit on them
  * (sys/class/infiniband/X/device and sys/class/net/X/device links) and their SR-IOV relations
  * (sriov_totalvfs, sriov_numvfs, virtfnN and physfn links).
+ *
+ * PCI-to-PCI bridges (class 0x0604 with a type-1 configuration header) carry the buses below them,
+ * read from their configuration space (`config`: secondary bus at 0x19, subordinate at 0x1a), as
+ * hwloc reads them; the tree (each function's parent bridge, the host bridges) is then derived from
+ * those ranges (core/topology/pci-tree.ts), so it is hwloc's tree. A bridge whose `config` cannot be
+ * read is a plain function (hwloc too sees no bridge then).
  */
 import type { PciDeviceInput } from '../../core/topology/build.js';
 import type { DeviceClass } from '../../core/topology/model.js';
@@ -53,7 +59,8 @@ export function readPci(fs: RootFs): PciDeviceInput[] {
     const vendorId = fs.readInt(`${dir}/vendor`) ?? 0;
     const deviceId = fs.readInt(`${dir}/device`) ?? 0;
     const numa = fs.readInt(`${dir}/numa_node`);
-    const localCpus = fs.readList(`${dir}/local_cpulist`) ?? fs.readMask(`${dir}/local_cpus`);
+    // local_cpus first, as hwloc reads it (the kernel prints both from one mask; a capture may disagree).
+    const localCpus = fs.readMask(`${dir}/local_cpus`) ?? fs.readList(`${dir}/local_cpulist`);
     const files = fs.list(dir);
     const vfs = files
       .filter((f) => /^virtfn\d+$/.test(f))
@@ -65,6 +72,7 @@ export function readPci(fs: RootFs): PciDeviceInput[] {
     const physfn = files.includes('physfn') ? linkAddress(fs.readlink(`${dir}/physfn`)) : null;
     const key = address.toLowerCase();
     const rdmaDevices = rdma.get(key) ?? [];
+    const bridge = (classCode >> 8) === PCI_CLASS_BRIDGE_PCI ? bridgeBuses(fs, `${dir}/config`) : null;
     devices.push({
       address: key,
       class: classifyPci(classCode, vendorId, rdmaDevices.length > 0),
@@ -78,9 +86,28 @@ export function readPci(fs: RootFs): PciDeviceInput[] {
       physfn,
       rdmaDevices,
       netDevices: net.get(key) ?? [],
+      bridge,
     });
   }
   return devices;
+}
+
+/** PCI class of a PCI-to-PCI bridge, and the configuration-space offsets hwloc reads for it. */
+const PCI_CLASS_BRIDGE_PCI = 0x0604;
+const PCI_HEADER_TYPE = 0x0e;
+const PCI_SECONDARY_BUS = 0x19;
+const PCI_SUBORDINATE_BUS = 0x1a;
+
+/**
+ * The buses below a PCI-to-PCI bridge, from its configuration space: null when the header is not a
+ * bridge's (type 1) or cannot be read. Ranges that cannot be below the bridge are left to
+ * makeTopology, which warns and keeps the function as a plain one.
+ */
+function bridgeBuses(fs: RootFs, path: string): { secondary: number; subordinate: number } | null {
+  const config = fs.readBytes(path);
+  if (config === null || config.length <= PCI_SUBORDINATE_BUS) return null;
+  if (((config[PCI_HEADER_TYPE] as number) & 0x7f) !== 1) return null;
+  return { secondary: config[PCI_SECONDARY_BUS] as number, subordinate: config[PCI_SUBORDINATE_BUS] as number };
 }
 
 /** The PCI address a sysfs link ends in ("../0000:3b:00.1" -> "0000:3b:00.1"). */

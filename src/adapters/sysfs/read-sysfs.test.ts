@@ -217,6 +217,43 @@ describe('readSysfs on hand-made trees', () => {
     expect(vfDev).toMatchObject({ class: 'nic', node: null, inferredNode: 1, physfn: '0000:3b:00.0' });
   });
 
+  it("reads PCI-to-PCI bridges' buses from their configuration space and builds hwloc's tree from them", () => {
+    /** A configuration header: type 1 with primary/secondary/subordinate buses, or type 0. */
+    const config = (bridge?: [number, number, number]): string => {
+      const b = new Array<number>(64).fill(0);
+      b[0x0e] = bridge ? 1 : 0;
+      if (bridge) [b[0x18], b[0x19], b[0x1a]] = bridge;
+      return String.fromCharCode(...b);
+    };
+    const dev = (address: string, cls: string, extra: Record<string, string> = {}): Record<string, string> => ({
+      [`sys/bus/pci/devices/${address}/class`]: `${cls}\n`,
+      [`sys/bus/pci/devices/${address}/vendor`]: '0x8086\n',
+      [`sys/bus/pci/devices/${address}/device`]: '0x2030\n',
+      ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [`sys/bus/pci/devices/${address}/${k}`, v])),
+    });
+    const root = tree({
+      ...cpus(2, 1, 1),
+      ...node(0, '0-1', 1024, '10'),
+      ...dev('0000:00:00.0', '0x060000', { config: config() }), // the host bridge's own function: class 0600
+      ...dev('0000:3a:00.0', '0x060400', { config: config([0x3a, 0x3b, 0x3c]) }), // root port
+      ...dev('0000:3b:00.0', '0x060400', { config: config([0x3b, 0x3c, 0x3c]) }), // switch port
+      ...dev('0000:3c:00.0', '0x020000', { local_cpus: '1\n', local_cpulist: '0-1\n' }),
+      ...dev('0000:3a:05.0', '0x060400', { config: config([0x3a, 0, 0]) }), // buses hwloc calls invalid
+      ...dev('0000:3a:06.0', '0x060400'), // no config: not readable as a bridge
+    });
+    const topo = readSysfs({ root });
+    const parentOf = Object.fromEntries(topo.pciDevices.map((d) => [d.address, d.parent]));
+    expect(parentOf).toEqual({ '0000:00:00.0': null, '0000:3a:00.0': null, '0000:3a:05.0': null, '0000:3a:06.0': null, '0000:3b:00.0': '0000:3a:00.0', '0000:3c:00.0': '0000:3b:00.0' });
+    expect(topo.pciDevices.map((d) => d.bridge)).toEqual([null, { secondary: 0x3b, subordinate: 0x3c }, null, null, { secondary: 0x3c, subordinate: 0x3c }, null]);
+    expect(topo.pciHostBridges).toEqual([
+      { domain: '0000', buses: { secondary: 0, subordinate: 0 } },
+      { domain: '0000', buses: { secondary: 0x3a, subordinate: 0x3c } },
+    ]);
+    expect(topo.warnings.filter((w) => /pciDevices/.test(w.path)).map((w) => w.path)).toEqual(['pciDevices[0000:3a:05.0].bridge']);
+    // local_cpus, as hwloc reads it, when it and local_cpulist disagree.
+    expect(topo.pciDevices.find((d) => d.address === '0000:3c:00.0')?.localCpus).toEqual([0]);
+  });
+
   it('classifies PCI class codes', () => {
     expect(classifyPci(0x020000, 0x8086, false)).toBe('nic');
     expect(classifyPci(0x020700, 0x15b3, true)).toBe('rdma');

@@ -139,6 +139,20 @@ export class RootFs {
    * have effects); the open neither blocks (a FIFO) nor follows a link swapped in meanwhile.
    */
   read(rel: string): string | null {
+    const text = this.readRaw(rel);
+    if (text === null) return null;
+    const nul = text.indexOf('\0');
+    return nul < 0 ? text : text.slice(0, nul);
+  }
+
+  /** A binary file's bytes (a PCI function's `config`), under the same rules as read(); null when it cannot be read. */
+  readBytes(rel: string): Uint8Array | null {
+    const text = this.readRaw(rel);
+    return text === null ? null : Uint8Array.from(Buffer.from(text, 'latin1'));
+  }
+
+  /** The whole file as latin1 text (NUL bytes kept), or null. */
+  private readRaw(rel: string): string | null {
     const slash = rel.lastIndexOf('/');
     const dir = slash < 0 ? '' : rel.slice(0, slash);
     if (!this.dirIsInside(dir)) {
@@ -189,8 +203,7 @@ export class RootFs {
     } catch (err) {
       return (err as NodeJS.ErrnoException).code === 'ELOOP' ? LINK : null;
     }
-    const nul = text.indexOf('\0');
-    return nul < 0 ? text : text.slice(0, nul);
+    return text;
   }
 
   /** Trimmed file content, or null. */

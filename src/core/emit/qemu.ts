@@ -61,9 +61,22 @@ const PXB_BUS_STEP = 0x10;
  */
 export const QEMU_Q35_MAX_CPUS = 288;
 
-/** Why QEMU cannot start a guest, or null. */
+/**
+ * Why QEMU cannot give the guest what was planned, or null.
+ *
+ * A guest node with neither vCPUs nor memory (a device's own node, `--device-nodes`) starts, but the
+ * guest never sees it: QEMU 7.2 writes SRAT entries only for vCPUs and memory, so the node's
+ * proximity domain appears only in the expander bridge's _PXM and the SLIT, and Linux creates no
+ * node for it (the device's numa_node is -1, the SLIT row is dropped). ACPI's answer is a Generic
+ * Initiator affinity entry, which QEMU writes from 9.0 on (`-object acpi-generic-initiator`).
+ * Observed by booting Debian 12's kernel with the emitted argv (test/guest-emitted.test.ts).
+ */
 export function qemuLimit(g: Guest): string | null {
   if (g.vcpus > QEMU_Q35_MAX_CPUS) return `QEMU's q35 machine takes at most ${QEMU_Q35_MAX_CPUS} vCPUs (QEMU 7.2); the placement has ${g.vcpus}`;
+  const deviceOnly = g.numa ? g.cells.filter((c) => c.vcpus.length === 0 && c.memory === 0) : [];
+  if (deviceOnly.length > 0) {
+    return `guest node(s) ${deviceOnly.map((c) => c.id).join(',')} hold only devices; QEMU 7.2 describes a node to the guest only through its vCPUs and memory (a device-only node needs an ACPI generic initiator, QEMU 9.0's acpi-generic-initiator), so the guest would not see it: emit cloud-hypervisor instead, or place without --device-nodes`;
+  }
   return null;
 }
 

@@ -311,6 +311,9 @@ function buildPlacement(
   if (ctx.mode === 'thread' && modes.length > 1) notes.push('sibling threads used because no whole-core placement exists (smt=auto)');
   if (request.numa === 'preferred') notes.push('numa=preferred: the memory policy lets the kernel spill to other nodes when these run short');
   if (memoryPolicy === 'interleave') notes.push('numa=interleave: memory interleaved page by page over the nodes, every access costs the average; the guest sees one NUMA node');
+  if (memoryPolicy === 'interleave' && options.deviceNodes && a.devices.some((d) => !d.local && d.node !== null)) {
+    notes.push('--device-nodes: not applied, an interleaved VM has one guest node, so a device cannot get a guest node of its own');
+  }
   for (const d of a.devices) if (!d.local) notes.push(`device ${d.address} is on node ${d.node ?? 'unknown'}, not on the VM's nodes`);
   if (a.emulatorCpus.length > 0) notes.push(`emulator/IO threads on their own pCPUs ${a.emulatorCpus.join(',')}`);
   if (a.heldCpus.length > 0) notes.push(`held idle for this VM: CPUs ${a.heldCpus.join(',')}`);

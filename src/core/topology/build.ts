@@ -10,6 +10,7 @@
  */
 import { TopologyError } from './errors.js';
 import { MAX_CPU_ID, MAX_NODE_ID } from './limits.js';
+import { derivePciTree, hostBridgeForBus, parsePciAddress, pciDomainOf, sortHostBridges } from './pci-tree.js';
 import { TOPOLOGY_SCHEMA_ID } from './schema-id.js';
 import { checkCalibration } from './calibration.js';
 import type {
@@ -23,7 +24,9 @@ import type {
   NumaNode,
   Package,
   PagePool,
+  PciBusRange,
   PciDevice,
+  PciHostBridge,
   Pu,
   Topology,
   TopologyWarning,
@@ -63,6 +66,10 @@ export interface PciDeviceInput {
   physfn?: string | null | undefined;
   rdmaDevices?: readonly string[] | undefined;
   netDevices?: readonly string[] | undefined;
+  /** The bridge above it (null: on a root bus); undefined: derived from the bridges' bus ranges, as hwloc does (pci-tree.ts). */
+  parent?: string | null | undefined;
+  /** For a PCI-to-PCI bridge, the buses below it. */
+  bridge?: PciBusRange | null | undefined;
 }
 
 /** Everything a source knows; optional parts get documented defaults. */
@@ -77,6 +84,8 @@ export interface TopologyInput {
   caches?: readonly Cache[] | undefined;
   groups?: readonly Group[] | undefined;
   pciDevices?: readonly PciDeviceInput[] | undefined;
+  /** PCI host bridges; those missing (a function on a root bus no host bridge covers) are derived as hwloc does. */
+  pciHostBridges?: readonly PciHostBridge[] | undefined;
   /** CPUs known to exist but offline, whose package and core are unknown. */
   offlineCpus?: readonly number[] | undefined;
   warnings?: readonly TopologyWarning[] | undefined;
@@ -197,6 +206,7 @@ export function makeTopology(input: TopologyInput): Topology {
     if (addresses.has(d.address)) throw new TopologyError('pciDevices', `device ${d.address} is listed twice`);
     addresses.add(d.address);
   }
+  const pciHostBridges = linkPciTree(pciDevices, input.pciDevices ?? [], input.pciHostBridges, warnings);
 
   const topology: Topology = {
     schema: TOPOLOGY_SCHEMA_ID,
@@ -210,6 +220,7 @@ export function makeTopology(input: TopologyInput): Topology {
     caches: (input.caches ?? []).map((c) => ({ ...c, cpus: [...c.cpus].sort(byNumber) })),
     groups: (input.groups ?? []).map((g) => ({ ...g, cpus: [...g.cpus].sort(byNumber) })),
     pciDevices,
+    pciHostBridges,
     offlineCpus: [...new Set(input.offlineCpus ?? [])].filter((c) => !seenPu.has(c)).sort(byNumber),
     warnings,
   };
@@ -298,6 +309,7 @@ function checkNodeInput(n: NodeInput): void {
 
 function normaliseDevice(d: PciDeviceInput, nodes: NumaNode[], nodesOfCpu: Map<number, NodeCpus[]>, warnings: TopologyWarning[]): PciDevice {
   const address = d.address.toLowerCase();
+  if (!/^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(address)) throw new TopologyError(`pciDevices[${d.address}]`, 'not a PCI address (domain:bus:device.function)');
   let node = d.node;
   if (node !== null && !nodes.some((n) => n.id === node)) {
     warnings.push({ path: `pciDevices[${address}].node`, message: `device reports node ${node}, which does not exist; treated as unknown` });
@@ -318,7 +330,59 @@ function normaliseDevice(d: PciDeviceInput, nodes: NumaNode[], nodesOfCpu: Map<n
     physfn: d.physfn ?? null,
     rdmaDevices: [...(d.rdmaDevices ?? [])].sort(),
     netDevices: [...(d.netDevices ?? [])].sort(),
+    parent: null,
+    bridge: validBridge(address, d.bridge ?? null, warnings),
   };
+}
+
+/** A bridge's bus range when it can be one (hwloc's check: below the bridge's own bus nothing). */
+function validBridge(address: string, range: PciBusRange | null, warnings: TopologyWarning[]): PciBusRange | null {
+  if (range === null) return null;
+  const { bus } = parsePciAddress(address);
+  const ok = [range.secondary, range.subordinate].every((b) => Number.isInteger(b) && b >= 0 && b <= 255) && range.secondary > bus && range.subordinate >= range.secondary;
+  if (ok) return { secondary: range.secondary, subordinate: range.subordinate };
+  warnings.push({ path: `pciDevices[${address}].bridge`, message: `bridge buses [${range.secondary}-${range.subordinate}] cannot lie below bus ${bus}; not used as a bridge` });
+  return null;
+}
+
+/**
+ * Sets each function's parent bridge (given, or derived from the bus ranges as hwloc does when the
+ * source gave none) and returns the host bridges (given, plus one derived for any function on a
+ * root bus that none covers). A given parent must be a bridge of the same domain whose bus range
+ * holds the function's bus (so the tree has no cycle); otherwise the parent is derived, with a warning.
+ */
+function linkPciTree(devices: PciDevice[], input: readonly PciDeviceInput[], hostInput: readonly PciHostBridge[] | undefined, warnings: TopologyWarning[]): PciHostBridge[] {
+  const given = new Map(input.map((d) => [d.address.toLowerCase(), d.parent]));
+  const derived = derivePciTree(devices);
+  const byAddress = new Map(devices.map((d) => [d.address, d]));
+  for (const d of devices) {
+    const want = given.get(d.address);
+    if (want === undefined) {
+      d.parent = derived.parents.get(d.address) ?? null;
+      continue;
+    }
+    if (want === null) continue;
+    const p = byAddress.get(want.toLowerCase());
+    const { bus } = parsePciAddress(d.address);
+    if (p && p.bridge && pciDomainOf(p.address) === pciDomainOf(d.address) && bus >= p.bridge.secondary && bus <= p.bridge.subordinate) {
+      d.parent = p.address;
+    } else {
+      d.parent = derived.parents.get(d.address) ?? null;
+      warnings.push({ path: `pciDevices[${d.address}].parent`, message: `parent ${want} is not a bridge whose buses hold ${d.address}; the parent is taken from the bus ranges (${d.parent ?? 'a root bus'})` });
+    }
+  }
+  const hosts: PciHostBridge[] = [];
+  for (const h of hostInput ?? []) {
+    const domain = h.domain.toLowerCase();
+    if (!/^[0-9a-f]{4,8}$/.test(domain) || !(h.buses.secondary >= 0 && h.buses.subordinate <= 255 && h.buses.secondary <= h.buses.subordinate)) {
+      warnings.push({ path: 'pciHostBridges', message: `host bridge ${h.domain}:[${h.buses.secondary}-${h.buses.subordinate}] is not a domain and bus range; ignored` });
+      continue;
+    }
+    hosts.push({ domain, buses: { secondary: h.buses.secondary, subordinate: h.buses.subordinate } });
+  }
+  const uncovered = devices.filter((d) => d.parent === null && hostBridgeForBus(hosts, pciDomainOf(d.address), parsePciAddress(d.address).bus) === null);
+  if (uncovered.length > 0) hosts.push(...derivePciTree(uncovered).hostBridges);
+  return sortHostBridges(hosts);
 }
 
 /**

@@ -42,6 +42,7 @@ export function topologyFromJson(text: string, origin = 'topology.json'): Topolo
     caches: t.caches,
     groups: t.groups,
     pciDevices: t.pciDevices,
+    pciHostBridges: t.pciHostBridges,
     offlineCpus: t.offlineCpus,
     warnings: t.warnings,
     calibration: t.calibration,

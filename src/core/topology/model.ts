@@ -102,12 +102,31 @@ export type Group = z.infer<typeof GroupSchema>;
 export const DeviceClassSchema = z.enum(['nic', 'rdma', 'gpu', 'nvme', 'accelerator', 'storage', 'bridge', 'other']);
 export type DeviceClass = z.infer<typeof DeviceClassSchema>;
 
+const pciAddress = z
+  .string()
+  .regex(/^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/)
+  .describe('domain:bus:device.function, lowercase hex');
+
+/** The PCI buses below a bridge: secondary (the bus right below it) up to subordinate, inclusive. */
+export const PciBusRangeSchema = z.object({
+  secondary: z.number().int().min(0).max(255),
+  subordinate: z.number().int().min(0).max(255),
+});
+export type PciBusRange = z.infer<typeof PciBusRangeSchema>;
+
+/**
+ * A PCI host bridge (root complex): the top of a PCI tree, above the functions of its root bus
+ * (`buses.secondary`) and everything below them up to `buses.subordinate`.
+ */
+export const PciHostBridgeSchema = z.object({
+  domain: z.string().regex(/^[0-9a-f]{4,8}$/).describe('PCI domain (segment), lowercase hex'),
+  buses: PciBusRangeSchema,
+});
+export type PciHostBridge = z.infer<typeof PciHostBridgeSchema>;
+
 /** A PCI function (physical function or SR-IOV virtual function). */
 export const PciDeviceSchema = z.object({
-  address: z
-    .string()
-    .regex(/^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/)
-    .describe('domain:bus:device.function, lowercase hex'),
+  address: pciAddress,
   class: DeviceClassSchema,
   classCode: z.number().int().nonnegative().describe('24-bit PCI class code, e.g. 0x020000 for Ethernet'),
   vendorId: z.number().int().nonnegative(),
@@ -125,6 +144,16 @@ export const PciDeviceSchema = z.object({
   physfn: z.string().nullable().describe('for a virtual function, the address of its physical function'),
   rdmaDevices: z.array(z.string()).describe('RDMA device names, e.g. mlx5_0'),
   netDevices: z.array(z.string()).describe('network interface names, e.g. ens1f0np0'),
+  parent: pciAddress
+    .nullable()
+    .default(null)
+    .describe(
+      'the PCI-to-PCI bridge (root port, switch port) this function sits below, by address; null: on a root bus, ' +
+        'directly below its host bridge (pciHostBridges)',
+    ),
+  bridge: PciBusRangeSchema.nullable()
+    .default(null)
+    .describe('for a PCI-to-PCI bridge, the buses below it; null for every other function'),
 });
 export type PciDevice = z.infer<typeof PciDeviceSchema>;
 
@@ -177,6 +206,10 @@ export const TopologySchema = z
     caches: z.array(CacheSchema),
     groups: z.array(GroupSchema),
     pciDevices: z.array(PciDeviceSchema).describe('sorted by address'),
+    pciHostBridges: z
+      .array(PciHostBridgeSchema)
+      .default([])
+      .describe('PCI host bridges, sorted by domain and buses; every function without a parent lies in the bus range of one'),
     offlineCpus: cpuSet.describe(
       'CPUs the kernel lists that are not in the hierarchy because they are offline (an offline CPU exports no topology)',
     ),

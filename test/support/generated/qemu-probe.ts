@@ -109,6 +109,34 @@ export function mapHostNodesToZero(argv: readonly string[]): string[] {
   return argv.map((a) => (a.startsWith('memory-backend') ? a.replace(/host-nodes=\d+/g, 'host-nodes=0') : a));
 }
 
+/**
+ * numaplan's QEMU argv (as `--emit qemu` writes it for KVM on the planned host) made startable on
+ * this single-node machine, changing only what this machine lacks: each backend's host nodes mapped
+ * onto node 0 (the policy kept, so mbind still applies it), huge-page backends as plain memfd of the
+ * same size (this machine keeps no pools for them; a guest cannot see its host's page size),
+ * `reserve=off` (no swap reservation), and each vfio-pci host device replaced by QEMU's `edu` test
+ * device with the same id and bus (so it sits behind the same root port and expander bridge). The
+ * accelerator and CPU model are left to the starter (the probe's `-accel tcg -cpu` or the guest
+ * harness's).
+ */
+export function startableEmittedArgv(argv: readonly string[]): string[] {
+  return argv.map((a, i) => {
+    const opt = argv[i - 1];
+    if (opt === '-object' && a.startsWith('memory-backend')) {
+      let parts = a.split(',');
+      const huge = parts.some((p) => p === 'hugetlb=on' || p.startsWith('mem-path='));
+      if (huge) parts = ['memory-backend-memfd', ...parts.slice(1).filter((p) => !/^(hugetlb|hugetlbsize|prealloc|mem-path)=/.test(p))];
+      parts = parts.map((p) => (p.startsWith('host-nodes=') ? 'host-nodes=0' : p));
+      if (!parts.some((p) => p.startsWith('reserve='))) parts.push('reserve=off');
+      return parts.join(',');
+    }
+    if (opt === '-device' && a.startsWith('vfio-pci,')) {
+      return ['edu', ...a.split(',').slice(1).filter((p) => !p.startsWith('host='))].join(',');
+    }
+    return a;
+  });
+}
+
 /** Per guest node: "node N cpus: ..." and "node N size: M MB" of `info numa`. */
 export function infoNuma(text: string): { nodes: number; cpus: Map<number, string>; sizeMiB: Map<number, number> } {
   const nodes = Number(/^(\d+) nodes/m.exec(text)?.[1] ?? 0);

@@ -12,6 +12,11 @@
  * In a vitest file, `useGuest(shape, options)` boots once in beforeAll, closes in afterAll and adds
  * the tail of the serial console to the message of every failing test.
  *
+ * A guest can also boot from a whole QEMU command line instead of a shape (`{ name, argv }`, see
+ * ArgvGuest): a configuration written by numaplan or by libvirt, started as given except for what
+ * the harness must own (accelerator and CPU model, display, serial console, kernel, initramfs, the
+ * 9p root and the control port). Both kinds share everything else: boot, agent, commands, poweroff.
+ *
  * Commands travel over a virtio-serial port (see initramfs.ts for the agent and its protocol): each
  * is a shell script run by the guest's /bin/sh with stdin from /dev/null, one at a time, under a
  * timeout; stdout, stderr and the exit status come back intact (base64). Everything that fails
@@ -29,6 +34,64 @@ import { bootImage, buildInitramfs, CONTROL_PORT, findKernel, type GuestKernel, 
 import { type GuestShape, HUGE_PAGE_BYTES, type ResolvedShape, resolveShape, shapeKernelArgs, shapeQemuArgs } from './shape.js';
 
 export { type GuestNodeSpec, type GuestShape, type HugePageSize, nicOnNode, type ResolvedShape, resolveShape, ShapeError } from './shape.js';
+
+/**
+ * A guest booted from a QEMU command line of someone else's making (the argv without the binary):
+ * its machine, memory, NUMA options, devices and everything else are QEMU's to build from `argv`.
+ * The harness takes over only what it must own, and drops those options from `argv` (see
+ * HARNESS_OWNED): the accelerator (`-accel`, `-enable-kvm`, `accel=` of `-machine`) and the CPU
+ * model (`-cpu`: `host` needs KVM), the display, serial console, monitor-less defaults and reboot
+ * behaviour, the boot image (`-kernel`, `-initrd`, `-append`), and the options that would keep the
+ * guest from running or QEMU from exiting at poweroff (`-S`, `-daemonize`, `-no-shutdown`).
+ * Everything else is passed through unchanged, so QEMU refuses what it would refuse.
+ */
+export interface ArgvGuest {
+  /** A short name: the guest's hostname and the label in every message. */
+  name: string;
+  /** QEMU's arguments (without the binary). */
+  argv: readonly string[];
+}
+
+/** What bootGuest starts: a NUMA shape of the harness's own, or another tool's QEMU command line. */
+export type GuestSource = GuestShape | ArgvGuest;
+
+const isArgvGuest = (s: GuestSource): s is ArgvGuest => 'argv' in s;
+
+/** Options the harness owns in a guest booted from an argv: option -> whether it takes a value. */
+export const HARNESS_OWNED: Readonly<Record<string, boolean>> = {
+  '-accel': true, '-enable-kvm': false, '-cpu': true, '-display': true, '-vga': true, '-nographic': false, '-serial': true,
+  '-nodefaults': false, '-no-user-config': false, '-no-reboot': false, '-no-shutdown': false, '-S': false, '-daemonize': false,
+  '-kernel': true, '-initrd': true, '-append': true,
+};
+
+/**
+ * `argv` without the options the harness owns (HARNESS_OWNED; `accel=` taken out of `-machine`), and
+ * the machine type it names (null: none, and the harness adds q35). Throws a GuestError for an argv the harness cannot boot.
+ */
+export function harnessArgv(argv: readonly string[]): { args: string[]; machineType: string | null } {
+  const args: string[] = [];
+  let machineType: string | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const opt = a.startsWith('--') ? a.slice(1) : a;
+    if (opt in HARNESS_OWNED) {
+      if (HARNESS_OWNED[opt] && i + 1 >= argv.length) throw new GuestError(`QEMU argv: ${a} without its value`);
+      if (HARNESS_OWNED[opt]) i++;
+      continue;
+    }
+    if (opt === '-machine' || opt === '-M') {
+      const v = argv[++i];
+      if (v === undefined) throw new GuestError(`QEMU argv: ${a} without its value`);
+      const kept = v.split(',').filter((p) => p !== '' && !p.startsWith('accel='));
+      const type = kept.find((p) => !p.includes('=') || p.startsWith('type='));
+      if (type !== undefined) machineType = type.replace(/^type=/, '');
+      if (kept.length > 0) args.push('-machine', kept.join(','));
+      continue;
+    }
+    args.push(a);
+  }
+  return { args, machineType };
+}
 
 /** How to boot. */
 export interface BootOptions {
@@ -51,6 +114,40 @@ export interface BootOptions {
    * to a second guest; 'multi' is for work that needs vCPUs really running at once.
    */
   tcgThreads?: 'single' | 'multi';
+}
+
+/**
+ * Under TCG, a guest of at most 8 vCPUs whose APIC IDs have gaps (a level of the -smp topology that
+ * is not a power of two below one that repeats: 2 sockets x 3 cores gives APIC IDs 0-2 and 4-6)
+ * hangs at boot in QEMU 7.2: the kernel uses the APIC's flat logical destination mode for up to 8
+ * CPUs, and an IPI to the first vCPU after a gap never arrives (stop_machine waits for it
+ * forever). With more than 8 possible CPUs the kernel uses physical destination mode, which works;
+ * so such guests boot with `possible_cpus=9` (one possible CPU that is never present: the present,
+ * online and per-node CPU lists are unchanged). Observed with Debian 12's QEMU 7.2 and kernel 6.1:
+ * 2x3 hangs, 3x2 (no gap) and 2x5 (10 vCPUs) boot, and 2x3 with possible_cpus=9 boots.
+ */
+export function tcgApicWorkaround(qemuArgs: readonly string[]): string[] {
+  const i = qemuArgs.lastIndexOf('-smp');
+  const smp = i >= 0 ? qemuArgs[i + 1] : undefined;
+  if (smp === undefined) return [];
+  const fields = new Map(smp.split(',').map((p, k) => (k === 0 && !p.includes('=') ? ['cpus', p] : (p.split('=') as [string, string]))));
+  const n = (k: string): number => Number(fields.get(k) ?? 1);
+  const vcpus = Number(fields.get('cpus') ?? 0);
+  if (!(vcpus > 0 && vcpus <= 8) || !fields.has('cores')) return [];
+  const levels = [n('threads'), n('cores'), n('dies'), n('sockets')];
+  const ids = new Set<number>();
+  for (let v = 0; v < vcpus; v++) {
+    let id = 0;
+    let shift = 0;
+    let rest = v;
+    for (const count of levels) {
+      id |= (rest % count) << shift;
+      rest = Math.floor(rest / count);
+      shift += Math.ceil(Math.log2(count));
+    }
+    ids.add(id);
+  }
+  return Math.max(...ids) + 1 > vcpus ? ['possible_cpus=9'] : [];
 }
 
 /** What a command did. */
@@ -232,7 +329,10 @@ export class Guest {
 
   /** @internal use bootGuest(). */
   constructor(
-    readonly shape: ResolvedShape,
+    /** The guest's name (its hostname). */
+    readonly name: string,
+    /** The shape it booted as; null for a guest booted from a QEMU argv. */
+    readonly shape: ResolvedShape | null,
     readonly accel: AccelChoice,
     private readonly qemu: ChildProcess,
     private readonly dir: string,
@@ -243,7 +343,7 @@ export class Guest {
     qemu.stdout?.on('data', (d: Buffer) => {
       const text = d.toString('utf8');
       this.serial = (this.serial + text).slice(-SERIAL_KEEP);
-      if (echo) process.stderr.write(text.replace(/^/gm, `[${shape.name}] `));
+      if (echo) process.stderr.write(text.replace(/^/gm, `[${name}] `));
     });
     qemu.stderr?.on('data', (d: Buffer) => {
       this.qemuStderr = (this.qemuStderr + d.toString('utf8')).slice(-16384);
@@ -271,17 +371,17 @@ export class Guest {
 
   /** `message`, then which guest, then the serial log's tail. */
   describe(message: string, lines = 40): string {
-    return `${message}\n--- guest "${this.shape.name}" (${this.accel.accel}), serial console, last ${lines} lines ---\n${this.serialTail(lines)}`;
+    return `${message}\n--- guest "${this.name}" (${this.accel.accel}), serial console, last ${lines} lines ---\n${this.serialTail(lines)}`;
   }
 
   private fail(why: string): void {
     if (this.dead === null) this.dead = why;
-    const err = new GuestError(this.describe(`guest "${this.shape.name}": ${why}`));
+    const err = new GuestError(this.describe(`guest "${this.name}": ${why}`));
     this.readyWaiter?.reject(err);
     this.readyWaiter = null;
     if (this.pending) {
       clearTimeout(this.pending.timer);
-      this.pending.reject(new GuestError(this.describe(`guest "${this.shape.name}": ${why} while running: ${this.pending.script.slice(0, 400)}`)));
+      this.pending.reject(new GuestError(this.describe(`guest "${this.name}": ${why} while running: ${this.pending.script.slice(0, 400)}`)));
       this.pending = null;
     }
     this.byeWaiter?.();
@@ -291,8 +391,8 @@ export class Guest {
   async attach(socketPath: string, deadline: number): Promise<void> {
     const started = Date.now();
     while (this.socket === null) {
-      if (this.dead !== null) throw new GuestError(this.describe(`guest "${this.shape.name}": ${this.dead} before its control port opened`));
-      if (Date.now() > deadline) throw new GuestError(this.describe(`guest "${this.shape.name}": QEMU's control socket did not open`));
+      if (this.dead !== null) throw new GuestError(this.describe(`guest "${this.name}": ${this.dead} before its control port opened`));
+      if (Date.now() > deadline) throw new GuestError(this.describe(`guest "${this.name}": QEMU's control socket did not open`));
       this.socket = await new Promise<Socket | null>((resolve) => {
         const s = connect(socketPath);
         s.once('connect', () => resolve(s));
@@ -364,8 +464,8 @@ export class Guest {
   }
 
   private send(script: string, options: RunOptions): Promise<GuestResult> {
-    if (this.closed) return Promise.reject(new GuestError(`guest "${this.shape.name}" is closed`));
-    if (this.dead !== null) return Promise.reject(new GuestError(this.describe(`guest "${this.shape.name}": ${this.dead}`)));
+    if (this.closed) return Promise.reject(new GuestError(`guest "${this.name}" is closed`));
+    if (this.dead !== null) return Promise.reject(new GuestError(this.describe(`guest "${this.name}": ${this.dead}`)));
     const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs;
     const body = withOptions(script, options);
     const id = ++this.seq;
@@ -385,7 +485,7 @@ export class Guest {
         resolve: (r) => {
           // timeout(1) exits 124 after TERM, 137 when it had to KILL.
           if ((r.code === 124 || r.code === 137) && r.ms >= seconds * 1000) {
-            reject(new GuestError(this.describe(`guest "${this.shape.name}": command timed out after ${seconds} s: ${script.slice(0, 400)}\nstdout: ${r.stdout.slice(-2000)}\nstderr: ${r.stderr.slice(-2000)}`)));
+            reject(new GuestError(this.describe(`guest "${this.name}": command timed out after ${seconds} s: ${script.slice(0, 400)}\nstdout: ${r.stdout.slice(-2000)}\nstderr: ${r.stderr.slice(-2000)}`)));
           } else resolve(r);
         },
         reject,
@@ -398,7 +498,7 @@ export class Guest {
   async runOk(script: string, options: RunOptions = {}): Promise<string> {
     const r = await this.run(script, options);
     if (r.code !== 0) {
-      throw new GuestError(this.describe(`guest "${this.shape.name}": exit ${r.code} from: ${script.slice(0, 400)}\nstdout: ${r.stdout.slice(-3000)}\nstderr: ${r.stderr.slice(-3000)}`, 20));
+      throw new GuestError(this.describe(`guest "${this.name}": exit ${r.code} from: ${script.slice(0, 400)}\nstdout: ${r.stdout.slice(-3000)}\nstderr: ${r.stderr.slice(-3000)}`, 20));
     }
     return r.stdout;
   }
@@ -470,9 +570,34 @@ export class Guest {
   }
 }
 
-/** Boots a guest of the given shape. Throws a GuestError (with the serial log's tail) when it does not come up. */
-export async function bootGuest(shape: GuestShape, options: BootOptions = {}): Promise<Guest> {
-  const resolved = resolveShape(shape);
+/**
+ * Boots a guest: of the given shape, or from a QEMU command line (ArgvGuest). Throws a GuestError
+ * (with the serial log's tail) when it does not come up; a shape the harness cannot boot throws a
+ * ShapeError naming the field.
+ */
+export async function bootGuest(source: GuestSource, options: BootOptions = {}): Promise<Guest> {
+  let name: string;
+  let resolved: ResolvedShape | null = null;
+  let machineArgs: string[];
+  let kernelArgs: string[];
+  // The harness's own PCI devices go on the root bus by name (QEMU would put a device without bus=
+  // on the last bus created, which may be an expander bridge of the argv's), in QEMU's JSON syntax:
+  // QEMU creates JSON devices after all key=value ones, in order, so an argv's devices (libvirt
+  // writes JSON with fixed slots) are placed first and the harness's take free slots.
+  let rootBus = 'pcie.0';
+  if (isArgvGuest(source)) {
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(source.name)) throw new GuestError(`guest name "${source.name}" must be a hostname (a-z, 0-9, -)`);
+    const { args, machineType } = harnessArgv(source.argv);
+    name = source.name;
+    machineArgs = [...(machineType === null ? ['-machine', 'q35'] : []), ...args];
+    if (machineType !== null && !machineType.includes('q35')) rootBus = 'pci.0';
+    kernelArgs = [];
+  } else {
+    resolved = resolveShape(source);
+    name = resolved.name;
+    machineArgs = ['-machine', 'q35', ...shapeQemuArgs(resolved)];
+    kernelArgs = [...shapeKernelArgs(resolved), ...(source.kernelArgs ?? [])];
+  }
   const p = prepare();
   if (options.modules) moduleLoadOrder(p.kernel, options.modules); // fail early on a module the kernel lacks
   const accel = options.accel === 'tcg' || options.accel === 'kvm' ? { accel: options.accel, why: 'asked for' } : await chooseAccel(p.qemu, p.image, p.initramfs);
@@ -482,30 +607,31 @@ export async function bootGuest(shape: GuestShape, options: BootOptions = {}): P
   const socketPath = join(dir, 'ctl');
   const cmdline = [
     'console=ttyS0', 'panic=-1', 'rdinit=/init', 'mitigations=off', 'init_on_alloc=0', 'i8042.noaux', 'i8042.nokbd', 'i8042.nopnp', '8250.nr_uarts=1',
-    `numaplan.hostname=${resolved.name}`, ...shapeKernelArgs(resolved), ...(shape.kernelArgs ?? []), ...(options.kernelArgs ?? []),
+    `numaplan.hostname=${name}`, ...kernelArgs, ...(accel.accel === 'tcg' ? tcgApicWorkaround(machineArgs) : []), ...(options.kernelArgs ?? []),
   ].join(' ');
   const args = [
     // TCG's "max" CPU says AuthenticAMD without the topoext feature TCG lacks, so the guest would see
     // no SMT siblings; as GenuineIntel the guest reads sockets, cores and threads from CPUID leaf 0xB.
-    '-accel', accel.accel === 'kvm' ? 'kvm' : `tcg,thread=${options.tcgThreads ?? 'single'}`, '-cpu', accel.accel === 'kvm' ? 'max' : 'max,vendor=GenuineIntel', '-machine', 'q35',
+    '-accel', accel.accel === 'kvm' ? 'kvm' : `tcg,thread=${options.tcgThreads ?? 'single'}`, '-cpu', accel.accel === 'kvm' ? 'max' : 'max,vendor=GenuineIntel',
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    ...shapeQemuArgs(resolved),
+    ...machineArgs,
     '-kernel', p.image, '-initrd', p.initramfs, '-append', cmdline,
-    '-virtfs', `local,path=/,mount_tag=${ROOT_TAG},security_model=none,readonly=on,multidevs=remap`,
-    '-device', 'virtio-serial-pci,id=numaplan-vser',
+    '-fsdev', 'local,id=numaplan-rootfs,path=/,security_model=none,readonly=on,multidevs=remap',
+    '-device', JSON.stringify({ driver: 'virtio-9p-pci', fsdev: 'numaplan-rootfs', mount_tag: ROOT_TAG, bus: rootBus }),
+    '-device', JSON.stringify({ driver: 'virtio-serial-pci', id: 'numaplan-vser', bus: rootBus }),
     '-chardev', `socket,id=numaplan-ctl,path=${socketPath},server=on,wait=off`,
-    '-device', `virtserialport,bus=numaplan-vser.0,chardev=numaplan-ctl,name=${CONTROL_PORT}`,
+    '-device', JSON.stringify({ driver: 'virtserialport', bus: 'numaplan-vser.0', chardev: 'numaplan-ctl', name: CONTROL_PORT }),
     '-serial', 'stdio',
     ...(options.qemuArgs ?? []),
   ];
   const started = Date.now();
   const qemu = spawn(p.qemu, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const guest = new Guest(resolved, accel, qemu, dir, options.commandTimeoutMs ?? 120_000);
+  const guest = new Guest(name, resolved, accel, qemu, dir, options.commandTimeoutMs ?? 120_000);
   qemu.on('error', () => undefined);
   try {
     await guest.attach(socketPath, started + timeoutMs);
     guest.bootMs = Date.now() - started;
-    await checkHugePages(guest);
+    if (resolved) await checkHugePages(guest, resolved);
     if (options.modules && options.modules.length > 0) {
       await guest.runOk(`modprobe -a ${options.modules.map(shq).join(' ')}`, { timeoutMs: Math.max(30_000, started + timeoutMs - Date.now()) });
     }
@@ -517,23 +643,23 @@ export async function bootGuest(shape: GuestShape, options: BootOptions = {}): P
 }
 
 /** Reads each node's huge-page pools back and fails when the kernel granted other than the shape asked. */
-async function checkHugePages(g: Guest): Promise<void> {
-  const wanted = g.shape.nodes.flatMap((n) =>
+async function checkHugePages(g: Guest, shape: ResolvedShape): Promise<void> {
+  const wanted = shape.nodes.flatMap((n) =>
     Object.entries(n.hugepages).map(([size, count]) => ({ node: n.id, size, count: count as number, kb: HUGE_PAGE_BYTES[size as '2M' | '1G'] / 1024 })),
   );
   if (wanted.length === 0) return;
   const out = await g.runOk(wanted.map((w) => `cat /sys/devices/system/node/node${w.node}/hugepages/hugepages-${w.kb}kB/nr_hugepages`).join('\n'));
   const got = out.trim().split('\n').map(Number);
   const wrong = wanted.filter((w, i) => got[i] !== w.count).map((w) => `node ${w.node} ${w.size}: asked ${w.count}, got ${got[wanted.indexOf(w)]}`);
-  if (wrong.length > 0) throw new GuestError(g.describe(`guest "${g.shape.name}": the kernel did not reserve the huge pages asked for at boot: ${wrong.join('; ')}`));
+  if (wrong.length > 0) throw new GuestError(g.describe(`guest "${g.name}": the kernel did not reserve the huge pages asked for at boot: ${wrong.join('; ')}`));
 }
 
 /**
- * For a vitest file: boots the shape once in beforeAll (one boot shared by every test of the
+ * For a vitest file: boots the guest (a shape or an argv) once in beforeAll (one boot shared by every test of the
  * enclosing describe), powers it off in afterAll, and appends the serial log's tail to the message
  * of every test that fails. Returns a getter for the guest.
  */
-export function useGuest(shape: GuestShape, options: BootOptions = {}): () => Guest {
+export function useGuest(shape: GuestSource, options: BootOptions = {}): () => Guest {
   let guest: Guest | null = null;
   const bootTimeout = options.timeoutMs ?? 150_000;
   beforeAll(async () => {

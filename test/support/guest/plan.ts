@@ -14,8 +14,7 @@
  * observations; tests make the assertions.
  */
 import { availableParallelism } from 'node:os';
-import { type BootOptions, bootGuest, type Guest, GuestError } from './index.js';
-import type { GuestShape } from './shape.js';
+import { type BootOptions, bootGuest, type Guest, GuestError, type GuestSource } from './index.js';
 
 /** A step: works in the guest and returns what it saw. */
 export type GuestStep = (g: Guest) => Promise<unknown>;
@@ -39,14 +38,15 @@ function deferred(): Deferred {
 }
 
 /** One guest's work. */
-export class GuestPlan<S extends Record<string, GuestStep>> {
+export class GuestPlan<S extends Record<string, GuestStep>, G extends GuestSource = GuestSource> {
   /** The guest while it runs (for failure messages), else null. */
   guest: Guest | null = null;
   private readonly results: Record<keyof S, Deferred>;
   private started: Promise<void> | null = null;
 
   constructor(
-    readonly shape: GuestShape,
+    /** What boots: a shape, or a QEMU argv ({ name, argv }). */
+    readonly shape: G,
     private readonly steps: S,
     private readonly options: BootOptions = {},
   ) {
@@ -92,8 +92,8 @@ export class GuestPlan<S extends Record<string, GuestStep>> {
   }
 }
 
-/** A plan for `shape`: boot with `options`, then `steps` in their order. */
-export function guestPlan<S extends Record<string, GuestStep>>(shape: GuestShape, steps: S, options: BootOptions = {}): GuestPlan<S> {
+/** A plan for `shape` (or a QEMU argv): boot with `options`, then `steps` in their order. */
+export function guestPlan<S extends Record<string, GuestStep>, G extends GuestSource>(shape: G, steps: S, options: BootOptions = {}): GuestPlan<S, G> {
   return new GuestPlan(shape, steps, options);
 }
 
