@@ -3,7 +3,6 @@
  * (/proc/PID/status, /proc/PID/numa_maps) matches; a binding naming a CPU or node this machine lacks
  * is refused before anything starts; `numaplan launch qemu` pins each vCPU thread over QMP.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,31 +10,17 @@ import { describe, expect, it } from 'vitest';
 import { parseNumaMaps, parseStatusAffinity } from '../src/adapters/apply/proc-files.js';
 import { runBound } from '../src/adapters/apply/run-bound.js';
 import { cli } from './emit-harness.js';
-import { REPO_ROOT } from './support/data.js';
+import { type CliProcessResult, runCliProcess } from './support/cli.js';
 import { tool } from './support/tools.js';
 
 /** Touches 48 MiB, says so, and ends when its standard input closes (the test closes it once numaplan has checked). */
 const TOUCH = "const b = Buffer.alloc(48 << 20, 1); console.log('touched'); process.stdin.resume(); process.stdin.on('end', () => process.exit(b[0] === 1 ? 0 : 3));";
 
 /** `numaplan run ... --ready-line LINE`: closes the command's standard input once numaplan says it checked it while running. */
-function runUntilChecked(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'support', 'cli-main.ts'), ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-    if (err.includes('numaplan run: checked while running')) child.stdin.end();
-  });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      child.stdin.destroy();
-      resolve({ code, out, err });
-    });
-  });
+function runUntilChecked(args: string[]): Promise<CliProcessResult> {
+  return runCliProcess(args, 120_000, (err, child) => {
+    if (err.includes('numaplan run: checked while running')) child.stdin?.end();
+  }, 'pipe');
 }
 
 describe('proc parsers', () => {

@@ -9,8 +9,6 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeCapture } from '../src/rdma/decode-capture.js';
-import type { PacketTransport } from '../src/rdma/transport/transport.js';
-import { newStats } from '../src/rdma/transport/transport.js';
 import { bringUp } from '../src/rdma/verbs/connect.js';
 import { RdmaDevice } from '../src/rdma/verbs/device.js';
 import { ACCESS, type PeerAddress } from '../src/rdma/verbs/types.js';
@@ -18,26 +16,7 @@ import { aethSyndrome } from '../src/rdma/wire/aeth.js';
 import { OP, knownOpcodes, opcodeLayout } from '../src/rdma/wire/opcodes.js';
 import { type RocePacket, decodePacket, encodePacket } from '../src/rdma/wire/packet.js';
 import { dataSet } from './support/data.js';
-
-/** A transport that records what is sent and lets the test inject raw datagrams. */
-class TapTransport implements PacketTransport {
-  readonly stats = newStats();
-  readonly sent: Buffer[] = [];
-  private handler: ((roce: Buffer, from: PeerAddress) => void) | null = null;
-  constructor(readonly local: PeerAddress) {}
-  send(_to: PeerAddress, roce: Buffer | readonly Buffer[]): void {
-    this.sent.push(Buffer.isBuffer(roce) ? roce : Buffer.concat(roce as Buffer[]));
-  }
-  onReceive(h: (roce: Buffer, from: PeerAddress) => void): void {
-    this.handler = h;
-  }
-  inject(roce: Buffer, from: PeerAddress): void {
-    this.handler?.(roce, from);
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { TapTransport } from './support/tap-transport.js';
 
 const PEER: PeerAddress = { address: 'fd00::99', port: 4791 };
 const ALL = ACCESS.LOCAL_WRITE | ACCESS.REMOTE_WRITE | ACCESS.REMOTE_READ | ACCESS.REMOTE_ATOMIC;

@@ -13,31 +13,12 @@ import { registerHost } from '../src/cli/commands/host.js';
 import { writeSysfsTree } from '../src/adapters/sysfs-writer/write-sysfs-tree.js';
 import { getPreset } from '../src/core/topology/presets/index.js';
 import { registerServe } from '../src/cli/commands/serve.js';
-import type { Io } from '../src/cli/io.js';
+import { captureIo } from './support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'numaplan-cli-serve-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function io(): Io & { text: () => string; errors: () => string } {
-  let out = '';
-  let err = '';
-  let code = 0;
-  return {
-    version: 'test',
-    out: (s) => {
-      out += s;
-    },
-    err: (s) => {
-      err += s;
-    },
-    setExitCode: (c) => {
-      code = c;
-    },
-    exitCode: () => code,
-    text: () => out,
-    errors: () => err,
-  };
-}
+const io = captureIo;
 
 /** Runs `serve` until `during` finishes; returns what it printed. */
 async function serveWhile(args: string[], during: (printed: () => string) => Promise<void>): Promise<string> {

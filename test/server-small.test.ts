@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerAgent } from '../src/cli/commands/agent.js';
 import { registerServe } from '../src/cli/commands/serve.js';
-import type { Io } from '../src/cli/io.js';
+import { captureIo } from './support/cli.js';
 import { place } from '../src/core/placement/place.js';
 import { parseVmSpec } from '../src/core/placement/request.js';
 import { commitPlacement, createHostState } from '../src/core/placement/state.js';
@@ -26,26 +26,7 @@ import { openSqliteStore } from '../src/store/sqlite.js';
 const dir = mkdtempSync(join(tmpdir(), 'numaplan-small-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function io(): Io & { text: () => string; errors: () => string } {
-  let out = '';
-  let err = '';
-  let code = 0;
-  return {
-    version: 'test',
-    out: (s) => {
-      out += s;
-    },
-    err: (s) => {
-      err += s;
-    },
-    setExitCode: (c) => {
-      code = c;
-    },
-    exitCode: () => code,
-    text: () => out,
-    errors: () => err,
-  };
-}
+const io = captureIo;
 
 describe('a client that aborts mid-body', () => {
   it('is counted as an abort: no 500, no stack trace', async () => {

@@ -28,6 +28,7 @@ import { RdmaDevice } from '../../src/rdma/verbs/device.js';
 import { ACCESS, type WorkCompletion } from '../../src/rdma/verbs/types.js';
 import { udpFromFrame } from '../../src/rdma/wire/frame.js';
 import { OP } from '../../src/rdma/wire/opcodes.js';
+import { type CliProcessResult, runCliProcess } from './cli.js';
 import { DATA_DIR } from './data.js';
 import { UNTIL_CAP_MS, until } from './until.js';
 
@@ -237,29 +238,10 @@ async function rxeReplay() {
 }
 
 /** A CLI process's exit code and output. */
-interface Proc {
-  code: number | null;
-  out: string;
-  err: string;
-}
+type Proc = CliProcessResult;
 
 function cli(args: string[]): Promise<Proc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'cli-main.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) => {
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
+  return runCliProcess(args);
 }
 
 /** Resolves once a socket listens on TCP `port` (asked of the kernel with ss: a probe connection would be taken for the client). */

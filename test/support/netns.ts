@@ -9,6 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IN_CI, REPO_ROOT } from './data.js';
+import { collect } from './process.js';
 
 /** Addresses on the namespace's loopback. */
 export const NETNS_ADDRESSES = { v6a: 'fd00::1', v6b: 'fd00::2', v4a: '10.7.0.1', v4b: '10.7.0.2', rxeResponder: '10.1.16.61', rxeRequester: '10.1.16.62', exchangeA: '169.254.7.1', exchangeB: '169.254.7.2' } as const;
@@ -38,7 +39,7 @@ export interface ScenarioRun {
 }
 
 /** Runs test/support/netns-scenario.ts `name` in a fresh namespace. */
-export function runScenario(name: string, timeoutMs = 180_000): Promise<ScenarioRun> {
+export async function runScenario(name: string, timeoutMs = 180_000): Promise<ScenarioRun> {
   const dir = mkdtempSync(join(tmpdir(), `numaplan-netns-${name}-`));
   const a = NETNS_ADDRESSES;
   const setup = [
@@ -54,26 +55,13 @@ export function runScenario(name: string, timeoutMs = 180_000): Promise<Scenario
     `ip addr add ${a.exchangeB}/32 dev lo`,
     `exec "${process.execPath}" --import tsx "${join(REPO_ROOT, 'test', 'support', 'netns-scenario.ts')}" "${name}" "${dir}"`,
   ].join('\n');
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['-n', '--', 'sh', '-c', setup], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const last = out.trim().split('\n').at(-1) ?? '';
-      if (code !== 0) return reject(new Error(`scenario ${name} exited with ${code}:\n${out}\n${err}`));
-      try {
-        resolve({ result: JSON.parse(last) as Record<string, unknown>, dir, pcap: join(dir, 'wire.pcap'), stderr: err });
-      } catch {
-        reject(new Error(`scenario ${name} printed no result:\n${out}\n${err}`));
-      }
-    });
-  });
+  const child = spawn('unshare', ['-n', '--', 'sh', '-c', setup], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { code, out, err } = await collect(child, { timeoutMs });
+  const last = out.trim().split('\n').at(-1) ?? '';
+  if (code !== 0) throw new Error(`scenario ${name} exited with ${code}:\n${out}\n${err}`);
+  try {
+    return { result: JSON.parse(last) as Record<string, unknown>, dir, pcap: join(dir, 'wire.pcap'), stderr: err };
+  } catch {
+    throw new Error(`scenario ${name} printed no result:\n${out}\n${err}`);
+  }
 }
