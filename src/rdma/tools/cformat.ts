@@ -4,6 +4,8 @@
  * the flags '-', '0' and '#', a width and a precision. Pure.
  */
 
+import { formatIp } from '../wire/ip-address.js';
+
 /** Formats like C's snprintf for the supported conversions; throws on anything else. */
 export function cformat(fmt: string, ...args: (number | bigint | string)[]): string {
   let out = '';
@@ -88,24 +90,5 @@ export function addressOfGid(gid: Buffer): Buffer {
 export function gidText(gid: Buffer): string {
   const mapped = gid.subarray(0, 10).every((b) => b === 0) && gid[10] === 0xff && gid[11] === 0xff;
   if (mapped) return `::ffff:${gid[12]}.${gid[13]}.${gid[14]}.${gid[15]}`;
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(gid.readUInt16BE(i));
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i > 1) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+  return formatIp(gid);
 }

@@ -2,8 +2,9 @@
  * The out-of-band TCP connection rdma-core's examples and perftest exchange QP numbers, PSNs, GIDs
  * and keys over: exact-length reads and writes of fixed-size messages, one client, one server.
  */
-import { type Server, type Socket, createConnection, createServer } from 'node:net';
+import { type Socket, createConnection } from 'node:net';
 import { RdmaError } from '../errors.js';
+import { listenQueued } from '../transport/listen.js';
 
 /** Reads and writes whole messages on a TCP socket. */
 export class MessageSocket {
@@ -88,32 +89,13 @@ export function connectTcp(host: string, port: number): Promise<MessageSocket> {
 
 /** Listens on port (on every address, IPv4 and IPv6, unless `host` is given) for one client. */
 export async function listenTcp(port: number, host?: string): Promise<{ port: number; accept(): Promise<MessageSocket>; close(): Promise<void> }> {
-  const server: Server = createServer();
-  const pending: Socket[] = [];
-  let waiter: ((s: Socket) => void) | null = null;
-  server.on('connection', (s) => {
-    if (waiter) {
-      const w = waiter;
-      waiter = null;
-      w(s);
-    } else pending.push(s);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: Error & { code?: string }) =>
-      reject(new RdmaError('port', e.code === 'EADDRINUSE' ? `TCP port ${port} is in use` : `cannot listen on TCP port ${port}: ${e.message}`, 'ERR_RDMA_EXCHANGE')),
-    );
-    server.listen(host === undefined ? { port } : { port, host }, () => resolve());
-  });
-  const addr = server.address();
+  const l = await listenQueued(port, host);
   return {
-    port: typeof addr === 'object' && addr ? addr.port : port,
-    async accept() {
-      const s = pending.shift() ?? (await new Promise<Socket>((r) => (waiter = r)));
-      return new MessageSocket(s);
-    },
+    port: l.port,
+    accept: async () => new MessageSocket(await l.next()),
     // Stops listening; connections already accepted stay open (server.close's callback would wait for them).
     close: () => {
-      server.close();
+      l.server.close();
       return Promise.resolve();
     },
   };

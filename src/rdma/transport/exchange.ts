@@ -4,8 +4,9 @@
  * the peer's. The server listens; the client connects. Bytes after the info line are returned as
  * `rest` for callers that keep talking on the socket.
  */
-import { type Server, type Socket, createConnection, createServer } from 'node:net';
+import { type Socket, createConnection } from 'node:net';
 import { RdmaError } from '../errors.js';
+import { listenQueued } from './listen.js';
 import type { PeerInfo } from '../verbs/connect.js';
 
 function exchangeOn(sock: Socket, mine: PeerInfo): Promise<{ peer: PeerInfo; rest: string }> {
@@ -49,29 +50,15 @@ export interface ExchangeServer {
 
 /** Listens for a client on `host:port` (port 0 = any free port). */
 export async function listenExchange(host: string, port: number): Promise<ExchangeServer> {
-  const server: Server = createServer();
-  const pending: Socket[] = [];
-  let waiter: ((s: Socket) => void) | null = null;
-  server.on('connection', (s) => {
-    if (waiter) {
-      const w = waiter;
-      waiter = null;
-      w(s);
-    } else pending.push(s);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const addr = server.address();
+  const l = await listenQueued(port, host);
   return {
-    port: typeof addr === 'object' && addr ? addr.port : port,
+    port: l.port,
     async accept(mine) {
-      const socket = pending.shift() ?? (await new Promise<Socket>((r) => (waiter = r)));
+      const socket = await l.next();
       const { peer, rest } = await exchangeOn(socket, mine);
       return { peer, socket, rest };
     },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () => new Promise((resolve) => l.server.close(() => resolve())),
   };
 }
 
