@@ -9,51 +9,23 @@
  * CLI's state file (--reserve-cpus, --reserve-memory, --displace).
  */
 import fc from 'fast-check';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { judgeAllocations } from '../src/core/placement/host-update.js';
 import { formatVmSpec, parseVmRequest } from '../src/core/placement/request.js';
 import { type Allocation, type HostState, stateFromJson } from '../src/core/placement/state.js';
 import { topologyToJson } from '../src/core/topology/json.js';
 import type { Topology } from '../src/core/topology/model.js';
-import { createApp } from '../src/server/app.js';
-import { FleetService } from '../src/server/fleet-service.js';
 import { checkStore } from '../src/store/invariants.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
-import type { FleetStore } from '../src/store/types.js';
+import { useService } from './support/service-app.js';
 import { hostArb, requestArb } from './placement-arbitraries.js';
 import { runCli } from './support/cli.js';
 
 const TOKEN = 'property-token-0123456';
 const G = 1024 ** 3;
-let dir = '';
-let store: FleetStore;
-let service: FleetService;
-let app: ReturnType<typeof createApp>;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'numaplan-update-prop-'));
-  store = await openSqliteStore(join(dir, 'fleet.db'));
-  service = new FleetService({ store, instance: 'prop' });
-  app = createApp({ service, token: TOKEN, web: false });
-});
-
-afterAll(async () => {
-  await service?.close();
-  await store?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await app.request(path, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, json: await res.json() };
-}
+const svc = useService('update-prop', TOKEN);
+const { call } = svc;
 
 /** A change of the host: what the agent might report next, or an operator's new reserve. */
 interface Mutation {
@@ -170,8 +142,8 @@ describe('host updates never leave an overcommitted host (property)', () => {
           };
           for (const req of first) await place(req);
           for (const m of mutations) {
-            const before = await store.hostRow(host);
-            const displacedBefore = (await store.listVms({ host, limit: 1000, displaced: true })).map((v) => v.name);
+            const before = await svc.store.hostRow(host);
+            const displacedBefore = (await svc.store.listVms({ host, limit: 1000, displaced: true })).map((v) => v.name);
             const body: Record<string, unknown> = { format: 'json', topology: mutate((await hostState(host)).topology, m) };
             if (m.reserve) body.reserve = { cpus: m.reserve.cpus.map((i) => topo.pus[i % topo.pus.length]?.os ?? 0), memory: m.reserve.memoryGiB * G };
             const r = await call('PUT', `/api/v1/hosts/${host}${m.accept ? '?accept=displace' : ''}`, body);
@@ -181,7 +153,7 @@ describe('host updates never leave an overcommitted host (property)', () => {
             else if (r.json.displaced.length > 0) seen.displaced++;
             else seen.accepted++;
             if (r.status !== 200) {
-              expect(await store.hostRow(host)).toEqual(before);
+              expect(await svc.store.hostRow(host)).toEqual(before);
               if (r.status === 409) {
                 expect(m.accept).toBe(false);
                 expect(r.json.vms.length).toBeGreaterThan(0);
@@ -191,7 +163,7 @@ describe('host updates never leave an overcommitted host (property)', () => {
             expect(invariantProblems(await hostState(host))).toEqual([]);
           }
           for (const req of later) await place(req);
-          expect((await checkStore(store, Date.now())).problems).toEqual([]);
+          expect((await checkStore(svc.store, Date.now())).problems).toEqual([]);
         },
       ),
       { numRuns: 30 },
@@ -209,7 +181,7 @@ describe('host updates never leave an overcommitted host (property)', () => {
         fc.array(fc.record({ cpus: fc.array(fc.integer({ min: 0, max: 383 }), { minLength: 1, maxLength: 4 }), memoryGiB: fc.option(fc.integer({ min: 1, max: 60 }), { nil: null }), displace: fc.boolean() }), { minLength: 1, maxLength: 3 }),
         fc.array(requestArb, { maxLength: 3 }),
         async (host, first, reserves, later) => {
-          const file = join(dir, `state-${++k}.json`);
+          const file = join(svc.dir, `state-${++k}.json`);
           let n = 0;
           const place = async (req: (typeof first)[number], extra: string[] = []): Promise<void> => {
             const name = `v${n++}`;
@@ -246,8 +218,8 @@ describe('host updates never leave an overcommitted host (property)', () => {
 
 /** A host's state as the store has it (live VMs). */
 async function hostState(host: string): Promise<HostState> {
-  const doc = await store.hostDocument(host);
+  const doc = await svc.store.hostDocument(host);
   if (!doc) throw new Error(`no host ${host}`);
-  const vms = await store.vmsOf(host);
+  const vms = await svc.store.vmsOf(host);
   return { schema: 'numaplan.state/v1', topology: JSON.parse(doc.topology) as Topology, reserve: JSON.parse(doc.reserve), allocations: vms.map((v) => v.allocation) };
 }

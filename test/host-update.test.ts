@@ -8,54 +8,19 @@
  * invariants hold, and nothing new lands on what they hold. The CLI's --reserve-cpus and
  * --reserve-memory on a state file are judged the same way.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { topologyToJson } from '../src/core/topology/json.js';
 import { getPreset } from '../src/core/topology/presets/index.js';
-import { createApp } from '../src/server/app.js';
-import { FleetService } from '../src/server/fleet-service.js';
 import { checkStore } from '../src/store/invariants.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
-import type { FleetStore } from '../src/store/types.js';
+import { useService } from './support/service-app.js';
 import { runCli } from './support/cli.js';
 
 const TOKEN = 'host-update-token-0123';
 const G = 1024 ** 3;
-let dir = '';
-let store: FleetStore;
-let service: FleetService;
-let app: ReturnType<typeof createApp>;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'numaplan-host-update-'));
-  store = await openSqliteStore(join(dir, 'fleet.db'));
-  service = new FleetService({ store, instance: 'test' });
-  app = createApp({ service, token: TOKEN, web: false });
-});
-
-afterAll(async () => {
-  await service?.close();
-  await store?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
-  const res = await app.request(path, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  return { status: res.status, json, text };
-}
+const svc = useService('host-update', TOKEN);
+const { call } = svc;
 
 type Doc = {
   nodes: { id: number; memory: { total: number; free: number }; hugePages: { pageSize: number; total: number; free: number }[] }[];
@@ -149,7 +114,7 @@ describe('host updates are judged against the VMs on the host (API)', () => {
     const placed = await call('POST', '/api/v1/vms', { vm: s.vm.replace(/name=(\w+)/, `name=$1-${i}`), host });
     expect(placed.status, placed.text).toBe(201);
     const vm = placed.json.placement.name as string;
-    const before = await store.hostRow(host);
+    const before = await svc.store.hostRow(host);
 
     // Refused: 409, the VM and the resource in the refusal's shape; nothing changed.
     const refused = await call('PUT', `/api/v1/hosts/${host}`, s.update);
@@ -162,7 +127,7 @@ describe('host updates are judged against the VMs on the host (API)', () => {
     expect(typeof r.have).toBe('number');
     expect(r.shortfall).toBe(Math.max(0, r.need - r.have));
     expect(typeof r.detail).toBe('string');
-    expect(await store.hostRow(host)).toEqual(before);
+    expect(await svc.store.hostRow(host)).toEqual(before);
     expect((await call('GET', `/api/v1/vms/${vm}`)).json.displaced).toBeUndefined();
 
     // Accepted: the VM is displaced, visible in the API and on the host's page data.
@@ -178,7 +143,7 @@ describe('host updates are judged against the VMs on the host (API)', () => {
     // Nothing new is placed on what the displaced VM holds.
     const probe = await call('POST', '/api/v1/vms', { vm: s.probe.replace('name=probe', `name=probe-${i}`), host });
     expect(probe.json.ok, probe.text).toBe(false);
-    expect((await checkStore(store, Date.now())).problems).toEqual([]);
+    expect((await checkStore(svc.store, Date.now())).problems).toEqual([]);
   });
 
   it('counts displaced VMs in the summary and the metrics, and logs the event', async () => {
@@ -211,7 +176,7 @@ describe('host updates are judged against the VMs on the host (API)', () => {
 
 describe('the CLI judges --reserve-cpus and --reserve-memory against the state file', () => {
   it('exit 1 naming the VMs; nothing written; --displace marks them', async () => {
-    const state = join(dir, 'host.json');
+    const state = join(svc.dir, 'host.json');
     let r = await runCli(['place', '--host', 'preset:broadwell-2s', '--state', state, '--vm', 'name=pin,vcpus=2,memory=2G,cpus=4,5', '--vm', 'name=fill,vcpus=2,memory=30G,nodes=0']);
     expect(r.code, r.err).toBe(0);
     const saved = readFileSync(state, 'utf8');
@@ -238,7 +203,7 @@ describe('the CLI judges --reserve-cpus and --reserve-memory against the state f
   });
 
   it('exit 2 for a state file whose VMs break the invariants, naming them', async () => {
-    const state = join(dir, 'edited.json');
+    const state = join(svc.dir, 'edited.json');
     let r = await runCli(['place', '--host', 'preset:broadwell-2s', '--state', state, '--vm', 'name=a,vcpus=2,memory=2G,cpus=2,3']);
     expect(r.code).toBe(0);
     const doc = JSON.parse(readFileSync(state, 'utf8')) as { allocations: { name: string }[] };

@@ -4,25 +4,12 @@
  * from the measured matrix; a calibration of other nodes is a 400 naming the field. In process, over
  * a SQLite store.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/server/app.js';
-import { FleetService } from '../src/server/fleet-service.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
-import type { FleetStore } from '../src/store/types.js';
+import { describe, expect, it } from 'vitest';
+import { useService } from './support/service-app.js';
 
 const TOKEN = 'test-token-calibration';
-let dir = '';
-let store: FleetStore;
-let app: ReturnType<typeof createApp>;
-let service: FleetService;
-
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await app.request(path, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-  return { status: res.status, json: await res.json() };
-}
+const svc = useService('api-cal', TOKEN, { clock: () => 1_000_000 });
+const { call } = svc;
 
 const probe = {
   schema: 'numaplan.probe/v1',
@@ -40,19 +27,6 @@ const probe = {
   ],
   verified: true,
 };
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'numaplan-api-cal-'));
-  store = await openSqliteStore(join(dir, 'fleet.db'));
-  service = new FleetService({ store, instance: 'test', clock: () => 1_000_000 });
-  app = createApp({ service, token: TOKEN, web: false });
-});
-
-afterAll(async () => {
-  await service?.close();
-  await store?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 describe('fleet API with a calibrated host', () => {
   it("predicts from the host's measured matrix; the host detail carries it", async () => {

@@ -6,18 +6,14 @@
  * warning. Through the library (TopologyError), the CLI (exit 2) and the API (400), and the engine
  * never sees such a host.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type NodeInput, type TopologyInput, makeTopology } from '../src/core/topology/build.js';
 import { TopologyError } from '../src/core/topology/errors.js';
 import { topologyToJson } from '../src/core/topology/json.js';
 import { getPreset, presetNames } from '../src/core/topology/presets/index.js';
-import { createApp } from '../src/server/app.js';
-import { FleetService } from '../src/server/fleet-service.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
-import type { FleetStore } from '../src/store/types.js';
+import { useService } from './support/service-app.js';
 import { runCli } from './support/cli.js';
 
 const G = 1024 ** 3;
@@ -100,22 +96,7 @@ describe('makeTopology refuses what cannot be a machine', () => {
 });
 
 describe('the shells say which field is impossible', () => {
-  let dir = '';
-  let store: FleetStore;
-  let service: FleetService;
-  let app: ReturnType<typeof createApp>;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'numaplan-impossible-'));
-    store = await openSqliteStore(join(dir, 'fleet.db'));
-    service = new FleetService({ store, instance: 'test' });
-    app = createApp({ service, token: TOKEN, web: false });
-  });
-  afterAll(async () => {
-    await service?.close();
-    await store?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
+  const svc = useService('impossible', TOKEN);
   /** broadwell-2s as JSON, with node 1 holding 1 byte of memory under its 8 GiB of 1G pages. */
   function impossibleJson(): string {
     const doc = JSON.parse(topologyToJson(getPreset('broadwell-2s')?.build() as never)) as { nodes: { memory: { total: number; free: number } }[] };
@@ -124,7 +105,7 @@ describe('the shells say which field is impossible', () => {
   }
 
   it('CLI: exit 2 naming the field, for topology and place', async () => {
-    const file = join(dir, 'bad.json');
+    const file = join(svc.dir, 'bad.json');
     writeFileSync(file, impossibleJson());
     const t = await runCli(['topology', '--from', `json:${file}`]);
     expect(t.code).toBe(2);
@@ -135,7 +116,7 @@ describe('the shells say which field is impossible', () => {
   });
 
   it('API: 400 naming the field; nothing registered', async () => {
-    const res = await app.request('/api/v1/hosts/bad', {
+    const res = await svc.app.request('/api/v1/hosts/bad', {
       method: 'PUT',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ format: 'json', topology: impossibleJson() }),
@@ -144,6 +125,6 @@ describe('the shells say which field is impossible', () => {
     const body = (await res.json()) as { error: { code: string; field: string } };
     expect(body.error.code).toBe('ERR_TOPOLOGY');
     expect(body.error.field).toMatch(/nodes\[1\]\.hugePages/);
-    expect(await store.hostRow('bad')).toBeNull();
+    expect(await svc.store.hostRow('bad')).toBeNull();
   });
 });
