@@ -29,6 +29,7 @@ interface LaunchOptions extends EmitCliOptions {
 function render(r: LaunchReport): string {
   const lines = [`${r.ok ? 'pinned' : 'NOT pinned as planned'}: QEMU pid ${r.pid}`];
   for (const v of r.vcpus) lines.push(`  ${v.ok ? 'ok  ' : 'FAIL'} vCPU ${v.vcpu} (guest node ${v.nodeId ?? '-'}) thread ${v.threadId}: CPU ${v.observed}, planned ${v.planned}`);
+  for (const t of r.ioThreads) lines.push(`  ${t.ok ? 'ok  ' : 'FAIL'} ${t.id === 'vhost' ? 'vhost worker' : `I/O thread ${t.id}`} thread ${t.threadId}: CPU ${t.observed}, planned ${t.planned}`);
   lines.push(`  emulator threads ${r.emulatorThreads.join(',') || '-'} on CPUs ${r.emulatorCpus}`);
   return `${lines.join('\n')}\n`;
 }

@@ -166,6 +166,7 @@ export function placementJson(p: Placement): Record<string, unknown> {
     pageSize: p.pageSize,
     devices: p.devices,
     vnuma: p.vnuma,
+    ...(p.io ? { io: p.io } : {}),
     explanation: p.explanation,
     memoryPolicy: p.memoryPolicy,
     cpuPolicy: p.cpuPolicy,
@@ -182,6 +183,7 @@ interface PlaceOptionsCli extends HostOptions {
   deviceNodes?: boolean;
   emit?: EmitFormat;
   hostBinding?: boolean;
+  diskDir?: string;
 }
 
 /** Registers `numaplan place`. */
@@ -201,6 +203,7 @@ export function registerPlace(program: Command, io: Io): void {
     .option('--calibration <file>', "a probe result (numaplan probe -o FILE): predicted latencies from its measured matrix (kept in --state)")
     .addOption(new Option('--emit <format>', 'print the configuration for a target instead of the placement').choices([...EMIT_FORMATS]))
     .option('--no-host-binding', 'with --emit: leave out host-node binding (for hosts that lack the planned nodes)')
+    .option('--disk-dir <dir>', "with --emit: folder of the virtio disks' raw images NAME-diskK.img")
     .addHelpText(
       'after',
       `
@@ -263,7 +266,7 @@ Examples:
         return;
       }
       if (opts.emit) {
-        writeEmitted(io, result.placements, result.state.topology, opts.emit, { hostBinding: opts.hostBinding !== false, json: opts.json === true });
+        writeEmitted(io, result.placements, result.state.topology, opts.emit, { hostBinding: opts.hostBinding !== false, json: opts.json === true, ...(opts.diskDir !== undefined ? { diskDir: opts.diskDir } : {}) });
         return;
       }
       if (opts.json) writeJson(io, { ok: true, placements: result.placements.map(placementJson) });

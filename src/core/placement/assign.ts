@@ -17,6 +17,8 @@
  */
 import type { DeviceSlot } from './capacity.js';
 import { type PlacementContext, type SetEvaluation, matchingDevices } from './context.js';
+import { type IoPlan, hasIo, planIo } from './io-threads.js';
+import { ioOf } from './request.js';
 import { topologyIndex } from './topology-index.js';
 import type { PlacedDevice } from './types.js';
 
@@ -28,6 +30,8 @@ export interface Assignment {
   /** vCPU indexes per part, same order as evaluation.parts. */
   vcpuIndexes: number[][];
   devices: PlacedDevice[];
+  /** The I/O plan (io-threads.ts); null for a request without an I/O part. Its `taken` CPUs are in `emulatorCpus`. */
+  io: IoPlan | null;
 }
 
 /** Why concrete resources could not be picked (devices ran out, or free CPUs for emulator pCPUs). */
@@ -138,7 +142,53 @@ export function assign(ctx: AssignContext, ev: SetEvaluation): { ok: true; assig
 
   const dev = assignDevices(ctx, ev.parts);
   if (!dev.ok) return { ...dev, node: null, detail: 'not enough free devices of this kind' };
-  return { ok: true, assignment: { cpus, heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes, devices: dev.devices } };
+  return withIo(ctx, ev.parts, { cpus, heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes, devices: dev.devices, io: null });
+}
+
+/**
+ * Completes an assignment with its I/O plan (io-threads.ts): the one place the shared machinery
+ * plans I/O, for chosen node sets and explicit CPUs alike. CPUs the plan takes join the VM's
+ * emulator pCPUs (held exclusively with the VM).
+ */
+export function withIo(
+  ctx: AssignContext,
+  parts: readonly { node: number }[],
+  a: Assignment,
+): { ok: true; assignment: Assignment } | AssignFailure {
+  const r = ioOf(ctx.request);
+  if (!hasIo(r)) return { ok: true, assignment: a };
+  const topo = ctx.state.topology;
+  const tix = topologyIndex(topo);
+  const coreOfCpu = (c: number): readonly number[] => {
+    const core = topo.cores[tix.puCore.get(c) ?? -1];
+    return core ? core.pus : [c];
+  };
+  let whole: Set<number> | null = null;
+  const io = planIo({
+    request: r,
+    parts: parts.map((p, i) => ({ node: p.node, cpus: (a.vcpuIndexes[i] ?? []).map((v) => a.cpus[v] as number) })),
+    emulatorCpus: a.emulatorCpus,
+    heldCpus: a.heldCpus,
+    devices: a.devices,
+    freeCpus: (node) => ctx.capacity.byId.get(node)?.freePus ?? [],
+    coreOf: coreOfCpu,
+    wholeCoreFree: (c) => {
+      if (!whole) {
+        whole = new Set<number>();
+        for (const n of ctx.capacity.nodes) for (const core of n.wholeCores) for (const pu of core) whole.add(pu);
+      }
+      return whole.has(c);
+    },
+    nodeOf: (c) => topo.pus.find((p) => p.os === c)?.node ?? null,
+    distance: ctx.distance,
+  });
+  if (!io.ok) return io;
+  const plan = io.plan;
+  if (!plan) return { ok: true, assignment: a };
+  // The VM holds its reserved emulator pCPUs (wherever the plan put them) and the CPUs the plan took.
+  const taken = plan.taken.filter((c) => !a.heldCpus.includes(c));
+  const reserved = a.emulatorCpus.length > 0 ? plan.emulatorCpus : [];
+  return { ok: true, assignment: { ...a, emulatorCpus: [...new Set([...reserved, ...taken])], io: plan } };
 }
 
 /** Picks devices for vCPU parts: local first (node running the most vCPUs first), then nearest, then address. */

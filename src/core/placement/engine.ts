@@ -15,13 +15,14 @@
  */
 import { measuredOf, predictCost } from '../cost/model.js';
 import { pageSizeLabel } from '../topology/sizes.js';
-import { assign, assignDevices } from './assign.js';
+import { assign, assignDevices, withIo } from './assign.js';
 import { type HostCapacity, hostCapacity } from './capacity.js';
 import { type CpuMode, type Part, type PlacementContext, type SetEvaluation, makeContext, memResource, memorySplitUnit, modeLabel, proportional, waterFill } from './context.js';
 import type { ChooseNodes, NodeChoice, PlaceOptions } from './policy.js';
 import { RequestError, type VmRequest } from './request.js';
 import type { HostState } from './state.js';
 import type { MemoryPolicy, Placement, PlacementResult, RefusalReason } from './types.js';
+import { describeIo, withOneGuestNode } from './io-threads.js';
 import { topologyIndex } from './topology-index.js';
 import { buildVnuma } from './vnuma.js';
 
@@ -240,7 +241,12 @@ function placeExplicit(
       shortfalls: [],
     };
     evaluation.cost = predictCost({ distance: ctx.distance, vcpusByNode: new Map(parts.map((p) => [p.node, p.vcpus])), memoryByNode: vm, pageSize, deviceNodes: [] }).relativeLatency;
-    const assignment = { cpus: [...cpus], heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes: order.map((n) => byNode.get(n) ?? []), devices: dev.devices };
+    const io = withIo(ctx, parts, { cpus: [...cpus], heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes: order.map((n) => byNode.get(n) ?? []), devices: dev.devices, io: null });
+    if (!io.ok) {
+      lastReasons = [{ resource: io.resource, node: io.node, need: io.need, have: io.have, detail: `${io.detail} (explicit CPUs)` }];
+      continue;
+    }
+    const assignment = io.assignment;
     const choice: NodeChoice = { evaluation, score: [], alternatives: [], notes: ['host CPUs given explicitly (cpus=): honoured exactly, each one checked free'] };
     return { ok: true, placement: buildPlacement(policy, ctx, choice, assignment, [ctx.mode], pages, options) };
   }
@@ -315,7 +321,11 @@ function buildPlacement(
     notes.push('--device-nodes: not applied, an interleaved VM has one guest node, so a device cannot get a guest node of its own');
   }
   for (const d of a.devices) if (!d.local) notes.push(`device ${d.address} is on node ${d.node ?? 'unknown'}, not on the VM's nodes`);
-  if (a.emulatorCpus.length > 0) notes.push(`emulator/IO threads on their own pCPUs ${a.emulatorCpus.join(',')}`);
+  const reserved = a.io ? a.io.emulatorCpus.filter((c) => a.emulatorCpus.includes(c) && !a.io?.taken.includes(c)) : a.emulatorCpus;
+  if (reserved.length > 0) notes.push(`emulator${a.io ? '' : '/IO'} threads on their own pCPUs ${reserved.join(',')}`);
+  // Queues spread over the guest's nodes: one node for a guest without vNUMA.
+  const io = a.io ? (vnuma ? a.io : withOneGuestNode(a.io)) : null;
+  if (io) notes.push(`I/O: ${describeIo(io, vnuma ? vnuma.nodes.filter((g) => g.vcpus.length > 0).length : 1)}`, ...io.notes);
   if (a.heldCpus.length > 0) notes.push(`held idle for this VM: CPUs ${a.heldCpus.join(',')}`);
   const summary =
     ev.parts.length === 1
@@ -335,6 +345,7 @@ function buildPlacement(
     memory: ev.memory.map((m) => ({ node: m.node, pageSize: ctx.pageSize, bytes: m.bytes })),
     devices: a.devices,
     vnuma,
+    ...(io ? { io } : {}),
     explanation: {
       policy,
       summary,

@@ -3,6 +3,7 @@
  * (which resource on which node is short, and what would make it fit). Infeasible is a result.
  */
 import type { CostPrediction } from '../cost/model.js';
+import type { IoPlan } from './io-threads.js';
 import type { DeviceKind } from './request.js';
 
 /** Memory granted on one node, in one page size. */
@@ -104,6 +105,11 @@ export interface Placement {
   memory: MemoryGrant[];
   devices: PlacedDevice[];
   vnuma: Vnuma | null;
+  /**
+   * Where the I/O is served (io-threads.ts): emulator thread, I/O threads, vhost workers, the virtio
+   * disks and NICs with their queues. Absent for a request without an I/O part.
+   */
+  io?: IoPlan;
   explanation: Explanation;
 }
 
