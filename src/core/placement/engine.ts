@@ -540,6 +540,7 @@ function hintsFor(policy: string, choose: ChooseNodes, request: VmRequest, state
   }
   if (request.smt === 'isolate' || request.smt === 'require') tryHint('smt=auto', { ...request, smt: 'auto' });
   if (request.emulator !== 'share') tryHint('emulator=share', { ...request, emulator: 'share' });
+  if (request.iocpus !== undefined && request.iocpus !== 'share') tryHint("iocpus=share (I/O threads on the VM's own vCPU pCPUs)", { ...request, iocpus: 'share' });
   if (request.tier !== 'dram') tryHint('tier=dram', { ...request, tier: 'dram' });
   if (hints.length === 0 && request.vcpus > 1 && !request.cpus && !request.layout) {
     let lo = 0;

@@ -213,8 +213,9 @@ export function mapHostNodesToZero(argv: readonly string[]): string[] {
  * this single-node machine, changing only what this machine lacks: each backend's host nodes mapped
  * onto node 0 (the policy kept, so mbind still applies it), huge-page backends as plain memfd of the
  * same size (this machine keeps no pools for them; a guest cannot see its host's page size),
- * `reserve=off` (no swap reservation), and each vfio-pci host device replaced by QEMU's `edu` test
- * device with the same id and bus (so it sits behind the same root port and expander bridge). The
+ * `reserve=off` (no swap reservation), each vfio-pci host device replaced by QEMU's `edu` test
+ * device with the same id and bus (so it sits behind the same root port and expander bridge), and a
+ * tap's vhost=on as vhost=off (this machine's kernel has no vhost-net). The
  * accelerator and CPU model are left to the starter (the probe's `-accel tcg -cpu` or the guest
  * harness's).
  */
@@ -232,6 +233,8 @@ export function startableEmittedArgv(argv: readonly string[]): string[] {
     if (opt === '-device' && a.startsWith('vfio-pci,')) {
       return ['edu', ...a.split(',').slice(1).filter((p) => !p.startsWith('host='))].join(',');
     }
+    // This machine's kernel has no vhost-net: the tap's queues are QEMU's own.
+    if (opt === '-netdev' && a.startsWith('tap')) return a.replace(/vhost=on/, 'vhost=off');
     return a;
   });
 }
