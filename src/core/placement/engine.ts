@@ -13,7 +13,8 @@
  *    most permissive (mode, page size) tried, plus hints: the nearest changes that would fit, each
  *    verified by re-running the same policy on the changed request.
  */
-import { measuredOf, predictCost } from '../cost/model.js';
+import { type CostDevice, describeDeviceIo, measuredOf, predictCost } from '../cost/model.js';
+import type { Topology } from '../topology/model.js';
 import { pageSizeLabel } from '../topology/sizes.js';
 import { assign, assignDevices, withIo } from './assign.js';
 import { type HostCapacity, hostCapacity } from './capacity.js';
@@ -21,7 +22,7 @@ import { type CpuMode, type Part, type PlacementContext, type SetEvaluation, mak
 import type { ChooseNodes, NodeChoice, PlaceOptions } from './policy.js';
 import { RequestError, type VmRequest } from './request.js';
 import type { HostState } from './state.js';
-import type { MemoryPolicy, Placement, PlacementResult, RefusalReason } from './types.js';
+import type { MemoryPolicy, PlacedDevice, Placement, PlacementResult, RefusalReason } from './types.js';
 import { describeIo, withOneGuestNode } from './io-threads.js';
 import { topologyIndex } from './topology-index.js';
 import { buildVnuma } from './vnuma.js';
@@ -304,6 +305,7 @@ function buildPlacement(
     ...(vnuma ? { guestNodes: vnuma.nodes.map((g) => ({ hostNode: g.hostNode, vcpus: g.vcpus.length, memory: g.memory })) } : {}),
     interleave: memoryPolicy === 'interleave',
     measured: measuredOf(ctx.state.topology),
+    ...(a.devices.length > 0 ? { devices: costDevices(ctx.state.topology, a.devices), cpuNodes: ctx.state.topology.nodes.filter((n) => n.cpus.length > 0).map((n) => n.id) } : {}),
   });
   const label = pageSizeLabel(ctx.pageSize);
   const pageText =
@@ -321,6 +323,7 @@ function buildPlacement(
     notes.push('--device-nodes: not applied, an interleaved VM has one guest node, so a device cannot get a guest node of its own');
   }
   for (const d of a.devices) if (!d.local) notes.push(`device ${d.address} is on node ${d.node ?? 'unknown'}, not on the VM's nodes`);
+  for (const d of cost.deviceIo ?? []) notes.push(describeDeviceIo(d));
   const reserved = a.io ? a.io.emulatorCpus.filter((c) => a.emulatorCpus.includes(c) && !a.io?.taken.includes(c)) : a.emulatorCpus;
   if (reserved.length > 0) notes.push(`emulator${a.io ? '' : '/IO'} threads on their own pCPUs ${reserved.join(',')}`);
   // Queues spread over the guest's nodes: one node for a guest without vNUMA.
@@ -357,6 +360,17 @@ function buildPlacement(
       cost,
     },
   };
+}
+
+/** The devices of a placement as the cost model reads them: address, class (a VF's is its function's), node. */
+function costDevices(topology: Topology, devices: readonly PlacedDevice[]): CostDevice[] {
+  const byAddress = new Map(topology.pciDevices.map((d) => [d.address, d]));
+  const KIND: Record<string, string> = { gpu: 'gpu', rdma: 'rdma', 'rdma-vf': 'rdma', nic: 'nic', vf: 'nic', pci: 'other' };
+  return devices.map((d) => ({
+    address: d.address,
+    class: byAddress.get(d.address)?.class ?? (d.physfn ? byAddress.get(d.physfn)?.class : undefined) ?? KIND[d.kind] ?? 'other',
+    node: d.node,
+  }));
 }
 
 /** The memory policy of a request under a policy: the interleave baseline interleaves whatever the request says. */

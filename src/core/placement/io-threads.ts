@@ -34,6 +34,7 @@
  *   (irq_create_affinity_masks: vectors per node in proportion to the node's CPUs); fewer queues than
  *   guest nodes leave nodes without a queue of their own, and the explanation says so.
  */
+import { formatCpuList } from '../topology/cpulist.js';
 import type { RequestIo } from './request.js';
 
 /** What the plan needs of the request: its I/O part with defaults (`ioOf`). */
@@ -295,11 +296,11 @@ export function describeIo(plan: IoPlan, guestNodes = 1): string {
   if (vhost > 0) what.push(`the vhost-net workers of ${vhost} NIC${vhost > 1 ? 's' : ''}`);
   const emulatorHere = plan.emulatorCpus.join(',') === plan.cpus.join(',');
   if (emulatorHere) what.unshift('the emulator thread');
-  const cpus = plan.cpus.join(',');
+  const cpus = formatCpuList(plan.cpus);
   const source = plan.source === 'vcpus' ? "the VM's vCPU pCPUs" : plan.source === 'dedicated' ? 'pCPUs of their own' : "free sibling threads of the VM's vCPU cores";
   const list = what.length === 0 ? 'I/O' : what.length === 1 ? what[0] : `${what.slice(0, -1).join(', ')} and ${what[what.length - 1]}`;
   const first = `${list} on node ${plan.node} (${plan.deviceNode === null ? plan.why : `nearest to node ${plan.deviceNode}, ${plan.why}`}), CPUs ${cpus}: ${source}`;
-  const extra = emulatorHere ? '' : `; the emulator thread on its reserved pCPUs ${plan.emulatorCpus.join(',')}`;
+  const extra = emulatorHere ? '' : `; the emulator thread on its reserved pCPUs ${formatCpuList(plan.emulatorCpus)}`;
   const disks = plan.devices.filter((d) => d.kind === 'disk');
   const nets = plan.devices.filter((d) => d.kind === 'net');
   const parts: string[] = [];
