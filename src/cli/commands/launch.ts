@@ -24,6 +24,7 @@ interface LaunchOptions extends EmitCliOptions {
   paused?: boolean;
   stopAfterVerify?: boolean;
   reserveOff?: boolean;
+  deviceStandIn?: string;
 }
 
 function render(r: LaunchReport): string {
@@ -49,6 +50,7 @@ export function registerLaunch(program: Command, io: Io): void {
     .option('--paused', 'leave the guest paused after pinning')
     .option('--stop-after-verify', 'quit QEMU right after pinning and verifying (a check)')
     .option('--reserve-off', 'QEMU backends with reserve=off (no swap reservation)')
+    .option('--device-stand-in <model>', 'a check without the devices: this QEMU device model (e.g. edu) where each vfio-pci device would go')
     .option('--json', 'JSON report');
   addEmitterOptions(cmd).action(async (extra: string[], opts: LaunchOptions) => {
     const topology = await loadTopology(opts.host);
@@ -69,7 +71,7 @@ export function registerLaunch(program: Command, io: Io): void {
     const live = opts.host === 'sysfs' ? topology : await loadTopology('sysfs');
     const { cpus, nodes } = bindingOf(placement);
     checkBindingOnHost(cpus, opts.hostBinding === false ? [] : nodes, live);
-    const options = { ...emitOptionsOf(opts), ...(opts.reserveOff ? { reserve: false } : {}) };
+    const options = { ...emitOptionsOf(opts), ...(opts.reserveOff ? { reserve: false } : {}), ...(opts.deviceStandIn ? { deviceStandIn: opts.deviceStandIn } : {}) };
     const q = emitQemu(placement, topology, options);
     const launched = await launchQemu({ binary: opts.qemu, argv: q.argv, extraArgs: extra, pins: q.pins, paused: opts.paused === true || opts.stopAfterVerify === true, stdio: opts.json ? 'ignore' : 'inherit' });
     if (opts.json) writeJson(io, { name: placement.name, ...launched.report });
