@@ -211,6 +211,10 @@ VM fields: name vcpus memory pages(4K|2M|1G|auto) cpu(dedicated|shared) smt(auto
   emulator(share|N) numa(auto|strict|preferred|interleave) maxnodes layout(8:32G/8:32G) tier(dram|hbm|cxl|gpu)
   devices(KIND[:COUNT][:required|preferred|none] joined by +; KIND rdma rdma-vf nic vf gpu pci:ADDR)
   cpus(host cpulist, one per vCPU) nodes(host node list)
+  I/O: iothreads disks nets queues vhost(on|off) iocpus(share|siblings|N)
+  pairing(switch|root-port|host-bridge|node): with devices=gpu:N+rdma:N, each GPU gets a NIC of its own
+  no farther than that on the PCI tree (the closest free first; see topology --matrix), or a refusal
+  naming each GPU left without one
 
 VMs are placed in order. If one does not fit, the command stops there and exits 1: the JSON is the
 refusal ({"ok":false,"reasons","hints"}) plus "failed" (its name) and "placements" (the VMs placed
@@ -229,7 +233,8 @@ names the source); the nodes are still chosen by SLIT distance.
 Examples:
   numaplan place --host preset:broadwell-2s --vm name=web,vcpus=12,memory=16G
   numaplan place --host sysfs --calibration probe.json --vm name=db,vcpus=4,memory=8G
-  numaplan place --host preset:broadwell-2s --state host.json --vm name=db,vcpus=8,memory=32G,pages=1G --json`,
+  numaplan place --host preset:broadwell-2s --state host.json --vm name=db,vcpus=8,memory=32G,pages=1G --json
+  numaplan place --host preset:dgx-h100 --vm name=train,vcpus=32,memory=256G,devices=gpu:4+rdma:4,pairing=switch`,
     )
     .action(async (opts: PlaceOptionsCli) => {
       const decided = await lockedState(io, opts.state, async () => {

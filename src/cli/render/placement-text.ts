@@ -68,6 +68,9 @@ export function renderRefusal(name: string, reasons: readonly RefusalReason[], h
     bytesOr(r.resource, Math.max(0, r.need - r.have)),
   ]);
   const out = [`${name}: does not fit`, table(['node', 'resource', 'need', 'have', 'short'], rows)];
+  // Pairs say which GPUs lack a partner: worth the words.
+  const pairs = [...new Set(reasons.filter((r) => r.resource.startsWith('device-pairs:')).map((r) => r.detail))];
+  if (pairs.length > 0) out.push('', ...pairs.map((d) => `${d}`));
   if (hints.length > 0) out.push('', 'would fit with:', ...hints.map((h) => `  - ${h}`));
   return `${out.join('\n')}\n`;
 }

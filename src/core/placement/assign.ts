@@ -18,7 +18,8 @@
 import type { DeviceSlot } from './capacity.js';
 import { type PlacementContext, type SetEvaluation, matchingDevices } from './context.js';
 import { type IoPlan, hasIo, planIo } from './io-threads.js';
-import { ioOf } from './request.js';
+import { pairDevices, pairedWishes } from './pairing.js';
+import { type DeviceRequest, ioOf } from './request.js';
 import { topologyIndex } from './topology-index.js';
 import type { PlacedDevice } from './types.js';
 
@@ -141,7 +142,7 @@ export function assign(ctx: AssignContext, ev: SetEvaluation): { ok: true; assig
   }
 
   const dev = assignDevices(ctx, ev.parts);
-  if (!dev.ok) return { ...dev, node: null, detail: 'not enough free devices of this kind' };
+  if (!dev.ok) return { ...dev, node: null, detail: dev.detail ?? 'not enough free devices of this kind' };
   return withIo(ctx, ev.parts, { cpus, heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes, devices: dev.devices, io: null });
 }
 
@@ -195,7 +196,7 @@ export function withIo(
 export function assignDevices(
   ctx: AssignContext,
   parts: readonly { node: number; vcpus: number }[],
-): { ok: true; devices: PlacedDevice[] } | { ok: false; resource: string; need: number; have: number } {
+): { ok: true; devices: PlacedDevice[] } | { ok: false; resource: string; need: number; have: number; detail?: string } {
   if (ctx.request.devices.length === 0) return { ok: true, devices: [] };
   const ev = { parts };
   const cpuNodes = new Set(ev.parts.map((p) => p.node));
@@ -204,11 +205,9 @@ export function assignDevices(
     d.node === null ? Number.POSITIVE_INFINITY : Math.min(...ev.parts.map((p) => ctx.distance(p.node, d.node as number)));
   const used = new Set<string>();
   const devices: PlacedDevice[] = [];
-  for (const req of ctx.request.devices) {
-    const free = matchingDevices(ctx.capacity, req).filter(
-      (d) => !used.has(d.address) && !(d.physfn !== null && used.has(d.physfn)) && !d.vfs.some((v) => used.has(v)),
-    );
-    const candidates = free
+  const candidatesFor = (req: DeviceRequest): DeviceSlot[] =>
+    matchingDevices(ctx.capacity, req)
+      .filter((d) => !used.has(d.address) && !(d.physfn !== null && used.has(d.physfn)) && !d.vfs.some((v) => used.has(v)))
       .filter((d) => req.locality !== 'required' || (d.node !== null && cpuNodes.has(d.node)))
       .map((d) => ({
         d,
@@ -217,14 +216,33 @@ export function assignDevices(
         dist: nearest(d),
         plain: req.kind === 'nic' && d.rdma ? 1 : 0,
       }))
-      .sort((a, b) => a.local - b.local || a.w - b.w || a.dist - b.dist || a.plain - b.plain || (a.d.address < b.d.address ? -1 : 1));
+      .sort((a, b) => a.local - b.local || a.w - b.w || a.dist - b.dist || a.plain - b.plain || (a.d.address < b.d.address ? -1 : 1))
+      .map((c) => c.d);
+  const place = (d: DeviceSlot, kind: DeviceRequest['kind'], pairedWith?: PlacedDevice['pairedWith']): void => {
+    used.add(d.address);
+    devices.push({ address: d.address, kind, node: d.node, local: d.node !== null && cpuNodes.has(d.node), physfn: d.physfn, ...(pairedWith ? { pairedWith } : {}) });
+  };
+  const wishes = ctx.request.pairing ? pairedWishes(ctx.request) : null;
+  for (const [i, req] of ctx.request.devices.entries()) {
+    if (wishes && i === wishes.nic) continue; // placed with the GPUs
+    if (wishes && ctx.request.pairing && i === wishes.gpu) {
+      const nicReq = ctx.request.devices[wishes.nic] as DeviceRequest;
+      const gpus = candidatesFor(req);
+      const nics = candidatesFor(nicReq);
+      const r = pairDevices(ctx.state.topology, ctx.request.pairing, req.count, gpus, nics, nicReq.kind);
+      if (!r.ok) return { ok: false, resource: `device-pairs:${ctx.request.pairing}`, need: req.count, have: r.have, detail: r.detail };
+      const slot = new Map([...gpus, ...nics].map((d) => [d.address, d]));
+      for (const p of r.pairs) {
+        place(slot.get(p.gpu) as DeviceSlot, req.kind, { address: p.nic, link: p.link, via: p.via });
+        place(slot.get(p.nic) as DeviceSlot, nicReq.kind, { address: p.gpu, link: p.link, via: p.via });
+      }
+      continue;
+    }
+    const candidates = candidatesFor(req);
     if (candidates.length < req.count) {
       return { ok: false, resource: req.kind === 'pci' ? `device:${req.address}` : `device:${req.kind}`, need: req.count, have: candidates.length };
     }
-    for (const { d } of candidates.slice(0, req.count)) {
-      used.add(d.address);
-      devices.push({ address: d.address, kind: req.kind, node: d.node, local: d.node !== null && cpuNodes.has(d.node), physfn: d.physfn });
-    }
+    for (const d of candidates.slice(0, req.count)) place(d, req.kind);
   }
   return { ok: true, devices };
 }

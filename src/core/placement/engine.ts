@@ -16,7 +16,9 @@
 import { type CostDevice, describeDeviceIo, measuredOf, predictCost } from '../cost/model.js';
 import type { Topology } from '../topology/model.js';
 import { pageSizeLabel } from '../topology/sizes.js';
+import { LINK_CLASSES, linkRank } from '../topology/device-matrix.js';
 import { assign, assignDevices, withIo } from './assign.js';
+import { LINK_WORDS, LOOSEST_LINK, PAIRING_LEVELS } from './pairing.js';
 import { type HostCapacity, hostCapacity } from './capacity.js';
 import { type CpuMode, type Part, type PlacementContext, type SetEvaluation, makeContext, memResource, memorySplitUnit, modeLabel, proportional, waterFill } from './context.js';
 import type { ChooseNodes, NodeChoice, PlaceOptions } from './policy.js';
@@ -228,7 +230,7 @@ function placeExplicit(
     }
     const dev = assignDevices(ctx, parts);
     if (!dev.ok) {
-      lastReasons = [{ resource: dev.resource, node: null, need: dev.need, have: dev.have, detail: 'devices for the explicit CPUs' }];
+      lastReasons = [{ resource: dev.resource, node: null, need: dev.need, have: dev.have, detail: dev.detail ?? 'devices for the explicit CPUs' }];
       continue;
     }
     const vm = new Map(memory.map((m) => [m.node, m.bytes]));
@@ -323,6 +325,12 @@ function buildPlacement(
     notes.push('--device-nodes: not applied, an interleaved VM has one guest node, so a device cannot get a guest node of its own');
   }
   for (const d of a.devices) if (!d.local) notes.push(`device ${d.address} is on node ${d.node ?? 'unknown'}, not on the VM's nodes`);
+  if (request.pairing) {
+    const pairs = a.devices.filter((d) => d.kind === 'gpu' && d.pairedWith);
+    const text = pairs.map((d) => `${d.address} with ${d.pairedWith?.address} (${d.pairedWith?.link}${d.pairedWith?.via ? ` via ${d.pairedWith.via}` : ''})`);
+    const loosest = pairs.reduce((w, d) => Math.max(w, linkRank(d.pairedWith?.link ?? 'SELF')), 0);
+    notes.push(`pairing=${request.pairing}: ${pairs.length} GPU(s) each with a NIC of its own, ${LINK_WORDS[LINK_CLASSES[loosest] ?? '?'] ?? ''} at worst: ${text.join('; ')}`);
+  }
   for (const d of cost.deviceIo ?? []) notes.push(describeDeviceIo(d));
   const reserved = a.io ? a.io.emulatorCpus.filter((c) => a.emulatorCpus.includes(c) && !a.io?.taken.includes(c)) : a.emulatorCpus;
   if (reserved.length > 0) notes.push(`emulator${a.io ? '' : '/IO'} threads on their own pCPUs ${reserved.join(',')}`);
@@ -551,6 +559,14 @@ function hintsFor(policy: string, choose: ChooseNodes, request: VmRequest, state
       ...request,
       devices: request.devices.map((d) => (d.locality === 'required' ? { ...d, locality: 'preferred' as const } : d)),
     });
+  }
+  if (request.pairing) {
+    // The closest looser pairing that fits.
+    for (const level of PAIRING_LEVELS.slice(PAIRING_LEVELS.indexOf(request.pairing) + 1)) {
+      const before = hints.length;
+      tryHint(`pairing=${level} (each GPU's NIC ${LINK_WORDS[LOOSEST_LINK[level]]})`, { ...request, pairing: level });
+      if (hints.length > before) break;
+    }
   }
   if (request.smt === 'isolate' || request.smt === 'require') tryHint('smt=auto', { ...request, smt: 'auto' });
   if (request.emulator !== 'share') tryHint('emulator=share', { ...request, emulator: 'share' });

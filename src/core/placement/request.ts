@@ -4,6 +4,7 @@
  * - the compact CLI form parsed by `parseVmSpec`, e.g.
  *   `name=db,vcpus=16,memory=64G,pages=1G,devices=rdma:1:required+gpu:2:preferred,numa=strict,
  *    maxnodes=2,smt=isolate,cpu=dedicated,emulator=1,tier=hbm,cpus=4-7,nodes=1,layout=8:32G/8:32G`,
+ *   gang placement `devices=gpu:4+rdma:4,pairing=switch` (pairing.ts),
  *   and the I/O part: `iothreads=2,disks=2,nets=1,queues=4,vhost=on,iocpus=share` (see io-threads.ts).
  *
  * Every error is a `RequestError` (code ERR_REQUEST) naming the field and the value at fault.
@@ -13,6 +14,7 @@ import { parseCpuList, parseCpuListInOrder } from '../topology/cpulist.js';
 import { MAX_CPU_ID, MAX_NODE_ID } from '../topology/limits.js';
 import type { Topology } from '../topology/model.js';
 import { parseSize } from '../topology/sizes.js';
+import { PAIRING_LEVELS, pairingProblem } from './pairing.js';
 
 /** Error for a request that cannot be understood; the CLI exits 2 with it. */
 export class RequestError extends Error {
@@ -120,6 +122,11 @@ export const VmRequestSchema = z
     layout: z.array(GuestNodeRequestSchema).min(1).optional(),
     tier: z.enum(['dram', 'hbm', 'cxl', 'gpu']).default('dram'),
     devices: z.array(DeviceRequestSchema).max(MAX_DEVICE_REQUESTS).default([]),
+    /**
+     * Gang placement (pairing.ts): each GPU with a NIC of its own no farther than this on the PCI
+     * tree: behind one PCIe switch, below one root port, on one host bridge, or on one node.
+     */
+    pairing: z.enum(PAIRING_LEVELS).optional(),
     // The I/O part (io-threads.ts; `ioOf` gives the defaults: none, vhost on, iocpus share).
     /** QEMU I/O threads serving the virtio disks (io-threads.ts places them). */
     iothreads: z.number().int().nonnegative().max(MAX_IOTHREADS).optional(),
@@ -174,6 +181,10 @@ export const VmRequestSchema = z
     const devices = r.devices.reduce((n, d) => n + d.count, 0);
     if (devices > MAX_DEVICES) {
       ctx.addIssue({ code: 'custom', path: ['devices'], message: `asks for ${devices} devices; at most ${MAX_DEVICES} per VM` });
+    }
+    if (r.pairing !== undefined) {
+      const problem = pairingProblem(r);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['pairing'], message: problem });
     }
     const io = ioOf(r);
     const virtio = io.disks + io.nets;
@@ -248,6 +259,7 @@ const KEY_ALIASES: Record<string, string> = {
   layout: 'layout',
   tier: 'tier',
   devices: 'devices',
+  pairing: 'pairing',
   cpus: 'cpus',
   nodes: 'nodes',
   iothreads: 'iothreads',
@@ -396,6 +408,7 @@ export function formatVmSpec(r: VmRequest): string {
   if (r.devices.length > 0) {
     parts.push(`devices=${r.devices.map((d) => `${d.kind === 'pci' ? `pci:${d.address}` : d.kind}:${d.count}:${d.locality}`).join('+')}`);
   }
+  if (r.pairing !== undefined) parts.push(`pairing=${r.pairing}`);
   if (r.iothreads !== undefined) parts.push(`iothreads=${r.iothreads}`);
   if (r.disks !== undefined) parts.push(`disks=${r.disks}`);
   if (r.nets !== undefined) parts.push(`nets=${r.nets}`);

@@ -93,8 +93,12 @@ export function linker(topology: Topology): (a: string, b: string) => MatrixLink
   const byAddress = new Map(topology.pciDevices.map((d) => [d.address, d]));
   const index = new Map(topology.nodes.map((n, i) => [n.id, i]));
   const chains = new Map<string, PciDevice[]>();
+  // A VF a PF announces without listing it sits where its PF does.
+  const pfOfVf = new Map<string, string>();
+  for (const d of topology.pciDevices) for (const vf of d.sriov?.vfs ?? []) pfOfVf.set(vf, d.address);
   const home = (address: string): PciDevice | undefined => {
-    const d = byAddress.get(address.toLowerCase());
+    const a = address.toLowerCase();
+    const d = byAddress.get(a) ?? byAddress.get(pfOfVf.get(a) ?? '');
     return d && d.physfn !== null ? (byAddress.get(d.physfn) ?? d) : d;
   };
   const chainOf = (address: string): PciDevice[] => {
