@@ -3,14 +3,17 @@
  * prints (PIX, PXB, PHB, NODE, SYS) is what the PCI tree hwloc builds says, read with hwloc-info
  * (each device's chain of ancestors up to the machine, and its local NUMA node). On the DGX-2 XML
  * capture of hwloc's own test suite (16 V100 behind two levels of PLX switches, two sockets) and on
- * the dgx-h100 preset written as a Linux sysfs tree that hwloc reads as a real host (--if fsroot).
+ * the dgx-h100 preset written as a Linux sysfs tree that hwloc reads as a real host (--if fsroot),
+ * and on the Linux captures of hwloc's test suite, read from their sysfs trees by numaplan and hwloc.
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readSysfs } from '../src/adapters/sysfs/read-sysfs.js';
 import { writeSysfsTree } from '../src/adapters/sysfs-writer/write-sysfs-tree.js';
-import type { DeviceMatrix } from '../src/core/topology/device-matrix.js';
+import { type DeviceMatrix, deviceMatrix } from '../src/core/topology/device-matrix.js';
 import type { Topology } from '../src/core/topology/model.js';
 import { getPreset } from '../src/core/topology/presets/index.js';
+import { extractCapture, listCaptureTests } from './support/captures.js';
 import { runCli } from './support/cli.js';
 import { dataSet } from './support/data.js';
 import { lstopoReadable, scratchDir } from './support/lstopo.js';
@@ -23,8 +26,12 @@ const haveHwloc = tool('hwloc-info');
 const dgx2 = dataSet('hwloc/xml/nvidiaDGX2.xml');
 
 /** hwloc-info over many objects at once: its "-n" lines grouped by object, in the order asked. */
-function hwlocInfo(input: string[], what: string[], addresses: string[]): string[][] {
-  const out = execFileSync('hwloc-info', [...input, '-s', '-n', ...what, ...addresses.map((a) => `pci=${a}`)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+function hwlocInfo(input: string[], what: string[], addresses: string[], env: Record<string, string> = {}): string[][] {
+  const out = execFileSync('hwloc-info', [...input, '-s', '-n', ...what, ...addresses.map((a) => `pci=${a}`)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, ...env },
+  });
   const groups: string[][] = addresses.map(() => []);
   for (const line of out.split('\n')) {
     const m = /^(\d+)\.\d+: (\S+)/.exec(line);
@@ -39,9 +46,10 @@ function hwlocInfo(input: string[], what: string[], addresses: string[]): string
  * bridge below it; PXB otherwise), the host bridge (PHB), or neither: NODE when hwloc gives both the
  * same local NUMA node, SYS when not.
  */
-function hwlocClasses(input: string[], addresses: string[]): string[][] {
-  const chains = hwlocInfo(input, ['--ancestors'], addresses).map((c) => c.slice(1));
-  const nodes = hwlocInfo(input, ['--local-memory'], addresses).map((c) => c.join(','));
+function hwlocClasses(input: string[], addresses: string[], env: Record<string, string> = {}): string[][] {
+  const chains = hwlocInfo(input, ['--ancestors'], addresses, env).map((c) => c.slice(1));
+  const local = hwlocInfo(input, ['--local-memory'], addresses, env);
+  const nodes = local.map((c) => c.join(','));
   return addresses.map((_, i) =>
     addresses.map((_, j) => {
       if (i === j) return 'SELF';
@@ -54,6 +62,8 @@ function hwlocClasses(input: string[], addresses: string[]): string[][] {
         return switchPort && k <= 1 && b.indexOf(common) <= 1 ? 'PIX' : 'PXB';
       }
       if (common?.startsWith('HostBridge:')) return 'PHB';
+      // A device local to several nodes (attached above them) or none: its node is not known.
+      if (local[i]?.length !== 1 || local[j]?.length !== 1) return '?';
       return nodes[i] === nodes[j] ? 'NODE' : 'SYS';
     }),
   );
@@ -94,6 +104,50 @@ describe.runIf(haveHwloc && dgx2 !== null)('topology --matrix on the DGX-2 captu
     expect(row0?.split(/\s+/).slice(1, 10)).toEqual(['X', 'PIX', 'PXB', 'PXB', 'NODE', 'NODE', 'NODE', 'NODE', 'SYS']);
     expect(r.out).toContain('PIX   behind one PCIe switch');
   });
+});
+
+describe.runIf(haveHwloc && tool('bzip2'))("topology --matrix on the Linux captures of hwloc's test suite (sysfs)", () => {
+  it('agrees with hwloc-info reading the same sysfs tree, for every pair of devices hwloc shows', async () => {
+    const tests = listCaptureTests();
+    if (!tests) return;
+    let captures = 0;
+    let pairs = 0;
+    const classes = new Set<string>();
+    const bad: string[] = [];
+    for (const t of tests.filter((x) => !x.synthetic)) {
+      const root = await extractCapture(t.tarball);
+      let topo: Topology;
+      try {
+        topo = readSysfs({ root });
+      } catch {
+        continue; // a capture the reader refuses is the capture suite's business
+      }
+      const m = deviceMatrix(topo);
+      // HWLOC_PCI_LOCALITY overrides sysfs' local_cpus inside hwloc only: hwloc reads the capture without it.
+      const { HWLOC_PCI_LOCALITY: _forced, ...env } = t.env;
+      const input = ['-i', root, '--if', 'fsroot'];
+      // Devices hwloc does not show are left out: Debian's hwloc is built without 32-bit PCI domains
+      // (--enable-32bits-pci-domain), so it drops a function such as 10000:00:04.0.
+      const named = m.devices.map((d) => d.address).filter((a) => hwlocInfo(input, ['--ancestors'], [a], env)[0]?.length);
+      if (named.length < 2) continue;
+      captures++;
+      const want = hwlocClasses(input, named, env);
+      const index = named.map((a) => m.devices.findIndex((d) => d.address === a));
+      for (const [i, a] of named.entries()) {
+        for (const [j, b] of named.entries()) {
+          if (j <= i) continue;
+          pairs++;
+          const got = m.links[index[i] as number]?.[index[j] as number]?.class as string;
+          classes.add(got);
+          if (got !== want[i]?.[j]) bad.push(`${t.name}: ${a} ${b}: numaplan ${got}, hwloc ${want[i]?.[j]}`);
+        }
+      }
+    }
+    console.log(`device matrix: ${pairs} device pairs of ${captures} Linux captures compared with hwloc-info (classes ${[...classes].sort().join(' ')})`);
+    expect(bad).toEqual([]);
+    expect(captures).toBeGreaterThanOrEqual(5);
+    expect(classes.size).toBeGreaterThanOrEqual(4);
+  }, 120_000);
 });
 
 describe.runIf(haveHwloc)('topology --matrix on the dgx-h100 preset', () => {
