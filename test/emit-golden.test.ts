@@ -189,14 +189,14 @@ describe('golden output', () => {
         <currentMemory unit='KiB'>8388608</currentMemory>
         <vcpu placement='static'>4</vcpu>
         <cputune>
-          <vcpupin vcpu='0' cpuset='120'/>
-          <vcpupin vcpu='1' cpuset='121'/>
-          <vcpupin vcpu='2' cpuset='122'/>
-          <vcpupin vcpu='3' cpuset='123'/>
-          <emulatorpin cpuset='120-123'/>
+          <vcpupin vcpu='0' cpuset='96'/>
+          <vcpupin vcpu='1' cpuset='97'/>
+          <vcpupin vcpu='2' cpuset='98'/>
+          <vcpupin vcpu='3' cpuset='99'/>
+          <emulatorpin cpuset='96-99'/>
         </cputune>
         <numatune>
-          <memory mode='strict' nodeset='5'/>
+          <memory mode='strict' nodeset='4'/>
         </numatune>
         <cpu>
           <topology sockets='1' dies='1' cores='4' threads='1'/>
@@ -389,30 +389,30 @@ describe('golden output', () => {
     expect(emitProcessCommands(small, topo)).toMatchInlineSnapshot(`
       {
         "cpus": [
-          120,
-          121,
-          122,
-          123,
+          96,
+          97,
+          98,
+          99,
         ],
         "nodes": [
-          5,
+          4,
         ],
         "numactl": [
           "numactl",
-          "--physcpubind=120-123",
-          "--membind=5",
+          "--physcpubind=96-99",
+          "--membind=4",
         ],
         "taskset": [
           "taskset",
           "-c",
-          "120-123",
+          "96-99",
         ],
       }
     `);
     expect(emitProcessCommands(small, topo, { hostBinding: false }).numactl).toMatchInlineSnapshot(`
       [
         "numactl",
-        "--physcpubind=120-123",
+        "--physcpubind=96-99",
       ]
     `);
   });

@@ -13,7 +13,10 @@
  *   1 MiB; numactl's "size" is MemTotal, less what the kernel reserved), and the distance matrix;
  * - its CPU topology: sockets, dies per socket, threads per core, and that no die straddles nodes;
  * - each passed-through device's node (the stand-in device's numa_node, as the kernel read it from
- *   the expander bridge's _PXM);
+ *   the expander bridge's _PXM), and each virtio disk's and NIC's (the I/O node's guest node);
+ * - for the I/O reproduction (an even split), how the guest kernel spread each multi-queue virtio
+ *   device's queue interrupts over its nodes (/proc/interrupts, /proc/irq/N/smp_affinity_list),
+ *   against the plan's spread;
  * - that the memory of every node is there for its processes: a process bound to the node with
  *   numactl touches 16 MiB, and its own /proc/self/numa_maps shows bind:N with the pages on N.
  * What it cannot verify: the host side. The memory policy of the guest's RAM (bind, preferred,
@@ -31,7 +34,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmitError, emitPlacement, emitQemuGuest, guestOf, targetLimit } from '../src/core/emit/index.js';
+import { EmitError, diskImage, emitPlacement, emitQemuGuest, guestOf, targetLimit } from '../src/core/emit/index.js';
+import { parseCpuList } from '../src/core/topology/cpulist.js';
 import { createHostState, parseVmSpec, place } from '../src/core/placement/index.js';
 import type { Placement } from '../src/core/placement/types.js';
 import { seededRandom } from '../src/core/random.js';
@@ -90,6 +94,8 @@ interface PlannedGuest {
   distances: number[][];
   /** Guest node of each device (-1: none, on the root bus). */
   deviceNodes: number[];
+  /** Each virtio disk and NIC: its guest node (-1: none) and its queues' guest nodes. */
+  virtio: { kind: 'disk' | 'net'; guestNode: number; queueNodes: number[] }[];
   policy: 'bind' | 'preferred' | 'interleave';
   /** Each memory backend's size, and the host nodes it is bound to. */
   backends: { size: number; hostNodes: number[] }[];
@@ -107,6 +113,7 @@ function plannedGuest(p: Placement, t: Topology): PlannedGuest {
     nodes,
     distances: p.vnuma ? p.vnuma.distances.map((r) => [...r]) : [[10]],
     deviceNodes: p.devices.map((d) => (p.vnuma ? (guestNodeOf.get(d.address) ?? -1) : -1)),
+    virtio: (p.io?.devices ?? []).map((d) => ({ kind: d.kind, guestNode: g.io?.guestNode ?? -1, queueNodes: d.queueNodes })),
     policy: p.memoryPolicy,
     backends: p.vnuma ? nodes.filter((n) => n.memory > 0).map((n) => ({ size: n.memory, hostNodes: [n.hostNode] })) : [{ size: nodes[0]?.memory as number, hostNodes: memoryNodes }],
     topology: { sockets: g.topology.sockets, dies: g.topology.dies, threads: g.topology.threads },
@@ -122,6 +129,8 @@ interface Observed {
   cpus: { cpu: number; pkg: number; die: number; core: number }[];
   /** numa_node of each stand-in device. */
   deviceNodes: number[];
+  /** Each virtio PCI device (disk or NIC, in PCI address order): numa_node and its queue interrupts' CPUs. */
+  virtio: { kind: 'disk' | 'net'; node: number; queues: { name: string; cpus: number[] }[] }[];
   /** Per guest node with memory: the numa_maps of a process bound there that touched TOUCH_MIB. */
   bound: Map<number, string>;
   /** QEMU's mappings with a memory policy other than default: size and policy. */
@@ -137,9 +146,16 @@ async function observe(g: Guest, planned: PlannedGuest): Promise<Observed> {
       "echo @@zone; awk '/^Node/ { n = $2 + 0 } /^ *present/ { p[n] += $2 } END { for (k in p) print k, p[k] }' /proc/zoneinfo",
       'echo @@cpus; for c in /sys/devices/system/cpu/cpu[0-9]*; do [ -d $c/topology ] && echo ${c##*cpu} $(cat $c/topology/physical_package_id $c/topology/die_id $c/topology/core_id); done',
       'echo @@pci; for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = 0x1234:0x11e8 ] && cat $d/numa_node; done; true',
+      // virtio PCI devices (modern 0x1041 net, 0x1042 block; transitional 0x1000, 0x1001): node, then
+      // each of its queue interrupts (virtioN-req.Q, virtioN-input.Q, virtioN-output.Q) and their CPUs.
+      'echo @@virtio; for d in /sys/bus/pci/devices/*; do case "$(cat $d/vendor):$(cat $d/device)" in 0x1af4:0x1042|0x1af4:0x1001) k=disk;; 0x1af4:0x1041|0x1af4:0x1000) k=net;; *) continue;; esac; v=$(basename $(ls -d $d/virtio* | head -1)); echo "dev $k $(cat $d/numa_node)"; grep -E " $v-(req|input|output)\\." /proc/interrupts | while read irq rest; do irq=${irq%:}; echo "q ${rest##* } $(cat /proc/irq/$irq/smp_affinity_list)"; done; done; true',
     ].join('\n'),
   );
-  const sec = (name: string): string => (out.split(`@@${name}\n`)[1] ?? '').split('\n@@')[0] as string;
+  const sec = (name: string): string => {
+    const lines = (out.split(`@@${name}\n`)[1] ?? '').split('\n');
+    const end = lines.findIndex((l) => l.startsWith('@@'));
+    return (end < 0 ? lines : lines.slice(0, end)).join('\n');
+  };
   const present = new Map(
     sec('zone')
       .trim()
@@ -177,7 +193,13 @@ async function observe(g: Guest, planned: PlannedGuest): Promise<Observed> {
     .map((l) => l.split(' '))
     .filter((f) => f[1] !== 'default')
     .map((f) => ({ size: sizes.get((f[0] as string).replace(/^0+/, '')) ?? -1, policy: f[1] as string }));
-  return { numactl: sec('numactl'), present, cpus, deviceNodes: sec('pci').trim().split('\n').filter(Boolean).map(Number), bound, hostPolicies, bootMs: g.bootMs };
+  const virtio: Observed['virtio'] = [];
+  for (const l of sec('virtio').trim().split('\n').filter(Boolean)) {
+    const f = l.split(' ');
+    if (f[0] === 'dev') virtio.push({ kind: f[1] as 'disk' | 'net', node: Number(f[2]), queues: [] });
+    else virtio[virtio.length - 1]?.queues.push({ name: f[1] as string, cpus: parseCpuList(f[2] ?? '') });
+  }
+  return { numactl: sec('numactl'), present, cpus, deviceNodes: sec('pci').trim().split('\n').filter(Boolean).map(Number), virtio, bound, hostPolicies, bootMs: g.bootMs };
 }
 
 /** numactl -H: the nodes, each node's CPUs and size (MB), the distance matrix. */
@@ -240,6 +262,25 @@ function compare(c: BootCase, o: Observed): string[] {
   for (const x of o.cpus) dieNodes.set(`${x.pkg}/${x.die}`, (dieNodes.get(`${x.pkg}/${x.die}`) ?? new Set()).add(nodeOfCpu.get(x.cpu) ?? -1));
   for (const [d, set] of dieNodes) if (set.size > 1) bad.push(`die ${d} holds CPUs of guest nodes ${[...set]}`);
   if (sortedJson(o.deviceNodes) !== sortedJson(want.deviceNodes)) bad.push(`devices on guest nodes ${sortedJson(o.deviceNodes)}, planned ${sortedJson(want.deviceNodes)}`);
+  // The virtio disks and NICs: on the I/O node's guest node; for the I/O reproduction, each device's
+  // queues spread over the guest nodes as planned (per guest node, the queues whose CPUs are there).
+  for (const kind of ['disk', 'net'] as const) {
+    const w = want.virtio.filter((x) => x.kind === kind);
+    const g = o.virtio.filter((x) => x.kind === kind);
+    if (w.length !== g.length) {
+      bad.push(`${g.length} virtio ${kind}s in the guest, planned ${w.length}`);
+      continue;
+    }
+    w.forEach((x, k) => {
+      const d = g[k] as Observed['virtio'][number];
+      if (d.node !== x.guestNode) bad.push(`virtio ${kind} ${k} on guest node ${d.node}, planned ${x.guestNode}`);
+      if (c.id !== 'io') return;
+      const queues = d.queues.filter((q) => !q.name.includes('-output.'));
+      const spread = (nodes: number[]): string => JSON.stringify([...new Set(nodes)].sort((a, b) => a - b).map((n) => [n, nodes.filter((y) => y === n).length]));
+      const got = queues.map((q) => (q.cpus.every((cpu) => nodeOfCpu.get(cpu) === nodeOfCpu.get(q.cpus[0] as number)) ? (nodeOfCpu.get(q.cpus[0] as number) ?? -1) : -1));
+      if (spread(got) !== spread(x.queueNodes)) bad.push(`virtio ${kind} ${k}: queues on guest nodes ${spread(got)}, planned ${spread(x.queueNodes)} (${queues.map((q) => `${q.name}:${q.cpus.join(',')}`).join(' ')})`);
+    });
+  }
   // The host side: each backend one mapping of its size with the planned policy (over node 0 here).
   const mode = { bind: 'bind', preferred: 'prefer', interleave: 'interleave' }[want.policy];
   const got = o.hostPolicies.map((h) => `${h.size}:${h.policy}`).sort();
@@ -260,8 +301,17 @@ function placeOn(host: Host, spec: string, deviceNodes = false): Placement {
   return r.placement;
 }
 
+/** Emitter options of the booted guests: the virtio disks' images in the run's folder (created by imagesOf). */
+const EMIT: { diskDir?: string } = {};
+
+/** Creates the (empty, 16 MiB) images of a placement's virtio disks. */
+function imagesOf(p: Placement): void {
+  for (const d of p.io?.devices ?? []) if (d.kind === 'disk') writeFileSync(diskImage(EMIT, 'qemu', p.name, d.index), Buffer.alloc(16 * MIB));
+}
+
 function qemuCase(id: string, what: string, host: Host, spec: string, placement: Placement): BootCase {
-  const emitted = emitPlacement(placement, host.topology, 'qemu').argv as string[];
+  imagesOf(placement);
+  const emitted = emitPlacement(placement, host.topology, 'qemu', EMIT).argv as string[];
   return { id, what, host, spec, placement, via: 'qemu', emitted, argv: startableEmittedArgv(emitted) };
 }
 
@@ -277,6 +327,12 @@ describe.skipIf(!have)(`booted guests from emitted configurations (seed ${seed})
     { id: 'preferred-uneven', what: 'numa=preferred over two nodes, split unevenly (3+2 vCPUs: one socket of one-core dies)', host: broadwell, spec: 'name=pf,vcpus=5,memory=3G,numa=preferred,layout=3:2G/2:1G' },
     { id: 'tier', what: 'a CXL memory tier: a CPU-less guest node with the memory, a memory-less one with the vCPUs', host: cxl, spec: 'name=cx,vcpus=4,memory=2G,tier=cxl' },
     { id: 'devices', what: 'devices near two guest nodes (a NIC on node 0, a GPU on node 1)', host: broadwell, spec: 'name=dv,vcpus=4,memory=2G,layout=2:1G/2:1G,devices=nic:1:required+gpu:1:required' },
+    {
+      id: 'io',
+      what: 'I/O on the GPU\'s node: 2 I/O threads, 2 virtio disks and a NIC of 4 queues each on guest node 1, queues spread 2+2 over the guest nodes',
+      host: broadwell,
+      spec: 'name=io,vcpus=4,memory=2G,layout=2:1G/2:1G,devices=gpu:1:required,iothreads=2,disks=2,nets=1,queues=4',
+    },
   ];
   const cases: BootCase[] = [];
   /** The argv QEMU would have started for a device's own guest node, had the emitter not refused it. */
@@ -287,7 +343,7 @@ describe.skipIf(!have)(`booted guests from emitted configurations (seed ${seed})
 
   /** Each test's title and the guest it judges (known once the cases are drawn). */
   const tests: { title: string; guest: () => string | undefined }[] = [
-    ...['interleave', 'preferred-uneven', 'tier', 'devices'].map((f) => ({ title: `${f}: the booted guest shows the plan`, guest: () => f })),
+    ...['interleave', 'preferred-uneven', 'tier', 'devices', 'io'].map((f) => ({ title: `${f}: the booted guest shows the plan`, guest: () => f })),
     { title: 'devices, through libvirt: the booted guest shows the plan', guest: () => 'devices-libvirt' },
     ...Array.from({ length: RANDOM_MULTI_NODE + RANDOM_ANY }, (_, k) => ({ title: `generated sample ${k}: the booted guest shows the plan`, guest: () => `random-${k}` })),
     { title: 'a generated sample through libvirt: the booted guest shows the plan', guest: () => cases.find((x) => x.via === 'libvirt' && x.id.startsWith('random-'))?.id },
@@ -296,6 +352,8 @@ describe.skipIf(!have)(`booted guests from emitted configurations (seed ${seed})
 
   beforeAll(async ({}, suite) => {
     mkdirSync(dir, { recursive: true });
+    EMIT.diskDir = join(dir, 'images');
+    mkdirSync(EMIT.diskDir, { recursive: true });
     for (const f of fixed) cases.push(qemuCase(f.id, f.what, f.host, f.spec, placeOn(f.host, f.spec)));
     // A device's own guest node (--device-nodes): QEMU accepts the argv, the guest must not be
     // believed to see it; the emitter refuses it (see qemuLimit), and this guest shows why.
@@ -344,7 +402,7 @@ describe.skipIf(!have)(`booted guests from emitted configurations (seed ${seed})
       const viaLibvirt = [cases.find((c) => c.id === 'devices'), sample].filter((c): c is BootCase => c !== undefined);
       for (const [k, c] of viaLibvirt.entries()) {
         const file = join(dir, `${c.id}.xml`);
-        writeFileSync(file, emitPlacement(c.placement, c.host.topology, 'libvirt').text);
+        writeFileSync(file, emitPlacement(c.placement, c.host.topology, 'libvirt', EMIT).text);
         const line = (await domxmlToNative(dir, c.host.topology, [file], k)).get(file) as string;
         if (line.startsWith('ERROR')) throw new Error(`libvirt's QEMU driver refused ${c.id} (${c.host.name} ${c.spec}): ${line}`);
         const argv = startableLibvirtArgv(line);
@@ -358,7 +416,9 @@ describe.skipIf(!have)(`booted guests from emitted configurations (seed ${seed})
     const order = [...cases].sort((a, b) => b.placement.cpus.length - a.placement.cpus.length);
     for (const c of order) {
       const planned = plannedGuest(c.placement, c.host.topology);
-      plans.set(c.id, guestPlan({ name: `emit-${c.id}`.replace(/[^a-z0-9-]/g, '-'), argv: c.argv }, { view: (g: Guest) => observe(g, planned) }) as GuestPlan<Record<string, GuestStep>>);
+      // The virtio disk and NIC drivers, for guests that have such devices.
+      const modules = c.placement.io ? { modules: ['virtio_blk', 'virtio_net'] } : {};
+      plans.set(c.id, guestPlan({ name: `emit-${c.id}`.replace(/[^a-z0-9-]/g, '-'), argv: c.argv }, { view: (g: Guest) => observe(g, planned) }, modules) as GuestPlan<Record<string, GuestStep>>);
     }
     plans.set(
       'device-only',

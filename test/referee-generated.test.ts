@@ -40,6 +40,8 @@ import {
   EmitError,
   type EmitOptions,
   type Guest,
+  deviceGuestNodes,
+  diskImage,
   emitLibvirtFragment,
   emitPlacement,
   guestOf,
@@ -49,17 +51,18 @@ import {
 } from '../src/core/emit/index.js';
 import { createHostState, parseVmSpec, place } from '../src/core/placement/index.js';
 import { placeMany } from '../src/core/placement/place.js';
+import { formatCpuList } from '../src/core/topology/cpulist.js';
 import type { Placement } from '../src/core/placement/types.js';
 import { seededRandom } from '../src/core/random.js';
 import { acceptFor } from '../src/cli/commands/place.js';
 import { parseChArgv, validateCh } from './support/cloud-hypervisor/ch-rules.js';
 import { domxmlToNative } from './support/generated/libvirt-native.js';
 import { generatedRequests, type Host, type QueuedRequest } from './support/generated/suite.js';
-import { TCG_CPU, infoNuma, mapHostNodesToZero, probeQemu, type QmpView, startableLibvirtArgv } from './support/generated/qemu-probe.js';
+import { TCG_CPU, infoNuma, mapHostNodesToZero, probeQemu, type QmpView, startableLibvirtArgv, withoutVhost } from './support/generated/qemu-probe.js';
 import { mapPool } from './support/pool.js';
 import { runSeed } from './support/seed.js';
 import { tool } from './support/tools.js';
-import { checkXlConfig, type XlDump } from './support/xl/xl-rules.js';
+import { checkXlConfig, parseVifSpec, type XlDump } from './support/xl/xl-rules.js';
 
 const seed = runSeed();
 console.log(`referee-generated: seed ${seed} (NUMAPLAN_SEED=${seed} replays this run)`);
@@ -97,6 +100,7 @@ function run(cmd: string, args: readonly string[], input?: string): Promise<{ co
   });
 }
 
+/** Emitter options of every target; the disks' images go to the run's folder (created for QEMU). */
 const EMIT: EmitOptions = {};
 
 describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${seed})`, () => {
@@ -111,6 +115,8 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
   beforeAll(async () => {
     dir = join(tmpdir(), `numaplan-generated-${process.pid}-${Date.now()}`);
     mkdirSync(dir, { recursive: true });
+    EMIT.diskDir = join(dir, 'images');
+    mkdirSync(EMIT.diskDir, { recursive: true });
     const generated = await generatedRequests(seededRandom(seed ^ 0x15ee15), dir);
     hosts.push(...generated.hosts);
     queue.push(...generated.queue);
@@ -159,6 +165,8 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
           }
         }
         samples.push(sample);
+        // The virtio disks' images, so that QEMU (numaplan's argv and libvirt's) can open them.
+        for (const d of sample.guest.io?.devices ?? []) if (d.kind === 'disk') writeFileSync(diskImage(EMIT, 'qemu', placement.name, d.index), Buffer.alloc(0));
       }
     }
     // xl's own parser, built from the C source against libxlutil.
@@ -225,6 +233,46 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
         for (const c of g.cells) {
           const set = [...new Set(c.vcpus.map((v) => s.placement.cpus[v] as number))].sort((a, b) => a - b);
           for (const v of c.vcpus) if (JSON.stringify(g.pinSets[v]) !== JSON.stringify(set)) bad.push(`${s.id}: shared vCPU ${v} pinned to ${g.pinSets[v]}, its node's CPUs are ${set}`);
+        }
+      }
+      // The I/O plan: its CPUs on its node, never the reserve, never a CPU twice; dedicated ones held and
+      // never SMT siblings of the vCPUs; the devices' node when the VM runs vCPUs there; queues spread
+      // over the guest nodes in proportion to their vCPUs.
+      const io = s.placement.io;
+      if (io) {
+        const t = s.host.topology;
+        const nodeOf = new Map(t.pus.map((u) => [u.os, u.node]));
+        const reserve = new Set(createHostState(t).reserve.cpus);
+        const vcpus = new Set(s.placement.cpus);
+        const say = (m: string): void => void bad.push(`${s.id} ${s.spec}: I/O ${m}`);
+        if (io.cpus.some((c) => nodeOf.get(c) !== io.node)) say(`CPUs ${io.cpus} not all on node ${io.node}`);
+        if (io.cpus.some((c) => reserve.has(c)) || s.placement.emulatorCpus.some((c) => reserve.has(c))) say('on the host reserve');
+        if (s.placement.emulatorCpus.some((c) => vcpus.has(c))) say(`emulator/I/O pCPUs ${s.placement.emulatorCpus} overlap the vCPUs`);
+        if (io.source === 'vcpus' && io.cpus.some((c) => !vcpus.has(c))) say(`iocpus=share but CPUs ${io.cpus} are not the VM's`);
+        if (io.source !== 'vcpus' && io.cpus.some((c) => vcpus.has(c) || !(s.placement.emulatorCpus.includes(c) || s.placement.heldCpus.includes(c)))) say(`CPUs ${io.cpus} of their own are not held for the VM`);
+        if (io.source === 'dedicated') {
+          const siblings = new Set(s.placement.cpus.flatMap((c) => t.cores[t.pus.find((u) => u.os === c)?.core ?? -1]?.pus ?? []));
+          if (io.cpus.some((c) => siblings.has(c))) say(`CPUs ${io.cpus} include SMT siblings of the vCPUs`);
+        }
+        const byNode = new Map<number, number>();
+        for (const d of s.placement.devices) if (d.node !== null) byNode.set(d.node, (byNode.get(d.node) ?? 0) + 1);
+        const most = Math.max(0, ...byNode.values());
+        const vcpuNodes = new Set(s.placement.cpus.map((c) => nodeOf.get(c)));
+        const deviceNodes = [...byNode].filter(([, n]) => n === most).map(([node]) => node);
+        if (deviceNodes.length > 0 && (io.source === 'dedicated' || deviceNodes.some((n) => vcpuNodes.has(n))) && !deviceNodes.includes(io.node)) {
+          say(`on node ${io.node}, the devices are on ${deviceNodes}`);
+        }
+        for (const th of io.iothreads) if (th.cpus.some((c) => !io.cpus.includes(c))) say(`I/O thread ${th.id} on ${th.cpus}, outside ${io.cpus}`);
+        const parts = s.placement.vnuma ? s.placement.vnuma.nodes.filter((n) => n.vcpus.length > 0).map((n) => n.vcpus.length) : [s.placement.cpus.length];
+        const total = parts.reduce((a, b) => a + b, 0);
+        for (const d of io.devices) {
+          if (d.iothread !== null && !io.iothreads.some((th) => th.id === d.iothread)) say(`${d.kind}${d.index} on I/O thread ${d.iothread}, which does not exist`);
+          const q = d.queues ?? 1;
+          if (d.queueNodes.length !== q) say(`${d.kind}${d.index}: ${d.queueNodes.length} queues spread, ${q} planned`);
+          parts.forEach((v, g) => {
+            const n = d.queueNodes.filter((x) => x === g).length;
+            if (Math.abs(n - (q * v) / total) >= 1) say(`${d.kind}${d.index}: ${n} of ${q} queues on guest node ${g} of ${v}/${total} vCPUs`);
+          });
         }
       }
       // --device-nodes: a device outside the VM's nodes gets a guest node of its own, one-node VMs too.
@@ -325,8 +373,16 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
       for (const f of files.filter((x) => x.merged)) {
         const before = parser.parse(readFileSync(join(FIXTURE_DIR, `${f.sample.fixture}.xml`), 'utf8')).domain as Record<string, unknown>;
         const after = parser.parse(readFileSync(f.path, 'utf8')).domain as Record<string, unknown>;
+        const ioThreads = f.sample.guest.io?.iothreads.length ?? 0;
+        const list = (x: unknown): Record<string, unknown>[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]) as Record<string, unknown>[];
         for (const [k, v] of Object.entries(before)) {
           if (OWNED.has(k) || k === 'name') continue;
+          // The placement's I/O threads are the domain's 1..N: <iothreads> may only grow to hold them.
+          if (k === 'iothreads' && ioThreads > 0) {
+            if (Number(after[k]) < Math.max(Number(v), ioThreads)) bad.push(`${f.id}: <iothreads> ${String(after[k])}, needs ${Math.max(Number(v), ioThreads)}`);
+            continue;
+          }
+
           // A guest needing x2APIC gets <ioapic driver='qemu'/> added to <features>; nothing else there changes.
           const got = k === 'features' && f.sample.guest.vcpus > 255 ? Object.fromEntries(Object.entries(after[k] as object).filter(([n]) => n !== 'ioapic')) : after[k];
           if (JSON.stringify(got) !== JSON.stringify(v)) bad.push(`${f.id}: <${k}> changed or lost`);
@@ -335,10 +391,18 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
         const devAfter = after.devices as Record<string, unknown>;
         for (const [k, v] of Object.entries(devBefore)) {
           if (k === 'controller' || k === 'hostdev') continue;
+          // The placement's virtio disks and NICs are added after the domain's own, which stay as they were.
+          if ((k === 'disk' || k === 'interface') && f.sample.guest.io) {
+            if (JSON.stringify(list(devAfter[k]).slice(0, list(v).length)) !== JSON.stringify(list(v))) bad.push(`${f.id}: <devices><${k}> changed or lost`);
+            continue;
+          }
           if (JSON.stringify(devAfter[k]) !== JSON.stringify(v)) bad.push(`${f.id}: <devices><${k}> changed or lost`);
         }
+        // The domain's I/O thread pins stay, except those of the placement's own I/O threads (1..N).
         const tuneBefore = before.cputune as Record<string, unknown> | undefined;
-        if (tuneBefore?.iothreadpin && JSON.stringify((after.cputune as Record<string, unknown>)?.iothreadpin) !== JSON.stringify(tuneBefore.iothreadpin)) bad.push(`${f.id}: iothreadpin lost`);
+        const kept = (x: unknown): Record<string, unknown>[] => list(x).filter((p) => Number(p['@_iothread']) > ioThreads);
+        if (JSON.stringify(kept((after.cputune as Record<string, unknown> | undefined)?.iothreadpin)) !== JSON.stringify(kept(tuneBefore?.iothreadpin))) bad.push(`${f.id}: iothreadpin lost`);
+
         const cur = (before.vcpu as Record<string, string>)['@_current'];
         if (cur !== undefined) {
           const want = String(Math.min(Number(cur), f.sample.guest.vcpus));
@@ -347,6 +411,23 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
       }
       expect(bad).toEqual([]);
     });
+
+    it("libvirt's test driver reads every planned I/O thread pin back (iothreadinfo)", async () => {
+      const withIo = files.filter((f) => (f.sample.guest.io?.iothreads.length ?? 0) > 0);
+      const results = await mapPool(withIo, 4, async (f) => {
+        const name = f.merged ? `${f.sample.placement.name}-m` : f.sample.placement.name;
+        const r = await run('virsh', ['-c', 'test:///default', `define '${f.path}'; iothreadinfo '${name}' --config`]);
+        const pins = new Map([...r.stdout.matchAll(/^\s*(\d+)\s+(\S+)\s*$/gm)].map((m) => [Number(m[1]), m[2] as string]));
+        const bad: string[] = r.code === 0 ? [] : [`virsh: ${r.stderr.trim().slice(0, 300)}`];
+        for (const t of f.sample.guest.io?.iothreads ?? []) {
+          if (pins.get(t.id) !== formatCpuList(t.cpus)) bad.push(`I/O thread ${t.id} on CPUs ${pins.get(t.id)}, planned ${formatCpuList(t.cpus)}`);
+        }
+        return { f, bad };
+      });
+      const bad = results.filter((r) => r.bad.length > 0).map((r) => `${r.f.id} [${r.f.sample.spec}]: ${r.bad.join('; ')}`);
+      console.log(`referee-generated libvirt: iothreadinfo read back the I/O thread pins of ${results.length} domains`);
+      expect(bad).toEqual([]);
+    }, 300_000);
 
     describe.skipIf(!isRoot)("libvirt's own QEMU driver (domxml-to-native) on a host view showing the planned nodes", () => {
       const argvOf = new Map<string, string>();
@@ -391,8 +472,8 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
   it('QEMU: every emitted argv starts under TCG and QMP shows the planned guest', async () => {
     const list = emitted('qemu');
     const results = await mapPool(list, 2, async (s) => {
-      const e = emitPlacement(s.placement, s.host.topology, 'qemu', { accel: 'tcg', cpu: TCG_CPU, reserve: false, hugetlb: false, deviceStandIn: 'edu' });
-      const argv = mapHostNodesToZero(e.argv as string[]);
+      const e = emitPlacement(s.placement, s.host.topology, 'qemu', { ...EMIT, accel: 'tcg', cpu: TCG_CPU, reserve: false, hugetlb: false, deviceStandIn: 'edu' });
+      const argv = withoutVhost(mapHostNodesToZero(e.argv as string[]));
       const pxbs = argv.filter((a) => a.startsWith('pxb-pcie,')).map((a) => `/machine/peripheral/${/id=([^,]+)/.exec(a)?.[1]}`);
       const view = await probeQemu([...argv, '-display', 'none', '-nodefaults'], pxbs);
       return { s, bad: compareWithPlan(s, view, 'qemu') };
@@ -430,7 +511,25 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
       } else if (st.vnodes.length > 0) bad.push('a vnuma for a guest planned without one');
       const pci = (d.pci ?? []).map((p) => (p ? `${p.domain.toString(16).padStart(4, '0')}:${p.bus.toString(16).padStart(2, '0')}:${p.dev.toString(16).padStart(2, '0')}.${p.func}` : 'null'));
       if (JSON.stringify(pci) !== JSON.stringify(g.devices.map((x) => x.address))) bad.push(`pci ${pci}, planned ${g.devices.map((x) => x.address)}`);
+      // The I/O part: PV disks as xlu_disk_parse reads them, PV NICs (netback) as xl's vif parser reads them.
+      const disks = g.io?.devices.filter((x) => x.kind === 'disk') ?? [];
+      const got = d.disk ?? [];
+      if (got.length !== disks.length) bad.push(`${got.length} disks, planned ${disks.length}`);
+      disks.forEach((x, k) => {
+        const e = got[k];
+        const want = diskImage(EMIT, 'xl', s.placement.name, x.index);
+        if (!e || e.format !== 'raw' || e.readwrite !== 1 || e.target !== want || !/^xvd[a-z]+$/.test(e.vdev)) bad.push(`disk ${k}: ${JSON.stringify(e)}, planned a raw read-write PV disk on ${want}`);
+      });
+      const vifs = typeof d.vif === 'string' ? [d.vif] : (d.vif ?? []);
+      const nets = g.io?.devices.filter((x) => x.kind === 'net') ?? [];
+      if (vifs.length !== nets.length) bad.push(`${vifs.length} vifs, planned ${nets.length}`);
+      for (const v of vifs) {
+        const parsed = parseVifSpec(v);
+        bad.push(...parsed.errors.map((e) => `vif "${v}": ${e}`));
+        if (parsed.nictype !== 'vif') bad.push(`vif "${v}" is not a PV NIC (type=vif)`);
+      }
       return { s, bad };
+
     });
     const bad = results.filter((r) => r.bad.length > 0).map((r) => `${r.s.id} [${r.s.host.name} ${r.s.spec}]: ${r.bad.join('; ')}`);
     console.log(`referee-generated xl: ${results.length} xl.cfg read by libxlutil and checked by xl's and libxl's rules`);
@@ -479,8 +578,33 @@ describe.skipIf(!have)(`generated requests judged by the real consumers (seed ${
           if (owner?.guestNumaId !== d.guestNode) errors.push(`device ${d.address} on segment ${seg} of guest node ${owner?.guestNumaId}, planned ${d.guestNode}`);
         }
       }
+      // The I/O part: disks with their queues pinned to the planned CPUs, NICs with two queues per pair,
+      // both on the PCI segment of the I/O node's guest node.
+      const io = g.io;
+      const segOfNode = (node: number | null): number => (node === null || node === 0 ? 0 : ((c.numa ?? []).find((n) => n.guestNumaId === node)?.pciSegments?.[0] ?? -1));
+      const wantDisks = io?.devices.filter((d) => d.kind === 'disk') ?? [];
+      const wantNets = io?.devices.filter((d) => d.kind === 'net') ?? [];
+      if ((c.disks ?? []).length !== wantDisks.length) errors.push(`${(c.disks ?? []).length} disks, planned ${wantDisks.length}`);
+      if ((c.nets ?? []).length !== wantNets.length) errors.push(`${(c.nets ?? []).length} NICs, planned ${wantNets.length}`);
+      wantDisks.forEach((d, k) => {
+        const got = c.disks?.[k];
+        if (!got || !io) return;
+        if (got.numQueues !== (d.queues ?? 1)) errors.push(`disk ${k}: ${got.numQueues} queues, planned ${d.queues ?? 1}`);
+        const cpus = (io.iothreads.find((t) => t.id === d.iothread)?.cpus ?? io.cpus).join(',');
+        const aff = got.queueAffinity ?? [];
+        if (aff.length !== got.numQueues || aff.some((a, q) => a.queue !== q || a.hostCpus.join(',') !== cpus)) errors.push(`disk ${k}: queue affinity ${JSON.stringify(aff)}, planned every queue on ${cpus}`);
+        if (got.pciSegment !== segOfNode(io.guestNode)) errors.push(`disk ${k} on PCI segment ${got.pciSegment}, planned that of guest node ${io.guestNode}`);
+        if (got.path !== diskImage(EMIT, 'cloud-hypervisor', s.placement.name, d.index)) errors.push(`disk ${k} path ${got.path}`);
+      });
+      wantNets.forEach((d, k) => {
+        const got = c.nets?.[k];
+        if (!got || !io) return;
+        if (got.numQueues !== 2 * (d.queues ?? 1)) errors.push(`NIC ${k}: ${got.numQueues} queues, planned ${d.queues ?? 1} pairs`);
+        if (got.pciSegment !== segOfNode(io.guestNode)) errors.push(`NIC ${k} on PCI segment ${got.pciSegment}, planned that of guest node ${io.guestNode}`);
+      });
       if (errors.length > 0) bad.push(`${s.id} [${s.host.name} ${s.spec}]: ${errors.join('; ')}`);
     }
+
     console.log(`referee-generated cloud-hypervisor: ${emitted('cloud-hypervisor').length} argv parsed and validated`);
     expect(bad).toEqual([]);
   });
@@ -521,6 +645,7 @@ function compareWithPlan(s: Sample, v: QmpView, via: 'qemu' | 'libvirt'): string
     if (m.policy !== policy) bad.push(`${m.id} policy ${m.policy}, planned ${policy}`);
     if (JSON.stringify(m['host-nodes']) !== '[0]') bad.push(`${m.id} host-nodes ${JSON.stringify(m['host-nodes'])} (mapped onto node 0)`);
   }
+  bad.push(...compareIo(g, v, via));
   if (via === 'qemu') {
     for (const d of g.devices) {
       if (d.guestNode === null) continue;
@@ -528,9 +653,38 @@ function compareWithPlan(s: Sample, v: QmpView, via: 'qemu' | 'libvirt'): string
       if (got !== d.guestNode) bad.push(`device ${d.address}: expander bridge numa_node ${got}, planned ${d.guestNode}`);
     }
   } else {
-    const planned = [...new Set(g.devices.map((d) => d.guestNode).filter((n): n is number => n !== null))].sort((a, b) => a - b);
+    const planned = deviceGuestNodes(g);
     const got = Object.values(v.pxbNodes).sort((a, b) => a - b);
     if (JSON.stringify(got) !== JSON.stringify(planned)) bad.push(`expander bridges on guest nodes ${got}, planned ${planned}`);
+  }
+  return bad;
+}
+
+/** The I/O part of QMP's view against the plan: I/O threads, virtio disks and NICs, their queues and expander bus. */
+function compareIo(g: Guest, v: QmpView, via: 'qemu' | 'libvirt'): string[] {
+  const bad: string[] = [];
+  const io = g.io;
+  const planned = io?.iothreads.length ?? 0;
+  if (v.iothreads.length !== planned) bad.push(`${v.iothreads.length} I/O threads, planned ${planned}`);
+  for (const kind of ['disk', 'net'] as const) {
+    const want = io?.devices.filter((d) => d.kind === kind) ?? [];
+    const got = v.virtio.filter((d) => d.kind === kind);
+    if (got.length !== want.length) {
+      bad.push(`${got.length} virtio ${kind}s, planned ${want.length}`);
+      continue;
+    }
+    want.forEach((d, k) => {
+      const q = got[k] as (typeof got)[number];
+      if (q.pxbNode !== (io?.guestNode ?? null)) bad.push(`${q.id} behind the expander bus of guest node ${q.pxbNode}, planned ${io?.guestNode ?? 'none'}`);
+      if (kind === 'disk') {
+        if (d.queues !== null && q.numQueues !== d.queues) bad.push(`${q.id} num-queues ${q.numQueues}, planned ${d.queues}`);
+        const thread = d.iothread === null ? '' : `/objects/iothread${d.iothread}`;
+        if (q.iothread !== thread) bad.push(`${q.id} iothread "${q.iothread}", planned "${thread}"`);
+      } else if (via === 'qemu' && d.queues !== null && d.queues > 1) {
+        // libvirt's domxml-to-native opens one placeholder tap, so only numaplan's argv shows multi-queue.
+        if (q.mq !== true || q.vectors !== 2 * d.queues + 2) bad.push(`${q.id} mq=${q.mq} vectors=${q.vectors}, planned ${d.queues} queue pairs`);
+      }
+    });
   }
   return bad;
 }

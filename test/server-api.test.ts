@@ -142,6 +142,24 @@ describe('fleet API', () => {
     expect(r.json.vms.map((v: { name: string }) => v.name)).toEqual(['web1']);
   });
 
+  it('places a gang request (GPU-NIC pairs) on an 8-GPU host and says why one does not fit', async () => {
+    let r = await call('PUT', '/api/v1/hosts/dgx', { format: 'preset', topology: 'dgx-h100' });
+    expect(r.status).toBeLessThan(300);
+    r = await call('POST', '/api/v1/vms', { vm: { name: 'train1', vcpus: 16, memory: '64G', devices: [{ kind: 'gpu', count: 4 }, { kind: 'rdma', count: 4 }], pairing: 'switch' }, host: 'dgx' });
+    expect(r.status).toBe(201);
+    const gpus = r.json.placement.devices.filter((d: { kind: string }) => d.kind === 'gpu');
+    expect(gpus.map((d: { pairedWith: { link: string } }) => d.pairedWith.link)).toEqual(['PIX', 'PIX', 'PIX', 'PIX']);
+    r = await call('POST', '/api/v1/vms', { vm: 'name=train2,vcpus=4,memory=8G,devices=gpu:1+rdma-vf:1,pairing=switch', host: 'dgx' });
+    expect(r.status).toBe(200);
+    expect(r.json.ok).toBe(false);
+    expect(r.json.reasons.map((x: { resource: string }) => x.resource)).toContain('device-pairs:switch');
+    r = await call('POST', '/api/v1/vms', { vm: 'name=train3,vcpus=4,memory=8G,devices=gpu:1+rdma:2,pairing=switch', host: 'dgx' });
+    expect(r.status).toBe(400);
+    expect(r.json.error.field).toContain('pairing');
+    expect((await call('DELETE', '/api/v1/vms/train1')).status).toBe(200);
+    expect((await call('DELETE', '/api/v1/hosts/dgx')).status).toBe(200);
+  });
+
   it('claims, commits, releases, and lets claims lapse', async () => {
     let r = await call('POST', '/api/v1/vms', { vm: 'name=c1,vcpus=2,memory=2G', host: 'epyc', claim: true, ttlSeconds: 30 });
     expect(r.status).toBe(201);

@@ -31,6 +31,7 @@ const COMMANDS: readonly { name: string; load: () => Promise<Register> }[] = [
   { name: 'rdma', load: async () => (await import('./commands/rdma.js')).registerRdma },
   { name: 'host', load: async () => (await import('./commands/host.js')).registerHost },
   { name: 'probe', load: async () => (await import('./commands/probe.js')).registerProbe },
+  { name: 'irq', load: async () => (await import('./commands/irq.js')).registerIrq },
 ];
 
 /**

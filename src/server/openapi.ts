@@ -69,7 +69,7 @@ export const OPENAPI_DOCUMENT = {
       VmRequest: {
         description:
           'A VM request: the JSON form of `numaplan place --vm` (name, vcpus, memory, pageSize, cpuPolicy, smt, emulator, ' +
-          'numa, maxNodes, layout, tier, devices, cpus, nodes), or its compact string form "name=db,vcpus=8,memory=16G". ' +
+          'numa, maxNodes, layout, tier, devices, pairing, iothreads, disks, nets, queues, vhost, iocpus, cpus, nodes), or its compact string form "name=db,vcpus=8,memory=16G". ' +
           'Published in full by `numaplan schema`.',
         oneOf: [
           {
@@ -96,6 +96,16 @@ export const OPENAPI_DOCUMENT = {
                   },
                 },
               },
+              pairing: {
+                enum: ['switch', 'root-port', 'host-bridge', 'node'],
+                description: 'with one gpu and one NIC wish of equal counts: each GPU gets a NIC of its own no farther than this on the PCI tree',
+              },
+              iothreads: { type: 'integer', minimum: 0, maximum: 64 },
+              disks: { type: 'integer', minimum: 0, maximum: 32 },
+              nets: { type: 'integer', minimum: 0, maximum: 32 },
+              queues: { type: 'integer', minimum: 1, maximum: 64 },
+              vhost: { enum: ['on', 'off'] },
+              iocpus: { oneOf: [{ enum: ['share', 'siblings'] }, { type: 'integer', minimum: 1, maximum: 64 }] },
             },
             additionalProperties: true,
           },

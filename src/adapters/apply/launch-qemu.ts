@@ -4,12 +4,15 @@
  *
  * QEMU is started paused (-S) with a QMP socket in a private temporary folder; `query-cpus-fast`
  * gives each vCPU's thread id; `taskset -p -c CPU TID` (util-linux) pins it; its
- * /proc/PID/task/TID/status must then list exactly that CPU. QEMU's other threads go to the
- * emulator CPUs. Then the guest continues (unless `paused`). `stop()` sends QMP `quit`.
+ * /proc/PID/task/TID/status must then list exactly that CPU. Each I/O thread (`query-iothreads`
+ * gives its thread id) goes to its planned CPUs, the vhost-net workers (threads named
+ * `vhost-PID`: QEMU's own tasks since Linux 6.4, kernel threads before) to the vhost CPUs, each
+ * checked the same way; QEMU's other threads go to the emulator CPUs. Then the guest continues
+ * (unless `paused`). `stop()` sends QMP `quit`.
  * Without a display option in the argv, `-display none` is added (no VNC server, no window).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PinPlan } from '../../core/emit/qemu.js';
@@ -46,14 +49,42 @@ export interface VcpuThread {
   ok: boolean;
 }
 
+/** An I/O thread or vhost worker after pinning. */
+export interface IoThread {
+  /** QEMU's object id ("iothread1"), or "vhost" for a vhost-net worker. */
+  id: string;
+  threadId: number;
+  planned: string;
+  observed: string;
+  ok: boolean;
+}
+
 /** What launch did. */
 export interface LaunchReport {
   pid: number;
   argv: string[];
   vcpus: VcpuThread[];
+  /** I/O threads and vhost workers (empty without them). */
+  ioThreads: IoThread[];
   emulatorCpus: string;
   emulatorThreads: number[];
   ok: boolean;
+}
+
+/** Thread ids of the vhost-net workers of QEMU process `pid`: its own tasks or kernel threads named vhost-PID. */
+export function vhostWorkers(pid: number, root = '/'): number[] {
+  const name = `vhost-${pid}`;
+  const comm = (path: string): string => {
+    try {
+      return readFileSync(path, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  const out = new Set<number>();
+  for (const t of readdirSync(join(root, 'proc', String(pid), 'task'))) if (comm(join(root, 'proc', String(pid), 'task', t, 'comm')) === name) out.add(Number(t));
+  for (const p of readdirSync(join(root, 'proc'))) if (/^\d+$/.test(p) && comm(join(root, 'proc', p, 'comm')) === name) out.add(Number(p));
+  return [...out].sort((a, b) => a - b);
 }
 
 /** A running, pinned QEMU. */
@@ -123,19 +154,35 @@ export async function launchQemu(o: LaunchQemuOptions): Promise<LaunchedQemu> {
         ok: observed === formatCpuList(planned),
       });
     }
-    const vcpuTids = new Set(cpus.map((c) => c['thread-id']));
+    const ioThreads: IoThread[] = [];
+    const pinChecked = (id: string, tid: number, planned: readonly number[]): void => {
+      pinThread(tid, planned);
+      const observed = formatCpuList(readTaskAffinity(tid, { root }).cpusAllowed);
+      ioThreads.push({ id, threadId: tid, planned: formatCpuList(planned), observed, ok: observed === formatCpuList(planned) });
+    };
+    if (o.pins.iothreads && o.pins.iothreads.length > 0) {
+      const list = (await qmp.execute('query-iothreads')) as { id: string; 'thread-id': number }[];
+      for (const t of o.pins.iothreads) {
+        const info = list.find((x) => x.id === t.id);
+        if (!info) throw new ApplyError(`iothread ${t.id}`, `QEMU reports no I/O thread "${t.id}" (it has ${list.map((x) => x.id).join(', ') || 'none'})`);
+        pinChecked(t.id, info['thread-id'], t.cpus);
+      }
+    }
+    if (o.pins.vhostCpus && o.pins.vhostCpus.length > 0) for (const tid of vhostWorkers(pid, root)) pinChecked('vhost', tid, o.pins.vhostCpus);
+    const special = new Set([...cpus.map((c) => c['thread-id']), ...ioThreads.map((t) => t.threadId)]);
     const others = readdirSync(join(root, 'proc', String(pid), 'task'))
       .map(Number)
-      .filter((t) => !vcpuTids.has(t))
+      .filter((t) => !special.has(t))
       .sort((a, b) => a - b);
     if (o.pins.emulatorCpus.length > 0) for (const t of others) pinThread(t, o.pins.emulatorCpus);
     const report: LaunchReport = {
       pid,
       argv,
       vcpus,
+      ioThreads,
       emulatorCpus: formatCpuList(o.pins.emulatorCpus),
       emulatorThreads: others,
-      ok: vcpus.every((v) => v.ok),
+      ok: vcpus.every((v) => v.ok) && ioThreads.every((t) => t.ok),
     };
     if (!o.paused) await qmp.execute('cont');
     const client = qmp;

@@ -28,6 +28,7 @@ export interface EmitCliOptions {
   hugetlbfs?: string;
   machine?: string;
   accel?: string;
+  diskDir?: string;
   json?: boolean;
 }
 
@@ -45,6 +46,7 @@ export function emitOptionsOf(o: EmitCliOptions): EmitPlacementOptions {
   if (o.hugetlbfs !== undefined) out.hugetlbfsPath = o.hugetlbfs;
   if (o.machine !== undefined) out.machine = o.machine;
   if (o.accel !== undefined) out.accel = o.accel;
+  if (o.diskDir !== undefined) out.diskDir = o.diskDir;
   return out;
 }
 
@@ -96,7 +98,8 @@ export function addEmitterOptions(cmd: Command): Command {
     .addOption(new Option('--huge-page-backend <kind>', 'QEMU huge-page backend: memfd (default, needs no mount) or file on hugetlbfs').choices(['file', 'memfd']))
     .option('--hugetlbfs <path>', "QEMU: hugetlbfs mount for the file backend (default: this machine's mount of the page size)")
     .option('--machine <type>', 'QEMU machine type', 'q35')
-    .option('--accel <name>', 'QEMU accelerator', 'kvm');
+    .option('--accel <name>', 'QEMU accelerator', 'kvm')
+    .option('--disk-dir <dir>', "folder of the virtio disks' raw images NAME-diskK.img (default: the target's usual one, e.g. /var/lib/libvirt/images)");
 }
 
 interface EmitCommandOptions extends EmitCliOptions {

@@ -24,11 +24,13 @@ interface LaunchOptions extends EmitCliOptions {
   paused?: boolean;
   stopAfterVerify?: boolean;
   reserveOff?: boolean;
+  deviceStandIn?: string;
 }
 
 function render(r: LaunchReport): string {
   const lines = [`${r.ok ? 'pinned' : 'NOT pinned as planned'}: QEMU pid ${r.pid}`];
   for (const v of r.vcpus) lines.push(`  ${v.ok ? 'ok  ' : 'FAIL'} vCPU ${v.vcpu} (guest node ${v.nodeId ?? '-'}) thread ${v.threadId}: CPU ${v.observed}, planned ${v.planned}`);
+  for (const t of r.ioThreads) lines.push(`  ${t.ok ? 'ok  ' : 'FAIL'} ${t.id === 'vhost' ? 'vhost worker' : `I/O thread ${t.id}`} thread ${t.threadId}: CPU ${t.observed}, planned ${t.planned}`);
   lines.push(`  emulator threads ${r.emulatorThreads.join(',') || '-'} on CPUs ${r.emulatorCpus}`);
   return `${lines.join('\n')}\n`;
 }
@@ -48,6 +50,7 @@ export function registerLaunch(program: Command, io: Io): void {
     .option('--paused', 'leave the guest paused after pinning')
     .option('--stop-after-verify', 'quit QEMU right after pinning and verifying (a check)')
     .option('--reserve-off', 'QEMU backends with reserve=off (no swap reservation)')
+    .option('--device-stand-in <model>', 'a check without the devices: this QEMU device model (e.g. edu) where each vfio-pci device would go')
     .option('--json', 'JSON report');
   addEmitterOptions(cmd).action(async (extra: string[], opts: LaunchOptions) => {
     const topology = await loadTopology(opts.host);
@@ -68,7 +71,7 @@ export function registerLaunch(program: Command, io: Io): void {
     const live = opts.host === 'sysfs' ? topology : await loadTopology('sysfs');
     const { cpus, nodes } = bindingOf(placement);
     checkBindingOnHost(cpus, opts.hostBinding === false ? [] : nodes, live);
-    const options = { ...emitOptionsOf(opts), ...(opts.reserveOff ? { reserve: false } : {}) };
+    const options = { ...emitOptionsOf(opts), ...(opts.reserveOff ? { reserve: false } : {}), ...(opts.deviceStandIn ? { deviceStandIn: opts.deviceStandIn } : {}) };
     const q = emitQemu(placement, topology, options);
     const launched = await launchQemu({ binary: opts.qemu, argv: q.argv, extraArgs: extra, pins: q.pins, paused: opts.paused === true || opts.stopAfterVerify === true, stdio: opts.json ? 'ignore' : 'inherit' });
     if (opts.json) writeJson(io, { name: placement.name, ...launched.report });

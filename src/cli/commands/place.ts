@@ -166,6 +166,7 @@ export function placementJson(p: Placement): Record<string, unknown> {
     pageSize: p.pageSize,
     devices: p.devices,
     vnuma: p.vnuma,
+    ...(p.io ? { io: p.io } : {}),
     explanation: p.explanation,
     memoryPolicy: p.memoryPolicy,
     cpuPolicy: p.cpuPolicy,
@@ -182,6 +183,7 @@ interface PlaceOptionsCli extends HostOptions {
   deviceNodes?: boolean;
   emit?: EmitFormat;
   hostBinding?: boolean;
+  diskDir?: string;
 }
 
 /** Registers `numaplan place`. */
@@ -201,6 +203,7 @@ export function registerPlace(program: Command, io: Io): void {
     .option('--calibration <file>', "a probe result (numaplan probe -o FILE): predicted latencies from its measured matrix (kept in --state)")
     .addOption(new Option('--emit <format>', 'print the configuration for a target instead of the placement').choices([...EMIT_FORMATS]))
     .option('--no-host-binding', 'with --emit: leave out host-node binding (for hosts that lack the planned nodes)')
+    .option('--disk-dir <dir>', "with --emit: folder of the virtio disks' raw images NAME-diskK.img")
     .addHelpText(
       'after',
       `
@@ -208,6 +211,10 @@ VM fields: name vcpus memory pages(4K|2M|1G|auto) cpu(dedicated|shared) smt(auto
   emulator(share|N) numa(auto|strict|preferred|interleave) maxnodes layout(8:32G/8:32G) tier(dram|hbm|cxl|gpu)
   devices(KIND[:COUNT][:required|preferred|none] joined by +; KIND rdma rdma-vf nic vf gpu pci:ADDR)
   cpus(host cpulist, one per vCPU) nodes(host node list)
+  I/O: iothreads disks nets queues vhost(on|off) iocpus(share|siblings|N)
+  pairing(switch|root-port|host-bridge|node): with devices=gpu:N+rdma:N, each GPU gets a NIC of its own
+  no farther than that on the PCI tree (the closest free first; see topology --matrix), or a refusal
+  naming each GPU left without one
 
 VMs are placed in order. If one does not fit, the command stops there and exits 1: the JSON is the
 refusal ({"ok":false,"reasons","hints"}) plus "failed" (its name) and "placements" (the VMs placed
@@ -226,7 +233,8 @@ names the source); the nodes are still chosen by SLIT distance.
 Examples:
   numaplan place --host preset:broadwell-2s --vm name=web,vcpus=12,memory=16G
   numaplan place --host sysfs --calibration probe.json --vm name=db,vcpus=4,memory=8G
-  numaplan place --host preset:broadwell-2s --state host.json --vm name=db,vcpus=8,memory=32G,pages=1G --json`,
+  numaplan place --host preset:broadwell-2s --state host.json --vm name=db,vcpus=8,memory=32G,pages=1G --json
+  numaplan place --host preset:dgx-h100 --vm name=train,vcpus=32,memory=256G,devices=gpu:4+rdma:4,pairing=switch`,
     )
     .action(async (opts: PlaceOptionsCli) => {
       const decided = await lockedState(io, opts.state, async () => {
@@ -263,7 +271,7 @@ Examples:
         return;
       }
       if (opts.emit) {
-        writeEmitted(io, result.placements, result.state.topology, opts.emit, { hostBinding: opts.hostBinding !== false, json: opts.json === true });
+        writeEmitted(io, result.placements, result.state.topology, opts.emit, { hostBinding: opts.hostBinding !== false, json: opts.json === true, ...(opts.diskDir !== undefined ? { diskDir: opts.diskDir } : {}) });
         return;
       }
       if (opts.json) writeJson(io, { ok: true, placements: result.placements.map(placementJson) });

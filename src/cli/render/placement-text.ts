@@ -45,7 +45,7 @@ export function renderPlacements(placements: readonly Placement[], state: HostSt
       `  predicted: remote accesses ${(c.remoteAccessFraction * 100).toFixed(0)}%, latency x${c.relativeLatency} (~${c.expectedLatencyNs} ns)${c.vnumaAware && (c.vnumaAware.remoteAccessFraction !== c.remoteAccessFraction || c.vnumaAware.relativeLatency !== c.relativeLatency) ? ` for a NUMA-unaware guest; ${(c.vnumaAware.remoteAccessFraction * 100).toFixed(0)}%, x${c.vnumaAware.relativeLatency} (~${c.vnumaAware.expectedLatencyNs} ns) for one using its vNUMA` : ''}, TLB reach ${formatSize(c.tlbReachBytes)}, ${c.translationEntries.chosen} translation entries to pin`,
     );
     if (c.calibration) out.push(`  latency source: ${c.calibration.label} (not SLIT ratios)`);
-    for (const n of e.notes) out.push(`  note: ${n}`);
+    for (const n of e.notes) out.push(n.startsWith('I/O: ') ? `  io: ${n.slice(5)}` : `  note: ${n}`);
   }
   if (state) out.push('', renderReserve(state));
   return `${out.join('\n')}\n`;
@@ -68,6 +68,9 @@ export function renderRefusal(name: string, reasons: readonly RefusalReason[], h
     bytesOr(r.resource, Math.max(0, r.need - r.have)),
   ]);
   const out = [`${name}: does not fit`, table(['node', 'resource', 'need', 'have', 'short'], rows)];
+  // Pairs say which GPUs lack a partner: worth the words.
+  const pairs = [...new Set(reasons.filter((r) => r.resource.startsWith('device-pairs:')).map((r) => r.detail))];
+  if (pairs.length > 0) out.push('', ...pairs.map((d) => `${d}`));
   if (hints.length > 0) out.push('', 'would fit with:', ...hints.map((h) => `  - ${h}`));
   return `${out.join('\n')}\n`;
 }

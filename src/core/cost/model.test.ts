@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { predictCost, vnumaAwareDistance } from './model.js';
+import { type DeviceIoCost, describeDeviceIo, deviceIoCost, predictCost, vnumaAwareDistance } from './model.js';
 
 const slit = (a: number, b: number): number => (a === b ? 10 : 21);
 const G = 1024 ** 3;
@@ -59,5 +59,31 @@ describe('cost model with a measured matrix', () => {
     const c = predictCost({ distance: slit, vcpusByNode: new Map([[3, 1]]), memoryByNode: new Map([[0, G], [2, G]]), pageSize: 4096, deviceNodes: [], measured: m });
     expect(c.expectedLatencyNs).toBe(135);
     expect(c.relativeLatency).toBe(1.125);
+  });
+});
+
+describe('device I/O cost', () => {
+  // Two packages of two nodes: 12 within a package, 21 across.
+  const d4 = (a: number, b: number): number => (a === b ? 10 : Math.floor(a / 2) === Math.floor(b / 2) ? 12 : 21);
+  const G = 1024 ** 3;
+
+  it('a local device: no DMA crosses; the nearest other node says what it would cost (why it pulls the VM)', () => {
+    const [c] = deviceIoCost(d4, new Map([[1, 8]]), new Map([[1, 16 * G]]), [{ address: '0000:41:00.2', class: 'rdma', node: 1 }], [0, 1, 2, 3]);
+    expect(c).toMatchObject({ node: 1, remoteDmaFraction: 0, addedDmaLatencyNs: 0, addedMmioLatencyNs: 0, crossingGBps: 0, linkShare: 0 });
+    // Node 0 shares the package (SLIT 12): +16 ns, the whole 32 GB/s over the on-die fabric (256 GB/s).
+    expect(c?.elsewhere).toEqual({ node: 0, addedDmaLatencyNs: 16, crossingGBps: 32, linkShare: 0.125 });
+    expect(describeDeviceIo(c as DeviceIoCost)).toMatch(/pulls the VM to node 1/);
+  });
+
+  it('a device in the other package: every DMA crosses the socket link, half of a 64 GB/s link at 32 GB/s', () => {
+    const [c] = deviceIoCost(d4, new Map([[0, 4]]), new Map([[0, 8 * G]]), [{ address: '0000:82:00.0', class: 'gpu', node: 2 }]);
+    expect(c).toMatchObject({ remoteDmaFraction: 1, addedDmaLatencyNs: 88, addedMmioLatencyNs: 88, crossingGBps: 32, linkShare: 0.5, elsewhere: null });
+  });
+
+  it('memory split over the device node and another: that share crosses, the latency is the average', () => {
+    const [c] = deviceIoCost(d4, new Map([[0, 4], [1, 4]]), new Map([[0, 8 * G], [1, 8 * G]]), [{ address: '0000:21:00.0', class: 'nvme', node: 0 }]);
+    expect(c).toMatchObject({ remoteDmaFraction: 0.5, addedDmaLatencyNs: 8, addedMmioLatencyNs: 8, assumedDeviceGBps: 8, crossingGBps: 4 });
+    // Devices of unknown node get no figures.
+    expect(deviceIoCost(d4, new Map([[0, 1]]), new Map([[0, G]]), [{ address: '0000:00:01.0', class: 'gpu', node: null }])).toEqual([]);
   });
 });

@@ -33,6 +33,15 @@
  *   memory / page size, for 4K, 2M and 1G (16 GiB: 4,194,304 / 8,192 / 16).
  * - Device locality penalty: for each device, SLIT(device node, nearest vCPU node) / 10 - 1, summed;
  *   0 when every device is on a node running the VM's vCPUs; unknown device nodes count 0 and are noted.
+ * - Device I/O (`deviceIo`, per device with a known node; `deviceIoCost`): a device DMAs into the
+ *   VM's memory, spread like the memory (the share not on the device's node crosses the node
+ *   interconnect), and the vCPUs ring its doorbells (MMIO) from their nodes. Added latency of a DMA:
+ *   LOCAL_LATENCY_NS x (sum_b m_b SLIT(d, b) / 10 - 1); of a vCPU's device access: the same over the
+ *   vCPU shares w_a. Bandwidth: the device's peak (ASSUMED_DEVICE_GBPS by class: a PCIe 4.0 x16 card,
+ *   an x4 NVMe drive) times the crossing share is what crosses, and its share of the link it crosses:
+ *   ASSUMED_SOCKET_LINK_GBPS between packages (SLIT >= 20), ASSUMED_PACKAGE_FABRIC_GBPS within one.
+ *   These are assumptions of order of magnitude, not measurements, and say so. `elsewhere` gives the
+ *   same figures had the VM sat on the nearest other node, which is why a device pulls a VM to its node.
  */
 
 import { calibrationLabel, measuredLatency } from '../topology/calibration.js';
@@ -44,6 +53,40 @@ export const LOCAL_LATENCY_NS = 80;
 export const L2_TLB_ENTRIES = 1536;
 /** SLIT value meaning "local". */
 export const SLIT_LOCAL = 10;
+
+/** Peak device bandwidth assumed per device class, GB/s (PCIe 4.0 x16: ~32 GB/s; an x4 NVMe drive: ~8 GB/s). */
+export const ASSUMED_DEVICE_GBPS: Record<string, number> = { gpu: 32, rdma: 32, nic: 32, accelerator: 32, nvme: 8, storage: 8, other: 8 };
+/** Assumed bandwidth of the link between two packages, one direction, GB/s (3-4 UPI or xGMI links). */
+export const ASSUMED_SOCKET_LINK_GBPS = 64;
+/** Assumed bandwidth between nodes of one package (the on-die fabric), one direction, GB/s. */
+export const ASSUMED_PACKAGE_FABRIC_GBPS = 256;
+/** SLIT from which two nodes are taken to sit in different packages. */
+export const SLIT_OTHER_PACKAGE = 20;
+
+/** What a device's I/O costs where it sits relative to the VM. */
+export interface DeviceIoCost {
+  address: string;
+  node: number;
+  /** Share of the VM's memory not on the device's node: the share of its DMA crossing nodes. */
+  remoteDmaFraction: number;
+  /** Added latency of a DMA, averaged over the VM's memory, against memory on the device's node, ns. */
+  addedDmaLatencyNs: number;
+  /** Added latency of a vCPU's access to the device (doorbells, MMIO), averaged over the vCPUs, ns. */
+  addedMmioLatencyNs: number;
+  /** The device's assumed peak bandwidth (GB/s), what of it crosses nodes, and the share of the link crossed. */
+  assumedDeviceGBps: number;
+  crossingGBps: number;
+  linkShare: number;
+  /** The same figures for the VM on the nearest other node (vCPUs and memory there); null when there is none. */
+  elsewhere: { node: number; addedDmaLatencyNs: number; crossingGBps: number; linkShare: number } | null;
+}
+
+/** A device for `deviceIoCost`. */
+export interface CostDevice {
+  address: string;
+  class: string;
+  node: number | null;
+}
 
 /** Where a VM's vCPUs, memory and devices sit, by host node. */
 export interface CostInput {
@@ -60,6 +103,9 @@ export interface CostInput {
   interleave?: boolean;
   /** A measured latency matrix of the host: used instead of SLIT ratios and LOCAL_LATENCY_NS where it covers the placement. */
   measured?: MeasuredLatency | undefined;
+  /** The devices for the I/O figures (`deviceIo`), with the host's CPU nodes for the `elsewhere` figures. */
+  devices?: readonly CostDevice[];
+  cpuNodes?: readonly number[];
 }
 
 /** A host's measured latencies, as the cost model reads them. */
@@ -101,6 +147,83 @@ export interface CostPrediction {
    * node); equal to the headline ones for interleaved memory and for VMs without a vNUMA.
    */
   vnumaAware: AccessFigures;
+  /** Each device's I/O cost (present when the input names devices with a known node). */
+  deviceIo?: DeviceIoCost[];
+}
+
+/** The I/O figures of devices for a VM's vCPUs and memory (see the module comment). */
+export function deviceIoCost(
+  distance: (a: number, b: number) => number,
+  vcpusByNode: ReadonlyMap<number, number>,
+  memoryByNode: ReadonlyMap<number, number>,
+  devices: readonly CostDevice[],
+  cpuNodes: readonly number[] = [],
+): DeviceIoCost[] {
+  const figures = (d: number, class_: string, vcpus: ReadonlyMap<number, number>, memory: ReadonlyMap<number, number>) => {
+    let m = 0;
+    for (const x of memory.values()) m += x;
+    let v = 0;
+    for (const x of vcpus.values()) v += x;
+    let dma = 0;
+    let remote = 0;
+    let worst = SLIT_LOCAL;
+    for (const [b, bytes] of memory) {
+      if (bytes === 0 || m === 0) continue;
+      dma += (bytes / m) * (distance(d, b) / SLIT_LOCAL);
+      if (b !== d) {
+        remote += bytes / m;
+        worst = Math.max(worst, distance(d, b));
+      }
+    }
+    let mmio = 0;
+    for (const [a, n] of vcpus) if (n > 0 && v > 0) mmio += (n / v) * (distance(a, d) / SLIT_LOCAL);
+    const bw = ASSUMED_DEVICE_GBPS[class_] ?? (ASSUMED_DEVICE_GBPS.other as number);
+    const link = worst >= SLIT_OTHER_PACKAGE ? ASSUMED_SOCKET_LINK_GBPS : ASSUMED_PACKAGE_FABRIC_GBPS;
+    const crossing = bw * remote;
+    return {
+      remote,
+      addedDmaLatencyNs: round(LOCAL_LATENCY_NS * (m === 0 ? 0 : dma - 1), 1),
+      addedMmioLatencyNs: round(LOCAL_LATENCY_NS * (v === 0 ? 0 : mmio - 1), 1),
+      bw,
+      crossingGBps: round(crossing, 1),
+      linkShare: round(crossing / link, 3),
+    };
+  };
+  const out: DeviceIoCost[] = [];
+  let total = 0;
+  for (const x of memoryByNode.values()) total += x;
+  let vtotal = 0;
+  for (const x of vcpusByNode.values()) vtotal += x;
+  for (const dev of devices) {
+    if (dev.node === null) continue;
+    const d = dev.node;
+    const f = figures(d, dev.class, vcpusByNode, memoryByNode);
+    const others = cpuNodes.filter((n) => n !== d).sort((a, b) => distance(d, a) - distance(d, b) || a - b);
+    const near = others[0];
+    const alt = near === undefined ? null : figures(d, dev.class, new Map([[near, Math.max(1, vtotal)]]), new Map([[near, Math.max(1, total)]]));
+    out.push({
+      address: dev.address,
+      node: d,
+      remoteDmaFraction: round(f.remote),
+      addedDmaLatencyNs: f.addedDmaLatencyNs,
+      addedMmioLatencyNs: f.addedMmioLatencyNs,
+      assumedDeviceGBps: f.bw,
+      crossingGBps: f.crossingGBps,
+      linkShare: f.linkShare,
+      elsewhere: near === undefined || !alt ? null : { node: near, addedDmaLatencyNs: alt.addedDmaLatencyNs, crossingGBps: alt.crossingGBps, linkShare: alt.linkShare },
+    });
+  }
+  return out;
+}
+
+/** One sentence per device: why it pulls the VM to its node, or what its remoteness costs. */
+export function describeDeviceIo(c: DeviceIoCost): string {
+  const pct = (x: number): string => `${Math.round(x * 100)}%`;
+  if (c.remoteDmaFraction === 0) {
+    const e = c.elsewhere;
+    return `device ${c.address}: its DMA stays on node ${c.node}${e ? `; on node ${e.node}, the nearest other, each DMA would take ~${e.addedDmaLatencyNs} ns more and up to ${e.crossingGBps} GB/s of its assumed ${c.assumedDeviceGBps} GB/s would cross nodes (${pct(e.linkShare)} of the link): that is what pulls the VM to node ${c.node}` : ''}`;
+  }
+  return `device ${c.address} on node ${c.node}: ${pct(c.remoteDmaFraction)} of its DMA crosses nodes, ~${c.addedDmaLatencyNs} ns more per DMA and ~${c.addedMmioLatencyNs} ns per vCPU access to it, up to ${c.crossingGBps} GB/s of its assumed ${c.assumedDeviceGBps} GB/s over the link (${pct(c.linkShare)} of it)`;
 }
 
 /** The measured latencies of a host's calibration, as predictCost reads them; undefined without one. */
@@ -325,5 +448,8 @@ export function predictCost(input: CostInput): CostPrediction {
       relativeLatency: round(awareFigures.ratio),
       expectedLatencyNs: round(awareFigures.ns, 1),
     },
+    ...(input.devices && input.devices.some((d) => d.node !== null)
+      ? { deviceIo: deviceIoCost(input.distance, input.vcpusByNode, input.memoryByNode, input.devices, input.cpuNodes ?? []) }
+      : {}),
   };
 }

@@ -15,12 +15,24 @@
  * Memory zones are bound to their host node (mbind MPOL_BIND): preferred and interleaved memory
  * cannot be expressed and are refused (`cloudHypervisorLimit`). Multi-valued options take several
  * values after one flag, as the documentation shows.
+ *
+ * The I/O part (io-threads.ts; `DiskConfig` and `NetConfig` of vmm/src/config.rs):
+ *   --disk path=DIR/NAME-diskK.img,[num_queues=Q,]queue_affinity=[0@[CPUS],1@[CPUS]...],id=diskK[,pci_segment=S]
+ *   --net [num_queues=2Q,]id=netK[,pci_segment=S]
+ * Cloud Hypervisor has no I/O threads: each disk queue runs in a thread of its own, and
+ * `queue_affinity` pins each queue's thread to the CPUs of the I/O thread serving the disk (the I/O
+ * CPUs without I/O threads), which is its way of placing disk I/O. A NIC's `num_queues` counts
+ * receive and transmit queues, two per queue pair. The virtio devices sit on the PCI segment of the
+ * I/O node's guest node. Refused (`cloudHypervisorIoLimit`): vhost=on (it has no vhost-net: its
+ * virtio-net queues run in its own threads), more disk queues than vCPUs and more queue pairs than
+ * vCPUs (its validator's TooManyQueues). Where its own threads run (the emulator thread and the NIC
+ * workers) is not on its command line.
  */
 import { formatCpuList, parseCpuList } from '../topology/cpulist.js';
 import type { Topology } from '../topology/model.js';
 import { EmitError } from './errors.js';
-import { type Guest, guestOf, type PlacementLike } from './guest.js';
-import type { EmitOptions } from './options.js';
+import { type Guest, deviceGuestNodes, guestOf, type PlacementLike } from './guest.js';
+import { type EmitOptions, diskImage } from './options.js';
 
 /** Cloud Hypervisor's x86_64 limit on threads per core (config.rs, CpuTopologyThreadsPerCore). */
 export const CH_MAX_THREADS_PER_CORE = 2;
@@ -49,10 +61,22 @@ export function cloudHypervisorLimit(g: Guest, options: EmitOptions = {}): strin
   return null;
 }
 
+/** Why Cloud Hypervisor cannot express the I/O part of a guest, or null. */
+export function cloudHypervisorIoLimit(g: Guest): string | null {
+  const io = g.io;
+  if (!io) return null;
+  if (io.devices.some((d) => d.kind === 'net' && d.vhost)) {
+    return 'Cloud Hypervisor has no vhost-net backend: its virtio-net queues run in its own threads: use vhost=off';
+  }
+  const q = Math.max(0, ...io.devices.map((d) => d.queues ?? 1));
+  if (q > g.vcpus) return `Cloud Hypervisor gives a disk at most one queue and a NIC at most one queue pair per vCPU (TooManyQueues); ${q} queues for ${g.vcpus} vCPUs`;
+  return null;
+}
+
 /** Cloud Hypervisor argv of a placement. Throws EmitError (ERR_TARGET) for what it cannot express. */
 export function emitCloudHypervisor(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): string[] {
   const g = guestOf(placement, topology);
-  const why = cloudHypervisorLimit(g, options);
+  const why = cloudHypervisorLimit(g, options) ?? cloudHypervisorIoLimit(g);
   if (why) throw new EmitError('placement', why, 'ERR_TARGET');
   const bind = options.hostBinding !== false;
   const t = chTopology(g);
@@ -72,9 +96,7 @@ export function emitCloudHypervisor(placement: PlacementLike, topology: Topology
     }),
   );
   const segmentOf = new Map<number, number>();
-  for (const d of g.devices) {
-    if (d.guestNode !== null && d.guestNode !== 0 && !segmentOf.has(d.guestNode)) segmentOf.set(d.guestNode, segmentOf.size + 1);
-  }
+  for (const node of deviceGuestNodes(g)) if (node !== 0) segmentOf.set(node, segmentOf.size + 1);
   const deviceId = (k: number): string => `hostdev${k}`;
   if (g.numa) {
     argv.push(
@@ -97,6 +119,22 @@ export function emitCloudHypervisor(placement: PlacementLike, topology: Topology
     );
   }
   if (segmentOf.size > 0) argv.push('--platform', `num_pci_segments=${segmentOf.size + 1}`);
+  const io = g.io;
+  const ioSegment = io && io.guestNode !== null ? segmentOf.get(io.guestNode) : undefined;
+  const segment = ioSegment !== undefined ? `,pci_segment=${ioSegment}` : '';
+  const disks = io?.devices.filter((d) => d.kind === 'disk') ?? [];
+  const nets = io?.devices.filter((d) => d.kind === 'net') ?? [];
+  if (io && disks.length > 0) {
+    argv.push(
+      '--disk',
+      ...disks.map((d) => {
+        const cpus = io.iothreads.find((t) => t.id === d.iothread)?.cpus ?? io.cpus;
+        const affinity = Array.from({ length: d.queues ?? 1 }, (_, q) => `${q}@[${formatCpuList(cpus)}]`).join(',');
+        return `path=${diskImage(options, 'cloud-hypervisor', g.name, d.index)}${d.queues !== null ? `,num_queues=${d.queues}` : ''},queue_affinity=[${affinity}],id=disk${d.index}${segment}`;
+      }),
+    );
+  }
+  if (nets.length > 0) argv.push('--net', ...nets.map((d) => `${d.queues !== null ? `num_queues=${2 * d.queues},` : ''}id=net${d.index}${segment}`));
   if (g.devices.length > 0) {
     argv.push(
       '--device',

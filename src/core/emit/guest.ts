@@ -56,6 +56,33 @@ export interface GuestDevice {
   guestNode: number | null;
 }
 
+/** A virtio disk or NIC as the guest sees it, with what serves it on the host. */
+export interface GuestVirtio {
+  kind: 'disk' | 'net';
+  /** Index among the devices of its kind. */
+  index: number;
+  /** Queues of a disk, queue pairs of a NIC; null: the hypervisor's default. */
+  queues: number | null;
+  /** A disk's I/O thread id (1-based), or null: the main loop. */
+  iothread: number | null;
+  /** A NIC served by vhost-net workers. */
+  vhost: boolean;
+}
+
+/** The I/O part of the guest (the placement's I/O plan, io-threads.ts). */
+export interface GuestIo {
+  /** Host node the I/O is served from. */
+  hostNode: number;
+  /** Guest cell the virtio devices attach to, or null (no guest NUMA: the root bus). */
+  guestNode: number | null;
+  /** Host CPUs of the I/O threads and vhost workers. */
+  cpus: number[];
+  /** Where they come from: the VM's vCPU pCPUs, pCPUs of their own, or sibling threads of its vCPUs. */
+  source: 'vcpus' | 'dedicated' | 'siblings';
+  iothreads: { id: number; cpus: number[] }[];
+  devices: GuestVirtio[];
+}
+
 /** Everything an emitter needs. */
 export interface Guest {
   name: string;
@@ -83,11 +110,13 @@ export interface Guest {
   /** Every host node holding the VM's memory, ascending. */
   memoryNodes: number[];
   devices: GuestDevice[];
+  /** The virtio disks and NICs and their threads; null for a placement without an I/O part. */
+  io: GuestIo | null;
 }
 
 /** What the emitters read of a placement (a `Placement` is one; so is the JSON of `place --json`). */
 export type PlacementLike = Pick<Placement, 'name' | 'cpus' | 'emulatorCpus' | 'memoryByNode' | 'pageSize' | 'devices' | 'vnuma'> &
-  Partial<Pick<Placement, 'memoryPolicy' | 'cpuPolicy'>>;
+  Partial<Pick<Placement, 'memoryPolicy' | 'cpuPolicy' | 'io'>>;
 
 const sortNum = (a: number, b: number): number => a - b;
 
@@ -155,7 +184,12 @@ export function guestOf(placement: PlacementLike, topology: Topology): Guest {
     kind: d.kind,
     guestNode: numa ? (guestNodeOf.get(d.address) ?? null) : null,
   }));
-  const emulatorCpus = p.emulatorCpus.length > 0 ? [...p.emulatorCpus].sort(sortNum) : [...new Set(p.cpus)].sort(sortNum);
+  const io = p.io ? guestIo(p.io, cells, numa, guestNodeOf, topology) : null;
+  const emulatorCpus = p.io
+    ? [...p.io.emulatorCpus].sort(sortNum)
+    : p.emulatorCpus.length > 0
+      ? [...p.emulatorCpus].sort(sortNum)
+      : [...new Set(p.cpus)].sort(sortNum);
   const sharedCpus = p.cpuPolicy === 'shared';
   let pinSets: number[][];
   if (!sharedCpus) pinSets = p.cpus.map((c) => [c]);
@@ -185,7 +219,42 @@ export function guestOf(placement: PlacementLike, topology: Topology): Guest {
     emulatorCpus,
     memoryNodes,
     devices,
+    io,
   };
+}
+
+/**
+ * The I/O part of the guest: the virtio devices attach to the guest cell of the I/O node (a cell
+ * with vCPUs there, else the guest node a host device of that node has, else the cell nearest to it).
+ */
+function guestIo(plan: NonNullable<PlacementLike['io']>, cells: readonly GuestCell[], numa: boolean, guestNodeOf: ReadonlyMap<string, number>, topology: Topology): GuestIo {
+  for (const [i, c] of plan.cpus.entries()) {
+    if (!topology.pus.some((u) => u.os === c)) throw new EmitError(`placement.io.cpus[${i}]`, `host CPU ${c} does not exist on host "${topology.source}"`);
+  }
+  let guestNode: number | null = null;
+  if (numa) {
+    const withCpus = cells.find((c) => c.hostNode === plan.node && c.vcpus.length > 0);
+    const own = cells.find((c) => c.hostNode === plan.node && [...guestNodeOf.values()].includes(c.id));
+    let near = cells.find((c) => c.vcpus.length > 0) ?? (cells[0] as GuestCell);
+    for (const c of cells) if (c.vcpus.length > 0 && hostDistance(topology, plan.node, c.hostNode) < hostDistance(topology, plan.node, near.hostNode)) near = c;
+    guestNode = (withCpus ?? own ?? near).id;
+  }
+  return {
+    hostNode: plan.node,
+    guestNode,
+    cpus: [...plan.cpus].sort(sortNum),
+    source: plan.source,
+    iothreads: plan.iothreads.map((t) => ({ id: t.id, cpus: [...t.cpus].sort(sortNum) })),
+    devices: plan.devices.map((d) => ({ kind: d.kind, index: d.index, queues: d.queues, iothread: d.iothread, vhost: d.vhost })),
+  };
+}
+
+/** Guest nodes that hold devices (host devices and the virtio devices), ascending. */
+export function deviceGuestNodes(g: Guest): number[] {
+  const set = new Set<number>();
+  for (const d of g.devices) if (d.guestNode !== null) set.add(d.guestNode);
+  if (g.io && g.io.guestNode !== null && g.io.devices.length > 0) set.add(g.io.guestNode);
+  return [...set].sort(sortNum);
 }
 
 function cpuTopology(cpus: readonly number[], cells: readonly GuestCell[], topology: Topology, numa: boolean): GuestCpuTopology {
@@ -277,3 +346,14 @@ export function hostDistance(topology: Topology, a: number, b: number): number {
 
 /** Formats a size the way QEMU and Cloud Hypervisor read it: the largest binary suffix that divides it. */
 export const formatSizeSuffix: (bytes: number) => string = pageSizeLabel;
+
+/** The letters of disk `i` as Linux names disks: a..z, aa..az, ba... (vda, xvdaa...). */
+export function diskLetters(i: number): string {
+  let n = i;
+  let s = '';
+  do {
+    s = String.fromCharCode(97 + (n % 26)) + s;
+    n = Math.floor(n / 26) - 1;
+  } while (n >= 0);
+  return s;
+}

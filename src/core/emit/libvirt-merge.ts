@@ -9,6 +9,11 @@
  * `<cpu>`'s `<topology>` and `<numa>` (mode, model, features stay), PCI `<hostdev>`s naming one of
  * the placement's devices (replaced, not duplicated) and the device controllers numaplan adds.
  * Other hostdevs, disks, interfaces, graphics, metadata... are left alone.
+ * With an I/O plan (io-threads.ts): the placement's I/O threads are the domain's I/O threads 1..N:
+ * `<iothreads>` becomes at least N (with `<iothreadids>`, the missing ids 1..N are added), their
+ * `<iothreadpin>`s are the placement's (the domain's disks on them then run on the I/O node; pins of
+ * higher ids stay), and the placement's virtio disks (on target names the domain does not use) and
+ * NICs are added like its host devices.
  *
  * Refused with EmitError (ERR_DOMAIN_XML), naming the element: text that is not well-formed XML, a
  * root that is not `<domain>`, an element that must be unique appearing twice, a machine type that
@@ -144,7 +149,10 @@ export function mergeLibvirtDomain(existingXml: string, placement: PlacementLike
   const memoryDevices = devicesEl ? children(devicesEl, 'memory') : [];
   const maxMemory = children(domain, 'maxMemory')[0];
   const hotplug = maxMemory !== undefined || memoryDevices.length > 0;
-  const parts = libvirtParts(g, options, Math.max(0, ...usedIndexes) + 1, hotplug);
+  const usedTargets = new Set(
+    (devicesEl ? children(devicesEl, 'disk') : []).flatMap((d) => children(d, 'target').map((t) => attr(t, 'dev') ?? '')),
+  );
+  const parts = libvirtParts(g, options, Math.max(0, ...usedIndexes) + 1, hotplug, usedTargets);
   // libvirt's <memory> is the initial memory (the cells) plus every memory device.
   const deviceKiB = memoryDevices.reduce((sum, m, k) => sum + memoryDeviceKiB(m, k), 0);
   const totalKiB = g.memory / 1024 + deviceKiB;
@@ -219,10 +227,29 @@ export function mergeLibvirtDomain(existingXml: string, placement: PlacementLike
     backing = children(domain, 'memoryBacking')[0];
   }
 
+  // <iothreads> (and <iothreadids>): at least the placement's I/O threads.
+  const ioThreads = g.io?.iothreads.length ?? 0;
+  if (ioThreads > 0) {
+    const ids = children(domain, 'iothreadids')[0];
+    if (ids) {
+      const have = new Set(children(ids, 'iothread').map((t) => attr(t, 'id')));
+      const ii = childIndent(ids, ind);
+      for (let k = 1; k <= ioThreads; k++) if (!have.has(String(k))) insert(ids, el('iothread', { id: k }), ii);
+    }
+    const count = ids ? children(ids, 'iothread').length : ioThreads;
+    const existing = children(domain, 'iothreads')[0];
+    if (existing) {
+      const n = Number(textOf(existing));
+      setText(existing, String(Number.isInteger(n) && n > count ? n : count));
+    } else {
+      insert(domain, el('iothreads', {}, [String(count)]), ind, indexOf(domain, 'vcpu') + 1);
+    }
+  }
+
   // <cputune>
   const cputune = children(domain, 'cputune')[0];
   if (cputune) {
-    removeAll(cputune, (n) => nameOf(n) === 'vcpupin' || nameOf(n) === 'emulatorpin');
+    removeAll(cputune, (n) => nameOf(n) === 'vcpupin' || nameOf(n) === 'emulatorpin' || (nameOf(n) === 'iothreadpin' && Number(attr(n, 'iothread')) <= ioThreads));
     const ci = childIndent(cputune, ind);
     for (const p of parts.cputune) insert(cputune, p, ci);
     if (kids(cputune).every((k) => nameOf(k) === null && k['#comment'] === undefined)) removeAll(domain, (n) => n === cputune);
@@ -280,7 +307,7 @@ export function mergeLibvirtDomain(existingXml: string, placement: PlacementLike
 
   // devices
   const wanted = new Set(g.devices.map((d) => d.address.toLowerCase()));
-  if (parts.controllers.length + parts.hostdevs.length > 0 || devicesEl || iommu) {
+  if (parts.controllers.length + parts.hostdevs.length + parts.disks.length + parts.interfaces.length > 0 || devicesEl || iommu) {
     let devices = devicesEl;
     if (!devices) {
       insert(domain, el('devices'), ind);
@@ -288,7 +315,7 @@ export function mergeLibvirtDomain(existingXml: string, placement: PlacementLike
     }
     removeAll(devices, (n) => nameOf(n) === 'hostdev' && wanted.has(hostdevAddress(n) ?? ''));
     const di = childIndent(devices, ind);
-    for (const c of [...parts.controllers, ...parts.hostdevs, ...(iommu ? [iommu] : [])]) insert(devices, c, di);
+    for (const c of [...parts.disks, ...parts.controllers, ...parts.interfaces, ...parts.hostdevs, ...(iommu ? [iommu] : [])]) insert(devices, c, di);
   }
   return new XMLBuilder({ ...FXP, format: false, suppressEmptyNode: true }).build(tree) as string;
 }

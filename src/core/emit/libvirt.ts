@@ -12,14 +12,21 @@
  * - devices: `<hostdev mode='subsystem' type='pci' managed='yes'>` with `<driver name='vfio'/>` per device; a device near a guest
  *   node sits behind a `pcie-expander-bus` controller whose `<target><node>` is that cell, and a
  *   `pcie-root-port` on it (libvirt's way of telling the guest a device's NUMA node).
+ * - the I/O part (io-threads.ts): `<iothreads>N</iothreads>`, one `<iothreadpin iothread cpuset>` per
+ *   I/O thread and `<emulatorpin>` on the I/O node's CPUs in `<cputune>`; each virtio disk a
+ *   `<disk type='file' device='disk'>` with `<driver name='qemu' type='raw' [queues] [iothread]>`, a raw
+ *   image `DIR/NAME-diskK.img` and target `vdX`; each virtio NIC an `<interface type='network'>` on
+ *   libvirt's `default` network with `<model type='virtio'/>` and `<driver name='vhost'|'qemu'
+ *   [queues]>` (libvirt puts the vhost-net workers with the emulator threads, under `<emulatorpin>`);
+ *   with a vNUMA they sit on root ports of the I/O node's guest node's expander bus.
  * Three modes: `complete` (a minimal domain that defines as is), `fragment` (only the NUMA-related
  * elements, to paste), `merge` (see libvirt-merge.ts).
  */
 import { formatCpuList } from '../topology/cpulist.js';
 import type { Topology } from '../topology/model.js';
-import { type Guest, guestOf, needsX2apic, type PlacementLike } from './guest.js';
+import { type Guest, diskLetters, guestOf, needsX2apic, type PlacementLike } from './guest.js';
 import { qemuLimit } from './qemu.js';
-import type { EmitOptions } from './options.js';
+import { type EmitOptions, diskImage } from './options.js';
 import { EmitError } from './errors.js';
 import { type XNode, el, escapeXml, printXml } from './xml-node.js';
 
@@ -59,6 +66,11 @@ export interface LibvirtParts {
   /** Controllers for devices near guest nodes, numbered from `firstControllerIndex`. */
   controllers: XNode[];
   hostdevs: XNode[];
+  /** `<iothreads>`, or null without I/O threads. */
+  iothreads: XNode | null;
+  /** The virtio disks and NICs of the I/O plan. */
+  disks: XNode[];
+  interfaces: XNode[];
   /** Machine type the devices need ("q35") or null. */
   needsMachine: string | null;
   /**
@@ -73,7 +85,7 @@ export interface LibvirtParts {
  * Builds the NUMA-related parts. `firstControllerIndex` is the first free PCI controller index.
  * `singleCell`: give a guest without vNUMA one `<cell>` all the same (memory hotplug needs cells).
  */
-export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControllerIndex = 1, singleCell = false): LibvirtParts {
+export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControllerIndex = 1, singleCell = false, usedDiskTargets: ReadonlySet<string> = new Set()): LibvirtParts {
   const cells = g.numa || singleCell;
   const bind = options.hostBinding !== false;
   const kib = String(g.memory / 1024);
@@ -82,6 +94,7 @@ export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControlle
   if (bind) {
     g.pinSets.forEach((cpus, vcpu) => cputune.push(el('vcpupin', { vcpu, cpuset: formatCpuList(cpus) })));
     cputune.push(el('emulatorpin', { cpuset: formatCpuList(g.emulatorCpus) }));
+    for (const t of g.io?.iothreads ?? []) cputune.push(el('iothreadpin', { iothread: t.id, cpuset: formatCpuList(t.cpus) }));
     const mode = LIBVIRT_MODE[g.memoryPolicy];
     const top = g.memoryPolicy === 'preferred' ? [g.cells.find((c) => c.memory > 0)?.hostNode ?? (g.memoryNodes[0] as number)] : g.memoryNodes;
     numatune = el('numatune', {}, [
@@ -114,7 +127,8 @@ export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControlle
   const hostdevs: XNode[] = [];
   const busOfNode = new Map<number, number>();
   let index = firstControllerIndex;
-  for (const d of g.devices) {
+  const ioNode = g.io && g.io.devices.length > 0 ? g.io.guestNode : null;
+  for (const d of [...g.devices, ...(ioNode !== null ? [{ guestNode: ioNode }] : [])]) {
     if (d.guestNode === null || busOfNode.has(d.guestNode)) continue;
     busOfNode.set(d.guestNode, index);
     controllers.push(
@@ -149,6 +163,42 @@ export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControlle
       ]),
     );
   }
+  // The virtio devices of the I/O plan, behind root ports of the I/O node's expander bus.
+  const disks: XNode[] = [];
+  const interfaces: XNode[] = [];
+  const targets = diskTargets(g.io?.devices.filter((d) => d.kind === 'disk').length ?? 0, usedDiskTargets);
+  for (const d of g.io?.devices ?? []) {
+    let address: XNode | null = null;
+    if (ioNode !== null) {
+      const port = index++;
+      controllers.push(
+        el('controller', { type: 'pci', index: port, model: 'pcie-root-port' }, [
+          el('address', { type: 'pci', domain: '0x0000', bus: hex(busOfNode.get(ioNode) as number), slot: '0x00', function: '0x0' }),
+        ]),
+      );
+      address = el('address', { type: 'pci', domain: '0x0000', bus: hex(port), slot: '0x00', function: '0x0' });
+    }
+    const queues = d.queues ?? undefined;
+    if (d.kind === 'disk') {
+      disks.push(
+        el('disk', { type: 'file', device: 'disk' }, [
+          el('driver', { name: 'qemu', type: 'raw', queues, iothread: d.iothread ?? undefined }),
+          el('source', { file: diskImage(options, 'libvirt', g.name, d.index) }),
+          el('target', { dev: targets[d.index] as string, bus: 'virtio' }),
+          address,
+        ]),
+      );
+    } else {
+      interfaces.push(
+        el('interface', { type: 'network' }, [
+          el('source', { network: 'default' }),
+          el('model', { type: 'virtio' }),
+          el('driver', { name: d.vhost ? 'vhost' : 'qemu', queues }),
+          address,
+        ]),
+      );
+    }
+  }
   // Root ports sit in slot 0 of their expander bus; several ports on one bus need distinct slots.
   const slotsUsed = new Map<string, number>();
   for (const c of controllers) {
@@ -170,9 +220,20 @@ export function libvirtParts(g: Guest, options: EmitOptions = {}, firstControlle
     numa,
     controllers,
     hostdevs,
+    iothreads: g.io && g.io.iothreads.length > 0 ? el('iothreads', {}, [String(g.io.iothreads.length)]) : null,
+    disks,
+    interfaces,
     needsMachine: controllers.length > 0 || needsX2apic(g) ? 'q35' : null,
     x2apic: needsX2apic(g) ? { ioapic: el('ioapic', { driver: 'qemu' }), iommu: el('iommu', { model: 'intel' }, [el('driver', { intremap: 'on', eim: 'on' })]) } : null,
   };
+}
+
+/** virtio disk target names (vda, vdb, ..., vdz, vdaa, ...), skipping those in use. */
+function diskTargets(count: number, used: ReadonlySet<string>): string[] {
+  const name = (i: number): string => `vd${diskLetters(i)}`;
+  const out: string[] = [];
+  for (let i = 0; out.length < count; i++) if (!used.has(name(i))) out.push(name(i));
+  return out;
 }
 
 function hex(n: number): string {
@@ -190,6 +251,7 @@ export function emitLibvirtDomain(placement: PlacementLike, topology: Topology, 
     p.currentMemory,
     p.hugepages ? el('memoryBacking', {}, [p.hugepages]) : null,
     p.vcpu,
+    p.iothreads,
     p.cputune.length > 0 ? el('cputune', {}, p.cputune) : null,
     p.numatune,
     el('os', {}, [el('type', { arch: 'x86_64', machine: 'q35' }, ['hvm'])]),
@@ -198,7 +260,7 @@ export function emitLibvirtDomain(placement: PlacementLike, topology: Topology, 
     el('on_poweroff', {}, ['destroy']),
     el('on_reboot', {}, ['restart']),
     el('on_crash', {}, ['destroy']),
-    el('devices', {}, [el('emulator', {}, [options.emulator ?? '/usr/bin/qemu-system-x86_64']), ...p.controllers, ...p.hostdevs, p.x2apic?.iommu ?? null]),
+    el('devices', {}, [el('emulator', {}, [options.emulator ?? '/usr/bin/qemu-system-x86_64']), ...p.disks, ...p.controllers, ...p.interfaces, ...p.hostdevs, p.x2apic?.iommu ?? null]),
   ]);
   return printXml(domain);
 }
@@ -213,11 +275,14 @@ export function emitLibvirtFragment(placement: PlacementLike, topology: Topology
   const parts: XNode[] = [p.memory, p.currentMemory];
   if (p.hugepages) parts.push(el('memoryBacking', {}, [p.hugepages]));
   parts.push(p.vcpu);
+  if (p.iothreads) parts.push(p.iothreads);
   if (p.cputune.length > 0) parts.push(el('cputune', {}, p.cputune));
   if (p.numatune) parts.push(p.numatune);
   if (p.x2apic) parts.push(el('features', {}, [p.x2apic.ioapic]));
   parts.push(el('cpu', {}, [p.topology, p.numa]));
-  if (p.controllers.length + p.hostdevs.length > 0 || p.x2apic) parts.push(el('devices', {}, [...p.controllers, ...p.hostdevs, p.x2apic?.iommu ?? null]));
+  if (p.controllers.length + p.hostdevs.length + p.disks.length + p.interfaces.length > 0 || p.x2apic) {
+    parts.push(el('devices', {}, [...p.disks, ...p.controllers, ...p.interfaces, ...p.hostdevs, p.x2apic?.iommu ?? null]));
+  }
   return `<!-- numaplan: the NUMA-related elements of domain "${escapeXml(g.name).replace(/--/g, '- -')}"; paste them into its domain, or merge them with the domain option of numaplan emit -->\n${printXml(el('domain', {}, parts))}`;
 }
 

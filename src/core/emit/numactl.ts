@@ -8,6 +8,7 @@
  */
 import { formatCpuList } from '../topology/cpulist.js';
 import type { Topology } from '../topology/model.js';
+import { EmitError } from './errors.js';
 import { guestOf, type PlacementLike } from './guest.js';
 import type { EmitOptions } from './options.js';
 
@@ -22,6 +23,7 @@ export interface ProcessCommands {
 /** The binding of a process placement as command prefixes. */
 export function emitProcessCommands(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): ProcessCommands {
   const g = guestOf(placement, topology);
+  if (g.io) throw new EmitError('placement', 'a process has no virtual disks, NICs or I/O threads (iothreads=, disks=, nets=): emit it for a hypervisor', 'ERR_TARGET');
   const cpus = [...new Set(g.pins)].sort((a, b) => a - b);
   const nodes = g.memoryNodes;
   const cpuList = formatCpuList(cpus);

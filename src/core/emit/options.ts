@@ -32,6 +32,11 @@ export interface EmitOptions {
   domainType?: string;
   /** libvirt: the emulator path in a complete domain (default /usr/bin/qemu-system-x86_64). */
   emulator?: string;
+  /**
+   * Folder of the virtio disks' raw images, `NAME-diskK.img` (default: each target's usual one,
+   * `defaultDiskDir`). The images are the caller's to create.
+   */
+  diskDir?: string;
   /** numactl: memory policy for a process (default: the placement's). */
   memoryPolicy?: 'bind' | 'interleave' | 'preferred';
 }
@@ -39,4 +44,18 @@ export interface EmitOptions {
 /** The QEMU huge-page backend options select: file when asked or a mount is given, else memfd. */
 export function hugePageBackendOf(o: EmitOptions): 'file' | 'memfd' {
   return o.hugePageBackend ?? (o.hugetlbfsPath !== undefined ? 'file' : 'memfd');
+}
+
+/** Each target's usual folder of disk images. */
+export const DEFAULT_DISK_DIR = {
+  libvirt: '/var/lib/libvirt/images',
+  qemu: '/var/lib/libvirt/images',
+  xl: '/var/lib/xen/images',
+  'cloud-hypervisor': '/var/lib/cloud-hypervisor/images',
+} as const;
+
+/** The image of virtio disk `index` of a guest. */
+export function diskImage(o: EmitOptions, target: keyof typeof DEFAULT_DISK_DIR, vm: string, index: number): string {
+  const dir = (o.diskDir ?? DEFAULT_DISK_DIR[target]).replace(/\/+$/, '');
+  return `${dir}/${vm}-disk${index}.img`;
 }

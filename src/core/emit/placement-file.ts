@@ -29,6 +29,31 @@ const PlacementSchema = z.object({
       }),
     )
     .default([]),
+  /** The I/O plan (io-threads.ts); absent for placements without an I/O part. */
+  io: z
+    .object({
+      node: int,
+      deviceNode: int.nullable().default(null),
+      why: z.string().default(''),
+      source: z.enum(['vcpus', 'dedicated', 'siblings']),
+      cpus: z.array(int).min(1),
+      emulatorCpus: z.array(int).min(1),
+      iothreads: z.array(z.object({ id: z.number().int().positive(), cpus: z.array(int).min(1), disks: z.array(int) })),
+      devices: z.array(
+        z.object({
+          kind: z.enum(['disk', 'net']),
+          index: int,
+          queues: z.number().int().positive().nullable(),
+          iothread: z.number().int().positive().nullable(),
+          vhost: z.boolean(),
+          queueNodes: z.array(int),
+        }),
+      ),
+      taken: z.array(int).default([]),
+      released: z.array(int).default([]),
+      notes: z.array(z.string()).default([]),
+    })
+    .optional(),
   vnuma: z
     .object({
       nodes: z.array(z.object({ id: int, hostNode: int, vcpus: z.array(int), memory: int, cpuless: z.boolean() })).min(1),
@@ -70,6 +95,7 @@ export function parsePlacementFile(text: string, origin: string): PlacementLike[
       const path = (issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
       throw new EmitError(`${origin}: ${at}${path}`.replace(/: \./, ': '), issue?.message ?? 'invalid', 'ERR_PLACEMENT_FILE');
     }
-    return parsed.data;
+    const { io, ...rest } = parsed.data;
+    return io === undefined ? rest : { ...rest, io };
   });
 }

@@ -21,13 +21,24 @@
  *   -device pxb-pcie,id=pxbN,bus_nr=..,numa_node=N,bus=pcie.0   (a guest node with devices)
  *   -device pcie-root-port,id=rpK,bus=pxbN,chassis=K
  *   -device vfio-pci,host=ADDR,id=hostdevK[,bus=rpK]
+ * The I/O part (io-threads.ts; QEMU's iothread, virtio-blk and virtio-net documentation):
+ *   -object iothread,id=iothreadN                    (one per I/O thread)
+ *   -blockdev driver=raw,node-name=diskK,file.driver=file,file.filename=DIR/NAME-diskK.img
+ *   -device virtio-blk-pci,drive=diskK,id=vdiskK[,iothread=iothreadN][,num-queues=Q][,bus=rpJ]
+ *   -netdev tap,id=netK,script=no,downscript=no,vhost=on|off[,queues=Q]
+ *   -device virtio-net-pci,netdev=netK,id=vnetK[,mq=on,vectors=2Q+2][,bus=rpJ]
+ *                                                    (a tap QEMU creates, attached to nothing: bridge
+ *                                                    it, or use libvirt's network)
+ * The virtio devices sit behind the expander bus of the I/O node's guest node. Where QEMU's threads
+ * run is not on its command line: the pin plan carries the emulator CPUs, each I/O thread's CPUs and
+ * the vhost workers' CPUs, which `numaplan launch qemu` applies over QMP (query-iothreads) and /proc.
  */
 import type { Topology } from '../topology/model.js';
 import { pageSizeLabel } from '../topology/sizes.js';
 import { EmitError } from './errors.js';
 import type { MemoryPolicy } from '../placement/types.js';
-import { type Guest, dieOf, formatSizeSuffix, guestOf, needsX2apic, socketOf, type PlacementLike } from './guest.js';
-import { type EmitOptions, hugePageBackendOf } from './options.js';
+import { type Guest, deviceGuestNodes, dieOf, formatSizeSuffix, guestOf, needsX2apic, socketOf, type PlacementLike } from './guest.js';
+import { type EmitOptions, diskImage, hugePageBackendOf } from './options.js';
 
 /** Where one vCPU thread goes. */
 export interface VcpuPin {
@@ -43,6 +54,10 @@ export interface PinPlan {
   vcpus: VcpuPin[];
   /** Host CPUs for QEMU's other threads (main loop, I/O). */
   emulatorCpus: number[];
+  /** Each I/O thread (QEMU object id, e.g. "iothread1") and its host CPUs; absent without I/O threads. */
+  iothreads?: { id: string; cpus: number[] }[];
+  /** Host CPUs of the vhost-net workers of the virtio NICs; absent without vhost. */
+  vhostCpus?: number[];
 }
 
 /** The QEMU emitter's result. */
@@ -118,10 +133,13 @@ export function emitQemuGuest(g: Guest, options: EmitOptions = {}): QemuConfig {
       }
     }
   }
+  for (const t of g.io?.iothreads ?? []) argv.push('-object', `iothread,id=iothread${t.id}`);
   // APIC IDs above 254 need x2APIC with interrupt remapping in extended mode; the IOMMU comes first.
   if (x2apic) argv.push('-device', 'intel-iommu,intremap=on,eim=on');
   argv.push(...deviceArgs(g, machine, options));
   const pins: PinPlan = { vcpus: g.pins.map((hostCpu, vcpu) => ({ vcpu, hostCpu, hostCpus: [...(g.pinSets[vcpu] ?? [hostCpu])] })), emulatorCpus: [...g.emulatorCpus] };
+  if (g.io && g.io.iothreads.length > 0) pins.iothreads = g.io.iothreads.map((t) => ({ id: `iothread${t.id}`, cpus: [...t.cpus] }));
+  if (g.io?.devices.some((d) => d.kind === 'net' && d.vhost)) pins.vhostCpus = [...g.io.cpus];
   return { argv, pins };
 }
 
@@ -152,7 +170,7 @@ function backend(id: string, size: number, nodes: readonly number[], pageSize: n
 function deviceArgs(g: Guest, machine: string, o: EmitOptions): string[] {
   const args: string[] = [];
   const model = (address: string): string => (o.deviceStandIn ? o.deviceStandIn : `vfio-pci,host=${address}`);
-  const nearNodes = [...new Set(g.devices.map((d) => d.guestNode).filter((n): n is number => n !== null))].sort((a, b) => a - b);
+  const nearNodes = deviceGuestNodes(g);
   if (nearNodes.length > 0 && !/q35/.test(machine)) {
     throw new EmitError('machine', `devices near guest NUMA nodes need a PCI Express machine (q35); got "${machine}"`);
   }
@@ -167,5 +185,26 @@ function deviceArgs(g: Guest, machine: string, o: EmitOptions): string[] {
       args.push('-device', `${model(d.address)},id=hostdev${k},bus=rp${k}`);
     }
   });
+  // The virtio devices, behind root ports of the I/O node's expander bus (numbered after the host devices').
+  const io = g.io;
+  if (io) {
+    io.devices.forEach((d, j) => {
+      const k = g.devices.length + j;
+      let bus = '';
+      if (io.guestNode !== null) {
+        args.push('-device', `pcie-root-port,id=rp${k},bus=pxb${io.guestNode},chassis=${k + 1}`);
+        bus = `,bus=rp${k}`;
+      }
+      const q = d.queues;
+      if (d.kind === 'disk') {
+        args.push('-blockdev', `driver=raw,node-name=disk${d.index},file.driver=file,file.filename=${diskImage(o, 'qemu', g.name, d.index).replace(/,/g, ',,')}`);
+        args.push('-device', `virtio-blk-pci,drive=disk${d.index},id=vdisk${d.index}${d.iothread !== null ? `,iothread=iothread${d.iothread}` : ''}${q !== null ? `,num-queues=${q}` : ''}${bus}`);
+      } else {
+        args.push('-netdev', `tap,id=net${d.index},script=no,downscript=no,vhost=${d.vhost ? 'on' : 'off'}${q !== null ? `,queues=${q}` : ''}`);
+        // virtio-net needs a vector per queue of each pair, plus the configuration and control queues.
+        args.push('-device', `virtio-net-pci,netdev=net${d.index},id=vnet${d.index}${q !== null && q > 1 ? `,mq=on,vectors=${2 * q + 2}` : ''}${bus}`);
+      }
+    });
+  }
   return args;
 }

@@ -14,12 +14,24 @@
  * libxl's HVM build puts the video RAM in vnode 0), memory that is not whole MiB.
  * Devices: xl cannot tell the guest a device's NUMA node; they are passed through as they are.
  * Without host binding, `cpus` is left out (vnuma's `pnode` is mandatory in xl, so it stays).
+ *
+ * The I/O part (io-threads.ts): virtio disks and NICs become Xen's PV devices, served in dom0 by
+ * blkback and netback (the kernel's own workers: the equivalent of vhost=on):
+ *   disk = [ "format=raw, vdev=xvda, access=rw, target=DIR/NAME-disk0.img", ... ]
+ *   vif = [ "type=vif", ... ]                        (xl.conf's default bridge)
+ * What xl.cfg cannot say is refused (`xlIoLimit`): I/O threads (Xen has no per-guest I/O threads:
+ * blkback runs one kernel thread per ring in dom0), a queue count (netback and blkback take theirs
+ * from dom0's module parameters, xen_netback.max_queues and xen_blkback.max_queues, for every guest),
+ * CPUs of their own for the I/O threads (where the backends run is dom0's vCPU placement, not the
+ * guest's configuration) and vhost=off (netback is always in dom0's kernel). The emulator thread (the
+ * device model, QEMU in dom0 for an HVM guest) is not placed by xl.cfg either; a comment says on which
+ * node's CPUs dom0 should serve the guest.
  */
 import { formatCpuList } from '../topology/cpulist.js';
 import type { Topology } from '../topology/model.js';
 import { EmitError } from './errors.js';
-import { type Guest, guestOf, type PlacementLike } from './guest.js';
-import type { EmitOptions } from './options.js';
+import { type Guest, diskLetters, guestOf, type PlacementLike } from './guest.js';
+import { type EmitOptions, diskImage } from './options.js';
 
 const MIB = 1024 * 1024;
 /** libxl's default video RAM of an HVM guest (cirrus on QEMU_XEN: 8 MiB), which vnode 0 must hold. */
@@ -48,10 +60,23 @@ export function xlLimit(g: Guest): string | null {
   return null;
 }
 
+/** Why xl cannot express the I/O part of a guest, or null. */
+export function xlIoLimit(g: Guest): string | null {
+  const io = g.io;
+  if (!io) return null;
+  if (io.iothreads.length > 0) return 'Xen has no per-guest I/O threads (blkback in dom0 serves each PV disk ring with a kernel thread of its own): drop iothreads=';
+  if (io.devices.some((d) => d.queues !== null)) {
+    return "xl.cfg has no per-guest queue count: netback and blkback take theirs from dom0's module parameters (xen_netback.max_queues, xen_blkback.max_queues) for every guest: drop queues=";
+  }
+  if (io.source !== 'vcpus') return "xl cannot give the guest's I/O CPUs of their own: the backends run on dom0's vCPUs, placed by dom0's own configuration: use iocpus=share";
+  if (io.devices.some((d) => d.kind === 'net' && !d.vhost)) return "xl's PV NICs are always served by netback in dom0's kernel (the equivalent of vhost=on): drop vhost=off";
+  return null;
+}
+
 /** The xl.cfg text of a placement. Throws EmitError (ERR_TARGET) for what xl cannot express. */
 export function emitXlCfg(placement: PlacementLike, topology: Topology, options: EmitOptions = {}): string {
   const g = guestOf(placement, topology);
-  const why = xlLimit(g);
+  const why = xlLimit(g) ?? xlIoLimit(g);
   if (why) throw new EmitError('placement', why, 'ERR_TARGET');
   const lines = [`name = "${g.name}"`, 'type = "hvm"', `vcpus = ${g.vcpus}`, `memory = ${g.memory / MIB}`];
   if (options.hostBinding !== false) lines.push(`cpus = [ ${g.pinSets.map((c) => `"${formatCpuList(c)}"`).join(', ')} ]`);
@@ -67,6 +92,14 @@ export function emitXlCfg(placement: PlacementLike, topology: Topology, options:
     lines.push(`# numa=preferred: memory comes from the vCPUs' node ${g.memoryNodes.join(',')} first, other nodes when it runs short`);
   }
   if (g.devices.length > 0) lines.push(`pci = [ ${g.devices.map((d) => `"${d.address}"`).join(', ')} ]`);
+  const io = g.io;
+  if (io && io.devices.length > 0) {
+    const disks = io.devices.filter((d) => d.kind === 'disk');
+    const nets = io.devices.filter((d) => d.kind === 'net');
+    lines.push(`# I/O: blkback and netback serve these in dom0; run dom0's vCPUs on node ${io.hostNode}'s CPUs (${formatCpuList(io.cpus)}) to serve them from the node of the guest's devices`);
+    if (disks.length > 0) lines.push(`disk = [ ${disks.map((d) => `"format=raw, vdev=xvd${diskLetters(d.index)}, access=rw, target=${diskImage(options, 'xl', g.name, d.index)}"`).join(', ')} ]`);
+    if (nets.length > 0) lines.push(`vif = [ ${nets.map(() => '"type=vif"').join(', ')} ]`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -17,6 +17,9 @@
  */
 import type { DeviceSlot } from './capacity.js';
 import { type PlacementContext, type SetEvaluation, matchingDevices } from './context.js';
+import { type IoPlan, hasIo, planIo } from './io-threads.js';
+import { pairDevices, pairedWishes } from './pairing.js';
+import { type DeviceRequest, ioOf } from './request.js';
 import { topologyIndex } from './topology-index.js';
 import type { PlacedDevice } from './types.js';
 
@@ -28,6 +31,8 @@ export interface Assignment {
   /** vCPU indexes per part, same order as evaluation.parts. */
   vcpuIndexes: number[][];
   devices: PlacedDevice[];
+  /** The I/O plan (io-threads.ts); null for a request without an I/O part. Its `taken` CPUs are in `emulatorCpus`. */
+  io: IoPlan | null;
 }
 
 /** Why concrete resources could not be picked (devices ran out, or free CPUs for emulator pCPUs). */
@@ -137,15 +142,61 @@ export function assign(ctx: AssignContext, ev: SetEvaluation): { ok: true; assig
   }
 
   const dev = assignDevices(ctx, ev.parts);
-  if (!dev.ok) return { ...dev, node: null, detail: 'not enough free devices of this kind' };
-  return { ok: true, assignment: { cpus, heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes, devices: dev.devices } };
+  if (!dev.ok) return { ...dev, node: null, detail: dev.detail ?? 'not enough free devices of this kind' };
+  return withIo(ctx, ev.parts, { cpus, heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes, devices: dev.devices, io: null });
+}
+
+/**
+ * Completes an assignment with its I/O plan (io-threads.ts): the one place the shared machinery
+ * plans I/O, for chosen node sets and explicit CPUs alike. CPUs the plan takes join the VM's
+ * emulator pCPUs (held exclusively with the VM).
+ */
+export function withIo(
+  ctx: AssignContext,
+  parts: readonly { node: number }[],
+  a: Assignment,
+): { ok: true; assignment: Assignment } | AssignFailure {
+  const r = ioOf(ctx.request);
+  if (!hasIo(r)) return { ok: true, assignment: a };
+  const topo = ctx.state.topology;
+  const tix = topologyIndex(topo);
+  const coreOfCpu = (c: number): readonly number[] => {
+    const core = topo.cores[tix.puCore.get(c) ?? -1];
+    return core ? core.pus : [c];
+  };
+  let whole: Set<number> | null = null;
+  const io = planIo({
+    request: r,
+    parts: parts.map((p, i) => ({ node: p.node, cpus: (a.vcpuIndexes[i] ?? []).map((v) => a.cpus[v] as number) })),
+    emulatorCpus: a.emulatorCpus,
+    heldCpus: a.heldCpus,
+    devices: a.devices,
+    freeCpus: (node) => ctx.capacity.byId.get(node)?.freePus ?? [],
+    coreOf: coreOfCpu,
+    wholeCoreFree: (c) => {
+      if (!whole) {
+        whole = new Set<number>();
+        for (const n of ctx.capacity.nodes) for (const core of n.wholeCores) for (const pu of core) whole.add(pu);
+      }
+      return whole.has(c);
+    },
+    nodeOf: (c) => topo.pus.find((p) => p.os === c)?.node ?? null,
+    distance: ctx.distance,
+  });
+  if (!io.ok) return io;
+  const plan = io.plan;
+  if (!plan) return { ok: true, assignment: a };
+  // The VM holds its reserved emulator pCPUs (wherever the plan put them) and the CPUs the plan took.
+  const taken = plan.taken.filter((c) => !a.heldCpus.includes(c));
+  const reserved = a.emulatorCpus.length > 0 ? plan.emulatorCpus : [];
+  return { ok: true, assignment: { ...a, emulatorCpus: [...new Set([...reserved, ...taken])], io: plan } };
 }
 
 /** Picks devices for vCPU parts: local first (node running the most vCPUs first), then nearest, then address. */
 export function assignDevices(
   ctx: AssignContext,
   parts: readonly { node: number; vcpus: number }[],
-): { ok: true; devices: PlacedDevice[] } | { ok: false; resource: string; need: number; have: number } {
+): { ok: true; devices: PlacedDevice[] } | { ok: false; resource: string; need: number; have: number; detail?: string } {
   if (ctx.request.devices.length === 0) return { ok: true, devices: [] };
   const ev = { parts };
   const cpuNodes = new Set(ev.parts.map((p) => p.node));
@@ -154,11 +205,9 @@ export function assignDevices(
     d.node === null ? Number.POSITIVE_INFINITY : Math.min(...ev.parts.map((p) => ctx.distance(p.node, d.node as number)));
   const used = new Set<string>();
   const devices: PlacedDevice[] = [];
-  for (const req of ctx.request.devices) {
-    const free = matchingDevices(ctx.capacity, req).filter(
-      (d) => !used.has(d.address) && !(d.physfn !== null && used.has(d.physfn)) && !d.vfs.some((v) => used.has(v)),
-    );
-    const candidates = free
+  const candidatesFor = (req: DeviceRequest): DeviceSlot[] =>
+    matchingDevices(ctx.capacity, req)
+      .filter((d) => !used.has(d.address) && !(d.physfn !== null && used.has(d.physfn)) && !d.vfs.some((v) => used.has(v)))
       .filter((d) => req.locality !== 'required' || (d.node !== null && cpuNodes.has(d.node)))
       .map((d) => ({
         d,
@@ -167,14 +216,33 @@ export function assignDevices(
         dist: nearest(d),
         plain: req.kind === 'nic' && d.rdma ? 1 : 0,
       }))
-      .sort((a, b) => a.local - b.local || a.w - b.w || a.dist - b.dist || a.plain - b.plain || (a.d.address < b.d.address ? -1 : 1));
+      .sort((a, b) => a.local - b.local || a.w - b.w || a.dist - b.dist || a.plain - b.plain || (a.d.address < b.d.address ? -1 : 1))
+      .map((c) => c.d);
+  const place = (d: DeviceSlot, kind: DeviceRequest['kind'], pairedWith?: PlacedDevice['pairedWith']): void => {
+    used.add(d.address);
+    devices.push({ address: d.address, kind, node: d.node, local: d.node !== null && cpuNodes.has(d.node), physfn: d.physfn, ...(pairedWith ? { pairedWith } : {}) });
+  };
+  const wishes = ctx.request.pairing ? pairedWishes(ctx.request) : null;
+  for (const [i, req] of ctx.request.devices.entries()) {
+    if (wishes && i === wishes.nic) continue; // placed with the GPUs
+    if (wishes && ctx.request.pairing && i === wishes.gpu) {
+      const nicReq = ctx.request.devices[wishes.nic] as DeviceRequest;
+      const gpus = candidatesFor(req);
+      const nics = candidatesFor(nicReq);
+      const r = pairDevices(ctx.state.topology, ctx.request.pairing, req.count, gpus, nics, nicReq.kind);
+      if (!r.ok) return { ok: false, resource: `device-pairs:${ctx.request.pairing}`, need: req.count, have: r.have, detail: r.detail };
+      const slot = new Map([...gpus, ...nics].map((d) => [d.address, d]));
+      for (const p of r.pairs) {
+        place(slot.get(p.gpu) as DeviceSlot, req.kind, { address: p.nic, link: p.link, via: p.via });
+        place(slot.get(p.nic) as DeviceSlot, nicReq.kind, { address: p.gpu, link: p.link, via: p.via });
+      }
+      continue;
+    }
+    const candidates = candidatesFor(req);
     if (candidates.length < req.count) {
       return { ok: false, resource: req.kind === 'pci' ? `device:${req.address}` : `device:${req.kind}`, need: req.count, have: candidates.length };
     }
-    for (const { d } of candidates.slice(0, req.count)) {
-      used.add(d.address);
-      devices.push({ address: d.address, kind: req.kind, node: d.node, local: d.node !== null && cpuNodes.has(d.node), physfn: d.physfn });
-    }
+    for (const d of candidates.slice(0, req.count)) place(d, req.kind);
   }
   return { ok: true, devices };
 }

@@ -22,6 +22,7 @@
 import { SLIT_LOCAL, weightedDistance } from '../cost/model.js';
 import type { Topology } from '../topology/model.js';
 import { formatSize } from '../topology/sizes.js';
+import { pairDevices, pairable, pairedWishes } from './pairing.js';
 import { type DeviceSlot, type HostCapacity, type NodeCapacity, deviceMatches, hostCapacity } from './capacity.js';
 import type { VmRequest } from './request.js';
 import type { HostState } from './state.js';
@@ -630,19 +631,42 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
     }
 
   const deviceReqs = request.devices.map((d) => ({ req: d, matching: matchingDevices(capacity, d) }));
+  const wishes = request.pairing ? pairedWishes(request) : null;
+  let pairShort: string | null = null;
+  if (request.pairing && wishes) {
+    // A pairing request counts only the GPUs and NICs that have a free partner within its level.
+    const g = deviceReqs[wishes.gpu] as { matching: DeviceSlot[] };
+    const n = deviceReqs[wishes.nic] as { matching: DeviceSlot[] };
+    const both = pairable(state.topology, request.pairing, g.matching, n.matching);
+    const gpuReq = request.devices[wishes.gpu] as VmRequest['devices'][number];
+    const nicReq = request.devices[wishes.nic] as VmRequest['devices'][number];
+    if (both.gpus.length < gpuReq.count) {
+      const r = pairDevices(state.topology, request.pairing, gpuReq.count, g.matching, n.matching, nicReq.kind);
+      pairShort = r.ok ? null : r.detail;
+    }
+    g.matching = both.gpus;
+    n.matching = both.nics;
+  }
 
   const devicesOk = (nodes: readonly number[], shortfalls: RefusalReason[]): number => {
     if (deviceReqs.length === 0) return 0;
     const inSet = new Set(nodes);
     const used = new Set<string>();
     let missing = 0;
-    for (const { req, matching } of deviceReqs) {
+    for (const [i, { req, matching }] of deviceReqs.entries()) {
       const free = matching.filter((d) => !used.has(d.address) && !(d.physfn !== null && used.has(d.physfn)));
       const local = free.filter((d) => d.node !== null && inSet.has(d.node));
       const take = (list: DeviceSlot[], k: number): void => {
         for (const d of list.slice(0, k)) used.add(d.address);
       };
-      const label = req.kind === 'pci' ? `device:${req.address}` : `device:${req.kind}`;
+      // A pairing request's shortage is one of pairs, said once, on the GPU wish.
+      const paired = wishes !== null && request.pairing !== undefined && (i === wishes.gpu || i === wishes.nic);
+      if (paired && i === wishes?.nic) {
+        take(local, req.count);
+        take(free.filter((d) => !used.has(d.address)), Math.max(0, req.count - local.length));
+        continue;
+      }
+      const label = paired ? `device-pairs:${request.pairing}` : req.kind === 'pci' ? `device:${req.address}` : `device:${req.kind}`;
       if (req.locality === 'required') {
         if (local.length < req.count) {
           shortfalls.push({
@@ -651,7 +675,9 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
             nodes: [...nodes],
             need: req.count,
             have: local.length,
-            detail: `${req.count} ${req.kind} device(s) required on nodes ${nodes.join(',')}; ${local.length} free there`,
+            detail: paired
+              ? `${req.count} GPU-NIC pair(s) (pairing=${request.pairing}) required on nodes ${nodes.join(',')}; ${local.length} pairable GPU(s) free there`
+              : `${req.count} ${req.kind} device(s) required on nodes ${nodes.join(',')}; ${local.length} free there`,
           });
         }
         take(local, req.count);
@@ -662,7 +688,7 @@ export function makeContext(request: VmRequest, state: HostState, pageSize: numb
             node: null,
             need: req.count,
             have: free.length,
-            detail: `${req.count} ${req.kind} device(s) requested; ${free.length} free on the whole host`,
+            detail: paired && pairShort ? pairShort : `${req.count} ${req.kind} device(s) requested; ${free.length} free on the whole host`,
           });
         }
         if (req.locality === 'preferred') missing += Math.max(0, req.count - local.length);

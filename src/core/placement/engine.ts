@@ -13,15 +13,19 @@
  *    most permissive (mode, page size) tried, plus hints: the nearest changes that would fit, each
  *    verified by re-running the same policy on the changed request.
  */
-import { measuredOf, predictCost } from '../cost/model.js';
+import { type CostDevice, describeDeviceIo, measuredOf, predictCost } from '../cost/model.js';
+import type { Topology } from '../topology/model.js';
 import { pageSizeLabel } from '../topology/sizes.js';
-import { assign, assignDevices } from './assign.js';
+import { LINK_CLASSES, linkRank } from '../topology/device-matrix.js';
+import { assign, assignDevices, withIo } from './assign.js';
+import { LINK_WORDS, LOOSEST_LINK, PAIRING_LEVELS } from './pairing.js';
 import { type HostCapacity, hostCapacity } from './capacity.js';
 import { type CpuMode, type Part, type PlacementContext, type SetEvaluation, makeContext, memResource, memorySplitUnit, modeLabel, proportional, waterFill } from './context.js';
 import type { ChooseNodes, NodeChoice, PlaceOptions } from './policy.js';
 import { RequestError, type VmRequest } from './request.js';
 import type { HostState } from './state.js';
-import type { MemoryPolicy, Placement, PlacementResult, RefusalReason } from './types.js';
+import type { MemoryPolicy, PlacedDevice, Placement, PlacementResult, RefusalReason } from './types.js';
+import { describeIo, withOneGuestNode } from './io-threads.js';
 import { topologyIndex } from './topology-index.js';
 import { buildVnuma } from './vnuma.js';
 
@@ -226,7 +230,7 @@ function placeExplicit(
     }
     const dev = assignDevices(ctx, parts);
     if (!dev.ok) {
-      lastReasons = [{ resource: dev.resource, node: null, need: dev.need, have: dev.have, detail: 'devices for the explicit CPUs' }];
+      lastReasons = [{ resource: dev.resource, node: null, need: dev.need, have: dev.have, detail: dev.detail ?? 'devices for the explicit CPUs' }];
       continue;
     }
     const vm = new Map(memory.map((m) => [m.node, m.bytes]));
@@ -240,7 +244,12 @@ function placeExplicit(
       shortfalls: [],
     };
     evaluation.cost = predictCost({ distance: ctx.distance, vcpusByNode: new Map(parts.map((p) => [p.node, p.vcpus])), memoryByNode: vm, pageSize, deviceNodes: [] }).relativeLatency;
-    const assignment = { cpus: [...cpus], heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes: order.map((n) => byNode.get(n) ?? []), devices: dev.devices };
+    const io = withIo(ctx, parts, { cpus: [...cpus], heldCpus: held.sort((a, b) => a - b), emulatorCpus, vcpuIndexes: order.map((n) => byNode.get(n) ?? []), devices: dev.devices, io: null });
+    if (!io.ok) {
+      lastReasons = [{ resource: io.resource, node: io.node, need: io.need, have: io.have, detail: `${io.detail} (explicit CPUs)` }];
+      continue;
+    }
+    const assignment = io.assignment;
     const choice: NodeChoice = { evaluation, score: [], alternatives: [], notes: ['host CPUs given explicitly (cpus=): honoured exactly, each one checked free'] };
     return { ok: true, placement: buildPlacement(policy, ctx, choice, assignment, [ctx.mode], pages, options) };
   }
@@ -298,6 +307,7 @@ function buildPlacement(
     ...(vnuma ? { guestNodes: vnuma.nodes.map((g) => ({ hostNode: g.hostNode, vcpus: g.vcpus.length, memory: g.memory })) } : {}),
     interleave: memoryPolicy === 'interleave',
     measured: measuredOf(ctx.state.topology),
+    ...(a.devices.length > 0 ? { devices: costDevices(ctx.state.topology, a.devices), cpuNodes: ctx.state.topology.nodes.filter((n) => n.cpus.length > 0).map((n) => n.id) } : {}),
   });
   const label = pageSizeLabel(ctx.pageSize);
   const pageText =
@@ -315,7 +325,18 @@ function buildPlacement(
     notes.push('--device-nodes: not applied, an interleaved VM has one guest node, so a device cannot get a guest node of its own');
   }
   for (const d of a.devices) if (!d.local) notes.push(`device ${d.address} is on node ${d.node ?? 'unknown'}, not on the VM's nodes`);
-  if (a.emulatorCpus.length > 0) notes.push(`emulator/IO threads on their own pCPUs ${a.emulatorCpus.join(',')}`);
+  if (request.pairing) {
+    const pairs = a.devices.filter((d) => d.kind === 'gpu' && d.pairedWith);
+    const text = pairs.map((d) => `${d.address} with ${d.pairedWith?.address} (${d.pairedWith?.link}${d.pairedWith?.via ? ` via ${d.pairedWith.via}` : ''})`);
+    const loosest = pairs.reduce((w, d) => Math.max(w, linkRank(d.pairedWith?.link ?? 'SELF')), 0);
+    notes.push(`pairing=${request.pairing}: ${pairs.length} GPU(s) each with a NIC of its own, ${LINK_WORDS[LINK_CLASSES[loosest] ?? '?'] ?? ''} at worst: ${text.join('; ')}`);
+  }
+  for (const d of cost.deviceIo ?? []) notes.push(describeDeviceIo(d));
+  const reserved = a.io ? a.io.emulatorCpus.filter((c) => a.emulatorCpus.includes(c) && !a.io?.taken.includes(c)) : a.emulatorCpus;
+  if (reserved.length > 0) notes.push(`emulator${a.io ? '' : '/IO'} threads on their own pCPUs ${reserved.join(',')}`);
+  // Queues spread over the guest's nodes: one node for a guest without vNUMA.
+  const io = a.io ? (vnuma ? a.io : withOneGuestNode(a.io)) : null;
+  if (io) notes.push(`I/O: ${describeIo(io, vnuma ? vnuma.nodes.filter((g) => g.vcpus.length > 0).length : 1)}`, ...io.notes);
   if (a.heldCpus.length > 0) notes.push(`held idle for this VM: CPUs ${a.heldCpus.join(',')}`);
   const summary =
     ev.parts.length === 1
@@ -335,6 +356,7 @@ function buildPlacement(
     memory: ev.memory.map((m) => ({ node: m.node, pageSize: ctx.pageSize, bytes: m.bytes })),
     devices: a.devices,
     vnuma,
+    ...(io ? { io } : {}),
     explanation: {
       policy,
       summary,
@@ -346,6 +368,17 @@ function buildPlacement(
       cost,
     },
   };
+}
+
+/** The devices of a placement as the cost model reads them: address, class (a VF's is its function's), node. */
+function costDevices(topology: Topology, devices: readonly PlacedDevice[]): CostDevice[] {
+  const byAddress = new Map(topology.pciDevices.map((d) => [d.address, d]));
+  const KIND: Record<string, string> = { gpu: 'gpu', rdma: 'rdma', 'rdma-vf': 'rdma', nic: 'nic', vf: 'nic', pci: 'other' };
+  return devices.map((d) => ({
+    address: d.address,
+    class: byAddress.get(d.address)?.class ?? (d.physfn ? byAddress.get(d.physfn)?.class : undefined) ?? KIND[d.kind] ?? 'other',
+    node: d.node,
+  }));
 }
 
 /** The memory policy of a request under a policy: the interleave baseline interleaves whatever the request says. */
@@ -527,8 +560,17 @@ function hintsFor(policy: string, choose: ChooseNodes, request: VmRequest, state
       devices: request.devices.map((d) => (d.locality === 'required' ? { ...d, locality: 'preferred' as const } : d)),
     });
   }
+  if (request.pairing) {
+    // The closest looser pairing that fits.
+    for (const level of PAIRING_LEVELS.slice(PAIRING_LEVELS.indexOf(request.pairing) + 1)) {
+      const before = hints.length;
+      tryHint(`pairing=${level} (each GPU's NIC ${LINK_WORDS[LOOSEST_LINK[level]]})`, { ...request, pairing: level });
+      if (hints.length > before) break;
+    }
+  }
   if (request.smt === 'isolate' || request.smt === 'require') tryHint('smt=auto', { ...request, smt: 'auto' });
   if (request.emulator !== 'share') tryHint('emulator=share', { ...request, emulator: 'share' });
+  if (request.iocpus !== undefined && request.iocpus !== 'share') tryHint("iocpus=share (I/O threads on the VM's own vCPU pCPUs)", { ...request, iocpus: 'share' });
   if (request.tier !== 'dram') tryHint('tier=dram', { ...request, tier: 'dram' });
   if (hints.length === 0 && request.vcpus > 1 && !request.cpus && !request.layout) {
     let lo = 0;

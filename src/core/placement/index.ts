@@ -67,6 +67,7 @@ export * from './capacity.js';
 export * from './context.js';
 export * from './engine.js';
 export * from './host-update.js';
+export * from './io-threads.js';
 export * from './place.js';
 export * from './policies/index.js';
 export * from './policy.js';

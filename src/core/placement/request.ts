@@ -3,7 +3,9 @@
  * - JSON (sizes in bytes or size strings such as "64G"), parsed by `parseVmRequest`;
  * - the compact CLI form parsed by `parseVmSpec`, e.g.
  *   `name=db,vcpus=16,memory=64G,pages=1G,devices=rdma:1:required+gpu:2:preferred,numa=strict,
- *    maxnodes=2,smt=isolate,cpu=dedicated,emulator=1,tier=hbm,cpus=4-7,nodes=1,layout=8:32G/8:32G`.
+ *    maxnodes=2,smt=isolate,cpu=dedicated,emulator=1,tier=hbm,cpus=4-7,nodes=1,layout=8:32G/8:32G`,
+ *   gang placement `devices=gpu:4+rdma:4,pairing=switch` (pairing.ts),
+ *   and the I/O part: `iothreads=2,disks=2,nets=1,queues=4,vhost=on,iocpus=share` (see io-threads.ts).
  *
  * Every error is a `RequestError` (code ERR_REQUEST) naming the field and the value at fault.
  */
@@ -12,6 +14,7 @@ import { parseCpuList, parseCpuListInOrder } from '../topology/cpulist.js';
 import { MAX_CPU_ID, MAX_NODE_ID } from '../topology/limits.js';
 import type { Topology } from '../topology/model.js';
 import { parseSize } from '../topology/sizes.js';
+import { PAIRING_LEVELS, pairingProblem } from './pairing.js';
 
 /** Error for a request that cannot be understood; the CLI exits 2 with it. */
 export class RequestError extends Error {
@@ -86,6 +89,12 @@ export const DeviceRequestSchema = z
 /** One device wish, validated. */
 export type DeviceRequest = z.infer<typeof DeviceRequestSchema>;
 
+/** Most I/O threads, virtio disks, virtio NICs and queues per device a request may ask for. */
+export const MAX_IOTHREADS = 64;
+export const MAX_VIRTIO_DEVICES = 32;
+/** Queues per virtio disk, queue pairs per virtio NIC (Linux's tap takes at most 256 queues). */
+export const MAX_QUEUES = 64;
+
 /** One guest node of an explicit layout. */
 export const GuestNodeRequestSchema = z
   .object({ vcpus: z.number().int().nonnegative(), memory: size })
@@ -113,6 +122,28 @@ export const VmRequestSchema = z
     layout: z.array(GuestNodeRequestSchema).min(1).optional(),
     tier: z.enum(['dram', 'hbm', 'cxl', 'gpu']).default('dram'),
     devices: z.array(DeviceRequestSchema).max(MAX_DEVICE_REQUESTS).default([]),
+    /**
+     * Gang placement (pairing.ts): each GPU with a NIC of its own no farther than this on the PCI
+     * tree: behind one PCIe switch, below one root port, on one host bridge, or on one node.
+     */
+    pairing: z.enum(PAIRING_LEVELS).optional(),
+    // The I/O part (io-threads.ts; `ioOf` gives the defaults: none, vhost on, iocpus share).
+    /** QEMU I/O threads serving the virtio disks (io-threads.ts places them). */
+    iothreads: z.number().int().nonnegative().max(MAX_IOTHREADS).optional(),
+    /** virtio-blk disks. */
+    disks: z.number().int().nonnegative().max(MAX_VIRTIO_DEVICES).optional(),
+    /** virtio-net NICs. */
+    nets: z.number().int().nonnegative().max(MAX_VIRTIO_DEVICES).optional(),
+    /** Queues of each virtio disk and queue pairs of each virtio NIC; absent: the hypervisor's default. */
+    queues: z.number().int().positive().max(MAX_QUEUES).optional(),
+    /** virtio NICs served by the kernel's vhost-net workers (on) or by the hypervisor's own threads (off). */
+    vhost: z.enum(['on', 'off']).optional(),
+    /**
+     * Where I/O threads (iothreads, vhost workers, the emulator thread) run on the node of the devices
+     * they serve: `share` the VM's own vCPU pCPUs there, N pCPUs of their own (never SMT siblings of
+     * the VM's vCPUs), or `siblings` the free sibling threads of the VM's vCPU cores.
+     */
+    iocpus: z.union([z.literal('share'), z.literal('siblings'), z.number().int().positive().max(64)]).optional(),
     /** Escape hatch: host CPU per vCPU, honoured exactly (length = vcpus). */
     cpus: z.array(z.number().int().nonnegative().max(MAX_CPU_ID)).max(MAX_VCPUS).optional(),
     /** Escape hatch: exactly these host nodes. */
@@ -151,10 +182,38 @@ export const VmRequestSchema = z
     if (devices > MAX_DEVICES) {
       ctx.addIssue({ code: 'custom', path: ['devices'], message: `asks for ${devices} devices; at most ${MAX_DEVICES} per VM` });
     }
+    if (r.pairing !== undefined) {
+      const problem = pairingProblem(r);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['pairing'], message: problem });
+    }
+    const io = ioOf(r);
+    const virtio = io.disks + io.nets;
+    if (r.queues !== undefined && virtio === 0) {
+      ctx.addIssue({ code: 'custom', path: ['queues'], message: 'sets the queues of the virtio disks and NICs, and the request has none (disks=N, nets=N)' });
+    }
+    if (io.iocpus !== 'share' && virtio + io.iothreads === 0) {
+      ctx.addIssue({ code: 'custom', path: ['iocpus'], message: 'places I/O threads, and the request has none (iothreads=N, disks=N, nets=N)' });
+    }
     if (r.maxNodes !== undefined && r.numa === 'strict' && r.maxNodes !== 1) {
       ctx.addIssue({ code: 'custom', path: ['maxNodes'], message: 'strict means one node' });
     }
   });
+
+/** The I/O part of a request with its defaults filled in. */
+export interface RequestIo {
+  iothreads: number;
+  disks: number;
+  nets: number;
+  queues: number | undefined;
+  vhost: 'on' | 'off';
+  iocpus: 'share' | 'siblings' | number;
+  emulator: number | 'share';
+}
+
+/** The I/O part of a request, defaults filled in (no I/O threads, no virtio devices, vhost on, iocpus share). */
+export function ioOf(r: Pick<VmRequest, 'iothreads' | 'disks' | 'nets' | 'queues' | 'vhost' | 'iocpus' | 'emulator'>): RequestIo {
+  return { iothreads: r.iothreads ?? 0, disks: r.disks ?? 0, nets: r.nets ?? 0, queues: r.queues, vhost: r.vhost ?? 'on', iocpus: r.iocpus ?? 'share', emulator: r.emulator };
+}
 
 /** A validated VM request (sizes in bytes, defaults filled in). */
 export type VmRequest = z.infer<typeof VmRequestSchema>;
@@ -200,8 +259,15 @@ const KEY_ALIASES: Record<string, string> = {
   layout: 'layout',
   tier: 'tier',
   devices: 'devices',
+  pairing: 'pairing',
   cpus: 'cpus',
   nodes: 'nodes',
+  iothreads: 'iothreads',
+  disks: 'disks',
+  nets: 'nets',
+  queues: 'queues',
+  vhost: 'vhost',
+  iocpus: 'iocpus',
 };
 const LIST_KEYS = new Set(['cpus', 'nodes']);
 
@@ -268,7 +334,13 @@ function convert(field: string, value: string, bounds: RequestBounds, vcpus: num
   switch (field) {
     case 'vcpus':
     case 'maxNodes':
+    case 'iothreads':
+    case 'disks':
+    case 'nets':
+    case 'queues':
       return int(field, value);
+    case 'iocpus':
+      return value === 'share' || value === 'siblings' ? value : int(field, value);
     case 'memory':
       return sizeOf(field, value);
     case 'pageSize':
@@ -336,6 +408,13 @@ export function formatVmSpec(r: VmRequest): string {
   if (r.devices.length > 0) {
     parts.push(`devices=${r.devices.map((d) => `${d.kind === 'pci' ? `pci:${d.address}` : d.kind}:${d.count}:${d.locality}`).join('+')}`);
   }
+  if (r.pairing !== undefined) parts.push(`pairing=${r.pairing}`);
+  if (r.iothreads !== undefined) parts.push(`iothreads=${r.iothreads}`);
+  if (r.disks !== undefined) parts.push(`disks=${r.disks}`);
+  if (r.nets !== undefined) parts.push(`nets=${r.nets}`);
+  if (r.queues !== undefined) parts.push(`queues=${r.queues}`);
+  if (r.vhost !== undefined) parts.push(`vhost=${r.vhost}`);
+  if (r.iocpus !== undefined) parts.push(`iocpus=${r.iocpus}`);
   if (r.cpus) parts.push(`cpus=${r.cpus.join(',')}`);
   if (r.nodes) parts.push(`nodes=${r.nodes.join(',')}`);
   return parts.join(',');

@@ -2,7 +2,9 @@
  * The shapes every placement policy produces: a placement (what goes where, and why) or a refusal
  * (which resource on which node is short, and what would make it fit). Infeasible is a result.
  */
+import type { LinkClass } from '../topology/device-matrix.js';
 import type { CostPrediction } from '../cost/model.js';
+import type { IoPlan } from './io-threads.js';
 import type { DeviceKind } from './request.js';
 
 /** Memory granted on one node, in one page size. */
@@ -22,6 +24,12 @@ export interface PlacedDevice {
   local: boolean;
   /** For a VF: its physical function. */
   physfn: string | null;
+  /**
+   * Gang placement (pairing.ts): the device this one is paired with (a GPU's NIC, a NIC's GPU), how
+   * they connect (device-matrix.ts classes: PIX one PCIe switch, PXB one root port, PHB one host
+   * bridge, NODE one node) and where their paths meet. Absent without `pairing`.
+   */
+  pairedWith?: { address: string; link: LinkClass; via: string | null };
 }
 
 /** One guest NUMA node. */
@@ -104,6 +112,11 @@ export interface Placement {
   memory: MemoryGrant[];
   devices: PlacedDevice[];
   vnuma: Vnuma | null;
+  /**
+   * Where the I/O is served (io-threads.ts): emulator thread, I/O threads, vhost workers, the virtio
+   * disks and NICs with their queues. Absent for a request without an I/O part.
+   */
+  io?: IoPlan;
   explanation: Explanation;
 }
 

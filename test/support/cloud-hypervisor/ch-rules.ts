@@ -135,6 +135,64 @@ export interface ChConfig {
   numa: { guestNumaId: number; cpus: number[] | null; distances: { destination: number; distance: number }[] | null; deviceId: string | null; memoryZones: string[] | null; pciSegments: number[] | null }[] | null;
   platform: { numPciSegments: number } | null;
   devices: { path: string | null; id: string | null; pciSegment: number; iommu: boolean }[] | null;
+  disks: { path: string | null; numQueues: number; queueSize: number; queueAffinity: { queue: number; hostCpus: number[] }[] | null; vhostUser: boolean; id: string | null; pciSegment: number; iommu: boolean }[] | null;
+  nets: { tap: string | null; numQueues: number; queueSize: number; vhostUser: boolean; ip: string | null; mask: string | null; id: string | null; pciSegment: number; iommu: boolean }[] | null;
+}
+
+/** config.rs PciDeviceCommonConfig::OPTIONS_IOMMU and ::parse. */
+const PCI_COMMON = ['id', 'iommu', 'pci_segment', 'pci_device_id'];
+function pciCommon(o: Map<string, string>): { id: string | null; pciSegment: number; iommu: boolean } {
+  if (o.get('pci_device_id')) parseUint(o.get('pci_device_id') as string, 8, 'pci_device_id');
+  return {
+    id: o.get('id') ? dequote(o.get('id') as string) : null,
+    pciSegment: o.get('pci_segment') ? parseUint(o.get('pci_segment') as string, 16, 'pci_segment') : 0,
+    iommu: o.get('iommu') ? parseToggle(o.get('iommu') as string, 'iommu') : false,
+  };
+}
+
+const RATE = ['bw_size', 'bw_one_time_burst', 'bw_refill_time', 'ops_size', 'ops_one_time_burst', 'ops_refill_time'];
+/** vm_config.rs defaults. */
+const DEFAULT_DISK_NUM_QUEUES = 1;
+const DEFAULT_DISK_QUEUE_SIZE = 128;
+const DEFAULT_NET_NUM_QUEUES = 2;
+const DEFAULT_NET_QUEUE_SIZE = 256;
+/** virtio-devices block.rs. */
+const MINIMUM_BLOCK_QUEUE_SIZE = 2;
+
+/** config.rs DiskConfig::parse (the options it registers; queue_affinity a TupleList<u16, Vec<usize>>). */
+function parseDisk(s: string): NonNullable<ChConfig['disks']>[number] {
+  const o = parseOptions(s, [
+    'path', 'readonly', 'direct', 'queue_size', 'num_queues', 'vhost_user', 'socket', ...RATE, '_disable_io_uring', '_disable_aio', 'serial',
+    'rate_limit_group', 'queue_affinity', 'backing_files', 'sparse', 'image_type', 'lock_granularity', ...PCI_COMMON,
+  ]);
+  for (const k of ['readonly', 'direct', '_disable_io_uring', '_disable_aio', 'backing_files', 'sparse']) if (o.get(k)) parseToggle(o.get(k) as string, k);
+  const qa = o.get('queue_affinity');
+  return {
+    path: o.get('path') ? dequote(o.get('path') as string) : null,
+    numQueues: o.get('num_queues') ? parseUint(o.get('num_queues') as string, 64, 'num_queues') : DEFAULT_DISK_NUM_QUEUES,
+    queueSize: o.get('queue_size') ? parseUint(o.get('queue_size') as string, 16, 'queue_size') : DEFAULT_DISK_QUEUE_SIZE,
+    queueAffinity: qa ? parseTupleList(qa, 'queue_affinity').map(([k, v]) => ({ queue: parseUint(k, 16, 'queue_affinity'), hostCpus: parseIntegerList(v, 'queue_affinity') })) : null,
+    vhostUser: o.get('vhost_user') ? parseToggle(o.get('vhost_user') as string, 'vhost_user') : false,
+    ...pciCommon(o),
+  };
+}
+
+/** config.rs NetConfig::parse. */
+function parseNet(s: string): NonNullable<ChConfig['nets']>[number] {
+  const o = parseOptions(s, [
+    'tap', 'ip', 'mask', 'mac', 'host_mac', 'offload_tso', 'offload_ufo', 'offload_csum', 'mtu', 'queue_size', 'num_queues', 'vhost_user', 'socket',
+    'vhost_mode', 'fd', ...RATE, ...PCI_COMMON,
+  ]);
+  for (const k of ['offload_tso', 'offload_ufo', 'offload_csum']) if (o.get(k)) parseToggle(o.get(k) as string, k);
+  return {
+    tap: o.get('tap') ?? null,
+    numQueues: o.get('num_queues') ? parseUint(o.get('num_queues') as string, 64, 'num_queues') : DEFAULT_NET_NUM_QUEUES,
+    queueSize: o.get('queue_size') ? parseUint(o.get('queue_size') as string, 16, 'queue_size') : DEFAULT_NET_QUEUE_SIZE,
+    vhostUser: o.get('vhost_user') ? parseToggle(o.get('vhost_user') as string, 'vhost_user') : false,
+    ip: o.get('ip') ?? null,
+    mask: o.get('mask') ?? null,
+    ...pciCommon(o),
+  };
 }
 
 /** The clap layer of cloud-hypervisor's main.rs: which options take one value and which several. */
@@ -255,6 +313,8 @@ export function parseChArgv(argv: readonly string[]): ChConfig {
     numa: a.has('numa') ? (a.get('numa') as string[]).map(parseNuma) : null,
     platform: plat,
     devices: a.has('device') ? (a.get('device') as string[]).map(parseDevice) : null,
+    disks: a.has('disk') ? (a.get('disk') as string[]).map(parseDisk) : null,
+    nets: a.has('net') ? (a.get('net') as string[]).map(parseNet) : null,
   };
 }
 
@@ -292,8 +352,28 @@ export function validateCh(c: ChConfig): string[] {
       if ((z.hugepageSize & (z.hugepageSize - 1)) !== 0) errors.push(`Huge page size is not power of 2: ${z.hugepageSize}`);
     }
   }
-  // Devices (DeviceConfig::validate, PciDeviceCommonConfig::validate)
   const segments = c.platform?.numPciSegments ?? 1;
+  const pow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
+  // Disks (VmConfig::validate, DiskConfig::validate)
+  for (const d of c.disks ?? []) {
+    if (d.vhostUser) errors.push('VhostUserRequiresSharedMemory or VhostUserMissingSocket');
+    if (d.pciSegment >= segments) errors.push(`Invalid PCI segment id: ${d.pciSegment}`);
+    if (d.numQueues > c.cpus.boot) errors.push(`Number of queues to virtio_block device (${d.numQueues}) exceeds the number of vCPUs (${c.cpus.boot})`);
+    if (!pow2(d.queueSize)) errors.push(`Queue size is not a power of 2: ${d.queueSize}`);
+    if (d.queueSize <= MINIMUM_BLOCK_QUEUE_SIZE) errors.push(`Block queue size must be greater than ${MINIMUM_BLOCK_QUEUE_SIZE}: ${d.queueSize}`);
+    identifier(d.id);
+  }
+  // Nets (VmConfig::validate, NetConfig::validate)
+  for (const n of c.nets ?? []) {
+    if (n.vhostUser) errors.push('VhostUserRequiresSharedMemory or VhostUserMissingSocket');
+    if (n.pciSegment >= segments) errors.push(`Invalid PCI segment id: ${n.pciSegment}`);
+    if (n.numQueues < 2) errors.push(`Number of queues to virtio_net device (${n.numQueues}) is lower than 2`);
+    if (n.numQueues / 2 > c.cpus.boot) errors.push(`Number of queues to virtio_net device (${n.numQueues}) exceeds the number of vCPUs (${c.cpus.boot})`);
+    if (!pow2(n.queueSize)) errors.push(`Queue size is not a power of 2: ${n.queueSize}`);
+    if ((n.mask !== null) !== (n.ip !== null)) errors.push(n.mask !== null ? 'Mask provided without IP' : 'IP provided without mask');
+    identifier(n.id);
+  }
+  // Devices (DeviceConfig::validate, PciDeviceCommonConfig::validate)
   const paths = new Set<string>();
   for (const d of c.devices ?? []) {
     if (d.path !== null) {

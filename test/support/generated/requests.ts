@@ -3,7 +3,8 @@
  * grammar's own parser is exercised too), weighted toward the rare options, for a given host:
  * pages 4K/2M/1G/auto, cpu=shared, every smt mode, emulator pCPUs, every numa mode, maxnodes,
  * layouts, memory tiers, every device kind (rdma, rdma-vf, nic, vf, gpu, pci:ADDR) with counts and
- * localities, the escape hatches cpus= and nodes=, and --device-nodes. Sizes follow the host (a
+ * localities, the escape hatches cpus= and nodes=, the I/O part (iothreads=, disks=, nets=, queues=,
+ * vhost=, iocpus=) and --device-nodes. Sizes follow the host (a
  * fraction of a node up to more than one node) so that most requests fit and some do not.
  */
 import type { Topology } from '../../../src/core/topology/model.js';
@@ -105,6 +106,19 @@ export function generateRequest(rand: () => number, host: Topology, i: number): 
       }
     }
     if (wishes.length > 0) parts.push(`devices=${[...new Set(wishes)].join('+')}`);
+  }
+
+  // The I/O part: I/O threads, virtio disks and NICs, their queues, vhost, where the I/O threads run.
+  if (chance(0.3)) {
+    const iothreads = pick(rand, [[4, 0], [4, 1], [3, 2], [1, 4]]);
+    const disks = pick(rand, [[3, 0], [5, 1], [3, 2], [1, 3]]);
+    const nets = pick(rand, [[4, 0], [5, 1], [1, 2]]);
+    if (iothreads > 0 || chance(0.1)) parts.push(`iothreads=${iothreads}`);
+    if (disks > 0 || chance(0.1)) parts.push(`disks=${disks}`);
+    if (nets > 0 || chance(0.1)) parts.push(`nets=${nets}`);
+    if (disks + nets > 0 && chance(0.6)) parts.push(`queues=${pick(rand, [[4, 2], [4, 4], [2, 1], [1, 8], [1, vcpus + 1]])}`);
+    if (nets > 0 || chance(0.1)) parts.push(`vhost=${pick(rand, [[1, 'on'], [1, 'off']])}`);
+    if (disks + nets + iothreads > 0 && chance(0.5)) parts.push(`iocpus=${pick(rand, [[2, 'share'], [3, '1'], [2, '2'], [2, 'siblings']])}`);
   }
 
   // Escape hatches.

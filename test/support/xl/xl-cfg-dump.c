@@ -2,7 +2,8 @@
  * Reads an xl.cfg file with xl's own configuration parser (libxlutil: the grammar `xl create`
  * uses) and prints, as JSON on stdout, the values numaplan's xl.cfg sets, read the way xl's
  * parse_config_data reads them (tools/xl/xl_parse.c): strings, longs, lists of strings, the vnuma
- * list of lists, and each pci entry through xlu_pci_parse_spec_string (xl's BDF parser).
+ * list of lists, each pci entry through xlu_pci_parse_spec_string (xl's BDF parser), each disk
+ * entry through xlu_disk_parse (xl's disk spec parser), and the vif entries as strings.
  * Exit 1 with libxlutil's own message on stderr when the file does not parse.
  *
  * Build: cc -o xl-cfg-dump xl-cfg-dump.c -lxlutil -lxenlight (Debian: libxen-dev).
@@ -76,7 +77,7 @@ int main(int argc, char **argv) {
             json_string(s);
         }
     }
-    const char *lists[] = {"cpus", "cpus_soft", "vnuma", NULL};
+    const char *lists[] = {"cpus", "cpus_soft", "vnuma", "vif", NULL};
     for (int i = 0; lists[i]; i++) {
         XLU_ConfigList *list;
         int n;
@@ -105,6 +106,31 @@ int main(int argc, char **argv) {
                 printf("{\"domain\":%u,\"bus\":%u,\"dev\":%u,\"func\":%u}", pci.domain, pci.bus, pci.dev, pci.func);
             }
             libxl_device_pci_dispose(&pci);
+        }
+        putchar(']');
+    }
+    XLU_ConfigList *disks;
+    int ndisk;
+    if (!xlu_cfg_get_list(cfg, "disk", &disks, &ndisk, 0)) {
+        key("disk", &first);
+        putchar('[');
+        for (int i = 0; i < ndisk; i++) {
+            const char *buf = xlu_cfg_get_listitem(disks, i);
+            libxl_device_disk disk;
+            libxl_device_disk_init(&disk);
+            if (i) putchar(',');
+            if (!buf || xlu_disk_parse(cfg, 1, &buf, &disk)) {
+                printf("null");
+            } else {
+                printf("{\"vdev\":");
+                json_string(disk.vdev ? disk.vdev : "");
+                printf(",\"target\":");
+                json_string(disk.pdev_path ? disk.pdev_path : "");
+                printf(",\"format\":");
+                json_string(libxl_disk_format_to_string(disk.format));
+                printf(",\"readwrite\":%d}", disk.readwrite);
+            }
+            libxl_device_disk_dispose(&disk);
         }
         putchar(']');
     }

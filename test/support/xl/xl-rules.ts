@@ -22,6 +22,41 @@ export interface XlDump {
   cpus_soft?: string | string[];
   vnuma?: (string | unknown[])[] | string;
   pci?: ({ domain: number; bus: number; dev: number; func: number } | null)[];
+  /** Each disk entry as xlu_disk_parse read it (null: it refused the entry). */
+  disk?: ({ vdev: string; target: string; format: string; readwrite: number } | null)[];
+  vif?: string[] | string;
+}
+
+/** The keys xl's parse_nic_config (tools/xl/xl_parse.c) takes in a vif spec; other keys are "unrecognized". */
+const VIF_KEYS = new Set([
+  'type', 'mac', 'bridge', 'netdev', 'gatewaydev', 'ip', 'script', 'backend', 'vifname', 'model', 'rate', 'forwarddev',
+  'accel', 'devid', 'mtu', 'vlan',
+]);
+
+/**
+ * xl_parse.c: each vif entry split on commas (strtok, leading spaces skipped) and read by
+ * parse_nic_config: `type` must be vif or ioemu; an unknown key is "unrecognized". (The COLO keys,
+ * which numaplan never writes, count as unknown here.) Returns the NIC type and xl's messages.
+ */
+export function parseVifSpec(spec: string): { nictype: 'vif' | 'ioemu' | 'default'; errors: string[] } {
+  const errors: string[] = [];
+  let nictype: 'vif' | 'ioemu' | 'default' = 'default';
+  for (const raw of spec.split(',').filter((t) => t !== '')) {
+    const token = raw.replace(/^ +/, '');
+    if (token === 'trusted' || token === 'untrusted') continue;
+    const eq = token.indexOf('=');
+    const k = eq < 0 ? token : token.slice(0, eq);
+    if (eq < 0 || !VIF_KEYS.has(k)) {
+      errors.push(`unrecognized argument \`${token}'`);
+      continue;
+    }
+    if (k === 'type') {
+      const v = token.slice(eq + 1);
+      if (v === 'vif' || v === 'ioemu') nictype = v;
+      else errors.push("Invalid parameter `type'.");
+    }
+  }
+  return { nictype, errors };
 }
 
 /** The host as libxl_get_physinfo / libxl_get_online_cpus / libxl_get_numainfo report it. */

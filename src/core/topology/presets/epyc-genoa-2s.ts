@@ -28,8 +28,8 @@ export function epycProvenance(nps: Nps): string {
   return [
     ...common,
     ...intra,
-    'Devices illustrative: ConnectX-7 (15b3:1021) with 8 VFs on the first node of each socket, H100 PCIe (10de:2331) on the last',
-    'node of each socket, Samsung PM1733 NVMe (144d:a824) on node 0.',
+    'Devices illustrative: ConnectX-7 (15b3:1021) with 8 VFs on the first node of socket 0 and on the second node of socket 1',
+    '(its only node in NPS1), H100 PCIe (10de:2331) on the last node of each socket, Samsung PM1733 NVMe (144d:a824) on node 0.',
     'Huge pages: pre-sized pools (1/4 of each node in 2M pages, 1/8 in 1G pages), all free.',
   ].join(' ');
 }
@@ -39,6 +39,8 @@ export function epycGenoa2s(nps: Nps): Topology {
   const name = `epyc-2s-nps${nps}`;
   const firstOf = (socket: number): number => socket * nps;
   const lastOf = (socket: number): number => socket * nps + nps - 1;
+  // A NIC on a node that is neither a socket's first nor its GPU's (where its quadrant allows).
+  const secondOf = (socket: number): number => socket * nps + Math.min(1, nps - 1);
   return buildMachine({
     name,
     packages: 2,
@@ -53,7 +55,7 @@ export function epycGenoa2s(nps: Nps): Topology {
     distance: (i, j) => (i === j ? 10 : Math.floor(i / nps) === Math.floor(j / nps) ? 12 : 32),
     devices: [
       ...connectX({ address: '0000:41:00.0', node: firstOf(0), family: 'ConnectX-7', rdmaIndex: 0, netdev: 'ens1f0np0' }),
-      ...connectX({ address: '0000:c1:00.0', node: firstOf(1), family: 'ConnectX-7', rdmaIndex: 9, netdev: 'ens5f0np0' }),
+      ...connectX({ address: '0000:c1:00.0', node: secondOf(1), family: 'ConnectX-7', rdmaIndex: 9, netdev: 'ens5f0np0' }),
       nvme('0000:21:00.0', 0, VENDOR.samsung, 0xa824, 'Samsung PM1733 NVMe SSD'),
       nvidiaGpu('0000:01:00.0', lastOf(0), 0x2331, 'NVIDIA H100 PCIe'),
       nvidiaGpu('0000:81:00.0', lastOf(1), 0x2331, 'NVIDIA H100 PCIe'),

@@ -16,6 +16,7 @@
 import type { Topology } from '../model.js';
 import { broadwell2s } from './broadwell-2s.js';
 import { cxl2s } from './cxl-2s.js';
+import { dgxH100 } from './dgx-h100.js';
 import { epyc2sNps1 } from './epyc-2s-nps1.js';
 import { epyc2sNps2 } from './epyc-2s-nps2.js';
 import { epyc2sNps4 } from './epyc-2s-nps4.js';
@@ -45,6 +46,7 @@ const PRESETS: readonly Preset[] = [
   gh2002s,
   cxl2s,
   sapphireRapidsMaxHbmFlat,
+  dgxH100,
 ];
 
 /** Looks a preset up by name. */

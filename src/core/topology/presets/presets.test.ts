@@ -20,6 +20,7 @@ const SHAPE: Record<string, { packages: number; nodes: number; cores: number; pu
   'gh200-2s': { packages: 2, nodes: 18, cores: 144, pus: 144, cpuLess: 2, distances: [10, 40, 80, 120, 255] },
   'cxl-2s': { packages: 2, nodes: 4, cores: 104, pus: 208, cpuLess: 2, distances: [10, 14, 21, 24, 26] },
   'sapphire-rapids-max-hbm-flat': { packages: 2, nodes: 4, cores: 104, pus: 208, cpuLess: 2, distances: [10, 13, 21, 23] },
+  'dgx-h100': { packages: 2, nodes: 2, cores: 112, pus: 224, cpuLess: 0, distances: [10, 21] },
 };
 
 describe('presets', () => {
