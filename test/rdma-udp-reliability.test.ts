@@ -115,3 +115,46 @@ describe.each(UDP_IO)('RC reliability over impaired UDP, %s I/O', (io) => {
     expect(totals.retransmits).toBeGreaterThan(5);
   });
 });
+
+describe.skipIf(!UDP_IO.includes('native' as never))('the retransmit timer, native I/O', () => {
+  it('takes the ACKs already in the socket before it declares a loss (Node runs expired timers before it polls sockets)', async () => {
+    const ta = await openUdpTransport({ address: '::1', port: 0, io: 'native' });
+    const tb = await openUdpTransport({ address: '::1', port: 0, io: 'native' });
+    const mk = (t: PacketTransport) => {
+      const dev = new RdmaDevice(t);
+      const pd = dev.allocPd();
+      const cq = dev.createCq();
+      const qp = dev.createQp(pd, { sendCq: cq, recvCq: cq });
+      const mem = Buffer.alloc(4096);
+      return { dev, cq, qp, mem, mr: pd.regMr(mem, ALL) };
+    };
+    const a = mk(ta);
+    const b = mk(tb);
+    // timeout 1: 8 µs, which the requester floors at 1 ms.
+    connectPair(a.qp, b.qp, { pathMtu: 1024, timeout: 1, retryCnt: 7 });
+    // When B's ACK has left (its batch goes out in a microtask queued before ours), A is kept busy
+    // past its retransmit deadline: the ACK is then in A's socket, unread, when A's timer expires.
+    let ackSent = false;
+    const send = tb.sendFramed?.bind(tb) as NonNullable<PacketTransport['sendFramed']>;
+    (tb as { sendFramed: PacketTransport['sendFramed'] }).sendFramed = (to: PeerAddress, frame: Buffer, srcPort?: number) => {
+      send(to, frame, srcPort);
+      if (ackSent) return;
+      ackSent = true;
+      queueMicrotask(() => {
+        const until = performance.now() + 20;
+        while (performance.now() < until) {
+          // busy: the event loop cannot poll A's socket
+        }
+      });
+    };
+    a.mem.write('12345678');
+    a.qp.postSend({ wrId: 1, opcode: 'rdma-write', sgList: [{ addr: a.mr.addr, length: 8, lkey: a.mr.lkey }], remoteAddr: b.mr.addr, rkey: b.mr.rkey });
+    const wc = await a.cq.next();
+    expect(wc).toMatchObject({ wrId: 1, status: 'success' });
+    expect(ackSent).toBe(true);
+    expect(b.mem.toString('latin1', 0, 8)).toBe('12345678');
+    expect({ timeouts: a.qp.counters.timeouts, retransmits: a.qp.counters.retransmits }).toEqual({ timeouts: 0, retransmits: 0 });
+    await a.dev.close();
+    await b.dev.close();
+  });
+});
