@@ -25,6 +25,7 @@ import { RdmaDevice } from '../verbs/device.js';
 import { ACCESS, type PathMtu, type WorkCompletion } from '../verbs/types.js';
 import { formatIp, parseIp } from '../wire/ip-address.js';
 import { addressOfGid, cformat, gidOfAddress, gidText } from './cformat.js';
+import { type Recovery, recoveryOf } from './perftest.js';
 import { type MessageSocket, connectTcp, listenTcp } from './tcp.js';
 
 /** Bytes of rc_pingpong's exchange message: sizeof "0000:000000:000000:" + 32 hex digits + NUL. */
@@ -85,6 +86,8 @@ export interface PingpongResult {
   iters: number;
   /** Messages received that were not `size` bytes of 0x7b. */
   corrupt: number;
+  /** What the queue pair did to recover: go-backs, timer expiries, NAKs received. */
+  recovery: Recovery;
   io?: string;
   notice?: string;
 }
@@ -188,6 +191,7 @@ export async function runPingpong(o: PingpongOptions): Promise<PingpongResult> {
       usecPerIter: usec / iters,
       iters,
       corrupt,
+      recovery: recoveryOf([qp]),
       ...(transport.io ? { io: transport.io } : {}),
       ...(transport.notice ? { notice: transport.notice } : {}),
     };
