@@ -30,23 +30,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt } from './guest-live-checks.js';
 import { REPO_ROOT } from './support/data.js';
-import { type Guest, type GuestResult, type GuestShape, guestAvailable, shq, useGuest } from './support/guest/index.js';
+import { type Guest, type GuestResult, guestAvailable, shq, useGuest } from './support/guest/index.js';
+import { ADDR, EXCHANGE, GID_TEXT, IN_NS, type Ip, NUMAPLAN, RXE_MODULES, RXE_SHAPE, type Side, runPair, setupRxeNetwork } from './support/rxe-guest.js';
 import { tool } from './support/tools.js';
 
-const SHAPE: GuestShape = { name: 'rdma-interop', cpu: { sockets: 1, cores: 2, threads: 1 }, nodes: [{ cpus: '0-1', memory: '1536M' }] };
 const TOOLS = ['ibv_rc_pingpong', 'ib_write_bw', 'ib_read_bw', 'ib_send_bw', 'ib_atomic_bw', 'ib_write_lat', 'dumpcap', 'tshark', 'cc', 'python3'];
 const RUN = guestAvailable() && TOOLS.every((t) => tool(t));
 
-const NUMAPLAN = `node ${shq(join(REPO_ROOT, 'bin', 'numaplan.js'))}`;
-const IN_NS = 'ip netns exec np';
 const CAPTURE = '/tmp/interop.pcapng';
 const DUMPS = '/tmp/dumps';
-
-type Ip = 6 | 4;
-/** rxe's and numaplan's RoCE addresses (the GIDs) per IP version; the TCP exchange always uses IPv4. */
-const ADDR = { 6: { rxe: 'fd00::1', np: 'fd00::2' }, 4: { rxe: '169.254.7.1', np: '169.254.7.2' } } as const;
-const GID_TEXT = { 6: { rxe: 'fd00::1', np: 'fd00::2' }, 4: { rxe: '::ffff:169.254.7.1', np: '::ffff:169.254.7.2' } } as const;
-const EXCHANGE = { rxe: '169.254.7.1', np: '169.254.7.2' } as const;
 
 /** How long each run took (printed at the end: the suite's time budget). */
 const timings: { name: string; ms: number }[] = [];
@@ -55,74 +47,36 @@ describe.runIf(RUN)('RoCE v2 against Linux rxe, rdma-core and perftest', { timeo
   // The capture comes back to this machine through a writable 9p share (judged here: TCG is slow).
   const out = mkdtempSync(join(tmpdir(), 'numaplan-interop-'));
   afterAll(() => rmSync(out, { recursive: true, force: true }));
-  const guest = useGuest(SHAPE, {
-    modules: ['veth', 'rdma_rxe', 'sch_netem'],
+  const guest = useGuest(RXE_SHAPE, {
+    modules: RXE_MODULES,
     commandTimeoutMs: 240_000,
     qemuArgs: ['-virtfs', `local,path=${out},mount_tag=interop.out,security_model=none`],
   });
   /** rxe0's GID index for each IP version, found in sysfs. */
-  const gid: Record<Ip, number> = { 6: -1, 4: -1 };
+  let gid: Record<Ip, number> = { 6: -1, 4: -1 };
 
   beforeAll(async () => {
     assertBuilt();
     const g = guest();
-    await g.runOk(
-      [
-        'set -e',
-        'ip netns add np',
-        'ip link add v0 mtu 9000 type veth peer name v1 mtu 9000',
-        'ip link set v1 netns np',
-        'ip addr add 169.254.7.1/16 dev v0',
-        'ip -6 addr add fd00::1/64 dev v0 nodad',
-        'ip link set v0 up',
-        'ip -n np addr add 169.254.7.2/16 dev v1',
-        'ip -n np -6 addr add fd00::2/64 dev v1 nodad',
-        'ip -n np link set lo up',
-        'ip -n np link set v1 up',
-        // A UDP GSO message crosses a veth whole; a NIC without segmentation offload sends its datagrams.
-        'ip -n np link set v1 gso_max_segs 1',
-        'rdma link add rxe0 type rxe netdev v0',
-        `cc -shared -fPIC -O2 -o /tmp/mr-dump.so ${shq(join(REPO_ROOT, 'test', 'support', 'mr-dump.c'))} -ldl`,
-        `mkdir -p ${DUMPS} /run/out`,
-        'mount -t 9p -o trans=virtio,version=9p2000.L interop.out /run/out',
-      ].join('\n'),
-    );
-    // rxe lists a GID for each address of v0 (RoCE v2 type): find the two the suite uses.
-    const want: Record<Ip, string> = { 6: 'fd00:0000:0000:0000:0000:0000:0000:0001', 4: '0000:0000:0000:0000:0000:ffff:a9fe:0701' };
-    for (let tries = 0; gid[6] < 0 || gid[4] < 0; tries++) {
-      if (tries > 600) throw new Error(`rxe0 never listed the GIDs of fd00::1 and 169.254.7.1`);
-      const out = await g.runOk('d=/sys/class/infiniband/rxe0/ports/1; for i in $(seq 0 15); do echo "$i $(cat $d/gids/$i) $(cat $d/gid_attrs/types/$i 2>/dev/null)"; done');
-      for (const line of out.trim().split('\n')) {
-        const [i, g6, ...type] = line.split(' ');
-        for (const ip of [6, 4] as const) if (g6 === want[ip] && type.join(' ') === 'RoCE v2') gid[ip] = Number(i);
-      }
-      if (gid[6] < 0 || gid[4] < 0) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(await g.runOk('cat /sys/class/infiniband/rxe0/ports/1/state')).toBe('4: ACTIVE\n');
+    gid = await setupRxeNetwork(g, [
+      `cc -shared -fPIC -O2 -o /tmp/mr-dump.so ${shq(join(REPO_ROOT, 'test', 'support', 'mr-dump.c'))} -ldl`,
+      `mkdir -p ${DUMPS} /run/out`,
+      'mount -t 9p -o trans=virtio,version=9p2000.L interop.out /run/out',
+    ]);
     await startCapture(g);
   }, 300_000);
 
-  /** Runs a server in the background, waits until it listens on TCP 18515, runs the client, waits for the server. */
-  async function pair(name: string, server: { cmd: string; ns: 'np' | 'rxe' }, client: string): Promise<{ server: GuestResult; client: GuestResult }> {
+  /** One run (server in the background, then the client) with its own dump folder; both must exit 0. */
+  async function pair(name: string, server: { cmd: string; ns: Side }, client: string): Promise<{ server: GuestResult; client: GuestResult }> {
     const g = guest();
-    const t0 = Date.now();
     await g.runOk(`rm -rf ${DUMPS}/${name} && mkdir -p ${DUMPS}/${name}`);
-    const srv = await g.spawn(server.cmd);
-    const ss = `${server.ns === 'np' ? `${IN_NS} ` : ''}ss -Hltn 'sport = :18515'`;
-    for (let tries = 0; ; tries++) {
-      if ((await g.runOk(ss)).trim() !== '') break;
-      if (!(await srv.running())) break; // it ended early: its output says why (below)
-      if (tries > 1200) throw new Error(`${name}: the server never listened on TCP 18515`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const c = await g.run(client, { timeoutMs: 240_000 });
-    const s = await srv.wait({ timeoutMs: 120_000 });
-    timings.push({ name, ms: Date.now() - t0 });
-    const show = (what: string, r: GuestResult) => `--- ${what} (exit ${r.code}) ---\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-3000)}`;
-    const both = `${name}\n${show(`server: ${server.cmd}`, s)}\n${show(`client: ${client}`, c)}`;
-    expect(s.code, both).toBe(0);
-    expect(c.code, both).toBe(0);
-    return { server: s, client: c };
+    const r = await runPair(g, server, client);
+    timings.push({ name, ms: r.ms });
+    const show = (what: string, x: GuestResult) => `--- ${what} (exit ${x.code}) ---\n${x.stdout.slice(-4000)}\n${x.stderr.slice(-3000)}`;
+    const both = `${name}\n${show(`server: ${server.cmd}`, r.server)}\n${show(`client: ${client}`, r.client)}`;
+    expect(r.server.code, both).toBe(0);
+    expect(r.client.code, both).toBe(0);
+    return r;
   }
 
   /** A tool run with the memory-dump shim, its dumps going to the run's folder. */
