@@ -1197,6 +1197,23 @@ napi_value PlaceSim(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/**
+ * Receives, now, what is queued on the receiving socket (one JS call per batch, as on readable).
+ * A timer about to declare a loss calls it first: Node runs expired timers before it polls sockets,
+ * so after a long stretch of work the answers it waits for may be sitting in the socket. A no-op
+ * inside a receive callback (no re-entry) and once closed.
+ */
+napi_value Drain(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  void* p = nullptr;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok || p == nullptr) return type_error(env, "not a socket handle");
+  Sock* s = static_cast<Sock*>(p);
+  if (!s->closed && !s->in_callback) do_read(s);
+  return nullptr;
+}
+
 napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1227,6 +1244,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"ddpQp", nullptr, DdpQpSet, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"ddpQpDrop", nullptr, DdpQpDrop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"placeSim", nullptr, PlaceSim, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"drain", nullptr, Drain, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/udp.h>
 #include <netinet/ip.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,7 +59,12 @@ Opened udp_open(bool v6, const uint8_t* addr, uint16_t port, int buf_bytes, bool
   int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail(-1, errno);
   int on = 1;
-  if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+  if (v6) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    // Linux rxe sends RoCE over IPv6 with UDP checksum 0 (the ICRC covers the payload): without
+    // this option the kernel drops every such datagram before it reaches the socket.
+    if (setsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_RX, &on, sizeof on) != 0) return fail(fd, errno);
+  }
   if (ecn) {
     int tos = ECN_ECT0;
     if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof tos);

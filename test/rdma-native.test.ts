@@ -5,6 +5,7 @@
  * the rest queued, two senders in one receive batch, close with sends pending, malformed datagrams
  * in the middle of a batch.
  */
+import { spawn } from 'node:child_process';
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,15 +16,25 @@ import { readCapture } from '../src/rdma/pcap.js';
 import { type RoceUdpAddon, loadRoceUdpAddon } from '../src/rdma/transport/native-addon.js';
 import { type NativeUdpTransport, openNativeUdpTransport } from '../src/rdma/transport/native-udp.js';
 import type { PacketTransport } from '../src/rdma/transport/transport.js';
-import { IPV4_UDP_NOTICE, nativeIoAvailable, openUdpTransport, rawIoAvailable } from '../src/rdma/transport/udp.js';
+import { DGRAM_ZERO_CHECKSUM_NOTICE, IPV4_UDP_NOTICE, nativeIoAvailable, openUdpTransport, rawIoAvailable } from '../src/rdma/transport/udp.js';
 import { udpFromFrame } from '../src/rdma/wire/frame.js';
-import { icrcForUdp, readIcrc } from '../src/rdma/wire/icrc.js';
+import { icrcForUdp, readIcrc, writeIcrc } from '../src/rdma/wire/icrc.js';
 import { parseIp } from '../src/rdma/wire/ip-address.js';
 import type { PeerAddress } from '../src/rdma/verbs/types.js';
 import { dataSet } from './support/data.js';
 import { UNTIL_CAP_MS, until } from './support/until.js';
 
 const IN_CI = process.env.CI === 'true';
+
+/** Binds an IPv6 UDP socket that sends with checksum 0 (UDP_NO_CHECK6_TX), prints its port, sends the hex datagram read from stdin to ::1:argv[1]. */
+const ZERO_CHECKSUM_SENDER = [
+  'import socket, sys',
+  's = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+  's.setsockopt(socket.IPPROTO_UDP, 101, 1)',
+  "s.bind(('::1', 0))",
+  'print(s.getsockname()[1], flush=True)',
+  "s.sendto(bytes.fromhex(sys.stdin.readline().strip()), ('::1', int(sys.argv[1])))",
+].join('\n');
 const avail = nativeIoAvailable();
 if (!avail.available && !IN_CI) console.warn(`SKIPPED native I/O tests: ${avail.reason}`);
 
@@ -126,6 +137,7 @@ describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
     const d = await openUdpTransport({ address: '::1', port: 0, io: 'dgram' });
     open.push(d);
     expect(d.io).toBe('dgram');
+    expect([(n as PacketTransport).notice, d.notice]).toEqual([undefined, DGRAM_ZERO_CHECKSUM_NOTICE]); // node:dgram cannot take rxe's zero checksums
     const a = await openUdpTransport({ address: '::1', port: 0 });
     open.push(a);
     expect(a.io).toBe('native');
@@ -276,6 +288,23 @@ describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
     a.send(b.local, packet(2));
     await rx.until(1);
     expect(rx.got.map((g) => g.tag)).toEqual([2]);
+  });
+
+  it('IPv6 datagrams with UDP checksum 0, as Linux rxe sends RoCE, are received (UDP_NO_CHECK6_RX)', async () => {
+    const b = await native();
+    const rx = collect(b);
+    // A sender with UDP_NO_CHECK6_TX (101): the kernel leaves the checksum 0, as rxe's tunnel socket does.
+    const py = spawn('python3', ['-c', ZERO_CHECKSUM_SENDER, String(b.local.port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const sport = await new Promise<number>((resolve, reject) => {
+      py.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      py.once('exit', (code) => reject(new Error(`python3 exited (${code}) before binding`)));
+    });
+    const roce = packet(7);
+    writeIcrc(roce, addon.icrc(LOCAL, LOCAL, sport, b.local.port, roce, 0, 0));
+    py.stdin.end(`${roce.toString('hex')}\n`);
+    await rx.until(1);
+    expect(rx.got).toEqual([{ tag: 7, from: { address: '::1', port: sport } }]);
+    expect(b.stats).toMatchObject({ received: 1, icrcErrors: 0, malformed: 0 });
   });
 
   it('short, oversized and corrupt datagrams in the middle of a batch are counted and skipped', async () => {

@@ -76,6 +76,9 @@ describe.runIf(RUN)('pingpong and perftest, both roles, numaplan to numaplan', (
       expect(s.digests.receive, k).toBe(c.digests.send);
       expect(s.digests.receive).not.toBe(s.digests.send);
     }
+    for (const k of ['write_bw', 'read_bw', 'send_bw', 'atomic_bw', 'write_lat']) {
+      for (const x of Object.values(res(k))) expect(Object.keys(x.recovery).sort(), k).toEqual(['retransmits', 'rnrNaks', 'seqNaks', 'timeouts']);
+    }
     const read = res('read_bw');
     expect(read.c.digests.send).toBe(read.s.digests.receive);
     expect(res('write_bw-ipv4-raw').c.io).toBe('raw');

@@ -5,7 +5,7 @@
  * order, with the right data, and the runs did exercise retransmission.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { PacketTransport } from '../src/rdma/transport/transport.js';
 import { nativeIoAvailable, openUdpTransport } from '../src/rdma/transport/udp.js';
 import { connectPair } from '../src/rdma/verbs/connect.js';
@@ -113,5 +113,52 @@ describe.each(UDP_IO)('RC reliability over impaired UDP, %s I/O', (io) => {
     expect(totals.duplicated).toBeGreaterThan(10);
     expect(totals.reordered).toBeGreaterThan(10);
     expect(totals.retransmits).toBeGreaterThan(5);
+  });
+});
+
+describe.skipIf(!UDP_IO.includes('native' as never))('the retransmit timer, native I/O', () => {
+  it('takes the ACKs already in the socket before it declares a loss (Node runs expired timers before it polls sockets)', async () => {
+    const ta = await openUdpTransport({ address: '::1', port: 0, io: 'native' });
+    const tb = await openUdpTransport({ address: '::1', port: 0, io: 'native' });
+    const mk = (t: PacketTransport) => {
+      const dev = new RdmaDevice(t);
+      const pd = dev.allocPd();
+      const cq = dev.createCq();
+      const qp = dev.createQp(pd, { sendCq: cq, recvCq: cq });
+      const mem = Buffer.alloc(4096);
+      return { dev, cq, qp, mem, mr: pd.regMr(mem, ALL) };
+    };
+    const a = mk(ta);
+    const b = mk(tb);
+    // A's retransmit timer runs on a fake clock: it expires exactly when the test says, never
+    // because the machine was slow (a loaded machine could otherwise let it expire before B even
+    // received the WRITE). Everything else (the sockets, setImmediate, microtasks) is real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      // timeout 1: 8 µs, which the requester floors at 1 ms.
+      connectPair(a.qp, b.qp, { pathMtu: 1024, timeout: 1, retryCnt: 7 });
+      // When B's ACK has left (its batch goes out in a microtask queued before ours; loopback puts
+      // the datagram in A's socket during the send), A's timer expires before the event loop polls
+      // A's socket again, as after a long stretch of work: the ACK is there, unread.
+      let ackSent = false;
+      const send = tb.sendFramed?.bind(tb) as NonNullable<PacketTransport['sendFramed']>;
+      (tb as { sendFramed: PacketTransport['sendFramed'] }).sendFramed = (to: PeerAddress, frame: Buffer, srcPort?: number) => {
+        send(to, frame, srcPort);
+        if (ackSent) return;
+        ackSent = true;
+        queueMicrotask(() => vi.advanceTimersToNextTimer());
+      };
+      a.mem.write('12345678');
+      a.qp.postSend({ wrId: 1, opcode: 'rdma-write', sgList: [{ addr: a.mr.addr, length: 8, lkey: a.mr.lkey }], remoteAddr: b.mr.addr, rkey: b.mr.rkey });
+      const wc = await a.cq.next();
+      expect(wc).toMatchObject({ wrId: 1, status: 'success' });
+      expect(ackSent).toBe(true);
+      expect(b.mem.toString('latin1', 0, 8)).toBe('12345678');
+      expect({ timeouts: a.qp.counters.timeouts, retransmits: a.qp.counters.retransmits }).toEqual({ timeouts: 0, retransmits: 0 });
+    } finally {
+      vi.useRealTimers();
+    }
+    await a.dev.close();
+    await b.dev.close();
   });
 });

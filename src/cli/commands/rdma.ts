@@ -242,6 +242,7 @@ function registerPingpong(rdma: Command, io: Io): void {
     .option('-i, --ib-port <port>', 'accepted for compatibility')
     .option('-l, --sl <sl>', 'accepted for compatibility (service level)')
     .option('-e, --events', 'accepted for compatibility (numaplan waits on completions either way)')
+    .option('-c, --chk', "validate the received buffer as the tool does (give it to both sides): the client puts 0 at each page start, the server checks them in the last message")
     .option('-g, --gid-idx <n>', "accepted for compatibility (numaplan's GID is its --local address, always sent)")
     .option('--local <ip>', 'local RoCE address, this side\'s GID (default: the address of the TCP connection)')
     .option('--roce-port <port>', 'local RoCE UDP port', '4791')
@@ -252,12 +253,13 @@ function registerPingpong(rdma: Command, io: Io): void {
       'after',
       `
 Speaks ibv_rc_pingpong's exchange (TCP port 18515) and prints its lines. numaplan also checks the
-data: every message received must be the sender's 0x7b bytes (exit 1 otherwise). Run
-ibv_rc_pingpong with -g <GID index> against it (RoCE needs the GID).
+data: every message received must be the sender's 0x7b bytes (with -c: 0 at each 4096-byte page
+start), exit 1 otherwise. Run ibv_rc_pingpong with -g <GID index> against it (RoCE needs the GID).
 
 Examples:
   numaplan rdma pingpong --local fd00::1 -n 200 -s 1024                  # server
-  numaplan rdma pingpong --local fd00::2 -n 200 -s 1024 169.254.7.1     # client`,
+  numaplan rdma pingpong --local fd00::2 -n 200 -s 1024 169.254.7.1     # client
+  numaplan rdma pingpong --local fd00::1 -c -s 8192                      # server, checking like ibv_rc_pingpong -c`,
     )
     .action(async (server: string | undefined, opts: PingpongCli) => {
       const o: PingpongOptions = {
@@ -271,14 +273,15 @@ Examples:
         rocePort: intOption('--roce-port', opts.rocePort, 0, 65535),
         peerRocePort: intOption('--peer-roce-port', opts.peerRocePort, 1, 65535),
         io: opts.io,
+        ...(opts.chk ? { validate: true } : {}),
         ...(opts.json ? {} : { out: (t: string) => io.out(t) }),
       };
       const r = await runTool(io, () => runPingpong(o));
       if (!r) return;
       if (r.notice && !opts.json) io.err(`numaplan: ${r.notice}\n`);
       if (opts.json) writeJson(io, { ...r, local: destJson(r.local), remote: destJson(r.remote) });
-      if (r.corrupt > 0) {
-        io.err(`numaplan: ${r.corrupt} of ${r.iters} messages received were not ${o.size} bytes of 0x7b\n`);
+      if (r.corrupt > 0 || r.invalidPages.length > 0) {
+        if (r.corrupt > 0) io.err(`numaplan: ${r.corrupt} of ${r.iters} messages received were not ${o.size} bytes of 0x7b${o.validate ? ' with 0 at each page start' : ''}\n`);
         io.setExitCode(1);
       }
     });
@@ -295,6 +298,7 @@ interface PingpongCli {
   peerRocePort: string;
   io: UdpIo;
   json?: boolean;
+  chk?: boolean;
 }
 
 function destJson(d: { lid: number; qpn: number; psn: number; gid: Buffer }): object {

@@ -110,8 +110,25 @@ export interface PerftestResult {
    * let a test compare what one side sent with what the other holds).
    */
   digests: { send: string; receive: string; sendHead: string; receiveHead: string };
+  /** What this side's queue pairs did to recover (summed over its QPs): go-backs, timer expiries, NAKs received. */
+  recovery: Recovery;
   io?: string;
   notice?: string;
+}
+
+/** Recovery counters of a run's queue pairs. */
+export interface Recovery {
+  retransmits: number;
+  timeouts: number;
+  seqNaks: number;
+  rnrNaks: number;
+}
+
+/** The recovery counters of queue pairs, summed. */
+export function recoveryOf(qps: readonly QueuePair[]): Recovery {
+  const r: Recovery = { retransmits: 0, timeouts: 0, seqNaks: 0, rnrNaks: 0 };
+  for (const q of qps) for (const k of Object.keys(r) as (keyof Recovery)[]) r[k] += q.counters[k];
+  return r;
 }
 
 export const RESULT_LINE = '---------------------------------------------------------------------------------------\n';
@@ -227,6 +244,7 @@ export async function runPerftest(opts: PerftestOptions): Promise<PerftestResult
       remote: ctx.rem,
       remoteVersion,
       digests: digests(ctx),
+      recovery: recoveryOf(ctx.qps),
       ...(transport.io ? { io: transport.io } : {}),
       ...(transport.notice ? { notice: transport.notice } : {}),
     };

@@ -13,8 +13,12 @@
  * reposted when at most one is left); the client sends first; each side sends its next message once
  * both its previous send and a receive completed, until it sent and received `iters` messages. The
  * tool fills its buffer with 0x7b and sends it; numaplan does the same and also checks that every
- * message received is `size` bytes of 0x7b (the tool does not check). Output, as the tool prints it:
- * the local and remote address lines, then bytes, seconds, Mbit/s and usec/iter.
+ * message received is `size` bytes of 0x7b (the tool does not check). With -c (--chk, both sides,
+ * as with the tool) the client first writes 0 at the start of every page (4096 bytes) of its buffer,
+ * so every message carries that pattern (the server echoes its buffer), and the server checks those
+ * bytes of the last message received after the run, printing "invalid data in page N" for each
+ * that is not 0, as rc_pingpong does. Output, as the tool prints it: the local and remote address
+ * lines, then bytes, seconds, Mbit/s and usec/iter.
  */
 import { randomInt } from 'node:crypto';
 import { RdmaError } from '../errors.js';
@@ -25,6 +29,7 @@ import { RdmaDevice } from '../verbs/device.js';
 import { ACCESS, type PathMtu, type WorkCompletion } from '../verbs/types.js';
 import { formatIp, parseIp } from '../wire/ip-address.js';
 import { addressOfGid, cformat, gidOfAddress, gidText } from './cformat.js';
+import { type Recovery, recoveryOf } from './perftest.js';
 import { type MessageSocket, connectTcp, listenTcp } from './tcp.js';
 
 /** Bytes of rc_pingpong's exchange message: sizeof "0000:000000:000000:" + 32 hex digits + NUL. */
@@ -70,6 +75,8 @@ export interface PingpongOptions {
   rocePort?: number;
   peerRocePort?: number;
   io?: UdpIo;
+  /** -c: the tool's buffer validation (see the module comment). */
+  validate?: boolean;
   /** Called with each output line as the tool prints it. */
   out?: (line: string) => void;
 }
@@ -83,8 +90,12 @@ export interface PingpongResult {
   mbitPerSec: number;
   usecPerIter: number;
   iters: number;
-  /** Messages received that were not `size` bytes of 0x7b. */
+  /** Messages received that were not `size` bytes of 0x7b (with -c: 0 at each page start). */
   corrupt: number;
+  /** With -c, on the server: the pages whose first byte was not 0 in the last message (the tool's own check). */
+  invalidPages: number[];
+  /** What the queue pair did to recover: go-backs, timer expiries, NAKs received. */
+  recovery: Recovery;
   io?: string;
   notice?: string;
 }
@@ -92,6 +103,8 @@ export interface PingpongResult {
 const RECV_WRID = 1;
 const SEND_WRID = 2;
 const FILL = 0x7b;
+/** rc_pingpong's page size (sysconf(_SC_PAGESIZE) on x86-64 and most arm64 kernels). */
+const PAGE = 4096;
 
 /** Runs one side of a ping-pong. */
 export async function runPingpong(o: PingpongOptions): Promise<PingpongResult> {
@@ -116,6 +129,9 @@ export async function runPingpong(o: PingpongOptions): Promise<PingpongResult> {
     const dev = new RdmaDevice(transport);
     const pd = dev.allocPd();
     const buf = Buffer.alloc(size, FILL);
+    // What every message must be: the tool's fill, and with -c the client's 0 at each page start.
+    const expected = Buffer.alloc(size, FILL);
+    if (o.validate) for (let i = 0; i < size; i += PAGE) expected[i] = 0;
     const mr = pd.regMr(buf, ACCESS.LOCAL_WRITE);
     const cq = dev.createCq(rxDepth + 1);
     const qp = dev.createQp(pd, { sendCq: cq, recvCq: cq, maxSendWr: 1, maxRecvWr: rxDepth });
@@ -150,6 +166,7 @@ export async function runPingpong(o: PingpongOptions): Promise<PingpongResult> {
     const send = () => qp.postSend({ wrId: SEND_WRID, opcode: 'send', sgList: [{ addr: mr.addr, length: size, lkey: mr.lkey }] });
     let pending = RECV_WRID;
     if (o.server !== undefined) {
+      if (o.validate) for (let i = 0; i < size; i += PAGE) buf[i] = 0;
       send();
       pending |= SEND_WRID;
     }
@@ -163,7 +180,7 @@ export async function runPingpong(o: PingpongOptions): Promise<PingpongResult> {
         if (wc.status !== 'success') throw new RdmaError(`wr ${String(wc.wrId)}`, `Failed status ${wc.status} for wr_id ${String(wc.wrId)}`, 'ERR_RDMA_PINGPONG');
         if (wc.wrId === SEND_WRID) scnt++;
         else {
-          if (wc.byteLen !== size || !buf.every((b) => b === FILL)) corrupt++;
+          if (wc.byteLen !== size || !buf.equals(expected)) corrupt++;
           if (--routs <= 1) routs += postRecv(rxDepth - routs);
           rcnt++;
         }
@@ -179,6 +196,14 @@ export async function runPingpong(o: PingpongOptions): Promise<PingpongResult> {
     const bytes = size * iters * 2;
     out(cformat('%d bytes in %.2f seconds = %.2f Mbit/sec\n', bytes, usec / 1e6, (bytes * 8) / usec));
     out(cformat('%d iters in %.2f seconds = %.2f usec/iter\n', iters, usec / 1e6, usec / iters));
+    const invalidPages: number[] = [];
+    if (o.server === undefined && o.validate) {
+      for (let i = 0; i < size; i += PAGE) {
+        if (buf[i] === 0) continue;
+        invalidPages.push(i / PAGE);
+        out(cformat('invalid data in page %d\n', i / PAGE));
+      }
+    }
     const result: PingpongResult = {
       local: me,
       remote: rem,
@@ -188,6 +213,8 @@ export async function runPingpong(o: PingpongOptions): Promise<PingpongResult> {
       usecPerIter: usec / iters,
       iters,
       corrupt,
+      invalidPages,
+      recovery: recoveryOf([qp]),
       ...(transport.io ? { io: transport.io } : {}),
       ...(transport.notice ? { notice: transport.notice } : {}),
     };

@@ -77,6 +77,8 @@ export interface RoceUdpAddon {
     packets: readonly Buffer[],
     src: Buffer,
   ): string[];
+  /** Receives what is queued on the receiving socket now (one onRecv call per batch); a no-op inside onRecv and once closed. */
+  drain(handle: object): void;
   close(handle: object): void;
 }
 

@@ -370,6 +370,11 @@ export class NativeUdpTransport implements PacketTransport {
     this.handler = handler;
   }
 
+  /** Receives what the socket holds now (see PacketTransport.poll). */
+  poll(): void {
+    if (!this.closed) this.addon.drain(this.handle);
+  }
+
   /** Sends what is queued (best effort: what the socket buffers take), then closes the sockets. */
   close(): Promise<void> {
     if (!this.closed) {

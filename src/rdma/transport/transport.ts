@@ -61,6 +61,12 @@ export interface PacketTransport {
   frame?(n: number): Buffer;
   /** Direct data placement, when this transport does it (native UDP I/O). */
   readonly ddp?: DirectPlacement;
+  /**
+   * Optional: receives and dispatches, synchronously, what already arrived for this transport.
+   * Node runs expired timers before it polls sockets, so a retransmit timer that expires during a
+   * long stretch of work looks here first: the ACKs it waits for may be sitting in the socket.
+   */
+  poll?(): void;
   /** Installs the single receive handler (packets with a verified ICRC only). */
   onReceive(handler: (roce: Buffer, from: PeerAddress) => void): void;
   close(): Promise<void>;

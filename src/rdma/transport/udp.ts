@@ -22,6 +22,11 @@
  * with them (the transport's `notice` says so). node:dgram can set neither DF nor the traffic class,
  * so `io: 'dgram'` is IPv6 only.
  *
+ * UDP checksum over IPv6: Linux rxe sends RoCE v2 over IPv6 with UDP checksum 0 (RFC 6935 allows it
+ * for tunnel protocols; the ICRC protects the packet), which a UDP socket drops unless it sets
+ * UDP_NO_CHECK6_RX. Native I/O sets it; node:dgram cannot, so `io: 'dgram'` cannot receive from rxe
+ * (its `notice` says so).
+ *
  * ECN: native and raw I/O mark outgoing packets ECT(0) (RoCE v2 congestion control relies on
  * switches marking CE instead of dropping); node:dgram cannot set the traffic class (no ECN).
  */
@@ -69,6 +74,11 @@ export const IPV4_UDP_NOTICE =
   'but RNICs and Linux rxe number their IPv4 packets, so this endpoint cannot interoperate with them over IPv4. ' +
   'Use IPv6, or raw I/O (io raw: root or CAP_NET_RAW).';
 
+/** What node:dgram I/O means for interoperability, shown by the tools. */
+export const DGRAM_ZERO_CHECKSUM_NOTICE =
+  'node:dgram I/O: Linux rxe sends RoCE over IPv6 with UDP checksum 0, which a node:dgram socket drops (it cannot set UDP_NO_CHECK6_RX), ' +
+  'so this endpoint cannot receive from rxe. Use native I/O (the addon built by npm install).';
+
 /** Whether the native I/O addon is available here, and why not when it is not. */
 export function nativeIoAvailable(): { available: boolean; reason: string } {
   const r = loadRoceUdpAddon();
@@ -114,7 +124,9 @@ export async function openUdpTransport(opts: UdpTransportOptions = {}): Promise<
     if (!v6) throw new RdmaError('io', `IPv4 needs native or raw I/O, and the native addon is unavailable (${reason}): use IPv6`, 'ERR_RDMA_NATIVE_UNAVAILABLE');
   }
   const sock = await bindDgram(address, port);
-  return new UdpTransport(sock, address, localBytes, sock.address().port, opts.noIcrc === true);
+  const t = new UdpTransport(sock, address, localBytes, sock.address().port, opts.noIcrc === true);
+  (t as { notice?: string }).notice = DGRAM_ZERO_CHECKSUM_NOTICE;
+  return t;
 }
 
 function clean<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {

@@ -155,7 +155,10 @@ export class Completer {
     const d = psnDiff(psn, expected);
     if (d < 0) return; // duplicate
     if (d > 0) {
-      req.rewindTo(expected, false); // a response was lost: re-issue the READ for the rest
+      // A response was lost. Go back to the first response missing overall: an earlier READ or
+      // atomic still waiting for its own (then this READ's responses were discarded from its FIRST
+      // on, and every later packet would name another point to go back to), else this READ's rest.
+      if (this.implicitAck(psn)) req.rewindTo(expected, false);
       return;
     }
     if (!this.implicitAck(psn)) return;

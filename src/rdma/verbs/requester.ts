@@ -311,6 +311,12 @@ export class Requester {
     this.timer = null;
     const qp = this.qp;
     if (qp.state !== 'rts' || !this.hasUnacked()) return;
+    // Node runs expired timers before it polls sockets: after a long stretch of work (a slow
+    // machine, a collection) the ACKs this timer waits for may be sitting in the socket. Take them
+    // first, as an RNIC's completer handles the responses that arrived before its timer fires;
+    // progress re-arms the timer.
+    qp.device.transport.poll?.();
+    if (this.timer !== null || qp.state !== 'rts' || !this.hasUnacked()) return;
     qp.counters.timeouts++;
     if (++this.retries > qp.attr.retryCnt) {
       qp.failHead('retry-exceeded');
