@@ -77,3 +77,31 @@ export function topologyIndex(topo: Topology): TopologyIndex {
   CACHE.set(topo, result);
   return result;
 }
+
+const ROWS = new WeakMap<Topology, Float64Array>();
+
+/** Node id -> row of the distance matrix (NaN for ids that are not nodes), memoised per topology. */
+export function nodeRows(topo: Topology): Float64Array {
+  const hit = ROWS.get(topo);
+  if (hit) return hit;
+  let max = 0;
+  for (const node of topo.nodes) if (node.id > max) max = node.id;
+  const rows = new Float64Array(max + 1).fill(Number.NaN);
+  topo.nodes.forEach((node, i) => (rows[node.id] = i));
+  ROWS.set(topo, rows);
+  return rows;
+}
+
+const DISTANCES = new WeakMap<Topology, (a: number, b: number) => number>();
+
+/** The SLIT distance between two node ids of a topology, as one function per topology (memoised). */
+export function topologyDistance(topo: Topology): (a: number, b: number) => number {
+  let f = DISTANCES.get(topo);
+  if (!f) {
+    const { dist, n } = topologyIndex(topo);
+    const rows = nodeRows(topo);
+    f = (a: number, b: number): number => dist[(rows[a] as number) * n + (rows[b] as number)] as number;
+    DISTANCES.set(topo, f);
+  }
+  return f;
+}
