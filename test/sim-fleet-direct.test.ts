@@ -13,7 +13,7 @@ import type { VmRequest } from '../src/core/placement/request.js';
 import { allocationOf } from '../src/core/placement/state.js';
 import { GENERAL, directEligible, numaplanDirect } from '../src/core/sim/fleet/direct-judge.js';
 import { engineChooser } from '../src/core/sim/fleet/choosers.js';
-import { HostLedger } from '../src/core/sim/fleet/host-ledger.js';
+import { HostLedger } from '../src/core/placement/ledger.js';
 import { judgeHost, revive } from '../src/core/sim/fleet/judge.js';
 import { toVmRequest } from '../src/core/sim/fleet/request-map.js';
 import { makeRng } from '../src/core/sim/rng.js';

@@ -9,7 +9,7 @@ import { hostCapacity } from '../src/core/placement/capacity.js';
 import { getPolicy } from '../src/core/placement/policies/index.js';
 import { vcpusOnNodesOf } from '../src/core/placement/policies/baselines/libxl.js';
 import { allocationOf } from '../src/core/placement/state.js';
-import { HostLedger } from '../src/core/sim/fleet/host-ledger.js';
+import { HostLedger } from '../src/core/placement/ledger.js';
 import { type FleetGroup, FleetState } from '../src/core/sim/fleet/fleet-state.js';
 import { fleetPolicy, fleetPolicyNames } from '../src/core/sim/fleet/policies.js';
 import { replayFleet } from '../src/core/sim/fleet/replay.js';

@@ -45,7 +45,7 @@ export interface AssignFailure {
  * mode and the distances. A caller that already knows the node set (fleet mode committing a memoised
  * judgement) passes just these instead of building a whole context.
  */
-export type AssignContext = Pick<PlacementContext, 'request' | 'state' | 'capacity' | 'mode' | 'pageSize' | 'distance'>;
+export type AssignContext = Pick<PlacementContext, 'request' | 'topology' | 'capacity' | 'mode' | 'pageSize' | 'distance'>;
 
 let wholeMarks = new Uint8Array(256);
 
@@ -90,7 +90,7 @@ export function assign(ctx: AssignContext, ev: SetEvaluation): { ok: true; assig
       }
       case 'thread': {
         // Runs of free PUs of one core, in freePus order: partly used cores' runs first, then whole cores'.
-        const coreOf = topologyIndex(ctx.state.topology).puCore;
+        const coreOf = topologyIndex(ctx.topology).puCore;
         const whole = markWholeCores(node.wholeCores);
         for (let pass = 0; pass < 2 && picked.length < want; pass++) {
           let lastCore = -1;

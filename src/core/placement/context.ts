@@ -9,6 +9,7 @@ import { hostCapacity, type HostCapacity, type NodeCapacity } from './capacity.j
 import { Evaluator } from './evaluator.js';
 import type { VmRequest } from './request.js';
 import type { HostState } from './state.js';
+import type { Topology } from '../topology/model.js';
 import type { RefusalReason } from './types.js';
 
 export { compareEvaluations, compareIds, matchingDevices } from './evaluator.js';
@@ -53,7 +54,8 @@ export interface SetEvaluation {
 /** Everything a policy needs to judge node sets for one request. */
 export interface PlacementContext {
   request: VmRequest;
-  state: HostState;
+  /** The host's topology (the capacity view's). */
+  topology: Topology;
   capacity: HostCapacity;
   pageSize: number;
   /** The unit memory is split over nodes in (memorySplitUnit: whole MiB, or the page size when larger). */
@@ -102,5 +104,6 @@ export interface PlacementContext {
 
 /** Builds the context (the evaluator) for one request, page size and CPU mode. */
 export function makeContext(request: VmRequest, state: HostState, pageSize: number, mode: CpuMode, capacity: HostCapacity = hostCapacity(state)): PlacementContext {
-  return new Evaluator(request, state, pageSize, mode, capacity);
+  if (capacity.topology !== state.topology) throw new Error('internal: a capacity view of another host');
+  return new Evaluator(request, capacity, pageSize, mode);
 }

@@ -30,7 +30,7 @@ import type { CpuMode, Part, PlacementContext, SetEvaluation } from './context.j
 import { LayoutFit, cpuResource, memResource, modeLabel } from './layout.js';
 import type { VmRequest } from './request.js';
 import { fewestToReach, memorySplitUnit, proportional, proportionalInto, waterFill, waterFillInto } from './split.js';
-import type { HostState } from './state.js';
+import type { Topology } from '../topology/model.js';
 import { nodeRows, topologyDistance, topologyIndex } from './topology-index.js';
 import type { RefusalReason } from './types.js';
 
@@ -189,14 +189,16 @@ export class Evaluator implements PlacementContext {
   /** True when quickEvaluate can rank sets without building them (no layout, memory tier or devices). */
   private readonly quickable: boolean;
 
+  readonly topology: Topology;
+
   constructor(
     readonly request: VmRequest,
-    readonly state: HostState,
+    readonly capacity: HostCapacity,
     readonly pageSize: number,
     readonly mode: CpuMode,
-    readonly capacity: HostCapacity,
   ) {
-    const topo = state.topology;
+    const topo = capacity.topology;
+    this.topology = topo;
     const { cpu, mem, cpuIds } = eligible(request, capacity);
     this.cpuNodes = cpu;
     this.memNodes = mem;

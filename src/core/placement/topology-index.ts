@@ -4,7 +4,7 @@
  * device slots. Keeps every placement on a 256-node host from re-deriving them.
  */
 import type { Topology } from '../topology/model.js';
-import { type DeviceSlot, deviceSlots } from './capacity.js';
+import { type DeviceSlot, deviceSlots } from './devices.js';
 
 /** Per-topology lookups. */
 export interface TopologyIndex {

@@ -440,7 +440,7 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
   const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
   const cpuTop = new TopRemaining(cpu, k + 1);
   const memTop = new TopRemaining(mem, k + 1);
-  const topo = ctx.state.topology;
+  const topo = ctx.topology;
   const { index, n: rowsN } = topologyIndex(topo);
   const pm = pairMatrix(topo);
   const row = new Int32Array(n);

@@ -9,7 +9,7 @@ import { latencyDistance } from '../../cost/model.js';
 import type { Topology } from '../../topology/model.js';
 import type { HostCapacity } from '../../placement/capacity.js';
 import { type HostState, defaultReserve } from '../../placement/state.js';
-import { HostLedger } from './host-ledger.js';
+import { HostLedger } from '../../placement/ledger.js';
 import { BucketIndex, MaxTree } from './bucket-index.js';
 
 const GIB = 1024 ** 3;

@@ -63,7 +63,7 @@ export function compact(j: HostJudgement): CompactJudgement {
  */
 export function revive(c: CompactJudgement, request: VmRequest, state: HostState, capacity: HostCapacity): HostJudgement {
   const distance = topologyDistance(state.topology);
-  const ctx: AssignContext = { request, state, capacity, mode: c.mode, pageSize: c.pageSize, distance };
+  const ctx: AssignContext = { request, topology: state.topology, capacity, mode: c.mode, pageSize: c.pageSize, distance };
   if (c.choice !== null) return { ctx, choice: c.choice, devices: c.devices, key: c.key };
   if (request.memory % c.pageSize === 0 && request.emulator === 'share' && request.devices.length === 0 && request.tier === 'dram') {
     // What the context's evaluate gives for one node that holds the whole plain VM: every vCPU and

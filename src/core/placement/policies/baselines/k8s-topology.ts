@@ -254,8 +254,8 @@ const TOTALS = new WeakMap<Topology, Map<string, readonly number[]>>();
  */
 function totalsOf(ctx: PlacementContext, key: string, compute: () => number[]): readonly number[] {
   if (ctx.request.nodes) return compute(); // a restricted node list: not the static eligible set
-  let byKey = TOTALS.get(ctx.state.topology);
-  if (!byKey) TOTALS.set(ctx.state.topology, (byKey = new Map()));
+  let byKey = TOTALS.get(ctx.topology);
+  if (!byKey) TOTALS.set(ctx.topology, (byKey = new Map()));
   const full = `${ctx.request.tier}|${key}`;
   let t = byKey.get(full);
   if (!t) byKey.set(full, (t = compute()));
@@ -283,7 +283,7 @@ export function providerHints(ctx: PlacementContext): TopologyHint[][] {
   // Memory manager: the page size of this context.
   if (ctx.separateMemory) providers.push(dontCare);
   else {
-    const topo = nodesById(ctx.state.topology);
+    const topo = nodesById(ctx.topology);
     const total = totalsOf(ctx, `mem|${ctx.pageSize}`, () =>
       nodes.map((c) => {
         const t = topo.get(c.id);
@@ -296,7 +296,7 @@ export function providerHints(ctx: PlacementContext): TopologyHint[][] {
     add(resourceHints(masks, total, nodes.map((c) => ctx.memCap(c.id)), request.memory));
   }
   // Device manager: one resource per device request.
-  const everything = request.devices.length === 0 ? [] : topologyIndex(ctx.state.topology).slots;
+  const everything = request.devices.length === 0 ? [] : topologyIndex(ctx.topology).slots;
   const pos = request.devices.length === 0 ? null : new Map(nodes.map((c, i) => [c.id, i]));
   for (const d of request.devices) {
     if (d.locality === 'none') {

@@ -34,7 +34,7 @@ export const LIBXL_MAX_NUMA_NODES = 16;
 
 /** vCPUs of existing VMs able to run on each node (libxl's nr_vcpus_on_nodes). */
 export function vcpusOnNodes(ctx: PlacementContext): ReadonlyMap<number, number> {
-  return ctx.capacity.vcpusByNode ?? vcpusOnNodesOf(ctx.state);
+  return ctx.capacity.vcpusByNode;
 }
 
 /** vcpusOnNodes counted from a host state's allocations. */
@@ -103,7 +103,7 @@ export function chooseLibxl(ctx: PlacementContext): NodeChoice | null {
   if (explicit !== undefined) return explicit;
   const nodes = ctx.cpuNodes;
   if (nodes.length === 0) return null;
-  const topo = ctx.state.topology;
+  const topo = ctx.topology;
   const pusPerNode = nodePuCounts(topo);
   const uniform = pusPerNode.every((c) => c === pusPerNode[0]) && (pusPerNode[0] ?? 0) > 0;
   const vcpus = ctx.request.vcpus;

@@ -1,0 +1,589 @@
+/**
+ * The host ledger: one host's state (topology, reserve, allocations) and its capacity view, kept
+ * incrementally. Every caller of the kernel reads capacity through a ledger: the CLI placing many
+ * VMs on one host, the service holding a fleet in memory, the simulator replaying a trace.
+ *
+ * What it tracks, per allocation kind:
+ * - CPUs: a holder count per PU (the reserve, dedicated vCPUs, held siblings, emulator pCPUs) and a
+ *   tenant count per PU (shared vCPUs). A PU is free with neither, held with a holder, shared with
+ *   tenants only. Counts, not flags, so that releasing one of two overlapping holders (a displaced VM
+ *   and a reserve that grew under it) leaves the PU held.
+ * - memory: bytes granted per page size and node (any page size, also one the host has no pool of),
+ *   the reserve's bytes per node; free = pool - granted (huge pages), total - pools - reserve -
+ *   granted (regular memory, in whole 4 KiB pages).
+ * - devices: a holder count per address; a PF in use takes its VFs, a VF in use its PF.
+ * - claims: an allocation with `status: 'claimed'` and `expiresAt` counts like a committed one until
+ *   `expire(now)` drops it (time is always a parameter).
+ *
+ * Adding, releasing or replacing an allocation marks the nodes it touches; the next read of the
+ * capacity view rebuilds only those nodes' free lists (whole cores, free PUs, memory per page size)
+ * and the loads of the packages whose PUs changed, in O(PUs of the touched nodes). A ledger built
+ * from a state (`HostLedger.of`) and one brought to the same state by any sequence of changes give
+ * the same view field for field (tested): nodes in topology order, cores in topology order, free PUs
+ * grouped by core, memory maps in pool order then 4 KiB, devices in address order.
+ *
+ * Running totals for the fleet index, kept on every change without a rebuild: free PUs over the DRAM
+ * nodes with CPUs (`freeSlots`), and free bytes per page size over those nodes (`pageFree`) and over
+ * those of them with a free PU (`liveFree`). `mayHold` turns them into a necessary condition for a
+ * plain dedicated request.
+ */
+import type { Topology } from '../topology/model.js';
+import type { HostCapacity, NodeCapacity } from './capacity.js';
+import type { DeviceSlot } from './devices.js';
+import { type Allocation, type HostReserve, type HostState, StateError, defaultReserve } from './state.js';
+import { topologyIndex } from './topology-index.js';
+
+/** A node's capacity, rebuilt in place when the node changes. */
+class LedgerNode implements NodeCapacity {
+  wholeCores: number[][] = [];
+  freePus: number[] = [];
+  memory = new Map<number, number>();
+  devices: DeviceSlot[] = [];
+  readonly totalPus: number;
+  readonly totalCores: number;
+  /** The node's huge-page pools as plain arrays (the topology's are frozen, and slower to iterate), and the bytes they set aside. */
+  readonly poolSizes: number[];
+  readonly poolTotals: number[];
+  readonly poolBytes: number;
+  /** Position in the ledger's node list, and bytes the host reserve keeps on the node (set by the ledger). */
+  pos = 0;
+  reserved = 0;
+  #shared: { cpu: number; tenants: number }[] | null = null;
+  constructor(
+    readonly id: number,
+    readonly kind: NodeCapacity['kind'],
+    readonly tier: NodeCapacity['tier'],
+    readonly pkg: number | null,
+    readonly cores: readonly number[][],
+    readonly totalMemory: number,
+    hugePages: Topology['nodes'][number]['hugePages'],
+    private readonly ledger: HostLedger,
+  ) {
+    let pus = 0;
+    for (const c of cores) pus += c.length;
+    this.totalPus = pus;
+    this.totalCores = cores.length;
+    this.poolSizes = hugePages.map((p) => p.pageSize);
+    this.poolTotals = hugePages.map((p) => p.total);
+    let bytes = 0;
+    for (const p of hugePages) bytes += p.pageSize * p.total;
+    this.poolBytes = bytes;
+  }
+  get package(): number | null {
+    return this.pkg;
+  }
+  /** PUs a shared-CPU VM may use (not held by anyone), with their shared tenants; built on first read after a change. */
+  get sharedPus(): { cpu: number; tenants: number }[] {
+    if (!this.#shared) this.#shared = this.ledger.sharedPusOf(this.cores);
+    return this.#shared;
+  }
+  /** Forgets the shared list (the node changed). */
+  dropShared(): void {
+    this.#shared = null;
+  }
+}
+
+/** Names -> allocations in name order, with the insertion point found by binary search. */
+function insertSorted(list: Allocation[], a: Allocation): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((list[mid] as Allocation).name < a.name) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, a);
+}
+
+/** A host's state and capacity view, updated incrementally (see the module comment). */
+export class HostLedger implements HostCapacity {
+  readonly topology: Topology;
+  readonly reserve: HostReserve;
+  readonly nodes: LedgerNode[];
+  readonly byId: Map<number, NodeCapacity>;
+  readonly index: Map<number, number>;
+  unplacedDevices: DeviceSlot[] = [];
+  freeDevices = new Map<string, DeviceSlot>();
+  readonly packageLoad = new Map<number, number>();
+  /** vCPUs of the placed VMs per node they have vCPUs on (libxl's nr_vcpus_on_nodes), kept on every change. */
+  readonly vcpusByNode = new Map<number, number>();
+  readonly pageSizes: number[];
+  /** Bumped on every change: memos of decisions on this host are valid while it is unchanged. */
+  version = 0;
+  /** Per-host memo of decisions on the current state (e.g. judgements by request shape); cleared on every change. */
+  readonly memo = new Map<string, unknown>();
+  /** Free PUs on the DRAM nodes that have CPUs (the nodes a DRAM request may use). */
+  freeSlots = 0;
+  /** Free bytes per page size (`pageSizes` order) summed over the same nodes. */
+  readonly pageFree: Float64Array;
+  /** The same over the nodes that still have a free PU (choosers whose every node runs a vCPU). */
+  readonly liveFree: Float64Array;
+  /** Allocations in name order (the state's order). */
+  private readonly list: Allocation[] = [];
+  private readonly byName = new Map<string, Allocation>();
+  private snapshot: HostState | null = null;
+  /** Claims (name -> expiry), for `expire` and `nextExpiry`. */
+  private readonly claims = new Map<string, number>();
+  private readonly nodeFreePus: Int32Array;
+  /** Per page size and node (`pageSizes` index * nodes + node index): free bytes, as the capacity view reports. */
+  private readonly nodePageFree: Float64Array;
+  private readonly nodePos = new Map<number, number>();
+  private readonly counted: boolean[];
+  /** Holders (reserve, dedicated, held, emulator) and shared tenants per OS CPU. */
+  private readonly holders: Uint16Array;
+  private readonly tenants: Uint16Array;
+  /** Node index of each OS CPU (-1: none). */
+  private readonly puIdx: Int32Array;
+  /** Bytes granted per page size, per node index (any page size, pools or not). */
+  private readonly memUsed = new Map<number, Float64Array>();
+  private readonly takenDevices = new Map<string, number>();
+  /** Nodes (by index) whose free lists need a rebuild, and how many. */
+  private readonly dirty: Uint8Array;
+  private dirtyCount = 0;
+  private readonly seenNodes: number[] = [];
+  private readonly puNode: Map<number, number | null>;
+  /** Package ids, in the topology index's order (the order of `packageLoad`'s keys). */
+  private readonly pkgIds: number[];
+  /** Dense package index of each OS CPU (-1: none). */
+  private readonly puPkgIdx: Int32Array;
+  /** PUs per package, and used (non-free) PUs per package over the nodes' cores, kept on every change. */
+  private readonly pkgTotal: Float64Array;
+  private readonly pkgUsed: Float64Array;
+  private readonly pkgTouched: Uint8Array;
+  private devicesDirty = true;
+  /** While building from a state: totals are brought up to date once at the end. */
+  private bulk = false;
+  #owner: Map<number, string> | null = null;
+
+  /** A ledger of a host with nothing placed: the given reserve, or the default one. */
+  constructor(topology: Topology, reserve: HostReserve = defaultReserve(topology)) {
+    this.topology = topology;
+    this.reserve = reserve;
+    const tix = topologyIndex(topology);
+    this.index = tix.index;
+    this.puNode = new Map(topology.pus.map((p) => [p.os, p.node]));
+    this.pkgIds = [...tix.packagePus.keys()];
+    this.pkgTotal = Float64Array.from(this.pkgIds, (pkg) => tix.packagePus.get(pkg) ?? 0);
+    this.pkgUsed = new Float64Array(this.pkgIds.length);
+    this.pkgTouched = new Uint8Array(this.pkgIds.length).fill(1);
+    this.puPkgIdx = new Int32Array(tix.maxOs + 1).fill(-1);
+    const dense = new Map(this.pkgIds.map((pkg, i) => [pkg, i]));
+    for (const [pu, pkg] of tix.puPackage) if (pu >= 0 && pu <= tix.maxOs) this.puPkgIdx[pu] = dense.get(pkg) ?? -1;
+    this.holders = new Uint16Array(tix.maxOs + 1);
+    this.tenants = new Uint16Array(tix.maxOs + 1);
+    const sizes = new Set<number>([4096]);
+    this.nodes = topology.nodes.map((n) => {
+      for (const pool of n.hugePages) if (pool.total > 0) sizes.add(pool.pageSize);
+      return new LedgerNode(n.id, n.kind, n.tier, tix.nodePackage.get(n.id) ?? null, tix.nodeCores.get(n.id) ?? [], n.memory.total, n.hugePages, this);
+    });
+    this.pageSizes = [...sizes].sort((a, b) => b - a);
+    this.byId = new Map(this.nodes.map((n) => [n.id, n]));
+    this.puIdx = new Int32Array(tix.maxOs + 1).fill(-1);
+    this.nodes.forEach((n, i) => {
+      for (const pus of n.cores) for (const p of pus) if (p <= tix.maxOs) this.puIdx[p] = i;
+    });
+    const reserveMem = new Map<number, number>();
+    for (const r of reserve.memory) reserveMem.set(r.node, (reserveMem.get(r.node) ?? 0) + r.bytes);
+    this.nodes.forEach((n, i) => {
+      this.nodePos.set(n.id, i);
+      n.pos = i;
+      n.reserved = reserveMem.get(n.id) ?? 0;
+    });
+    this.dirty = new Uint8Array(this.nodes.length).fill(1);
+    this.dirtyCount = this.nodes.length;
+    this.counted = this.nodes.map((n) => n.totalPus > 0 && n.tier === 'dram');
+    this.pageFree = new Float64Array(this.pageSizes.length);
+    this.liveFree = new Float64Array(this.pageSizes.length);
+    this.nodePageFree = new Float64Array(this.pageSizes.length * this.nodes.length);
+    this.nodeFreePus = new Int32Array(this.nodes.length);
+    this.nodes.forEach((n, i) => {
+      if (!this.counted[i]) return;
+      for (const pus of n.cores) this.nodeFreePus[i] = (this.nodeFreePus[i] as number) + pus.length;
+      this.freeSlots += this.nodeFreePus[i] as number;
+      this.pageSizes.forEach((size, k) => (this.nodePageFree[k * this.nodes.length + i] = this.freeAt(n, size)));
+    });
+    for (const c of reserve.cpus) this.hold(c, 1);
+    this.reload();
+    this.retotal();
+  }
+
+  /** The ledger of a state (its reserve and allocations). */
+  static of(state: HostState): HostLedger {
+    const ledger = new HostLedger(state.topology, state.reserve);
+    // Package loads and page totals once at the end, not per allocation.
+    ledger.bulk = true;
+    for (const a of state.allocations) ledger.add(a);
+    ledger.bulk = false;
+    ledger.reload();
+    ledger.retotal();
+    return ledger;
+  }
+
+  /** The current state: topology, reserve, allocations in name order (a value; rebuilt after a change). */
+  get state(): HostState {
+    this.snapshot ??= { schema: 'numaplan.state/v1', topology: this.topology, reserve: this.reserve, allocations: this.list.slice() };
+    return this.snapshot;
+  }
+
+  /** The allocations, in name order (read-only view; do not keep across changes). */
+  get allocations(): readonly Allocation[] {
+    return this.list;
+  }
+
+  /** The allocation of a VM, if it is on this host. */
+  get(name: string): Allocation | undefined {
+    return this.byName.get(name);
+  }
+
+  /** True when a VM of this name is on the host. */
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** The capacity view, brought up to date. */
+  capacity(): HostCapacity {
+    this.refresh();
+    return this;
+  }
+
+  /** Records an allocation. Throws ERR_NAME_TAKEN when a VM of that name is already on the host. */
+  add(a: Allocation): void {
+    if (this.byName.has(a.name)) throw new StateError(a.name, 'a VM of this name is already placed on this host', 'ERR_NAME_TAKEN');
+    this.byName.set(a.name, a);
+    insertSorted(this.list, a);
+    if (a.status === 'claimed' && a.expiresAt !== null) this.claims.set(a.name, a.expiresAt);
+    this.mark(a, 1);
+  }
+
+  /** Releases an allocation by name; returns it. Throws ERR_UNKNOWN_VM for a name not on the host. */
+  release(name: string): Allocation {
+    const a = this.byName.get(name);
+    if (!a) throw new StateError(name, 'no such VM on this host', 'ERR_UNKNOWN_VM');
+    this.byName.delete(name);
+    this.claims.delete(name);
+    const list = this.list;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((list[mid] as Allocation).name < name) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 1);
+    this.mark(a, -1);
+    return a;
+  }
+
+  /** Replaces a VM's allocation (a claim committed, a displacement mark set or cleared). */
+  replace(a: Allocation): void {
+    this.release(a.name);
+    this.add(a);
+  }
+
+  /** Drops the claims whose expiry is at or before `now`; returns them. */
+  expire(now: number): Allocation[] {
+    const out: Allocation[] = [];
+    if (this.claims.size === 0) return out;
+    for (const [name, at] of [...this.claims]) if (at <= now) out.push(this.release(name));
+    return out;
+  }
+
+  /** The earliest claim expiry on the host, or null. */
+  nextExpiry(): number | null {
+    let min: number | null = null;
+    for (const at of this.claims.values()) if (min === null || at < min) min = at;
+    return min;
+  }
+
+  /** Owner of each CPU that is not free: "host reserve" or a VM name (built on first read after a change). */
+  get cpuOwner(): Map<number, string> {
+    if (!this.#owner) {
+      const owner = new Map<number, string>();
+      for (const c of this.reserve.cpus) owner.set(c, 'host reserve');
+      for (const a of this.list) {
+        if (a.exclusive) for (const c of a.cpus) owner.set(c, a.name);
+        for (const c of a.heldCpus) owner.set(c, a.name);
+        for (const c of a.emulatorCpus) owner.set(c, a.name);
+      }
+      this.#owner = owner;
+    }
+    return this.#owner;
+  }
+
+  /** True when a CPU is used by shared VMs (and held by nobody). */
+  sharedUse(cpu: number): boolean {
+    return cpu < this.tenants.length && (this.tenants[cpu] as number) > 0;
+  }
+
+  /**
+   * A necessary condition for any dedicated DRAM placement of `vcpus` vCPU slots and `memory` bytes
+   * at `pageSize` (`auto`: any page size dividing `memory`): enough free PUs, and one page size with
+   * enough free bytes over all nodes together. With `sets` (choosers whose memory follows the vCPUs:
+   * every node of a set runs at least one vCPU) only nodes with a free PU count, and at most `vcpus`
+   * of them (the largest). O(page sizes x nodes); reads no capacity view (no rebuild).
+   */
+  mayHold(vcpus: number, memory: number, pageSize: number | 'auto', sets: boolean): boolean {
+    if (this.freeSlots < vcpus) return false;
+    const count = this.nodes.length;
+    let live = 0;
+    if (sets) for (let i = 0; i < count; i++) if ((this.nodeFreePus[i] as number) > 0) live++;
+    for (let k = 0; k < this.pageSizes.length; k++) {
+      const p = this.pageSizes[k] as number;
+      if (!(pageSize === 'auto' ? memory % p === 0 : p === pageSize)) continue;
+      if (!sets) {
+        if ((this.pageFree[k] as number) >= memory) return true;
+        continue;
+      }
+      if ((this.liveFree[k] as number) < memory) continue;
+      if (vcpus >= live || this.topFree(k, vcpus) >= memory) return true;
+    }
+    return false;
+  }
+
+  /** The largest `pageFree` entry (`sets`: `liveFree`): free bytes of the best single page size. */
+  maxPageFree(sets = false): number {
+    let best = 0;
+    for (const f of sets ? this.liveFree : this.pageFree) if (f > best) best = f;
+    return best;
+  }
+
+  /** Free PUs and free bytes (all page sizes) of a node, by node index, without a rebuild. */
+  nodeFree(i: number): { pus: number; bytes: number } {
+    let bytes = 0;
+    for (let k = 0; k < this.pageSizes.length; k++) bytes += this.nodePageFree[k * this.nodes.length + i] as number;
+    return { pus: this.nodeFreePus[i] as number, bytes };
+  }
+
+  /** True for a node index counted in the running totals (DRAM with CPUs). */
+  isCounted(i: number): boolean {
+    return this.counted[i] === true;
+  }
+
+  /** The shared-PU list of a node's cores (see LedgerNode.sharedPus). */
+  sharedPusOf(cores: readonly number[][]): { cpu: number; tenants: number }[] {
+    const shared: { cpu: number; tenants: number }[] = [];
+    for (const pus of cores) {
+      for (const p of pus) {
+        if ((this.holders[p] as number) === 0) shared.push({ cpu: p, tenants: this.tenants[p] as number });
+      }
+    }
+    return shared;
+  }
+
+  /** Sum of the `top` largest free byte counts at page size index `k` among nodes with a free PU. */
+  private topFree(k: number, top: number): number {
+    const count = this.nodes.length;
+    let sum = 0;
+    let below = Number.POSITIVE_INFINITY;
+    let belowAt = count;
+    // Repeated maximum in (value, index) order: O(top x nodes), nodes are few.
+    for (let t = 0; t < top; t++) {
+      let best = -1;
+      let bestAt = -1;
+      for (let i = 0; i < count; i++) {
+        if ((this.nodeFreePus[i] as number) === 0) continue;
+        const f = this.nodePageFree[k * count + i] as number;
+        if ((f < below || (f === below && i > belowAt)) && f > best) {
+          best = f;
+          bestAt = i;
+        }
+      }
+      if (bestAt < 0) break;
+      sum += best;
+      below = best;
+      belowAt = bestAt;
+    }
+    return sum;
+  }
+
+  /** Recomputes `pageFree` and `liveFree` from the per-node figures (O(page sizes x nodes)). */
+  private retotal(): void {
+    const count = this.nodes.length;
+    for (let k = 0; k < this.pageSizes.length; k++) {
+      let sum = 0;
+      let live = 0;
+      for (let i = 0; i < count; i++) {
+        if (!this.counted[i]) continue;
+        const f = this.nodePageFree[k * count + i] as number;
+        sum += f;
+        if ((this.nodeFreePus[i] as number) > 0) live += f;
+      }
+      this.pageFree[k] = sum;
+      this.liveFree[k] = live;
+    }
+  }
+
+  /** Marks node `i` for a rebuild of its free lists. */
+  private touch(i: number): void {
+    if (this.dirty[i] === 0) {
+      this.dirty[i] = 1;
+      this.dirtyCount++;
+    }
+  }
+
+  /** Recomputes the loads of the packages touched since the last call from their used-PU counts. */
+  private reload(): void {
+    for (let k = 0; k < this.pkgIds.length; k++) {
+      if (this.pkgTouched[k] === 0) continue;
+      this.pkgTouched[k] = 0;
+      const total = this.pkgTotal[k] as number;
+      this.packageLoad.set(this.pkgIds[k] as number, total === 0 ? 0 : (this.pkgUsed[k] as number) / total);
+    }
+  }
+
+  /** Changes a CPU's holders (`held`) or tenants by `sign`, keeping the per-node and per-package counts. */
+  private hold(c: number, sign: 1 | -1, shared = false): void {
+    if (c < 0 || c >= this.holders.length) return;
+    const wasFree = this.holders[c] === 0 && this.tenants[c] === 0;
+    const wasHeld = this.holders[c] !== 0;
+    if (shared) this.tenants[c] = (this.tenants[c] as number) + sign;
+    else this.holders[c] = (this.holders[c] as number) + sign;
+    const nowFree = this.holders[c] === 0 && this.tenants[c] === 0;
+    const nowHeld = this.holders[c] !== 0;
+    const i = this.puIdx[c] as number;
+    if (i < 0) return;
+    if (wasFree !== nowFree) {
+      const k = this.puPkgIdx[c] as number;
+      if (k >= 0) {
+        this.pkgUsed[k] = (this.pkgUsed[k] as number) + (nowFree ? -1 : 1);
+        this.pkgTouched[k] = 1;
+      }
+      if (this.counted[i]) {
+        const d = nowFree ? 1 : -1;
+        this.freeSlots += d;
+        this.nodeFreePus[i] = (this.nodeFreePus[i] as number) + d;
+      }
+    }
+    if (wasFree !== nowFree || wasHeld !== nowHeld || shared) this.touch(i);
+  }
+
+  /** Adds (sign 1) or removes (-1) an allocation's resources, and marks what changed. */
+  private mark(a: Allocation, sign: 1 | -1): void {
+    for (const n of this.nodesOfCpus(a.cpus)) this.vcpusByNode.set(n, (this.vcpusByNode.get(n) ?? 0) + sign * a.cpus.length);
+    for (const c of a.cpus) this.hold(c, sign, !a.exclusive);
+    for (const c of a.heldCpus) this.hold(c, sign);
+    for (const c of a.emulatorCpus) this.hold(c, sign);
+    if (!this.bulk) this.reload();
+    const count = this.nodes.length;
+    for (const m of a.memory) {
+      const i = this.nodePos.get(m.node);
+      if (i === undefined) continue;
+      let used = this.memUsed.get(m.pageSize);
+      if (!used) this.memUsed.set(m.pageSize, (used = new Float64Array(count)));
+      used[i] = (used[i] as number) + sign * m.bytes;
+      this.touch(i);
+      const k = this.pageSizes.indexOf(m.pageSize);
+      if (k >= 0 && this.counted[i]) this.nodePageFree[k * count + i] = this.freeAt(this.nodes[i] as LedgerNode, m.pageSize);
+    }
+    if (!this.bulk) this.retotal();
+    if (a.devices.length > 0) {
+      for (const d of a.devices) {
+        const k = (this.takenDevices.get(d) ?? 0) + sign;
+        if (k > 0) this.takenDevices.set(d, k);
+        else this.takenDevices.delete(d);
+      }
+      this.devicesDirty = true;
+    }
+    this.changed();
+  }
+
+  /** Drops what is derived from the allocation list (state snapshot, owners, memos). */
+  private changed(): void {
+    this.version++;
+    this.snapshot = null;
+    this.#owner = null;
+    if (this.memo.size > 0) this.memo.clear();
+  }
+
+  /** The distinct nodes of some CPUs, in first-seen order (a VM spans few nodes). */
+  private nodesOfCpus(cpus: readonly number[]): number[] {
+    const out = this.seenNodes;
+    out.length = 0;
+    for (const c of cpus) {
+      const n = this.puNode.get(c);
+      if (n !== null && n !== undefined && !out.includes(n)) out.push(n);
+    }
+    return out;
+  }
+
+  private refresh(): void {
+    if (this.dirtyCount > 0) {
+      for (let i = 0; i < this.nodes.length; i++) {
+        if (this.dirty[i] === 0) continue;
+        this.dirty[i] = 0;
+        this.rebuildNode(this.nodes[i] as LedgerNode);
+      }
+      this.dirtyCount = 0;
+    }
+    if (this.devicesDirty) this.rebuildDevices();
+  }
+
+  /**
+   * Rebuilds a node's free lists in place (the arrays and maps are reused: nothing outside the
+   * ledger may keep them across a change; decisions are dropped with the memo on every change).
+   */
+  private rebuildNode(n: LedgerNode): void {
+    const wholeCores = n.wholeCores;
+    const freePus = n.freePus;
+    wholeCores.length = 0;
+    freePus.length = 0;
+    const cores = n.cores;
+    const holders = this.holders;
+    const tenants = this.tenants;
+    for (let c = 0; c < cores.length; c++) {
+      const pus = cores[c] as readonly number[];
+      let whole = true;
+      for (let j = 0; j < pus.length; j++) {
+        const p = pus[j] as number;
+        if (holders[p] === 0 && tenants[p] === 0) freePus.push(p);
+        else whole = false;
+      }
+      if (whole) wholeCores.push(pus as number[]);
+    }
+    const memory = n.memory;
+    for (let i = 0; i < n.poolSizes.length; i++) memory.set(n.poolSizes[i] as number, this.freeAt(n, n.poolSizes[i] as number));
+    memory.set(4096, this.freeAt(n, 4096));
+    n.dropShared();
+  }
+
+  /** Bytes of one page size granted on a node. */
+  private used(n: LedgerNode, pageSize: number): number {
+    return this.memUsed.get(pageSize)?.[n.pos] ?? 0;
+  }
+
+  /** Free bytes of one page size on a node, as the capacity view reports them (the last pool of that size wins). */
+  private freeAt(n: LedgerNode, pageSize: number): number {
+    if (pageSize === 4096) {
+      const regular = n.totalMemory - n.poolBytes - n.reserved - this.used(n, 4096);
+      return Math.max(0, Math.floor(regular / 4096) * 4096);
+    }
+    let free = 0;
+    for (let i = 0; i < n.poolSizes.length; i++) {
+      const size = n.poolSizes[i] as number;
+      if (size === pageSize) free = Math.max(0, size * (n.poolTotals[i] as number) - this.used(n, size));
+    }
+    return free;
+  }
+
+  private rebuildDevices(): void {
+    this.devicesDirty = false;
+    for (const n of this.nodes) n.devices = [];
+    const slots = topologyIndex(this.topology).slots;
+    const taken = this.takenDevices;
+    const takenPf = new Set<string>();
+    if (taken.size > 0) for (const s of slots) if (s.physfn && taken.has(s.address)) takenPf.add(s.physfn);
+    const free = new Map<string, DeviceSlot>();
+    const unplaced: DeviceSlot[] = [];
+    for (const s of slots) {
+      if (taken.has(s.address)) continue;
+      if (s.physfn === null && takenPf.has(s.address)) continue; // a VF of it is in use
+      if (s.physfn !== null && taken.has(s.physfn)) continue; // its PF is in use whole
+      free.set(s.address, s);
+      const n = s.node === null ? undefined : (this.byId.get(s.node) as LedgerNode | undefined);
+      if (n) n.devices.push(s);
+      else unplaced.push(s);
+    }
+    this.freeDevices = free;
+    this.unplacedDevices = unplaced;
+  }
+}
