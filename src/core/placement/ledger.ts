@@ -33,44 +33,127 @@ import type { DeviceSlot } from './devices.js';
 import { type Allocation, type HostReserve, type HostState, StateError, defaultReserve } from './state.js';
 import { topologyIndex } from './topology-index.js';
 
+/** What a ledger node knows of its node from the topology alone (shared by every ledger of the topology). */
+interface NodeShape {
+  id: number;
+  kind: NodeCapacity['kind'];
+  tier: NodeCapacity['tier'];
+  pkg: number | null;
+  cores: readonly number[][];
+  totalMemory: number;
+  totalPus: number;
+  /** The node's huge-page pools as plain arrays (the topology's are frozen, and slower to iterate), and the bytes they set aside. */
+  poolSizes: number[];
+  poolTotals: number[];
+  poolBytes: number;
+}
+
+/** Everything a ledger derives from its topology alone, computed once per topology. */
+interface LedgerShape {
+  nodes: NodeShape[];
+  index: Map<number, number>;
+  /** Node id -> node index. */
+  pos: Map<number, number>;
+  /** Page sizes of the host's pools (with pages), plus 4096; descending. */
+  pageSizes: number[];
+  /** Node indexes counted in the running totals: DRAM nodes with CPUs. */
+  counted: boolean[];
+  maxOs: number;
+  /** OS CPU -> node id (-1: none), node index (-1: not a usable PU of a node), dense package index (-1: none). */
+  puNodeId: Int32Array;
+  puIdx: Int32Array;
+  puPkgIdx: Int32Array;
+  /** Package ids in the topology index's order (the order of `packageLoad`'s keys) and their usable PUs. */
+  pkgIds: number[];
+  pkgTotal: Float64Array;
+}
+
+const SHAPES = new WeakMap<Topology, LedgerShape>();
+
+function shapeOf(topology: Topology): LedgerShape {
+  const hit = SHAPES.get(topology);
+  if (hit) return hit;
+  const tix = topologyIndex(topology);
+  const sizes = new Set<number>([4096]);
+  const nodes: NodeShape[] = topology.nodes.map((n) => {
+    for (const pool of n.hugePages) if (pool.total > 0) sizes.add(pool.pageSize);
+    const cores = tix.nodeCores.get(n.id) ?? [];
+    let pus = 0;
+    for (const c of cores) pus += c.length;
+    let bytes = 0;
+    for (const p of n.hugePages) bytes += p.pageSize * p.total;
+    return {
+      id: n.id,
+      kind: n.kind,
+      tier: n.tier,
+      pkg: tix.nodePackage.get(n.id) ?? null,
+      cores,
+      totalMemory: n.memory.total,
+      totalPus: pus,
+      poolSizes: n.hugePages.map((p) => p.pageSize),
+      poolTotals: n.hugePages.map((p) => p.total),
+      poolBytes: bytes,
+    };
+  });
+  const maxOs = tix.maxOs;
+  const puNodeId = new Int32Array(maxOs + 1).fill(-1);
+  for (const p of topology.pus) if (p.os >= 0 && p.os <= maxOs && p.node !== null) puNodeId[p.os] = p.node;
+  const puIdx = new Int32Array(maxOs + 1).fill(-1);
+  nodes.forEach((n, i) => {
+    for (const pus of n.cores) for (const p of pus) if (p <= maxOs) puIdx[p] = i;
+  });
+  const pkgIds = [...tix.packagePus.keys()];
+  const dense = new Map(pkgIds.map((pkg, i) => [pkg, i]));
+  const puPkgIdx = new Int32Array(maxOs + 1).fill(-1);
+  for (const [pu, pkg] of tix.puPackage) if (pu >= 0 && pu <= maxOs) puPkgIdx[pu] = dense.get(pkg) ?? -1;
+  const shape: LedgerShape = {
+    nodes,
+    index: tix.index,
+    pos: new Map(nodes.map((n, i) => [n.id, i])),
+    pageSizes: [...sizes].sort((a, b) => b - a),
+    counted: nodes.map((n) => n.totalPus > 0 && n.tier === 'dram'),
+    maxOs,
+    puNodeId,
+    puIdx,
+    puPkgIdx,
+    pkgIds,
+    pkgTotal: Float64Array.from(pkgIds, (pkg) => tix.packagePus.get(pkg) ?? 0),
+  };
+  SHAPES.set(topology, shape);
+  return shape;
+}
+
 /** A node's capacity, rebuilt in place when the node changes. */
 class LedgerNode implements NodeCapacity {
   wholeCores: number[][] = [];
   freePus: number[] = [];
   memory = new Map<number, number>();
   devices: DeviceSlot[] = [];
+  readonly id: number;
+  readonly kind: NodeCapacity['kind'];
+  readonly tier: NodeCapacity['tier'];
+  readonly package: number | null;
+  readonly cores: readonly number[][];
+  readonly totalMemory: number;
   readonly totalPus: number;
   readonly totalCores: number;
-  /** The node's huge-page pools as plain arrays (the topology's are frozen, and slower to iterate), and the bytes they set aside. */
-  readonly poolSizes: number[];
-  readonly poolTotals: number[];
-  readonly poolBytes: number;
-  /** Position in the ledger's node list, and bytes the host reserve keeps on the node (set by the ledger). */
-  pos = 0;
-  reserved = 0;
   #shared: { cpu: number; tenants: number }[] | null = null;
   constructor(
-    readonly id: number,
-    readonly kind: NodeCapacity['kind'],
-    readonly tier: NodeCapacity['tier'],
-    readonly pkg: number | null,
-    readonly cores: readonly number[][],
-    readonly totalMemory: number,
-    hugePages: Topology['nodes'][number]['hugePages'],
+    readonly shape: NodeShape,
+    /** Position in the ledger's node list. */
+    readonly pos: number,
+    /** Bytes the host reserve keeps on the node. */
+    readonly reserved: number,
     private readonly ledger: HostLedger,
   ) {
-    let pus = 0;
-    for (const c of cores) pus += c.length;
-    this.totalPus = pus;
-    this.totalCores = cores.length;
-    this.poolSizes = hugePages.map((p) => p.pageSize);
-    this.poolTotals = hugePages.map((p) => p.total);
-    let bytes = 0;
-    for (const p of hugePages) bytes += p.pageSize * p.total;
-    this.poolBytes = bytes;
-  }
-  get package(): number | null {
-    return this.pkg;
+    this.id = shape.id;
+    this.kind = shape.kind;
+    this.tier = shape.tier;
+    this.package = shape.pkg;
+    this.cores = shape.cores;
+    this.totalMemory = shape.totalMemory;
+    this.totalPus = shape.totalPus;
+    this.totalCores = shape.cores.length;
   }
   /** PUs a shared-CPU VM may use (not held by anyone), with their shared tenants; built on first read after a change. */
   get sharedPus(): { cpu: number; tenants: number }[] {
@@ -124,16 +207,13 @@ export class HostLedger implements HostCapacity {
   private snapshot: HostState | null = null;
   /** Claims (name -> expiry), for `expire` and `nextExpiry`. */
   private readonly claims = new Map<string, number>();
+  private readonly shape: LedgerShape;
   private readonly nodeFreePus: Int32Array;
   /** Per page size and node (`pageSizes` index * nodes + node index): free bytes, as the capacity view reports. */
   private readonly nodePageFree: Float64Array;
-  private readonly nodePos = new Map<number, number>();
-  private readonly counted: boolean[];
   /** Holders (reserve, dedicated, held, emulator) and shared tenants per OS CPU. */
   private readonly holders: Uint16Array;
   private readonly tenants: Uint16Array;
-  /** Node index of each OS CPU (-1: none). */
-  private readonly puIdx: Int32Array;
   /** Bytes granted per page size, per node index (any page size, pools or not). */
   private readonly memUsed = new Map<number, Float64Array>();
   private readonly takenDevices = new Map<string, number>();
@@ -141,13 +221,7 @@ export class HostLedger implements HostCapacity {
   private readonly dirty: Uint8Array;
   private dirtyCount = 0;
   private readonly seenNodes: number[] = [];
-  private readonly puNode: Map<number, number | null>;
-  /** Package ids, in the topology index's order (the order of `packageLoad`'s keys). */
-  private readonly pkgIds: number[];
-  /** Dense package index of each OS CPU (-1: none). */
-  private readonly puPkgIdx: Int32Array;
-  /** PUs per package, and used (non-free) PUs per package over the nodes' cores, kept on every change. */
-  private readonly pkgTotal: Float64Array;
+  /** Used (non-free) PUs per package over the nodes' cores, kept on every change; packages whose load changed. */
   private readonly pkgUsed: Float64Array;
   private readonly pkgTouched: Uint8Array;
   private devicesDirty = true;
@@ -159,49 +233,32 @@ export class HostLedger implements HostCapacity {
   constructor(topology: Topology, reserve: HostReserve = defaultReserve(topology)) {
     this.topology = topology;
     this.reserve = reserve;
-    const tix = topologyIndex(topology);
-    this.index = tix.index;
-    this.puNode = new Map(topology.pus.map((p) => [p.os, p.node]));
-    this.pkgIds = [...tix.packagePus.keys()];
-    this.pkgTotal = Float64Array.from(this.pkgIds, (pkg) => tix.packagePus.get(pkg) ?? 0);
-    this.pkgUsed = new Float64Array(this.pkgIds.length);
-    this.pkgTouched = new Uint8Array(this.pkgIds.length).fill(1);
-    this.puPkgIdx = new Int32Array(tix.maxOs + 1).fill(-1);
-    const dense = new Map(this.pkgIds.map((pkg, i) => [pkg, i]));
-    for (const [pu, pkg] of tix.puPackage) if (pu >= 0 && pu <= tix.maxOs) this.puPkgIdx[pu] = dense.get(pkg) ?? -1;
-    this.holders = new Uint16Array(tix.maxOs + 1);
-    this.tenants = new Uint16Array(tix.maxOs + 1);
-    const sizes = new Set<number>([4096]);
-    this.nodes = topology.nodes.map((n) => {
-      for (const pool of n.hugePages) if (pool.total > 0) sizes.add(pool.pageSize);
-      return new LedgerNode(n.id, n.kind, n.tier, tix.nodePackage.get(n.id) ?? null, tix.nodeCores.get(n.id) ?? [], n.memory.total, n.hugePages, this);
-    });
-    this.pageSizes = [...sizes].sort((a, b) => b - a);
-    this.byId = new Map(this.nodes.map((n) => [n.id, n]));
-    this.puIdx = new Int32Array(tix.maxOs + 1).fill(-1);
-    this.nodes.forEach((n, i) => {
-      for (const pus of n.cores) for (const p of pus) if (p <= tix.maxOs) this.puIdx[p] = i;
-    });
+    const shape = shapeOf(topology);
+    this.shape = shape;
+    this.index = shape.index;
+    this.pageSizes = shape.pageSizes;
+    this.pkgUsed = new Float64Array(shape.pkgIds.length);
+    this.pkgTouched = new Uint8Array(shape.pkgIds.length).fill(1);
+    this.holders = new Uint16Array(shape.maxOs + 1);
+    this.tenants = new Uint16Array(shape.maxOs + 1);
     const reserveMem = new Map<number, number>();
     for (const r of reserve.memory) reserveMem.set(r.node, (reserveMem.get(r.node) ?? 0) + r.bytes);
-    this.nodes.forEach((n, i) => {
-      this.nodePos.set(n.id, i);
-      n.pos = i;
-      n.reserved = reserveMem.get(n.id) ?? 0;
-    });
-    this.dirty = new Uint8Array(this.nodes.length).fill(1);
-    this.dirtyCount = this.nodes.length;
-    this.counted = this.nodes.map((n) => n.totalPus > 0 && n.tier === 'dram');
+    this.nodes = shape.nodes.map((s, i) => new LedgerNode(s, i, reserveMem.get(s.id) ?? 0, this));
+    this.byId = new Map(this.nodes.map((n) => [n.id, n]));
+    const count = this.nodes.length;
+    this.dirty = new Uint8Array(count).fill(1);
+    this.dirtyCount = count;
     this.pageFree = new Float64Array(this.pageSizes.length);
     this.liveFree = new Float64Array(this.pageSizes.length);
-    this.nodePageFree = new Float64Array(this.pageSizes.length * this.nodes.length);
-    this.nodeFreePus = new Int32Array(this.nodes.length);
-    this.nodes.forEach((n, i) => {
-      if (!this.counted[i]) return;
-      for (const pus of n.cores) this.nodeFreePus[i] = (this.nodeFreePus[i] as number) + pus.length;
-      this.freeSlots += this.nodeFreePus[i] as number;
-      this.pageSizes.forEach((size, k) => (this.nodePageFree[k * this.nodes.length + i] = this.freeAt(n, size)));
-    });
+    this.nodePageFree = new Float64Array(this.pageSizes.length * count);
+    this.nodeFreePus = new Int32Array(count);
+    for (let i = 0; i < count; i++) {
+      if (!shape.counted[i]) continue;
+      const n = this.nodes[i] as LedgerNode;
+      this.nodeFreePus[i] = n.totalPus;
+      this.freeSlots += n.totalPus;
+      for (let k = 0; k < this.pageSizes.length; k++) this.nodePageFree[k * count + i] = this.freeAt(n, this.pageSizes[k] as number);
+    }
     for (const c of reserve.cpus) this.hold(c, 1);
     this.reload();
     this.retotal();
@@ -356,7 +413,7 @@ export class HostLedger implements HostCapacity {
 
   /** True for a node index counted in the running totals (DRAM with CPUs). */
   isCounted(i: number): boolean {
-    return this.counted[i] === true;
+    return this.shape.counted[i] === true;
   }
 
   /** The shared-PU list of a node's cores (see LedgerNode.sharedPus). */
@@ -403,7 +460,7 @@ export class HostLedger implements HostCapacity {
       let sum = 0;
       let live = 0;
       for (let i = 0; i < count; i++) {
-        if (!this.counted[i]) continue;
+        if (!this.shape.counted[i]) continue;
         const f = this.nodePageFree[k * count + i] as number;
         sum += f;
         if ((this.nodeFreePus[i] as number) > 0) live += f;
@@ -423,11 +480,12 @@ export class HostLedger implements HostCapacity {
 
   /** Recomputes the loads of the packages touched since the last call from their used-PU counts. */
   private reload(): void {
-    for (let k = 0; k < this.pkgIds.length; k++) {
+    const { pkgIds, pkgTotal } = this.shape;
+    for (let k = 0; k < pkgIds.length; k++) {
       if (this.pkgTouched[k] === 0) continue;
       this.pkgTouched[k] = 0;
-      const total = this.pkgTotal[k] as number;
-      this.packageLoad.set(this.pkgIds[k] as number, total === 0 ? 0 : (this.pkgUsed[k] as number) / total);
+      const total = pkgTotal[k] as number;
+      this.packageLoad.set(pkgIds[k] as number, total === 0 ? 0 : (this.pkgUsed[k] as number) / total);
     }
   }
 
@@ -440,15 +498,15 @@ export class HostLedger implements HostCapacity {
     else this.holders[c] = (this.holders[c] as number) + sign;
     const nowFree = this.holders[c] === 0 && this.tenants[c] === 0;
     const nowHeld = this.holders[c] !== 0;
-    const i = this.puIdx[c] as number;
+    const i = this.shape.puIdx[c] as number;
     if (i < 0) return;
     if (wasFree !== nowFree) {
-      const k = this.puPkgIdx[c] as number;
+      const k = this.shape.puPkgIdx[c] as number;
       if (k >= 0) {
         this.pkgUsed[k] = (this.pkgUsed[k] as number) + (nowFree ? -1 : 1);
         this.pkgTouched[k] = 1;
       }
-      if (this.counted[i]) {
+      if (this.shape.counted[i]) {
         const d = nowFree ? 1 : -1;
         this.freeSlots += d;
         this.nodeFreePus[i] = (this.nodeFreePus[i] as number) + d;
@@ -466,14 +524,14 @@ export class HostLedger implements HostCapacity {
     if (!this.bulk) this.reload();
     const count = this.nodes.length;
     for (const m of a.memory) {
-      const i = this.nodePos.get(m.node);
+      const i = this.shape.pos.get(m.node);
       if (i === undefined) continue;
       let used = this.memUsed.get(m.pageSize);
       if (!used) this.memUsed.set(m.pageSize, (used = new Float64Array(count)));
       used[i] = (used[i] as number) + sign * m.bytes;
       this.touch(i);
       const k = this.pageSizes.indexOf(m.pageSize);
-      if (k >= 0 && this.counted[i]) this.nodePageFree[k * count + i] = this.freeAt(this.nodes[i] as LedgerNode, m.pageSize);
+      if (k >= 0 && this.shape.counted[i]) this.nodePageFree[k * count + i] = this.freeAt(this.nodes[i] as LedgerNode, m.pageSize);
     }
     if (!this.bulk) this.retotal();
     if (a.devices.length > 0) {
@@ -500,8 +558,8 @@ export class HostLedger implements HostCapacity {
     const out = this.seenNodes;
     out.length = 0;
     for (const c of cpus) {
-      const n = this.puNode.get(c);
-      if (n !== null && n !== undefined && !out.includes(n)) out.push(n);
+      const n = c >= 0 && c < this.shape.puNodeId.length ? (this.shape.puNodeId[c] as number) : -1;
+      if (n >= 0 && !out.includes(n)) out.push(n);
     }
     return out;
   }
@@ -541,7 +599,8 @@ export class HostLedger implements HostCapacity {
       if (whole) wholeCores.push(pus as number[]);
     }
     const memory = n.memory;
-    for (let i = 0; i < n.poolSizes.length; i++) memory.set(n.poolSizes[i] as number, this.freeAt(n, n.poolSizes[i] as number));
+    const sizes = n.shape.poolSizes;
+    for (let i = 0; i < sizes.length; i++) memory.set(sizes[i] as number, this.freeAt(n, sizes[i] as number));
     memory.set(4096, this.freeAt(n, 4096));
     n.dropShared();
   }
@@ -554,13 +613,14 @@ export class HostLedger implements HostCapacity {
   /** Free bytes of one page size on a node, as the capacity view reports them (the last pool of that size wins). */
   private freeAt(n: LedgerNode, pageSize: number): number {
     if (pageSize === 4096) {
-      const regular = n.totalMemory - n.poolBytes - n.reserved - this.used(n, 4096);
+      const regular = n.totalMemory - n.shape.poolBytes - n.reserved - this.used(n, 4096);
       return Math.max(0, Math.floor(regular / 4096) * 4096);
     }
     let free = 0;
-    for (let i = 0; i < n.poolSizes.length; i++) {
-      const size = n.poolSizes[i] as number;
-      if (size === pageSize) free = Math.max(0, size * (n.poolTotals[i] as number) - this.used(n, size));
+    const { poolSizes, poolTotals } = n.shape;
+    for (let i = 0; i < poolSizes.length; i++) {
+      const size = poolSizes[i] as number;
+      if (size === pageSize) free = Math.max(0, size * (poolTotals[i] as number) - this.used(n, size));
     }
     return free;
   }
