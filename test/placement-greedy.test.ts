@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hostCapacity } from '../src/core/placement/capacity.js';
 import { type PlacementContext, type SetEvaluation, compareIds, makeContext } from '../src/core/placement/context.js';
-import { cpuModes } from '../src/core/placement/engine.js';
+import { cpuModes } from '../src/core/placement/decide.js';
 import { proportional, waterFill } from '../src/core/placement/context.js';
 import { GREEDY_EVALUATIONS, greedySets } from '../src/core/placement/policies/numaplan.js';
 import { commitPlacement, createHostState, parseVmRequest, place } from '../src/core/placement/index.js';

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadTopology } from '../adapters/source.js';
 import { readTrace } from '../adapters/trace/read-trace.js';
-import { FleetState } from '../core/sim/fleet/fleet-state.js';
+import { buildFleet } from '../core/sim/fleet/replay.js';
 import { fleetPolicy } from '../core/sim/fleet/policies.js';
 import { fleetRunResult, replayFleet } from '../core/sim/fleet/replay.js';
 import { type SyntheticSpec, syntheticTrace } from '../core/sim/synthetic.js';
@@ -37,7 +37,7 @@ const trace: Trace = data.trace.kind === 'file' ? readTrace(data.trace.path, { s
 for (const task of data.tasks) {
   const policy = fleetPolicy(task.policy);
   if (!policy) throw new Error(`unknown policy ${task.policy}`);
-  const run = replayFleet(trace, new FleetState(groups), policy, {
+  const run = replayFleet(trace, buildFleet(groups), policy, {
     ...(data.horizon !== null ? { horizon: data.horizon } : {}),
     samples: data.samples,
     clock: () => performance.now(),

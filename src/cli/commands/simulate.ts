@@ -15,7 +15,7 @@ import { simulateVmagent, unknownPolicy, vmagentOffsets, vmagentReport } from '.
 import { runVmagentParallel } from '../../sim-worker/run-parallel.js';
 import { loadTopology } from '../../adapters/source.js';
 import { parseHostSpec } from '../../core/sim/fleet/host-spec.js';
-import type { FleetGroup } from '../../core/sim/fleet/fleet-state.js';
+import type { FleetGroup } from '../../core/sim/fleet/replay.js';
 import { fleetPolicyNames } from '../../core/sim/fleet/policies.js';
 import { fleetReport, simulateFleet } from '../../core/sim/fleet/replay.js';
 import type { FleetTraceSource } from '../../sim-worker/fleet-worker.js';

@@ -65,7 +65,11 @@
  */
 export * from './capacity.js';
 export * from './context.js';
-export * from './engine.js';
+export * from './decide.js';
+export * from './explain.js';
+export * from './ledger.js';
+export * from './refusal.js';
+export * from './split.js';
 export * from './host-update.js';
 export * from './place.js';
 export * from './policies/index.js';

@@ -611,22 +611,14 @@ export function swapImprove(ctx: PlacementContext, cands: readonly number[], sta
   return current === start ? current : ctx.evaluate(current.nodes);
 }
 
-/** The chooser of the numaplan policy. */
-export function chooseNumaplan(ctx: PlacementContext): NodeChoice | null {
-  return chooseNumaplanWith(ctx, false);
-}
-
 /**
- * The numaplan chooser for callers that only need the decision: the same node set, evaluation and
- * score terms as `chooseNumaplan`, without the alternatives and notes (no explanation text is
- * built, and single-node candidates that cannot fit are not evaluated for the alternatives list).
- * Used by fleet simulation to judge many hosts per decision.
+ * The chooser of the numaplan policy. Without `detail` it returns the same node set, evaluation and
+ * score terms, without the alternatives and notes (no explanation text is built, and single-node
+ * candidates that cannot fit are not evaluated for the alternatives list): how the fleet judges
+ * many hosts per decision.
  */
-export function chooseNumaplanLean(ctx: PlacementContext): NodeChoice | null {
-  return chooseNumaplanWith(ctx, true);
-}
-
-function chooseNumaplanWith(ctx: PlacementContext, lean: boolean): NodeChoice | null {
+export function chooseNumaplan(ctx: PlacementContext, detail = true): NodeChoice | null {
+  const lean = !detail;
   const request = ctx.request;
   if (request.nodes) {
     const ids = ctx.cpuNodes.map((n) => n.id);
@@ -657,4 +649,5 @@ export const numaplanPolicy: PlacementPolicy = definePolicy(
   'numaplan',
   'one node when it fits (scored: device locality, best fit, device-less off device-rich nodes, socket balance), else the fewest, closest nodes; joint CPU/memory/huge-page/device decision',
   chooseNumaplan,
+  { sets: true },
 );

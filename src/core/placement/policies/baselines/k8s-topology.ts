@@ -42,7 +42,7 @@ import { topologyIndex } from '../../topology-index.js';
 import type { PlacementContext } from '../../context.js';
 import type { Topology } from '../../../topology/model.js';
 import { type NodeChoice, type PlacementPolicy, definePolicy } from '../../policy.js';
-import { choiceOf, explicitChoice, withNodeLimit } from './common.js';
+import { choiceOf, explicitChoice } from './common.js';
 
 /** The kubelet's limit (maxAllowableNUMANodes): above it the Topology Manager does not start. */
 export const K8S_MAX_NUMA_NODES = 8;
@@ -376,7 +376,7 @@ export function k8sChooser(kind: K8sPolicyKind, preferClosest: boolean, name: st
 const LIMIT_WHY = 'the kubelet does not start its Topology Manager on machines with more than 8 NUMA nodes: the hint merge enumerates every node subset per resource';
 
 function k8s(name: string, kind: K8sPolicyKind, preferClosest: boolean, description: string): PlacementPolicy {
-  return withNodeLimit(definePolicy(name, description, k8sChooser(kind, preferClosest, name)), K8S_MAX_NUMA_NODES, LIMIT_WHY);
+  return definePolicy(name, description, k8sChooser(kind, preferClosest, name), { nodeLimit: K8S_MAX_NUMA_NODES, limitWhy: LIMIT_WHY });
 }
 
 /** Topology Manager single-numa-node: one NUMA node for everything, or refuse. */

@@ -27,7 +27,7 @@ import type { Topology } from '../../../topology/model.js';
 import type { PlacementContext } from '../../context.js';
 import type { HostState } from '../../state.js';
 import { type NodeChoice, definePolicy } from '../../policy.js';
-import { choiceOf, combinations, explicitChoice, withNodeLimit } from './common.js';
+import { choiceOf, combinations, explicitChoice } from './common.js';
 
 /** libxl's limit: above 16 NUMA nodes automatic placement is skipped. */
 export const LIBXL_MAX_NUMA_NODES = 16;
@@ -149,8 +149,7 @@ export function chooseLibxl(ctx: PlacementContext): NodeChoice | null {
 }
 
 /** libxl policy (refuses hosts above 16 nodes, as libxl skips placement there). */
-export const libxlPolicy = withNodeLimit(
-  definePolicy('libxl', 'Xen libxl automatic placement: fewest nodes, then fewest vCPUs already runnable there, then most free memory; soft affinity', chooseLibxl),
-  LIBXL_MAX_NUMA_NODES,
-  'libxl skips automatic NUMA placement on hosts with more than 16 nodes (the candidate enumeration is exponential)',
-);
+export const libxlPolicy = definePolicy('libxl', 'Xen libxl automatic placement: fewest nodes, then fewest vCPUs already runnable there, then most free memory; soft affinity', chooseLibxl, {
+  nodeLimit: LIBXL_MAX_NUMA_NODES,
+  limitWhy: 'libxl skips automatic NUMA placement on hosts with more than 16 nodes (the candidate enumeration is exponential)',
+});
