@@ -3,7 +3,9 @@
  * state in one pass over its allocations (the engine's capacity builder before the incremental
  * ledger). The ledger, after any sequence of changes, must give exactly this view.
  */
-import type { DeviceSlot, HostCapacity, NodeCapacity } from '../../src/core/placement/capacity.js';
+import { type DeviceSlot, type HostCapacity, type ModeCaps, type NodeCapacity, memCapsOf, modeCapsOf } from '../../src/core/placement/capacity.js';
+import type { CpuMode } from '../../src/core/placement/context.js';
+import { nodeRows } from '../../src/core/placement/topology-index.js';
 import type { HostState } from '../../src/core/placement/state.js';
 import { topologyIndex } from '../../src/core/placement/topology-index.js';
 import { vcpusOnNodesOf } from '../../src/core/placement/policies/baselines/libxl.js';
@@ -188,6 +190,12 @@ class HostView implements HostCapacity {
   ) {
     this.topology = state.topology;
     this.vcpusByNode = vcpusOnNodesOf(state);
+  }
+  modeCaps(mode: CpuMode): ModeCaps {
+    return modeCapsOf(this.nodes, nodeRows(this.topology).length, mode);
+  }
+  memCaps(pageSize: number): number[] {
+    return memCapsOf(this.nodes, nodeRows(this.topology).length, pageSize);
   }
   get cpuOwner(): Map<number, string> {
     if (!this.#owner) {

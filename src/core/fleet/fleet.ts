@@ -24,7 +24,9 @@
  * Index keys are read from each host's ledger after every change (`touched`), in O(nodes).
  */
 import type { Decision, Refusal } from '../placement/decide.js';
-import { decide } from '../placement/decide.js';
+import { cpuModes, decide, nodesOf, pageSizesFor } from '../placement/decide.js';
+import type { CpuMode } from '../placement/context.js';
+import { Evaluator } from '../placement/evaluator.js';
 import type { HostLedger } from '../placement/ledger.js';
 import type { PlacementPolicy } from '../placement/policy.js';
 import { type HostKey, hostKey, keyLess } from '../placement/rank.js';
@@ -94,6 +96,60 @@ interface Need {
   single: boolean;
   /** A dedicated DRAM request the ledger's page totals bound (`HostLedger.mayHold`). */
   plain: boolean;
+}
+
+/**
+ * The memo key of a request's shape under a policy: every field a decision depends on except the
+ * name; null for requests whose decision depends on more (devices, explicit nodes, CPUs or layout),
+ * which are decided afresh.
+ */
+function shapeKey(policy: PlacementPolicy, r: VmRequest): string | null {
+  if (r.devices.length > 0 || r.nodes || r.cpus || r.layout) return null;
+  return `${policy.name}|${r.vcpus}|${r.memory}|${r.pageSize}|${r.cpuPolicy}|${r.smt}|${r.emulator}|${r.numa}|${r.tier}|${r.maxNodes ?? ''}`;
+}
+
+/** A host's verdict for a request: its rank key, or refused; with the decision when it was made or rebuilt. */
+interface Verdict {
+  key: HostKey | null;
+  made: Decision | Refusal | null;
+}
+
+/**
+ * What a host's memo keeps of a verdict: null for a refusal; else the rank key and, for policies
+ * whose choice is the evaluation of its node set (`sets`), the context's mode and page size and the
+ * set, enough to rebuild the decision without running the chooser. Small: memos outlive many
+ * decisions, and whole decisions kept that long cost more in garbage collection than they save.
+ */
+type Remembered = { key: HostKey; mode: CpuMode; pageSize: number; set: number[] | null } | null;
+
+/**
+ * The policy's verdict on a host, memoised per host and request shape until the host changes (the
+ * ledger drops its memo on every change): a decision does not depend on the VM's name, so the
+ * remembered verdict holds for another VM of the same shape.
+ */
+function verdictOn(policy: PlacementPolicy, request: VmRequest, ledger: HostLedger, detail: boolean): Verdict {
+  const shape = detail ? null : shapeKey(policy, request);
+  if (shape !== null && !ledger.has(request.name)) {
+    const hit = ledger.memo.get(shape) as Remembered | undefined;
+    if (hit !== undefined) return { key: hit === null ? null : hit.key, made: null };
+  }
+  const d = decide(policy, request, ledger, { detail });
+  const key = d.ok ? hostKey(d) : null;
+  if (shape !== null) ledger.memo.set(shape, d.ok ? { key: key as HostKey, mode: d.ctx.mode, pageSize: d.ctx.pageSize, set: policy.sets ? d.choice.evaluation.nodes : null } : null);
+  return { key, made: d };
+}
+
+/** The decision a remembered verdict stands for, rebuilt from its node set when it has one, else decided again. */
+function revive(policy: PlacementPolicy, request: VmRequest, ledger: HostLedger, detail: boolean): Decision | Refusal {
+  const shape = detail ? null : shapeKey(policy, request);
+  const hit = shape === null ? undefined : (ledger.memo.get(shape) as Remembered | undefined);
+  if (!hit || hit.set === null || request.devices.length > 0) return decide(policy, request, ledger, { detail });
+  const capacity = ledger.capacity();
+  const ctx = new Evaluator(request, capacity, hit.pageSize, hit.mode);
+  const evaluation = ctx.evaluate(hit.set);
+  if (!evaluation.ok) throw new Error(`internal: ${policy.name} remembered a set that does not hold ${request.name}`);
+  const nodes = nodesOf(evaluation);
+  return { ok: true, policy, request, ledger, version: ledger.version, ctx, choice: { evaluation }, detailed: false, modes: cpuModes(request), pages: pageSizesFor(request, capacity), nodes, assignment: null };
 }
 
 function needOf(request: VmRequest): Need {
@@ -195,7 +251,8 @@ export class Fleet {
     const count = l.nodes.length;
     for (let i = 0; i < count; i++) {
       if (!l.isCounted(i)) continue;
-      const { pus, bytes } = l.nodeFree(i);
+      const pus = l.freePusAt(i);
+      const bytes = l.freeBytesAt(i);
       // Ratios are powers of two: the product is exact, as the division in `fitScan`.
       for (let r = 0; r < FIT_INVERSE.length; r++) {
         const k = Math.min(pus, bytes * (FIT_INVERSE[r] as number));
@@ -214,7 +271,7 @@ export class Fleet {
   private firstOneNode(from: number, cpu: number, mem: number): FleetHost | null {
     for (let h = this.nodeTree.leftmost(from, cpu, mem); h >= 0; h = this.nodeTree.leftmost(h + 1, cpu, mem)) {
       const host = this.list[h];
-      if (host && oneNodeFits(host.ledger, cpu, mem)) return host;
+      if (host && host.ledger.oneNodeFits(cpu, mem)) return host;
     }
     return null;
   }
@@ -235,7 +292,7 @@ export class Fleet {
     if (need.single) {
       for (let h = this.nodeTree.leftmost(0, need.cpu, need.mem); h >= 0; h = this.nodeTree.leftmost(h + 1, need.cpu, need.mem)) {
         const host = this.list[h];
-        if (host && oneNodeFits(host.ledger, need.cpu, need.mem)) yield host;
+        if (host && host.ledger.oneNodeFits(need.cpu, need.mem)) yield host;
       }
       return;
     }
@@ -253,7 +310,7 @@ export class Fleet {
       let misses = 0;
       this.fitScan(need.cpu, need.mem, (h) => {
         const host = this.list[h];
-        if (host && oneNodeFits(host.ledger, need.cpu, need.mem)) out.push(host);
+        if (host && host.ledger.oneNodeFits(need.cpu, need.mem)) out.push(host);
         else misses++;
         return out.length < FLEET_SCAN_LIMIT && misses < BEST_FIT_MISSES;
       });
@@ -276,21 +333,20 @@ export class Fleet {
     const need = needOf(request);
     const select = options.select ?? 'rank';
     const detail = options.detail === true;
-    const reported: FleetRefusal['reported'] = [];
+    const refusedBy: { host: FleetHost; made: Decision | Refusal | null }[] = [];
     let considered = 0;
-    let best: FleetChoice | null = null;
+    let best: { host: FleetHost; key: HostKey; made: Decision | Refusal | null } | null = null;
     let found = 0;
     const judge = (host: FleetHost): boolean => {
       // The page totals bound every placement of a plain dedicated DRAM request: below them, the policy refuses.
       if (need.plain && !host.ledger.mayHold(need.cpu, request.memory, request.pageSize, policy.sets)) return true;
       considered++;
-      const d = decide(policy, request, host.ledger, { detail });
-      if (!d.ok) {
-        if (reported.length < REPORTED_REFUSALS) reported.push({ host, refusal: d });
+      const v = verdictOn(policy, request, host.ledger, detail);
+      if (v.key === null) {
+        if (refusedBy.length < REPORTED_REFUSALS) refusedBy.push({ host, made: v.made });
         return true;
       }
-      const key = hostKey(d);
-      if (!best || keyLess(key, best.key)) best = { ok: true, host, decision: d, key, considered: 0 };
+      if (!best || keyLess(v.key, best.key)) best = { host, key: v.key, made: v.made };
       found++;
       return select === 'rank' && found < FLEET_CANDIDATES;
     };
@@ -299,8 +355,8 @@ export class Fleet {
       if (host) {
         considered++;
         const d = decide(policy, request, host.ledger, { detail });
-        if (d.ok) best = { ok: true, host, decision: d, key: hostKey(d), considered: 1 };
-        else reported.push({ host, refusal: d });
+        if (d.ok) best = { host, key: hostKey(d), made: d };
+        else refusedBy.push({ host, made: d });
       }
     } else {
       const tried = new Set<number>();
@@ -316,8 +372,18 @@ export class Fleet {
         }
       }
     }
-    const chosen = best as FleetChoice | null;
-    if (chosen) return { ...chosen, considered };
+    // The winner's decision (decided again when its verdict came from the memo: same host, same result).
+    const chosen = best as { host: FleetHost; key: HostKey; made: Decision | Refusal | null } | null;
+    if (chosen) {
+      const d = chosen.made ?? revive(policy, request, chosen.host.ledger, detail);
+      if (!d.ok) throw new Error(`internal: ${policy.name} remembered ${chosen.host.name} as fit for ${request.name}, but refuses it now`);
+      return { ok: true, host: chosen.host, decision: d, key: chosen.key, considered };
+    }
+    const reported = refusedBy.map(({ host, made }) => {
+      const r = made ?? decide(policy, request, host.ledger, { detail });
+      if (r.ok) throw new Error(`internal: ${policy.name} remembered ${host.name} as refusing ${request.name}, but places it now`);
+      return { host, refusal: r };
+    });
     return { ok: false, considered, reported };
   }
 
@@ -332,14 +398,4 @@ export class Fleet {
     host.ledger.release(name);
     this.touched(host);
   }
-}
-
-/** True when one counted node of the host has at least `cpu` free PUs and `mem` free bytes. */
-function oneNodeFits(l: HostLedger, cpu: number, mem: number): boolean {
-  for (let i = 0; i < l.nodes.length; i++) {
-    if (!l.isCounted(i)) continue;
-    const f = l.nodeFree(i);
-    if (f.pus >= cpu && f.bytes >= mem) return true;
-  }
-  return false;
 }

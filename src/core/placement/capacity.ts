@@ -5,6 +5,7 @@
  * Policies only read it.
  */
 import type { Topology } from '../topology/model.js';
+import type { CpuMode } from './context.js';
 import type { DeviceSlot } from './devices.js';
 import { HostLedger } from './ledger.js';
 import type { HostState } from './state.js';
@@ -59,6 +60,64 @@ export interface HostCapacity {
    * nr_vcpus_on_nodes); nodes without any may be absent or 0.
    */
   readonly vcpusByNode: ReadonlyMap<number, number>;
+  /** Per-node capacities in a CPU mode (see ModeCaps); the view may cache them until it changes. */
+  modeCaps(mode: CpuMode): ModeCaps;
+  /** Free bytes of a page size per node id; the view may cache them until it changes. */
+  memCaps(pageSize: number): number[];
+}
+
+/**
+ * What a node can give a request in one CPU mode, by node id (ids are small integers; entries of ids
+ * that are not nodes are 0): vCPU slots, the whole-core unit of smt=require (1 in other modes), and
+ * reserved emulator pCPUs (in shared mode only completely free PUs, since emulator pCPUs are held
+ * exclusively; in the dedicated modes every slot is exclusive already).
+ */
+export interface ModeCaps {
+  cpu: number[];
+  unit: number[];
+  emulator: number[];
+}
+
+/** The per-node capacities of a mode over a capacity view's nodes (`size`: largest node id + 1). */
+export function modeCapsOf(nodes: readonly NodeCapacity[], size: number, mode: CpuMode): ModeCaps {
+  const cpu = new Array<number>(size).fill(0);
+  const unit = new Array<number>(size).fill(1);
+  const emulator = new Array<number>(size).fill(0);
+  for (const node of nodes) {
+    let c = 0;
+    let u = 1;
+    switch (mode) {
+      case 'core':
+      case 'isolate':
+        c = node.wholeCores.length;
+        break;
+      case 'thread':
+        c = node.freePus.length;
+        break;
+      case 'shared':
+        c = node.sharedPus.length;
+        break;
+      case 'fill':
+        for (const core of node.wholeCores) {
+          c += core.length;
+          if (core.length > u) u = core.length;
+        }
+        break;
+    }
+    if (node.id < size) {
+      cpu[node.id] = c;
+      unit[node.id] = u;
+      emulator[node.id] = mode === 'shared' ? node.freePus.length : c;
+    }
+  }
+  return { cpu, unit, emulator };
+}
+
+/** Free bytes of one page size per node id (`size`: largest node id + 1). */
+export function memCapsOf(nodes: readonly NodeCapacity[], size: number, pageSize: number): number[] {
+  const mem = new Array<number>(size).fill(0);
+  for (const node of nodes) if (node.id < size) mem[node.id] = node.memory.get(pageSize) ?? 0;
+  return mem;
 }
 
 /** The capacity view of a state (a fresh ledger of it). */

@@ -32,25 +32,32 @@ import type { PlacementResult, RefusalReason } from './types.js';
 import { buildPlacement } from './explain.js';
 import { DecisionRefusal } from './refusal.js';
 
-/** CPU modes to try for a request, in order. */
-export function cpuModes(request: VmRequest): CpuMode[] {
-  if (request.cpuPolicy === 'shared') return ['shared'];
-  switch (request.smt) {
-    case 'auto':
-      return ['core', 'thread'];
-    case 'prefer':
-      return ['thread'];
-    case 'isolate':
-      return ['isolate'];
-    case 'require':
-      return ['fill'];
-  }
+const MODES: Record<VmRequest['smt'] | 'shared', readonly CpuMode[]> = {
+  shared: ['shared'],
+  auto: ['core', 'thread'],
+  prefer: ['thread'],
+  isolate: ['isolate'],
+  require: ['fill'],
+};
+
+/** CPU modes to try for a request, in order (a shared, read-only list). */
+export function cpuModes(request: VmRequest): readonly CpuMode[] {
+  return MODES[request.cpuPolicy === 'shared' ? 'shared' : request.smt];
 }
 
+const ONE_SIZE = new Map<number, readonly number[]>();
+
 /** Page sizes to try for a request, in order. */
-export function pageSizesFor(request: VmRequest, capacity: HostCapacity): number[] {
-  if (request.pageSize !== 'auto') return [request.pageSize];
-  return capacity.pageSizes.filter((p) => request.memory % p === 0);
+export function pageSizesFor(request: VmRequest, capacity: HostCapacity): readonly number[] {
+  if (request.pageSize !== 'auto') {
+    let one = ONE_SIZE.get(request.pageSize);
+    if (!one) ONE_SIZE.set(request.pageSize, (one = [request.pageSize]));
+    return one;
+  }
+  const sizes = capacity.pageSizes;
+  let all = true;
+  for (const p of sizes) if (request.memory % p !== 0) all = false;
+  return all ? sizes : sizes.filter((p) => request.memory % p === 0);
 }
 
 /** A decision: where the VM goes on one host, before concrete CPUs and the explanation. */
@@ -67,8 +74,8 @@ export interface Decision {
   /** True when the choice carries its alternatives and notes (asked with `detail`). */
   detailed: boolean;
   /** The modes and page sizes that were tried (the explanation names the fallbacks). */
-  modes: CpuMode[];
-  pages: number[];
+  modes: readonly CpuMode[];
+  pages: readonly number[];
   /** Every node the VM uses (vCPUs or memory), ascending. */
   nodes: number[];
   /** Concrete CPUs and devices, when already known (explicit CPUs, device requests). */
@@ -86,7 +93,16 @@ export interface DecideOptions {
 
 /** The nodes of an evaluation (vCPUs or memory), ascending. */
 export function nodesOf(ev: SetEvaluation): number[] {
-  return [...new Set([...ev.parts.map((p) => p.node), ...ev.memory.map((m) => m.node)])].sort((x, y) => x - y);
+  const out: number[] = [];
+  const add = (id: number): void => {
+    let j = out.length;
+    while (j > 0 && (out[j - 1] as number) > id) j--;
+    if (j > 0 && out[j - 1] === id) return;
+    out.splice(j, 0, id);
+  };
+  for (const p of ev.parts) add(p.node);
+  for (const m of ev.memory) add(m.node);
+  return out;
 }
 
 /** Decides where a request goes on a host with a policy (see the module comment). */
@@ -204,6 +220,7 @@ export function placeWith(policy: PlacementPolicy, request: VmRequest, state: Ho
 
 function checkNodes(request: VmRequest, ledger: HostLedger): void {
   const topology = ledger.topology;
+  if (!request.nodes && !request.cpus) return;
   const ids = request.nodes ? new Set(topology.nodes.map((n) => n.id)) : new Set<number>();
   for (const n of request.nodes ?? []) {
     if (!ids.has(n)) throw new RequestError('nodes', `node ${n} does not exist on this host (nodes: ${[...ids].join(',')})`);
@@ -214,7 +231,7 @@ function checkNodes(request: VmRequest, ledger: HostLedger): void {
 }
 
 /** Explicit host CPUs (`cpus=`): honoured exactly, every CPU checked (see the module comment). */
-function decideExplicit(policy: PlacementPolicy, request: VmRequest, ledger: HostLedger, pages: number[]): Decision | Refusal {
+function decideExplicit(policy: PlacementPolicy, request: VmRequest, ledger: HostLedger, pages: readonly number[]): Decision | Refusal {
   const capacity = ledger.capacity();
   const topology = ledger.topology;
   const cpus = request.cpus as number[];

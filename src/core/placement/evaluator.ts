@@ -179,10 +179,10 @@ export class Evaluator implements PlacementContext {
   private readonly rows: Float64Array;
   /** Per node id: vCPU slots, whole-core unit (fill mode), bytes and emulator pCPUs free in this mode and page size. */
   private readonly size: number;
-  private readonly cpuCapArr: number[];
-  private readonly unitArr: number[];
-  private readonly memCapArr: number[];
-  private readonly emuCapArr: number[];
+  private readonly cpuCapArr: readonly number[];
+  private readonly unitArr: readonly number[];
+  private readonly memCapArr: readonly number[];
+  private readonly emuCapArr: readonly number[];
   private readonly layoutFit: LayoutFit | null;
   private devices: DeviceNeed[] | null = null;
   private minMemo: number | null = null;
@@ -214,45 +214,13 @@ export class Evaluator implements PlacementContext {
     this.rows = nodeRows(topo);
     this.distance = topologyDistance(topo);
 
-    // Per-node capacities in this mode, as arrays indexed by node id (ids are small integers).
-    const size = this.rows.length;
-    this.size = size;
-    const cpuCapArr = new Array<number>(size).fill(0);
-    const unitArr = new Array<number>(size).fill(1);
-    const memCapArr = new Array<number>(size).fill(0);
-    const emuCapArr = new Array<number>(size).fill(0);
-    for (const node of capacity.nodes) {
-      let c = 0;
-      let unit = 1;
-      switch (mode) {
-        case 'core':
-        case 'isolate':
-          c = node.wholeCores.length;
-          break;
-        case 'thread':
-          c = node.freePus.length;
-          break;
-        case 'shared':
-          c = node.sharedPus.length;
-          break;
-        case 'fill':
-          for (const core of node.wholeCores) {
-            c += core.length;
-            if (core.length > unit) unit = core.length;
-          }
-          break;
-      }
-      if (node.id < size) {
-        cpuCapArr[node.id] = c;
-        unitArr[node.id] = unit;
-        memCapArr[node.id] = node.memory.get(pageSize) ?? 0;
-        emuCapArr[node.id] = mode === 'shared' ? node.freePus.length : c;
-      }
-    }
-    this.cpuCapArr = cpuCapArr;
-    this.unitArr = unitArr;
-    this.memCapArr = memCapArr;
-    this.emuCapArr = emuCapArr;
+    // Per-node capacities in this mode and page size, as arrays indexed by node id (the view's, cached until it changes).
+    this.size = this.rows.length;
+    const caps = capacity.modeCaps(mode);
+    this.cpuCapArr = caps.cpu;
+    this.unitArr = caps.unit;
+    this.emuCapArr = caps.emulator;
+    this.memCapArr = capacity.memCaps(pageSize);
     this.layoutFit = request.layout && request.layout.length > 0 ? new LayoutFit(this, request.layout, this.emulator) : null;
     this.quickable = !request.layout && !this.separateMemory && request.devices.length === 0;
   }
@@ -577,6 +545,17 @@ export class Evaluator implements PlacementContext {
   }
 
   private computeMinNodes(): number {
+    // The common case first: one node reaches the vCPU slots and one the memory (not necessarily the
+    // same one), so the bound is 1 (or the layout's guest nodes) without sorting capacities.
+    let maxCpu = 0;
+    let maxMem = 0;
+    for (const id of this.cpuNodeIds) {
+      const c = this.cpuCap(id);
+      const m = this.memCap(id);
+      if (c > maxCpu) maxCpu = c;
+      if (m > maxMem) maxMem = m;
+    }
+    if (maxCpu >= this.slots && (this.separateMemory || maxMem >= this.request.memory)) return Math.max(1, this.separateMemory ? 1 : (this.request.layout?.length ?? 1));
     const k = fewestToReach(this.cpuNodeIds, (id) => this.cpuCap(id), this.slots);
     if (!Number.isFinite(k) || this.separateMemory) return Number.isFinite(k) ? Math.max(1, k) : k;
     const j = fewestToReach(this.cpuNodeIds, (id) => this.memCap(id), this.request.memory);

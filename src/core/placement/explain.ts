@@ -51,7 +51,8 @@ export function buildPlacement(d: Decision, a: Assignment, options: PlaceOptions
   const policy = d.policy.name;
   const { ctx, choice, modes, pages } = d;
   const ev = choice.evaluation;
-  const request = ctx.request;
+  // The decision's request (a decision memoised for another VM of the same shape has its context's).
+  const request = d.request;
   const nodes = d.nodes;
   const memoryByNode: Record<string, number> = {};
   for (const m of ev.memory) memoryByNode[String(m.node)] = m.bytes;

@@ -28,10 +28,11 @@
  * plain dedicated request.
  */
 import type { Topology } from '../topology/model.js';
-import type { HostCapacity, NodeCapacity } from './capacity.js';
+import { type HostCapacity, type ModeCaps, type NodeCapacity, memCapsOf, modeCapsOf } from './capacity.js';
+import type { CpuMode } from './context.js';
 import type { DeviceSlot } from './devices.js';
 import { type Allocation, type HostReserve, type HostState, StateError, defaultReserve } from './state.js';
-import { topologyIndex } from './topology-index.js';
+import { nodeRows, topologyIndex } from './topology-index.js';
 
 /** What a ledger node knows of its node from the topology alone (shared by every ledger of the topology). */
 interface NodeShape {
@@ -201,6 +202,11 @@ export class HostLedger implements HostCapacity {
   readonly pageFree: Float64Array;
   /** The same over the nodes that still have a free PU (choosers whose every node runs a vCPU). */
   readonly liveFree: Float64Array;
+  /** Per-mode and per-page-size capacities of the current version (built on first use after a change). */
+  private readonly modeCache = new Map<CpuMode, ModeCaps>();
+  private readonly memCache = new Map<number, number[]>();
+  /** Free bytes of every page size per node index (counted nodes), kept on every change. */
+  private readonly nodeBytes: Float64Array;
   /** Allocations in name order (the state's order). */
   private readonly list: Allocation[] = [];
   private readonly byName = new Map<string, Allocation>();
@@ -252,12 +258,14 @@ export class HostLedger implements HostCapacity {
     this.liveFree = new Float64Array(this.pageSizes.length);
     this.nodePageFree = new Float64Array(this.pageSizes.length * count);
     this.nodeFreePus = new Int32Array(count);
+    this.nodeBytes = new Float64Array(count);
     for (let i = 0; i < count; i++) {
       if (!shape.counted[i]) continue;
       const n = this.nodes[i] as LedgerNode;
       this.nodeFreePus[i] = n.totalPus;
       this.freeSlots += n.totalPus;
       for (let k = 0; k < this.pageSizes.length; k++) this.nodePageFree[k * count + i] = this.freeAt(n, this.pageSizes[k] as number);
+      this.sumBytes(i);
     }
     for (const c of reserve.cpus) this.hold(c, 1);
     this.reload();
@@ -404,11 +412,53 @@ export class HostLedger implements HostCapacity {
     return best;
   }
 
-  /** Free PUs and free bytes (all page sizes) of a node, by node index, without a rebuild. */
+  /** Free PUs and free bytes (all page sizes) of a counted node, by node index, without a rebuild. */
   nodeFree(i: number): { pus: number; bytes: number } {
+    return { pus: this.nodeFreePus[i] as number, bytes: this.nodeBytes[i] as number };
+  }
+
+  /** Free PUs of a counted node, by node index (0 for nodes not counted). */
+  freePusAt(i: number): number {
+    return this.nodeFreePus[i] as number;
+  }
+
+  /** Free bytes (all page sizes) of a counted node, by node index (0 for nodes not counted). */
+  freeBytesAt(i: number): number {
+    return this.nodeBytes[i] as number;
+  }
+
+  /** True when one counted node has at least `pus` free PUs and `bytes` free bytes (all page sizes). */
+  oneNodeFits(pus: number, bytes: number): boolean {
+    for (let i = 0; i < this.nodes.length; i++) if ((this.nodeFreePus[i] as number) >= pus && (this.nodeBytes[i] as number) >= bytes && this.shape.counted[i]) return true;
+    return false;
+  }
+
+  /** Per-node capacities in a CPU mode (cached until the next change). */
+  modeCaps(mode: CpuMode): ModeCaps {
+    let caps = this.modeCache.get(mode);
+    if (!caps) {
+      this.refresh();
+      this.modeCache.set(mode, (caps = modeCapsOf(this.nodes, nodeRows(this.topology).length, mode)));
+    }
+    return caps;
+  }
+
+  /** Free bytes of a page size per node id (cached until the next change). */
+  memCaps(pageSize: number): number[] {
+    let caps = this.memCache.get(pageSize);
+    if (!caps) {
+      this.refresh();
+      this.memCache.set(pageSize, (caps = memCapsOf(this.nodes, nodeRows(this.topology).length, pageSize)));
+    }
+    return caps;
+  }
+
+  /** Recomputes a counted node's free bytes over page sizes. */
+  private sumBytes(i: number): void {
+    const count = this.nodes.length;
     let bytes = 0;
-    for (let k = 0; k < this.pageSizes.length; k++) bytes += this.nodePageFree[k * this.nodes.length + i] as number;
-    return { pus: this.nodeFreePus[i] as number, bytes };
+    for (let k = 0; k < this.pageSizes.length; k++) bytes += this.nodePageFree[k * count + i] as number;
+    this.nodeBytes[i] = bytes;
   }
 
   /** True for a node index counted in the running totals (DRAM with CPUs). */
@@ -531,7 +581,10 @@ export class HostLedger implements HostCapacity {
       used[i] = (used[i] as number) + sign * m.bytes;
       this.touch(i);
       const k = this.pageSizes.indexOf(m.pageSize);
-      if (k >= 0 && this.shape.counted[i]) this.nodePageFree[k * count + i] = this.freeAt(this.nodes[i] as LedgerNode, m.pageSize);
+      if (k >= 0 && this.shape.counted[i]) {
+        this.nodePageFree[k * count + i] = this.freeAt(this.nodes[i] as LedgerNode, m.pageSize);
+        this.sumBytes(i);
+      }
     }
     if (!this.bulk) this.retotal();
     if (a.devices.length > 0) {
@@ -549,6 +602,8 @@ export class HostLedger implements HostCapacity {
   private changed(): void {
     this.version++;
     this.snapshot = null;
+    if (this.modeCache.size > 0) this.modeCache.clear();
+    if (this.memCache.size > 0) this.memCache.clear();
     this.#owner = null;
     if (this.memo.size > 0) this.memo.clear();
   }

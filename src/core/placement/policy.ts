@@ -67,10 +67,11 @@ export interface PlacementPolicy {
   /** Why the peer has its node limit (the refusal's detail). */
   limitWhy: string;
   /**
-   * True when every node set the chooser keeps is judged by the context's `evaluate` (each node of a
-   * set runs at least one vCPU; DRAM memory only on the set's nodes): the fleet may then prune hosts
-   * on the memory of nodes with a free PU only (`HostLedger.mayHold`). False for choosers that build
-   * placements of their own (interleave puts memory on every node).
+   * True when the evaluation of every choice is the context's `evaluate` of its node set (each node
+   * of a set runs at least one vCPU; DRAM memory only on the set's nodes): the fleet may then prune
+   * hosts on the memory of nodes with a free PU only (`HostLedger.mayHold`), and rebuild a
+   * remembered decision from its node set. False for choosers that build placements of their own
+   * (interleave puts memory on every node).
    */
   sets: boolean;
   /** Places one VM on a host state (the kernel's `place` with this policy). */
@@ -92,7 +93,7 @@ export function definePolicy(name: string, description: string, choose: ChooseNo
     choose,
     nodeLimit: options.nodeLimit ?? Number.POSITIVE_INFINITY,
     limitWhy: options.limitWhy ?? '',
-    sets: options.sets ?? false,
+    sets: options.sets ?? true,
     place: (request, state, opts = {}) => placeWith(policy, request, state, opts),
   };
   return policy;

@@ -223,6 +223,8 @@ function quickSingle(ctx: PlacementContext, id: number, needMem: number): SetEva
   return fitsSimply(ctx, id, needMem) ? { ok: true, nodes: [id], parts: [], memory: [], cost: 1, missingPreferred: 0, shortfalls: [] } : null;
 }
 
+const leanFacts: SingleNodeFacts = { node: undefined, mode: 'thread', cpuCap: 0, memCap: 0, cost: 1, missingPreferred: 0 };
+
 /** The lean single-node choice: the same node, evaluation and score as the full one, scores kept as numbers until the winner. */
 function chooseSingleLean(ctx: PlacementContext, maxDevices: number): NodeChoice | null {
   const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
@@ -243,7 +245,14 @@ function chooseSingleLean(ctx: PlacementContext, maxDevices: number): NodeChoice
       cost = ev.cost;
       missing = ev.missingPreferred;
     }
-    const score = singleNodeTotal(factsOf(ctx, n.id, cost, missing), scope);
+    // Scratch facts (judging is synchronous): no object per node.
+    leanFacts.node = n;
+    leanFacts.mode = ctx.mode;
+    leanFacts.cpuCap = ctx.cpuCap(n.id);
+    leanFacts.memCap = ctx.memCap(n.id);
+    leanFacts.cost = cost;
+    leanFacts.missingPreferred = missing;
+    const score = singleNodeTotal(leanFacts, scope);
     // Nodes come in ascending id order: a later node wins only with a strictly lower score.
     if (bestId < 0 || score < bestScore) {
       bestId = n.id;
@@ -253,6 +262,7 @@ function chooseSingleLean(ctx: PlacementContext, maxDevices: number): NodeChoice
       bestScore = score;
     }
   }
+  leanFacts.node = undefined;
   if (bestId < 0) return null;
   const ev = bestEv ?? ctx.evaluate([bestId]);
   if (!ev.ok) throw new Error(`internal: node ${bestId} passed the capacity check but not evaluation`);
@@ -649,5 +659,4 @@ export const numaplanPolicy: PlacementPolicy = definePolicy(
   'numaplan',
   'one node when it fits (scored: device locality, best fit, device-less off device-rich nodes, socket balance), else the fewest, closest nodes; joint CPU/memory/huge-page/device decision',
   chooseNumaplan,
-  { sets: true },
 );
