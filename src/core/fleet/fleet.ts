@@ -127,8 +127,7 @@ type Remembered = { key: HostKey; mode: CpuMode; pageSize: number; set: number[]
  * ledger drops its memo on every change): a decision does not depend on the VM's name, so the
  * remembered verdict holds for another VM of the same shape.
  */
-function verdictOn(policy: PlacementPolicy, request: VmRequest, ledger: HostLedger, detail: boolean): Verdict {
-  const shape = detail ? null : shapeKey(policy, request);
+function verdictOn(policy: PlacementPolicy, request: VmRequest, ledger: HostLedger, detail: boolean, shape: string | null): Verdict {
   if (shape !== null && !ledger.has(request.name)) {
     const hit = ledger.memo.get(shape) as Remembered | undefined;
     if (hit !== undefined) return { key: hit === null ? null : hit.key, made: null };
@@ -140,8 +139,7 @@ function verdictOn(policy: PlacementPolicy, request: VmRequest, ledger: HostLedg
 }
 
 /** The decision a remembered verdict stands for, rebuilt from its node set when it has one, else decided again. */
-function revive(policy: PlacementPolicy, request: VmRequest, ledger: HostLedger, detail: boolean): Decision | Refusal {
-  const shape = detail ? null : shapeKey(policy, request);
+function revive(policy: PlacementPolicy, request: VmRequest, ledger: HostLedger, detail: boolean, shape: string | null): Decision | Refusal {
   const hit = shape === null ? undefined : (ledger.memo.get(shape) as Remembered | undefined);
   if (!hit || hit.set === null || request.devices.length > 0) return decide(policy, request, ledger, { detail });
   const capacity = ledger.capacity();
@@ -333,6 +331,8 @@ export class Fleet {
     const need = needOf(request);
     const select = options.select ?? 'rank';
     const detail = options.detail === true;
+    // The request's shape, the key of every host's memo (computed once per request).
+    const shape = detail ? null : shapeKey(policy, request);
     const refusedBy: { host: FleetHost; made: Decision | Refusal | null }[] = [];
     let considered = 0;
     let best: { host: FleetHost; key: HostKey; made: Decision | Refusal | null } | null = null;
@@ -341,7 +341,7 @@ export class Fleet {
       // The page totals bound every placement of a plain dedicated DRAM request: below them, the policy refuses.
       if (need.plain && !host.ledger.mayHold(need.cpu, request.memory, request.pageSize, policy.sets)) return true;
       considered++;
-      const v = verdictOn(policy, request, host.ledger, detail);
+      const v = verdictOn(policy, request, host.ledger, detail, shape);
       if (v.key === null) {
         if (refusedBy.length < REPORTED_REFUSALS) refusedBy.push({ host, made: v.made });
         return true;
@@ -375,7 +375,7 @@ export class Fleet {
     // The winner's decision (decided again when its verdict came from the memo: same host, same result).
     const chosen = best as { host: FleetHost; key: HostKey; made: Decision | Refusal | null } | null;
     if (chosen) {
-      const d = chosen.made ?? revive(policy, request, chosen.host.ledger, detail);
+      const d = chosen.made ?? revive(policy, request, chosen.host.ledger, detail, shape);
       if (!d.ok) throw new Error(`internal: ${policy.name} remembered ${chosen.host.name} as fit for ${request.name}, but refuses it now`);
       return { ok: true, host: chosen.host, decision: d, key: chosen.key, considered };
     }

@@ -565,6 +565,8 @@ export function k8sChooser(kind: K8sPolicyKind, preferClosest: boolean, name: st
     const nodes = ctx.cpuNodes.map((c) => c.id);
     const n = nodes.length;
     if (n === 0) return null;
+    // Every choice below is an evaluation that holds the VM: none can when all the free capacity together does not.
+    if (!Number.isFinite(ctx.minNodes())) return null;
     let providers = providerSets(ctx);
     if (kind === 'single-numa-node') providers = filterSingleNuma(providers);
     const { hint, permutations } = mergeHintSets(providers, n, { preferClosest: preferClosest && kind !== 'single-numa-node', distance: (a, b) => ctx.distance(nodes[a] as number, nodes[b] as number) });

@@ -103,6 +103,8 @@ export function chooseLibxl(ctx: PlacementContext): NodeChoice | null {
   if (explicit !== undefined) return explicit;
   const nodes = ctx.cpuNodes;
   if (nodes.length === 0) return null;
+  // Every choice below is an evaluation that holds the VM: none can when all the free capacity together does not.
+  if (!Number.isFinite(ctx.minNodes())) return null;
   const topo = ctx.topology;
   const pusPerNode = nodePuCounts(topo);
   const uniform = pusPerNode.every((c) => c === pusPerNode[0]) && (pusPerNode[0] ?? 0) > 0;

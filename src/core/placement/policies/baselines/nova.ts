@@ -65,6 +65,8 @@ export function novaChooser(strategy: NovaStrategy, name: string): (ctx: Placeme
     let capHit = false;
     const explicit = explicitChoice(ctx, name);
     if (explicit !== undefined) return explicit;
+    // Every choice below is an evaluation that holds the VM: none can when all the free capacity together does not.
+    if (!Number.isFinite(ctx.minNodes())) return null;
     const host = novaCellOrder(ctx, strategy);
     const cells = novaInstanceCells(ctx);
     const k = cells.length;
