@@ -169,6 +169,8 @@ export interface FleetDecideOptions {
   select?: HostSelection;
   /** Ask the policy for the explanation's detail on every host (default: only the caller explains the winner). */
   detail?: boolean;
+  /** Record every host the policy decided on, with its decision or refusal (a dry run that reports them all). */
+  trace?: { host: FleetHost; made: Decision | Refusal }[];
 }
 
 /** The fleet: hosts, their ledgers, and the indexes. */
@@ -332,7 +334,8 @@ export class Fleet {
     const select = options.select ?? 'rank';
     const detail = options.detail === true;
     // The request's shape, the key of every host's memo (computed once per request).
-    const shape = detail ? null : shapeKey(policy, request);
+    const trace = options.trace;
+    const shape = detail || trace ? null : shapeKey(policy, request);
     const refusedBy: { host: FleetHost; made: Decision | Refusal | null }[] = [];
     let considered = 0;
     let best: { host: FleetHost; key: HostKey; made: Decision | Refusal | null } | null = null;
@@ -342,6 +345,7 @@ export class Fleet {
       if (need.plain && !host.ledger.mayHold(need.cpu, request.memory, request.pageSize, policy.sets)) return true;
       considered++;
       const v = verdictOn(policy, request, host.ledger, detail, shape);
+      if (trace && v.made) trace.push({ host, made: v.made });
       if (v.key === null) {
         if (refusedBy.length < REPORTED_REFUSALS) refusedBy.push({ host, made: v.made });
         return true;
@@ -355,6 +359,7 @@ export class Fleet {
       if (host) {
         considered++;
         const d = decide(policy, request, host.ledger, { detail });
+        trace?.push({ host, made: d });
         if (d.ok) best = { host, key: hostKey(d), made: d };
         else refusedBy.push({ host, made: d });
       }
