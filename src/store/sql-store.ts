@@ -68,6 +68,8 @@ export interface Backend {
   isUniqueViolation(err: unknown): boolean;
   /** True for "locked, try again" errors (SQLite busy). */
   isBusy(err: unknown): boolean;
+  /** A group-commit transaction run by the driver itself (SQLite: prepared statements, no query builder); absent, the shared one. */
+  batch?<T>(body: (b: FleetBatch) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -520,6 +522,7 @@ export class SqlStore implements FleetStore {
     const deadline = Date.now() + BUSY_RETRY_MS;
     for (;;) {
       try {
+        if (this.backend.batch) return await this.backend.batch(body);
         if (this.kind === 'sqlite') {
           // BEGIN IMMEDIATE: the write lock from the start, so that generations read stay current.
           return await this.db.connection().execute(async (conn) => {
