@@ -10,7 +10,8 @@
  * explain:  POST /api/v1/explain with the same body; 200 expected
  * register: PUT /api/v1/hosts/host-<i> for i in [0, --hosts) with the body of --body, each once
  * Clients are spread over the URLs round robin. Prints one JSON line: requests answered in the
- * measured window, its length, latency percentiles, and the first unexpected answer if any.
+ * measured window (`answered`) and in all (`total`, with the warm-up), the window's length, latency
+ * percentiles, and the first unexpected answer if any.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -64,6 +65,7 @@ let seq = 0;
 let nextHost = 0;
 const latencies: number[] = [];
 let answered = 0;
+let total = 0;
 let unexpected: string | null = null;
 let measuring = false;
 let stop = false;
@@ -91,6 +93,7 @@ async function client(k: number): Promise<void> {
     const r = await request(k, method, path, body);
     const ms = performance.now() - t0;
     if (r.status !== want && !(mode === 'register' && r.status === 200)) unexpected ??= `${r.status} ${r.text.slice(0, 300)}`;
+    total++;
     if (measuring || mode === 'register') {
       answered++;
       latencies.push(ms);
@@ -113,5 +116,5 @@ await Promise.all(running);
 const elapsed = (mode === 'register' ? performance.now() : end) - start;
 latencies.sort((a, b) => a - b);
 const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
-process.stdout.write(`${JSON.stringify({ answered, elapsedMs: elapsed, p50: q(0.5), p99: q(0.99), unexpected })}\n`);
+process.stdout.write(`${JSON.stringify({ answered, total, elapsedMs: elapsed, p50: q(0.5), p99: q(0.99), unexpected })}\n`);
 for (const a of agents) a.destroy();
