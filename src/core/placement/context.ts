@@ -89,6 +89,12 @@ export interface PlacementContext {
    */
   quickEvaluate(nodes: readonly number[]): SetEvaluation;
   /**
+   * quickEvaluate's verdict as a number, allocating nothing: the cost of a set that holds the VM,
+   * +Infinity for one that does not, null when the request needs the full evaluation (then call
+   * quickEvaluate or evaluate).
+   */
+  quickCost(nodes: readonly number[]): number | null;
+  /**
    * For an explicit guest layout: why no assignment of guest nodes to distinct nodes of `nodes`
    * fits (per guest node that fits on none of them, what it lacks on the closest; else the set as a
    * whole); empty when an assignment fits or the request has no layout.

@@ -453,8 +453,24 @@ export class Evaluator implements PlacementContext {
    * builds only its result, without parts, grants or shortfalls.
    */
   quickEvaluate(set: readonly number[]): SetEvaluation {
+    const cost = this.quickCost(set);
+    if (cost === null) return this.evaluate(set);
     const len = set.length;
-    if (!this.quickable || len === 0 || len > QUICK_MAX) return this.evaluate(set);
+    const nodes = new Array<number>(len);
+    for (let i = 0; i < len; i++) nodes[i] = qIds[i] as number;
+    if (cost === Number.POSITIVE_INFINITY) return quickFail(nodes);
+    return { ok: true, nodes, parts: [], memory: [], cost, missingPreferred: 0, shortfalls: NO_SHORTFALLS };
+  }
+
+  /**
+   * `quickEvaluate`'s verdict as a number, allocating nothing: the cost, +Infinity when the set does
+   * not hold the VM, null when the request needs the full evaluation (layout, memory tier, devices,
+   * a node given twice, more than QUICK_MAX nodes). Leaves the set's ids, ascending, in scratch for
+   * quickEvaluate.
+   */
+  quickCost(set: readonly number[]): number | null {
+    const len = set.length;
+    if (!this.quickable || len === 0 || len > QUICK_MAX) return null;
     const request = this.request;
     const mode = this.mode;
     const slots = this.slots;
@@ -468,9 +484,8 @@ export class Evaluator implements PlacementContext {
       }
       qIds[j] = v;
     }
-    for (let i = 1; i < len; i++) if (qIds[i] === qIds[i - 1]) return this.evaluate(set);
-    const nodes = new Array<number>(len);
-    for (let i = 0; i < len; i++) nodes[i] = qIds[i] as number;
+    for (let i = 1; i < len; i++) if (qIds[i] === qIds[i - 1]) return null;
+    const nodes = qIds;
     let unit = 1;
     if (mode === 'fill') unit = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < len; i++) {
@@ -479,33 +494,28 @@ export class Evaluator implements PlacementContext {
       qMcaps[i] = this.memCap(id);
       if (mode === 'fill') unit = Math.max(unit, this.unitOf(id));
     }
+    const INF = Number.POSITIVE_INFINITY;
     if (len === 1) {
-      if (!(slots <= (qCaps[0] as number))) return quickFail(nodes);
+      if (!(slots <= (qCaps[0] as number))) return INF;
       qSplit[0] = slots;
-    } else if (!waterFillInto(slots, qCaps, len, unit, qSplit, qUnits, qOrder)) return quickFail(nodes);
-    for (let i = 0; i < len; i++) if (qSplit[i] === 0) return quickFail(nodes);
+    } else if (!waterFillInto(slots, qCaps, len, unit, qSplit, qUnits, qOrder)) return INF;
+    for (let i = 0; i < len; i++) if (qSplit[i] === 0) return INF;
     const primary = this.primaryOf(qSplit, nodes, len);
-    if (primary < 0) return quickFail(nodes);
+    if (primary < 0) return INF;
     const emulator = this.emulator;
     for (let i = 0; i < len; i++) {
       const e = i === primary ? emulator : 0;
       qEmu[i] = e;
       qVcpus[i] = (qSplit[i] as number) - e;
-      if ((qVcpus[i] as number) <= 0) return quickFail(nodes);
+      if ((qVcpus[i] as number) <= 0) return INF;
     }
-    const byPages = (): boolean => {
-      for (let i = 0; i < len; i++) qPages[i] = Math.floor((qMcaps[i] as number) / memUnit);
-      if (!waterFillInto(request.memory / memUnit, qPages, len, 1, qShare, qUnits, qOrder)) return false;
-      for (let i = 0; i < len; i++) qShare[i] = (qShare[i] as number) * memUnit;
-      return true;
-    };
-    let share = request.numa === 'interleave' ? byPages() : (proportionalInto(request.memory, qVcpus, len, memUnit, qShare), true);
+    let share = request.numa === 'interleave' ? this.quickByPages(len) : (proportionalInto(request.memory, qVcpus, len, memUnit, qShare), true);
     if (share) {
       let over = false;
       for (let i = 0; i < len; i++) if ((qShare[i] as number) > (qMcaps[i] as number)) over = true;
-      if (over) share = byPages();
+      if (over) share = this.quickByPages(len);
     }
-    if (!share) return quickFail(nodes);
+    if (!share) return INF;
     // relativeDistance over parts (vCPUs + emulator) and memory, in node order.
     let v = 0;
     let m = 0;
@@ -530,7 +540,16 @@ export class Evaluator implements PlacementContext {
       }
       cost = rel;
     }
-    return { ok: true, nodes, parts: [], memory: [], cost, missingPreferred: 0, shortfalls: NO_SHORTFALLS };
+    return cost;
+  }
+
+  /** quickCost's memory split in whole pages as even as the nodes allow (scratch in, scratch out). */
+  private quickByPages(len: number): boolean {
+    const memUnit = this.memUnit;
+    for (let i = 0; i < len; i++) qPages[i] = Math.floor((qMcaps[i] as number) / memUnit);
+    if (!waterFillInto(this.request.memory / memUnit, qPages, len, 1, qShare, qUnits, qOrder)) return false;
+    for (let i = 0; i < len; i++) qShare[i] = (qShare[i] as number) * memUnit;
+    return true;
   }
 
   /** Why no assignment of the layout fits a set (empty when one does, or without a layout). */
