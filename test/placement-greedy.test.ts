@@ -83,29 +83,23 @@ function referenceGrownSets(ctx: PlacementContext, cands: readonly number[], k: 
   return grown.map((g) => g.ids);
 }
 
-/** The split helpers as first written. */
+/**
+ * Water filling by its definition: the largest level L with sum(min(cap, L)) at most the units; each
+ * node min(cap, L); the units left one each to the lowest positions whose capacity is above L.
+ */
 function referenceWaterFill(total: number, caps: readonly number[], unit = 1): number[] | null {
   const units = Math.ceil(total / unit);
   const capUnits = caps.map((c) => Math.floor(c / unit));
-  let sum = 0;
-  for (const c of capUnits) sum += c;
-  if (sum < units) return null;
-  const give = new Array<number>(caps.length).fill(0);
-  const order = capUnits.map((c, i) => ({ c, i })).sort((x, y) => x.c - y.c || x.i - y.i);
-  let remaining = units;
-  let left = order.length;
-  for (const { c, i } of order) {
-    const g = Math.min(c, Math.floor(remaining / left));
-    give[i] = g;
-    remaining -= g;
-    left--;
-  }
-  while (remaining > 0) {
-    for (let i = 0; remaining > 0 && i < give.length; i++) {
-      if ((give[i] as number) < (capUnits[i] as number)) {
-        give[i] = (give[i] as number) + 1;
-        remaining--;
-      }
+  if (capUnits.reduce((s, c) => s + c, 0) < units) return null;
+  const fill = (level: number): number => capUnits.reduce((s, c) => s + Math.min(c, level), 0);
+  let level = 0;
+  while (fill(level + 1) <= units && level < Math.max(...capUnits)) level++;
+  const give = capUnits.map((c) => Math.min(c, level));
+  let left = units - give.reduce((s, g) => s + g, 0);
+  for (let i = 0; left > 0 && i < give.length; i++) {
+    if ((capUnits[i] as number) > level) {
+      give[i] = (give[i] as number) + 1;
+      left--;
     }
   }
   const out = give.map((g) => g * unit);

@@ -5,9 +5,10 @@
  * capacities reach a total. Pure functions over plain numbers; the `...Into` forms write into
  * caller-owned scratch arrays so that ranking many node sets allocates nothing.
  *
- * Remainders: water filling hands out even shares in order of capacity (smallest first), so what
- * an even share leaves over goes to the positions with the most capacity; proportional splits give
- * remainder pages to the first entries.
+ * Remainders: water filling gives nodes that cannot take an even share all they can, the others an
+ * even share, and what an even share leaves over one unit each to the lowest positions (for a node
+ * set in ascending ids: the lowest node ids); proportional splits give remainder pages to the first
+ * entries.
  */
 
 /** Spreads `total` over capacities as evenly as they allow, in units of `unit`. Null if it cannot. */
@@ -28,24 +29,30 @@ export function waterFillInto(total: number, caps: ArrayLike<number>, len: numbe
     const c = Math.floor((caps[i] as number) / unit);
     capUnits[i] = c;
     sum += c;
+    out[i] = -1;
   }
   if (sum < units) return false;
   orderInto(capUnits, len, order);
+  // Smallest capacities first: a node that cannot take the even share of what is left takes all it can.
   let remaining = units;
   let left = len;
   for (let k = 0; k < len; k++) {
     const i = order[k] as number;
-    const g = Math.min(capUnits[i] as number, Math.floor(remaining / left));
-    out[i] = g;
-    remaining -= g;
+    const c = capUnits[i] as number;
+    if (c > Math.floor(remaining / left)) break;
+    out[i] = c;
+    remaining -= c;
     left--;
   }
-  while (remaining > 0) {
-    for (let i = 0; remaining > 0 && i < len; i++) {
-      if ((out[i] as number) < (capUnits[i] as number)) {
-        out[i] = (out[i] as number) + 1;
-        remaining--;
-      }
+  // The others share the rest evenly; what an even share leaves over goes one unit each to the
+  // lowest positions among them (each has room: its capacity is above the even share).
+  if (left > 0) {
+    const level = Math.floor(remaining / left);
+    let extra = remaining - level * left;
+    for (let i = 0; i < len; i++) {
+      if ((out[i] as number) >= 0) continue;
+      out[i] = level + (extra > 0 ? 1 : 0);
+      if (extra > 0) extra--;
     }
   }
   for (let i = 0; i < len; i++) out[i] = (out[i] as number) * unit;
