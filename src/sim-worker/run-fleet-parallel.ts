@@ -14,6 +14,8 @@ import { workerScript } from './run-parallel.js';
 export interface FleetParallelOptions {
   trace: FleetTraceSource;
   hosts: FleetWorkerData['hosts'];
+  /** The published benchmark's split rule (see `splitAbove`), applied to the trace in every worker. */
+  splitAboveBytes?: number;
   policies: readonly string[];
   horizon?: number;
   samples: number;
@@ -41,6 +43,7 @@ export async function runFleetParallel(options: FleetParallelOptions): Promise<F
       const data: FleetWorkerData = {
         trace: options.trace,
         hosts: options.hosts,
+        splitAboveBytes: options.splitAboveBytes ?? null,
         horizon: options.horizon ?? null,
         samples: options.samples,
         tasks: tasks.filter((_, i) => i % n === w),

@@ -234,6 +234,7 @@ export class HostLedger implements HostCapacity {
   /** While building from a state: totals are brought up to date once at the end. */
   private bulk = false;
   #owner: Map<number, string> | null = null;
+  #totals: { pus: number; bytes: number } | null = null;
 
   /** A ledger of a host with nothing placed: the given reserve, or the default one. */
   constructor(topology: Topology, reserve: HostReserve = defaultReserve(topology)) {
@@ -459,6 +460,17 @@ export class HostLedger implements HostCapacity {
     let bytes = 0;
     for (let k = 0; k < this.pageSizes.length; k++) bytes += this.nodePageFree[k * count + i] as number;
     this.nodeBytes[i] = bytes;
+  }
+
+  /** What the counted nodes offer when nothing is placed: usable PUs outside the reserve, and bytes of every page size. */
+  totals(): { pus: number; bytes: number } {
+    if (!this.#totals) {
+      const empty = new HostLedger(this.topology, this.reserve);
+      let bytes = 0;
+      for (let i = 0; i < empty.nodes.length; i++) if (empty.isCounted(i)) bytes += empty.freeBytesAt(i);
+      this.#totals = { pus: empty.freeSlots, bytes };
+    }
+    return this.#totals;
   }
 
   /** True for a node index counted in the running totals (DRAM with CPUs). */

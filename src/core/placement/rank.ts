@@ -7,7 +7,10 @@
  *      it: 1 = all local);
  *   2. nodes the VM uses;
  *   3. requested devices that are not on the VM's nodes;
- *   4. the policy's score of its choice (the weighted sum of its score terms: for numaplan's one-node
+ *   4. how much of the host stays free once the VM is placed (free PUs / PUs + free bytes / bytes,
+ *      over the DRAM nodes with CPUs): the fullest host first, best fit at the host level, which
+ *      keeps emptier hosts whole for the VMs that need a host's every node;
+ *   5. the policy's score of its choice (the weighted sum of its score terms: for numaplan's one-node
  *      choices best fit, device richness and socket balance).
  *
  * Two keys within 1e-12 of each other on every term are equal, and the caller's candidate order
@@ -17,8 +20,8 @@
 import { SLIT_LOCAL, latencyDistance, weightedDistance } from '../cost/model.js';
 import type { Decision } from './decide.js';
 
-/** A host's rank key for a decision: [latency ratio, nodes, non-local devices, score]. */
-export type HostKey = readonly [number, number, number, number];
+/** A host's rank key for a decision: [latency ratio, nodes, non-local devices, host left free, score]. */
+export type HostKey = readonly [number, number, number, number, number];
 
 const r4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 
@@ -29,7 +32,23 @@ export function hostKey(d: Decision): HostKey {
   for (const t of d.choice.score ?? []) score += t.value * t.weight;
   let misses = 0;
   for (const x of d.assignment?.devices ?? []) if (!x.local) misses++;
-  return [latencyOf(d), d.nodes.length, misses, score];
+  return [latencyOf(d), d.nodes.length, misses, leftFree(d), score];
+}
+
+/** The host's free share once the decision is placed: free PUs / PUs + free bytes / bytes (DRAM nodes with CPUs). */
+function leftFree(d: Decision): number {
+  const l = d.ledger;
+  const ev = d.choice.evaluation;
+  let pus = 0;
+  for (const p of ev.parts) pus += p.vcpus + p.emulator;
+  let bytes = 0;
+  for (const m of ev.memory) bytes += m.bytes;
+  const totals = l.totals();
+  const cpu = totals.pus > 0 ? Math.max(0, l.freeSlots - pus) / totals.pus : 0;
+  let free = 0;
+  for (let i = 0; i < l.nodes.length; i++) if (l.isCounted(i)) free += l.freeBytesAt(i);
+  const mem = totals.bytes > 0 ? Math.max(0, free - bytes) / totals.bytes : 0;
+  return cpu + mem;
 }
 
 /** predictCost's relativeLatency of the chosen set (vCPUs without emulator pCPUs, memory grants; measured where the host is calibrated). */
