@@ -14,7 +14,7 @@
  * Both time the built JavaScript (dist/; `npm run build` first). Goal: the command under 30 s.
  */
 import { join } from 'node:path';
-import type { FleetGroup } from '../src/core/sim/fleet/fleet-state.js';
+import type { FleetGroup } from '../src/core/sim/fleet/replay.js';
 import { REPO_ROOT } from './lib/data.js';
 import { runProcess } from './lib/process.js';
 import { type SimDist, loadSimDist } from './lib/sim-dist.js';
@@ -47,7 +47,7 @@ function million(): number {
   const trace = d.synthetic.syntheticTrace({ count: 1_000_000, seed: 1, rate: d.synthetic.forLoad(0.9, vcpus) });
   const p = d.policies.fleetPolicy('numaplan');
   if (!p) throw new Error('numaplan');
-  return d.replay.replayFleet(trace, new d.state.FleetState(groups), p).accepted;
+  return d.replay.replayFleet(trace, d.replay.buildFleet(groups), p).accepted;
 }
 
 /** The CLI command; returns accepted VMs. */

@@ -30,7 +30,7 @@ async function loadDist(): Promise<void> {
   else dist = loaded;
 }
 
-function fleetGroups(d: Dist, names: readonly string[], each: number): import('../src/core/sim/fleet/fleet-state.js').FleetGroup[] {
+function fleetGroups(d: Dist, names: readonly string[], each: number): import('../src/core/sim/fleet/replay.js').FleetGroup[] {
   return names.map((n) => {
     const preset = d.presets.getPreset(n);
     if (!preset) throw new Error(`no preset ${n}`);
@@ -43,7 +43,7 @@ function fleetReplay(policy: string): number {
   const d = dist as Dist;
   const p = d.policies.fleetPolicy(policy);
   if (!p) throw new Error(policy);
-  return d.replay.replayFleet(fleetTrace as Trace, new d.state.FleetState(fleetGroups(d, ['broadwell-2s'], 100)), p).accepted;
+  return d.replay.replayFleet(fleetTrace as Trace, d.replay.buildFleet(fleetGroups(d, ['broadwell-2s'], 100)), p).accepted;
 }
 let fleetTrace: Trace | null = null;
 

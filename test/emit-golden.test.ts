@@ -33,14 +33,14 @@ const db = placed(SPEC);
 const small = placed('name=web,vcpus=4,memory=8G');
 
 describe('guest model', () => {
-  it('cells follow the vNUMA; uneven cells (10+11+11) give one socket of one-core dies (the cells\' gcd)', () => {
+  it('cells follow the vNUMA; uneven cells (11+11+10) give one socket of one-core dies (the cells\' gcd)', () => {
     const g = guestOf(db, topo);
     expect(g.cells.map((c) => [c.hostNode, c.vcpus.length, c.memory / 2 ** 30])).toMatchInlineSnapshot(`
       [
         [
           0,
-          10,
-          20,
+          11,
+          22,
         ],
         [
           1,
@@ -49,8 +49,8 @@ describe('guest model', () => {
         ],
         [
           2,
-          11,
-          22,
+          10,
+          20,
         ],
       ]
     `);
@@ -93,29 +93,29 @@ describe('golden output', () => {
           <vcpupin vcpu='7' cpuset='8'/>
           <vcpupin vcpu='8' cpuset='9'/>
           <vcpupin vcpu='9' cpuset='10'/>
-          <vcpupin vcpu='10' cpuset='24'/>
-          <vcpupin vcpu='11' cpuset='25'/>
-          <vcpupin vcpu='12' cpuset='26'/>
-          <vcpupin vcpu='13' cpuset='27'/>
-          <vcpupin vcpu='14' cpuset='28'/>
-          <vcpupin vcpu='15' cpuset='29'/>
-          <vcpupin vcpu='16' cpuset='30'/>
-          <vcpupin vcpu='17' cpuset='31'/>
-          <vcpupin vcpu='18' cpuset='32'/>
-          <vcpupin vcpu='19' cpuset='33'/>
-          <vcpupin vcpu='20' cpuset='34'/>
-          <vcpupin vcpu='21' cpuset='48'/>
-          <vcpupin vcpu='22' cpuset='49'/>
-          <vcpupin vcpu='23' cpuset='50'/>
-          <vcpupin vcpu='24' cpuset='51'/>
-          <vcpupin vcpu='25' cpuset='52'/>
-          <vcpupin vcpu='26' cpuset='53'/>
-          <vcpupin vcpu='27' cpuset='54'/>
-          <vcpupin vcpu='28' cpuset='55'/>
-          <vcpupin vcpu='29' cpuset='56'/>
-          <vcpupin vcpu='30' cpuset='57'/>
-          <vcpupin vcpu='31' cpuset='58'/>
-          <emulatorpin cpuset='1-10,24-34,48-58'/>
+          <vcpupin vcpu='10' cpuset='11'/>
+          <vcpupin vcpu='11' cpuset='24'/>
+          <vcpupin vcpu='12' cpuset='25'/>
+          <vcpupin vcpu='13' cpuset='26'/>
+          <vcpupin vcpu='14' cpuset='27'/>
+          <vcpupin vcpu='15' cpuset='28'/>
+          <vcpupin vcpu='16' cpuset='29'/>
+          <vcpupin vcpu='17' cpuset='30'/>
+          <vcpupin vcpu='18' cpuset='31'/>
+          <vcpupin vcpu='19' cpuset='32'/>
+          <vcpupin vcpu='20' cpuset='33'/>
+          <vcpupin vcpu='21' cpuset='34'/>
+          <vcpupin vcpu='22' cpuset='48'/>
+          <vcpupin vcpu='23' cpuset='49'/>
+          <vcpupin vcpu='24' cpuset='50'/>
+          <vcpupin vcpu='25' cpuset='51'/>
+          <vcpupin vcpu='26' cpuset='52'/>
+          <vcpupin vcpu='27' cpuset='53'/>
+          <vcpupin vcpu='28' cpuset='54'/>
+          <vcpupin vcpu='29' cpuset='55'/>
+          <vcpupin vcpu='30' cpuset='56'/>
+          <vcpupin vcpu='31' cpuset='57'/>
+          <emulatorpin cpuset='1-11,24-34,48-57'/>
         </cputune>
         <numatune>
           <memory mode='strict' nodeset='0-2'/>
@@ -133,21 +133,21 @@ describe('golden output', () => {
         <cpu mode='host-passthrough' check='none'>
           <topology sockets='1' dies='32' cores='1' threads='1'/>
           <numa>
-            <cell id='0' cpus='0-9' memory='20971520' unit='KiB'>
+            <cell id='0' cpus='0-10' memory='23068672' unit='KiB'>
               <distances>
                 <sibling id='0' value='10'/>
                 <sibling id='1' value='12'/>
                 <sibling id='2' value='12'/>
               </distances>
             </cell>
-            <cell id='1' cpus='10-20' memory='23068672' unit='KiB'>
+            <cell id='1' cpus='11-21' memory='23068672' unit='KiB'>
               <distances>
                 <sibling id='0' value='12'/>
                 <sibling id='1' value='10'/>
                 <sibling id='2' value='12'/>
               </distances>
             </cell>
-            <cell id='2' cpus='21-31' memory='23068672' unit='KiB'>
+            <cell id='2' cpus='22-31' memory='20971520' unit='KiB'>
               <distances>
                 <sibling id='0' value='12'/>
                 <sibling id='1' value='12'/>
@@ -218,11 +218,11 @@ describe('golden output', () => {
         "-m",
         "64G",
         "-object",
-        "memory-backend-memfd,id=mem0,size=20G,hugetlb=on,hugetlbsize=2M,prealloc=on,host-nodes=0,policy=bind",
+        "memory-backend-memfd,id=mem0,size=22G,hugetlb=on,hugetlbsize=2M,prealloc=on,host-nodes=0,policy=bind",
         "-object",
         "memory-backend-memfd,id=mem1,size=22G,hugetlb=on,hugetlbsize=2M,prealloc=on,host-nodes=1,policy=bind",
         "-object",
-        "memory-backend-memfd,id=mem2,size=22G,hugetlb=on,hugetlbsize=2M,prealloc=on,host-nodes=2,policy=bind",
+        "memory-backend-memfd,id=mem2,size=20G,hugetlb=on,hugetlbsize=2M,prealloc=on,host-nodes=2,policy=bind",
         "-numa",
         "node,nodeid=0,memdev=mem0",
         "-numa",
@@ -250,7 +250,7 @@ describe('golden output', () => {
         "-numa",
         "cpu,node-id=0,socket-id=0,die-id=9",
         "-numa",
-        "cpu,node-id=1,socket-id=0,die-id=10",
+        "cpu,node-id=0,socket-id=0,die-id=10",
         "-numa",
         "cpu,node-id=1,socket-id=0,die-id=11",
         "-numa",
@@ -272,7 +272,7 @@ describe('golden output', () => {
         "-numa",
         "cpu,node-id=1,socket-id=0,die-id=20",
         "-numa",
-        "cpu,node-id=2,socket-id=0,die-id=21",
+        "cpu,node-id=1,socket-id=0,die-id=21",
         "-numa",
         "cpu,node-id=2,socket-id=0,die-id=22",
         "-numa",
@@ -343,9 +343,9 @@ describe('golden output', () => {
     const q = emitQemu(db, topo, { hostBinding: false, hugePageBackend: 'memfd' });
     expect(q.argv.filter((a) => a.startsWith('memory-backend'))).toMatchInlineSnapshot(`
       [
-        "memory-backend-memfd,id=mem0,size=20G,hugetlb=on,hugetlbsize=2M,prealloc=on",
+        "memory-backend-memfd,id=mem0,size=22G,hugetlb=on,hugetlbsize=2M,prealloc=on",
         "memory-backend-memfd,id=mem1,size=22G,hugetlb=on,hugetlbsize=2M,prealloc=on",
-        "memory-backend-memfd,id=mem2,size=22G,hugetlb=on,hugetlbsize=2M,prealloc=on",
+        "memory-backend-memfd,id=mem2,size=20G,hugetlb=on,hugetlbsize=2M,prealloc=on",
       ]
     `);
   });
@@ -355,11 +355,11 @@ describe('golden output', () => {
       type = "hvm"
       vcpus = 32
       memory = 65536
-      cpus = [ "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "24", "25", "26", "27", "28", "29", "30", "31", "32", "33", "34", "48", "49", "50", "51", "52", "53", "54", "55", "56", "57", "58" ]
+      cpus = [ "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "24", "25", "26", "27", "28", "29", "30", "31", "32", "33", "34", "48", "49", "50", "51", "52", "53", "54", "55", "56", "57" ]
       vnuma = [
-          [ "pnode=0", "size=20480", "vcpus=0-9", "vdistances=10,12,12" ],
-          [ "pnode=1", "size=22528", "vcpus=10-20", "vdistances=12,10,12" ],
-          [ "pnode=2", "size=22528", "vcpus=21-31", "vdistances=12,12,10" ]
+          [ "pnode=0", "size=22528", "vcpus=0-10", "vdistances=10,12,12" ],
+          [ "pnode=1", "size=22528", "vcpus=11-21", "vdistances=12,10,12" ],
+          [ "pnode=2", "size=20480", "vcpus=22-31", "vdistances=12,12,10" ]
       ]
       pci = [ "0000:41:00.2" ]
       "
@@ -369,17 +369,17 @@ describe('golden output', () => {
     expect(emitCloudHypervisor(db, topo)).toMatchInlineSnapshot(`
       [
         "--cpus",
-        "boot=32,topology=1:1:32:1,affinity=[0@[1],1@[2],2@[3],3@[4],4@[5],5@[6],6@[7],7@[8],8@[9],9@[10],10@[24],11@[25],12@[26],13@[27],14@[28],15@[29],16@[30],17@[31],18@[32],19@[33],20@[34],21@[48],22@[49],23@[50],24@[51],25@[52],26@[53],27@[54],28@[55],29@[56],30@[57],31@[58]]",
+        "boot=32,topology=1:1:32:1,affinity=[0@[1],1@[2],2@[3],3@[4],4@[5],5@[6],6@[7],7@[8],8@[9],9@[10],10@[11],11@[24],12@[25],13@[26],14@[27],15@[28],16@[29],17@[30],18@[31],19@[32],20@[33],21@[34],22@[48],23@[49],24@[50],25@[51],26@[52],27@[53],28@[54],29@[55],30@[56],31@[57]]",
         "--memory",
         "size=0",
         "--memory-zone",
-        "id=mem0,size=20G,host_numa_node=0,hugepages=on,hugepage_size=2M",
+        "id=mem0,size=22G,host_numa_node=0,hugepages=on,hugepage_size=2M",
         "id=mem1,size=22G,host_numa_node=1,hugepages=on,hugepage_size=2M",
-        "id=mem2,size=22G,host_numa_node=2,hugepages=on,hugepage_size=2M",
+        "id=mem2,size=20G,host_numa_node=2,hugepages=on,hugepage_size=2M",
         "--numa",
-        "guest_numa_id=0,cpus=[0-9],distances=[1@12,2@12],memory_zones=[mem0]",
-        "guest_numa_id=1,cpus=[10-20],distances=[0@12,2@12],memory_zones=[mem1]",
-        "guest_numa_id=2,cpus=[21-31],distances=[0@12,1@12],memory_zones=[mem2]",
+        "guest_numa_id=0,cpus=[0-10],distances=[1@12,2@12],memory_zones=[mem0]",
+        "guest_numa_id=1,cpus=[11-21],distances=[0@12,2@12],memory_zones=[mem1]",
+        "guest_numa_id=2,cpus=[22-31],distances=[0@12,1@12],memory_zones=[mem2]",
         "--device",
         "path=/sys/bus/pci/devices/0000:41:00.2/,id=hostdev0",
       ]
@@ -470,29 +470,29 @@ describe('merge into an existing domain', () => {
           <vcpupin vcpu="7" cpuset="8"/>
           <vcpupin vcpu="8" cpuset="9"/>
           <vcpupin vcpu="9" cpuset="10"/>
-          <vcpupin vcpu="10" cpuset="24"/>
-          <vcpupin vcpu="11" cpuset="25"/>
-          <vcpupin vcpu="12" cpuset="26"/>
-          <vcpupin vcpu="13" cpuset="27"/>
-          <vcpupin vcpu="14" cpuset="28"/>
-          <vcpupin vcpu="15" cpuset="29"/>
-          <vcpupin vcpu="16" cpuset="30"/>
-          <vcpupin vcpu="17" cpuset="31"/>
-          <vcpupin vcpu="18" cpuset="32"/>
-          <vcpupin vcpu="19" cpuset="33"/>
-          <vcpupin vcpu="20" cpuset="34"/>
-          <vcpupin vcpu="21" cpuset="48"/>
-          <vcpupin vcpu="22" cpuset="49"/>
-          <vcpupin vcpu="23" cpuset="50"/>
-          <vcpupin vcpu="24" cpuset="51"/>
-          <vcpupin vcpu="25" cpuset="52"/>
-          <vcpupin vcpu="26" cpuset="53"/>
-          <vcpupin vcpu="27" cpuset="54"/>
-          <vcpupin vcpu="28" cpuset="55"/>
-          <vcpupin vcpu="29" cpuset="56"/>
-          <vcpupin vcpu="30" cpuset="57"/>
-          <vcpupin vcpu="31" cpuset="58"/>
-          <emulatorpin cpuset="1-10,24-34,48-58"/></cputune>
+          <vcpupin vcpu="10" cpuset="11"/>
+          <vcpupin vcpu="11" cpuset="24"/>
+          <vcpupin vcpu="12" cpuset="25"/>
+          <vcpupin vcpu="13" cpuset="26"/>
+          <vcpupin vcpu="14" cpuset="27"/>
+          <vcpupin vcpu="15" cpuset="28"/>
+          <vcpupin vcpu="16" cpuset="29"/>
+          <vcpupin vcpu="17" cpuset="30"/>
+          <vcpupin vcpu="18" cpuset="31"/>
+          <vcpupin vcpu="19" cpuset="32"/>
+          <vcpupin vcpu="20" cpuset="33"/>
+          <vcpupin vcpu="21" cpuset="34"/>
+          <vcpupin vcpu="22" cpuset="48"/>
+          <vcpupin vcpu="23" cpuset="49"/>
+          <vcpupin vcpu="24" cpuset="50"/>
+          <vcpupin vcpu="25" cpuset="51"/>
+          <vcpupin vcpu="26" cpuset="52"/>
+          <vcpupin vcpu="27" cpuset="53"/>
+          <vcpupin vcpu="28" cpuset="54"/>
+          <vcpupin vcpu="29" cpuset="55"/>
+          <vcpupin vcpu="30" cpuset="56"/>
+          <vcpupin vcpu="31" cpuset="57"/>
+          <emulatorpin cpuset="1-11,24-34,48-57"/></cputune>
         
         <numatune>
           <memory mode="strict" nodeset="0-2"/>
@@ -503,21 +503,21 @@ describe('merge into an existing domain', () => {
         <cpu mode="host-model">
           <topology sockets="1" dies="32" cores="1" threads="1"/><feature policy="require" name="invtsc"/>
           <numa>
-            <cell id="0" cpus="0-9" memory="20971520" unit="KiB">
+            <cell id="0" cpus="0-10" memory="23068672" unit="KiB">
               <distances>
                 <sibling id="0" value="10"/>
                 <sibling id="1" value="12"/>
                 <sibling id="2" value="12"/>
               </distances>
             </cell>
-            <cell id="1" cpus="10-20" memory="23068672" unit="KiB">
+            <cell id="1" cpus="11-21" memory="23068672" unit="KiB">
               <distances>
                 <sibling id="0" value="12"/>
                 <sibling id="1" value="10"/>
                 <sibling id="2" value="12"/>
               </distances>
             </cell>
-            <cell id="2" cpus="21-31" memory="23068672" unit="KiB">
+            <cell id="2" cpus="22-31" memory="20971520" unit="KiB">
               <distances>
                 <sibling id="0" value="12"/>
                 <sibling id="1" value="12"/>

@@ -6,9 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { hostCapacity } from '../src/core/placement/capacity.js';
 import { makeContext } from '../src/core/placement/context.js';
-import { cpuModes, pageSizesFor } from '../src/core/placement/engine.js';
+import { cpuModes, pageSizesFor } from '../src/core/placement/decide.js';
 import { getPolicy } from '../src/core/placement/policies/index.js';
-import { chooseNumaplan, chooseNumaplanLean } from '../src/core/placement/policies/numaplan.js';
+import { chooseNumaplan } from '../src/core/placement/policies/numaplan.js';
 import { type HostState, allocationOf, createHostState } from '../src/core/placement/state.js';
 import type { VmRequest } from '../src/core/placement/request.js';
 import { listPresets } from '../src/core/topology/presets/index.js';
@@ -18,7 +18,7 @@ const request = (i: number, vcpus: number, gib: number, numa: VmRequest['numa'])
   name: `vm${i}`, vcpus, memory: gib * GIB, pageSize: 'auto', cpuPolicy: 'dedicated', smt: 'prefer', emulator: 'share', numa, tier: 'dram', devices: [],
 });
 
-describe('chooseNumaplanLean', () => {
+describe('chooseNumaplan without detail', () => {
   for (const preset of listPresets()) {
     it(`${preset.name}: same choice as chooseNumaplan`, () => {
       let state: HostState = createHostState(preset.build());
@@ -30,7 +30,7 @@ describe('chooseNumaplanLean', () => {
         for (const mode of cpuModes(req)) {
           for (const page of pageSizesFor(req, capacity)) {
             const full = chooseNumaplan(makeContext(req, state, page, mode, capacity));
-            const lean = chooseNumaplanLean(makeContext(req, state, page, mode, capacity));
+            const lean = chooseNumaplan(makeContext(req, state, page, mode, capacity), false);
             expect(lean?.evaluation ?? null).toEqual(full?.evaluation ?? null);
             expect(lean?.score ?? null).toEqual(full?.score ?? null);
             compared++;

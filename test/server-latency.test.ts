@@ -26,6 +26,8 @@ const ROUNDS = 2;
 let dir = '';
 let child: ChildProcess | null = null;
 let url = '';
+/** What the service wrote to stderr (shown when a request fails). */
+let childErr = '';
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'numaplan-latency-'));
@@ -36,6 +38,7 @@ beforeAll(async () => {
   let err = '';
   child.stderr?.on('data', (d: Buffer) => {
     err += d.toString();
+    childErr = err.slice(-4000);
   });
   url = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child?.stdout as NodeJS.ReadableStream });
@@ -130,7 +133,7 @@ describe('the service under the slowest requests', () => {
           try {
             r = await call(a.method, a.path, a.body);
           } catch (err) {
-            serverErrors.push(`${a.name}: ${(err as Error).message} (${String((err as { cause?: unknown }).cause)})`);
+            serverErrors.push(`${a.name}: ${(err as Error).message} (${String((err as { cause?: unknown }).cause)}); service stderr: ${childErr}`);
             continue;
           }
           if (r.status >= 500) serverErrors.push(`${a.name}: ${r.status} ${r.text.slice(0, 200)}`);
@@ -145,7 +148,9 @@ describe('the service under the slowest requests', () => {
     const times: number[] = [];
     while (running > 0 || times.length < PROBES) {
       const t0 = performance.now();
-      const r = await fetch(`${url}/health`);
+      const r = await fetch(`${url}/health`).catch((err: unknown) => {
+        throw new Error(`/health failed: ${String(err)}; service stderr: ${childErr}`);
+      });
       await r.text();
       times.push(performance.now() - t0);
       expect(r.status).toBe(200);

@@ -6,11 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { getPreset } from '../src/core/topology/presets/index.js';
 import { parseTrace } from '../src/core/sim/trace-parser.js';
-import { BucketIndex, MaxTree } from '../src/core/sim/fleet/bucket-index.js';
-import { type FleetGroup, FleetState } from '../src/core/sim/fleet/fleet-state.js';
 import { HostSpecError, parseHostSpec } from '../src/core/sim/fleet/host-spec.js';
 import { fleetPolicy, fleetPolicyNames } from '../src/core/sim/fleet/policies.js';
-import { replayFleet, simulateFleet } from '../src/core/sim/fleet/replay.js';
+import { type FleetGroup, buildFleet, fleetFree, replayFleet, simulateFleet } from '../src/core/sim/fleet/replay.js';
+import { allocationOfDecision } from '../src/core/placement/decide.js';
 import { toVmRequest } from '../src/core/sim/fleet/request-map.js';
 import { DEFAULT_SIZES, forLoad, meanVcpus, syntheticTrace } from '../src/core/sim/synthetic.js';
 
@@ -32,50 +31,34 @@ describe('--hosts', () => {
   });
 });
 
-describe('indexes', () => {
-  it('BucketIndex visits tightest bucket first, insertion order inside', () => {
-    const b = new BucketIndex(4);
-    b.set(0, 5);
-    b.set(1, 3);
-    b.set(2, 5);
-    b.set(3, 9);
-    b.set(1, 7);
-    const seen: number[] = [];
-    b.scan(4, (h) => (seen.push(h), true));
-    expect(seen).toEqual([0, 2, 1, 3]);
-  });
-  it('MaxTree finds the leftmost host reaching both needs', () => {
-    const t = new MaxTree(5);
-    [[1, 9], [4, 1], [4, 8], [9, 9], [0, 0]].forEach(([c, m], h) => t.set(h, c as number, m as number));
-    expect(t.leftmost(0, 3, 5)).toBe(2);
-    expect(t.leftmost(3, 3, 5)).toBe(3);
-    expect(t.leftmost(4, 1, 1)).toBe(-1);
-  });
-});
-
 describe('hand-made placements on two broadwell-2s hosts (node 0: 18 free threads after the reserve, node 1: 20)', () => {
   const trace = parseTrace('id,arrival,lifetime,vcpus,memory\na,0,100,10,8G\nb,1,100,10,8G\nc,2,100,30,16G\n', { path: 'hand.csv' });
-  it('host-first-fit: a on host 0 node 0; b does not fit node 0 (8 left) so node 1; c spreads over both nodes of host 1', () => {
-    const fleet = new FleetState([group('broadwell-2s', 2)]);
-    const p = fleetPolicy('host-first-fit');
+  const place = (fleet: ReturnType<typeof buildFleet>, name: string, i: number) => {
+    const p = fleetPolicy(name);
     if (!p) throw new Error('policy');
-    const a = p.place(fleet, trace.requests[0] as never, 0);
-    const b = p.place(fleet, trace.requests[1] as never, 1);
-    const c = p.place(fleet, trace.requests[2] as never, 2);
-    expect([a?.share.host, a?.share.nodes]).toEqual([0, [0]]);
-    expect([b?.share.host, b?.share.nodes]).toEqual([0, [1]]);
-    expect(c?.share.host).toBe(1);
-    expect(c?.share.nodes).toEqual([2, 3]);
-    expect(c?.share.cpu).toEqual([15, 15]);
+    const choice = fleet.decide(toVmRequest(trace.requests[i] as never, i), p.policy, { select: p.select });
+    if (!choice.ok) return null;
+    fleet.commit(choice.host, allocationOfDecision(choice.decision, 'committed', null));
+    return { host: choice.host.id, nodes: choice.decision.nodes, parts: choice.decision.choice.evaluation.parts.map((x) => x.vcpus), latency: choice.key[0] };
+  };
+  it('host-first-fit: a on host 0 node 0; b does not fit node 0 (8 left) so node 1; c spreads over both nodes of host 1', () => {
+    const fleet = buildFleet([group('broadwell-2s', 2)]);
+    const a = place(fleet, 'host-first-fit', 0);
+    const b = place(fleet, 'host-first-fit', 1);
+    const c = place(fleet, 'host-first-fit', 2);
+    expect([a?.host, a?.nodes]).toEqual([0, [0]]);
+    expect([b?.host, b?.nodes]).toEqual([0, [1]]);
+    expect(c?.host).toBe(1);
+    expect(c?.nodes).toEqual([0, 1]);
+    expect(c?.parts).toEqual([15, 15]);
     // half the vCPUs and half the memory on each node, distance 21: ratio (10 + 21) / 20 = 1.55
     expect(c?.latency).toBeCloseTo(1.55, 6);
   });
   it('host-best-fit: a on the tighter node 0 of host 0', () => {
-    const fleet = new FleetState([group('broadwell-2s', 2)]);
-    const p = fleetPolicy('host-best-fit');
-    const a = p?.place(fleet, trace.requests[0] as never, 0);
-    expect([a?.share.host, a?.share.nodes]).toEqual([0, [0]]);
-    expect(fleet.freeCpu[0]).toBe(8);
+    const fleet = buildFleet([group('broadwell-2s', 2)]);
+    const a = place(fleet, 'host-best-fit', 0);
+    expect([a?.host, a?.nodes]).toEqual([0, [0]]);
+    expect(fleet.at(0)?.ledger.nodeFree(0).pus).toBe(8);
   });
   it('maps trace requests to engine requests (whole vCPUs, 4K-rounded memory, page size auto)', () => {
     const r = toVmRequest({ id: 'x', arrival: 0, lifetime: 1, vcpus: 1.5, memory: GIB + 1, pageSize: null, devices: [{ class: 'rdma', locality: 'required' }, { class: 'nvme', locality: 'preferred' }], numaPolicy: 'local' }, 7);
@@ -88,14 +71,14 @@ describe('conservation and determinism', () => {
   const groups = [group('broadwell-2s', 2), group('epyc-2s-nps4', 1)];
   for (const name of ['numaplan', 'interleave', 'first-fit', 'host-first-fit', 'host-best-fit'].filter((n) => fleetPolicyNames().includes(n))) {
     it(`${name}: once every VM has left, the fleet is as free as it started`, () => {
-      const fleet = new FleetState(groups);
+      const fleet = buildFleet(groups);
+      const before = fleetFree(fleet);
       const policy = fleetPolicy(name);
       if (!policy) throw new Error(name);
       const run = replayFleet(trace, fleet, policy);
       expect(run.accepted).toBeGreaterThan(0);
-      expect(Array.from(fleet.freeCpu)).toEqual(Array.from(fleet.capCpu));
-      expect(Array.from(fleet.freeMem)).toEqual(Array.from(fleet.capMem));
-      for (let h = 0; h < fleet.hosts; h++) expect(fleet.engineState(h).allocations).toEqual([]);
+      expect(fleetFree(fleet)).toEqual(before);
+      for (const h of fleet.hosts()) expect(h.ledger.allocations).toEqual([]);
     });
   }
   it('the same seed gives the same report; another seed another trace', () => {

@@ -41,6 +41,7 @@ export function renderSuite(s: SuiteResult): string {
       : [c.name, 'n/a', '', '', '', `not available: ${c.reason ?? ''}`],
   );
   lines.push(textTable(HEADER, rows));
+  for (const n of s.notes ?? []) lines.push(n);
   if (s.goal) {
     const g = s.goal;
     const max = (g.maxRatio ?? 1).toFixed(2);

@@ -64,6 +64,13 @@ export async function runSuite(suite: BenchSuite, options: RunOptions, file?: st
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
   if (suite.goal) base.goal = judge(suite.goal, base);
+  if (suite.notes && base.status === 'ok') {
+    try {
+      base.notes = suite.notes(base.cases);
+    } catch (err) {
+      base.notes = [`notes failed: ${message(err)}`];
+    }
+  }
   return base;
 }
 

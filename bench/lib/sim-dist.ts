@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 /** The built modules the fleet benchmarks use. */
 export type SimDist = {
   replay: typeof import('../../src/core/sim/fleet/replay.js');
-  state: typeof import('../../src/core/sim/fleet/fleet-state.js');
   policies: typeof import('../../src/core/sim/fleet/policies.js');
   synthetic: typeof import('../../src/core/sim/synthetic.js');
   presets: typeof import('../../src/core/topology/presets/index.js');
@@ -22,7 +21,6 @@ export async function loadSimDist(): Promise<SimDist | string> {
   if (!existsSync(fileURLToPath(url('core/sim/fleet/replay.js')))) return 'dist/ is not built (npm run build)';
   return {
     replay: await import(url('core/sim/fleet/replay.js').href),
-    state: await import(url('core/sim/fleet/fleet-state.js').href),
     policies: await import(url('core/sim/fleet/policies.js').href),
     synthetic: await import(url('core/sim/synthetic.js').href),
     presets: await import(url('core/topology/presets/index.js').href),

@@ -94,6 +94,8 @@ export interface BenchSuite {
   teardown?: () => void | Promise<void>;
   /** Minimum samples per case (default 11; `--quick`: 3). The median of these is reported. */
   runs?: number;
+  /** Lines printed under the table once the cases ran (figures the table's times do not show). */
+  notes?: (cases: readonly CaseResult[]) => string[];
 }
 
 /** Statistics of one case. Times are milliseconds per call. */
@@ -126,6 +128,8 @@ export interface SuiteResult {
   status: 'ok' | 'failed';
   reason?: string;
   cases: CaseResult[];
+  /** The suite's notes (see BenchSuite.notes). */
+  notes?: string[];
   /** The goal and the verdict; `judged` says how: by the suite's check, by ratios, or not at all. */
   goal?: Omit<BenchGoal, 'check'> & { met: boolean | null; compared: number; meeting: number; judged: 'check' | 'ratios' | 'none' };
 }

@@ -10,6 +10,13 @@ import { ApiError } from './errors.js';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
+/** The token's digest, computed once per token (it is the same for every request). */
+let known: { token: string; digest: Buffer } | null = null;
+function tokenDigest(token: string): Buffer {
+  if (known?.token !== token) known = { token, digest: digest(token) };
+  return known.digest;
+}
+
 /** Checks an Authorization header against the token; throws 401 (missing) or 403 (wrong). */
 export function checkBearer(header: string | undefined, token: string): void {
   if (header === undefined || header.trim() === '') {
@@ -17,7 +24,7 @@ export function checkBearer(header: string | undefined, token: string): void {
   }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!m) throw new ApiError(401, 'ERR_UNAUTHORIZED', 'authorization', 'expected "Authorization: Bearer TOKEN"');
-  if (!timingSafeEqual(digest(m[1] as string), digest(token))) {
+  if (!timingSafeEqual(digest(m[1] as string), tokenDigest(token))) {
     throw new ApiError(403, 'ERR_FORBIDDEN', 'authorization', 'wrong token');
   }
 }

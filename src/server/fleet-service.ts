@@ -1,73 +1,52 @@
 /**
  * The fleet service's logic, between HTTP and the store: register hosts, place VMs (choosing the
- * host), claim, commit, release, explain, emit, summarise. Every state change is computed with the
- * engine's pure functions on a host state read at generation g and written with
- * `store.applyChange` conditional on g (optimistic concurrency, see src/store/index.ts); a
- * conflict re-reads the host and decides again, at most MAX_ATTEMPTS times.
+ * host), claim, commit, release, explain, emit, summarise.
  *
- * Host choice (no `host` given): the store lists hosts whose free CPUs and memory could hold the VM,
- * best fit first (fewest free CPUs, then least free memory, then name); the engine places the VM on
- * each of the first CANDIDATES_PER_ROUND and the lowest score wins: fewer nodes, then fewer devices
- * off the VM's nodes, then lower weighted distance, then the engine's single-node score (best fit,
- * device richness, package load), then the host name. If none of them fits, the next ones are tried,
- * up to MAX_HOSTS_EVALUATED: the search is bounded, and a refusal says how many hosts were tried.
+ * Decisions are made on this instance's fleet in memory (`fleet-mirror.ts`: the placement kernel's
+ * fleet, one ledger per host, loaded from the store on first use), with the kernel's host choice
+ * (`core/fleet`: best-fit candidates from the fleet index, the policy decides on each, one ranking
+ * rule; the simulator's fleet mode chooses with the same code). The store is the durable record:
+ * the writes of one turn of the event loop go in one transaction (group commit), every host's
+ * generation checked, and a request is answered only after its transaction committed. A host that
+ * another instance changed meanwhile is read again (that host only) and the request decided again,
+ * at most MAX_ATTEMPTS times; so several instances on one database never hand out the same CPU,
+ * huge page or VF.
  */
 import { emitPlacement, EMIT_FORMATS, type EmitFormat } from '../core/emit/index.js';
 import type { PlacementLike } from '../core/emit/guest.js';
-import { hostCapacity } from '../core/placement/capacity.js';
-import { place } from '../core/placement/place.js';
+import type { FleetChoice, FleetHost, FleetRefusal } from '../core/fleet/fleet.js';
+import { assignmentOf, detailed } from '../core/placement/decide.js';
+import { buildPlacement } from '../core/placement/explain.js';
+import { HostLedger } from '../core/placement/ledger.js';
 import { DEFAULT_POLICY, getPolicy, listPolicies } from '../core/placement/policies/index.js';
+import { hostKey } from '../core/placement/rank.js';
 import { type VmRequest, parseVmRequest, parseVmSpec } from '../core/placement/request.js';
 import { updateHost } from '../core/placement/host-update.js';
-import {
-  type HostReserve,
-  type HostState,
-  claimPlacement,
-  commitClaim,
-  commitPlacement,
-  defaultReserve,
-  expireClaims,
-  releaseAllocation,
-} from '../core/placement/state.js';
+import { type Allocation, type HostReserve, type HostState, StateError, allocationOf, defaultReserve } from '../core/placement/state.js';
 import type { Placement, RefusalReason } from '../core/placement/types.js';
-import { topologyFromTrustedJson } from '../core/topology/json.js';
 import type { Topology } from '../core/topology/model.js';
-import { hostChange, hostStats } from '../store/host-change.js';
 import type { FleetStore, HostRow, NewEvent, VmRecord } from '../store/types.js';
 import { ApiError, toApiError } from './errors.js';
+import { FleetMirror, type HostEntry, type Op, statsOf } from './fleet-mirror.js';
 import { Metrics } from './metrics.js';
 import { DEFAULT_LIMITS } from './body.js';
 import { TopologyParser } from './topology-parser.js';
 
-/** Hosts the engine evaluates per round of host choice. */
-export const CANDIDATES_PER_ROUND = 8;
-/** At most this many hosts are evaluated for one request (bounds the work of a refusal). */
-export const MAX_HOSTS_EVALUATED = 64;
-/** Decisions re-run after a generation conflict before answering 409 ERR_BUSY. */
+/** What a request's attempt rejects with to be decided again (its host was read again after a conflict). */
+const RETRY = Symbol('retry');
+
+/** Decisions run again after a generation conflict before answering 409 ERR_BUSY. */
 export const MAX_ATTEMPTS = 40;
 /** Claim lifetime bounds (seconds). */
 export const CLAIM_TTL = { default: 60, min: 1, max: 86_400 };
+/** Refusals a fleet refusal reports with their reasons and hints (the kernel's REPORTED_REFUSALS). */
+export const REPORTED_HOSTS = 3;
 
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /** Checks a host or VM name from a URL. */
 export function checkName(kind: 'host' | 'vm', name: string): void {
   if (!HOST_NAME.test(name)) throw new ApiError(400, 'ERR_FIELD', kind, 'letters, digits, "_", "." and "-", at most 128');
-}
-
-interface Cached {
-  generation: number;
-  topoVersion: number;
-  topology: Topology;
-  topologyText: string;
-  reserve: HostReserve;
-  state: HostState;
-}
-
-interface Loaded {
-  host: string;
-  generation: number;
-  state: HostState;
 }
 
 /** Options of the service. */
@@ -78,8 +57,6 @@ export interface FleetServiceOptions {
   /** Milliseconds; default Date.now. */
   clock?: () => number;
   metrics?: Metrics;
-  /** Parsed host states kept in memory (default 20,000). */
-  cacheSize?: number;
   /** Bounds on host registration bodies: JSON depth, and bytes of the host's model as JSON. */
   hostLimits?: { depth: number; modelBytes: number };
 }
@@ -93,11 +70,12 @@ export interface PlaceInput {
   ttlSeconds?: unknown;
 }
 
-interface Candidate {
-  row: HostRow;
-  loaded: Loaded;
-  before: HostState;
-  result: ReturnType<typeof place>;
+interface Parsed {
+  request: VmRequest;
+  host: string | null;
+  policy: string;
+  claim: boolean;
+  ttlMs: number;
 }
 
 /** The service. */
@@ -106,25 +84,27 @@ export class FleetService {
   readonly metrics: Metrics;
   readonly instance: string;
   private readonly clock: () => number;
-  private readonly cache = new Map<string, Cached>();
-  private readonly cacheSize: number;
-  /** Tail of this instance's queue of placement decisions (see `place`). */
-  private decisions: Promise<unknown> = Promise.resolve();
+  private readonly mirror: FleetMirror;
   /** Reads registration bodies in a worker thread. */
   private readonly parser: TopologyParser;
+  /** Registration bodies read lately, by text (hosts of one model send the same text). */
+  private readonly bodies = new Map<string, Awaited<ReturnType<TopologyParser['parse']>>>();
+  /** Claims that lapsed lately, with their expiry (a late commit is told so, not "no such VM"). */
+  private readonly lapsed = new Map<string, number>();
 
   constructor(options: FleetServiceOptions) {
     this.store = options.store;
     this.instance = options.instance;
     this.clock = options.clock ?? Date.now;
     this.metrics = options.metrics ?? new Metrics();
-    this.cacheSize = options.cacheSize ?? 20_000;
     const hl = options.hostLimits ?? { depth: DEFAULT_LIMITS.depth, modelBytes: DEFAULT_LIMITS.hostBytes };
     this.parser = new TopologyParser(hl.depth, hl.modelBytes);
+    this.mirror = new FleetMirror(this.store, this.instance, () => this.metrics.conflict(), this.clock);
   }
 
-  /** Stops the worker thread. */
+  /** Stops the worker thread and the polling of the event log. */
   async close(): Promise<void> {
+    this.mirror.close();
     await this.parser.close();
   }
 
@@ -137,54 +117,56 @@ export class FleetService {
     return { at: this.clock(), kind, host, vm, instance: this.instance, data };
   }
 
-  private remember(host: string, c: Cached): void {
-    if (this.cache.has(host)) this.cache.delete(host);
-    else if (this.cache.size >= this.cacheSize) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
+  /**
+   * Drops the claims due at `now` from the mirror and queues their removal (with an `expire` event
+   * each); lapsed claims hold nothing, so every decision starts with this.
+   */
+  private expire(now: number): number {
+    const due = this.mirror.expireDue(now);
+    for (const { host, allocation } of due) {
+      if (this.lapsed.size >= 10_000) this.lapsed.delete(this.lapsed.keys().next().value as string);
+      this.lapsed.set(allocation.name, allocation.expiresAt ?? now);
+      this.mirror.queue({
+        host,
+        removed: [allocation.name],
+        events: [this.event('expire', host, allocation.name, { expiresAt: allocation.expiresAt })],
+        done: () => undefined,
+        // The host was read again: the claim is back in its ledger (and due), the next expiry writes it.
+        conflict: () => undefined,
+        fail: () => undefined,
+      });
     }
-    this.cache.set(host, c);
+    return due.length;
   }
 
-  /** A host's state at its current generation (cache when unchanged). Null for an unknown host. */
-  private async load(host: string, row?: HostRow): Promise<Loaded | null> {
-    const header = row ?? (await this.store.hostRow(host));
-    if (!header) return null;
-    const hit = this.cache.get(host);
-    if (hit && hit.generation === header.generation) return { host, generation: hit.generation, state: hit.state };
-    let topology: Topology;
-    let topologyText: string;
-    let reserve: HostReserve;
-    let topoVersion = header.topoVersion;
-    if (hit && hit.topoVersion === header.topoVersion) {
-      ({ topology, topologyText, reserve } = hit);
-    } else {
-      const doc = await this.store.hostDocument(host);
-      if (!doc) return null;
-      topologyText = doc.topology;
-      // The store holds models the service wrote itself (see topologyFromTrustedJson).
-      topology = topologyFromTrustedJson(doc.topology, `${host}:topology`);
-      reserve = JSON.parse(doc.reserve) as HostReserve;
-      topoVersion = doc.topoVersion;
-    }
-    // Allocations read after the header: if they are newer, the conditional write will conflict.
-    const vms = await this.store.vmsOf(host);
-    const allocations = vms.map((v) => v.allocation).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const state: HostState = { schema: 'numaplan.state/v1', topology, reserve, allocations };
-    this.remember(host, { generation: header.generation, topoVersion, topology, topologyText, reserve, state });
-    return { host, generation: header.generation, state };
-  }
-
-  private forget(host: string): void {
-    const c = this.cache.get(host);
-    // Keep the parsed topology; only the generation is stale.
-    if (c) this.cache.set(host, { ...c, generation: -1 });
+  /** Runs one attempt of a change on the mirror, again after a conflict, at most MAX_ATTEMPTS times. */
+  private attempt<T>(run: (attempt: number, resolve: (v: T) => void, reject: (e: unknown) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const go = (attempt: number): void => {
+        if (attempt >= MAX_ATTEMPTS) {
+          reject(new ApiError(409, 'ERR_BUSY', null, 'the hosts changed too often while deciding; try again'));
+          return;
+        }
+        this.mirror.ready().then(
+          () => {
+            try {
+              run(attempt, resolve, (e) => (e === RETRY ? go(attempt + 1) : reject(e)));
+            } catch (err) {
+              reject(err);
+            }
+          },
+          (err: unknown) => reject(err),
+        );
+      };
+      go(0);
+    });
   }
 
   /**
    * Registers or updates a host from a registration body (its JSON text, or the object). `created`
    * is true for a new host, `changed` false when nothing differed. The body is read in a worker
-   * thread (see topology-parser.ts).
+   * thread (see topology-parser.ts); a body seen before (hosts of one model send the same text) is
+   * not read again.
    *
    * An update is judged against every VM on the host (`updateHost`: memory per node and page size,
    * each huge-page pool, the reserve, online and allowed CPUs, devices). One that would break a VM
@@ -199,25 +181,26 @@ export class FleetService {
     options: { accept?: string | undefined } = {},
   ): Promise<{ created: boolean; changed: boolean; row: HostRow; displaced: string[]; restored: string[] }> {
     checkName('host', name);
-    const parsed = await this.parser.parse(typeof body === 'string' ? body : JSON.stringify(body));
+    const parsed = await this.parseBody(typeof body === 'string' ? body : JSON.stringify(body));
     const { topology, topologyText } = parsed;
     const reserveOpt = parseReserveOption(parsed.reserve);
     const accept = parseAccept(options.accept ?? parsed.accept);
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    return this.attempt((_attempt, resolve, reject) => {
       const now = this.clock();
-      const existing = await this.load(name);
+      this.expire(now);
+      const entry = this.mirror.hosts.get(name);
       let reserve: HostReserve;
       try {
-        reserve = reserveOpt !== null || !existing ? defaultReserve(topology, reserveOpt ?? {}) : keepReserve(existing.state.reserve, topology);
+        reserve = reserveOpt !== null || !entry ? defaultReserve(topology, reserveOpt ?? {}) : keepReserve(entry.reserve, topology);
       } catch (err) {
         throw toApiError(err, 'reserve');
       }
       const reserveText = JSON.stringify(reserve);
-      // Lapsed claims hold nothing: only live VMs are judged (and stored back).
-      const live: HostState = existing ? expireClaims(existing.state, now) : { schema: 'numaplan.state/v1', topology, reserve, allocations: [] };
+      // Lapsed claims hold nothing (expire() dropped them): only live VMs are judged and stored back.
+      const live: HostState = entry ? entry.host.ledger.state : { schema: 'numaplan.state/v1', topology, reserve, allocations: [] };
       const update = updateHost(live, topology, reserve, now);
       if (update.displaces.length > 0 && !accept) {
-        const why = reserveOpt !== null && existing && topologyText === this.cache.get(name)?.topologyText ? 'reserve' : 'topology';
+        const why = reserveOpt !== null && entry && topologyText === entry.topologyText ? 'reserve' : 'topology';
         throw new ApiError(
           409,
           'ERR_HOST_IN_USE',
@@ -226,70 +209,92 @@ export class FleetService {
           { reasons: update.broken.filter((b) => update.displaces.includes(b.vm)), vms: update.displaces },
         );
       }
-      const cached = this.cache.get(name);
-      const topologyChanged = !existing || !cached || cached.topologyText !== topologyText || JSON.stringify(cached.reserve) !== reserveText;
-      const marks = hostChange(name, existing?.generation ?? 0, live, update.state, now, new Map(), []).updated;
-      if (existing && !topologyChanged && marks.length === 0) {
-        const row = await this.store.hostRow(name);
-        if (row) return { created: false, changed: false, row, displaced: [], restored: [] };
-        continue;
+      const topologyChanged = !entry || entry.topologyText !== topologyText || JSON.stringify(entry.reserve) !== reserveText;
+      const before = new Map(live.allocations.map((a) => [a.name, a]));
+      const marks = update.state.allocations
+        .filter((a) => !sameMarks(before.get(a.name), a))
+        .map((a) => ({ name: a.name, status: a.status, expiresAt: a.expiresAt, allocation: a }));
+      if (entry && !topologyChanged && marks.length === 0) {
+        resolve({ created: false, changed: false, row: this.mirror.rowOf(entry), displaced: [], restored: [] });
+        return;
       }
-      const kind = existing ? 'host-update' : 'host-register';
+      const kind = entry ? 'host-update' : 'host-register';
       const events = [
         this.event(kind, name, null, { source: topology.source, nodes: topology.nodes.length, pus: topology.pus.length }),
         ...update.displaces.map((vm) => this.event('displace', name, vm, { reasons: update.broken.filter((b) => b.vm === vm) })),
         ...update.restores.map((vm) => this.event('restore', name, vm, {})),
       ];
-      const out = await this.store.putHost({
-        name,
-        source: topology.source,
-        topology: topologyText,
-        reserve: reserveText,
-        stats: hostStats(update.state),
-        expectedGeneration: existing ? existing.generation : null,
-        topologyChanged,
-        now,
+      this.mirror.knowTopology(topologyText, topology);
+      this.mirror.queue({
+        host: name,
+        put: { name, source: topology.source, topology: topologyText, reserve: reserveText, stats: statsOf(HostLedger.of(update.state)), topologyChanged, now, vms: marks },
         events,
-        vms: marks,
+        done: () => {
+          this.metrics.displaced(update.displaces.length);
+          const e = this.mirror.hosts.get(name);
+          if (!e) {
+            reject(new ApiError(409, 'ERR_BUSY', null, 'the host changed while registering; try again'));
+            return;
+          }
+          resolve({ created: !entry, changed: true, row: this.mirror.rowOf(e), displaced: update.displaces, restored: update.restores });
+        },
+        conflict: () => reject(RETRY),
+        fail: (err) => reject(toApiError(err)),
       });
-      if (out.ok) {
-        this.forget(name);
-        const row = await this.store.hostRow(name);
-        if (!row) continue;
-        this.metrics.displaced(update.displaces.length);
-        return { created: !existing, changed: true, row, displaced: update.displaces, restored: update.restores };
-      }
-      this.metrics.conflict();
-      this.forget(name);
-    }
-    throw new ApiError(409, 'ERR_BUSY', null, 'the host changed too often while registering; try again');
+    });
+  }
+
+  /** A registration body read in the worker thread, or the result of an identical body read before. */
+  private async parseBody(text: string): Promise<Awaited<ReturnType<TopologyParser['parse']>>> {
+    const hit = this.bodies.get(text);
+    if (hit) return hit;
+    const parsed = await this.parser.parse(text);
+    if (this.bodies.size >= 16) this.bodies.delete(this.bodies.keys().next().value as string);
+    this.bodies.set(text, parsed);
+    return parsed;
   }
 
   /** Removes a host holding no VM. */
   async removeHost(name: string): Promise<void> {
     checkName('host', name);
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const row = await this.store.hostRow(name);
-      if (!row) throw new ApiError(404, 'ERR_UNKNOWN_HOST', 'host', `no host "${name}"`);
-      const out = await this.store.removeHost(name, row.generation, this.clock(), [this.event('host-remove', name, null, {})]);
-      if (out.ok) {
-        this.cache.delete(name);
-        return;
-      }
-      if (out.why === 'not-empty') throw new ApiError(409, 'ERR_HOST_IN_USE', 'host', `host "${name}" still holds VMs; release them first`);
+    await this.attempt<void>((_attempt, resolve, reject) => {
+      this.expire(this.clock());
+      const entry = this.mirror.hosts.get(name);
+      if (!entry) throw new ApiError(404, 'ERR_UNKNOWN_HOST', 'host', `no host "${name}"`);
+      if (entry.host.ledger.allocations.length > 0) throw new ApiError(409, 'ERR_HOST_IN_USE', 'host', `host "${name}" still holds VMs; release them first`);
+      this.mirror.queue({
+        host: name,
+        remove: true,
+        events: [this.event('host-remove', name, null, {})],
+        done: () => resolve(),
+        conflict: () => reject(RETRY),
+        fail: (err) => reject(toApiError(err)),
+      });
+    });
+  }
+
+  /** The mirror's entry of a host, read from the store first when another instance registered it. */
+  private async entryOf(name: string): Promise<HostEntry | null> {
+    await this.mirror.ready();
+    let entry = this.mirror.hosts.get(name);
+    if (!entry && (await this.store.hostRow(name))) {
+      await this.mirror.refresh([name]);
+      entry = this.mirror.hosts.get(name);
     }
-    throw new ApiError(409, 'ERR_BUSY', null, 'the host changed too often; try again');
+    return entry ?? null;
   }
 
   /** One host: topology, reserve, capacity per node, CPU owners, VMs. */
   async hostDetail(name: string): Promise<Record<string, unknown>> {
     checkName('host', name);
-    const row = await this.store.hostRow(name);
-    const loaded = row ? await this.load(name, row) : null;
-    if (!row || !loaded) throw new ApiError(404, 'ERR_UNKNOWN_HOST', 'host', `no host "${name}"`);
+    const entry = await this.entryOf(name);
+    if (!entry) throw new ApiError(404, 'ERR_UNKNOWN_HOST', 'host', `no host "${name}"`);
     const now = this.clock();
-    const state = expireClaims(loaded.state, now);
-    const cap = hostCapacity(state);
+    this.expire(now);
+    const ledger = entry.host.ledger;
+    const state = ledger.state;
+    const cap = ledger.capacity();
+    const row = this.mirror.rowOf(entry);
     const vms = (await this.store.vmsOf(name)).filter((v) => v.status === 'committed' || (v.expiresAt ?? Infinity) > now);
     return {
       name,
@@ -297,7 +302,7 @@ export class FleetService {
       generation: row.generation,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
-      stats: hostStats(state),
+      stats: statsOf(ledger),
       topology: state.topology,
       reserve: state.reserve,
       capacity: cap.nodes.map((n) => ({
@@ -362,99 +367,72 @@ export class FleetService {
     return { request, host, policy, claim: input.claim === true, ttlMs: ttl * 1000 };
   }
 
-  /** Evaluates the candidates for a request at `now`; the best one first. */
-  private async evaluate(request: VmRequest, host: string | null, policy: string, now: number): Promise<{ best: Candidate | null; tried: Candidate[]; eligible: number | null }> {
-    const tried: Candidate[] = [];
-    const consider = async (row: HostRow): Promise<void> => {
-      const loaded = await this.load(row.name, row);
-      if (!loaded) return;
-      const before = expireClaims(loaded.state, now);
-      let result;
-      try {
-        result = place(request, before, policy);
-      } catch (err) {
-        throw toApiError(err, 'vm');
-      }
-      tried.push({ row, loaded, before, result });
-    };
-    if (host !== null) {
-      const row = await this.store.hostRow(host);
-      if (!row) throw new ApiError(404, 'ERR_UNKNOWN_HOST', 'host', `no host "${host}"`);
-      await consider(row);
-      return { best: pickBest(tried), tried, eligible: null };
-    }
-    const need = {
-      minFreeCpus: request.cpuPolicy === 'dedicated' ? request.vcpus + (typeof request.emulator === 'number' ? request.emulator : 0) : 0,
-      minFreeMemory: request.memory,
-    };
-    let offset = 0;
-    while (offset < MAX_HOSTS_EVALUATED) {
-      const page = await this.store.candidates({ ...need, limit: CANDIDATES_PER_ROUND, offset });
-      for (const row of page) await consider(row);
-      const best = pickBest(tried);
-      if (best || page.length < CANDIDATES_PER_ROUND) return { best, tried, eligible: offset === 0 && !best ? page.length : null };
-      offset += page.length;
-    }
-    return { best: null, tried, eligible: await this.store.countCandidates(need) };
+  /** The host given in a request, read from the store first when another instance registered it. */
+  private async knownHost(host: string | null): Promise<void> {
+    if (host !== null && !(await this.entryOf(host))) throw new ApiError(404, 'ERR_UNKNOWN_HOST', 'host', `no host "${host}"`);
   }
 
   /**
-   * Places a VM and records it (committed, or claimed). Decisions of one instance run one at a
-   * time: they would otherwise all pick the same best-fit host and all but one conflict, so queueing
-   * them costs nothing and saves the retries. Instances still meet optimistically in the store.
+   * Places a VM and records it (committed, or claimed). The decision is made on the mirror at once
+   * (the next request sees it) and answered once its transaction committed.
    */
   async place(input: PlaceInput): Promise<Record<string, unknown>> {
     const parsed = this.parseInput(input);
     const t0 = performance.now();
-    const run = this.decisions.then(() => this.decide(parsed));
-    this.decisions = run.catch(() => undefined);
     try {
-      return await run;
+      await this.knownHost(parsed.host);
+      return await this.attempt<Record<string, unknown>>((_attempt, resolve, reject) => this.decide(parsed, resolve, reject));
     } finally {
       this.metrics.decision((performance.now() - t0) / 1000);
     }
   }
 
-  private async decide(parsed: ReturnType<FleetService['parseInput']>): Promise<Record<string, unknown>> {
+  private decide(parsed: Parsed, resolve: (v: Record<string, unknown>) => void, reject: (e: unknown) => void): void {
     const { request, host, policy, claim, ttlMs } = parsed;
-    if (await this.store.vm(request.name)) throw new ApiError(409, 'ERR_NAME_TAKEN', 'vm.name', `a VM named "${request.name}" is already placed`);
-    {
-      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const now = this.clock();
-        const { best, tried, eligible } = await this.evaluate(request, host, policy, now);
-        if (!best || !best.result.ok) return await this.refuse(request, tried, eligible);
-        const placement = best.result.placement;
-        const expiresAt = claim ? now + ttlMs : null;
-        let after: HostState;
-        try {
-          after = claim ? claimPlacement(best.before, placement, request, now + ttlMs) : commitPlacement(best.before, placement, request);
-        } catch (err) {
-          throw toApiError(err, 'vm');
-        }
-        const events = [
-          ...expiredEvents(best.loaded.state, best.before, this, best.row.name),
-          this.event(claim ? 'claim' : 'place', best.row.name, request.name, { request, cpus: placement.cpus, nodes: placement.nodes, expiresAt }),
-        ];
-        const change = hostChange(best.row.name, best.loaded.generation, best.loaded.state, after, now, new Map([[request.name, placement]]), events);
-        const out = await this.store.applyChange(change);
-        if (out.ok) {
-          this.remember(best.row.name, { ...(this.cache.get(best.row.name) as Cached), generation: out.generation, state: after });
-          this.metrics.placed(claim ? 'claim' : 'commit');
-          return { ok: true, host: best.row.name, status: claim ? 'claimed' : 'committed', expiresAt, generation: out.generation, placement, hostsConsidered: tried.length };
-        }
-        if (out.why === 'name-taken') throw new ApiError(409, 'ERR_NAME_TAKEN', 'vm.name', `a VM named "${request.name}" is already placed`);
-        this.metrics.conflict();
-        this.forget(best.row.name);
-        if (attempt >= 3) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 * attempt)));
-      }
-      throw new ApiError(409, 'ERR_BUSY', null, 'the candidate hosts changed too often while deciding; try again');
+    const now = this.clock();
+    this.expire(now);
+    if (this.mirror.vmHost.has(request.name) || this.mirror.pendingNames.has(request.name)) {
+      throw new ApiError(409, 'ERR_NAME_TAKEN', 'vm.name', `a VM named "${request.name}" is already placed`);
     }
+    if (host !== null && !this.mirror.hosts.has(host)) throw new ApiError(404, 'ERR_UNKNOWN_HOST', 'host', `no host "${host}"`);
+    let choice: FleetChoice | FleetRefusal;
+    try {
+      choice = this.mirror.fleet.decide(request, getPolicy(policy), host !== null ? { host } : {});
+    } catch (err) {
+      throw toApiError(err, 'vm');
+    }
+    if (!choice.ok) {
+      this.refuse(request, choice, resolve, reject);
+      return;
+    }
+    const d = detailed(choice.decision);
+    const placement = buildPlacement(d, assignmentOf(d), {});
+    const expiresAt = claim ? now + ttlMs : null;
+    const allocation = allocationOf(placement, request, claim ? 'claimed' : 'committed', expiresAt);
+    const chosen: FleetHost = choice.host;
+    this.mirror.fleet.commit(chosen, allocation);
+    this.mirror.pendingNames.add(request.name);
+    if (expiresAt !== null) this.mirror.watchClaim(chosen.name, request.name, expiresAt);
+    const considered = choice.considered;
+    this.mirror.queue({
+      host: chosen.name,
+      added: [{ name: request.name, host: chosen.name, status: allocation.status, expiresAt, allocation, placement }],
+      events: [this.event(claim ? 'claim' : 'place', chosen.name, request.name, { request, cpus: placement.cpus, nodes: placement.nodes, expiresAt })],
+      done: (generation) => {
+        this.metrics.placed(claim ? 'claim' : 'commit');
+        resolve({ ok: true, host: chosen.name, status: claim ? 'claimed' : 'committed', expiresAt, generation, placement, hostsConsidered: considered });
+      },
+      conflict: () => reject(RETRY),
+      taken: () => reject(new ApiError(409, 'ERR_NAME_TAKEN', 'vm.name', `a VM named "${request.name}" is already placed`)),
+      fail: (err) => reject(toApiError(err)),
+    });
   }
 
-  private async refuse(request: VmRequest, tried: Candidate[], eligible: number | null): Promise<Record<string, unknown>> {
+  /** Answers a refusal: the reasons and hints of the first hosts tried (built only for those), after its event is recorded. */
+  private refuse(request: VmRequest, refusal: FleetRefusal, resolve: (v: Record<string, unknown>) => void, reject: (e: unknown) => void): void {
     let reasons: (RefusalReason & { host?: string })[];
     let hints: string[];
-    if (tried.length === 0) {
+    if (refusal.considered === 0) {
       reasons = [
         {
           resource: 'hosts',
@@ -469,82 +447,109 @@ export class FleetService {
     } else {
       reasons = [];
       hints = [];
-      for (const c of tried.slice(0, 3)) {
-        if (c.result.ok) continue;
-        for (const r of c.result.reasons) reasons.push({ ...r, host: c.row.name });
-        for (const h of c.result.hints) if (!hints.includes(h)) hints.push(h);
+      for (const { host, refusal: r } of refusal.reported.slice(0, REPORTED_HOSTS)) {
+        for (const x of r.reasons()) reasons.push({ ...x, host: host.name });
+        for (const h of r.hints()) if (!hints.includes(h)) hints.push(h);
       }
     }
     const reason = reasons[0]?.resource ?? 'unknown';
     this.metrics.refused(reason);
-    await this.store.appendEvents([this.event('refuse', null, request.name, { request, reason, hostsConsidered: tried.length })]);
-    return { ok: false, reasons, hints, hostsConsidered: tried.length, ...(eligible !== null ? { hostsEligible: eligible } : {}) };
+    this.mirror.queue({
+      host: null,
+      events: [this.event('refuse', null, request.name, { request, reason, hostsConsidered: refusal.considered })],
+      done: () => resolve({ ok: false, reasons, hints, hostsConsidered: refusal.considered }),
+      conflict: () => undefined,
+      fail: (err) => reject(toApiError(err)),
+    });
   }
 
-  /** Dry run: the decision and every candidate considered; nothing recorded. */
+  /** Dry run: the decision and every host the policy decided on; nothing recorded. */
   async explain(input: PlaceInput): Promise<Record<string, unknown>> {
     const { request, host, policy } = this.parseInput(input);
-    const { best, tried } = await this.evaluate(request, host, policy, this.clock());
-    const candidates = tried.map((c) =>
-      c.result.ok
-        ? { host: c.row.name, ok: true, score: scoreOf(c.result.placement), nodes: c.result.placement.nodes, summary: c.result.placement.explanation.summary }
-        : { host: c.row.name, ok: false, reasons: c.result.reasons, hints: c.result.hints },
-    );
-    if (!best || !best.result.ok) return { ok: false, request, candidates };
+    await this.knownHost(host);
+    await this.mirror.ready();
+    this.expire(this.clock());
+    const trace: { host: FleetHost; made: import('../core/placement/decide.js').Decision | import('../core/placement/decide.js').Refusal }[] = [];
+    let choice: FleetChoice | FleetRefusal;
+    try {
+      choice = this.mirror.fleet.decide(request, getPolicy(policy), { trace, ...(host !== null ? { host } : {}) });
+    } catch (err) {
+      throw toApiError(err, 'vm');
+    }
+    let explained = 0;
+    const candidates = trace.map(({ host: h, made }) => {
+      if (made.ok) {
+        const d = detailed(made);
+        const p = buildPlacement(d, assignmentOf(d), {});
+        return { host: h.name, ok: true, score: hostKey(made), nodes: p.nodes, summary: p.explanation.summary };
+      }
+      // Hints only for the first refusals, as a refusal reports them.
+      return { host: h.name, ok: false, reasons: made.reasons(), hints: explained++ < REPORTED_HOSTS ? made.hints() : [] };
+    });
+    if (!choice.ok) return { ok: false, request, candidates };
+    const d = detailed(choice.decision);
     return {
       ok: true,
       request,
-      host: best.row.name,
-      placement: best.result.placement,
-      rule: 'lowest (nodes, devices off the VM nodes, weighted distance, single-node score), then host name; hosts pre-filtered by free CPUs and memory, best fit first',
+      host: choice.host.name,
+      placement: buildPlacement(d, assignmentOf(d), {}),
+      rule: 'hosts found best fit first by the fleet index; the policy decides on each until 4 succeed; lowest (predicted latency ratio, nodes, devices off the VM nodes, policy score) wins, then the earlier host',
       candidates,
     };
   }
 
-  private async mutateVm(name: string, kind: 'commit' | 'release', op: (state: HostState, now: number) => HostState): Promise<VmRecord | null> {
+  /** Commits a claim or releases a VM on its host (read from the store first when another instance placed it). */
+  private async mutateVm(name: string, kind: 'commit' | 'release'): Promise<{ host: string }> {
     checkName('vm', name);
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    await this.mirror.ready();
+    if (!this.mirror.vmHost.has(name)) {
       const rec = await this.store.vm(name);
-      if (!rec) throw new ApiError(404, 'ERR_UNKNOWN_VM', 'vm', `no VM "${name}"`);
-      const loaded = await this.load(rec.host);
-      if (!loaded) throw new ApiError(404, 'ERR_UNKNOWN_VM', 'vm', `no VM "${name}"`);
-      const now = this.clock();
-      let after: HostState;
-      try {
-        after = op(loaded.state, now);
-      } catch (err) {
-        const api = toApiError(err, '');
-        // The cached state may lag behind the row we just read: re-read before answering.
-        if (api.code === 'ERR_UNKNOWN_VM' && attempt === 0) {
-          this.forget(rec.host);
-          continue;
-        }
-        throw new ApiError(api.status, api.code, 'vm', api.message);
-      }
-      const events = [this.event(kind, rec.host, name, {})];
-      const out = await this.store.applyChange(hostChange(rec.host, loaded.generation, loaded.state, after, now, new Map(), events));
-      if (out.ok) {
-        const c = this.cache.get(rec.host);
-        if (c) this.remember(rec.host, { ...c, generation: out.generation, state: after });
-        return kind === 'release' ? rec : await this.store.vm(name);
-      }
-      this.metrics.conflict();
-      this.forget(rec.host);
+      if (rec && (rec.status === 'committed' || (rec.expiresAt ?? Infinity) > this.clock())) await this.mirror.refresh([rec.host]);
     }
-    throw new ApiError(409, 'ERR_BUSY', null, 'the host changed too often; try again');
+    return this.attempt<{ host: string }>((_attempt, resolve, reject) => {
+      const now = this.clock();
+      this.expire(now);
+      const lapsed = this.lapsed.get(name);
+      const host = this.mirror.vmHost.get(name);
+      const entry = host === undefined ? undefined : this.mirror.hosts.get(host);
+      const a = entry?.host.ledger.get(name);
+      if (!entry || !a) {
+        if (kind === 'commit' && lapsed !== undefined) throw toApiError(new StateError(name, `claim expired at ${lapsed} (now ${now}); place it again`, 'ERR_CLAIM_EXPIRED'), '');
+        throw new ApiError(404, 'ERR_UNKNOWN_VM', 'vm', `no VM "${name}"`);
+      }
+      let update: Allocation | null = null;
+      if (kind === 'commit') {
+        if (a.status === 'committed') {
+          resolve({ host: entry.name });
+          return;
+        }
+        update = { ...a, status: 'committed', expiresAt: null };
+        entry.host.ledger.replace(update);
+        this.mirror.fleet.touched(entry.host);
+      } else this.mirror.fleet.release(entry.host, name);
+      this.mirror.queue({
+        host: entry.name,
+        ...(update ? { updated: [{ name, status: update.status, expiresAt: null, allocation: update }] } : { removed: [name] }),
+        events: [this.event(kind, entry.name, name, {})],
+        done: () => resolve({ host: entry.name }),
+        conflict: () => reject(RETRY),
+        fail: (err) => reject(toApiError(err)),
+      });
+    });
   }
 
   /** Commits a claim. */
   async commit(name: string): Promise<Record<string, unknown>> {
-    const rec = await this.mutateVm(name, 'commit', (s, now) => commitClaim(s, name, now));
+    await this.mutateVm(name, 'commit');
+    const rec = await this.store.vm(name);
     if (!rec) throw new ApiError(404, 'ERR_UNKNOWN_VM', 'vm', `no VM "${name}"`);
     return vmJson(rec);
   }
 
   /** Releases a VM (claimed or committed). */
   async release(name: string): Promise<Record<string, unknown>> {
-    const rec = await this.mutateVm(name, 'release', (s) => releaseAllocation(s, name));
-    return { ok: true, released: name, host: rec?.host ?? null };
+    const { host } = await this.mutateVm(name, 'release');
+    return { ok: true, released: name, host };
   }
 
   /** One VM (an expired claim is reported as not found). */
@@ -571,10 +576,10 @@ export class FleetService {
     if (mode !== undefined && mode !== 'complete' && mode !== 'fragment') throw new ApiError(400, 'ERR_FIELD', 'mode', 'expected complete or fragment');
     await this.vm(name);
     const rec = (await this.store.vm(name)) as VmRecord;
-    const loaded = await this.load(rec.host);
-    if (!loaded) throw new ApiError(404, 'ERR_UNKNOWN_VM', 'vm', `no VM "${name}"`);
+    const entry = await this.entryOf(rec.host);
+    if (!entry) throw new ApiError(404, 'ERR_UNKNOWN_VM', 'vm', `no VM "${name}"`);
     try {
-      const out = emitPlacement(rec.placement as PlacementLike, loaded.state.topology, format as EmitFormat, mode ? { libvirtMode: mode } : {});
+      const out = emitPlacement(rec.placement as PlacementLike, entry.host.ledger.topology, format as EmitFormat, mode ? { libvirtMode: mode } : {});
       return { ...out };
     } catch (err) {
       throw toApiError(err);
@@ -593,24 +598,12 @@ export class FleetService {
     return listPolicies().map((p) => ({ name: p.name, description: p.description }));
   }
 
-  /** Drops lapsed claims on up to `limit` hosts (the sweeper calls this periodically). */
-  async sweepExpired(limit = 100): Promise<number> {
-    const now = this.clock();
-    let dropped = 0;
-    for (const host of await this.store.hostsWithExpiredClaims(now, limit)) {
-      const loaded = await this.load(host);
-      if (!loaded) continue;
-      const after = expireClaims(loaded.state, now);
-      if (after === loaded.state) {
-        this.forget(host);
-        continue;
-      }
-      const events = expiredEvents(loaded.state, after, this, host);
-      const out = await this.store.applyChange(hostChange(host, loaded.generation, loaded.state, after, now, new Map(), events));
-      if (out.ok) dropped += loaded.state.allocations.length - after.allocations.length;
-      this.forget(host);
-    }
-    return dropped;
+  /** Drops lapsed claims (the sweeper calls this periodically); returns how many, once written. */
+  async sweepExpired(): Promise<number> {
+    await this.mirror.ready();
+    const n = this.expire(this.clock());
+    if (n > 0) await this.mirror.settled();
+    return n;
   }
 
   /** Gauges for /metrics. */
@@ -626,40 +619,10 @@ export class FleetService {
   }
 }
 
-function expiredEvents(before: HostState, after: HostState, svc: FleetService, host: string): NewEvent[] {
-  const kept = new Set(after.allocations.map((a) => a.name));
-  return before.allocations
-    .filter((a) => a.status === 'claimed' && !kept.has(a.name))
-    .map((a) => ({ at: svc.now(), kind: 'expire' as const, host, vm: a.name, instance: svc.instance, data: { expiresAt: a.expiresAt } }));
-}
 
-/** The fleet score of a placement (lower wins), as a tuple. */
-export function scoreOf(p: Placement): number[] {
-  const off = p.devices.filter((d) => !d.local).length;
-  const single = p.explanation.chosen.score.reduce((s, t) => s + t.value * t.weight, 0);
-  return [p.nodes.length, off, p.explanation.chosen.cost, Math.round(single * 1e6) / 1e6];
-}
-
-function pickBest(tried: Candidate[]): Candidate | null {
-  let best: Candidate | null = null;
-  let bestScore: number[] = [];
-  for (const c of tried) {
-    if (!c.result.ok) continue;
-    const s = scoreOf(c.result.placement);
-    if (best === null || compareTuple(s, bestScore) < 0 || (compareTuple(s, bestScore) === 0 && c.row.name < best.row.name)) {
-      best = c;
-      bestScore = s;
-    }
-  }
-  return best;
-}
-
-function compareTuple(a: number[], b: number[]): number {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
+/** True when a host update leaves a VM's status, expiry and displacement mark as they were. */
+function sameMarks(a: Allocation | undefined, b: Allocation): boolean {
+  return !!a && a.status === b.status && a.expiresAt === b.expiresAt && JSON.stringify(a.displaced ?? null) === JSON.stringify(b.displaced ?? null);
 }
 
 function vmJson(v: VmRecord): Record<string, unknown> {

@@ -6,9 +6,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadTopology } from '../adapters/source.js';
 import { readTrace } from '../adapters/trace/read-trace.js';
-import { FleetState } from '../core/sim/fleet/fleet-state.js';
+import { buildFleet } from '../core/sim/fleet/replay.js';
 import { fleetPolicy } from '../core/sim/fleet/policies.js';
 import { fleetRunResult, replayFleet } from '../core/sim/fleet/replay.js';
+import { splitAbove } from '../core/sim/fleet/request-map.js';
 import { type SyntheticSpec, syntheticTrace } from '../core/sim/synthetic.js';
 import type { Trace } from '../core/sim/trace.js';
 import { withCalibration } from '../core/topology/calibration.js';
@@ -21,6 +22,7 @@ export type FleetTraceSource = { kind: 'file'; path: string; skipBad: boolean } 
 export interface FleetWorkerData {
   trace: FleetTraceSource;
   hosts: { source: string; count: number; calibration?: Calibration | undefined }[];
+  splitAboveBytes: number | null;
   horizon: number | null;
   samples: number;
   tasks: { index: number; policy: string }[];
@@ -33,11 +35,12 @@ const groups = await Promise.all(
     return { spec: g.source, count: g.count, topology: g.calibration ? withCalibration(topology, g.calibration) : topology };
   }),
 );
-const trace: Trace = data.trace.kind === 'file' ? readTrace(data.trace.path, { skipBad: data.trace.skipBad }) : syntheticTrace(data.trace.spec);
+const read: Trace = data.trace.kind === 'file' ? readTrace(data.trace.path, { skipBad: data.trace.skipBad }) : syntheticTrace(data.trace.spec);
+const trace: Trace = data.splitAboveBytes === null ? read : splitAbove(read, data.splitAboveBytes);
 for (const task of data.tasks) {
   const policy = fleetPolicy(task.policy);
   if (!policy) throw new Error(`unknown policy ${task.policy}`);
-  const run = replayFleet(trace, new FleetState(groups), policy, {
+  const run = replayFleet(trace, buildFleet(groups), policy, {
     ...(data.horizon !== null ? { horizon: data.horizon } : {}),
     samples: data.samples,
     clock: () => performance.now(),

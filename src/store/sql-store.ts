@@ -7,19 +7,22 @@
  * `UPDATE hosts SET generation = g + 1 ... WHERE name = ? AND generation = g`: zero rows updated
  * means another writer got there first, and the transaction is rolled back (`conflict`).
  */
-import type { Generated, Kysely, Transaction } from 'kysely';
+import { type Generated, type Kysely, type Transaction, sql } from 'kysely';
 import type { Allocation } from '../core/placement/state.js';
 import { appliedMigrations } from './migrations.js';
 import type {
   EventKind,
+  FleetBatch,
   FleetEvent,
   FleetStore,
   FleetTotals,
   HostChange,
   HostDocument,
   HostPut,
+  HostLoad,
   HostRow,
   NewEvent,
+  VmLoad,
   VmRecord,
   WriteOutcome,
 } from './types.js';
@@ -65,6 +68,8 @@ export interface Backend {
   isUniqueViolation(err: unknown): boolean;
   /** True for "locked, try again" errors (SQLite busy). */
   isBusy(err: unknown): boolean;
+  /** A group-commit transaction run by the driver itself (SQLite: prepared statements, no query builder); absent, the shared one. */
+  batch?<T>(body: (b: FleetBatch) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -133,6 +138,111 @@ async function updateVm(trx: Transaction<Database>, host: string, u: HostChange[
     .where('host', '=', host)
     .where('name', '=', u.name)
     .execute();
+}
+
+/** Rows per multi-row insert and names per IN list (well under SQLite's and PostgreSQL's parameter limits). */
+const CHUNK = 200;
+
+function chunks<T>(xs: readonly T[], size = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
+function vmRow(a: HostChange['added'][number], now: number): Omit<Database['vms'], 'displaced'> & { displaced: number } {
+  return {
+    name: a.name,
+    host: a.host,
+    status: a.status,
+    expires_at: a.expiresAt,
+    allocation: JSON.stringify(a.allocation),
+    placement: JSON.stringify(a.placement),
+    created_at: now,
+    updated_at: now,
+    displaced: a.allocation.displaced ? 1 : 0,
+  };
+}
+
+/** The statements of one group-commit transaction (see FleetBatch). */
+class SqlBatch implements FleetBatch {
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** PostgreSQL: lock the host rows read (SQLite holds the database write lock already). */
+    private readonly forUpdate: boolean,
+  ) {}
+
+  async generations(hosts: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const part of chunks([...new Set(hosts)].sort())) {
+      let q = this.db.selectFrom('hosts').select(['name', 'generation']).where('name', 'in', part).orderBy('name');
+      if (this.forUpdate) q = q.forUpdate();
+      for (const r of await q.execute()) out.set(r.name, Number(r.generation));
+    }
+    return out;
+  }
+
+  async takenNames(names: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const part of chunks(names)) for (const r of await this.db.selectFrom('vms').select('name').where('name', 'in', part).execute()) out.add(r.name);
+    return out;
+  }
+
+  async applyChanges(changes: readonly HostChange[]): Promise<void> {
+    const added: ReturnType<typeof vmRow>[] = [];
+    const events: NewEvent[] = [];
+    for (const change of changes) {
+      const s = change.stats;
+      const r = await this.db
+        .updateTable('hosts')
+        .set({ generation: change.expectedGeneration + 1, free_cpus: s.freeCpus, free_memory: s.freeMemory, vms: s.vms, updated_at: change.now })
+        .where('name', '=', change.host)
+        .where('generation', '=', change.expectedGeneration)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) throw new Abort('conflict');
+      for (const part of chunks(change.removed)) await this.db.deleteFrom('vms').where('host', '=', change.host).where('name', 'in', part).execute();
+      for (const u of change.updated) await updateVm(this.db as Transaction<Database>, change.host, u, change.now);
+      for (const a of change.added) added.push(vmRow(a, change.now));
+      events.push(...change.events);
+    }
+    for (const part of chunks(added)) await this.db.insertInto('vms').values(part).execute();
+    await this.appendEvents(events);
+  }
+
+  async putHosts(puts: readonly HostPut[]): Promise<void> {
+    for (const put of puts) {
+      const stats = { nodes: put.stats.nodes, total_cpus: put.stats.totalCpus, free_cpus: put.stats.freeCpus, total_memory: put.stats.totalMemory, free_memory: put.stats.freeMemory, vms: put.stats.vms };
+      if (put.expectedGeneration === null) {
+        await this.db
+          .insertInto('hosts')
+          .values({ name: put.name, source: put.source, topology: put.topology, reserve: put.reserve, topo_version: 1, generation: 1, ...stats, created_at: put.now, updated_at: put.now })
+          .execute();
+      } else {
+        const r = await this.db
+          .updateTable('hosts')
+          .set((eb) => ({
+            generation: (put.expectedGeneration as number) + 1,
+            ...stats,
+            updated_at: put.now,
+            ...(put.topologyChanged ? { source: put.source, topology: put.topology, reserve: put.reserve, topo_version: eb('topo_version', '+', 1) } : {}),
+          }))
+          .where('name', '=', put.name)
+          .where('generation', '=', put.expectedGeneration)
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) !== 1) throw new Abort('conflict');
+      }
+      for (const u of put.vms ?? []) await updateVm(this.db as Transaction<Database>, put.name, u, put.now);
+      await this.appendEvents(put.events);
+    }
+  }
+
+  async removeHosts(names: readonly string[], events: readonly NewEvent[]): Promise<void> {
+    for (const part of chunks(names)) await this.db.deleteFrom('hosts').where('name', 'in', part).execute();
+    await this.appendEvents(events);
+  }
+
+  async appendEvents(events: readonly NewEvent[]): Promise<void> {
+    for (const part of chunks(events)) await this.db.insertInto('events').values(part.map(eventRow)).execute();
+  }
 }
 
 /**
@@ -250,17 +360,7 @@ export class SqlStore implements FleetStore {
         await trx
           .insertInto('vms')
           .values(
-            change.added.map((a) => ({
-              name: a.name,
-              host: a.host,
-              status: a.status,
-              expires_at: a.expiresAt,
-              allocation: JSON.stringify(a.allocation),
-              placement: JSON.stringify(a.placement),
-              created_at: change.now,
-              updated_at: change.now,
-              displaced: a.allocation.displaced ? 1 : 0,
-            })),
+            change.added.map((a) => vmRow(a, change.now)),
           )
           .execute();
       }
@@ -406,6 +506,55 @@ export class SqlStore implements FleetStore {
       instance: r.instance,
       data: JSON.parse(r.data) as unknown,
     }));
+  }
+
+  async batch<T>(body: (b: FleetBatch) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + BUSY_RETRY_MS;
+    for (;;) {
+      try {
+        if (this.backend.batch) return await this.backend.batch(body);
+        if (this.kind === 'sqlite') {
+          // BEGIN IMMEDIATE: the write lock from the start, so that generations read stay current.
+          return await this.db.connection().execute(async (conn) => {
+            await sql`begin immediate`.execute(conn);
+            try {
+              const out = await body(new SqlBatch(conn, false));
+              await sql`commit`.execute(conn);
+              return out;
+            } catch (err) {
+              await sql`rollback`.execute(conn).catch(() => undefined);
+              throw err;
+            }
+          });
+        }
+        return await this.db.transaction().execute((trx) => body(new SqlBatch(trx, true)));
+      } catch (err) {
+        if (this.backend.isBusy(err) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 2 + Math.floor(Math.random() * 20)));
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  async loadHosts(options: { after?: string; limit: number }): Promise<HostLoad[]> {
+    let q = this.db.selectFrom('hosts').select([...HOST_COLUMNS, 'topology', 'reserve']);
+    if (options.after !== undefined) q = q.where('name', '>', options.after);
+    const rows = await q.orderBy('name').limit(options.limit).execute();
+    return rows.map((r) => ({ ...hostRow(r), topology: r.topology, reserve: r.reserve }));
+  }
+
+  async loadVms(options: { after?: string; limit: number }): Promise<VmLoad[]> {
+    let q = this.db.selectFrom('vms').select(['name', 'host', 'allocation']);
+    if (options.after !== undefined) q = q.where('name', '>', options.after);
+    const rows = await q.orderBy('name').limit(options.limit).execute();
+    return rows.map((r) => ({ name: r.name, host: r.host, allocation: JSON.parse(r.allocation) as Allocation }));
+  }
+
+  async lastEventId(): Promise<number> {
+    const r = await this.db.selectFrom('events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+    return Number(r?.id ?? 0);
   }
 
   close(): Promise<void> {

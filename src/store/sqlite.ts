@@ -15,6 +15,88 @@ import { dirname } from 'node:path';
 import { Kysely, SqliteDialect } from 'kysely';
 import { migrate } from './migrations.js';
 import { type Database as Tables, SqlStore } from './sql-store.js';
+import type { FleetBatch, HostChange, HostPut, NewEvent } from './types.js';
+
+/** The group-commit statements, prepared once per database (better-sqlite3 caches nothing itself). */
+function statements(db: Database.Database) {
+  return {
+    generation: db.prepare<[string], { generation: number }>('select generation from hosts where name = ?'),
+    vmExists: db.prepare<[string], { name: string }>('select name from vms where name = ?'),
+    hostStats: db.prepare('update hosts set generation = ?, free_cpus = ?, free_memory = ?, vms = ?, updated_at = ? where name = ? and generation = ?'),
+    deleteVm: db.prepare('delete from vms where host = ? and name = ?'),
+    updateVm: db.prepare('update vms set status = ?, expires_at = ?, allocation = ?, displaced = ?, updated_at = ? where host = ? and name = ?'),
+    insertVm: db.prepare('insert into vms (name, host, status, expires_at, allocation, placement, created_at, updated_at, displaced) values (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    insertEvent: db.prepare('insert into events (at, kind, host, vm, instance, data) values (?, ?, ?, ?, ?, ?)'),
+    insertHost: db.prepare(
+      'insert into hosts (name, source, topology, reserve, topo_version, generation, nodes, total_cpus, free_cpus, total_memory, free_memory, vms, created_at, updated_at) values (?, ?, ?, ?, 1, 1, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    updateHost: db.prepare('update hosts set generation = ?, nodes = ?, total_cpus = ?, free_cpus = ?, total_memory = ?, free_memory = ?, vms = ?, updated_at = ? where name = ? and generation = ?'),
+    updateTopology: db.prepare('update hosts set source = ?, topology = ?, reserve = ?, topo_version = topo_version + 1 where name = ?'),
+    deleteHost: db.prepare('delete from hosts where name = ?'),
+  };
+}
+
+/** One group-commit transaction on SQLite's own connection (see FleetBatch); the caller holds the write lock. */
+class SqliteBatch implements FleetBatch {
+  constructor(private readonly s: ReturnType<typeof statements>) {}
+
+  async generations(hosts: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const h of hosts) {
+      const r = this.s.generation.get(h);
+      if (r) out.set(h, Number(r.generation));
+    }
+    return out;
+  }
+
+  async takenNames(names: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const n of names) if (this.s.vmExists.get(n)) out.add(n);
+    return out;
+  }
+
+  async applyChanges(changes: readonly HostChange[]): Promise<void> {
+    for (const c of changes) {
+      const st = c.stats;
+      const r = this.s.hostStats.run(c.expectedGeneration + 1, st.freeCpus, st.freeMemory, st.vms, c.now, c.host, c.expectedGeneration);
+      if (r.changes !== 1) throw new Error(`internal: host ${c.host} moved from generation ${c.expectedGeneration} inside the transaction`);
+      for (const name of c.removed) this.s.deleteVm.run(c.host, name);
+      for (const u of c.updated) this.updateVm(c.host, u, c.now);
+      for (const a of c.added) {
+        this.s.insertVm.run(a.name, a.host, a.status, a.expiresAt, JSON.stringify(a.allocation), JSON.stringify(a.placement), c.now, c.now, a.allocation.displaced ? 1 : 0);
+      }
+      await this.appendEvents(c.events);
+    }
+  }
+
+  private updateVm(host: string, u: HostChange['updated'][number], now: number): void {
+    this.s.updateVm.run(u.status, u.expiresAt, JSON.stringify(u.allocation), u.allocation.displaced ? 1 : 0, now, host, u.name);
+  }
+
+  async putHosts(puts: readonly HostPut[]): Promise<void> {
+    for (const p of puts) {
+      const st = p.stats;
+      if (p.expectedGeneration === null) {
+        this.s.insertHost.run(p.name, p.source, p.topology, p.reserve, st.nodes, st.totalCpus, st.freeCpus, st.totalMemory, st.freeMemory, st.vms, p.now, p.now);
+      } else {
+        const r = this.s.updateHost.run(p.expectedGeneration + 1, st.nodes, st.totalCpus, st.freeCpus, st.totalMemory, st.freeMemory, st.vms, p.now, p.name, p.expectedGeneration);
+        if (r.changes !== 1) throw new Error(`internal: host ${p.name} moved from generation ${p.expectedGeneration} inside the transaction`);
+        if (p.topologyChanged) this.s.updateTopology.run(p.source, p.topology, p.reserve, p.name);
+      }
+      for (const u of p.vms ?? []) this.updateVm(p.name, u, p.now);
+      await this.appendEvents(p.events);
+    }
+  }
+
+  async removeHosts(names: readonly string[], events: readonly NewEvent[]): Promise<void> {
+    for (const n of names) this.s.deleteHost.run(n);
+    await this.appendEvents(events);
+  }
+
+  async appendEvents(events: readonly NewEvent[]): Promise<void> {
+    for (const e of events) this.s.insertEvent.run(e.at, e.kind, e.host, e.vm, e.instance, JSON.stringify(e.data ?? null));
+  }
+}
 
 /** Milliseconds SQLite itself waits for a busy lock before the store's asynchronous retry. */
 export const BUSY_WAIT_MS = 20;
@@ -40,6 +122,8 @@ export async function openSqliteStore(file: string): Promise<SqlStore> {
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrate(db, 'sqlite');
+  const prepared = statements(sqlite);
+  const native = new SqliteBatch(prepared);
   return new SqlStore({
     kind: 'sqlite',
     location: file,
@@ -52,6 +136,20 @@ export async function openSqliteStore(file: string): Promise<SqlStore> {
       const code = (err as { code?: unknown } | null)?.code;
       return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
     },
+    // Inside kysely's connection (its mutex keeps its own queries out), on the same connection:
+    // BEGIN IMMEDIATE takes the write lock at once, so the generations read stay current.
+    batch: <T>(body: (b: FleetBatch) => Promise<T>): Promise<T> =>
+      db.connection().execute(async () => {
+        sqlite.exec('begin immediate');
+        try {
+          const out = await body(native);
+          sqlite.exec('commit');
+          return out;
+        } catch (err) {
+          if (sqlite.inTransaction) sqlite.exec('rollback');
+          throw err;
+        }
+      }),
     close: () => db.destroy(),
   });
 }

@@ -118,6 +118,38 @@ export interface HostPut {
 /** Outcome of a conditional write. */
 export type WriteOutcome = { ok: true; generation: number } | { ok: false; why: 'conflict' | 'name-taken' | 'not-empty' };
 
+/** A host with its document, as the service loads the fleet. */
+export interface HostLoad extends HostRow {
+  topology: string;
+  reserve: string;
+}
+
+/** A VM's allocation as the service loads the fleet (no placement document). */
+export interface VmLoad {
+  name: string;
+  host: string;
+  allocation: Allocation;
+}
+
+/**
+ * One transaction of many host changes (group commit): the hosts it reads are locked until it
+ * ends (SQLite: the database write lock, taken at the start; PostgreSQL: the host rows, FOR UPDATE),
+ * so a change applied after its generation was read cannot lose to another writer.
+ */
+export interface FleetBatch {
+  /** Current generations of hosts (absent: no such host). */
+  generations(hosts: readonly string[]): Promise<Map<string, number>>;
+  /** Which of these VM names are stored already. */
+  takenNames(names: readonly string[]): Promise<Set<string>>;
+  /** Applies host changes whose generations were checked (each host's generation + 1, its VMs, its events). */
+  applyChanges(changes: readonly HostChange[]): Promise<void>;
+  /** Registers or updates hosts whose generations were checked (`expectedGeneration` null: new). */
+  putHosts(puts: readonly HostPut[]): Promise<void>;
+  /** Removes hosts whose generations were checked. */
+  removeHosts(names: readonly string[], events: readonly NewEvent[]): Promise<void>;
+  appendEvents(events: readonly NewEvent[]): Promise<void>;
+}
+
 /** Fleet-wide numbers. */
 export interface FleetTotals {
   hosts: number;
@@ -157,5 +189,13 @@ export interface FleetStore {
   claimsInFlight(now: number): Promise<number>;
   totals(now: number): Promise<FleetTotals>;
   events(options: { after?: number; limit: number }): Promise<FleetEvent[]>;
+  /** Runs `body` as one transaction (see FleetBatch); busy databases are retried as `applyChange` does. */
+  batch<T>(body: (b: FleetBatch) => Promise<T>): Promise<T>;
+  /** Hosts with their documents, by name, a page at a time. */
+  loadHosts(options: { after?: string; limit: number }): Promise<HostLoad[]>;
+  /** VMs (allocations only), by name, a page at a time. */
+  loadVms(options: { after?: string; limit: number }): Promise<VmLoad[]>;
+  /** The newest event id (0 when there is none). */
+  lastEventId(): Promise<number>;
   close(): Promise<void>;
 }

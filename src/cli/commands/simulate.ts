@@ -15,12 +15,13 @@ import { simulateVmagent, unknownPolicy, vmagentOffsets, vmagentReport } from '.
 import { runVmagentParallel } from '../../sim-worker/run-parallel.js';
 import { loadTopology } from '../../adapters/source.js';
 import { parseHostSpec } from '../../core/sim/fleet/host-spec.js';
-import type { FleetGroup } from '../../core/sim/fleet/fleet-state.js';
+import type { FleetGroup } from '../../core/sim/fleet/replay.js';
 import { fleetPolicyNames } from '../../core/sim/fleet/policies.js';
 import { fleetReport, simulateFleet } from '../../core/sim/fleet/replay.js';
 import type { FleetTraceSource } from '../../sim-worker/fleet-worker.js';
 import { runFleetParallel } from '../../sim-worker/run-fleet-parallel.js';
 import { forLoad, syntheticTrace } from '../../core/sim/synthetic.js';
+import { splitAbove } from '../../core/sim/fleet/request-map.js';
 import type { Trace } from '../../core/sim/trace.js';
 import { withCalibration } from '../../core/topology/calibration.js';
 import type { Topology } from '../../core/topology/model.js';
@@ -28,6 +29,8 @@ import { readCalibrationFile } from '../calibration-file.js';
 import { availableParallelism } from 'node:os';
 import { type Io, writeJson } from '../io.js';
 import { table } from '../render/table.js';
+
+const GIB = 1024 ** 3;
 
 interface SimulateOptions {
   trace?: string;
@@ -49,6 +52,7 @@ interface SimulateOptions {
   load: string;
   lifetime: 'exponential' | 'lognormal';
   calibration?: string;
+  splitAbove?: string;
 }
 
 /** Registers the command. */
@@ -64,6 +68,7 @@ export function registerSimulate(program: Command, io: Io): void {
     .option('--load <f>', 'synthetic: steady-state vCPU load of the fleet the arrival rate aims at (fleet mode; else 1 arrival/s)', '0.9')
     .addOption(new Option('--lifetime <dist>', 'synthetic: lifetime distribution (mean 1 h)').choices(['exponential', 'lognormal']).default('exponential'))
     .option('--calibration <file>', "fleet mode: a probe result (numaplan probe -o FILE) for the host groups with the probe's nodes: their latency ratios come from its measured matrix")
+    .option('--split-above <GB>', "fleet mode: the published benchmark's rule: VMs with more memory than GB span two nodes of one host (halves), the others stay on one node")
     .option('--servers <n>', 'vmagent mode: number of two-node servers')
     .option('--policies <list>', `comma-separated policies (vmagent mode: ${VMAGENT_POLICIES.join(', ')})`)
     .option('--starts <k>', 'random start offsets to average over', '10')
@@ -192,11 +197,18 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
     if (trace.skipped > 0) io.err(`skipped ${trace.skipped} bad row(s) of ${opts.trace}\n`);
     source = { kind: 'file', path: opts.trace as string, skipBad: opts.skipBad === true };
   }
+  let splitGb: number | null = null;
+  if (opts.splitAbove !== undefined) {
+    splitGb = Number(opts.splitAbove);
+    if (!(splitGb >= 0)) throw usage('--split-above', `"${opts.splitAbove}" is not a number of GB >= 0`);
+    trace = splitAbove(trace, splitGb * GIB);
+  }
   const bar = makeProgress(io, opts.progress && process.stderr.isTTY === true, 'arrivals');
   if (workers > 0) {
     const runs = await runFleetParallel({
       trace: source,
       hosts: parseHostSpec(opts.hosts).map((h, i) => (groups[i]?.topology.calibration ? { ...h, calibration: groups[i]?.topology.calibration } : h)),
+      ...(splitGb !== null ? { splitAboveBytes: splitGb * GIB } : {}),
       policies,
       ...(horizon !== undefined ? { horizon } : {}),
       samples: 300,
@@ -217,18 +229,30 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
   return report;
 }
 
-/** A progress bar on stderr (only when stderr is a terminal-like sink and the run has several steps). */
-function makeProgress(io: Io, enabled: boolean, unit: string): (done: number, total: number) => void {
+/**
+ * A progress bar on stderr (only when stderr is a terminal-like sink and the run has several steps):
+ * the policy being replayed when the caller names it, and an estimate of the time left from the rate
+ * so far (of the whole bar: in fleet mode with workers, every policy's arrivals together).
+ */
+function makeProgress(io: Io, enabled: boolean, unit: string): (done: number, total: number, policy?: string) => void {
   let last = '';
-  return (done, total) => {
+  let start = -1;
+  let lastPolicy = '';
+  return (done, total, policy) => {
     if (!enabled) return;
     if (done < 0) {
       if (last !== '') io.err('\n');
       return;
     }
+    const now = performance.now();
+    // The rate restarts with each policy when the bar is per policy (done falls back).
+    if (start < 0 || (policy !== undefined && policy !== lastPolicy && done <= total / 50)) start = now;
+    if (policy !== undefined) lastPolicy = policy;
     const width = 30;
     const filled = Math.round((done / total) * width);
-    const line = `\rsimulating [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${unit}`;
+    const elapsed = (now - start) / 1000;
+    const eta = done > 0 && elapsed > 0.5 ? `, about ${Math.ceil((elapsed * (total - done)) / done)} s left` : '';
+    const line = `\rsimulating${policy ? ` ${policy}` : ''} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${unit}${eta}   `;
     if (line !== last) io.err(line);
     last = line;
   };

@@ -11,7 +11,7 @@
  * - a VM without vNUMA gets one socket of vCPUs / threads cores;
  * - one socket per CPU cell when every CPU cell holds a contiguous, equally sized range of vCPUs in
  *   cell order (cores = vCPUs per cell / threads);
- * - uneven contiguous cells (a split such as 10+11+11): one socket whose dies are g cores each, g
+ * - uneven contiguous cells (a split such as 11+11+10): one socket whose dies are g cores each, g
  *   the greatest common divisor of the cells' core counts, so every cell is a whole number of dies
  *   and no die (the unit sharing a last-level cache) straddles two guest nodes; a socket spanning
  *   several nodes is what SNC/NPS hosts show too;

@@ -50,7 +50,7 @@ export interface AssignFailure {
  * mode and the distances. A caller that already knows the node set (fleet mode committing a memoised
  * judgement) passes just these instead of building a whole context.
  */
-export type AssignContext = Pick<PlacementContext, 'request' | 'state' | 'capacity' | 'mode' | 'pageSize' | 'distance'>;
+export type AssignContext = Pick<PlacementContext, 'request' | 'topology' | 'capacity' | 'mode' | 'pageSize' | 'distance'>;
 
 let wholeMarks = new Uint8Array(256);
 
@@ -95,7 +95,7 @@ export function assign(ctx: AssignContext, ev: SetEvaluation): { ok: true; assig
       }
       case 'thread': {
         // Runs of free PUs of one core, in freePus order: partly used cores' runs first, then whole cores'.
-        const coreOf = topologyIndex(ctx.state.topology).puCore;
+        const coreOf = topologyIndex(ctx.topology).puCore;
         const whole = markWholeCores(node.wholeCores);
         for (let pass = 0; pass < 2 && picked.length < want; pass++) {
           let lastCore = -1;
@@ -158,7 +158,7 @@ export function withIo(
 ): { ok: true; assignment: Assignment } | AssignFailure {
   const r = ioOf(ctx.request);
   if (!hasIo(r)) return { ok: true, assignment: a };
-  const topo = ctx.state.topology;
+  const topo = ctx.topology;
   const tix = topologyIndex(topo);
   const coreOfCpu = (c: number): readonly number[] => {
     const core = topo.cores[tix.puCore.get(c) ?? -1];
@@ -229,7 +229,7 @@ export function assignDevices(
       const nicReq = ctx.request.devices[wishes.nic] as DeviceRequest;
       const gpus = candidatesFor(req);
       const nics = candidatesFor(nicReq);
-      const r = pairDevices(ctx.state.topology, ctx.request.pairing, req.count, gpus, nics, nicReq.kind);
+      const r = pairDevices(ctx.topology, ctx.request.pairing, req.count, gpus, nics, nicReq.kind);
       if (!r.ok) return { ok: false, resource: `device-pairs:${ctx.request.pairing}`, need: req.count, have: r.have, detail: r.detail };
       const slot = new Map([...gpus, ...nics].map((d) => [d.address, d]));
       for (const p of r.pairs) {

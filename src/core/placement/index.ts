@@ -16,9 +16,10 @@
  *   the standard split of vCPUs (even, water-filled) and memory (follows the vCPUs), feasibility
  *   with shortfalls, device locality and the weighted-distance cost. Every policy reuses it.
  * - `policy.ts`: `PlacementPolicy { name, description, place(request, state) }` and
- *   `definePolicy(name, description, chooser)`: a policy only picks the node set; `engine.ts` does
- *   the rest (SMT and page-size fallbacks, explicit CPUs, concrete CPUs/devices via `assign.ts`,
- *   `vnuma.ts`, cost via `../cost`, explanation, refusal reasons, hints).
+ *   `definePolicy(name, description, chooser)`: a policy only picks the node set; `decide.ts` does
+ *   the rest (SMT and page-size fallbacks, explicit CPUs, concrete CPUs, devices and the I/O plan
+ *   via `assign.ts`), `explain.ts` the placement (`vnuma.ts`, cost via `../cost`, explanation) and
+ *   `refusal.ts` the refusal reasons and hints.
  * - `policies/index.ts`: the registry; `policies/numaplan.ts`: the engine; baselines live in
  *   `policies/baselines/` and register themselves.
  * - `place.ts`: `place` and `placeMany` (in order, each VM seeing the previous ones).
@@ -65,7 +66,11 @@
  */
 export * from './capacity.js';
 export * from './context.js';
-export * from './engine.js';
+export * from './decide.js';
+export * from './explain.js';
+export * from './ledger.js';
+export * from './refusal.js';
+export * from './split.js';
 export * from './host-update.js';
 export * from './io-threads.js';
 export * from './place.js';

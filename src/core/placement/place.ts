@@ -1,16 +1,19 @@
 /**
  * Placing one or several VMs on a host state and recording them: the library calls behind
- * `numaplan place`, `explain` and `release`.
+ * `numaplan place`, `explain` and `release`. Several VMs go through one ledger, each decided on the
+ * capacity the previous ones left (the ledger rebuilds only the nodes a VM touched).
  */
+import { decide, placeWith, resultOf } from './decide.js';
+import { HostLedger } from './ledger.js';
 import { type PlaceOptions } from './policy.js';
 import { getPolicy } from './policies/index.js';
 import type { VmRequest } from './request.js';
-import { type HostState, claimPlacement, commitPlacement } from './state.js';
+import { type HostState, allocationOf } from './state.js';
 import type { Placement, PlacementResult, RefusalReason } from './types.js';
 
 /** Places one VM with a policy (default numaplan). The state is not changed. */
 export function place(request: VmRequest, state: HostState, policy?: string, options: PlaceOptions = {}): PlacementResult {
-  return getPolicy(policy).place(request, state, options);
+  return placeWith(getPolicy(policy), request, state, options);
 }
 
 /**
@@ -39,17 +42,19 @@ export function placeMany(
   policy?: string,
   options: PlaceOptions & { claimUntil?: number; accept?: AcceptPlacement } = {},
 ): PlaceManyResult {
-  let s = state;
+  const p = getPolicy(policy);
+  const ledger = HostLedger.of(state);
   const placements: Placement[] = [];
   for (const [index, r] of requests.entries()) {
-    let result = place(r, s, policy, options);
+    let result = resultOf(decide(p, r, ledger, { detail: true }), options);
     if (result.ok && options.accept) {
       const refused = options.accept(result.placement);
       if (refused) result = { ok: false, reasons: [refused.reason], hints: refused.hints };
     }
-    if (!result.ok) return { placements, refusal: { ...result, name: r.name, index }, state: s };
+    if (!result.ok) return { placements, refusal: { ...result, name: r.name, index }, state: ledger.state };
     placements.push(result.placement);
-    s = options.claimUntil === undefined ? commitPlacement(s, result.placement, r) : claimPlacement(s, result.placement, r, options.claimUntil);
+    const claimed = options.claimUntil !== undefined;
+    ledger.add(allocationOf(result.placement, r, claimed ? 'claimed' : 'committed', claimed ? (options.claimUntil as number) : null));
   }
-  return { placements, refusal: null, state: s };
+  return { placements, refusal: null, state: placements.length === 0 ? state : ledger.state };
 }

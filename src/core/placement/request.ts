@@ -100,6 +100,9 @@ export const GuestNodeRequestSchema = z
   .object({ vcpus: z.number().int().nonnegative(), memory: size })
   .strict();
 
+/** One guest node of an explicit layout, validated. */
+export type GuestLayout = z.infer<typeof GuestNodeRequestSchema>;
+
 const PAGE_SIZES = [4096, 2 * 1024 ** 2, 1024 ** 3] as const;
 
 /** The request schema (JSON form). Defaults are the product's defaults. */

@@ -4,7 +4,7 @@
  * device slots. Keeps every placement on a 256-node host from re-deriving them.
  */
 import type { Topology } from '../topology/model.js';
-import { type DeviceSlot, deviceSlots } from './capacity.js';
+import { type DeviceSlot, deviceSlots } from './devices.js';
 
 /** Per-topology lookups. */
 export interface TopologyIndex {
@@ -76,4 +76,32 @@ export function topologyIndex(topo: Topology): TopologyIndex {
   const result: TopologyIndex = { usable, puCore, nodeCores, nodePackage, index, dist, n, slots: deviceSlots(topo), packagePus, puPackage, maxOs: Math.max(0, ...topo.pus.map((p) => p.os)) };
   CACHE.set(topo, result);
   return result;
+}
+
+const ROWS = new WeakMap<Topology, Float64Array>();
+
+/** Node id -> row of the distance matrix (NaN for ids that are not nodes), memoised per topology. */
+export function nodeRows(topo: Topology): Float64Array {
+  const hit = ROWS.get(topo);
+  if (hit) return hit;
+  let max = 0;
+  for (const node of topo.nodes) if (node.id > max) max = node.id;
+  const rows = new Float64Array(max + 1).fill(Number.NaN);
+  topo.nodes.forEach((node, i) => (rows[node.id] = i));
+  ROWS.set(topo, rows);
+  return rows;
+}
+
+const DISTANCES = new WeakMap<Topology, (a: number, b: number) => number>();
+
+/** The SLIT distance between two node ids of a topology, as one function per topology (memoised). */
+export function topologyDistance(topo: Topology): (a: number, b: number) => number {
+  let f = DISTANCES.get(topo);
+  if (!f) {
+    const { dist, n } = topologyIndex(topo);
+    const rows = nodeRows(topo);
+    f = (a: number, b: number): number => dist[(rows[a] as number) * n + (rows[b] as number)] as number;
+    DISTANCES.set(topo, f);
+  }
+  return f;
 }

@@ -42,11 +42,10 @@ import type { Alternative, ScoreTerm } from '../types.js';
 export const EXACT_SUBSET_LIMIT = 256;
 /** Rounds of 1-swap improvement after greedy growth; each round is O(n k) evaluations. */
 export const MAX_SWAP_ROUNDS = 8;
-/**
- * Greedy sets fully evaluated, best summed pair distance first: on large hosts many seeds grow into
- * sets of the same shape; evaluating a handful of the closest keeps 256 nodes under a millisecond.
- */
-export const GREEDY_EVALUATIONS = 8;
+/** Candidates per member a swap round judges: its nearest candidate nodes. */
+export const SWAP_NEIGHBOURS = 16;
+/** Grown sets (the best by the objective) the swap local search starts from. */
+export const LOCAL_SEARCH_STARTS = 8;
 /** Alternatives listed in an explanation. */
 export const MAX_ALTERNATIVES = 3;
 
@@ -223,6 +222,8 @@ function quickSingle(ctx: PlacementContext, id: number, needMem: number): SetEva
   return fitsSimply(ctx, id, needMem) ? { ok: true, nodes: [id], parts: [], memory: [], cost: 1, missingPreferred: 0, shortfalls: [] } : null;
 }
 
+const leanFacts: SingleNodeFacts = { node: undefined, mode: 'thread', cpuCap: 0, memCap: 0, cost: 1, missingPreferred: 0 };
+
 /** The lean single-node choice: the same node, evaluation and score as the full one, scores kept as numbers until the winner. */
 function chooseSingleLean(ctx: PlacementContext, maxDevices: number): NodeChoice | null {
   const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
@@ -243,7 +244,14 @@ function chooseSingleLean(ctx: PlacementContext, maxDevices: number): NodeChoice
       cost = ev.cost;
       missing = ev.missingPreferred;
     }
-    const score = singleNodeTotal(factsOf(ctx, n.id, cost, missing), scope);
+    // Scratch facts (judging is synchronous): no object per node.
+    leanFacts.node = n;
+    leanFacts.mode = ctx.mode;
+    leanFacts.cpuCap = ctx.cpuCap(n.id);
+    leanFacts.memCap = ctx.memCap(n.id);
+    leanFacts.cost = cost;
+    leanFacts.missingPreferred = missing;
+    const score = singleNodeTotal(leanFacts, scope);
     // Nodes come in ascending id order: a later node wins only with a strictly lower score.
     if (bestId < 0 || score < bestScore) {
       bestId = n.id;
@@ -253,6 +261,7 @@ function chooseSingleLean(ctx: PlacementContext, maxDevices: number): NodeChoice
       bestScore = score;
     }
   }
+  leanFacts.node = undefined;
   if (bestId < 0) return null;
   const ev = bestEv ?? ctx.evaluate([bestId]);
   if (!ev.ok) throw new Error(`internal: node ${bestId} passed the capacity check but not evaluation`);
@@ -290,7 +299,7 @@ function multiChoice(best: SetEvaluation, others: SetEvaluation[], exact: boolea
       { name: 'devices', value: best.missingPreferred, weight: 1, note: 'preferred devices not on the set' },
       { name: 'distance', value: r4(best.cost), weight: 1, note: 'weighted SLIT ratio of the split (1 = all local)' },
     ],
-    ...(lean ? {} : { alternatives, notes: [exact ? `every ${best.nodes.length}-node set was compared` : `greedy growth from every seed node plus 1-swap improvement`] }),
+    ...(lean ? {} : { alternatives, notes: [exact ? `every ${best.nodes.length}-node set was compared` : `greedy growth from every seed node, then 1-swap local search from the best ${LOCAL_SEARCH_STARTS} grown sets`] }),
   };
 }
 
@@ -321,10 +330,15 @@ export function bestOfSize(ctx: PlacementContext, k: number, lean = false): Node
   }
   const found = greedySets(ctx, cands, k);
   if (found.length === 0) return null;
-  found.sort(ctx.compare);
-  const improved = swapImprove(ctx, cands, found[0] as SetEvaluation);
-  const others = lean ? [] : found.filter((f) => compareIds(f.nodes, improved.nodes) !== 0);
-  return multiChoice(improved, others, false, lean);
+  // Local search from the best few grown sets (they often sit in different parts of the host).
+  let improved: SetEvaluation | null = null;
+  for (const start of found.slice(0, LOCAL_SEARCH_STARTS)) {
+    const ev = swapImprove(ctx, cands, start);
+    if (!improved || ctx.compare(ev, improved) < 0) improved = ev;
+  }
+  const winner = ctx.evaluate((improved as SetEvaluation).nodes);
+  const others = lean ? [] : found.filter((f) => compareIds(f.nodes, winner.nodes) !== 0);
+  return multiChoice(winner, others, false, lean);
 }
 
 /** Symmetric pair distances d(a,b) + d(b,a), in distance-matrix rows, memoised per topology. */
@@ -428,8 +442,11 @@ function largestFirst(caps: Float64Array, limit: number): number[] {
   return out;
 }
 
-/** Greedy growth from every seed; returns the distinct feasible sets found. */
-export function greedySets(ctx: PlacementContext, cands: readonly number[], k: number): SetEvaluation[] {
+/**
+ * Greedy growth from every seed: the distinct sets grown, by summed pair distance, then ids (each
+ * feasible by the capacity look-ahead; the split is judged by the caller).
+ */
+export function grownSets(ctx: PlacementContext, cands: readonly number[], k: number): number[][] {
   const n = cands.length;
   const cpu = new Float64Array(n);
   const mem = new Float64Array(n);
@@ -440,7 +457,7 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
   const needMem = ctx.separateMemory ? 0 : ctx.request.memory;
   const cpuTop = new TopRemaining(cpu, k + 1);
   const memTop = new TopRemaining(mem, k + 1);
-  const topo = ctx.state.topology;
+  const topo = ctx.topology;
   const { index, n: rowsN } = topologyIndex(topo);
   const pm = pairMatrix(topo);
   const row = new Int32Array(n);
@@ -451,7 +468,6 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
   for (let i = 0; i < n; i++) candOf[row[i] as number] = i;
   const seen = new Set<string | number>();
   const grown: { ids: number[]; pairs: number; key: number | string }[] = [];
-  const out: SetEvaluation[] = [];
   const inSet = new Uint8Array(n);
   const sorted = new Array<number>(k).fill(0);
   let maxId = 0;
@@ -566,67 +582,144 @@ export function greedySets(ctx: PlacementContext, cands: readonly number[], k: n
   // Ties by ids: a packed key orders like compareIds on these equal-length ascending lists.
   if (packed) grown.sort((x, y) => x.pairs - y.pairs || (x.key as number) - (y.key as number));
   else grown.sort((x, y) => x.pairs - y.pairs || compareIds(x.ids, y.ids));
-  for (const g of grown) {
-    if (out.length >= GREEDY_EVALUATIONS && ctx.request.devices.length === 0) break;
-    const ev = ctx.evaluate(g.ids);
-    if (ev.ok) out.push(ev);
-  }
-  return out;
-}
-
-/** First-improvement 1-swap local search from a feasible set. */
-export function swapImprove(ctx: PlacementContext, cands: readonly number[], start: SetEvaluation): SetEvaluation {
-  let current = start;
-  for (let round = 0; round < MAX_SWAP_ROUNDS; round++) {
-    let improved = false;
-    const members = new Set(current.nodes);
-    const pairSum = (set: readonly number[]): number => {
-      let s = 0;
-      for (let a = 0; a < set.length; a++) for (let b = a + 1; b < set.length; b++) s += ctx.distance(set[a] as number, set[b] as number) + ctx.distance(set[b] as number, set[a] as number);
-      return s;
-    };
-    const filter = ctx.request.devices.length === 0;
-    const currentPairs = pairSum(current.nodes);
-    outer: for (const m of current.nodes) {
-      const rest = current.nodes.filter((x) => x !== m);
-      const restPairs = pairSum(rest);
-      for (const c of cands) {
-        if (members.has(c)) continue;
-        if (filter) {
-          let add = 0;
-          for (const r of rest) add += ctx.distance(c, r) + ctx.distance(r, c);
-          if (restPairs + add > currentPairs) continue; // farther apart: cannot lower an even split's cost
-        }
-        const ev = ctx.quickEvaluate([...current.nodes.filter((x) => x !== m), c]);
-        if (ev.ok && ctx.compare(ev, current) < 0) {
-          current = ev;
-          improved = true;
-          break outer;
-        }
-      }
-    }
-    if (!improved) break;
-  }
-  // Swaps were judged on quick evaluations; the result is evaluated in full.
-  return current === start ? current : ctx.evaluate(current.nodes);
-}
-
-/** The chooser of the numaplan policy. */
-export function chooseNumaplan(ctx: PlacementContext): NodeChoice | null {
-  return chooseNumaplanWith(ctx, false);
+  return grown.map((g) => g.ids);
 }
 
 /**
- * The numaplan chooser for callers that only need the decision: the same node set, evaluation and
- * score terms as `chooseNumaplan`, without the alternatives and notes (no explanation text is
- * built, and single-node candidates that cannot fit are not evaluated for the alternatives list).
- * Used by fleet simulation to judge many hosts per decision.
+ * The grown sets that hold the VM under the standard split, best first by the objective: every
+ * grown set is judged with `quickEvaluate` (allocation-free), not only the closest few, since splits
+ * follow free capacity and a set slightly farther apart can be cheaper.
  */
-export function chooseNumaplanLean(ctx: PlacementContext): NodeChoice | null {
-  return chooseNumaplanWith(ctx, true);
+export function greedySets(ctx: PlacementContext, cands: readonly number[], k: number): SetEvaluation[] {
+  const grown = grownSets(ctx, cands, k);
+  const costs: { ids: number[]; cost: number }[] = [];
+  for (const ids of grown) {
+    const cost = ctx.quickCost(ids);
+    if (cost === null) {
+      // A request quickCost cannot judge: every grown set through quickEvaluate.
+      const out: SetEvaluation[] = [];
+      for (const g of grown) {
+        const ev = ctx.quickEvaluate(g);
+        if (ev.ok) out.push(ev);
+      }
+      return out.sort(ctx.compare);
+    }
+    if (cost !== Number.POSITIVE_INFINITY) costs.push({ ids, cost });
+  }
+  // The objective's order on sets of k nodes without devices: cost, then ids (grown ids are ascending).
+  costs.sort((x, y) => (Math.abs(x.cost - y.cost) > COST_EPS ? x.cost - y.cost : compareIds(x.ids, y.ids)));
+  return costs.map((c) => ({ ok: true, nodes: c.ids, parts: [], memory: [], cost: c.cost, missingPreferred: 0, shortfalls: [] }));
 }
 
-function chooseNumaplanWith(ctx: PlacementContext, lean: boolean): NodeChoice | null {
+/**
+ * Steepest-descent 1-swap local search from a feasible set: each round judges every swap of one
+ * member for one candidate outside the set (quickEvaluate, no distance filter: a farther node with
+ * the right free capacity can make a cheaper split) and takes the best, until no swap improves or
+ * MAX_SWAP_ROUNDS rounds. O(k n) judgements per round.
+ */
+export function swapImprove(ctx: PlacementContext, cands: readonly number[], start: SetEvaluation): SetEvaluation {
+  let current = start;
+  const topo = ctx.topology;
+  const { index, n: rowsN } = topologyIndex(topo);
+  const nearest = nearestRows(topo);
+  const rowId = rowIds(topo);
+  let maxId = 0;
+  for (const c of cands) if (c > maxId) maxId = c;
+  for (const c of start.nodes) if (c > maxId) maxId = c;
+  // Marks by node id: 1 candidate, 2 in the set, 4 in the round's pool.
+  const mark = new Uint8Array(maxId + 1);
+  for (const c of cands) mark[c] = 1;
+  const pool: number[] = [];
+  const trial: number[] = [];
+  for (let round = 0; round < MAX_SWAP_ROUNDS; round++) {
+    const set = current.nodes;
+    for (const m of set) mark[m] = (mark[m] as number) | 2;
+    // Candidates: the SWAP_NEIGHBOURS nearest candidates of each member (distance from the set decides
+    // little on its own, free capacity decides the split; the starts cover the rest of the host).
+    pool.length = 0;
+    for (const m of set) {
+      const base = (index.get(m) as number) * rowsN;
+      let taken = 0;
+      for (let p = 0; p < rowsN && taken < SWAP_NEIGHBOURS; p++) {
+        const id = rowId[nearest[base + p] as number] as number;
+        if (id > maxId || ((mark[id] as number) & 3) !== 1) continue;
+        taken++;
+        if (((mark[id] as number) & 4) === 0) {
+          mark[id] = (mark[id] as number) | 4;
+          pool.push(id);
+        }
+      }
+    }
+    let best: SetEvaluation | null = null;
+    let bestCost = current.cost;
+    let bestIds: number[] = set;
+    for (let m = 0; m < set.length; m++) {
+      trial.length = 0;
+      for (let x = 0; x < set.length; x++) if (x !== m) trial.push(set[x] as number);
+      trial.push(0);
+      for (const c of pool) {
+        trial[set.length - 1] = c;
+        const cost = ctx.quickCost(trial);
+        if (cost === null) {
+          // A request quickCost cannot judge: the full comparison.
+          const ev = ctx.quickEvaluate(trial);
+          if (ev.ok && ctx.compare(ev, best ?? current) < 0) best = ev;
+          continue;
+        }
+        if (cost === Number.POSITIVE_INFINITY) continue;
+        // The objective's order (same node count, no devices): lower cost, then lower ids.
+        if (cost < bestCost - COST_EPS || (Math.abs(cost - bestCost) <= COST_EPS && idsBefore(trial, bestIds))) {
+          best = ctx.quickEvaluate(trial);
+          bestCost = cost;
+          bestIds = best.nodes;
+        }
+      }
+    }
+    for (const m of set) mark[m] = (mark[m] as number) & ~2;
+    for (const id of pool) mark[id] = (mark[id] as number) & ~4;
+    if (!best) break;
+    current = best;
+  }
+  return current;
+}
+
+/** The objective's tolerance on costs (compareEvaluations). */
+const COST_EPS = 1e-9;
+
+const sortScratch: number[] = [];
+
+/** True when the ascending order of `ids` comes before `sorted` (already ascending) lexicographically. */
+function idsBefore(ids: readonly number[], sorted: readonly number[]): boolean {
+  const s = sortScratch;
+  s.length = 0;
+  for (const v of ids) {
+    let j = s.length;
+    s.push(v);
+    while (j > 0 && (s[j - 1] as number) > v) {
+      s[j] = s[j - 1] as number;
+      j--;
+    }
+    s[j] = v;
+  }
+  return compareIds(s, sorted) < 0;
+}
+
+/** Node id of each distance-matrix row, memoised per topology. */
+const ROW_IDS = new WeakMap<Topology, number[]>();
+function rowIds(topo: Topology): number[] {
+  let ids = ROW_IDS.get(topo);
+  if (!ids) ROW_IDS.set(topo, (ids = topo.nodes.map((x) => x.id)));
+  return ids;
+}
+
+/**
+ * The chooser of the numaplan policy. Without `detail` it returns the same node set, evaluation and
+ * score terms, without the alternatives and notes (no explanation text is built, and single-node
+ * candidates that cannot fit are not evaluated for the alternatives list): how the fleet judges
+ * many hosts per decision.
+ */
+export function chooseNumaplan(ctx: PlacementContext, detail = true): NodeChoice | null {
+  const lean = !detail;
   const request = ctx.request;
   if (request.nodes) {
     const ids = ctx.cpuNodes.map((n) => n.id);

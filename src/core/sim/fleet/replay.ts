@@ -1,19 +1,48 @@
 /**
  * Fleet mode end to end: replay a trace's events (arrivals and departures, `traceEvents` order) over
- * a fleet, once per policy, each on a fresh fleet, and report side by side. A departure releases what
- * its VM took (conservation: once every VM has left, the fleet is as empty as it started). Rejected
- * VMs are not retried; their departures are ignored.
+ * a fleet of the kernel (`core/fleet`), once per policy, each on a fresh fleet, and report side by
+ * side. A departure releases what its VM took (conservation: once every VM has left, the fleet is as
+ * empty as it started). Rejected VMs are not retried; their departures are ignored.
+ *
+ * What is measured comes from the ledgers: utilisation is the PUs and bytes the VMs hold over what
+ * the hosts offer (usable PUs outside the reserve on the DRAM nodes with CPUs, and those nodes'
+ * memory outside the reserve); stranded capacity at the first refusal is the free PUs of nodes with
+ * less free memory than the smallest VM of the trace, and the free memory of nodes with fewer free
+ * PUs than the smallest VM.
  */
+import { Fleet, type FleetChoice, type FleetHost, type FleetRefusal } from '../../fleet/fleet.js';
+import { allocationOfDecision } from '../../placement/decide.js';
+import { HostLedger } from '../../placement/ledger.js';
+import type { Topology } from '../../topology/model.js';
 import { CREATE, type Trace } from '../trace.js';
 import { traceEvents } from '../events.js';
 import { calibrationLabel } from '../../topology/calibration.js';
 import { type PolicyResult, type SimReport, type UtilisationSeries, latencyHistogram } from '../report.js';
 import { mean, quantile, round } from '../stats.js';
-import { type FleetGroup, type FleetShare, FleetState } from './fleet-state.js';
 import { type FleetPolicy, fleetPolicy, fleetPolicyNames } from './policies.js';
-import { vcpuSlots } from './request-map.js';
+import { toVmRequest, vcpuSlots } from './request-map.js';
 
 const GIB = 1024 ** 3;
+
+/** A host group after its topology was loaded. */
+export interface FleetGroup {
+  spec: string;
+  count: number;
+  topology: Topology;
+}
+
+/** The name of host `i` of a fleet built from groups (as the service test registers them too). */
+export function fleetHostName(i: number): string {
+  return `h${String(i).padStart(5, '0')}`;
+}
+
+/** A fresh fleet of the groups' hosts (ids in group order), each with the default reserve. */
+export function buildFleet(groups: readonly FleetGroup[]): Fleet {
+  const fleet = new Fleet();
+  let i = 0;
+  for (const g of groups) for (let k = 0; k < g.count; k++) fleet.add(fleetHostName(i++), new HostLedger(g.topology));
+  return fleet;
+}
 
 /** Options of a fleet simulation. */
 export interface FleetSimOptions {
@@ -24,8 +53,18 @@ export interface FleetSimOptions {
   /** Utilisation samples per policy (default 300). */
   samples?: number;
   clock?: () => number;
-  /** Called every `progressEvery` arrivals and at the end of each policy. */
-  onProgress?: (done: number, total: number) => void;
+  /** Called about every 1% of a policy's arrivals with the arrivals replayed, of all, and the policy's name. */
+  onProgress?: (done: number, total: number, policy: string) => void;
+  /** Called for every arrival with the trace request's index and the fleet's choice (or refusal). */
+  onChoice?: (request: number, choice: FleetChoice | FleetRefusal) => void;
+}
+
+/** What one placed VM holds, for its departure and the utilisation. */
+interface Held {
+  host: FleetHost;
+  name: string;
+  pus: number;
+  bytes: number;
 }
 
 /** What one policy's replay measured (before aggregation). */
@@ -46,23 +85,49 @@ export interface FleetRun {
   samples: { step: number; time: number; cpu: number; memory: number }[];
   elapsedMs: number;
   /** The fleet after the replay (for conservation checks). */
-  fleet: FleetState;
+  fleet: Fleet;
+}
+
+/** Calls `visit` with the free PUs and bytes of every counted node of every host. */
+function eachCountedNode(fleet: Fleet, visit: (pus: number, bytes: number) => void): void {
+  for (const h of fleet.hosts()) {
+    const l = h.ledger;
+    for (let i = 0; i < l.nodes.length; i++) {
+      if (!l.isCounted(i)) continue;
+      const f = l.nodeFree(i);
+      visit(f.pus, f.bytes);
+    }
+  }
+}
+
+/** Free PUs and bytes over the counted nodes of every host. */
+export function fleetFree(fleet: Fleet): { pus: number; bytes: number } {
+  let pus = 0;
+  let bytes = 0;
+  eachCountedNode(fleet, (p, b) => {
+    pus += p;
+    bytes += b;
+  });
+  return { pus, bytes };
 }
 
 /** Replays one policy. `fleet` must be fresh. */
-export function replayFleet(trace: Trace, fleet: FleetState, policy: FleetPolicy, options: Omit<FleetSimOptions, 'policies' | 'seed'> = {}): FleetRun {
+export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, options: Omit<FleetSimOptions, 'policies' | 'seed'> = {}): FleetRun {
   const events = traceEvents(trace);
   const n = events.kind.length;
   const horizon = options.horizon ?? Number.POSITIVE_INFINITY;
   const clock = options.clock ?? (() => 0);
   const reqs = trace.requests;
-  const where: (FleetShare | null)[] = new Array<FleetShare | null>(reqs.length).fill(null);
+  const where: (Held | null)[] = new Array<Held | null>(reqs.length).fill(null);
   let minCpu = Number.POSITIVE_INFINITY;
   let minMem = Number.POSITIVE_INFINITY;
   for (const r of reqs) {
     minCpu = Math.min(minCpu, vcpuSlots(r));
     minMem = Math.min(minMem, r.memory);
   }
+  const totals = fleetFree(fleet);
+  const totalCpu = totals.pus;
+  const totalMem = totals.bytes;
   const totalArrivals = Math.min(reqs.length, horizon);
   const sampleEvery = Math.max(1, Math.floor(totalArrivals / (options.samples ?? 300)));
   const progressEvery = Math.max(1, Math.floor(totalArrivals / 100));
@@ -75,16 +140,14 @@ export function replayFleet(trace: Trace, fleet: FleetState, policy: FleetPolicy
   };
   let failed = false;
   const snapshot = (): void => {
-    run.cpuAtFailure = usedCpu / fleet.totalCpu;
-    run.memAtFailure = usedMem / fleet.totalMem;
+    run.cpuAtFailure = usedCpu / totalCpu;
+    run.memAtFailure = usedMem / totalMem;
     let sc = 0;
     let sm = 0;
-    for (let i = 0; i < fleet.freeCpu.length; i++) {
-      const c = fleet.freeCpu[i] as number;
-      const m = fleet.freeMem[i] as number;
-      if (m < minMem) sc += c;
-      if (c < minCpu) sm += m;
-    }
+    eachCountedNode(fleet, (pus, bytes) => {
+      if (bytes < minMem) sc += pus;
+      if (pus < minCpu) sm += bytes;
+    });
     run.strandedCores = sc;
     run.strandedMemory = sm / GIB;
   };
@@ -92,45 +155,49 @@ export function replayFleet(trace: Trace, fleet: FleetState, policy: FleetPolicy
   for (let t = 0; t < n && run.arrivals < horizon; t++) {
     const id = events.req[t] as number;
     if (events.kind[t] !== CREATE) {
-      const share = where[id];
-      if (share) {
-        policy.release(fleet, share);
+      const held = where[id];
+      if (held) {
+        fleet.release(held.host, held.name);
         where[id] = null;
-        usedCpu -= sum(share.cpu);
-        usedMem -= sum(share.mem);
+        usedCpu -= held.pus;
+        usedMem -= held.bytes;
       }
       continue;
     }
     run.arrivals++;
-    const decision = policy.place(fleet, reqs[id] as (typeof reqs)[number], id);
-    if (decision) {
-      const share = decision.share;
-      where[id] = share;
-      usedCpu += sum(share.cpu);
-      usedMem += sum(share.mem);
-      latency[run.accepted++] = decision.latency;
-      if (share.nodes.length === 1) run.singleNode++;
-      run.deviceMisses += decision.deviceMisses;
+    const req = toVmRequest(reqs[id] as (typeof reqs)[number], id);
+    const choice = fleet.decide(req, policy.policy, { select: policy.select });
+    if (choice.ok) {
+      const d = choice.decision;
+      const alloc = allocationOfDecision(d, 'committed', null);
+      fleet.commit(choice.host, alloc);
+      let bytes = 0;
+      for (const m of alloc.memory) bytes += m.bytes;
+      const pus = alloc.cpus.length + alloc.heldCpus.length + alloc.emulatorCpus.length;
+      where[id] = { host: choice.host, name: alloc.name, pus, bytes };
+      usedCpu += pus;
+      usedMem += bytes;
+      latency[run.accepted++] = choice.key[0];
+      if (d.nodes.length === 1) run.singleNode++;
+      run.deviceMisses += choice.key[2];
       if (!failed) run.placedBeforeFailure++;
-    } else if (!failed) {
-      failed = true;
-      snapshot();
+      options.onChoice?.(id, choice);
+    } else {
+      options.onChoice?.(id, choice);
+      if (!failed) {
+        failed = true;
+        snapshot();
+      }
     }
-    run.cpuSum += usedCpu / fleet.totalCpu;
-    run.memSum += usedMem / fleet.totalMem;
-    if (run.arrivals % sampleEvery === 0) run.samples.push({ step: run.arrivals, time: events.time[t] as number, cpu: usedCpu / fleet.totalCpu, memory: usedMem / fleet.totalMem });
-    if (options.onProgress && run.arrivals % progressEvery === 0) options.onProgress(run.arrivals, totalArrivals);
+    run.cpuSum += usedCpu / totalCpu;
+    run.memSum += usedMem / totalMem;
+    if (run.arrivals % sampleEvery === 0) run.samples.push({ step: run.arrivals, time: events.time[t] as number, cpu: usedCpu / totalCpu, memory: usedMem / totalMem });
+    if (options.onProgress && run.arrivals % progressEvery === 0) options.onProgress(run.arrivals, totalArrivals, policy.name);
   }
   run.elapsedMs = clock() - start;
   if (!failed) snapshot();
   run.latency = latency.subarray(0, run.accepted);
   return run;
-}
-
-function sum(xs: readonly number[]): number {
-  let s = 0;
-  for (let i = 0; i < xs.length; i++) s += xs[i] as number;
-  return s;
 }
 
 /** Runs every policy on a fresh fleet and aggregates the report. */
@@ -141,7 +208,7 @@ export function simulateFleet(trace: Trace, groups: readonly FleetGroup[], optio
     if (!policy) {
       throw Object.assign(new Error(`--policies: unknown policy "${name}" (known in fleet mode: ${fleetPolicyNames().join(', ')})`), { code: 'ERR_POLICY', path: '--policies' });
     }
-    runs.push(replayFleet(trace, new FleetState(groups), policy, options));
+    runs.push(replayFleet(trace, buildFleet(groups), policy, options));
   }
   return fleetReport(trace, groups, options.seed, runs);
 }

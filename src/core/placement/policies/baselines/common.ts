@@ -1,10 +1,11 @@
 /**
  * Helpers shared by the baseline policies: the explicit-nodes escape hatch (honoured the same way by
- * every policy), the node-count range a request allows, k-combinations in lexicographic order, and a
- * wrapper that refuses hosts above a peer's node limit with a structured reason.
+ * every policy), the node-count range a request allows, and k-combinations in lexicographic order.
+ * (A peer's node limit is a property of the policy, `definePolicy(..., { nodeLimit })`: the kernel
+ * refuses hosts above it with a `numa-nodes` reason.)
  */
 import type { PlacementContext, SetEvaluation } from '../../context.js';
-import type { NodeChoice, PlacementPolicy } from '../../policy.js';
+import type { NodeChoice } from '../../policy.js';
 import type { ScoreTerm } from '../../types.js';
 
 /**
@@ -46,27 +47,4 @@ export function combinations<T>(items: readonly T[], k: number, visit: (combo: T
     idx[i] = (idx[i] as number) + 1;
     for (let j = i + 1; j < k; j++) idx[j] = (idx[j - 1] as number) + 1;
   }
-}
-
-/**
- * Wraps a policy so that hosts with more NUMA nodes than `limit` are refused up front with a reason
- * `{ resource: 'numa-nodes', node: null, need: <host nodes>, have: <limit> }`, the way the peer
- * gives up (the kubelet refuses to start its Topology Manager, libxl skips automatic placement).
- */
-export function withNodeLimit(policy: PlacementPolicy, limit: number, why: string): PlacementPolicy {
-  return {
-    name: policy.name,
-    description: policy.description,
-    place(request, state, options) {
-      const n = state.topology.nodes.length;
-      if (n > limit) {
-        return {
-          ok: false,
-          reasons: [{ resource: 'numa-nodes', node: null, need: n, have: limit, shortfall: n - limit, detail: `${policy.name}: ${why} (host has ${n} NUMA nodes, limit ${limit})` }],
-          hints: [`policy numaplan has no node limit`],
-        };
-      }
-      return policy.place(request, state, options);
-    },
-  };
 }

@@ -16,6 +16,7 @@ export function chooseFirstFit(ctx: PlacementContext): NodeChoice | null {
   if (explicit !== undefined) return explicit;
   const ids = ctx.cpuNodes.map((n) => n.id);
   const [lo, hi] = sizeRange(ctx);
+  if (!Number.isFinite(lo)) return null; // all the free capacity together does not hold the VM
   for (let k = lo; k <= hi; k++) {
     for (let start = 0; start + k <= ids.length; start++) {
       const ev = ctx.evaluate(ids.slice(start, start + k));

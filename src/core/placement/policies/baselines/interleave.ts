@@ -82,4 +82,6 @@ export function chooseInterleave(ctx: PlacementContext): NodeChoice | null {
 }
 
 /** interleave policy. */
-export const interleavePolicy = definePolicy('interleave', 'memory interleaved over every eligible node (numactl --interleave=all); vCPUs first-fit by node id', chooseInterleave);
+export const interleavePolicy = definePolicy('interleave', 'memory interleaved over every eligible node (numactl --interleave=all); vCPUs first-fit by node id', chooseInterleave, {
+  sets: false,
+});

@@ -33,16 +33,17 @@
  *
  * Cost: each provider yields up to 2^n - 1 hints and the merge is their cross product, O((2^n)^P)
  * for P providers. The kubelet refuses hosts above 8 NUMA nodes for this reason
- * (K8S_MAX_NUMA_NODES); so does this baseline. The merge here folds providers one at a time and
- * drops duplicate partial results (first occurrence kept, same best hint as the literal cross
- * product, which `mergeHints(..., { literal: true })` still runs for tests and the benchmark).
+ * (K8S_MAX_NUMA_NODES); so does this baseline. The merge here computes which merged hints the cross
+ * product reaches with a subset transform (O(P n 2^n): 6,000 steps at 8 nodes instead of 65,025
+ * pairs per provider) and keeps the best by the same comparison: the same best hint as the literal
+ * cross product, which `mergeHints(..., { literal: true })` still runs for tests and the benchmark.
  */
 import { deviceMatches } from '../../capacity.js';
 import { topologyIndex } from '../../topology-index.js';
 import type { PlacementContext } from '../../context.js';
 import type { Topology } from '../../../topology/model.js';
 import { type NodeChoice, type PlacementPolicy, definePolicy } from '../../policy.js';
-import { choiceOf, explicitChoice, withNodeLimit } from './common.js';
+import { choiceOf, explicitChoice } from './common.js';
 
 /** The kubelet's limit (maxAllowableNUMANodes): above it the Topology Manager does not start. */
 export const K8S_MAX_NUMA_NODES = 8;
@@ -57,11 +58,14 @@ export interface TopologyHint {
 /** The three Topology Manager policies reproduced. */
 export type K8sPolicyKind = 'single-numa-node' | 'restricted' | 'best-effort';
 
-const popcount = (m: number): number => {
-  let c = 0;
-  for (let x = m; x; x &= x - 1) c++;
-  return c;
-};
+/** Set bits of every 16-bit mask (masks here have at most K8S_MAX_NUMA_NODES bits; wider ones count in halves). */
+const POPCOUNT = (() => {
+  const t = new Uint8Array(1 << 16);
+  for (let m = 1; m < t.length; m++) t[m] = (t[m >> 1] as number) + (m & 1);
+  return t;
+})();
+
+const popcount = (m: number): number => (m >>> 0 < 1 << 16 ? (POPCOUNT[m] as number) : (POPCOUNT[m & 0xffff] as number) + (POPCOUNT[(m >>> 16) & 0xffff] as number));
 
 const MASKS = new Map<number, readonly number[]>();
 
@@ -96,24 +100,108 @@ export function iterateBitMasks(n: number): number[] {
   return out;
 }
 
-/** Hints of one resource: masks whose free amount covers `need`, preferred at the minimal total-fit size. */
-export function resourceHints(masks: readonly number[], total: readonly number[], free: readonly number[], need: number, totalAny = 0, freeAny = 0): TopologyHint[] {
-  let minAffinity = Number.POSITIVE_INFINITY;
-  const out: TopologyHint[] = [];
-  for (const m of masks) {
-    let t = totalAny;
-    let f = freeAny;
-    for (let i = 0; i < total.length; i++) {
-      if (m & (1 << i)) {
-        t += total[i] as number;
-        f += free[i] as number;
-      }
+/**
+ * One provider's hints as sets of masks over n node positions: `pref[m]` / `plain[m]` is 1 where the
+ * list has a preferred / not preferred hint with mask m; `anyPref` / `anyPlain` for a "don't care"
+ * hint; `count` is the length of the kubelet's list.
+ */
+export interface HintSet {
+  pref: Uint8Array;
+  plain: Uint8Array;
+  anyPref: boolean;
+  anyPlain: boolean;
+  count: number;
+  /** Set bits of the narrowest hint that is not "don't care" (infinity when there is none). */
+  narrow: number;
+  /** Set bits of the widest preferred hint that is not "don't care" (0 when there is none). */
+  prefBits: number;
+}
+
+function emptySet(n: number): HintSet {
+  return { pref: new Uint8Array(1 << n), plain: new Uint8Array(1 << n), anyPref: false, anyPlain: false, count: 0, narrow: Number.POSITIVE_INFINITY, prefBits: 0 };
+}
+
+/** A hint list as a set. */
+export function setOfList(list: readonly TopologyHint[], n: number): HintSet {
+  const s = emptySet(n);
+  for (const h of list) {
+    if (h.any) {
+      if (h.preferred) s.anyPref = true;
+      else s.anyPlain = true;
+    } else {
+      if (h.preferred) {
+        s.pref[h.mask] = 1;
+        s.prefBits = Math.max(s.prefBits, popcount(h.mask));
+      } else s.plain[h.mask] = 1;
+      s.narrow = Math.min(s.narrow, popcount(h.mask));
     }
-    if (t >= need) minAffinity = Math.min(minAffinity, popcount(m));
-    if (f >= need) out.push({ mask: m, preferred: false });
   }
-  for (const h of out) h.preferred = popcount(h.mask) === minAffinity;
+  s.count = list.length;
+  return s;
+}
+
+// Scratch subset sums of resourceSet (hint generation is synchronous).
+let sumTotal = new Float64Array(256);
+let sumFree = new Float64Array(256);
+
+/**
+ * Hints of one resource: masks whose free amount covers `need`, preferred at the minimal total-fit
+ * size; none at all is the "no fit" don't-care hint. Subset sums by dynamic programming: O(2^n).
+ */
+export function resourceSet(n: number, total: readonly number[], free: readonly number[], need: number, totalAny = 0, freeAny = 0): HintSet {
+  const size = 1 << n;
+  if (sumTotal.length < size) {
+    sumTotal = new Float64Array(size);
+    sumFree = new Float64Array(size);
+  }
+  const tot = sumTotal;
+  const fr = sumFree;
+  tot[0] = totalAny;
+  fr[0] = freeAny;
+  let minAffinity = Number.POSITIVE_INFINITY;
+  for (let m = 1; m < size; m++) {
+    const low = m & -m;
+    const i = 31 - Math.clz32(low);
+    tot[m] = (tot[m ^ low] as number) + (total[i] as number);
+    fr[m] = (fr[m ^ low] as number) + (free[i] as number);
+    if ((tot[m] as number) >= need) {
+      const c = popcount(m);
+      if (c < minAffinity) minAffinity = c;
+    }
+  }
+  const s = emptySet(n);
+  for (let m = 1; m < size; m++) {
+    if ((fr[m] as number) < need) continue;
+    const c = popcount(m);
+    if (c === minAffinity) {
+      s.pref[m] = 1;
+      s.prefBits = c;
+    } else s.plain[m] = 1;
+    if (c < s.narrow) s.narrow = c;
+    s.count++;
+  }
+  if (s.count === 0) {
+    s.anyPlain = true;
+    s.count = 1;
+  }
+  return s;
+}
+
+/** Hints of one resource as a list (masks in IterateBitMasks order): `resourceSet`'s hints. */
+export function resourceHints(masks: readonly number[], total: readonly number[], free: readonly number[], need: number, totalAny = 0, freeAny = 0): TopologyHint[] {
+  const s = resourceSet(total.length, total, free, need, totalAny, freeAny);
+  const out: TopologyHint[] = [];
+  for (const m of masks) if (s.pref[m] || s.plain[m]) out.push({ mask: m, preferred: s.pref[m] === 1 });
   return out;
+}
+
+const NARROW = new Map<number, readonly number[]>();
+
+/** Every non-empty mask over n bits, narrowest first (IsNarrowerThan order), memoised. */
+function narrowOrder(n: number): readonly number[] {
+  let m = NARROW.get(n);
+  if (!m) NARROW.set(n, (m = [...bitMasks(n)].sort((a, b) => (isNarrowerThan(a, b) ? -1 : isNarrowerThan(b, a) ? 1 : 0))));
+  return m;
 }
 
 /** IsNarrowerThan: fewer bits set, or as many and a lower mask value. */
@@ -191,59 +279,181 @@ function compareHints(scope: MergeScope, current: TopologyHint | null, cand: Top
   return pickMask(scope, current.mask, cand.mask) === current.mask ? current : cand;
 }
 
-/** HintMerger.Merge over providers' hint lists (already filtered as the policy requires). */
-export function mergeHints(providers: readonly TopologyHint[][], n: number, options: MergeOptions = {}): MergeResult {
-  const all = n >= 31 ? -1 : (1 << n) - 1;
-  let bestNonPreferred = 0;
-  for (const list of providers) {
-    let narrow: number | null = null;
-    for (const h of list) {
-      if (h.any) continue;
-      if (narrow === null || isNarrowerThan(h.mask, narrow)) narrow = h.mask;
-    }
-    if (narrow !== null) bestNonPreferred = Math.max(bestNonPreferred, popcount(narrow));
+/** In place: a[s] becomes the sum of a[m] over the supersets m of s (n bits). */
+function supersetSums(a: Int32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const bit = 1 << i;
+    for (let m = 0; m < a.length; m++) if ((m & bit) === 0) a[m] = (a[m] as number) + (a[m | bit] as number);
   }
-  const merge: MergeScope = { n, bestNonPreferred, preferClosest: options.preferClosest === true, distance: options.distance };
-  const compare = (current: TopologyHint | null, cand: TopologyHint): TopologyHint | null => compareHints(merge, current, cand);
+}
+
+/** In place: the inverse of `supersetSums` (counts of pairs ANDing to exactly s), then 1 where some pair does, else 0. */
+function exactSets(a: Int32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const bit = 1 << i;
+    for (let m = 0; m < a.length; m++) if ((m & bit) === 0) a[m] = (a[m] as number) - (a[m | bit] as number);
+  }
+  for (let m = 0; m < a.length; m++) a[m] = (a[m] as number) > 0 ? 1 : 0;
+}
+
+/**
+ * HintMerger.Merge over providers' hint lists (already filtered as the policy requires).
+ * `permutations` is the number of combinations the kubelet's literal cross product merges.
+ */
+export function mergeHints(providers: readonly TopologyHint[][], n: number, options: MergeOptions = {}): MergeResult {
+  if (!options.literal) return mergeHintSets(providers.map((l) => setOfList(l, n)), n, options);
+  const all = n >= 31 ? -1 : (1 << n) - 1;
+  const merge = mergeScope(providers.map((l) => setOfList(l, n)), n, options);
   let best: TopologyHint | null = null;
   let permutations = 0;
-  if (options.literal) {
-    const rec = (i: number, mask: number, preferred: boolean): void => {
-      if (i === providers.length) {
-        permutations++;
-        best = compare(best, { mask, preferred });
-        return;
-      }
-      for (const h of providers[i] as TopologyHint[]) rec(i + 1, mask & (h.any ? all : h.mask), preferred && h.preferred);
-    };
-    rec(0, all, true);
-  } else {
-    let acc: TopologyHint[] = [{ mask: all, preferred: true }];
-    const seen: number[] = [];
-    for (const list of providers) {
-      const next: TopologyHint[] = [];
-      seen.length = 0;
-      for (const a of acc) {
-        for (const h of list) {
-          permutations++;
-          const mask = a.mask & (h.any ? all : h.mask);
-          if (mask === 0) continue;
-          const preferred = a.preferred && h.preferred;
-          const key = mask * 2 + (preferred ? 1 : 0);
-          if (seen.includes(key)) continue;
-          seen.push(key);
-          next.push({ mask, preferred });
-        }
-      }
-      acc = next;
+  const rec = (i: number, mask: number, preferred: boolean): void => {
+    if (i === providers.length) {
+      permutations++;
+      best = compareHints(merge, best, { mask, preferred });
+      return;
     }
-    for (const h of acc) best = compareHints(merge, best, h);
-  }
+    for (const h of providers[i] as TopologyHint[]) rec(i + 1, mask & (h.any ? all : h.mask), preferred && h.preferred);
+  };
+  rec(0, all, true);
   return { hint: best ?? { mask: all, preferred: false }, permutations };
 }
 
-const DONT_CARE: TopologyHint[] = [{ mask: 0, preferred: true, any: true }];
-const NO_FIT: TopologyHint[] = [{ mask: 0, preferred: false, any: true }];
+/** The comparison's scope: bestNonPreferred is the widest of the providers' narrowest non-don't-care hints. */
+function mergeScope(sets: readonly HintSet[], n: number, options: MergeOptions): MergeScope {
+  let bestNonPreferred = 0;
+  for (const s of sets) if (Number.isFinite(s.narrow)) bestNonPreferred = Math.max(bestNonPreferred, s.narrow);
+  return { n, bestNonPreferred, preferClosest: options.preferClosest === true, distance: options.distance };
+}
+
+/**
+ * HintMerger.Merge over hint sets. Which (mask, preferred) pairs the cross product reaches, without
+ * walking it: per mask, whether some combination ANDs to it with every hint preferred (`pref`) or
+ * with one not preferred (`plain`). Folding one provider in is an AND-convolution of mask sets, done
+ * with the superset zeta transform (the pairs whose AND contains s are the products of the supersets
+ * of s on each side) and its Moebius inverse: O(n 2^n) per provider instead of |acc| x |list| pairs.
+ * The best reached pair is then found by the kubelet's comparison, as the literal merge keeps it.
+ */
+export function mergeHintSets(sets: readonly HintSet[], n: number, options: MergeOptions = {}): MergeResult {
+  const all = (1 << n) - 1;
+  const size = 1 << n;
+  const scope = mergeScope(sets, n, options);
+  if (scratch.length < 4 * size) scratch = new Int32Array(4 * size);
+  const pref = scratch.subarray(0, size);
+  const plain = scratch.subarray(size, 2 * size);
+  const hp = scratch.subarray(2 * size, 3 * size);
+  const hn = scratch.subarray(3 * size, 4 * size);
+  let permutations = 1;
+  for (const s of sets) permutations *= s.count;
+  const quick = singlePreferred(sets, n, scope);
+  if (quick >= 0) return { hint: { mask: quick, preferred: true }, permutations };
+  // A preferred merged hint beats every other: the preferred ones alone first (hints ANDed only
+  // with preferred hints), the others only when no preferred one is reached.
+  for (const full of [false, true]) {
+    // The first provider ANDed with "every node" is itself.
+    pref.fill(0);
+    plain.fill(0);
+    pref[all] = 1;
+    sets.forEach((s, k) => {
+      for (let m = 0; m < size; m++) {
+        hp[m] = s.pref[m] as number;
+        hn[m] = full ? (s.plain[m] as number) : 0;
+      }
+      if (s.anyPref) hp[all] = 1;
+      if (s.anyPlain && full) hn[all] = 1;
+      if (k === 0) {
+        pref.set(hp);
+        plain.set(hn);
+        return;
+      }
+      supersetSums(pref, n);
+      supersetSums(hp, n);
+      if (full) {
+        supersetSums(plain, n);
+        supersetSums(hn, n);
+        for (let m = 0; m < size; m++) plain[m] = (pref[m] as number) * (hn[m] as number) + (plain[m] as number) * ((hp[m] as number) + (hn[m] as number));
+        exactSets(plain, n);
+      }
+      for (let m = 0; m < size; m++) pref[m] = (pref[m] as number) * (hp[m] as number);
+      exactSets(pref, n);
+    });
+    let bestMask = -1;
+    let bestPref = false;
+    for (let m = 1; m < size; m++) {
+      if (pref[m] === 1 && replaces(scope, bestMask, bestPref, m, true)) {
+        bestMask = m;
+        bestPref = true;
+      }
+      if (plain[m] === 1 && replaces(scope, bestMask, bestPref, m, false)) {
+        bestMask = m;
+        bestPref = false;
+      }
+    }
+    if (bestMask >= 0 && (bestPref || full)) return { hint: { mask: bestMask, preferred: bestPref }, permutations };
+  }
+  return { hint: { mask: all, preferred: false }, permutations };
+}
+
+/**
+ * The best preferred merged hint when every provider's preferred hints are single nodes (or "don't
+ * care"), the common case (a VM one node holds): a combination of preferred hints ANDs to node i
+ * when every provider offers i or does not care, to every node when none cares; -1 when no
+ * preferred hint is reached (or the providers' preferred hints are wider: the transform decides).
+ */
+function singlePreferred(sets: readonly HintSet[], n: number, scope: MergeScope): number {
+  let allAny = true;
+  for (const s of sets) {
+    if (s.prefBits > 1) return -1;
+    if (!s.anyPref) allAny = false;
+    if (!s.anyPref && s.prefBits === 0) return -1;
+  }
+  let best = -1;
+  for (let i = 0; i < n; i++) {
+    const m = 1 << i;
+    let offered = false;
+    let ok = true;
+    for (const s of sets) {
+      if (s.pref[m] === 1) offered = true;
+      else if (!s.anyPref) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok && offered && replaces(scope, best, true, m, true)) best = m;
+  }
+  const all = (1 << n) - 1;
+  if (allAny && replaces(scope, best, true, all, true)) best = all;
+  return best;
+}
+
+/** Scratch of mergeHintSets (merging is synchronous). */
+let scratch = new Int32Array(4 * 256);
+
+/** `compareHints` on numbers: true when (mask, pref) replaces the current best (curMask -1: none yet). */
+function replaces(scope: MergeScope, curMask: number, curPref: boolean, mask: number, pref: boolean): boolean {
+  if (mask === 0) return false;
+  if (curMask < 0) return true;
+  if (!curPref && pref) return true;
+  if (curPref && !pref) return false;
+  if (curPref && pref) return pickMask(scope, curMask, mask) !== curMask;
+  const cc = popcount(curMask);
+  const nc = popcount(mask);
+  const bnp = scope.bestNonPreferred;
+  if (cc > bnp) return pickMask(scope, curMask, mask) !== curMask;
+  if (cc === bnp) return nc !== bnp ? false : pickMask(scope, curMask, mask) !== curMask;
+  if (nc > bnp) return false;
+  if (nc === bnp) return true;
+  if (nc > cc) return true;
+  if (nc < cc) return false;
+  return pickMask(scope, curMask, mask) !== curMask;
+}
+
+/** A provider that says "don't care" (one preferred hint over every node). */
+function dontCare(n: number): HintSet {
+  const s = emptySet(n);
+  s.anyPref = true;
+  s.count = 1;
+  return s;
+}
 
 const TOTALS = new WeakMap<Topology, Map<string, readonly number[]>>();
 
@@ -254,36 +464,30 @@ const TOTALS = new WeakMap<Topology, Map<string, readonly number[]>>();
  */
 function totalsOf(ctx: PlacementContext, key: string, compute: () => number[]): readonly number[] {
   if (ctx.request.nodes) return compute(); // a restricted node list: not the static eligible set
-  let byKey = TOTALS.get(ctx.state.topology);
-  if (!byKey) TOTALS.set(ctx.state.topology, (byKey = new Map()));
+  let byKey = TOTALS.get(ctx.topology);
+  if (!byKey) TOTALS.set(ctx.topology, (byKey = new Map()));
   const full = `${ctx.request.tier}|${key}`;
   let t = byKey.get(full);
   if (!t) byKey.set(full, (t = compute()));
   return t;
 }
 
-/** The hint lists of the three providers for a context (filterProvidersHints applied). */
-export function providerHints(ctx: PlacementContext): TopologyHint[][] {
+/** The hints of the providers for a context (filterProvidersHints applied), as sets. */
+export function providerSets(ctx: PlacementContext): HintSet[] {
   const nodes = ctx.cpuNodes;
   const n = nodes.length;
-  const masks = bitMasks(n);
   const request = ctx.request;
-  const providers: TopologyHint[][] = [];
-  const dontCare = DONT_CARE;
-  const noFit = NO_FIT;
-  const add = (hints: TopologyHint[]): void => {
-    providers.push(hints.length === 0 ? noFit : hints);
-  };
+  const providers: HintSet[] = [];
   // CPU manager (static policy): dedicated vCPUs only.
-  if (ctx.mode === 'shared') providers.push(dontCare);
+  if (ctx.mode === 'shared') providers.push(dontCare(n));
   else {
     const total = totalsOf(ctx, `cpu|${ctx.mode}`, () => nodes.map((c) => (ctx.mode === 'core' || ctx.mode === 'isolate' ? c.totalCores : c.totalPus)));
-    add(resourceHints(masks, total, nodes.map((c) => ctx.cpuCap(c.id)), ctx.slots));
+    providers.push(resourceSet(n, total, nodes.map((c) => ctx.cpuCap(c.id)), ctx.slots));
   }
   // Memory manager: the page size of this context.
-  if (ctx.separateMemory) providers.push(dontCare);
+  if (ctx.separateMemory) providers.push(dontCare(n));
   else {
-    const topo = nodesById(ctx.state.topology);
+    const topo = nodesById(ctx.topology);
     const total = totalsOf(ctx, `mem|${ctx.pageSize}`, () =>
       nodes.map((c) => {
         const t = topo.get(c.id);
@@ -293,14 +497,14 @@ export function providerHints(ctx: PlacementContext): TopologyHint[][] {
         return t.hugePages.filter((p) => p.pageSize === ctx.pageSize).reduce((s, p) => s + p.pageSize * p.total, 0);
       }),
     );
-    add(resourceHints(masks, total, nodes.map((c) => ctx.memCap(c.id)), request.memory));
+    providers.push(resourceSet(n, total, nodes.map((c) => ctx.memCap(c.id)), request.memory));
   }
   // Device manager: one resource per device request.
-  const everything = request.devices.length === 0 ? [] : topologyIndex(ctx.state.topology).slots;
+  const everything = request.devices.length === 0 ? [] : topologyIndex(ctx.topology).slots;
   const pos = request.devices.length === 0 ? null : new Map(nodes.map((c, i) => [c.id, i]));
   for (const d of request.devices) {
     if (d.locality === 'none') {
-      providers.push(dontCare);
+      providers.push(dontCare(n));
       continue;
     }
     // per node position, plus devices of unknown node (local to every mask)
@@ -318,14 +522,39 @@ export function providerHints(ctx: PlacementContext): TopologyHint[][] {
     };
     const total = count(everything.filter((s) => deviceMatches(s, d)));
     const free = count([...ctx.capacity.freeDevices.values()].filter((s) => deviceMatches(s, d)));
-    add(resourceHints(masks, total.per, free.per, d.count, total.anywhere, free.anywhere));
+    providers.push(resourceSet(n, total.per, free.per, d.count, total.anywhere, free.anywhere));
   }
   return providers;
 }
 
+/** The hint lists of the providers for a context (masks in IterateBitMasks order). */
+export function providerHints(ctx: PlacementContext): TopologyHint[][] {
+  const masks = bitMasks(ctx.cpuNodes.length);
+  return providerSets(ctx).map((s) => {
+    const list: TopologyHint[] = [];
+    if (s.anyPref) list.push({ mask: 0, preferred: true, any: true });
+    if (s.anyPlain) list.push({ mask: 0, preferred: false, any: true });
+    for (const m of masks) if (s.pref[m] || s.plain[m]) list.push({ mask: m, preferred: s.pref[m] === 1 });
+    return list;
+  });
+}
+
 /** filterSingleNumaHints: keep preferred hints of one node, or preferred don't-care hints. */
-export function filterSingleNuma(providers: readonly TopologyHint[][]): TopologyHint[][] {
-  return providers.map((list) => list.filter((h) => h.preferred && (h.any || popcount(h.mask) === 1)));
+export function filterSingleNuma(providers: readonly HintSet[]): HintSet[] {
+  return providers.map((s) => {
+    const out = emptySet(Math.log2(s.pref.length));
+    out.anyPref = s.anyPref;
+    out.count = s.anyPref ? 1 : 0;
+    for (let m = 1; m < s.pref.length; m++) {
+      if (s.pref[m] && popcount(m) === 1) {
+        out.pref[m] = 1;
+        out.narrow = 1;
+        out.prefBits = 1;
+        out.count++;
+      }
+    }
+    return out;
+  });
 }
 
 /** The chooser of one Topology Manager policy. */
@@ -336,9 +565,11 @@ export function k8sChooser(kind: K8sPolicyKind, preferClosest: boolean, name: st
     const nodes = ctx.cpuNodes.map((c) => c.id);
     const n = nodes.length;
     if (n === 0) return null;
-    let providers = providerHints(ctx);
+    // Every choice below is an evaluation that holds the VM: none can when all the free capacity together does not.
+    if (!Number.isFinite(ctx.minNodes())) return null;
+    let providers = providerSets(ctx);
     if (kind === 'single-numa-node') providers = filterSingleNuma(providers);
-    const { hint, permutations } = mergeHints(providers, n, { preferClosest: preferClosest && kind !== 'single-numa-node', distance: (a, b) => ctx.distance(nodes[a] as number, nodes[b] as number) });
+    const { hint, permutations } = mergeHintSets(providers, n, { preferClosest: preferClosest && kind !== 'single-numa-node', distance: (a, b) => ctx.distance(nodes[a] as number, nodes[b] as number) });
     const all = (1 << n) - 1;
     const any = hint.mask === all;
     const admit = kind === 'best-effort' ? true : hint.preferred;
@@ -361,11 +592,11 @@ export function k8sChooser(kind: K8sPolicyKind, preferClosest: boolean, name: st
     // The resource managers extend a hint they cannot satisfy to the narrowest of their own masks
     // containing it (memory manager extendTopologyManagerHint; the CPU manager takes the rest
     // elsewhere): here, the narrowest superset of the merged mask that holds the VM.
-    const supersets = bitMasks(n)
-      .filter((m) => (m & hint.mask) === hint.mask && m !== hint.mask && popcount(m) <= hi)
-      .sort((a, b) => (isNarrowerThan(a, b) ? -1 : isNarrowerThan(b, a) ? 1 : 0));
-    for (const m of supersets) {
+    // Supersets are judged with quickEvaluate (the same verdict) and the first that holds the VM in full.
+    for (const m of narrowOrder(n)) {
+      if ((m & hint.mask) !== hint.mask || m === hint.mask || popcount(m) > hi) continue;
       const set = nodes.filter((_, i) => m & (1 << i));
+      if (!ctx.quickEvaluate(set).ok) continue;
       const grown = ctx.evaluate(set);
       if (grown.ok) return choiceOf(grown, [...notes, `the merged hint does not hold the VM: extended to the narrowest mask containing it, nodes ${set.join(',')}`]);
     }
@@ -376,7 +607,7 @@ export function k8sChooser(kind: K8sPolicyKind, preferClosest: boolean, name: st
 const LIMIT_WHY = 'the kubelet does not start its Topology Manager on machines with more than 8 NUMA nodes: the hint merge enumerates every node subset per resource';
 
 function k8s(name: string, kind: K8sPolicyKind, preferClosest: boolean, description: string): PlacementPolicy {
-  return withNodeLimit(definePolicy(name, description, k8sChooser(kind, preferClosest, name)), K8S_MAX_NUMA_NODES, LIMIT_WHY);
+  return definePolicy(name, description, k8sChooser(kind, preferClosest, name), { nodeLimit: K8S_MAX_NUMA_NODES, limitWhy: LIMIT_WHY });
 }
 
 /** Topology Manager single-numa-node: one NUMA node for everything, or refuse. */

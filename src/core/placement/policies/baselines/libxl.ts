@@ -27,14 +27,14 @@ import type { Topology } from '../../../topology/model.js';
 import type { PlacementContext } from '../../context.js';
 import type { HostState } from '../../state.js';
 import { type NodeChoice, definePolicy } from '../../policy.js';
-import { choiceOf, combinations, explicitChoice, withNodeLimit } from './common.js';
+import { choiceOf, combinations, explicitChoice } from './common.js';
 
 /** libxl's limit: above 16 NUMA nodes automatic placement is skipped. */
 export const LIBXL_MAX_NUMA_NODES = 16;
 
 /** vCPUs of existing VMs able to run on each node (libxl's nr_vcpus_on_nodes). */
 export function vcpusOnNodes(ctx: PlacementContext): ReadonlyMap<number, number> {
-  return ctx.capacity.vcpusByNode ?? vcpusOnNodesOf(ctx.state);
+  return ctx.capacity.vcpusByNode;
 }
 
 /** vcpusOnNodes counted from a host state's allocations. */
@@ -103,7 +103,9 @@ export function chooseLibxl(ctx: PlacementContext): NodeChoice | null {
   if (explicit !== undefined) return explicit;
   const nodes = ctx.cpuNodes;
   if (nodes.length === 0) return null;
-  const topo = ctx.state.topology;
+  // Every choice below is an evaluation that holds the VM: none can when all the free capacity together does not.
+  if (!Number.isFinite(ctx.minNodes())) return null;
+  const topo = ctx.topology;
   const pusPerNode = nodePuCounts(topo);
   const uniform = pusPerNode.every((c) => c === pusPerNode[0]) && (pusPerNode[0] ?? 0) > 0;
   const vcpus = ctx.request.vcpus;
@@ -149,8 +151,7 @@ export function chooseLibxl(ctx: PlacementContext): NodeChoice | null {
 }
 
 /** libxl policy (refuses hosts above 16 nodes, as libxl skips placement there). */
-export const libxlPolicy = withNodeLimit(
-  definePolicy('libxl', 'Xen libxl automatic placement: fewest nodes, then fewest vCPUs already runnable there, then most free memory; soft affinity', chooseLibxl),
-  LIBXL_MAX_NUMA_NODES,
-  'libxl skips automatic NUMA placement on hosts with more than 16 nodes (the candidate enumeration is exponential)',
-);
+export const libxlPolicy = definePolicy('libxl', 'Xen libxl automatic placement: fewest nodes, then fewest vCPUs already runnable there, then most free memory; soft affinity', chooseLibxl, {
+  nodeLimit: LIBXL_MAX_NUMA_NODES,
+  limitWhy: 'libxl skips automatic NUMA placement on hosts with more than 16 nodes (the candidate enumeration is exponential)',
+});

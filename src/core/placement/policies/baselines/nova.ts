@@ -22,7 +22,7 @@
  * is refused with a `permutations` reason.
  */
 import type { PlacementContext, SetEvaluation } from '../../context.js';
-import { type NodeChoice, type PlacementPolicy, definePolicy } from '../../policy.js';
+import { type NodeChoice, type PlacementPolicy, type PolicyRefusal, definePolicy } from '../../policy.js';
 import { choiceOf, explicitChoice } from './common.js';
 
 /** Permutations walked at most before giving up (P(256, 2) = 65,280 fits; P(64, 3) = 249,984 does not). */
@@ -59,14 +59,14 @@ export function novaInstanceCells(ctx: PlacementContext): { cpus: number; memory
   }));
 }
 
-/** Set by the chooser when the walk hit the cap during the current placement (read by the wrapper). */
-let capHit = false;
-
-/** The Nova chooser for a strategy. */
-export function novaChooser(strategy: NovaStrategy, name: string): (ctx: PlacementContext) => NodeChoice | null {
+/** The Nova chooser for a strategy: the first fitting permutation, or a refusal naming the cap when the walk gave up. */
+export function novaChooser(strategy: NovaStrategy, name: string): (ctx: PlacementContext) => NodeChoice | PolicyRefusal | null {
   return (ctx) => {
+    let capHit = false;
     const explicit = explicitChoice(ctx, name);
     if (explicit !== undefined) return explicit;
+    // Every choice below is an evaluation that holds the VM: none can when all the free capacity together does not.
+    if (!Number.isFinite(ctx.minNodes())) return null;
     const host = novaCellOrder(ctx, strategy);
     const cells = novaInstanceCells(ctx);
     const k = cells.length;
@@ -111,7 +111,20 @@ export function novaChooser(strategy: NovaStrategy, name: string): (ctx: Placeme
       return false;
     };
     rec(0);
-    if (!found) return null;
+    if (!found) {
+      if (!capHit) return null;
+      return {
+        refused: [
+          {
+            resource: 'permutations',
+            node: null,
+            need: NOVA_MAX_PERMUTATIONS + 1,
+            have: NOVA_MAX_PERMUTATIONS,
+            detail: `${name}: gave up after NOVA_MAX_PERMUTATIONS (${NOVA_MAX_PERMUTATIONS}) host-cell permutations`,
+          },
+        ],
+      };
+    }
     const ev = found as SetEvaluation;
     return choiceOf(ev, [
       `${name}: host cells ordered ${host.slice(0, 16).join(',')}${host.length > 16 ? ',...' : ''} (${strategy}); first fitting permutation of ${k} cell(s) after ${walked} permutation(s); distances ignored`,
@@ -120,27 +133,7 @@ export function novaChooser(strategy: NovaStrategy, name: string): (ctx: Placeme
 }
 
 function nova(name: string, strategy: NovaStrategy, description: string): PlacementPolicy {
-  const inner = definePolicy(name, description, novaChooser(strategy, name));
-  return {
-    name,
-    description,
-    place(request, state, options) {
-      capHit = false;
-      const result = inner.place(request, state, options);
-      if (!result.ok && capHit) {
-        result.reasons.push({
-          resource: 'permutations',
-          node: null,
-          need: NOVA_MAX_PERMUTATIONS + 1,
-          have: NOVA_MAX_PERMUTATIONS,
-          shortfall: 1,
-          detail: `${name}: gave up after NOVA_MAX_PERMUTATIONS (${NOVA_MAX_PERMUTATIONS}) host-cell permutations`,
-        });
-      }
-      capHit = false;
-      return result;
-    },
-  };
+  return definePolicy(name, description, novaChooser(strategy, name));
 }
 
 /** Nova with packing_host_numa_cells_allocation_strategy = True (most used cells first). */

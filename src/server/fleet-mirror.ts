@@ -1,0 +1,577 @@
+/**
+ * The service instance's fleet in memory, and the group commit that makes it durable.
+ *
+ * Decisions are made on the mirror: the kernel's fleet (`core/fleet`, one ledger per host), loaded
+ * from the store on start and kept in step by this instance's own writes, by refreshing the hosts
+ * other instances changed (read from the event log every POLL_MS) and by refreshing a host whose
+ * write conflicted. The store stays the durable record and the arbiter between instances.
+ *
+ * Group commit: a request changes the mirror at once (so the next decision sees it) and queues an
+ * `Op` describing its writes; the ops queued during one turn of the event loop are written in one
+ * transaction (`store.batch`) and each request is answered only after that transaction commits. In
+ * the transaction every host touched has its generation checked against the one this instance last
+ * committed (the rows are locked: SQLite's write lock, PostgreSQL's FOR UPDATE): a host another
+ * instance changed meanwhile is left out, refreshed from the store (its row, document and VMs: only
+ * that host), and its requests are decided again. One transaction is in flight at a time; ops queued
+ * meanwhile go to the next. A store error leaves nothing half done: the hosts the transaction
+ * touched are read back from the store and the requests fail.
+ *
+ * Reading a host again replaces its ledger (its `epoch` moves on). An op remembers the epoch it was
+ * decided on; one whose host was read again before it was written is not written but decided again
+ * (its effect on the mirror went with the old ledger). Hosts with ops in a transaction are not read
+ * again until it ends.
+ */
+import { Fleet, type FleetHost } from '../core/fleet/fleet.js';
+import { HostLedger } from '../core/placement/ledger.js';
+import type { Allocation, HostReserve } from '../core/placement/state.js';
+import { topologyFromTrustedJson } from '../core/topology/json.js';
+import type { Topology } from '../core/topology/model.js';
+import { statsOf } from '../store/host-change.js';
+import type { FleetBatch, FleetStore, HostChange, HostPut, HostRow, HostStats, NewEvent } from '../store/types.js';
+
+/** How often the event log is read for hosts other instances changed. */
+export const POLL_MS = 200;
+/** Rows per page when loading the fleet. */
+const PAGE = 1000;
+
+/** One host as this instance holds it. */
+export interface HostEntry {
+  name: string;
+  /** The generation this instance last committed or read. */
+  generation: number;
+  topoVersion: number;
+  source: string;
+  topologyText: string;
+  reserve: HostReserve;
+  createdAt: number;
+  updatedAt: number;
+  host: FleetHost;
+  /** Bumped whenever the ledger is replaced by one read from the store. */
+  epoch: number;
+  /** Ops queued or in a transaction on this host. */
+  pending: number;
+  /** Ops in the transaction in flight. */
+  inflight: number;
+}
+
+/** A queued write and what to do once its transaction ends. */
+export interface Op {
+  /** The host it changes (null: events only). */
+  host: string | null;
+  added?: HostChange['added'];
+  updated?: HostChange['updated'];
+  removed?: string[];
+  events: NewEvent[];
+  /** A host registration or update (its own write, generation-checked like a change). */
+  put?: Omit<HostPut, 'expectedGeneration' | 'events'>;
+  /** Removes the host. */
+  remove?: boolean;
+  /** Committed: the host's new generation (0 for events only). */
+  done(generation: number): void;
+  /** The host changed under it (it was read again from the store): decide again. */
+  conflict(): void;
+  /** A VM name it adds is taken (by another instance). */
+  taken?(): void;
+  fail(err: unknown): void;
+  /** The host's epoch it was decided on (set by `queue`). */
+  basis?: number;
+}
+
+export { statsOf };
+
+/** A min-heap of claim expiries (time, host, VM). */
+class ExpiryHeap {
+  private readonly items: { at: number; host: string; vm: string }[] = [];
+  push(at: number, host: string, vm: string): void {
+    const a = this.items;
+    a.push({ at, host, vm });
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if ((a[p] as { at: number }).at <= (a[i] as { at: number }).at) break;
+      [a[p], a[i]] = [a[i] as (typeof a)[number], a[p] as (typeof a)[number]];
+      i = p;
+    }
+  }
+  /** Removes and returns the entries due at `now`. */
+  due(now: number): { at: number; host: string; vm: string }[] {
+    const out: { at: number; host: string; vm: string }[] = [];
+    const a = this.items;
+    while (a.length > 0 && (a[0] as { at: number }).at <= now) {
+      out.push(a[0] as (typeof a)[number]);
+      const last = a.pop() as (typeof a)[number];
+      if (a.length === 0) break;
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && (a[l] as { at: number }).at < (a[m] as { at: number }).at) m = l;
+        if (r < a.length && (a[r] as { at: number }).at < (a[m] as { at: number }).at) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i] as (typeof a)[number], a[m] as (typeof a)[number]];
+        i = m;
+      }
+    }
+    return out;
+  }
+}
+
+/** The mirror (see the module comment). */
+export class FleetMirror {
+  readonly fleet = new Fleet();
+  readonly hosts = new Map<string, HostEntry>();
+  /** Committed VMs -> host. */
+  readonly vmHost = new Map<string, string>();
+  /** VM names of queued or in-flight placements. */
+  readonly pendingNames = new Set<string>();
+  private readonly expiries = new ExpiryHeap();
+  /** Parsed topologies by their text: hosts of one model share one value (and its derived indexes). */
+  private readonly topologies = new Map<string, Topology>();
+  private open: Op[] = [];
+  private flushing = false;
+  private scheduled = false;
+  private lastEvent = 0;
+  private loading: Promise<void> | null = null;
+  /** Resolves when no refresh is running (decisions wait for it: a refresh replaces ledgers). */
+  private gate: Promise<void> = Promise.resolve();
+  /** Refreshes running: while any is, no decision may be made (see `settled`). */
+  private refreshing = 0;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private polling = false;
+
+  constructor(
+    private readonly store: FleetStore,
+    private readonly instance: string,
+    private readonly onConflict: () => void = () => undefined,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /**
+   * Loads the fleet on first use, and waits for any refresh in progress. A caller decides right after
+   * it resolves, in the same synchronous step (a refresh starting later leaves hosts with queued ops
+   * alone: their transaction checks them).
+   */
+  async ready(): Promise<void> {
+    this.loading ??= this.load();
+    await this.loading;
+    while (this.refreshing > 0) await this.gate;
+  }
+
+  /** Stops polling. */
+  close(): void {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = null;
+  }
+
+  /** Remembers a topology already parsed (a registration read it in the worker), so that reading its host back does not parse it again. */
+  knowTopology(text: string, topology: Topology): void {
+    if (this.topologies.size > 256) this.topologies.clear();
+    this.topologies.set(text, topology);
+  }
+
+  /** A parsed topology of a text (shared between hosts with the same text). */
+  topologyOf(text: string, name: string): Topology {
+    let t = this.topologies.get(text);
+    if (!t) {
+      // The store holds models the service wrote itself (see topologyFromTrustedJson).
+      t = topologyFromTrustedJson(text, `${name}:topology`);
+      if (this.topologies.size > 256) this.topologies.clear();
+      this.topologies.set(text, t);
+    }
+    return t;
+  }
+
+  private async load(): Promise<void> {
+    this.lastEvent = await this.store.lastEventId();
+    const byHost = new Map<string, Allocation[]>();
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.store.loadVms({ ...(after !== undefined ? { after } : {}), limit: PAGE });
+      for (const v of page) {
+        const list = byHost.get(v.host);
+        if (list) list.push(v.allocation);
+        else byHost.set(v.host, [v.allocation]);
+      }
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]?.name;
+    }
+    after = undefined;
+    for (;;) {
+      const page = await this.store.loadHosts({ ...(after !== undefined ? { after } : {}), limit: PAGE });
+      for (const h of page) this.install(h, h.topology, JSON.parse(h.reserve) as HostReserve, byHost.get(h.name) ?? []);
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]?.name;
+    }
+    this.pollTimer = setInterval(() => void this.poll(), POLL_MS);
+    this.pollTimer.unref();
+  }
+
+  /** Puts a host as the store has it into the mirror (replacing what the mirror had). */
+  private install(row: HostRow, topologyText: string, reserve: HostReserve, allocations: readonly Allocation[]): HostEntry {
+    const topology = this.topologyOf(topologyText, row.name);
+    const ledger = new HostLedger(topology, reserve);
+    const old = this.hosts.get(row.name);
+    if (old) for (const a of old.host.ledger.allocations) if (this.vmHost.get(a.name) === row.name) this.vmHost.delete(a.name);
+    for (const a of allocations) {
+      ledger.add(a);
+      this.vmHost.set(a.name, row.name);
+      if (a.status === 'claimed' && a.expiresAt !== null) this.expiries.push(a.expiresAt, row.name, a.name);
+    }
+    const host = this.fleet.replace(row.name, ledger);
+    const entry: HostEntry = {
+      name: row.name,
+      generation: row.generation,
+      topoVersion: row.topoVersion,
+      source: row.source,
+      topologyText,
+      reserve,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+      host,
+      epoch: (old?.epoch ?? 0) + 1,
+      pending: old?.pending ?? 0,
+      inflight: old?.inflight ?? 0,
+    };
+    this.hosts.set(row.name, entry);
+    return entry;
+  }
+
+  /** Reads hosts again from the store (row, document, VMs); a host gone is dropped. Decisions wait meanwhile. */
+  async refresh(names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    let release: () => void = () => undefined;
+    const before = this.gate;
+    this.gate = new Promise<void>((r) => (release = r));
+    this.refreshing++;
+    try {
+      await before;
+      for (const name of names) {
+        const row = await this.store.hostRow(name);
+        const entry = this.hosts.get(name);
+        if (!row) {
+          if (entry) {
+            for (const a of entry.host.ledger.allocations) if (this.vmHost.get(a.name) === name) this.vmHost.delete(a.name);
+            this.fleet.remove(name);
+            this.hosts.delete(name);
+          }
+          continue;
+        }
+        let text = entry?.topologyText;
+        let reserve = entry?.reserve;
+        if (!entry || entry.topoVersion !== row.topoVersion || text === undefined || reserve === undefined) {
+          const doc = await this.store.hostDocument(name);
+          if (!doc) continue;
+          text = doc.topology;
+          reserve = JSON.parse(doc.reserve) as HostReserve;
+        }
+        const vms = await this.store.vmsOf(name);
+        // A host with ops in a transaction keeps its ledger until it ends (it is read again then if needed).
+        if ((this.hosts.get(name)?.inflight ?? 0) > 0) continue;
+        // The allocations read after the row: if they are newer, the next write conflicts and reads again.
+        this.install(row, text, reserve, vms.map((v) => v.allocation));
+      }
+    } finally {
+      this.refreshing--;
+      release();
+    }
+  }
+
+  /** Reads the event log for hosts other instances changed, and refreshes those without ops in flight. */
+  async poll(): Promise<void> {
+    if (this.polling || this.loading === null) return;
+    this.polling = true;
+    try {
+      const changed = new Set<string>();
+      for (;;) {
+        const events = await this.store.events({ after: this.lastEvent, limit: 1000 });
+        for (const e of events) {
+          this.lastEvent = Math.max(this.lastEvent, e.id);
+          if (e.instance !== this.instance && e.host !== null) changed.add(e.host);
+        }
+        if (events.length < 1000) break;
+      }
+      // Hosts with ops queued or in flight are checked by their transaction (a conflict reads them again).
+      await this.refresh([...changed].filter((h) => (this.hosts.get(h)?.pending ?? 0) === 0));
+    } catch {
+      // The store is unreachable for now: the next poll tries again.
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Claims due at `now`, dropped from their hosts' ledgers; returns them (the caller writes them). */
+  expireDue(now: number): { host: string; allocation: Allocation }[] {
+    const out: { host: string; allocation: Allocation }[] = [];
+    for (const e of this.expiries.due(now)) {
+      const entry = this.hosts.get(e.host);
+      const a = entry?.host.ledger.get(e.vm);
+      if (!entry || !a || a.status !== 'claimed' || a.expiresAt === null || a.expiresAt > now) continue;
+      this.fleet.release(entry.host, e.vm);
+      this.vmHost.delete(e.vm);
+      out.push({ host: e.host, allocation: a });
+    }
+    return out;
+  }
+
+  /** Remembers a claim's expiry (the ledger holds the claim until then). */
+  watchClaim(host: string, vm: string, expiresAt: number): void {
+    this.expiries.push(expiresAt, host, vm);
+  }
+
+  /** Resolves once every op queued so far is written (or failed). */
+  async settled(): Promise<void> {
+    while (this.open.length > 0 || this.flushing || this.scheduled) await new Promise((r) => setImmediate(r));
+  }
+
+  /** Queues a write; it is committed with the others of this turn of the event loop. */
+  queue(op: Op): void {
+    if (op.host !== null) {
+      const entry = this.hosts.get(op.host);
+      if (entry) {
+        entry.pending++;
+        op.basis = entry.epoch;
+      }
+    }
+    this.open.push(op);
+    if (!this.scheduled && !this.flushing) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  private settle(op: Op, inflight = false): void {
+    if (op.host === null) return;
+    const entry = this.hosts.get(op.host);
+    if (entry && entry.pending > 0) entry.pending--;
+    if (entry && inflight && entry.inflight > 0) entry.inflight--;
+  }
+
+  /** Writes the queued ops in one transaction (see the module comment). */
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    if (this.flushing || this.open.length === 0) return;
+    this.flushing = true;
+    const ops = this.open;
+    this.open = [];
+    const now = this.clock();
+    // Ops whose host was read again since they were decided are decided again, not written. A host
+    // registration, update or removal is written alone: other ops on its host wait, and are decided
+    // again once the host was read back.
+    const byHost = new Map<string, Op[]>();
+    const hostless: Op[] = [];
+    const orphans: Op[] = [];
+    const deferred: Op[] = [];
+    for (const op of ops) {
+      if (op.host === null) {
+        hostless.push(op);
+        continue;
+      }
+      const entry = this.hosts.get(op.host);
+      if (entry ? op.basis !== undefined && op.basis !== entry.epoch : !op.put) {
+        this.settle(op);
+        for (const a of op.added ?? []) this.pendingNames.delete(a.name);
+        orphans.push(op);
+        continue;
+      }
+      const list = byHost.get(op.host);
+      if (!list) byHost.set(op.host, [op]);
+      else if (op.put || op.remove || list.some((o) => o.put || o.remove)) deferred.push(op);
+      else list.push(op);
+    }
+    const expected = new Map<string, number | null>();
+    // Each host's numbers as this transaction leaves it, taken now: decisions made while it is in
+    // flight change the ledgers, and belong to the next one.
+    const stats = new Map<string, HostStats>();
+    for (const [host, list] of byHost) {
+      const entry = this.hosts.get(host);
+      expected.set(host, list.some((o) => o.put) && !entry ? null : (entry?.generation ?? -1));
+      if (entry) {
+        entry.inflight += list.length;
+        stats.set(host, statsOf(entry.host.ledger));
+      }
+    }
+    let outcome: { conflicted: Set<string>; takenVms: Set<string> } | null = null;
+    let failure: unknown = null;
+    try {
+      outcome = await this.store.batch((b) => this.write(b, byHost, hostless, expected, stats, now));
+    } catch (err) {
+      failure = err;
+    }
+    for (const list of byHost.values()) for (const o of list) this.settle(o, true);
+    const reread = new Set<string>();
+    const retry: Op[] = [...orphans];
+    if (failure !== null || outcome === null) {
+      // Nothing was written: the hosts touched are read back, and the requests fail.
+      for (const host of byHost.keys()) reread.add(host);
+      for (const list of byHost.values()) for (const o of list) for (const a of o.added ?? []) this.pendingNames.delete(a.name);
+      await this.refresh([...reread].filter((h) => this.hosts.has(h))).catch(() => undefined);
+      for (const list of byHost.values()) for (const o of list) o.fail(failure);
+      for (const o of hostless) o.fail(failure);
+    } else {
+      const { conflicted, takenVms } = outcome;
+      for (const [host, list] of byHost) {
+        if (conflicted.has(host)) {
+          reread.add(host);
+          for (const o of list) for (const a of o.added ?? []) this.pendingNames.delete(a.name);
+          continue;
+        }
+        const generation = (expected.get(host) ?? 0) + 1;
+        const entry = this.hosts.get(host);
+        if (list.some((o) => o.remove)) {
+          if (entry) for (const a of entry.host.ledger.allocations) if (this.vmHost.get(a.name) === host) this.vmHost.delete(a.name);
+          this.fleet.remove(host);
+          this.hosts.delete(host);
+        } else if (list.some((o) => o.put)) {
+          // Read back below; what this write stored is known, so only its generation and VMs are read.
+          const put = list.find((o) => o.put)?.put;
+          if (entry && put) {
+            entry.topologyText = put.topology;
+            entry.reserve = JSON.parse(put.reserve) as HostReserve;
+            if (put.topologyChanged) entry.topoVersion++;
+          }
+          reread.add(host);
+        }
+        else if (entry) {
+          entry.generation = generation;
+          entry.updatedAt = now;
+        }
+        for (const o of list) {
+          for (const a of o.added ?? []) {
+            this.pendingNames.delete(a.name);
+            this.vmHost.set(a.name, host);
+          }
+          for (const r of o.removed ?? []) if (this.vmHost.get(r) === host) this.vmHost.delete(r);
+        }
+      }
+      if (conflicted.size > 0) this.onConflict();
+      // Registered, updated and conflicted hosts are read back before anyone is answered or retried.
+      await this.refresh([...reread]).catch(() => undefined);
+      for (const [host, list] of byHost) {
+        if (conflicted.has(host)) {
+          for (const o of list) {
+            if ((o.added ?? []).some((a) => takenVms.has(a.name)) && o.taken) o.taken();
+            else retry.push(o);
+          }
+          continue;
+        }
+        const generation = list.some((o) => o.remove) ? 0 : (this.hosts.get(host)?.generation ?? (expected.get(host) ?? 0) + 1);
+        for (const o of list) o.done(generation);
+      }
+      for (const o of hostless) o.done(0);
+    }
+    // Deferred ops wait for their host's write and read-back; their effect went with the old ledger
+    // when it was read again, else it is undone here before they decide again.
+    for (const o of deferred) {
+      this.settle(o);
+      for (const a of o.added ?? []) this.pendingNames.delete(a.name);
+      if (o.host !== null && !reread.has(o.host)) await this.refresh([o.host]).catch(() => undefined);
+      retry.push(o);
+    }
+    this.flushing = false;
+    for (const o of retry) o.conflict();
+    if (this.open.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  /** The statements of one flush, inside the transaction: checks, then writes of the hosts that passed. */
+  private async write(
+    b: FleetBatch,
+    byHost: ReadonlyMap<string, Op[]>,
+    hostless: readonly Op[],
+    expected: ReadonlyMap<string, number | null>,
+    stats: ReadonlyMap<string, HostStats>,
+    now: number,
+  ): Promise<{ conflicted: Set<string>; takenVms: Set<string> }> {
+    const conflicted = new Set<string>();
+    const gens = await b.generations([...byHost.keys()]);
+    for (const [host, exp] of expected) {
+      const cur = gens.get(host);
+      if (exp === null ? cur !== undefined : cur !== exp) conflicted.add(host);
+    }
+    const removedHere = new Set<string>();
+    const added: string[] = [];
+    for (const list of byHost.values()) {
+      for (const o of list) {
+        for (const r of o.removed ?? []) removedHere.add(r);
+        for (const a of o.added ?? []) added.push(a.name);
+      }
+    }
+    const taken = await b.takenNames(added.filter((n) => !removedHere.has(n)));
+    const takenVms = new Set<string>();
+    for (const [host, list] of byHost) {
+      for (const o of list) {
+        for (const a of o.added ?? []) {
+          if (!taken.has(a.name)) continue;
+          takenVms.add(a.name);
+          conflicted.add(host);
+        }
+      }
+    }
+    const puts: HostPut[] = [];
+    const changes: HostChange[] = [];
+    const removals: string[] = [];
+    const removalEvents: NewEvent[] = [];
+    for (const [host, list] of byHost) {
+      if (conflicted.has(host)) continue;
+      const exp = expected.get(host) as number | null;
+      const put = list.find((o) => o.put)?.put;
+      if (put) {
+        puts.push({ ...put, expectedGeneration: exp, events: list.flatMap((o) => o.events) });
+        continue;
+      }
+      if (list.some((o) => o.remove)) {
+        removals.push(host);
+        removalEvents.push(...list.flatMap((o) => o.events));
+        continue;
+      }
+      const s = stats.get(host);
+      if (!s) continue;
+      changes.push({
+        host,
+        expectedGeneration: exp as number,
+        now,
+        stats: s,
+        added: list.flatMap((o) => o.added ?? []),
+        updated: list.flatMap((o) => o.updated ?? []),
+        removed: list.flatMap((o) => o.removed ?? []),
+        events: list.flatMap((o) => o.events),
+      });
+    }
+    await b.putHosts(puts);
+    await b.applyChanges(changes);
+    await b.removeHosts(removals, removalEvents);
+    await b.appendEvents(hostless.flatMap((o) => o.events));
+    return { conflicted, takenVms };
+  }
+
+  /**
+   * Puts a host the service just committed (registered or updated) into the mirror: its topology,
+   * reserve and allocations as written, at the generation the write produced.
+   */
+  installCommitted(row: HostRow, topologyText: string, reserve: HostReserve, allocations: readonly Allocation[]): HostEntry {
+    return this.install(row, topologyText, reserve, allocations);
+  }
+
+  /** The host row of an entry, as the API lists it. */
+  rowOf(entry: HostEntry): HostRow {
+    const s = statsOf(entry.host.ledger);
+    return {
+      name: entry.name,
+      source: entry.source,
+      generation: entry.generation,
+      topoVersion: entry.topoVersion,
+      nodes: s.nodes,
+      totalCpus: s.totalCpus,
+      freeCpus: s.freeCpus,
+      totalMemory: s.totalMemory,
+      freeMemory: s.freeMemory,
+      vms: s.vms,
+      createdAt: entry.createdAt,
+      updatedAt: entry.updatedAt,
+    };
+  }
+}
