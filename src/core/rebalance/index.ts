@@ -1,3 +1,5 @@
-/** Rebalancing: plans of moves that pay for themselves (plan.ts), applied step by step (apply.ts), as commands (commands.ts). */
+/** Rebalancing: plans of moves that pay for themselves (plan.ts), applied step by step (apply.ts), as host commands (commands.ts). */
 export * from './apply.js';
+export * from './commands.js';
 export * from './plan.js';
+export * from './units.js';

@@ -10,7 +10,7 @@
  * ## Moves
  * - `repin`: the same nodes and memory, other host CPUs;
  * - `move-memory`: vCPUs stay on their nodes, memory moves node by node;
- * - `narrow` / `widen`: the node set shrinks / grows;
+ * - `narrow` / `widen`: the VM ends on fewer / more nodes;
  * - `move`: another node set of the same size;
  * - `swap`: two VMs exchange room (both released, the first decided, then the second), used only
  *   when the first has no single move that pays.
@@ -236,8 +236,8 @@ function kindOf(before: Allocation, after: Allocation): MoveKind {
     const ma = [...bytesByNode(after)].sort((x, y) => x[0] - y[0]).join(';');
     return mb === ma ? 'repin' : 'move-memory';
   }
-  if (na.every((n) => nb.includes(n))) return 'narrow';
-  if (nb.every((n) => na.includes(n))) return 'widen';
+  if (na.length < nb.length) return 'narrow';
+  if (na.length > nb.length) return 'widen';
   return 'move';
 }
 
