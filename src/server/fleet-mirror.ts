@@ -26,6 +26,7 @@ import { HostLedger } from '../core/placement/ledger.js';
 import type { Allocation, HostReserve } from '../core/placement/state.js';
 import { topologyFromTrustedJson } from '../core/topology/json.js';
 import type { Topology } from '../core/topology/model.js';
+import { statsOf } from '../store/host-change.js';
 import type { FleetBatch, FleetStore, HostChange, HostPut, HostRow, HostStats, NewEvent } from '../store/types.js';
 
 /** How often the event log is read for hosts other instances changed. */
@@ -76,21 +77,7 @@ export interface Op {
   basis?: number;
 }
 
-/** Per-host numbers the store keeps in columns, from a ledger. */
-export function statsOf(ledger: HostLedger): HostStats {
-  const cap = ledger.capacity();
-  let totalCpus = 0;
-  let freeCpus = 0;
-  let freeMemory = 0;
-  for (const n of cap.nodes) {
-    totalCpus += n.totalPus;
-    freeCpus += n.freePus.length;
-    for (const b of n.memory.values()) freeMemory += b;
-  }
-  let totalMemory = 0;
-  for (const n of ledger.topology.nodes) totalMemory += n.memory.total;
-  return { nodes: ledger.topology.nodes.length, totalCpus, freeCpus, totalMemory, freeMemory, vms: ledger.allocations.length };
-}
+export { statsOf };
 
 /** A min-heap of claim expiries (time, host, VM). */
 class ExpiryHeap {

@@ -1,16 +1,16 @@
 /**
- * From host states to store writes: the per-host numbers kept in columns (`hostStats`), and the
- * difference between the state a decision started from and the state it produced (`hostChange`).
- * The service computes new states with the engine's pure functions (place, claim, commit, release,
- * expire) and hands the difference to the store, conditional on the generation it started from.
+ * From hosts to store writes: the per-host numbers kept in columns (`statsOf` a ledger, `hostStats`
+ * of a state; the service writes them with every batch), and the difference between two states of a
+ * host (`hostChange`: the rows a change adds, updates and removes, conditional on the generation it
+ * started from).
  */
-import { hostCapacity } from '../core/placement/capacity.js';
+import { HostLedger } from '../core/placement/ledger.js';
 import type { Allocation, HostState } from '../core/placement/state.js';
 import type { HostChange, HostStats, NewEvent } from './types.js';
 
-/** The numbers the store keeps beside a host's state. */
-export function hostStats(state: HostState): HostStats {
-  const cap = hostCapacity(state);
+/** The numbers the store keeps beside a host, read off its ledger. */
+export function statsOf(ledger: HostLedger): HostStats {
+  const cap = ledger.capacity();
   let totalCpus = 0;
   let freeCpus = 0;
   let freeMemory = 0;
@@ -19,8 +19,14 @@ export function hostStats(state: HostState): HostStats {
     freeCpus += n.freePus.length;
     for (const b of n.memory.values()) freeMemory += b;
   }
-  const totalMemory = state.topology.nodes.reduce((s, n) => s + n.memory.total, 0);
-  return { nodes: state.topology.nodes.length, totalCpus, freeCpus, totalMemory, freeMemory, vms: state.allocations.length };
+  let totalMemory = 0;
+  for (const n of ledger.topology.nodes) totalMemory += n.memory.total;
+  return { nodes: ledger.topology.nodes.length, totalCpus, freeCpus, totalMemory, freeMemory, vms: ledger.allocations.length };
+}
+
+/** The numbers the store keeps beside a host's state. */
+export function hostStats(state: HostState): HostStats {
+  return statsOf(HostLedger.of(state));
 }
 
 const same = (a: Allocation, b: Allocation): boolean =>

@@ -360,17 +360,7 @@ export class SqlStore implements FleetStore {
         await trx
           .insertInto('vms')
           .values(
-            change.added.map((a) => ({
-              name: a.name,
-              host: a.host,
-              status: a.status,
-              expires_at: a.expiresAt,
-              allocation: JSON.stringify(a.allocation),
-              placement: JSON.stringify(a.placement),
-              created_at: change.now,
-              updated_at: change.now,
-              displaced: a.allocation.displaced ? 1 : 0,
-            })),
+            change.added.map((a) => vmRow(a, change.now)),
           )
           .execute();
       }

@@ -34,12 +34,10 @@ import type { Topology } from '../topology/model.js';
 import { nodeRows, topologyDistance, topologyIndex } from './topology-index.js';
 import type { RefusalReason } from './types.js';
 
-/** A copy of node ids in ascending order. */
-function sortedIds(set: readonly number[]): number[] {
-  const out = Array.from(set);
-  if (out.length > 32) return out.sort((a, b) => a - b);
-  for (let i = 1; i < out.length; i++) {
-    const v = out[i] as number;
+/** Writes the first `len` ids of `set` into `out` in ascending order (insertion sort: sets are small). */
+function sortInto(set: readonly number[], len: number, out: { [i: number]: number }): void {
+  for (let i = 0; i < len; i++) {
+    const v = set[i] as number;
     let j = i;
     while (j > 0 && (out[j - 1] as number) > v) {
       out[j] = out[j - 1] as number;
@@ -47,6 +45,13 @@ function sortedIds(set: readonly number[]): number[] {
     }
     out[j] = v;
   }
+}
+
+/** A copy of node ids in ascending order. */
+function sortedIds(set: readonly number[]): number[] {
+  if (set.length > 32) return Array.from(set).sort((a, b) => a - b);
+  const out = new Array<number>(set.length);
+  sortInto(set, set.length, out);
   return out;
 }
 
@@ -475,15 +480,7 @@ export class Evaluator implements PlacementContext {
     const mode = this.mode;
     const slots = this.slots;
     const memUnit = this.memUnit;
-    for (let i = 0; i < len; i++) {
-      const v = set[i] as number;
-      let j = i;
-      while (j > 0 && (qIds[j - 1] as number) > v) {
-        qIds[j] = qIds[j - 1] as number;
-        j--;
-      }
-      qIds[j] = v;
-    }
+    sortInto(set, len, qIds);
     for (let i = 1; i < len; i++) if (qIds[i] === qIds[i - 1]) return null;
     const nodes = qIds;
     let unit = 1;

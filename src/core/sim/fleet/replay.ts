@@ -10,7 +10,7 @@
  * less free memory than the smallest VM of the trace, and the free memory of nodes with fewer free
  * PUs than the smallest VM.
  */
-import { Fleet, type FleetHost } from '../../fleet/fleet.js';
+import { Fleet, type FleetChoice, type FleetHost, type FleetRefusal } from '../../fleet/fleet.js';
 import { allocationOfDecision } from '../../placement/decide.js';
 import { HostLedger } from '../../placement/ledger.js';
 import type { Topology } from '../../topology/model.js';
@@ -55,6 +55,8 @@ export interface FleetSimOptions {
   clock?: () => number;
   /** Called every `progressEvery` arrivals and at the end of each policy. */
   onProgress?: (done: number, total: number) => void;
+  /** Called for every arrival with the trace request's index and the fleet's choice (or refusal). */
+  onChoice?: (request: number, choice: FleetChoice | FleetRefusal) => void;
 }
 
 /** What one placed VM holds, for its departure and the utilisation. */
@@ -86,19 +88,26 @@ export interface FleetRun {
   fleet: Fleet;
 }
 
-/** Free PUs and bytes over the counted nodes of every host. */
-export function fleetFree(fleet: Fleet): { pus: number; bytes: number } {
-  let pus = 0;
-  let bytes = 0;
+/** Calls `visit` with the free PUs and bytes of every counted node of every host. */
+function eachCountedNode(fleet: Fleet, visit: (pus: number, bytes: number) => void): void {
   for (const h of fleet.hosts()) {
     const l = h.ledger;
     for (let i = 0; i < l.nodes.length; i++) {
       if (!l.isCounted(i)) continue;
       const f = l.nodeFree(i);
-      pus += f.pus;
-      bytes += f.bytes;
+      visit(f.pus, f.bytes);
     }
   }
+}
+
+/** Free PUs and bytes over the counted nodes of every host. */
+export function fleetFree(fleet: Fleet): { pus: number; bytes: number } {
+  let pus = 0;
+  let bytes = 0;
+  eachCountedNode(fleet, (p, b) => {
+    pus += p;
+    bytes += b;
+  });
   return { pus, bytes };
 }
 
@@ -135,15 +144,10 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
     run.memAtFailure = usedMem / totalMem;
     let sc = 0;
     let sm = 0;
-    for (const h of fleet.hosts()) {
-      const l = h.ledger;
-      for (let i = 0; i < l.nodes.length; i++) {
-        if (!l.isCounted(i)) continue;
-        const f = l.nodeFree(i);
-        if (f.bytes < minMem) sc += f.pus;
-        if (f.pus < minCpu) sm += f.bytes;
-      }
-    }
+    eachCountedNode(fleet, (pus, bytes) => {
+      if (bytes < minMem) sc += pus;
+      if (pus < minCpu) sm += bytes;
+    });
     run.strandedCores = sc;
     run.strandedMemory = sm / GIB;
   };
@@ -177,9 +181,13 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
       if (d.nodes.length === 1) run.singleNode++;
       run.deviceMisses += choice.key[2];
       if (!failed) run.placedBeforeFailure++;
-    } else if (!failed) {
-      failed = true;
-      snapshot();
+      options.onChoice?.(id, choice);
+    } else {
+      options.onChoice?.(id, choice);
+      if (!failed) {
+        failed = true;
+        snapshot();
+      }
     }
     run.cpuSum += usedCpu / totalCpu;
     run.memSum += usedMem / totalMem;
