@@ -29,6 +29,7 @@ import { readCalibrationFile } from '../calibration-file.js';
 import { availableParallelism } from 'node:os';
 import { type Io, writeJson } from '../io.js';
 import { table } from '../render/table.js';
+import { parseDuration } from '../../core/rebalance/units.js';
 
 const GIB = 1024 ** 3;
 
@@ -53,6 +54,7 @@ interface SimulateOptions {
   lifetime: 'exponential' | 'lognormal';
   calibration?: string;
   splitAbove?: string;
+  rebalance?: string;
 }
 
 /** Registers the command. */
@@ -83,6 +85,7 @@ export function registerSimulate(program: Command, io: Io): void {
       'worker threads running policies (and vmagent starts) in parallel; 0: this thread; auto: fleet mode uses min(policies, CPU cores) workers (each with a 64 MB young generation, which replays large fleets faster), vmagent mode this thread',
       'auto',
     )
+    .option('--rebalance <every>', "fleet mode: also replay each policy with numaplan's rebalancing planner run on every host every EVERY of simulated time (e.g. 1h, 10m; planner defaults as in numaplan rebalance), beside the same replay without it (replayed in this thread)")
     .option('--no-progress', 'no progress bar on stderr')
     .addHelpText(
       'after',
@@ -103,7 +106,9 @@ on a fresh fleet; departures release; host selection is indexed (see docs). Trac
 dedicated vCPUs on hardware threads and their memory with page size auto.
   numaplan simulate --mode fleet --trace huawei-east-1-lt.csv --hosts preset:epyc-2s-nps4*40
   numaplan simulate --mode fleet --synthetic 1000000 --hosts preset:epyc-2s-nps4*5000,preset:broadwell-2s*5000 \\
-      --policies host-best-fit --seed 3`,
+      --policies host-best-fit --seed 3
+  numaplan simulate --mode fleet --trace huawei-east-1-lt.csv --hosts preset:epyc-2s-nps4*40 \\
+      --policies numaplan --rebalance 1h`,
     )
     .action(async (opts: SimulateOptions) => {
       const report = await runSimulation(opts, io);
@@ -123,6 +128,7 @@ async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> 
   const workers = opts.workers === 'auto' ? null : intOption(opts.workers, '--workers', 0);
   const horizon = opts.horizon === undefined ? undefined : intOption(opts.horizon, '--horizon', 1);
   if (opts.mode === 'fleet') return runFleet(opts, io, seed, horizon, workers);
+  if (opts.rebalance !== undefined) throw usage('--rebalance', 'fleet mode only: the VMAgent rules model no NUMA placement to rebalance');
   if (opts.calibration !== undefined) throw usage('--calibration', 'fleet mode only: the VMAgent rules model servers, not a host whose latencies were measured');
   if (!opts.trace) throw usage('--trace', 'a trace file is required (--trace FILE)');
   if (!opts.scenario) throw usage('--scenario', 'vmagent mode needs --scenario fading|recovering');
@@ -204,7 +210,13 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
     trace = splitAbove(trace, splitGb * GIB);
   }
   const bar = makeProgress(io, opts.progress && process.stderr.isTTY === true, 'arrivals');
-  if (workers > 0) {
+  let rebalance: { everySec: number } | null = null;
+  if (opts.rebalance !== undefined) {
+    const ms = parseDuration(opts.rebalance);
+    if (ms === null || ms <= 0) throw usage('--rebalance', `expected an interval of simulated time like 1h, 10m or 2s, got "${opts.rebalance}"`);
+    rebalance = { everySec: ms / 1000 };
+  }
+  if (workers > 0 && rebalance === null) {
     const runs = await runFleetParallel({
       trace: source,
       hosts: parseHostSpec(opts.hosts).map((h, i) => (groups[i]?.topology.calibration ? { ...h, calibration: groups[i]?.topology.calibration } : h)),
@@ -224,6 +236,7 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
     ...(horizon !== undefined ? { horizon } : {}),
     clock: () => performance.now(),
     onProgress: bar,
+    ...(rebalance ? { rebalance } : {}),
   });
   bar(-1, 0);
   return report;
@@ -264,6 +277,20 @@ export function renderTable(report: SimReport): string {
     `${r.strandedCores.toFixed(1)} / ${r.strandedMemoryGiB.toFixed(1)}`,
     r.decisionsPerSecond.toLocaleString('en-US'),
   ]);
+  const moved = report.results.filter((r) => r.rebalance);
+  const rebalanceTable = moved.length === 0
+    ? []
+    : [
+        '',
+        `rebalancing every ${moved[0]?.rebalance?.everySec} s of simulated time (figures sampled at the same ticks with and without it):`,
+        table(
+          ['policy', 'moves', 'GiB moved', 'moves/host-h', 'GiB/host-h', 'VMs moved', 'moved >1', 'within cool-down', 'latency mean/p95 over time', 'one node over time'],
+          moved.map((r) => {
+            const b = r.rebalance as NonNullable<typeof r.rebalance>;
+            return [r.policy, String(b.moves), b.bytesGiB.toFixed(1), b.movesPerHostHour.toFixed(4), b.bytesGiBPerHostHour.toFixed(3), String(b.vmsMoved), String(b.vmsMovedMoreThanOnce), String(b.movesWithinCooldown), `${b.latencyMeanOverTime.toFixed(4)} / ${b.latencyP95OverTime.toFixed(3)}`, pct(b.oneNodeOverTime)];
+          }),
+        ),
+      ];
   return `${[
     head,
     `trace ${report.trace.source} (${report.trace.requests} requests${report.trace.skipped ? `, ${report.trace.skipped} bad rows skipped` : ''}); seed ${report.seed}; ${report.starts} starts`,
@@ -272,6 +299,7 @@ export function renderTable(report: SimReport): string {
       ['policy', 'placed before failure', 'min-max', 'accepted', 'cores@fail', 'mem@fail', 'one node', 'latency mean/p95', 'stranded cores/GB', 'decisions/s'],
       rows,
     ),
+    ...rebalanceTable,
   ].join('\n')}\n`;
 }
 

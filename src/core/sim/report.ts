@@ -45,6 +45,22 @@ export interface PolicyResult {
   perStart: { offset: number; placedBeforeFailure: number }[];
   /** Latency ratios of accepted VMs as a histogram: bucket lower bounds (step 0.05) and counts. */
   latencyHistogram: { from: number; count: number }[];
+  /** Fleet mode with --rebalance: what rebalancing did, and the locality sampled at its ticks. */
+  rebalance?: {
+    everySec: number;
+    rebalanced: boolean;
+    ticks: number;
+    moves: number;
+    bytesGiB: number;
+    movesPerHostHour: number;
+    bytesGiBPerHostHour: number;
+    vmsMoved: number;
+    vmsMovedMoreThanOnce: number;
+    movesWithinCooldown: number;
+    latencyMeanOverTime: number;
+    latencyP95OverTime: number;
+    oneNodeOverTime: number;
+  };
 }
 
 /** The whole report. */

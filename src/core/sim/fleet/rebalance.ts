@@ -1,0 +1,148 @@
+/**
+ * Rebalancing during a fleet replay: every `everySec` seconds of simulated time, the planner
+ * (`core/rebalance`) runs on every host that changed since it was last planned, and its moves are
+ * applied to the fleet (each through `applyMove`, then the fleet's indexes). What it measures:
+ * moves and bytes, VMs moved more than once, moves of a VM within its cool-down (the planner's
+ * promise: always 0), and at every tick the predicted latency ratio of every placed VM (mean and
+ * p95 over the fleet, then averaged over the ticks) and the fraction of VMs on one node. A replay
+ * without rebalancing samples the same figures at the same ticks (`rebalance: false`), so that the
+ * two are compared on equal terms.
+ *
+ * A host that did not change since its last plan is not planned again (its plan would be the same,
+ * except for VMs whose cool-down ran out meanwhile: those wait for the host's next change).
+ */
+import type { Fleet, FleetHost } from '../../fleet/fleet.js';
+import type { Allocation } from '../../placement/state.js';
+import { type PlanOptions, applyMove, localityOf, planRebalance } from '../../rebalance/index.js';
+import { mean, quantile } from '../stats.js';
+
+/** Rebalancing settings of a replay. */
+export interface ReplayRebalance {
+  everySec: number;
+  /** false: only sample the figures at the ticks (the baseline). */
+  rebalance: boolean;
+  plan?: Partial<Omit<PlanOptions, 'now'>>;
+}
+
+/** What rebalancing did and the locality over time. */
+export interface RebalanceStats {
+  everySec: number;
+  rebalance: boolean;
+  ticks: number;
+  moves: number;
+  bytes: number;
+  /** Hosts x simulated hours from the first to the last tick. */
+  hostHours: number;
+  vmsMoved: number;
+  vmsMovedMoreThanOnce: number;
+  movesWithinCooldown: number;
+  /** Averages over the ticks of: the mean and p95 predicted latency ratio over placed VMs, and the fraction on one node. */
+  latencyMeanOverTime: number;
+  latencyP95OverTime: number;
+  oneNodeOverTime: number;
+}
+
+const LATENCY = new WeakMap<Allocation, number>();
+
+/** The rebalancing state of one replay. */
+export class FleetRebalancer {
+  private next: number | null = null;
+  private first: number | null = null;
+  private last = 0;
+  private readonly planned = new Map<FleetHost, number>();
+  private readonly moved = new Map<string, { count: number; at: number }>();
+  private readonly means: number[] = [];
+  private readonly p95s: number[] = [];
+  private readonly oneNode: number[] = [];
+  private moves = 0;
+  private bytes = 0;
+  private withinCooldown = 0;
+  private readonly cooldownMs: number;
+
+  constructor(
+    private readonly fleet: Fleet,
+    private readonly options: ReplayRebalance,
+  ) {
+    if (!(options.everySec > 0)) throw new RangeError(`rebalance interval must be > 0 s, got ${options.everySec}`);
+    this.cooldownMs = options.plan?.cooldownMs ?? 10 * 60_000;
+  }
+
+  /** Runs the ticks due up to simulated time `t` (seconds), before the event at `t` is replayed. */
+  advance(t: number): void {
+    if (this.next === null) {
+      this.next = t + this.options.everySec;
+      this.first = t;
+      return;
+    }
+    while (this.next <= t) {
+      this.tick(this.next);
+      this.next += this.options.everySec;
+    }
+  }
+
+  private tick(t: number): void {
+    this.last = t;
+    const now = t * 1000;
+    if (this.options.rebalance) for (const h of this.fleet.hosts()) this.rebalanceHost(h, now);
+    const lat: number[] = [];
+    let one = 0;
+    for (const h of this.fleet.hosts()) {
+      const state = h.ledger.state;
+      for (const a of state.allocations) {
+        let l = LATENCY.get(a);
+        if (l === undefined) LATENCY.set(a, (l = localityOf(state, a).relativeLatency));
+        lat.push(l);
+        if (a.nodes.length === 1) one++;
+      }
+    }
+    if (lat.length === 0) return;
+    const sorted = Float64Array.from(lat).sort();
+    this.means.push(mean(sorted));
+    this.p95s.push(quantile(sorted, 0.95));
+    this.oneNode.push(one / lat.length);
+  }
+
+  private rebalanceHost(h: FleetHost, now: number): void {
+    const version = h.ledger.version;
+    if (this.planned.get(h) === version) return;
+    let state = h.ledger.state;
+    const plan = planRebalance(state, { ...this.options.plan, now });
+    for (const m of plan.moves) {
+      const r = applyMove(state, m, now);
+      if (!r.ok) break;
+      state = r.state;
+      for (const v of m.vms) {
+        const after = state.allocations.find((a) => a.name === v.vm) as Allocation;
+        this.fleet.release(h, v.vm);
+        this.fleet.commit(h, after);
+        const seen = this.moved.get(v.vm);
+        if (seen && now - seen.at < this.cooldownMs) this.withinCooldown++;
+        this.moved.set(v.vm, { count: (seen?.count ?? 0) + 1, at: now });
+      }
+      this.moves++;
+      this.bytes += m.cost.bytes;
+    }
+    this.planned.set(h, h.ledger.version);
+  }
+
+  /** The figures so far. */
+  stats(): RebalanceStats {
+    const hours = this.first === null ? 0 : Math.max(0, this.last - this.first) / 3600;
+    let twice = 0;
+    for (const v of this.moved.values()) if (v.count > 1) twice++;
+    return {
+      everySec: this.options.everySec,
+      rebalance: this.options.rebalance,
+      ticks: this.means.length,
+      moves: this.moves,
+      bytes: this.bytes,
+      hostHours: hours * this.fleet.size,
+      vmsMoved: this.moved.size,
+      vmsMovedMoreThanOnce: twice,
+      movesWithinCooldown: this.withinCooldown,
+      latencyMeanOverTime: this.means.length ? mean(Float64Array.from(this.means)) : 1,
+      latencyP95OverTime: this.p95s.length ? mean(Float64Array.from(this.p95s)) : 1,
+      oneNodeOverTime: this.oneNode.length ? mean(Float64Array.from(this.oneNode)) : 1,
+    };
+  }
+}
