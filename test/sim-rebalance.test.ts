@@ -4,6 +4,10 @@ import { loadTopology } from '../src/adapters/source.js';
 import { simulateFleet } from '../src/core/sim/fleet/replay.js';
 import type { Trace, TraceRequest } from '../src/core/sim/trace.js';
 import { runCli } from './support/cli.js';
+import { placeMany } from '../src/core/placement/place.js';
+import { parseVmSpec } from '../src/core/placement/request.js';
+import { createHostState } from '../src/core/placement/state.js';
+import { esxiMove } from '../src/core/rebalance/index.js';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,10 +33,10 @@ describe('simulate --rebalance (fleet mode)', () => {
   it('moves the spread VM home once, never within its cool-down, and the locality over time improves against the same replay without it', async () => {
     const topology = await loadTopology('preset:broadwell-2s');
     const report = simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600 } });
-    expect(report.results.map((r) => r.policy)).toEqual(['numaplan', 'numaplan+rebalance']);
+    expect(report.results.map((r) => r.policy)).toEqual(['numaplan', 'numaplan+rebalance', 'numaplan+esxi-rule']);
     const [plain, moved] = report.results.map((r) => r.rebalance);
-    expect(plain).toMatchObject({ rebalanced: false, moves: 0, ticks: 5 });
-    expect(moved).toMatchObject({ rebalanced: true, moves: 1, vmsMoved: 1, vmsMovedMoreThanOnce: 0, movesWithinCooldown: 0, ticks: 5 });
+    expect(plain).toMatchObject({ rule: 'none', moves: 0, ticks: 5 });
+    expect(moved).toMatchObject({ rule: 'numaplan', moves: 1, vmsMoved: 1, vmsMovedMoreThanOnce: 0, movesWithinCooldown: 0, ticks: 5 });
     // The part of w's 8 GiB that was not on its new node.
     expect(moved?.bytesGiB).toBeGreaterThan(0);
     expect(moved?.bytesGiB).toBeLessThan(8);
@@ -40,6 +44,28 @@ describe('simulate --rebalance (fleet mode)', () => {
     expect(plain?.oneNodeOverTime).toBeLessThan(1);
     expect(moved?.latencyMeanOverTime).toBeLessThan(plain?.latencyMeanOverTime as number);
     expect(moved?.movesPerHostHour).toBeGreaterThan(0);
+  });
+
+  it('the ESXi-like rule balances load, not locality: moving b would only flip the gap, so w stays spread', async () => {
+    const topology = await loadTopology('preset:broadwell-2s');
+    const report = simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600 } });
+    const [plain, , esxi] = report.results.map((r) => r.rebalance);
+    expect(esxi).toMatchObject({ rule: 'esxi', everySec: 2, moves: 0 });
+    expect(esxi?.oneNodeOverTime).toBe(plain?.oneNodeOverTime);
+    expect(esxi?.latencyMeanOverTime).toBe(plain?.latencyMeanOverTime);
+  });
+
+  it('the ESXi-like rule moves a VM from the busiest to the idlest node when the gap is 10% or more, and only then', async () => {
+    const topology = await loadTopology('preset:broadwell-2s');
+    // Best fit packs x1 and x2 on one node: 18 of 20 PUs (the reserve's 2 included) against 0.
+    const s = placeMany(['name=x1,vcpus=8,memory=4G,smt=prefer', 'name=x2,vcpus=8,memory=4G,smt=prefer'].map((x) => parseVmSpec(x)), createHostState(topology)).state;
+    expect(s.allocations[0]?.nodes).toEqual(s.allocations[1]?.nodes);
+    const m = esxiMove(s, 0, { imbalance: 0.1, rateBytesPerSec: G });
+    expect(m?.vms).toHaveLength(1);
+    const v = m?.vms[0];
+    expect(v?.after.nodes).not.toEqual(v?.before.nodes);
+    expect(m?.cost.bytes).toBe(4 * G);
+    expect(esxiMove(s, 0, { imbalance: 0.95, rateBytesPerSec: G })).toBeNull();
   });
 
   it('the command prints the rebalancing table and refuses a bad interval (exit 2)', async () => {
@@ -50,7 +76,8 @@ describe('simulate --rebalance (fleet mode)', () => {
       writeFileSync(file, 'vmid,cpu,mem,at,lt\n1,16,8,0,100\n2,16,8,0,100000\n3,6,8,1,100000\n4,1,1,20000,100000\n');
       const r = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--policies', 'numaplan', '--rebalance', '1h', '--no-progress', '--workers', '0']);
       expect(r.code, r.err).toBe(0);
-      expect(r.out).toMatch(/rebalancing every 3600 s of simulated time/);
+      expect(r.out).toMatch(/numaplan's planner every 3600 s of simulated time/);
+      expect(r.out).toMatch(/numaplan\+esxi-rule /);
       expect(r.out).toMatch(/numaplan\+rebalance +1 /);
       const bad = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--rebalance', 'often', '--json']);
       expect(bad.code).toBe(2);

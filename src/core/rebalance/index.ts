@@ -3,3 +3,4 @@ export * from './apply.js';
 export * from './commands.js';
 export * from './plan.js';
 export * from './units.js';
+export * from './esxi-rule.js';

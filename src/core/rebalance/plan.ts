@@ -287,7 +287,8 @@ interface Candidate {
   price: number;
 }
 
-function vmMove(state: HostState, before: Allocation, after: Allocation): VmMove {
+/** One VM's part of a move from `before` to `after` on a host state: locality, memory transfers, re-pins. */
+export function vmMove(state: HostState, before: Allocation, after: Allocation): VmMove {
   const repins: VmMove['repins'] = [];
   before.cpus.forEach((c, i) => {
     const to = after.cpus[i];

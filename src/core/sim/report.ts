@@ -48,7 +48,8 @@ export interface PolicyResult {
   /** Fleet mode with --rebalance: what rebalancing did, and the locality sampled at its ticks. */
   rebalance?: {
     everySec: number;
-    rebalanced: boolean;
+    /** none (the baseline, sampled only), numaplan (the planner), esxi (the ESXi-like rule). */
+    rule: 'none' | 'numaplan' | 'esxi';
     ticks: number;
     moves: number;
     bytesGiB: number;

@@ -1,33 +1,43 @@
 /**
- * Rebalancing during a fleet replay: every `everySec` seconds of simulated time, the planner
- * (`core/rebalance`) runs on every host that changed since it was last planned, and its moves are
- * applied to the fleet (each through `applyMove`, then the fleet's indexes). What it measures:
+ * Rebalancing during a fleet replay: every `everySec` seconds of simulated time, a rule runs on
+ * every host that changed since it was last judged: numaplan's planner (`core/rebalance`), or the
+ * ESXi-like rule (`core/rebalance/esxi-rule.ts`, every 2 s), and its moves are applied to the fleet
+ * (each through `applyMove`, then the fleet's indexes). What it measures:
  * moves and bytes, VMs moved more than once, moves of a VM within its cool-down (the planner's
  * promise: always 0), and at every tick the predicted latency ratio of every placed VM (mean and
- * p95 over the fleet, then averaged over the ticks) and the fraction of VMs on one node. A replay
- * without rebalancing samples the same figures at the same ticks (`rebalance: false`), so that the
- * two are compared on equal terms.
+ * p95 over the fleet, then averaged over the samples) and the fraction of VMs on one node, sampled
+ * every `sampleEverySec`. A replay without rebalancing (`rule: 'none'`) samples the same figures at
+ * the same times, so that the runs are compared on equal terms.
  *
  * A host that did not change since its last plan is not planned again (its plan would be the same,
  * except for VMs whose cool-down ran out meanwhile: those wait for the host's next change).
  */
 import type { Fleet, FleetHost } from '../../fleet/fleet.js';
 import type { Allocation } from '../../placement/state.js';
-import { type PlanOptions, applyMove, localityOf, planRebalance } from '../../rebalance/index.js';
+import { type PlanOptions, applyMove, esxiMove, localityOf, planRebalance } from '../../rebalance/index.js';
 import { mean, quantile } from '../stats.js';
+
+/** Who moves VMs during a replay: nobody (the baseline), numaplan's planner, or the ESXi-like rule. */
+export type RebalanceRule = 'none' | 'numaplan' | 'esxi';
 
 /** Rebalancing settings of a replay. */
 export interface ReplayRebalance {
+  /** Seconds of simulated time between two runs of the rule. */
   everySec: number;
-  /** false: only sample the figures at the ticks (the baseline). */
-  rebalance: boolean;
+  rule: RebalanceRule;
+  /** Seconds between two samples of the locality figures (the same for every run compared). */
+  sampleEverySec: number;
   plan?: Partial<Omit<PlanOptions, 'now'>>;
 }
+
+/** The ESXi-like rule as VMware documents it: every 2 s, a gap of 10% between nodes. */
+export const ESXI_EVERY_SEC = 2;
+const ESXI_IMBALANCE = 0.1;
 
 /** What rebalancing did and the locality over time. */
 export interface RebalanceStats {
   everySec: number;
-  rebalance: boolean;
+  rule: RebalanceRule;
   ticks: number;
   moves: number;
   bytes: number;
@@ -47,6 +57,7 @@ const LATENCY = new WeakMap<Allocation, number>();
 /** The rebalancing state of one replay. */
 export class FleetRebalancer {
   private next: number | null = null;
+  private nextSample = 0;
   private first: number | null = null;
   private last = 0;
   private readonly planned = new Map<FleetHost, number>();
@@ -64,26 +75,54 @@ export class FleetRebalancer {
     private readonly options: ReplayRebalance,
   ) {
     if (!(options.everySec > 0)) throw new RangeError(`rebalance interval must be > 0 s, got ${options.everySec}`);
+    if (!(options.sampleEverySec > 0)) throw new RangeError(`sample interval must be > 0 s, got ${options.sampleEverySec}`);
     this.cooldownMs = options.plan?.cooldownMs ?? 10 * 60_000;
   }
 
-  /** Runs the ticks due up to simulated time `t` (seconds), before the event at `t` is replayed. */
+  /**
+   * Runs what is due up to simulated time `t` (seconds), before the event at `t` is replayed: the
+   * rule's ticks and the samples, in time order. Ticks at which no host changed since it was last
+   * judged are skipped (the rule is deterministic: it would do nothing).
+   */
   advance(t: number): void {
+    const every = this.options.everySec;
     if (this.next === null) {
-      this.next = t + this.options.everySec;
       this.first = t;
+      this.next = t + every;
+      this.nextSample = t + this.options.sampleEverySec;
       return;
     }
-    while (this.next <= t) {
-      this.tick(this.next);
-      this.next += this.options.everySec;
+    for (;;) {
+      const action: number = this.next;
+      if (action > t && this.nextSample > t) break;
+      if (action <= this.nextSample && action <= t) {
+        if (this.options.rule !== 'none' && this.anyChanged()) {
+          this.act(action);
+          this.next = action + every;
+        } else {
+          // Nothing changed: the next tick that matters is the first after the next sample or after t.
+          const until = Math.min(t, this.nextSample);
+          this.next = action + every * (Math.floor((until - action) / every) + 1);
+        }
+      } else {
+        this.sample(this.nextSample);
+        this.nextSample += this.options.sampleEverySec;
+      }
     }
   }
 
-  private tick(t: number): void {
-    this.last = t;
+  private anyChanged(): boolean {
+    for (const h of this.fleet.hosts()) if (this.planned.get(h) !== h.ledger.version) return true;
+    return false;
+  }
+
+  private act(t: number): void {
     const now = t * 1000;
-    if (this.options.rebalance) for (const h of this.fleet.hosts()) this.rebalanceHost(h, now);
+    for (const h of this.fleet.hosts()) this.rebalanceHost(h, now);
+  }
+
+  private sample(t: number): void {
+    this.last = t;
     const lat: number[] = [];
     let one = 0;
     for (const h of this.fleet.hosts()) {
@@ -106,8 +145,9 @@ export class FleetRebalancer {
     const version = h.ledger.version;
     if (this.planned.get(h) === version) return;
     let state = h.ledger.state;
-    const plan = planRebalance(state, { ...this.options.plan, now });
-    for (const m of plan.moves) {
+    const rate = this.options.plan?.rateBytesPerSec ?? 1024 ** 3;
+    const moves = this.options.rule === 'esxi' ? [esxiMove(state, now, { imbalance: ESXI_IMBALANCE, rateBytesPerSec: rate })].filter((m) => m !== null) : planRebalance(state, { ...this.options.plan, now }).moves;
+    for (const m of moves) {
       const r = applyMove(state, m, now);
       if (!r.ok) break;
       state = r.state;
@@ -132,7 +172,7 @@ export class FleetRebalancer {
     for (const v of this.moved.values()) if (v.count > 1) twice++;
     return {
       everySec: this.options.everySec,
-      rebalance: this.options.rebalance,
+      rule: this.options.rule,
       ticks: this.means.length,
       moves: this.moves,
       bytes: this.bytes,

@@ -21,7 +21,7 @@ import { type PolicyResult, type SimReport, type UtilisationSeries, latencyHisto
 import { mean, quantile, round } from '../stats.js';
 import { type FleetPolicy, fleetPolicy, fleetPolicyNames } from './policies.js';
 import { toVmRequest, vcpuSlots } from './request-map.js';
-import { FleetRebalancer, type RebalanceStats, type ReplayRebalance } from './rebalance.js';
+import { ESXI_EVERY_SEC, FleetRebalancer, type RebalanceStats, type ReplayRebalance } from './rebalance.js';
 
 const GIB = 1024 ** 3;
 
@@ -59,8 +59,9 @@ export interface FleetSimOptions {
   /** Called for every arrival with the trace request's index and the fleet's choice (or refusal). */
   onChoice?: (request: number, choice: FleetChoice | FleetRefusal) => void;
   /**
-   * Rebalancing (see rebalance.ts): with `everySec`, each policy replays twice, as is (its figures
-   * sampled at the same ticks) and as `POLICY+rebalance` with the planner run at every tick.
+   * Rebalancing (see rebalance.ts): with `everySec`, each policy replays three times: as is, as
+   * `POLICY+rebalance` (numaplan's planner every `everySec`) and as `POLICY+esxi-rule` (the ESXi-like
+   * rule every 2 s), the locality figures of all three sampled every `everySec`.
    */
   rebalance?: { everySec: number; plan?: NonNullable<ReplayRebalance['plan']> };
 }
@@ -227,9 +228,13 @@ export function simulateFleet(trace: Trace, groups: readonly FleetGroup[], optio
       runs.push(replayFleet(trace, buildFleet(groups), policy, rest));
       continue;
     }
-    runs.push(replayFleet(trace, buildFleet(groups), policy, { ...rest, rebalance: { ...rebalance, rebalance: false } }));
-    const moving = { ...policy, name: `${policy.name}+rebalance`, description: `${policy.description}; rebalanced every ${rebalance.everySec} s` };
-    runs.push(replayFleet(trace, buildFleet(groups), moving, { ...rest, rebalance: { ...rebalance, rebalance: true } }));
+    const sampleEverySec = rebalance.everySec;
+    const plan = rebalance.plan ? { plan: rebalance.plan } : {};
+    runs.push(replayFleet(trace, buildFleet(groups), policy, { ...rest, rebalance: { everySec: rebalance.everySec, rule: 'none', sampleEverySec, ...plan } }));
+    const moving = { ...policy, name: `${policy.name}+rebalance`, description: `${policy.description}; numaplan's planner every ${rebalance.everySec} s` };
+    runs.push(replayFleet(trace, buildFleet(groups), moving, { ...rest, rebalance: { everySec: rebalance.everySec, rule: 'numaplan', sampleEverySec, ...plan } }));
+    const esxi = { ...policy, name: `${policy.name}+esxi-rule`, description: `${policy.description}; ESXi-like rule (gap >= 10%) every ${ESXI_EVERY_SEC} s` };
+    runs.push(replayFleet(trace, buildFleet(groups), esxi, { ...rest, rebalance: { everySec: ESXI_EVERY_SEC, rule: 'esxi', sampleEverySec, ...plan } }));
   }
   return fleetReport(trace, groups, options.seed, runs);
 }
@@ -307,7 +312,7 @@ function rebalanceResult(s: RebalanceStats): NonNullable<PolicyResult['rebalance
   const perHour = (x: number): number => (s.hostHours > 0 ? round(x / s.hostHours, 4) : 0);
   return {
     everySec: s.everySec,
-    rebalanced: s.rebalance,
+    rule: s.rule,
     ticks: s.ticks,
     moves: s.moves,
     bytesGiB: round(s.bytes / GIB, 2),
