@@ -33,7 +33,7 @@ describe('simulate --rebalance (fleet mode)', () => {
   it('moves the spread VM home once, never within its cool-down, and the locality over time improves against the same replay without it', async () => {
     const topology = await loadTopology('preset:broadwell-2s');
     const report = simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600 } });
-    expect(report.results.map((r) => r.policy)).toEqual(['numaplan', 'numaplan+rebalance', 'numaplan+esxi-rule']);
+    expect(report.results.map((r) => r.policy)).toEqual(['numaplan', 'numaplan+rebalance', 'numaplan+esxi-rule', 'numaplan+numad-rule']);
     const [plain, moved] = report.results.map((r) => r.rebalance);
     expect(plain).toMatchObject({ rule: 'none', moves: 0, ticks: 5 });
     expect(moved).toMatchObject({ rule: 'numaplan', moves: 1, vmsMoved: 1, vmsMovedMoreThanOnce: 0, movesWithinCooldown: 0, ticks: 5 });
@@ -66,6 +66,15 @@ describe('simulate --rebalance (fleet mode)', () => {
     expect(v?.after.nodes).not.toEqual(v?.before.nodes);
     expect(m?.cost.bytes).toBe(4 * G);
     expect(esxiMove(s, 0, { imbalance: 0.95, rateBytesPerSec: G })).toBeNull();
+  });
+
+  it('the numad-like rule moves the spread VM whatever the cost, every 15 s', async () => {
+    const topology = await loadTopology('preset:broadwell-2s');
+    const report = simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600, plan: { rateBytesPerSec: 1024 } } });
+    const byRule = new Map(report.results.map((r) => [r.rebalance?.rule, r.rebalance]));
+    // At 1 KiB/s no planner move pays; numad does not weigh the cost.
+    expect(byRule.get('numaplan')?.moves).toBe(0);
+    expect(byRule.get('numad')).toMatchObject({ everySec: 15, moves: 1, vmsMoved: 1, oneNodeOverTime: 1 });
   });
 
   it('the command prints the rebalancing table and refuses a bad interval (exit 2)', async () => {

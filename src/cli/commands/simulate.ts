@@ -85,7 +85,7 @@ export function registerSimulate(program: Command, io: Io): void {
       'worker threads running policies (and vmagent starts) in parallel; 0: this thread; auto: fleet mode uses min(policies, CPU cores) workers (each with a 64 MB young generation, which replays large fleets faster), vmagent mode this thread',
       'auto',
     )
-    .option('--rebalance <every>', "fleet mode: also replay each policy with numaplan's rebalancing planner run on every host every EVERY of simulated time (e.g. 1h, 10m; planner defaults as in numaplan rebalance), beside the same replay without it and with an ESXi-like rule (a gap of 10% between nodes' loads, every 2 s); replayed in this thread")
+    .option('--rebalance <every>', "fleet mode: also replay each policy with numaplan's rebalancing planner run on every host every EVERY of simulated time (e.g. 1h, 10m; planner defaults as in numaplan rebalance), beside the same replay without it, with an ESXi-like rule (a gap of 10% between nodes' loads, every 2 s) and with a numad-like rule (spread VMs to the node of most free resources, every 15 s); replayed in this thread")
     .option('--no-progress', 'no progress bar on stderr')
     .addHelpText(
       'after',
@@ -282,7 +282,7 @@ export function renderTable(report: SimReport): string {
     ? []
     : [
         '',
-        `rebalancing: numaplan's planner every ${moved[0]?.rebalance?.everySec} s of simulated time, the ESXi-like rule every 2 s; locality sampled every ${moved[0]?.rebalance?.everySec} s in every run:`,
+        `rebalancing: numaplan's planner every ${moved[0]?.rebalance?.everySec} s of simulated time, the ESXi-like rule every 2 s, the numad-like rule every 15 s; locality sampled every ${moved[0]?.rebalance?.everySec} s in every run:`,
         table(
           ['policy', 'moves', 'GiB moved', 'moves/host-h', 'GiB/host-h', 'VMs moved', 'moved >1', 'within cool-down', 'latency mean/p95 over time', 'one node over time'],
           moved.map((r) => {

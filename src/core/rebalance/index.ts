@@ -4,3 +4,4 @@ export * from './commands.js';
 export * from './plan.js';
 export * from './units.js';
 export * from './esxi-rule.js';
+export * from './numad-rule.js';

@@ -48,8 +48,8 @@ export interface PolicyResult {
   /** Fleet mode with --rebalance: what rebalancing did, and the locality sampled at its ticks. */
   rebalance?: {
     everySec: number;
-    /** none (the baseline, sampled only), numaplan (the planner), esxi (the ESXi-like rule). */
-    rule: 'none' | 'numaplan' | 'esxi';
+    /** none (the baseline, sampled only), numaplan (the planner), esxi and numad (the peers' rules). */
+    rule: 'none' | 'numaplan' | 'esxi' | 'numad';
     ticks: number;
     moves: number;
     bytesGiB: number;

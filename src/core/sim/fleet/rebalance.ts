@@ -1,7 +1,7 @@
 /**
  * Rebalancing during a fleet replay: every `everySec` seconds of simulated time, a rule runs on
  * every host that changed since it was last judged: numaplan's planner (`core/rebalance`), or the
- * ESXi-like rule (`core/rebalance/esxi-rule.ts`, every 2 s), and its moves are applied to the fleet
+ * ESXi-like rule (`core/rebalance/esxi-rule.ts`, every 2 s) or the numad-like rule (`numad-rule.ts`, every 15 s), and its moves are applied to the fleet
  * (each through `applyMove`, then the fleet's indexes). What it measures:
  * moves and bytes, VMs moved more than once, moves of a VM within its cool-down (the planner's
  * promise: always 0), and at every tick the predicted latency ratio of every placed VM (mean and
@@ -14,11 +14,11 @@
  */
 import type { Fleet, FleetHost } from '../../fleet/fleet.js';
 import type { Allocation } from '../../placement/state.js';
-import { type PlanOptions, applyMove, esxiMove, localityOf, planRebalance } from '../../rebalance/index.js';
+import { type PlanOptions, applyMove, esxiMove, localityOf, numadMove, planRebalance } from '../../rebalance/index.js';
 import { mean, quantile } from '../stats.js';
 
 /** Who moves VMs during a replay: nobody (the baseline), numaplan's planner, or the ESXi-like rule. */
-export type RebalanceRule = 'none' | 'numaplan' | 'esxi';
+export type RebalanceRule = 'none' | 'numaplan' | 'esxi' | 'numad';
 
 /** Rebalancing settings of a replay. */
 export interface ReplayRebalance {
@@ -146,7 +146,13 @@ export class FleetRebalancer {
     if (this.planned.get(h) === version) return;
     let state = h.ledger.state;
     const rate = this.options.plan?.rateBytesPerSec ?? 1024 ** 3;
-    const moves = this.options.rule === 'esxi' ? [esxiMove(state, now, { imbalance: ESXI_IMBALANCE, rateBytesPerSec: rate })].filter((m) => m !== null) : planRebalance(state, { ...this.options.plan, now }).moves;
+    const rule = this.options.rule;
+    const moves =
+      rule === 'esxi'
+        ? [esxiMove(state, now, { imbalance: ESXI_IMBALANCE, rateBytesPerSec: rate })].filter((m) => m !== null)
+        : rule === 'numad'
+          ? [numadMove(state, now, { rateBytesPerSec: rate })].filter((m) => m !== null)
+          : planRebalance(state, { ...this.options.plan, now }).moves;
     for (const m of moves) {
       const r = applyMove(state, m, now);
       if (!r.ok) break;

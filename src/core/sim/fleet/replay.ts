@@ -21,6 +21,7 @@ import { type PolicyResult, type SimReport, type UtilisationSeries, latencyHisto
 import { mean, quantile, round } from '../stats.js';
 import { type FleetPolicy, fleetPolicy, fleetPolicyNames } from './policies.js';
 import { toVmRequest, vcpuSlots } from './request-map.js';
+import { NUMAD_EVERY_SEC } from '../../rebalance/numad-rule.js';
 import { ESXI_EVERY_SEC, FleetRebalancer, type RebalanceStats, type ReplayRebalance } from './rebalance.js';
 
 const GIB = 1024 ** 3;
@@ -59,9 +60,10 @@ export interface FleetSimOptions {
   /** Called for every arrival with the trace request's index and the fleet's choice (or refusal). */
   onChoice?: (request: number, choice: FleetChoice | FleetRefusal) => void;
   /**
-   * Rebalancing (see rebalance.ts): with `everySec`, each policy replays three times: as is, as
-   * `POLICY+rebalance` (numaplan's planner every `everySec`) and as `POLICY+esxi-rule` (the ESXi-like
-   * rule every 2 s), the locality figures of all three sampled every `everySec`.
+   * Rebalancing (see rebalance.ts): with `everySec`, each policy replays four times: as is, as
+   * `POLICY+rebalance` (numaplan's planner every `everySec`), as `POLICY+esxi-rule` (the ESXi-like
+   * rule every 2 s) and as `POLICY+numad-rule` (every 15 s), the locality figures of all of them
+   * sampled every `everySec`.
    */
   rebalance?: { everySec: number; plan?: NonNullable<ReplayRebalance['plan']> };
 }
@@ -235,6 +237,8 @@ export function simulateFleet(trace: Trace, groups: readonly FleetGroup[], optio
     runs.push(replayFleet(trace, buildFleet(groups), moving, { ...rest, rebalance: { everySec: rebalance.everySec, rule: 'numaplan', sampleEverySec, ...plan } }));
     const esxi = { ...policy, name: `${policy.name}+esxi-rule`, description: `${policy.description}; ESXi-like rule (gap >= 10%) every ${ESXI_EVERY_SEC} s` };
     runs.push(replayFleet(trace, buildFleet(groups), esxi, { ...rest, rebalance: { everySec: ESXI_EVERY_SEC, rule: 'esxi', sampleEverySec, ...plan } }));
+    const numad = { ...policy, name: `${policy.name}+numad-rule`, description: `${policy.description}; numad-like rule every ${NUMAD_EVERY_SEC} s` };
+    runs.push(replayFleet(trace, buildFleet(groups), numad, { ...rest, rebalance: { everySec: NUMAD_EVERY_SEC, rule: 'numad', sampleEverySec, ...plan } }));
   }
   return fleetReport(trace, groups, options.seed, runs);
 }
