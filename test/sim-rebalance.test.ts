@@ -91,6 +91,16 @@ describe('simulate --rebalance (fleet mode)', () => {
       const bad = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--rebalance', 'often', '--json']);
       expect(bad.code).toBe(2);
       expect(JSON.parse(bad.out).error.path).toBe('--rebalance');
+      for (const [flag, value] of [['--rebalance-horizon', 'soon'], ['--rebalance-threshold', '-1'], ['--rebalance-rate', 'fast'], ['--rebalance-cooldown', 'x']]) {
+        const r2 = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--rebalance', '1h', flag as string, value as string, '--json']);
+        expect(r2.code).toBe(2);
+        expect(JSON.parse(r2.out).error.path).toBe(flag);
+      }
+      const lonely = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--rebalance-horizon', '1h', '--json']);
+      expect(JSON.parse(lonely.out).error.path).toBe('--rebalance');
+      // At 1 KiB/s nothing the planner could do pays.
+      const slow = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--policies', 'numaplan', '--rebalance', '1h', '--rebalance-rate', '1K/s', '--workers', '0', '--json']);
+      expect(JSON.parse(slow.out).results.find((x: { policy: string }) => x.policy === 'numaplan+rebalance').rebalance.moves).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -29,7 +29,8 @@ import { readCalibrationFile } from '../calibration-file.js';
 import { availableParallelism } from 'node:os';
 import { type Io, writeJson } from '../io.js';
 import { table } from '../render/table.js';
-import { parseDuration } from '../../core/rebalance/units.js';
+import { parseDuration, parseRate } from '../../core/rebalance/units.js';
+import type { PlanOptions } from '../../core/rebalance/plan.js';
 
 const GIB = 1024 ** 3;
 
@@ -55,6 +56,10 @@ interface SimulateOptions {
   calibration?: string;
   splitAbove?: string;
   rebalance?: string;
+  rebalanceHorizon?: string;
+  rebalanceThreshold?: string;
+  rebalanceCooldown?: string;
+  rebalanceRate?: string;
 }
 
 /** Registers the command. */
@@ -86,6 +91,10 @@ export function registerSimulate(program: Command, io: Io): void {
       'auto',
     )
     .option('--rebalance <every>', "fleet mode: also replay each policy with numaplan's rebalancing planner run on every host every EVERY of simulated time (e.g. 1h, 10m; planner defaults as in numaplan rebalance), beside the same replay without it, with an ESXi-like rule (a gap of 10% between nodes' loads, every 2 s) and with a numad-like rule (spread VMs to the node of most free resources, every 15 s); replayed in this thread")
+    .option('--rebalance-horizon <duration>', "with --rebalance: the planner's --horizon (default 10m)")
+    .option('--rebalance-threshold <x>', "with --rebalance: the planner's --threshold (default 4)")
+    .option('--rebalance-cooldown <duration>', "with --rebalance: the planner's --cooldown (default 10m; also the window 'within cool-down' counts in)")
+    .option('--rebalance-rate <bytes/s>', 'with --rebalance: the migration rate every rule\'s cost is estimated at (default 1G/s)')
     .option('--no-progress', 'no progress bar on stderr')
     .addHelpText(
       'after',
@@ -210,11 +219,35 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
     trace = splitAbove(trace, splitGb * GIB);
   }
   const bar = makeProgress(io, opts.progress && process.stderr.isTTY === true, 'arrivals');
-  let rebalance: { everySec: number } | null = null;
+  let rebalance: { everySec: number; plan?: Partial<Omit<PlanOptions, 'now'>> } | null = null;
+  const tuned = [opts.rebalanceHorizon, opts.rebalanceThreshold, opts.rebalanceCooldown, opts.rebalanceRate].some((x) => x !== undefined);
+  if (opts.rebalance === undefined && tuned) throw usage('--rebalance', 'the --rebalance-* settings need --rebalance EVERY');
   if (opts.rebalance !== undefined) {
     const ms = parseDuration(opts.rebalance);
     if (ms === null || ms <= 0) throw usage('--rebalance', `expected an interval of simulated time like 1h, 10m or 2s, got "${opts.rebalance}"`);
-    rebalance = { everySec: ms / 1000 };
+    const plan: Partial<Omit<PlanOptions, 'now'>> = {};
+    const duration = (flag: string, v: string): number => {
+      const d = parseDuration(v);
+      if (d === null) throw usage(flag, `expected a duration like 30s, 10m or 1h, got "${v}"`);
+      return d;
+    };
+    if (opts.rebalanceHorizon !== undefined) {
+      const h = duration('--rebalance-horizon', opts.rebalanceHorizon);
+      if (h <= 0) throw usage('--rebalance-horizon', `must be longer than 0, got "${opts.rebalanceHorizon}"`);
+      plan.horizonSec = h / 1000;
+    }
+    if (opts.rebalanceCooldown !== undefined) plan.cooldownMs = duration('--rebalance-cooldown', opts.rebalanceCooldown);
+    if (opts.rebalanceThreshold !== undefined) {
+      const x = Number(opts.rebalanceThreshold);
+      if (opts.rebalanceThreshold.trim() === '' || !(x >= 0)) throw usage('--rebalance-threshold', `expected a number >= 0, got "${opts.rebalanceThreshold}"`);
+      plan.threshold = x;
+    }
+    if (opts.rebalanceRate !== undefined) {
+      const r = parseRate(opts.rebalanceRate);
+      if (r === null) throw usage('--rebalance-rate', `expected a rate like 1G/s or 500M/s, got "${opts.rebalanceRate}"`);
+      plan.rateBytesPerSec = r;
+    }
+    rebalance = { everySec: ms / 1000, ...(Object.keys(plan).length > 0 ? { plan } : {}) };
   }
   if (workers > 0 && rebalance === null) {
     const runs = await runFleetParallel({
