@@ -22,8 +22,8 @@ export interface FleetParallelOptions {
   workers: number;
   /** Runs finished so far, of all. */
   onRun?: (done: number, total: number) => void;
-  /** Arrivals replayed so far over all runs, of all (posted by the workers about every 1% of a run). */
-  onProgress?: (done: number, total: number) => void;
+  /** Arrivals replayed so far over all runs, of all, and the policy whose worker posted (about every 1% of a run). */
+  onProgress?: (done: number, total: number, policy: string) => void;
 }
 
 /** Young generation of each worker, in MB. */
@@ -54,7 +54,7 @@ export async function runFleetParallel(options: FleetParallelOptions): Promise<F
           if ('progress' in m) {
             replayed[m.index] = m.progress;
             perRun = m.total;
-            options.onProgress?.(replayed.reduce((s, x) => s + x, 0), perRun * tasks.length);
+            options.onProgress?.(replayed.reduce((s, x) => s + x, 0), perRun * tasks.length, tasks[m.index]?.policy ?? '');
             return;
           }
           out[m.index] = m.result;

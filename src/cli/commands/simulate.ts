@@ -275,18 +275,30 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
   return report;
 }
 
-/** A progress bar on stderr (only when stderr is a terminal-like sink and the run has several steps). */
-function makeProgress(io: Io, enabled: boolean, unit: string): (done: number, total: number) => void {
+/**
+ * A progress bar on stderr (only when stderr is a terminal-like sink and the run has several steps):
+ * the policy being replayed when the caller names it, and an estimate of the time left from the rate
+ * so far (of the whole bar: in fleet mode with workers, every policy's arrivals together).
+ */
+function makeProgress(io: Io, enabled: boolean, unit: string): (done: number, total: number, policy?: string) => void {
   let last = '';
-  return (done, total) => {
+  let start = -1;
+  let lastPolicy = '';
+  return (done, total, policy) => {
     if (!enabled) return;
     if (done < 0) {
       if (last !== '') io.err('\n');
       return;
     }
+    const now = performance.now();
+    // The rate restarts with each policy when the bar is per policy (done falls back).
+    if (start < 0 || (policy !== undefined && policy !== lastPolicy && done <= total / 50)) start = now;
+    if (policy !== undefined) lastPolicy = policy;
     const width = 30;
     const filled = Math.round((done / total) * width);
-    const line = `\rsimulating [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${unit}`;
+    const elapsed = (now - start) / 1000;
+    const eta = done > 0 && elapsed > 0.5 ? `, about ${Math.ceil((elapsed * (total - done)) / done)} s left` : '';
+    const line = `\rsimulating${policy ? ` ${policy}` : ''} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${unit}${eta}   `;
     if (line !== last) io.err(line);
     last = line;
   };

@@ -55,8 +55,8 @@ export interface FleetSimOptions {
   /** Utilisation samples per policy (default 300). */
   samples?: number;
   clock?: () => number;
-  /** Called every `progressEvery` arrivals and at the end of each policy. */
-  onProgress?: (done: number, total: number) => void;
+  /** Called about every 1% of a policy's arrivals with the arrivals replayed, of all, and the policy's name. */
+  onProgress?: (done: number, total: number, policy: string) => void;
   /** Called for every arrival with the trace request's index and the fleet's choice (or refusal). */
   onChoice?: (request: number, choice: FleetChoice | FleetRefusal) => void;
   /**
@@ -208,7 +208,7 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
     run.cpuSum += usedCpu / totalCpu;
     run.memSum += usedMem / totalMem;
     if (run.arrivals % sampleEvery === 0) run.samples.push({ step: run.arrivals, time: events.time[t] as number, cpu: usedCpu / totalCpu, memory: usedMem / totalMem });
-    if (options.onProgress && run.arrivals % progressEvery === 0) options.onProgress(run.arrivals, totalArrivals);
+    if (options.onProgress && run.arrivals % progressEvery === 0) options.onProgress(run.arrivals, totalArrivals, policy.name);
   }
   run.elapsedMs = clock() - start;
   if (rebalancer) run.rebalance = rebalancer.stats();
