@@ -8,7 +8,7 @@ import { placeMany } from '../src/core/placement/place.js';
 import { parseVmSpec } from '../src/core/placement/request.js';
 import { createHostState } from '../src/core/placement/state.js';
 import { esxiMove } from '../src/core/rebalance/index.js';
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -44,6 +44,8 @@ describe('simulate --rebalance (fleet mode)', () => {
     expect(plain?.oneNodeOverTime).toBeLessThan(1);
     expect(moved?.latencyMeanOverTime).toBeLessThan(plain?.latencyMeanOverTime as number);
     expect(moved?.movesPerHostHour).toBeGreaterThan(0);
+    expect(moved?.overTime).toHaveLength(5);
+    expect(moved?.overTime.at(-1)?.movedGiB).toBe(moved?.bytesGiB);
   });
 
   it('the ESXi-like rule balances load, not locality: moving b would only flip the gap, so w stays spread', async () => {
@@ -83,8 +85,9 @@ describe('simulate --rebalance (fleet mode)', () => {
       const file = join(dir, 't.csv');
       // Huawei lifetime format: vmid,cpu,mem(GB),at,lt
       writeFileSync(file, 'vmid,cpu,mem,at,lt\n1,16,8,0,100\n2,16,8,0,100000\n3,6,8,1,100000\n4,1,1,20000,100000\n');
-      const r = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--policies', 'numaplan', '--rebalance', '1h', '--no-progress', '--workers', '0']);
+      const r = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--policies', 'numaplan', '--rebalance', '1h', '--no-progress', '--workers', '0', '--plot', join(dir, 'plots')]);
       expect(r.code, r.err).toBe(0);
+      for (const f of ['rebalance-latency.svg', 'rebalance-p95.svg', 'rebalance-bytes.svg']) expect(readFileSync(join(dir, 'plots', f), 'utf8')).toMatch(/numaplan\+rebalance/);
       expect(r.out).toMatch(/numaplan's planner every 3600 s of simulated time/);
       expect(r.out).toMatch(/numaplan\+esxi-rule /);
       expect(r.out).toMatch(/numaplan\+rebalance +1 /);

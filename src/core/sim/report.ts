@@ -61,6 +61,8 @@ export interface PolicyResult {
     latencyMeanOverTime: number;
     latencyP95OverTime: number;
     oneNodeOverTime: number;
+    /** The samples over time: simulated seconds, latency ratio mean and p95, fraction on one node, GiB moved so far. */
+    overTime: { time: number; latencyMean: number; latencyP95: number; oneNode: number; movedGiB: number }[];
   };
 }
 

@@ -50,6 +50,8 @@ export interface RebalanceStats {
   latencyMeanOverTime: number;
   latencyP95OverTime: number;
   oneNodeOverTime: number;
+  /** The samples: simulated time (s), latency ratio mean and p95 over placed VMs, fraction on one node, bytes moved so far. */
+  series: { time: number; mean: number; p95: number; oneNode: number; bytes: number }[];
 }
 
 const LATENCY = new WeakMap<Allocation, number>();
@@ -65,6 +67,7 @@ export class FleetRebalancer {
   private readonly means: number[] = [];
   private readonly p95s: number[] = [];
   private readonly oneNode: number[] = [];
+  private readonly series: RebalanceStats['series'] = [];
   private moves = 0;
   private bytes = 0;
   private withinCooldown = 0;
@@ -139,6 +142,7 @@ export class FleetRebalancer {
     this.means.push(mean(sorted));
     this.p95s.push(quantile(sorted, 0.95));
     this.oneNode.push(one / lat.length);
+    this.series.push({ time: t, mean: this.means[this.means.length - 1] as number, p95: this.p95s[this.p95s.length - 1] as number, oneNode: one / lat.length, bytes: this.bytes });
   }
 
   private rebalanceHost(h: FleetHost, now: number): void {
@@ -189,6 +193,7 @@ export class FleetRebalancer {
       latencyMeanOverTime: this.means.length ? mean(Float64Array.from(this.means)) : 1,
       latencyP95OverTime: this.p95s.length ? mean(Float64Array.from(this.p95s)) : 1,
       oneNodeOverTime: this.oneNode.length ? mean(Float64Array.from(this.oneNode)) : 1,
+      series: this.series,
     };
   }
 }

@@ -328,5 +328,6 @@ function rebalanceResult(s: RebalanceStats): NonNullable<PolicyResult['rebalance
     latencyMeanOverTime: round(s.latencyMeanOverTime),
     latencyP95OverTime: round(s.latencyP95OverTime),
     oneNodeOverTime: round(s.oneNodeOverTime),
+    overTime: s.series.map((x) => ({ time: x.time, latencyMean: round(x.mean), latencyP95: round(x.p95), oneNode: round(x.oneNode), movedGiB: round(x.bytes / GIB, 2) })),
   };
 }
