@@ -100,6 +100,17 @@ describe('numaplan rebalance', () => {
     expect((await runCli(['apply-plan', plan, '--state', state])).err).toMatch(/the plan is for host "preset:other"/);
   });
 
+  it('--waiting: a VM that fits nowhere is reported, and a bad or clashing spec is exit 2', async () => {
+    const r = await runCli(['rebalance', '--state', state, '--now', '0', '--waiting', 'name=huge,vcpus=49,memory=16G,smt=prefer,numa=strict', '--waiting', 'name=tiny,vcpus=1,memory=1G']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/waiting:\n {2}huge: still fits nowhere: no move that pays makes room\n {2}tiny: fits already/);
+    const clash = await runCli(['rebalance', '--state', state, '--waiting', 'name=wide,vcpus=1,memory=1G', '--json']);
+    expect(clash.code).toBe(2);
+    expect(JSON.parse(clash.out).error.path).toBe('--waiting');
+    const bad = await runCli(['rebalance', '--state', state, '--waiting', 'name=x,vcpus=zero', '--json']);
+    expect(bad.code).toBe(2);
+  });
+
   it('--help shows examples', async () => {
     for (const cmd of ['rebalance', 'apply-plan']) {
       const r = await runCli([cmd, '--help']);

@@ -97,6 +97,32 @@ describe('planRebalance', () => {
     if (!gone.ok) expect(gone.code).toBe('stale');
   });
 
+  it('makes room for a waiting VM with a move that gains no latency, and only when one waits', () => {
+    // Node 0 (7 usable cores): p and q; node 1 (8): r. p leaves: 3 + 4 cores free, no node holds 7.
+    let s = placed(host(), 'name=p,vcpus=3,memory=4G', 'name=q,vcpus=4,memory=4G', 'name=r,vcpus=4,memory=4G');
+    expect(s.allocations.map((a) => a.nodes[0])).toEqual([0, 0, 1]);
+    s = releaseAllocation(s, 'p');
+    const w = parseVmSpec('name=w,vcpus=7,memory=8G,numa=strict');
+    expect(planRebalance(s, { now: 0 }).moves).toEqual([]);
+    const plan = planRebalance(s, { now: 0 }, [w]);
+    expect(plan.moves).toHaveLength(1);
+    const m = plan.moves[0]!;
+    expect(m.vms[0]?.vm).toBe('q');
+    expect(m.vms[0]?.after.nodes).toEqual([1]);
+    expect(m.gain.latency).toBe(0);
+    expect(m.gain.admits).toEqual(['w']);
+    expect(m.reason).toMatch(/makes room for w/);
+    expect(plan.waiting).toEqual([{ name: 'w', fitsNow: false, admittedAt: 1 }]);
+    // After the step, w fits where it did not.
+    const applied = applyMove(s, m, 0);
+    expect(applied.ok).toBe(true);
+    if (applied.ok) expect(placeMany([w], applied.state).refusal).toBeNull();
+    expect(placeMany([w], s).refusal).not.toBeNull();
+    // A request that fits already needs no move.
+    const small = parseVmSpec('name=small,vcpus=2,memory=1G');
+    expect(planRebalance(s, { now: 0 }, [small])).toMatchObject({ moves: [], waiting: [{ name: 'small', fitsNow: true, admittedAt: null }] });
+  });
+
   it('names a bad setting', () => {
     expect(() => planOptions({ rateBytesPerSec: 0 })).toThrow(/rateBytesPerSec/);
     expect(() => planOptions({ maxMoves: 1.5 })).toThrow(/maxMoves/);

@@ -5,12 +5,12 @@
  */
 import type { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { RequestError } from '../../core/placement/request.js';
+import { RequestError, requestBounds } from '../../core/placement/request.js';
 import { stateFromJson } from '../../core/placement/state.js';
 import { type Move, type Plan, type PlanOptions, applyMove, moveCommands, parseDuration, parseRate, planRebalance } from '../../core/rebalance/index.js';
 import { formatSize, parseSize } from '../../core/topology/sizes.js';
 import { type Io, writeJson } from '../io.js';
-import { EXIT_INFEASIBLE, type HostOptions, checkState, loadState, lockedState, saveState } from './place.js';
+import { EXIT_INFEASIBLE, type HostOptions, checkState, loadState, lockedState, readVm, saveState } from './place.js';
 
 interface RebalanceOptions extends HostOptions {
   json?: boolean;
@@ -23,6 +23,7 @@ interface RebalanceOptions extends HostOptions {
   maxBytes: string;
   maxMoves: string;
   now?: string;
+  waiting?: string[];
 }
 
 /** The planner's settings from the command's options; a bad value is an error naming its option (exit 2). */
@@ -91,9 +92,15 @@ export function renderPlan(plan: Plan): string {
     }
     const freed = m.gain.freedNodes.length > 0 ? `, frees node(s) ${m.gain.freedNodes.join(',')}` : '';
     const cores = m.gain.freedCores !== 0 ? `, whole cores free ${m.gain.freedCores > 0 ? '+' : ''}${m.gain.freedCores}` : '';
-    lines.push(`  gain  latency -${m.gain.latency.toFixed(3)} over ${secs(plan.options.horizonSec)} = ${m.gain.value.toFixed(1)}${freed}${cores}`);
+    const admits = m.gain.admits.length > 0 ? `, makes room for ${m.gain.admits.join(', ')}` : '';
+    lines.push(`  gain  latency -${m.gain.latency.toFixed(3)} over ${secs(plan.options.horizonSec)}${admits} = ${m.gain.value.toFixed(1)}${freed}${cores}`);
     lines.push(`  cost  ${formatSize(m.cost.bytes)} (~${secs(m.cost.seconds)}), ${m.cost.repins} re-pin(s) = ${m.cost.price.toFixed(2)}`);
     lines.push(`  why   ${m.reason}`);
+  }
+  if (plan.waiting.length > 0) {
+    lines.push('');
+    lines.push('waiting:');
+    for (const w of plan.waiting) lines.push(`  ${w.name}: ${w.fitsNow ? 'fits already' : w.admittedAt !== null ? `fits after step ${w.admittedAt}` : 'still fits nowhere: no move that pays makes room'}`);
   }
   if (plan.skipped.length > 0) {
     lines.push('');
@@ -120,6 +127,7 @@ export function registerRebalance(program: Command, io: Io): void {
     .option('--max-bytes <size>', 'bytes one plan may migrate in total', '64G')
     .option('--max-moves <n>', 'steps one plan may hold', '32')
     .option('--now <time>', 'the time of planning (ms or ISO; default: now), as the cool-down reads it')
+    .option('--waiting <spec>', 'a VM waiting for room (same forms as place --vm; repeatable): a move that makes it fit counts as much as one VM going from x2 to x1 latency', (v: string, prev: string[] = []) => [...prev, v])
     .option('--calibration <file>', 'a probe result: predicted latencies from its measured matrix')
     .addHelpText(
       'after',
@@ -131,6 +139,7 @@ devices, claims, displaced VMs, VMs moved within the cool-down. Each VM moves at
 Examples:
   numaplan rebalance --state host.json
   numaplan rebalance --state host.json --rate 500M/s --max-bytes 16G -o plan.json
+  numaplan rebalance --state host.json --waiting name=big,vcpus=40,memory=128G,numa=strict
   numaplan rebalance --state host.json --json | jq '.moves[].reason'
   numaplan apply-plan plan.json --state host.json`,
     )
@@ -140,7 +149,12 @@ Examples:
       const now = nowOf(opts.now);
       const options = planOptionsOf(opts, now);
       const state = await loadState(opts);
-      const plan = planRebalance(state, options);
+      const waiting = (opts.waiting ?? []).map((spec) => readVm(spec, requestBounds(state.topology)));
+      for (const w of waiting) {
+        if (state.allocations.some((a) => a.name === w.name)) throw new RequestError('--waiting', `a VM named "${w.name}" is already on the host`);
+      }
+      if (new Set(waiting.map((w) => w.name)).size !== waiting.length) throw new RequestError('--waiting', 'two waiting VMs have the same name');
+      const plan = planRebalance(state, options, waiting);
       if (opts.output) writeFileSync(opts.output, `${JSON.stringify(plan, null, 2)}\n`);
       if (opts.json) writeJson(io, { ok: true, plan });
       else {

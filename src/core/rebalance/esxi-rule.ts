@@ -68,7 +68,7 @@ export function esxiMove(state: HostState, now: number, options: EsxiRuleOptions
       step: 1,
       kind: 'move',
       vms: [v],
-      gain: { latency: v.locality.before.relativeLatency - v.locality.after.relativeLatency, freedNodes: [], freedCores: 0, value: 0 },
+      gain: { latency: v.locality.before.relativeLatency - v.locality.after.relativeLatency, freedNodes: [], freedCores: 0, admits: [], value: 0 },
       cost: { bytes, seconds, repins: v.repins.length, price: seconds },
       reason: `ESXi-like rule: node ${busiest.id} at ${(busiest.load * 100).toFixed(0)}% vs node ${idlest.id} at ${(idlest.load * 100).toFixed(0)}%`,
     };

@@ -55,7 +55,7 @@ export function numadMove(state: HostState, now: number, options: { rateBytesPer
       step: 1,
       kind: 'narrow',
       vms: [v],
-      gain: { latency: v.locality.before.relativeLatency - v.locality.after.relativeLatency, freedNodes: [], freedCores: 0, value: 0 },
+      gain: { latency: v.locality.before.relativeLatency - v.locality.after.relativeLatency, freedNodes: [], freedCores: 0, admits: [], value: 0 },
       cost: { bytes, seconds, repins: v.repins.length, price: seconds },
       reason: `numad-like rule: ${a.name} spans nodes ${a.nodes.join(',')}; node ${after.nodes.join(',')} has the most free resources that hold it`,
     };

@@ -22,8 +22,11 @@
  * - cost: bytes of memory leaving a node (`memory`: the per-node transfers, largest first), the time
  *   they take at `rateBytesPerSec`, and the vCPUs re-pinned.
  * - value = Δ relative latency x vCPU share x horizon (s): latency-ratio seconds saved over the
- *   horizon; price = migration seconds + `repinSeconds` per re-pin. A move is proposed only when
- *   Δ relative latency >= `minGain` and value >= `threshold` x price.
+ *   horizon, plus the horizon for each waiting request (`waiting`: VMs that fit nowhere on the host
+ *   now) that fits once the move is made, as much as one VM going from x2 to x1; price = migration
+ *   seconds + `repinSeconds` per re-pin. A move is proposed only when Δ relative latency >=
+ *   `minGain` or it admits a waiting request, and value >= `threshold` x price. The room of an
+ *   admitted request is held while later steps are planned.
  *
  * ## Stability
  * - Cool-down: a VM whose `movedAt` is within `cooldownMs` of `now` is not moved.
@@ -121,7 +124,9 @@ export interface Move {
     freedNodes: number[];
     /** Whole cores free after the move minus before (negative: the move takes cores). */
     freedCores: number;
-    /** latency x horizon (s). */
+    /** Waiting requests (`planRebalance`'s `waiting`) that fit once this step is made. */
+    admits: string[];
+    /** latency x horizon (s), plus the horizon for each admitted request. */
     value: number;
   };
   cost: { bytes: number; seconds: number; repins: number; price: number };
@@ -142,6 +147,8 @@ export interface Plan {
   options: PlanOptions;
   moves: Move[];
   skipped: Skipped[];
+  /** Waiting requests: those that fit already, those a step admits (its number), those still waiting. */
+  waiting: { name: string; fitsNow: boolean; admittedAt: number | null }[];
   totals: { moves: number; bytes: number; seconds: number; repins: number; latencyBefore: number; latencyAfter: number; remoteBefore: number; remoteAfter: number };
 }
 
@@ -278,6 +285,8 @@ function sameSpot(x: Allocation, y: Allocation): boolean {
 /** A candidate move, judged on the ledger it would be applied to (not yet applied). */
 interface Candidate {
   kind: MoveKind;
+  /** Waiting requests that fit once the move is made and did not before. */
+  admits: string[];
   vms: VmMove[];
   latency: number;
   value: number;
@@ -311,11 +320,31 @@ function judge(kind: MoveKind, vms: VmMove[], o: PlanOptions): Candidate {
   const bytes = vms.reduce((s, v) => s + v.memory.reduce((t, m) => t + m.bytes, 0), 0);
   const repins = vms.reduce((s, v) => s + v.repins.length, 0);
   const seconds = bytes / o.rateBytesPerSec;
-  return { kind, vms, latency, value: latency * o.horizonSec, bytes, seconds, repins, price: seconds + repins * o.repinSeconds };
+  return { kind, admits: [], vms, latency, value: latency * o.horizonSec, bytes, seconds, repins, price: seconds + repins * o.repinSeconds };
 }
 
 function pays(c: Candidate, o: PlanOptions): boolean {
-  return c.latency >= o.minGain && c.value >= o.threshold * c.price;
+  return (c.latency >= o.minGain || c.admits.length > 0) && c.value >= o.threshold * c.price;
+}
+
+/** True when a request fits the ledger's host as it is (the kernel's decision succeeds). */
+function fits(ledger: HostLedger, r: VmRequest): boolean {
+  return decide(getPolicy(), r, ledger).ok;
+}
+
+/** Adds to a candidate the waiting requests it admits, and their value (the ledger is left as it was). */
+function withAdmits(ledger: HostLedger, c: Candidate | null, pending: readonly VmRequest[], o: PlanOptions): Candidate | null {
+  if (!c || pending.length === 0) return c;
+  for (const v of c.vms) ledger.release(v.vm);
+  for (const v of c.vms) ledger.add(v.after);
+  try {
+    c.admits = pending.filter((r) => fits(ledger, r)).map((r) => r.name);
+  } finally {
+    for (const v of c.vms) ledger.release(v.vm);
+    for (const v of c.vms) ledger.add(v.before);
+  }
+  c.value += c.admits.length * o.horizonSec;
+  return c;
 }
 
 /** The best single move of a VM on the ledger (the ledger is left as it was), or null. */
@@ -373,7 +402,8 @@ function reasonOf(c: Candidate): string {
         : c.kind === 'move-memory'
           ? 'memory follows the vCPUs'
           : 'a closer set of nodes is free';
-  return `${why}; ${parts.join('; ')}; gain ${(c.value / Math.max(c.price, 1e-9)).toFixed(1)}x its cost`;
+  const admits = c.admits.length > 0 ? `; makes room for ${c.admits.join(', ')}` : '';
+  return `${why}${admits}; ${parts.join('; ')}; gain ${(c.value / Math.max(c.price, 1e-9)).toFixed(1)}x its cost`;
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
@@ -400,9 +430,14 @@ export function planOptions(partial: Partial<PlanOptions>): PlanOptions {
 const SWAP_PARTNERS = 16;
 
 /** Plans the moves for a host state (see the module comment). The state is not changed. */
-export function planRebalance(state: HostState, partial: Partial<PlanOptions> = {}): Plan {
+export function planRebalance(state: HostState, partial: Partial<PlanOptions> = {}, waiting: readonly VmRequest[] = []): Plan {
   const o = planOptions(partial);
   const ledger = HostLedger.of(state);
+  for (const r of waiting) if (ledger.has(r.name)) throw new RangeError(`waiting request ${r.name}: a VM of this name is already on the host`);
+  const waitingReport = waiting.map((r) => ({ name: r.name, fitsNow: fits(ledger, r), admittedAt: null as number | null }));
+  let pending = waiting.filter((_, i) => !waitingReport[i]?.fitsNow);
+  /** Room held for admitted requests while later steps are planned (released before the totals). */
+  const holds: string[] = [];
   const skipped: Skipped[] = [];
   const movable = new Set<string>();
   for (const a of state.allocations) {
@@ -423,7 +458,7 @@ export function planRebalance(state: HostState, partial: Partial<PlanOptions> = 
     const stuck: Allocation[] = [];
     for (const name of names) {
       const a = ledger.get(name) as Allocation;
-      const c = singleMove(ledger, a, o);
+      const c = withAdmits(ledger, singleMove(ledger, a, o), pending, o);
       if (c && pays(c, o)) better(c);
       else if (localityOf(ledger.state, a).relativeLatency - 1 >= o.minGain) stuck.push(a);
     }
@@ -435,7 +470,7 @@ export function planRebalance(state: HostState, partial: Partial<PlanOptions> = 
           const b = ledger.get(name) as Allocation;
           if (!b.nodes.some((n) => !a.nodes.includes(n))) continue;
           tried++;
-          better(swapMove(ledger, a, b, o));
+          better(withAdmits(ledger, swapMove(ledger, a, b, o), pending, o));
         }
       }
     }
@@ -447,6 +482,17 @@ export function planRebalance(state: HostState, partial: Partial<PlanOptions> = 
     const freeAfter = freeShape(ledger.state);
     for (const v of chosen.vms) movable.delete(v.vm);
     bytes += chosen.bytes;
+    // Hold the room of the requests this step admits, so that later steps keep it free.
+    for (const name of chosen.admits) {
+      const r = pending.find((x) => x.name === name) as VmRequest;
+      const d = decide(getPolicy(), r, ledger);
+      if (!d.ok) continue;
+      ledger.add(allocationOfDecision(d, 'committed', null));
+      holds.push(name);
+      const w = waitingReport.find((x) => x.name === name);
+      if (w) w.admittedAt = moves.length + 1;
+    }
+    pending = pending.filter((r) => !chosen.admits.includes(r.name));
     moves.push({
       step: moves.length + 1,
       kind: chosen.kind,
@@ -455,12 +501,14 @@ export function planRebalance(state: HostState, partial: Partial<PlanOptions> = 
         latency: round(chosen.latency),
         freedNodes: [...freeAfter.nodes].filter((n) => !freeBefore.nodes.has(n)).sort((x, y) => x - y),
         freedCores: freeAfter.cores - freeBefore.cores,
+        admits: [...chosen.admits],
         value: round(chosen.value),
       },
       cost: { bytes: chosen.bytes, seconds: round(chosen.seconds), repins: chosen.repins, price: round(chosen.price) },
       reason: reasonOf(chosen),
     });
   }
+  for (const name of holds) ledger.release(name);
   const after = summary(ledger.state);
   return {
     schema: 'numaplan.plan/v1',
@@ -469,6 +517,7 @@ export function planRebalance(state: HostState, partial: Partial<PlanOptions> = 
     options: o,
     moves,
     skipped,
+    waiting: waitingReport,
     totals: {
       moves: moves.length,
       bytes,
