@@ -36,7 +36,7 @@ describe('simulate --rebalance (fleet mode)', () => {
     expect(report.results.map((r) => r.policy)).toEqual(['numaplan', 'numaplan+rebalance', 'numaplan+esxi-rule', 'numaplan+numad-rule']);
     const [plain, moved] = report.results.map((r) => r.rebalance);
     expect(plain).toMatchObject({ rule: 'none', moves: 0, ticks: 5 });
-    expect(moved).toMatchObject({ rule: 'numaplan', moves: 1, vmsMoved: 1, vmsMovedMoreThanOnce: 0, movesWithinCooldown: 0, ticks: 5 });
+    expect(moved).toMatchObject({ rule: 'numaplan', moves: 1, vmsMoved: 1, vmsMovedMoreThanOnce: 0, movesWithinCooldown: 0, returns: 0, ticks: 5 });
     // The part of w's 8 GiB that was not on its new node.
     expect(moved?.bytesGiB).toBeGreaterThan(0);
     expect(moved?.bytesGiB).toBeLessThan(8);

@@ -58,6 +58,8 @@ export interface PolicyResult {
     vmsMoved: number;
     vmsMovedMoreThanOnce: number;
     movesWithinCooldown: number;
+    /** Moves that put a VM back on the nodes its previous move took it from (ping-pong). */
+    returns: number;
     latencyMeanOverTime: number;
     latencyP95OverTime: number;
     oneNodeOverTime: number;

@@ -46,6 +46,8 @@ export interface RebalanceStats {
   vmsMoved: number;
   vmsMovedMoreThanOnce: number;
   movesWithinCooldown: number;
+  /** Moves that put a VM back on the nodes its previous move took it from (ping-pong). */
+  returns: number;
   /** Averages over the ticks of: the mean and p95 predicted latency ratio over placed VMs, and the fraction on one node. */
   latencyMeanOverTime: number;
   latencyP95OverTime: number;
@@ -63,7 +65,8 @@ export class FleetRebalancer {
   private first: number | null = null;
   private last = 0;
   private readonly planned = new Map<FleetHost, number>();
-  private readonly moved = new Map<string, { count: number; at: number }>();
+  private readonly moved = new Map<string, { count: number; at: number; from: string }>();
+  private returns = 0;
   private readonly means: number[] = [];
   private readonly p95s: number[] = [];
   private readonly oneNode: number[] = [];
@@ -167,7 +170,9 @@ export class FleetRebalancer {
         this.fleet.commit(h, after);
         const seen = this.moved.get(v.vm);
         if (seen && now - seen.at < this.cooldownMs) this.withinCooldown++;
-        this.moved.set(v.vm, { count: (seen?.count ?? 0) + 1, at: now });
+        const to = v.after.nodes.join(',');
+        if (seen && seen.from === to) this.returns++;
+        this.moved.set(v.vm, { count: (seen?.count ?? 0) + 1, at: now, from: v.before.nodes.join(',') });
       }
       this.moves++;
       this.bytes += m.cost.bytes;
@@ -190,6 +195,7 @@ export class FleetRebalancer {
       vmsMoved: this.moved.size,
       vmsMovedMoreThanOnce: twice,
       movesWithinCooldown: this.withinCooldown,
+      returns: this.returns,
       latencyMeanOverTime: this.means.length ? mean(Float64Array.from(this.means)) : 1,
       latencyP95OverTime: this.p95s.length ? mean(Float64Array.from(this.p95s)) : 1,
       oneNodeOverTime: this.oneNode.length ? mean(Float64Array.from(this.oneNode)) : 1,

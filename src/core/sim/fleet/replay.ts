@@ -325,6 +325,7 @@ function rebalanceResult(s: RebalanceStats): NonNullable<PolicyResult['rebalance
     vmsMoved: s.vmsMoved,
     vmsMovedMoreThanOnce: s.vmsMovedMoreThanOnce,
     movesWithinCooldown: s.movesWithinCooldown,
+    returns: s.returns,
     latencyMeanOverTime: round(s.latencyMeanOverTime),
     latencyP95OverTime: round(s.latencyP95OverTime),
     oneNodeOverTime: round(s.oneNodeOverTime),
