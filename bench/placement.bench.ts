@@ -9,10 +9,15 @@
  * Goals (issue 3): under 0.1 ms at 8 nodes and under 1 ms at 256 nodes. The Nova- and
  * Kubernetes-style baselines add their rows beside these once they exist.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createHostState, parseVmSpec, place, placeMany } from '../src/core/placement/index.js';
+import { topologyToJson } from '../src/core/topology/json.js';
 import type { HostState } from '../src/core/placement/state.js';
 import { syntheticTopology } from '../src/core/topology/synthetic.js';
-import type { BenchCase, BenchSuite } from './lib/types.js';
+import { runProcess } from './lib/process.js';
+import type { BenchCase, BenchSuite, CaseResult } from './lib/types.js';
 
 const G = 1024 ** 3;
 /** Node counts measured, as packages x nodes per package. */
@@ -68,6 +73,46 @@ function assertOk(got: boolean, want: boolean): boolean {
   return got;
 }
 
+const BIN = join(fileURLToPath(import.meta.url), '..', '..', 'bin', 'numaplan.js');
+/** VMs one CLI call places on the empty 256-node host (each vcpus=4,memory=8G: two per node fit). */
+const CLI_VMS = 501;
+const CLI_ONE = 'CLI place, 1 VM on a 256-node host';
+const CLI_MANY = `CLI place, ${CLI_VMS} VMs on a 256-node host`;
+let cliHost = '';
+
+/**
+ * The whole `numaplan place` process on an empty 256-node host (16 x 16 nodes, as above), with one VM
+ * and with 501: the difference over 500 is what each further VM costs the CLI (ledger, decision,
+ * explanation, JSON), start-up and reading the host excluded. Goal: under 1 ms per VM.
+ */
+export function cliCases(): BenchCase[] {
+  const run = (count: number) => (): string => {
+    const args = [BIN, 'place', '--host', `json:${cliHost}`, '--json'];
+    for (let i = 0; i < count; i++) args.push('--vm', `name=v${i},vcpus=4,memory=8G`);
+    return runProcess(process.execPath, args);
+  };
+  return [
+    { name: CLI_ONE, process: true, run: run(1) },
+    { name: CLI_MANY, process: true, run: run(CLI_VMS) },
+  ];
+}
+
+/** The CLI's cost per further VM, from the two CLI cases (null until both ran). */
+export function cliPerVmNote(cases: readonly CaseResult[]): string[] {
+  const one = cases.find((c) => c.name === CLI_ONE)?.median;
+  const many = cases.find((c) => c.name === CLI_MANY)?.median;
+  if (one === undefined || many === undefined) return [];
+  const per = (many - one) / (CLI_VMS - 1);
+  return [`CLI: ${per.toFixed(3)} ms per VM placing ${CLI_VMS} VMs on a 256-node host ((${many.toFixed(1)} - ${one.toFixed(1)} ms) / ${CLI_VMS - 1}; goal under 1 ms)`];
+}
+
+/** Writes the CLI cases' host file. */
+export function cliSetup(dir: string): void {
+  const [p, per] = HOSTS[HOSTS.length - 1] as [number, number];
+  cliHost = join(dir, 'host-256.json');
+  writeFileSync(cliHost, topologyToJson(syntheticTopology({ source: 'bench-256n', packages: p, nodesPerPackage: per, coresPerNode: 8, threadsPerCore: 2, memoryPerNode: 64 * G })));
+}
+
 /** The suite `npm run bench` finds. */
 export const suite: BenchSuite = {
   name: 'placement',
@@ -84,5 +129,7 @@ export const suite: BenchSuite = {
       return judged.every((c) => limits.every(([re, ms]) => !re.test(c.name) || (c.median as number) < ms));
     },
   },
-  cases: () => placementCases(),
+  setup: (ctx) => cliSetup(ctx.tmpdir('bench-cli-')),
+  cases: () => [...placementCases(), ...cliCases()],
+  notes: cliPerVmNote,
 };
