@@ -3,7 +3,8 @@ import { placeMany } from '../src/core/placement/place.js';
 import { parseVmSpec } from '../src/core/placement/request.js';
 import { createHostState, releaseAllocation, type HostState } from '../src/core/placement/state.js';
 import { syntheticTopology } from '../src/core/topology/synthetic.js';
-import { applyMove, planRebalance, planOptions } from '../src/core/rebalance/index.js';
+import { applyMove, moveCommands, planRebalance, planOptions } from '../src/core/rebalance/index.js';
+import { formatCpuList } from '../src/core/topology/cpulist.js';
 
 const G = 1024 ** 3;
 
@@ -126,5 +127,29 @@ describe('planRebalance', () => {
   it('names a bad setting', () => {
     expect(() => planOptions({ rateBytesPerSec: 0 })).toThrow(/rateBytesPerSec/);
     expect(() => planOptions({ maxMoves: 1.5 })).toThrow(/maxMoves/);
+  });
+});
+
+describe('moveCommands', () => {
+  it('widens the memory policy, re-pins, moves the pages node by node, then narrows, in that order', () => {
+    const plan = planRebalance(fragmented(), { now: 0 });
+    const [c] = moveCommands(plan.moves[0]!);
+    const v = plan.moves[0]!.vms[0]!;
+    expect(c?.vm).toBe('wide');
+    const cmds = c?.commands ?? [];
+    expect(cmds[0]).toBe('virsh numatune wide --mode strict --nodeset 0-1 --live');
+    const pins = cmds.filter((x) => x.startsWith('virsh vcpupin wide '));
+    expect(pins).toEqual(v.repins.map((r) => `virsh vcpupin wide ${r.vcpu} ${r.to} --live`));
+    expect(cmds).toContain(`virsh emulatorpin wide ${formatCpuList(v.after.cpus)} --live`);
+    const migrate = cmds.findIndex((x) => x.startsWith('migratepages'));
+    expect(migrate).toBeGreaterThan(cmds.lastIndexOf(pins.at(-1) as string));
+    expect(cmds[migrate]).toBe('migratepages "$(cat /run/libvirt/qemu/wide.pid)" 1 0');
+    expect(cmds.at(-1)).toBe('virsh numatune wide --mode strict --nodeset 0 --live');
+    expect(c?.notes.join(' ')).toMatch(/memnode/);
+  });
+
+  it('keeps the VM\'s memory mode (preferred stays preferred)', () => {
+    const plan = planRebalance(fragmented(',numa=preferred'), { now: 0 });
+    expect(moveCommands(plan.moves[0]!)[0]?.commands[0]).toMatch(/--mode preferred --nodeset 0-1 --live$/);
   });
 });
