@@ -22,6 +22,8 @@ const COMMANDS: readonly { name: string; load: () => Promise<Register> }[] = [
   { name: 'place', load: async () => (await import('./commands/place.js')).registerPlace },
   { name: 'explain', load: async () => (await import('./commands/explain.js')).registerExplain },
   { name: 'release', load: async () => (await import('./commands/release.js')).registerRelease },
+  { name: 'rebalance', load: async () => (await import('./commands/rebalance.js')).registerRebalance },
+  { name: 'apply-plan', load: async () => (await import('./commands/rebalance.js')).registerApplyPlan },
   { name: 'emit', load: async () => (await import('./commands/emit.js')).registerEmit },
   { name: 'run', load: async () => (await import('./commands/run.js')).registerRun },
   { name: 'launch', load: async () => (await import('./commands/launch.js')).registerLaunch },

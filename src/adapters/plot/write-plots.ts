@@ -60,6 +60,23 @@ export function writePlots(report: SimReport, dir: string, prefix = ''): string[
       }),
     }),
   ]);
+  const moved = report.results.filter((r) => r.rebalance);
+  if (moved.length > 0) {
+    const series = (pick: (x: NonNullable<(typeof moved)[number]['rebalance']>['overTime'][number]) => number) =>
+      moved.map((r) => ({ name: r.policy, points: (r.rebalance?.overTime ?? []).map((x) => [x.time / 3600, pick(x)] as const) }));
+    files.push([
+      'rebalance-latency.svg',
+      lineChart({ title: `Predicted latency ratio over time, mean over placed VMs (${where})`, xLabel: 'simulated hours', yLabel: 'latency ratio (1 = all local)', series: series((x) => x.latencyMean) }),
+    ]);
+    files.push([
+      'rebalance-p95.svg',
+      lineChart({ title: `Predicted latency ratio over time, p95 over placed VMs (${where})`, xLabel: 'simulated hours', yLabel: 'latency ratio (1 = all local)', series: series((x) => x.latencyP95) }),
+    ]);
+    files.push([
+      'rebalance-bytes.svg',
+      lineChart({ title: `Memory migrated so far (${where})`, xLabel: 'simulated hours', yLabel: 'GiB', yMin: 0, series: series((x) => x.movedGiB) }),
+    ]);
+  }
   return files.map(([name, svg]) => {
     const path = join(dir, `${prefix}${name}`);
     writeFileSync(path, svg);

@@ -29,6 +29,8 @@ import { readCalibrationFile } from '../calibration-file.js';
 import { availableParallelism } from 'node:os';
 import { type Io, writeJson } from '../io.js';
 import { table } from '../render/table.js';
+import { parseDuration, parseRate } from '../../core/rebalance/units.js';
+import type { PlanOptions } from '../../core/rebalance/plan.js';
 
 const GIB = 1024 ** 3;
 
@@ -53,6 +55,11 @@ interface SimulateOptions {
   lifetime: 'exponential' | 'lognormal';
   calibration?: string;
   splitAbove?: string;
+  rebalance?: string;
+  rebalanceHorizon?: string;
+  rebalanceThreshold?: string;
+  rebalanceCooldown?: string;
+  rebalanceRate?: string;
 }
 
 /** Registers the command. */
@@ -83,6 +90,11 @@ export function registerSimulate(program: Command, io: Io): void {
       'worker threads running policies (and vmagent starts) in parallel; 0: this thread; auto: fleet mode uses min(policies, CPU cores) workers (each with a 64 MB young generation, which replays large fleets faster), vmagent mode this thread',
       'auto',
     )
+    .option('--rebalance <every>', "fleet mode: also replay each policy with numaplan's rebalancing planner run on every host every EVERY of simulated time (e.g. 1h, 10m; planner defaults as in numaplan rebalance), beside the same replay without it, with an ESXi-like rule (a gap of 10% between nodes' loads, every 2 s) and with a numad-like rule (spread VMs to the node of most free resources, every 15 s); replayed in this thread")
+    .option('--rebalance-horizon <duration>', "with --rebalance: the planner's --horizon (default 10m)")
+    .option('--rebalance-threshold <x>', "with --rebalance: the planner's --threshold (default 4)")
+    .option('--rebalance-cooldown <duration>', "with --rebalance: the planner's --cooldown (default 10m; also the window 'within cool-down' counts in)")
+    .option('--rebalance-rate <bytes/s>', 'with --rebalance: the migration rate every rule\'s cost is estimated at (default 1G/s)')
     .option('--no-progress', 'no progress bar on stderr')
     .addHelpText(
       'after',
@@ -103,7 +115,9 @@ on a fresh fleet; departures release; host selection is indexed (see docs). Trac
 dedicated vCPUs on hardware threads and their memory with page size auto.
   numaplan simulate --mode fleet --trace huawei-east-1-lt.csv --hosts preset:epyc-2s-nps4*40
   numaplan simulate --mode fleet --synthetic 1000000 --hosts preset:epyc-2s-nps4*5000,preset:broadwell-2s*5000 \\
-      --policies host-best-fit --seed 3`,
+      --policies host-best-fit --seed 3
+  numaplan simulate --mode fleet --trace huawei-east-1-lt.csv --hosts preset:epyc-2s-nps4*40 \\
+      --policies numaplan --rebalance 1h`,
     )
     .action(async (opts: SimulateOptions) => {
       const report = await runSimulation(opts, io);
@@ -123,6 +137,7 @@ async function runSimulation(opts: SimulateOptions, io: Io): Promise<SimReport> 
   const workers = opts.workers === 'auto' ? null : intOption(opts.workers, '--workers', 0);
   const horizon = opts.horizon === undefined ? undefined : intOption(opts.horizon, '--horizon', 1);
   if (opts.mode === 'fleet') return runFleet(opts, io, seed, horizon, workers);
+  if (opts.rebalance !== undefined) throw usage('--rebalance', 'fleet mode only: the VMAgent rules model no NUMA placement to rebalance');
   if (opts.calibration !== undefined) throw usage('--calibration', 'fleet mode only: the VMAgent rules model servers, not a host whose latencies were measured');
   if (!opts.trace) throw usage('--trace', 'a trace file is required (--trace FILE)');
   if (!opts.scenario) throw usage('--scenario', 'vmagent mode needs --scenario fading|recovering');
@@ -204,7 +219,37 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
     trace = splitAbove(trace, splitGb * GIB);
   }
   const bar = makeProgress(io, opts.progress && process.stderr.isTTY === true, 'arrivals');
-  if (workers > 0) {
+  let rebalance: { everySec: number; plan?: Partial<Omit<PlanOptions, 'now'>> } | null = null;
+  const tuned = [opts.rebalanceHorizon, opts.rebalanceThreshold, opts.rebalanceCooldown, opts.rebalanceRate].some((x) => x !== undefined);
+  if (opts.rebalance === undefined && tuned) throw usage('--rebalance', 'the --rebalance-* settings need --rebalance EVERY');
+  if (opts.rebalance !== undefined) {
+    const ms = parseDuration(opts.rebalance);
+    if (ms === null || ms <= 0) throw usage('--rebalance', `expected an interval of simulated time like 1h, 10m or 2s, got "${opts.rebalance}"`);
+    const plan: Partial<Omit<PlanOptions, 'now'>> = {};
+    const duration = (flag: string, v: string): number => {
+      const d = parseDuration(v);
+      if (d === null) throw usage(flag, `expected a duration like 30s, 10m or 1h, got "${v}"`);
+      return d;
+    };
+    if (opts.rebalanceHorizon !== undefined) {
+      const h = duration('--rebalance-horizon', opts.rebalanceHorizon);
+      if (h <= 0) throw usage('--rebalance-horizon', `must be longer than 0, got "${opts.rebalanceHorizon}"`);
+      plan.horizonSec = h / 1000;
+    }
+    if (opts.rebalanceCooldown !== undefined) plan.cooldownMs = duration('--rebalance-cooldown', opts.rebalanceCooldown);
+    if (opts.rebalanceThreshold !== undefined) {
+      const x = Number(opts.rebalanceThreshold);
+      if (opts.rebalanceThreshold.trim() === '' || !(x >= 0)) throw usage('--rebalance-threshold', `expected a number >= 0, got "${opts.rebalanceThreshold}"`);
+      plan.threshold = x;
+    }
+    if (opts.rebalanceRate !== undefined) {
+      const r = parseRate(opts.rebalanceRate);
+      if (r === null) throw usage('--rebalance-rate', `expected a rate like 1G/s or 500M/s, got "${opts.rebalanceRate}"`);
+      plan.rateBytesPerSec = r;
+    }
+    rebalance = { everySec: ms / 1000, ...(Object.keys(plan).length > 0 ? { plan } : {}) };
+  }
+  if (workers > 0 && rebalance === null) {
     const runs = await runFleetParallel({
       trace: source,
       hosts: parseHostSpec(opts.hosts).map((h, i) => (groups[i]?.topology.calibration ? { ...h, calibration: groups[i]?.topology.calibration } : h)),
@@ -224,6 +269,7 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
     ...(horizon !== undefined ? { horizon } : {}),
     clock: () => performance.now(),
     onProgress: bar,
+    ...(rebalance ? { rebalance } : {}),
   });
   bar(-1, 0);
   return report;
@@ -276,6 +322,20 @@ export function renderTable(report: SimReport): string {
     `${r.strandedCores.toFixed(1)} / ${r.strandedMemoryGiB.toFixed(1)}`,
     r.decisionsPerSecond.toLocaleString('en-US'),
   ]);
+  const moved = report.results.filter((r) => r.rebalance);
+  const rebalanceTable = moved.length === 0
+    ? []
+    : [
+        '',
+        `rebalancing: numaplan's planner every ${moved[0]?.rebalance?.everySec} s of simulated time, the ESXi-like rule every 2 s, the numad-like rule every 15 s; locality sampled every ${moved[0]?.rebalance?.everySec} s in every run:`,
+        table(
+          ['policy', 'moves', 'GiB moved', 'moves/host-h', 'GiB/host-h', 'VMs moved', 'moved >1', 'within cool-down', 'moved back', 'latency mean/p95 over time', 'one node over time'],
+          moved.map((r) => {
+            const b = r.rebalance as NonNullable<typeof r.rebalance>;
+            return [r.policy, String(b.moves), b.bytesGiB.toFixed(1), b.movesPerHostHour.toFixed(4), b.bytesGiBPerHostHour.toFixed(3), String(b.vmsMoved), String(b.vmsMovedMoreThanOnce), String(b.movesWithinCooldown), String(b.returns), `${b.latencyMeanOverTime.toFixed(4)} / ${b.latencyP95OverTime.toFixed(3)}`, pct(b.oneNodeOverTime)];
+          }),
+        ),
+      ];
   return `${[
     head,
     `trace ${report.trace.source} (${report.trace.requests} requests${report.trace.skipped ? `, ${report.trace.skipped} bad rows skipped` : ''}); seed ${report.seed}; ${report.starts} starts`,
@@ -284,6 +344,7 @@ export function renderTable(report: SimReport): string {
       ['policy', 'placed before failure', 'min-max', 'accepted', 'cores@fail', 'mem@fail', 'one node', 'latency mean/p95', 'stranded cores/GB', 'decisions/s'],
       rows,
     ),
+    ...rebalanceTable,
   ].join('\n')}\n`;
 }
 

@@ -45,6 +45,8 @@ export interface Allocation {
    * released, or until a later update makes it fit again.
    */
   displaced?: Displacement;
+  /** When a rebalancing move last changed the VM's placement (ms): the planner's cool-down reads it. */
+  movedAt?: number;
 }
 
 /** Why a VM was displaced by a host update, and since when (ms). */
@@ -199,6 +201,7 @@ const AllocationSchema = z.object({
   nodes: z.array(z.number().int().nonnegative()),
   status: z.enum(['claimed', 'committed']),
   expiresAt: z.number().nullable(),
+  movedAt: z.number().optional(),
   displaced: z
     .object({
       since: z.number(),
@@ -252,7 +255,8 @@ export function stateFromJson(text: string, origin = 'state.json'): HostState {
     if (err instanceof TopologyError) throw new StateError(err.path, err.message, 'ERR_STATE_JSON');
     throw err;
   }
-  const allocations: Allocation[] = parsed.data.allocations.map(({ displaced, ...a }) => {
+  const allocations: Allocation[] = parsed.data.allocations.map(({ displaced, movedAt, ...rest }) => {
+    const a = movedAt === undefined ? rest : { ...rest, movedAt };
     if (!displaced) return { ...a };
     const reasons = displaced.reasons.map(({ shortfall, nodes, ...r }) => ({ ...r, ...(shortfall !== undefined ? { shortfall } : {}), ...(nodes !== undefined ? { nodes } : {}) }));
     return { ...a, displaced: { since: displaced.since, reasons } };

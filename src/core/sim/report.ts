@@ -45,6 +45,27 @@ export interface PolicyResult {
   perStart: { offset: number; placedBeforeFailure: number }[];
   /** Latency ratios of accepted VMs as a histogram: bucket lower bounds (step 0.05) and counts. */
   latencyHistogram: { from: number; count: number }[];
+  /** Fleet mode with --rebalance: what rebalancing did, and the locality sampled at its ticks. */
+  rebalance?: {
+    everySec: number;
+    /** none (the baseline, sampled only), numaplan (the planner), esxi and numad (the peers' rules). */
+    rule: 'none' | 'numaplan' | 'esxi' | 'numad';
+    ticks: number;
+    moves: number;
+    bytesGiB: number;
+    movesPerHostHour: number;
+    bytesGiBPerHostHour: number;
+    vmsMoved: number;
+    vmsMovedMoreThanOnce: number;
+    movesWithinCooldown: number;
+    /** Moves that put a VM back on the nodes its previous move took it from (ping-pong). */
+    returns: number;
+    latencyMeanOverTime: number;
+    latencyP95OverTime: number;
+    oneNodeOverTime: number;
+    /** The samples over time: simulated seconds, latency ratio mean and p95, fraction on one node, GiB moved so far. */
+    overTime: { time: number; latencyMean: number; latencyP95: number; oneNode: number; movedGiB: number }[];
+  };
 }
 
 /** The whole report. */

@@ -21,6 +21,8 @@ import { type PolicyResult, type SimReport, type UtilisationSeries, latencyHisto
 import { mean, quantile, round } from '../stats.js';
 import { type FleetPolicy, fleetPolicy, fleetPolicyNames } from './policies.js';
 import { toVmRequest, vcpuSlots } from './request-map.js';
+import { NUMAD_EVERY_SEC } from '../../rebalance/numad-rule.js';
+import { ESXI_EVERY_SEC, FleetRebalancer, type RebalanceStats, type ReplayRebalance } from './rebalance.js';
 
 const GIB = 1024 ** 3;
 
@@ -57,7 +59,17 @@ export interface FleetSimOptions {
   onProgress?: (done: number, total: number, policy: string) => void;
   /** Called for every arrival with the trace request's index and the fleet's choice (or refusal). */
   onChoice?: (request: number, choice: FleetChoice | FleetRefusal) => void;
+  /**
+   * Rebalancing (see rebalance.ts): with `everySec`, each policy replays four times: as is, as
+   * `POLICY+rebalance` (numaplan's planner every `everySec`), as `POLICY+esxi-rule` (the ESXi-like
+   * rule every 2 s) and as `POLICY+numad-rule` (every 15 s), the locality figures of all of them
+   * sampled every `everySec`.
+   */
+  rebalance?: { everySec: number; plan?: NonNullable<ReplayRebalance['plan']> };
 }
+
+/** Options of one replay. */
+export type ReplayOptions = Omit<FleetSimOptions, 'policies' | 'seed' | 'rebalance'> & { rebalance?: ReplayRebalance };
 
 /** What one placed VM holds, for its departure and the utilisation. */
 interface Held {
@@ -86,6 +98,8 @@ export interface FleetRun {
   elapsedMs: number;
   /** The fleet after the replay (for conservation checks). */
   fleet: Fleet;
+  /** Rebalancing figures, when the replay sampled them. */
+  rebalance?: RebalanceStats;
 }
 
 /** Calls `visit` with the free PUs and bytes of every counted node of every host. */
@@ -112,7 +126,7 @@ export function fleetFree(fleet: Fleet): { pus: number; bytes: number } {
 }
 
 /** Replays one policy. `fleet` must be fresh. */
-export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, options: Omit<FleetSimOptions, 'policies' | 'seed'> = {}): FleetRun {
+export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, options: ReplayOptions = {}): FleetRun {
   const events = traceEvents(trace);
   const n = events.kind.length;
   const horizon = options.horizon ?? Number.POSITIVE_INFINITY;
@@ -151,9 +165,11 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
     run.strandedCores = sc;
     run.strandedMemory = sm / GIB;
   };
+  const rebalancer = options.rebalance ? new FleetRebalancer(fleet, options.rebalance) : null;
   const start = clock();
   for (let t = 0; t < n && run.arrivals < horizon; t++) {
     const id = events.req[t] as number;
+    rebalancer?.advance(events.time[t] as number);
     if (events.kind[t] !== CREATE) {
       const held = where[id];
       if (held) {
@@ -195,6 +211,7 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
     if (options.onProgress && run.arrivals % progressEvery === 0) options.onProgress(run.arrivals, totalArrivals, policy.name);
   }
   run.elapsedMs = clock() - start;
+  if (rebalancer) run.rebalance = rebalancer.stats();
   if (!failed) snapshot();
   run.latency = latency.subarray(0, run.accepted);
   return run;
@@ -208,7 +225,20 @@ export function simulateFleet(trace: Trace, groups: readonly FleetGroup[], optio
     if (!policy) {
       throw Object.assign(new Error(`--policies: unknown policy "${name}" (known in fleet mode: ${fleetPolicyNames().join(', ')})`), { code: 'ERR_POLICY', path: '--policies' });
     }
-    runs.push(replayFleet(trace, buildFleet(groups), policy, options));
+    const { rebalance, ...rest } = options;
+    if (!rebalance) {
+      runs.push(replayFleet(trace, buildFleet(groups), policy, rest));
+      continue;
+    }
+    const sampleEverySec = rebalance.everySec;
+    const plan = rebalance.plan ? { plan: rebalance.plan } : {};
+    runs.push(replayFleet(trace, buildFleet(groups), policy, { ...rest, rebalance: { everySec: rebalance.everySec, rule: 'none', sampleEverySec, ...plan } }));
+    const moving = { ...policy, name: `${policy.name}+rebalance`, description: `${policy.description}; numaplan's planner every ${rebalance.everySec} s` };
+    runs.push(replayFleet(trace, buildFleet(groups), moving, { ...rest, rebalance: { everySec: rebalance.everySec, rule: 'numaplan', sampleEverySec, ...plan } }));
+    const esxi = { ...policy, name: `${policy.name}+esxi-rule`, description: `${policy.description}; ESXi-like rule (gap >= 10%) every ${ESXI_EVERY_SEC} s` };
+    runs.push(replayFleet(trace, buildFleet(groups), esxi, { ...rest, rebalance: { everySec: ESXI_EVERY_SEC, rule: 'esxi', sampleEverySec, ...plan } }));
+    const numad = { ...policy, name: `${policy.name}+numad-rule`, description: `${policy.description}; numad-like rule every ${NUMAD_EVERY_SEC} s` };
+    runs.push(replayFleet(trace, buildFleet(groups), numad, { ...rest, rebalance: { everySec: NUMAD_EVERY_SEC, rule: 'numad', sampleEverySec, ...plan } }));
   }
   return fleetReport(trace, groups, options.seed, runs);
 }
@@ -251,6 +281,7 @@ export function fleetReport(trace: Trace, groups: readonly FleetGroup[], seed: n
       decisionsPerSecond: r.elapsedMs > 0 ? Math.round((r.arrivals * 1000) / r.elapsedMs) : 0,
       perStart: [{ offset: 0, placedBeforeFailure: r.placedBeforeFailure }],
       latencyHistogram: latencyHistogram(r.latency),
+      ...(r.rebalance ? { rebalance: rebalanceResult(r.rebalance) } : {}),
     });
     utilisation.push({ policy: r.policy.name, points: r.samples.map((p) => ({ step: p.step, time: p.time, cpu: round(p.cpu), memory: round(p.memory) })) });
   }
@@ -277,5 +308,27 @@ export function fleetReport(trace: Trace, groups: readonly FleetGroup[], seed: n
     offsets: [0],
     results,
     utilisation,
+  };
+}
+
+/** The report's rebalancing figures of a run. */
+function rebalanceResult(s: RebalanceStats): NonNullable<PolicyResult['rebalance']> {
+  const perHour = (x: number): number => (s.hostHours > 0 ? round(x / s.hostHours, 4) : 0);
+  return {
+    everySec: s.everySec,
+    rule: s.rule,
+    ticks: s.ticks,
+    moves: s.moves,
+    bytesGiB: round(s.bytes / GIB, 2),
+    movesPerHostHour: perHour(s.moves),
+    bytesGiBPerHostHour: perHour(s.bytes / GIB),
+    vmsMoved: s.vmsMoved,
+    vmsMovedMoreThanOnce: s.vmsMovedMoreThanOnce,
+    movesWithinCooldown: s.movesWithinCooldown,
+    returns: s.returns,
+    latencyMeanOverTime: round(s.latencyMeanOverTime),
+    latencyP95OverTime: round(s.latencyP95OverTime),
+    oneNodeOverTime: round(s.oneNodeOverTime),
+    overTime: s.series.map((x) => ({ time: x.time, latencyMean: round(x.mean), latencyP95: round(x.p95), oneNode: round(x.oneNode), movedGiB: round(x.bytes / GIB, 2) })),
   };
 }

@@ -1,0 +1,283 @@
+/**
+ * `numaplan rebalance`: a plan of moves for a host's placed VMs (dry run: nothing changes), and
+ * `numaplan apply-plan`: a plan's steps checked against the state as it is now, with the libvirt
+ * and migratepages commands of each, recorded in the state file with --record.
+ */
+import type { Command } from 'commander';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { RequestError, requestBounds } from '../../core/placement/request.js';
+import { stateFromJson } from '../../core/placement/state.js';
+import { type Move, type Plan, type PlanOptions, applyMove, moveCommands, parseDuration, parseRate, planRebalance } from '../../core/rebalance/index.js';
+import { formatSize, parseSize } from '../../core/topology/sizes.js';
+import { type Io, writeJson } from '../io.js';
+import { EXIT_INFEASIBLE, type HostOptions, checkState, loadState, lockedState, readVm, saveState } from './place.js';
+
+interface RebalanceOptions extends HostOptions {
+  json?: boolean;
+  output?: string;
+  cooldown: string;
+  rate: string;
+  threshold: string;
+  minGain: string;
+  horizon: string;
+  maxBytes: string;
+  maxMoves: string;
+  now?: string;
+  waiting?: string[];
+}
+
+/** The planner's settings from the command's options; a bad value is an error naming its option (exit 2). */
+export function planOptionsOf(opts: RebalanceOptions, now: number): Partial<PlanOptions> {
+  const duration = (flag: string, v: string): number => {
+    const ms = parseDuration(v);
+    if (ms === null) throw new RequestError(flag, `expected a duration like 30s, 10m or 1h, got "${v}"`);
+    return ms;
+  };
+  const number = (flag: string, v: string, integer = false): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+      throw new RequestError(flag, `expected a ${integer ? 'whole number' : 'number'} >= 0, got "${v}"`);
+    }
+    return n;
+  };
+  const rate = parseRate(opts.rate);
+  if (rate === null) throw new RequestError('--rate', `expected a rate like 1G/s or 500M/s, got "${opts.rate}"`);
+  let maxBytes: number;
+  try {
+    maxBytes = parseSize(opts.maxBytes);
+  } catch (err) {
+    throw new RequestError('--max-bytes', (err as Error).message);
+  }
+  const horizon = duration('--horizon', opts.horizon);
+  if (horizon <= 0) throw new RequestError('--horizon', `must be longer than 0, got "${opts.horizon}"`);
+  return {
+    now,
+    cooldownMs: duration('--cooldown', opts.cooldown),
+    rateBytesPerSec: rate,
+    threshold: number('--threshold', opts.threshold),
+    minGain: number('--min-gain', opts.minGain),
+    horizonSec: horizon / 1000,
+    maxBytes,
+    maxMoves: number('--max-moves', opts.maxMoves, true),
+  };
+}
+
+function nowOf(text: string | undefined): number {
+  if (text === undefined) return Date.now();
+  const n = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(n)) throw new RequestError('--now', `expected milliseconds since the epoch or an ISO time, got "${text}"`);
+  return n;
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+const secs = (s: number): string => (s < 60 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
+
+/** The plan as an operator reads it. */
+export function renderPlan(plan: Plan): string {
+  const t = plan.totals;
+  const lines: string[] = [];
+  const rate = `${formatSize(plan.options.rateBytesPerSec)}/s`;
+  lines.push(`rebalance plan for ${plan.host}: ${t.moves} move(s), ${formatSize(t.bytes)} to migrate (~${secs(t.seconds)} at ${rate}), ${t.repins} vCPU re-pin(s)`);
+  lines.push(`  VMs' mean predicted latency x${t.latencyBefore.toFixed(3)} -> x${t.latencyAfter.toFixed(3)}, remote accesses ${pct(t.remoteBefore)} -> ${pct(t.remoteAfter)} (vCPU-weighted)`);
+  if (plan.moves.length === 0) lines.push('  nothing pays for itself: no move proposed');
+  for (const m of plan.moves) {
+    lines.push('');
+    lines.push(`step ${m.step}  ${m.kind}  ${m.vms.map((v) => `${v.vm}: nodes ${v.before.nodes.join(',')} -> ${v.after.nodes.join(',')}`).join('  |  ')}`);
+    for (const v of m.vms) {
+      const b = v.locality.before;
+      const a = v.locality.after;
+      lines.push(`  ${v.vm}: remote ${pct(b.remoteAccessFraction)} -> ${pct(a.remoteAccessFraction)}, latency x${b.relativeLatency.toFixed(2)} -> x${a.relativeLatency.toFixed(2)} (~${b.expectedLatencyNs} -> ~${a.expectedLatencyNs} ns)`);
+      for (const x of v.memory) lines.push(`    memory node ${x.from} -> node ${x.to}: ${formatSize(x.bytes)}`);
+      if (v.repins.length > 0) lines.push(`    re-pin ${v.repins.length} vCPU(s): ${v.repins.slice(0, 6).map((r) => `${r.vcpu}:${r.from}->${r.to}`).join(' ')}${v.repins.length > 6 ? ' ...' : ''}`);
+    }
+    const freed = m.gain.freedNodes.length > 0 ? `, frees node(s) ${m.gain.freedNodes.join(',')}` : '';
+    const cores = m.gain.freedCores !== 0 ? `, whole cores free ${m.gain.freedCores > 0 ? '+' : ''}${m.gain.freedCores}` : '';
+    const admits = m.gain.admits.length > 0 ? `, makes room for ${m.gain.admits.join(', ')}` : '';
+    lines.push(`  gain  latency -${m.gain.latency.toFixed(3)} over ${secs(plan.options.horizonSec)}${admits} = ${m.gain.value.toFixed(1)}${freed}${cores}`);
+    lines.push(`  cost  ${formatSize(m.cost.bytes)} (~${secs(m.cost.seconds)}), ${m.cost.repins} re-pin(s) = ${m.cost.price.toFixed(2)}`);
+    lines.push(`  why   ${m.reason}`);
+  }
+  if (plan.waiting.length > 0) {
+    lines.push('');
+    lines.push('waiting:');
+    for (const w of plan.waiting) lines.push(`  ${w.name}: ${w.fitsNow ? 'fits already' : w.admittedAt !== null ? `fits after step ${w.admittedAt}` : 'still fits nowhere: no move that pays makes room'}`);
+  }
+  if (plan.skipped.length > 0) {
+    lines.push('');
+    lines.push('never moved:');
+    for (const s of plan.skipped) lines.push(`  ${s.vm}: ${s.why}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Registers `rebalance`. */
+export function registerRebalance(program: Command, io: Io): void {
+  program
+    .command('rebalance')
+    .description('propose a plan of moves (re-pin, move memory, narrow/widen, swap) that pay for themselves; dry run, nothing is changed')
+    .option('--host <source>', 'the host (checked against the state file, or a fresh host without one)')
+    .option('--state <file>', 'state file with the VMs placed (read only)')
+    .option('--json', 'JSON output: the plan (what apply-plan reads)')
+    .option('-o, --output <file>', 'also write the plan (JSON) to FILE for review and apply-plan')
+    .option('--cooldown <duration>', 'a VM moved within this long is not moved again', '10m')
+    .option('--rate <bytes/s>', 'memory migration rate the cost is estimated at', '1G/s')
+    .option('--threshold <x>', "a move's gain must be at least X times its cost", '4')
+    .option('--min-gain <ratio>', 'smallest improvement of relative latency a move may claim', '0.02')
+    .option('--horizon <duration>', 'how long a latency gain is counted for', '10m')
+    .option('--max-bytes <size>', 'bytes one plan may migrate in total', '64G')
+    .option('--max-moves <n>', 'steps one plan may hold', '32')
+    .option('--now <time>', 'the time of planning (ms or ISO; default: now), as the cool-down reads it')
+    .option('--waiting <spec>', 'a VM waiting for room (same forms as place --vm; repeatable): a move that makes it fit counts as much as one VM going from x2 to x1 latency', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--calibration <file>', 'a probe result: predicted latencies from its measured matrix')
+    .addHelpText(
+      'after',
+      `
+Gain: the predicted relative latency (cost model) saved x the horizon; cost: migration seconds at
+--rate + 0.01 s per vCPU re-pin. Never moved: VMs with cpus=, nodes= or layout=, VMs holding
+devices, claims, displaced VMs, VMs moved within the cool-down. Each VM moves at most once per plan.
+
+Examples:
+  numaplan rebalance --state host.json
+  numaplan rebalance --state host.json --rate 500M/s --max-bytes 16G -o plan.json
+  numaplan rebalance --state host.json --waiting name=big,vcpus=40,memory=128G,numa=strict
+  numaplan rebalance --state host.json --json | jq '.moves[].reason'
+  numaplan apply-plan plan.json --state host.json`,
+    )
+    .action(async (opts: RebalanceOptions) => {
+      if (!opts.state) throw new RequestError('--state', 'needed: the state file with the VMs placed');
+      if (!existsSync(opts.state)) throw new RequestError('--state', `no state file ${opts.state}`);
+      const now = nowOf(opts.now);
+      const options = planOptionsOf(opts, now);
+      const state = await loadState(opts);
+      const waiting = (opts.waiting ?? []).map((spec) => readVm(spec, requestBounds(state.topology)));
+      for (const w of waiting) {
+        if (state.allocations.some((a) => a.name === w.name)) throw new RequestError('--waiting', `a VM named "${w.name}" is already on the host`);
+      }
+      if (new Set(waiting.map((w) => w.name)).size !== waiting.length) throw new RequestError('--waiting', 'two waiting VMs have the same name');
+      const plan = planRebalance(state, options, waiting);
+      if (opts.output) writeFileSync(opts.output, `${JSON.stringify(plan, null, 2)}\n`);
+      if (opts.json) writeJson(io, { ok: true, plan });
+      else {
+        io.out(renderPlan(plan));
+        io.out(`\ndry run: nothing was changed.${opts.output ? ` Plan written to ${opts.output}; numaplan apply-plan ${opts.output} --state ${opts.state} checks it and prints the commands.` : ' Write it with -o plan.json to review and apply it.'}\n`);
+      }
+    });
+}
+
+/** Reads a plan file; errors name the field (ERR_PLAN, exit 2). */
+export function readPlan(path: string): Plan {
+  if (!existsSync(path)) throw new RequestError('plan', `no plan file ${path}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new PlanError(path, `not valid JSON (${(err as Error).message})`);
+  }
+  const doc = (raw as { plan?: unknown } | null)?.plan ?? raw;
+  const p = doc as Partial<Plan> | null;
+  if (!p || typeof p !== 'object' || p.schema !== 'numaplan.plan/v1') throw new PlanError(`${path}:schema`, `expected "numaplan.plan/v1", got ${JSON.stringify(p?.schema)}`);
+  if (typeof p.host !== 'string') throw new PlanError(`${path}:host`, 'expected the host source string');
+  if (!Array.isArray(p.moves)) throw new PlanError(`${path}:moves`, 'expected an array of moves');
+  p.moves.forEach((m, i) => {
+    const at = `${path}:moves.${i}`;
+    if (!m || typeof m !== 'object' || !Array.isArray(m.vms) || m.vms.length === 0) throw new PlanError(`${at}.vms`, 'expected the VMs the move changes');
+    m.vms.forEach((v, j) => {
+      for (const side of ['before', 'after'] as const) {
+        const a = v?.[side];
+        if (!a || !Array.isArray(a.cpus) || !Array.isArray(a.memory) || !Array.isArray(a.nodes) || !Array.isArray(a.heldCpus) || !Array.isArray(a.emulatorCpus) || !Array.isArray(a.devices) || typeof a.request !== 'object') {
+          throw new PlanError(`${at}.vms.${j}.${side}`, 'expected an allocation (cpus, heldCpus, emulatorCpus, memory, devices, nodes, request)');
+        }
+      }
+      if (typeof v.vm !== 'string') throw new PlanError(`${at}.vms.${j}.vm`, 'expected the VM name');
+      if (!Array.isArray(v.memory) || !Array.isArray(v.repins)) throw new PlanError(`${at}.vms.${j}`, 'expected memory transfers and re-pins');
+    });
+  });
+  return p as Plan;
+}
+
+/** A plan file that cannot be read. */
+export class PlanError extends Error {
+  readonly code = 'ERR_PLAN';
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = 'PlanError';
+    this.path = path;
+  }
+}
+
+interface ApplyOptions {
+  state: string;
+  json?: boolean;
+  record?: boolean;
+  now?: string;
+}
+
+/** Registers `apply-plan`. */
+export function registerApplyPlan(program: Command, io: Io): void {
+  program
+    .command('apply-plan')
+    .description("check a plan's steps against the state as it is now and print each move's virsh and migratepages commands; --record writes the moves into the state file")
+    .argument('<plan>', 'a plan file (numaplan rebalance -o FILE, or its --json output)')
+    .requiredOption('--state <file>', 'the state file the plan was made for')
+    .option('--record', 'record the steps that still apply in the state file (each stamped for the cool-down); a refused step stops there')
+    .option('--now <time>', 'the time of the moves (ms or ISO; default: now)')
+    .option('--json', 'JSON output')
+    .addHelpText(
+      'after',
+      `
+Each step is checked on the state as it is now: it applies only when its VMs still hold what the plan
+saw and its target is still free (placements may have arrived since). A refused step and the steps
+after it are not applied: plan again (numaplan rebalance). Exit 1 when a step is refused.
+The commands are printed, not run: per VM, virsh numatune --live (memory policy over old and new
+nodes), virsh vcpupin --live per re-pinned vCPU and virsh emulatorpin, migratepages per
+node-to-node transfer, then numatune narrowed to the target nodes.
+
+Examples:
+  numaplan apply-plan plan.json --state host.json
+  numaplan apply-plan plan.json --state host.json --record
+  numaplan apply-plan plan.json --state host.json --json | jq -r '.steps[].commands[].commands[]'`,
+    )
+    .action(async (planPath: string, opts: ApplyOptions) => {
+      const plan = readPlan(planPath);
+      if (!existsSync(opts.state)) throw new RequestError('--state', `no state file ${opts.state}`);
+      const now = nowOf(opts.now);
+      const result = await lockedState(io, opts.state, async () => {
+        const state = stateFromJson(readFileSync(opts.state, 'utf8'), opts.state);
+        checkState(state, opts.state);
+        if (state.topology.source !== plan.host) throw new PlanError(`${planPath}:host`, `the plan is for host "${plan.host}", the state file ${opts.state} describes "${state.topology.source}"`);
+        let cur = state;
+        const steps: { step: number; kind: Move['kind']; ok: boolean; code?: string; reasons?: string[]; commands: ReturnType<typeof moveCommands> }[] = [];
+        for (const m of plan.moves) {
+          const r = applyMove(cur, m, now);
+          if (!r.ok) {
+            steps.push({ step: m.step, kind: m.kind, ok: false, code: r.code, reasons: r.reasons, commands: [] });
+            break;
+          }
+          cur = r.state;
+          steps.push({ step: m.step, kind: m.kind, ok: true, commands: moveCommands(m) });
+        }
+        if (opts.record && steps.some((s) => s.ok)) saveState(opts.state, cur);
+        return { steps, refused: steps.find((s) => !s.ok) ?? null, pending: plan.moves.length - steps.length };
+      });
+      if (result.refused) io.setExitCode(EXIT_INFEASIBLE);
+      if (opts.json) {
+        writeJson(io, { ok: result.refused === null, recorded: opts.record === true, steps: result.steps, notApplied: result.pending + (result.refused ? 1 : 0) });
+        return;
+      }
+      const lines: string[] = [];
+      if (plan.moves.length === 0) lines.push('the plan has no moves');
+      for (const s of result.steps) {
+        lines.push(`step ${s.step}  ${s.kind}  ${s.ok ? (opts.record ? 'recorded' : 'still applies') : `REFUSED (${s.code})`}`);
+        for (const r of s.reasons ?? []) lines.push(`  ${r}`);
+        for (const c of s.commands) {
+          lines.push(`  # ${c.vm}`);
+          for (const cmd of c.commands) lines.push(`  ${cmd}`);
+          for (const n of c.notes) lines.push(`  # note: ${n}`);
+        }
+      }
+      if (result.refused) lines.push(`\nstep ${result.refused.step} and the ${result.pending} after it were not applied: plan again with numaplan rebalance --state ${opts.state}`);
+      else if (!opts.record && plan.moves.length > 0) lines.push(`\nnothing was changed: run the commands, then record the moves with --record`);
+      io.out(`${lines.join('\n')}\n`);
+    });
+}

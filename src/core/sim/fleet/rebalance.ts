@@ -1,0 +1,205 @@
+/**
+ * Rebalancing during a fleet replay: every `everySec` seconds of simulated time, a rule runs on
+ * every host that changed since it was last judged: numaplan's planner (`core/rebalance`), or the
+ * ESXi-like rule (`core/rebalance/esxi-rule.ts`, every 2 s) or the numad-like rule (`numad-rule.ts`, every 15 s), and its moves are applied to the fleet
+ * (each through `applyMove`, then the fleet's indexes). What it measures:
+ * moves and bytes, VMs moved more than once, moves of a VM within its cool-down (the planner's
+ * promise: always 0), and at every tick the predicted latency ratio of every placed VM (mean and
+ * p95 over the fleet, then averaged over the samples) and the fraction of VMs on one node, sampled
+ * every `sampleEverySec`. A replay without rebalancing (`rule: 'none'`) samples the same figures at
+ * the same times, so that the runs are compared on equal terms.
+ *
+ * A host that did not change since its last plan is not planned again (its plan would be the same,
+ * except for VMs whose cool-down ran out meanwhile: those wait for the host's next change).
+ */
+import type { Fleet, FleetHost } from '../../fleet/fleet.js';
+import type { Allocation } from '../../placement/state.js';
+import { type PlanOptions, applyMove, esxiMove, localityOf, numadMove, planRebalance } from '../../rebalance/index.js';
+import { mean, quantile } from '../stats.js';
+
+/** Who moves VMs during a replay: nobody (the baseline), numaplan's planner, or the ESXi-like rule. */
+export type RebalanceRule = 'none' | 'numaplan' | 'esxi' | 'numad';
+
+/** Rebalancing settings of a replay. */
+export interface ReplayRebalance {
+  /** Seconds of simulated time between two runs of the rule. */
+  everySec: number;
+  rule: RebalanceRule;
+  /** Seconds between two samples of the locality figures (the same for every run compared). */
+  sampleEverySec: number;
+  plan?: Partial<Omit<PlanOptions, 'now'>>;
+}
+
+/** The ESXi-like rule as VMware documents it: every 2 s, a gap of 10% between nodes. */
+export const ESXI_EVERY_SEC = 2;
+const ESXI_IMBALANCE = 0.1;
+
+/** What rebalancing did and the locality over time. */
+export interface RebalanceStats {
+  everySec: number;
+  rule: RebalanceRule;
+  ticks: number;
+  moves: number;
+  bytes: number;
+  /** Hosts x simulated hours from the first to the last tick. */
+  hostHours: number;
+  vmsMoved: number;
+  vmsMovedMoreThanOnce: number;
+  movesWithinCooldown: number;
+  /** Moves that put a VM back on the nodes its previous move took it from (ping-pong). */
+  returns: number;
+  /** Averages over the ticks of: the mean and p95 predicted latency ratio over placed VMs, and the fraction on one node. */
+  latencyMeanOverTime: number;
+  latencyP95OverTime: number;
+  oneNodeOverTime: number;
+  /** The samples: simulated time (s), latency ratio mean and p95 over placed VMs, fraction on one node, bytes moved so far. */
+  series: { time: number; mean: number; p95: number; oneNode: number; bytes: number }[];
+}
+
+const LATENCY = new WeakMap<Allocation, number>();
+
+/** The rebalancing state of one replay. */
+export class FleetRebalancer {
+  private next: number | null = null;
+  private nextSample = 0;
+  private first: number | null = null;
+  private last = 0;
+  private readonly planned = new Map<FleetHost, number>();
+  private readonly moved = new Map<string, { count: number; at: number; from: string }>();
+  private returns = 0;
+  private readonly means: number[] = [];
+  private readonly p95s: number[] = [];
+  private readonly oneNode: number[] = [];
+  private readonly series: RebalanceStats['series'] = [];
+  private moves = 0;
+  private bytes = 0;
+  private withinCooldown = 0;
+  private readonly cooldownMs: number;
+
+  constructor(
+    private readonly fleet: Fleet,
+    private readonly options: ReplayRebalance,
+  ) {
+    if (!(options.everySec > 0)) throw new RangeError(`rebalance interval must be > 0 s, got ${options.everySec}`);
+    if (!(options.sampleEverySec > 0)) throw new RangeError(`sample interval must be > 0 s, got ${options.sampleEverySec}`);
+    this.cooldownMs = options.plan?.cooldownMs ?? 10 * 60_000;
+  }
+
+  /**
+   * Runs what is due up to simulated time `t` (seconds), before the event at `t` is replayed: the
+   * rule's ticks and the samples, in time order. Ticks at which no host changed since it was last
+   * judged are skipped (the rule is deterministic: it would do nothing).
+   */
+  advance(t: number): void {
+    const every = this.options.everySec;
+    if (this.next === null) {
+      this.first = t;
+      this.next = t + every;
+      this.nextSample = t + this.options.sampleEverySec;
+      return;
+    }
+    for (;;) {
+      const action: number = this.next;
+      if (action > t && this.nextSample > t) break;
+      if (action <= this.nextSample && action <= t) {
+        if (this.options.rule !== 'none' && this.anyChanged()) {
+          this.act(action);
+          this.next = action + every;
+        } else {
+          // Nothing changed: the next tick that matters is the first after the next sample or after t.
+          const until = Math.min(t, this.nextSample);
+          this.next = action + every * (Math.floor((until - action) / every) + 1);
+        }
+      } else {
+        this.sample(this.nextSample);
+        this.nextSample += this.options.sampleEverySec;
+      }
+    }
+  }
+
+  private anyChanged(): boolean {
+    for (const h of this.fleet.hosts()) if (this.planned.get(h) !== h.ledger.version) return true;
+    return false;
+  }
+
+  private act(t: number): void {
+    const now = t * 1000;
+    for (const h of this.fleet.hosts()) this.rebalanceHost(h, now);
+  }
+
+  private sample(t: number): void {
+    this.last = t;
+    const lat: number[] = [];
+    let one = 0;
+    for (const h of this.fleet.hosts()) {
+      const state = h.ledger.state;
+      for (const a of state.allocations) {
+        let l = LATENCY.get(a);
+        if (l === undefined) LATENCY.set(a, (l = localityOf(state, a).relativeLatency));
+        lat.push(l);
+        if (a.nodes.length === 1) one++;
+      }
+    }
+    if (lat.length === 0) return;
+    const sorted = Float64Array.from(lat).sort();
+    this.means.push(mean(sorted));
+    this.p95s.push(quantile(sorted, 0.95));
+    this.oneNode.push(one / lat.length);
+    this.series.push({ time: t, mean: this.means[this.means.length - 1] as number, p95: this.p95s[this.p95s.length - 1] as number, oneNode: one / lat.length, bytes: this.bytes });
+  }
+
+  private rebalanceHost(h: FleetHost, now: number): void {
+    const version = h.ledger.version;
+    if (this.planned.get(h) === version) return;
+    let state = h.ledger.state;
+    const rate = this.options.plan?.rateBytesPerSec ?? 1024 ** 3;
+    const rule = this.options.rule;
+    const moves =
+      rule === 'esxi'
+        ? [esxiMove(state, now, { imbalance: ESXI_IMBALANCE, rateBytesPerSec: rate })].filter((m) => m !== null)
+        : rule === 'numad'
+          ? [numadMove(state, now, { rateBytesPerSec: rate })].filter((m) => m !== null)
+          : planRebalance(state, { ...this.options.plan, now }).moves;
+    for (const m of moves) {
+      const r = applyMove(state, m, now);
+      if (!r.ok) break;
+      state = r.state;
+      for (const v of m.vms) {
+        const after = state.allocations.find((a) => a.name === v.vm) as Allocation;
+        this.fleet.release(h, v.vm);
+        this.fleet.commit(h, after);
+        const seen = this.moved.get(v.vm);
+        if (seen && now - seen.at < this.cooldownMs) this.withinCooldown++;
+        const to = v.after.nodes.join(',');
+        if (seen && seen.from === to) this.returns++;
+        this.moved.set(v.vm, { count: (seen?.count ?? 0) + 1, at: now, from: v.before.nodes.join(',') });
+      }
+      this.moves++;
+      this.bytes += m.cost.bytes;
+    }
+    this.planned.set(h, h.ledger.version);
+  }
+
+  /** The figures so far. */
+  stats(): RebalanceStats {
+    const hours = this.first === null ? 0 : Math.max(0, this.last - this.first) / 3600;
+    let twice = 0;
+    for (const v of this.moved.values()) if (v.count > 1) twice++;
+    return {
+      everySec: this.options.everySec,
+      rule: this.options.rule,
+      ticks: this.means.length,
+      moves: this.moves,
+      bytes: this.bytes,
+      hostHours: hours * this.fleet.size,
+      vmsMoved: this.moved.size,
+      vmsMovedMoreThanOnce: twice,
+      movesWithinCooldown: this.withinCooldown,
+      returns: this.returns,
+      latencyMeanOverTime: this.means.length ? mean(Float64Array.from(this.means)) : 1,
+      latencyP95OverTime: this.p95s.length ? mean(Float64Array.from(this.p95s)) : 1,
+      oneNodeOverTime: this.oneNode.length ? mean(Float64Array.from(this.oneNode)) : 1,
+      series: this.series,
+    };
+  }
+}

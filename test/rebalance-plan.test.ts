@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { placeMany } from '../src/core/placement/place.js';
+import { parseVmSpec } from '../src/core/placement/request.js';
+import { createHostState, releaseAllocation, type HostState } from '../src/core/placement/state.js';
+import { syntheticTopology } from '../src/core/topology/synthetic.js';
+import { applyMove, moveCommands, planRebalance, planOptions } from '../src/core/rebalance/index.js';
+import { formatCpuList } from '../src/core/topology/cpulist.js';
+
+const G = 1024 ** 3;
+
+/** Two packages of one node each, 8 cores, 32 GiB per node; CPU 0's core and 1 GiB reserved. */
+function host(): HostState {
+  return createHostState(syntheticTopology({ source: 'two-node', packages: 2, nodesPerPackage: 1, coresPerNode: 8, threadsPerCore: 1, memoryPerNode: 32 * G }));
+}
+
+function placed(state: HostState, ...specs: string[]): HostState {
+  const r = placeMany(specs.map((s) => parseVmSpec(s)), state);
+  expect(r.refusal).toBeNull();
+  return r.state;
+}
+
+/** `wide` arrived while both nodes were busy and spans them; then `a` left and node 0 can hold it. */
+function fragmented(extra = ''): HostState {
+  let s = placed(host(), 'name=a,vcpus=5,memory=8G', 'name=b,vcpus=5,memory=8G', `name=wide,vcpus=4,memory=8G${extra}`);
+  expect(s.allocations.find((x) => x.name === 'wide')?.nodes).toEqual([0, 1]);
+  s = releaseAllocation(s, 'a');
+  return s;
+}
+
+describe('planRebalance', () => {
+  it('moves a VM that spans two nodes onto the node that can now hold it, with gain, cost and reason', () => {
+    const plan = planRebalance(fragmented(), { now: 1_000 });
+    expect(plan.moves).toHaveLength(1);
+    const m = plan.moves[0]!;
+    expect(m.kind).toBe('narrow');
+    expect(m.vms[0]?.vm).toBe('wide');
+    expect(m.vms[0]?.after.nodes).toEqual([0]);
+    expect(m.vms[0]?.locality.before.remoteAccessFraction).toBeCloseTo(0.5, 2);
+    expect(m.vms[0]?.locality.after.remoteAccessFraction).toBe(0);
+    expect(m.vms[0]?.locality.after.relativeLatency).toBe(1);
+    // Half of the 8 GiB was on node 1: it moves to node 0.
+    expect(m.vms[0]?.memory).toEqual([{ from: 1, to: 0, bytes: 4 * G, pageSize: 4096 }]);
+    expect(m.cost.bytes).toBe(4 * G);
+    expect(m.cost.seconds).toBe(4);
+    expect(m.cost.repins).toBeGreaterThan(0);
+    expect(m.gain.latency).toBeCloseTo(0.55, 2);
+    expect(m.reason).toMatch(/fewer nodes/);
+    expect(plan.totals.latencyAfter).toBeLessThan(plan.totals.latencyBefore);
+  });
+
+  it('proposes nothing when the gain does not pay for the bytes (slow migration, high threshold)', () => {
+    expect(planRebalance(fragmented(), { rateBytesPerSec: 1024 ** 2 }).moves).toEqual([]);
+    expect(planRebalance(fragmented(), { threshold: 1e6 }).moves).toEqual([]);
+  });
+
+  it('keeps to the byte cap', () => {
+    expect(planRebalance(fragmented(), { maxBytes: 4 * G - 1 }).moves).toEqual([]);
+    expect(planRebalance(fragmented(), { maxBytes: 4 * G }).moves).toHaveLength(1);
+  });
+
+  it('never moves VMs with explicit nodes or CPUs, and says why', () => {
+    const plan = planRebalance(fragmented(',nodes=0,1'), { now: 0 });
+    expect(plan.moves).toEqual([]);
+    expect(plan.skipped).toContainEqual({ vm: 'wide', why: expect.stringMatching(/explicit nodes/) });
+  });
+
+  it('honours the cool-down: a VM moved is not moved again within it, and may be after it', () => {
+    const s = fragmented();
+    const plan = planRebalance(s, { now: 0 });
+    const applied = applyMove(s, plan.moves[0]!, 0);
+    expect(applied.ok).toBe(true);
+    if (!applied.ok) return;
+    expect(applied.state.allocations.find((a) => a.name === 'wide')?.movedAt).toBe(0);
+    // Put it back where it was by hand and plan again within and after the cool-down.
+    const back = { ...applied.state, allocations: applied.state.allocations.map((a) => (a.name === 'wide' ? { ...plan.moves[0]!.vms[0]!.before, movedAt: 0 } : a)) };
+    const within = planRebalance(back, { now: 60_000, cooldownMs: 600_000 });
+    expect(within.moves).toEqual([]);
+    expect(within.skipped.find((x) => x.vm === 'wide')?.why).toMatch(/cool-down/);
+    expect(planRebalance(back, { now: 600_000, cooldownMs: 600_000 }).moves).toHaveLength(1);
+  });
+
+  it('plans nothing on a host where every VM is local', () => {
+    const s = placed(host(), 'name=a,vcpus=4,memory=8G', 'name=b,vcpus=4,memory=8G');
+    const plan = planRebalance(s, { now: 0 });
+    expect(plan.moves).toEqual([]);
+    expect(plan.totals.latencyBefore).toBe(1);
+  });
+
+  it('refuses a step whose target was taken after planning, and a step whose VM changed', () => {
+    const s = fragmented();
+    const plan = planRebalance(s, { now: 0 });
+    const crowded = placed(s, 'name=late,vcpus=5,memory=8G');
+    const r = applyMove(crowded, plan.moves[0]!, 0);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.code).toBe('taken');
+    const gone = applyMove(releaseAllocation(s, 'wide'), plan.moves[0]!, 0);
+    expect(gone.ok).toBe(false);
+    if (!gone.ok) expect(gone.code).toBe('stale');
+  });
+
+  it('makes room for a waiting VM with a move that gains no latency, and only when one waits', () => {
+    // Node 0 (7 usable cores): p and q; node 1 (8): r. p leaves: 3 + 4 cores free, no node holds 7.
+    let s = placed(host(), 'name=p,vcpus=3,memory=4G', 'name=q,vcpus=4,memory=4G', 'name=r,vcpus=4,memory=4G');
+    expect(s.allocations.map((a) => a.nodes[0])).toEqual([0, 0, 1]);
+    s = releaseAllocation(s, 'p');
+    const w = parseVmSpec('name=w,vcpus=7,memory=8G,numa=strict');
+    expect(planRebalance(s, { now: 0 }).moves).toEqual([]);
+    const plan = planRebalance(s, { now: 0 }, [w]);
+    expect(plan.moves).toHaveLength(1);
+    const m = plan.moves[0]!;
+    expect(m.vms[0]?.vm).toBe('q');
+    expect(m.vms[0]?.after.nodes).toEqual([1]);
+    expect(m.gain.latency).toBe(0);
+    expect(m.gain.admits).toEqual(['w']);
+    expect(m.reason).toMatch(/makes room for w/);
+    expect(plan.waiting).toEqual([{ name: 'w', fitsNow: false, admittedAt: 1 }]);
+    // After the step, w fits where it did not.
+    const applied = applyMove(s, m, 0);
+    expect(applied.ok).toBe(true);
+    if (applied.ok) expect(placeMany([w], applied.state).refusal).toBeNull();
+    expect(placeMany([w], s).refusal).not.toBeNull();
+    // A request that fits already needs no move.
+    const small = parseVmSpec('name=small,vcpus=2,memory=1G');
+    expect(planRebalance(s, { now: 0 }, [small])).toMatchObject({ moves: [], waiting: [{ name: 'small', fitsNow: true, admittedAt: null }] });
+  });
+
+  it('names a bad setting', () => {
+    expect(() => planOptions({ rateBytesPerSec: 0 })).toThrow(/rateBytesPerSec/);
+    expect(() => planOptions({ maxMoves: 1.5 })).toThrow(/maxMoves/);
+  });
+});
+
+describe('moveCommands', () => {
+  it('widens the memory policy, re-pins, moves the pages node by node, then narrows, in that order', () => {
+    const plan = planRebalance(fragmented(), { now: 0 });
+    const [c] = moveCommands(plan.moves[0]!);
+    const v = plan.moves[0]!.vms[0]!;
+    expect(c?.vm).toBe('wide');
+    const cmds = c?.commands ?? [];
+    expect(cmds[0]).toBe('virsh numatune wide --mode strict --nodeset 0-1 --live');
+    const pins = cmds.filter((x) => x.startsWith('virsh vcpupin wide '));
+    expect(pins).toEqual(v.repins.map((r) => `virsh vcpupin wide ${r.vcpu} ${r.to} --live`));
+    expect(cmds).toContain(`virsh emulatorpin wide ${formatCpuList(v.after.cpus)} --live`);
+    const migrate = cmds.findIndex((x) => x.startsWith('migratepages'));
+    expect(migrate).toBeGreaterThan(cmds.lastIndexOf(pins.at(-1) as string));
+    expect(cmds[migrate]).toBe('migratepages "$(cat /run/libvirt/qemu/wide.pid)" 1 0');
+    expect(cmds.at(-1)).toBe('virsh numatune wide --mode strict --nodeset 0 --live');
+    expect(c?.notes.join(' ')).toMatch(/memnode/);
+  });
+
+  it('keeps the VM\'s memory mode (preferred stays preferred)', () => {
+    const plan = planRebalance(fragmented(',numa=preferred'), { now: 0 });
+    expect(moveCommands(plan.moves[0]!)[0]?.commands[0]).toMatch(/--mode preferred --nodeset 0-1 --live$/);
+  });
+});
