@@ -20,6 +20,7 @@ import { Responder } from './responder.js';
 import type { LocalPiece } from './sgl.js';
 import type { PathMtu, PeerAddress, QpAttr, QpState, RecvWr, SendWr, Sge, WcOpcode, WcStatus } from './types.js';
 import { ACCESS } from './types.js';
+import { carve } from './slab.js';
 
 /** Creation parameters of a queue pair. */
 export interface QpInit {
@@ -33,23 +34,6 @@ export interface QpInit {
   maxWindow?: number;
   /** Ask for a specific QP number (replaying captures); default: the device's next free one. */
   qpNum?: number;
-}
-
-/** Packet buffers for transports without frames of their own are carved from slabs of this size. */
-const SLAB = 256 * 1024;
-let slab = Buffer.allocUnsafe(SLAB);
-let slabUsed = 0;
-
-/** A fresh `n`-byte buffer for one outgoing packet (see requester.ts). */
-function carve(n: number): Buffer {
-  if (n > SLAB / 4) return Buffer.allocUnsafe(n);
-  if (slabUsed + n > SLAB) {
-    slab = Buffer.allocUnsafe(SLAB);
-    slabUsed = 0;
-  }
-  const b = slab.subarray(slabUsed, slabUsed + n);
-  slabUsed = (slabUsed + n + 7) & ~7;
-  return b;
 }
 
 /** An RC queue pair. */

@@ -16,6 +16,7 @@ import { psnAdd, psnDiff } from '../wire/psn.js';
 import type { QueuePair } from './qp.js';
 import { type LocalPiece, contiguous, gather } from './sgl.js';
 import type { PeerAddress, SendWr, WcOpcode, WcStatus } from './types.js';
+import { carve } from './slab.js';
 
 /** The operation class of a send WQE. */
 export type WqeKind = 'send' | 'write' | 'read' | 'atomic';
@@ -42,28 +43,6 @@ export interface SendWqe {
 const ACK_REQ_INTERVAL = 16;
 /** Floor for the retransmit timer so loopback runs are not dominated by timer granularity. */
 const MIN_TIMEOUT_MS = 1;
-
-/** Packet buffers are carved from slabs of this size (a slab is never reused; GC frees it). */
-const SLAB = 256 * 1024;
-let slab = Buffer.allocUnsafe(SLAB);
-let slabUsed = 0;
-
-/**
- * A fresh `n`-byte buffer for one outgoing packet: a slice of the current slab (8-byte aligned), as
- * Node's own Buffer pool does for small buffers, so a 4 KiB packet costs no allocation of its own.
- * A slice is handed out once and never written again by this module, so a send still queued in
- * the socket keeps its bytes.
- */
-function carve(n: number): Buffer {
-  if (n > SLAB / 4) return Buffer.allocUnsafe(n);
-  if (slabUsed + n > SLAB) {
-    slab = Buffer.allocUnsafe(SLAB);
-    slabUsed = 0;
-  }
-  const b = slab.subarray(slabUsed, slabUsed + n);
-  slabUsed = (slabUsed + n + 7) & ~7;
-  return b;
-}
 
 /** See the module comment. */
 export class Requester {
