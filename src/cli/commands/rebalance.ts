@@ -334,6 +334,7 @@ Examples:
         for (const r of s.reasons ?? []) lines.push(`  ${r}`);
         if (s.executed) {
           for (const e of s.executed) {
+            if (e.refused !== null) continue;
             lines.push(`  # ${e.vm} (pid ${e.pid})`);
             for (const a of e.actions) lines.push(`  ${a.ok ? 'ok  ' : 'FAIL'} ${a.command}${a.detail ? `  (${a.detail})` : ''}`);
             for (const c of e.checks) lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
@@ -346,7 +347,10 @@ Examples:
           for (const n of c.notes) lines.push(`  # note: ${n}`);
         }
       }
-      if (result.refused) lines.push(`\nstep ${result.refused.step} and the ${result.pending} after it were not ${opts.apply ? 'carried out' : 'applied'}${result.recorded ? ' (the steps before it are recorded)' : ''}: plan again with numaplan rebalance --state ${opts.state}`);
+      if (result.refused) {
+        const how = result.refused.executed?.some((e) => e.refused !== null) ? 'check the --pid values, or plan again' : 'plan again';
+        lines.push(`\nstep ${result.refused.step} and the ${result.pending} after it were not ${opts.apply ? 'carried out' : 'applied'}${result.recorded ? ' (the steps before it are recorded)' : ''}: ${how} with numaplan rebalance --state ${opts.state}`);
+      }
       else if (opts.apply) lines.push(`\nthe moves are recorded in ${opts.state}`);
       else if (!opts.record && plan.moves.length > 0) lines.push(`\nnothing was changed (dry run): run the commands, then record the moves with --record${pids.size > 0 ? ', or let numaplan run and verify them with --apply' : ''}`);
       io.out(`${lines.join('\n')}\n`);
