@@ -155,19 +155,24 @@ describe.skipIf(!guestAvailable())('a rebalancing move of a process on a live fo
     expect(dry.code, dry.stderr).toBe(0);
     const dryDoc = JSON.parse(dry.stdout) as { applied: boolean; recorded: boolean; steps: { commands: { commands: string[] }[] }[] };
     expect(dryDoc).toMatchObject({ applied: false, recorded: false });
+    const cg = '/sys/fs/cgroup/numaplan-job';
+    const own = (field: string): string => `$(sed -n 's/^${field}:\\s*//p' /proc/${pid}/status)`;
     expect(dryDoc.steps[0]?.commands[0]?.commands).toEqual([
-      `mkdir -p /sys/fs/cgroup/numaplan-job && echo ${pid} > /sys/fs/cgroup/numaplan-job/cgroup.procs`,
-      `taskset -a -p -c ${target} ${pid}`,
+      `mkdir -p ${cg} && echo ${own('Cpus_allowed_list')} > ${cg}/cpuset.cpus && echo ${own('Mems_allowed_list')} > ${cg}/cpuset.mems && echo ${pid} > ${cg}/cgroup.procs`,
+      `echo ${target} > ${cg}/cpuset.cpus && taskset -a -p -c ${target} ${pid}`,
       `migratepages ${pid} 1 2`,
-      'echo 2 > /sys/fs/cgroup/numaplan-job/cpuset.mems',
+      `echo 2 > ${cg}/cpuset.mems`,
     ]);
     expect((await look(g, pid)).bufferPages['1'] ?? 0).toBeGreaterThanOrEqual(BUFFER_PAGES);
 
     const applied = await g.run(`${NUMAPLAN} apply-plan ${DIR}/plan.json --state ${STATE} --pid job=${pid} --apply --now 5000 --json`);
     expect(applied.code, applied.stdout + applied.stderr).toBe(0);
-    const doc = JSON.parse(applied.stdout) as { ok: boolean; applied: boolean; recorded: boolean; steps: { executed: { ok: boolean; actions: { kind: string; ok: boolean }[] }[] }[] };
+    const doc = JSON.parse(applied.stdout) as { ok: boolean; applied: boolean; recorded: boolean; steps: { executed: { ok: boolean; actions: { kind: string; ok: boolean; detail: string }[] }[] }[] };
     expect(doc).toMatchObject({ ok: true, applied: true, recorded: true });
-    expect(doc.steps[0]?.executed[0]?.actions.map((a) => [a.kind, a.ok])).toEqual([['join', true], ['pin', true], ['migrate', true], ['policy', true]]);
+    const actions = doc.steps[0]?.executed[0]?.actions ?? [];
+    expect(actions.map((a) => [a.kind, a.ok])).toEqual([['join', true], ['pin', true], ['migrate', true], ['policy', true]]);
+    // Its cpuset started as the process's own CPUs (joining resets a task's affinity to its cpuset's).
+    expect(actions[0]?.detail).toBe(`in numaplan-job (cpuset.cpus ${listOf(job.cpus)}, cpuset.mems 0-3)`);
 
     // The kernel's word, read by the test: every thread on node 2's CPUs, node 2 only, every anonymous page there.
     const after = await look(g, pid);

@@ -37,8 +37,12 @@ describe('apply-plan --pid', () => {
     const doc = JSON.parse(r.out);
     expect(doc).toMatchObject({ ok: true, applied: false, recorded: false });
     const cmds: string[] = doc.steps[0].commands[0].commands;
-    expect(cmds[0]).toBe('mkdir -p /sys/fs/cgroup/numaplan-wide && echo 4242 > /sys/fs/cgroup/numaplan-wide/cgroup.procs');
-    expect(cmds[1]).toMatch(/^taskset -a -p -c [\d,-]+ 4242$/);
+    const cg = '/sys/fs/cgroup/numaplan-wide';
+    expect(cmds[0]).toBe(
+      `mkdir -p ${cg} && echo $(sed -n 's/^Cpus_allowed_list:\\s*//p' /proc/4242/status) > ${cg}/cpuset.cpus && ` +
+        `echo $(sed -n 's/^Mems_allowed_list:\\s*//p' /proc/4242/status) > ${cg}/cpuset.mems && echo 4242 > ${cg}/cgroup.procs`,
+    );
+    expect(cmds[1]).toMatch(/^echo ([\d,-]+) > \/sys\/fs\/cgroup\/numaplan-wide\/cpuset.cpus && taskset -a -p -c \1 4242$/);
     expect(cmds.filter((c) => c.startsWith('migratepages'))).toEqual(v.memory.map((t: { from: number; to: number }) => `migratepages 4242 ${t.from} ${t.to}`));
     expect(cmds.at(-1)).toBe(`echo ${v.after.nodes.join(',')} > /sys/fs/cgroup/numaplan-wide/cpuset.mems`);
     expect(cmds.some((c) => c.startsWith('virsh'))).toBe(false);

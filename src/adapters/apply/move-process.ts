@@ -141,11 +141,19 @@ export function moveProcess(v: VmMove, pid: number, options: MoveProcessOptions 
         const control = readFileSync(join(cgroupRoot, 'cgroup.subtree_control'), 'utf8').split(/\s+/);
         if (!control.includes('cpuset')) writeFileSync(join(cgroupRoot, 'cgroup.subtree_control'), '+cpuset');
         mkdirSync(dir, { recursive: true });
-        // The cgroup's nodes are first the process's own, so that joining rebinds nothing.
-        const mems = formatCpuList(readTaskAffinity(pid, { root }).memsAllowed);
+        // The cgroup's CPUs and nodes are first the process's own, so that joining changes neither
+        // its affinity nor its policy (joining a cpuset sets both to the cpuset's).
+        const own = readTaskAffinity(pid, { root });
+        const cpus = formatCpuList(own.cpusAllowed);
+        const mems = formatCpuList(own.memsAllowed);
+        // Widen before narrowing: a cpuset left by an earlier move may hold other CPUs and nodes.
         writeFileSync(join(dir, 'cpuset.mems'), mems);
+        writeFileSync(join(dir, 'cpuset.cpus'), cpus);
         writeFileSync(join(dir, 'cgroup.procs'), String(pid));
-        outcome = { ok: true, detail: `in ${a.cgroup} (cpuset.mems ${mems})` };
+        outcome = { ok: true, detail: `in ${a.cgroup} (cpuset.cpus ${cpus}, cpuset.mems ${mems})` };
+      } else if (a.kind === 'pin') {
+        writeFileSync(join(cgroupRoot, a.cgroup, 'cpuset.cpus'), plan.target.cpus);
+        outcome = run(a.argv);
       } else if (a.kind === 'policy') {
         const file = join(cgroupRoot, a.cgroup, 'cpuset.mems');
         writeFileSync(file, a.mems);

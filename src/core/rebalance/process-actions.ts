@@ -1,9 +1,12 @@
 /**
  * The actions that carry out one VM's part of a move when the VM is a process on this host (one
  * started by `numaplan run`, known by its pid), in the order they run:
- * 1. `join`: the process joins its own cgroup v2 cpuset (`numaplan-NAME` under the cgroup root), whose
- *    cpuset.mems is still the parent's: joining changes neither its policy nor its pages;
- * 2. `pin`: every thread's CPU affinity set to the target CPUs (`taskset -a -p -c CPUS PID`,
+ * 1. `join`: the process joins its own cgroup v2 cpuset (`numaplan-NAME` under the cgroup root),
+ *    whose cpuset.cpus and cpuset.mems are first set to the process's own allowed CPUs and nodes
+ *    (from /proc/PID/status): joining a cpuset resets a task's affinity to the cpuset's CPUs and
+ *    rebinds its policy to the cpuset's nodes, so with the same sets it changes nothing;
+ * 2. `pin`: the cpuset's CPUs set to the target CPUs (the kernel moves every thread's affinity with
+ *    them), then every thread's affinity set to them explicitly (`taskset -a -p -c CPUS PID`,
  *    sched_setaffinity per thread): new allocations are local to the target from now on;
  * 3. `migrate`: per transfer of the plan, node by node, `migratepages PID FROM TO` (migrate_pages(2));
  * 4. `policy`: the cpuset's mems set to the target nodes. This is the kernel's one way to change a
@@ -17,7 +20,7 @@ import type { VmMove } from './plan.js';
 /** One action; `command` is how an operator would type it. */
 export type ProcessAction =
   | { kind: 'join'; cgroup: string; command: string }
-  | { kind: 'pin'; argv: string[]; command: string }
+  | { kind: 'pin'; cgroup: string; argv: string[]; command: string }
   | { kind: 'migrate'; from: number; to: number; bytes: number; argv: string[]; command: string }
   | { kind: 'policy'; cgroup: string; mems: string; command: string };
 
@@ -55,9 +58,16 @@ export function processMove(v: VmMove, pid: number, cgroupRoot = '/sys/fs/cgroup
   const dir = `${cgroupRoot}/${cgroup}`;
   const cpus = formatCpuList([...new Set(v.after.cpus)].sort((a, b) => a - b));
   const nodes = formatCpuList(memoryNodes(v.after));
-  const actions: ProcessAction[] = [{ kind: 'join', cgroup, command: `mkdir -p ${dir} && echo ${pid} > ${dir}/cgroup.procs` }];
+  const own = `$(sed -n 's/^%s:\\s*//p' /proc/${pid}/status)`;
+  const actions: ProcessAction[] = [
+    {
+      kind: 'join',
+      cgroup,
+      command: `mkdir -p ${dir} && echo ${own.replace('%s', 'Cpus_allowed_list')} > ${dir}/cpuset.cpus && echo ${own.replace('%s', 'Mems_allowed_list')} > ${dir}/cpuset.mems && echo ${pid} > ${dir}/cgroup.procs`,
+    },
+  ];
   const pin = ['taskset', '-a', '-p', '-c', cpus, String(pid)];
-  actions.push({ kind: 'pin', argv: pin, command: pin.join(' ') });
+  actions.push({ kind: 'pin', cgroup, argv: pin, command: `echo ${cpus} > ${dir}/cpuset.cpus && ${pin.join(' ')}` });
   for (const t of v.memory) {
     const argv = ['migratepages', String(pid), String(t.from), String(t.to)];
     actions.push({ kind: 'migrate', from: t.from, to: t.to, bytes: t.bytes, argv, command: argv.join(' ') });
