@@ -41,13 +41,15 @@ const STATE = `${DIR}/host.json`;
 const BUFFER_PAGES = (32 << 20) / 4096;
 
 /**
- * The moved process: touches a 32 MiB buffer while running on the CPU given (its node-1 CPU), goes
+ * The moved process (three threads): touches a 32 MiB buffer while running on the CPU given (its node-1 CPU), goes
  * back to the CPUs it was started with, writes its pid, says "ready", and exits 0 once DIR/go exists
  * if its buffer is still intact (3 if not).
  */
 const JOB = [
-  'import os, sys, time',
+  'import os, sys, threading, time',
   'd, cpu = sys.argv[1], int(sys.argv[2])',
+  '# two more threads, so that every thread has to be re-pinned',
+  "for _ in range(2): threading.Thread(target=lambda: [time.sleep(0.05) for _ in iter(int, 1)], daemon=True).start()",
   'allowed = os.sched_getaffinity(0)',
   'os.sched_setaffinity(0, {cpu})',
   "b = bytearray(b'\\x01') * (32 << 20)",
@@ -133,6 +135,7 @@ describe.skipIf(!guestAvailable())('a rebalancing move of a process on a live fo
     await g.runOk(`i=0; while [ ! -f ${DIR}/pid ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done; test -f ${DIR}/pid`, { timeoutMs: 150_000 });
     const pid = Number((await g.readFile(`${DIR}/pid`)).trim());
     const before = await look(g, pid);
+    expect(before.threadCpus).toHaveLength(3);
     expect(before.threadCpus.every((c) => c === listOf(job.cpus))).toBe(true);
     expect(before.bufferPolicy).toBe('bind:1-2');
     expect(before.bufferPages['1'] ?? 0, JSON.stringify(before.bufferPages)).toBeGreaterThanOrEqual(BUFFER_PAGES);
@@ -176,7 +179,7 @@ describe.skipIf(!guestAvailable())('a rebalancing move of a process on a live fo
 
     // The kernel's word, read by the test: every thread on node 2's CPUs, node 2 only, every anonymous page there.
     const after = await look(g, pid);
-    expect(after.threadCpus.length).toBeGreaterThan(0);
+    expect(after.threadCpus).toHaveLength(3);
     expect(after.threadCpus.every((c) => c === target), after.threadCpus.join(' ')).toBe(true);
     expect(after.mems).toBe('2');
     expect(after.bufferPolicy).toBe('bind:2');
