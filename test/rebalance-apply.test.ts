@@ -5,10 +5,11 @@
  * move itself, carried out and read back from /proc on a multi-node kernel, is test/guest-rebalance.test.ts.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkProcess } from '../src/adapters/apply/move-process.js';
 import { runCli } from './support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'numaplan-apply-'));
@@ -87,5 +88,43 @@ describe('apply-plan --pid', () => {
     } finally {
       child.kill();
     }
+  });
+});
+
+/** A captured /proc of one process: its threads' allowed CPUs, its allowed nodes, its numa_maps. */
+function capturedProc(threadCpus: string[], mems: string, maps: string[]): string {
+  const root = mkdtempSync(join(dir, 'proc-'));
+  const base = join(root, 'proc', '77');
+  threadCpus.forEach((cpus, i) => {
+    mkdirSync(join(base, 'task', String(77 + i)), { recursive: true });
+    writeFileSync(join(base, 'task', String(77 + i), 'status'), `Name:\tjob\nCpus_allowed_list:\t${cpus}\nMems_allowed_list:\t${mems}\n`);
+  });
+  writeFileSync(join(base, 'status'), `Name:\tjob\nCpus_allowed_list:\t${threadCpus[0]}\nMems_allowed_list:\t${mems}\n`);
+  writeFileSync(join(base, 'numa_maps'), `${maps.join('\n')}\n`);
+  return root;
+}
+
+describe('checkProcess (the checks after a move, on captured /proc trees)', () => {
+  const target = { cpus: '4-5', nodes: '2', policy: 'bind' as const };
+  const names = (root: string, t: Parameters<typeof checkProcess>[1] = target): string[] => checkProcess(77, t, root).checks.filter((c) => !c.ok).map((c) => c.name);
+
+  it('passes a process whose every thread, node, policy and anonymous page is on the target', () => {
+    const root = capturedProc(['4-5', '4-5'], '2', ['7f0000000000 bind:2 anon=8193 dirty=8193 N2=8193 kernelpagesize_kB=4', '55d000000000 bind:2 heap anon=12 N2=12', '7f1000000000 default file=/usr/lib/libc.so.6 mapped=40 N0=40']);
+    expect(names(root)).toEqual([]);
+    expect(checkProcess(77, target, root).pages).toEqual({ 2: 8205 });
+  });
+
+  it('names each check that fails: a thread elsewhere, other nodes allowed, the old policy, pages left behind', () => {
+    const root = capturedProc(['4-5', '3,5'], '0-3', ['7f0000000000 bind:1-2 anon=8193 N1=100 N2=8093 kernelpagesize_kB=4']);
+    expect(names(root)).toEqual(['cpus', 'mems', 'policy', 'pages']);
+    const detail = checkProcess(77, target, root).checks;
+    expect(detail.find((c) => c.name === 'cpus')?.detail).toBe('1 of 2 thread(s) not on 4-5: thread 78 has 3,5');
+    expect(detail.find((c) => c.name === 'pages')?.detail).toBe('pages left outside 2: N1=100');
+  });
+
+  it('a process without a memory policy is judged on "default" (its cpuset confines it)', () => {
+    const root = capturedProc(['4-5'], '2', ['7f0000000000 default anon=8193 N2=8193 kernelpagesize_kB=4']);
+    expect(names(root)).toEqual(['policy']);
+    expect(names(root, { ...target, policy: 'default' })).toEqual([]);
   });
 });

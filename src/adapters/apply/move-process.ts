@@ -4,7 +4,8 @@
  * - every thread's Cpus_allowed_list (/proc/PID/task/TID/status) equals the target CPUs;
  * - Mems_allowed_list (/proc/PID/status) equals the target nodes (the process's cpuset);
  * - every anonymous, heap and stack mapping in /proc/PID/numa_maps carries the target policy on the
- *   target nodes ("bind:2") and no resident page outside them (file mappings are left out: their
+ *   target nodes ("bind:2"; "default" for a process that had no policy before the move, which the
+ *   move does not give it) and no resident page outside them (file mappings are left out: their
  *   counts hold shared page cache, as `numaplan run` leaves them out).
  * Before anything runs, the process must exist and run on the CPUs the plan saw (`before`): a pid
  * that names another process, or a process moved since planning, is refused and left alone.
@@ -90,7 +91,7 @@ export function checkProcess(pid: number, target: ProcessMove['target'], root = 
   const mems = formatCpuList(readTaskAffinity(pid, { root }).memsAllowed);
   checks.push({ name: 'mems', ok: mems === target.nodes, detail: `Mems_allowed_list ${mems}, target ${target.nodes}` });
   const { pages, policies } = anonPages(pid, root);
-  const want = `${target.policy}:${target.nodes}`;
+  const want = target.policy === 'default' ? 'default' : `${target.policy}:${target.nodes}`;
   const wrong = policies.filter((p) => p !== want && !(target.policy === 'prefer' && p === `prefer (many):${target.nodes}`));
   checks.push({ name: 'policy', ok: policies.length > 0 && wrong.length === 0, detail: wrong.length === 0 ? `anonymous mappings ${want}` : `anonymous mappings with ${wrong.join(', ')}, target ${want}` });
   if (target.policy !== 'prefer') {
@@ -132,7 +133,13 @@ export function moveProcess(v: VmMove, pid: number, options: MoveProcessOptions 
     report.refused = `no cgroup v2 at ${cgroupRoot}: a running process's memory policy can only be changed through its cpuset`;
     return report;
   }
-  report.pagesBefore = anonPages(pid, root).pages;
+  const seenBefore = anonPages(pid, root);
+  report.pagesBefore = seenBefore.pages;
+  // A process started without a memory policy (taskset, --mem-policy none) keeps none: its cpuset confines it.
+  if (seenBefore.policies.length > 0 && seenBefore.policies.every((p) => p === 'default')) {
+    plan.target = { ...plan.target, policy: 'default' };
+    report.target = plan.target;
+  }
   for (const a of plan.actions) {
     let outcome: { ok: boolean; detail: string };
     try {

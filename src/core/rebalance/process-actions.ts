@@ -28,8 +28,12 @@ export type ProcessAction =
 export interface ProcessTarget {
   cpus: string;
   nodes: string;
-  /** The numa_maps policy word of the process's anonymous mappings: "bind", "interleave" or "prefer". */
-  policy: 'bind' | 'interleave' | 'prefer';
+  /**
+   * The numa_maps policy word of the process's anonymous mappings: "bind", "interleave" or "prefer"
+   * from the VM's numa= setting; "default" for a process started without a memory policy (the shell
+   * sees that in numa_maps before the move: it is kept, the cpuset alone confines its memory).
+   */
+  policy: 'bind' | 'interleave' | 'prefer' | 'default';
 }
 
 /** A process's part of a move. */
