@@ -184,4 +184,46 @@ describe.skipIf(!HAVE_CHROMIUM)('web page in Chromium', () => {
     expect(await page.getAttribute('#f-memory', 'aria-invalid')).toBe('true');
     expect(problems.filter((p) => !/status of 4\d\d/.test(p))).toEqual([]);
   });
+
+  it("draws a host's rebalancing plan as arrows between its nodes, the same transfers the API plans", async () => {
+    const send = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {
+      const res = await fetch(`${service.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: res.status, json: await res.json() };
+    };
+    // EPYC NPS4 with a filler on every node, `spread` over two nodes; a filler off its nodes leaves.
+    expect((await send('PUT', '/api/v1/hosts/rebal', { format: 'preset', topology: 'epyc-2s-nps4' })).status).toBe(201);
+    for (let n = 0; n < 8; n++) expect((await send('POST', '/api/v1/vms', { host: 'rebal', vm: `name=rf${n},vcpus=40,memory=16G,smt=prefer` })).status).toBe(201);
+    const spread = await send('POST', '/api/v1/vms', { host: 'rebal', vm: 'name=spread,vcpus=12,memory=24G,smt=prefer' });
+    const nodes: number[] = spread.json.placement.nodes;
+    expect(nodes).toHaveLength(2);
+    const vms = (await send('GET', '/api/v1/vms?host=rebal')).json.vms as { name: string; allocation: { nodes: number[] } }[];
+    const leaving = vms.find((v) => v.name.startsWith('rf') && !nodes.includes(v.allocation.nodes[0] as number)) as { name: string };
+    expect((await send('DELETE', `/api/v1/vms/${leaving.name}`)).status).toBe(200);
+    const planned = (await send('POST', '/api/v1/hosts/rebal/rebalance', { horizon: '1h', rate: '1G/s' })).json.plan as { moves: { step: number; vms: { vm: string; memory: { from: number; to: number; bytes: number }[] }[] }[] };
+    const transfers = planned.moves.flatMap((m) => m.vms.flatMap((v) => v.memory.map((t) => [m.step, v.vm, t.from, t.to, t.bytes])));
+    expect(transfers.length).toBeGreaterThan(0);
+
+    await page.goto(`${service.url}/?host=rebal#token=${TOKEN}`);
+    await page.waitForSelector('#host-h:has-text("rebal")');
+    await page.selectOption('#p-horizon', '1h');
+    await page.click('#plan-button');
+    await page.waitForSelector('#plan .plan-svg');
+    expect(await page.locator('.plan-svg .plan-node').count()).toBe(8);
+    const arrows = await page.$$eval('.plan-svg .plan-arrow.memory', (els) =>
+      els.map((e) => [Number(e.getAttribute('data-step')), e.getAttribute('data-vm'), Number(e.getAttribute('data-from')), Number(e.getAttribute('data-to')), Number(e.getAttribute('data-bytes'))]),
+    );
+    expect(arrows).toEqual(transfers);
+    // Each arrow is drawn (a real curve with an arrowhead) and says what it is in its title.
+    const box = await page.locator('.plan-svg .plan-arrow.memory').first().boundingBox();
+    expect((box?.width ?? 0) + (box?.height ?? 0)).toBeGreaterThan(20);
+    expect(await page.locator('.plan-svg .plan-arrow.memory title').first().textContent()).toMatch(/^step 1 \(narrow\): spread, 12 GiB of memory from node \d to node \d$/);
+    expect(await page.locator('#plan .plan-steps li').count()).toBe(planned.moves.length);
+    expect(await page.textContent('#plan')).toContain('A dry run: nothing was changed');
+    await page.locator('#plan').screenshot({ path: join(ARTIFACTS, 'browser-plan.png') });
+    expect(problems.filter((p) => !/status of 4\d\d/.test(p))).toEqual([]);
+  });
 });

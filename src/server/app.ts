@@ -121,6 +121,11 @@ export function createApp(options: AppOptions): Hono {
     const r = await service.registerHost(c.req.param('host'), text, { accept: c.req.query('accept') });
     return c.json({ created: r.created, changed: r.changed, host: r.row, displaced: r.displaced, restored: r.restored }, r.created ? 201 : 200);
   });
+  app.post('/api/v1/hosts/:host/rebalance', async (c) => {
+    // The body is optional: none at all (no content type, nothing sent) is every setting's default.
+    const body = c.req.header('content-type') === undefined && (await c.req.text()) === '' ? {} : await readJsonObject(c, limits.bytes, limits.depth);
+    return c.json(await service.rebalance(c.req.param('host'), body));
+  });
   app.delete('/api/v1/hosts/:host', async (c) => {
     await service.removeHost(c.req.param('host'));
     return c.json({ ok: true, removed: c.req.param('host') });

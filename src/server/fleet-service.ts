@@ -31,6 +31,8 @@ import { FleetMirror, type HostEntry, type Op, statsOf } from './fleet-mirror.js
 import { Metrics } from './metrics.js';
 import { DEFAULT_LIMITS } from './body.js';
 import { TopologyParser } from './topology-parser.js';
+import { planRebalance } from '../core/rebalance/plan.js';
+import { readRebalanceBody } from './rebalance-body.js';
 
 /** What a request's attempt rejects with to be decided again (its host was read again after a conflict). */
 const RETRY = Symbol('retry');
@@ -319,6 +321,32 @@ export class FleetService {
       displaced: vms.filter((v) => v.allocation.displaced).map((v) => v.name),
       vms: vms.map(vmJson),
     };
+  }
+
+  /**
+   * Dry run: a rebalancing plan for a host's VMs as the service holds them now (the planner of
+   * `numaplan rebalance`, settings from the body: see rebalance-body.ts); nothing is changed or recorded.
+   */
+  async rebalance(name: string, body: unknown): Promise<Record<string, unknown>> {
+    checkName('host', name);
+    const entry = await this.entryOf(name);
+    if (!entry) throw new ApiError(404, 'ERR_UNKNOWN_HOST', 'host', `no host "${name}"`);
+    const now = this.clock();
+    this.expire(now);
+    const { options, waiting } = readRebalanceBody(body, now);
+    const state = entry.host.ledger.state;
+    const requests = waiting.map((w, i) => {
+      try {
+        return typeof w === 'string' ? parseVmSpec(w) : parseVmRequest(w);
+      } catch (err) {
+        throw toApiError(err, `waiting.${i}`);
+      }
+    });
+    requests.forEach((r, i) => {
+      if (state.allocations.some((a) => a.name === r.name)) throw new ApiError(400, 'ERR_FIELD', `waiting.${i}.name`, `a VM named "${r.name}" is already on the host`);
+      if (requests.findIndex((q) => q.name === r.name) !== i) throw new ApiError(400, 'ERR_FIELD', `waiting.${i}.name`, `two waiting VMs are named "${r.name}"`);
+    });
+    return { host: name, generation: this.mirror.rowOf(entry).generation, dryRun: true, plan: planRebalance(state, options, requests) };
   }
 
   /** Parses the VM request of a body (object or compact string); field paths start with "vm". */

@@ -14,6 +14,8 @@
  * - VM names are unique across the fleet: `/api/v1/vms/{name}` finds a VM without naming its host.
  */
 
+import { rebalanceRequestJsonSchema } from './rebalance-body.js';
+
 const ref = (name: string): { $ref: string } => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown, description: string): Record<string, unknown> => ({
   description,
@@ -232,6 +234,74 @@ export const OPENAPI_DOCUMENT = {
           placement: { type: 'object', description: 'the placement as decided, with its explanation and vNUMA' },
         },
       },
+      RebalanceRequest: rebalanceRequestJsonSchema(),
+      Plan: {
+        type: 'object',
+        description:
+          'a rebalancing plan (`numaplan.plan/v1`, what `numaplan rebalance --json` prints and `numaplan apply-plan` reads): ordered moves ' +
+          'that pay for themselves, each with its VMs before and after, its gain, cost and reason; the VMs never moved and why; the waiting VMs',
+        required: ['schema', 'host', 'createdAt', 'options', 'moves', 'skipped', 'waiting', 'totals'],
+        properties: {
+          schema: { const: 'numaplan.plan/v1' },
+          host: { type: 'string', description: "the host's topology source" },
+          createdAt: { type: 'integer' },
+          options: { type: 'object', description: 'the planner settings used (cooldownMs, rateBytesPerSec, threshold, minGain, horizonSec, repinSeconds, maxBytes, maxMoves, now)' },
+          moves: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['step', 'kind', 'vms', 'gain', 'cost', 'reason'],
+              properties: {
+                step: { type: 'integer', minimum: 1 },
+                kind: { enum: ['repin', 'move-memory', 'narrow', 'widen', 'move', 'swap'] },
+                vms: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      vm: { type: 'string' },
+                      before: { type: 'object', description: 'the allocation the plan saw (cpus, heldCpus, emulatorCpus, memory, devices, nodes, request)' },
+                      after: { type: 'object', description: 'the allocation after the move' },
+                      locality: { type: 'object', description: 'predicted remoteAccessFraction, relativeLatency and expectedLatencyNs before and after' },
+                      memory: {
+                        type: 'array',
+                        description: 'memory transfers node by node, largest first',
+                        items: { type: 'object', properties: { from: { type: 'integer' }, to: { type: 'integer' }, bytes: { type: 'integer' }, pageSize: { type: 'integer' } } },
+                      },
+                      repins: { type: 'array', items: { type: 'object', properties: { vcpu: { type: 'integer' }, from: { type: 'integer' }, to: { type: 'integer' } } } },
+                    },
+                  },
+                },
+                gain: {
+                  type: 'object',
+                  properties: {
+                    latency: { type: 'number' },
+                    freedNodes: { type: 'array', items: { type: 'integer' } },
+                    freedCores: { type: 'integer' },
+                    admits: { type: 'array', items: { type: 'string' } },
+                    value: { type: 'number' },
+                  },
+                },
+                cost: { type: 'object', properties: { bytes: { type: 'integer' }, seconds: { type: 'number' }, repins: { type: 'integer' }, price: { type: 'number' } } },
+                reason: { type: 'string' },
+              },
+            },
+          },
+          skipped: { type: 'array', items: { type: 'object', properties: { vm: { type: 'string' }, why: { type: 'string' } } } },
+          waiting: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, fitsNow: { type: 'boolean' }, admittedAt: { type: ['integer', 'null'] } } } },
+          totals: { type: 'object', description: 'moves, bytes, seconds, repins, latencyBefore/After and remoteBefore/After (vCPU-weighted means)' },
+        },
+      },
+      RebalanceResult: {
+        type: 'object',
+        required: ['host', 'generation', 'dryRun', 'plan'],
+        properties: {
+          host: { type: 'string' },
+          generation: { type: 'integer', description: "the host's generation the plan was made at" },
+          dryRun: { const: true },
+          plan: ref('Plan'),
+        },
+      },
       PlaceRequest: {
         type: 'object',
         required: ['vm'],
@@ -336,6 +406,17 @@ export const OPENAPI_DOCUMENT = {
         },
       },
       delete: { summary: 'remove a host that holds no VM', responses: { '200': json({ type: 'object' }, 'removed'), ...errors(401, 403, 404, 409) } },
+    },
+    '/api/v1/hosts/{host}/rebalance': {
+      parameters: [nameParam('host', 'host name')],
+      post: {
+        summary:
+          "dry run: a rebalancing plan for the host's VMs as the service holds them (the planner of `numaplan rebalance`: moves whose gain " +
+          'exceeds their cost by the threshold, a cool-down, a byte cap, explicit placements and device holders never moved); nothing is changed. ' +
+          'The body is optional; unknown or bad fields are 400 naming the field.',
+        requestBody: { required: false, content: { 'application/json': { schema: ref('RebalanceRequest') } } },
+        responses: { '200': json(ref('RebalanceResult'), 'the plan'), ...errors(400, 401, 403, 404, 413, 415) },
+      },
     },
     '/api/v1/vms': {
       get: {

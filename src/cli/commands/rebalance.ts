@@ -7,7 +7,9 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { RequestError, requestBounds } from '../../core/placement/request.js';
 import { stateFromJson } from '../../core/placement/state.js';
-import { type Move, type Plan, type PlanOptions, applyMove, moveCommands, parseDuration, parseRate, planRebalance } from '../../core/rebalance/index.js';
+import { moveProcess, type ProcessMoveReport } from '../../adapters/apply/move-process.js';
+import { type Move, type Plan, type PlanOptions, type VmCommands, applyMove, parseDuration, parseRate, planRebalance, vmCommands } from '../../core/rebalance/index.js';
+import { processMove } from '../../core/rebalance/process-actions.js';
 import { formatSize, parseSize } from '../../core/topology/sizes.js';
 import { type Io, writeJson } from '../io.js';
 import { EXIT_INFEASIBLE, type HostOptions, checkState, loadState, lockedState, readVm, saveState } from './place.js';
@@ -210,16 +212,42 @@ interface ApplyOptions {
   state: string;
   json?: boolean;
   record?: boolean;
+  apply?: boolean;
+  pid?: string[];
   now?: string;
+}
+
+/** `--pid VM=PID` values as a map; a bad one is an error naming --pid (exit 2). */
+export function pidsOf(specs: readonly string[]): Map<string, number> {
+  const pids = new Map<string, number>();
+  for (const spec of specs) {
+    const m = /^(.+)=(\d+)$/.exec(spec);
+    if (!m || Number(m[2]) <= 0) throw new RequestError('--pid', `expected VM=PID (a VM of the plan and its process id), got "${spec}"`);
+    if (pids.has(m[1] as string)) throw new RequestError('--pid', `VM "${m[1]}" is given twice`);
+    pids.set(m[1] as string, Number(m[2]));
+  }
+  return pids;
+}
+
+/** A step's commands: a process's (taskset, migratepages, its cpuset) when it has a pid, else the libvirt domain's. */
+function stepCommands(m: Move, pids: ReadonlyMap<string, number>): VmCommands[] {
+  return m.vms.map((v) => {
+    const pid = pids.get(v.vm);
+    if (pid === undefined) return vmCommands(v);
+    const pm = processMove(v, pid);
+    return { vm: v.vm, commands: pm.actions.map((a) => a.command), notes: [`process ${pid}: checked afterwards from /proc (Cpus_allowed_list of every thread ${pm.target.cpus}, Mems_allowed_list and numa_maps ${pm.target.policy}:${pm.target.nodes})`] };
+  });
 }
 
 /** Registers `apply-plan`. */
 export function registerApplyPlan(program: Command, io: Io): void {
   program
     .command('apply-plan')
-    .description("check a plan's steps against the state as it is now and print each move's virsh and migratepages commands; --record writes the moves into the state file")
+    .description("check a plan's steps against the state as it is now and print each move's commands; --apply carries out the moves of processes (--pid) and verifies them from /proc; --record writes the moves into the state file")
     .argument('<plan>', 'a plan file (numaplan rebalance -o FILE, or its --json output)')
     .requiredOption('--state <file>', 'the state file the plan was made for')
+    .option('--pid <vm=pid>', 'the VM is this process on this machine (one started with numaplan run; repeatable): its commands are taskset, migratepages and its cpuset', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--apply', 'run the moves (every VM of the plan needs --pid), check each from /proc, and record the verified steps in the state file')
     .option('--record', 'record the steps that still apply in the state file (each stamped for the cool-down); a refused step stops there')
     .option('--now <time>', 'the time of the moves (ms or ISO; default: now)')
     .option('--json', 'JSON output')
@@ -228,56 +256,103 @@ export function registerApplyPlan(program: Command, io: Io): void {
       `
 Each step is checked on the state as it is now: it applies only when its VMs still hold what the plan
 saw and its target is still free (placements may have arrived since). A refused step and the steps
-after it are not applied: plan again (numaplan rebalance). Exit 1 when a step is refused.
-The commands are printed, not run: per VM, virsh numatune --live (memory policy over old and new
-nodes), virsh vcpupin --live per re-pinned vCPU and virsh emulatorpin, migratepages per
-node-to-node transfer, then numatune narrowed to the target nodes.
+after it are not applied: plan again (numaplan rebalance). Exit 1 when a step is refused, or when a
+move carried out with --apply does not show in /proc as planned.
+
+Dry run by default: the commands are printed, not run. For a libvirt domain (the VM's name), per VM:
+virsh numatune --live (memory policy over old and new nodes), virsh vcpupin --live per re-pinned vCPU
+and virsh emulatorpin, migratepages per node-to-node transfer, then numatune narrowed to the target
+nodes (numaplan does not run these: run them, then --record).
+For a process (--pid VM=PID): it joins its own cgroup v2 cpuset (numaplan-VM), taskset -a -p re-pins
+every thread, migratepages moves its pages node by node, and the cpuset's mems set to the target
+nodes rebinds its memory policy there (the kernel's way to change a running process's policy).
+With --apply these run, and /proc/PID/task/*/status, /proc/PID/status and /proc/PID/numa_maps must
+show the target CPUs, nodes, policy and every anonymous page on the target nodes.
 
 Examples:
   numaplan apply-plan plan.json --state host.json
   numaplan apply-plan plan.json --state host.json --record
+  numaplan apply-plan plan.json --state host.json --pid job=4242
+  numaplan apply-plan plan.json --state host.json --pid job=4242 --apply --json
   numaplan apply-plan plan.json --state host.json --json | jq -r '.steps[].commands[].commands[]'`,
     )
     .action(async (planPath: string, opts: ApplyOptions) => {
       const plan = readPlan(planPath);
       if (!existsSync(opts.state)) throw new RequestError('--state', `no state file ${opts.state}`);
+      const pids = pidsOf(opts.pid ?? []);
+      const named = new Set(plan.moves.flatMap((m) => m.vms.map((v) => v.vm)));
+      for (const vm of pids.keys()) if (!named.has(vm)) throw new RequestError('--pid', `VM "${vm}" is not moved by the plan (it moves ${[...named].join(', ') || 'nothing'})`);
+      if (opts.apply) {
+        const missing = [...named].filter((vm) => !pids.has(vm));
+        if (missing.length > 0) throw new RequestError('--pid', `--apply runs moves of processes only: give --pid ${missing[0]}=PID (libvirt domains: run the printed commands, then --record)`);
+      }
       const now = nowOf(opts.now);
+      type StepOut = { step: number; kind: Move['kind']; ok: boolean; code?: string; reasons?: string[]; commands: VmCommands[]; executed?: ProcessMoveReport[] };
       const result = await lockedState(io, opts.state, async () => {
         const state = stateFromJson(readFileSync(opts.state, 'utf8'), opts.state);
         checkState(state, opts.state);
         if (state.topology.source !== plan.host) throw new PlanError(`${planPath}:host`, `the plan is for host "${plan.host}", the state file ${opts.state} describes "${state.topology.source}"`);
         let cur = state;
-        const steps: { step: number; kind: Move['kind']; ok: boolean; code?: string; reasons?: string[]; commands: ReturnType<typeof moveCommands> }[] = [];
+        let recorded = state;
+        const steps: StepOut[] = [];
         for (const m of plan.moves) {
           const r = applyMove(cur, m, now);
           if (!r.ok) {
             steps.push({ step: m.step, kind: m.kind, ok: false, code: r.code, reasons: r.reasons, commands: [] });
             break;
           }
+          const out: StepOut = { step: m.step, kind: m.kind, ok: true, commands: stepCommands(m, pids) };
+          steps.push(out);
+          if (opts.apply) {
+            if (!opts.json) io.err(`numaplan apply-plan: step ${m.step}: moving ${m.vms.map((v) => `${v.vm} (pid ${pids.get(v.vm)})`).join(', ')}\n`);
+            out.executed = m.vms.map((v) => moveProcess(v, pids.get(v.vm) as number));
+            const bad = out.executed.filter((e) => !e.ok);
+            if (bad.length > 0) {
+              out.ok = false;
+              out.code = bad.some((e) => e.refused !== null) ? 'stale' : 'not-verified';
+              out.reasons = bad.map((e) => `${e.vm} (pid ${e.pid}): ${e.refused ?? [...e.actions.filter((a) => !a.ok).map((a) => `${a.command}: ${a.detail}`), ...e.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`)].join('; ')}`);
+              break;
+            }
+          }
           cur = r.state;
-          steps.push({ step: m.step, kind: m.kind, ok: true, commands: moveCommands(m) });
+          recorded = cur;
         }
-        if (opts.record && steps.some((s) => s.ok)) saveState(opts.state, cur);
-        return { steps, refused: steps.find((s) => !s.ok) ?? null, pending: plan.moves.length - steps.length };
+        const record = opts.record === true || opts.apply === true;
+        if (record && recorded !== state) saveState(opts.state, recorded);
+        return { steps, refused: steps.find((s) => !s.ok) ?? null, pending: plan.moves.length - steps.length, recorded: record && recorded !== state };
       });
       if (result.refused) io.setExitCode(EXIT_INFEASIBLE);
       if (opts.json) {
-        writeJson(io, { ok: result.refused === null, recorded: opts.record === true, steps: result.steps, notApplied: result.pending + (result.refused ? 1 : 0) });
+        writeJson(io, { ok: result.refused === null, applied: opts.apply === true, recorded: result.recorded, steps: result.steps, notApplied: result.pending + (result.refused ? 1 : 0) });
         return;
       }
       const lines: string[] = [];
       if (plan.moves.length === 0) lines.push('the plan has no moves');
       for (const s of result.steps) {
-        lines.push(`step ${s.step}  ${s.kind}  ${s.ok ? (opts.record ? 'recorded' : 'still applies') : `REFUSED (${s.code})`}`);
+        const status = s.ok ? (opts.apply ? 'done, verified from /proc' : opts.record ? 'recorded' : 'still applies') : s.code === 'not-verified' ? 'FAILED (not as planned in /proc)' : `REFUSED (${s.code})`;
+        lines.push(`step ${s.step}  ${s.kind}  ${status}`);
         for (const r of s.reasons ?? []) lines.push(`  ${r}`);
+        if (s.executed) {
+          for (const e of s.executed) {
+            if (e.refused !== null) continue;
+            lines.push(`  # ${e.vm} (pid ${e.pid})`);
+            for (const a of e.actions) lines.push(`  ${a.ok ? 'ok  ' : 'FAIL'} ${a.command}${a.detail ? `  (${a.detail})` : ''}`);
+            for (const c of e.checks) lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
+          }
+          continue;
+        }
         for (const c of s.commands) {
           lines.push(`  # ${c.vm}`);
           for (const cmd of c.commands) lines.push(`  ${cmd}`);
           for (const n of c.notes) lines.push(`  # note: ${n}`);
         }
       }
-      if (result.refused) lines.push(`\nstep ${result.refused.step} and the ${result.pending} after it were not applied: plan again with numaplan rebalance --state ${opts.state}`);
-      else if (!opts.record && plan.moves.length > 0) lines.push(`\nnothing was changed: run the commands, then record the moves with --record`);
+      if (result.refused) {
+        const how = result.refused.executed?.some((e) => e.refused !== null) ? 'check the --pid values, or plan again' : 'plan again';
+        lines.push(`\nstep ${result.refused.step} and the ${result.pending} after it were not ${opts.apply ? 'carried out' : 'applied'}${result.recorded ? ' (the steps before it are recorded)' : ''}: ${how} with numaplan rebalance --state ${opts.state}`);
+      }
+      else if (opts.apply) lines.push(`\nthe moves are recorded in ${opts.state}`);
+      else if (!opts.record && plan.moves.length > 0) lines.push(`\nnothing was changed (dry run): run the commands, then record the moves with --record${pids.size > 0 ? ', or let numaplan run and verify them with --apply' : ''}`);
       io.out(`${lines.join('\n')}\n`);
     });
 }

@@ -7,7 +7,8 @@
  *    emulator threads' pCPUs change (their own, or the vCPUs' when they share them): the vCPUs go
  *    first, so that the VM's new allocations are already local to its target;
  * 3. `migratepages PID FROM TO` per transfer, node by node (the QEMU process's pid from libvirt's pid
- *    file): the pages move; cgroup v2 does not move them when cpuset.mems changes;
+ *    file): the pages move node by node, at the pace the plan priced, before the policy is narrowed
+ *    (a cgroup v2 cpuset also migrates what is left outside its nodes when cpuset.mems narrows);
  * 4. `virsh numatune ... --nodeset TARGET --live` narrowed to the target nodes.
  * libvirt cannot change a vNUMA guest's per-guest-node memory binding (memnode) of a running domain:
  * `notes` says so for a VM on several nodes (its guest nodes keep their old binding in the domain

@@ -14,6 +14,8 @@ import { esc } from '../draw/escape.js';
 import { type FleetRow, drawFleet } from '../draw/fleet-table.js';
 import { cpuList, formatBytes } from '../draw/format.js';
 import { drawHost } from '../draw/host-svg.js';
+import { drawPlan } from '../draw/plan-svg.js';
+import type { Plan } from '../../core/rebalance/plan.js';
 import { drawCapacity, drawLegend } from '../draw/legend.js';
 import { drawVmTable } from '../draw/vm-table.js';
 import {
@@ -114,6 +116,10 @@ class FleetPage {
       e.preventDefault();
       void this.place();
     });
+    this.el('plan-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.planRebalance();
+    });
     this.b.addEventListener('resize', () => {
       if (this.resizeTimer) clearTimeout(this.resizeTimer);
       this.resizeTimer = setTimeout(() => this.drawHostSection(), 150);
@@ -208,6 +214,7 @@ class FleetPage {
       this.notice(`The service answered ${reply.status} for host ${esc(name)}.`);
       return;
     }
+    if (this.detail?.view.name !== name) this.el('plan').innerHTML = '';
     this.detail = toHostView(reply.body);
     const summary = summarizeHost(this.detail.view);
     const row = this.rows.find((r) => r.name === name);
@@ -223,7 +230,35 @@ class FleetPage {
   clearHost(): void {
     this.detail = null;
     this.el('host-h').textContent = 'Host';
-    for (const id of ['host-cap', 'legend', 'host-drawing', 'distances', 'vms', 'explain']) this.el(id).innerHTML = '';
+    for (const id of ['host-cap', 'legend', 'host-drawing', 'distances', 'vms', 'explain', 'plan']) this.el(id).innerHTML = '';
+  }
+
+  /** Asks the service for a rebalancing plan of the host shown (a dry run) and draws it as arrows between its nodes. */
+  async planRebalance(): Promise<void> {
+    const box = this.el('plan');
+    if (!this.detail) {
+      box.innerHTML = '<p class="muted">Choose a host first.</p>';
+      return;
+    }
+    const { view } = this.detail;
+    const button = this.el('plan-button');
+    button.disabled = true;
+    box.innerHTML = '<p class="muted">Planning…</p>';
+    try {
+      const reply = await this.api('POST', `/api/v1/hosts/${encodeURIComponent(view.name)}/rebalance`, { horizon: this.el('p-horizon').value, rate: this.el('p-rate').value });
+      const plan = (reply.body as { plan?: Plan } | null)?.plan;
+      if (reply.status !== 200 || !plan) {
+        const a = toPlaceAnswer(reply.status, reply.body);
+        box.innerHTML = drawAnswer(a.kind === 'error' ? a : { kind: 'error', status: reply.status, code: 'ERR_INTERNAL', field: null, message: `the service answered ${reply.status}` });
+        return;
+      }
+      const colors = vmColors(view.allocations.map((x) => x.name));
+      box.innerHTML = drawPlan(plan, view.topology, { colors }) + '<p class="muted small">A dry run: nothing was changed. <code>numaplan apply-plan</code> checks a plan against a host and carries it out.</p>';
+    } catch (err) {
+      box.innerHTML = drawAnswer({ kind: 'error', status: 0, code: 'ERR_NETWORK', field: null, message: (err as Error).message });
+    } finally {
+      button.disabled = false;
+    }
   }
 
   drawHostSection(): void {

@@ -69,6 +69,17 @@ export const INDEX_HTML = `<!doctype html>
         <section aria-labelledby="vms-h" class="grow"><h3 id="vms-h">Who sits where</h3><div id="vms" class="scroll"></div></section>
       </div>
       <div id="explain" aria-live="polite"></div>
+      <section class="rebalance" aria-labelledby="plan-h">
+        <h3 id="plan-h">Rebalancing plan</h3>
+        <form id="plan-form" class="rebalance-form" novalidate>
+          <label for="p-horizon">Gain counted over</label>
+          <select id="p-horizon" name="horizon"><option value="10m">10 min</option><option value="1h">1 hour</option><option value="1d">1 day</option></select>
+          <label for="p-rate">migrating at</label>
+          <select id="p-rate" name="rate"><option value="1G/s">1 GiB/s</option><option value="500M/s">500 MiB/s</option><option value="4G/s">4 GiB/s</option></select>
+          <button type="submit" id="plan-button">Plan (dry run)</button>
+        </form>
+        <div id="plan" aria-live="polite"></div>
+      </section>
     </section>
   </div>
 </main>

@@ -74,4 +74,10 @@ button.danger { border-color:#fca5a5; color:var(--bad); font-size:12px; padding:
 .explanation ul { margin:4px 0; padding-left:20px; }
 #explain .explanation { border:1px solid #bfdbfe; background:#f8fbff; border-radius:6px; padding:4px 12px 10px; }
 .explain-head { display:flex; align-items:center; gap:10px; justify-content:space-between; }
+.rebalance { border-top:1px solid var(--line); margin-top:12px; padding-top:6px; }
+.rebalance-form { display:flex; flex-wrap:wrap; gap:8px; align-items:center; font-size:13px; }
+.plan-drawing { overflow:auto; border:1px solid var(--line); border-radius:6px; padding:8px; background:#fff; display:inline-block; max-width:100%; }
+.plan-drawing svg { display:block; }
+.plan-steps { margin:6px 0; padding-left:22px; font-size:13px; } .plan-steps li { margin:3px 0; }
+.plan-summary { font-size:13px; margin:6px 0; }
 `;
