@@ -14,7 +14,10 @@
  * instance changed meanwhile is left out, refreshed from the store (its row, document and VMs: only
  * that host), and its requests are decided again. One transaction is in flight at a time; ops queued
  * meanwhile go to the next. A store error leaves nothing half done: the hosts the transaction
- * touched are read back from the store and the requests fail.
+ * touched are read back from the store and the requests fail. A transaction's requests are answered
+ * once it is on disk (`store.stagedBatch`: on SQLite the log syncs off the event loop, so the next
+ * transaction is decided and committed while the last one syncs); should the sync fail, they fail
+ * (their outcome is unknown to the client, as with any failed commit).
  *
  * Reading a host again replaces its ledger (its `epoch` moves on). An op remembers the epoch it was
  * decided on; one whose host was read again before it was written is not written but decided again
@@ -140,6 +143,8 @@ export class FleetMirror {
   private refreshing = 0;
   private pollTimer: NodeJS.Timeout | null = null;
   private polling = false;
+  /** Transactions committed whose sync to disk has not returned yet. */
+  private syncing = 0;
 
   constructor(
     private readonly store: FleetStore,
@@ -322,7 +327,7 @@ export class FleetMirror {
 
   /** Resolves once every op queued so far is written (or failed). */
   async settled(): Promise<void> {
-    while (this.open.length > 0 || this.flushing || this.scheduled) await new Promise((r) => setImmediate(r));
+    while (this.open.length > 0 || this.flushing || this.scheduled || this.syncing > 0) await new Promise((r) => setImmediate(r));
   }
 
   /** Queues a write; it is committed with the others of this turn of the event loop. */
@@ -393,9 +398,12 @@ export class FleetMirror {
       }
     }
     let outcome: { conflicted: Set<string>; takenVms: Set<string> } | null = null;
+    let durable: Promise<void> = Promise.resolve();
     let failure: unknown = null;
     try {
-      outcome = await this.store.batch((b) => this.write(b, byHost, hostless, expected, stats, now));
+      const staged = await this.store.stagedBatch((b) => this.write(b, byHost, hostless, expected, stats, now));
+      outcome = staged.value;
+      durable = staged.durable;
     } catch (err) {
       failure = err;
     }
@@ -448,6 +456,8 @@ export class FleetMirror {
       if (conflicted.size > 0) this.onConflict();
       // Registered, updated and conflicted hosts are read back before anyone is answered or retried.
       await this.refresh([...reread]).catch(() => undefined);
+      // The committed ops are answered once their transaction is on disk.
+      const acks: { op: Op; generation: number }[] = [];
       for (const [host, list] of byHost) {
         if (conflicted.has(host)) {
           for (const o of list) {
@@ -457,9 +467,20 @@ export class FleetMirror {
           continue;
         }
         const generation = list.some((o) => o.remove) ? 0 : (this.hosts.get(host)?.generation ?? (expected.get(host) ?? 0) + 1);
-        for (const o of list) o.done(generation);
+        for (const o of list) acks.push({ op: o, generation });
       }
-      for (const o of hostless) o.done(0);
+      for (const o of hostless) acks.push({ op: o, generation: 0 });
+      this.syncing++;
+      durable.then(
+        () => {
+          this.syncing--;
+          for (const { op, generation } of acks) op.done(generation);
+        },
+        (err: unknown) => {
+          this.syncing--;
+          for (const { op } of acks) op.fail(err);
+        },
+      );
     }
     // Deferred ops wait for their host's write and read-back; their effect went with the old ledger
     // when it was read again, else it is undone here before they decide again.

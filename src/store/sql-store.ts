@@ -70,6 +70,8 @@ export interface Backend {
   isBusy(err: unknown): boolean;
   /** A group-commit transaction run by the driver itself (SQLite: prepared statements, no query builder); absent, the shared one. */
   batch?<T>(body: (b: FleetBatch) => Promise<T>): Promise<T>;
+  /** The same, resolving at commit with the promise of its sync to disk (see FleetStore.stagedBatch); absent, `batch`. */
+  stagedBatch?<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -506,6 +508,23 @@ export class SqlStore implements FleetStore {
       instance: r.instance,
       data: JSON.parse(r.data) as unknown,
     }));
+  }
+
+  async stagedBatch<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }> {
+    const staged = this.backend.stagedBatch;
+    if (!staged) return { value: await this.batch(body), durable: Promise.resolve() };
+    const deadline = Date.now() + BUSY_RETRY_MS;
+    for (;;) {
+      try {
+        return await staged(body);
+      } catch (err) {
+        if (this.backend.isBusy(err) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 2 + Math.floor(Math.random() * 20)));
+          continue;
+        }
+        throw err;
+      }
+    }
   }
 
   async batch<T>(body: (b: FleetBatch) => Promise<T>): Promise<T> {
