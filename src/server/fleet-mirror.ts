@@ -19,6 +19,11 @@
  * transaction is decided and committed while the last one syncs); should the sync fail, they fail
  * (their outcome is unknown to the client, as with any failed commit).
  *
+ * Instances sharing a database would all rank the same host best and conflict on it: a host another
+ * instance changed lately (seen in the event log or in a conflict) is tried last by this instance's
+ * decisions for FOREIGN_MS (`avoid`), so each fills its own hosts; alone, an instance decides exactly
+ * as the simulator does.
+ *
  * Reading a host again replaces its ledger (its `epoch` moves on). An op remembers the epoch it was
  * decided on; one whose host was read again before it was written is not written but decided again
  * (its effect on the mirror went with the old ledger). Hosts with ops in a transaction are not read
@@ -34,6 +39,11 @@ import type { FleetBatch, FleetStore, HostChange, HostPut, HostRow, HostStats, N
 
 /** How often the event log is read for hosts other instances changed. */
 export const POLL_MS = 200;
+/**
+ * How long a host another instance changed (seen in the event log, or in a conflict) is tried
+ * last by this instance's decisions: instances sharing a database then fill different hosts.
+ */
+export const FOREIGN_MS = 2000;
 /** Rows per page when loading the fleet. */
 const PAGE = 1000;
 
@@ -145,6 +155,16 @@ export class FleetMirror {
   private polling = false;
   /** Transactions committed whose sync to disk has not returned yet. */
   private syncing = 0;
+  /** Hosts other instances changed lately, with when this instance learnt it (see FOREIGN_MS). */
+  private readonly foreign = new Map<string, number>();
+  /** For `Fleet.decide`: true for a host another instance changed within FOREIGN_MS. */
+  readonly avoid = (host: FleetHost): boolean => {
+    const at = this.foreign.get(host.name);
+    if (at === undefined) return false;
+    if (this.clock() - at < FOREIGN_MS) return true;
+    this.foreign.delete(host.name);
+    return false;
+  };
 
   constructor(
     private readonly store: FleetStore,
@@ -271,7 +291,7 @@ export class FleetMirror {
           text = doc.topology;
           reserve = JSON.parse(doc.reserve) as HostReserve;
         }
-        const vms = await this.store.vmsOf(name);
+        const vms = await this.store.allocationsOf(name);
         // A host with ops in a transaction keeps its ledger until it ends (it is read again then if needed).
         if ((this.hosts.get(name)?.inflight ?? 0) > 0) continue;
         // The allocations read after the row: if they are newer, the next write conflicts and reads again.
@@ -293,7 +313,10 @@ export class FleetMirror {
         const events = await this.store.events({ after: this.lastEvent, limit: 1000 });
         for (const e of events) {
           this.lastEvent = Math.max(this.lastEvent, e.id);
-          if (e.instance !== this.instance && e.host !== null) changed.add(e.host);
+          if (e.instance !== this.instance && e.host !== null) {
+            changed.add(e.host);
+            this.foreign.set(e.host, this.clock());
+          }
         }
         if (events.length < 1000) break;
       }
@@ -454,6 +477,7 @@ export class FleetMirror {
         }
       }
       if (conflicted.size > 0) this.onConflict();
+      for (const host of conflicted) this.foreign.set(host, now);
       // Registered, updated and conflicted hosts are read back before anyone is answered or retried.
       await this.refresh([...reread]).catch(() => undefined);
       // The committed ops are answered once their transaction is on disk.

@@ -571,6 +571,11 @@ export class SqlStore implements FleetStore {
     return rows.map((r) => ({ name: r.name, host: r.host, allocation: JSON.parse(r.allocation) as Allocation }));
   }
 
+  async allocationsOf(host: string): Promise<VmLoad[]> {
+    const rows = await this.db.selectFrom('vms').select(['name', 'host', 'allocation']).where('host', '=', host).orderBy('name').execute();
+    return rows.map((r) => ({ name: r.name, host: r.host, allocation: JSON.parse(r.allocation) as Allocation }));
+  }
+
   async lastEventId(): Promise<number> {
     const r = await this.db.selectFrom('events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     return Number(r?.id ?? 0);

@@ -203,6 +203,8 @@ export interface FleetStore {
   loadHosts(options: { after?: string; limit: number }): Promise<HostLoad[]>;
   /** VMs (allocations only), by name, a page at a time. */
   loadVms(options: { after?: string; limit: number }): Promise<VmLoad[]>;
+  /** One host's VMs (allocations only, no placement document), by name: what reading a host back needs. */
+  allocationsOf(host: string): Promise<VmLoad[]>;
   /** The newest event id (0 when there is none). */
   lastEventId(): Promise<number>;
   close(): Promise<void>;
