@@ -17,9 +17,10 @@
  * is milliseconds per placement over the burst (1000 / placements per second), and the notes give
  * placements per second, latency p50 / p99 (medians over the runs), the service's CPU time per
  * placement (utime + stime from /proc, warm-up included, and the work after the burst until the
- * services are quiet) and its resident memory. Every placement
- * asks for `vcpus=1,memory=1G` and is committed. The placement goals (one placement in under 0.1 ms
- * at 8 nodes and under 1 ms at 256, fit and no-fit) are measured in the same run, in this process.
+ * services are quiet), the load client's (over the measured window) and the service's resident
+ * memory. Every placement asks for `vcpus=1,memory=1G` and is committed. The placement goals (one
+ * placement in under 0.1 ms at 8 nodes and under 1 ms at 256, fit and no-fit) are measured in the
+ * same run, in this process.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -57,11 +58,13 @@ interface Burst {
   p50: number;
   p99: number;
   unexpected: string | null;
+  /** The load client's own CPU time over the measured window, µs. */
+  cpuUs: number;
 }
 
 const services = new Map<string, Service[]>();
 const notes: string[] = [];
-const bursts = new Map<string, { p50: number[]; p99: number[]; cpuUs: number[]; rssMb: number[]; perSecond: number[] }>();
+const bursts = new Map<string, { p50: number[]; p99: number[]; cpuUs: number[]; clientUs: number[]; rssMb: number[]; perSecond: number[] }>();
 let pg: PgServer | null = null;
 let pgReason: string | null = null;
 let hostBody = '';
@@ -146,10 +149,11 @@ async function burst(name: string, list: readonly Service[], clients: number, mo
   if (r.unexpected) throw new Error(`${name}: ${r.unexpected}`);
   await settle(pids);
   const used = pids.reduce((s, pid, i) => s + cpuUs(pid) - (c0[i] as number), 0);
-  const b = bursts.get(name) ?? { p50: [], p99: [], cpuUs: [], rssMb: [], perSecond: [] };
+  const b = bursts.get(name) ?? { p50: [], p99: [], cpuUs: [], clientUs: [], rssMb: [], perSecond: [] };
   b.p50.push(r.p50);
   b.p99.push(r.p99);
   b.cpuUs.push(used / Math.max(1, r.total));
+  b.clientUs.push(r.cpuUs / Math.max(1, r.answered));
   b.rssMb.push(pids.reduce((s, pid) => s + rssMb(pid), 0));
   b.perSecond.push((r.answered * 1000) / r.elapsedMs);
   bursts.set(name, b);
@@ -254,7 +258,7 @@ export const suite: BenchSuite = {
     const out = [...notes];
     for (const [name, b] of bursts) {
       out.push(
-        `${name}: ${Math.round(median(b.perSecond)).toLocaleString('en-US')}/s, latency p50 ${median(b.p50).toFixed(2)} ms, p99 ${median(b.p99).toFixed(2)} ms, service CPU ${Math.round(median(b.cpuUs))} µs per request, RSS ${Math.round(median(b.rssMb))} MB`,
+        `${name}: ${Math.round(median(b.perSecond)).toLocaleString('en-US')}/s, latency p50 ${median(b.p50).toFixed(2)} ms, p99 ${median(b.p99).toFixed(2)} ms, service CPU ${Math.round(median(b.cpuUs))} µs per request, load client CPU ${Math.round(median(b.clientUs))} µs, RSS ${Math.round(median(b.rssMb))} MB`,
       );
     }
     const one = bursts.get('place, 8 clients, PostgreSQL, 1 instance');
