@@ -96,6 +96,28 @@ describe('best-fit scan', () => {
   });
 });
 
+describe('hosts to avoid', () => {
+  it('are tried after every other candidate, and still taken when no other host takes the VM', () => {
+    const fleet = buildFleet([group('broadwell-2s', 6)]);
+    const small = toVmRequest({ id: 'a', arrival: 0, lifetime: null, vcpus: 2, memory: 2 * GIB, pageSize: 4096, devices: [], numaPolicy: 'local' }, 0);
+    const policy = getPolicy('numaplan');
+    // Fill host 0 a little: best fit ranks it first, unless it is avoided.
+    const first = fleet.decide(small, policy);
+    expect(first.ok).toBe(true);
+    if (!first.ok) return;
+    fleet.commit(first.host, allocationOfDecision(first.decision, 'committed', null));
+    const next = toVmRequest({ id: 'b', arrival: 0, lifetime: null, vcpus: 2, memory: 2 * GIB, pageSize: 4096, devices: [], numaPolicy: 'local' }, 1);
+    const plain = fleet.decide(next, policy);
+    expect(plain.ok && plain.host.id).toBe(first.host.id);
+    const avoiding = fleet.decide(next, policy, { avoid: (h) => h.id === first.host.id });
+    expect(avoiding.ok && avoiding.host.id).not.toBe(first.host.id);
+    expect(avoiding.ok).toBe(true);
+    // Every host avoided: the VM is still placed (on the best of them).
+    const all = fleet.decide(next, policy, { avoid: () => true });
+    expect(all.ok && all.host.id).toBe(first.host.id);
+  });
+});
+
 describe('complete search before a refusal', () => {
   it('places a VM that every best-fit candidate refuses on the host that fits', () => {
     // Broadwell nodes hold 8 GiB of 1 GiB pages: a 9 GiB one-node VM on 1 GiB pages fits none of them,

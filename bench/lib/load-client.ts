@@ -11,7 +11,8 @@
  * register: PUT /api/v1/hosts/host-<i> for i in [0, --hosts) with the body of --body, each once
  * Clients are spread over the URLs round robin. Prints one JSON line: requests answered in the
  * measured window (`answered`) and in all (`total`, with the warm-up), the window's length, latency
- * percentiles, and the first unexpected answer if any.
+ * percentiles, the first unexpected answer if any, and the client's own CPU time over the measured
+ * window (`cpuUs`, µs).
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -103,18 +104,21 @@ async function client(k: number): Promise<void> {
 
 const running = Array.from({ length: clients }, (_, k) => client(k));
 let start = performance.now();
+let cpu0 = process.cpuUsage();
 if (mode !== 'register') {
   await new Promise((r) => setTimeout(r, warmup * 1000));
   measuring = true;
   start = performance.now();
+  cpu0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   stop = true;
 }
 const end = performance.now();
+const used = process.cpuUsage(cpu0);
 measuring = false;
 await Promise.all(running);
 const elapsed = (mode === 'register' ? performance.now() : end) - start;
 latencies.sort((a, b) => a - b);
 const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
-process.stdout.write(`${JSON.stringify({ answered, total, elapsedMs: elapsed, p50: q(0.5), p99: q(0.99), unexpected })}\n`);
+process.stdout.write(`${JSON.stringify({ answered, total, elapsedMs: elapsed, p50: q(0.5), p99: q(0.99), unexpected, cpuUs: used.user + used.system })}\n`);
 for (const a of agents) a.destroy();

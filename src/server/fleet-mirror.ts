@@ -14,7 +14,15 @@
  * instance changed meanwhile is left out, refreshed from the store (its row, document and VMs: only
  * that host), and its requests are decided again. One transaction is in flight at a time; ops queued
  * meanwhile go to the next. A store error leaves nothing half done: the hosts the transaction
- * touched are read back from the store and the requests fail.
+ * touched are read back from the store and the requests fail. A transaction's requests are answered
+ * once it is on disk (`store.stagedBatch`: on SQLite the log syncs off the event loop, so the next
+ * transaction is decided and committed while the last one syncs); should the sync fail, they fail
+ * (their outcome is unknown to the client, as with any failed commit).
+ *
+ * Instances sharing a database would all rank the same host best and conflict on it: a host another
+ * instance changed lately (seen in the event log or in a conflict) is tried last by this instance's
+ * decisions for FOREIGN_MS (`avoid`), so each fills its own hosts; alone, an instance decides exactly
+ * as the simulator does.
  *
  * Reading a host again replaces its ledger (its `epoch` moves on). An op remembers the epoch it was
  * decided on; one whose host was read again before it was written is not written but decided again
@@ -31,6 +39,11 @@ import type { FleetBatch, FleetStore, HostChange, HostPut, HostRow, HostStats, N
 
 /** How often the event log is read for hosts other instances changed. */
 export const POLL_MS = 200;
+/**
+ * How long a host another instance changed (seen in the event log, or in a conflict) is tried
+ * last by this instance's decisions: instances sharing a database then fill different hosts.
+ */
+export const FOREIGN_MS = 2000;
 /** Rows per page when loading the fleet. */
 const PAGE = 1000;
 
@@ -140,6 +153,18 @@ export class FleetMirror {
   private refreshing = 0;
   private pollTimer: NodeJS.Timeout | null = null;
   private polling = false;
+  /** Transactions committed whose sync to disk has not returned yet. */
+  private syncing = 0;
+  /** Hosts other instances changed lately, with when this instance learnt it (see FOREIGN_MS). */
+  private readonly foreign = new Map<string, number>();
+  /** For `Fleet.decide`: true for a host another instance changed within FOREIGN_MS. */
+  readonly avoid = (host: FleetHost): boolean => {
+    const at = this.foreign.get(host.name);
+    if (at === undefined) return false;
+    if (this.clock() - at < FOREIGN_MS) return true;
+    this.foreign.delete(host.name);
+    return false;
+  };
 
   constructor(
     private readonly store: FleetStore,
@@ -266,7 +291,7 @@ export class FleetMirror {
           text = doc.topology;
           reserve = JSON.parse(doc.reserve) as HostReserve;
         }
-        const vms = await this.store.vmsOf(name);
+        const vms = await this.store.allocationsOf(name);
         // A host with ops in a transaction keeps its ledger until it ends (it is read again then if needed).
         if ((this.hosts.get(name)?.inflight ?? 0) > 0) continue;
         // The allocations read after the row: if they are newer, the next write conflicts and reads again.
@@ -288,7 +313,10 @@ export class FleetMirror {
         const events = await this.store.events({ after: this.lastEvent, limit: 1000 });
         for (const e of events) {
           this.lastEvent = Math.max(this.lastEvent, e.id);
-          if (e.instance !== this.instance && e.host !== null) changed.add(e.host);
+          if (e.instance !== this.instance && e.host !== null) {
+            changed.add(e.host);
+            this.foreign.set(e.host, this.clock());
+          }
         }
         if (events.length < 1000) break;
       }
@@ -322,7 +350,7 @@ export class FleetMirror {
 
   /** Resolves once every op queued so far is written (or failed). */
   async settled(): Promise<void> {
-    while (this.open.length > 0 || this.flushing || this.scheduled) await new Promise((r) => setImmediate(r));
+    while (this.open.length > 0 || this.flushing || this.scheduled || this.syncing > 0) await new Promise((r) => setImmediate(r));
   }
 
   /** Queues a write; it is committed with the others of this turn of the event loop. */
@@ -393,9 +421,12 @@ export class FleetMirror {
       }
     }
     let outcome: { conflicted: Set<string>; takenVms: Set<string> } | null = null;
+    let durable: Promise<void> = Promise.resolve();
     let failure: unknown = null;
     try {
-      outcome = await this.store.batch((b) => this.write(b, byHost, hostless, expected, stats, now));
+      const staged = await this.store.stagedBatch((b) => this.write(b, byHost, hostless, expected, stats, now));
+      outcome = staged.value;
+      durable = staged.durable;
     } catch (err) {
       failure = err;
     }
@@ -446,8 +477,11 @@ export class FleetMirror {
         }
       }
       if (conflicted.size > 0) this.onConflict();
+      for (const host of conflicted) this.foreign.set(host, now);
       // Registered, updated and conflicted hosts are read back before anyone is answered or retried.
       await this.refresh([...reread]).catch(() => undefined);
+      // The committed ops are answered once their transaction is on disk.
+      const acks: { op: Op; generation: number }[] = [];
       for (const [host, list] of byHost) {
         if (conflicted.has(host)) {
           for (const o of list) {
@@ -457,9 +491,20 @@ export class FleetMirror {
           continue;
         }
         const generation = list.some((o) => o.remove) ? 0 : (this.hosts.get(host)?.generation ?? (expected.get(host) ?? 0) + 1);
-        for (const o of list) o.done(generation);
+        for (const o of list) acks.push({ op: o, generation });
       }
-      for (const o of hostless) o.done(0);
+      for (const o of hostless) acks.push({ op: o, generation: 0 });
+      this.syncing++;
+      durable.then(
+        () => {
+          this.syncing--;
+          for (const { op, generation } of acks) op.done(generation);
+        },
+        (err: unknown) => {
+          this.syncing--;
+          for (const { op } of acks) op.fail(err);
+        },
+      );
     }
     // Deferred ops wait for their host's write and read-back; their effect went with the old ledger
     // when it was read again, else it is undone here before they decide again.

@@ -425,7 +425,7 @@ export class FleetService {
     if (host !== null && !this.mirror.hosts.has(host)) throw new ApiError(404, 'ERR_UNKNOWN_HOST', 'host', `no host "${host}"`);
     let choice: FleetChoice | FleetRefusal;
     try {
-      choice = this.mirror.fleet.decide(request, getPolicy(policy), host !== null ? { host } : {});
+      choice = this.mirror.fleet.decide(request, getPolicy(policy), host !== null ? { host } : { avoid: this.mirror.avoid });
     } catch (err) {
       throw toApiError(err, 'vm');
     }

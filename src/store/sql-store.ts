@@ -70,6 +70,8 @@ export interface Backend {
   isBusy(err: unknown): boolean;
   /** A group-commit transaction run by the driver itself (SQLite: prepared statements, no query builder); absent, the shared one. */
   batch?<T>(body: (b: FleetBatch) => Promise<T>): Promise<T>;
+  /** The same, resolving at commit with the promise of its sync to disk (see FleetStore.stagedBatch); absent, `batch`. */
+  stagedBatch?<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -508,6 +510,23 @@ export class SqlStore implements FleetStore {
     }));
   }
 
+  async stagedBatch<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }> {
+    const staged = this.backend.stagedBatch;
+    if (!staged) return { value: await this.batch(body), durable: Promise.resolve() };
+    const deadline = Date.now() + BUSY_RETRY_MS;
+    for (;;) {
+      try {
+        return await staged(body);
+      } catch (err) {
+        if (this.backend.isBusy(err) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 2 + Math.floor(Math.random() * 20)));
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
   async batch<T>(body: (b: FleetBatch) => Promise<T>): Promise<T> {
     const deadline = Date.now() + BUSY_RETRY_MS;
     for (;;) {
@@ -549,6 +568,11 @@ export class SqlStore implements FleetStore {
     let q = this.db.selectFrom('vms').select(['name', 'host', 'allocation']);
     if (options.after !== undefined) q = q.where('name', '>', options.after);
     const rows = await q.orderBy('name').limit(options.limit).execute();
+    return rows.map((r) => ({ name: r.name, host: r.host, allocation: JSON.parse(r.allocation) as Allocation }));
+  }
+
+  async allocationsOf(host: string): Promise<VmLoad[]> {
+    const rows = await this.db.selectFrom('vms').select(['name', 'host', 'allocation']).where('host', '=', host).orderBy('name').execute();
     return rows.map((r) => ({ name: r.name, host: r.host, allocation: JSON.parse(r.allocation) as Allocation }));
   }
 

@@ -191,10 +191,20 @@ export interface FleetStore {
   events(options: { after?: number; limit: number }): Promise<FleetEvent[]>;
   /** Runs `body` as one transaction (see FleetBatch); busy databases are retried as `applyChange` does. */
   batch<T>(body: (b: FleetBatch) => Promise<T>): Promise<T>;
+  /**
+   * `batch` in two steps: resolves once the transaction committed (its writes are visible to the
+   * next transaction), with `durable`, which resolves once the commit is on disk (it rejects if
+   * syncing failed). Nothing may be acknowledged to a client before `durable` resolves. SQLite
+   * syncs its write-ahead log off the event loop, so the next transaction can be decided and
+   * committed meanwhile; PostgreSQL's commit is durable when it returns (`durable` is resolved).
+   */
+  stagedBatch<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }>;
   /** Hosts with their documents, by name, a page at a time. */
   loadHosts(options: { after?: string; limit: number }): Promise<HostLoad[]>;
   /** VMs (allocations only), by name, a page at a time. */
   loadVms(options: { after?: string; limit: number }): Promise<VmLoad[]>;
+  /** One host's VMs (allocations only, no placement document), by name: what reading a host back needs. */
+  allocationsOf(host: string): Promise<VmLoad[]>;
   /** The newest event id (0 when there is none). */
   lastEventId(): Promise<number>;
   close(): Promise<void>;

@@ -10,7 +10,8 @@
  *    min(free PUs, free bytes / ratio), with the ratio of `FIT_RATIOS` at or below the request's bytes
  *    per vCPU), at most `FLEET_SCAN_LIMIT` of them and `BEST_FIT_MISSES` hosts that turn out to have
  *    no such node; else the lowest host id with such a node; else, for a request that may span
- *    nodes, hosts whose free totals reach it, in host-id order.
+ *    nodes, hosts whose free totals reach it, in host-id order. Hosts the caller asks to `avoid` are
+ *    judged after the others of this step, and only when none of those takes the VM.
  * 2. The policy decides on each candidate until `FLEET_CANDIDATES` succeed; the lowest rank key wins
  *    (`rank.ts`: predicted latency ratio, nodes, non-local devices, the policy's score; ties: the
  *    earlier candidate).
@@ -171,6 +172,13 @@ export interface FleetDecideOptions {
   detail?: boolean;
   /** Record every host the policy decided on, with its decision or refusal (a dry run that reports them all). */
   trace?: { host: FleetHost; made: Decision | Refusal }[];
+  /**
+   * Hosts to try last among the first candidates (step 1): judged only when no other candidate
+   * takes the VM. A service instance sharing its database with others passes the hosts another
+   * instance is filling, so that the instances fill different hosts instead of conflicting on the
+   * same best one.
+   */
+  avoid?: (host: FleetHost) => boolean;
 }
 
 /** The fleet: hosts, their ledgers, and the indexes. */
@@ -366,9 +374,21 @@ export class Fleet {
     } else {
       const tried = new Set<number>();
       const first = select === 'first' ? [] : this.candidates(need, policy.sets);
+      const avoid = options.avoid;
+      const later: FleetHost[] = [];
       for (const host of first) {
+        if (avoid?.(host)) {
+          later.push(host);
+          continue;
+        }
         tried.add(host.id);
         if (!judge(host)) break;
+      }
+      if (!best) {
+        for (const host of later) {
+          tried.add(host.id);
+          if (!judge(host)) break;
+        }
       }
       if (!best) {
         for (const host of this.byTotals(need, policy.sets)) {
