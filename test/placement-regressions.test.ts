@@ -260,3 +260,35 @@ describe('numad: a VM backed by huge pages is covered exactly, and a refusal alw
     expect(place(parseVmSpec('name=b,vcpus=1,memory=1G,pages=4K'), state, 'numaplan', { hints: false }).ok).toBe(true);
   });
 });
+
+describe('an explicit layout: every guest node holds whole pages of the chosen size', () => {
+  // The generated suite's counterexample: 31,700 MiB is whole 2 MiB pages, its guest nodes of
+  // 10,567 MiB are not, and pages=auto chose 2 MiB pages.
+  const host = createHostState(
+    syntheticTopology({
+      source: 'regression-layout-pages',
+      packages: 1,
+      nodesPerPackage: 2,
+      coresPerNode: 4,
+      threadsPerCore: 1,
+      memoryPerNode: 8 * G,
+      hugePages: [{ pageSize: 2 * 1024 ** 2, total: 1024, free: 1024 }],
+    }),
+  );
+
+  it('pages=auto takes the largest size that divides every guest node, for every policy', () => {
+    for (const policy of policyNames()) {
+      const r = place(parseVmSpec('name=odd,vcpus=4,memory=3G,pages=auto,layout=2:1537M/2:1535M'), host, policy);
+      if (!r.ok) continue;
+      expect(r.placement.pageSize, policy).toBe(4096);
+      for (const g of r.placement.vnuma?.nodes ?? []) expect(g.memory % r.placement.pageSize, policy).toBe(0);
+    }
+    // A layout of whole pages changes nothing: the size is the one the VM without a layout gets.
+    const even = place(parseVmSpec('name=even,vcpus=4,memory=3G,pages=auto,layout=2:1536M/2:1536M'), host);
+    expect(even.ok && even.placement.pageSize).toBe(2 * 1024 ** 2);
+  });
+
+  it('an explicit page size that does not divide a guest node is bad input naming the guest node', () => {
+    expect(() => parseVmSpec('name=odd,vcpus=4,memory=3G,pages=2M,layout=2:1537M/2:1535M')).toThrow(/layout\[0\]|guest node 0 holds 1611661312 bytes/);
+  });
+});

@@ -55,10 +55,12 @@ export function pageSizesFor(request: VmRequest, capacity: HostCapacity): readon
     if (!one) ONE_SIZE.set(request.pageSize, (one = [request.pageSize]));
     return one;
   }
+  // A size every guest node's memory is a whole number of (the VM's memory without a layout).
+  const whole = (p: number): boolean => request.memory % p === 0 && (!request.layout || request.layout.every((g) => g.memory % p === 0));
   const sizes = capacity.pageSizes;
   let all = true;
-  for (const p of sizes) if (request.memory % p !== 0) all = false;
-  return all ? sizes : sizes.filter((p) => request.memory % p === 0);
+  for (const p of sizes) if (!whole(p)) all = false;
+  return all ? sizes : sizes.filter(whole);
 }
 
 /** A decision: where the VM goes on one host, before concrete CPUs and the explanation. */
@@ -115,7 +117,10 @@ export function decide(policy: PlacementPolicy, request: VmRequest, ledger: Host
   checkNodes(request, ledger);
   const modes = cpuModes(request);
   const pages = pageSizesFor(request, capacity);
-  if (pages.length === 0) throw new RequestError('memory', `${request.memory} bytes is not a whole number of any page size`);
+  if (pages.length === 0) {
+    if (request.layout && request.memory % 4096 === 0) throw new RequestError('layout', "a guest node's memory is not a whole number of any page size");
+    throw new RequestError('memory', `${request.memory} bytes is not a whole number of any page size`);
+  }
   if (request.cpus) return decideExplicit(policy, request, ledger, pages);
   const detail = options.detail === true;
   // Devices, shared emulator pCPUs and the I/O plan's CPUs are the only things assignment can run

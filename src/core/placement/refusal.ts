@@ -208,7 +208,7 @@ function hintsFor(policy: PlacementPolicy, request: VmRequest, ledger: HostLedge
   };
   if (request.pageSize !== 'auto' && request.pageSize > 4096) {
     for (const size of [2 * 1024 ** 2, 4096]) {
-      if (size < request.pageSize && request.memory % size === 0) tryHint(`pages=${pageSizeLabel(size)}`, { ...request, pageSize: size });
+      if (size < request.pageSize && request.memory % size === 0 && (request.layout ?? []).every((g) => g.memory % size === 0)) tryHint(`pages=${pageSizeLabel(size)}`, { ...request, pageSize: size });
     }
     if (ctx && ctx.pageSize === request.pageSize) {
       let best: { node: number; pages: number } | null = null;

@@ -171,6 +171,13 @@ export const VmRequestSchema = z
       const m = r.layout.reduce((s, g) => s + g.memory, 0);
       if (v !== r.vcpus) ctx.addIssue({ code: 'custom', path: ['layout'], message: `guest nodes hold ${v} vCPUs, the VM has ${r.vcpus}` });
       if (m !== r.memory) ctx.addIssue({ code: 'custom', path: ['layout'], message: `guest nodes hold ${m} bytes, the VM has ${r.memory}` });
+      const pageSize = r.pageSize;
+      if (pageSize !== 'auto') {
+        const odd = r.layout.findIndex((g) => g.memory % pageSize !== 0);
+        if (odd >= 0) {
+          ctx.addIssue({ code: 'custom', path: ['layout', odd], message: `guest node ${odd} holds ${r.layout[odd]?.memory} bytes, not a whole number of ${pageSize}-byte pages` });
+        }
+      }
       if (r.nodes && r.nodes.length !== r.layout.length) {
         ctx.addIssue({ code: 'custom', path: ['nodes'], message: `${r.nodes.length} host nodes for ${r.layout.length} guest nodes` });
       }
