@@ -276,6 +276,13 @@ export const suite: BenchSuite = {
       }
       const nt = nativePair?.client.dev.transport as NativeUdpTransport | undefined;
       if (nt?.ioStats) log(`native I/O, client side: ${nt.stats.sent} packets in ${nt.ioStats.sendCalls} sendmmsg calls, ${nt.stats.received} received in ${nt.ioStats.recvBatches} recvmmsg batches, socket full ${nt.ioStats.blocked} times; buffers ${JSON.stringify(nt.socketBuffers)}`);
+      // UDP GRO: how many receives the datagrams took (one per datagram without it).
+      for (const [side, t] of [['client', nt], ['server', nativePair?.server.dev.transport as NativeUdpTransport | undefined]] as const) {
+        if (t?.rxStats) {
+          const r = t.rxStats;
+          log(`native I/O, ${side} side: UDP GRO ${t.gro ? 'on' : 'off'}, ${r.packets} datagrams in ${r.messages} receives (${r.coalesced} of them coalesced)`);
+        }
+      }
       const ns = nativePair?.server.dev.transport as NativeUdpTransport | undefined;
       if (ns?.ioStats) log(`native I/O, server side: ${ns.stats.received} packets received, ${ns.ioStats.placed} of them placed by the addon (direct data placement); flows (source port -> port used) ${JSON.stringify(ns.flows)}`);
     }

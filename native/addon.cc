@@ -4,8 +4,8 @@
 // sockio.cc (rxe_net.c), and this file, which only converts between JS values and those units.
 //
 // JS API (one handle per device; see src/rdma/transport/native-addon.ts for the types):
-//   open({ v6, addr, port, bufBytes, batch, slot, raw, ecn, icrc, onRecv, onWritable })
-//       -> { handle, port, rcvbuf, sndbuf, slab, meta, raw }
+//   open({ v6, addr, port, bufBytes, batch, slot, raw, ecn, icrc, gso, gro, onRecv, onWritable })
+//       -> { handle, port, rcvbuf, sndbuf, slab, meta, raw, gro }
 //       UDP I/O: a socket bound to addr:port receives; raw (IPv4 only): a raw socket receives and
 //       sends whole IPv4 headers, and a UDP socket that drops everything keeps addr:port claimed.
 //   txOpen(handle, srcPort, peerName, connect) -> { id, port }: a sender with UDP source port
@@ -19,13 +19,16 @@
 //   watchWritable(handle, id, on); onWritable(id) is called once the sender may send again
 //   setSlab(handle, buffer)   the buffer of batch * slot bytes the next recvmmsg writes into
 //   sendErrors(handle) -> datagrams the kernel refused for another reason than a full buffer
+//   rxStats(handle) -> { gro, messages, coalesced, packets }: receive counters (see do_read_gro)
 //   ddpMr / ddpMrDrop / ddpQp / ddpQpDrop: direct data placement (placement.h)
 //   placeSim(regions, qps, packets, src) -> check names: the placement unit on its own (fuzzing)
 //   rawPermitted() -> bool;  ntop(bytes) -> text;  crc32(buffer, init);
 //   icrc(src, dst, srcPort, dstPort, roce, id4, ff4): the ICRC over a rebuilt header;
 //   icrcIp(ipPacket): the ICRC over a real IPv4/IPv6 + UDP header;  close(handle)
 //
-// onRecv(count) is called with `count` datagrams in the slab: slot i at i * slot. Meta slot i
+// onRecv(count) is called with `count` datagrams in the slab: slot i at i * slot. With UDP GRO
+// (UDP I/O, on unless gro: false, where the kernel offers it) one receive may carry several
+// datagrams; the addon splits them and reports each as if it had arrived alone. Meta slot i
 // (META_BYTES each): int32 length of the RoCE packet in host byte order at 0 (-1: longer than a
 // slot), the sender's UDP port in network byte order at 4, its family (4 or 6) at 6, at 7 a flag
 // (0: ICRC failed, 1: verified or checking off, 2: placed (a summary, see below), 3: not for this
@@ -68,6 +71,10 @@ constexpr int META_BYTES = 32;
 constexpr uint32_t MAX_SEND = 256;
 /** recvmmsg batches handled per readable event before yielding to the loop. */
 constexpr int MAX_ROUNDS = 16;
+/** GRO: the buffer of one receive (the longest UDP payload, 65,527 bytes over IPv6, fits). */
+constexpr size_t GRO_SLOT = 65536;
+/** GRO: receives per recvmmsg call at most (each may carry up to 64 datagrams). */
+constexpr int GRO_MSGS = 32;
 
 struct Sock;
 
@@ -100,6 +107,16 @@ struct Sock {
   bool icrc;
   /** Send runs of equal packets as UDP GSO messages (IPv6 UDP I/O, while the kernel takes them). */
   bool gso;
+  /** UDP GRO on the receiving socket: receives may carry several datagrams, split here (see do_read_gro). */
+  bool gro;
+  /** GRO: receives per recvmmsg call, their buffers (GRO_SLOT bytes each) and control bytes. */
+  int gro_msgs;
+  uint8_t* gbuf;
+  uint8_t* gctl;
+  /** Receive counters: receives (messages), those that carried more than one datagram, datagrams. */
+  uint64_t rx_msgs;
+  uint64_t rx_coalesced;
+  uint64_t rx_pkts;
   int batch;
   int slot;
   bool closed;
@@ -179,6 +196,8 @@ void free_sock(Sock* s) {
   free(s->rmsgs);
   free(s->riov);
   free(s->rnames);
+  free(s->gbuf);
+  free(s->gctl);
   place_free(&s->place);
   delete s;
 }
@@ -288,12 +307,13 @@ void write_summary(uint8_t* m, const PlaceDecision& d) {
   memcpy(m + 8, w, sizeof w);
 }
 
-/** Fills meta slot `m` for datagram `i` of a batch: sender, RoCE offset and length, ICRC verdict, placement. */
-void inspect(Sock* s, int i, uint8_t* m) {
+/**
+ * Fills meta slot `m` for one datagram: sender, RoCE offset and length, ICRC verdict, placement.
+ * `p` holds its `len` bytes (-1: longer than a slot, not looked at), `a` is the sender's address
+ * (UDP I/O; raw I/O reads it from the IPv4 header in `p`).
+ */
+void inspect(Sock* s, const uint8_t* p, int32_t len, const struct sockaddr_storage* a, uint8_t* m) {
   memset(m, 0, META_BYTES);
-  const struct mmsghdr& h = s->rmsgs[i];
-  uint8_t* p = static_cast<uint8_t*>(s->riov[i].iov_base);
-  int32_t len = (h.msg_hdr.msg_flags & MSG_TRUNC) ? -1 : static_cast<int32_t>(h.msg_len);
   const uint8_t* src = nullptr;
   size_t src_len = 0;
   uint16_t sport = 0;
@@ -317,7 +337,6 @@ void inspect(Sock* s, int i, uint8_t* m) {
     sport = in.sport;
     if (s->icrc && len >= 16) hlen = icrc_mask_ipv4(hdr, p, off + static_cast<size_t>(len));
   } else {
-    const struct sockaddr_storage* a = &s->rnames[i];
     if (a->ss_family == AF_INET6) {
       const struct sockaddr_in6* a6 = reinterpret_cast<const struct sockaddr_in6*>(a);
       src = reinterpret_cast<const uint8_t*>(&a6->sin6_addr);
@@ -351,8 +370,96 @@ void inspect(Sock* s, int i, uint8_t* m) {
   if (place_commit(&s->place, d, roce)) write_summary(m, d);
 }
 
+/** Hands the `n` datagrams described in meta (and the slab) to JS; takes the slab it may return. */
+void call_recv(Sock* s, int n) {
+  napi_env env = s->env;
+  napi_value fn, recv, argv[1], result = nullptr;
+  napi_get_reference_value(env, s->on_recv, &fn);
+  napi_get_global(env, &recv);
+  napi_create_int32(env, n, &argv[0]);
+  s->in_callback = true;
+  napi_status st = napi_make_callback(env, s->async, recv, fn, 1, argv, &result);
+  s->in_callback = false;
+  if (st == napi_pending_exception) {
+    napi_value ex;
+    napi_get_and_clear_last_exception(env, &ex);
+    napi_fatal_exception(env, ex);
+  } else if (!s->closed && result != nullptr) {
+    bool is_buf = false;
+    napi_is_buffer(env, result, &is_buf);
+    if (is_buf) set_slab(env, s, result);
+  }
+}
+
+/**
+ * Drains a GRO socket. Each receive lands in a buffer of its own (GRO_SLOT bytes) and may carry
+ * several datagrams of the segment length its UDP_GRO control message gives (the last one may be
+ * shorter); each is then handled exactly as a datagram received alone: its length checked against
+ * a slot, its ICRC verified over its own pseudo-header, placement decided on its own, and only one
+ * handed to JS (ICRC verified, not placed) is copied into the slab. JS is called once per `batch`
+ * datagrams, so the slab and meta keep their sizes, and placement's per-batch hold lasts until JS
+ * has seen the packet that set it, as without GRO.
+ */
+void do_read_gro(Sock* s) {
+  napi_env env = s->env;
+  const int nm = s->gro_msgs;
+  for (int round = 0; round < MAX_ROUNDS && !s->closed; round++) {
+    for (int i = 0; i < nm; i++) {
+      struct msghdr& h = s->rmsgs[i].msg_hdr;
+      h.msg_namelen = sizeof(struct sockaddr_storage);
+      h.msg_flags = 0;
+      h.msg_control = s->gctl + static_cast<size_t>(i) * GRO_CTL_BYTES;
+      h.msg_controllen = GRO_CTL_BYTES;
+      s->riov[i].iov_base = s->gbuf + static_cast<size_t>(i) * GRO_SLOT;
+      s->riov[i].iov_len = GRO_SLOT;
+    }
+    int n = recvmmsg(s->fd, s->rmsgs, nm, MSG_DONTWAIT, nullptr);
+    if (n <= 0) {
+      s->place.hold = false;
+      return;  // EAGAIN (drained) or a transient error: wait for the next readable event
+    }
+    // Datagram j of receive i is next; nseg: how many receive i carries, seg: their length.
+    int i = 0;
+    size_t j = 0, nseg = 0, seg = 0;
+    while (i < n && !s->closed) {
+      napi_handle_scope scope;
+      if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+      s->place.hold = false;
+      int k = 0;
+      while (k < s->batch && i < n) {
+        struct mmsghdr& mm = s->rmsgs[i];
+        const size_t total = mm.msg_len;
+        const bool trunc = (mm.msg_hdr.msg_flags & MSG_TRUNC) != 0;
+        if (j == 0) {
+          seg = trunc ? 0 : udp_gro_size(&mm.msg_hdr);
+          nseg = gro_count(total, seg);
+          s->rx_msgs++;
+          if (nseg > 1) s->rx_coalesced++;
+        }
+        const size_t off = nseg > 1 ? j * seg : 0;
+        const size_t len = nseg > 1 ? (total - off < seg ? total - off : seg) : total;
+        const uint8_t* p = s->gbuf + static_cast<size_t>(i) * GRO_SLOT + off;
+        const int32_t l32 = trunc || len > static_cast<size_t>(s->slot) ? -1 : static_cast<int32_t>(len);
+        uint8_t* m = s->meta + static_cast<size_t>(k) * META_BYTES;
+        inspect(s, p, l32, &s->rnames[i], m);
+        if (m[7] == 1 && l32 >= 16) memcpy(s->slab + static_cast<size_t>(k) * s->slot, p, len);
+        s->rx_pkts++;
+        k++;
+        if (++j == nseg) {
+          i++;
+          j = 0;
+        }
+      }
+      call_recv(s, k);
+      napi_close_handle_scope(env, scope);
+    }
+    if (n < nm) return;
+  }
+}
+
 /** Drains the socket: recvmmsg batches, one JS call each. */
 void do_read(Sock* s) {
+  if (s->gro) return do_read_gro(s);
   napi_env env = s->env;
   for (int round = 0; round < MAX_ROUNDS && !s->closed; round++) {
     for (int i = 0; i < s->batch; i++) {
@@ -365,23 +472,14 @@ void do_read(Sock* s) {
     if (n <= 0) return;  // EAGAIN (drained) or a transient error: wait for the next readable event
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    for (int i = 0; i < n; i++) inspect(s, i, s->meta + i * META_BYTES);
-    napi_value fn, recv, argv[1], result = nullptr;
-    napi_get_reference_value(env, s->on_recv, &fn);
-    napi_get_global(env, &recv);
-    napi_create_int32(env, n, &argv[0]);
-    s->in_callback = true;
-    napi_status st = napi_make_callback(env, s->async, recv, fn, 1, argv, &result);
-    s->in_callback = false;
-    if (st == napi_pending_exception) {
-      napi_value ex;
-      napi_get_and_clear_last_exception(env, &ex);
-      napi_fatal_exception(env, ex);
-    } else if (!s->closed && result != nullptr) {
-      bool is_buf = false;
-      napi_is_buffer(env, result, &is_buf);
-      if (is_buf) set_slab(env, s, result);
+    for (int i = 0; i < n; i++) {
+      const struct mmsghdr& h = s->rmsgs[i];
+      int32_t len = (h.msg_hdr.msg_flags & MSG_TRUNC) ? -1 : static_cast<int32_t>(h.msg_len);
+      inspect(s, static_cast<const uint8_t*>(s->riov[i].iov_base), len, &s->rnames[i], s->meta + i * META_BYTES);
     }
+    s->rx_msgs += n;
+    s->rx_pkts += n;
+    call_recv(s, n);
     napi_close_handle_scope(env, scope);
     if (n < s->batch) return;
   }
@@ -546,6 +644,13 @@ napi_value Open(napi_env env, napi_callback_info info) {
     free_sock(s);
     return throw_errno(env, "open", ENOMEM);
   }
+  // UDP GRO where the kernel offers it (UDP I/O; a raw socket sees datagrams one by one).
+  if (!raw && prop_bool(env, o, "gro", true)) {
+    s->gro_msgs = batch < GRO_MSGS ? batch : GRO_MSGS;
+    s->gbuf = static_cast<uint8_t*>(malloc(static_cast<size_t>(s->gro_msgs) * GRO_SLOT));
+    s->gctl = static_cast<uint8_t*>(calloc(s->gro_msgs, GRO_CTL_BYTES));
+    s->gro = s->gbuf && s->gctl && udp_enable_gro(rx.fd);
+  }
   for (int i = 0; i < batch; i++) {
     s->rmsgs[i].msg_hdr.msg_name = &s->rnames[i];
     s->rmsgs[i].msg_hdr.msg_iov = &s->riov[i];
@@ -588,6 +693,8 @@ napi_value Open(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, out, "meta", meta));
   CHECK(napi_get_boolean(env, raw, &v));
   CHECK(napi_set_named_property(env, out, "raw", v));
+  CHECK(napi_get_boolean(env, s->gro, &v));
+  CHECK(napi_set_named_property(env, out, "gro", v));
   return out;
 }
 
@@ -921,6 +1028,26 @@ napi_value SendErrors(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/** rxStats(handle) -> { gro, messages, coalesced, packets }: receives, those carrying several datagrams (GRO), datagrams. */
+napi_value RxStats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Sock* s = get_sock(env, argv[0]);
+  if (!s) return nullptr;
+  napi_value out, v;
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_get_boolean(env, s->gro, &v));
+  CHECK(napi_set_named_property(env, out, "gro", v));
+  CHECK(napi_create_double(env, static_cast<double>(s->rx_msgs), &v));
+  CHECK(napi_set_named_property(env, out, "messages", v));
+  CHECK(napi_create_double(env, static_cast<double>(s->rx_coalesced), &v));
+  CHECK(napi_set_named_property(env, out, "coalesced", v));
+  CHECK(napi_create_double(env, static_cast<double>(s->rx_pkts), &v));
+  CHECK(napi_set_named_property(env, out, "packets", v));
+  return out;
+}
+
 napi_value RawPermitted(napi_env env, napi_callback_info) {
   napi_value out;
   CHECK(napi_get_boolean(env, raw_permitted(), &out));
@@ -1234,6 +1361,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"watchWritable", nullptr, WatchWritable, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setSlab", nullptr, SetSlab, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"sendErrors", nullptr, SendErrors, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rxStats", nullptr, RxStats, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"rawPermitted", nullptr, RawPermitted, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"ntop", nullptr, Ntop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"crc32", nullptr, Crc32, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

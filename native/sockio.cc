@@ -4,6 +4,10 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/udp.h>
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 #include <netinet/ip.h>
 #include <string.h>
 #include <unistd.h>
@@ -120,6 +124,21 @@ Opened raw4_open(const uint8_t* addr, uint16_t port, int buf_bytes) {
   Opened o{fd, port, 0, 0};
   set_buffers(fd, buf_bytes, &o.rcvbuf, &o.sndbuf);
   return o;
+}
+
+bool udp_enable_gro(int fd) {
+  int on = 1;
+  return setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof on) == 0;
+}
+
+size_t udp_gro_size(struct msghdr* h) {
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(h); c != nullptr; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level != IPPROTO_UDP || c->cmsg_type != UDP_GRO || c->cmsg_len < CMSG_LEN(sizeof(int))) continue;
+    int seg;
+    memcpy(&seg, CMSG_DATA(c), sizeof seg);
+    return seg > 0 ? static_cast<size_t>(seg) : 0;
+  }
+  return 0;
 }
 
 bool attach_drop_all(int fd) {

@@ -41,6 +41,28 @@ bool raw_permitted();
  */
 Opened raw4_open(const uint8_t* addr, uint16_t port, int buf_bytes);
 
+/**
+ * Asks the kernel for UDP GRO on a UDP socket (UDP_GRO, Linux 5.0 on): datagrams of one flow may
+ * then arrive coalesced, one receive carrying several equal-length datagrams back to back (the
+ * last may be shorter) and a UDP_GRO control message giving their length. Over loopback a UDP GSO
+ * send arrives whole, never cut. False when the kernel does not offer it (receives stay one
+ * datagram each).
+ */
+bool udp_enable_gro(int fd);
+
+/** Control bytes a receive needs for the UDP_GRO message. */
+constexpr size_t GRO_CTL_BYTES = 64;
+
+/** The segment length of a receive on a GRO socket (its UDP_GRO control message), or 0 when it carries one datagram. */
+size_t udp_gro_size(struct msghdr* h);
+
+/**
+ * How many datagrams a receive of `total` bytes with GRO segment length `seg` carries: datagram k
+ * starts at k * seg and is seg bytes long, the last one what is left (never empty, never past
+ * `total`). One (the whole receive) when seg is 0 or not shorter than total.
+ */
+inline size_t gro_count(size_t total, size_t seg) { return seg == 0 || seg >= total ? 1 : (total + seg - 1) / seg; }
+
 /** Attaches a socket filter that drops every datagram (a bound socket that keeps a port claimed, so the kernel answers no ICMP). */
 bool attach_drop_all(int fd);
 

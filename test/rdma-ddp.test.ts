@@ -10,8 +10,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { NativeUdpTransport } from '../src/rdma/transport/native-udp.js';
 import type { PacketTransport } from '../src/rdma/transport/transport.js';
 import { nativeIoAvailable, openUdpTransport } from '../src/rdma/transport/udp.js';
+import { type RoceUdpAddon, loadRoceUdpAddon } from '../src/rdma/transport/native-addon.js';
 import { aethSyndrome } from '../src/rdma/wire/aeth.js';
 import { DEFAULT_PKEY } from '../src/rdma/wire/headers.js';
+import { writeIcrc } from '../src/rdma/wire/icrc.js';
+import { parseIp } from '../src/rdma/wire/ip-address.js';
 import { OP } from '../src/rdma/wire/opcodes.js';
 import { type RocePacket, decodePacket, encodePacket } from '../src/rdma/wire/packet.js';
 import { bringUp, connectPair } from '../src/rdma/verbs/connect.js';
@@ -28,6 +31,7 @@ const MTU = 1024;
 const SERVER_QPN = 0x40;
 const CLIENT_QPN = 0x77;
 const PSN0 = 0xfffffe; // wraps after two packets
+const addon = loadRoceUdpAddon().addon as RoceUdpAddon;
 
 /** One crafted request: what the raw client sends. `deregBefore` deregisters the region first. */
 interface Req {
@@ -43,6 +47,8 @@ interface Req {
   /** SEND with invalidate: the IETH names the region's rkey. */
   invalidate?: boolean;
   deregBefore?: boolean;
+  /** One payload bit flipped after the ICRC was computed. */
+  corrupt?: boolean;
 }
 
 interface Outcome {
@@ -51,6 +57,9 @@ interface Outcome {
   recv: WorkCompletion[];
   placed: number;
   state: string;
+  /** Receives of the responder's socket that carried several datagrams (UDP GRO), and ICRC failures. */
+  coalesced: number;
+  icrcErrors: number;
 }
 
 function fill(len: number, seed: number): Buffer {
@@ -80,7 +89,9 @@ async function settled(done: () => boolean, mark: () => string, what: string): P
 async function feed(ddp: boolean, batches: Req[][]): Promise<Outcome> {
   const st = (await openUdpTransport({ address: '::1', port: 0, io: 'native', ddp })) as NativeUdpTransport;
   expect(st.ddp !== undefined).toBe(ddp);
-  const raw = await openUdpTransport({ address: '::1', port: 0, io: 'native', ddp: false });
+  // With a corrupt packet to send the ICRCs are computed here (the raw socket leaves them as they are).
+  const signHere = batches.some((b) => b.some((r) => r.corrupt === true));
+  const raw = await openUdpTransport({ address: '::1', port: 0, io: 'native', ddp: false, noIcrc: signHere });
   const responses: string[] = [];
   raw.onReceive((b) => {
     const d = decodePacket(b);
@@ -112,14 +123,28 @@ async function feed(ddp: boolean, batches: Req[][]): Promise<Outcome> {
         p.reth = { va: r.va ?? BigInt(mr.addr), rkey: r.rkey === 'bad' ? mr.rkey ^ 0x100 : (r.rkey ?? mr.rkey), dmaLength: r.dmaLength ?? r.payload.length };
       if (r.imm !== undefined) p.immDt = r.imm;
       if (r.invalidate) p.ieth = mr.rkey;
-      raw.send(to, encodePacket(p));
+      const pkt = encodePacket(p);
+      if (signHere) {
+        const local = parseIp('::1') as Buffer;
+        writeIcrc(pkt, addon.icrc(local, local, raw.local.port, to.port, pkt, 0, 0));
+        if (r.corrupt) pkt[pkt.length - 10] = (pkt[pkt.length - 10] as number) ^ 0x04;
+      }
+      raw.send(to, pkt);
       sent++;
     }
     // Each batch leaves in one sendmmsg and is read in one recvmmsg; the next one goes once the
     // responder has taken all of it and every answer it sent has arrived.
     await settled(() => taken(st) >= sent && taken(raw) >= st.stats.sent, () => `${taken(st)}/${sent}/${st.stats.sent}/${taken(raw)}`, 'the responder to take the batch and answer it');
   }
-  const out: Outcome = { responses, mem: Buffer.from(mem), recv: rcq.poll(100), placed: st.ioStats.placed, state: qp.state };
+  const out: Outcome = {
+    responses,
+    mem: Buffer.from(mem),
+    recv: rcq.poll(100),
+    placed: st.ioStats.placed,
+    state: qp.state,
+    coalesced: st.rxStats.coalesced,
+    icrcErrors: st.stats.icrcErrors,
+  };
   await raw.close();
   await dev.close();
   return out;
@@ -245,6 +270,27 @@ describe.runIf(RUN)('direct data placement (native I/O)', () => {
     expect(o.recv.map((w) => [w.opcode, w.status, w.invalidatedRkey !== undefined])[0]).toEqual(['recv', 'success', true]);
     expect(o.responses.at(-1)).toBe(`${ACK} psn=${psn(0)} syn=62 msn=0`);
     expect(o.mem.subarray(128, 144).equals(Buffer.alloc(16))).toBe(true);
+  });
+
+  it('UDP GRO: a WRITE whose MIDDLE packets arrive coalesced with a corrupt one among them: nothing from the corrupt packet on is placed (PSN sequence NAK), and the resend is', async () => {
+    const a = fill(5 * MTU - 100, 19);
+    const write = (k: number, corrupt = false): Req =>
+      k === 0
+        ? { op: OP.RDMA_WRITE_FIRST, psn: psn(0), payload: a.subarray(0, MTU), dmaLength: a.length }
+        : { op: k === 4 ? OP.RDMA_WRITE_LAST : OP.RDMA_WRITE_MIDDLE, psn: psn(k), payload: a.subarray(k * MTU, (k + 1) * MTU), corrupt };
+    // MIDDLE, MIDDLE, MIDDLE, LAST: one UDP GSO message (equal lengths, a shorter last one), one receive.
+    const bad = await same([[write(0), write(1, true), write(2), write(3), write(4)]]);
+    expect(bad.coalesced).toBeGreaterThanOrEqual(1);
+    expect(bad.icrcErrors).toBe(1);
+    expect(bad.placed).toBe(1);
+    expect(bad.mem.subarray(0, MTU).equals(a.subarray(0, MTU))).toBe(true);
+    expect(bad.mem.subarray(MTU).equals(Buffer.alloc(7 * MTU))).toBe(true);
+    expect(bad.responses.slice(0, 2)).toEqual([`${ACK} psn=${psn(0)} syn=1f msn=0`, `${ACK} psn=${psn(1)} syn=60 msn=0`]);
+    const resent = await same([[write(0), write(1, true), write(2), write(3), write(4)], [write(1), write(2), write(3), write(4)]]);
+    expect(resent.coalesced).toBeGreaterThanOrEqual(2);
+    expect(resent.placed).toBe(5);
+    expect(resent.mem.subarray(0, a.length).equals(a)).toBe(true);
+    expect(resent.responses.at(-1)).toBe(`${ACK} psn=${psn(4)} syn=1f msn=1`);
   });
 
   it('WRITE with immediate goes to the TS responder: same receive completion, data placed by it', async () => {

@@ -35,6 +35,20 @@ const ZERO_CHECKSUM_SENDER = [
   'print(s.getsockname()[1], flush=True)',
   "s.sendto(bytes.fromhex(sys.stdin.readline().strip()), ('::1', int(sys.argv[1])))",
 ].join('\n');
+/**
+ * Binds an IPv6 UDP socket, prints its port, then for each stdin line "SEG HEX" sends the hex bytes
+ * to ::1:argv[1] as ONE UDP GSO message cut every SEG bytes (UDP_SEGMENT, 103). Over loopback a
+ * receiver with UDP GRO gets it whole, as one coalesced receive; others get the datagrams.
+ */
+const GSO_SENDER = [
+  'import socket, struct, sys',
+  's = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+  "s.bind(('::1', 0))",
+  'print(s.getsockname()[1], flush=True)',
+  'for line in sys.stdin:',
+  '    seg, data = line.split()',
+  "    s.sendmsg([bytes.fromhex(data)], [(socket.IPPROTO_UDP, 103, struct.pack('H', int(seg)))], 0, ('::1', int(sys.argv[1])))",
+].join('\n');
 const avail = nativeIoAvailable();
 if (!avail.available && !IN_CI) console.warn(`SKIPPED native I/O tests: ${avail.reason}`);
 
@@ -305,6 +319,75 @@ describe.skipIf(!avail.available && !IN_CI)('native UDP transport', () => {
     await rx.until(1);
     expect(rx.got).toEqual([{ tag: 7, from: { address: '::1', port: sport } }]);
     expect(b.stats).toMatchObject({ received: 1, icrcErrors: 0, malformed: 0 });
+  });
+
+  /** Starts GSO_SENDER towards `port`; resolves with its UDP source port and a function sending one GSO message of `segs` cut every `seg` bytes. */
+  async function gsoSender(port: number): Promise<{ sport: number; send(seg: number, segs: Buffer[]): void; end(): Promise<void> }> {
+    const py = spawn('python3', ['-c', GSO_SENDER, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => py.once('exit', resolve));
+    const sport = await new Promise<number>((resolve, reject) => {
+      py.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      void exited.then((code) => reject(new Error(`python3 exited (${code}) before binding`)));
+    });
+    return {
+      sport,
+      send: (seg, segs) => py.stdin.write(`${seg} ${Buffer.concat(segs).toString('hex')}\n`),
+      end: async () => {
+        py.stdin.end();
+        expect(await exited).toBe(0);
+      },
+    };
+  }
+
+  /** A packet with its ICRC from ::1:sport to ::1:dport (as the kernel sends it: Identification and flags do not enter over IPv6). */
+  function signed(tag: number, body: number, sport: number, dport: number): Buffer {
+    const b = packet(tag, body);
+    writeIcrc(b, addon.icrc(LOCAL, LOCAL, sport, dport, b, 0, 0));
+    return b;
+  }
+
+  it('UDP GRO: a coalesced receive is split into its datagrams, each ICRC verified on its own: a corrupt middle one and cut or short last ones are rejected, the rest delivered in order', async () => {
+    for (const gro of [true, false]) {
+      const b = openNativeUdpTransport(addon, '::1', LOCAL, 0, false, { gro });
+      open.push(b);
+      expect(b.gro).toBe(gro); // this kernel (5.0 on) offers UDP GRO; gro: false is the fallback path
+      const rx = collect(b);
+      const tx = await gsoSender(b.local.port);
+      const sg = (tag: number, body = 4096) => signed(tag, body, tx.sport, b.local.port);
+      const full = sg(0).length;
+      const corrupt = sg(2);
+      corrupt[700] = (corrupt[700] as number) ^ 0x20; // one payload bit flipped after the ICRC was computed
+      // 1: good, corrupt, good, a shorter good last one.
+      tx.send(full, [sg(1), corrupt, sg(3), sg(4, 500)]);
+      // 2: good, good, and a last one cut short inside its payload (its ICRC cannot verify).
+      tx.send(full, [sg(5), sg(6), sg(7).subarray(0, 300)]);
+      // 3: good, and a last one of 10 bytes (shorter than a BTH and an ICRC).
+      tx.send(full, [sg(8), Buffer.alloc(10, 0xee)]);
+      await until(() => b.stats.received + b.stats.malformed + b.stats.icrcErrors >= 9, 'the nine datagrams');
+      await tx.end();
+      expect(rx.got.map((g) => g.tag)).toEqual([1, 3, 4, 5, 6, 8]);
+      expect(rx.got.every((g) => g.from.port === tx.sport && g.from.address === '::1')).toBe(true);
+      expect(b.stats).toMatchObject({ received: 6, malformed: 1, icrcErrors: 2 });
+      // With GRO the three GSO messages arrived as three receives; without, the kernel cut them.
+      expect(b.rxStats).toEqual(gro ? { messages: 3, coalesced: 3, packets: 9 } : { messages: 9, coalesced: 0, packets: 9 });
+    }
+  });
+
+  it('UDP GRO: datagrams longer than a slot in a coalesced receive are malformed, and more datagrams than a batch in one receive arrive whole and in order over several calls', async () => {
+    const b = openNativeUdpTransport(addon, '::1', LOCAL, 0, false, { batch: 4 });
+    open.push(b);
+    const rx = collect(b);
+    const tx = await gsoSender(b.local.port);
+    const big = [signed(1, 6000, tx.sport, b.local.port), signed(2, 6000, tx.sport, b.local.port)];
+    tx.send(12 + 6000 + 4, big);
+    const run = [...Array(15).keys()].map((i) => signed(10 + i, 4096, tx.sport, b.local.port));
+    tx.send(12 + 4096 + 4, run);
+    await until(() => b.stats.received + b.stats.malformed >= 17, 'the 17 datagrams');
+    await tx.end();
+    expect(b.stats).toMatchObject({ received: 15, malformed: 2, icrcErrors: 0 });
+    expect(rx.got.map((g) => g.tag)).toEqual(run.map((_, i) => 10 + i));
+    expect(b.rxStats).toEqual({ messages: 2, coalesced: 2, packets: 17 });
+    expect(b.ioStats.recvBatches).toBeGreaterThanOrEqual(5); // 17 datagrams, at most 4 per call
   });
 
   it('short, oversized and corrupt datagrams in the middle of a batch are counted and skipped', async () => {

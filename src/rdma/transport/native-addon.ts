@@ -25,13 +25,15 @@ export interface AddonOpenOptions {
   icrc: boolean;
   /** Send runs of equal packets as UDP GSO messages (IPv6 UDP I/O; default true). */
   gso?: boolean;
+  /** Receive with UDP GRO where the kernel offers it (UDP I/O; default true): the addon splits coalesced receives. */
+  gro?: boolean;
   onRecv: (count: number) => Buffer | undefined;
   onWritable: (txId: number) => void;
 }
 
 /** The addon's functions (see native/addon.cc for the contract). */
 export interface RoceUdpAddon {
-  open(o: AddonOpenOptions): { handle: object; port: number; rcvbuf: number; sndbuf: number; slab: Buffer; meta: Buffer; raw: boolean };
+  open(o: AddonOpenOptions): { handle: object; port: number; rcvbuf: number; sndbuf: number; slab: Buffer; meta: Buffer; raw: boolean; gro: boolean };
   /** A sender with UDP source port `srcPort` (connected to `peerName` when `connect`); id 0 is the receiving socket. */
   txOpen(handle: object, srcPort: number, peerName: Buffer, connect: boolean): { id: number; port: number };
   txClose(handle: object, id: number): void;
@@ -40,6 +42,8 @@ export interface RoceUdpAddon {
   watchWritable(handle: object, id: number, on: boolean): void;
   setSlab(handle: object, slab: Buffer): void;
   sendErrors(handle: object): number;
+  /** Receive counters: receives (recvmmsg messages), those that carried several datagrams (UDP GRO), datagrams. */
+  rxStats(handle: object): { gro: boolean; messages: number; coalesced: number; packets: number };
   /** Whether this process may open raw IPv4 sockets (root or CAP_NET_RAW). */
   rawPermitted(): boolean;
   ntop(bytes: Buffer): string;

@@ -63,6 +63,8 @@ export interface UdpTransportOptions {
   ddp?: boolean;
   /** Mark outgoing packets ECN-capable, ECT(0) (native and raw I/O; default true). */
   ecn?: boolean;
+  /** Receive with UDP GRO where the kernel offers it (native UDP I/O; default true). */
+  gro?: boolean;
 }
 
 /** The socket I/O choices of a UDP transport. */
@@ -107,7 +109,7 @@ export async function openUdpTransport(opts: UdpTransportOptions = {}): Promise<
   if (io === 'raw' && v6) throw new RdmaError('io', 'raw I/O is for IPv4 (over IPv6 every field the ICRC covers is known: use io native)', 'ERR_RDMA_USAGE');
   if (io === 'dgram' && !v6)
     throw new RdmaError('io', `node:dgram I/O is IPv6 only (it cannot set DF, so the IPv4 header the ICRC covers is unknown): use io native or raw for ${address}`, 'ERR_RDMA_USAGE');
-  const native = { batch: opts.batch, ddp: opts.ddp, ecn: opts.ecn };
+  const native = { batch: opts.batch, ddp: opts.ddp, ecn: opts.ecn, gro: opts.gro };
   const { addon, reason } = loadRoceUdpAddon();
   if (io === 'raw' || (io === 'auto' && !v6 && addon?.rawPermitted())) {
     if (!addon) throw new RdmaError('io', `raw I/O was asked for but the native addon is unavailable: ${reason}`, 'ERR_RDMA_NATIVE_UNAVAILABLE');
@@ -133,7 +135,7 @@ function clean<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefine
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as never;
 }
 
-function openNative(address: string, localBytes: Buffer, port: number, noIcrc: boolean, o: { batch?: number; ddp?: boolean; ecn?: boolean; raw?: boolean }): PacketTransport {
+function openNative(address: string, localBytes: Buffer, port: number, noIcrc: boolean, o: { batch?: number; ddp?: boolean; ecn?: boolean; gro?: boolean; raw?: boolean }): PacketTransport {
   const { addon } = loadRoceUdpAddon();
   try {
     return openNativeUdpTransport(addon as NonNullable<typeof addon>, address, localBytes, port, noIcrc, o);
