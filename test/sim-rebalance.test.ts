@@ -48,6 +48,25 @@ describe('simulate --rebalance (fleet mode)', () => {
     expect(moved?.overTime.at(-1)?.movedGiB).toBe(moved?.bytesGiB);
   });
 
+  it('lets in an arrival the host refuses by making room (defragmentation), only in the planner\'s run', async () => {
+    const topology = await loadTopology('preset:broadwell-2s');
+    const local = (id: string, arrival: number, vcpus: number, memGiB: number): TraceRequest => ({ ...vm(id, arrival, null, vcpus, memGiB), numaPolicy: 'local' });
+    // a and s take most of one node's PUs; m (one node, 40 GiB) then finds PUs on one node and memory on the other.
+    const t: Trace = { source: 'hand-made', format: 'jsonl', skipped: 0, requests: [local('a', 0, 16, 2), local('s', 1, 1, 1), local('m', 2, 2, 40), vm('late', 20_000, null, 1, 1)] };
+    const report = simulateFleet(t, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600 } });
+    const [plain, moved, esxi, numad] = report.results;
+    expect(plain?.placedBeforeFailure).toBe(2);
+    expect(plain?.rebalance).toMatchObject({ admitted: 0, roomMoves: 0, moves: 0 });
+    expect(moved?.placedBeforeFailure).toBe(4); // every arrival placed
+    expect(moved?.accepted).toBe((plain?.accepted as number) + 1);
+    expect(moved?.rebalance).toMatchObject({ admitted: 1, roomMoves: 1, movesWithinCooldown: 0, vmsMovedMoreThanOnce: 0 });
+    expect(moved?.rebalance?.bytesGiB).toBeGreaterThan(0);
+    expect(moved?.rebalance?.bytesGiB).toBeLessThan(40);
+    // The peers' rules do not search for room.
+    expect(esxi?.rebalance?.admitted).toBe(0);
+    expect(numad?.rebalance?.admitted).toBe(0);
+  });
+
   it('the ESXi-like rule balances load, not locality: moving b would only flip the gap, so w stays spread', async () => {
     const topology = await loadTopology('preset:broadwell-2s');
     const report = simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600 } });

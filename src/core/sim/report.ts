@@ -60,6 +60,9 @@ export interface PolicyResult {
     movesWithinCooldown: number;
     /** Moves that put a VM back on the nodes its previous move took it from (ping-pong). */
     returns: number;
+    /** Arrivals the fleet refused that the planner's make-room moves let in, and the moves made for them (in `moves` too). */
+    admitted: number;
+    roomMoves: number;
     latencyMeanOverTime: number;
     latencyP95OverTime: number;
     oneNodeOverTime: number;

@@ -11,10 +11,18 @@
  *
  * A host that did not change since its last plan is not planned again (its plan would be the same,
  * except for VMs whose cool-down ran out meanwhile: those wait for the host's next change).
+ *
+ * With the planner, an arrival the fleet refuses is not refused yet (`admit`): on up to `ROOM_HOSTS`
+ * hosts whose free totals hold it, the planner looks for make-room moves (`planRoom`, the same
+ * kernel, cool-down and cost rules); the first host where a plan admits it gets the moves, then the
+ * VM, as the replay would place it there. Those moves count with the others; `admitted` counts the
+ * arrivals let in.
  */
-import type { Fleet, FleetHost } from '../../fleet/fleet.js';
+import type { Fleet, FleetChoice, FleetHost } from '../../fleet/fleet.js';
+import type { PlacementPolicy } from '../../placement/policy.js';
+import type { VmRequest } from '../../placement/request.js';
 import type { Allocation } from '../../placement/state.js';
-import { type PlanOptions, applyMove, esxiMove, localityOf, numadMove, planRebalance } from '../../rebalance/index.js';
+import { type Move, type PlanOptions, applyMove, esxiMove, localityOf, numadMove, planRebalance, planRoom, roomPossible } from '../../rebalance/index.js';
 import { mean, quantile } from '../stats.js';
 
 /** Who moves VMs during a replay: nobody (the baseline), numaplan's planner, or the ESXi-like rule. */
@@ -29,6 +37,13 @@ export interface ReplayRebalance {
   sampleEverySec: number;
   plan?: Partial<Omit<PlanOptions, 'now'>>;
 }
+
+/**
+ * Hosts a refused arrival may search room on (in host-id order, among those whose free totals hold
+ * it). Each search builds a plan on a host with hundreds of VMs; four keeps a refusal's cost within
+ * a few decisions' worth of plans while reaching past the first host that cannot be defragmented.
+ */
+export const ROOM_HOSTS = 4;
 
 /** The ESXi-like rule as VMware documents it: every 2 s, a gap of 10% between nodes. */
 export const ESXI_EVERY_SEC = 2;
@@ -48,6 +63,10 @@ export interface RebalanceStats {
   movesWithinCooldown: number;
   /** Moves that put a VM back on the nodes its previous move took it from (ping-pong). */
   returns: number;
+  /** Arrivals the fleet refused that make-room moves let in (the planner only). */
+  admitted: number;
+  /** Moves made for those arrivals (counted in `moves` too). */
+  roomMoves: number;
   /** Averages over the ticks of: the mean and p95 predicted latency ratio over placed VMs, and the fraction on one node. */
   latencyMeanOverTime: number;
   latencyP95OverTime: number;
@@ -67,6 +86,8 @@ export class FleetRebalancer {
   private readonly planned = new Map<FleetHost, number>();
   private readonly moved = new Map<string, { count: number; at: number; from: string }>();
   private returns = 0;
+  private admitted = 0;
+  private roomMoves = 0;
   private readonly means: number[] = [];
   private readonly p95s: number[] = [];
   private readonly oneNode: number[] = [];
@@ -151,7 +172,7 @@ export class FleetRebalancer {
   private rebalanceHost(h: FleetHost, now: number): void {
     const version = h.ledger.version;
     if (this.planned.get(h) === version) return;
-    let state = h.ledger.state;
+    const state = h.ledger.state;
     const rate = this.options.plan?.rateBytesPerSec ?? 1024 ** 3;
     const rule = this.options.rule;
     const moves =
@@ -160,9 +181,18 @@ export class FleetRebalancer {
         : rule === 'numad'
           ? [numadMove(state, now, { rateBytesPerSec: rate })].filter((m) => m !== null)
           : planRebalance(state, { ...this.options.plan, now }).moves;
+    this.apply(h, moves, now);
+    this.planned.set(h, h.ledger.version);
+  }
+
+  /** Applies moves to a host in order (each checked by `applyMove`; the first refused stops the rest); returns how many applied. */
+  private apply(h: FleetHost, moves: readonly Move[], now: number): number {
+    let state = h.ledger.state;
+    let done = 0;
     for (const m of moves) {
       const r = applyMove(state, m, now);
       if (!r.ok) break;
+      done++;
       state = r.state;
       for (const v of m.vms) {
         const after = state.allocations.find((a) => a.name === v.vm) as Allocation;
@@ -177,7 +207,34 @@ export class FleetRebalancer {
       this.moves++;
       this.bytes += m.cost.bytes;
     }
-    this.planned.set(h, h.ledger.version);
+    return done;
+  }
+
+  /**
+   * An arrival the fleet refused at simulated time `t` (s): make-room moves on a host where the
+   * planner finds them, then the fleet's decision on that host. Null when nothing lets it in (only
+   * the planner's rule searches; the baseline and the peers' rules refuse as before).
+   */
+  admit(request: VmRequest, t: number, policy: PlacementPolicy): FleetChoice | null {
+    if (this.options.rule !== 'numaplan') return null;
+    const now = t * 1000;
+    let tried = 0;
+    for (const h of this.fleet.hosts()) {
+      if (tried >= ROOM_HOSTS) break;
+      if (!roomPossible(h.ledger, request)) continue;
+      tried++;
+      const plan = planRoom(h.ledger.state, request, { ...this.options.plan, now });
+      if (plan.waiting[0]?.admittedAt == null) continue;
+      const done = this.apply(h, plan.moves, now);
+      this.roomMoves += done;
+      if (done < plan.moves.length) continue;
+      const choice = this.fleet.decide(request, policy, { host: h.name });
+      if (choice.ok) {
+        this.admitted++;
+        return choice;
+      }
+    }
+    return null;
   }
 
   /** The figures so far. */
@@ -196,6 +253,8 @@ export class FleetRebalancer {
       vmsMovedMoreThanOnce: twice,
       movesWithinCooldown: this.withinCooldown,
       returns: this.returns,
+      admitted: this.admitted,
+      roomMoves: this.roomMoves,
       latencyMeanOverTime: this.means.length ? mean(Float64Array.from(this.means)) : 1,
       latencyP95OverTime: this.p95s.length ? mean(Float64Array.from(this.p95s)) : 1,
       oneNodeOverTime: this.oneNode.length ? mean(Float64Array.from(this.oneNode)) : 1,

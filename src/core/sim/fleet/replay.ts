@@ -182,7 +182,8 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
     }
     run.arrivals++;
     const req = toVmRequest(reqs[id] as (typeof reqs)[number], id);
-    const choice = fleet.decide(req, policy.policy, { select: policy.select });
+    let choice: FleetChoice | FleetRefusal = fleet.decide(req, policy.policy, { select: policy.select });
+    if (!choice.ok && rebalancer) choice = rebalancer.admit(req, events.time[t] as number, policy.policy) ?? choice;
     if (choice.ok) {
       const d = choice.decision;
       const alloc = allocationOfDecision(d, 'committed', null);
@@ -326,6 +327,8 @@ function rebalanceResult(s: RebalanceStats): NonNullable<PolicyResult['rebalance
     vmsMovedMoreThanOnce: s.vmsMovedMoreThanOnce,
     movesWithinCooldown: s.movesWithinCooldown,
     returns: s.returns,
+    admitted: s.admitted,
+    roomMoves: s.roomMoves,
     latencyMeanOverTime: round(s.latencyMeanOverTime),
     latencyP95OverTime: round(s.latencyP95OverTime),
     oneNodeOverTime: round(s.oneNodeOverTime),
