@@ -62,6 +62,10 @@ describe('simulate --rebalance (fleet mode)', () => {
     expect(moved?.rebalance).toMatchObject({ admitted: 1, roomMoves: 1, movesWithinCooldown: 0, vmsMovedMoreThanOnce: 0 });
     expect(moved?.rebalance?.bytesGiB).toBeGreaterThan(0);
     expect(moved?.rebalance?.bytesGiB).toBeLessThan(40);
+    // vCPU-hours within the window (t = 0 to 20,000 s): a 16 x 20000, s 1 x 19999, m 2 x 19998, late 0.
+    const requested = 16 * 20_000 + 19_999 + 2 * 19_998;
+    expect(plain?.rebalance?.vcpuHoursAccepted).toBeCloseTo((16 * 20_000 + 19_999) / requested, 4);
+    expect(moved?.rebalance?.vcpuHoursAccepted).toBe(1);
     // The peers' rules do not search for room.
     expect(esxi?.rebalance?.admitted).toBe(0);
     expect(numad?.rebalance?.admitted).toBe(0);

@@ -329,10 +329,10 @@ export function renderTable(report: SimReport): string {
         '',
         `rebalancing: numaplan's planner every ${moved[0]?.rebalance?.everySec} s of simulated time, the ESXi-like rule every 2 s, the numad-like rule every 15 s; locality sampled every ${moved[0]?.rebalance?.everySec} s in every run:`,
         table(
-          ['policy', 'moves', 'GiB moved', 'moves/host-h', 'GiB/host-h', 'VMs moved', 'moved >1', 'within cool-down', 'moved back', 'admitted by moves', 'latency mean/p95 over time', 'one node over time'],
+          ['policy', 'moves', 'GiB moved', 'moves/host-h', 'GiB/host-h', 'VMs moved', 'moved >1', 'within cool-down', 'moved back', 'admitted by moves', 'vCPU-h accepted', 'latency mean/p95 over time', 'one node over time'],
           moved.map((r) => {
             const b = r.rebalance as NonNullable<typeof r.rebalance>;
-            return [r.policy, String(b.moves), b.bytesGiB.toFixed(1), b.movesPerHostHour.toFixed(4), b.bytesGiBPerHostHour.toFixed(3), String(b.vmsMoved), String(b.vmsMovedMoreThanOnce), String(b.movesWithinCooldown), String(b.returns), b.rule === 'numaplan' ? `${b.admitted} (${b.roomMoves} moves)` : '-', `${b.latencyMeanOverTime.toFixed(4)} / ${b.latencyP95OverTime.toFixed(3)}`, pct(b.oneNodeOverTime)];
+            return [r.policy, String(b.moves), b.bytesGiB.toFixed(1), b.movesPerHostHour.toFixed(4), b.bytesGiBPerHostHour.toFixed(3), String(b.vmsMoved), String(b.vmsMovedMoreThanOnce), String(b.movesWithinCooldown), String(b.returns), b.rule === 'numaplan' ? `${b.admitted} (${b.roomMoves} moves)` : '-', pct(b.vcpuHoursAccepted), `${b.latencyMeanOverTime.toFixed(4)} / ${b.latencyP95OverTime.toFixed(3)}`, pct(b.oneNodeOverTime)];
           }),
         ),
       ];

@@ -63,6 +63,8 @@ export interface PolicyResult {
     /** Arrivals the fleet refused that the planner's make-room moves let in, and the moves made for them (in `moves` too). */
     admitted: number;
     roomMoves: number;
+    /** vCPU-hours accepted over vCPU-hours requested, from the first to the last arrival replayed (each VM's vCPUs x its lifetime inside that window). */
+    vcpuHoursAccepted: number;
     latencyMeanOverTime: number;
     latencyP95OverTime: number;
     oneNodeOverTime: number;

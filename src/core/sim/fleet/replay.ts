@@ -98,8 +98,8 @@ export interface FleetRun {
   elapsedMs: number;
   /** The fleet after the replay (for conservation checks). */
   fleet: Fleet;
-  /** Rebalancing figures, when the replay sampled them. */
-  rebalance?: RebalanceStats;
+  /** Rebalancing figures, when the replay sampled them, with the vCPU-hours requested and accepted in the window. */
+  rebalance?: RebalanceStats & { vcpuHours: { requested: number; accepted: number } };
 }
 
 /** Calls `visit` with the free PUs and bytes of every counted node of every host. */
@@ -166,6 +166,9 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
     run.strandedMemory = sm / GIB;
   };
   const rebalancer = options.rebalance ? new FleetRebalancer(fleet, options.rebalance) : null;
+  /** With rebalancing: the trace indexes of the arrivals replayed and whether each was placed (for vCPU-hours). */
+  const arrived: number[] = [];
+  const placed: boolean[] = [];
   const start = clock();
   for (let t = 0; t < n && run.arrivals < horizon; t++) {
     const id = events.req[t] as number;
@@ -181,9 +184,11 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
       continue;
     }
     run.arrivals++;
+    if (rebalancer) arrived.push(id);
     const req = toVmRequest(reqs[id] as (typeof reqs)[number], id);
     let choice: FleetChoice | FleetRefusal = fleet.decide(req, policy.policy, { select: policy.select });
     if (!choice.ok && rebalancer) choice = rebalancer.admit(req, events.time[t] as number, policy.policy) ?? choice;
+    if (rebalancer) placed.push(choice.ok);
     if (choice.ok) {
       const d = choice.decision;
       const alloc = allocationOfDecision(d, 'committed', null);
@@ -212,10 +217,29 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
     if (options.onProgress && run.arrivals % progressEvery === 0) options.onProgress(run.arrivals, totalArrivals, policy.name);
   }
   run.elapsedMs = clock() - start;
-  if (rebalancer) run.rebalance = rebalancer.stats();
+  if (rebalancer) run.rebalance = { ...rebalancer.stats(), vcpuHours: vcpuHoursOf(reqs, arrived, placed) };
   if (!failed) snapshot();
   run.latency = latency.subarray(0, run.accepted);
   return run;
+}
+
+/**
+ * vCPU-hours requested and accepted within the window (from the first to the last arrival replayed):
+ * each arrival's vCPUs x the part of its lifetime inside the window (to the window's end when it
+ * outlives it). Counting VMs weighs a 1-vCPU VM that lives a minute like a 64-vCPU VM that lives
+ * days; this weighs what the fleet was asked to run.
+ */
+function vcpuHoursOf(reqs: Trace['requests'], arrived: readonly number[], placed: readonly boolean[]): { requested: number; accepted: number } {
+  const end = arrived.length > 0 ? (reqs[arrived[arrived.length - 1] as number]?.arrival ?? 0) : 0;
+  let requested = 0;
+  let accepted = 0;
+  arrived.forEach((id, i) => {
+    const r = reqs[id] as Trace['requests'][number];
+    const hours = (Math.max(0, Math.min(r.lifetime ?? Number.POSITIVE_INFINITY, end - r.arrival)) * Math.max(1, Math.ceil(r.vcpus - 1e-9))) / 3600;
+    requested += hours;
+    if (placed[i]) accepted += hours;
+  });
+  return { requested, accepted };
 }
 
 /** Runs every policy on a fresh fleet and aggregates the report. */
@@ -313,7 +337,7 @@ export function fleetReport(trace: Trace, groups: readonly FleetGroup[], seed: n
 }
 
 /** The report's rebalancing figures of a run. */
-function rebalanceResult(s: RebalanceStats): NonNullable<PolicyResult['rebalance']> {
+function rebalanceResult(s: NonNullable<FleetRun['rebalance']>): NonNullable<PolicyResult['rebalance']> {
   const perHour = (x: number): number => (s.hostHours > 0 ? round(x / s.hostHours, 4) : 0);
   return {
     everySec: s.everySec,
@@ -329,6 +353,7 @@ function rebalanceResult(s: RebalanceStats): NonNullable<PolicyResult['rebalance
     returns: s.returns,
     admitted: s.admitted,
     roomMoves: s.roomMoves,
+    vcpuHoursAccepted: s.vcpuHours.requested > 0 ? round(s.vcpuHours.accepted / s.vcpuHours.requested, 4) : 1,
     latencyMeanOverTime: round(s.latencyMeanOverTime),
     latencyP95OverTime: round(s.latencyP95OverTime),
     oneNodeOverTime: round(s.oneNodeOverTime),
