@@ -102,6 +102,24 @@ describe('simulate --rebalance (fleet mode)', () => {
     expect(byRule.get('numad')).toMatchObject({ everySec: 15, moves: 1, vmsMoved: 1, oneNodeOverTime: 1 });
   });
 
+  it('compares the four runs on several windows of the trace, the first being the main results', async () => {
+    const topology = await loadTopology('preset:broadwell-2s');
+    const report = simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, horizon: 2, rebalance: { everySec: 3600, windows: 3 } });
+    const w = report.rebalanceWindows ?? [];
+    // 4 requests, windows of 2: starting at request 0, then evenly spaced to the end (1, 2).
+    expect(w.map((x) => x.offset)).toEqual([0, 1, 2]);
+    for (const x of w) {
+      expect(x.runs.map((r) => r.policy)).toEqual(['numaplan', 'numaplan+rebalance', 'numaplan+esxi-rule', 'numaplan+numad-rule']);
+      for (const r of x.runs) expect(r.arrivals).toBe(2);
+    }
+    report.results.forEach((r, i) => {
+      expect(w[0]?.runs[i]).toMatchObject({ policy: r.policy, accepted: r.accepted, acceptanceRate: r.acceptanceRate, moves: r.rebalance?.moves, vcpuHoursAccepted: r.rebalance?.vcpuHoursAccepted });
+    });
+    // Window 2 is w and late alone on an empty host: both placed, nothing to rebalance.
+    expect(w[2]?.runs[1]).toMatchObject({ accepted: 2, moves: 0 });
+    expect(simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, horizon: 2, rebalance: { everySec: 3600 } }).rebalanceWindows).toBeUndefined();
+  });
+
   it('the command prints the rebalancing table and refuses a bad interval (exit 2)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'numaplan-simrb-'));
     try {
@@ -122,6 +140,13 @@ describe('simulate --rebalance (fleet mode)', () => {
         expect(r2.code).toBe(2);
         expect(JSON.parse(r2.out).error.path).toBe(flag);
       }
+      const windows = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--policies', 'numaplan', '--rebalance', '1h', '--horizon', '2', '--rebalance-windows', '2', '--no-progress', '--workers', '0']);
+      expect(windows.code, windows.err).toBe(0);
+      expect(windows.out).toMatch(/rebalancing over 2 windows of 2 arrivals/);
+      expect(windows.out).toMatch(/\nmean +numaplan\+rebalance /);
+      const noHorizon = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--rebalance', '1h', '--rebalance-windows', '2', '--json']);
+      expect(noHorizon.code).toBe(2);
+      expect(JSON.parse(noHorizon.out).error.path).toBe('--rebalance-windows');
       const lonely = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--rebalance-horizon', '1h', '--json']);
       expect(JSON.parse(lonely.out).error.path).toBe('--rebalance');
       // At 1 KiB/s nothing the planner could do pays.

@@ -60,6 +60,7 @@ interface SimulateOptions {
   rebalanceThreshold?: string;
   rebalanceCooldown?: string;
   rebalanceRate?: string;
+  rebalanceWindows?: string;
 }
 
 /** Registers the command. */
@@ -95,6 +96,7 @@ export function registerSimulate(program: Command, io: Io): void {
     .option('--rebalance-threshold <x>', "with --rebalance: the planner's --threshold (default 4)")
     .option('--rebalance-cooldown <duration>', "with --rebalance: the planner's --cooldown (default 10m; also the window 'within cool-down' counts in)")
     .option('--rebalance-rate <bytes/s>', 'with --rebalance: the migration rate every rule\'s cost is estimated at (default 1G/s)')
+    .option('--rebalance-windows <k>', 'with --rebalance and --horizon N: compare the four runs on K windows of N arrivals, the first at the start of the trace and the others evenly spaced to its end, each replayed from an empty fleet (default 1; the main tables are the first window\'s)')
     .option('--no-progress', 'no progress bar on stderr')
     .addHelpText(
       'after',
@@ -219,8 +221,8 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
     trace = splitAbove(trace, splitGb * GIB);
   }
   const bar = makeProgress(io, opts.progress && process.stderr.isTTY === true, 'arrivals');
-  let rebalance: { everySec: number; plan?: Partial<Omit<PlanOptions, 'now'>> } | null = null;
-  const tuned = [opts.rebalanceHorizon, opts.rebalanceThreshold, opts.rebalanceCooldown, opts.rebalanceRate].some((x) => x !== undefined);
+  let rebalance: { everySec: number; plan?: Partial<Omit<PlanOptions, 'now'>>; windows?: number } | null = null;
+  const tuned = [opts.rebalanceHorizon, opts.rebalanceThreshold, opts.rebalanceCooldown, opts.rebalanceRate, opts.rebalanceWindows].some((x) => x !== undefined);
   if (opts.rebalance === undefined && tuned) throw usage('--rebalance', 'the --rebalance-* settings need --rebalance EVERY');
   if (opts.rebalance !== undefined) {
     const ms = parseDuration(opts.rebalance);
@@ -247,7 +249,12 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
       if (r === null) throw usage('--rebalance-rate', `expected a rate like 1G/s or 500M/s, got "${opts.rebalanceRate}"`);
       plan.rateBytesPerSec = r;
     }
-    rebalance = { everySec: ms / 1000, ...(Object.keys(plan).length > 0 ? { plan } : {}) };
+    let windows = 1;
+    if (opts.rebalanceWindows !== undefined) {
+      windows = intOption(opts.rebalanceWindows, '--rebalance-windows', 1);
+      if (windows > 1 && horizon === undefined) throw usage('--rebalance-windows', 'windows of arrivals need --horizon N (arrivals per window)');
+    }
+    rebalance = { everySec: ms / 1000, ...(Object.keys(plan).length > 0 ? { plan } : {}), ...(windows > 1 ? { windows } : {}) };
   }
   if (workers > 0 && rebalance === null) {
     const runs = await runFleetParallel({
@@ -336,6 +343,24 @@ export function renderTable(report: SimReport): string {
           }),
         ),
       ];
+  const w = report.rebalanceWindows;
+  const windowTable = !w || w.length < 2
+    ? []
+    : [
+        '',
+        `rebalancing over ${w.length} windows of ${w[0]?.runs[0]?.arrivals ?? 0} arrivals (window: index of its first request in the trace; each replayed from an empty fleet):`,
+        table(
+          ['window', 'policy', 'accepted', 'placed before failure', 'vCPU-h accepted', 'admitted by moves', 'moves', 'GiB moved', 'latency mean/p95 over time'],
+          [
+            ...w.flatMap((x) => x.runs.map((r) => [String(x.offset), r.policy, pct(r.acceptanceRate), String(r.placedBeforeFailure), pct(r.vcpuHoursAccepted), String(r.admitted), String(r.moves), r.bytesGiB.toFixed(1), `${r.latencyMeanOverTime.toFixed(4)} / ${r.latencyP95OverTime.toFixed(3)}`])),
+            ...(w[0]?.runs ?? []).map((_, i) => {
+              const col = (f: (r: NonNullable<typeof w>[number]['runs'][number]) => number): number => w.reduce((t, x) => t + f(x.runs[i] as NonNullable<typeof w>[number]['runs'][number]), 0);
+              const k = w.length;
+              return ['mean', w[0]?.runs[i]?.policy ?? '', pct(col((r) => r.acceptanceRate) / k), (col((r) => r.placedBeforeFailure) / k).toFixed(1), pct(col((r) => r.vcpuHoursAccepted) / k), (col((r) => r.admitted) / k).toFixed(1), (col((r) => r.moves) / k).toFixed(1), (col((r) => r.bytesGiB) / k).toFixed(1), `${(col((r) => r.latencyMeanOverTime) / k).toFixed(4)} / ${(col((r) => r.latencyP95OverTime) / k).toFixed(3)}`];
+            }),
+          ],
+        ),
+      ];
   return `${[
     head,
     `trace ${report.trace.source} (${report.trace.requests} requests${report.trace.skipped ? `, ${report.trace.skipped} bad rows skipped` : ''}); seed ${report.seed}; ${report.starts} starts`,
@@ -345,6 +370,7 @@ export function renderTable(report: SimReport): string {
       rows,
     ),
     ...rebalanceTable,
+    ...windowTable,
   ].join('\n')}\n`;
 }
 

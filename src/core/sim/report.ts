@@ -88,6 +88,27 @@ export interface SimReport {
   offsets: number[];
   results: PolicyResult[];
   utilisation: UtilisationSeries[];
+  /**
+   * Fleet mode with rebalancing over several windows: per window (its first request's index in the
+   * trace), each run's acceptance, vCPU-hours accepted, moves and locality. The first window is the
+   * one `results` describe.
+   */
+  rebalanceWindows?: {
+    offset: number;
+    runs: {
+      policy: string;
+      arrivals: number;
+      accepted: number;
+      acceptanceRate: number;
+      placedBeforeFailure: number;
+      vcpuHoursAccepted: number;
+      admitted: number;
+      moves: number;
+      bytesGiB: number;
+      latencyMeanOverTime: number;
+      latencyP95OverTime: number;
+    }[];
+  }[];
 }
 
 /** Histogram bucket width of latency ratios. */

@@ -65,7 +65,16 @@ export interface FleetSimOptions {
    * rule every 2 s) and as `POLICY+numad-rule` (every 15 s), the locality figures of all of them
    * sampled every `everySec`.
    */
-  rebalance?: { everySec: number; plan?: NonNullable<ReplayRebalance['plan']> };
+  rebalance?: {
+    everySec: number;
+    plan?: NonNullable<ReplayRebalance['plan']>;
+    /**
+     * Windows of `horizon` arrivals to compare the four runs on (default 1): the first starts at the
+     * trace's first request, the others are evenly spaced so that the last ends at the trace's end.
+     * The report's results are those of the first; `rebalanceWindows` has every window's figures.
+     */
+    windows?: number;
+  };
 }
 
 /** Options of one replay. */
@@ -255,17 +264,64 @@ export function simulateFleet(trace: Trace, groups: readonly FleetGroup[], optio
       runs.push(replayFleet(trace, buildFleet(groups), policy, rest));
       continue;
     }
-    const sampleEverySec = rebalance.everySec;
-    const plan = rebalance.plan ? { plan: rebalance.plan } : {};
-    runs.push(replayFleet(trace, buildFleet(groups), policy, { ...rest, rebalance: { everySec: rebalance.everySec, rule: 'none', sampleEverySec, ...plan } }));
-    const moving = { ...policy, name: `${policy.name}+rebalance`, description: `${policy.description}; numaplan's planner every ${rebalance.everySec} s` };
-    runs.push(replayFleet(trace, buildFleet(groups), moving, { ...rest, rebalance: { everySec: rebalance.everySec, rule: 'numaplan', sampleEverySec, ...plan } }));
-    const esxi = { ...policy, name: `${policy.name}+esxi-rule`, description: `${policy.description}; ESXi-like rule (gap >= 10%) every ${ESXI_EVERY_SEC} s` };
-    runs.push(replayFleet(trace, buildFleet(groups), esxi, { ...rest, rebalance: { everySec: ESXI_EVERY_SEC, rule: 'esxi', sampleEverySec, ...plan } }));
-    const numad = { ...policy, name: `${policy.name}+numad-rule`, description: `${policy.description}; numad-like rule every ${NUMAD_EVERY_SEC} s` };
-    runs.push(replayFleet(trace, buildFleet(groups), numad, { ...rest, rebalance: { everySec: NUMAD_EVERY_SEC, rule: 'numad', sampleEverySec, ...plan } }));
+    runs.push(...rebalanceRuns(trace, groups, policy, rest, rebalance));
   }
-  return fleetReport(trace, groups, options.seed, runs);
+  const report = fleetReport(trace, groups, options.seed, runs);
+  const windows = options.rebalance?.windows ?? 1;
+  if (options.rebalance && windows > 1) {
+    const horizon = options.horizon;
+    if (horizon === undefined || !Number.isFinite(horizon)) throw new RangeError('rebalance windows need a horizon (arrivals per window)');
+    const { rebalance, ...rest } = options;
+    const n = trace.requests.length;
+    const rows: NonNullable<SimReport['rebalanceWindows']> = [windowRow(0, runs)];
+    for (let w = 1; w < windows; w++) {
+      const offset = Math.round((w * Math.max(0, n - horizon)) / (windows - 1));
+      const sub: Trace = { ...trace, requests: trace.requests.slice(offset, offset + horizon) };
+      const subRuns: FleetRun[] = [];
+      for (const name of options.policies) subRuns.push(...rebalanceRuns(sub, groups, fleetPolicy(name) as FleetPolicy, rest, rebalance));
+      rows.push(windowRow(offset, subRuns));
+    }
+    report.rebalanceWindows = rows;
+  }
+  return report;
+}
+
+/** The four runs of a policy with rebalancing: as is, the planner, the ESXi-like rule, the numad-like rule (each on a fresh fleet). */
+function rebalanceRuns(trace: Trace, groups: readonly FleetGroup[], policy: FleetPolicy, base: Omit<FleetSimOptions, 'rebalance'>, rebalance: NonNullable<FleetSimOptions['rebalance']>): FleetRun[] {
+  const sampleEverySec = rebalance.everySec;
+  const plan = rebalance.plan ? { plan: rebalance.plan } : {};
+  const moving = { ...policy, name: `${policy.name}+rebalance`, description: `${policy.description}; numaplan's planner every ${rebalance.everySec} s` };
+  const esxi = { ...policy, name: `${policy.name}+esxi-rule`, description: `${policy.description}; ESXi-like rule (gap >= 10%) every ${ESXI_EVERY_SEC} s` };
+  const numad = { ...policy, name: `${policy.name}+numad-rule`, description: `${policy.description}; numad-like rule every ${NUMAD_EVERY_SEC} s` };
+  return [
+    replayFleet(trace, buildFleet(groups), policy, { ...base, rebalance: { everySec: rebalance.everySec, rule: 'none', sampleEverySec, ...plan } }),
+    replayFleet(trace, buildFleet(groups), moving, { ...base, rebalance: { everySec: rebalance.everySec, rule: 'numaplan', sampleEverySec, ...plan } }),
+    replayFleet(trace, buildFleet(groups), esxi, { ...base, rebalance: { everySec: ESXI_EVERY_SEC, rule: 'esxi', sampleEverySec, ...plan } }),
+    replayFleet(trace, buildFleet(groups), numad, { ...base, rebalance: { everySec: NUMAD_EVERY_SEC, rule: 'numad', sampleEverySec, ...plan } }),
+  ];
+}
+
+/** One window's figures per run. */
+function windowRow(offset: number, runs: readonly FleetRun[]): NonNullable<SimReport['rebalanceWindows']>[number] {
+  return {
+    offset,
+    runs: runs.map((r) => {
+      const b = rebalanceResult(r.rebalance as NonNullable<FleetRun['rebalance']>);
+      return {
+        policy: r.policy.name,
+        arrivals: r.arrivals,
+        accepted: r.accepted,
+        acceptanceRate: round(r.arrivals ? r.accepted / r.arrivals : 0),
+        placedBeforeFailure: r.placedBeforeFailure,
+        vcpuHoursAccepted: b.vcpuHoursAccepted,
+        admitted: b.admitted,
+        moves: b.moves,
+        bytesGiB: b.bytesGiB,
+        latencyMeanOverTime: b.latencyMeanOverTime,
+        latencyP95OverTime: b.latencyP95OverTime,
+      };
+    }),
+  };
 }
 
 /** What the report reads of a run (a run without its fleet, e.g. posted back by a worker thread). */
