@@ -1,7 +1,8 @@
 /** Rebalancing in the simulator's fleet mode: the planner at every tick of simulated time, against the same replay without it. */
 import { describe, expect, it } from 'vitest';
 import { loadTopology } from '../src/adapters/source.js';
-import { simulateFleet } from '../src/core/sim/fleet/replay.js';
+import { simulateFleet, traceWindow } from '../src/core/sim/fleet/replay.js';
+import { traceEvents } from '../src/core/sim/events.js';
 import type { Trace, TraceRequest } from '../src/core/sim/trace.js';
 import { runCli } from './support/cli.js';
 import { placeMany } from '../src/core/placement/place.js';
@@ -117,6 +118,15 @@ describe('simulate --rebalance (fleet mode)', () => {
     });
     // Window 2 is w and late alone on an empty host: both placed, nothing to rebalance.
     expect(w[2]?.runs[1]).toMatchObject({ accepted: 2, moves: 0 });
+    // A window's events are its own requests' (the whole trace's are cached on its object by now).
+    const cached = { ...trace };
+    traceEvents(cached);
+    const fresh: Trace = { source: 'hand-made', format: 'jsonl', skipped: 0, requests: trace.requests.slice(1, 3) };
+    expect(traceWindow(cached, 1, 2).events).toEqual(traceEvents(fresh));
+    expect(traceWindow(cached, 1, 2).requests).toEqual(fresh.requests);
+    // Window 1 replays b and w exactly as a trace of those two alone does (not the whole trace's events).
+    const alone = simulateFleet({ source: 'hand-made', format: 'jsonl', skipped: 0, requests: [trace.requests[1] as TraceRequest, trace.requests[2] as TraceRequest] }, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, horizon: 2, rebalance: { everySec: 3600 } });
+    alone.results.forEach((r, i) => expect(w[1]?.runs[i]).toMatchObject({ accepted: r.accepted, moves: r.rebalance?.moves, latencyMeanOverTime: r.rebalance?.latencyMeanOverTime, vcpuHoursAccepted: r.rebalance?.vcpuHoursAccepted }));
     expect(simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, horizon: 2, rebalance: { everySec: 3600 } }).rebalanceWindows).toBeUndefined();
   });
 

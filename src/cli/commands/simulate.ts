@@ -350,13 +350,13 @@ export function renderTable(report: SimReport): string {
         '',
         `rebalancing over ${w.length} windows of ${w[0]?.runs[0]?.arrivals ?? 0} arrivals (window: index of its first request in the trace; each replayed from an empty fleet):`,
         table(
-          ['window', 'policy', 'accepted', 'placed before failure', 'vCPU-h accepted', 'admitted by moves', 'moves', 'GiB moved', 'latency mean/p95 over time'],
+          ['window', 'policy', 'accepted', 'placed before failure', 'vCPU-h accepted', 'admitted by moves', 'moves', 'GiB moved', 'within cool-down', 'latency mean/p95 over time'],
           [
-            ...w.flatMap((x) => x.runs.map((r) => [String(x.offset), r.policy, pct(r.acceptanceRate), String(r.placedBeforeFailure), pct(r.vcpuHoursAccepted), String(r.admitted), String(r.moves), r.bytesGiB.toFixed(1), `${r.latencyMeanOverTime.toFixed(4)} / ${r.latencyP95OverTime.toFixed(3)}`])),
+            ...w.flatMap((x) => x.runs.map((r) => [String(x.offset), r.policy, pct(r.acceptanceRate), String(r.placedBeforeFailure), pct(r.vcpuHoursAccepted), String(r.admitted), String(r.moves), r.bytesGiB.toFixed(1), String(r.movesWithinCooldown), `${r.latencyMeanOverTime.toFixed(4)} / ${r.latencyP95OverTime.toFixed(3)}`])),
             ...(w[0]?.runs ?? []).map((_, i) => {
               const col = (f: (r: NonNullable<typeof w>[number]['runs'][number]) => number): number => w.reduce((t, x) => t + f(x.runs[i] as NonNullable<typeof w>[number]['runs'][number]), 0);
               const k = w.length;
-              return ['mean', w[0]?.runs[i]?.policy ?? '', pct(col((r) => r.acceptanceRate) / k), (col((r) => r.placedBeforeFailure) / k).toFixed(1), pct(col((r) => r.vcpuHoursAccepted) / k), (col((r) => r.admitted) / k).toFixed(1), (col((r) => r.moves) / k).toFixed(1), (col((r) => r.bytesGiB) / k).toFixed(1), `${(col((r) => r.latencyMeanOverTime) / k).toFixed(4)} / ${(col((r) => r.latencyP95OverTime) / k).toFixed(3)}`];
+              return ['mean', w[0]?.runs[i]?.policy ?? '', pct(col((r) => r.acceptanceRate) / k), (col((r) => r.placedBeforeFailure) / k).toFixed(1), pct(col((r) => r.vcpuHoursAccepted) / k), (col((r) => r.admitted) / k).toFixed(1), (col((r) => r.moves) / k).toFixed(1), (col((r) => r.bytesGiB) / k).toFixed(1), (col((r) => r.movesWithinCooldown) / k).toFixed(1), `${(col((r) => r.latencyMeanOverTime) / k).toFixed(4)} / ${(col((r) => r.latencyP95OverTime) / k).toFixed(3)}`];
             }),
           ],
         ),

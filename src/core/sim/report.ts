@@ -105,6 +105,8 @@ export interface SimReport {
       admitted: number;
       moves: number;
       bytesGiB: number;
+      /** Moves of a VM within the cool-down of its previous move. */
+      movesWithinCooldown: number;
       latencyMeanOverTime: number;
       latencyP95OverTime: number;
     }[];

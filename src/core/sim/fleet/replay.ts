@@ -276,7 +276,7 @@ export function simulateFleet(trace: Trace, groups: readonly FleetGroup[], optio
     const rows: NonNullable<SimReport['rebalanceWindows']> = [windowRow(0, runs)];
     for (let w = 1; w < windows; w++) {
       const offset = Math.round((w * Math.max(0, n - horizon)) / (windows - 1));
-      const sub: Trace = { ...trace, requests: trace.requests.slice(offset, offset + horizon) };
+      const sub = traceWindow(trace, offset, horizon);
       const subRuns: FleetRun[] = [];
       for (const name of options.policies) subRuns.push(...rebalanceRuns(sub, groups, fleetPolicy(name) as FleetPolicy, rest, rebalance));
       rows.push(windowRow(offset, subRuns));
@@ -284,6 +284,35 @@ export function simulateFleet(trace: Trace, groups: readonly FleetGroup[], optio
     report.rebalanceWindows = rows;
   }
   return report;
+}
+
+/**
+ * Requests `offset` to `offset + count` of a trace as a trace of their own (request indexes from 0),
+ * with their events in the trace's order when it has them (an event log, or events already derived):
+ * a trace object caches its events, so a copy must not carry the whole trace's.
+ */
+export function traceWindow(trace: Trace, offset: number, count: number): Trace {
+  const requests = trace.requests.slice(offset, offset + count);
+  const sub: Trace = { source: trace.source, format: trace.format, skipped: trace.skipped, requests };
+  const e = trace.events;
+  if (e) {
+    let n = 0;
+    for (let i = 0; i < e.req.length; i++) if ((e.req[i] as number) >= offset && (e.req[i] as number) < offset + requests.length) n++;
+    const kind = new Uint8Array(n);
+    const req = new Int32Array(n);
+    const time = new Float64Array(n);
+    let k = 0;
+    for (let i = 0; i < e.req.length; i++) {
+      const r = e.req[i] as number;
+      if (r < offset || r >= offset + requests.length) continue;
+      kind[k] = e.kind[i] as number;
+      req[k] = r - offset;
+      time[k] = e.time[i] as number;
+      k++;
+    }
+    sub.events = { kind, req, time };
+  }
+  return sub;
 }
 
 /** The four runs of a policy with rebalancing: as is, the planner, the ESXi-like rule, the numad-like rule (each on a fresh fleet). */
@@ -317,6 +346,7 @@ function windowRow(offset: number, runs: readonly FleetRun[]): NonNullable<SimRe
         admitted: b.admitted,
         moves: b.moves,
         bytesGiB: b.bytesGiB,
+        movesWithinCooldown: b.movesWithinCooldown,
         latencyMeanOverTime: b.latencyMeanOverTime,
         latencyP95OverTime: b.latencyP95OverTime,
       };
