@@ -119,7 +119,9 @@ dedicated vCPUs on hardware threads and their memory with page size auto.
   numaplan simulate --mode fleet --synthetic 1000000 --hosts preset:epyc-2s-nps4*5000,preset:broadwell-2s*5000 \\
       --policies host-best-fit --seed 3
   numaplan simulate --mode fleet --trace huawei-east-1-lt.csv --hosts preset:epyc-2s-nps4*40 \\
-      --policies numaplan --rebalance 1h`,
+      --policies numaplan --rebalance 1h
+  numaplan simulate --mode fleet --trace huawei-east-1-lt.csv --hosts preset:epyc-2s-nps4*4 \\
+      --policies numaplan --horizon 8000 --rebalance 1h --rebalance-windows 8 --plot plots/`,
     )
     .action(async (opts: SimulateOptions) => {
       const report = await runSimulation(opts, io);
