@@ -504,15 +504,18 @@ function roomMoves(ledger: HostLedger, r: VmRequest, movable: readonly Allocatio
   return out;
 }
 
-function reasonOf(c: Candidate): string {
+function reasonOf(c: Candidate, o: PlanOptions): string {
   const parts = c.vms.map((v) => {
     const b = v.locality.before;
     const a = v.locality.after;
     const nodes = `nodes ${v.before.nodes.join(',')} -> ${v.after.nodes.join(',')}`;
     return `${v.vm}: ${nodes}, remote ${pct(b.remoteAccessFraction)} -> ${pct(a.remoteAccessFraction)}, latency x${b.relativeLatency.toFixed(2)} -> x${a.relativeLatency.toFixed(2)}`;
   });
-  const why =
-    c.kind === 'swap'
+  // A move kept only because it admits a waiting request says so, whatever its kind.
+  const forRoom = c.kind !== 'make-room' && c.kind !== 'swap' && c.admits.length > 0 && c.latency < o.minGain;
+  const why = forRoom
+    ? `makes room for ${c.admits.join(', ')}, which fits nowhere on the host as it is`
+    : c.kind === 'swap'
       ? `swap: ${c.vms[0]?.vm} has no room of its own that pays; ${c.vms[1]?.vm} makes room`
       : c.kind === 'make-room'
         ? `make room: ${c.admits.join(', ')} fits nowhere on the host as it is, though its free totals hold it`
@@ -521,7 +524,7 @@ function reasonOf(c: Candidate): string {
         : c.kind === 'move-memory'
           ? 'memory follows the vCPUs'
           : 'a closer set of nodes is free';
-  const admits = c.admits.length > 0 && c.kind !== 'make-room' ? `; makes room for ${c.admits.join(', ')}` : '';
+  const admits = c.admits.length > 0 && c.kind !== 'make-room' && !forRoom ? `; makes room for ${c.admits.join(', ')}` : '';
   return `${why}${admits}; ${parts.join('; ')}; gain ${(c.value / Math.max(c.price, 1e-9)).toFixed(1)}x its cost`;
 }
 
@@ -654,7 +657,7 @@ function plan(state: HostState, o: PlanOptions, waiting: readonly VmRequest[], r
         value: round(chosen.value),
       },
       cost: { bytes: chosen.bytes, seconds: round(chosen.seconds), repins: chosen.repins, price: round(chosen.price) },
-      reason: reasonOf(chosen),
+      reason: reasonOf(chosen, o),
     });
   }
   for (const name of holds) ledger.release(name);
