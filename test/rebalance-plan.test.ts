@@ -169,6 +169,10 @@ describe('planRebalance', () => {
     expect(planRoom(cool(['s1', 'cpu0']), w, { now: 1000 }).moves).toEqual([]);
     expect(planRoom(s, w, { now: 0, maxBytes: G - 1 }).moves).toEqual([]);
     expect(planRoom(s, w, { now: 0, rateBytesPerSec: 1024 }).moves).toEqual([]);
+    // Letting w in is worth what the caller says (default the horizon): 1 s does not pay for 1 GiB at 4x.
+    expect(planRoom(s, w, { now: 0 }, 1).moves).toEqual([]);
+    expect(planRoom(s, w, { now: 0 }, 5).moves).toHaveLength(1);
+    expect(() => planRoom(s, w, { now: 0 }, -1)).toThrow(/admitSec/);
     // A request that fits already needs no room.
     expect(planRoom(s, parseVmSpec('name=ok,vcpus=1,memory=1G'), { now: 0 })).toMatchObject({ moves: [], waiting: [{ name: 'ok', fitsNow: true, admittedAt: null }] });
   });

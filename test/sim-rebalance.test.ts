@@ -103,6 +103,27 @@ describe('simulate --rebalance (fleet mode)', () => {
     expect(byRule.get('numad')).toMatchObject({ everySec: 15, moves: 1, vmsMoved: 1, oneNodeOverTime: 1 });
   });
 
+  it('places an arrival on one node instead of splitting it when make-room moves worth the latency it avoids free one', async () => {
+    const topology = await loadTopology('preset:broadwell-2s');
+    const local = (id: string, arrival: number, vcpus: number, memGiB: number): TraceRequest => ({ ...vm(id, arrival, null, vcpus, memGiB), numaPolicy: 'local' });
+    // As above, but m may span nodes: without rebalancing it is split (PUs on one node, memory on both).
+    const t: Trace = { source: 'hand-made', format: 'jsonl', skipped: 0, requests: [local('a', 0, 16, 2), local('s', 1, 1, 1), vm('m', 2, null, 2, 40), vm('late', 20_000, null, 1, 1)] };
+    const report = simulateFleet(t, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600 } });
+    const [plain, moved, esxi] = report.results;
+    expect(plain?.accepted).toBe(4);
+    expect(plain?.singleNodeFraction).toBe(0.75);
+    expect(plain?.rebalance?.latencyMeanOverTime).toBeGreaterThan(1);
+    expect(moved?.singleNodeFraction).toBe(1);
+    expect(moved?.rebalance).toMatchObject({ admitted: 0, unsplit: 1, roomMoves: 1, moves: 1, vmsMoved: 2, movesWithinCooldown: 0, latencyMeanOverTime: 1 });
+    // a and s leave node 0 for node 1: their 3 GiB, not m's 40.
+    expect(moved?.rebalance?.bytesGiB).toBe(3);
+    expect(esxi?.rebalance?.unsplit).toBe(0);
+    // Slow enough migration that the avoided latency does not pay for the bytes: m stays split.
+    const slow = simulateFleet(t, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600, plan: { rateBytesPerSec: 16 * 1024 ** 2 } } });
+    expect(slow.results[1]?.rebalance?.unsplit).toBe(0);
+    expect(slow.results[1]?.singleNodeFraction).toBe(0.75);
+  });
+
   it('compares the four runs on several windows of the trace, the first being the main results', async () => {
     const topology = await loadTopology('preset:broadwell-2s');
     const report = simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, horizon: 2, rebalance: { everySec: 3600, windows: 3 } });

@@ -338,10 +338,10 @@ export function renderTable(report: SimReport): string {
         '',
         `rebalancing: numaplan's planner every ${moved[0]?.rebalance?.everySec} s of simulated time, the ESXi-like rule every 2 s, the numad-like rule every 15 s; locality sampled every ${moved[0]?.rebalance?.everySec} s in every run:`,
         table(
-          ['policy', 'moves', 'GiB moved', 'moves/host-h', 'GiB/host-h', 'VMs moved', 'moved >1', 'within cool-down', 'moved back', 'admitted by moves', 'vCPU-h accepted', 'latency mean/p95 over time', 'one node over time'],
+          ['policy', 'moves', 'GiB moved', 'moves/host-h', 'GiB/host-h', 'VMs moved', 'moved >1', 'within cool-down', 'moved back', 'admitted / unsplit by moves', 'vCPU-h accepted', 'latency mean/p95 over time', 'one node over time'],
           moved.map((r) => {
             const b = r.rebalance as NonNullable<typeof r.rebalance>;
-            return [r.policy, String(b.moves), b.bytesGiB.toFixed(1), b.movesPerHostHour.toFixed(4), b.bytesGiBPerHostHour.toFixed(3), String(b.vmsMoved), String(b.vmsMovedMoreThanOnce), String(b.movesWithinCooldown), String(b.returns), b.rule === 'numaplan' ? `${b.admitted} (${b.roomMoves} moves)` : '-', pct(b.vcpuHoursAccepted), `${b.latencyMeanOverTime.toFixed(4)} / ${b.latencyP95OverTime.toFixed(3)}`, pct(b.oneNodeOverTime)];
+            return [r.policy, String(b.moves), b.bytesGiB.toFixed(1), b.movesPerHostHour.toFixed(4), b.bytesGiBPerHostHour.toFixed(3), String(b.vmsMoved), String(b.vmsMovedMoreThanOnce), String(b.movesWithinCooldown), String(b.returns), b.rule === 'numaplan' ? `${b.admitted}, ${b.unsplit} unsplit (${b.roomMoves} moves)` : '-', pct(b.vcpuHoursAccepted), `${b.latencyMeanOverTime.toFixed(4)} / ${b.latencyP95OverTime.toFixed(3)}`, pct(b.oneNodeOverTime)];
           }),
         ),
       ];
@@ -352,13 +352,13 @@ export function renderTable(report: SimReport): string {
         '',
         `rebalancing over ${w.length} windows of ${w[0]?.runs[0]?.arrivals ?? 0} arrivals (window: index of its first request in the trace; each replayed from an empty fleet):`,
         table(
-          ['window', 'policy', 'accepted', 'placed before failure', 'vCPU-h accepted', 'admitted by moves', 'moves', 'GiB moved', 'within cool-down', 'latency mean/p95 over time'],
+          ['window', 'policy', 'accepted', 'placed before failure', 'vCPU-h accepted', 'admitted / unsplit by moves', 'moves', 'GiB moved', 'within cool-down', 'latency mean/p95 over time'],
           [
-            ...w.flatMap((x) => x.runs.map((r) => [String(x.offset), r.policy, pct(r.acceptanceRate), String(r.placedBeforeFailure), pct(r.vcpuHoursAccepted), String(r.admitted), String(r.moves), r.bytesGiB.toFixed(1), String(r.movesWithinCooldown), `${r.latencyMeanOverTime.toFixed(4)} / ${r.latencyP95OverTime.toFixed(3)}`])),
+            ...w.flatMap((x) => x.runs.map((r) => [String(x.offset), r.policy, pct(r.acceptanceRate), String(r.placedBeforeFailure), pct(r.vcpuHoursAccepted), `${r.admitted} / ${r.unsplit}`, String(r.moves), r.bytesGiB.toFixed(1), String(r.movesWithinCooldown), `${r.latencyMeanOverTime.toFixed(4)} / ${r.latencyP95OverTime.toFixed(3)}`])),
             ...(w[0]?.runs ?? []).map((_, i) => {
               const col = (f: (r: NonNullable<typeof w>[number]['runs'][number]) => number): number => w.reduce((t, x) => t + f(x.runs[i] as NonNullable<typeof w>[number]['runs'][number]), 0);
               const k = w.length;
-              return ['mean', w[0]?.runs[i]?.policy ?? '', pct(col((r) => r.acceptanceRate) / k), (col((r) => r.placedBeforeFailure) / k).toFixed(1), pct(col((r) => r.vcpuHoursAccepted) / k), (col((r) => r.admitted) / k).toFixed(1), (col((r) => r.moves) / k).toFixed(1), (col((r) => r.bytesGiB) / k).toFixed(1), (col((r) => r.movesWithinCooldown) / k).toFixed(1), `${(col((r) => r.latencyMeanOverTime) / k).toFixed(4)} / ${(col((r) => r.latencyP95OverTime) / k).toFixed(3)}`];
+              return ['mean', w[0]?.runs[i]?.policy ?? '', pct(col((r) => r.acceptanceRate) / k), (col((r) => r.placedBeforeFailure) / k).toFixed(1), pct(col((r) => r.vcpuHoursAccepted) / k), `${(col((r) => r.admitted) / k).toFixed(1)} / ${(col((r) => r.unsplit) / k).toFixed(1)}`, (col((r) => r.moves) / k).toFixed(1), (col((r) => r.bytesGiB) / k).toFixed(1), (col((r) => r.movesWithinCooldown) / k).toFixed(1), `${(col((r) => r.latencyMeanOverTime) / k).toFixed(4)} / ${(col((r) => r.latencyP95OverTime) / k).toFixed(3)}`];
             }),
           ],
         ),

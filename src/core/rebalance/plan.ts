@@ -132,7 +132,7 @@ export interface Move {
     freedCores: number;
     /** Waiting requests (`planRebalance`'s `waiting`) that fit once this step is made. */
     admits: string[];
-    /** latency x horizon (s), plus the horizon for each admitted request. */
+    /** latency x horizon (s), plus the horizon for each admitted request (`planRoom`: what the caller says one is worth). */
     value: number;
   };
   cost: { bytes: number; seconds: number; repins: number; price: number };
@@ -339,7 +339,7 @@ function fits(ledger: HostLedger, r: VmRequest): boolean {
 }
 
 /** Adds to a candidate the waiting requests it admits, and their value (the ledger is left as it was). */
-function withAdmits(ledger: HostLedger, c: Candidate | null, pending: readonly VmRequest[], o: PlanOptions): Candidate | null {
+function withAdmits(ledger: HostLedger, c: Candidate | null, pending: readonly VmRequest[], o: PlanOptions, admitSec = o.horizonSec): Candidate | null {
   if (!c || pending.length === 0) return c;
   for (const v of c.vms) ledger.release(v.vm);
   for (const v of c.vms) ledger.add(v.after);
@@ -349,7 +349,7 @@ function withAdmits(ledger: HostLedger, c: Candidate | null, pending: readonly V
     for (const v of c.vms) ledger.release(v.vm);
     for (const v of c.vms) ledger.add(v.before);
   }
-  c.value += c.admits.length * o.horizonSec;
+  c.value += c.admits.length * admitSec;
   return c;
 }
 
@@ -486,18 +486,18 @@ function roomMove(ledger: HostLedger, r: VmRequest, vms: readonly Allocation[], 
 }
 
 /** The make-room moves for `r` worth judging: single VMs, then (none admitting) pairs of the likeliest. */
-function roomMoves(ledger: HostLedger, r: VmRequest, movable: readonly Allocation[], pending: readonly VmRequest[], o: PlanOptions): Candidate[] {
+function roomMoves(ledger: HostLedger, r: VmRequest, movable: readonly Allocation[], pending: readonly VmRequest[], o: PlanOptions, admitSec: number): Candidate[] {
   const ranked = roomCandidates(ledger, r, movable);
   const out: Candidate[] = [];
   for (const a of ranked.slice(0, ROOM_SINGLES)) {
-    const c = withAdmits(ledger, roomMove(ledger, r, [a], o), pending, o);
+    const c = withAdmits(ledger, roomMove(ledger, r, [a], o), pending, o, admitSec);
     if (c && c.admits.includes(r.name)) out.push(c);
   }
   if (out.length > 0 || ROOM_MAX_VMS < 2) return out;
   const pool = ranked.slice(0, ROOM_PAIRS_OF);
   for (let i = 0; i < pool.length; i++) {
     for (let j = i + 1; j < pool.length; j++) {
-      const c = withAdmits(ledger, roomMove(ledger, r, [pool[i] as Allocation, pool[j] as Allocation], o), pending, o);
+      const c = withAdmits(ledger, roomMove(ledger, r, [pool[i] as Allocation, pool[j] as Allocation], o), pending, o, admitSec);
       if (c && c.admits.includes(r.name)) out.push(c);
     }
   }
@@ -553,17 +553,22 @@ const SWAP_PARTNERS = 16;
 
 /** Plans the moves for a host state (see the module comment). The state is not changed. */
 export function planRebalance(state: HostState, partial: Partial<PlanOptions> = {}, waiting: readonly VmRequest[] = []): Plan {
-  return plan(state, planOptions(partial), waiting, false);
+  const o = planOptions(partial);
+  return plan(state, o, waiting, false, o.horizonSec);
 }
 
 /**
  * The plan that makes room for one request the host refuses as it is: make-room moves only (see the
  * module comment), ending with the step that admits it; no moves when none pays or the host's free
  * totals cannot hold it whatever moves (`plan.waiting[0].admittedAt` says which). The simulator asks
- * for it when an arrival is refused.
+ * for it when an arrival is refused. `admitSec` is what letting the request in is worth (default
+ * the horizon, as for any waiting VM): the simulator passes the remote-access latency a VM avoids
+ * when it asks for room on one node for a VM the host would otherwise split.
  */
-export function planRoom(state: HostState, request: VmRequest, partial: Partial<PlanOptions> = {}): Plan {
-  return plan(state, planOptions(partial), [request], true);
+export function planRoom(state: HostState, request: VmRequest, partial: Partial<PlanOptions> = {}, admitSec?: number): Plan {
+  const o = planOptions(partial);
+  if (admitSec !== undefined && !(Number.isFinite(admitSec) && admitSec >= 0)) throw new RangeError(`admitSec: ${admitSec} is out of range`);
+  return plan(state, o, [request], true, admitSec ?? o.horizonSec);
 }
 
 /** False when no moves on the host can make room for `r`: its free PUs, or its free memory of every page size `r` may use, fall short (moves keep page sizes). */
@@ -572,7 +577,7 @@ export function roomPossible(ledger: HostLedger, r: VmRequest): boolean {
   return ledger.mayHold(r.vcpus + (r.emulator === 'share' ? 0 : r.emulator), r.memory, r.pageSize, false);
 }
 
-function plan(state: HostState, o: PlanOptions, waiting: readonly VmRequest[], roomOnly: boolean): Plan {
+function plan(state: HostState, o: PlanOptions, waiting: readonly VmRequest[], roomOnly: boolean, admitSec: number): Plan {
   const ledger = HostLedger.of(state);
   for (const r of waiting) if (ledger.has(r.name)) throw new RangeError(`waiting request ${r.name}: a VM of this name is already on the host`);
   const waitingReport = waiting.map((r) => ({ name: r.name, fitsNow: fits(ledger, r), admittedAt: null as number | null }));
@@ -600,7 +605,7 @@ function plan(state: HostState, o: PlanOptions, waiting: readonly VmRequest[], r
     if (!roomOnly) {
       for (const name of names) {
         const a = ledger.get(name) as Allocation;
-        const c = withAdmits(ledger, singleMove(ledger, a, o), pending, o);
+        const c = withAdmits(ledger, singleMove(ledger, a, o), pending, o, admitSec);
         if (c && pays(c, o)) better(c);
         else if (localityOf(ledger.state, a).relativeLatency - 1 >= o.minGain) stuck.push(a);
       }
@@ -611,7 +616,7 @@ function plan(state: HostState, o: PlanOptions, waiting: readonly VmRequest[], r
       const candidates = names.map((n) => ledger.get(n) as Allocation);
       for (const r of room) {
         if ((best as Candidate | null)?.admits.includes(r.name)) continue;
-        for (const c of roomMoves(ledger, r, candidates, pending, o)) better(c);
+        for (const c of roomMoves(ledger, r, candidates, pending, o, admitSec)) better(c);
       }
     }
     if (!best && !roomOnly) {
@@ -622,7 +627,7 @@ function plan(state: HostState, o: PlanOptions, waiting: readonly VmRequest[], r
           const b = ledger.get(name) as Allocation;
           if (!b.nodes.some((n) => !a.nodes.includes(n))) continue;
           tried++;
-          better(withAdmits(ledger, swapMove(ledger, a, b, o), pending, o));
+          better(withAdmits(ledger, swapMove(ledger, a, b, o), pending, o, admitSec));
         }
       }
     }

@@ -62,6 +62,8 @@ export interface PolicyResult {
     returns: number;
     /** Arrivals the fleet refused that the planner's make-room moves let in, and the moves made for them (in `moves` too). */
     admitted: number;
+    /** Arrivals placed on one node instead of split over several, thanks to make-room moves. */
+    unsplit: number;
     roomMoves: number;
     /** vCPU-hours accepted over vCPU-hours requested, from the first to the last arrival replayed (each VM's vCPUs x its lifetime inside that window). */
     vcpuHoursAccepted: number;
@@ -103,6 +105,7 @@ export interface SimReport {
       placedBeforeFailure: number;
       vcpuHoursAccepted: number;
       admitted: number;
+      unsplit: number;
       moves: number;
       bytesGiB: number;
       /** Moves of a VM within the cool-down of its previous move. */

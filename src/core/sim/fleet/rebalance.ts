@@ -16,13 +16,17 @@
  * hosts whose free totals hold it, the planner looks for make-room moves (`planRoom`, the same
  * kernel, cool-down and cost rules); the first host where a plan admits it gets the moves, then the
  * VM, as the replay would place it there. Those moves count with the others; `admitted` counts the
- * arrivals let in.
+ * arrivals let in. Likewise an arrival the fleet would split over nodes on its host, when that host
+ * refuses it on one node as it is (`unsplit`): make-room moves there for the VM on one node, worth
+ * the predicted latency it then avoids over the planner's horizon (not a whole admission), so only
+ * cheap moves pay; when the host would hold it on one node already, the split was the kernel's
+ * choice and stands.
  */
 import type { Fleet, FleetChoice, FleetHost } from '../../fleet/fleet.js';
 import type { PlacementPolicy } from '../../placement/policy.js';
 import type { VmRequest } from '../../placement/request.js';
 import type { Allocation } from '../../placement/state.js';
-import { type Move, type PlanOptions, applyMove, esxiMove, localityOf, numadMove, planRebalance, planRoom, roomPossible } from '../../rebalance/index.js';
+import { DEFAULT_PLAN_OPTIONS, type Move, type PlanOptions, applyMove, esxiMove, localityOf, numadMove, planRebalance, planRoom, roomPossible } from '../../rebalance/index.js';
 import { mean, quantile } from '../stats.js';
 
 /** Who moves VMs during a replay: nobody (the baseline), numaplan's planner, or the ESXi-like rule. */
@@ -65,7 +69,9 @@ export interface RebalanceStats {
   returns: number;
   /** Arrivals the fleet refused that make-room moves let in (the planner only). */
   admitted: number;
-  /** Moves made for those arrivals (counted in `moves` too). */
+  /** Arrivals placed on one node instead of split, thanks to make-room moves (the planner only). */
+  unsplit: number;
+  /** Moves made for those arrivals, refused or split (counted in `moves` too). */
   roomMoves: number;
   /** Averages over the ticks of: the mean and p95 predicted latency ratio over placed VMs, and the fraction on one node. */
   latencyMeanOverTime: number;
@@ -87,6 +93,7 @@ export class FleetRebalancer {
   private readonly moved = new Map<string, { count: number; at: number; from: string }>();
   private returns = 0;
   private admitted = 0;
+  private unsplitCount = 0;
   private roomMoves = 0;
   private readonly means: number[] = [];
   private readonly p95s: number[] = [];
@@ -237,6 +244,35 @@ export class FleetRebalancer {
     return null;
   }
 
+  /**
+   * An arrival the fleet places on `choice.host` over several nodes: when that host refuses it on
+   * one node as it is, make-room moves worth the latency it would avoid, then the fleet's decision
+   * on one node there. Null to keep the split decision.
+   */
+  unsplit(request: VmRequest, choice: FleetChoice, t: number, policy: PlacementPolicy): FleetChoice | null {
+    if (this.options.rule !== 'numaplan' || choice.decision.nodes.length < 2) return null;
+    if (request.numa !== 'auto' || request.layout || request.nodes || request.cpus || request.maxNodes !== undefined) return null;
+    const avoided = (choice.key[0] as number) - 1;
+    if (!(avoided > 0)) return null;
+    const one: VmRequest = { ...request, maxNodes: 1 };
+    const h = choice.host;
+    if (!roomPossible(h.ledger, one)) return null;
+    const now = t * 1000;
+    const horizon = this.options.plan?.horizonSec ?? DEFAULT_PLAN_OPTIONS.horizonSec;
+    const plan = planRoom(h.ledger.state, one, { ...this.options.plan, now }, avoided * horizon);
+    if (plan.waiting[0]?.admittedAt == null) return null;
+    const done = this.apply(h, plan.moves, now);
+    this.roomMoves += done;
+    const again = this.fleet.decide(one, policy, { host: h.name });
+    if (!again.ok) {
+      // The moves were made (and count); the arrival is placed as the fleet now decides it.
+      const fallback = this.fleet.decide(request, policy, { host: h.name });
+      return fallback.ok ? fallback : null;
+    }
+    this.unsplitCount++;
+    return again;
+  }
+
   /** The figures so far. */
   stats(): RebalanceStats {
     const hours = this.first === null ? 0 : Math.max(0, this.last - this.first) / 3600;
@@ -254,6 +290,7 @@ export class FleetRebalancer {
       movesWithinCooldown: this.withinCooldown,
       returns: this.returns,
       admitted: this.admitted,
+      unsplit: this.unsplitCount,
       roomMoves: this.roomMoves,
       latencyMeanOverTime: this.means.length ? mean(Float64Array.from(this.means)) : 1,
       latencyP95OverTime: this.p95s.length ? mean(Float64Array.from(this.p95s)) : 1,

@@ -197,10 +197,12 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
     const req = toVmRequest(reqs[id] as (typeof reqs)[number], id);
     let choice: FleetChoice | FleetRefusal = fleet.decide(req, policy.policy, { select: policy.select });
     if (!choice.ok && rebalancer) choice = rebalancer.admit(req, events.time[t] as number, policy.policy) ?? choice;
+    else if (choice.ok && rebalancer && choice.decision.nodes.length > 1) choice = rebalancer.unsplit(req, choice, events.time[t] as number, policy.policy) ?? choice;
     if (rebalancer) placed.push(choice.ok);
     if (choice.ok) {
       const d = choice.decision;
-      const alloc = allocationOfDecision(d, 'committed', null);
+      // The arrival's own request (an unsplit decision was made for it with maxNodes 1).
+      const alloc = { ...allocationOfDecision(d, 'committed', null), request: req };
       fleet.commit(choice.host, alloc);
       let bytes = 0;
       for (const m of alloc.memory) bytes += m.bytes;
@@ -344,6 +346,7 @@ function windowRow(offset: number, runs: readonly FleetRun[]): NonNullable<SimRe
         placedBeforeFailure: r.placedBeforeFailure,
         vcpuHoursAccepted: b.vcpuHoursAccepted,
         admitted: b.admitted,
+        unsplit: b.unsplit,
         moves: b.moves,
         bytesGiB: b.bytesGiB,
         movesWithinCooldown: b.movesWithinCooldown,
@@ -438,6 +441,7 @@ function rebalanceResult(s: NonNullable<FleetRun['rebalance']>): NonNullable<Pol
     movesWithinCooldown: s.movesWithinCooldown,
     returns: s.returns,
     admitted: s.admitted,
+    unsplit: s.unsplit,
     roomMoves: s.roomMoves,
     vcpuHoursAccepted: s.vcpuHours.requested > 0 ? round(s.vcpuHours.accepted / s.vcpuHours.requested, 4) : 1,
     latencyMeanOverTime: round(s.latencyMeanOverTime),
