@@ -6,7 +6,7 @@
  * steps before it left it). Beside it, one move of each peer's rule on the same host (the simulator
  * runs those every 2 s and 15 s). And one make-room plan (`planRoom`) for a one-node VM of a whole
  * node's 32 threads that no node holds until spread VMs move (what the simulator asks of up to four
- * hosts when an arrival is refused). Goal: a plan, and a make-room plan, in under 100 ms on the
+ * hosts when an arrival is refused, and of one host when it would split an arrival). Goal: a plan, and a make-room plan, in under 100 ms on the
  * 8-node host, under 1 s on the 64-node one, so that a fleet of hosts can be planned every few
  * minutes and a refusal costs well under a second.
  */
