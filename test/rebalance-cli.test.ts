@@ -100,6 +100,38 @@ describe('numaplan rebalance', () => {
     expect((await runCli(['apply-plan', plan, '--state', state])).err).toMatch(/the plan is for host "preset:other"/);
   });
 
+  it('--waiting: a move made only to let a waiting VM in says so, and the VM fits after that step', async () => {
+    // Broadwell: cpu0 and s1 take node 0's PUs, mem1 node 1's regular memory (placed with nodes=,
+    // which the state then forgets: VMs placed by the kernel). w (one node, 30 GiB) fits nowhere.
+    const st = join(dir, 'stranded.json');
+    const placed = await runCli(['place', '--host', 'preset:broadwell-2s', '--state', st, '--vm', 'name=cpu0,vcpus=17,memory=2G,nodes=0,smt=prefer', '--vm', 'name=s1,vcpus=1,memory=1G,nodes=0,smt=prefer', '--vm', 'name=mem1,vcpus=2,memory=36G,nodes=1,smt=prefer', '--json']);
+    expect(placed.code, placed.err).toBe(0);
+    const doc = JSON.parse(readFileSync(st, 'utf8'));
+    for (const a of doc.allocations) delete a.request.nodes;
+    writeFileSync(st, JSON.stringify(doc));
+    const r = await runCli(['rebalance', '--state', st, '--now', '0', '--waiting', 'name=w,vcpus=1,memory=30G,smt=prefer,numa=strict', '--json']);
+    expect(r.code, r.err).toBe(0);
+    const p = JSON.parse(r.out).plan;
+    expect(p.moves).toHaveLength(1);
+    expect(p.moves[0].vms.map((v: { vm: string; after: { nodes: number[] } }) => `${v.vm}->${v.after.nodes.join(',')}`)).toEqual(['s1->1']);
+    expect(p.moves[0].gain.admits).toEqual(['w']);
+    expect(p.moves[0].cost.bytes).toBe(1024 ** 3);
+    expect(p.moves[0].reason).toMatch(/^makes room for w, which fits nowhere on the host as it is; s1: nodes 0 -> 1/);
+    expect(p.waiting).toEqual([{ name: 'w', fitsNow: false, admittedAt: 1 }]);
+    const text = await runCli(['rebalance', '--state', st, '--now', '0', '--waiting', 'name=w,vcpus=1,memory=30G,smt=prefer,numa=strict']);
+    expect(text.out).toMatch(/waiting:\n {2}w: fits after step 1/);
+    // Within s1's cool-down cpu0 moves instead (2 GiB); within both VMs' cool-downs nothing makes room.
+    const cool = async (names: string[]): Promise<{ moves: { vms: { vm: string }[] }[]; waiting: unknown[] }> => {
+      const d = JSON.parse(readFileSync(st, 'utf8'));
+      for (const a of d.allocations) if (names.includes(a.name)) a.movedAt = 0;
+      writeFileSync(st, JSON.stringify(d));
+      return JSON.parse((await runCli(['rebalance', '--state', st, '--now', '1000', '--waiting', 'name=w,vcpus=1,memory=30G,smt=prefer,numa=strict', '--json'])).out).plan;
+    };
+    const second = await cool(['s1']);
+    expect(second.moves.map((m) => m.vms.map((v) => v.vm).join('+'))).toEqual(['cpu0']);
+    expect((await cool(['s1', 'cpu0'])).waiting).toEqual([{ name: 'w', fitsNow: false, admittedAt: null }]);
+  });
+
   it('--waiting: a VM that fits nowhere is reported, and a bad or clashing spec is exit 2', async () => {
     const r = await runCli(['rebalance', '--state', state, '--now', '0', '--waiting', 'name=huge,vcpus=49,memory=16G,smt=prefer,numa=strict', '--waiting', 'name=tiny,vcpus=1,memory=1G']);
     expect(r.code).toBe(0);

@@ -3,7 +3,7 @@ import { placeMany } from '../src/core/placement/place.js';
 import { parseVmSpec } from '../src/core/placement/request.js';
 import { createHostState, releaseAllocation, type HostState } from '../src/core/placement/state.js';
 import { syntheticTopology } from '../src/core/topology/synthetic.js';
-import { applyMove, moveCommands, planRebalance, planOptions } from '../src/core/rebalance/index.js';
+import { applyMove, moveCommands, planRebalance, planOptions, planRoom } from '../src/core/rebalance/index.js';
 import { formatCpuList } from '../src/core/topology/cpulist.js';
 
 const G = 1024 ** 3;
@@ -122,6 +122,59 @@ describe('planRebalance', () => {
     // A request that fits already needs no move.
     const small = parseVmSpec('name=small,vcpus=2,memory=1G');
     expect(planRebalance(s, { now: 0 }, [small])).toMatchObject({ moves: [], waiting: [{ name: 'small', fitsNow: true, admittedAt: null }] });
+  });
+
+  /**
+   * Stranded room: node 0 has PUs short and memory to spare, node 1 the reverse. cpu0 (5 vCPUs) and
+   * s1 (1 vCPU) sit on node 0 as if placed there (their requests name no nodes), mem1 fills node 1's
+   * memory. A 2-vCPU 8 GiB strict VM fits on neither node; the kernel alone keeps s1 where it is.
+   */
+  function stranded(): HostState {
+    const s = placed(host(), 'name=cpu0,vcpus=5,memory=2G,nodes=0', 'name=s1,vcpus=1,memory=1G,nodes=0', 'name=mem1,vcpus=2,memory=28G,nodes=1');
+    return { ...s, allocations: s.allocations.map((a) => ({ ...a, request: { ...a.request, nodes: undefined } })) };
+  }
+
+  it('makes room by defragmentation: moves the cheapest VM that frees a node for a refused request, with the same kernel', () => {
+    const s = stranded();
+    expect(s.allocations.map((a) => `${a.name}:${a.nodes.join(',')}`)).toEqual(['cpu0:0', 'mem1:1', 's1:0']);
+    const w = parseVmSpec('name=w,vcpus=2,memory=8G,numa=strict');
+    expect(placeMany([w], s).refusal).not.toBeNull();
+    const plan = planRoom(s, w, { now: 0 });
+    expect(plan.moves).toHaveLength(1);
+    const m = plan.moves[0]!;
+    expect(m.kind).toBe('make-room');
+    expect(m.vms.map((v) => `${v.vm}:${v.before.nodes.join(',')}->${v.after.nodes.join(',')}`)).toEqual(['s1:0->1']);
+    expect(m.cost.bytes).toBe(G);
+    expect(m.gain.admits).toEqual(['w']);
+    expect(m.gain.latency).toBe(0);
+    // No moved VM gets a worse predicted latency.
+    for (const v of m.vms) expect(v.locality.after.relativeLatency).toBeLessThanOrEqual(v.locality.before.relativeLatency);
+    expect(m.reason).toMatch(/make room: w fits nowhere/);
+    expect(plan.waiting).toEqual([{ name: 'w', fitsNow: false, admittedAt: 1 }]);
+    const applied = applyMove(s, m, 0);
+    expect(applied.ok).toBe(true);
+    if (applied.ok) expect(placeMany([w], applied.state).refusal).toBeNull();
+    // The periodic planner with w waiting admits it in one step too (there the kernel's own choice for a VM may already do).
+    expect(planRebalance(s, { now: 0 }, [w]).waiting).toEqual([{ name: 'w', fitsNow: false, admittedAt: 1 }]);
+  });
+
+  it('makes no room when the free totals cannot hold the request, nor with the cool-down, the byte cap or the threshold against it', () => {
+    const s = stranded();
+    const w = parseVmSpec('name=w,vcpus=2,memory=8G,numa=strict');
+    // 40 GiB: more than the host has free in any page size, whatever moves.
+    expect(planRoom(s, parseVmSpec('name=big,vcpus=2,memory=40G'), { now: 0 })).toMatchObject({ moves: [], waiting: [{ name: 'big', fitsNow: false, admittedAt: null }] });
+    // s1 within its cool-down: cpu0 (2 GiB) moves instead; both within it: nothing.
+    const cool = (names: string[]): HostState => ({ ...s, allocations: s.allocations.map((a) => (names.includes(a.name) ? { ...a, movedAt: 0 } : a)) });
+    expect(planRoom(cool(['s1']), w, { now: 1000 }).moves.map((m) => m.vms.map((v) => v.vm).join('+'))).toEqual(['cpu0']);
+    expect(planRoom(cool(['s1', 'cpu0']), w, { now: 1000 }).moves).toEqual([]);
+    expect(planRoom(s, w, { now: 0, maxBytes: G - 1 }).moves).toEqual([]);
+    expect(planRoom(s, w, { now: 0, rateBytesPerSec: 1024 }).moves).toEqual([]);
+    // Letting w in is worth what the caller says (default the horizon): 1 s does not pay for 1 GiB at 4x.
+    expect(planRoom(s, w, { now: 0 }, 1).moves).toEqual([]);
+    expect(planRoom(s, w, { now: 0 }, 5).moves).toHaveLength(1);
+    expect(() => planRoom(s, w, { now: 0 }, -1)).toThrow(/admitSec/);
+    // A request that fits already needs no room.
+    expect(planRoom(s, parseVmSpec('name=ok,vcpus=1,memory=1G'), { now: 0 })).toMatchObject({ moves: [], waiting: [{ name: 'ok', fitsNow: true, admittedAt: null }] });
   });
 
   it('names a bad setting', () => {

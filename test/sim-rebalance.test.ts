@@ -1,7 +1,8 @@
 /** Rebalancing in the simulator's fleet mode: the planner at every tick of simulated time, against the same replay without it. */
 import { describe, expect, it } from 'vitest';
 import { loadTopology } from '../src/adapters/source.js';
-import { simulateFleet } from '../src/core/sim/fleet/replay.js';
+import { simulateFleet, traceWindow } from '../src/core/sim/fleet/replay.js';
+import { traceEvents } from '../src/core/sim/events.js';
 import type { Trace, TraceRequest } from '../src/core/sim/trace.js';
 import { runCli } from './support/cli.js';
 import { placeMany } from '../src/core/placement/place.js';
@@ -48,6 +49,29 @@ describe('simulate --rebalance (fleet mode)', () => {
     expect(moved?.overTime.at(-1)?.movedGiB).toBe(moved?.bytesGiB);
   });
 
+  it('lets in an arrival the host refuses by making room (defragmentation), only in the planner\'s run', async () => {
+    const topology = await loadTopology('preset:broadwell-2s');
+    const local = (id: string, arrival: number, vcpus: number, memGiB: number): TraceRequest => ({ ...vm(id, arrival, null, vcpus, memGiB), numaPolicy: 'local' });
+    // a and s take most of one node's PUs; m (one node, 40 GiB) then finds PUs on one node and memory on the other.
+    const t: Trace = { source: 'hand-made', format: 'jsonl', skipped: 0, requests: [local('a', 0, 16, 2), local('s', 1, 1, 1), local('m', 2, 2, 40), vm('late', 20_000, null, 1, 1)] };
+    const report = simulateFleet(t, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600 } });
+    const [plain, moved, esxi, numad] = report.results;
+    expect(plain?.placedBeforeFailure).toBe(2);
+    expect(plain?.rebalance).toMatchObject({ admitted: 0, roomMoves: 0, moves: 0 });
+    expect(moved?.placedBeforeFailure).toBe(4); // every arrival placed
+    expect(moved?.accepted).toBe((plain?.accepted as number) + 1);
+    expect(moved?.rebalance).toMatchObject({ admitted: 1, roomMoves: 1, movesWithinCooldown: 0, vmsMovedMoreThanOnce: 0 });
+    expect(moved?.rebalance?.bytesGiB).toBeGreaterThan(0);
+    expect(moved?.rebalance?.bytesGiB).toBeLessThan(40);
+    // vCPU-hours within the window (t = 0 to 20,000 s): a 16 x 20000, s 1 x 19999, m 2 x 19998, late 0.
+    const requested = 16 * 20_000 + 19_999 + 2 * 19_998;
+    expect(plain?.rebalance?.vcpuHoursAccepted).toBeCloseTo((16 * 20_000 + 19_999) / requested, 4);
+    expect(moved?.rebalance?.vcpuHoursAccepted).toBe(1);
+    // The peers' rules do not search for room.
+    expect(esxi?.rebalance?.admitted).toBe(0);
+    expect(numad?.rebalance?.admitted).toBe(0);
+  });
+
   it('the ESXi-like rule balances load, not locality: moving b would only flip the gap, so w stays spread', async () => {
     const topology = await loadTopology('preset:broadwell-2s');
     const report = simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600 } });
@@ -79,6 +103,54 @@ describe('simulate --rebalance (fleet mode)', () => {
     expect(byRule.get('numad')).toMatchObject({ everySec: 15, moves: 1, vmsMoved: 1, oneNodeOverTime: 1 });
   });
 
+  it('places an arrival on one node instead of splitting it when make-room moves worth the latency it avoids free one', async () => {
+    const topology = await loadTopology('preset:broadwell-2s');
+    const local = (id: string, arrival: number, vcpus: number, memGiB: number): TraceRequest => ({ ...vm(id, arrival, null, vcpus, memGiB), numaPolicy: 'local' });
+    // As above, but m may span nodes: without rebalancing it is split (PUs on one node, memory on both).
+    const t: Trace = { source: 'hand-made', format: 'jsonl', skipped: 0, requests: [local('a', 0, 16, 2), local('s', 1, 1, 1), vm('m', 2, null, 2, 40), vm('late', 20_000, null, 1, 1)] };
+    const report = simulateFleet(t, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600 } });
+    const [plain, moved, esxi] = report.results;
+    expect(plain?.accepted).toBe(4);
+    expect(plain?.singleNodeFraction).toBe(0.75);
+    expect(plain?.rebalance?.latencyMeanOverTime).toBeGreaterThan(1);
+    expect(moved?.singleNodeFraction).toBe(1);
+    expect(moved?.rebalance).toMatchObject({ admitted: 0, unsplit: 1, roomMoves: 1, moves: 1, vmsMoved: 2, movesWithinCooldown: 0, latencyMeanOverTime: 1 });
+    // a and s leave node 0 for node 1: their 3 GiB, not m's 40.
+    expect(moved?.rebalance?.bytesGiB).toBe(3);
+    expect(esxi?.rebalance?.unsplit).toBe(0);
+    // Slow enough migration that the avoided latency does not pay for the bytes: m stays split.
+    const slow = simulateFleet(t, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, rebalance: { everySec: 3600, plan: { rateBytesPerSec: 16 * 1024 ** 2 } } });
+    expect(slow.results[1]?.rebalance?.unsplit).toBe(0);
+    expect(slow.results[1]?.singleNodeFraction).toBe(0.75);
+  });
+
+  it('compares the four runs on several windows of the trace, the first being the main results', async () => {
+    const topology = await loadTopology('preset:broadwell-2s');
+    const report = simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, horizon: 2, rebalance: { everySec: 3600, windows: 3 } });
+    const w = report.rebalanceWindows ?? [];
+    // 4 requests, windows of 2: starting at request 0, then evenly spaced to the end (1, 2).
+    expect(w.map((x) => x.offset)).toEqual([0, 1, 2]);
+    for (const x of w) {
+      expect(x.runs.map((r) => r.policy)).toEqual(['numaplan', 'numaplan+rebalance', 'numaplan+esxi-rule', 'numaplan+numad-rule']);
+      for (const r of x.runs) expect(r.arrivals).toBe(2);
+    }
+    report.results.forEach((r, i) => {
+      expect(w[0]?.runs[i]).toMatchObject({ policy: r.policy, accepted: r.accepted, acceptanceRate: r.acceptanceRate, moves: r.rebalance?.moves, vcpuHoursAccepted: r.rebalance?.vcpuHoursAccepted });
+    });
+    // Window 2 is w and late alone on an empty host: both placed, nothing to rebalance.
+    expect(w[2]?.runs[1]).toMatchObject({ accepted: 2, moves: 0 });
+    // A window's events are its own requests' (the whole trace's are cached on its object by now).
+    const cached = { ...trace };
+    traceEvents(cached);
+    const fresh: Trace = { source: 'hand-made', format: 'jsonl', skipped: 0, requests: trace.requests.slice(1, 3) };
+    expect(traceWindow(cached, 1, 2).events).toEqual(traceEvents(fresh));
+    expect(traceWindow(cached, 1, 2).requests).toEqual(fresh.requests);
+    // Window 1 replays b and w exactly as a trace of those two alone does (not the whole trace's events).
+    const alone = simulateFleet({ source: 'hand-made', format: 'jsonl', skipped: 0, requests: [trace.requests[1] as TraceRequest, trace.requests[2] as TraceRequest] }, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, horizon: 2, rebalance: { everySec: 3600 } });
+    alone.results.forEach((r, i) => expect(w[1]?.runs[i]).toMatchObject({ accepted: r.accepted, moves: r.rebalance?.moves, latencyMeanOverTime: r.rebalance?.latencyMeanOverTime, vcpuHoursAccepted: r.rebalance?.vcpuHoursAccepted }));
+    expect(simulateFleet(trace, [{ spec: 'preset:broadwell-2s', count: 1, topology }], { policies: ['numaplan'], seed: 1, horizon: 2, rebalance: { everySec: 3600 } }).rebalanceWindows).toBeUndefined();
+  });
+
   it('the command prints the rebalancing table and refuses a bad interval (exit 2)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'numaplan-simrb-'));
     try {
@@ -99,6 +171,13 @@ describe('simulate --rebalance (fleet mode)', () => {
         expect(r2.code).toBe(2);
         expect(JSON.parse(r2.out).error.path).toBe(flag);
       }
+      const windows = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--policies', 'numaplan', '--rebalance', '1h', '--horizon', '2', '--rebalance-windows', '2', '--no-progress', '--workers', '0']);
+      expect(windows.code, windows.err).toBe(0);
+      expect(windows.out).toMatch(/rebalancing over 2 windows of 2 arrivals/);
+      expect(windows.out).toMatch(/\nmean +numaplan\+rebalance /);
+      const noHorizon = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--rebalance', '1h', '--rebalance-windows', '2', '--json']);
+      expect(noHorizon.code).toBe(2);
+      expect(JSON.parse(noHorizon.out).error.path).toBe('--rebalance-windows');
       const lonely = await runCli(['simulate', '--mode', 'fleet', '--trace', file, '--hosts', 'preset:broadwell-2s*1', '--rebalance-horizon', '1h', '--json']);
       expect(JSON.parse(lonely.out).error.path).toBe('--rebalance');
       // At 1 KiB/s nothing the planner could do pays.

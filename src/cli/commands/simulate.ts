@@ -60,6 +60,7 @@ interface SimulateOptions {
   rebalanceThreshold?: string;
   rebalanceCooldown?: string;
   rebalanceRate?: string;
+  rebalanceWindows?: string;
 }
 
 /** Registers the command. */
@@ -95,6 +96,7 @@ export function registerSimulate(program: Command, io: Io): void {
     .option('--rebalance-threshold <x>', "with --rebalance: the planner's --threshold (default 4)")
     .option('--rebalance-cooldown <duration>', "with --rebalance: the planner's --cooldown (default 10m; also the window 'within cool-down' counts in)")
     .option('--rebalance-rate <bytes/s>', 'with --rebalance: the migration rate every rule\'s cost is estimated at (default 1G/s)')
+    .option('--rebalance-windows <k>', 'with --rebalance and --horizon N: compare the four runs on K windows of N arrivals, the first at the start of the trace and the others evenly spaced to its end, each replayed from an empty fleet (default 1; the main tables are the first window\'s)')
     .option('--no-progress', 'no progress bar on stderr')
     .addHelpText(
       'after',
@@ -117,7 +119,9 @@ dedicated vCPUs on hardware threads and their memory with page size auto.
   numaplan simulate --mode fleet --synthetic 1000000 --hosts preset:epyc-2s-nps4*5000,preset:broadwell-2s*5000 \\
       --policies host-best-fit --seed 3
   numaplan simulate --mode fleet --trace huawei-east-1-lt.csv --hosts preset:epyc-2s-nps4*40 \\
-      --policies numaplan --rebalance 1h`,
+      --policies numaplan --rebalance 1h
+  numaplan simulate --mode fleet --trace huawei-east-1-lt.csv --hosts preset:epyc-2s-nps4*4 \\
+      --policies numaplan --horizon 8000 --rebalance 1h --rebalance-windows 8 --plot plots/`,
     )
     .action(async (opts: SimulateOptions) => {
       const report = await runSimulation(opts, io);
@@ -219,8 +223,8 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
     trace = splitAbove(trace, splitGb * GIB);
   }
   const bar = makeProgress(io, opts.progress && process.stderr.isTTY === true, 'arrivals');
-  let rebalance: { everySec: number; plan?: Partial<Omit<PlanOptions, 'now'>> } | null = null;
-  const tuned = [opts.rebalanceHorizon, opts.rebalanceThreshold, opts.rebalanceCooldown, opts.rebalanceRate].some((x) => x !== undefined);
+  let rebalance: { everySec: number; plan?: Partial<Omit<PlanOptions, 'now'>>; windows?: number } | null = null;
+  const tuned = [opts.rebalanceHorizon, opts.rebalanceThreshold, opts.rebalanceCooldown, opts.rebalanceRate, opts.rebalanceWindows].some((x) => x !== undefined);
   if (opts.rebalance === undefined && tuned) throw usage('--rebalance', 'the --rebalance-* settings need --rebalance EVERY');
   if (opts.rebalance !== undefined) {
     const ms = parseDuration(opts.rebalance);
@@ -247,7 +251,12 @@ async function runFleet(opts: SimulateOptions, io: Io, seed: number, horizon: nu
       if (r === null) throw usage('--rebalance-rate', `expected a rate like 1G/s or 500M/s, got "${opts.rebalanceRate}"`);
       plan.rateBytesPerSec = r;
     }
-    rebalance = { everySec: ms / 1000, ...(Object.keys(plan).length > 0 ? { plan } : {}) };
+    let windows = 1;
+    if (opts.rebalanceWindows !== undefined) {
+      windows = intOption(opts.rebalanceWindows, '--rebalance-windows', 1);
+      if (windows > 1 && horizon === undefined) throw usage('--rebalance-windows', 'windows of arrivals need --horizon N (arrivals per window)');
+    }
+    rebalance = { everySec: ms / 1000, ...(Object.keys(plan).length > 0 ? { plan } : {}), ...(windows > 1 ? { windows } : {}) };
   }
   if (workers > 0 && rebalance === null) {
     const runs = await runFleetParallel({
@@ -329,11 +338,29 @@ export function renderTable(report: SimReport): string {
         '',
         `rebalancing: numaplan's planner every ${moved[0]?.rebalance?.everySec} s of simulated time, the ESXi-like rule every 2 s, the numad-like rule every 15 s; locality sampled every ${moved[0]?.rebalance?.everySec} s in every run:`,
         table(
-          ['policy', 'moves', 'GiB moved', 'moves/host-h', 'GiB/host-h', 'VMs moved', 'moved >1', 'within cool-down', 'moved back', 'latency mean/p95 over time', 'one node over time'],
+          ['policy', 'moves', 'GiB moved', 'moves/host-h', 'GiB/host-h', 'VMs moved', 'moved >1', 'within cool-down', 'moved back', 'admitted / unsplit by moves', 'vCPU-h accepted', 'latency mean/p95 over time', 'one node over time'],
           moved.map((r) => {
             const b = r.rebalance as NonNullable<typeof r.rebalance>;
-            return [r.policy, String(b.moves), b.bytesGiB.toFixed(1), b.movesPerHostHour.toFixed(4), b.bytesGiBPerHostHour.toFixed(3), String(b.vmsMoved), String(b.vmsMovedMoreThanOnce), String(b.movesWithinCooldown), String(b.returns), `${b.latencyMeanOverTime.toFixed(4)} / ${b.latencyP95OverTime.toFixed(3)}`, pct(b.oneNodeOverTime)];
+            return [r.policy, String(b.moves), b.bytesGiB.toFixed(1), b.movesPerHostHour.toFixed(4), b.bytesGiBPerHostHour.toFixed(3), String(b.vmsMoved), String(b.vmsMovedMoreThanOnce), String(b.movesWithinCooldown), String(b.returns), b.rule === 'numaplan' ? `${b.admitted}, ${b.unsplit} unsplit (${b.roomMoves} moves)` : '-', pct(b.vcpuHoursAccepted), `${b.latencyMeanOverTime.toFixed(4)} / ${b.latencyP95OverTime.toFixed(3)}`, pct(b.oneNodeOverTime)];
           }),
+        ),
+      ];
+  const w = report.rebalanceWindows;
+  const windowTable = !w || w.length < 2
+    ? []
+    : [
+        '',
+        `rebalancing over ${w.length} windows of ${w[0]?.runs[0]?.arrivals ?? 0} arrivals (window: index of its first request in the trace; each replayed from an empty fleet):`,
+        table(
+          ['window', 'policy', 'accepted', 'placed before failure', 'vCPU-h accepted', 'admitted / unsplit by moves', 'moves', 'GiB moved', 'within cool-down', 'latency mean/p95 over time'],
+          [
+            ...w.flatMap((x) => x.runs.map((r) => [String(x.offset), r.policy, pct(r.acceptanceRate), String(r.placedBeforeFailure), pct(r.vcpuHoursAccepted), `${r.admitted} / ${r.unsplit}`, String(r.moves), r.bytesGiB.toFixed(1), String(r.movesWithinCooldown), `${r.latencyMeanOverTime.toFixed(4)} / ${r.latencyP95OverTime.toFixed(3)}`])),
+            ...(w[0]?.runs ?? []).map((_, i) => {
+              const col = (f: (r: NonNullable<typeof w>[number]['runs'][number]) => number): number => w.reduce((t, x) => t + f(x.runs[i] as NonNullable<typeof w>[number]['runs'][number]), 0);
+              const k = w.length;
+              return ['mean', w[0]?.runs[i]?.policy ?? '', pct(col((r) => r.acceptanceRate) / k), (col((r) => r.placedBeforeFailure) / k).toFixed(1), pct(col((r) => r.vcpuHoursAccepted) / k), `${(col((r) => r.admitted) / k).toFixed(1)} / ${(col((r) => r.unsplit) / k).toFixed(1)}`, (col((r) => r.moves) / k).toFixed(1), (col((r) => r.bytesGiB) / k).toFixed(1), (col((r) => r.movesWithinCooldown) / k).toFixed(1), `${(col((r) => r.latencyMeanOverTime) / k).toFixed(4)} / ${(col((r) => r.latencyP95OverTime) / k).toFixed(3)}`];
+            }),
+          ],
         ),
       ];
   return `${[
@@ -345,6 +372,7 @@ export function renderTable(report: SimReport): string {
       rows,
     ),
     ...rebalanceTable,
+    ...windowTable,
   ].join('\n')}\n`;
 }
 

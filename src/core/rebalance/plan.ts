@@ -13,7 +13,13 @@
  * - `narrow` / `widen`: the VM ends on fewer / more nodes;
  * - `move`: another node set of the same size;
  * - `swap`: two VMs exchange room (both released, the first decided, then the second), used only
- *   when the first has no single move that pays.
+ *   when the first has no single move that pays;
+ * - `make-room`: defragmentation for a waiting request that fits nowhere on the host although the
+ *   host's free totals hold it (free PUs on some nodes, free memory of its page size on others):
+ *   up to `ROOM_MAX_VMS` VMs are released, the waiting request is decided first, then each released
+ *   VM again, all by the kernel (`decide`), so the search has no placement rules of its own. A
+ *   make-room move never makes a moved VM's predicted latency worse (no neighbour pays for the
+ *   newcomer in locality) and is proposed only when it admits a waiting request.
  *
  * ## Gain and cost (both per move, summed over its VMs)
  * - gain: the cost model's predicted remote-access fraction and relative latency (and ns) before and
@@ -110,7 +116,7 @@ export interface VmMove {
 }
 
 /** Kinds of moves (see the module comment). */
-export type MoveKind = 'repin' | 'move-memory' | 'narrow' | 'widen' | 'move' | 'swap';
+export type MoveKind = 'repin' | 'move-memory' | 'narrow' | 'widen' | 'move' | 'swap' | 'make-room';
 
 /** One step of a plan. */
 export interface Move {
@@ -126,7 +132,7 @@ export interface Move {
     freedCores: number;
     /** Waiting requests (`planRebalance`'s `waiting`) that fit once this step is made. */
     admits: string[];
-    /** latency x horizon (s), plus the horizon for each admitted request. */
+    /** latency x horizon (s), plus the horizon for each admitted request (`planRoom`: what the caller says one is worth). */
     value: number;
   };
   cost: { bytes: number; seconds: number; repins: number; price: number };
@@ -333,7 +339,7 @@ function fits(ledger: HostLedger, r: VmRequest): boolean {
 }
 
 /** Adds to a candidate the waiting requests it admits, and their value (the ledger is left as it was). */
-function withAdmits(ledger: HostLedger, c: Candidate | null, pending: readonly VmRequest[], o: PlanOptions): Candidate | null {
+function withAdmits(ledger: HostLedger, c: Candidate | null, pending: readonly VmRequest[], o: PlanOptions, admitSec = o.horizonSec): Candidate | null {
   if (!c || pending.length === 0) return c;
   for (const v of c.vms) ledger.release(v.vm);
   for (const v of c.vms) ledger.add(v.after);
@@ -343,7 +349,7 @@ function withAdmits(ledger: HostLedger, c: Candidate | null, pending: readonly V
     for (const v of c.vms) ledger.release(v.vm);
     for (const v of c.vms) ledger.add(v.before);
   }
-  c.value += c.admits.length * o.horizonSec;
+  c.value += c.admits.length * admitSec;
   return c;
 }
 
@@ -387,22 +393,138 @@ function swapMove(ledger: HostLedger, a: Allocation, b: Allocation, o: PlanOptio
   }
 }
 
-function reasonOf(c: Candidate): string {
+/**
+ * Most VMs one make-room move may move to admit one waiting request. Two covers the common case of
+ * stranded room (free PUs on one node, free memory on another: one VM off each); each further VM
+ * multiplies the search and the bytes, for admissions that are rarely worth it.
+ */
+export const ROOM_MAX_VMS = 2;
+/** VMs tried alone per waiting request and round, the likeliest first (bounds a plan's cost on hosts with hundreds of VMs). */
+export const ROOM_SINGLES = 24;
+/** The likeliest VMs of which every pair is tried when no single one makes room (8: 28 pairs). */
+export const ROOM_PAIRS_OF = 8;
+/** Waiting requests a round searches room for (the others wait for the next round). */
+export const ROOM_REQUESTS = 4;
+
+/**
+ * The VMs worth releasing to make room for `r`, likeliest first: by how far one of their nodes falls
+ * short of holding `r` alone once they are released (free PUs, and free bytes of a page size `r` may
+ * use, each short by a fraction of what `r` needs; 0 when the node then holds it), plus 1 when no
+ * other node could take the VM whole as the host is; then by the bytes they would move (cheapest
+ * first), ties by name. Only an order: the kernel decides what fits.
+ */
+function roomCandidates(ledger: HostLedger, r: VmRequest, movable: readonly Allocation[]): Allocation[] {
+  const capacity = ledger.capacity();
+  const puNode = nodeOfPu(ledger.state);
+  const usable = (p: number): boolean => (r.pageSize === 'auto' ? r.memory % p === 0 : p === r.pageSize);
+  const scored = movable.map((a) => {
+    const pus = new Map<number, number>();
+    for (const c of [...a.cpus, ...a.heldCpus, ...a.emulatorCpus]) {
+      const n = puNode.get(c);
+      if (n !== undefined) pus.set(n, (pus.get(n) ?? 0) + 1);
+    }
+    let short = Number.POSITIVE_INFINITY;
+    for (const n of a.nodes) {
+      const node = capacity.byId.get(n);
+      if (!node || node.tier !== 'dram') continue;
+      const cpuShort = Math.max(0, r.vcpus - node.freePus.length - (pus.get(n) ?? 0)) / Math.max(1, r.vcpus);
+      for (const [p, free] of node.memory) {
+        if (!usable(p)) continue;
+        let mine = 0;
+        for (const m of a.memory) if (m.node === n && m.pageSize === p) mine += m.bytes;
+        short = Math.min(short, cpuShort + Math.max(0, r.memory - free - mine) / Math.max(1, r.memory));
+      }
+    }
+    let bytes = 0;
+    for (const m of a.memory) bytes += m.bytes;
+    // Whether the VM could land whole on another node as the host is (its PUs, its page size).
+    const page = a.memory[0]?.pageSize ?? 4096;
+    const need = a.cpus.length + a.heldCpus.length + a.emulatorCpus.length;
+    let lands = false;
+    for (const node of capacity.nodes) {
+      if (node.tier !== 'dram' || a.nodes.includes(node.id)) continue;
+      if (node.freePus.length >= need && (node.memory.get(page) ?? 0) >= bytes) lands = true;
+    }
+    return { a, short: short + (lands ? 0 : 1), bytes };
+  });
+  scored.sort((x, y) => x.short - y.short || x.bytes - y.bytes || (x.a.name < y.a.name ? -1 : x.a.name > y.a.name ? 1 : 0));
+  return scored.map((x) => x.a);
+}
+
+/**
+ * A make-room move: `vms` released, `r` decided, then each of `vms` decided again (largest first) on
+ * the host with `r` in its spot; null unless all are placed, at least one VM changes spot and none
+ * gets a worse predicted latency. The ledger is left as it was. `admits` is filled by `withAdmits`.
+ */
+function roomMove(ledger: HostLedger, r: VmRequest, vms: readonly Allocation[], o: PlanOptions): Candidate | null {
+  const state = ledger.state;
+  const order = [...vms].sort((x, y) => y.cpus.length - x.cpus.length || (x.name < y.name ? -1 : 1));
+  for (const a of order) ledger.release(a.name);
+  const added: string[] = [];
+  try {
+    const dr = decide(getPolicy(), r, ledger);
+    if (!dr.ok) return null;
+    ledger.add(allocationOfDecision(dr, 'committed', null));
+    added.push(r.name);
+    const parts: VmMove[] = [];
+    for (const a of order) {
+      const d = decide(getPolicy(), redecideRequest(a), ledger);
+      if (!d.ok) return null;
+      const after: Allocation = { ...allocationOfDecision(d, 'committed', null), request: a.request };
+      ledger.add(after);
+      added.push(a.name);
+      if (sameSpot(a, after)) return null; // this VM need not move: a smaller set makes the room
+      const m = vmMove(state, a, after);
+      if (m.locality.after.relativeLatency > m.locality.before.relativeLatency + 1e-9) return null;
+      parts.push(m);
+    }
+    return judge('make-room', parts, o);
+  } finally {
+    for (const n of added) ledger.release(n);
+    for (const a of order) ledger.add(a);
+  }
+}
+
+/** The make-room moves for `r` worth judging: single VMs, then (none admitting) pairs of the likeliest. */
+function roomMoves(ledger: HostLedger, r: VmRequest, movable: readonly Allocation[], pending: readonly VmRequest[], o: PlanOptions, admitSec: number): Candidate[] {
+  const ranked = roomCandidates(ledger, r, movable);
+  const out: Candidate[] = [];
+  for (const a of ranked.slice(0, ROOM_SINGLES)) {
+    const c = withAdmits(ledger, roomMove(ledger, r, [a], o), pending, o, admitSec);
+    if (c && c.admits.includes(r.name)) out.push(c);
+  }
+  if (out.length > 0 || ROOM_MAX_VMS < 2) return out;
+  const pool = ranked.slice(0, ROOM_PAIRS_OF);
+  for (let i = 0; i < pool.length; i++) {
+    for (let j = i + 1; j < pool.length; j++) {
+      const c = withAdmits(ledger, roomMove(ledger, r, [pool[i] as Allocation, pool[j] as Allocation], o), pending, o, admitSec);
+      if (c && c.admits.includes(r.name)) out.push(c);
+    }
+  }
+  return out;
+}
+
+function reasonOf(c: Candidate, o: PlanOptions): string {
   const parts = c.vms.map((v) => {
     const b = v.locality.before;
     const a = v.locality.after;
     const nodes = `nodes ${v.before.nodes.join(',')} -> ${v.after.nodes.join(',')}`;
     return `${v.vm}: ${nodes}, remote ${pct(b.remoteAccessFraction)} -> ${pct(a.remoteAccessFraction)}, latency x${b.relativeLatency.toFixed(2)} -> x${a.relativeLatency.toFixed(2)}`;
   });
-  const why =
-    c.kind === 'swap'
+  // A move kept only because it admits a waiting request says so, whatever its kind.
+  const forRoom = c.kind !== 'make-room' && c.kind !== 'swap' && c.admits.length > 0 && c.latency < o.minGain;
+  const why = forRoom
+    ? `makes room for ${c.admits.join(', ')}, which fits nowhere on the host as it is`
+    : c.kind === 'swap'
       ? `swap: ${c.vms[0]?.vm} has no room of its own that pays; ${c.vms[1]?.vm} makes room`
-      : c.kind === 'narrow'
+      : c.kind === 'make-room'
+        ? `make room: ${c.admits.join(', ')} fits nowhere on the host as it is, though its free totals hold it`
+        : c.kind === 'narrow'
         ? 'the VM now fits on fewer nodes'
         : c.kind === 'move-memory'
           ? 'memory follows the vCPUs'
           : 'a closer set of nodes is free';
-  const admits = c.admits.length > 0 ? `; makes room for ${c.admits.join(', ')}` : '';
+  const admits = c.admits.length > 0 && c.kind !== 'make-room' && !forRoom ? `; makes room for ${c.admits.join(', ')}` : '';
   return `${why}${admits}; ${parts.join('; ')}; gain ${(c.value / Math.max(c.price, 1e-9)).toFixed(1)}x its cost`;
 }
 
@@ -432,6 +554,30 @@ const SWAP_PARTNERS = 16;
 /** Plans the moves for a host state (see the module comment). The state is not changed. */
 export function planRebalance(state: HostState, partial: Partial<PlanOptions> = {}, waiting: readonly VmRequest[] = []): Plan {
   const o = planOptions(partial);
+  return plan(state, o, waiting, false, o.horizonSec);
+}
+
+/**
+ * The plan that makes room for one request the host refuses as it is: make-room moves only (see the
+ * module comment), ending with the step that admits it; no moves when none pays or the host's free
+ * totals cannot hold it whatever moves (`plan.waiting[0].admittedAt` says which). The simulator asks
+ * for it when an arrival is refused. `admitSec` is what letting the request in is worth (default
+ * the horizon, as for any waiting VM): the simulator passes the remote-access latency a VM avoids
+ * when it asks for room on one node for a VM the host would otherwise split.
+ */
+export function planRoom(state: HostState, request: VmRequest, partial: Partial<PlanOptions> = {}, admitSec?: number): Plan {
+  const o = planOptions(partial);
+  if (admitSec !== undefined && !(Number.isFinite(admitSec) && admitSec >= 0)) throw new RangeError(`admitSec: ${admitSec} is out of range`);
+  return plan(state, o, [request], true, admitSec ?? o.horizonSec);
+}
+
+/** False when no moves on the host can make room for `r`: its free PUs, or its free memory of every page size `r` may use, fall short (moves keep page sizes). */
+export function roomPossible(ledger: HostLedger, r: VmRequest): boolean {
+  if (r.cpuPolicy !== 'dedicated' || r.tier !== 'dram' || r.nodes || r.cpus || r.layout) return true;
+  return ledger.mayHold(r.vcpus + (r.emulator === 'share' ? 0 : r.emulator), r.memory, r.pageSize, false);
+}
+
+function plan(state: HostState, o: PlanOptions, waiting: readonly VmRequest[], roomOnly: boolean, admitSec: number): Plan {
   const ledger = HostLedger.of(state);
   for (const r of waiting) if (ledger.has(r.name)) throw new RangeError(`waiting request ${r.name}: a VM of this name is already on the host`);
   const waitingReport = waiting.map((r) => ({ name: r.name, fitsNow: fits(ledger, r), admittedAt: null as number | null }));
@@ -456,13 +602,24 @@ export function planRebalance(state: HostState, partial: Partial<PlanOptions> = 
     };
     const names = [...movable].sort();
     const stuck: Allocation[] = [];
-    for (const name of names) {
-      const a = ledger.get(name) as Allocation;
-      const c = withAdmits(ledger, singleMove(ledger, a, o), pending, o);
-      if (c && pays(c, o)) better(c);
-      else if (localityOf(ledger.state, a).relativeLatency - 1 >= o.minGain) stuck.push(a);
+    if (!roomOnly) {
+      for (const name of names) {
+        const a = ledger.get(name) as Allocation;
+        const c = withAdmits(ledger, singleMove(ledger, a, o), pending, o, admitSec);
+        if (c && pays(c, o)) better(c);
+        else if (localityOf(ledger.state, a).relativeLatency - 1 >= o.minGain) stuck.push(a);
+      }
     }
-    if (!best) {
+    // Defragmentation: room for waiting requests that no move above admits.
+    const room = pending.filter((r) => roomPossible(ledger, r)).slice(0, ROOM_REQUESTS);
+    if (room.length > 0) {
+      const candidates = names.map((n) => ledger.get(n) as Allocation);
+      for (const r of room) {
+        if ((best as Candidate | null)?.admits.includes(r.name)) continue;
+        for (const c of roomMoves(ledger, r, candidates, pending, o, admitSec)) better(c);
+      }
+    }
+    if (!best && !roomOnly) {
       for (const a of stuck) {
         let tried = 0;
         for (const name of names) {
@@ -470,7 +627,7 @@ export function planRebalance(state: HostState, partial: Partial<PlanOptions> = 
           const b = ledger.get(name) as Allocation;
           if (!b.nodes.some((n) => !a.nodes.includes(n))) continue;
           tried++;
-          better(withAdmits(ledger, swapMove(ledger, a, b, o), pending, o));
+          better(withAdmits(ledger, swapMove(ledger, a, b, o), pending, o, admitSec));
         }
       }
     }
@@ -505,7 +662,7 @@ export function planRebalance(state: HostState, partial: Partial<PlanOptions> = 
         value: round(chosen.value),
       },
       cost: { bytes: chosen.bytes, seconds: round(chosen.seconds), repins: chosen.repins, price: round(chosen.price) },
-      reason: reasonOf(chosen),
+      reason: reasonOf(chosen, o),
     });
   }
   for (const name of holds) ledger.release(name);

@@ -60,6 +60,13 @@ export interface PolicyResult {
     movesWithinCooldown: number;
     /** Moves that put a VM back on the nodes its previous move took it from (ping-pong). */
     returns: number;
+    /** Arrivals the fleet refused that the planner's make-room moves let in, and the moves made for them (in `moves` too). */
+    admitted: number;
+    /** Arrivals placed on one node instead of split over several, thanks to make-room moves. */
+    unsplit: number;
+    roomMoves: number;
+    /** vCPU-hours accepted over vCPU-hours requested, from the first to the last arrival replayed (each VM's vCPUs x its lifetime inside that window). */
+    vcpuHoursAccepted: number;
     latencyMeanOverTime: number;
     latencyP95OverTime: number;
     oneNodeOverTime: number;
@@ -83,6 +90,30 @@ export interface SimReport {
   offsets: number[];
   results: PolicyResult[];
   utilisation: UtilisationSeries[];
+  /**
+   * Fleet mode with rebalancing over several windows: per window (its first request's index in the
+   * trace), each run's acceptance, vCPU-hours accepted, moves and locality. The first window is the
+   * one `results` describe.
+   */
+  rebalanceWindows?: {
+    offset: number;
+    runs: {
+      policy: string;
+      arrivals: number;
+      accepted: number;
+      acceptanceRate: number;
+      placedBeforeFailure: number;
+      vcpuHoursAccepted: number;
+      admitted: number;
+      unsplit: number;
+      moves: number;
+      bytesGiB: number;
+      /** Moves of a VM within the cool-down of its previous move. */
+      movesWithinCooldown: number;
+      latencyMeanOverTime: number;
+      latencyP95OverTime: number;
+    }[];
+  }[];
 }
 
 /** Histogram bucket width of latency ratios. */

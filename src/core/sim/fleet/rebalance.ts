@@ -11,10 +11,22 @@
  *
  * A host that did not change since its last plan is not planned again (its plan would be the same,
  * except for VMs whose cool-down ran out meanwhile: those wait for the host's next change).
+ *
+ * With the planner, an arrival the fleet refuses is not refused yet (`admit`): on up to `ROOM_HOSTS`
+ * hosts whose free totals hold it, the planner looks for make-room moves (`planRoom`, the same
+ * kernel, cool-down and cost rules); the first host where a plan admits it gets the moves, then the
+ * VM, as the replay would place it there. Those moves count with the others; `admitted` counts the
+ * arrivals let in. Likewise an arrival the fleet would split over nodes on its host, when that host
+ * refuses it on one node as it is (`unsplit`): make-room moves there for the VM on one node, worth
+ * the predicted latency it then avoids over the planner's horizon (not a whole admission), so only
+ * cheap moves pay; when the host would hold it on one node already, the split was the kernel's
+ * choice and stands.
  */
-import type { Fleet, FleetHost } from '../../fleet/fleet.js';
+import type { Fleet, FleetChoice, FleetHost } from '../../fleet/fleet.js';
+import type { PlacementPolicy } from '../../placement/policy.js';
+import type { VmRequest } from '../../placement/request.js';
 import type { Allocation } from '../../placement/state.js';
-import { type PlanOptions, applyMove, esxiMove, localityOf, numadMove, planRebalance } from '../../rebalance/index.js';
+import { DEFAULT_PLAN_OPTIONS, type Move, type PlanOptions, applyMove, esxiMove, localityOf, numadMove, planRebalance, planRoom, roomPossible } from '../../rebalance/index.js';
 import { mean, quantile } from '../stats.js';
 
 /** Who moves VMs during a replay: nobody (the baseline), numaplan's planner, or the ESXi-like rule. */
@@ -29,6 +41,13 @@ export interface ReplayRebalance {
   sampleEverySec: number;
   plan?: Partial<Omit<PlanOptions, 'now'>>;
 }
+
+/**
+ * Hosts a refused arrival may search room on (in host-id order, among those whose free totals hold
+ * it). Each search builds a plan on a host with hundreds of VMs; four keeps a refusal's cost within
+ * a few decisions' worth of plans while reaching past the first host that cannot be defragmented.
+ */
+export const ROOM_HOSTS = 4;
 
 /** The ESXi-like rule as VMware documents it: every 2 s, a gap of 10% between nodes. */
 export const ESXI_EVERY_SEC = 2;
@@ -48,6 +67,12 @@ export interface RebalanceStats {
   movesWithinCooldown: number;
   /** Moves that put a VM back on the nodes its previous move took it from (ping-pong). */
   returns: number;
+  /** Arrivals the fleet refused that make-room moves let in (the planner only). */
+  admitted: number;
+  /** Arrivals placed on one node instead of split, thanks to make-room moves (the planner only). */
+  unsplit: number;
+  /** Moves made for those arrivals, refused or split (counted in `moves` too). */
+  roomMoves: number;
   /** Averages over the ticks of: the mean and p95 predicted latency ratio over placed VMs, and the fraction on one node. */
   latencyMeanOverTime: number;
   latencyP95OverTime: number;
@@ -67,6 +92,9 @@ export class FleetRebalancer {
   private readonly planned = new Map<FleetHost, number>();
   private readonly moved = new Map<string, { count: number; at: number; from: string }>();
   private returns = 0;
+  private admitted = 0;
+  private unsplitCount = 0;
+  private roomMoves = 0;
   private readonly means: number[] = [];
   private readonly p95s: number[] = [];
   private readonly oneNode: number[] = [];
@@ -151,7 +179,7 @@ export class FleetRebalancer {
   private rebalanceHost(h: FleetHost, now: number): void {
     const version = h.ledger.version;
     if (this.planned.get(h) === version) return;
-    let state = h.ledger.state;
+    const state = h.ledger.state;
     const rate = this.options.plan?.rateBytesPerSec ?? 1024 ** 3;
     const rule = this.options.rule;
     const moves =
@@ -160,9 +188,18 @@ export class FleetRebalancer {
         : rule === 'numad'
           ? [numadMove(state, now, { rateBytesPerSec: rate })].filter((m) => m !== null)
           : planRebalance(state, { ...this.options.plan, now }).moves;
+    this.apply(h, moves, now);
+    this.planned.set(h, h.ledger.version);
+  }
+
+  /** Applies moves to a host in order (each checked by `applyMove`; the first refused stops the rest); returns how many applied. */
+  private apply(h: FleetHost, moves: readonly Move[], now: number): number {
+    let state = h.ledger.state;
+    let done = 0;
     for (const m of moves) {
       const r = applyMove(state, m, now);
       if (!r.ok) break;
+      done++;
       state = r.state;
       for (const v of m.vms) {
         const after = state.allocations.find((a) => a.name === v.vm) as Allocation;
@@ -177,7 +214,63 @@ export class FleetRebalancer {
       this.moves++;
       this.bytes += m.cost.bytes;
     }
-    this.planned.set(h, h.ledger.version);
+    return done;
+  }
+
+  /**
+   * An arrival the fleet refused at simulated time `t` (s): make-room moves on a host where the
+   * planner finds them, then the fleet's decision on that host. Null when nothing lets it in (only
+   * the planner's rule searches; the baseline and the peers' rules refuse as before).
+   */
+  admit(request: VmRequest, t: number, policy: PlacementPolicy): FleetChoice | null {
+    if (this.options.rule !== 'numaplan') return null;
+    const now = t * 1000;
+    let tried = 0;
+    for (const h of this.fleet.hosts()) {
+      if (tried >= ROOM_HOSTS) break;
+      if (!roomPossible(h.ledger, request)) continue;
+      tried++;
+      const plan = planRoom(h.ledger.state, request, { ...this.options.plan, now });
+      if (plan.waiting[0]?.admittedAt == null) continue;
+      const done = this.apply(h, plan.moves, now);
+      this.roomMoves += done;
+      if (done < plan.moves.length) continue;
+      const choice = this.fleet.decide(request, policy, { host: h.name });
+      if (choice.ok) {
+        this.admitted++;
+        return choice;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * An arrival the fleet places on `choice.host` over several nodes: when that host refuses it on
+   * one node as it is, make-room moves worth the latency it would avoid, then the fleet's decision
+   * on one node there. Null to keep the split decision.
+   */
+  unsplit(request: VmRequest, choice: FleetChoice, t: number, policy: PlacementPolicy): FleetChoice | null {
+    if (this.options.rule !== 'numaplan' || choice.decision.nodes.length < 2) return null;
+    if (request.numa !== 'auto' || request.layout || request.nodes || request.cpus || request.maxNodes !== undefined) return null;
+    const avoided = (choice.key[0] as number) - 1;
+    if (!(avoided > 0)) return null;
+    const one: VmRequest = { ...request, maxNodes: 1 };
+    const h = choice.host;
+    if (!roomPossible(h.ledger, one)) return null;
+    const now = t * 1000;
+    const horizon = this.options.plan?.horizonSec ?? DEFAULT_PLAN_OPTIONS.horizonSec;
+    const plan = planRoom(h.ledger.state, one, { ...this.options.plan, now }, avoided * horizon);
+    if (plan.waiting[0]?.admittedAt == null) return null;
+    const done = this.apply(h, plan.moves, now);
+    this.roomMoves += done;
+    const again = this.fleet.decide(one, policy, { host: h.name });
+    if (!again.ok) {
+      // The moves were made (and count); the arrival is placed as the fleet now decides it.
+      const fallback = this.fleet.decide(request, policy, { host: h.name });
+      return fallback.ok ? fallback : null;
+    }
+    this.unsplitCount++;
+    return again;
   }
 
   /** The figures so far. */
@@ -196,6 +289,9 @@ export class FleetRebalancer {
       vmsMovedMoreThanOnce: twice,
       movesWithinCooldown: this.withinCooldown,
       returns: this.returns,
+      admitted: this.admitted,
+      unsplit: this.unsplitCount,
+      roomMoves: this.roomMoves,
       latencyMeanOverTime: this.means.length ? mean(Float64Array.from(this.means)) : 1,
       latencyP95OverTime: this.p95s.length ? mean(Float64Array.from(this.p95s)) : 1,
       oneNodeOverTime: this.oneNode.length ? mean(Float64Array.from(this.oneNode)) : 1,

@@ -65,7 +65,16 @@ export interface FleetSimOptions {
    * rule every 2 s) and as `POLICY+numad-rule` (every 15 s), the locality figures of all of them
    * sampled every `everySec`.
    */
-  rebalance?: { everySec: number; plan?: NonNullable<ReplayRebalance['plan']> };
+  rebalance?: {
+    everySec: number;
+    plan?: NonNullable<ReplayRebalance['plan']>;
+    /**
+     * Windows of `horizon` arrivals to compare the four runs on (default 1): the first starts at the
+     * trace's first request, the others are evenly spaced so that the last ends at the trace's end.
+     * The report's results are those of the first; `rebalanceWindows` has every window's figures.
+     */
+    windows?: number;
+  };
 }
 
 /** Options of one replay. */
@@ -98,8 +107,8 @@ export interface FleetRun {
   elapsedMs: number;
   /** The fleet after the replay (for conservation checks). */
   fleet: Fleet;
-  /** Rebalancing figures, when the replay sampled them. */
-  rebalance?: RebalanceStats;
+  /** Rebalancing figures, when the replay sampled them, with the vCPU-hours requested and accepted in the window. */
+  rebalance?: RebalanceStats & { vcpuHours: { requested: number; accepted: number } };
 }
 
 /** Calls `visit` with the free PUs and bytes of every counted node of every host. */
@@ -166,6 +175,9 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
     run.strandedMemory = sm / GIB;
   };
   const rebalancer = options.rebalance ? new FleetRebalancer(fleet, options.rebalance) : null;
+  /** With rebalancing: the trace indexes of the arrivals replayed and whether each was placed (for vCPU-hours). */
+  const arrived: number[] = [];
+  const placed: boolean[] = [];
   const start = clock();
   for (let t = 0; t < n && run.arrivals < horizon; t++) {
     const id = events.req[t] as number;
@@ -181,11 +193,16 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
       continue;
     }
     run.arrivals++;
+    if (rebalancer) arrived.push(id);
     const req = toVmRequest(reqs[id] as (typeof reqs)[number], id);
-    const choice = fleet.decide(req, policy.policy, { select: policy.select });
+    let choice: FleetChoice | FleetRefusal = fleet.decide(req, policy.policy, { select: policy.select });
+    if (!choice.ok && rebalancer) choice = rebalancer.admit(req, events.time[t] as number, policy.policy) ?? choice;
+    else if (choice.ok && rebalancer && choice.decision.nodes.length > 1) choice = rebalancer.unsplit(req, choice, events.time[t] as number, policy.policy) ?? choice;
+    if (rebalancer) placed.push(choice.ok);
     if (choice.ok) {
       const d = choice.decision;
-      const alloc = allocationOfDecision(d, 'committed', null);
+      // The arrival's own request (an unsplit decision was made for it with maxNodes 1).
+      const alloc = { ...allocationOfDecision(d, 'committed', null), request: req };
       fleet.commit(choice.host, alloc);
       let bytes = 0;
       for (const m of alloc.memory) bytes += m.bytes;
@@ -211,10 +228,29 @@ export function replayFleet(trace: Trace, fleet: Fleet, policy: FleetPolicy, opt
     if (options.onProgress && run.arrivals % progressEvery === 0) options.onProgress(run.arrivals, totalArrivals, policy.name);
   }
   run.elapsedMs = clock() - start;
-  if (rebalancer) run.rebalance = rebalancer.stats();
+  if (rebalancer) run.rebalance = { ...rebalancer.stats(), vcpuHours: vcpuHoursOf(reqs, arrived, placed) };
   if (!failed) snapshot();
   run.latency = latency.subarray(0, run.accepted);
   return run;
+}
+
+/**
+ * vCPU-hours requested and accepted within the window (from the first to the last arrival replayed):
+ * each arrival's vCPUs x the part of its lifetime inside the window (to the window's end when it
+ * outlives it). Counting VMs weighs a 1-vCPU VM that lives a minute like a 64-vCPU VM that lives
+ * days; this weighs what the fleet was asked to run.
+ */
+function vcpuHoursOf(reqs: Trace['requests'], arrived: readonly number[], placed: readonly boolean[]): { requested: number; accepted: number } {
+  const end = arrived.length > 0 ? (reqs[arrived[arrived.length - 1] as number]?.arrival ?? 0) : 0;
+  let requested = 0;
+  let accepted = 0;
+  arrived.forEach((id, i) => {
+    const r = reqs[id] as Trace['requests'][number];
+    const hours = (Math.max(0, Math.min(r.lifetime ?? Number.POSITIVE_INFINITY, end - r.arrival)) * Math.max(1, Math.ceil(r.vcpus - 1e-9))) / 3600;
+    requested += hours;
+    if (placed[i]) accepted += hours;
+  });
+  return { requested, accepted };
 }
 
 /** Runs every policy on a fresh fleet and aggregates the report. */
@@ -230,17 +266,95 @@ export function simulateFleet(trace: Trace, groups: readonly FleetGroup[], optio
       runs.push(replayFleet(trace, buildFleet(groups), policy, rest));
       continue;
     }
-    const sampleEverySec = rebalance.everySec;
-    const plan = rebalance.plan ? { plan: rebalance.plan } : {};
-    runs.push(replayFleet(trace, buildFleet(groups), policy, { ...rest, rebalance: { everySec: rebalance.everySec, rule: 'none', sampleEverySec, ...plan } }));
-    const moving = { ...policy, name: `${policy.name}+rebalance`, description: `${policy.description}; numaplan's planner every ${rebalance.everySec} s` };
-    runs.push(replayFleet(trace, buildFleet(groups), moving, { ...rest, rebalance: { everySec: rebalance.everySec, rule: 'numaplan', sampleEverySec, ...plan } }));
-    const esxi = { ...policy, name: `${policy.name}+esxi-rule`, description: `${policy.description}; ESXi-like rule (gap >= 10%) every ${ESXI_EVERY_SEC} s` };
-    runs.push(replayFleet(trace, buildFleet(groups), esxi, { ...rest, rebalance: { everySec: ESXI_EVERY_SEC, rule: 'esxi', sampleEverySec, ...plan } }));
-    const numad = { ...policy, name: `${policy.name}+numad-rule`, description: `${policy.description}; numad-like rule every ${NUMAD_EVERY_SEC} s` };
-    runs.push(replayFleet(trace, buildFleet(groups), numad, { ...rest, rebalance: { everySec: NUMAD_EVERY_SEC, rule: 'numad', sampleEverySec, ...plan } }));
+    runs.push(...rebalanceRuns(trace, groups, policy, rest, rebalance));
   }
-  return fleetReport(trace, groups, options.seed, runs);
+  const report = fleetReport(trace, groups, options.seed, runs);
+  const windows = options.rebalance?.windows ?? 1;
+  if (options.rebalance && windows > 1) {
+    const horizon = options.horizon;
+    if (horizon === undefined || !Number.isFinite(horizon)) throw new RangeError('rebalance windows need a horizon (arrivals per window)');
+    const { rebalance, ...rest } = options;
+    const n = trace.requests.length;
+    const rows: NonNullable<SimReport['rebalanceWindows']> = [windowRow(0, runs)];
+    for (let w = 1; w < windows; w++) {
+      const offset = Math.round((w * Math.max(0, n - horizon)) / (windows - 1));
+      const sub = traceWindow(trace, offset, horizon);
+      const subRuns: FleetRun[] = [];
+      for (const name of options.policies) subRuns.push(...rebalanceRuns(sub, groups, fleetPolicy(name) as FleetPolicy, rest, rebalance));
+      rows.push(windowRow(offset, subRuns));
+    }
+    report.rebalanceWindows = rows;
+  }
+  return report;
+}
+
+/**
+ * Requests `offset` to `offset + count` of a trace as a trace of their own (request indexes from 0),
+ * with their events in the trace's order when it has them (an event log, or events already derived):
+ * a trace object caches its events, so a copy must not carry the whole trace's.
+ */
+export function traceWindow(trace: Trace, offset: number, count: number): Trace {
+  const requests = trace.requests.slice(offset, offset + count);
+  const sub: Trace = { source: trace.source, format: trace.format, skipped: trace.skipped, requests };
+  const e = trace.events;
+  if (e) {
+    let n = 0;
+    for (let i = 0; i < e.req.length; i++) if ((e.req[i] as number) >= offset && (e.req[i] as number) < offset + requests.length) n++;
+    const kind = new Uint8Array(n);
+    const req = new Int32Array(n);
+    const time = new Float64Array(n);
+    let k = 0;
+    for (let i = 0; i < e.req.length; i++) {
+      const r = e.req[i] as number;
+      if (r < offset || r >= offset + requests.length) continue;
+      kind[k] = e.kind[i] as number;
+      req[k] = r - offset;
+      time[k] = e.time[i] as number;
+      k++;
+    }
+    sub.events = { kind, req, time };
+  }
+  return sub;
+}
+
+/** The four runs of a policy with rebalancing: as is, the planner, the ESXi-like rule, the numad-like rule (each on a fresh fleet). */
+function rebalanceRuns(trace: Trace, groups: readonly FleetGroup[], policy: FleetPolicy, base: Omit<FleetSimOptions, 'rebalance'>, rebalance: NonNullable<FleetSimOptions['rebalance']>): FleetRun[] {
+  const sampleEverySec = rebalance.everySec;
+  const plan = rebalance.plan ? { plan: rebalance.plan } : {};
+  const moving = { ...policy, name: `${policy.name}+rebalance`, description: `${policy.description}; numaplan's planner every ${rebalance.everySec} s` };
+  const esxi = { ...policy, name: `${policy.name}+esxi-rule`, description: `${policy.description}; ESXi-like rule (gap >= 10%) every ${ESXI_EVERY_SEC} s` };
+  const numad = { ...policy, name: `${policy.name}+numad-rule`, description: `${policy.description}; numad-like rule every ${NUMAD_EVERY_SEC} s` };
+  return [
+    replayFleet(trace, buildFleet(groups), policy, { ...base, rebalance: { everySec: rebalance.everySec, rule: 'none', sampleEverySec, ...plan } }),
+    replayFleet(trace, buildFleet(groups), moving, { ...base, rebalance: { everySec: rebalance.everySec, rule: 'numaplan', sampleEverySec, ...plan } }),
+    replayFleet(trace, buildFleet(groups), esxi, { ...base, rebalance: { everySec: ESXI_EVERY_SEC, rule: 'esxi', sampleEverySec, ...plan } }),
+    replayFleet(trace, buildFleet(groups), numad, { ...base, rebalance: { everySec: NUMAD_EVERY_SEC, rule: 'numad', sampleEverySec, ...plan } }),
+  ];
+}
+
+/** One window's figures per run. */
+function windowRow(offset: number, runs: readonly FleetRun[]): NonNullable<SimReport['rebalanceWindows']>[number] {
+  return {
+    offset,
+    runs: runs.map((r) => {
+      const b = rebalanceResult(r.rebalance as NonNullable<FleetRun['rebalance']>);
+      return {
+        policy: r.policy.name,
+        arrivals: r.arrivals,
+        accepted: r.accepted,
+        acceptanceRate: round(r.arrivals ? r.accepted / r.arrivals : 0),
+        placedBeforeFailure: r.placedBeforeFailure,
+        vcpuHoursAccepted: b.vcpuHoursAccepted,
+        admitted: b.admitted,
+        unsplit: b.unsplit,
+        moves: b.moves,
+        bytesGiB: b.bytesGiB,
+        movesWithinCooldown: b.movesWithinCooldown,
+        latencyMeanOverTime: b.latencyMeanOverTime,
+        latencyP95OverTime: b.latencyP95OverTime,
+      };
+    }),
+  };
 }
 
 /** What the report reads of a run (a run without its fleet, e.g. posted back by a worker thread). */
@@ -312,7 +426,7 @@ export function fleetReport(trace: Trace, groups: readonly FleetGroup[], seed: n
 }
 
 /** The report's rebalancing figures of a run. */
-function rebalanceResult(s: RebalanceStats): NonNullable<PolicyResult['rebalance']> {
+function rebalanceResult(s: NonNullable<FleetRun['rebalance']>): NonNullable<PolicyResult['rebalance']> {
   const perHour = (x: number): number => (s.hostHours > 0 ? round(x / s.hostHours, 4) : 0);
   return {
     everySec: s.everySec,
@@ -326,6 +440,10 @@ function rebalanceResult(s: RebalanceStats): NonNullable<PolicyResult['rebalance
     vmsMovedMoreThanOnce: s.vmsMovedMoreThanOnce,
     movesWithinCooldown: s.movesWithinCooldown,
     returns: s.returns,
+    admitted: s.admitted,
+    unsplit: s.unsplit,
+    roomMoves: s.roomMoves,
+    vcpuHoursAccepted: s.vcpuHours.requested > 0 ? round(s.vcpuHours.accepted / s.vcpuHours.requested, 4) : 1,
     latencyMeanOverTime: round(s.latencyMeanOverTime),
     latencyP95OverTime: round(s.latencyP95OverTime),
     oneNodeOverTime: round(s.oneNodeOverTime),
