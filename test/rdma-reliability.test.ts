@@ -316,3 +316,92 @@ describe('go-back-N after one lost READ response', () => {
     );
   });
 });
+
+describe('a READ or atomic response acknowledges the WRITEs and SENDs before it', () => {
+  // The impaired-UDP suite's counterexample (seed 687408251): a WRITE whose ACK is lost, then a
+  // READ whose response arrives. The response acknowledges the WRITE (the responder executes
+  // requests in PSN order), yet the WRITE stayed unacknowledged; the timer went back to it and sent
+  // the answered READ again with a PSN past its own range and a negative remaining length, which
+  // the responder refused with a remote access error and so went to the error state: the WRITE
+  // ended in retry-exceeded.
+  for (const [label, second] of [
+    ['a READ of 0 bytes', { opcode: 'rdma-read', len: 0, mtu: 4096 }],
+    ['a READ of 100 bytes', { opcode: 'rdma-read', len: 100, mtu: 4096 }],
+    ['a READ of two packets', { opcode: 'rdma-read', len: 1500, mtu: 1024 }],
+    ['a fetch-and-add', { opcode: 'fetch-add', len: 8, mtu: 4096 }],
+  ] as const) {
+    it(`${label}: the WRITE completes when its ACK is lost, and the answered request is not sent again`, async () => {
+      const fabric = new Fabric();
+      const ta = fabric.endpoint();
+      const tb = fabric.endpoint();
+      // PSNs from 0x100: the first WRITE (4097 bytes), the second request, then the last WRITE.
+      const pkts = (len: number): number => Math.max(1, Math.ceil(len / second.mtu));
+      const lastPsn = 0x100 + pkts(4097) + pkts(second.len);
+      const sent: { op: number; psn: number }[] = [];
+      let droppedAck = false;
+      let droppedLast = false;
+      const sendA = ta.send.bind(ta);
+      ta.send = (to, roce, srcPort) => {
+        const b = Buffer.isBuffer(roce) ? roce : Buffer.concat(roce as Buffer[]);
+        sent.push({ op: b[0] as number, psn: b.readUInt32BE(8) & 0xffffff });
+        // The first copy of the last WRITE is lost, so the timer has to run once.
+        if (b[0] === OP.RDMA_WRITE_ONLY && (b.readUInt32BE(8) & 0xffffff) === lastPsn && !droppedLast) {
+          droppedLast = true;
+          return;
+        }
+        sendA(to, roce, srcPort);
+      };
+      const sendB = tb.send.bind(tb);
+      tb.send = (to, roce, srcPort) => {
+        const b = Buffer.isBuffer(roce) ? roce : Buffer.concat(roce as Buffer[]);
+        if (b[0] === OP.ACKNOWLEDGE && !droppedAck) {
+          droppedAck = true; // the ACK of the first WRITE
+          return;
+        }
+        sendB(to, roce, srcPort);
+      };
+      const mk = (t: typeof ta) => {
+        const dev = new RdmaDevice(t);
+        const pd = dev.allocPd();
+        const cq = dev.createCq();
+        const qp = dev.createQp(pd, { sendCq: cq, recvCq: cq });
+        const mem = Buffer.alloc(3 * 8192);
+        return { dev, cq, qp, mem, mr: pd.regMr(mem, ALL) };
+      };
+      const a = mk(ta);
+      const b = mk(tb);
+      fill(a.mem, 0, 4097, 3);
+      fill(b.mem, 8192, second.len, 5);
+      // The timer (268 ms, timeout 16) must run once, for the lost last WRITE.
+      connectPair(a.qp, b.qp, { pathMtu: second.mtu, timeout: 16, psnA: 0x100 });
+      const wrs: SendWr[] = [
+        { wrId: 0, opcode: 'rdma-write', sgList: [{ addr: a.mr.addr, length: 4097, lkey: a.mr.lkey }], remoteAddr: b.mr.addr, rkey: b.mr.rkey },
+        second.opcode === 'rdma-read'
+          ? { wrId: 1, opcode: 'rdma-read', sgList: [{ addr: a.mr.addr + 8192, length: second.len, lkey: a.mr.lkey }], remoteAddr: b.mr.addr + 8192, rkey: b.mr.rkey }
+          : { wrId: 1, opcode: 'fetch-add', sgList: [{ addr: a.mr.addr + 8192, length: 8, lkey: a.mr.lkey }], remoteAddr: b.mr.addr + 16384, rkey: b.mr.rkey, add: 1n },
+        { wrId: 2, opcode: 'rdma-write', sgList: [{ addr: a.mr.addr + 16384, length: 0, lkey: a.mr.lkey }], remoteAddr: b.mr.addr + 16384, rkey: b.mr.rkey },
+      ];
+      for (const wr of wrs) a.qp.postSend(wr);
+      const wcs: WorkCompletion[] = [];
+      while (wcs.length < 3) {
+        await a.cq.wait();
+        wcs.push(...a.cq.poll(16));
+      }
+      expect(wcs.map((w) => [Number(w.wrId), w.status])).toEqual([
+        [0, 'success'],
+        [1, 'success'],
+        [2, 'success'],
+      ]);
+      expect(droppedAck && droppedLast).toBe(true);
+      expect(b.mem.subarray(0, 4097).equals(a.mem.subarray(0, 4097))).toBe(true);
+      if (second.opcode === 'rdma-read') expect(a.mem.subarray(8192, 8192 + second.len).equals(b.mem.subarray(8192, 8192 + second.len))).toBe(true);
+      // The answered request went out once; only the lost WRITE went again.
+      const requestOps = sent.filter((s) => s.op === OP.RDMA_READ_REQUEST || s.op === OP.FETCH_ADD);
+      expect(requestOps).toHaveLength(1);
+      expect(sent.filter((s) => s.psn === lastPsn)).toHaveLength(2);
+      expect(b.qp.state).toBe('rts');
+      await a.dev.close();
+      await b.dev.close();
+    });
+  }
+});

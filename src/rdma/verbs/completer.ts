@@ -93,8 +93,10 @@ export class Completer {
   }
 
   /**
-   * A response at `psn` implicitly acknowledges everything before it. Returns false (and asks for a
-   * retransmission) when an earlier READ or atomic is still missing its response.
+   * A response at `psn` implicitly acknowledges everything before it (the responder executes
+   * requests in PSN order): the SENDs and WRITEs before it are done, even when their own ACK was
+   * lost. Returns false (and asks for a retransmission) when an earlier READ or atomic is still
+   * missing its response.
    */
   private implicitAck(psn: number): boolean {
     const req = this.req;
@@ -105,6 +107,7 @@ export class Completer {
         req.rewindTo(req.firstUnackedPsnOf(w), false);
         return false;
       }
+      w.done = true;
     }
     return true;
   }

@@ -120,6 +120,13 @@ export class Requester {
           wqe.assigned = true;
           this.nextPsn = psnAdd(this.nextPsn, wqe.npkts);
         }
+        if (wqe.done && (wqe.kind === 'read' || wqe.kind === 'atomic')) {
+          // Answered already (a go-back to an earlier request passes it): asking again would name
+          // a PSN past its range (a READ resumes after the responses it has).
+          this.cursor++;
+          this.cursorPkt = 0;
+          continue;
+        }
         const psn = psnAdd(wqe.firstPsn, this.cursorPkt);
         if (psnDiff(psn, this.ackedPsn) >= this.maxWindow) break;
         if (!this.sendRequestPacket(wqe, this.cursorPkt)) {
