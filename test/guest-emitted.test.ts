@@ -304,9 +304,15 @@ function placeOn(host: Host, spec: string, deviceNodes = false): Placement {
 /** Emitter options of the booted guests: the virtio disks' images in the run's folder (created by imagesOf). */
 const EMIT: { diskDir?: string } = {};
 
+/**
+ * The same, for the guests booted through libvirt: images of their own, since a generated sample
+ * boots both ways and two QEMUs may not hold one image's write lock at once.
+ */
+const EMIT_LIBVIRT: { diskDir?: string } = {};
+
 /** Creates the (empty, 16 MiB) images of a placement's virtio disks. */
-function imagesOf(p: Placement): void {
-  for (const d of p.io?.devices ?? []) if (d.kind === 'disk') writeFileSync(diskImage(EMIT, 'qemu', p.name, d.index), Buffer.alloc(16 * MIB));
+function imagesOf(p: Placement, o: { diskDir?: string } = EMIT): void {
+  for (const d of p.io?.devices ?? []) if (d.kind === 'disk') writeFileSync(diskImage(o, 'qemu', p.name, d.index), Buffer.alloc(16 * MIB));
 }
 
 function qemuCase(id: string, what: string, host: Host, spec: string, placement: Placement): BootCase {
@@ -354,6 +360,8 @@ describe.skipIf(!have)(`booted guests from emitted configurations (seed ${seed})
     mkdirSync(dir, { recursive: true });
     EMIT.diskDir = join(dir, 'images');
     mkdirSync(EMIT.diskDir, { recursive: true });
+    EMIT_LIBVIRT.diskDir = join(dir, 'images-libvirt');
+    mkdirSync(EMIT_LIBVIRT.diskDir, { recursive: true });
     for (const f of fixed) cases.push(qemuCase(f.id, f.what, f.host, f.spec, placeOn(f.host, f.spec)));
     // A device's own guest node (--device-nodes): QEMU accepts the argv, the guest must not be
     // believed to see it; the emitter refuses it (see qemuLimit), and this guest shows why.
@@ -402,7 +410,8 @@ describe.skipIf(!have)(`booted guests from emitted configurations (seed ${seed})
       const viaLibvirt = [cases.find((c) => c.id === 'devices'), sample].filter((c): c is BootCase => c !== undefined);
       for (const [k, c] of viaLibvirt.entries()) {
         const file = join(dir, `${c.id}.xml`);
-        writeFileSync(file, emitPlacement(c.placement, c.host.topology, 'libvirt', EMIT).text);
+        imagesOf(c.placement, EMIT_LIBVIRT);
+        writeFileSync(file, emitPlacement(c.placement, c.host.topology, 'libvirt', EMIT_LIBVIRT).text);
         const line = (await domxmlToNative(dir, c.host.topology, [file], k)).get(file) as string;
         if (line.startsWith('ERROR')) throw new Error(`libvirt's QEMU driver refused ${c.id} (${c.host.name} ${c.spec}): ${line}`);
         const argv = startableLibvirtArgv(line);
