@@ -14,7 +14,7 @@
  * The booted kernel's side (threads pinned in a running QEMU, read back over QMP and /proc) is in
  * test/guest-io.test.ts.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +26,7 @@ import { formatCpuList } from '../src/core/topology/cpulist.js';
 import type { Topology } from '../src/core/topology/model.js';
 import { getPreset } from '../src/core/topology/presets/index.js';
 import { parseChArgv, validateCh } from './support/cloud-hypervisor/ch-rules.js';
-import { domxmlToNative } from './support/generated/libvirt-native.js';
+import { domxmlToNative, run } from './support/generated/libvirt-native.js';
 import { TCG_CPU, mapHostNodesToZero, probeQemu, startableLibvirtArgv, withoutVhost } from './support/generated/qemu-probe.js';
 import { tool } from './support/tools.js';
 import type { XlDump } from './support/xl/xl-rules.js';
@@ -36,17 +36,6 @@ const NODE5 = new Set(epyc.nodes.find((n) => n.id === 5)?.cpus ?? []);
 const SPEC = 'name=io5,vcpus=16,memory=32G,devices=pci:0000:c1:00.2:required,iothreads=2,disks=2,nets=1,queues=4';
 const have = ['virsh', 'virt-xml-validate', 'qemu-system-x86_64', 'cc'].every((t) => tool(t));
 const isRoot = process.getuid?.() === 0;
-
-function run(cmd: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function placed(spec: string): Placement {
   const r = place(parseVmSpec(spec), createHostState(epyc));

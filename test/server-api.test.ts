@@ -4,53 +4,28 @@
  * claim expiry, explain, emit, summary, events, metrics, auth (open reads), and that every path of
  * the OpenAPI document answers.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { topologyToHwlocXml } from '../src/adapters/hwloc-xml/export.js';
 import { getPreset } from '../src/core/topology/presets/index.js';
 import { topologyToJson } from '../src/core/topology/json.js';
 import { createApp } from '../src/server/app.js';
-import { FleetService } from '../src/server/fleet-service.js';
 import { OPENAPI_DOCUMENT } from '../src/server/openapi.js';
 import { checkStore } from '../src/store/invariants.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
-import type { FleetStore } from '../src/store/types.js';
+import { type ApiReply, callApp, useService } from './support/service-app.js';
 
 const TOKEN = 'test-token-0123456789';
-let dir = '';
-let store: FleetStore;
 let now = 1_000_000;
-let app: ReturnType<typeof createApp>;
+const api = useService('test', TOKEN, { clock: () => now });
+/** A second app over the same service, with open reads. */
 let openApp: ReturnType<typeof createApp>;
 
-async function call(method: string, path: string, body?: unknown, token: string | null = TOKEN, a = app): Promise<{ status: number; json: any; text: string }> {
-  const headers: Record<string, string> = {};
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await a.request(path, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  return { status: res.status, json, text };
+function call(method: string, path: string, body?: unknown, token: string | null = TOKEN, a = api.app): Promise<ApiReply> {
+  return callApp(a, method, path, body, token);
 }
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'numaplan-api-'));
-  store = await openSqliteStore(join(dir, 'fleet.db'));
-  const service = new FleetService({ store, instance: 'test', clock: () => now });
-  app = createApp({ service, token: TOKEN, web: false });
-  openApp = createApp({ service, token: TOKEN, openReads: true, web: false });
-});
-
-afterAll(async () => {
-  await store?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+beforeAll(() => {
+  openApp = createApp({ service: api.service, token: TOKEN, openReads: true, web: false });
 });
 
 describe('fleet API', () => {
@@ -254,7 +229,7 @@ describe('fleet API', () => {
   });
 
   it('leaves the store consistent', async () => {
-    const report = await checkStore(store, now);
+    const report = await checkStore(api.store, now);
     expect(report.problems).toEqual([]);
     expect(report.vms).toBeGreaterThan(0);
   });

@@ -1,7 +1,7 @@
 /**
  * The fleet service in process for a test file: a SQLite store in a fresh folder, the service and its
  * HTTP app, opened before the file's (or describe block's) tests and closed after them, and `call`, a
- * JSON request through hono's app.request with the write token.
+ * JSON request through hono's app.request with the write token (`callApp`: the same to another app).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,22 @@ export interface ApiReply {
   text: string;
 }
 
+/** A request to `app` with `body` as JSON (a string is sent as it is) and `token` as the bearer token (null: none). */
+export async function callApp(app: ReturnType<typeof createApp>, method: string, path: string, body: unknown, token: string | null): Promise<ApiReply> {
+  const headers: Record<string, string> = {};
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await app.request(path, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  return { status: res.status, json, text };
+}
+
 /** The service a test file talks to; its fields are set once `beforeAll` has run. */
 export interface ServiceUnderTest {
   dir: string;
@@ -33,19 +49,8 @@ export interface ServiceUnderTest {
 export function useService(name: string, token: string, options: Omit<FleetServiceOptions, 'store' | 'instance'> = {}): ServiceUnderTest {
   const t = {
     dir: '',
-    async call(method: string, path: string, body?: unknown, tok: string | null = token): Promise<ApiReply> {
-      const headers: Record<string, string> = {};
-      if (tok !== null) headers.authorization = `Bearer ${tok}`;
-      if (body !== undefined) headers['content-type'] = 'application/json';
-      const res = await t.app.request(path, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
-      const text = await res.text();
-      let json: unknown = null;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = null;
-      }
-      return { status: res.status, json, text };
+    call(method: string, path: string, body?: unknown, tok: string | null = token): Promise<ApiReply> {
+      return callApp(t.app, method, path, body, tok);
     },
   } as ServiceUnderTest;
   beforeAll(async () => {

@@ -2,6 +2,7 @@
  * The simulator's report: one document for the terminal table, --json, --csv and the plots. Field
  * names are part of the CLI contract (`results[].policy`, `results[].placedBeforeFailure`, `seed`).
  */
+import type { RebalanceStats } from './fleet/rebalance.js';
 
 /** Utilisation samples of one policy (from its first start). */
 export interface UtilisationSeries {
@@ -46,33 +47,23 @@ export interface PolicyResult {
   /** Latency ratios of accepted VMs as a histogram: bucket lower bounds (step 0.05) and counts. */
   latencyHistogram: { from: number; count: number }[];
   /** Fleet mode with --rebalance: what rebalancing did, and the locality sampled at its ticks. */
-  rebalance?: {
-    everySec: number;
-    /** none (the baseline, sampled only), numaplan (the planner), esxi and numad (the peers' rules). */
-    rule: 'none' | 'numaplan' | 'esxi' | 'numad';
-    ticks: number;
-    moves: number;
-    bytesGiB: number;
-    movesPerHostHour: number;
-    bytesGiBPerHostHour: number;
-    vmsMoved: number;
-    vmsMovedMoreThanOnce: number;
-    movesWithinCooldown: number;
-    /** Moves that put a VM back on the nodes its previous move took it from (ping-pong). */
-    returns: number;
-    /** Arrivals the fleet refused that the planner's make-room moves let in, and the moves made for them (in `moves` too). */
-    admitted: number;
-    /** Arrivals placed on one node instead of split over several, thanks to make-room moves. */
-    unsplit: number;
-    roomMoves: number;
-    /** vCPU-hours accepted over vCPU-hours requested, from the first to the last arrival replayed (each VM's vCPUs x its lifetime inside that window). */
-    vcpuHoursAccepted: number;
-    latencyMeanOverTime: number;
-    latencyP95OverTime: number;
-    oneNodeOverTime: number;
-    /** The samples over time: simulated seconds, latency ratio mean and p95, fraction on one node, GiB moved so far. */
-    overTime: { time: number; latencyMean: number; latencyP95: number; oneNode: number; movedGiB: number }[];
-  };
+  rebalance?: RebalanceResult;
+}
+
+/**
+ * A run's rebalancing figures in the report: the replay's own (`RebalanceStats`: the rule, ticks,
+ * moves, VMs moved, returns, make-room admissions and the locality averages, the latter rounded),
+ * with bytes in GiB, rates per host-hour and the samples in the report's units instead of the
+ * replay's bytes, host-hours and series.
+ */
+export interface RebalanceResult extends Omit<RebalanceStats, 'bytes' | 'hostHours' | 'series'> {
+  bytesGiB: number;
+  movesPerHostHour: number;
+  bytesGiBPerHostHour: number;
+  /** vCPU-hours accepted over vCPU-hours requested, from the first to the last arrival replayed (each VM's vCPUs x its lifetime inside that window). */
+  vcpuHoursAccepted: number;
+  /** The samples over time: simulated seconds, latency ratio mean and p95, fraction on one node, GiB moved so far. */
+  overTime: { time: number; latencyMean: number; latencyP95: number; oneNode: number; movedGiB: number }[];
 }
 
 /** The whole report. */

@@ -11,7 +11,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Topology } from '../../../src/core/topology/model.js';
 
-function run(cmd: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs `cmd` with stdin closed until it exits: its exit code (null when killed by a signal) and what it printed. */
+export function run(cmd: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -29,7 +29,7 @@ import type { Allocation } from '../../placement/state.js';
 import { DEFAULT_PLAN_OPTIONS, type Move, type PlanOptions, applyMove, esxiMove, localityOf, numadMove, planRebalance, planRoom, roomPossible } from '../../rebalance/index.js';
 import { mean, quantile } from '../stats.js';
 
-/** Who moves VMs during a replay: nobody (the baseline), numaplan's planner, or the ESXi-like rule. */
+/** Who moves VMs during a replay: nobody (the baseline, sampled only), numaplan's planner, or the peers' rules (ESXi-like, numad-like). */
 export type RebalanceRule = 'none' | 'numaplan' | 'esxi' | 'numad';
 
 /** Rebalancing settings of a replay. */
