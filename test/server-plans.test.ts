@@ -93,6 +93,12 @@ describe('rebalancing plans as resources', () => {
     expect(held).toMatchObject({ status: 'claimed', expiresAt: hold.expiresAt, placement: { hold: { plan: id, step: 1 } } });
     expect(held.allocation.memory.reduce((s: number, m: { bytes: number }) => s + m.bytes, 0)).toBe(24 * 1024 ** 3);
 
+    // A hold is no VM: it has no configuration and cannot be committed (it would hold forever).
+    for (const [method, path] of [['GET', `/api/v1/vms/${hold.name}/emit?format=qemu`], ['POST', `/api/v1/vms/${hold.name}/commit`]] as const) {
+      const r = await t.call(method, path);
+      expect(r.status, path).toBe(409);
+      expect(r.json.error).toMatchObject({ code: 'ERR_HOLD', field: 'vm' });
+    }
     const done = await t.call('POST', `/api/v1/plans/${id}/steps/1/done`);
     expect(done.status, done.text).toBe(200);
     expectValid(done.json);

@@ -749,6 +749,9 @@ export class FleetService {
         throw new ApiError(404, 'ERR_UNKNOWN_VM', 'vm', `no VM "${name}"`);
       }
       let update: Allocation | null = null;
+      if (kind === 'commit' && a.policy === 'hold') {
+        throw new ApiError(409, 'ERR_HOLD', 'vm', `"${name}" holds what a rebalancing step frees until the step is done: report the step done (POST /api/v1/plans/{id}/steps/{n}/done) or let it lapse`);
+      }
       if (kind === 'commit') {
         if (a.status === 'committed') {
           resolve({ host: entry.name });
@@ -807,6 +810,7 @@ export class FleetService {
     if (mode !== undefined && mode !== 'complete' && mode !== 'fragment') throw new ApiError(400, 'ERR_FIELD', 'mode', 'expected complete or fragment');
     await this.vm(name);
     const rec = (await this.store.vm(name)) as VmRecord;
+    if (rec.allocation.policy === 'hold') throw new ApiError(409, 'ERR_HOLD', 'vm', `"${name}" holds what a rebalancing step frees; it is not a VM and has no configuration`);
     const entry = await this.entryOf(rec.host);
     if (!entry) throw new ApiError(404, 'ERR_UNKNOWN_VM', 'vm', `no VM "${name}"`);
     try {
