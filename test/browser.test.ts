@@ -224,6 +224,25 @@ describe.skipIf(!HAVE_CHROMIUM)('web page in Chromium', () => {
     expect(await page.locator('#plan .plan-steps li').count()).toBe(planned.moves.length);
     expect(await page.textContent('#plan')).toContain('A dry run: nothing was changed');
     await page.locator('#plan').screenshot({ path: join(ARTIFACTS, 'browser-plan.png') });
+
+    // Kept, then applied from the page: the service moves spread (the host drawing shows it on its one
+    // node), holds what it left until the step is reported done on the host, and the page says so.
+    await page.click('#plan-keep');
+    await page.waitForSelector('#stored-plan .stored-plan[data-status="proposed"]');
+    expect(await page.textContent('#stored-plan .plan-commands')).toContain('virsh numatune spread');
+    const id = await page.getAttribute('#stored-plan .stored-plan', 'data-plan');
+    expect((await send('GET', `/api/v1/plans/${id}`)).json.status).toBe('proposed');
+    await page.click('#plan-apply');
+    await page.waitForSelector('#stored-plan .stored-plan[data-status="applied"]');
+    const moved = (await send('GET', '/api/v1/vms/spread')).json.allocation as { cpus: number[]; nodes: number[] };
+    expect(moved.nodes).toHaveLength(1);
+    const hold = `hold-${id}-1`;
+    expect((await send('GET', `/api/v1/vms/${hold}`)).json.status).toBe('claimed');
+    // The host drawing was redrawn with spread on its new CPUs.
+    await page.waitForSelector(`#host-drawing [data-cpu="${moved.cpus[0]}"][data-vm="spread"]`);
+    await page.click('#stored-plan .plan-done');
+    await page.waitForSelector('#stored-plan .plan-applied li:has-text("done on the host")');
+    expect((await send('GET', `/api/v1/vms/${hold}`)).status).toBe(404);
     expect(problems.filter((p) => !/status of 4\d\d/.test(p))).toEqual([]);
   });
 });

@@ -91,10 +91,10 @@ describe.each(backends)('store contract: $name', (backend) => {
   it('applies the versioned migrations once', async (ctx) => {
     if (skip()) return ctx.skip();
     const s = await backend.open();
-    expect(await s.migrations()).toEqual(['0001_fleet', '0002_displaced']);
+    expect(await s.migrations()).toEqual(['0001_fleet', '0002_displaced', '0003_plans']);
     await s.close();
     const again = await backend.reopen();
-    expect(await again.migrations()).toEqual(['0001_fleet', '0002_displaced']);
+    expect(await again.migrations()).toEqual(['0001_fleet', '0002_displaced', '0003_plans']);
     await again.close();
   });
 
@@ -293,6 +293,45 @@ describe.each(backends)('store contract: $name', (backend) => {
     expect(bad.ok).toBe(false);
     expect(bad.problems.some((p) => p.includes(`CPU ${victim.cpus[0]} is held by both`) && p.includes('evil'))).toBe(true);
     expect(bad.problems.some((p) => p.includes('ghost') && p.includes('missing'))).toBe(true);
+    await s.close();
+  });
+
+  it('keeps plans: stored at version 1, listed newest first, changed with their host only at the version read', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    let st = createHostState(topo);
+    await s.putHost(put('ph', st, null));
+    const progress = { steps: [], refused: null, cancelledAt: null };
+    await s.insertPlan({ id: 'p000000000001', host: 'ph', status: 'proposed', nextStep: 1, document: { schema: 'numaplan.plan/v1', moves: [] }, progress, createdAt: 10 });
+    await s.insertPlan({ id: 'p000000000002', host: 'other', status: 'proposed', nextStep: 1, document: {}, progress, createdAt: 20 });
+    await expect(s.insertPlan({ id: 'p000000000001', host: 'ph', status: 'proposed', nextStep: 1, document: {}, progress, createdAt: 30 })).rejects.toThrow(/p000000000001/);
+    expect(await s.plan('p000000000001')).toEqual({
+      id: 'p000000000001', host: 'ph', status: 'proposed', version: 1, nextStep: 1, document: { schema: 'numaplan.plan/v1', moves: [] }, progress, createdAt: 10, updatedAt: 10,
+    });
+    expect(await s.plan('p00000000000f')).toBeNull();
+    expect((await s.listPlans({ limit: 10 })).map((p) => p.id)).toEqual(['p000000000002', 'p000000000001']);
+    expect((await s.listPlans({ host: 'ph', limit: 10 })).map((p) => p.id)).toEqual(['p000000000001']);
+    // A step: the host's change and the plan's, in one group commit, the plan's version checked first.
+    const p = placeOn('ph', 1, st, 'name=pv1,vcpus=2,memory=2G');
+    const stepped = { id: 'p000000000001', expectedVersion: 1, status: 'applying' as const, nextStep: 2, progress: { ...progress, steps: [{ step: 1, appliedAt: 40, instance: 'i', hold: null, doneAt: null }] } };
+    const staged = await s.stagedBatch(async (b) => {
+      expect(await b.planVersions(['p000000000001', 'p00000000000f'])).toEqual(new Map([['p000000000001', 1]]));
+      await b.applyChanges([{ ...p.change, plans: [stepped] }]);
+    });
+    await staged.durable;
+    st = p.after;
+    expect(await s.plan('p000000000001')).toMatchObject({ status: 'applying', version: 2, nextStep: 2, progress: stepped.progress, updatedAt: p.change.now });
+    // The single-change path writes plans too, and refuses a stale version (nothing written).
+    const q = placeOn('ph', 2, st, 'name=pv2,vcpus=2,memory=2G');
+    expect(await s.applyChange({ ...q.change, plans: [{ ...stepped, expectedVersion: 1 }] })).toEqual({ ok: false, why: 'conflict' });
+    expect(await s.vm('pv2')).toBeNull();
+    expect(await s.applyChange({ ...q.change, plans: [{ ...stepped, expectedVersion: 2, status: 'applied', nextStep: 3 }] })).toEqual({ ok: true, generation: 3 });
+    expect(await s.plan('p000000000001')).toMatchObject({ status: 'applied', version: 3, nextStep: 3 });
+    // A VM update may carry a new placement document.
+    const moved = q.after.allocations.find((a) => a.name === 'pv2');
+    if (!moved) throw new Error('no pv2');
+    expect(await s.applyChange({ host: 'ph', expectedGeneration: 3, now: 50, stats: q.change.stats, added: [], updated: [{ name: 'pv2', status: 'committed', expiresAt: null, allocation: moved, placement: { moved: true } }], removed: [], events: [] })).toEqual({ ok: true, generation: 4 });
+    expect((await s.vm('pv2'))?.placement).toEqual({ moved: true });
     await s.close();
   });
 });

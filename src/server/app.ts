@@ -61,6 +61,9 @@ export function createApp(options: AppOptions): Hono {
     await next();
   });
   // The rest of the body is not read: close the connection so that no client reuses it.
+  // An optional JSON body: none at all (no content type, nothing sent) is every setting's default.
+  const optionalBody = async (c: Context): Promise<Record<string, unknown>> =>
+    c.req.header('content-type') === undefined && (await c.req.text()) === '' ? {} : readJsonObject(c, limits.bytes, limits.depth);
   const tooLarge = (c: Context): Response => {
     c.header('connection', 'close');
     return c.json(new ApiError(413, 'ERR_BODY_TOO_LARGE', null, 'body too large').body(), 413);
@@ -80,6 +83,7 @@ export function createApp(options: AppOptions): Hono {
   app.use('/api/v1/vms', limit(limits.bytes));
   app.use('/api/v1/vms/*', limit(limits.bytes));
   app.use('/api/v1/explain', limit(limits.bytes));
+  app.use('/api/v1/plans/*', limit(limits.bytes));
 
   app.get('/health', (c) => c.json({ ok: true, store: service.store.kind, instance: service.instance }));
   app.get('/openapi.json', (c) => c.json(OPENAPI_DOCUMENT));
@@ -123,9 +127,15 @@ export function createApp(options: AppOptions): Hono {
   });
   app.post('/api/v1/hosts/:host/rebalance', async (c) => {
     // The body is optional: none at all (no content type, nothing sent) is every setting's default.
-    const body = c.req.header('content-type') === undefined && (await c.req.text()) === '' ? {} : await readJsonObject(c, limits.bytes, limits.depth);
-    return c.json(await service.rebalance(c.req.param('host'), body));
+    return c.json(await service.rebalance(c.req.param('host'), await optionalBody(c)));
   });
+  // Rebalancing plans kept as resources (plans.ts): made, read, applied a step at a time, steps reported done, cancelled.
+  app.post('/api/v1/hosts/:host/plans', async (c) => c.json(await service.createPlan(c.req.param('host'), await optionalBody(c)), 201));
+  app.get('/api/v1/plans', async (c) => c.json({ plans: await service.listPlans(c.req.query('host'), queryInt(c, 'limit', 1, 1000, 100)) }));
+  app.get('/api/v1/plans/:plan', async (c) => c.json(await service.plan(c.req.param('plan'))));
+  app.post('/api/v1/plans/:plan/apply', async (c) => c.json(await service.applyPlanStep(c.req.param('plan'), await optionalBody(c))));
+  app.post('/api/v1/plans/:plan/steps/:step/done', async (c) => c.json(await service.finishPlanStep(c.req.param('plan'), c.req.param('step'))));
+  app.post('/api/v1/plans/:plan/cancel', async (c) => c.json(await service.cancelPlan(c.req.param('plan'))));
   app.delete('/api/v1/hosts/:host', async (c) => {
     await service.removeHost(c.req.param('host'));
     return c.json({ ok: true, removed: c.req.param('host') });

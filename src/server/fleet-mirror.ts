@@ -35,7 +35,7 @@ import type { Allocation, HostReserve } from '../core/placement/state.js';
 import { topologyFromTrustedJson } from '../core/topology/json.js';
 import type { Topology } from '../core/topology/model.js';
 import { statsOf } from '../store/host-change.js';
-import type { FleetBatch, FleetStore, HostChange, HostPut, HostRow, HostStats, NewEvent } from '../store/types.js';
+import type { FleetBatch, FleetStore, HostChange, HostPut, HostRow, HostStats, NewEvent, PlanWrite } from '../store/types.js';
 
 /** How often the event log is read for hosts other instances changed. */
 export const POLL_MS = 200;
@@ -79,6 +79,8 @@ export interface Op {
   put?: Omit<HostPut, 'expectedGeneration' | 'events'>;
   /** Removes the host. */
   remove?: boolean;
+  /** A stored plan changed with the host: written only if the plan is still at its expected version (else the op conflicts). */
+  plan?: PlanWrite;
   /** Committed: the host's new generation (0 for events only). */
   done(generation: number): void;
   /** The host changed under it (it was read again from the store): decide again. */
@@ -545,6 +547,12 @@ export class FleetMirror {
         for (const a of o.added ?? []) added.push(a.name);
       }
     }
+    // A stored plan another writer changed since this op read it: its host conflicts (read again, decided again).
+    const planOps = [...byHost].flatMap(([host, list]) => list.flatMap((o) => (o.plan ? [{ host, plan: o.plan }] : [])));
+    if (planOps.length > 0) {
+      const versions = await b.planVersions(planOps.map((p) => p.plan.id));
+      for (const { host, plan } of planOps) if (versions.get(plan.id) !== plan.expectedVersion) conflicted.add(host);
+    }
     const taken = await b.takenNames(added.filter((n) => !removedHere.has(n)));
     const takenVms = new Set<string>();
     for (const [host, list] of byHost) {
@@ -584,6 +592,7 @@ export class FleetMirror {
         updated: list.flatMap((o) => o.updated ?? []),
         removed: list.flatMap((o) => o.removed ?? []),
         events: list.flatMap((o) => o.events),
+        plans: list.flatMap((o) => (o.plan ? [o.plan] : [])),
       });
     }
     await b.putHosts(puts);

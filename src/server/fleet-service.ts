@@ -28,11 +28,16 @@ import type { Topology } from '../core/topology/model.js';
 import type { FleetStore, HostRow, NewEvent, VmRecord } from '../store/types.js';
 import { ApiError, toApiError } from './errors.js';
 import { FleetMirror, type HostEntry, type Op, statsOf } from './fleet-mirror.js';
+import { moveCommands } from '../core/rebalance/commands.js';
 import { Metrics } from './metrics.js';
 import { DEFAULT_LIMITS } from './body.js';
 import { TopologyParser } from './topology-parser.js';
-import { planRebalance } from '../core/rebalance/plan.js';
+import { planRebalance, type Plan } from '../core/rebalance/plan.js';
+import { applyMove } from '../core/rebalance/apply.js';
+import { holdOf } from '../core/rebalance/hold.js';
+import type { PlanProgress, PlanRecord, PlanWrite } from '../store/types.js';
 import { readRebalanceBody } from './rebalance-body.js';
+import { checkPlanId, defaultHoldSeconds, holdName, movedPlacement, newPlanId, planView, readApplyBody } from './plans.js';
 
 /** What a request's attempt rejects with to be decided again (its host was read again after a conflict). */
 const RETRY = Symbol('retry');
@@ -93,6 +98,8 @@ export class FleetService {
   private readonly bodies = new Map<string, Awaited<ReturnType<TopologyParser['parse']>>>();
   /** Claims that lapsed lately, with their expiry (a late commit is told so, not "no such VM"). */
   private readonly lapsed = new Map<string, number>();
+  /** Plans this instance is changing: one change of a plan at a time (other instances: the plan's version). */
+  private readonly planLocks = new Map<string, Promise<unknown>>();
 
   constructor(options: FleetServiceOptions) {
     this.store = options.store;
@@ -327,7 +334,7 @@ export class FleetService {
    * Dry run: a rebalancing plan for a host's VMs as the service holds them now (the planner of
    * `numaplan rebalance`, settings from the body: see rebalance-body.ts); nothing is changed or recorded.
    */
-  async rebalance(name: string, body: unknown): Promise<Record<string, unknown>> {
+  async rebalance(name: string, body: unknown): Promise<{ host: string; generation: number; dryRun: true; plan: Plan }> {
     checkName('host', name);
     const entry = await this.entryOf(name);
     if (!entry) throw new ApiError(404, 'ERR_UNKNOWN_HOST', 'host', `no host "${name}"`);
@@ -347,6 +354,202 @@ export class FleetService {
       if (requests.findIndex((q) => q.name === r.name) !== i) throw new ApiError(400, 'ERR_FIELD', `waiting.${i}.name`, `two waiting VMs are named "${r.name}"`);
     });
     return { host: name, generation: this.mirror.rowOf(entry).generation, dryRun: true, plan: planRebalance(state, options, requests) };
+  }
+
+  /** Makes a plan as `rebalance` does and stores it (`proposed`): it can then be reviewed, applied step by step, or cancelled. */
+  async createPlan(host: string, body: unknown): Promise<Record<string, unknown>> {
+    const made = await this.rebalance(host, body);
+    const now = this.clock();
+    const rec: PlanRecord = {
+      id: newPlanId(),
+      host,
+      status: 'proposed',
+      version: 1,
+      nextStep: 1,
+      document: made.plan,
+      progress: { steps: [], refused: null, cancelledAt: null },
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.store.insertPlan(rec);
+    await this.store.appendEvents([this.event('plan-create', host, null, { plan: rec.id, generation: made.generation, moves: made.plan.moves.length, bytes: made.plan.totals.bytes })]);
+    return planView(rec);
+  }
+
+  /** One stored plan. */
+  async plan(id: string): Promise<Record<string, unknown>> {
+    return planView(await this.planRecord(id));
+  }
+
+  private async planRecord(id: string): Promise<PlanRecord> {
+    checkPlanId(id);
+    const rec = await this.store.plan(id);
+    if (!rec) throw new ApiError(404, 'ERR_UNKNOWN_PLAN', 'plan', `no plan "${id}"`);
+    return rec;
+  }
+
+  /** Stored plans, newest first (of one host when given). */
+  async listPlans(host: string | undefined, limit: number): Promise<Record<string, unknown>[]> {
+    if (host !== undefined) checkName('host', host);
+    return (await this.store.listPlans({ ...(host !== undefined ? { host } : {}), limit })).map(planView);
+  }
+
+  /** Runs changes of one plan one at a time on this instance. */
+  private async withPlan<T>(id: string, body: () => Promise<T>): Promise<T> {
+    const before = this.planLocks.get(id) ?? Promise.resolve();
+    const run = before.then(body, body);
+    const tail = run.catch(() => undefined);
+    this.planLocks.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.planLocks.get(id) === tail) this.planLocks.delete(id);
+    }
+  }
+
+  /**
+   * Changes a stored plan together with its host, decided on the mirror: `decide` returns the op
+   * (its VM changes, the plan's new state, events) and the answer; a conflict (the host or the plan
+   * changed elsewhere) reads both again and decides again, at most MAX_ATTEMPTS times.
+   */
+  private async changePlan(
+    id: string,
+    decideChange: (rec: PlanRecord, entry: HostEntry, now: number) => { op: Omit<Op, 'host' | 'done' | 'conflict' | 'fail'>; answer: (rec: PlanRecord) => Record<string, unknown> },
+  ): Promise<Record<string, unknown>> {
+    return this.withPlan(id, async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const rec = await this.planRecord(id);
+        const entry0 = await this.entryOf(rec.host);
+        if (!entry0) throw new ApiError(409, 'ERR_PLAN_STATE', 'plan', `the plan's host "${rec.host}" is gone`);
+        await this.mirror.ready();
+        const outcome = await new Promise<Record<string, unknown> | typeof RETRY>((resolve, reject) => {
+          try {
+            const now = this.clock();
+            this.expire(now);
+            const entry = this.mirror.hosts.get(rec.host);
+            if (!entry) throw new ApiError(409, 'ERR_PLAN_STATE', 'plan', `the plan's host "${rec.host}" is gone`);
+            const { op, answer } = decideChange(rec, entry, now);
+            const plan = op.plan as PlanWrite;
+            this.mirror.queue({
+              ...op,
+              host: rec.host,
+              done: () => resolve(answer({ ...rec, status: plan.status, nextStep: plan.nextStep, progress: plan.progress, version: rec.version + 1, updatedAt: now })),
+              // A hold's name taken means another instance applied this step: decided again, the plan tells.
+              conflict: () => resolve(RETRY),
+              fail: (err) => reject(toApiError(err)),
+            });
+          } catch (err) {
+            reject(err);
+          }
+        });
+        if (outcome !== RETRY) return outcome;
+      }
+      throw new ApiError(409, 'ERR_BUSY', null, 'the host changed too often while applying; try again');
+    });
+  }
+
+  /**
+   * Applies the next step of a stored plan (see plans.ts): checked on the host as it is now, the
+   * moved VMs' allocations and placement documents written with the host's generation, what the
+   * move frees held by a claim for `holdSeconds`. A step the host no longer allows makes the plan
+   * stale: 409 ERR_PLAN_STALE with the reasons.
+   */
+  async applyPlanStep(id: string, body: unknown): Promise<Record<string, unknown>> {
+    const { step: asked, holdSeconds } = readApplyBody(body);
+    let refusal: { step: number; code: string; reasons: string[] } | null = null;
+    const out = await this.changePlan(id, (rec, entry, now) => {
+      if (rec.status !== 'proposed' && rec.status !== 'applying') throw new ApiError(409, 'ERR_PLAN_STATE', 'plan', `plan ${id} is ${rec.status}: nothing to apply`);
+      const plan = rec.document as Plan;
+      const move = plan.moves[rec.nextStep - 1];
+      if (!move) throw new ApiError(409, 'ERR_PLAN_STATE', 'plan', `plan ${id} has no step ${rec.nextStep} (it has ${plan.moves.length})`);
+      if (asked !== null && asked !== move.step) throw new ApiError(409, 'ERR_PLAN_STEP', 'step', `step ${asked} is not the next step of plan ${id} (the next is ${move.step})`);
+      const ledger = entry.host.ledger;
+      const r = applyMove(ledger.state, move, now);
+      if (!r.ok) {
+        refusal = { step: r.step, code: r.code, reasons: r.reasons };
+        const progress: PlanProgress = { ...rec.progress, refused: { ...refusal, at: now } };
+        return {
+          op: {
+            plan: { id, expectedVersion: rec.version, status: 'stale', nextStep: rec.nextStep, progress },
+            events: [this.event('plan-stale', rec.host, move.vms[0]?.vm ?? null, { plan: id, step: move.step, code: r.code, reasons: r.reasons })],
+          },
+          answer: planView,
+        };
+      }
+      const moved = move.vms.map((v) => r.state.allocations.find((a) => a.name === v.vm) as Allocation);
+      // The ledger as the step leaves it: every moved VM at its new place, each placement document decided beside the others.
+      for (const a of moved) ledger.release(a.name);
+      const placements = moved.map((a) => movedPlacement(ledger, a, id, move.step));
+      for (const a of moved) ledger.add(a);
+      const seconds = holdSeconds ?? defaultHoldSeconds(move);
+      const hold = seconds > 0 ? holdOf(move, holdName(id, move.step), now + seconds * 1000) : null;
+      if (hold && (this.mirror.vmHost.has(hold.name) || this.mirror.pendingNames.has(hold.name))) throw new ApiError(409, 'ERR_NAME_TAKEN', 'plan', `a VM named "${hold.name}" is already placed`);
+      if (hold) {
+        ledger.add(hold);
+        this.mirror.pendingNames.add(hold.name);
+        this.mirror.watchClaim(rec.host, hold.name, hold.expiresAt as number);
+      }
+      this.mirror.fleet.touched(entry.host);
+      const progress: PlanProgress = {
+        ...rec.progress,
+        steps: [...rec.progress.steps, { step: move.step, appliedAt: now, instance: this.instance, hold: hold ? { name: hold.name, expiresAt: hold.expiresAt as number } : null, doneAt: null }],
+      };
+      const last = rec.nextStep >= plan.moves.length;
+      return {
+        op: {
+          updated: moved.map((a, i) => ({ name: a.name, status: a.status, expiresAt: a.expiresAt, allocation: a, placement: placements[i] })),
+          ...(hold ? { added: [{ name: hold.name, host: rec.host, status: 'claimed' as const, expiresAt: hold.expiresAt, allocation: hold, placement: { hold: { plan: id, step: move.step } } }] } : {}),
+          plan: { id, expectedVersion: rec.version, status: last ? 'applied' : 'applying', nextStep: rec.nextStep + 1, progress },
+          events: [
+            this.event('plan-step', rec.host, move.vms[0]?.vm ?? null, { plan: id, step: move.step, kind: move.kind, vms: move.vms.map((v) => v.vm), hold: hold?.name ?? null }),
+          ],
+        },
+        answer: (after) => ({ ...planView(after), applied: { step: move.step, vms: moved.map((a) => a.name), hold: hold ? { name: hold.name, expiresAt: hold.expiresAt } : null, commands: moveCommands(move) } }),
+      };
+    });
+    if (refusal !== null) {
+      const { step, code, reasons } = refusal as { step: number; code: string; reasons: string[] };
+      throw new ApiError(409, 'ERR_PLAN_STALE', 'plan', `step ${step} of plan ${id} no longer applies (${code}): ${reasons[0] ?? ''}; plan again`, { step, code, reasons, plan: out });
+    }
+    return out;
+  }
+
+  /** Reports a step carried out on the host: its hold is released (what the move freed is free now). */
+  async finishPlanStep(id: string, stepText: string): Promise<Record<string, unknown>> {
+    const step = /^[1-9][0-9]{0,5}$/.test(stepText) ? Number(stepText) : NaN;
+    if (!Number.isInteger(step)) throw new ApiError(400, 'ERR_FIELD', 'step', 'expected a step number');
+    return this.changePlan(id, (rec, entry, now) => {
+      const i = rec.progress.steps.findIndex((s) => s.step === step);
+      const s = rec.progress.steps[i];
+      if (!s) throw new ApiError(409, 'ERR_PLAN_STEP', 'step', `step ${step} of plan ${id} has not been applied`);
+      if (s.doneAt !== null) throw new ApiError(409, 'ERR_PLAN_STEP', 'step', `step ${step} of plan ${id} was reported done already`);
+      const holding = s.hold !== null && entry.host.ledger.has(s.hold.name);
+      if (holding) this.mirror.fleet.release(entry.host, (s.hold as { name: string }).name);
+      const steps = [...rec.progress.steps];
+      steps[i] = { ...s, doneAt: now };
+      return {
+        op: {
+          ...(holding ? { removed: [(s.hold as { name: string }).name] } : {}),
+          plan: { id, expectedVersion: rec.version, status: rec.status, nextStep: rec.nextStep, progress: { ...rec.progress, steps } },
+          events: [this.event('plan-step-done', rec.host, null, { plan: id, step, released: holding ? s.hold?.name : null })],
+        },
+        answer: planView,
+      };
+    });
+  }
+
+  /** Cancels a plan: no further step is applied; holds of steps applied stay until done or lapsed. */
+  async cancelPlan(id: string): Promise<Record<string, unknown>> {
+    return this.changePlan(id, (rec, _entry, now) => {
+      if (rec.status !== 'proposed' && rec.status !== 'applying') throw new ApiError(409, 'ERR_PLAN_STATE', 'plan', `plan ${id} is ${rec.status} already`);
+      return {
+        op: {
+          plan: { id, expectedVersion: rec.version, status: 'cancelled', nextStep: rec.nextStep, progress: { ...rec.progress, cancelledAt: now } },
+          events: [this.event('plan-cancel', rec.host, null, { plan: id, applied: rec.progress.steps.length })],
+        },
+        answer: planView,
+      };
+    });
   }
 
   /** Parses the VM request of a body (object or compact string); field paths start with "vm". */
@@ -546,6 +749,9 @@ export class FleetService {
         throw new ApiError(404, 'ERR_UNKNOWN_VM', 'vm', `no VM "${name}"`);
       }
       let update: Allocation | null = null;
+      if (kind === 'commit' && a.policy === 'hold') {
+        throw new ApiError(409, 'ERR_HOLD', 'vm', `"${name}" holds what a rebalancing step frees until the step is done: report the step done (POST /api/v1/plans/{id}/steps/{n}/done) or let it lapse`);
+      }
       if (kind === 'commit') {
         if (a.status === 'committed') {
           resolve({ host: entry.name });
@@ -604,6 +810,7 @@ export class FleetService {
     if (mode !== undefined && mode !== 'complete' && mode !== 'fragment') throw new ApiError(400, 'ERR_FIELD', 'mode', 'expected complete or fragment');
     await this.vm(name);
     const rec = (await this.store.vm(name)) as VmRecord;
+    if (rec.allocation.policy === 'hold') throw new ApiError(409, 'ERR_HOLD', 'vm', `"${name}" holds what a rebalancing step frees; it is not a VM and has no configuration`);
     const entry = await this.entryOf(rec.host);
     if (!entry) throw new ApiError(404, 'ERR_UNKNOWN_VM', 'vm', `no VM "${name}"`);
     try {

@@ -14,6 +14,7 @@
  * - VM names are unique across the fleet: `/api/v1/vms/{name}` finds a VM without naming its host.
  */
 
+import { applyStepJsonSchema } from './plans.js';
 import { rebalanceRequestJsonSchema } from './rebalance-body.js';
 
 const ref = (name: string): { $ref: string } => ({ $ref: `#/components/schemas/${name}` });
@@ -253,7 +254,7 @@ export const OPENAPI_DOCUMENT = {
               required: ['step', 'kind', 'vms', 'gain', 'cost', 'reason'],
               properties: {
                 step: { type: 'integer', minimum: 1 },
-                kind: { enum: ['repin', 'move-memory', 'narrow', 'widen', 'move', 'swap'] },
+                kind: { enum: ['repin', 'move-memory', 'narrow', 'widen', 'move', 'swap', 'make-room'] },
                 vms: {
                   type: 'array',
                   items: {
@@ -302,6 +303,58 @@ export const OPENAPI_DOCUMENT = {
           plan: ref('Plan'),
         },
       },
+      ApplyStepRequest: applyStepJsonSchema(),
+      StoredPlan: {
+        type: 'object',
+        description:
+          'a rebalancing plan kept by the service: proposed, applied a step at a time (each step checked against the host as it is then and ' +
+          'committed under its generation; what the move frees held by a claim until the step is reported done), stale (a step no longer ' +
+          'applies: plan again), cancelled, or applied',
+        required: ['id', 'host', 'status', 'version', 'steps', 'nextStep', 'next', 'progress', 'createdAt', 'updatedAt', 'plan'],
+        properties: {
+          id: { type: 'string', pattern: '^p[0-9a-f]{12}$' },
+          host: { type: 'string', description: 'the host (service name) the plan is for' },
+          status: { enum: ['proposed', 'applying', 'applied', 'cancelled', 'stale'] },
+          version: { type: 'integer', minimum: 1, description: 'bumped by every change of the plan' },
+          steps: { type: 'integer', minimum: 0 },
+          nextStep: { type: ['integer', 'null'], description: 'the step the next apply carries out (null: none left, or the plan ended)' },
+          next: {
+            type: ['object', 'null'],
+            description: 'the next step: its kind, reason, VMs and the host commands that carry it out (virsh, migratepages), VM by VM',
+            properties: { step: { type: 'integer' }, kind: { type: 'string' }, reason: { type: 'string' }, vms: { type: 'array', items: { type: 'string' } }, commands: { type: 'array', items: { type: 'object' } } },
+          },
+          progress: {
+            type: 'object',
+            required: ['steps', 'refused', 'cancelledAt'],
+            properties: {
+              steps: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['step', 'appliedAt', 'instance', 'hold', 'doneAt'],
+                  properties: {
+                    step: { type: 'integer' },
+                    appliedAt: { type: 'integer' },
+                    instance: { type: 'string' },
+                    hold: { type: ['object', 'null'], properties: { name: { type: 'string' }, expiresAt: { type: 'integer' } } },
+                    doneAt: { type: ['integer', 'null'] },
+                  },
+                },
+              },
+              refused: { type: ['object', 'null'], properties: { step: { type: 'integer' }, code: { type: 'string' }, reasons: { type: 'array', items: { type: 'string' } }, at: { type: 'integer' } } },
+              cancelledAt: { type: ['integer', 'null'] },
+            },
+          },
+          createdAt: { type: 'integer' },
+          updatedAt: { type: 'integer' },
+          plan: ref('Plan'),
+          applied: {
+            type: 'object',
+            description: 'present in the answer of an apply: the step applied, its VMs, its hold (null: nothing held) and the commands to run on the host',
+            properties: { step: { type: 'integer' }, vms: { type: 'array', items: { type: 'string' } }, hold: { type: ['object', 'null'] }, commands: { type: 'array', items: { type: 'object' } } },
+          },
+        },
+      },
       PlaceRequest: {
         type: 'object',
         required: ['vm'],
@@ -346,8 +399,8 @@ export const OPENAPI_DOCUMENT = {
       E400: json(ref('Error'), 'bad input (the code and field say what)'),
       E401: json(ref('Error'), 'no bearer token'),
       E403: json(ref('Error'), 'wrong bearer token'),
-      E404: json(ref('Error'), 'no such host or VM'),
-      E409: json(ref('Error'), 'conflict: name taken, claim expired, host in use, or too much contention (retry)'),
+      E404: json(ref('Error'), 'no such host, VM or plan'),
+      E409: json(ref('Error'), 'conflict: name taken, claim expired, host in use, a plan step that no longer applies or a plan that has ended, or too much contention (retry)'),
       E503: json(ref('Error'), 'the service is shutting down'),
       E413: json(ref('Error'), 'body too large'),
       E415: json(ref('Error'), 'body is not application/json'),
@@ -417,6 +470,50 @@ export const OPENAPI_DOCUMENT = {
         requestBody: { required: false, content: { 'application/json': { schema: ref('RebalanceRequest') } } },
         responses: { '200': json(ref('RebalanceResult'), 'the plan'), ...errors(400, 401, 403, 404, 413, 415) },
       },
+    },
+    '/api/v1/hosts/{host}/plans': {
+      parameters: [nameParam('host', 'host name')],
+      post: {
+        summary: 'make a rebalancing plan for the host (the same planner and body as /rebalance) and keep it (status proposed) to be reviewed and applied',
+        requestBody: { required: false, content: { 'application/json': { schema: ref('RebalanceRequest') } } },
+        responses: { '201': json(ref('StoredPlan'), 'the plan, stored'), ...errors(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    '/api/v1/plans': {
+      get: {
+        summary: 'stored plans, newest first',
+        parameters: [
+          { name: 'host', in: 'query', schema: { type: 'string' }, description: "only this host's plans" },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        ],
+        responses: { '200': json({ type: 'object', properties: { plans: { type: 'array', items: ref('StoredPlan') } } }, 'plans'), ...errors(400, 401, 403) },
+      },
+    },
+    '/api/v1/plans/{plan}': {
+      parameters: [nameParam('plan', 'plan id')],
+      get: { summary: 'one stored plan, its progress and its next step with the host commands', responses: { '200': json(ref('StoredPlan'), 'the plan'), ...errors(400, 401, 403, 404) } },
+    },
+    '/api/v1/plans/{plan}/apply': {
+      parameters: [nameParam('plan', 'plan id')],
+      post: {
+        summary:
+          "apply the plan's next step: checked against the host as it is now and committed under the host's generation (no placement races it); " +
+          'what the move frees is held by a claim until the step is reported done or the hold lapses. 409 ERR_PLAN_STALE (the plan is then stale) ' +
+          'when the host no longer allows the step; ERR_PLAN_STATE when the plan has ended; ERR_PLAN_STEP when `step` is not the next step',
+        requestBody: { required: false, content: { 'application/json': { schema: ref('ApplyStepRequest') } } },
+        responses: { '200': json(ref('StoredPlan'), 'the step applied (see `applied`)'), ...errors(400, 401, 403, 404, 409, 413, 415) },
+      },
+    },
+    '/api/v1/plans/{plan}/steps/{step}/done': {
+      parameters: [nameParam('plan', 'plan id'), { name: 'step', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
+      post: {
+        summary: "report a step carried out on the host: its hold is released, what the move freed can be placed on",
+        responses: { '200': json(ref('StoredPlan'), 'the plan'), ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    '/api/v1/plans/{plan}/cancel': {
+      parameters: [nameParam('plan', 'plan id')],
+      post: { summary: 'cancel a plan: no further step is applied (steps applied stay)', responses: { '200': json(ref('StoredPlan'), 'the plan'), ...errors(400, 401, 403, 404, 409) } },
     },
     '/api/v1/vms': {
       get: {

@@ -64,6 +64,25 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): Record<string, Mi
         await db.schema.alterTable('vms').addColumn('displaced', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       },
     },
+    // Rebalancing plans kept as resources: the plan document, its status and the steps applied;
+    // `version` is bumped by every write (a write names the version it was decided on).
+    '0003_plans': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('plans')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('host', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('version', big, (c) => c.notNull())
+          .addColumn('next_step', 'integer', (c) => c.notNull())
+          .addColumn('document', 'text', (c) => c.notNull())
+          .addColumn('progress', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('updated_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('plans_host').on('plans').columns(['host', 'created_at']).execute();
+      },
+    },
   };
 }
 

@@ -22,6 +22,10 @@ import type {
   HostLoad,
   HostRow,
   NewEvent,
+  PlanRecord,
+  PlanStatus,
+  PlanProgress,
+  PlanWrite,
   VmLoad,
   VmRecord,
   WriteOutcome,
@@ -57,6 +61,7 @@ export interface Database {
     displaced: Generated<number>;
   };
   events: { id: Generated<number>; at: number; kind: string; host: string | null; vm: string | null; instance: string; data: string };
+  plans: { id: string; host: string; status: string; version: number; next_step: number; document: string; progress: string; created_at: number; updated_at: number };
 }
 
 /** What a backend tells the shared code about its driver. */
@@ -136,10 +141,42 @@ function eventRow(e: NewEvent): Omit<Database['events'], 'id'> {
 async function updateVm(trx: Transaction<Database>, host: string, u: HostChange['updated'][number], now: number): Promise<void> {
   await trx
     .updateTable('vms')
-    .set({ status: u.status, expires_at: u.expiresAt, allocation: JSON.stringify(u.allocation), displaced: u.allocation.displaced ? 1 : 0, updated_at: now })
+    .set({
+      status: u.status,
+      expires_at: u.expiresAt,
+      allocation: JSON.stringify(u.allocation),
+      displaced: u.allocation.displaced ? 1 : 0,
+      updated_at: now,
+      ...(u.placement !== undefined ? { placement: JSON.stringify(u.placement) } : {}),
+    })
     .where('host', '=', host)
     .where('name', '=', u.name)
     .execute();
+}
+
+function planRecord(r: Database['plans']): PlanRecord {
+  return {
+    id: r.id,
+    host: r.host,
+    status: r.status as PlanStatus,
+    version: Number(r.version),
+    nextStep: Number(r.next_step),
+    document: JSON.parse(r.document) as unknown,
+    progress: JSON.parse(r.progress) as PlanProgress,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+/** Writes a plan change whose version was checked in this transaction. */
+async function updatePlan(trx: Transaction<Database>, w: PlanWrite, now: number): Promise<void> {
+  const r = await trx
+    .updateTable('plans')
+    .set({ status: w.status, next_step: w.nextStep, progress: JSON.stringify(w.progress), version: w.expectedVersion + 1, updated_at: now })
+    .where('id', '=', w.id)
+    .where('version', '=', w.expectedVersion)
+    .executeTakeFirst();
+  if (Number(r.numUpdatedRows) !== 1) throw new Abort('conflict');
 }
 
 /** Rows per multi-row insert and names per IN list (well under SQLite's and PostgreSQL's parameter limits). */
@@ -183,6 +220,16 @@ class SqlBatch implements FleetBatch {
     return out;
   }
 
+  async planVersions(ids: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const part of chunks([...new Set(ids)].sort())) {
+      let q = this.db.selectFrom('plans').select(['id', 'version']).where('id', 'in', part).orderBy('id');
+      if (this.forUpdate) q = q.forUpdate();
+      for (const r of await q.execute()) out.set(r.id, Number(r.version));
+    }
+    return out;
+  }
+
   async takenNames(names: readonly string[]): Promise<Set<string>> {
     const out = new Set<string>();
     for (const part of chunks(names)) for (const r of await this.db.selectFrom('vms').select('name').where('name', 'in', part).execute()) out.add(r.name);
@@ -203,6 +250,7 @@ class SqlBatch implements FleetBatch {
       if (Number(r.numUpdatedRows) !== 1) throw new Abort('conflict');
       for (const part of chunks(change.removed)) await this.db.deleteFrom('vms').where('host', '=', change.host).where('name', 'in', part).execute();
       for (const u of change.updated) await updateVm(this.db as Transaction<Database>, change.host, u, change.now);
+      for (const w of change.plans ?? []) await updatePlan(this.db as Transaction<Database>, w, change.now);
       for (const a of change.added) added.push(vmRow(a, change.now));
       events.push(...change.events);
     }
@@ -358,6 +406,7 @@ export class SqlStore implements FleetStore {
         await trx.deleteFrom('vms').where('host', '=', change.host).where('name', 'in', change.removed).execute();
       }
       for (const u of change.updated) await updateVm(trx, change.host, u, change.now);
+      for (const w of change.plans ?? []) await updatePlan(trx, w, change.now);
       if (change.added.length > 0) {
         await trx
           .insertInto('vms')
@@ -574,6 +623,29 @@ export class SqlStore implements FleetStore {
   async allocationsOf(host: string): Promise<VmLoad[]> {
     const rows = await this.db.selectFrom('vms').select(['name', 'host', 'allocation']).where('host', '=', host).orderBy('name').execute();
     return rows.map((r) => ({ name: r.name, host: r.host, allocation: JSON.parse(r.allocation) as Allocation }));
+  }
+
+  async insertPlan(p: Omit<PlanRecord, 'version' | 'updatedAt'>): Promise<void> {
+    const out = await this.write(async (trx) => {
+      await trx
+        .insertInto('plans')
+        .values({ id: p.id, host: p.host, status: p.status, version: 1, next_step: p.nextStep, document: JSON.stringify(p.document), progress: JSON.stringify(p.progress), created_at: p.createdAt, updated_at: p.createdAt })
+        .execute();
+      return 0;
+    });
+    if (!out.ok) throw new Error(`plan ${p.id} could not be stored: ${out.why}`);
+  }
+
+  async plan(id: string): Promise<PlanRecord | null> {
+    const r = await this.db.selectFrom('plans').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? planRecord(r) : null;
+  }
+
+  async listPlans(options: { host?: string; limit: number }): Promise<PlanRecord[]> {
+    let q = this.db.selectFrom('plans').selectAll();
+    if (options.host !== undefined) q = q.where('host', '=', options.host);
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+    return rows.map(planRecord);
   }
 
   async lastEventId(): Promise<number> {

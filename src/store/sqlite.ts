@@ -42,6 +42,9 @@ function statements(db: Database.Database) {
     updateHost: db.prepare('update hosts set generation = ?, nodes = ?, total_cpus = ?, free_cpus = ?, total_memory = ?, free_memory = ?, vms = ?, updated_at = ? where name = ? and generation = ?'),
     updateTopology: db.prepare('update hosts set source = ?, topology = ?, reserve = ?, topo_version = topo_version + 1 where name = ?'),
     deleteHost: db.prepare('delete from hosts where name = ?'),
+    updatePlacement: db.prepare('update vms set placement = ? where host = ? and name = ?'),
+    planVersion: db.prepare<[string], { version: number }>('select version from plans where id = ?'),
+    updatePlan: db.prepare('update plans set status = ?, next_step = ?, progress = ?, version = ?, updated_at = ? where id = ? and version = ?'),
   };
 }
 
@@ -54,6 +57,15 @@ class SqliteBatch implements FleetBatch {
     for (const h of hosts) {
       const r = this.s.generation.get(h);
       if (r) out.set(h, Number(r.generation));
+    }
+    return out;
+  }
+
+  async planVersions(ids: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const id of ids) {
+      const r = this.s.planVersion.get(id);
+      if (r) out.set(id, Number(r.version));
     }
     return out;
   }
@@ -71,6 +83,10 @@ class SqliteBatch implements FleetBatch {
       if (r.changes !== 1) throw new Error(`internal: host ${c.host} moved from generation ${c.expectedGeneration} inside the transaction`);
       for (const name of c.removed) this.s.deleteVm.run(c.host, name);
       for (const u of c.updated) this.updateVm(c.host, u, c.now);
+      for (const w of c.plans ?? []) {
+        const p = this.s.updatePlan.run(w.status, w.nextStep, JSON.stringify(w.progress), w.expectedVersion + 1, c.now, w.id, w.expectedVersion);
+        if (p.changes !== 1) throw new Error(`internal: plan ${w.id} moved from version ${w.expectedVersion} inside the transaction`);
+      }
       for (const a of c.added) {
         this.s.insertVm.run(a.name, a.host, a.status, a.expiresAt, JSON.stringify(a.allocation), JSON.stringify(a.placement), c.now, c.now, a.allocation.displaced ? 1 : 0);
       }
@@ -80,6 +96,7 @@ class SqliteBatch implements FleetBatch {
 
   private updateVm(host: string, u: HostChange['updated'][number], now: number): void {
     this.s.updateVm.run(u.status, u.expiresAt, JSON.stringify(u.allocation), u.allocation.displaced ? 1 : 0, now, host, u.name);
+    if (u.placement !== undefined) this.s.updatePlacement.run(JSON.stringify(u.placement), host, u.name);
   }
 
   async putHosts(puts: readonly HostPut[]): Promise<void> {

@@ -80,7 +80,64 @@ export type EventKind =
   /** A host update the caller accepted left the VM without something it holds. */
   | 'displace'
   /** A displaced VM fits its host again. */
-  | 'restore';
+  | 'restore'
+  /** A rebalancing plan stored, a step of it applied, its hold released, the plan cancelled or found stale. */
+  | 'plan-create'
+  | 'plan-step'
+  | 'plan-step-done'
+  | 'plan-cancel'
+  | 'plan-stale';
+
+/** Where a stored plan stands. */
+export type PlanStatus = 'proposed' | 'applying' | 'applied' | 'cancelled' | 'stale';
+
+/** A step of a stored plan, as applied through the service. */
+export interface PlanStepRecord {
+  step: number;
+  appliedAt: number;
+  instance: string;
+  /**
+   * The claim that holds what the move frees (CPUs, memory, devices the VM leaves) until the host has
+   * carried the move out: released when the step is reported done, or lapsing at `expiresAt`.
+   * Null when the move frees nothing.
+   */
+  hold: { name: string; expiresAt: number } | null;
+  /** When the step was reported carried out on the host (null: not yet). */
+  doneAt: number | null;
+}
+
+/** What happened to a stored plan since it was made (JSON in the store). */
+export interface PlanProgress {
+  steps: PlanStepRecord[];
+  /** The step refused (the host changed since planning), and why: the plan is stale. */
+  refused: { step: number; code: string; reasons: string[]; at: number } | null;
+  cancelledAt: number | null;
+}
+
+/** A stored rebalancing plan. */
+export interface PlanRecord {
+  id: string;
+  host: string;
+  status: PlanStatus;
+  /** Bumped by every write; a write names the version it was decided on. */
+  version: number;
+  /** The next step to apply (1-based; past the last: nothing left). */
+  nextStep: number;
+  /** The plan (`numaplan.plan/v1`), JSON value. */
+  document: unknown;
+  progress: PlanProgress;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A change of a stored plan, written with its host's change only if the plan is still at `expectedVersion`. */
+export interface PlanWrite {
+  id: string;
+  expectedVersion: number;
+  status: PlanStatus;
+  nextStep: number;
+  progress: PlanProgress;
+}
 
 /** An event to append (id assigned by the store). */
 export type NewEvent = Omit<FleetEvent, 'id'>;
@@ -92,9 +149,12 @@ export interface HostChange {
   now: number;
   stats: HostStats;
   added: Omit<VmRecord, 'createdAt' | 'updatedAt'>[];
-  updated: { name: string; status: Allocation['status']; expiresAt: number | null; allocation: Allocation }[];
+  /** VMs whose status, expiry or allocation changed; `placement`: a new placement document (a rebalancing step moved the VM). */
+  updated: { name: string; status: Allocation['status']; expiresAt: number | null; allocation: Allocation; placement?: unknown }[];
   removed: string[];
   events: NewEvent[];
+  /** Stored plans changed with the host (their versions were checked: see FleetBatch.planVersions). */
+  plans?: PlanWrite[];
 }
 
 /**
@@ -141,6 +201,8 @@ export interface FleetBatch {
   generations(hosts: readonly string[]): Promise<Map<string, number>>;
   /** Which of these VM names are stored already. */
   takenNames(names: readonly string[]): Promise<Set<string>>;
+  /** Current versions of stored plans (absent: no such plan). */
+  planVersions(ids: readonly string[]): Promise<Map<string, number>>;
   /** Applies host changes whose generations were checked (each host's generation + 1, its VMs, its events). */
   applyChanges(changes: readonly HostChange[]): Promise<void>;
   /** Registers or updates hosts whose generations were checked (`expectedGeneration` null: new). */
@@ -205,6 +267,11 @@ export interface FleetStore {
   loadVms(options: { after?: string; limit: number }): Promise<VmLoad[]>;
   /** One host's VMs (allocations only, no placement document), by name: what reading a host back needs. */
   allocationsOf(host: string): Promise<VmLoad[]>;
+  /** Stores a new plan (version 1). */
+  insertPlan(plan: Omit<PlanRecord, 'version' | 'updatedAt'>): Promise<void>;
+  plan(id: string): Promise<PlanRecord | null>;
+  /** Plans, newest first; of one host when `host` is given. */
+  listPlans(options: { host?: string; limit: number }): Promise<PlanRecord[]>;
   /** The newest event id (0 when there is none). */
   lastEventId(): Promise<number>;
   close(): Promise<void>;

@@ -5,3 +5,4 @@ export * from './plan.js';
 export * from './units.js';
 export * from './esxi-rule.js';
 export * from './numad-rule.js';
+export * from './hold.js';

@@ -15,6 +15,7 @@ import { type FleetRow, drawFleet } from '../draw/fleet-table.js';
 import { cpuList, formatBytes } from '../draw/format.js';
 import { drawHost } from '../draw/host-svg.js';
 import { drawPlan } from '../draw/plan-svg.js';
+import { type StoredPlanView, drawStoredPlan } from '../draw/stored-plan.js';
 import type { Plan } from '../../core/rebalance/plan.js';
 import { drawCapacity, drawLegend } from '../draw/legend.js';
 import { drawVmTable } from '../draw/vm-table.js';
@@ -104,6 +105,9 @@ class FleetPage {
       if (t.closest('#release')) return void this.release();
       if (t.closest('#close-explain')) return void this.selectVm(null);
       if (t.closest('#refresh')) return void this.loadFleet();
+      if (t.closest('#plan-keep')) return void this.keepPlan();
+      const planButton = t.closest('#plan-apply, #plan-cancel, .plan-done');
+      if (planButton) return void this.changePlan(planButton);
     });
     this.el('token-form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -253,12 +257,53 @@ class FleetPage {
         return;
       }
       const colors = vmColors(view.allocations.map((x) => x.name));
-      box.innerHTML = drawPlan(plan, view.topology, { colors }) + '<p class="muted small">A dry run: nothing was changed. <code>numaplan apply-plan</code> checks a plan against a host and carries it out.</p>';
+      box.innerHTML =
+        drawPlan(plan, view.topology, { colors }) +
+        '<p class="muted small">A dry run: nothing was changed. <code>numaplan apply-plan</code> checks a plan against a host and carries it out.' +
+        (plan.moves.length > 0 ? ' <button type="button" id="plan-keep">Keep this plan to apply it step by step</button>' : '') +
+        '</p><div id="stored-plan" aria-live="polite"></div>';
     } catch (err) {
       box.innerHTML = drawAnswer({ kind: 'error', status: 0, code: 'ERR_NETWORK', field: null, message: (err as Error).message });
     } finally {
       button.disabled = false;
     }
+  }
+
+  /** Stores a plan made with the form's settings (the service plans again: the host may have changed) and shows it. */
+  async keepPlan(): Promise<void> {
+    if (!this.detail) return;
+    const name = this.detail.view.name;
+    const reply = await this.api('POST', `/api/v1/hosts/${encodeURIComponent(name)}/plans`, { horizon: this.el('p-horizon').value, rate: this.el('p-rate').value });
+    this.showStoredPlan(reply, 201);
+  }
+
+  /** Applies the next step, reports a step done, or cancels: the button carries the plan and the step. */
+  async changePlan(button: El): Promise<void> {
+    const id = encodeURIComponent(button.getAttribute('data-plan') ?? '');
+    const step = button.getAttribute('data-step') ?? '';
+    const which = button.getAttribute('id');
+    const path = which === 'plan-apply' ? `/api/v1/plans/${id}/apply` : which === 'plan-cancel' ? `/api/v1/plans/${id}/cancel` : `/api/v1/plans/${id}/steps/${encodeURIComponent(step)}/done`;
+    const reply = await this.api('POST', path, which === 'plan-apply' ? { step: Number(step) } : undefined);
+    const stale = (reply.body as { plan?: StoredPlanView } | null)?.plan;
+    if (reply.status === 409 && stale && typeof stale === 'object' && 'id' in stale) this.showStoredPlan({ status: 200, body: stale }, 200);
+    else this.showStoredPlan(reply, 200);
+    if (this.detail) await this.loadHost(this.detail.view.name);
+  }
+
+  showStoredPlan(reply: Reply, ok: number): void {
+    let box = this.b.document.getElementById('stored-plan');
+    if (!box) {
+      box = this.b.document.createElement('div');
+      box.setAttribute('id', 'stored-plan');
+      box.setAttribute('aria-live', 'polite');
+      this.el('plan').append(box);
+    }
+    if (reply.status !== ok) {
+      const a = toPlaceAnswer(reply.status, reply.body);
+      box.innerHTML = drawAnswer(a.kind === 'error' ? a : { kind: 'error', status: reply.status, code: 'ERR_INTERNAL', field: null, message: `the service answered ${reply.status}` });
+      return;
+    }
+    box.innerHTML = drawStoredPlan(reply.body as StoredPlanView);
   }
 
   drawHostSection(): void {

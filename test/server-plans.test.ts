@@ -1,0 +1,245 @@
+/**
+ * Rebalancing plans as resources of the service, in process over a SQLite store: made and stored
+ * (the host unchanged), reviewed, applied a step at a time (the moved VM's allocation and placement
+ * document rewritten, what the move frees held by a claim until the step is reported done or the hold
+ * lapses), refused as stale when a placement took the target in between, cancelled; two instances on
+ * one database applying the same step: one applies it, the other is told the plan moved on; errors
+ * name the field; every answer validated by ajv against the OpenAPI document's own schemas.
+ */
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../src/server/app.js';
+import { FleetService } from '../src/server/fleet-service.js';
+import { OPENAPI_DOCUMENT } from '../src/server/openapi.js';
+import { useService } from './support/service-app.js';
+
+const TOKEN = 'plans-token-0123456789';
+let now = 5_000_000;
+const t = useService('plans', TOKEN, { clock: () => now });
+
+/**
+ * EPYC NPS4 (8 nodes of 16 PUs... as the preset says): a filler of 40 PUs on each node, then `wide`
+ * over two nodes; a filler on a node wide does not use leaves, so narrowing wide onto it pays over an hour.
+ */
+async function setUp(host: string): Promise<{ wide: string; freed: number }> {
+  expect((await t.call('PUT', `/api/v1/hosts/${host}`, { format: 'preset', topology: 'epyc-2s-nps4' })).status).toBe(201);
+  for (let n = 0; n < 8; n++) expect((await t.call('POST', '/api/v1/vms', { host, vm: `name=${host}-f${n},vcpus=40,memory=16G,smt=prefer` })).status).toBe(201);
+  const wide = await t.call('POST', '/api/v1/vms', { host, vm: `name=${host}-wide,vcpus=12,memory=24G,smt=prefer` });
+  expect(wide.status, wide.text).toBe(201);
+  const nodes: number[] = wide.json.placement.nodes;
+  expect(nodes).toHaveLength(2);
+  const vms = (await t.call('GET', `/api/v1/vms?host=${host}`)).json.vms as { name: string; allocation: { nodes: number[] } }[];
+  const leaving = vms.find((v) => v.name.startsWith(`${host}-f`) && !nodes.includes(v.allocation.nodes[0] as number)) as { name: string; allocation: { nodes: number[] } };
+  expect((await t.call('DELETE', `/api/v1/vms/${leaving.name}`)).status).toBe(200);
+  return { wide: `${host}-wide`, freed: leaving.allocation.nodes[0] as number };
+}
+
+function validator(name: string) {
+  const ajv = new Ajv2020({ strict: false });
+  ajv.addSchema({ $id: 'doc', components: OPENAPI_DOCUMENT.components });
+  return ajv.compile({ $ref: `doc#/components/schemas/${name}` });
+}
+const validPlan = validator('StoredPlan');
+function expectValid(body: unknown): void {
+  expect(validPlan(body), JSON.stringify(validPlan.errors)).toBe(true);
+}
+
+describe('rebalancing plans as resources', () => {
+  it('is made and kept (the host unchanged), applied a step at a time with the freed part held until done', async () => {
+    const { wide, freed } = await setUp('a');
+    const before = await t.call('GET', '/api/v1/hosts/a');
+    const made = await t.call('POST', '/api/v1/hosts/a/plans', { horizon: '1h' });
+    expect(made.status, made.text).toBe(201);
+    expectValid(made.json);
+    expect(made.json).toMatchObject({ host: 'a', status: 'proposed', version: 1, steps: 1, nextStep: 1, next: { step: 1, kind: 'narrow', vms: [wide] } });
+    expect(made.json.next.commands[0].commands.join('\n')).toContain(`virsh numatune ${wide}`);
+    const id: string = made.json.id;
+    expect((await t.call('GET', '/api/v1/hosts/a')).json.generation).toBe(before.json.generation);
+    expect((await t.call('GET', `/api/v1/plans/${id}`)).json).toEqual(made.json);
+    const listed = await t.call('GET', '/api/v1/plans?host=a');
+    expect(listed.json.plans.map((p: { id: string }) => p.id)).toEqual([id]);
+
+    const oldVm = (await t.call('GET', `/api/v1/vms/${wide}`)).json;
+    const target: number[] = made.json.plan.moves[0].vms[0].after.nodes;
+    expect(target).toEqual([freed]);
+    now += 1000;
+    const applied = await t.call('POST', `/api/v1/plans/${id}/apply`, { step: 1 });
+    expect(applied.status, applied.text).toBe(200);
+    expectValid(applied.json);
+    expect(applied.json).toMatchObject({ status: 'applied', version: 2, nextStep: null, next: null, applied: { step: 1, vms: [wide] } });
+    const hold = applied.json.applied.hold as { name: string; expiresAt: number };
+    expect(hold.name).toBe(`hold-${id}-1`);
+    // The default hold: the step's estimated time (24 GiB at 1 GiB/s) plus a minute.
+    expect(hold.expiresAt).toBe(now + (24 + 60) * 1000);
+
+    // The VM is where the plan put it, its placement document too (what emit builds its configuration from), stamped for the cool-down.
+    const moved = (await t.call('GET', `/api/v1/vms/${wide}`)).json;
+    const after = made.json.plan.moves[0].vms[0].after;
+    expect(moved.allocation).toMatchObject({ cpus: after.cpus, nodes: target, memory: after.memory, movedAt: now });
+    expect(moved.placement.cpus).toEqual(after.cpus);
+    expect(moved.placement.nodes).toEqual(target);
+    expect(moved.placement.memoryByNode).toEqual({ [String(freed)]: 24 * 1024 ** 3 });
+    expect(moved.placement.explanation.summary).toMatch(new RegExp(`^moved by step 1 of rebalancing plan ${id}`));
+    const emitted = await t.call('GET', `/api/v1/vms/${wide}/emit?format=libvirt`);
+    expect(emitted.status, emitted.text).toBe(200);
+    expect(emitted.json.text).toContain(`<memory mode='strict' nodeset='${freed}'/>`);
+
+    // Held: what wide leaves (its old CPUs off the target, its memory there) belongs to the hold until the step is done.
+    const oldCpus = (oldVm.allocation.cpus as number[]).filter((c) => !after.cpus.includes(c));
+    expect(oldCpus.length).toBeGreaterThan(0);
+    const detail = (await t.call('GET', '/api/v1/hosts/a')).json;
+    for (const c of oldCpus) expect(detail.cpuOwner[String(c)]).toBe(hold.name);
+    const held = (await t.call('GET', `/api/v1/vms/${hold.name}`)).json;
+    expect(held).toMatchObject({ status: 'claimed', expiresAt: hold.expiresAt, placement: { hold: { plan: id, step: 1 } } });
+    expect(held.allocation.memory.reduce((s: number, m: { bytes: number }) => s + m.bytes, 0)).toBe(24 * 1024 ** 3);
+
+    // A hold is no VM: it has no configuration and cannot be committed (it would hold forever).
+    for (const [method, path] of [['GET', `/api/v1/vms/${hold.name}/emit?format=qemu`], ['POST', `/api/v1/vms/${hold.name}/commit`]] as const) {
+      const r = await t.call(method, path);
+      expect(r.status, path).toBe(409);
+      expect(r.json.error).toMatchObject({ code: 'ERR_HOLD', field: 'vm' });
+    }
+    const done = await t.call('POST', `/api/v1/plans/${id}/steps/1/done`);
+    expect(done.status, done.text).toBe(200);
+    expectValid(done.json);
+    expect(done.json.progress.steps[0]).toMatchObject({ step: 1, hold: hold, doneAt: now });
+    expect((await t.call('GET', `/api/v1/vms/${hold.name}`)).status).toBe(404);
+    const free = (await t.call('GET', '/api/v1/hosts/a')).json;
+    for (const c of oldCpus) expect(free.cpuOwner[String(c)]).toBeUndefined();
+
+    // Ended: nothing more to apply, done once only, not cancellable.
+    for (const [path, code] of [
+      [`/api/v1/plans/${id}/apply`, 'ERR_PLAN_STATE'],
+      [`/api/v1/plans/${id}/steps/1/done`, 'ERR_PLAN_STEP'],
+      [`/api/v1/plans/${id}/steps/2/done`, 'ERR_PLAN_STEP'],
+      [`/api/v1/plans/${id}/cancel`, 'ERR_PLAN_STATE'],
+    ] as const) {
+      const r = await t.call('POST', path);
+      expect(r.status, path).toBe(409);
+      expect(r.json.error.code, path).toBe(code);
+    }
+    const events = (await t.call('GET', '/api/v1/events?limit=10000')).json.events as { kind: string; data: { plan?: string } }[];
+    expect(events.filter((e) => e.data?.plan === id).map((e) => e.kind)).toEqual(['plan-create', 'plan-step', 'plan-step-done']);
+  });
+
+  it('a hold lapses on its own when the step is never reported done', async () => {
+    await setUp('b');
+    const id = (await t.call('POST', '/api/v1/hosts/b/plans', { horizon: '1h' })).json.id as string;
+    const applied = await t.call('POST', `/api/v1/plans/${id}/apply`, { holdSeconds: 5 });
+    expect(applied.status, applied.text).toBe(200);
+    const hold = applied.json.applied.hold.name as string;
+    expect((await t.call('GET', `/api/v1/vms/${hold}`)).status).toBe(200);
+    now += 5000;
+    expect((await t.call('GET', `/api/v1/vms/${hold}`)).status).toBe(404);
+    const host = (await t.call('GET', '/api/v1/hosts/b')).json;
+    expect(Object.values(host.cpuOwner)).not.toContain(hold);
+    // Reporting the step done afterwards releases nothing, and says so in the event.
+    expect((await t.call('POST', `/api/v1/plans/${id}/steps/1/done`)).status).toBe(200);
+    // holdSeconds 0: nothing held.
+    await setUp('b0');
+    const id0 = (await t.call('POST', '/api/v1/hosts/b0/plans', { horizon: '1h' })).json.id as string;
+    const none = await t.call('POST', `/api/v1/plans/${id0}/apply`, { holdSeconds: 0 });
+    expect(none.json.applied.hold).toBeNull();
+    expect((await t.call('GET', `/api/v1/vms/hold-${id0}-1`)).status).toBe(404);
+  });
+
+  it('a placement that takes the target between planning and applying makes the step refused and the plan stale; nothing moves', async () => {
+    const { wide, freed } = await setUp('c');
+    const id = (await t.call('POST', '/api/v1/hosts/c/plans', { horizon: '1h' })).json.id as string;
+    const intruder = await t.call('POST', '/api/v1/vms', { host: 'c', vm: `name=c-intruder,vcpus=12,memory=8G,nodes=${freed}` });
+    expect(intruder.status, intruder.text).toBe(201);
+    const vmBefore = (await t.call('GET', `/api/v1/vms/${wide}`)).json;
+    const r = await t.call('POST', `/api/v1/plans/${id}/apply`);
+    expect(r.status, r.text).toBe(409);
+    expect(r.json.error).toMatchObject({ code: 'ERR_PLAN_STALE', field: 'plan' });
+    expect(r.json.code).toBe('taken');
+    expect(r.json.reasons.length).toBeGreaterThan(0);
+    expectValid(r.json.plan);
+    expect(r.json.plan).toMatchObject({ status: 'stale', nextStep: null, progress: { steps: [], refused: { step: 1, code: 'taken' } } });
+    expect((await t.call('GET', `/api/v1/vms/${wide}`)).json.allocation).toEqual(vmBefore.allocation);
+    expect((await t.call('GET', `/api/v1/plans/${id}`)).json.status).toBe('stale');
+    expect((await t.call('POST', `/api/v1/plans/${id}/apply`)).json.error.code).toBe('ERR_PLAN_STATE');
+  });
+
+  it('cancelled: no step is applied after it', async () => {
+    const { wide } = await setUp('d');
+    const id = (await t.call('POST', '/api/v1/hosts/d/plans', { horizon: '1h' })).json.id as string;
+    const vmBefore = (await t.call('GET', `/api/v1/vms/${wide}`)).json;
+    const c = await t.call('POST', `/api/v1/plans/${id}/cancel`);
+    expect(c.status, c.text).toBe(200);
+    expectValid(c.json);
+    expect(c.json).toMatchObject({ status: 'cancelled', nextStep: null, progress: { cancelledAt: now } });
+    expect((await t.call('POST', `/api/v1/plans/${id}/apply`)).json.error.code).toBe('ERR_PLAN_STATE');
+    expect((await t.call('GET', `/api/v1/vms/${wide}`)).json.allocation).toEqual(vmBefore.allocation);
+  });
+
+  it('two instances on one database apply the same step at once: it is applied once, the other is told the plan moved on', async () => {
+    const { wide } = await setUp('e');
+    const id = (await t.call('POST', '/api/v1/hosts/e/plans', { horizon: '1h' })).json.id as string;
+    const other = new FleetService({ store: t.store, instance: 'plans-2', clock: () => now });
+    try {
+      const app2 = createApp({ service: other, token: TOKEN, web: false });
+      const call2 = async (path: string): Promise<{ status: number; json: any }> => {
+        const res = await app2.request(path, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+        return { status: res.status, json: await res.json() };
+      };
+      // The second instance has the host in memory already (it read the fleet), at the generation before the step.
+      expect((await app2.request('/api/v1/hosts/e', { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+      const [x, y] = await Promise.all([t.call('POST', `/api/v1/plans/${id}/apply`), call2(`/api/v1/plans/${id}/apply`)]);
+      const statuses = [x.status, y.status].sort();
+      expect(statuses).toEqual([200, 409]);
+      const loser = x.status === 409 ? x.json : y.json;
+      expect(loser.error.code).toBe('ERR_PLAN_STATE');
+      const plan = (await t.call('GET', `/api/v1/plans/${id}`)).json;
+      expect(plan).toMatchObject({ status: 'applied', version: 2 });
+      expect(plan.progress.steps).toHaveLength(1);
+      const events = (await t.call('GET', '/api/v1/events?limit=10000')).json.events as { kind: string; data: { plan?: string } }[];
+      expect(events.filter((e) => e.data?.plan === id && e.kind === 'plan-step')).toHaveLength(1);
+      expect((await t.call('GET', `/api/v1/vms/${wide}`)).json.allocation.nodes).toHaveLength(1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('errors name the field: bad ids and bodies are 400, unknown plans 404, a step out of order 409, no token 401', async () => {
+    await setUp('f');
+    const id = (await t.call('POST', '/api/v1/hosts/f/plans', { horizon: '1h' })).json.id as string;
+    for (const [body, field] of [
+      [{ holdSeconds: -1 }, 'holdSeconds'],
+      [{ holdSeconds: 1.5 }, 'holdSeconds'],
+      [{ holdSeconds: 86_401 }, 'holdSeconds'],
+      [{ step: 0 }, 'step'],
+      [{ bogus: 1 }, 'bogus'],
+    ] as const) {
+      const r = await t.call('POST', `/api/v1/plans/${id}/apply`, body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.json.error.field, r.text).toBe(field);
+    }
+    expect((await t.call('POST', `/api/v1/plans/${id}/apply`, '{"step":')).json.error.code).toBe('ERR_BAD_JSON');
+    const wrong = await t.call('POST', `/api/v1/plans/${id}/apply`, { step: 2 });
+    expect(wrong.status).toBe(409);
+    expect(wrong.json.error).toMatchObject({ code: 'ERR_PLAN_STEP', field: 'step' });
+    expect((await t.call('POST', `/api/v1/plans/${id}/steps/x/done`)).json.error).toMatchObject({ code: 'ERR_FIELD', field: 'step' });
+    expect((await t.call('GET', '/api/v1/plans/nope')).json.error).toMatchObject({ code: 'ERR_FIELD', field: 'plan' });
+    const unknown = await t.call('GET', '/api/v1/plans/p000000000000');
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.error).toMatchObject({ code: 'ERR_UNKNOWN_PLAN', field: 'plan' });
+    expect((await t.call('POST', '/api/v1/hosts/nowhere/plans', {})).json.error).toMatchObject({ code: 'ERR_UNKNOWN_HOST', field: 'host' });
+    expect((await t.call('POST', '/api/v1/hosts/f/plans', { rate: 'fast' })).json.error).toMatchObject({ code: 'ERR_FIELD', field: 'rate' });
+    expect((await t.call('POST', `/api/v1/plans/${id}/apply`, {}, null)).status).toBe(401);
+    expect((await t.call('GET', `/api/v1/plans/${id}`, undefined, null)).status).toBe(401);
+    expect((await t.call('DELETE', `/api/v1/plans/${id}`)).status).toBe(405);
+    // Still proposed: none of that changed it.
+    expect((await t.call('GET', `/api/v1/plans/${id}`)).json).toMatchObject({ status: 'proposed', version: 1 });
+  });
+
+  it('is in the OpenAPI document', () => {
+    for (const path of ['/api/v1/hosts/{host}/plans', '/api/v1/plans', '/api/v1/plans/{plan}', '/api/v1/plans/{plan}/apply', '/api/v1/plans/{plan}/steps/{step}/done', '/api/v1/plans/{plan}/cancel']) {
+      expect(OPENAPI_DOCUMENT.paths, path).toHaveProperty([path]);
+    }
+    const body = validator('ApplyStepRequest');
+    expect(body({ step: 1, holdSeconds: 30 })).toBe(true);
+    expect(body({ holdSeconds: -1 })).toBe(false);
+    expect(body({ bogus: 1 })).toBe(false);
+  });
+});
