@@ -36,6 +36,12 @@ const COMMANDS: readonly { name: string; load: () => Promise<Register> }[] = [
   { name: 'irq', load: async () => (await import('./commands/irq.js')).registerIrq },
 ];
 
+/** The names of the commands, in the order `--help` lists them. */
+export function commandNames(): string[] {
+  return COMMANDS.map((c) => c.name);
+}
+
+
 /**
  * Builds the program; `io` collects output and the exit code. With `argv`, only the command it names
  * is loaded (all of them when it names none).

@@ -162,7 +162,10 @@ function changeJson(c: Change, o?: ChangeOutcome): Record<string, unknown> {
 
 /** Registers `numaplan host prep`. */
 export function registerHost(program: Command, io: Io): void {
-  const host = program.command('host').description('prepare this host for placement: huge-page pools, transparent huge pages, the host reserve');
+  const host = program
+    .command('host')
+    .description('prepare this host for placement: huge-page pools, transparent huge pages, the host reserve')
+    .addHelpText('after', '\nExamples:\n  numaplan host prep --hugepages 2M:128@1,1G:2@0          the plan: nothing is changed\n  sudo numaplan host prep --profile latency --state host.json --apply');
   host
     .command('prep')
     .description('plan (and with --apply make) host settings: per-node huge-page pools, THP, the host reserve; a dry run by default')

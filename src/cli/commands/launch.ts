@@ -36,8 +36,17 @@ function render(r: LaunchReport): string {
 }
 
 /** Registers `numaplan launch`. */
+const LAUNCH_EXAMPLES = [
+  'numaplan launch qemu --vm name=web,vcpus=4,memory=8G --stop-after-verify   # place, start, pin, verify, quit',
+  'numaplan launch qemu --placement web.json --name web -- -kernel vmlinuz -append console=ttyS0',
+  'numaplan launch qemu --vm name=t,vcpus=2,memory=1G --accel tcg --paused --json',
+];
+
 export function registerLaunch(program: Command, io: Io): void {
-  const launch = program.command('launch').description('start a hypervisor with a placement applied');
+  const launch = program
+    .command('launch')
+    .description('start a hypervisor with a placement applied')
+    .addHelpText('after', `\nExamples:\n  ${LAUNCH_EXAMPLES.join('\n  ')}`);
   const cmd = launch
     .command('qemu')
     .description('start QEMU with the emitted argv, pin each vCPU thread over QMP, verify, and quit cleanly on exit')
@@ -51,7 +60,8 @@ export function registerLaunch(program: Command, io: Io): void {
     .option('--stop-after-verify', 'quit QEMU right after pinning and verifying (a check)')
     .option('--reserve-off', 'QEMU backends with reserve=off (no swap reservation)')
     .option('--device-stand-in <model>', 'a check without the devices: this QEMU device model (e.g. edu) where each vfio-pci device would go')
-    .option('--json', 'JSON report');
+    .option('--json', 'JSON report')
+    .addHelpText('after', `\nExamples:\n  ${LAUNCH_EXAMPLES.join('\n  ')}`);
   addEmitterOptions(cmd).action(async (extra: string[], opts: LaunchOptions) => {
     const topology = await loadTopology(opts.host);
     let placement: PlacementLike;

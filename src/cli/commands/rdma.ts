@@ -21,7 +21,20 @@ interface DecodeOptions {
 
 /** Registers `numaplan rdma ...`. */
 export function registerRdma(program: Command, io: Io): void {
-  const rdma = program.command('rdma').description("software RoCE v2: decode captures, perftest's tests, ibv_rc_pingpong");
+  const rdma = program
+    .command('rdma')
+    .description("software RoCE v2: decode captures, perftest's tests, ibv_rc_pingpong")
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  numaplan rdma decode capture.pcapng --json            # every RoCE v2 packet, ICRC checked',
+        '  numaplan rdma perf write_bw 169.254.7.1 --local fd00::2 -s 65536 -n 200',
+        '  numaplan rdma pingpong 169.254.7.1                   # the client of ibv_rc_pingpong',
+        "  numaplan rdma perf --help                            # every test and perftest's options",
+      ].join('\n'),
+    );
 
   rdma
     .command('decode')

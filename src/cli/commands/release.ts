@@ -14,6 +14,7 @@ export function registerRelease(program: Command, io: Io): void {
     .requiredOption('--state <file>', 'the state file')
     .argument('<name>', 'the VM to release')
     .option('--json', 'JSON output')
+    .addHelpText('after', '\nExamples:\n  numaplan release db1 --state host.json\n  numaplan release db1 --state host.json --json')
     .action(async (name: string, opts: { state: string; json?: boolean }) => {
       if (!existsSync(opts.state)) throw new RequestError('--state', `no state file ${opts.state}`);
       const next = await lockedState(io, opts.state, async () => {

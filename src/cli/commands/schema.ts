@@ -14,6 +14,7 @@ export function registerSchema(program: Command, io: Io): void {
     .description(`print a JSON Schema: ${Object.keys(SCHEMAS).join(', ')}`)
     .argument('<name>', `which schema (${Object.keys(SCHEMAS).join(', ')})`)
     .option('--json', 'accepted for uniformity; the output is always JSON')
+    .addHelpText('after', '\nExamples:\n  numaplan schema topology > topology.schema.json\n  numaplan schema topology | jq .required')
     .action((name: string) => {
       const make = SCHEMAS[name];
       if (!make) {

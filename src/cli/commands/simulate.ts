@@ -112,7 +112,7 @@ Examples:
       --policies numaplan,first-fit --starts 20 --seed 7 --json
   numaplan simulate --trace huawei-east-1-lt.csv --mode vmagent --scenario fading --servers 50 --plot plots/
 
-Fleet mode: every policy of the placement engine (${'$'}{fleetPolicyNames().join(', ')}) replays the trace
+Fleet mode: every policy of the placement engine (${fleetPolicyNames().join(', ')}) replays the trace
 on a fresh fleet; departures release; host selection is indexed (see docs). Trace VMs map to
 dedicated vCPUs on hardware threads and their memory with page size auto.
   numaplan simulate --mode fleet --trace huawei-east-1-lt.csv --hosts preset:epyc-2s-nps4*40
