@@ -22,6 +22,7 @@ import type { Placement } from '../core/placement/types.js';
 import { type Move, type Plan, moveCommands } from '../core/rebalance/index.js';
 import type { PlanRecord } from '../store/types.js';
 import { ApiError } from './errors.js';
+import { parseBody } from './rebalance-body.js';
 
 /** Plan ids: "p" and 12 hex digits. */
 const PLAN_ID = /^p[0-9a-f]{12}$/;
@@ -69,13 +70,8 @@ export function applyStepJsonSchema(): Record<string, unknown> {
 
 /** The apply body, read: errors name the field (400). */
 export function readApplyBody(body: unknown): { step: number | null; holdSeconds: number | null } {
-  const parsed = ApplyStepSchema.safeParse(body ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue && issue.path.length > 0 ? issue.path.join('.') : issue?.code === 'unrecognized_keys' ? String((issue as { keys?: string[] }).keys?.[0] ?? '') || null : null;
-    throw new ApiError(400, 'ERR_FIELD', field, issue?.message ?? 'invalid body');
-  }
-  return { step: parsed.data.step ?? null, holdSeconds: parsed.data.holdSeconds ?? null };
+  const b = parseBody(ApplyStepSchema, body);
+  return { step: b.step ?? null, holdSeconds: b.holdSeconds ?? null };
 }
 
 /** How long a step's hold lasts by default (s). */

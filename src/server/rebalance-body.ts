@@ -32,6 +32,15 @@ export const RebalanceRequestSchema = z
   })
   .describe('settings of the rebalancing planner; every field is optional');
 
+/** A body read with a zod schema; the first problem is a 400 naming its field (an unknown key names itself). */
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = issue && issue.path.length > 0 ? issue.path.join('.') : issue?.code === 'unrecognized_keys' ? String((issue as { keys?: string[] }).keys?.[0] ?? '') || null : null;
+  throw new ApiError(400, 'ERR_FIELD', field, issue?.message ?? 'invalid body');
+}
+
 /** The JSON Schema of the body (for the OpenAPI document). */
 export function rebalanceRequestJsonSchema(): Record<string, unknown> {
   const s = z.toJSONSchema(RebalanceRequestSchema, { target: 'draft-2020-12' }) as Record<string, unknown>;
@@ -41,13 +50,7 @@ export function rebalanceRequestJsonSchema(): Record<string, unknown> {
 
 /** The body as planner options, and the waiting requests (still raw); errors name the field (400). */
 export function readRebalanceBody(body: unknown, serviceNow: number): { options: Partial<PlanOptions>; waiting: unknown[] } {
-  const parsed = RebalanceRequestSchema.safeParse(body ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue && issue.path.length > 0 ? issue.path.join('.') : issue?.code === 'unrecognized_keys' ? String((issue as { keys?: string[] }).keys?.[0] ?? '') || null : null;
-    throw new ApiError(400, 'ERR_FIELD', field, issue?.message ?? 'invalid body');
-  }
-  const b = parsed.data;
+  const b = parseBody(RebalanceRequestSchema, body);
   const ms = (field: string, v: string | number | undefined): number | undefined => {
     if (v === undefined || typeof v === 'number') return v;
     const d = parseDuration(v);
