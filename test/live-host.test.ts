@@ -44,6 +44,22 @@ describe.skipIf(!isLinux)('live host', () => {
     });
   });
 
+  it.skipIf(!tool('lstopo-no-graphics'))("finds the network and RDMA interfaces lstopo finds, on the same PCI functions", () => {
+    // lstopo's XML: OS devices of type network (2) and OpenFabrics (3), each the first child of its
+    // PCIDev object, so the PCIDev just before one in the document is its parent.
+    const res = spawnSync('lstopo-no-graphics', ['--of', 'xml', '-'], { encoding: 'utf8' });
+    expect(res.status).toBe(0);
+    const hwloc: string[] = [];
+    let pci: string | null = null;
+    for (const m of res.stdout.matchAll(/type="(PCIDev|OSDev)"[^>]*?(?:pci_busid="([^"]+)"|name="([^"]+)"[^>]*osdev_type="(\d+)")/g)) {
+      if (m[1] === 'PCIDev') pci = (m[2] ?? '').toLowerCase();
+      else if (pci && (m[4] === '2' || m[4] === '3')) hwloc.push(`${pci} ${m[3]}`);
+    }
+    const ours = topo.pciDevices.flatMap((d) => [...d.netDevices, ...d.rdmaDevices].map((n) => `${d.address} ${n}`));
+    expect(hwloc.length, res.stdout).toBeGreaterThan(0);
+    expect(ours.sort()).toEqual(expect.arrayContaining(hwloc.sort()));
+  });
+
   const cli = join(REPO_ROOT, 'bin', 'numaplan.js');
   const built = existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'));
   const runCli = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: REPO_ROOT });

@@ -117,11 +117,23 @@ function linkAddress(link: string | null): string | null {
   return ADDRESS.test(last) ? last.toLowerCase() : null;
 }
 
-/** Map PCI address -> names of the class devices (e.g. mlx5_0, eth0) whose device link points to it. */
+/** The last PCI address among a sysfs path's components (".../0000:00:03.0/virtio2/net/eth0" -> "0000:00:03.0"). */
+function lastAddressIn(path: string | null): string | null {
+  if (path === null) return null;
+  const parts = path.split('/').filter((p) => ADDRESS.test(p));
+  return parts.length > 0 ? (parts[parts.length - 1] as string).toLowerCase() : null;
+}
+
+/**
+ * Map PCI address -> names of the class devices (e.g. mlx5_0, eth0) that sit on it: the function
+ * their `device` link points to, or, when that is a bus device between (a virtio NIC's `device` is
+ * its virtioN, whose parent is the PCI function), the nearest PCI function above the class device
+ * in its own sysfs path, as hwloc finds the PCI parent of an OS device.
+ */
 function classLinks(fs: RootFs, dir: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const name of fs.list(dir)) {
-    const address = linkAddress(fs.readlink(`${dir}/${name}/device`));
+    const address = linkAddress(fs.readlink(`${dir}/${name}/device`)) ?? lastAddressIn(fs.readlink(`${dir}/${name}`));
     if (address === null) continue;
     const list = out.get(address);
     if (list) list.push(name);
