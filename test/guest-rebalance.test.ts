@@ -289,16 +289,22 @@ describe.skipIf(!guestAvailable())('a rebalancing move of a process on a live fo
       const commands = (JSON.parse(dry.stdout) as { steps: { commands: { commands: string[] }[] }[] }).steps[0]?.commands[0]?.commands ?? [];
       expect(commands.filter((c) => c.includes('# vCPU'))).toEqual(before.tids.map((tid, i) => `taskset -p -c ${move.after.cpus[i]} ${tid}  # vCPU ${i}`));
       expect(commands.filter((c) => c.startsWith('migratepages'))).toEqual([`migratepages ${before.pid} 1 2`]);
+      const text = await g.runOk(`${NUMAPLAN} apply-plan ${dir}/plan.json --state ${state} --qmp vm=${sock}`);
+      expect(text).toContain(`taskset -p -c ${move.after.cpus[1]} ${before.tids[1]}  # vCPU 1`);
+      expect(text).toContain(`# note: QEMU pid ${before.pid} (QMP ${sock})`);
+      console.log(`apply-plan --qmp, dry run:\n${text}`);
       expect((await lookQemu(g, sock)).vcpuCpus).toEqual(vm.cpus.map(String));
 
       const applied = await g.run(`${NUMAPLAN} apply-plan ${dir}/plan.json --state ${state} --qmp vm=${sock} --apply --now 7000 --json`);
       expect(applied.code, applied.stdout + applied.stderr).toBe(0);
-      const doc = JSON.parse(applied.stdout) as { ok: boolean; applied: boolean; recorded: boolean; steps: { executed: { kind: string; pid: number; ok: boolean; actions: { kind: string; ok: boolean }[]; threads: { thread: string; observed: string; ok: boolean }[] }[] }[] };
+      const doc = JSON.parse(applied.stdout) as { ok: boolean; applied: boolean; recorded: boolean; steps: { executed: { kind: string; pid: number; ok: boolean; actions: { kind: string; ok: boolean }[]; threads: { thread: string; observed: string; ok: boolean }[]; checks: { name: string; ok: boolean; detail: string }[]; pagesBefore: Record<string, number>; pagesAfter: Record<string, number> }[] }[] };
       expect(doc).toMatchObject({ ok: true, applied: true, recorded: true });
       const executed = doc.steps[0]?.executed[0];
       expect(executed).toMatchObject({ kind: 'qemu', pid: before.pid, ok: true });
       expect([...new Set(executed?.actions.map((a) => `${a.kind}:${a.ok}`))]).toEqual(['join:true', 'pin:true', 'pin-thread:true', 'migrate:true', 'policy:true']);
       expect(executed?.threads.filter((t) => t.thread.startsWith('vCPU ')).map((t) => t.observed)).toEqual(move.after.cpus.map(String));
+      expect(executed?.checks.map((c) => [c.name, c.ok])).toEqual([['cpus', true], ['mems', true], ['policy', true], ['pages', true]]);
+      console.log(`apply-plan --qmp --apply, the checks:\n${executed?.checks.map((c) => `${c.name}: ${c.detail}`).join('\n')}\nanonymous pages before ${JSON.stringify(executed?.pagesBefore)}, after ${JSON.stringify(executed?.pagesAfter)}`);
 
       // The kernel's word, read by the test: each vCPU thread on its node-2 CPU, every thread on node 2's CPUs, the guest RAM and every anonymous page on node 2.
       const after = await lookQemu(g, sock);

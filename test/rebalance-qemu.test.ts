@@ -179,6 +179,16 @@ async function startQemu(name: string, vcpus: number): Promise<{ child: ChildPro
   return { child, socket };
 }
 
+describe('apply-plan --help', () => {
+  it('says what --qmp does, with examples', async () => {
+    const r = await runCli(['apply-plan', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('--qmp <vm=socket>');
+    expect(r.out).toContain('numaplan apply-plan plan.json --state host.json --qmp vm1=/run/vm1.qmp --apply --json');
+    expect(r.out).toMatch(/each vCPU thread is pinned with\s+taskset -p to its planned CPU/);
+  });
+});
+
 describe.skipIf(!tool('qemu-system-x86_64'))('apply-plan --qmp against real QEMUs (paused)', () => {
   const qemus: ChildProcess[] = [];
   afterAll(() => {
