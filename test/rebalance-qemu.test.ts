@@ -115,7 +115,7 @@ describe('QEMU threads from QMP and /proc (captured trees)', () => {
     { 'cpu-index': 1, 'thread-id': 502, props: { 'core-id': 1 }, 'qom-path': '/machine/unattached/device[1]', target: 'x86_64' },
   ];
 
-  it('the process is the thread group of the vCPU threads; its other threads are the rest of /proc/PID/task', () => {
+  it('the process is the thread group of the vCPU threads; its other threads are the rest of /proc/PID/task, a vhost-PID kernel thread its vhost worker', () => {
     const root = capturedProc(500, { 500: { cpus: '2-3' }, 501: { cpus: '2' }, 502: { cpus: '3' }, 503: { cpus: '2-3' }, 510: { cpus: '0-1' } });
     expect(threadsOf(cpus, [{ id: 'iothread1', 'thread-id': 503, 'poll-max-ns': 32768 }], root)).toEqual({
       pid: 500,
@@ -124,6 +124,17 @@ describe('QEMU threads from QMP and /proc (captured trees)', () => {
       others: [500, 510],
       cpusNow: '0-3',
     });
+    // A kernel thread (its own thread group) named after the QEMU: a vhost-net worker before Linux 6.4.
+    mkdirSync(join(root, 'proc', '530'));
+    writeFileSync(join(root, 'proc', '530', 'status'), 'Name:\tvhost-500\nTgid:\t530\nCpus_allowed_list:\t0-3\n');
+    writeFileSync(join(root, 'proc', '530', 'comm'), 'vhost-500\n');
+    const q = threadsOf(cpus, [], root);
+    expect(q.vhost).toEqual([530]);
+    const targets = qemuThreadTargets({ ...wide, after: { ...wide.after, cpus: [4, 5], emulatorCpus: [6] } }, q);
+    expect(targets.map((t) => [t.thread, t.tid, t.cpus])).toEqual([['vCPU 0', 501, '4'], ['vCPU 1', 502, '5'], ['emulator', 500, '6'], ['emulator', 503, '6'], ['emulator', 510, '6'], ['vhost worker', 530, '6']]);
+    // Checked from the kernel thread's own /proc/TID/status.
+    const check = checkProcess(500, { cpus: '4-6', nodes: '2', policy: 'bind', threads: targets }, root);
+    expect(check.threads?.find((t) => t.tid === 530)).toEqual({ tid: 530, thread: 'vhost worker', planned: '6', observed: '0-3', ok: false });
   });
 
   it('vCPU threads of two processes, or not in this /proc, are errors', () => {

@@ -95,12 +95,16 @@ function run(argv: string[]): { ok: boolean; detail: string } {
   return { ok: r.status === 0, detail: r.status === 0 ? out : `exit ${r.status}${out ? `: ${out}` : ''}` };
 }
 
+/** A thread's allowed CPUs: one of the process's, or a kernel thread working for it (vhost-PID); null once it has exited. */
 function affinityOf(pid: number, tid: number, root: string): string | null {
-  try {
-    return formatCpuList(readTaskAffinity(pid, { root, tid }).cpusAllowed);
-  } catch {
-    return null;
+  for (const read of [() => readTaskAffinity(pid, { root, tid }), () => readTaskAffinity(tid, { root })]) {
+    try {
+      return formatCpuList(read().cpusAllowed);
+    } catch {
+      // not there: try the next
+    }
   }
+  return null;
 }
 
 /** A QEMU's threads against their targets: listed ones exactly, newer ones within the VM's CPUs. */

@@ -2,7 +2,8 @@
  * A running QEMU's threads, from QEMU itself and the kernel: QMP `query-cpus-fast` (each vCPU's
  * cpu-index and thread-id), `query-iothreads` (each I/O thread's id and thread-id), then /proc: the
  * process is the thread group (Tgid in /proc/TID/status) of its vCPU threads, which must be one
- * process on this machine; its other threads (/proc/PID/task) are the main loop, RCU and workers.
+ * process on this machine; its other threads (/proc/PID/task) are the main loop, RCU and workers,
+ * and kernel threads named vhost-PID its vhost-net workers (before Linux 6.4), as launch finds them.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { type Socket, createConnection } from 'node:net';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import type { QemuThreads } from '../../core/rebalance/process-actions.js';
 import { formatCpuList } from '../../core/topology/cpulist.js';
 import { ApplyError } from './errors.js';
+import { vhostWorkers } from './launch-qemu.js';
 import { readTaskAffinity } from './proc-files.js';
 import { QmpClient } from './qmp.js';
 
@@ -62,11 +64,13 @@ export function threadsOf(cpus: unknown, iothreads: unknown, root = '/'): QemuTh
       // A worker thread that has just exited.
     }
   }
+  const vhost = vhostWorkers(pid, root).filter((t) => !own.has(t));
   return {
     pid,
     vcpus: vcpus.sort((a, b) => a.vcpu - b.vcpu),
     iothreads: io,
     others: tasks.filter((t) => !special.has(t)),
+    ...(vhost.length > 0 ? { vhost } : {}),
     cpusNow: formatCpuList([...cpusNow].sort((a, b) => a - b)),
   };
 }

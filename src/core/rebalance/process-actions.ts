@@ -18,8 +18,9 @@
  * process whose threads go to different CPUs, as launch pins them (core/emit/qemu.ts, guest.ts):
  * - each vCPU thread (QMP `query-cpus-fast`: cpu-index -> thread-id) to its planned host CPU
  *   (`after.cpus[vcpu]`) for a dedicated VM, to the VM's CPUs for a shared one;
- * - every other thread (main loop, RCU, workers, the I/O threads of `query-iothreads`) to the VM's
- *   emulator CPUs (`after.emulatorCpus`, which hold its I/O CPUs), else to its vCPUs' CPUs.
+ * - every other thread (main loop, RCU, workers, the I/O threads of `query-iothreads`, the vhost-net
+ *   workers) to the VM's emulator CPUs (`after.emulatorCpus`, which hold its I/O CPUs), else to its
+ *   vCPUs' CPUs.
  * So `join` sets the cpuset's CPUs to the union of what its threads may use now (joining resets
  * every thread's affinity to it: the vCPU threads float over the union until step 2 pins them
  * again), `pin` sets them to the union of the targets and is followed by one `pin-thread`
@@ -65,7 +66,7 @@ export interface ProcessTarget {
 /** Where one thread of a QEMU goes. */
 export interface ThreadTarget {
   tid: number;
-  /** "vCPU 0", "I/O thread iothread1" or "emulator". */
+  /** "vCPU 0", "I/O thread iothread1", "emulator" or "vhost worker". */
   thread: string;
   cpus: string;
 }
@@ -80,6 +81,8 @@ export interface QemuThreads {
   iothreads: { id: string; tid: number }[];
   /** The process's other threads (/proc/PID/task): main loop, RCU, workers. */
   others: number[];
+  /** vhost-net workers that are kernel threads (`vhost-PID`, kernels before 6.4; later they are among `others`). */
+  vhost?: number[];
   /** The union of the CPUs its threads are allowed now (the cpuset it joins starts there). */
   cpusNow: string;
 }
@@ -158,6 +161,7 @@ export function qemuThreadTargets(v: VmMove, q: QemuThreads): ThreadTarget[] {
   }
   for (const t of q.iothreads) out.push({ tid: t.tid, thread: `I/O thread ${t.id}`, cpus: emulator });
   for (const tid of q.others) out.push({ tid, thread: 'emulator', cpus: emulator });
+  for (const tid of q.vhost ?? []) out.push({ tid, thread: 'vhost worker', cpus: emulator });
   return out;
 }
 
