@@ -51,7 +51,19 @@ export function registerLaunch(program: Command, io: Io): void {
     .option('--stop-after-verify', 'quit QEMU right after pinning and verifying (a check)')
     .option('--reserve-off', 'QEMU backends with reserve=off (no swap reservation)')
     .option('--device-stand-in <model>', 'a check without the devices: this QEMU device model (e.g. edu) where each vfio-pci device would go')
-    .option('--json', 'JSON report');
+    .option('--json', 'JSON report')
+    .addHelpText(
+      'after',
+      `
+QEMU's own QMP socket is private to launch. Give it a second one after -- to reach the running guest,
+e.g. for numaplan apply-plan --qmp (moving it when a rebalancing plan says so).
+
+Examples:
+  numaplan launch qemu --vm name=vm1,vcpus=4,memory=8G -- -drive file=vm1.qcow2,if=virtio
+  numaplan place --state host.json --vm name=vm1,vcpus=4,memory=8G --json > vm1.json
+  numaplan launch qemu --placement vm1.json -- -qmp unix:/run/vm1.qmp,server=on,wait=off
+  numaplan apply-plan plan.json --state host.json --qmp vm1=/run/vm1.qmp --apply`,
+    );
   addEmitterOptions(cmd).action(async (extra: string[], opts: LaunchOptions) => {
     const topology = await loadTopology(opts.host);
     let placement: PlacementLike;
