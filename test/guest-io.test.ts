@@ -16,6 +16,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './support/data.js';
+import { QMP_SCRIPT } from './support/qmp-script.js';
 import { type GuestShape, guestAvailable, nicOnNode, shq, useGuest } from './support/guest/index.js';
 import { assertBuilt } from './guest-live-checks.js';
 import { tool } from './support/tools.js';
@@ -56,15 +57,7 @@ const parseList = (s: string): number[] =>
     return Array.from({ length: (b ?? a) - a + 1 }, (_, k) => a + k);
   });
 
-/** A QMP client in the guest's node: commands in, one JSON answer per command out. */
-const QMP = [
-  "const net = require('net');",
-  'const [sock, ...cmds] = process.argv.slice(1);',
-  'const s = net.connect(sock); let buf = ""; const out = []; let sent = false;',
-  "s.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { const line = buf.slice(0, i); buf = buf.slice(i + 1); const m = JSON.parse(line);",
-  "  if (m.QMP && !sent) { sent = true; s.write(JSON.stringify({ execute: 'qmp_capabilities' }) + '\\n'); for (const c of cmds) s.write(c + '\\n'); continue; }",
-  "  if ('return' in m || 'error' in m) { out.push(m); if (out.length === cmds.length + 1) { console.log(JSON.stringify(out.slice(1))); s.end(); } } } });",
-].join(' ');
+const QMP = QMP_SCRIPT;
 
 describe.skipIf(!have)('I/O locality in a six-node guest: interrupts and I/O threads on the device node', () => {
   const guest = useGuest(SHAPE, { qemuArgs: nicOnNode(5), modules: ['virtio_net', 'tun', 'vhost_net'] });

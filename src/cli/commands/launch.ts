@@ -38,8 +38,8 @@ function render(r: LaunchReport): string {
 /** Registers `numaplan launch`. */
 const LAUNCH_EXAMPLES = [
   'numaplan launch qemu --vm name=web,vcpus=4,memory=8G --stop-after-verify   # place, start, pin, verify, quit',
-  'numaplan launch qemu --placement web.json --name web -- -kernel vmlinuz -append console=ttyS0',
-  'numaplan launch qemu --vm name=t,vcpus=2,memory=1G --accel tcg --paused --json',
+  'numaplan launch qemu --placement vm1.json -- -qmp unix:/run/vm1.qmp,server=on,wait=off',
+  'numaplan launch qemu --help                                                 # every option',
 ];
 
 export function registerLaunch(program: Command, io: Io): void {
@@ -61,7 +61,18 @@ export function registerLaunch(program: Command, io: Io): void {
     .option('--reserve-off', 'QEMU backends with reserve=off (no swap reservation)')
     .option('--device-stand-in <model>', 'a check without the devices: this QEMU device model (e.g. edu) where each vfio-pci device would go')
     .option('--json', 'JSON report')
-    .addHelpText('after', `\nExamples:\n  ${LAUNCH_EXAMPLES.join('\n  ')}`);
+    .addHelpText(
+      'after',
+      `
+QEMU's own QMP socket is private to launch. Give it a second one after -- to reach the running guest,
+e.g. for numaplan apply-plan --qmp (moving it when a rebalancing plan says so).
+
+Examples:
+  numaplan launch qemu --vm name=vm1,vcpus=4,memory=8G -- -drive file=vm1.qcow2,if=virtio
+  numaplan place --state host.json --vm name=vm1,vcpus=4,memory=8G --json > vm1.json
+  numaplan launch qemu --placement vm1.json -- -qmp unix:/run/vm1.qmp,server=on,wait=off
+  numaplan apply-plan plan.json --state host.json --qmp vm1=/run/vm1.qmp --apply`,
+    );
   addEmitterOptions(cmd).action(async (extra: string[], opts: LaunchOptions) => {
     const topology = await loadTopology(opts.host);
     let placement: PlacementLike;

@@ -1,15 +1,17 @@
 /**
  * `numaplan rebalance`: a plan of moves for a host's placed VMs (dry run: nothing changes), and
  * `numaplan apply-plan`: a plan's steps checked against the state as it is now, with the libvirt
- * and migratepages commands of each, recorded in the state file with --record.
+ * and migratepages commands of each, recorded in the state file with --record; the moves of
+ * processes (--pid) and QEMU guests (--qmp) carried out with --apply and checked from /proc.
  */
 import type { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { RequestError, requestBounds } from '../../core/placement/request.js';
 import { stateFromJson } from '../../core/placement/state.js';
-import { moveProcess, type ProcessMoveReport } from '../../adapters/apply/move-process.js';
+import { moveProcess, moveQemu, type ProcessMoveReport } from '../../adapters/apply/move-process.js';
+import { readQemuThreads } from '../../adapters/apply/qemu-threads.js';
 import { type Move, type Plan, type PlanOptions, type VmCommands, applyMove, parseDuration, parseRate, planRebalance, vmCommands } from '../../core/rebalance/index.js';
-import { processMove } from '../../core/rebalance/process-actions.js';
+import { type QemuThreads, processMove, qemuMove } from '../../core/rebalance/process-actions.js';
 import { formatSize, parseSize } from '../../core/topology/sizes.js';
 import { type Io, writeJson } from '../io.js';
 import { EXIT_INFEASIBLE, type HostOptions, checkState, loadState, lockedState, readVm, saveState } from './place.js';
@@ -214,6 +216,7 @@ interface ApplyOptions {
   record?: boolean;
   apply?: boolean;
   pid?: string[];
+  qmp?: string[];
   now?: string;
 }
 
@@ -229,25 +232,86 @@ export function pidsOf(specs: readonly string[]): Map<string, number> {
   return pids;
 }
 
-/** A step's commands: a process's (taskset, migratepages, its cpuset) when it has a pid, else the libvirt domain's. */
-function stepCommands(m: Move, pids: ReadonlyMap<string, number>): VmCommands[] {
+/** `--qmp VM=SOCKET` values as a map; a bad one is an error naming --qmp (exit 2). */
+export function qmpsOf(specs: readonly string[]): Map<string, string> {
+  const socks = new Map<string, string>();
+  for (const spec of specs) {
+    const m = /^([^=]+)=(.+)$/.exec(spec);
+    if (!m) throw new RequestError('--qmp', `expected VM=SOCKET (a VM of the plan and its QEMU's QMP UNIX socket), got "${spec}"`);
+    if (socks.has(m[1] as string)) throw new RequestError('--qmp', `VM "${m[1]}" is given twice`);
+    socks.set(m[1] as string, m[2] as string);
+  }
+  return socks;
+}
+
+/**
+ * Asks each --qmp VM's QEMU for its threads and checks them against the plan: its vCPUs must be the
+ * plan's VM's (as many, cpu-index 0..n-1). Anything wrong is an error naming --qmp (exit 2).
+ */
+async function qemusOf(socks: ReadonlyMap<string, string>, plan: Plan): Promise<Map<string, QemuThreads>> {
+  const out = new Map<string, QemuThreads>();
+  for (const [vm, socket] of socks) {
+    let threads: QemuThreads;
+    try {
+      threads = await readQemuThreads(socket);
+    } catch (err) {
+      throw new RequestError('--qmp', `VM "${vm}": ${(err as Error).message}`);
+    }
+    const v = plan.moves.flatMap((m) => m.vms).find((x) => x.vm === vm);
+    const want = v?.before.cpus.length ?? 0;
+    const indexes = threads.vcpus.map((c) => c.vcpu).join(',');
+    if (threads.vcpus.length !== want || threads.vcpus.some((c, i) => c.vcpu !== i)) {
+      throw new RequestError('--qmp', `VM "${vm}": the QEMU on ${socket} (pid ${threads.pid}) has ${threads.vcpus.length} vCPU(s) (cpu-index ${indexes}), the plan's ${vm} has ${want}: not this VM's QEMU`);
+    }
+    out.set(vm, threads);
+  }
+  return out;
+}
+
+/** Who carries out each VM's part: a process (--pid) or a QEMU (--qmp); the others are libvirt domains. */
+interface Executors {
+  pids: ReadonlyMap<string, number>;
+  qemus: ReadonlyMap<string, QemuThreads>;
+  sockets: ReadonlyMap<string, string>;
+}
+
+/** A step's commands: a process's (taskset, migratepages, its cpuset) when it has a pid, a QEMU's per thread with --qmp, else the libvirt domain's. */
+function stepCommands(m: Move, x: Executors): VmCommands[] {
   return m.vms.map((v) => {
-    const pid = pids.get(v.vm);
+    const q = x.qemus.get(v.vm);
+    if (q !== undefined) {
+      const qm = qemuMove(v, q);
+      const vcpus = (qm.target.threads ?? []).filter((t) => t.thread.startsWith('vCPU '));
+      const notes = [
+        `QEMU pid ${q.pid} (QMP ${x.sockets.get(v.vm)}): checked afterwards from /proc (each vCPU thread's Cpus_allowed_list ${vcpus.map((t) => t.cpus).join(' ')}, its other threads ${formatList(qm.target.threads, vcpus)}, Mems_allowed_list and numa_maps ${qm.target.policy}:${qm.target.nodes})`,
+        'joining the cpuset resets every thread to its CPUs: the vCPU threads float over them until re-pinned, a moment later',
+      ];
+      if (q.iothreads.length > 0) notes.push(`I/O threads ${q.iothreads.map((t) => t.id).join(', ')} go to the VM's emulator CPUs (the plan keeps the I/O CPUs among them, not per I/O thread)`);
+      if (v.before.nodes.length > 1 || v.after.nodes.length > 1) notes.push("a vNUMA guest's memory backends (host-nodes=) are rebound by the kernel's cpuset rule (each old node onto the new node at the same position), not guest node by guest node");
+      return { vm: v.vm, commands: qm.actions.map((a) => a.command), notes };
+    }
+    const pid = x.pids.get(v.vm);
     if (pid === undefined) return vmCommands(v);
     const pm = processMove(v, pid);
     return { vm: v.vm, commands: pm.actions.map((a) => a.command), notes: [`process ${pid}: checked afterwards from /proc (Cpus_allowed_list of every thread ${pm.target.cpus}, Mems_allowed_list and numa_maps ${pm.target.policy}:${pm.target.nodes})`] };
   });
 }
 
+function formatList(threads: readonly { cpus: string }[] | undefined, but: readonly { cpus: string }[]): string {
+  const rest = [...new Set((threads ?? []).filter((t) => !but.includes(t)).map((t) => t.cpus))];
+  return rest.join(' ') || '-';
+}
+
 /** Registers `apply-plan`. */
 export function registerApplyPlan(program: Command, io: Io): void {
   program
     .command('apply-plan')
-    .description("check a plan's steps against the state as it is now and print each move's commands; --apply carries out the moves of processes (--pid) and verifies them from /proc; --record writes the moves into the state file")
+    .description("check a plan's steps against the state as it is now and print each move's commands; --apply carries out the moves of processes (--pid) and QEMU guests (--qmp) and verifies them from /proc; --record writes the moves into the state file")
     .argument('<plan>', 'a plan file (numaplan rebalance -o FILE, or its --json output)')
     .requiredOption('--state <file>', 'the state file the plan was made for')
     .option('--pid <vm=pid>', 'the VM is this process on this machine (one started with numaplan run; repeatable): its commands are taskset, migratepages and its cpuset', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--apply', 'run the moves (every VM of the plan needs --pid), check each from /proc, and record the verified steps in the state file')
+    .option('--qmp <vm=socket>', "the VM is the QEMU serving QMP on this UNIX socket on this machine (e.g. one started by numaplan launch qemu ... -- -qmp unix:SOCKET,server=on,wait=off; repeatable): its commands pin each vCPU thread (query-cpus-fast), the other threads, and move its memory", (v: string, prev: string[] = []) => [...prev, v])
+    .option('--apply', 'run the moves (every VM of the plan needs --pid or --qmp), check each from /proc, and record the verified steps in the state file')
     .option('--record', 'record the steps that still apply in the state file (each stamped for the cool-down); a refused step stops there')
     .option('--now <time>', 'the time of the moves (ms or ISO; default: now)')
     .option('--json', 'JSON output')
@@ -268,24 +332,41 @@ every thread, migratepages moves its pages node by node, and the cpuset's mems s
 nodes rebinds its memory policy there (the kernel's way to change a running process's policy).
 With --apply these run, and /proc/PID/task/*/status, /proc/PID/status and /proc/PID/numa_maps must
 show the target CPUs, nodes, policy and every anonymous page on the target nodes.
+For a QEMU guest (--qmp VM=SOCKET): QMP query-cpus-fast and query-iothreads give its threads (the
+process is their thread group); the same cpuset steps run, but each vCPU thread is pinned with
+taskset -p to its planned CPU (a shared VM's: the VM's CPUs), every other thread (main loop, I/O
+threads, workers) to the VM's emulator CPUs (else its vCPUs' CPUs), as numaplan launch qemu pins
+them. With --apply, each vCPU thread's Cpus_allowed_list must be its planned CPU and the guest RAM's
+pages in numa_maps must be on the target nodes. A socket QEMU does not answer on, a VM the plan does
+not move, or a QEMU with another number of vCPUs than the plan's VM is bad input (exit 2).
 
 Examples:
   numaplan apply-plan plan.json --state host.json
   numaplan apply-plan plan.json --state host.json --record
   numaplan apply-plan plan.json --state host.json --pid job=4242
   numaplan apply-plan plan.json --state host.json --pid job=4242 --apply --json
+  numaplan launch qemu --placement vm1.json -- -qmp unix:/run/vm1.qmp,server=on,wait=off &
+  numaplan apply-plan plan.json --state host.json --qmp vm1=/run/vm1.qmp
+  numaplan apply-plan plan.json --state host.json --qmp vm1=/run/vm1.qmp --apply --json
   numaplan apply-plan plan.json --state host.json --json | jq -r '.steps[].commands[].commands[]'`,
     )
     .action(async (planPath: string, opts: ApplyOptions) => {
       const plan = readPlan(planPath);
       if (!existsSync(opts.state)) throw new RequestError('--state', `no state file ${opts.state}`);
       const pids = pidsOf(opts.pid ?? []);
+      const sockets = qmpsOf(opts.qmp ?? []);
       const named = new Set(plan.moves.flatMap((m) => m.vms.map((v) => v.vm)));
-      for (const vm of pids.keys()) if (!named.has(vm)) throw new RequestError('--pid', `VM "${vm}" is not moved by the plan (it moves ${[...named].join(', ') || 'nothing'})`);
-      if (opts.apply) {
-        const missing = [...named].filter((vm) => !pids.has(vm));
-        if (missing.length > 0) throw new RequestError('--pid', `--apply runs moves of processes only: give --pid ${missing[0]}=PID (libvirt domains: run the printed commands, then --record)`);
+      const moves = `it moves ${[...named].join(', ') || 'nothing'}`;
+      for (const vm of pids.keys()) if (!named.has(vm)) throw new RequestError('--pid', `VM "${vm}" is not moved by the plan (${moves})`);
+      for (const vm of sockets.keys()) {
+        if (!named.has(vm)) throw new RequestError('--qmp', `VM "${vm}" is not moved by the plan (${moves})`);
+        if (pids.has(vm)) throw new RequestError('--qmp', `VM "${vm}" is given both --pid and --qmp: a process or a QEMU, not both`);
       }
+      if (opts.apply) {
+        const missing = [...named].filter((vm) => !pids.has(vm) && !sockets.has(vm));
+        if (missing.length > 0) throw new RequestError(sockets.size > 0 ? '--qmp' : '--pid', `--apply runs moves of processes and QEMU guests only: give --pid ${missing[0]}=PID or --qmp ${missing[0]}=SOCKET (libvirt domains: run the printed commands, then --record)`);
+      }
+      const executors: Executors = { pids, sockets, qemus: await qemusOf(sockets, plan) };
       const now = nowOf(opts.now);
       type StepOut = { step: number; kind: Move['kind']; ok: boolean; code?: string; reasons?: string[]; commands: VmCommands[]; executed?: ProcessMoveReport[] };
       const result = await lockedState(io, opts.state, async () => {
@@ -301,16 +382,20 @@ Examples:
             steps.push({ step: m.step, kind: m.kind, ok: false, code: r.code, reasons: r.reasons, commands: [] });
             break;
           }
-          const out: StepOut = { step: m.step, kind: m.kind, ok: true, commands: stepCommands(m, pids) };
+          const out: StepOut = { step: m.step, kind: m.kind, ok: true, commands: stepCommands(m, executors) };
           steps.push(out);
           if (opts.apply) {
-            if (!opts.json) io.err(`numaplan apply-plan: step ${m.step}: moving ${m.vms.map((v) => `${v.vm} (pid ${pids.get(v.vm)})`).join(', ')}\n`);
-            out.executed = m.vms.map((v) => moveProcess(v, pids.get(v.vm) as number));
+            const who = (vm: string): string => (executors.qemus.has(vm) ? `QEMU pid ${executors.qemus.get(vm)?.pid}` : `pid ${pids.get(vm)}`);
+            if (!opts.json) io.err(`numaplan apply-plan: step ${m.step}: moving ${m.vms.map((v) => `${v.vm} (${who(v.vm)})`).join(', ')}\n`);
+            out.executed = m.vms.map((v) => {
+              const q = executors.qemus.get(v.vm);
+              return q !== undefined ? moveQemu(v, q) : moveProcess(v, pids.get(v.vm) as number);
+            });
             const bad = out.executed.filter((e) => !e.ok);
             if (bad.length > 0) {
               out.ok = false;
               out.code = bad.some((e) => e.refused !== null) ? 'stale' : 'not-verified';
-              out.reasons = bad.map((e) => `${e.vm} (pid ${e.pid}): ${e.refused ?? [...e.actions.filter((a) => !a.ok).map((a) => `${a.command}: ${a.detail}`), ...e.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`)].join('; ')}`);
+              out.reasons = bad.map((e) => `${e.vm} (${e.kind === 'qemu' ? 'QEMU ' : ''}pid ${e.pid}): ${e.refused ?? [...e.actions.filter((a) => !a.ok).map((a) => `${a.command}: ${a.detail}`), ...e.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`)].join('; ')}`);
               break;
             }
           }
@@ -335,7 +420,7 @@ Examples:
         if (s.executed) {
           for (const e of s.executed) {
             if (e.refused !== null) continue;
-            lines.push(`  # ${e.vm} (pid ${e.pid})`);
+            lines.push(`  # ${e.vm} (${e.kind === 'qemu' ? 'QEMU ' : ''}pid ${e.pid})`);
             for (const a of e.actions) lines.push(`  ${a.ok ? 'ok  ' : 'FAIL'} ${a.command}${a.detail ? `  (${a.detail})` : ''}`);
             for (const c of e.checks) lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
           }
@@ -348,11 +433,11 @@ Examples:
         }
       }
       if (result.refused) {
-        const how = result.refused.executed?.some((e) => e.refused !== null) ? 'check the --pid values, or plan again' : 'plan again';
+        const how = result.refused.executed?.some((e) => e.refused !== null) ? 'check the --pid and --qmp values, or plan again' : 'plan again';
         lines.push(`\nstep ${result.refused.step} and the ${result.pending} after it were not ${opts.apply ? 'carried out' : 'applied'}${result.recorded ? ' (the steps before it are recorded)' : ''}: ${how} with numaplan rebalance --state ${opts.state}`);
       }
       else if (opts.apply) lines.push(`\nthe moves are recorded in ${opts.state}`);
-      else if (!opts.record && plan.moves.length > 0) lines.push(`\nnothing was changed (dry run): run the commands, then record the moves with --record${pids.size > 0 ? ', or let numaplan run and verify them with --apply' : ''}`);
+      else if (!opts.record && plan.moves.length > 0) lines.push(`\nnothing was changed (dry run): run the commands, then record the moves with --record${pids.size + sockets.size > 0 ? ', or let numaplan run and verify them with --apply' : ''}`);
       io.out(`${lines.join('\n')}\n`);
     });
 }
