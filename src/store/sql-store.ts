@@ -195,7 +195,7 @@ function vmRow(a: HostChange['added'][number], now: number): Omit<Database['vms'
     status: a.status,
     expires_at: a.expiresAt,
     allocation: JSON.stringify(a.allocation),
-    placement: JSON.stringify(a.placement),
+    placement: a.placementJson ?? JSON.stringify(a.placement),
     created_at: now,
     updated_at: now,
     displaced: a.allocation.displaced ? 1 : 0,

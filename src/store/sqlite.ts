@@ -88,7 +88,7 @@ class SqliteBatch implements FleetBatch {
         if (p.changes !== 1) throw new Error(`internal: plan ${w.id} moved from version ${w.expectedVersion} inside the transaction`);
       }
       for (const a of c.added) {
-        this.s.insertVm.run(a.name, a.host, a.status, a.expiresAt, JSON.stringify(a.allocation), JSON.stringify(a.placement), c.now, c.now, a.allocation.displaced ? 1 : 0);
+        this.s.insertVm.run(a.name, a.host, a.status, a.expiresAt, JSON.stringify(a.allocation), a.placementJson ?? JSON.stringify(a.placement), c.now, c.now, a.allocation.displaced ? 1 : 0);
       }
       await this.appendEvents(c.events);
     }

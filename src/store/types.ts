@@ -148,7 +148,8 @@ export interface HostChange {
   expectedGeneration: number;
   now: number;
   stats: HostStats;
-  added: Omit<VmRecord, 'createdAt' | 'updatedAt'>[];
+  /** VMs added; `placementJson`, when given, is `JSON.stringify(placement)` already made (the service sends the same text in its answer). */
+  added: (Omit<VmRecord, 'createdAt' | 'updatedAt'> & { placementJson?: string })[];
   /** VMs whose status, expiry or allocation changed; `placement`: a new placement document (a rebalancing step moved the VM). */
   updated: { name: string; status: Allocation['status']; expiresAt: number | null; allocation: Allocation; placement?: unknown }[];
   removed: string[];
