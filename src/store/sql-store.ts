@@ -449,31 +449,6 @@ export class SqlStore implements FleetStore {
     return rows.map(hostRow);
   }
 
-  async candidates(o: { minFreeCpus: number; minFreeMemory: number; limit: number; offset: number }): Promise<HostRow[]> {
-    const rows = await this.db
-      .selectFrom('hosts')
-      .select(HOST_COLUMNS)
-      .where('free_cpus', '>=', o.minFreeCpus)
-      .where('free_memory', '>=', o.minFreeMemory)
-      .orderBy('free_cpus')
-      .orderBy('free_memory')
-      .orderBy('name')
-      .limit(o.limit)
-      .offset(o.offset)
-      .execute();
-    return rows.map(hostRow);
-  }
-
-  async countCandidates(o: { minFreeCpus: number; minFreeMemory: number }): Promise<number> {
-    const r = await this.db
-      .selectFrom('hosts')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('free_cpus', '>=', o.minFreeCpus)
-      .where('free_memory', '>=', o.minFreeMemory)
-      .executeTakeFirst();
-    return Number(r?.n ?? 0);
-  }
-
   async vmsOf(host: string): Promise<VmRecord[]> {
     const rows = await this.db.selectFrom('vms').selectAll().where('host', '=', host).orderBy('name').execute();
     return rows.map(vmRecord);
@@ -490,29 +465,6 @@ export class SqlStore implements FleetStore {
     if (options.displaced === true) q = q.where('displaced', '=', 1);
     const rows = await q.orderBy('name').limit(options.limit).execute();
     return rows.map(vmRecord);
-  }
-
-  async hostsWithExpiredClaims(now: number, limit: number): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom('vms')
-      .select('host')
-      .distinct()
-      .where('status', '=', 'claimed')
-      .where('expires_at', '<=', now)
-      .orderBy('host')
-      .limit(limit)
-      .execute();
-    return rows.map((r) => r.host);
-  }
-
-  async claimsInFlight(now: number): Promise<number> {
-    const r = await this.db
-      .selectFrom('vms')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('status', '=', 'claimed')
-      .where('expires_at', '>', now)
-      .executeTakeFirst();
-    return Number(r?.n ?? 0);
   }
 
   async totals(now: number): Promise<FleetTotals> {

@@ -237,19 +237,10 @@ export interface FleetStore {
   hostRow(name: string): Promise<HostRow | null>;
   hostDocument(name: string): Promise<HostDocument | null>;
   listHosts(options: { after?: string; limit: number }): Promise<HostRow[]>;
-  /**
-   * Hosts that may hold a VM (free CPUs and memory at least the minimums), best fit first: fewest
-   * free CPUs, then least free memory, then name. `offset` pages through them.
-   */
-  candidates(options: { minFreeCpus: number; minFreeMemory: number; limit: number; offset: number }): Promise<HostRow[]>;
-  countCandidates(options: { minFreeCpus: number; minFreeMemory: number }): Promise<number>;
   vmsOf(host: string): Promise<VmRecord[]>;
   vm(name: string): Promise<VmRecord | null>;
   /** VMs by name; `displaced` true lists only the displaced ones. */
   listVms(options: { host?: string; limit: number; displaced?: boolean }): Promise<VmRecord[]>;
-  /** Hosts holding claims that lapsed at or before `now`. */
-  hostsWithExpiredClaims(now: number, limit: number): Promise<string[]>;
-  claimsInFlight(now: number): Promise<number>;
   totals(now: number): Promise<FleetTotals>;
   events(options: { after?: number; limit: number }): Promise<FleetEvent[]>;
   /** Runs `body` as one transaction (see FleetBatch); busy databases are retried as `applyChange` does. */
