@@ -5,9 +5,9 @@
  *
  * Every service is its own process (the built `dist/server/process-main.js` when there is one, what
  * `numaplan serve` runs; else the sources through tsx), and so is the load generator
- * (`lib/load-client.ts`: closed-loop clients over node:http keep-alive agents). This machine has
- * two cores: the client, the service(s) and PostgreSQL share them, so the figures are what one
- * small machine does with all of it, not the service alone.
+ * (`lib/load-client.ts`: closed-loop clients, a keep-alive connection each, through undici). This
+ * machine has two cores: the client, the service(s) and PostgreSQL share them, so the figures are
+ * what one small machine does with all of it, not the service alone.
  *
  * The goal case runs beside the same service with SQLite's log synced inside each commit on the
  * event loop (`NUMAPLAN_SQLITE_SYNC=inline`, how the group commit synced before), for the ratio.
