@@ -191,6 +191,10 @@ describe.each(backends)('store contract: $name', (backend) => {
     expect(all.map((e) => e.vm)).toEqual(['x', 'y']);
     expect(all[0]).toMatchObject({ kind: 'refuse', instance: 'test', data: { n: 1 }, at: 5 });
     expect((await s.events({ after: all[0]?.id as number, limit: 10 })).map((e) => e.vm)).toEqual(['y']);
+    // Who wrote them, without their data: the same events, in the same order, paged alike.
+    expect(await s.eventSources({ after: 0, limit: 10 })).toEqual(all.map((e) => ({ id: e.id, host: e.host, instance: e.instance })));
+    expect(await s.eventSources({ after: all[0]?.id as number, limit: 1 })).toEqual([{ id: all[1]?.id, host: null, instance: 'test' }]);
+    expect(await s.eventSources({ after: all[1]?.id as number, limit: 10 })).toEqual([]);
     await s.close();
   });
 

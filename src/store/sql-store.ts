@@ -511,6 +511,11 @@ export class SqlStore implements FleetStore {
     }));
   }
 
+  async eventSources(options: { after: number; limit: number }): Promise<Pick<FleetEvent, 'id' | 'host' | 'instance'>[]> {
+    const rows = await this.db.selectFrom('events').select(['id', 'host', 'instance']).where('id', '>', options.after).orderBy('id').limit(options.limit).execute();
+    return rows.map((r) => ({ id: Number(r.id), host: r.host, instance: r.instance }));
+  }
+
   async stagedBatch<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }> {
     const staged = this.backend.stagedBatch;
     if (!staged) return { value: await this.batch(body), durable: Promise.resolve() };

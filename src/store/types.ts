@@ -243,6 +243,8 @@ export interface FleetStore {
   listVms(options: { host?: string; limit: number; displaced?: boolean }): Promise<VmRecord[]>;
   totals(now: number): Promise<FleetTotals>;
   events(options: { after?: number; limit: number }): Promise<FleetEvent[]>;
+  /** Who wrote which events (id, host, instance; not their data), in id order: what a service instance polls for hosts others changed. */
+  eventSources(options: { after: number; limit: number }): Promise<Pick<FleetEvent, 'id' | 'host' | 'instance'>[]>;
   /** Runs `body` as one transaction (see FleetBatch); busy databases are retried as `applyChange` does. */
   batch<T>(body: (b: FleetBatch) => Promise<T>): Promise<T>;
   /**
