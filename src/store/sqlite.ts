@@ -216,6 +216,10 @@ export async function openSqliteStore(file: string): Promise<SqlStore> {
       : null;
   const syncNormal = sqlite.prepare('pragma synchronous = NORMAL');
   const syncFull = sqlite.prepare('pragma synchronous = FULL');
+  // Prepared once, not parsed again for every transaction.
+  const begin = sqlite.prepare('begin immediate');
+  const commit = sqlite.prepare('commit');
+  const rollback = sqlite.prepare('rollback');
   /** One group-commit transaction; `relaxed`: commit without syncing (the caller syncs the log). */
   const transaction = <T>(body: (b: FleetBatch) => Promise<T>, relaxed: boolean): Promise<T> =>
     // Inside kysely's connection (its mutex keeps its own queries out), on the same connection:
@@ -223,13 +227,13 @@ export async function openSqliteStore(file: string): Promise<SqlStore> {
     db.connection().execute(async () => {
       if (relaxed) syncNormal.run();
       try {
-        sqlite.exec('begin immediate');
+        begin.run();
         try {
           const out = await body(native);
-          sqlite.exec('commit');
+          commit.run();
           return out;
         } catch (err) {
-          if (sqlite.inTransaction) sqlite.exec('rollback');
+          if (sqlite.inTransaction) rollback.run();
           throw err;
         }
       } finally {
