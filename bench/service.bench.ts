@@ -5,9 +5,12 @@
  *
  * Every service is its own process (the built `dist/server/process-main.js` when there is one, what
  * `numaplan serve` runs; else the sources through tsx), and so is the load generator
- * (`lib/load-client.ts`: closed-loop clients over node:http keep-alive agents). This machine has
- * two cores: the client, the service(s) and PostgreSQL share them, so the figures are what one
- * small machine does with all of it, not the service alone.
+ * (`lib/load-client.ts`: closed-loop clients, a keep-alive connection each, through undici). This
+ * machine has two cores: the client, the service(s) and PostgreSQL share them, so the figures are
+ * what one small machine does with all of it, not the service alone.
+ *
+ * `NUMAPLAN_BENCH_SERVICE_ARGS` passes Node options to the services (not to the load client), e.g.
+ * `--cpu-prof --cpu-prof-dir DIR` for a CPU profile of each, written when it stops.
  *
  * The goal case runs beside the same service with SQLite's log synced inside each commit on the
  * event loop (`NUMAPLAN_SQLITE_SYNC=inline`, how the group commit synced before), for the ratio.
@@ -75,7 +78,9 @@ let seconds = SECONDS;
 function startService(db: string, data: string, env: Record<string, string> = {}): Promise<Service> {
   const built = join(ROOT, 'dist', 'server', 'process-main.js');
   const entry = existsSync(built) ? [built] : ['--import', 'tsx', join('src', 'server', 'process-main.ts')];
-  const child = spawn(process.execPath, [...entry, '--db', db, '--data', data, '--port', '0', '--token', TOKEN], {
+  // Node options for the services alone, e.g. NUMAPLAN_BENCH_SERVICE_ARGS="--cpu-prof --cpu-prof-dir DIR" to profile them.
+  const extra = (process.env.NUMAPLAN_BENCH_SERVICE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+  const child = spawn(process.execPath, [...extra, ...entry, '--db', db, '--data', data, '--port', '0', '--token', TOKEN], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },

@@ -113,6 +113,15 @@ describe('fleet API', () => {
     r = await call('GET', '/api/v1/vms/db1');
     expect(r.json).toMatchObject({ name: 'db1', status: 'committed' });
     expect(r.json.placement.explanation).toBeDefined();
+    // The answer's text is built around the placement's text (serialised once for its row too): it is
+    // what JSON.stringify writes of the answer, fields in order, and the placement is the one stored.
+    r = await call('POST', '/api/v1/vms', { vm: 'name=text1,vcpus=2,memory=2G', claim: true });
+    expect(r.status).toBe(201);
+    expect(r.headers.get('content-type')).toBe('application/json');
+    expect(r.text).toBe(JSON.stringify(r.json));
+    expect(Object.keys(r.json)).toEqual(['ok', 'host', 'status', 'expiresAt', 'generation', 'placement', 'hostsConsidered']);
+    expect((await call('GET', '/api/v1/vms/text1')).json.placement).toEqual(r.json.placement);
+    expect((await call('DELETE', '/api/v1/vms/text1')).status).toBe(200);
     r = await call('GET', '/api/v1/vms?host=xeon');
     expect(r.json.vms.map((v: { name: string }) => v.name)).toEqual(['web1']);
   });

@@ -91,10 +91,10 @@ describe.each(backends)('store contract: $name', (backend) => {
   it('applies the versioned migrations once', async (ctx) => {
     if (skip()) return ctx.skip();
     const s = await backend.open();
-    expect(await s.migrations()).toEqual(['0001_fleet', '0002_displaced', '0003_plans']);
+    expect(await s.migrations()).toEqual(['0001_fleet', '0002_displaced', '0003_plans', '0004_unread_indexes']);
     await s.close();
     const again = await backend.reopen();
-    expect(await again.migrations()).toEqual(['0001_fleet', '0002_displaced', '0003_plans']);
+    expect(await again.migrations()).toEqual(['0001_fleet', '0002_displaced', '0003_plans', '0004_unread_indexes']);
     await again.close();
   });
 
@@ -156,20 +156,19 @@ describe.each(backends)('store contract: $name', (backend) => {
     await s.applyChange(c1.change);
     const c2 = placeOn('c', 2, c1.after, 'name=c2,vcpus=2,memory=2G', 5000);
     await s.applyChange(c2.change);
-    expect(await s.claimsInFlight(500)).toBe(2);
-    expect(await s.claimsInFlight(1000)).toBe(1);
-    expect(await s.hostsWithExpiredClaims(999, 10)).toEqual([]);
-    expect(await s.hostsWithExpiredClaims(1000, 10)).toEqual(['c']);
+    expect((await s.totals(500)).vms.claimed).toBe(2);
+    expect((await s.totals(1000)).vms.claimed).toBe(1);
+    expect((await s.vm('c1'))?.expiresAt).toBe(1000);
     const committed = { ...c2.after, allocations: c2.after.allocations.map((a) => (a.name === 'c2' ? { ...a, status: 'committed' as const, expiresAt: null } : a)) };
     expect((await s.applyChange(hostChange('c', 3, c2.after, committed, 30, new Map(), [ev('commit', 'c', 'c2')]))).ok).toBe(true);
     expect(await s.vm('c2')).toMatchObject({ status: 'committed', expiresAt: null });
-    expect(await s.claimsInFlight(500)).toBe(1);
+    expect((await s.totals(500)).vms.claimed).toBe(1);
     const t = await s.totals(2000);
     expect(t).toMatchObject({ hosts: 1, nodes: 2, vms: { committed: 1, claimed: 0 } });
     await s.close();
   });
 
-  it('lists hosts by name and candidates best fit first', async (ctx) => {
+  it('lists hosts and VMs by name', async (ctx) => {
     if (skip()) return ctx.skip();
     const s = await backend.open();
     const st = createHostState(topo);
@@ -178,13 +177,6 @@ describe.each(backends)('store contract: $name', (backend) => {
     await s.applyChange(fill.change);
     expect((await s.listHosts({ limit: 10 })).map((h) => h.name)).toEqual(['h1', 'h2', 'h3']);
     expect((await s.listHosts({ after: 'h1', limit: 1 })).map((h) => h.name)).toEqual(['h2']);
-    const all = await s.candidates({ minFreeCpus: 1, minFreeMemory: 1, limit: 10, offset: 0 });
-    expect(all.map((h) => h.name)).toEqual(['h2', 'h1', 'h3']);
-    expect((await s.candidates({ minFreeCpus: 1, minFreeMemory: 1, limit: 1, offset: 1 })).map((h) => h.name)).toEqual(['h1']);
-    const roomy = await s.candidates({ minFreeCpus: 12, minFreeMemory: 1, limit: 10, offset: 0 });
-    expect(roomy.map((h) => h.name)).toEqual(['h1', 'h3']);
-    expect(await s.countCandidates({ minFreeCpus: 12, minFreeMemory: 1 })).toBe(2);
-    expect(await s.countCandidates({ minFreeCpus: 1000, minFreeMemory: 1 })).toBe(0);
     expect((await s.listVms({ limit: 10 })).map((v) => v.name)).toEqual(['big']);
     expect(await s.listVms({ host: 'h1', limit: 10 })).toEqual([]);
     await s.close();
@@ -199,6 +191,10 @@ describe.each(backends)('store contract: $name', (backend) => {
     expect(all.map((e) => e.vm)).toEqual(['x', 'y']);
     expect(all[0]).toMatchObject({ kind: 'refuse', instance: 'test', data: { n: 1 }, at: 5 });
     expect((await s.events({ after: all[0]?.id as number, limit: 10 })).map((e) => e.vm)).toEqual(['y']);
+    // Who wrote them, without their data: the same events, in the same order, paged alike.
+    expect(await s.eventSources({ after: 0, limit: 10 })).toEqual(all.map((e) => ({ id: e.id, host: e.host, instance: e.instance })));
+    expect(await s.eventSources({ after: all[0]?.id as number, limit: 1 })).toEqual([{ id: all[1]?.id, host: null, instance: 'test' }]);
+    expect(await s.eventSources({ after: all[1]?.id as number, limit: 10 })).toEqual([]);
     await s.close();
   });
 

@@ -149,8 +149,8 @@ export function createApp(options: AppOptions): Hono {
   });
   app.post('/api/v1/vms', async (c) => {
     const body = await readJsonObject(c, limits.bytes, limits.depth);
-    const r = await service.place(body);
-    return c.json(r, r.ok === true ? 201 : 200);
+    const r = await service.placeAnswer(body);
+    return c.body(r.json, r.value.ok === true ? 201 : 200, { 'content-type': 'application/json' });
   });
   app.get('/api/v1/vms/:vm', async (c) => c.json(await service.vm(c.req.param('vm'))));
   app.delete('/api/v1/vms/:vm', async (c) => c.json(await service.release(c.req.param('vm'))));

@@ -3,12 +3,13 @@
  * started with open reads. The comparison is constant-time over SHA-256 digests, so neither the
  * token's length nor its prefix leaks through timing.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError } from './errors.js';
 
-const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+// One-shot (no Hash object per request): every request's token is hashed.
+const digest = (s: string): Buffer => hash('sha256', s, 'buffer');
 
 /** The token's digest, computed once per token (it is the same for every request). */
 let known: { token: string; digest: Buffer } | null = null;

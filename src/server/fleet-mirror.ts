@@ -312,7 +312,8 @@ export class FleetMirror {
     try {
       const changed = new Set<string>();
       for (;;) {
-        const events = await this.store.events({ after: this.lastEvent, limit: 1000 });
+        // Who wrote them, not what they say (an instance reads back its own events too).
+        const events = await this.store.eventSources({ after: this.lastEvent, limit: 1000 });
         for (const e of events) {
           this.lastEvent = Math.max(this.lastEvent, e.id);
           if (e.instance !== this.instance && e.host !== null) {

@@ -85,6 +85,12 @@ interface Parsed {
   ttlMs: number;
 }
 
+/** An answer of the API and its JSON text. */
+export interface Answer {
+  value: Record<string, unknown>;
+  json: string;
+}
+
 /** The service. */
 export class FleetService {
   readonly store: FleetStore;
@@ -608,17 +614,25 @@ export class FleetService {
    * (the next request sees it) and answered once its transaction committed.
    */
   async place(input: PlaceInput): Promise<Record<string, unknown>> {
+    return (await this.placeAnswer(input)).value;
+  }
+
+  /**
+   * `place` with the answer's JSON text as well (what the API sends): the placement document is
+   * serialised once, for its row and for the answer.
+   */
+  async placeAnswer(input: PlaceInput): Promise<Answer> {
     const parsed = this.parseInput(input);
     const t0 = performance.now();
     try {
       await this.knownHost(parsed.host);
-      return await this.attempt<Record<string, unknown>>((_attempt, resolve, reject) => this.decide(parsed, resolve, reject));
+      return await this.attempt<Answer>((_attempt, resolve, reject) => this.decide(parsed, resolve, reject));
     } finally {
       this.metrics.decision((performance.now() - t0) / 1000);
     }
   }
 
-  private decide(parsed: Parsed, resolve: (v: Record<string, unknown>) => void, reject: (e: unknown) => void): void {
+  private decide(parsed: Parsed, resolve: (v: Answer) => void, reject: (e: unknown) => void): void {
     const { request, host, policy, claim, ttlMs } = parsed;
     const now = this.clock();
     this.expire(now);
@@ -645,13 +659,20 @@ export class FleetService {
     this.mirror.pendingNames.add(request.name);
     if (expiresAt !== null) this.mirror.watchClaim(chosen.name, request.name, expiresAt);
     const considered = choice.considered;
+    const placementJson = JSON.stringify(placement);
     this.mirror.queue({
       host: chosen.name,
-      added: [{ name: request.name, host: chosen.name, status: allocation.status, expiresAt, allocation, placement }],
+      added: [{ name: request.name, host: chosen.name, status: allocation.status, expiresAt, allocation, placement, placementJson }],
       events: [this.event(claim ? 'claim' : 'place', chosen.name, request.name, { request, cpus: placement.cpus, nodes: placement.nodes, expiresAt })],
       done: (generation) => {
         this.metrics.placed(claim ? 'claim' : 'commit');
-        resolve({ ok: true, host: chosen.name, status: claim ? 'claimed' : 'committed', expiresAt, generation, placement, hostsConsidered: considered });
+        const status = claim ? 'claimed' : 'committed';
+        // The answer's text as JSON.stringify would write it, with the placement's text already made.
+        const head = JSON.stringify({ ok: true, host: chosen.name, status, expiresAt, generation });
+        resolve({
+          value: { ok: true, host: chosen.name, status, expiresAt, generation, placement, hostsConsidered: considered },
+          json: `${head.slice(0, -1)},"placement":${placementJson},"hostsConsidered":${JSON.stringify(considered)}}`,
+        });
       },
       conflict: () => reject(RETRY),
       taken: () => reject(new ApiError(409, 'ERR_NAME_TAKEN', 'vm.name', `a VM named "${request.name}" is already placed`)),
@@ -660,7 +681,7 @@ export class FleetService {
   }
 
   /** Answers a refusal: the reasons and hints of the first hosts tried (built only for those), after its event is recorded. */
-  private refuse(request: VmRequest, refusal: FleetRefusal, resolve: (v: Record<string, unknown>) => void, reject: (e: unknown) => void): void {
+  private refuse(request: VmRequest, refusal: FleetRefusal, resolve: (v: Answer) => void, reject: (e: unknown) => void): void {
     let reasons: (RefusalReason & { host?: string })[];
     let hints: string[];
     if (refusal.considered === 0) {
@@ -688,7 +709,10 @@ export class FleetService {
     this.mirror.queue({
       host: null,
       events: [this.event('refuse', null, request.name, { request, reason, hostsConsidered: refusal.considered })],
-      done: () => resolve({ ok: false, reasons, hints, hostsConsidered: refusal.considered }),
+      done: () => {
+        const value = { ok: false, reasons, hints, hostsConsidered: refusal.considered };
+        resolve({ value, json: JSON.stringify(value) });
+      },
       conflict: () => undefined,
       fail: (err) => reject(toApiError(err)),
     });

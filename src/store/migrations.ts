@@ -83,6 +83,15 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): Record<string, Mi
         await db.schema.createIndex('plans_host').on('plans').columns(['host', 'created_at']).execute();
       },
     },
+    // Indexes no query reads, dropped: every placement wrote them. The service decides on its fleet
+    // in memory (no query looks for hosts by free capacity: hosts_fit) and finds lapsed claims in its
+    // own expiry heap (none by status and expiry: vms_claims); the event log is read by id only
+    // (events_vm).
+    '0004_unread_indexes': {
+      async up(db: Kysely<any>): Promise<void> {
+        for (const name of ['hosts_fit', 'vms_claims', 'events_vm']) await db.schema.dropIndex(name).ifExists().execute();
+      },
+    },
   };
 }
 

@@ -195,7 +195,7 @@ function vmRow(a: HostChange['added'][number], now: number): Omit<Database['vms'
     status: a.status,
     expires_at: a.expiresAt,
     allocation: JSON.stringify(a.allocation),
-    placement: JSON.stringify(a.placement),
+    placement: a.placementJson ?? JSON.stringify(a.placement),
     created_at: now,
     updated_at: now,
     displaced: a.allocation.displaced ? 1 : 0,
@@ -449,31 +449,6 @@ export class SqlStore implements FleetStore {
     return rows.map(hostRow);
   }
 
-  async candidates(o: { minFreeCpus: number; minFreeMemory: number; limit: number; offset: number }): Promise<HostRow[]> {
-    const rows = await this.db
-      .selectFrom('hosts')
-      .select(HOST_COLUMNS)
-      .where('free_cpus', '>=', o.minFreeCpus)
-      .where('free_memory', '>=', o.minFreeMemory)
-      .orderBy('free_cpus')
-      .orderBy('free_memory')
-      .orderBy('name')
-      .limit(o.limit)
-      .offset(o.offset)
-      .execute();
-    return rows.map(hostRow);
-  }
-
-  async countCandidates(o: { minFreeCpus: number; minFreeMemory: number }): Promise<number> {
-    const r = await this.db
-      .selectFrom('hosts')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('free_cpus', '>=', o.minFreeCpus)
-      .where('free_memory', '>=', o.minFreeMemory)
-      .executeTakeFirst();
-    return Number(r?.n ?? 0);
-  }
-
   async vmsOf(host: string): Promise<VmRecord[]> {
     const rows = await this.db.selectFrom('vms').selectAll().where('host', '=', host).orderBy('name').execute();
     return rows.map(vmRecord);
@@ -490,29 +465,6 @@ export class SqlStore implements FleetStore {
     if (options.displaced === true) q = q.where('displaced', '=', 1);
     const rows = await q.orderBy('name').limit(options.limit).execute();
     return rows.map(vmRecord);
-  }
-
-  async hostsWithExpiredClaims(now: number, limit: number): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom('vms')
-      .select('host')
-      .distinct()
-      .where('status', '=', 'claimed')
-      .where('expires_at', '<=', now)
-      .orderBy('host')
-      .limit(limit)
-      .execute();
-    return rows.map((r) => r.host);
-  }
-
-  async claimsInFlight(now: number): Promise<number> {
-    const r = await this.db
-      .selectFrom('vms')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('status', '=', 'claimed')
-      .where('expires_at', '>', now)
-      .executeTakeFirst();
-    return Number(r?.n ?? 0);
   }
 
   async totals(now: number): Promise<FleetTotals> {
@@ -557,6 +509,11 @@ export class SqlStore implements FleetStore {
       instance: r.instance,
       data: JSON.parse(r.data) as unknown,
     }));
+  }
+
+  async eventSources(options: { after: number; limit: number }): Promise<Pick<FleetEvent, 'id' | 'host' | 'instance'>[]> {
+    const rows = await this.db.selectFrom('events').select(['id', 'host', 'instance']).where('id', '>', options.after).orderBy('id').limit(options.limit).execute();
+    return rows.map((r) => ({ id: Number(r.id), host: r.host, instance: r.instance }));
   }
 
   async stagedBatch<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }> {

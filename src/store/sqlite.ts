@@ -88,7 +88,7 @@ class SqliteBatch implements FleetBatch {
         if (p.changes !== 1) throw new Error(`internal: plan ${w.id} moved from version ${w.expectedVersion} inside the transaction`);
       }
       for (const a of c.added) {
-        this.s.insertVm.run(a.name, a.host, a.status, a.expiresAt, JSON.stringify(a.allocation), JSON.stringify(a.placement), c.now, c.now, a.allocation.displaced ? 1 : 0);
+        this.s.insertVm.run(a.name, a.host, a.status, a.expiresAt, JSON.stringify(a.allocation), a.placementJson ?? JSON.stringify(a.placement), c.now, c.now, a.allocation.displaced ? 1 : 0);
       }
       await this.appendEvents(c.events);
     }
@@ -216,6 +216,10 @@ export async function openSqliteStore(file: string): Promise<SqlStore> {
       : null;
   const syncNormal = sqlite.prepare('pragma synchronous = NORMAL');
   const syncFull = sqlite.prepare('pragma synchronous = FULL');
+  // Prepared once, not parsed again for every transaction.
+  const begin = sqlite.prepare('begin immediate');
+  const commit = sqlite.prepare('commit');
+  const rollback = sqlite.prepare('rollback');
   /** One group-commit transaction; `relaxed`: commit without syncing (the caller syncs the log). */
   const transaction = <T>(body: (b: FleetBatch) => Promise<T>, relaxed: boolean): Promise<T> =>
     // Inside kysely's connection (its mutex keeps its own queries out), on the same connection:
@@ -223,13 +227,13 @@ export async function openSqliteStore(file: string): Promise<SqlStore> {
     db.connection().execute(async () => {
       if (relaxed) syncNormal.run();
       try {
-        sqlite.exec('begin immediate');
+        begin.run();
         try {
           const out = await body(native);
-          sqlite.exec('commit');
+          commit.run();
           return out;
         } catch (err) {
-          if (sqlite.inTransaction) sqlite.exec('rollback');
+          if (sqlite.inTransaction) rollback.run();
           throw err;
         }
       } finally {

@@ -148,7 +148,8 @@ export interface HostChange {
   expectedGeneration: number;
   now: number;
   stats: HostStats;
-  added: Omit<VmRecord, 'createdAt' | 'updatedAt'>[];
+  /** VMs added; `placementJson`, when given, is `JSON.stringify(placement)` already made (the service sends the same text in its answer). */
+  added: (Omit<VmRecord, 'createdAt' | 'updatedAt'> & { placementJson?: string })[];
   /** VMs whose status, expiry or allocation changed; `placement`: a new placement document (a rebalancing step moved the VM). */
   updated: { name: string; status: Allocation['status']; expiresAt: number | null; allocation: Allocation; placement?: unknown }[];
   removed: string[];
@@ -236,21 +237,14 @@ export interface FleetStore {
   hostRow(name: string): Promise<HostRow | null>;
   hostDocument(name: string): Promise<HostDocument | null>;
   listHosts(options: { after?: string; limit: number }): Promise<HostRow[]>;
-  /**
-   * Hosts that may hold a VM (free CPUs and memory at least the minimums), best fit first: fewest
-   * free CPUs, then least free memory, then name. `offset` pages through them.
-   */
-  candidates(options: { minFreeCpus: number; minFreeMemory: number; limit: number; offset: number }): Promise<HostRow[]>;
-  countCandidates(options: { minFreeCpus: number; minFreeMemory: number }): Promise<number>;
   vmsOf(host: string): Promise<VmRecord[]>;
   vm(name: string): Promise<VmRecord | null>;
   /** VMs by name; `displaced` true lists only the displaced ones. */
   listVms(options: { host?: string; limit: number; displaced?: boolean }): Promise<VmRecord[]>;
-  /** Hosts holding claims that lapsed at or before `now`. */
-  hostsWithExpiredClaims(now: number, limit: number): Promise<string[]>;
-  claimsInFlight(now: number): Promise<number>;
   totals(now: number): Promise<FleetTotals>;
   events(options: { after?: number; limit: number }): Promise<FleetEvent[]>;
+  /** Who wrote which events (id, host, instance; not their data), in id order: what a service instance polls for hosts others changed. */
+  eventSources(options: { after: number; limit: number }): Promise<Pick<FleetEvent, 'id' | 'host' | 'instance'>[]>;
   /** Runs `body` as one transaction (see FleetBatch); busy databases are retried as `applyChange` does. */
   batch<T>(body: (b: FleetBatch) => Promise<T>): Promise<T>;
   /**

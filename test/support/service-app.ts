@@ -17,6 +17,7 @@ export interface ApiReply {
   status: number;
   json: any;
   text: string;
+  headers: Headers;
 }
 
 /** A request to `app` with `body` as JSON (a string is sent as it is) and `token` as the bearer token (null: none). */
@@ -32,7 +33,7 @@ export async function callApp(app: ReturnType<typeof createApp>, method: string,
   } catch {
     json = null;
   }
-  return { status: res.status, json, text };
+  return { status: res.status, json, text, headers: res.headers };
 }
 
 /** The service a test file talks to; its fields are set once `beforeAll` has run. */

@@ -105,10 +105,13 @@ export type GuestLayout = z.infer<typeof GuestNodeRequestSchema>;
 
 const PAGE_SIZES = [4096, 2 * 1024 ** 2, 1024 ** 3] as const;
 
+/** A VM's name. */
+const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
 /** The request schema (JSON form). Defaults are the product's defaults. */
 export const VmRequestSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, "_", "." and "-", at most 64'),
+    name: z.string().regex(VM_NAME, 'letters, digits, "_", "." and "-", at most 64'),
     vcpus: z.number().int().positive().max(MAX_VCPUS),
     memory: size.refine((m) => m > 0, 'memory must be positive'),
     /** Page size in bytes, or "auto": the largest size whose pools can hold the VM, falling back. */
@@ -289,6 +292,53 @@ const LIST_KEYS = new Set(['cpus', 'nodes']);
  * request itself (no more CPUs than vCPUs), before they are expanded.
  */
 export function parseVmSpec(spec: string, bounds: RequestBounds = ANY_HOST): VmRequest {
+  const raw = rawFields(spec);
+  // Requests of one shape differ in their names only: the fields but the name are converted and
+  // validated once per shape (and bounds), and a request of a shape seen before is that result with
+  // its own name, once the name itself passes. Nothing else depends on the name (no check of the
+  // schema reads it), so the result is the same value the whole parse gives; anything else (a new
+  // shape, a bad name, an error) takes the whole parse.
+  const name = raw.name;
+  if (name === undefined || !VM_NAME.test(name)) return parseFields(raw, bounds);
+  let key = `${bounds.maxCpu},${bounds.maxNode}`;
+  // Values JSON-quoted: the key cannot be read two ways.
+  for (const field in raw) if (field !== 'name') key += `,${field}=${JSON.stringify(raw[field])}`;
+  const shape = SHAPES.get(key);
+  if (shape) return withName(shape, name);
+  const r = parseFields(raw, bounds);
+  if (SHAPES.size >= MAX_SHAPES) SHAPES.clear();
+  SHAPES.set(key, r);
+  return withName(r, name);
+}
+
+/** Validated requests by shape (every field but the name, and the bounds): see parseVmSpec. */
+const SHAPES = new Map<string, VmRequest>();
+const MAX_SHAPES = 1024;
+
+/** A copy of a request of one shape with another name (the name first, as the schema puts it; nothing shared). */
+function withName(r: VmRequest, name: string): VmRequest {
+  const out: Record<string, unknown> = {};
+  for (const k in r) out[k] = k === 'name' ? name : copyValue((r as Record<string, unknown>)[k]);
+  return out as VmRequest;
+}
+
+function copyValue(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(copyValue);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k in v) out[k] = copyValue((v as Record<string, unknown>)[k]);
+    return out;
+  }
+  return v;
+}
+
+/** `parseVmSpec` without the memo of shapes: the whole parse, every time. */
+export function parseVmSpecWhole(spec: string, bounds: RequestBounds = ANY_HOST): VmRequest {
+  return parseFields(rawFields(spec), bounds);
+}
+
+/** The `key=value` parts of a compact request, by field (aliases resolved, lists joined). */
+function rawFields(spec: string): Record<string, string> {
   const raw: Record<string, string> = {};
   let last: string | null = null;
   for (const part of spec.split(',')) {
@@ -309,6 +359,11 @@ export function parseVmSpec(spec: string, bounds: RequestBounds = ANY_HOST): VmR
     raw[field] = t.slice(eq + 1).trim();
     last = field;
   }
+  return raw;
+}
+
+/** Converts and validates the fields of a compact request. */
+function parseFields(raw: Record<string, string>, bounds: RequestBounds): VmRequest {
   const out: Record<string, unknown> = {};
   // vCPUs first: they bound the cpus list.
   if (raw.vcpus !== undefined) out.vcpus = convert('vcpus', raw.vcpus, bounds, MAX_VCPUS);
