@@ -330,4 +330,42 @@ describe.each(backends)('store contract: $name', (backend) => {
     expect((await s.vm('pv2'))?.placement).toEqual({ moved: true });
     await s.close();
   });
+
+  it('the invariant checker reads a host as one generation left it while a service changes it', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    let st = createHostState(topo);
+    await s.putHost(put('live', st, null));
+    let gen = 1;
+    for (const spec of ['name=l1,vcpus=2,memory=2G', 'name=l2,vcpus=2,memory=2G']) {
+      const p = placeOn('live', gen, st, spec);
+      const out = await s.applyChange(p.change);
+      if (!out.ok) throw new Error('write failed');
+      gen = out.generation;
+      st = p.after;
+    }
+    // Between the host listing and the read of its VMs, another writer releases l2 (as a service expiring a claim does).
+    const released: HostState = { ...st, allocations: st.allocations.filter((a) => a.name !== 'l2') };
+    let raced = false;
+    const live = new Proxy(s, {
+      get(target, key, receiver) {
+        if (key === 'vmsOf') {
+          return async (host: string) => {
+            if (!raced) {
+              raced = true;
+              const out = await target.applyChange(hostChange('live', gen, st, released, 60, new Map(), []));
+              expect(out.ok).toBe(true);
+            }
+            return target.vmsOf(host);
+          };
+        }
+        const v = Reflect.get(target, key, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const report = await checkStore(live, 0);
+    expect(raced).toBe(true);
+    expect(report).toMatchObject({ ok: true, hosts: 1, vms: 1, problems: [] });
+    await s.close();
+  });
 });

@@ -18,7 +18,7 @@ import { judgeAllocations } from '../core/placement/host-update.js';
 import type { Allocation, HostReserve } from '../core/placement/state.js';
 import { topologyFromJson } from '../core/topology/json.js';
 import type { Topology } from '../core/topology/model.js';
-import type { FleetStore, VmRecord } from './types.js';
+import type { FleetStore, HostRow, VmRecord } from './types.js';
 
 /** A placement a client was told succeeded. */
 export interface Acknowledged {
@@ -47,6 +47,26 @@ export function checkHost(host: string, topology: Topology, reserve: HostReserve
     .map((b) => `${host}: ${b.vm}: ${b.resource}${b.node === null ? '' : ` on node ${b.node}`}: ${b.detail}`);
 }
 
+/** Times a host is read again when it changed while being read. */
+const READ_ATTEMPTS = 50;
+
+/**
+ * A host's row and VMs as one generation left them: the row, the VMs, the row again, until the two
+ * rows agree (null when the host is gone). A store changing that host without pause for every attempt
+ * is an error: the check cannot be made.
+ */
+async function consistentHost(store: FleetStore, first: HostRow): Promise<{ row: HostRow; vms: VmRecord[] } | null> {
+  let row: HostRow | null = first;
+  for (let i = 0; i < READ_ATTEMPTS && row !== null; i++) {
+    const vms = await store.vmsOf(first.name);
+    const again: HostRow | null = await store.hostRow(first.name);
+    if (again !== null && again.generation === row.generation) return { row: again, vms };
+    row = again;
+  }
+  if (row === null) return null;
+  throw new Error(`host ${first.name} changed on every one of ${READ_ATTEMPTS} reads; its VMs cannot be checked against its row`);
+}
+
 /** Checks the whole store, and that every acknowledged placement (not released since) is present. */
 export async function checkStore(store: FleetStore, now: number, acknowledged: readonly Acknowledged[] = []): Promise<InvariantReport> {
   const problems: string[] = [];
@@ -70,14 +90,18 @@ export async function checkStore(store: FleetStore, now: number, acknowledged: r
         continue;
       }
       const reserve = JSON.parse(doc.reserve) as HostReserve;
-      const all = await store.vmsOf(h.name);
+      // A live store changes while it is read (a service expiring a claim): the host's row and its VMs
+      // are compared only as one generation left them (every change of a host's VMs bumps it).
+      const read = await consistentHost(store, h);
+      if (read === null) continue;
+      const { row, vms: all } = read;
       const records = all.filter((v) => v.status === 'committed' || v.expiresAt === null || v.expiresAt > now);
       vms += records.length;
       for (const r of records) {
         live.set(r.name, r);
         if (r.allocation.name !== r.name) problems.push(`${h.name}: row ${r.name} holds the allocation of ${r.allocation.name}`);
       }
-      if (h.vms !== all.length) problems.push(`${h.name}: host row counts ${h.vms} VMs, ${all.length} stored`);
+      if (row.vms !== all.length) problems.push(`${h.name}: host row counts ${row.vms} VMs, ${all.length} stored`);
       problems.push(...checkHost(h.name, topology, reserve, records.map((r) => r.allocation)));
     }
     after = page[page.length - 1]?.name;
