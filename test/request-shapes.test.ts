@@ -46,6 +46,16 @@ const name = fc.oneof(fc.constantFrom('vm1', 'db-2', 'a.b_c', 'x'.repeat(64)), f
 const BOUNDS: readonly RequestBounds[] = [ANY_HOST, { maxCpu: 3, maxNode: 1 }, { maxCpu: 63, maxNode: 7 }];
 const bounds: fc.Arbitrary<RequestBounds> = fc.constantFrom(...BOUNDS);
 
+/** Each name put among the parts at `at`: the memoised parse gives what the whole parse gives. */
+function sameAsWhole(parts: readonly string[], names: readonly string[], at: number, b: Parameters<typeof parseVmSpec>[1]): void {
+  for (const n of names) {
+    const list = [...parts];
+    list.splice(Math.min(at, list.length), 0, `name=${n}`);
+    const spec = list.join(',');
+    expect(outcome(() => parseVmSpec(spec, b))).toBe(outcome(() => parseVmSpecWhole(spec, b)));
+  }
+}
+
 describe('compact request memo', () => {
   it('gives what the whole parse gives, for any spec and name, first and later, under any bounds', () => {
     // Mostly valid shapes (vCPUs and memory that pass, a few more fields), some not; each is parsed
@@ -56,14 +66,7 @@ describe('compact request memo', () => {
     fc.assert(
       fc.property(shape, fc.option(known), fc.option(nodes), fc.array(name, { minLength: 1, maxLength: 3 }), fc.nat(6), ([vcpus, memory, more], cpus, node, names, at) => {
         const parts = [`vcpus=${vcpus}`, `memory=${memory}`, ...more, ...(cpus ? [cpus] : []), ...(node ? [node] : [])];
-        for (const b of BOUNDS) {
-          for (const n of names) {
-            const list = [...parts];
-            list.splice(Math.min(at, list.length), 0, `name=${n}`);
-            const spec = list.join(',');
-            expect(outcome(() => parseVmSpec(spec, b))).toBe(outcome(() => parseVmSpecWhole(spec, b)));
-          }
-        }
+        for (const b of BOUNDS) sameAsWhole(parts, names, at, b);
       }),
       { numRuns: 300 },
     );
@@ -72,12 +75,7 @@ describe('compact request memo', () => {
   it('gives what the whole parse gives for arbitrary parts', () => {
     fc.assert(
       fc.property(fc.array(part, { maxLength: 6 }), fc.array(name, { minLength: 1, maxLength: 3 }), fc.nat(6), bounds, (parts, names, at, b) => {
-        for (const n of names) {
-          const list = [...parts];
-          list.splice(Math.min(at, list.length), 0, `name=${n}`);
-          const spec = list.join(',');
-          expect(outcome(() => parseVmSpec(spec, b))).toBe(outcome(() => parseVmSpecWhole(spec, b)));
-        }
+        sameAsWhole(parts, names, at, b);
       }),
       { numRuns: 300 },
     );
