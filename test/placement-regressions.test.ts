@@ -16,6 +16,7 @@ import { renderPlacements } from '../src/cli/render/placement-text.js';
 import { hostCapacity } from '../src/core/placement/capacity.js';
 import { getPreset } from '../src/core/topology/presets/index.js';
 import { syntheticTopology } from '../src/core/topology/synthetic.js';
+import type { Topology } from '../src/core/topology/model.js';
 
 const G = 1024 ** 3;
 
@@ -290,5 +291,37 @@ describe('an explicit layout: every guest node holds whole pages of the chosen s
 
   it('an explicit page size that does not divide a guest node is bad input naming the guest node', () => {
     expect(() => parseVmSpec('name=odd,vcpus=4,memory=3G,pages=2M,layout=2:1537M/2:1535M')).toThrow(/layout\[0\]|guest node 0 holds 1611661312 bytes/);
+  });
+});
+
+describe('explicit host CPUs with a separate memory tier', () => {
+  const preset = (name: string): Topology => {
+    const p = getPreset(name);
+    if (!p) throw new Error(`no preset ${name}`);
+    return p.build();
+  };
+  // The generated referee's counterexample (seed 1111825282): explicit CPUs plus reserved emulator
+  // pCPUs made the tier's memory grant fail on a CPU check that does not apply to pinned CPUs, and
+  // the VM was accepted with no memory at all.
+  const spec = (tier: string, cpus: string): string => `name=g337,vcpus=4,memory=8G,emulator=2,tier=${tier},devices=rdma-vf:2:required,cpus=${cpus}`;
+
+  it.each(policyNames())('%s: a host without the tier refuses it, naming the tier, as without cpus=', (policy) => {
+    const host = createHostState(preset('xeon-2s-snc2'));
+    for (const s of [spec('hbm', '51,129,199,154'), 'name=g,vcpus=4,memory=8G,emulator=2,tier=hbm,cpus=51,129,199,154']) {
+      const r = place(parseVmSpec(s), host, policy);
+      expect(r.ok, s).toBe(false);
+      if (!r.ok) expect(r.reasons.map((x) => x.resource), s).toContain('hbm-memory');
+    }
+  });
+
+  it.each(policyNames())('%s: a host with the tier gives all the memory from it', (policy) => {
+    const host = createHostState(preset('sapphire-rapids-max-hbm-flat'));
+    const r = place(parseVmSpec('name=g,vcpus=4,memory=8G,emulator=2,tier=hbm,cpus=60,61,62,63'), host, policy);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const hbm = new Set(preset('sapphire-rapids-max-hbm-flat').nodes.filter((n) => n.tier === 'hbm').map((n) => n.id));
+    const byNode = Object.entries(r.placement.memoryByNode);
+    expect(byNode.reduce((s, [, b]) => s + b, 0)).toBe(8 * G);
+    for (const [n] of byNode) expect(hbm.has(Number(n)), `node ${n}`).toBe(true);
   });
 });

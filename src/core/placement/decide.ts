@@ -320,9 +320,10 @@ function decideExplicit(policy: PlacementPolicy, request: VmRequest, ledger: Hos
       }
       for (const p of parts) p.memory = memory.find((m) => m.node === p.node)?.bytes ?? 0;
     } else {
-      const ev = ctx.evaluate(order);
-      memory = ev.memory;
-      if (!ev.ok) shortfalls.push(...ev.shortfalls.filter((s) => !['cpus', 'cores'].includes(s.resource)));
+      // A separate tier: from its nodes closest to the pinned vCPUs, as for chosen node sets.
+      const grant = ctx.tierMemory(parts);
+      if (Array.isArray(grant)) memory = grant;
+      else shortfalls.push(grant);
     }
     if (shortfalls.length > 0) {
       lastReasons = shortfalls;

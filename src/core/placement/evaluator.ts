@@ -360,6 +360,37 @@ export class Evaluator implements PlacementContext {
     return missing;
   }
 
+  /**
+   * Memory of a separate tier (`tier=hbm|cxl`) for these parts: from the tier's nodes closest to the
+   * vCPUs (distance weighted by each part's vCPUs), sorted by node; or what is short of it.
+   */
+  tierMemory(parts: readonly Part[]): { node: number; bytes: number }[] | RefusalReason {
+    const request = this.request;
+    const memUnit = this.memUnit;
+    const total = parts.reduce((s, p) => s + p.vcpus, 0);
+    const order = this.memNodes
+      .map((m) => {
+        let d = 0;
+        for (const p of parts) d += (p.vcpus / total) * this.distance(p.node, m.id);
+        return { id: m.id, d };
+      })
+      .sort((a, b) => a.d - b.d || a.id - b.id);
+    const memory: { node: number; bytes: number }[] = [];
+    let left = request.memory;
+    for (const { id } of order) {
+      if (left === 0) break;
+      const g = Math.min(left, Math.floor(this.memCap(id) / memUnit) * memUnit);
+      if (g > 0) {
+        memory.push({ node: id, bytes: g });
+        left -= g;
+      }
+    }
+    if (left > 0) {
+      return { resource: `${request.tier}-${memResource(this.pageSize)}`, node: null, need: request.memory, have: request.memory - left, detail: `${request.tier} memory on the host` };
+    }
+    return memory.sort((a, b) => a.node - b.node);
+  }
+
   /** The full judgement of a node set: parts, memory grants, cost, missing devices, shortfalls. */
   evaluate(set: readonly number[]): SetEvaluation {
     const request = this.request;
@@ -452,29 +483,12 @@ export class Evaluator implements PlacementContext {
       }
     }
     if (separateMemory) {
-      const total = parts.reduce((s, p) => s + p.vcpus, 0);
-      const order = this.memNodes
-        .map((m) => {
-          let d = 0;
-          for (const p of parts) d += (p.vcpus / total) * this.distance(p.node, m.id);
-          return { id: m.id, d };
-        })
-        .sort((a, b) => a.d - b.d || a.id - b.id);
-      let left = request.memory;
-      for (const { id } of order) {
-        if (left === 0) break;
-        const g = Math.min(left, Math.floor(this.memCap(id) / memUnit) * memUnit);
-        if (g > 0) {
-          memory.push({ node: id, bytes: g });
-          left -= g;
-        }
-      }
-      if (left > 0) {
-        const have = request.memory - left;
-        shortfalls.push({ resource: `${request.tier}-${memResource(this.pageSize)}`, node: null, need: request.memory, have, detail: `${request.tier} memory on the host` });
+      const grant = this.tierMemory(parts);
+      if (!Array.isArray(grant)) {
+        shortfalls.push(grant);
         return fail();
       }
-      memory.sort((a, b) => a.node - b.node);
+      memory = grant;
       for (const p of parts) p.memory = 0;
     }
     const missingPreferred = this.devicesOk(nodes, shortfalls);
