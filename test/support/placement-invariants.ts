@@ -52,6 +52,10 @@ export function checkPlacement(state: HostState, r: VmRequest, p: Placement): vo
   expect(Object.values(p.memoryByNode).reduce((s, b) => s + b, 0)).toBe(r.memory);
   if (r.pageSize !== 'auto') expect(p.pageSize).toBe(r.pageSize);
   for (const b of Object.values(p.memoryByNode)) expect(b % p.pageSize).toBe(0);
+  if (r.tier !== 'dram') {
+    const tierOf = new Map(state.topology.nodes.map((n) => [String(n.id), n.tier]));
+    for (const n of Object.keys(p.memoryByNode)) expect(tierOf.get(n), `memory node ${n} of a tier=${r.tier} VM`).toBe(r.tier);
+  }
   const slots = new Map(deviceSlots(state.topology).map((s) => [s.address, s]));
   for (const d of r.devices) {
     const got = p.devices.filter((x) => x.kind === d.kind);
