@@ -24,7 +24,7 @@
  * numaplan does). Also: a 4096-byte path MTU, RNR NAKs both ways, and 5% loss each way.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,10 +73,27 @@ describe.runIf(RUN)('RoCE v2 against Linux rxe, rdma-core and perftest', { timeo
     const r = await runPair(g, server, client);
     timings.push({ name, ms: r.ms });
     const show = (what: string, x: GuestResult) => `--- ${what} (exit ${x.code}) ---\n${x.stdout.slice(-4000)}\n${x.stderr.slice(-3000)}`;
-    const both = `${name}\n${show(`server: ${server.cmd}`, r.server)}\n${show(`client: ${client}`, r.client)}`;
+    let both = `${name}\n${show(`server: ${server.cmd}`, r.server)}\n${show(`client: ${client}`, r.client)}`;
+    if (r.server.code !== 0 || r.client.code !== 0) both += `\n${await keepEvidence(name)}`;
     expect(r.server.code, both).toBe(0);
     expect(r.client.code, both).toBe(0);
     return r;
+  }
+
+  /**
+   * A failed run is often a rare one (a flake under load): keep what explains it on this machine,
+   * outside the folder the suite removes. The capture so far (dumpcap keeps writing; the copy ends
+   * at a packet boundary or a few bytes short, which tshark and `numaplan rdma decode` read up to)
+   * and rxe's counters. Returns the sentence for the failure message.
+   */
+  async function keepEvidence(name: string): Promise<string> {
+    const keep = mkdtempSync(join(tmpdir(), `numaplan-interop-${name}-`));
+    const g = guest();
+    const r = await g.run(`cp ${CAPTURE} /run/out/failed.pcapng; rdma -j statistic show link rxe0/1 > /run/out/failed-rxe-counters.json; sync`);
+    for (const f of ['failed.pcapng', 'failed-rxe-counters.json']) {
+      if (existsSync(join(out, f))) renameSync(join(out, f), join(keep, f));
+    }
+    return `evidence kept in ${keep} (the capture of every run so far and rxe's counters${r.code === 0 ? '' : `; copying failed: ${r.stderr.slice(-300)}`})`;
   }
 
   /** A tool run with the memory-dump shim, its dumps going to the run's folder. */
