@@ -31,7 +31,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt } from './guest-live-checks.js';
 import { REPO_ROOT } from './support/data.js';
 import { type Guest, type GuestResult, guestAvailable, shq, useGuest } from './support/guest/index.js';
-import { ADDR, EXCHANGE, GID_TEXT, IN_NS, type Ip, NUMAPLAN, RXE_MODULES, RXE_SHAPE, type Side, runPair, setupRxeNetwork } from './support/rxe-guest.js';
+import { ADDR, EXCHANGE, GID_TEXT, IN_NS, type Ip, NumaplanDriver, RXE_MODULES, RXE_SHAPE, type Runnable, type Side, runPair, runnableText, setupRxeNetwork } from './support/rxe-guest.js';
 import { tool } from './support/tools.js';
 
 const TOOLS = ['ibv_rc_pingpong', 'ib_write_bw', 'ib_read_bw', 'ib_send_bw', 'ib_atomic_bw', 'ib_write_lat', 'dumpcap', 'tshark', 'cc', 'python3'];
@@ -67,13 +67,13 @@ describe.runIf(RUN)('RoCE v2 against Linux rxe, rdma-core and perftest', { timeo
   }, 300_000);
 
   /** One run (server in the background, then the client) with its own dump folder; both must exit 0. */
-  async function pair(name: string, server: { cmd: string; ns: Side }, client: string): Promise<{ server: GuestResult; client: GuestResult }> {
+  async function pair(name: string, server: { cmd: Runnable; ns: Side }, client: Runnable): Promise<{ server: GuestResult; client: GuestResult }> {
     const g = guest();
     await g.runOk(`rm -rf ${DUMPS}/${name} && mkdir -p ${DUMPS}/${name}`);
     const r = await runPair(g, server, client);
     timings.push({ name, ms: r.ms });
     const show = (what: string, x: GuestResult) => `--- ${what} (exit ${x.code}) ---\n${x.stdout.slice(-4000)}\n${x.stderr.slice(-3000)}`;
-    let both = `${name}\n${show(`server: ${server.cmd}`, r.server)}\n${show(`client: ${client}`, r.client)}`;
+    let both = `${name}\n${show(`server: ${runnableText(server.cmd)}`, r.server)}\n${show(`client: ${runnableText(client)}`, r.client)}`;
     if (r.server.code !== 0 || r.client.code !== 0) both += `\n${await keepEvidence(name)}`;
     expect(r.server.code, both).toBe(0);
     expect(r.client.code, both).toBe(0);
@@ -98,7 +98,16 @@ describe.runIf(RUN)('RoCE v2 against Linux rxe, rdma-core and perftest', { timeo
 
   /** A tool run with the memory-dump shim, its dumps going to the run's folder. */
   const traced = (name: string, cmd: string) => `LD_PRELOAD=/tmp/mr-dump.so MR_DUMP_DIR=${DUMPS}/${name} exec ${cmd}`;
-  const numaplan = (args: string) => `exec ${IN_NS} ${NUMAPLAN} ${args}`;
+  /**
+   * numaplan's side of a run: a command for one numaplan process that runs every run's command in
+   * turn (a fresh Node costs seconds under TCG; each command is still the CLI's own main, with its
+   * own transport, QPs and sockets), in numaplan's namespace.
+   */
+  let driver: NumaplanDriver | null = null;
+  const numaplan = (args: string): Runnable => {
+    driver ??= new NumaplanDriver(guest());
+    return { numaplan: args, driver };
+  };
 
   /** The one memory region a tool dumped: its address, length and file. */
   async function dumpOf(name: string): Promise<{ addr: bigint; length: number; file: string }> {
