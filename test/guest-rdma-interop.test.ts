@@ -24,14 +24,14 @@
  * numaplan does). Also: a 4096-byte path MTU, RNR NAKs both ways, and 5% loss each way.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt } from './guest-live-checks.js';
 import { REPO_ROOT } from './support/data.js';
 import { type Guest, type GuestResult, guestAvailable, shq, useGuest } from './support/guest/index.js';
-import { ADDR, EXCHANGE, GID_TEXT, IN_NS, type Ip, NUMAPLAN, RXE_MODULES, RXE_SHAPE, type Side, runPair, setupRxeNetwork } from './support/rxe-guest.js';
+import { ADDR, EXCHANGE, GID_TEXT, IN_NS, type Ip, NumaplanDriver, RXE_MODULES, RXE_SHAPE, type Runnable, type Side, runPair, runnableText, setupRxeNetwork } from './support/rxe-guest.js';
 import { tool } from './support/tools.js';
 
 const TOOLS = ['ibv_rc_pingpong', 'ib_write_bw', 'ib_read_bw', 'ib_send_bw', 'ib_atomic_bw', 'ib_write_lat', 'dumpcap', 'tshark', 'cc', 'python3'];
@@ -67,21 +67,47 @@ describe.runIf(RUN)('RoCE v2 against Linux rxe, rdma-core and perftest', { timeo
   }, 300_000);
 
   /** One run (server in the background, then the client) with its own dump folder; both must exit 0. */
-  async function pair(name: string, server: { cmd: string; ns: Side }, client: string): Promise<{ server: GuestResult; client: GuestResult }> {
+  async function pair(name: string, server: { cmd: Runnable; ns: Side }, client: Runnable): Promise<{ server: GuestResult; client: GuestResult }> {
     const g = guest();
     await g.runOk(`rm -rf ${DUMPS}/${name} && mkdir -p ${DUMPS}/${name}`);
     const r = await runPair(g, server, client);
     timings.push({ name, ms: r.ms });
     const show = (what: string, x: GuestResult) => `--- ${what} (exit ${x.code}) ---\n${x.stdout.slice(-4000)}\n${x.stderr.slice(-3000)}`;
-    const both = `${name}\n${show(`server: ${server.cmd}`, r.server)}\n${show(`client: ${client}`, r.client)}`;
+    let both = `${name}\n${show(`server: ${runnableText(server.cmd)}`, r.server)}\n${show(`client: ${runnableText(client)}`, r.client)}`;
+    if (r.server.code !== 0 || r.client.code !== 0) both += `\n${await keepEvidence(name)}`;
     expect(r.server.code, both).toBe(0);
     expect(r.client.code, both).toBe(0);
     return r;
   }
 
+  /**
+   * A failed run is often a rare one (a flake under load): keep what explains it on this machine,
+   * outside the folder the suite removes. The capture so far (dumpcap keeps writing; the copy ends
+   * at a packet boundary or a few bytes short, which tshark and `numaplan rdma decode` read up to)
+   * and rxe's counters. Returns the sentence for the failure message.
+   */
+  async function keepEvidence(name: string): Promise<string> {
+    const keep = mkdtempSync(join(tmpdir(), `numaplan-interop-${name}-`));
+    const g = guest();
+    const r = await g.run(`cp ${CAPTURE} /run/out/failed.pcapng; rdma -j statistic show link rxe0/1 > /run/out/failed-rxe-counters.json; sync`);
+    for (const f of ['failed.pcapng', 'failed-rxe-counters.json']) {
+      if (existsSync(join(out, f))) renameSync(join(out, f), join(keep, f));
+    }
+    return `evidence kept in ${keep} (the capture of every run so far and rxe's counters${r.code === 0 ? '' : `; copying failed: ${r.stderr.slice(-300)}`})`;
+  }
+
   /** A tool run with the memory-dump shim, its dumps going to the run's folder. */
   const traced = (name: string, cmd: string) => `LD_PRELOAD=/tmp/mr-dump.so MR_DUMP_DIR=${DUMPS}/${name} exec ${cmd}`;
-  const numaplan = (args: string) => `exec ${IN_NS} ${NUMAPLAN} ${args}`;
+  /**
+   * numaplan's side of a run: a command for one numaplan process that runs every run's command in
+   * turn (a fresh Node costs seconds under TCG; each command is still the CLI's own main, with its
+   * own transport, QPs and sockets), in numaplan's namespace.
+   */
+  let driver: NumaplanDriver | null = null;
+  const numaplan = (args: string): Runnable => {
+    driver ??= new NumaplanDriver(guest());
+    return { numaplan: args, driver };
+  };
 
   /** The one memory region a tool dumped: its address, length and file. */
   async function dumpOf(name: string): Promise<{ addr: bigint; length: number; file: string }> {

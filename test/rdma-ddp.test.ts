@@ -311,6 +311,89 @@ describe.runIf(RUN)('direct data placement (native I/O)', () => {
   });
 });
 
+/**
+ * What Linux rxe's requester sends when it recovers (rxe_req.c, req_retry and
+ * retry_first_write_send; rxe_comp.c, check_ack): after a PSN sequence NAK it resumes at the
+ * NAK's PSN in the middle of the message (MIDDLE or LAST, no RETH); after its retransmit timer it
+ * goes back to the oldest PSN it has no ACK for, which may be the message's FIRST while the
+ * responder is past it, so the responder first sees duplicates of packets it already took. Every
+ * packet keeps the PSN and opcode it had the first time. The responder must take all of that as
+ * duplicates and in-order continuations: no invalid request NAK (syndrome 0x61), and the memory
+ * holds every WRITE.
+ */
+describe.runIf(RUN)("rxe's recovery sequences (placement on and off)", () => {
+  const at = (off: number) => BigInt(0x7f0000000000 + off);
+  const syndromes = (o: Outcome) => o.responses.map((r) => /syn=(\w+)/.exec(r)?.[1]);
+
+  it('a lost MIDDLE: PSN sequence NAK, then the resend from the NAK PSN (a MIDDLE) completes the WRITE', async () => {
+    const a = fill(5 * MTU, 16);
+    const o = await same([
+      [
+        { op: OP.RDMA_WRITE_FIRST, psn: psn(0), payload: a.subarray(0, MTU), dmaLength: a.length },
+        { op: OP.RDMA_WRITE_MIDDLE, psn: psn(1), payload: a.subarray(MTU, 2 * MTU) },
+        { op: OP.RDMA_WRITE_MIDDLE, psn: psn(3), payload: a.subarray(3 * MTU, 4 * MTU) },
+        { op: OP.RDMA_WRITE_LAST, psn: psn(4), payload: a.subarray(4 * MTU) },
+      ],
+      [
+        { op: OP.RDMA_WRITE_MIDDLE, psn: psn(2), payload: a.subarray(2 * MTU, 3 * MTU) },
+        { op: OP.RDMA_WRITE_MIDDLE, psn: psn(3), payload: a.subarray(3 * MTU, 4 * MTU) },
+        { op: OP.RDMA_WRITE_LAST, psn: psn(4), payload: a.subarray(4 * MTU) },
+      ],
+    ]);
+    expect(o.responses).toContain(`${ACK} psn=${psn(2)} syn=60 msn=0`);
+    expect(o.responses.at(-1)).toBe(`${ACK} psn=${psn(4)} syn=1f msn=1`);
+    expect(syndromes(o)).not.toContain('61');
+    expect(o.mem.subarray(0, a.length).equals(a)).toBe(true);
+    expect(o.state).toBe('rts');
+  });
+
+  it("a lost MIDDLE whose NAK is lost too: rxe's timer resends the whole WRITE from its FIRST; the packets before the gap are duplicates", async () => {
+    const a = fill(5 * MTU, 17);
+    const whole = [0, 1, 2, 3, 4].map((k) => ({
+      op: k === 0 ? OP.RDMA_WRITE_FIRST : k === 4 ? OP.RDMA_WRITE_LAST : OP.RDMA_WRITE_MIDDLE,
+      psn: psn(k),
+      payload: a.subarray(k * MTU, (k + 1) * MTU),
+      ...(k === 0 ? { dmaLength: a.length } : {}),
+    }));
+    const o = await same([whole.filter((_, k) => k !== 2), whole]);
+    expect(syndromes(o)).not.toContain('61');
+    expect(o.responses.at(-1)).toBe(`${ACK} psn=${psn(4)} syn=1f msn=1`);
+    expect(o.mem.subarray(0, a.length).equals(a)).toBe(true);
+    expect(o.state).toBe('rts');
+  });
+
+  it("rxe's timer goes back past a finished WRITE while the next one is in progress: its FIRST, LAST and the next FIRST are duplicates, the rest continues", async () => {
+    const a = fill(2 * MTU, 18);
+    const b = fill(3 * MTU - 8, 19);
+    const w1 = [
+      { op: OP.RDMA_WRITE_FIRST, psn: psn(0), payload: a.subarray(0, MTU), dmaLength: a.length },
+      { op: OP.RDMA_WRITE_LAST, psn: psn(1), payload: a.subarray(MTU) },
+    ];
+    const w2 = [
+      { op: OP.RDMA_WRITE_FIRST, psn: psn(2), payload: b.subarray(0, MTU), dmaLength: b.length, va: at(4 * MTU) },
+      { op: OP.RDMA_WRITE_MIDDLE, psn: psn(3), payload: b.subarray(MTU, 2 * MTU) },
+      { op: OP.RDMA_WRITE_LAST, psn: psn(4), payload: b.subarray(2 * MTU) },
+    ];
+    const o = await same([[...w1, w2[0] as Req], [...w1, ...w2]]);
+    expect(syndromes(o)).not.toContain('61');
+    expect(syndromes(o)).not.toContain('60');
+    expect(o.responses.at(-1)).toBe(`${ACK} psn=${psn(4)} syn=1f msn=2`);
+    expect(o.mem.subarray(0, a.length).equals(a)).toBe(true);
+    expect(o.mem.subarray(4 * MTU, 4 * MTU + b.length).equals(b)).toBe(true);
+    expect(o.state).toBe('rts');
+  });
+
+  it('duplicated and reordered packets inside one batch (a FIRST twice, a MIDDLE ahead of its turn): no invalid request, the resend completes', async () => {
+    const a = fill(4 * MTU, 20);
+    const p = (k: number) => ({ op: k === 0 ? OP.RDMA_WRITE_FIRST : k === 3 ? OP.RDMA_WRITE_LAST : OP.RDMA_WRITE_MIDDLE, psn: psn(k), payload: a.subarray(k * MTU, (k + 1) * MTU), ...(k === 0 ? { dmaLength: a.length } : {}) });
+    const o = await same([[p(0), p(0), p(2), p(1), p(1)], [p(2), p(3)]]);
+    expect(syndromes(o)).not.toContain('61');
+    expect(o.responses.at(-1)).toBe(`${ACK} psn=${psn(3)} syn=1f msn=1`);
+    expect(o.mem.subarray(0, a.length).equals(a)).toBe(true);
+    expect(o.state).toBe('rts');
+  });
+});
+
 let placedTotal = 0;
 let retransmitsTotal = 0;
 

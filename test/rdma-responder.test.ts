@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeCapture } from '../src/rdma/decode-capture.js';
 import { bringUp } from '../src/rdma/verbs/connect.js';
 import { RdmaDevice } from '../src/rdma/verbs/device.js';
+import { type ResponderFault, describeFault } from '../src/rdma/verbs/responder.js';
 import { ACCESS, type PeerAddress } from '../src/rdma/verbs/types.js';
 import { aethSyndrome } from '../src/rdma/wire/aeth.js';
 import { OP, knownOpcodes, opcodeLayout } from '../src/rdma/wire/opcodes.js';
@@ -206,3 +207,39 @@ describe.skipIf(!dir)('responder replaying captured requests', () => {
 function encodeFromCapture(p: RocePacket): Buffer {
   return encodePacket(p);
 }
+
+describe('a fatal NAK names the request and the check it failed', () => {
+  const bth = (opcode: number, psn: number, destQp: number): RocePacket['bth'] => ({ opcode, se: false, migReq: false, padCount: 0, tver: 0, pKey: 0xffff, fecn: false, becn: false, destQp, ackReq: true, psn });
+  const setUp = () => {
+    const tap = new TapTransport({ address: 'fd00::1', port: 4791 });
+    const dev = new RdmaDevice(tap);
+    const pd = dev.allocPd();
+    const qp = dev.createQp(pd, { sendCq: dev.createCq(), recvCq: dev.createCq() });
+    const mr = pd.regMr(Buffer.alloc(4096), ALL, 0x10000);
+    bringUp(qp, 5, { qpn: 0x77, psn: 100, address: PEER.address, port: PEER.port }, { pathMtu: 1024, timeout: 0 });
+    return { tap, dev, qp, mr };
+  };
+
+  it('a MIDDLE at the expected PSN with no WRITE in progress: invalid request, out of sequence', async () => {
+    const { tap, dev, qp } = setUp();
+    tap.inject(encodePacket({ bth: bth(OP.RDMA_WRITE_MIDDLE, 100, qp.qpNum), payload: Buffer.alloc(1024) }), PEER);
+    const nak = decodePacket(tap.sent.at(-1) as Buffer);
+    expect(nak.ok && aethSyndrome(nak.packet.aeth as NonNullable<RocePacket['aeth']>)).toBe(0x61);
+    expect(qp.state).toBe('error');
+    expect(qp.responder.fault).toEqual({ psn: 100, opcode: OP.RDMA_WRITE_MIDDLE, code: 1, why: 'opcode out of sequence: no message in progress (the PSN was the one expected)' });
+    expect(describeFault(qp.responder.fault as ResponderFault)).toBe(
+      'NAK invalid request for PSN 0x000064 (RC_RDMA_WRITE_MIDDLE): opcode out of sequence: no message in progress (the PSN was the one expected)',
+    );
+    await dev.close();
+  });
+
+  it('a LAST shorter than what the WRITE still has to come: invalid request, with both lengths; a good run leaves no fault', async () => {
+    const { tap, dev, qp, mr } = setUp();
+    tap.inject(encodePacket({ bth: bth(OP.RDMA_WRITE_FIRST, 100, qp.qpNum), reth: { va: 0x10000n, rkey: mr.rkey, dmaLength: 3072 }, payload: Buffer.alloc(1024) }), PEER);
+    tap.inject(encodePacket({ bth: bth(OP.RDMA_WRITE_MIDDLE, 101, qp.qpNum), payload: Buffer.alloc(1024) }), PEER);
+    expect(qp.responder.fault).toBeNull();
+    tap.inject(encodePacket({ bth: bth(OP.RDMA_WRITE_LAST, 102, qp.qpNum), payload: Buffer.alloc(512) }), PEER);
+    expect(qp.responder.fault).toMatchObject({ psn: 102, opcode: OP.RDMA_WRITE_LAST, why: '512 payload bytes, 1024 of the WRITE still to come' });
+    await dev.close();
+  });
+});

@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path';
 import { REPO_ROOT } from './data.js';
-import type { Guest, GuestResult, GuestShape } from './guest/index.js';
+import type { Guest, GuestProcess, GuestResult, GuestShape } from './guest/index.js';
 import { shq } from './guest/index.js';
 
 export type Ip = 6 | 4;
@@ -74,25 +74,104 @@ export async function setupRxeNetwork(g: Guest, extra: readonly string[] = []): 
 /** Where a server runs: numaplan's namespace or rxe's (the initial one). */
 export type Side = 'np' | 'rxe';
 
+/** Between a driver command's stdout and stderr when both are read at once. */
+const SPLIT = '@@numaplan-driver-stderr@@';
+
+/** The driver script (test/support/cli-driver.mjs) as the guest runs it. */
+const DRIVER = shq(join(REPO_ROOT, 'test', 'support', 'cli-driver.mjs'));
+
+/**
+ * One numaplan process in numaplan's namespace running command after command (Node's start costs
+ * seconds per command under TCG): each command is the real CLI `main`, its output and exit code
+ * the command's own. A command that must be stopped (its peer failed) takes the process with it;
+ * the next command starts a new one.
+ */
+export class NumaplanDriver {
+  private proc: GuestProcess | null = null;
+  private next = 0;
+  private generation = 0;
+  constructor(
+    private readonly g: Guest,
+    private readonly dir = '/tmp/numaplan-driver',
+  ) {}
+
+  /** Starts `numaplan ARGS` (whitespace-separated, no quoting); the job answers as a background process does. */
+  async start(args: string): Promise<GuestProcess> {
+    const g = this.g;
+    if (!this.proc || !(await this.proc.running())) {
+      this.generation++;
+      this.next = 0;
+      await g.runOk(`rm -rf ${this.dir} && mkdir -p ${this.dir}`);
+      this.proc = await g.spawn(`exec ${IN_NS} node ${DRIVER} ${this.dir}`);
+    }
+    const proc = this.proc;
+    const k = this.next++;
+    const f = (ext: string) => `${this.dir}/${k}.${ext}`;
+    const argv = JSON.stringify(args.trim().split(/\s+/));
+    await g.runOk(`printf '%s' ${shq(argv)} > ${f('argv.tmp')} && mv ${f('argv.tmp')} ${f('argv')}`);
+    const output = async () => {
+      const r = await g.run(`cat ${f('out')} 2>/dev/null; echo; echo ${SPLIT}; cat ${f('err')} 2>/dev/null`);
+      const at = r.stdout.lastIndexOf(`\n${SPLIT}\n`);
+      return { stdout: r.stdout.slice(0, Math.max(0, at)), stderr: r.stdout.slice(at + SPLIT.length + 2) };
+    };
+    const done = `test -f ${f('done')}`;
+    return {
+      pid: proc.pid,
+      output,
+      running: async () => (await g.run(`${done} || ! kill -0 ${proc.pid} 2>/dev/null`)).code !== 0,
+      kill: async () => {
+        await proc.kill('KILL');
+        this.proc = null;
+      },
+      wait: async (options = {}) => {
+        const t0 = Date.now();
+        // Until the command is done or the driver is gone (killed): its exit code, else 137.
+        const r = await g.run(`while ! ${done} && kill -0 ${proc.pid} 2>/dev/null; do sleep 0.05; done; cat ${f('done')} 2>/dev/null || echo 137`, options);
+        const { stdout, stderr } = await output();
+        return { code: r.code === 0 ? Number(r.stdout.trim()) : r.code, stdout, stderr, ms: Date.now() - t0 };
+      },
+    };
+  }
+
+  /** Ends the driver. */
+  async close(): Promise<void> {
+    const p = this.proc;
+    this.proc = null;
+    if (p && (await p.running())) await p.kill('KILL');
+  }
+}
+
+/** A server or client: a shell command, or a numaplan command for a driver. */
+export type Runnable = string | { numaplan: string; driver: NumaplanDriver };
+
+/** The command's text, for messages. */
+export function runnableText(r: Runnable): string {
+  return typeof r === 'string' ? r : `numaplan ${r.numaplan} (in one driver process)`;
+}
+
+async function startRunnable(g: Guest, r: Runnable): Promise<GuestProcess> {
+  return typeof r === 'string' ? g.spawn(r) : r.driver.start(r.numaplan);
+}
+
 /**
  * Runs a server in the background, waits until it listens on TCP 18515 in its namespace, runs the
  * client, then waits for the server. Both results come back whatever their exit status.
  */
-export async function runPair(g: Guest, server: { cmd: string; ns: Side }, client: string, timeoutMs = 240_000): Promise<{ server: GuestResult; client: GuestResult; ms: number }> {
+export async function runPair(g: Guest, server: { cmd: Runnable; ns: Side }, client: Runnable, timeoutMs = 240_000): Promise<{ server: GuestResult; client: GuestResult; ms: number }> {
   const t0 = Date.now();
-  const srv = await g.spawn(server.cmd);
+  const srv = await startRunnable(g, server.cmd);
   const ss = `${server.ns === 'np' ? `${IN_NS} ` : ''}ss -Hltn 'sport = :18515'`;
   for (let tries = 0; ; tries++) {
     if ((await g.runOk(ss)).trim() !== '') break;
     if (!(await srv.running())) break; // it ended early: its output says why
     if (tries > 480) {
       await srv.kill('KILL');
-      throw new Error(`the server never listened on TCP 18515: ${server.cmd}`);
+      throw new Error(`the server never listened on TCP 18515: ${runnableText(server.cmd)}`);
     }
     // Not sooner: each look is a process in the guest, competing with the server's start-up.
     await new Promise((r) => setTimeout(r, 250));
   }
-  const c = await g.run(client, { timeoutMs });
+  const c = typeof client === 'string' ? await g.run(client, { timeoutMs }) : await (await startRunnable(g, client)).wait({ timeoutMs });
   if (c.code !== 0) await srv.kill(); // a server whose client failed may wait forever
   const s = await srv.wait({ timeoutMs: 120_000 });
   return { server: s, client: c, ms: Date.now() - t0 };

@@ -28,6 +28,7 @@ import { type UdpIo, openUdpTransport } from '../transport/udp.js';
 import { bringUp } from '../verbs/connect.js';
 import type { CompletionQueue } from '../verbs/cq.js';
 import { RdmaDevice } from '../verbs/device.js';
+import { describeFault } from '../verbs/responder.js';
 import type { MemoryRegion } from '../verbs/mr.js';
 import type { QueuePair } from '../verbs/qp.js';
 import { ACCESS, type PathMtu, type SendWr, type WorkCompletion } from '../verbs/types.js';
@@ -214,6 +215,7 @@ export async function runPerftest(opts: PerftestOptions): Promise<PerftestResult
   }
   let sock: MessageSocket | null = null;
   let transport: PacketTransport | null = null;
+  let ctx: Ctx | null = null;
   try {
     sock = client ? await connectTcp(o.server as string, o.tcpPort) : await (listener as NonNullable<typeof listener>).accept();
     await listener?.close();
@@ -227,7 +229,7 @@ export async function runPerftest(opts: PerftestOptions): Promise<PerftestResult
     const localBytes = parseIp(local);
     if (!localBytes) throw new RdmaError('local', `not an IP address: ${local}`, 'ERR_RDMA_USAGE');
     transport = await openUdpTransport({ address: local, port: o.rocePort ?? 4791, ...(o.io ? { io: o.io } : {}) });
-    const ctx = build(o, client, out, wire, transport, mtu, localBytes);
+    ctx = build(o, client, out, wire, transport, mtu, localBytes);
     const rows: PerftestRow[] = [];
     printTestInfo(ctx);
     let peerReport: BwReport | undefined;
@@ -253,6 +255,12 @@ export async function runPerftest(opts: PerftestOptions): Promise<PerftestResult
     await ctx.dev.close();
     transport = null;
     return result;
+  } catch (err) {
+    // A QP the responder moved to ERROR explains what follows (the peer's tool gives up and closes
+    // the exchange): name the request it refused and why.
+    const faults = (ctx?.qps ?? []).flatMap((q) => (q.responder.fault ? [`qp 0x${q.qpNum.toString(16)}: ${describeFault(q.responder.fault)}`] : []));
+    if (faults.length > 0 && err instanceof RdmaError) throw new RdmaError(err.path, `${err.message.slice(err.path.length + 2)} (${faults.join('; ')})`, err.code);
+    throw err;
   } finally {
     sock?.close();
     await listener?.close();

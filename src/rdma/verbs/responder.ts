@@ -17,7 +17,7 @@
  * status rxe completes the receive with) and nothing is written.
  */
 import { type Aeth, CREDITS_INVALID, NAK } from '../wire/aeth.js';
-import { OP } from '../wire/opcodes.js';
+import { OP, opcodeName } from '../wire/opcodes.js';
 import type { RocePacket } from '../wire/packet.js';
 import { psnAdd, psnDiff } from '../wire/psn.js';
 import type { PlacedWrite, PlacementQpState } from '../transport/transport.js';
@@ -53,6 +53,24 @@ function writeTargetLive(c: Extract<InProgress, { kind: 'write' }>): boolean {
 
 const EMPTY = Buffer.alloc(0);
 
+/** The request a responder answered with a fatal NAK, and why (for error reports). */
+export interface ResponderFault {
+  psn: number;
+  opcode: number;
+  /** NAK code (wire/aeth.ts NAK). */
+  code: number;
+  /** The check that failed, e.g. "RDMA_WRITE_MIDDLE with no message in progress". */
+  why: string;
+}
+
+const NAK_NAMES: Record<number, string> = { [NAK.INVALID_REQUEST]: 'invalid request', [NAK.REMOTE_ACCESS_ERROR]: 'remote access error', [NAK.REMOTE_OPERATIONAL_ERROR]: 'remote operational error' };
+
+/** One line for an error report: "NAK invalid request for PSN 0x123456 (RC_RDMA_WRITE_MIDDLE): ..., expected PSN ...". */
+export function describeFault(f: ResponderFault): string {
+  const name = NAK_NAMES[f.code] ?? `NAK code ${f.code}`;
+  return `NAK ${name} for PSN 0x${f.psn.toString(16).padStart(6, '0')} (${opcodeName(f.opcode)}): ${f.why}`;
+}
+
 /** Responder state of one QP. */
 export class Responder {
   private ePsn = 0;
@@ -63,6 +81,10 @@ export class Responder {
   private readonly replays: Replay[] = [];
   private pendingAck = -1;
   private ackScheduled: NodeJS.Immediate | null = null;
+  /** The request that moved the QP to ERROR with a NAK, if one did. */
+  fault: ResponderFault | null = null;
+  /** The packet inOrder() is handling (named by fatal()). */
+  private handling = 0;
   /** Counters (for tests). */
   readonly counters = { duplicates: 0, seqNaksSent: 0, rnrNaksSent: 0, accessErrors: 0, invalidRequests: 0, operationalErrors: 0, invalidations: 0, acksSent: 0 };
 
@@ -148,6 +170,7 @@ export class Responder {
     this.msn = 0;
     this.ePsn = 0;
     this.nakSent = false;
+    this.fault = null;
   }
 
   /** Cancels a scheduled ACK. */
@@ -236,7 +259,9 @@ export class Responder {
    * A class A/C/J error: NAK `code`, the receive in progress (if any) completes with `recvStatus`
    * (default: what the NAK implies), the QP moves to ERROR.
    */
-  private fatal(psn: number, code: number, recvStatus?: WcStatus): void {
+  private fatal(psn: number, code: number, recvStatus?: WcStatus, why?: string): void {
+    const because = why ?? (code === NAK.REMOTE_ACCESS_ERROR ? 'rkey, protection domain, bounds or access rights' : code === NAK.REMOTE_OPERATIONAL_ERROR ? 'the receive buffer is gone' : 'malformed request');
+    this.fault ??= { psn, opcode: this.handling, code, why: because };
     if (code === NAK.REMOTE_ACCESS_ERROR) this.counters.accessErrors++;
     else if (code === NAK.REMOTE_OPERATIONAL_ERROR) this.counters.operationalErrors++;
     else this.counters.invalidRequests++;
@@ -261,15 +286,19 @@ export class Responder {
     const psn = p.bth.psn;
     const mtu = this.qp.mtu;
     const cur = this.current;
+    this.handling = op;
     const isSend = op <= OP.SEND_ONLY_WITH_IMMEDIATE || op === OP.SEND_LAST_WITH_INVALIDATE || op === OP.SEND_ONLY_WITH_INVALIDATE;
     const isWrite = op >= OP.RDMA_WRITE_FIRST && op <= OP.RDMA_WRITE_ONLY_WITH_IMMEDIATE;
     const continues = op === OP.SEND_MIDDLE || op === OP.SEND_LAST || op === OP.SEND_LAST_WITH_IMMEDIATE || op === OP.SEND_LAST_WITH_INVALIDATE || op === OP.RDMA_WRITE_MIDDLE || op === OP.RDMA_WRITE_LAST || op === OP.RDMA_WRITE_LAST_WITH_IMMEDIATE;
     const middle = op === OP.SEND_MIDDLE || op === OP.RDMA_WRITE_MIDDLE;
     const firstOfMany = op === OP.SEND_FIRST || op === OP.RDMA_WRITE_FIRST;
     // Opcode sequence: a continuation needs a message in progress of the same kind, and vice versa.
-    if (continues ? !cur || (cur.kind === 'send') !== isSend : cur !== null) return this.fatal(psn, NAK.INVALID_REQUEST);
-    if ((middle || firstOfMany) && p.payload.length !== mtu) return this.fatal(psn, NAK.INVALID_REQUEST);
-    if (p.payload.length > mtu) return this.fatal(psn, NAK.INVALID_REQUEST);
+    if (continues ? !cur || (cur.kind === 'send') !== isSend : cur !== null) {
+      const inProgress = cur ? `a ${cur.kind === 'send' ? 'SEND' : 'RDMA WRITE'} in progress` : 'no message in progress';
+      return this.fatal(psn, NAK.INVALID_REQUEST, undefined, `opcode out of sequence: ${inProgress} (the PSN was the one expected)`);
+    }
+    if ((middle || firstOfMany) && p.payload.length !== mtu) return this.fatal(psn, NAK.INVALID_REQUEST, undefined, `${p.payload.length} payload bytes, the path MTU is ${mtu}`);
+    if (p.payload.length > mtu) return this.fatal(psn, NAK.INVALID_REQUEST, undefined, `${p.payload.length} payload bytes, more than the path MTU ${mtu}`);
 
     if (isSend) {
       let state = cur as Extract<InProgress, { kind: 'send' }> | null;
@@ -280,10 +309,10 @@ export class Responder {
         state = { kind: 'send', wqe, offset: 0 };
         this.current = state;
       }
-      if (state.offset + p.payload.length > state.wqe.capacity) return this.fatal(psn, NAK.INVALID_REQUEST);
+      if (state.offset + p.payload.length > state.wqe.capacity) return this.fatal(psn, NAK.INVALID_REQUEST, undefined, `the message is longer than the receive buffer (${state.wqe.capacity} bytes)`);
       const ending = !firstOfMany && !middle;
       // SEND with Invalidate: only a region that may be remotely invalidated (checked before any byte is written).
-      if (ending && p.ieth !== undefined && !this.mayInvalidate(p.ieth)) return this.fatal(psn, NAK.INVALID_REQUEST, 'remote-invalid-request-error');
+      if (ending && p.ieth !== undefined && !this.mayInvalidate(p.ieth)) return this.fatal(psn, NAK.INVALID_REQUEST, 'remote-invalid-request-error', `rkey 0x${(p.ieth >>> 0).toString(16)} may not be invalidated remotely`);
       // The receive buffer's region must still be the one it was posted against.
       if (!scatter(state.wqe.pieces, state.offset, p.payload)) return this.fatal(psn, NAK.REMOTE_OPERATIONAL_ERROR, 'local-protection-error');
       state.offset += p.payload.length;
@@ -315,9 +344,9 @@ export class Responder {
       if (withImm && this.rq.length === 0) return this.rnr(psn);
       if (!state) {
         const reth = p.reth;
-        if (!reth) return this.fatal(psn, NAK.INVALID_REQUEST);
+        if (!reth) return this.fatal(psn, NAK.INVALID_REQUEST, undefined, 'no RETH');
         const len = reth.dmaLength;
-        if (firstOfMany ? len <= mtu : len !== p.payload.length) return this.fatal(psn, NAK.INVALID_REQUEST);
+        if (firstOfMany ? len <= mtu : len !== p.payload.length) return this.fatal(psn, NAK.INVALID_REQUEST, undefined, `DMA length ${len} does not fit the opcode (${p.payload.length} payload bytes, path MTU ${mtu})`);
         let mr: MemoryRegion | null = null;
         let offset = 0;
         if (len > 0) {
@@ -331,7 +360,8 @@ export class Responder {
         this.current = state;
       }
       const last = !firstOfMany && !middle;
-      if (p.payload.length > state.remaining || (last && p.payload.length !== state.remaining)) return this.fatal(psn, NAK.INVALID_REQUEST);
+      if (p.payload.length > state.remaining || (last && p.payload.length !== state.remaining))
+        return this.fatal(psn, NAK.INVALID_REQUEST, undefined, `${p.payload.length} payload bytes, ${state.remaining} of the WRITE still to come`);
       // Every packet: the region is still the registration the first packet was checked against.
       if (!writeTargetLive(state)) return this.fatal(psn, NAK.REMOTE_ACCESS_ERROR);
       if (state.mr) state.mr.buffer.set(p.payload, state.offset);
