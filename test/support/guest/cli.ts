@@ -45,8 +45,9 @@ let running = 0;
 async function answer(id, rc, out, err) {
   writeFileSync(dir + '/' + id + '.out', out);
   writeFileSync(dir + '/' + id + '.err', err);
-  // The client opens the FIFO right after creating it; one that has gone (killed at its timeout) is skipped.
-  for (let k = 0; k < 100; k++) {
+  // The client opens the FIFO right after creating it (waited for up to a minute: a loaded TCG guest
+  // can be slow); one that has gone (killed at its timeout) is skipped.
+  for (let k = 0; k < 1200; k++) {
     try {
       const fd = openSync(dir + '/' + id + '.fifo', constants.O_WRONLY | constants.O_NONBLOCK);
       writeSync(fd, rc + '\\n');
