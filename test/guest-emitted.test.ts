@@ -42,6 +42,7 @@ import { seededRandom } from '../src/core/random.js';
 import type { Topology } from '../src/core/topology/model.js';
 import { getPreset } from '../src/core/topology/presets/index.js';
 import { type Guest, guestAvailable, shq } from './support/guest/index.js';
+import { GUEST_BUSYBOX } from './support/guest/initramfs.js';
 import { type GuestPlan, type GuestStep, guestPlan, startPlans } from './support/guest/plan.js';
 import { domxmlToNative } from './support/generated/libvirt-native.js';
 import { startableEmittedArgv, startableLibvirtArgv } from './support/generated/qemu-probe.js';
@@ -140,15 +141,18 @@ interface Observed {
 
 /** Reads the guest's view and QEMU's host mappings. */
 async function observe(g: Guest, planned: PlannedGuest): Promise<Observed> {
+  // The loops read sysfs with the harness's static busybox (cat, basename, ls, head): a dynamically
+  // linked program takes ~75 ms to start under TCG, and the loops run dozens.
   const out = await g.runOk(
     [
+      `bb=${GUEST_BUSYBOX}`,
       'echo @@numactl; numactl -H',
       "echo @@zone; awk '/^Node/ { n = $2 + 0 } /^ *present/ { p[n] += $2 } END { for (k in p) print k, p[k] }' /proc/zoneinfo",
-      'echo @@cpus; for c in /sys/devices/system/cpu/cpu[0-9]*; do [ -d $c/topology ] && echo ${c##*cpu} $(cat $c/topology/physical_package_id $c/topology/die_id $c/topology/core_id); done',
-      'echo @@pci; for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = 0x1234:0x11e8 ] && cat $d/numa_node; done; true',
+      'echo @@cpus; for c in /sys/devices/system/cpu/cpu[0-9]*; do [ -d $c/topology ] && echo ${c##*cpu} $($bb cat $c/topology/physical_package_id $c/topology/die_id $c/topology/core_id); done',
+      'echo @@pci; for d in /sys/bus/pci/devices/*; do [ "$($bb cat $d/vendor):$($bb cat $d/device)" = 0x1234:0x11e8 ] && $bb cat $d/numa_node; done; true',
       // virtio PCI devices (modern 0x1041 net, 0x1042 block; transitional 0x1000, 0x1001): node, then
       // each of its queue interrupts (virtioN-req.Q, virtioN-input.Q, virtioN-output.Q) and their CPUs.
-      'echo @@virtio; for d in /sys/bus/pci/devices/*; do case "$(cat $d/vendor):$(cat $d/device)" in 0x1af4:0x1042|0x1af4:0x1001) k=disk;; 0x1af4:0x1041|0x1af4:0x1000) k=net;; *) continue;; esac; v=$(basename $(ls -d $d/virtio* | head -1)); echo "dev $k $(cat $d/numa_node)"; grep -E " $v-(req|input|output)\\." /proc/interrupts | while read irq rest; do irq=${irq%:}; echo "q ${rest##* } $(cat /proc/irq/$irq/smp_affinity_list)"; done; done; true',
+      'echo @@virtio; for d in /sys/bus/pci/devices/*; do case "$($bb cat $d/vendor):$($bb cat $d/device)" in 0x1af4:0x1042|0x1af4:0x1001) k=disk;; 0x1af4:0x1041|0x1af4:0x1000) k=net;; *) continue;; esac; v=$($bb basename $($bb ls -d $d/virtio* | $bb head -1)); echo "dev $k $($bb cat $d/numa_node)"; grep -E " $v-(req|input|output)\\." /proc/interrupts | while read irq rest; do irq=${irq%:}; echo "q ${rest##* } $($bb cat /proc/irq/$irq/smp_affinity_list)"; done; done; true',
     ].join('\n'),
   );
   const sec = (name: string): string => {
@@ -173,8 +177,12 @@ async function observe(g: Guest, planned: PlannedGuest): Promise<Observed> {
     });
   const bound = new Map<number, string>();
   const perl = `$x = "a" x (${TOUCH_MIB} << 20); open F, "/proc/self/numa_maps"; print <F>`;
-  for (const n of planned.nodes.filter((x) => x.memory > 0)) {
-    bound.set(n.id, await g.runOk(`numactl --membind=${n.id} perl -e ${shq(perl)}`));
+  // One process per node with memory, one after the other, in one guest command.
+  const withMemory = planned.nodes.filter((x) => x.memory > 0);
+  const maps = await g.runOk(withMemory.map((n) => `echo @@bound ${n.id}; numactl --membind=${n.id} perl -e ${shq(perl)} || exit $?`).join('\n'));
+  for (const block of maps.split('@@bound ').slice(1)) {
+    const nl = block.indexOf('\n');
+    bound.set(Number(block.slice(0, nl)), block.slice(nl + 1));
   }
   // QEMU's own mappings: each planned backend is one mapping of its size (plus guard pages of its own).
   const pid = g.qemuPid as number;
@@ -432,7 +440,10 @@ describe.skipIf(!have)(`booted guests from emitted configurations (seed ${seed})
     plans.set(
       'device-only',
       guestPlan({ name: 'emit-device-only', argv: deviceOnly.argv }, {
-        view: async (g: Guest) => ({ numactl: await g.runOk('numactl -H'), devices: await g.runOk('for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = 0x1234:0x11e8 ] && cat $d/numa_node; done; true') }),
+        view: async (g: Guest) => ({
+          numactl: await g.runOk('numactl -H'),
+          devices: await g.runOk(`bb=${GUEST_BUSYBOX}; for d in /sys/bus/pci/devices/*; do [ "$($bb cat $d/vendor):$($bb cat $d/device)" = 0x1234:0x11e8 ] && $bb cat $d/numa_node; done; true`),
+        }),
       }) as GuestPlan<Record<string, GuestStep>>,
     );
     // Only the guests of the tests selected to run (vitest -t) boot.

@@ -20,9 +20,11 @@
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { REPO_ROOT } from './support/data.js';
+import { guestCli } from './support/guest/cli.js';
 import { type Guest, type GuestResult, resolveShape, shq } from './support/guest/index.js';
 import type { GuestShape } from './support/guest/shape.js';
 
+/** numaplan as a process of its own, for `probe` (it pins and binds its own threads); the other commands go to the guest's CLI server (guestCli). */
 const NUMAPLAN = `node ${shq(join(REPO_ROOT, 'bin', 'numaplan.js'))}`;
 const POOL1 = '/sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages';
 const THP = '/sys/kernel/mm/transparent_hugepage';
@@ -37,8 +39,9 @@ interface Ran {
   stdout: string;
 }
 
-async function numaplan(g: Guest, args: string): Promise<Ran> {
-  const r: GuestResult = await g.run(`mkdir -p ${DIR} && ${NUMAPLAN} ${args}`, { timeoutMs: 240_000 });
+async function numaplan(g: Guest, args: string, ownProcess = false): Promise<Ran> {
+  const cli = ownProcess ? NUMAPLAN : await guestCli(g);
+  const r: GuestResult = await g.run(`mkdir -p ${DIR} && ${cli} ${args}`, { timeoutMs: 240_000 });
   let json: Record<string, unknown> | null = null;
   try {
     json = JSON.parse(r.stdout) as Record<string, unknown>;
@@ -90,7 +93,7 @@ export function hostToolSteps() {
     /** numaplan probe --quick --json, saved for the next step. */
     probe: async (g: Guest) => {
       const started = Date.now();
-      const run = await numaplan(g, `probe --quick --json -o ${DIR}/probe.json --no-progress`);
+      const run = await numaplan(g, `probe --quick --json -o ${DIR}/probe.json --no-progress`, true);
       return { run, ms: Date.now() - started };
     },
     /** place with the probe's file as calibration. */

@@ -17,10 +17,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './support/data.js';
 import { QMP_SCRIPT } from './support/qmp-script.js';
+import { guestCli } from './support/guest/cli.js';
 import { type GuestShape, guestAvailable, nicOnNode, shq, useGuest } from './support/guest/index.js';
 import { assertBuilt } from './guest-live-checks.js';
 import { tool } from './support/tools.js';
 
+/** numaplan as a process of its own, for `launch` (its report comes while QEMU runs); the other commands go to the guest's CLI server (guestCli). */
 const NUMAPLAN = `node ${shq(join(REPO_ROOT, 'bin', 'numaplan.js'))}`;
 
 /** Six nodes, one CPU each, node 5 two; node 5 also holds the memory of the nested VM. */
@@ -66,7 +68,8 @@ describe.skipIf(!have)('I/O locality in a six-node guest: interrupts and I/O thr
   it('numaplan irq --apply moves the NIC\'s vectors to node 5\'s CPUs, and /proc reads them back there', async () => {
     assertBuilt();
     const g = guest();
-    const listed = JSON.parse(await g.runOk(`${NUMAPLAN} irq --json`)) as { devices: { address: string; class: string; node: number | null; vectors: number }[] };
+    const np = await guestCli(g);
+    const listed = JSON.parse(await g.runOk(`${np} irq --json`)) as { devices: { address: string; class: string; node: number | null; vectors: number }[] };
     // Node 5 holds the NIC and the root port it sits behind (PCIe port services take a vector too).
     const onNode5 = listed.devices.filter((d) => d.node === 5 && d.class === 'nic');
     expect(onNode5).toHaveLength(1);
@@ -75,12 +78,12 @@ describe.skipIf(!have)('I/O locality in a six-node guest: interrupts and I/O thr
     expect(before.length).toBe((onNode5[0] as { vectors: number }).vectors);
     // Before: the kernel's spread (the configuration vector on every CPU) is not all on node 5.
     expect(before.some(([, cpus]) => parseList(cpus as string).some((c) => !NODE5.includes(c)))).toBe(true);
-    const dry = JSON.parse(await g.runOk(`${NUMAPLAN} irq --device ${nic} --json`)) as { applied: boolean; devices: { node: number; targets: number[] }[] };
+    const dry = JSON.parse(await g.runOk(`${np} irq --device ${nic} --json`)) as { applied: boolean; devices: { node: number; targets: number[] }[] };
     expect(dry.applied).toBe(false);
     expect(dry.devices[0]).toMatchObject({ node: 5, targets: NODE5 });
     // The dry run changed nothing.
     expect((await g.runOk(VECTORS(nic))).trim().split('\n').map((l) => l.split(' '))).toEqual(before);
-    const r = await g.run(`${NUMAPLAN} irq --device ${nic} --apply --json`);
+    const r = await g.run(`${np} irq --device ${nic} --apply --json`);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { ok: boolean; devices: { applied: { irq: number; ok: boolean; observed: string }[] }[] };
     expect(report.ok).toBe(true);
@@ -100,8 +103,9 @@ describe.skipIf(!have)('I/O locality in a six-node guest: interrupts and I/O thr
   it('a VM with I/O threads, a disk and a vhost-net NIC: launch pins them on node 5, QMP and /proc show it', async () => {
     assertBuilt();
     const g = guest();
+    const np = await guestCli(g);
     const spec = 'name=io,vcpus=1,memory=128M,devices=nic:1:required,iothreads=2,disks=1,nets=1,queues=2,iocpus=1';
-    const placed = JSON.parse(await g.runOk(`${NUMAPLAN} place --host sysfs --vm ${shq(spec)} --json`)) as {
+    const placed = JSON.parse(await g.runOk(`${np} place --host sysfs --vm ${shq(spec)} --json`)) as {
       placements: { cpus: number[]; io: { node: number; cpus: number[]; emulatorCpus: number[]; iothreads: { id: number; cpus: number[] }[] }; explanation: { notes: string[] } }[];
     };
     const p = placed.placements[0];
@@ -113,17 +117,16 @@ describe.skipIf(!have)('I/O locality in a six-node guest: interrupts and I/O thr
     expect(p?.explanation.notes.join(' ')).toContain(`on node 5 (the node of device ${nic || ''}`);
     await g.runOk('mkdir -p /tmp/io && : > /tmp/io/io-disk0.img');
     const launch = await g.spawn(
-      `exec ${NUMAPLAN} launch qemu --host sysfs --vm ${shq(spec)} --accel tcg --paused --device-stand-in edu --disk-dir /tmp/io --json -- -qmp unix:/tmp/io/t.sock,server=on,wait=off`,
+      `exec ${NUMAPLAN} launch qemu --host sysfs --vm ${shq(spec)} --accel tcg --paused --device-stand-in edu --disk-dir /tmp/io --json -- -qmp unix:/tmp/io/t.sock,server=on,wait=off > /tmp/io/launch.json`,
     );
     try {
       // launch prints its report once every thread is pinned and checked, then waits for QEMU.
-      let report: { pid: number; ok: boolean; vcpus: { threadId: number }[]; ioThreads: { id: string; threadId: number }[] } | null = null;
-      for (let k = 0; k < 600 && !report; k++) {
+      const waited = await g.run(`while ! grep -q '^}' /tmp/io/launch.json 2>/dev/null; do kill -0 ${launch.pid} 2>/dev/null || exit 1; sleep 0.2; done`, { timeoutMs: 300_000 });
+      if (waited.code !== 0) {
         const o = await launch.output();
-        if (o.stdout.trim().endsWith('}')) report = JSON.parse(o.stdout);
-        else if (!(await launch.running())) throw new Error(`launch ended: ${o.stdout}\n${o.stderr}`);
-        else await new Promise((r) => setTimeout(r, 500));
+        throw new Error(`launch ended: ${await g.readFile('/tmp/io/launch.json')}\n${o.stderr}`);
       }
+      const report = JSON.parse(await g.readFile('/tmp/io/launch.json')) as { pid: number; ok: boolean; vcpus: { threadId: number }[]; ioThreads: { id: string; threadId: number }[] };
       expect(report?.ok).toBe(true);
       const pid = report?.pid as number;
       // QEMU's own answer, over the test's QMP socket: its I/O threads and vCPU threads.
@@ -136,7 +139,7 @@ describe.skipIf(!have)('I/O locality in a six-node guest: interrupts and I/O thr
       for (const t of iothreads) expect(await affinity(t['thread-id']), t.id).toEqual([ioCpu]);
       for (const c of qmp[1].return) expect(await affinity(c['thread-id']), `vCPU thread ${c['thread-id']}`).toEqual(p?.cpus);
       // The vhost-net worker of the NIC (a kernel thread named vhost-PID in this kernel).
-      const vhost = (await g.runOk(`for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = vhost-${pid} ] && echo \${d#/proc/}; done; true`)).trim().split('\n').filter(Boolean);
+      const vhost = (await g.runOk(`grep -lx vhost-${pid} /proc/[0-9]*/comm 2>/dev/null | sed 's|^/proc/\\([0-9]*\\)/comm$|\\1|'; true`)).trim().split('\n').filter(Boolean);
       expect(vhost.length).toBeGreaterThan(0);
       for (const tid of vhost) expect(parseList((await g.runOk(`sed -n 's/^Cpus_allowed_list:\\s*//p' /proc/${tid}/status`)).trim()), `vhost worker ${tid}`).toEqual([ioCpu]);
       await g.runOk(`node -e ${shq(QMP)} /tmp/io/t.sock ${shq(JSON.stringify({ execute: 'quit' }))}`);

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './support/data.js';
 import { type Guest, type GuestShape, type ResolvedShape, resolveShape, shq } from './support/guest/index.js';
+import { guestCli } from './support/guest/cli.js';
 import { guestPlan } from './support/guest/plan.js';
 import { countsFromLstopoXml, lstopoMachineCpusets, lstopoNodes } from './support/lstopo.js';
 
@@ -38,7 +39,12 @@ export interface LiveChecks {
   reserveArgs?: readonly string[];
 }
 
-/** The numaplan CLI as the guest runs it (the checkout, seen through the 9p root). */
+/**
+ * The numaplan CLI as the guest runs it (the checkout, seen through the 9p root), as a process of its
+ * own: the `-- true` run is one, so that each guest also starts numaplan as users do. The other
+ * commands go to the guest's CLI server (guestCli), which spares each the seconds a Node start and
+ * its module loading take under TCG.
+ */
 const NUMAPLAN = `node ${shq(join(REPO_ROOT, 'bin', 'numaplan.js'))}`;
 
 /** MiB each bound test process allocates and touches. */
@@ -151,7 +157,7 @@ function lstopoView(xml: string, nodeCpus: ReadonlyMap<number, readonly number[]
 
 /** numaplan's and lstopo's views of the guest, taken back to back. */
 async function views(g: Guest, nodeCpus: ReadonlyMap<number, readonly number[]>): Promise<{ numaplan: View; lstopo: View; json: TopologyJson }> {
-  const out = await g.runOk(`${NUMAPLAN} topology --json && echo '@@@ lstopo' && lstopo-no-graphics --of xml -`);
+  const out = await g.runOk(`${await guestCli(g)} topology --json && echo '@@@ lstopo' && lstopo-no-graphics --of xml -`);
   const at = out.indexOf('\n@@@ lstopo\n');
   const json = JSON.parse(out.slice(0, at)) as TopologyJson;
   return { numaplan: numaplanView(json), lstopo: lstopoView(out.slice(at + 12), nodeCpus), json };
@@ -213,10 +219,11 @@ interface TouchJob {
  * fails with its stderr.
  */
 async function startTouching(g: Guest, dir: string, jobs: readonly TouchJob[]): Promise<void> {
+  const np = await guestCli(g);
   const lines = [`rm -rf ${dir} && mkdir -p ${dir}`];
   for (const j of jobs) {
     lines.push(
-      `( ${NUMAPLAN} run ${j.args} --settle ${SETTLE_MS} --json -- node -e ${shq(TOUCH)} ${dir} ${j.key} ${j.status ?? 0} > ${dir}/run.${j.key}.json 2> ${dir}/run.${j.key}.err; echo $? > ${dir}/rc.${j.key} ) < /dev/null > /dev/null 2>&1 &`,
+      `( ${np} run ${j.args} --settle ${SETTLE_MS} --json -- node -e ${shq(TOUCH)} ${dir} ${j.key} ${j.status ?? 0} > ${dir}/run.${j.key}.json 2> ${dir}/run.${j.key}.err; echo $? > ${dir}/rc.${j.key} ) < /dev/null > /dev/null 2>&1 &`,
     );
   }
   lines.push(
@@ -293,7 +300,7 @@ export function liveHostPlan<E extends Record<string, (g: Guest) => Promise<unkn
       const vms = order.map((n) =>
         n.cpus.length > 0 ? `name=n${n.id},vcpus=1,memory=64M,nodes=${n.id}` : `name=n${n.id},vcpus=1,memory=64M,cpus=${checks.cpuForMemoryNode?.[n.id]},nodes=${n.id}`,
       );
-      const placedText = await g.runOk(`mkdir -p /tmp/place && ${NUMAPLAN} place --host sysfs ${reserve} ${vms.map((v) => `--vm ${v}`).join(' ')} --json | tee /tmp/place/all.json`);
+      const placedText = await g.runOk(`mkdir -p /tmp/place && ${await guestCli(g)} place --host sysfs ${reserve} ${vms.map((v) => `--vm ${v}`).join(' ')} --json | tee /tmp/place/all.json`);
       const placed = JSON.parse(placedText) as BindObservation['placed'];
       if (!placed.ok) return { placed, seen: {}, runs: {} };
       const keys = spec.nodes.map((n) => String(n.id));

@@ -22,9 +22,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './support/data.js';
 import { QMP_SCRIPT } from './support/qmp-script.js';
+import { guestCli } from './support/guest/cli.js';
 import { type Guest, type GuestShape, guestAvailable, shq, useGuest } from './support/guest/index.js';
 import { assertBuilt } from './guest-live-checks.js';
 
+/** numaplan as a process of its own, for `launch` (the test reads its report while QEMU runs); the other commands go to the guest's CLI server (guestCli). */
 const NUMAPLAN = `node ${shq(join(REPO_ROOT, 'bin', 'numaplan.js'))}`;
 
 const QMP = QMP_SCRIPT;
@@ -171,17 +173,18 @@ describe.skipIf(!guestAvailable())('a rebalancing move of a process on a live fo
   it('rebalance narrows a spread process to node 2; apply-plan --apply moves its threads, policy and pages, and numa_maps shows every page on node 2', async () => {
     assertBuilt();
     const g = guest();
+    const np = await guestCli(g);
     await g.runOk(`rm -rf ${DIR} && mkdir -p ${DIR}`);
     // A busy host: one CPU free on node 1 and one on node 2 (CPU 0 is the host's), so job spreads.
     const fill = 'name=f0,vcpus=1,memory=32M,nodes=0 --vm name=f1,vcpus=1,memory=32M,nodes=1 --vm name=f2,vcpus=1,memory=32M,nodes=2 --vm name=f3,vcpus=2,memory=32M,nodes=3';
-    await g.runOk(`${NUMAPLAN} place --host sysfs --state ${STATE} --vm ${fill} --json`);
-    const placed = JSON.parse(await g.runOk(`${NUMAPLAN} place --state ${STATE} --vm name=job,vcpus=2,memory=32M --json | tee ${DIR}/job.json`)) as { placements: { nodes: number[]; cpus: number[] }[] };
+    await g.runOk(`${np} place --host sysfs --state ${STATE} --vm ${fill} --json`);
+    const placed = JSON.parse(await g.runOk(`${np} place --state ${STATE} --vm name=job,vcpus=2,memory=32M --json | tee ${DIR}/job.json`)) as { placements: { nodes: number[]; cpus: number[] }[] };
     const job = placed.placements[0] as { nodes: number[]; cpus: number[] };
     expect(job.nodes).toEqual([1, 2]);
     const node1Cpu = job.cpus.find((c) => NODE_CPUS[1]?.includes(c)) as number;
     expect(node1Cpu).toBeDefined();
 
-    const run = await g.spawn(`${NUMAPLAN} run --placement ${DIR}/job.json --ready-line ready -- python3 -c ${shq(JOB)} ${DIR} ${node1Cpu}`);
+    const run = await g.spawn(`${np} run --placement ${DIR}/job.json --ready-line ready -- python3 -c ${shq(JOB)} ${DIR} ${node1Cpu}`);
     await g.runOk(`i=0; while [ ! -f ${DIR}/pid ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done; test -f ${DIR}/pid`, { timeoutMs: 150_000 });
     const pid = Number((await g.readFile(`${DIR}/pid`)).trim());
     const before = await look(g, pid);
@@ -191,8 +194,8 @@ describe.skipIf(!guestAvailable())('a rebalancing move of a process on a live fo
     expect(before.bufferPages['1'] ?? 0, JSON.stringify(before.bufferPages)).toBeGreaterThanOrEqual(BUFFER_PAGES);
 
     // Node 2's other VM leaves: job fits on node 2 alone.
-    await g.runOk(`${NUMAPLAN} release --state ${STATE} f2`);
-    const planned = JSON.parse(await g.runOk(`${NUMAPLAN} rebalance --state ${STATE} --horizon 1h --json -o ${DIR}/plan.json`)) as {
+    await g.runOk(`${np} release --state ${STATE} f2`);
+    const planned = JSON.parse(await g.runOk(`${np} rebalance --state ${STATE} --horizon 1h --json -o ${DIR}/plan.json`)) as {
       plan: { moves: { kind: string; vms: { vm: string; after: { nodes: number[]; cpus: number[] }; memory: { from: number; to: number }[] }[] }[] };
     };
     expect(planned.plan.moves).toHaveLength(1);
@@ -204,7 +207,7 @@ describe.skipIf(!guestAvailable())('a rebalancing move of a process on a live fo
     expect((move.vms[0]?.after.cpus ?? []).every((c) => NODE_CPUS[2]?.includes(c))).toBe(true);
 
     // The dry run prints the process's commands and moves nothing.
-    const dry = await g.run(`${NUMAPLAN} apply-plan ${DIR}/plan.json --state ${STATE} --pid job=${pid} --json`);
+    const dry = await g.run(`${np} apply-plan ${DIR}/plan.json --state ${STATE} --pid job=${pid} --json`);
     expect(dry.code, dry.stderr).toBe(0);
     const dryDoc = JSON.parse(dry.stdout) as { applied: boolean; recorded: boolean; steps: { commands: { commands: string[] }[] }[] };
     expect(dryDoc).toMatchObject({ applied: false, recorded: false });
@@ -218,7 +221,7 @@ describe.skipIf(!guestAvailable())('a rebalancing move of a process on a live fo
     ]);
     expect((await look(g, pid)).bufferPages['1'] ?? 0).toBeGreaterThanOrEqual(BUFFER_PAGES);
 
-    const applied = await g.run(`${NUMAPLAN} apply-plan ${DIR}/plan.json --state ${STATE} --pid job=${pid} --apply --now 5000 --json`);
+    const applied = await g.run(`${np} apply-plan ${DIR}/plan.json --state ${STATE} --pid job=${pid} --apply --now 5000 --json`);
     expect(applied.code, applied.stdout + applied.stderr).toBe(0);
     const doc = JSON.parse(applied.stdout) as { ok: boolean; applied: boolean; recorded: boolean; steps: { executed: { ok: boolean; actions: { kind: string; ok: boolean; detail: string }[] }[] }[] };
     expect(doc).toMatchObject({ ok: true, applied: true, recorded: true });
@@ -249,14 +252,15 @@ describe.skipIf(!guestAvailable())('a rebalancing move of a process on a live fo
   it('a QEMU guest numaplan launched over nodes 1 and 2: apply-plan --qmp --apply pins each vCPU thread on node 2 and numa_maps shows its 64 MiB of guest RAM there', async () => {
     assertBuilt();
     const g = guest();
+    const np = await guestCli(g);
     const dir = '/tmp/rebalance-qemu';
     const state = `${dir}/host.json`;
     const sock = `${dir}/vm.qmp`;
     await g.runOk(`rm -rf ${dir} && mkdir -p ${dir}`);
     // The same busy host as above: the VM spreads over node 1 and node 2.
     const fill = 'name=f0,vcpus=1,memory=32M,nodes=0 --vm name=f1,vcpus=1,memory=32M,nodes=1 --vm name=f2,vcpus=1,memory=32M,nodes=2 --vm name=f3,vcpus=2,memory=32M,nodes=3';
-    await g.runOk(`${NUMAPLAN} place --host sysfs --state ${state} --vm ${fill} --json`);
-    const placed = JSON.parse(await g.runOk(`${NUMAPLAN} place --state ${state} --vm name=vm,vcpus=2,memory=64M --json | tee ${dir}/vm.json`)) as { placements: { nodes: number[]; cpus: number[] }[] };
+    await g.runOk(`${np} place --host sysfs --state ${state} --vm ${fill} --json`);
+    const placed = JSON.parse(await g.runOk(`${np} place --state ${state} --vm name=vm,vcpus=2,memory=64M --json | tee ${dir}/vm.json`)) as { placements: { nodes: number[]; cpus: number[] }[] };
     const vm = placed.placements[0] as { nodes: number[]; cpus: number[] };
     expect(vm.nodes).toEqual([1, 2]);
 
@@ -274,8 +278,8 @@ describe.skipIf(!guestAvailable())('a rebalancing move of a process on a live fo
       expect(before.ram.reduce((s, r) => s + (r.pages['1'] ?? 0), 0), JSON.stringify(before.ram)).toBeGreaterThan(0);
 
       // Node 2's other VM leaves: the plan narrows vm to node 2.
-      await g.runOk(`${NUMAPLAN} release --state ${state} f2`);
-      const planned = JSON.parse(await g.runOk(`${NUMAPLAN} rebalance --state ${state} --horizon 1h --json -o ${dir}/plan.json`)) as {
+      await g.runOk(`${np} release --state ${state} f2`);
+      const planned = JSON.parse(await g.runOk(`${np} rebalance --state ${state} --horizon 1h --json -o ${dir}/plan.json`)) as {
         plan: { moves: { kind: string; vms: { vm: string; after: { nodes: number[]; cpus: number[] }; memory: { from: number; to: number }[] }[] }[] };
       };
       expect(planned.plan.moves.map((m) => [m.kind, m.vms.map((v) => [v.vm, v.after.nodes])])).toEqual([['narrow', [['vm', [2]]]]]);
@@ -284,18 +288,18 @@ describe.skipIf(!guestAvailable())('a rebalancing move of a process on a live fo
       expect(move.after.cpus.every((c) => NODE_CPUS[2]?.includes(c))).toBe(true);
 
       // The dry run: QEMU's own thread ids in the commands, nothing moved.
-      const dry = await g.run(`${NUMAPLAN} apply-plan ${dir}/plan.json --state ${state} --qmp vm=${sock} --json`);
+      const dry = await g.run(`${np} apply-plan ${dir}/plan.json --state ${state} --qmp vm=${sock} --json`);
       expect(dry.code, dry.stdout + dry.stderr).toBe(0);
       const commands = (JSON.parse(dry.stdout) as { steps: { commands: { commands: string[] }[] }[] }).steps[0]?.commands[0]?.commands ?? [];
       expect(commands.filter((c) => c.includes('# vCPU'))).toEqual(before.tids.map((tid, i) => `taskset -p -c ${move.after.cpus[i]} ${tid}  # vCPU ${i}`));
       expect(commands.filter((c) => c.startsWith('migratepages'))).toEqual([`migratepages ${before.pid} 1 2`]);
-      const text = await g.runOk(`${NUMAPLAN} apply-plan ${dir}/plan.json --state ${state} --qmp vm=${sock}`);
+      const text = await g.runOk(`${np} apply-plan ${dir}/plan.json --state ${state} --qmp vm=${sock}`);
       expect(text).toContain(`taskset -p -c ${move.after.cpus[1]} ${before.tids[1]}  # vCPU 1`);
       expect(text).toContain(`# note: QEMU pid ${before.pid} (QMP ${sock})`);
       console.log(`apply-plan --qmp, dry run:\n${text}`);
       expect((await lookQemu(g, sock)).vcpuCpus).toEqual(vm.cpus.map(String));
 
-      const applied = await g.run(`${NUMAPLAN} apply-plan ${dir}/plan.json --state ${state} --qmp vm=${sock} --apply --now 7000 --json`);
+      const applied = await g.run(`${np} apply-plan ${dir}/plan.json --state ${state} --qmp vm=${sock} --apply --now 7000 --json`);
       expect(applied.code, applied.stdout + applied.stderr).toBe(0);
       const doc = JSON.parse(applied.stdout) as { ok: boolean; applied: boolean; recorded: boolean; steps: { executed: { kind: string; pid: number; ok: boolean; actions: { kind: string; ok: boolean }[]; threads: { thread: string; observed: string; ok: boolean }[]; checks: { name: string; ok: boolean; detail: string }[]; pagesBefore: Record<string, number>; pagesAfter: Record<string, number> }[] }[] };
       expect(doc).toMatchObject({ ok: true, applied: true, recorded: true });

@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { IN_CI } from '../data.js';
 import { type AccelChoice, chooseAccel } from './accel.js';
-import { bootImage, buildInitramfs, CONTROL_PORT, findKernel, type GuestKernel, moduleLoadOrder, ROOT_TAG } from './initramfs.js';
+import { bootImage, buildInitramfs, CONTROL_PORT, findKernel, GUEST_BUSYBOX, type GuestKernel, moduleLoadOrder, ROOT_TAG } from './initramfs.js';
 import { type GuestShape, HUGE_PAGE_BYTES, type ResolvedShape, resolveShape, shapeKernelArgs, shapeQemuArgs } from './shape.js';
 
 export { type GuestNodeSpec, type GuestShape, type HugePageSize, nicOnNode, type ResolvedShape, resolveShape, ShapeError } from './shape.js';
@@ -192,6 +192,11 @@ function withOptions(script: string, options: RunOptions): string {
 }
 
 const SERIAL_KEEP = 256 << 10;
+/** NUMAPLAN_GUEST_TIMES=1: every boot, command and poweroff's time on stderr (to see where a suite's time goes). */
+const TIMES = process.env.NUMAPLAN_GUEST_TIMES === '1';
+const timed = (name: string, ms: number, what: string): void => {
+  if (TIMES) process.stderr.write(`[${name}] ${(ms / 1000).toFixed(2)} s ${what.replace(/\s+/g, ' ').slice(0, 160)}\n`);
+};
 const QEMU = 'qemu-system-x86_64';
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -483,6 +488,7 @@ export class Guest {
         timer,
         script,
         resolve: (r) => {
+          timed(this.name, r.ms, `exit ${r.code}: ${script}`);
           // timeout(1) exits 124 after TERM, 137 when it had to KILL.
           if ((r.code === 124 || r.code === 137) && r.ms >= seconds * 1000) {
             reject(new GuestError(this.describe(`guest "${this.name}": command timed out after ${seconds} s: ${script.slice(0, 400)}\nstdout: ${r.stdout.slice(-2000)}\nstderr: ${r.stderr.slice(-2000)}`)));
@@ -505,13 +511,14 @@ export class Guest {
 
   /** Reads a file of the guest. */
   readFile(path: string): Promise<string> {
-    return this.runOk(`cat ${shq(path)}`);
+    return this.runOk(`${GUEST_BUSYBOX} cat ${shq(path)}`);
   }
 
   /** Writes a file in the guest (under /tmp or /run: the rest of the guest's root is this machine's, read-only). */
   async writeFile(path: string, content: string | Buffer): Promise<void> {
     const b64 = Buffer.from(content).toString('base64');
-    await this.runOk(`mkdir -p "$(dirname ${shq(path)})" && printf '%s' ${shq(b64)} | base64 -d > ${shq(path)}`);
+    const bb = GUEST_BUSYBOX;
+    await this.runOk(`${bb} mkdir -p "$(${bb} dirname ${shq(path)})" && printf '%s' ${shq(b64)} | ${bb} base64 -d > ${shq(path)}`);
   }
 
   /** Starts a script in the background (its own session and process group, stdin /dev/null, output kept in the guest). */
@@ -522,15 +529,16 @@ export class Guest {
     // The wrapper (own session, so the agent's timeout never reaches it) starts the script in a
     // further session of its own (so kill() reaches the script's whole group and not the wrapper),
     // records its pid, waits, and records its exit status.
-    const wrapper = 'setsid /bin/sh "$1/cmd.sh" < /dev/null > "$1/out" 2> "$1/err" & echo $! > "$1/pid.tmp"; mv "$1/pid.tmp" "$1/pid"; wait $!; echo $? > "$1/rc.tmp"; mv "$1/rc.tmp" "$1/rc"';
+    const bb = GUEST_BUSYBOX;
+    const wrapper = `setsid /bin/sh "$1/cmd.sh" < /dev/null > "$1/out" 2> "$1/err" & echo $! > "$1/pid.tmp"; ${bb} mv "$1/pid.tmp" "$1/pid"; wait $!; echo $? > "$1/rc.tmp"; ${bb} mv "$1/rc.tmp" "$1/rc"`;
     const pidText = await this.runOk(
       [
         `d=${d}`,
-        'mkdir -p "$d"',
-        `printf '%s' ${shq(body)} | base64 -d > "$d/cmd.sh"`,
+        `${bb} mkdir -p "$d"`,
+        `printf '%s' ${shq(body)} | ${bb} base64 -d > "$d/cmd.sh"`,
         `setsid /bin/sh -c ${shq(wrapper)} bg "$d" < /dev/null > /dev/null 2>&1 &`,
-        'while [ ! -f "$d/pid" ]; do sleep 0.02; done',
-        'cat "$d/pid"',
+        `while [ ! -f "$d/pid" ]; do ${bb} sleep 0.02; done`,
+        `${bb} cat "$d/pid"`,
       ].join('\n'),
       { timeoutMs: 30_000 },
     );
@@ -538,9 +546,9 @@ export class Guest {
     return {
       pid,
       wait: (o = {}) =>
-        this.run(`d=${d}; while [ ! -f "$d/rc" ]; do sleep 0.05; done; cat "$d/out"; cat "$d/err" >&2; exit "$(cat "$d/rc")"`, { timeoutMs: o.timeoutMs ?? options.timeoutMs ?? this.commandTimeoutMs }),
+        this.run(`d=${d}; while [ ! -f "$d/rc" ]; do ${bb} sleep 0.05; done; ${bb} cat "$d/out"; ${bb} cat "$d/err" >&2; exit "$(${bb} cat "$d/rc")"`, { timeoutMs: o.timeoutMs ?? options.timeoutMs ?? this.commandTimeoutMs }),
       output: async () => {
-        const r = await this.run(`cat ${d}/out; cat ${d}/err >&2`);
+        const r = await this.run(`${bb} cat ${d}/out; ${bb} cat ${d}/err >&2`);
         return { stdout: r.stdout, stderr: r.stderr };
       },
       running: async () => (await this.run(`[ ! -f ${d}/rc ]`)).code === 0,
@@ -555,6 +563,7 @@ export class Guest {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
+    const closing = Date.now();
     if (this.dead === null && this.qemu.exitCode === null) {
       const bye = new Promise<void>((resolve) => {
         this.byeWaiter = resolve;
@@ -565,6 +574,7 @@ export class Guest {
     const killer = setTimeout(() => this.qemu.kill('SIGKILL'), this.dead === null ? 20_000 : 0);
     await this.exited;
     clearTimeout(killer);
+    timed(this.name, Date.now() - closing, 'poweroff');
     this.socket?.destroy();
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -631,6 +641,7 @@ export async function bootGuest(source: GuestSource, options: BootOptions = {}):
   try {
     await guest.attach(socketPath, started + timeoutMs);
     guest.bootMs = Date.now() - started;
+    timed(name, guest.bootMs, `boot (kernel and init: ${guest.guestUptimeAtReady} s of guest time)`);
     if (resolved) await checkHugePages(guest, resolved);
     if (options.modules && options.modules.length > 0) {
       await guest.runOk(`modprobe -a ${options.modules.map(shq).join(' ')}`, { timeoutMs: Math.max(30_000, started + timeoutMs - Date.now()) });
