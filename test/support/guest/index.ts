@@ -117,6 +117,16 @@ export interface BootOptions {
 }
 
 /**
+ * Under TCG the guest's TSC is the host's clock (every vCPU reads the same one), so it is steady; but
+ * the kernel's clocksource watchdog compares it with the emulated HPET, and on a loaded host a slow
+ * HPET read-back marks the TSC unstable and moves the guest's time to the HPET mid-run. Seen in a CI
+ * run at 146 s of uptime: from then on perftest's regression of TSC cycles against the time of day
+ * failed ("Correlation coefficient r^2 < 0.9, Can't produce a report") and its runs ended without a
+ * report. `tsc=reliable` keeps the TSC as the guest's clock.
+ */
+const TCG_TSC = 'tsc=reliable';
+
+/**
  * Under TCG, a guest of at most 8 vCPUs whose APIC IDs have gaps (a level of the -smp topology that
  * is not a power of two below one that repeats: 2 sockets x 3 cores gives APIC IDs 0-2 and 4-6)
  * hangs at boot in QEMU 7.2: the kernel uses the APIC's flat logical destination mode for up to 8
@@ -617,7 +627,7 @@ export async function bootGuest(source: GuestSource, options: BootOptions = {}):
   const socketPath = join(dir, 'ctl');
   const cmdline = [
     'console=ttyS0', 'panic=-1', 'rdinit=/init', 'mitigations=off', 'init_on_alloc=0', 'i8042.noaux', 'i8042.nokbd', 'i8042.nopnp', '8250.nr_uarts=1',
-    `numaplan.hostname=${name}`, ...kernelArgs, ...(accel.accel === 'tcg' ? tcgApicWorkaround(machineArgs) : []), ...(options.kernelArgs ?? []),
+    `numaplan.hostname=${name}`, ...kernelArgs, ...(accel.accel === 'tcg' ? [...tcgApicWorkaround(machineArgs), TCG_TSC] : []), ...(options.kernelArgs ?? []),
   ].join(' ');
   const args = [
     // TCG's "max" CPU says AuthenticAMD without the topoext feature TCG lacks, so the guest would see
