@@ -396,7 +396,7 @@ export function liveHostTests(
         expect(Object.keys(s.pagesByNode).filter((k) => (s.pagesByNode[k] as number) > 0), `pages of the process bound to node ${n.id}`).toEqual([String(n.id)]);
         expect(s.pagesByNode[String(n.id)], `node ${n.id}`).toBeGreaterThanOrEqual(PAGES_4K);
         const run = runs[String(n.id)];
-        expect({ node: n.id, code: run?.code, ok: run?.report.ok }).toEqual({ node: n.id, code: 0, ok: true });
+        expect({ node: n.id, code: run?.code, ok: run?.report.ok }, `numaplan run's report for node ${n.id}: ${JSON.stringify(run?.report)}`).toEqual({ node: n.id, code: 0, ok: true });
       }
     }, T);
 
@@ -411,8 +411,8 @@ export function liveHostTests(
       expect({ cpus: pf.cpus, policy: pf.bufferPolicy }).toEqual({ cpus: String(pc), policy: `prefer:${pn}` });
       expect(nodeOfCpu.get(pc)).not.toBe(pn);
       expect(pf.pagesByNode[String(pn)], `preferred node ${pn}`).toBeGreaterThanOrEqual(PAGES_4K);
-      expect({ code: runs.interleave?.code, ok: runs.interleave?.report.ok }).toEqual({ code: 0, ok: true });
-      expect({ code: runs.preferred?.code, ok: runs.preferred?.report.ok, exitCode: runs.preferred?.report.exitCode }).toEqual({ code: 7, ok: true, exitCode: 7 });
+      expect({ code: runs.interleave?.code, ok: runs.interleave?.report.ok }, JSON.stringify(runs.interleave?.report)).toEqual({ code: 0, ok: true });
+      expect({ code: runs.preferred?.code, ok: runs.preferred?.report.ok, exitCode: runs.preferred?.report.exitCode }, JSON.stringify(runs.preferred?.report)).toEqual({ code: 7, ok: true, exitCode: 7 });
     }, T);
 
     judge('a command that ends at once (-- true) is judged bound on what /proc showed at start, and exits 0', 'endsAtOnce', async () => {

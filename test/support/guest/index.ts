@@ -535,19 +535,21 @@ export class Guest {
   async spawn(script: string, options: RunOptions = {}): Promise<GuestProcess> {
     const n = ++this.bgSeq;
     const d = `/run/numaplan-guest/bg/${n}`;
-    const body = Buffer.from(withOptions(script, options), 'utf8').toString('base64');
+    const bb = GUEST_BUSYBOX;
+    // The script's shell records its own pid first: `$!` of the wrapper below is setsid's, which is
+    // that shell only once setsid has exec'd it (a reader of /proc/PID in between sees setsid).
+    const body = Buffer.from(`echo $$ > ${d}/pid.tmp; ${bb} mv ${d}/pid.tmp ${d}/pid\n${withOptions(script, options)}`, 'utf8').toString('base64');
     // The wrapper (own session, so the agent's timeout never reaches it) starts the script in a
     // further session of its own (so kill() reaches the script's whole group and not the wrapper),
-    // records its pid, waits, and records its exit status.
-    const bb = GUEST_BUSYBOX;
-    const wrapper = `setsid /bin/sh "$1/cmd.sh" < /dev/null > "$1/out" 2> "$1/err" & echo $! > "$1/pid.tmp"; ${bb} mv "$1/pid.tmp" "$1/pid"; wait $!; echo $? > "$1/rc.tmp"; ${bb} mv "$1/rc.tmp" "$1/rc"`;
+    // waits, and records its exit status.
+    const wrapper = `setsid /bin/sh "$1/cmd.sh" < /dev/null > "$1/out" 2> "$1/err" & wait $!; echo $? > "$1/rc.tmp"; ${bb} mv "$1/rc.tmp" "$1/rc"`;
     const pidText = await this.runOk(
       [
         `d=${d}`,
         `${bb} mkdir -p "$d"`,
         `printf '%s' ${shq(body)} | ${bb} base64 -d > "$d/cmd.sh"`,
         `setsid /bin/sh -c ${shq(wrapper)} bg "$d" < /dev/null > /dev/null 2>&1 &`,
-        `while [ ! -f "$d/pid" ]; do ${bb} sleep 0.02; done`,
+        `while [ ! -f "$d/pid" ] && [ ! -f "$d/rc" ]; do ${bb} sleep 0.02; done`,
         `${bb} cat "$d/pid"`,
       ].join('\n'),
       { timeoutMs: 30_000 },
