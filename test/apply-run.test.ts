@@ -3,12 +3,13 @@
  * (/proc/PID/status, /proc/PID/numa_maps) matches; a binding naming a CPU or node this machine lacks
  * is refused before anything starts; `numaplan launch qemu` pins each vCPU thread over QMP.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNumaMaps, parseStatusAffinity } from '../src/adapters/apply/proc-files.js';
-import { runBound } from '../src/adapters/apply/run-bound.js';
+import { BetweenImages, readBinding, readSettled, runBound } from '../src/adapters/apply/run-bound.js';
 import { cli } from './emit-harness.js';
 import { type CliProcessResult, runCliProcess } from './support/cli.js';
 import { tool } from './support/tools.js';
@@ -29,6 +30,57 @@ describe('proc parsers', () => {
     const [m] = parseNumaMaps('7f00 bind:0-1 anon=12 dirty=12 N0=8 N1=4 kernelpagesize_kB=4\n');
     expect(m).toMatchObject({ policy: 'bind:0-1', anon: true, pagesByNode: { 0: 8, 1: 4 }, pageSize: 4096 });
   });
+});
+
+describe('reading a process that may be inside an exec', () => {
+  it('a read between two images is read again; a process that ended gives null; any other error passes through', async () => {
+    let n = 0;
+    const between = () => {
+      if (++n < 3) throw new BetweenImages();
+      return 'read';
+    };
+    expect(await readSettled(between, () => true, 5, 1)).toBe('read');
+    expect(n).toBe(3);
+    n = 0;
+    await expect(readSettled(between, () => true, 2, 1)).rejects.toBeInstanceOf(BetweenImages);
+    expect(await readSettled(() => 'never', () => false)).toBeNull();
+    await expect(readSettled(() => { throw new Error('EACCES'); }, () => true)).rejects.toThrow('EACCES');
+  });
+
+  it('a real process that execs itself 3,000 times: every settled read of its /proc has mappings', async () => {
+    // numa_maps opened on one image and read after the exec shows nothing (the kernel holds the old
+    // memory); numaplan run's check while running reads the command just after its exec.
+    const script = 'n=$1; if [ "$n" -gt 0 ]; then exec /bin/sh -c "$0" "$0" $((n-1)); fi';
+    const child = spawn('/bin/sh', ['-c', script, script, '3000'], { stdio: 'ignore' });
+    let ended = false;
+    child.on('exit', () => {
+      ended = true;
+    });
+    const pid = child.pid as number;
+    const alive = (): boolean => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return !ended && !/^\S+ \(.*\) [ZX]/.test(stat);
+      } catch {
+        return false;
+      }
+    };
+    let reads = 0;
+    while (!ended) {
+      let r: ReturnType<typeof readBinding> | null = null;
+      try {
+        r = await readSettled(() => readBinding(pid), alive, 50, 1);
+      } catch (err) {
+        if (alive()) throw err;
+      }
+      if (r !== null) {
+        expect(r.maps.length).toBeGreaterThan(0);
+        reads++;
+      }
+      if (r === null || reads % 200 === 0) await new Promise((res) => setImmediate(res));
+    }
+    expect(reads).toBeGreaterThan(0);
+  }, 120_000);
 });
 
 describe.skipIf(!tool('numactl') || !tool('taskset'))('numaplan run binds a real process', () => {

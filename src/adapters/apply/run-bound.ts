@@ -120,6 +120,43 @@ function procState(root: string, pid: number): string | null {
   }
 }
 
+/**
+ * A read of a live process that found no mappings at all (every process has at least a stack): it
+ * caught the process inside an exec, after the old image's memory was let go and before the new
+ * one's. The kernel's numa_maps holds the memory it was opened on, so a read that starts in one
+ * image and ends in the next shows nothing. Such a read says nothing about the binding.
+ */
+export class BetweenImages extends Error {
+  constructor() {
+    super('no mappings: the process was between two images (exec)');
+  }
+}
+
+/**
+ * Reads until a read is not caught between two images (or `alive` says the process is gone):
+ * `read`'s result, null when the process ended. At most `tries` reads, `gapMs` apart; the last
+ * failure is thrown.
+ */
+export async function readSettled<T>(read: () => T, alive: () => boolean, tries = 50, gapMs = 20): Promise<T | null> {
+  for (let i = 1; ; i++) {
+    if (!alive()) return null;
+    try {
+      return read();
+    } catch (err) {
+      if (!(err instanceof BetweenImages) || i >= tries) throw err;
+    }
+    await sleep(gapMs);
+  }
+}
+
+/** A process's CPU and memory affinity and its mappings, from /proc (throws BetweenImages for a read inside an exec). */
+export function readBinding(pid: number, root = '/'): { aff: ReturnType<typeof readTaskAffinity>; maps: ReturnType<typeof readNumaMaps> } {
+  const aff = readTaskAffinity(pid, { root });
+  const maps = readNumaMaps(pid, { root });
+  if (maps.length === 0) throw new BetweenImages();
+  return { aff, maps };
+}
+
 /** Reads the binding of `pid` and judges it against the plan. */
 function inspect(
   pid: number,
@@ -128,8 +165,7 @@ function inspect(
   planned: BindingReport['planned'],
   nodes: readonly number[],
 ): { observed: BindingObservation; checks: BindingCheck[] } {
-  const aff = readTaskAffinity(pid, { root });
-  const maps = readNumaMaps(pid, { root });
+  const { aff, maps } = readBinding(pid, root);
   // Anonymous memory only: a file mapping's counts also hold page-cache pages, which sit wherever
   // the file was first read (another node, another process), whatever this process's policy.
   const anon = maps.filter((m) => (m.anon || m.heap || m.stack) && m.file === null);
@@ -260,8 +296,9 @@ export async function runBound(o: RunBoundOptions): Promise<BindingReport> {
     const alive = (): boolean => !done && ![null, 'Z', 'X'].includes(procState(root, pid));
     if (alive()) {
       try {
-        const r = inspect(pid, root, 'running', planned, o.nodes);
-        if (alive()) {
+        // The command was exec'd just now, maybe while this read ran: one between its images is read again.
+        const r = await readSettled(() => inspect(pid, root, 'running', planned, o.nodes), alive);
+        if (r !== null && alive()) {
           observed = r.observed;
           checks.push(...r.checks);
           o.onRunningCheck?.(r.checks);
