@@ -6,10 +6,13 @@ export class RdmaError extends Error {
   readonly code: string;
   /** The file, field or packet the error is about. */
   readonly path: string;
-  constructor(path: string, message: string, code = 'ERR_RDMA') {
-    super(`${path}: ${message}`);
+  /** What is wrong with it (the message without the path). */
+  readonly reason: string;
+  constructor(path: string, reason: string, code = 'ERR_RDMA') {
+    super(`${path}: ${reason}`);
     this.name = 'RdmaError';
     this.code = code;
     this.path = path;
+    this.reason = reason;
   }
 }

@@ -259,7 +259,7 @@ export async function runPerftest(opts: PerftestOptions): Promise<PerftestResult
     // A QP the responder moved to ERROR explains what follows (the peer's tool gives up and closes
     // the exchange): name the request it refused and why.
     const faults = (ctx?.qps ?? []).flatMap((q) => (q.responder.fault ? [`qp 0x${q.qpNum.toString(16)}: ${describeFault(q.responder.fault)}`] : []));
-    if (faults.length > 0 && err instanceof RdmaError) throw new RdmaError(err.path, `${err.message.slice(err.path.length + 2)} (${faults.join('; ')})`, err.code);
+    if (faults.length > 0 && err instanceof RdmaError) throw new RdmaError(err.path, `${err.reason} (${faults.join('; ')})`, err.code);
     throw err;
   } finally {
     sock?.close();
