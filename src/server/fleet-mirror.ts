@@ -35,7 +35,8 @@ import type { Allocation, HostReserve } from '../core/placement/state.js';
 import { topologyFromTrustedJson } from '../core/topology/json.js';
 import type { Topology } from '../core/topology/model.js';
 import { statsOf } from '../store/host-change.js';
-import type { FleetBatch, FleetStore, HostChange, HostPut, HostRow, HostStats, NewEvent, PlanWrite } from '../store/types.js';
+import { type FlushOp, writeFlush } from '../store/flush.js';
+import type { FleetStore, HostRow, HostStats } from '../store/types.js';
 
 /** How often the event log is read for hosts other instances changed. */
 export const POLL_MS = 200;
@@ -68,19 +69,9 @@ export interface HostEntry {
 }
 
 /** A queued write and what to do once its transaction ends. */
-export interface Op {
+export interface Op extends FlushOp {
   /** The host it changes (null: events only). */
   host: string | null;
-  added?: HostChange['added'];
-  updated?: HostChange['updated'];
-  removed?: string[];
-  events: NewEvent[];
-  /** A host registration or update (its own write, generation-checked like a change). */
-  put?: Omit<HostPut, 'expectedGeneration' | 'events'>;
-  /** Removes the host. */
-  remove?: boolean;
-  /** A stored plan changed with the host: written only if the plan is still at its expected version (else the op conflicts). */
-  plan?: PlanWrite;
   /** Committed: the host's new generation (0 for events only). */
   done(generation: number): void;
   /** The host changed under it (it was read again from the store): decide again. */
@@ -427,7 +418,7 @@ export class FleetMirror {
     let durable: Promise<void> = Promise.resolve();
     let failure: unknown = null;
     try {
-      const staged = await this.store.stagedBatch((b) => this.write(b, byHost, hostless, expected, stats, now));
+      const staged = await this.store.stagedBatch((b) => writeFlush(b, { byHost, hostless, expected, stats, now }));
       outcome = staged.value;
       durable = staged.durable;
     } catch (err) {
@@ -523,84 +514,6 @@ export class FleetMirror {
       this.scheduled = true;
       setImmediate(() => void this.flush());
     }
-  }
-
-  /** The statements of one flush, inside the transaction: checks, then writes of the hosts that passed. */
-  private async write(
-    b: FleetBatch,
-    byHost: ReadonlyMap<string, Op[]>,
-    hostless: readonly Op[],
-    expected: ReadonlyMap<string, number | null>,
-    stats: ReadonlyMap<string, HostStats>,
-    now: number,
-  ): Promise<{ conflicted: Set<string>; takenVms: Set<string> }> {
-    const conflicted = new Set<string>();
-    const gens = await b.generations([...byHost.keys()]);
-    for (const [host, exp] of expected) {
-      const cur = gens.get(host);
-      if (exp === null ? cur !== undefined : cur !== exp) conflicted.add(host);
-    }
-    const removedHere = new Set<string>();
-    const added: string[] = [];
-    for (const list of byHost.values()) {
-      for (const o of list) {
-        for (const r of o.removed ?? []) removedHere.add(r);
-        for (const a of o.added ?? []) added.push(a.name);
-      }
-    }
-    // A stored plan another writer changed since this op read it: its host conflicts (read again, decided again).
-    const planOps = [...byHost].flatMap(([host, list]) => list.flatMap((o) => (o.plan ? [{ host, plan: o.plan }] : [])));
-    if (planOps.length > 0) {
-      const versions = await b.planVersions(planOps.map((p) => p.plan.id));
-      for (const { host, plan } of planOps) if (versions.get(plan.id) !== plan.expectedVersion) conflicted.add(host);
-    }
-    const taken = await b.takenNames(added.filter((n) => !removedHere.has(n)));
-    const takenVms = new Set<string>();
-    for (const [host, list] of byHost) {
-      for (const o of list) {
-        for (const a of o.added ?? []) {
-          if (!taken.has(a.name)) continue;
-          takenVms.add(a.name);
-          conflicted.add(host);
-        }
-      }
-    }
-    const puts: HostPut[] = [];
-    const changes: HostChange[] = [];
-    const removals: string[] = [];
-    const removalEvents: NewEvent[] = [];
-    for (const [host, list] of byHost) {
-      if (conflicted.has(host)) continue;
-      const exp = expected.get(host) as number | null;
-      const put = list.find((o) => o.put)?.put;
-      if (put) {
-        puts.push({ ...put, expectedGeneration: exp, events: list.flatMap((o) => o.events) });
-        continue;
-      }
-      if (list.some((o) => o.remove)) {
-        removals.push(host);
-        removalEvents.push(...list.flatMap((o) => o.events));
-        continue;
-      }
-      const s = stats.get(host);
-      if (!s) continue;
-      changes.push({
-        host,
-        expectedGeneration: exp as number,
-        now,
-        stats: s,
-        added: list.flatMap((o) => o.added ?? []),
-        updated: list.flatMap((o) => o.updated ?? []),
-        removed: list.flatMap((o) => o.removed ?? []),
-        events: list.flatMap((o) => o.events),
-        plans: list.flatMap((o) => (o.plan ? [o.plan] : [])),
-      });
-    }
-    await b.putHosts(puts);
-    await b.applyChanges(changes);
-    await b.removeHosts(removals, removalEvents);
-    await b.appendEvents(hostless.flatMap((o) => o.events));
-    return { conflicted, takenVms };
   }
 
   /**
