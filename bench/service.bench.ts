@@ -13,7 +13,10 @@
  * `--cpu-prof --cpu-prof-dir DIR` for a CPU profile of each, written when it stops.
  *
  * The goal case runs beside the same service with SQLite's log synced inside each commit on the
- * event loop (`NUMAPLAN_SQLITE_SYNC=inline`, how the group commit synced before), for the ratio.
+ * event loop (`NUMAPLAN_SQLITE_SYNC=inline`, how the group commit synced before), for the ratio,
+ * and beside one answering at commit (`--durability commit`: the log written, not waited for on
+ * disk). The disk's fdatasync latency is measured at setup: with the default durability each
+ * closed-loop client waits for one sync per placement, which bounds the goal case.
  *
  * Setup registers the hosts through the API (PUT /api/v1/hosts/NAME, 8 clients): its rate is a
  * note. Each case is one burst per run: 0.5 s warm-up, then SECONDS s measured; the table's figure
@@ -26,7 +29,7 @@
  * same run, in this process.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +51,8 @@ const GOAL_CASE = 'place, 8 clients, SQLite';
 const GOAL_PER_SECOND = 5000;
 /** The goal case with SQLite's log synced inside the commit on the event loop (NUMAPLAN_SQLITE_SYNC=inline). */
 const INLINE_CASE = 'place, 8 clients, SQLite, log synced in the commit';
+/** The goal case answering at commit, without waiting for the disk (`numaplan serve --durability commit`). */
+const COMMIT_CASE = 'place, 8 clients, SQLite, --durability commit';
 
 interface Service {
   url: string;
@@ -75,12 +80,12 @@ let seq = 0;
 /** Measured seconds per burst (shorter under --quick, where 500 hosts fill up sooner). */
 let seconds = SECONDS;
 
-function startService(db: string, data: string, env: Record<string, string> = {}): Promise<Service> {
+function startService(db: string, data: string, env: Record<string, string> = {}, args: readonly string[] = []): Promise<Service> {
   const built = join(ROOT, 'dist', 'server', 'process-main.js');
   const entry = existsSync(built) ? [built] : ['--import', 'tsx', join('src', 'server', 'process-main.ts')];
   // Node options for the services alone, e.g. NUMAPLAN_BENCH_SERVICE_ARGS="--cpu-prof --cpu-prof-dir DIR" to profile them.
   const extra = (process.env.NUMAPLAN_BENCH_SERVICE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-  const child = spawn(process.execPath, [...extra, ...entry, '--db', db, '--data', data, '--port', '0', '--token', TOKEN], {
+  const child = spawn(process.execPath, [...extra, ...entry, '--db', db, '--data', data, '--port', '0', '--token', TOKEN, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
@@ -165,6 +170,31 @@ async function burst(name: string, list: readonly Service[], clients: number, mo
   return [r.elapsedMs / Math.max(1, r.answered)];
 }
 
+/**
+ * fdatasync latency of this machine's disk where the SQLite file lives (200 syncs of an 8 KiB
+ * write, as a commit's log append): with durability `disk`, each of N closed-loop clients waits for
+ * one such sync per placement, so N / latency bounds the placements per second whatever the CPU.
+ */
+function syncLatencyMs(dir: string): { p50: number; p90: number } {
+  const file = join(dir, 'sync-probe');
+  const fd = openSync(file, 'w');
+  const b = Buffer.alloc(8192, 1);
+  const t: number[] = [];
+  try {
+    for (let i = 0; i < 200; i++) {
+      writeSync(fd, b, 0, b.length, (i % 64) * 8192);
+      const t0 = process.hrtime.bigint();
+      fdatasyncSync(fd);
+      t.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+  t.sort((a, b2) => a - b2);
+  return { p50: t[100] as number, p90: t[180] as number };
+}
+
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? Number.NaN : (s[Math.floor((s.length - 1) / 2)] as number);
@@ -212,6 +242,15 @@ export const suite: BenchSuite = {
     const inline = await startService(`sqlite:${join(inlineData, 'fleet.db')}`, inlineData, { NUMAPLAN_SQLITE_SYNC: 'inline' });
     services.set('sqlite-inline', [inline]);
     await register('SQLite, sync inside the commit', inline, hosts, ctx.log);
+    // The same service answering at commit (the log written, not waited for on disk).
+    const commitData = ctx.tmpdir('bench-sqlite-commit-');
+    const commit = await startService(`sqlite:${join(commitData, 'fleet.db')}`, commitData, {}, ['--durability', 'commit']);
+    services.set('sqlite-commit', [commit]);
+    await register('SQLite, --durability commit', commit, hosts, ctx.log);
+    const sync = syncLatencyMs(sqliteData);
+    notes.push(
+      `fdatasync on the SQLite file's disk: p50 ${sync.p50.toFixed(2)} ms, p90 ${sync.p90.toFixed(2)} ms (200 syncs of 8 KiB at setup): with --durability disk, 8 closed-loop clients place at most ${Math.round(8000 / sync.p50).toLocaleString('en-US')}/s at that p50, whatever the CPU`,
+    );
     try {
       pg = await startPostgres();
     } catch (err) {
@@ -246,6 +285,7 @@ export const suite: BenchSuite = {
         unavailable: unavailable('sqlite-inline'),
         run: () => burst(INLINE_CASE, get('sqlite-inline')(), 8),
       },
+      { name: COMMIT_CASE, selfTimed: true, unavailable: unavailable('sqlite-commit'), run: () => burst(COMMIT_CASE, get('sqlite-commit')(), 8) },
       { name: 'place, 32 clients, SQLite', selfTimed: true, unavailable: unavailable('sqlite'), run: () => burst('place, 32 clients, SQLite', sqlite(), 32) },
       { name: 'explain, 1 client, SQLite', selfTimed: true, unavailable: unavailable('sqlite'), run: () => burst('explain, 1 client, SQLite', sqlite(), 1, 'explain') },
       { name: 'place, 8 clients, PostgreSQL, 1 instance', selfTimed: true, unavailable: unavailable('pg1'), run: () => burst('place, 8 clients, PostgreSQL, 1 instance', get('pg1')(), 8) },
@@ -271,6 +311,8 @@ export const suite: BenchSuite = {
     const goal = bursts.get(GOAL_CASE);
     const inline = bursts.get(INLINE_CASE);
     if (goal && inline) out.push(`SQLite, 8 clients: the log synced off the event loop places ${(median(goal.perSecond) / median(inline.perSecond)).toFixed(2)}x what syncing it inside the commit does`);
+    const commit = bursts.get(COMMIT_CASE);
+    if (goal && commit) out.push(`SQLite, 8 clients: answering at commit (--durability commit) places ${(median(commit.perSecond) / median(goal.perSecond)).toFixed(2)}x what waiting for the disk does`);
     if (one && two) out.push(`PostgreSQL: 2 instances place ${(median(two.perSecond) / median(one.perSecond)).toFixed(2)}x what 1 instance does (goal: 1.5x)`);
     return out;
   },

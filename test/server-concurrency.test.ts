@@ -11,6 +11,7 @@
  * operations the checks need (placements, releases, refusals, and operations served by the restarted
  * service), bounded by a generous cap that only a broken service reaches.
  */
+import type { Durability } from '../src/store/open.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,8 +66,9 @@ interface Proc {
   child: ChildProcess;
 }
 
-function startProcess(db: string, data: string): Promise<Proc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join('src', 'server', 'process-main.ts'), '--db', db, '--data', data, '--port', '0', '--token', TOKEN, '--sweep', '1'], {
+function startProcess(db: string, data: string, durability: Durability): Promise<Proc> {
+  const args = ['--db', db, '--data', data, '--port', '0', '--token', TOKEN, '--sweep', '1', '--durability', durability];
+  const child = spawn(process.execPath, ['--import', 'tsx', join('src', 'server', 'process-main.ts'), ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -182,10 +184,10 @@ function tally(): Tally {
   return { acked: new Map(), uncertain: new Set(), placed: 0, refused: 0, released: 0, busy: 0, serverErrors: [], transport: 0, ops: 0, opsByUrl: new Map() };
 }
 
-async function fleet(db: string, crash: boolean): Promise<void> {
+async function fleet(db: string, crash: boolean, durability: Durability = 'disk'): Promise<void> {
   const data = mkdtempSync(join(dir, 'data-'));
-  const a = await startProcess(db, data);
-  const b = await startProcess(db, data);
+  const a = await startProcess(db, data, durability);
+  const b = await startProcess(db, data, durability);
   // Two big preset hosts and two small ones that fill up (refusals, huge pages running out).
   for (let i = 0; i < 4; i++) {
     const topology = i < 2 ? { format: 'preset', topology: i === 0 ? 'broadwell-2s' : 'xeon-2s-snc2' } : { format: 'json', topology: SMALL };
@@ -213,7 +215,7 @@ async function fleet(db: string, crash: boolean): Promise<void> {
     const exited = new Promise<NodeJS.Signals | null>((r) => a.child.once('exit', (_code, signal) => r(signal)));
     a.child.kill('SIGKILL');
     killedBy = await exited;
-    restarted = await startProcess(db, data);
+    restarted = await startProcess(db, data, durability);
     urls = [restarted.url, b.url];
   }
   await Promise.all(clients);
@@ -230,7 +232,7 @@ async function fleet(db: string, crash: boolean): Promise<void> {
     const events = await store.events({ limit: 100_000 });
     expect(events.filter((e) => e.kind === 'place' || e.kind === 'claim').length).toBeGreaterThanOrEqual(t.placed);
     console.log(
-      `${store.kind}${crash ? ' crash' : ''}: ${t.ops} operations, ${t.placed} placed, ${t.refused} refused, ${t.released} released, ${t.busy} busy${crash ? `, ${t.transport} cut by the kill, ${servedAfterRestart()} served by the restarted service` : ''}; ${report.vms} VMs live, invariants hold`,
+      `${store.kind}${crash ? ' crash' : ''} (durability ${durability}): ${t.ops} operations, ${t.placed} placed, ${t.refused} refused, ${t.released} released, ${t.busy} busy${crash ? `, ${t.transport} cut by the kill, ${servedAfterRestart()} served by the restarted service` : ''}; ${report.vms} VMs live, invariants hold`,
     );
   } finally {
     await store.close();
@@ -252,4 +254,11 @@ describe('two service processes on one database', () => {
   it('SQLite file shared by two processes: same checks, with a crash', async () => {
     await fleet(`sqlite:${join(dir, 'shared.db')}`, true);
   }, 300_000);
+
+  // --durability commit answers before the disk has the commit: a crash of the service still loses
+  // nothing it answered (the commit is in the operating system's hands), which these runs check.
+  it('answering at commit (--durability commit): kill -9 mid-burst loses nothing answered, on SQLite and PostgreSQL', async () => {
+    await fleet(`sqlite:${join(dir, 'shared-commit.db')}`, true, 'commit');
+    if (pg) await fleet(await pg.createDatabase('crash_commit'), true, 'commit');
+  }, 600_000);
 });

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Kysely, sql } from 'kysely';
 import { claimPlacement, commitPlacement, createHostState, type HostState } from '../src/core/placement/state.js';
 import { place } from '../src/core/placement/place.js';
 import { parseVmSpec } from '../src/core/placement/request.js';
@@ -367,5 +368,40 @@ describe.each(backends)('store contract: $name', (backend) => {
     expect(raced).toBe(true);
     expect(report).toMatchObject({ ok: true, hosts: 1, vms: 1, problems: [] });
     await s.close();
+  });
+});
+
+describe('durability', () => {
+  it("PostgreSQL's sessions commit with synchronous_commit on (disk) or off (commit), as PostgreSQL itself says", async (ctx) => {
+    if (!pg) return ctx.skip(); // startPostgres() already failed the run under CI=true
+    const url = await pg.createDatabase('durability');
+    for (const [durability, setting] of [['disk', 'on'], ['commit', 'off']] as const) {
+      const s = await openPostgresStore(url, { durability });
+      try {
+        expect(s.durability).toBe(durability);
+        const r = await sql<{ synchronous_commit: string }>`show synchronous_commit`.execute((s as unknown as { db: Kysely<unknown> }).db);
+        expect(r.rows[0]?.synchronous_commit).toBe(setting);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  it('a SQLite store in either durability writes a group commit and reports its durability', async () => {
+    for (const durability of ['disk', 'commit'] as const) {
+      const s = await openSqliteStore(join(dir, `durability-${durability}.db`), { durability });
+      try {
+        expect(s.durability).toBe(durability);
+        const staged = await s.stagedBatch(async (b) => {
+          await b.appendEvents([{ at: 1, kind: 'place', host: null, vm: 'v', instance: 'i', data: null }]);
+          return 'ok';
+        });
+        expect(staged.value).toBe('ok');
+        await staged.durable;
+        expect((await s.events({ limit: 10 })).map((e) => e.vm)).toEqual(['v']);
+      } finally {
+        await s.close();
+      }
+    }
   });
 });

@@ -85,7 +85,7 @@ export function createApp(options: AppOptions): Hono {
   app.use('/api/v1/explain', limit(limits.bytes));
   app.use('/api/v1/plans/*', limit(limits.bytes));
 
-  app.get('/health', (c) => c.json({ ok: true, store: service.store.kind, instance: service.instance }));
+  app.get('/health', (c) => c.json({ ok: true, store: service.store.kind, durability: service.store.durability, instance: service.instance }));
   app.get('/openapi.json', (c) => c.json(OPENAPI_DOCUMENT));
   app.get('/metrics', async (c) => {
     const text = service.metrics.render(await service.gauges());

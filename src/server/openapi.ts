@@ -412,7 +412,20 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: 'liveness and the store in use',
         security: [],
-        responses: { '200': json({ type: 'object', properties: { ok: { const: true }, store: { type: 'string' }, instance: { type: 'string' } } }, 'up') },
+        responses: {
+          '200': json(
+            {
+              type: 'object',
+              properties: {
+                ok: { const: true },
+                store: { type: 'string' },
+                durability: { enum: ['disk', 'commit'], description: 'when a write is answered: on disk, or committed (numaplan serve --durability)' },
+                instance: { type: 'string' },
+              },
+            },
+            'up',
+          ),
+        },
       },
     },
     '/openapi.json': { get: { summary: 'this document', security: [], responses: { '200': json({ type: 'object' }, 'OpenAPI 3.1') } } },

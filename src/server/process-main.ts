@@ -12,12 +12,15 @@ function arg(name: string): string | undefined {
 
 const port = arg('--port');
 const sweep = arg('--sweep');
+const durability = arg('--durability');
+if (durability !== undefined && durability !== 'disk' && durability !== 'commit') throw new Error(`--durability: expected disk or commit, got "${durability}"`);
 const running = await runService({
   ...(arg('--data') !== undefined ? { data: arg('--data') as string } : {}),
   ...(arg('--db') !== undefined ? { db: arg('--db') as string } : {}),
   ...(arg('--token') !== undefined ? { token: arg('--token') as string } : {}),
   ...(port !== undefined ? { port: Number(port) } : {}),
   ...(sweep !== undefined ? { sweepSeconds: Number(sweep) } : {}),
+  ...(durability !== undefined ? { durability } : {}),
   openReads: process.argv.includes('--open-reads'),
 });
 process.stdout.write(`${JSON.stringify({ url: running.url, pid: process.pid })}\n`);

@@ -9,7 +9,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
-import { openStore } from '../store/open.js';
+import { type Durability, openStore } from '../store/open.js';
 import type { FleetStore } from '../store/types.js';
 import { createApp } from './app.js';
 import { type TokenInfo, resolveToken } from './auth.js';
@@ -29,6 +29,8 @@ export interface ServeOptions {
   demo?: boolean;
   /** Seconds between sweeps of lapsed claims (default 5; 0 = none). */
   sweepSeconds?: number;
+  /** When a write is answered (default disk; see Durability). */
+  durability?: Durability;
 }
 
 /** A running service. */
@@ -62,7 +64,7 @@ export async function runService(options: ServeOptions = {}): Promise<RunningSer
     warnings.push(`the data directory ${dataDir} is readable by other users (mode ${dirMode.toString(8)}); chmod 700 it: it holds the database and the token`);
   }
   const tok = resolveToken(options.token, dataDir, { file: options.tokenFile });
-  const store = await openStore(options.db, dataDir);
+  const store = await openStore(options.db, dataDir, options.durability ? { durability: options.durability } : {});
   const instance = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const service = new FleetService({ store, instance });
   let demoHosts: string[] = [];

@@ -8,6 +8,7 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import { migrate } from './migrations.js';
+import type { Durability } from './open.js';
 import { type Database as Tables, SqlStore } from './sql-store.js';
 
 const INT8_OID = 20;
@@ -16,6 +17,8 @@ const INT8_OID = 20;
 export interface PostgresOptions {
   /** Pool size (default 10). */
   max?: number;
+  /** `commit`: the pool's sessions commit with `synchronous_commit = off` (see Durability). */
+  durability?: Durability;
 }
 
 /** The URL without its password, for logs and /health. */
@@ -35,7 +38,10 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
     getTypeParser: ((oid: number, format?: string) =>
       oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
   };
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types });
+  const durability = options.durability ?? 'disk';
+  // `commit`: every session of the pool starts with synchronous_commit off (a startup parameter), so
+  // a commit returns before its WAL record is flushed (PostgreSQL's own asynchronous commit).
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types, ...(durability === 'commit' ? { options: '-c synchronous_commit=off' } : {}) });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
@@ -47,6 +53,7 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
   }
   return new SqlStore({
     kind: 'postgres',
+    durability,
     location: redactUrl(url),
     db,
     isUniqueViolation: (err) => (err as { code?: unknown } | null)?.code === '23505',

@@ -7,6 +7,7 @@
  * `UPDATE hosts SET generation = g + 1 ... WHERE name = ? AND generation = g`: zero rows updated
  * means another writer got there first, and the transaction is rolled back (`conflict`).
  */
+import type { Durability } from './open.js';
 import { type Generated, type Kysely, type Transaction, sql } from 'kysely';
 import type { Allocation } from '../core/placement/state.js';
 import { appliedMigrations } from './migrations.js';
@@ -67,6 +68,8 @@ export interface Database {
 /** What a backend tells the shared code about its driver. */
 export interface Backend {
   kind: 'sqlite' | 'postgres';
+  /** When a write is durable enough to answer (see Durability). */
+  durability: Durability;
   location: string;
   db: Kysely<Database>;
   /** True for a unique/primary-key violation. */
@@ -304,12 +307,14 @@ const BUSY_RETRY_MS = 15_000;
 /** The shared implementation. */
 export class SqlStore implements FleetStore {
   readonly kind: 'sqlite' | 'postgres';
+  readonly durability: Durability;
   readonly location: string;
   private readonly db: Kysely<Database>;
 
   constructor(private readonly backend: Backend) {
     this.kind = backend.kind;
     this.location = backend.location;
+    this.durability = backend.durability;
     this.db = backend.db;
   }
 
@@ -317,21 +322,29 @@ export class SqlStore implements FleetStore {
     return appliedMigrations(this.db);
   }
 
-  private async write(body: (trx: Transaction<Database>) => Promise<number>): Promise<WriteOutcome> {
+  /** Runs `attempt` again while the database is busy (after a short random pause), for up to BUSY_RETRY_MS. */
+  private async retryBusy<T>(attempt: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + BUSY_RETRY_MS;
     for (;;) {
       try {
-        const generation = await this.db.transaction().execute(body);
-        return { ok: true, generation };
+        return await attempt();
       } catch (err) {
-        if (err instanceof Abort) return { ok: false, why: err.why };
-        if (this.backend.isUniqueViolation(err)) return { ok: false, why: 'name-taken' };
         if (this.backend.isBusy(err) && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, 2 + Math.floor(Math.random() * 20)));
           continue;
         }
         throw err;
       }
+    }
+  }
+
+  private async write(body: (trx: Transaction<Database>) => Promise<number>): Promise<WriteOutcome> {
+    try {
+      return { ok: true, generation: await this.retryBusy(() => this.db.transaction().execute(body)) };
+    } catch (err) {
+      if (err instanceof Abort) return { ok: false, why: err.why };
+      if (this.backend.isUniqueViolation(err)) return { ok: false, why: 'name-taken' };
+      throw err;
     }
   }
 
@@ -519,48 +532,28 @@ export class SqlStore implements FleetStore {
   async stagedBatch<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }> {
     const staged = this.backend.stagedBatch;
     if (!staged) return { value: await this.batch(body), durable: Promise.resolve() };
-    const deadline = Date.now() + BUSY_RETRY_MS;
-    for (;;) {
-      try {
-        return await staged(body);
-      } catch (err) {
-        if (this.backend.isBusy(err) && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 2 + Math.floor(Math.random() * 20)));
-          continue;
-        }
-        throw err;
-      }
-    }
+    return this.retryBusy(() => staged(body));
   }
 
   async batch<T>(body: (b: FleetBatch) => Promise<T>): Promise<T> {
-    const deadline = Date.now() + BUSY_RETRY_MS;
-    for (;;) {
-      try {
-        if (this.backend.batch) return await this.backend.batch(body);
-        if (this.kind === 'sqlite') {
-          // BEGIN IMMEDIATE: the write lock from the start, so that generations read stay current.
-          return await this.db.connection().execute(async (conn) => {
-            await sql`begin immediate`.execute(conn);
-            try {
-              const out = await body(new SqlBatch(conn, false));
-              await sql`commit`.execute(conn);
-              return out;
-            } catch (err) {
-              await sql`rollback`.execute(conn).catch(() => undefined);
-              throw err;
-            }
-          });
-        }
-        return await this.db.transaction().execute((trx) => body(new SqlBatch(trx, true)));
-      } catch (err) {
-        if (this.backend.isBusy(err) && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 2 + Math.floor(Math.random() * 20)));
-          continue;
-        }
-        throw err;
+    return this.retryBusy(async () => {
+      if (this.backend.batch) return this.backend.batch(body);
+      if (this.kind === 'sqlite') {
+        // BEGIN IMMEDIATE: the write lock from the start, so that generations read stay current.
+        return this.db.connection().execute(async (conn) => {
+          await sql`begin immediate`.execute(conn);
+          try {
+            const out = await body(new SqlBatch(conn, false));
+            await sql`commit`.execute(conn);
+            return out;
+          } catch (err) {
+            await sql`rollback`.execute(conn).catch(() => undefined);
+            throw err;
+          }
+        });
       }
-    }
+      return this.db.transaction().execute((trx) => body(new SqlBatch(trx, true)));
+    });
   }
 
   async loadHosts(options: { after?: string; limit: number }): Promise<HostLoad[]> {

@@ -17,12 +17,16 @@
  * acknowledged is on disk exactly as with `synchronous = FULL`, and the decisions and commits of the
  * next batch overlap the sync of the last. `NUMAPLAN_SQLITE_SYNC=inline` syncs inside the commit on
  * the event loop instead (`synchronous = FULL`, as every other write here does), for comparison.
+ *
+ * With durability `commit` (see open.ts) a group commit is answered at once: its log is written to
+ * the operating system and not waited for on disk (SQLite syncs it before each checkpoint).
  */
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, fdatasync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kysely, SqliteDialect } from 'kysely';
 import { migrate } from './migrations.js';
+import type { StoreOptions } from './open.js';
 import { type Database as Tables, SqlStore } from './sql-store.js';
 import type { FleetBatch, HostChange, HostPut, NewEvent } from './types.js';
 
@@ -187,7 +191,8 @@ class WalSync {
 export const BUSY_WAIT_MS = 20;
 
 /** Opens (creating if needed) a SQLite store and applies pending migrations. */
-export async function openSqliteStore(file: string): Promise<SqlStore> {
+export async function openSqliteStore(file: string, options: StoreOptions = {}): Promise<SqlStore> {
+  const durability = options.durability ?? 'disk';
   if (file !== ':memory:') {
     // The fleet's data is the service's alone: a new database (and so its -wal and -shm files,
     // which SQLite creates with the database's mode) is readable by its owner only.
@@ -209,11 +214,11 @@ export async function openSqliteStore(file: string): Promise<SqlStore> {
   await migrate(db, 'sqlite');
   const prepared = statements(sqlite);
   const native = new SqliteBatch(prepared);
-  // The log is synced off the event loop when the database is a file in WAL mode (not :memory:).
-  const wal =
-    process.env.NUMAPLAN_SQLITE_SYNC !== 'inline' && file !== ':memory:' && String(sqlite.pragma('journal_mode', { simple: true })) === 'wal' && existsSync(`${file}-wal`)
-      ? new WalSync(`${file}-wal`)
-      : null;
+  // Group commits commit without a sync of their own when the database is a file in WAL mode (not
+  // :memory:): the log is then synced off the event loop (durability disk), or not waited for (commit).
+  const staged =
+    process.env.NUMAPLAN_SQLITE_SYNC !== 'inline' && file !== ':memory:' && String(sqlite.pragma('journal_mode', { simple: true })) === 'wal' && existsSync(`${file}-wal`);
+  const wal = staged && durability === 'disk' ? new WalSync(`${file}-wal`) : null;
   const syncNormal = sqlite.prepare('pragma synchronous = NORMAL');
   const syncFull = sqlite.prepare('pragma synchronous = FULL');
   // Prepared once, not parsed again for every transaction.
@@ -242,6 +247,7 @@ export async function openSqliteStore(file: string): Promise<SqlStore> {
     });
   return new SqlStore({
     kind: 'sqlite',
+    durability,
     location: file,
     db,
     isUniqueViolation: (err) => {
@@ -253,11 +259,11 @@ export async function openSqliteStore(file: string): Promise<SqlStore> {
       return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
     },
     batch: <T>(body: (b: FleetBatch) => Promise<T>): Promise<T> => transaction(body, false),
-    ...(wal
+    ...(staged
       ? {
           stagedBatch: async <T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }> => {
             const value = await transaction(body, true);
-            const durable = wal.sync();
+            const durable = wal ? wal.sync() : Promise.resolve();
             // A caller that fails before awaiting it must not leave an unhandled rejection.
             durable.catch(() => undefined);
             return { value, durable };

@@ -8,6 +8,7 @@
  * computed from: the store applies it only if the host is still at that generation (see index.ts).
  */
 import type { Allocation } from '../core/placement/state.js';
+import type { Durability } from './open.js';
 
 /** Per-host numbers kept in columns so that candidate selection and the fleet summary are SQL. */
 export interface HostStats {
@@ -225,6 +226,8 @@ export interface FleetTotals {
 /** The store. All methods are async; `now` is always given by the caller. */
 export interface FleetStore {
   readonly kind: 'sqlite' | 'postgres';
+  /** When a write is durable enough to answer: `disk` (synced) or `commit` (see Durability). */
+  readonly durability: Durability;
   /** Where it lives, without secrets (file path, or postgres host/database). */
   readonly location: string;
   /** Versions of the applied migrations, ascending. */

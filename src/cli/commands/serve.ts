@@ -2,6 +2,7 @@
  * `numaplan serve`: the fleet service (HTTP API, web page, metrics) on SQLite under a data directory
  * by default, or PostgreSQL. Prints the URL and the token, then runs until SIGINT/SIGTERM.
  */
+import type { Durability } from '../../store/open.js';
 import type { Command } from 'commander';
 import { runService } from '../../server/start.js';
 import type { Io } from '../io.js';
@@ -15,7 +16,18 @@ interface ServeCli {
   tokenFile?: string;
   openReads?: boolean;
   demo?: boolean;
+  durability: string;
   json?: boolean;
+}
+
+function durability(value: string): Durability {
+  if (value !== 'disk' && value !== 'commit') {
+    const e = new Error(`--durability: expected disk or commit, got "${value}"`) as Error & { code: string; path: string };
+    e.code = 'ERR_USAGE';
+    e.path = '--durability';
+    throw e;
+  }
+  return value;
 }
 
 function port(value: string): number {
@@ -41,6 +53,7 @@ export function registerServe(program: Command, io: Io, wait: () => Promise<void
     .option('--token <t>', 'the bearer token itself (shows in the process list: prefer --token-file or NUMAPLAN_TOKEN); default: generated on first start, kept in the data directory (0600)')
     .option('--open-reads', 'let GET requests through without the token')
     .option('--demo', 'register this machine (live sysfs) and a few presets as demo hosts; implies --open-reads')
+    .option('--durability <when>', 'answer a write once it is on disk (disk: survives a crash of the machine) or once it committed (commit: survives a crash of the service; a crash of the machine can lose the last answers)', 'disk')
     .option('--json', 'print the URL and token as one JSON line')
     .addHelpText(
       'after',
@@ -52,6 +65,7 @@ Examples:
   numaplan serve --demo
   NUMAPLAN_TOKEN=$(cat /etc/numaplan/token) numaplan serve --data /var/lib/numaplan
   numaplan serve --db postgres://numaplan@db.example/fleet --host 0.0.0.0 --port 8080
+  numaplan serve --durability commit      # answers without waiting for the disk (see README, Fleet service)
   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/v1/summary`,
     )
     .action(async (opts: ServeCli) => {
@@ -62,6 +76,7 @@ Examples:
         ...(opts.tokenFile !== undefined ? { tokenFile: opts.tokenFile } : {}),
         port: port(opts.port),
         host: opts.host,
+        durability: durability(opts.durability),
         openReads: opts.openReads === true || opts.demo === true,
         demo: opts.demo === true,
       });
@@ -78,12 +93,13 @@ Examples:
             tokenSource: running.tokenSource,
             tokenFile: running.tokenFile,
             store: running.store.kind,
+            durability: running.store.durability,
             demoHosts: running.demoHosts,
           })}\n`,
         );
         for (const w of running.warnings) io.err(`numaplan serve: warning: ${w}\n`);
       } else {
-        io.out(`numaplan fleet service on ${running.url}  (store: ${running.store.kind} ${running.store.location})\n`);
+        io.out(`numaplan fleet service on ${running.url}  (store: ${running.store.kind} ${running.store.location}, durability: ${running.store.durability})\n`);
         if (shown) {
           io.out(`  web page:  ${running.url}/#token=${running.token}  (the token stays in the browser)\n`);
         } else {
