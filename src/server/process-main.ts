@@ -3,6 +3,7 @@
  * a build: `node --import tsx src/server/process-main.ts --db URL --port 0 --token T`). Prints one
  * JSON line `{"url":...,"pid":...}` once it listens; exits on SIGTERM/SIGINT.
  */
+import { parseDurability } from '../store/types.js';
 import { runService } from './start.js';
 
 function arg(name: string): string | undefined {
@@ -12,8 +13,8 @@ function arg(name: string): string | undefined {
 
 const port = arg('--port');
 const sweep = arg('--sweep');
-const durability = arg('--durability');
-if (durability !== undefined && durability !== 'disk' && durability !== 'commit') throw new Error(`--durability: expected disk or commit, got "${durability}"`);
+const durabilityArg = arg('--durability');
+const durability = durabilityArg === undefined ? undefined : parseDurability(durabilityArg);
 const running = await runService({
   ...(arg('--data') !== undefined ? { data: arg('--data') as string } : {}),
   ...(arg('--db') !== undefined ? { db: arg('--db') as string } : {}),

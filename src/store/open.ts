@@ -5,28 +5,14 @@
 import { join } from 'node:path';
 import { openPostgresStore } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
-import type { FleetStore } from './types.js';
+import type { FleetStore, StoreOptions } from './types.js';
+
+export type { Durability, StoreOptions } from './types.js';
 
 /** Error for a --db value that names no store. */
 export class StoreConfigError extends Error {
   readonly code = 'ERR_STORE_CONFIG';
   readonly path = '--db';
-}
-
-/**
- * When the service answers a write (see `numaplan serve --durability`):
- * - `disk` (default): once its commit is on disk (SQLite's log synced with fdatasync, PostgreSQL's
- *   synchronous commit): an answered placement survives a crash of the service and of the machine.
- * - `commit`: once it committed (SQLite's log written to the operating system, not yet synced;
- *   PostgreSQL with `synchronous_commit = off`): it survives a crash of the service; a crash of the
- *   machine (or of the PostgreSQL server) can lose the last placements answered, up to a second or
- *   so, and leaves the database consistent. The wait for the disk is most of a placement's time.
- */
-export type Durability = 'disk' | 'commit';
-
-/** Options of the store. */
-export interface StoreOptions {
-  durability?: Durability;
 }
 
 /** Opens (and migrates) the store. */

@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import { migrate } from './migrations.js';
-import type { Durability } from './open.js';
+import type { Durability } from './types.js';
 import { type Database as Tables, SqlStore } from './sql-store.js';
 
 const INT8_OID = 20;

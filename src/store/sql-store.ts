@@ -7,7 +7,7 @@
  * `UPDATE hosts SET generation = g + 1 ... WHERE name = ? AND generation = g`: zero rows updated
  * means another writer got there first, and the transaction is rolled back (`conflict`).
  */
-import type { Durability } from './open.js';
+import type { Durability } from './types.js';
 import { type Generated, type Kysely, type Transaction, sql } from 'kysely';
 import type { Allocation } from '../core/placement/state.js';
 import { appliedMigrations } from './migrations.js';

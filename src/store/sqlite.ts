@@ -26,7 +26,7 @@ import { closeSync, existsSync, fdatasync, fstatSync, mkdirSync, openSync } from
 import { dirname } from 'node:path';
 import { Kysely, SqliteDialect } from 'kysely';
 import { migrate } from './migrations.js';
-import type { StoreOptions } from './open.js';
+import type { StoreOptions } from './types.js';
 import { type Database as Tables, SqlStore } from './sql-store.js';
 import type { FleetBatch, HostChange, HostPut, NewEvent } from './types.js';
 

@@ -8,7 +8,6 @@
  * computed from: the store applies it only if the host is still at that generation (see index.ts).
  */
 import type { Allocation } from '../core/placement/state.js';
-import type { Durability } from './open.js';
 
 /** Per-host numbers kept in columns so that candidate selection and the fleet summary are SQL. */
 export interface HostStats {
@@ -221,6 +220,28 @@ export interface FleetTotals {
   cpus: { total: number; free: number };
   memory: { total: number; free: number };
   vms: { committed: number; claimed: number; displaced: number };
+}
+
+/**
+ * When the service answers a write (see `numaplan serve --durability`):
+ * - `disk` (default): once its commit is on disk (SQLite's log synced with fdatasync, PostgreSQL's
+ *   synchronous commit): an answered placement survives a crash of the service and of the machine.
+ * - `commit`: once it committed (SQLite's log written to the operating system, not yet synced;
+ *   PostgreSQL with `synchronous_commit = off`): it survives a crash of the service; a crash of the
+ *   machine (or of the PostgreSQL server) can lose the last placements answered, up to a second or
+ *   so, and leaves the database consistent. The wait for the disk is most of a placement's time.
+ */
+export type Durability = 'disk' | 'commit';
+
+/** Options of the store. */
+export interface StoreOptions {
+  durability?: Durability;
+}
+
+/** A --durability value, checked: `disk` or `commit` (else an ERR_USAGE error naming the flag). */
+export function parseDurability(value: string): Durability {
+  if (value === 'disk' || value === 'commit') return value;
+  throw Object.assign(new Error(`--durability: expected disk or commit, got "${value}"`), { code: 'ERR_USAGE', path: '--durability' });
 }
 
 /** The store. All methods are async; `now` is always given by the caller. */

@@ -2,7 +2,7 @@
  * `numaplan serve`: the fleet service (HTTP API, web page, metrics) on SQLite under a data directory
  * by default, or PostgreSQL. Prints the URL and the token, then runs until SIGINT/SIGTERM.
  */
-import type { Durability } from '../../store/open.js';
+import { parseDurability } from '../../store/types.js';
 import type { Command } from 'commander';
 import { runService } from '../../server/start.js';
 import type { Io } from '../io.js';
@@ -18,16 +18,6 @@ interface ServeCli {
   demo?: boolean;
   durability: string;
   json?: boolean;
-}
-
-function durability(value: string): Durability {
-  if (value !== 'disk' && value !== 'commit') {
-    const e = new Error(`--durability: expected disk or commit, got "${value}"`) as Error & { code: string; path: string };
-    e.code = 'ERR_USAGE';
-    e.path = '--durability';
-    throw e;
-  }
-  return value;
 }
 
 function port(value: string): number {
@@ -76,7 +66,7 @@ Examples:
         ...(opts.tokenFile !== undefined ? { tokenFile: opts.tokenFile } : {}),
         port: port(opts.port),
         host: opts.host,
-        durability: durability(opts.durability),
+        durability: parseDurability(opts.durability),
         openReads: opts.openReads === true || opts.demo === true,
         demo: opts.demo === true,
       });
