@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { type Kysely, sql } from 'kysely';
 import { claimPlacement, commitPlacement, createHostState, type HostState } from '../src/core/placement/state.js';
 import { place } from '../src/core/placement/place.js';
@@ -384,6 +385,36 @@ describe('durability', () => {
       } finally {
         await s.close();
       }
+    }
+  });
+
+  it("a SQLite group commit waits out another connection's write lock, then writes", async () => {
+    const file = join(dir, 'group-commit-busy.db');
+    const s = await openSqliteStore(file);
+    const other = new Database(file);
+    try {
+      other.pragma('busy_timeout = 0');
+      other.prepare('begin immediate').run();
+      let settled = false;
+      const pending = s
+        .stagedBatch(async (b) => {
+          await b.appendEvents([ev('refuse', null, 'waited')]);
+          return 'written';
+        })
+        .finally(() => {
+          settled = true;
+        });
+      // The lock is held across several of the store's busy retries (each SQLite's own wait of BUSY_WAIT_MS).
+      await new Promise((r) => setTimeout(r, 300));
+      expect(settled).toBe(false);
+      other.prepare('commit').run();
+      const done = await pending;
+      expect(done.value).toBe('written');
+      await done.durable;
+      expect((await s.events({ limit: 10 })).map((e) => e.vm)).toEqual(['waited']);
+    } finally {
+      other.close();
+      await s.close();
     }
   });
 
