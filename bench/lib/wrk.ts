@@ -3,7 +3,7 @@
  * connections on one wrk thread, each sending its next request when the last was answered, each
  * request a placement (or an explanation) of a VM with a name never sent before (wrk-burst.lua).
  * wrk is C: it spends about a fifth of the CPU per request that a Node client does (measured in the
- * same run on this machine: 17-18 µs against about 100 µs for undici), and on a two-core machine
+ * same runs on this machine: 17-18 µs against 100-217 µs for undici), and on a two-core machine
  * shared with the service what the load generator spends is taken from the service measured.
  */
 import { execFile, spawnSync } from 'node:child_process';
