@@ -79,7 +79,19 @@ interface Burst {
 
 const services = new Map<string, Service[]>();
 const notes: string[] = [];
-const bursts = new Map<string, { p50: number[]; p99: number[]; cpuUs: number[]; clientUs: number[]; rssMb: number[]; perSecond: number[] }>();
+const bursts = new Map<string, { p50: number[]; p99: number[]; cpuUs: number[]; clientUs: number[]; rssMb: number[]; perSecond: number[]; groupSize: number[] }>();
+
+/** The services' group commits so far (transactions, and the requests they wrote), from /metrics. */
+async function groupCommits(list: readonly Service[]): Promise<{ commits: number; requests: number }> {
+  let commits = 0;
+  let requests = 0;
+  for (const s of list) {
+    const text = await (await fetch(new URL('/metrics', s.url), { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    commits += Number(/^numaplan_store_group_commits_total (\d+)$/m.exec(text)?.[1] ?? 0);
+    requests += Number(/^numaplan_store_group_commit_requests_total (\d+)$/m.exec(text)?.[1] ?? 0);
+  }
+  return { commits, requests };
+}
 let pg: PgServer | null = null;
 let pgReason: string | null = null;
 let hostBody = '';
@@ -179,13 +191,16 @@ async function wrkLoad(list: readonly Service[], clients: number, s: number, pre
 /** One burst of placements (a warm-up, then the measured part); returns ms per placement and records the figures for the notes. */
 async function burst(name: string, list: readonly Service[], clients: number, mode: 'place' | 'explain' = 'place'): Promise<number[]> {
   const pids = list.map((s) => s.child.pid as number);
+  const g0 = await groupCommits(list);
   const c0 = pids.map(cpuUs);
   const prefix = `b${++seq}`;
   const warm = await wrkLoad(list, clients, Math.max(1, Math.round(WARMUP_SECONDS)), `${prefix}w`, mode);
   const r = await wrkLoad(list, clients, seconds, `${prefix}m`, mode);
   await settle(pids);
   const used = pids.reduce((s, pid, i) => s + cpuUs(pid) - (c0[i] as number), 0);
-  const b = bursts.get(name) ?? { p50: [], p99: [], cpuUs: [], clientUs: [], rssMb: [], perSecond: [] };
+  const g1 = await groupCommits(list);
+  const b = bursts.get(name) ?? { p50: [], p99: [], cpuUs: [], clientUs: [], rssMb: [], perSecond: [], groupSize: [] };
+  if (g1.commits > g0.commits) b.groupSize.push((g1.requests - g0.requests) / (g1.commits - g0.commits));
   b.p50.push(r.p50Ms);
   b.p99.push(r.p99Ms);
   b.cpuUs.push(used / Math.max(1, warm.requests + r.requests));
@@ -330,7 +345,7 @@ export const suite: BenchSuite = {
     const out = [...notes];
     for (const [name, b] of bursts) {
       out.push(
-        `${name}: ${Math.round(median(b.perSecond)).toLocaleString('en-US')}/s, latency p50 ${median(b.p50).toFixed(2)} ms, p99 ${median(b.p99).toFixed(2)} ms, service CPU ${Math.round(median(b.cpuUs))} µs per request, load client CPU ${Math.round(median(b.clientUs))} µs, RSS ${Math.round(median(b.rssMb))} MB`,
+        `${name}: ${Math.round(median(b.perSecond)).toLocaleString('en-US')}/s, latency p50 ${median(b.p50).toFixed(2)} ms, p99 ${median(b.p99).toFixed(2)} ms, service CPU ${Math.round(median(b.cpuUs))} µs per request, load client CPU ${Math.round(median(b.clientUs))} µs, RSS ${Math.round(median(b.rssMb))} MB${b.groupSize.length > 0 ? `, ${median(b.groupSize).toFixed(1)} requests per group commit` : ''}`,
       );
     }
     const one = bursts.get('place, 8 clients, PostgreSQL, 1 instance');

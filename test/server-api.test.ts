@@ -155,6 +155,11 @@ describe('fleet API', () => {
     const cpus = r.json.placement.cpus;
     let m = await call('GET', '/metrics');
     expect(m.text).toMatch(/numaplan_claims_in_flight 1/);
+    // Every write so far went through group commits: as many transactions as groups, each of one request or more.
+    const groups = Number(/^numaplan_store_group_commits_total (\d+)$/m.exec(m.text)?.[1]);
+    const grouped = Number(/^numaplan_store_group_commit_requests_total (\d+)$/m.exec(m.text)?.[1]);
+    expect(groups).toBeGreaterThan(0);
+    expect(grouped).toBeGreaterThanOrEqual(groups);
     now += 11_000;
     r = await call('POST', '/api/v1/vms/c2/commit');
     expect(r.status).toBe(409);

@@ -83,6 +83,14 @@ export interface Op extends FlushOp {
   basis?: number;
 }
 
+/** What a mirror tells its service about its writes (for metrics). */
+export interface MirrorEvents {
+  /** A transaction found hosts changed by another writer (their ops are decided again). */
+  conflict?(): void;
+  /** A group commit committed, with this many requests' writes. */
+  groupCommit?(ops: number): void;
+}
+
 export { statsOf };
 
 /** A min-heap of claim expiries (time, host, VM). */
@@ -162,7 +170,7 @@ export class FleetMirror {
   constructor(
     private readonly store: FleetStore,
     private readonly instance: string,
-    private readonly onConflict: () => void = () => undefined,
+    private readonly events: MirrorEvents = {},
     private readonly clock: () => number = Date.now,
   ) {}
 
@@ -421,6 +429,7 @@ export class FleetMirror {
       const staged = await this.store.stagedBatch((b) => writeFlush(b, { byHost, hostless, expected, stats, now }));
       outcome = staged.value;
       durable = staged.durable;
+      this.events.groupCommit?.(ops.length - orphans.length - deferred.length);
     } catch (err) {
       failure = err;
     }
@@ -470,7 +479,7 @@ export class FleetMirror {
           for (const r of o.removed ?? []) if (this.vmHost.get(r) === host) this.vmHost.delete(r);
         }
       }
-      if (conflicted.size > 0) this.onConflict();
+      if (conflicted.size > 0) this.events.conflict?.();
       for (const host of conflicted) this.foreign.set(host, now);
       // Registered, updated and conflicted hosts are read back before anyone is answered or retried.
       await this.refresh([...reread]).catch(() => undefined);

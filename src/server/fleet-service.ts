@@ -114,7 +114,7 @@ export class FleetService {
     this.metrics = options.metrics ?? new Metrics();
     const hl = options.hostLimits ?? { depth: DEFAULT_LIMITS.depth, modelBytes: DEFAULT_LIMITS.hostBytes };
     this.parser = new TopologyParser(hl.depth, hl.modelBytes);
-    this.mirror = new FleetMirror(this.store, this.instance, () => this.metrics.conflict(), this.clock);
+    this.mirror = new FleetMirror(this.store, this.instance, { conflict: () => this.metrics.conflict(), groupCommit: (ops) => this.metrics.groupCommit(ops) }, this.clock);
   }
 
   /** Stops the worker thread and the polling of the event log. */

@@ -15,6 +15,8 @@ export class Metrics {
   private readonly refusals = new Map<string, number>();
   private readonly requests = new Map<string, number>();
   private conflicts = 0;
+  private groupCommits = 0;
+  private groupCommitOps = 0;
   private displacements = 0;
   private clientAborts = 0;
   private readonly buckets = new Array<number>(LATENCY_BUCKETS.length).fill(0);
@@ -39,6 +41,12 @@ export class Metrics {
   /** A generation conflict that made a decision run again. */
   conflict(): void {
     this.conflicts++;
+  }
+
+  /** A group commit (one transaction) with the writes of `ops` requests. */
+  groupCommit(ops: number): void {
+    this.groupCommits++;
+    this.groupCommitOps += ops;
   }
 
   /** A request the client abandoned before it was read (no answer reached anyone). */
@@ -70,6 +78,14 @@ export class Metrics {
     counter('numaplan_refusals_total', 'Placement requests refused, by the first reason (resource short).', 'reason', this.refusals);
     counter('numaplan_http_requests_total', 'HTTP answers by status code.', 'code', this.requests);
     out.push('# HELP numaplan_store_conflicts_total Decisions run again because the host changed meanwhile.', '# TYPE numaplan_store_conflicts_total counter', `numaplan_store_conflicts_total ${this.conflicts}`);
+    out.push(
+      '# HELP numaplan_store_group_commits_total Transactions that wrote the decisions of an event-loop turn (group commits).',
+      '# TYPE numaplan_store_group_commits_total counter',
+      `numaplan_store_group_commits_total ${this.groupCommits}`,
+      '# HELP numaplan_store_group_commit_requests_total Requests written by those transactions (divided by the transactions: the mean group size).',
+      '# TYPE numaplan_store_group_commit_requests_total counter',
+      `numaplan_store_group_commit_requests_total ${this.groupCommitOps}`,
+    );
     out.push(
       '# HELP numaplan_client_aborts_total Requests whose client closed the connection before the request was read.',
       '# TYPE numaplan_client_aborts_total counter',

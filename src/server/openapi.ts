@@ -433,7 +433,7 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary:
           'Prometheus metrics: numaplan_placements_total, numaplan_refusals_total{reason}, numaplan_http_requests_total{code}, numaplan_client_aborts_total, ' +
-          'numaplan_store_conflicts_total, numaplan_displacements_total, numaplan_decision_seconds, numaplan_claims_in_flight, numaplan_hosts, numaplan_vms, numaplan_vms_displaced',
+          'numaplan_store_conflicts_total, numaplan_store_group_commits_total, numaplan_store_group_commit_requests_total, numaplan_displacements_total, numaplan_decision_seconds, numaplan_claims_in_flight, numaplan_hosts, numaplan_vms, numaplan_vms_displaced',
         responses: { '200': { description: 'text/plain; version=0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errors(401, 403) },
       },
     },
