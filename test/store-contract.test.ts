@@ -388,6 +388,45 @@ describe('durability', () => {
     }
   });
 
+  it('a SQLite group commit syncs its log inside the commit while syncs are fast, on the thread pool when told to', async () => {
+    const resolvedNow = async (p: Promise<void>): Promise<boolean> => {
+      let done = false;
+      void p.then(() => {
+        done = true;
+      });
+      for (let i = 0; i < 5; i++) await Promise.resolve();
+      return done;
+    };
+    const batch = (s: FleetStore, vm: string) =>
+      s.stagedBatch(async (b) => {
+        await b.appendEvents([ev('refuse', null, vm)]);
+        return vm;
+      });
+    // A new store has seen no slow sync: its first group commit is synced by the commit itself.
+    const fast = await openSqliteStore(join(dir, 'sync-adaptive.db'));
+    try {
+      const r = await batch(fast, 'inline');
+      expect(await resolvedNow(r.durable)).toBe(true);
+    } finally {
+      await fast.close();
+    }
+    const saved = process.env.NUMAPLAN_SQLITE_SYNC;
+    process.env.NUMAPLAN_SQLITE_SYNC = 'pool';
+    const pool = await openSqliteStore(join(dir, 'sync-pool.db')).finally(() => {
+      if (saved === undefined) delete process.env.NUMAPLAN_SQLITE_SYNC;
+      else process.env.NUMAPLAN_SQLITE_SYNC = saved;
+    });
+    try {
+      const r = await batch(pool, 'pooled');
+      // Committed and visible, not yet synced: the fdatasync returns on a later turn of the event loop.
+      expect(await resolvedNow(r.durable)).toBe(false);
+      expect((await pool.events({ limit: 10 })).map((e) => e.vm)).toEqual(['pooled']);
+      await r.durable;
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("a SQLite group commit waits out another connection's write lock, then writes", async () => {
     const file = join(dir, 'group-commit-busy.db');
     const s = await openSqliteStore(file);

@@ -9,14 +9,17 @@
  * the same process holding the lock across an `await` can finish. A database file it creates is
  * mode 0600 (and its directory 0700).
  *
- * The group commit (`stagedBatch`) keeps the event loop free while the disk syncs: its transaction
- * commits with `synchronous = NORMAL` (the write-ahead log is written, not synced; SQLite keeps the
- * database consistent and syncs around checkpoints itself), then the log file is synced with
- * fdatasync on libuv's thread pool, and the batch's requests are answered only after that sync
- * returned (a sync covers every commit written before it started; see WalSync). So a commit
- * acknowledged is on disk exactly as with `synchronous = FULL`, and the decisions and commits of the
- * next batch overlap the sync of the last. `NUMAPLAN_SQLITE_SYNC=inline` syncs inside the commit on
- * the event loop instead (`synchronous = FULL`, as every other write here does), for comparison.
+ * The group commit (`stagedBatch`) syncs the log where it costs least, by the disk's recent sync
+ * latency (INLINE_SYNC_MS). On a slow disk it keeps the event loop free while the disk syncs: its
+ * transaction commits with `synchronous = NORMAL` (the write-ahead log is written, not synced;
+ * SQLite keeps the database consistent and syncs around checkpoints itself), then the log file is
+ * synced with fdatasync on libuv's thread pool, and the batch's requests are answered only after
+ * that sync returned (a sync covers every commit written before it started; see WalSync), while the
+ * decisions and commits of the next batch overlap it. On a fast disk the commit syncs the log itself
+ * (`synchronous = FULL`, as every other write here does). Either way a commit acknowledged is on
+ * disk exactly as with `synchronous = FULL`. `NUMAPLAN_SQLITE_SYNC=pool` always syncs on the thread
+ * pool; `NUMAPLAN_SQLITE_SYNC=inline` always inside the commit, as before either existed (both for
+ * comparison).
  *
  * With durability `commit` (see open.ts) a group commit is answered at once: its log is written to
  * the operating system and not waited for on disk (SQLite syncs it before each checkpoint).
@@ -144,6 +147,9 @@ class WalSync {
   private running = 0;
   private waiting: { promise: Promise<void>; start: () => void } | null = null;
 
+  /** Told how long each sync took (ms), from its start to its callback. */
+  onSynced: ((ms: number) => void) | null = null;
+
   constructor(private readonly path: string) {
     this.fd = openSync(path, 'r');
   }
@@ -169,9 +175,11 @@ class WalSync {
       this.fd = openSync(this.path, 'r');
     }
     this.running++;
+    const t0 = performance.now();
     return new Promise<void>((resolve, reject) => {
       fdatasync(this.fd, (err) => {
         this.running--;
+        if (!err) this.onSynced?.(performance.now() - t0);
         const next = this.waiting;
         this.waiting = null;
         next?.start();
@@ -184,6 +192,24 @@ class WalSync {
   async close(): Promise<void> {
     while (this.running > 0 || this.waiting) await new Promise((r) => setTimeout(r, 1));
     closeSync(this.fd);
+  }
+}
+
+/**
+ * A log sync this fast (ms, smoothed over the last ones) is made inside the commit, on the event
+ * loop, rather than on the thread pool. Waiting briefly costs less than the thread pool's round
+ * trip, and the requests that arrive meanwhile gather into the next group commit: on this
+ * machine with syncs of 0.1 ms, 8 clients placed 1.4x as many VMs per second that way, in groups of
+ * 7 rather than 3 (the off-loop sync answers sooner, so each transaction carries fewer requests).
+ * A slow disk (syncs of several ms under load) is synced off the loop, where that wins.
+ */
+export const INLINE_SYNC_MS = 1;
+
+/** A smoothed sync latency (ms): each new sample weighs a tenth. */
+export class SyncLatency {
+  ms = 0;
+  add(sample: number): void {
+    this.ms += (sample - this.ms) / 10;
   }
 }
 
@@ -219,6 +245,10 @@ export async function openSqliteStore(file: string, options: StoreOptions = {}):
   const staged =
     process.env.NUMAPLAN_SQLITE_SYNC !== 'inline' && file !== ':memory:' && String(sqlite.pragma('journal_mode', { simple: true })) === 'wal' && existsSync(`${file}-wal`);
   const wal = staged && durability === 'disk' ? new WalSync(`${file}-wal`) : null;
+  // Fast syncs are made inside the commit (see INLINE_SYNC_MS); NUMAPLAN_SQLITE_SYNC=pool always syncs on the thread pool.
+  const latency = new SyncLatency();
+  const inlineWhenFast = process.env.NUMAPLAN_SQLITE_SYNC !== 'pool';
+  if (wal) wal.onSynced = (ms) => latency.add(ms);
   const syncNormal = sqlite.prepare('pragma synchronous = NORMAL');
   const syncFull = sqlite.prepare('pragma synchronous = FULL');
   // Prepared once, not parsed again for every transaction.
@@ -262,6 +292,13 @@ export async function openSqliteStore(file: string, options: StoreOptions = {}):
     ...(staged
       ? {
           stagedBatch: async <T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }> => {
+            if (wal && inlineWhenFast && latency.ms < INLINE_SYNC_MS) {
+              // A fast disk: the commit syncs the log itself (synchronous = FULL), timed.
+              const t0 = performance.now();
+              const value = await transaction(body, false);
+              latency.add(performance.now() - t0);
+              return { value, durable: Promise.resolve() };
+            }
             const value = await transaction(body, true);
             const durable = wal ? wal.sync() : Promise.resolve();
             // A caller that fails before awaiting it must not leave an unhandled rejection.
