@@ -15,8 +15,10 @@
  * that host), and its requests are decided again. One transaction is in flight at a time; ops queued
  * meanwhile go to the next. A store error leaves nothing half done: the hosts the transaction
  * touched are read back from the store and the requests fail. A transaction's requests are answered
- * once it is on disk (`store.stagedBatch`: on SQLite the log syncs off the event loop, so the next
- * transaction is decided and committed while the last one syncs); should the sync fail, they fail
+ * once it is on disk (`store.stagedBatch`: on SQLite with a slow disk the log syncs off the event
+ * loop, so the next transaction is decided and committed while the last one syncs; with a fast one
+ * the commit syncs it, and the requests arriving meanwhile make the next group larger); should the
+ * sync fail, they fail
  * (their outcome is unknown to the client, as with any failed commit).
  *
  * Instances sharing a database would all rank the same host best and conflict on it: a host another
