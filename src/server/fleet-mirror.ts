@@ -18,8 +18,7 @@
  * once it is on disk (`store.stagedBatch`: on SQLite with a slow disk the log syncs off the event
  * loop, so the next transaction is decided and committed while the last one syncs; with a fast one
  * the commit syncs it, and the requests arriving meanwhile make the next group larger); should the
- * sync fail, they fail
- * (their outcome is unknown to the client, as with any failed commit).
+ * sync fail, they fail (their outcome is unknown to the client, as with any failed commit).
  *
  * Instances sharing a database would all rank the same host best and conflict on it: a host another
  * instance changed lately (seen in the event log or in a conflict) is tried last by this instance's
