@@ -2,7 +2,7 @@
  * Closed-loop HTTP load through wrk (https://github.com/wg/wrk, Debian's `wrk`): N keep-alive
  * connections on one wrk thread, each sending its next request when the last was answered, each
  * request a placement (or an explanation) of a VM with a name never sent before (wrk-burst.lua).
- * wrk is C: it spends about a fifth of the CPU per request that a Node client does (measured in the
+ * wrk is C: it spends a sixth of the CPU per request that a Node client does, or less (measured in the
  * same runs on this machine: 17-18 µs against 100-217 µs for undici), and on a two-core machine
  * shared with the service what the load generator spends is taken from the service measured.
  */
