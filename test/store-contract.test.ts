@@ -4,7 +4,7 @@
  * conditional write (exactly one of N concurrent writers at one generation wins), migrations, and
  * the invariant checker on real and on deliberately corrupted data.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import { hostChange, hostStats } from '../src/store/host-change.js';
 import { checkStore } from '../src/store/invariants.js';
 import { openPostgresStore } from '../src/store/postgres.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
+import { BACKSTOP_PAGES } from '../src/store/sqlite-checkpoint.js';
 import type { FleetStore, HostPut, NewEvent } from '../src/store/types.js';
 import { type PgServer, startPostgres } from './support/postgres.js';
 
@@ -454,6 +455,44 @@ describe('durability', () => {
     } finally {
       other.close();
       await s.close();
+    }
+  });
+
+  it("a SQLite file's log is copied back by the store's checkpoint worker, not by the commit that fills it", async () => {
+    const file = join(dir, 'checkpoint-worker.db');
+    const s = await openSqliteStore(file);
+    try {
+      // The store's own connection checkpoints only as a backstop, far past SQLite's default of 1,000 pages.
+      const auto = await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute((s as unknown as { db: Kysely<unknown> }).db);
+      expect(auto.rows[0]?.wal_autocheckpoint).toBe(BACKSTOP_PAGES);
+      for (let i = 0; i < 3; i++) {
+        const staged = await s.stagedBatch(async (b) => {
+          await b.appendEvents([ev('refuse', null, `c${i}`)]);
+          return i;
+        });
+        await staged.durable;
+      }
+      // The WAL-index header (sqlite.org/walformat.html, native byte order): mxFrame, the log's last
+      // valid frame, at byte 16; nBackfill, the frames copied into the database, at byte 96.
+      const shm = (): { mxFrame: number; nBackfill: number } => {
+        const b = readFileSync(`${file}-shm`);
+        return { mxFrame: b.readUInt32LE(16), nBackfill: b.readUInt32LE(96) };
+      };
+      expect(shm().mxFrame).toBeGreaterThan(0);
+      // Nobody else checkpoints this file: the worker copies every frame shortly after the writes.
+      for (let i = 0; i < 200 && shm().nBackfill < shm().mxFrame; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(shm().nBackfill).toBe(shm().mxFrame);
+      expect((await s.events({ limit: 10 })).map((e) => e.vm)).toEqual(['c0', 'c1', 'c2']);
+    } finally {
+      await s.close();
+    }
+    // Closed with its worker: the last connection's close copied the log back and removed it.
+    expect(existsSync(`${file}-wal`)).toBe(false);
+    const again = await openSqliteStore(file);
+    try {
+      expect((await again.events({ limit: 10 })).map((e) => e.vm)).toEqual(['c0', 'c1', 'c2']);
+    } finally {
+      await again.close();
     }
   });
 

@@ -29,6 +29,7 @@ import { closeSync, existsSync, fdatasync, fstatSync, mkdirSync, openSync } from
 import { dirname } from 'node:path';
 import { Kysely, SqliteDialect } from 'kysely';
 import { migrate } from './migrations.js';
+import { BACKSTOP_PAGES, WalCheckpointer } from './sqlite-checkpoint.js';
 import type { StoreOptions } from './types.js';
 import { type Database as Tables, SqlStore } from './sql-store.js';
 import type { FleetBatch, HostChange, HostPut, NewEvent } from './types.js';
@@ -245,6 +246,9 @@ export async function openSqliteStore(file: string, options: StoreOptions = {}):
   const staged =
     process.env.NUMAPLAN_SQLITE_SYNC !== 'inline' && file !== ':memory:' && String(sqlite.pragma('journal_mode', { simple: true })) === 'wal' && existsSync(`${file}-wal`);
   const wal = staged && durability === 'disk' ? new WalSync(`${file}-wal`) : null;
+  // A file's log is checkpointed in a worker thread, not by the commit that fills it (see sqlite-checkpoint.ts).
+  const checkpointer = file !== ':memory:' && String(sqlite.pragma('journal_mode', { simple: true })) === 'wal' ? new WalCheckpointer(file, BUSY_WAIT_MS) : null;
+  if (checkpointer) sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
   // Fast syncs are made inside the commit (see INLINE_SYNC_MS); NUMAPLAN_SQLITE_SYNC=pool always syncs on the thread pool.
   const latency = new SyncLatency();
   const inlineWhenFast = process.env.NUMAPLAN_SQLITE_SYNC !== 'pool';
@@ -266,6 +270,7 @@ export async function openSqliteStore(file: string, options: StoreOptions = {}):
         try {
           const out = await body(native);
           commit.run();
+          checkpointer?.wrote();
           return out;
         } catch (err) {
           if (sqlite.inTransaction) rollback.run();
@@ -309,6 +314,7 @@ export async function openSqliteStore(file: string, options: StoreOptions = {}):
       : {}),
     close: async () => {
       await wal?.close();
+      await checkpointer?.close();
       await db.destroy();
     },
   });
