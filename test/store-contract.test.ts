@@ -194,10 +194,14 @@ describe.each(backends)('store contract: $name', (backend) => {
     expect(all.map((e) => e.vm)).toEqual(['x', 'y']);
     expect(all[0]).toMatchObject({ kind: 'refuse', instance: 'test', data: { n: 1 }, at: 5 });
     expect((await s.events({ after: all[0]?.id as number, limit: 10 })).map((e) => e.vm)).toEqual(['y']);
-    // Who wrote them, without their data: the same events, in the same order, paged alike.
-    expect(await s.eventSources({ after: 0, limit: 10 })).toEqual(all.map((e) => ({ id: e.id, host: e.host, instance: e.instance })));
-    expect(await s.eventSources({ after: all[0]?.id as number, limit: 1 })).toEqual([{ id: all[1]?.id, host: null, instance: 'test' }]);
-    expect(await s.eventSources({ after: all[1]?.id as number, limit: 10 })).toEqual([]);
+    // The hosts other instances named since an event: each once, the instance's own and host-less events skipped.
+    const mine = { at: 7, kind: 'place', host: 'h-mine', vm: 'a', instance: 'me', data: null } as const;
+    await s.appendEvents([mine, { ...mine, host: 'h-other', instance: 'other' }, { ...mine, host: 'h-other', instance: 'other' }, { ...mine, host: 'h-third', instance: 'third' }]);
+    const last = (await s.events({ limit: 10 })).at(-1)?.id as number;
+    const foreign = await s.foreignHosts({ after: all[1]?.id as number, instance: 'me' });
+    expect({ last: foreign.last, hosts: [...foreign.hosts].sort() }).toEqual({ last, hosts: ['h-other', 'h-third'] });
+    expect(await s.foreignHosts({ after: 0, instance: 'other' }).then((f) => [...f.hosts].sort())).toEqual(['h-mine', 'h-third']);
+    expect(await s.foreignHosts({ after: last, instance: 'me' })).toEqual({ last, hosts: [] });
     await s.close();
   });
 

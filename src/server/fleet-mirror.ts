@@ -310,21 +310,12 @@ export class FleetMirror {
     if (this.polling || this.loading === null) return;
     this.polling = true;
     try {
-      const changed = new Set<string>();
-      for (;;) {
-        // Who wrote them, not what they say (an instance reads back its own events too).
-        const events = await this.store.eventSources({ after: this.lastEvent, limit: 1000 });
-        for (const e of events) {
-          this.lastEvent = Math.max(this.lastEvent, e.id);
-          if (e.instance !== this.instance && e.host !== null) {
-            changed.add(e.host);
-            this.foreign.set(e.host, this.clock());
-          }
-        }
-        if (events.length < 1000) break;
-      }
+      // The hosts others changed since the last poll (the database skips this instance's own events).
+      const { last, hosts } = await this.store.foreignHosts({ after: this.lastEvent, instance: this.instance });
+      this.lastEvent = Math.max(this.lastEvent, last);
+      for (const h of hosts) this.foreign.set(h, this.clock());
       // Hosts with ops queued or in flight are checked by their transaction (a conflict reads them again).
-      await this.refresh([...changed].filter((h) => (this.hosts.get(h)?.pending ?? 0) === 0));
+      await this.refresh(hosts.filter((h) => (this.hosts.get(h)?.pending ?? 0) === 0));
     } catch {
       // The store is unreachable for now: the next poll tries again.
     } finally {

@@ -524,9 +524,19 @@ export class SqlStore implements FleetStore {
     }));
   }
 
-  async eventSources(options: { after: number; limit: number }): Promise<Pick<FleetEvent, 'id' | 'host' | 'instance'>[]> {
-    const rows = await this.db.selectFrom('events').select(['id', 'host', 'instance']).where('id', '>', options.after).orderBy('id').limit(options.limit).execute();
-    return rows.map((r) => ({ id: Number(r.id), host: r.host, instance: r.instance }));
+  async foreignHosts(options: { after: number; instance: string }): Promise<{ last: number; hosts: string[] }> {
+    const last = await this.lastEventId();
+    if (last <= options.after) return { last: options.after, hosts: [] };
+    const rows = await this.db
+      .selectFrom('events')
+      .select('host')
+      .where('id', '>', options.after)
+      .where('id', '<=', last)
+      .where('instance', '<>', options.instance)
+      .where('host', 'is not', null)
+      .groupBy('host')
+      .execute();
+    return { last, hosts: rows.map((r) => r.host as string) };
   }
 
   async stagedBatch<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }> {

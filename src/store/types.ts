@@ -267,8 +267,12 @@ export interface FleetStore {
   listVms(options: { host?: string; limit: number; displaced?: boolean }): Promise<VmRecord[]>;
   totals(now: number): Promise<FleetTotals>;
   events(options: { after?: number; limit: number }): Promise<FleetEvent[]>;
-  /** Who wrote which events (id, host, instance; not their data), in id order: what a service instance polls for hosts others changed. */
-  eventSources(options: { after: number; limit: number }): Promise<Pick<FleetEvent, 'id' | 'host' | 'instance'>[]>;
+  /**
+   * What a service instance polls for: the hosts named by the events after `after` that instances
+   * other than `instance` wrote (each once, in no order), and the last event's id so far (`after`
+   * when there is none). The instance's own events are skipped by the database, not read back.
+   */
+  foreignHosts(options: { after: number; instance: string }): Promise<{ last: number; hosts: string[] }>;
   /** Runs `body` as one transaction (see FleetBatch); busy databases are retried as `applyChange` does. */
   batch<T>(body: (b: FleetBatch) => Promise<T>): Promise<T>;
   /**
