@@ -182,6 +182,19 @@ describe.each(backends)('store contract: $name', (backend) => {
     expect((await s.listHosts({ after: 'h1', limit: 1 })).map((h) => h.name)).toEqual(['h2']);
     expect((await s.listVms({ limit: 10 })).map((v) => v.name)).toEqual(['big']);
     expect(await s.listVms({ host: 'h1', limit: 10 })).toEqual([]);
+    // Read back several at once (what a service instance refreshes): those that exist, their VMs by host then name.
+    const second = placeOn('h3', 1, st, 'name=also,vcpus=2,memory=2G');
+    await s.applyChange(second.change);
+    const rows = await s.hostRows(['h3', 'nope', 'h2']);
+    expect(rows.map((r) => r.name).sort()).toEqual(['h2', 'h3']);
+    expect(rows.find((r) => r.name === 'h2')).toEqual(await s.hostRow('h2'));
+    const vms = await s.allocationsOf(['h3', 'h1', 'h2']);
+    expect(vms.map((v) => [v.host, v.name])).toEqual([
+      ['h2', 'big'],
+      ['h3', 'also'],
+    ]);
+    expect(vms[0]?.allocation.cpus).toEqual(fill.after.allocations[0]?.cpus);
+    expect(await s.allocationsOf([])).toEqual([]);
     await s.close();
   });
 

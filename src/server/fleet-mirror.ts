@@ -46,6 +46,8 @@ export const POLL_MS = 200;
  * last by this instance's decisions: instances sharing a database then fill different hosts.
  */
 export const FOREIGN_MS = 2000;
+/** Hosts read back per query when refreshing. */
+const REFRESH_CHUNK = 200;
 /** Rows per page when loading the fleet. */
 const PAGE = 1000;
 
@@ -274,30 +276,40 @@ export class FleetMirror {
     this.refreshing++;
     try {
       await before;
-      for (const name of names) {
-        const row = await this.store.hostRow(name);
-        const entry = this.hosts.get(name);
-        if (!row) {
-          if (entry) {
-            for (const a of entry.host.ledger.allocations) if (this.vmHost.get(a.name) === name) this.vmHost.delete(a.name);
-            this.fleet.remove(name);
-            this.hosts.delete(name);
+      // A few hundred hosts per query: after a poll, the hosts another instance changed are many.
+      for (let i = 0; i < names.length; i += REFRESH_CHUNK) {
+        const part = names.slice(i, i + REFRESH_CHUNK);
+        const rows = new Map((await this.store.hostRows(part)).map((r) => [r.name, r]));
+        const vms = new Map<string, Allocation[]>();
+        for (const v of await this.store.allocationsOf(part.filter((n) => rows.has(n)))) {
+          const list = vms.get(v.host);
+          if (list) list.push(v.allocation);
+          else vms.set(v.host, [v.allocation]);
+        }
+        for (const name of part) {
+          const row = rows.get(name);
+          const entry = this.hosts.get(name);
+          if (!row) {
+            if (entry) {
+              for (const a of entry.host.ledger.allocations) if (this.vmHost.get(a.name) === name) this.vmHost.delete(a.name);
+              this.fleet.remove(name);
+              this.hosts.delete(name);
+            }
+            continue;
           }
-          continue;
+          let text = entry?.topologyText;
+          let reserve = entry?.reserve;
+          if (!entry || entry.topoVersion !== row.topoVersion || text === undefined || reserve === undefined) {
+            const doc = await this.store.hostDocument(name);
+            if (!doc) continue;
+            text = doc.topology;
+            reserve = JSON.parse(doc.reserve) as HostReserve;
+          }
+          // A host with ops in a transaction keeps its ledger until it ends (it is read again then if needed).
+          if ((this.hosts.get(name)?.inflight ?? 0) > 0) continue;
+          // The allocations read after the row: if they are newer, the next write conflicts and reads again.
+          this.install(row, text, reserve, vms.get(name) ?? []);
         }
-        let text = entry?.topologyText;
-        let reserve = entry?.reserve;
-        if (!entry || entry.topoVersion !== row.topoVersion || text === undefined || reserve === undefined) {
-          const doc = await this.store.hostDocument(name);
-          if (!doc) continue;
-          text = doc.topology;
-          reserve = JSON.parse(doc.reserve) as HostReserve;
-        }
-        const vms = await this.store.allocationsOf(name);
-        // A host with ops in a transaction keeps its ledger until it ends (it is read again then if needed).
-        if ((this.hosts.get(name)?.inflight ?? 0) > 0) continue;
-        // The allocations read after the row: if they are newer, the next write conflicts and reads again.
-        this.install(row, text, reserve, vms.map((v) => v.allocation));
       }
     } finally {
       this.refreshing--;

@@ -242,15 +242,18 @@ class SqlBatch implements FleetBatch {
   async applyChanges(changes: readonly HostChange[]): Promise<void> {
     const added: ReturnType<typeof vmRow>[] = [];
     const events: NewEvent[] = [];
+    // Every host's generation and numbers in one statement (a round trip per host was most of a group commit's).
+    for (const part of chunks(changes)) {
+      const rows = part.map(
+        (c) =>
+          sql`(cast(${c.host} as text), cast(${c.expectedGeneration} as bigint), cast(${c.stats.freeCpus} as bigint), cast(${c.stats.freeMemory} as bigint), cast(${c.stats.vms} as bigint), cast(${c.now} as bigint))`,
+      );
+      const r = await sql`update hosts set generation = v.expected + 1, free_cpus = v.free_cpus, free_memory = v.free_memory, vms = v.vms, updated_at = v.now
+        from (values ${sql.join(rows)}) as v(name, expected, free_cpus, free_memory, vms, now)
+        where hosts.name = v.name and hosts.generation = v.expected`.execute(this.db);
+      if (Number(r.numAffectedRows) !== part.length) throw new Abort('conflict');
+    }
     for (const change of changes) {
-      const s = change.stats;
-      const r = await this.db
-        .updateTable('hosts')
-        .set({ generation: change.expectedGeneration + 1, free_cpus: s.freeCpus, free_memory: s.freeMemory, vms: s.vms, updated_at: change.now })
-        .where('name', '=', change.host)
-        .where('generation', '=', change.expectedGeneration)
-        .executeTakeFirst();
-      if (Number(r.numUpdatedRows) !== 1) throw new Abort('conflict');
       for (const part of chunks(change.removed)) await this.db.deleteFrom('vms').where('host', '=', change.host).where('name', 'in', part).execute();
       for (const u of change.updated) await updateVm(this.db as Transaction<Database>, change.host, u, change.now);
       for (const w of change.plans ?? []) await updatePlan(this.db as Transaction<Database>, w, change.now);
@@ -446,6 +449,12 @@ export class SqlStore implements FleetStore {
     return r ? hostRow(r) : null;
   }
 
+  async hostRows(names: readonly string[]): Promise<HostRow[]> {
+    const out: HostRow[] = [];
+    for (const part of chunks(names)) for (const r of await this.db.selectFrom('hosts').select(HOST_COLUMNS).where('name', 'in', part).execute()) out.push(hostRow(r));
+    return out;
+  }
+
   async hostDocument(name: string): Promise<HostDocument | null> {
     const r = await this.db
       .selectFrom('hosts')
@@ -580,9 +589,13 @@ export class SqlStore implements FleetStore {
     return rows.map((r) => ({ name: r.name, host: r.host, allocation: JSON.parse(r.allocation) as Allocation }));
   }
 
-  async allocationsOf(host: string): Promise<VmLoad[]> {
-    const rows = await this.db.selectFrom('vms').select(['name', 'host', 'allocation']).where('host', '=', host).orderBy('name').execute();
-    return rows.map((r) => ({ name: r.name, host: r.host, allocation: JSON.parse(r.allocation) as Allocation }));
+  async allocationsOf(hosts: readonly string[]): Promise<VmLoad[]> {
+    const out: VmLoad[] = [];
+    for (const part of chunks([...hosts].sort())) {
+      const rows = await this.db.selectFrom('vms').select(['name', 'host', 'allocation']).where('host', 'in', part).orderBy('host').orderBy('name').execute();
+      for (const r of rows) out.push({ name: r.name, host: r.host, allocation: JSON.parse(r.allocation) as Allocation });
+    }
+    return out;
   }
 
   async insertPlan(p: Omit<PlanRecord, 'version' | 'updatedAt'>): Promise<void> {

@@ -259,6 +259,8 @@ export interface FleetStore {
   applyChange(change: HostChange): Promise<WriteOutcome>;
   appendEvents(events: NewEvent[]): Promise<void>;
   hostRow(name: string): Promise<HostRow | null>;
+  /** The rows of those of `names` that exist, in no particular order (one query per few hundred names). */
+  hostRows(names: readonly string[]): Promise<HostRow[]>;
   hostDocument(name: string): Promise<HostDocument | null>;
   listHosts(options: { after?: string; limit: number }): Promise<HostRow[]>;
   vmsOf(host: string): Promise<VmRecord[]>;
@@ -287,8 +289,8 @@ export interface FleetStore {
   loadHosts(options: { after?: string; limit: number }): Promise<HostLoad[]>;
   /** VMs (allocations only), by name, a page at a time. */
   loadVms(options: { after?: string; limit: number }): Promise<VmLoad[]>;
-  /** One host's VMs (allocations only, no placement document), by name: what reading a host back needs. */
-  allocationsOf(host: string): Promise<VmLoad[]>;
+  /** The VMs of some hosts (allocations only, no placement document), by host then name: what reading hosts back needs. */
+  allocationsOf(hosts: readonly string[]): Promise<VmLoad[]>;
   /** Stores a new plan (version 1). */
   insertPlan(plan: Omit<PlanRecord, 'version' | 'updatedAt'>): Promise<void>;
   plan(id: string): Promise<PlanRecord | null>;
