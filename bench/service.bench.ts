@@ -269,6 +269,31 @@ const median = (xs: readonly number[]): number => {
 /** The placement goal rows measured in this run: fit and no-fit at 8 and 256 nodes. */
 const GOAL_ROWS = /^numaplan (fit|no-fit) (8|256) nodes$/;
 
+/**
+ * A placement goal row, timed in this process between the service bursts: three calls to warm it
+ * again (a burst ran since its last sample), then calls for at least 20 ms; the sample is their mean.
+ * Left to the runner, a row whose calibrating call ran cold after the setup (20 ms or more) was timed
+ * one cold call per sample: 2-2.7 ms for a no-fit at 256 nodes that takes 0.56 ms warm.
+ */
+function warmGoalRow(c: BenchCase): BenchCase {
+  return {
+    name: c.name,
+    selfTimed: true,
+    run: async () => {
+      for (let i = 0; i < 3; i++) await c.run();
+      let calls = 0;
+      const t0 = performance.now();
+      let t = t0;
+      while (t - t0 < 20 || calls < 3) {
+        await c.run();
+        calls++;
+        t = performance.now();
+      }
+      return [(t - t0) / calls];
+    },
+  };
+}
+
 /** The suite `npm run bench` finds. */
 export const suite: BenchSuite = {
   name: 'service',
@@ -362,7 +387,9 @@ export const suite: BenchSuite = {
         unavailable: unavailable('pg2'),
         run: () => burst('place, 16 clients, PostgreSQL, 2 instances', get('pg2')(), 16),
       },
-      ...placementCases().filter((c) => GOAL_ROWS.test(c.name)),
+      ...placementCases()
+        .filter((c) => GOAL_ROWS.test(c.name))
+        .map(warmGoalRow),
     ];
     return cases;
   },
