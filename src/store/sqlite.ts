@@ -243,11 +243,11 @@ export async function openSqliteStore(file: string, options: StoreOptions = {}):
   const native = new SqliteBatch(prepared);
   // Group commits commit without a sync of their own when the database is a file in WAL mode (not
   // :memory:): the log is then synced off the event loop (durability disk), or not waited for (commit).
-  const staged =
-    process.env.NUMAPLAN_SQLITE_SYNC !== 'inline' && file !== ':memory:' && String(sqlite.pragma('journal_mode', { simple: true })) === 'wal' && existsSync(`${file}-wal`);
+  const walFile = file !== ':memory:' && String(sqlite.pragma('journal_mode', { simple: true })) === 'wal';
+  const staged = process.env.NUMAPLAN_SQLITE_SYNC !== 'inline' && walFile && existsSync(`${file}-wal`);
   const wal = staged && durability === 'disk' ? new WalSync(`${file}-wal`) : null;
   // A file's log is checkpointed in a worker thread, not by the commit that fills it (see sqlite-checkpoint.ts).
-  const checkpointer = file !== ':memory:' && String(sqlite.pragma('journal_mode', { simple: true })) === 'wal' ? new WalCheckpointer(file, BUSY_WAIT_MS) : null;
+  const checkpointer = walFile ? new WalCheckpointer(file, BUSY_WAIT_MS) : null;
   if (checkpointer) sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
   // Fast syncs are made inside the commit (see INLINE_SYNC_MS); NUMAPLAN_SQLITE_SYNC=pool always syncs on the thread pool.
   const latency = new SyncLatency();
