@@ -4,7 +4,7 @@
  * SQLite checkpoints a WAL database itself, in the connection whose commit took the log past
  * `wal_autocheckpoint` pages: that commit then copies the log's pages back into the database file
  * and syncs it before it returns. On the service's one connection that is the event loop, stalled for
- * 3-26 ms every hundred-odd group commits (measured on the two-core development machine with 8
+ * 2-26 ms every hundred-odd group commits (measured on the two-core development machine with 8
  * clients: those stalls were 72% of the time its commits took, and set the latency's p99).
  *
  * Here a second connection, in a worker thread, runs `wal_checkpoint(PASSIVE)` a short while after
