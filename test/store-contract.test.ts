@@ -17,9 +17,10 @@ import { syntheticTopology } from '../src/core/topology/synthetic.js';
 import { hostChange, hostStats } from '../src/store/host-change.js';
 import { checkStore } from '../src/store/invariants.js';
 import { openPostgresStore } from '../src/store/postgres.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore, WRITER_DEPTH } from '../src/store/sqlite.js';
+import type { Flush, FlushOp } from '../src/store/flush.js';
 import { BACKSTOP_PAGES } from '../src/store/sqlite-checkpoint.js';
-import type { FleetStore, HostPut, NewEvent } from '../src/store/types.js';
+import type { FleetStore, HostChange, HostPut, NewEvent } from '../src/store/types.js';
 import { type PgServer, startPostgres } from './support/postgres.js';
 
 const G = 1024 ** 3;
@@ -250,6 +251,52 @@ describe.each(backends)('store contract: $name', (backend) => {
     await s.close();
   });
 
+  it('a group commit (commitFlush) writes the hosts whose generation held, reports the others and taken names, and a failed one writes nothing', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    const st = createHostState(topo);
+    await s.putHost(put('a', st, null));
+    await s.putHost(put('b', st, null));
+    /** One request's writes, as the service's mirror queues them. */
+    const op = (c: HostChange): FlushOp => ({ added: c.added, updated: c.updated, removed: c.removed, events: c.events });
+    const flush = (ops: [string, number, HostChange][], hostless: FlushOp[] = []): Flush => ({
+      byHost: new Map(ops.map(([h, , c]) => [h, [op(c)]])),
+      hostless,
+      expected: new Map(ops.map(([h, g]) => [h, g])),
+      stats: new Map(ops.map(([h, , c]) => [h, c.stats])),
+      now: 10,
+    });
+    const onA = placeOn('a', 1, st, 'name=f1,vcpus=2,memory=4G');
+    const onB = placeOn('b', 1, st, 'name=f2,vcpus=2,memory=4G');
+    // b at a generation it never had: left out and reported; a written, with a hostless event.
+    const first = await s.commitFlush(flush([['a', 1, onA.change], ['b', 7, onB.change]], [{ events: [ev('refuse', null, 'none')] }]));
+    await first.durable;
+    expect([...first.value.conflicted]).toEqual(['b']);
+    expect([...first.value.takenVms]).toEqual([]);
+    expect((await s.hostRow('a'))?.generation).toBe(2);
+    expect((await s.hostRow('b'))?.generation).toBe(1);
+    expect((await s.vm('f1'))?.host).toBe('a');
+    expect(await s.vm('f2')).toBeNull();
+    expect((await s.events({ limit: 20 })).map((e) => e.vm)).toContain('none');
+    // f1 again, on b: the name is taken fleet-wide, b is left out.
+    const again = placeOn('b', 1, st, 'name=f1,vcpus=2,memory=4G');
+    const second = await s.commitFlush(flush([['b', 1, again.change]]));
+    expect([...second.value.takenVms]).toEqual(['f1']);
+    expect([...second.value.conflicted]).toEqual(['b']);
+    // One name added on two hosts in one group commit: the transaction fails whole.
+    const dupA = placeOn('a', 2, onA.after, 'name=twice,vcpus=1,memory=1G');
+    const dupB = placeOn('b', 1, st, 'name=twice,vcpus=1,memory=1G');
+    await expect(s.commitFlush(flush([['a', 2, dupA.change], ['b', 1, dupB.change]]))).rejects.toThrow();
+    expect(await s.vm('twice')).toBeNull();
+    expect((await s.hostRow('a'))?.generation).toBe(2);
+    expect((await s.hostRow('b'))?.generation).toBe(1);
+    // The store goes on writing afterwards.
+    const later = await s.commitFlush(flush([['b', 1, onB.change]]));
+    expect([...later.value.conflicted]).toEqual([]);
+    expect((await s.vm('f2'))?.host).toBe('b');
+    await s.close();
+  });
+
   it('removes only empty hosts', async (ctx) => {
     if (skip()) return ctx.skip();
     const s = await backend.open();
@@ -473,6 +520,41 @@ describe('durability', () => {
       other.close();
       await s.close();
     }
+  });
+
+  it("a SQLite group commit (commitFlush) is written by the writer thread's connection, and waits out another connection's write lock", async () => {
+    const file = join(dir, 'writer-busy.db');
+    const s = await openSqliteStore(file);
+    const other = new Database(file);
+    try {
+      expect(s.commitDepth).toBe(WRITER_DEPTH);
+      const flush = (vm: string): Flush => ({ byHost: new Map(), hostless: [{ events: [ev('refuse', null, vm)] }], expected: new Map(), stats: new Map(), now: 1 });
+      await (await s.commitFlush(flush('first'))).durable;
+      other.pragma('busy_timeout = 0');
+      other.prepare('begin immediate').run();
+      let settled = false;
+      const pending = s.commitFlush(flush('waited')).finally(() => {
+        settled = true;
+      });
+      // The writer thread's connection finds the lock taken (SQLite's own wait of BUSY_WAIT_MS, then
+      // the store's retries): nothing is written, nothing fails, while the lock is held.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(settled).toBe(false);
+      other.prepare('commit').run();
+      await (await pending).durable;
+      expect((await s.events({ limit: 10 })).map((e) => e.vm)).toEqual(['first', 'waited']);
+      // Two group commits at once (the service sends the next while one is written): both land.
+      const both = await Promise.all([s.commitFlush(flush('x')), s.commitFlush(flush('y'))]);
+      await Promise.all(both.map((b) => b.durable));
+      expect((await s.events({ limit: 10 })).map((e) => e.vm)).toEqual(['first', 'waited', 'x', 'y']);
+      // All of it through the writer thread (a failed one would have left the store at depth 1).
+      expect(s.commitDepth).toBe(WRITER_DEPTH);
+    } finally {
+      other.close();
+      await s.close();
+    }
+    // Closed: the writer thread's connection too (SQLite removes the log with the last one).
+    expect(existsSync(`${file}-wal`)).toBe(false);
   });
 
   it("a SQLite file's log is copied back by the store's checkpoint worker, not by the commit that fills it", async () => {

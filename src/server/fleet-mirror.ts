@@ -8,17 +8,18 @@
  *
  * Group commit: a request changes the mirror at once (so the next decision sees it) and queues an
  * `Op` describing its writes; the ops queued during one turn of the event loop are written in one
- * transaction (`store.batch`) and each request is answered only after that transaction commits. In
+ * transaction (`store.commitFlush`) and each request is answered only after that transaction commits. In
  * the transaction every host touched has its generation checked against the one this instance last
  * committed (the rows are locked: SQLite's write lock, PostgreSQL's FOR UPDATE): a host another
  * instance changed meanwhile is left out, refreshed from the store (its row, document and VMs: only
- * that host), and its requests are decided again. One transaction is in flight at a time; ops queued
- * meanwhile go to the next. A store error leaves nothing half done: the hosts the transaction
- * touched are read back from the store and the requests fail. A transaction's requests are answered
- * once it is on disk (`store.stagedBatch`: on SQLite with a slow disk the log syncs off the event
- * loop, so the next transaction is decided and committed while the last one syncs; with a fast one
- * the commit syncs it, and the requests arriving meanwhile make the next group larger); should the
- * sync fail, they fail (their outcome is unknown to the client, as with any failed commit).
+ * that host), and its requests are decided again. Up to the store's `commitDepth` transactions are in
+ * flight at once (SQLite's writer thread: 2, so that the next is on its way while one is written),
+ * never two on one host: an op whose host is in a transaction in flight waits for the next one. A
+ * store error leaves nothing half done: the hosts the transaction touched are read back from the
+ * store and the requests fail. A transaction's requests are answered once it is on disk (on SQLite
+ * the writer thread's commit syncs the log; with `NUMAPLAN_SQLITE_SYNC=loop` and a slow disk the
+ * log syncs off the event loop after the commit); should the sync fail, they fail (their outcome is
+ * unknown to the client, as with any failed commit).
  *
  * Instances sharing a database would all rank the same host best and conflict on it: a host another
  * instance changed lately (seen in the event log or in a conflict) is tried last by this instance's
@@ -36,7 +37,7 @@ import type { Allocation, HostReserve } from '../core/placement/state.js';
 import { topologyFromTrustedJson } from '../core/topology/json.js';
 import type { Topology } from '../core/topology/model.js';
 import { statsOf } from '../store/host-change.js';
-import { type FlushOp, writeFlush } from '../store/flush.js';
+import type { FlushOp } from '../store/flush.js';
 import type { FleetStore, HostRow, HostStats } from '../store/types.js';
 
 /** How often the event log is read for hosts other instances changed. */
@@ -147,7 +148,10 @@ export class FleetMirror {
   /** Parsed topologies by their text: hosts of one model share one value (and its derived indexes). */
   private readonly topologies = new Map<string, Topology>();
   private open: Op[] = [];
-  private flushing = false;
+  /** Group commits in flight (at most the store's `commitDepth`). */
+  private flights = 0;
+  /** The hosts with ops in a group commit in flight: their next ops wait for it to end. */
+  private readonly flying = new Set<string>();
   private scheduled = false;
   private lastEvent = 0;
   private loading: Promise<void> | null = null;
@@ -356,7 +360,7 @@ export class FleetMirror {
 
   /** Resolves once every op queued so far is written (or failed). */
   async settled(): Promise<void> {
-    while (this.open.length > 0 || this.flushing || this.scheduled || this.syncing > 0) await new Promise((r) => setImmediate(r));
+    while (this.open.length > 0 || this.flights > 0 || this.scheduled || this.syncing > 0) await new Promise((r) => setImmediate(r));
   }
 
   /** Queues a write; it is committed with the others of this turn of the event loop. */
@@ -369,7 +373,7 @@ export class FleetMirror {
       }
     }
     this.open.push(op);
-    if (!this.scheduled && !this.flushing) {
+    if (!this.scheduled && this.flights < this.store.commitDepth) {
       this.scheduled = true;
       setImmediate(() => void this.flush());
     }
@@ -385,10 +389,32 @@ export class FleetMirror {
   /** Writes the queued ops in one transaction (see the module comment). */
   private async flush(): Promise<void> {
     this.scheduled = false;
-    if (this.flushing || this.open.length === 0) return;
-    this.flushing = true;
-    const ops = this.open;
-    this.open = [];
+    if (this.flights >= this.store.commitDepth || this.open.length === 0) return;
+    // Ops on a host whose group commit is still in flight wait for it (each host's writes go in
+    // order, each against the generation the last one left).
+    const ops: Op[] = [];
+    const waiting: Op[] = [];
+    for (const op of this.open) (op.host !== null && this.flying.has(op.host) ? waiting : ops).push(op);
+    if (ops.length === 0) return;
+    this.open = waiting;
+    this.flights++;
+    const mine = new Set<string>();
+    for (const op of ops) if (op.host !== null) mine.add(op.host);
+    for (const host of mine) this.flying.add(host);
+    try {
+      await this.write(ops);
+    } finally {
+      for (const host of mine) this.flying.delete(host);
+      this.flights--;
+    }
+    if (this.open.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  /** One group commit of `ops`, and what follows it (answers, conflicts, reads back). */
+  private async write(ops: Op[]): Promise<void> {
     const now = this.clock();
     // Ops whose host was read again since they were decided are decided again, not written. A host
     // registration, update or removal is written alone: other ops on its host wait, and are decided
@@ -430,7 +456,7 @@ export class FleetMirror {
     let durable: Promise<void> = Promise.resolve();
     let failure: unknown = null;
     try {
-      const staged = await this.store.stagedBatch((b) => writeFlush(b, { byHost, hostless, expected, stats, now }));
+      const staged = await this.store.commitFlush({ byHost, hostless, expected, stats, now });
       outcome = staged.value;
       durable = staged.durable;
       this.events.groupCommit?.(ops.length - orphans.length - deferred.length);
@@ -521,12 +547,7 @@ export class FleetMirror {
       if (o.host !== null && !reread.has(o.host)) await this.refresh([o.host]).catch(() => undefined);
       retry.push(o);
     }
-    this.flushing = false;
     for (const o of retry) o.conflict();
-    if (this.open.length > 0 && !this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => void this.flush());
-    }
   }
 
   /**

@@ -10,6 +10,7 @@
 import type { Durability } from './types.js';
 import { type Generated, type Kysely, type Transaction, sql } from 'kysely';
 import type { Allocation } from '../core/placement/state.js';
+import { type Flush, type FlushOutcome, writeFlush } from './flush.js';
 import { appliedMigrations } from './migrations.js';
 import type {
   EventKind,
@@ -80,6 +81,10 @@ export interface Backend {
   batch?<T>(body: (b: FleetBatch) => Promise<T>): Promise<T>;
   /** The same, resolving at commit with the promise of its sync to disk (see FleetStore.stagedBatch); absent, `batch`. */
   stagedBatch?<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }>;
+  /** A group commit written by the driver's own means (SQLite: its writer thread); absent, `stagedBatch` with writeFlush. */
+  commitFlush?(flush: Flush): Promise<{ value: FlushOutcome; durable: Promise<void> }>;
+  /** See FleetStore.commitDepth (absent: 1). */
+  commitDepth?(): number;
   close(): Promise<void>;
 }
 
@@ -321,6 +326,10 @@ export class SqlStore implements FleetStore {
     this.db = backend.db;
   }
 
+  get commitDepth(): number {
+    return this.backend.commitDepth?.() ?? 1;
+  }
+
   migrations(): Promise<string[]> {
     return appliedMigrations(this.db);
   }
@@ -552,6 +561,12 @@ export class SqlStore implements FleetStore {
     const staged = this.backend.stagedBatch;
     if (!staged) return { value: await this.batch(body), durable: Promise.resolve() };
     return this.retryBusy(() => staged(body));
+  }
+
+  async commitFlush(flush: Flush): Promise<{ value: FlushOutcome; durable: Promise<void> }> {
+    const native = this.backend.commitFlush;
+    if (!native) return this.stagedBatch((b) => writeFlush(b, flush));
+    return this.retryBusy(() => native(flush));
   }
 
   async batch<T>(body: (b: FleetBatch) => Promise<T>): Promise<T> {

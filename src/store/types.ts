@@ -8,6 +8,7 @@
  * computed from: the store applies it only if the host is still at that generation (see index.ts).
  */
 import type { Allocation } from '../core/placement/state.js';
+import type { Flush, FlushOutcome } from './flush.js';
 
 /** Per-host numbers kept in columns so that candidate selection and the fleet summary are SQL. */
 export interface HostStats {
@@ -251,6 +252,12 @@ export interface FleetStore {
   readonly durability: Durability;
   /** Where it lives, without secrets (file path, or postgres host/database). */
   readonly location: string;
+  /**
+   * How many group commits (`commitFlush`) a service instance may have in flight at once, on
+   * disjoint hosts: 2 where they overlap (SQLite's writer thread commits one while the next is
+   * sent), 1 where a commit holds the event loop anyway (or SQLite's writer thread failed).
+   */
+  readonly commitDepth: number;
   /** Versions of the applied migrations, ascending. */
   migrations(): Promise<string[]>;
   putHost(put: HostPut): Promise<WriteOutcome>;
@@ -285,6 +292,12 @@ export interface FleetStore {
    * committed meanwhile; PostgreSQL's commit is durable when it returns (`durable` is resolved).
    */
   stagedBatch<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }>;
+  /**
+   * A service instance's group commit (flush.ts) in one transaction, as `stagedBatch` with
+   * `writeFlush` would write it; SQLite writes it in a thread of its own (sqlite-writer.ts), while
+   * the event loop goes on.
+   */
+  commitFlush(flush: Flush): Promise<{ value: FlushOutcome; durable: Promise<void> }>;
   /** Hosts with their documents, by name, a page at a time. */
   loadHosts(options: { after?: string; limit: number }): Promise<HostLoad[]>;
   /** VMs (allocations only), by name, a page at a time. */
