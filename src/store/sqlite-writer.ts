@@ -3,16 +3,19 @@
  *
  * better-sqlite3 is synchronous: a transaction on the service's connection holds the event loop for
  * its statements, its commit and (durability `disk`) the log's sync: 28% of the loop's time with 8
- * clients placing on the two-core development machine (a CPU profile of the service). Here a worker thread with its own
- * connection to the same file runs each group commit (`writeFlush`, the same statements) while the
- * event loop goes on deciding the next requests, which gather into the next group; the requests of a
- * group are answered when the worker's commit returns, so a commit acknowledged is on disk exactly as
- * before (`synchronous = FULL` for durability `disk`, NORMAL for `commit`). Committing with NORMAL
- * and syncing the log on the thread pool after each commit, so that the next commit need not wait
- * for the disk, placed 8-12% fewer VMs per second here (two messages and a pool thread per commit).
+ * clients placing on the two-core development machine (a CPU profile of the service). Here a worker
+ * thread with its own connection to the same file runs each group commit (`writeFlush`, the same
+ * statements) while the event loop goes on deciding the next requests, which gather into the next
+ * group; the requests of a group are answered when the worker's commit returns, so a commit
+ * acknowledged is on disk exactly as before (`synchronous = FULL` for durability `disk`, NORMAL for
+ * `commit`). Committing with NORMAL and syncing the log on the thread pool after each commit, so
+ * that the next commit need not wait for the disk, placed 8-12% fewer VMs per second here (two
+ * messages and a pool thread per commit).
  *
- * The worker commits one flush at a time, in order. A flush travels as data (flush.ts): the ops
- * without their callbacks, and a placement document only as its JSON text when the service made it.
+ * The service may have two flushes at the worker at once (WRITER_DEPTH in sqlite.ts, on different
+ * hosts); the worker commits them one at a time, in order. A flush travels as data (flush.ts): the
+ * ops without their callbacks, and a placement document only as its JSON text when the service made
+ * it.
  * Errors come back with SQLite's code, so that a busy database is retried like any other. A worker
  * that fails to start or dies fails the writes it held; the store then writes on its own connection.
  */
