@@ -38,7 +38,7 @@ import { topologyFromTrustedJson } from '../core/topology/json.js';
 import type { Topology } from '../core/topology/model.js';
 import { statsOf } from '../store/host-change.js';
 import type { FlushOp } from '../store/flush.js';
-import type { FleetStore, HostRow, HostStats } from '../store/types.js';
+import type { FleetStore, HostLoad, HostRow, HostStats } from '../store/types.js';
 
 /** How often the event log is read for hosts other instances changed. */
 export const POLL_MS = 200;
@@ -218,8 +218,26 @@ export class FleetMirror {
 
   private async load(): Promise<void> {
     this.lastEvent = await this.store.lastEventId();
-    const byHost = new Map<string, Allocation[]>();
+    // The host rows first, their VMs after: a VM written in between (by another instance) is then
+    // in a ledger whose generation is older than its write, so the next write there conflicts and
+    // reads the host again. The other order could give a ledger without that VM at the generation
+    // that has it, and hand its CPUs out twice (as `refresh` does, and for the same reason).
+    const rows: HostLoad[] = [];
+    // Hosts of one model have one topology text: kept once while the VMs are read.
+    const texts = new Map<string, string>();
     let after: string | undefined;
+    for (;;) {
+      const page = await this.store.loadHosts({ ...(after !== undefined ? { after } : {}), limit: PAGE });
+      for (const h of page) {
+        const text = texts.get(h.topology) ?? h.topology;
+        texts.set(text, text);
+        rows.push({ ...h, topology: text });
+      }
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]?.name;
+    }
+    const byHost = new Map<string, Allocation[]>();
+    after = undefined;
     for (;;) {
       const page = await this.store.loadVms({ ...(after !== undefined ? { after } : {}), limit: PAGE });
       for (const v of page) {
@@ -230,13 +248,7 @@ export class FleetMirror {
       if (page.length < PAGE) break;
       after = page[page.length - 1]?.name;
     }
-    after = undefined;
-    for (;;) {
-      const page = await this.store.loadHosts({ ...(after !== undefined ? { after } : {}), limit: PAGE });
-      for (const h of page) this.install(h, h.topology, JSON.parse(h.reserve) as HostReserve, byHost.get(h.name) ?? []);
-      if (page.length < PAGE) break;
-      after = page[page.length - 1]?.name;
-    }
+    for (const h of rows) this.install(h, h.topology, JSON.parse(h.reserve) as HostReserve, byHost.get(h.name) ?? []);
     this.pollTimer = setInterval(() => void this.poll(), POLL_MS);
     this.pollTimer.unref();
   }
