@@ -8,7 +8,9 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import { migrate } from './migrations.js';
+import { writeSimpleFlush } from './postgres-flush.js';
 import type { Durability } from './types.js';
+import type { Flush } from './flush.js';
 import { type Database as Tables, SqlStore } from './sql-store.js';
 
 const INT8_OID = 20;
@@ -19,6 +21,13 @@ export interface PostgresOptions {
   max?: number;
   /** `commit`: the pool's sessions commit with `synchronous_commit = off` (see Durability). */
   durability?: Durability;
+}
+
+/** How group commits are written: NUMAPLAN_PG_FLUSH (unset: `statement`). */
+function flushMode(value: string | undefined): 'statement' | 'transaction' {
+  if (value === undefined || value === '' || value === 'statement') return 'statement';
+  if (value === 'transaction') return value;
+  throw new Error(`NUMAPLAN_PG_FLUSH: expected statement or transaction, got "${value}"`);
 }
 
 /** The URL without its password, for logs and /health. */
@@ -62,6 +71,11 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
       const code = (err as { code?: unknown } | null)?.code;
       return code === '40001' || code === '40P01';
     },
+    // A flush that only adds VMs is one statement (postgres-flush.ts); NUMAPLAN_PG_FLUSH=transaction
+    // writes every flush with the shared transaction instead, for comparison.
+    ...(flushMode(process.env.NUMAPLAN_PG_FLUSH) === 'statement'
+      ? { commitFlush: async (flush: Flush) => ((await writeSimpleFlush(pool, flush)) ? { value: { conflicted: new Set<string>(), takenVms: new Set<string>() }, durable: Promise.resolve() } : null) }
+      : {}),
     close: () => db.destroy(),
   });
 }

@@ -81,8 +81,11 @@ export interface Backend {
   batch?<T>(body: (b: FleetBatch) => Promise<T>): Promise<T>;
   /** The same, resolving at commit with the promise of its sync to disk (see FleetStore.stagedBatch); absent, `batch`. */
   stagedBatch?<T>(body: (b: FleetBatch) => Promise<T>): Promise<{ value: T; durable: Promise<void> }>;
-  /** A group commit written by the driver's own means (SQLite: its writer thread); absent, `stagedBatch` with writeFlush. */
-  commitFlush?(flush: Flush): Promise<{ value: FlushOutcome; durable: Promise<void> }>;
+  /**
+   * A group commit written by the driver's own means (SQLite: its writer thread; PostgreSQL: one
+   * statement when the flush only adds VMs); null, or absent, `stagedBatch` with writeFlush.
+   */
+  commitFlush?(flush: Flush): Promise<{ value: FlushOutcome; durable: Promise<void> } | null>;
   /** See FleetStore.commitDepth (absent: 1). */
   commitDepth?(): number;
   close(): Promise<void>;
@@ -141,7 +144,7 @@ function vmRecord(r: Omit<Database['vms'], 'displaced'>): VmRecord {
   };
 }
 
-function eventRow(e: NewEvent): Omit<Database['events'], 'id'> {
+export function eventRow(e: NewEvent): Omit<Database['events'], 'id'> {
   return { at: e.at, kind: e.kind, host: e.host, vm: e.vm, instance: e.instance, data: JSON.stringify(e.data ?? null) };
 }
 
@@ -196,7 +199,7 @@ function chunks<T>(xs: readonly T[], size = CHUNK): T[][] {
   return out;
 }
 
-function vmRow(a: HostChange['added'][number], now: number): Omit<Database['vms'], 'displaced'> & { displaced: number } {
+export function vmRow(a: HostChange['added'][number], now: number): Omit<Database['vms'], 'displaced'> & { displaced: number } {
   return {
     name: a.name,
     host: a.host,
@@ -565,8 +568,8 @@ export class SqlStore implements FleetStore {
 
   async commitFlush(flush: Flush): Promise<{ value: FlushOutcome; durable: Promise<void> }> {
     const native = this.backend.commitFlush;
-    if (!native) return this.stagedBatch((b) => writeFlush(b, flush));
-    return this.retryBusy(() => native(flush));
+    const done = native ? await this.retryBusy(() => native(flush)) : null;
+    return done ?? this.stagedBatch((b) => writeFlush(b, flush));
   }
 
   async batch<T>(body: (b: FleetBatch) => Promise<T>): Promise<T> {
