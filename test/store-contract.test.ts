@@ -643,7 +643,7 @@ describe('PostgreSQL group commit in one statement', () => {
     };
   };
 
-  it('writes the rows the shared transaction writes; a moved generation or a taken name writes nothing and leaves the flush to it', async (ctx) => {
+  it('writes what the shared transaction writes, flush by flush: placements, hosts whose generation moved, names taken', async (ctx) => {
     if (!pg) return ctx.skip(); // startPostgres() already failed the run under CI=true
     const st = createHostState(topo);
     const stores: FleetStore[] = [];
@@ -655,17 +655,36 @@ describe('PostgreSQL group commit in one statement', () => {
         stores.push(s);
         await s.putHost(put('a', st, null));
         await s.putHost(put('b', st, null));
-        const r = await s.commitFlush(placements(st, ['p1', 'p2'], [1, 1]));
-        expect([...r.value.conflicted]).toEqual([]);
       }
       const [one, shared] = stores as [FleetStore, FleetStore];
+      // Each flush on both stores: the same outcome and the same rows after it.
+      const steps: [string, string, number, number][] = [
+        ['p1', 'p2', 1, 1], // both hosts written
+        ['q1', 'q2', 2, 7], // b moved: a and the event with no host written
+        ['q3', 'q4', 9, 9], // both moved: the event alone
+        ['r1', 'p1', 3, 2], // p1 taken (on b): b left out, the name reported, a written
+      ];
+      for (const [x, y, ga, gb] of steps) {
+        const outcomes = [];
+        for (const s of stores) {
+          const r = await s.commitFlush(placements(st, [x, y], [ga, gb]));
+          outcomes.push({ conflicted: [...r.value.conflicted].sort(), taken: [...r.value.takenVms].sort() });
+        }
+        expect(outcomes[0], `${x} ${y}`).toEqual(outcomes[1]);
+        expect(await rowsOf(one), `${x} ${y}`).toEqual(await rowsOf(shared));
+      }
       const rows = await rowsOf(one);
-      expect(rows).toEqual(await rowsOf(shared));
-      expect(rows.vms.map((v) => [v.name, v.host, v.status, v.expires_at])).toEqual([['p1', 'a', 'committed', null], ['p2', 'b', 'claimed', 99]]);
-      expect(rows.events.slice(-3).map((e) => [e.kind, e.vm])).toEqual([['place', 'p1'], ['claim', 'p2'], ['refuse', 'none']]);
-      expect(rows.hosts.map((h) => h.generation)).toEqual([2, 2]);
+      expect(rows.vms.map((v) => [v.name, v.host, v.status, v.expires_at])).toEqual([
+        ['p1', 'a', 'committed', null],
+        ['p2', 'b', 'claimed', 99],
+        ['q1', 'a', 'committed', null],
+        ['r1', 'a', 'committed', null],
+      ]);
+      expect(rows.hosts.map((h) => h.generation)).toEqual([4, 2]);
+      expect(rows.events.filter((e) => e.kind === 'refuse').length).toBe(4);
 
-      // The statement alone, on a pool of its own: b's generation moved, then a name is taken; neither writes anything.
+      // The statement itself leaves a flush that is not placements only, and a taken name, to the
+      // shared transaction (null), having written nothing.
       const url = await pg.createDatabase('flush_direct');
       const s = await openPostgresStore(url);
       stores.push(s);
@@ -673,24 +692,16 @@ describe('PostgreSQL group commit in one statement', () => {
       await s.putHost(put('b', st, null));
       const pool = new pgDriver.Pool({ connectionString: url });
       try {
-        const events = async () => (await s.events({ limit: 100 })).length;
-        const e0 = await events();
-        expect(await writeSimpleFlush(pool, placements(st, ['q1', 'q2'], [1, 5]))).toBe(false);
-        expect(await s.vm('q1')).toBeNull();
-        expect((await s.hostRow('a'))?.generation).toBe(1);
-        expect(await events()).toBe(e0);
-        expect(await writeSimpleFlush(pool, placements(st, ['q1', 'q2'], [1, 1]))).toBe(true);
+        expect(await writeSimpleFlush(pool, placements(st, ['t1', 't2'], [1, 1]))).toEqual({ conflicted: new Set(), takenVms: new Set() });
+        const events = (await s.events({ limit: 100 })).length;
+        expect(await writeSimpleFlush(pool, placements(st, ['t3', 't1'], [2, 2]))).toBeNull();
+        const release = placements(st, ['t4', 't5'], [2, 2]);
+        (release.byHost.get('a') as FlushOp[])[0]!.removed = ['t1'];
+        expect(await writeSimpleFlush(pool, release)).toBeNull();
+        expect(await s.vm('t3')).toBeNull();
+        expect(await s.vm('t4')).toBeNull();
         expect((await s.hostRow('a'))?.generation).toBe(2);
-        expect(await events()).toBe(e0 + 3);
-        expect(await writeSimpleFlush(pool, placements(st, ['q3', 'q1'], [2, 2]))).toBe(false);
-        expect(await s.vm('q3')).toBeNull();
-        expect((await s.hostRow('a'))?.generation).toBe(2);
-        // Not a placement-only flush (a VM released with them): left to the shared transaction.
-        const release = placements(st, ['q4', 'q5'], [2, 2]);
-        (release.byHost.get('a') as FlushOp[])[0]!.removed = ['q1'];
-        expect(await writeSimpleFlush(pool, release)).toBe(false);
-        expect(await s.vm('q4')).toBeNull();
-        expect(await events()).toBe(e0 + 3);
+        expect((await s.events({ limit: 100 })).length).toBe(events);
       } finally {
         await pool.end();
       }

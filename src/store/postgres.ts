@@ -74,7 +74,12 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
     // A flush that only adds VMs is one statement (postgres-flush.ts); NUMAPLAN_PG_FLUSH=transaction
     // writes every flush with the shared transaction instead, for comparison.
     ...(flushMode(process.env.NUMAPLAN_PG_FLUSH) === 'statement'
-      ? { commitFlush: async (flush: Flush) => ((await writeSimpleFlush(pool, flush)) ? { value: { conflicted: new Set<string>(), takenVms: new Set<string>() }, durable: Promise.resolve() } : null) }
+      ? {
+          commitFlush: async (flush: Flush) => {
+            const value = await writeSimpleFlush(pool, flush);
+            return value === null ? null : { value, durable: Promise.resolve() };
+          },
+        }
       : {}),
     close: () => db.destroy(),
   });
