@@ -109,7 +109,8 @@ function without(flush: Flush, hosts: ReadonlySet<string>): Flush {
  * written (the shared transaction is to be run). Other errors are thrown.
  */
 export async function writeSimpleFlush(pool: pg.Pool, flush: Flush): Promise<FlushOutcome | null> {
-  if (simpleFlushValues(flush) === null) return null;
+  let values = simpleFlushValues(flush);
+  if (values === null) return null;
   // A client of its own, not pool.query: that one closes the connection on any error, and a taken
   // name would then cost a new connection and server process.
   const client = await pool.connect();
@@ -117,12 +118,14 @@ export async function writeSimpleFlush(pool: pg.Pool, flush: Flush): Promise<Flu
   try {
     const conflicted = new Set<string>();
     // Each round leaves out at least one more host, so this ends (at worst with no host, the events alone).
-    for (let rest = flush; ; rest = without(rest, conflicted)) {
-      if (rest.byHost.size === 0 && rest.hostless.every((o) => o.events.length === 0)) return { conflicted, takenVms: new Set() };
-      const r = await client.query<{ moved: string[] }>({ name: 'numaplan-flush-added', text: STATEMENT, values: simpleFlushValues(rest) as unknown[] });
+    for (let rest = flush; ; ) {
+      const r = await client.query<{ moved: string[] }>({ name: 'numaplan-flush-added', text: STATEMENT, values });
       const moved = r.rows[0]?.moved ?? [];
       if (moved.length === 0) return { conflicted, takenVms: new Set() };
       for (const h of moved) conflicted.add(h);
+      rest = without(rest, conflicted);
+      if (rest.byHost.size === 0 && rest.hostless.every((o) => o.events.length === 0)) return { conflicted, takenVms: new Set() };
+      values = simpleFlushValues(rest) as unknown[];
     }
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;
