@@ -683,6 +683,10 @@ describe('PostgreSQL group commit in one statement', () => {
       expect(rows.hosts.map((h) => h.generation)).toEqual([4, 2]);
       expect(rows.events.filter((e) => e.kind === 'refuse').length).toBe(4);
 
+      process.env.NUMAPLAN_PG_FLUSH = 'fast';
+      await expect(openPostgresStore(await pg.createDatabase('flush_bad_mode'))).rejects.toThrow('NUMAPLAN_PG_FLUSH: expected statement or transaction, got "fast"');
+      delete process.env.NUMAPLAN_PG_FLUSH;
+
       // The statement itself leaves a flush that is not placements only, and a taken name, to the
       // shared transaction (null), having written nothing.
       const url = await pg.createDatabase('flush_direct');

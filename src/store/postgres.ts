@@ -43,6 +43,8 @@ export function redactUrl(url: string): string {
 
 /** Connects to a PostgreSQL database and applies pending migrations. */
 export async function openPostgresStore(url: string, options: PostgresOptions = {}): Promise<SqlStore> {
+  // Checked before anything is opened: a bad value is an error, not a pool left behind.
+  const mode = flushMode(process.env.NUMAPLAN_PG_FLUSH);
   const types = {
     getTypeParser: ((oid: number, format?: string) =>
       oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
@@ -73,7 +75,7 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
     },
     // A flush that only adds VMs is one statement (postgres-flush.ts); NUMAPLAN_PG_FLUSH=transaction
     // writes every flush with the shared transaction instead, for comparison.
-    ...(flushMode(process.env.NUMAPLAN_PG_FLUSH) === 'statement'
+    ...(mode === 'statement'
       ? {
           commitFlush: async (flush: Flush) => {
             const value = await writeSimpleFlush(pool, flush);
