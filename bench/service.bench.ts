@@ -419,23 +419,24 @@ export const suite: BenchSuite = {
     };
     const noWrk = wrkUnavailable();
     const unavailable = (key: string) => (): string | null => noWrk ?? (services.has(key) ? null : (pgReason ?? 'not started'));
-    const sqlite = get('sqlite');
+    // One burst case: `clients` closed-loop clients on the services started under `key`.
+    const burstCase = (name: string, key: string, clients: number, mode: 'place' | 'explain' = 'place'): BenchCase => ({
+      name,
+      selfTimed: true,
+      unavailable: unavailable(key),
+      run: () => burst(name, get(key)(), clients, mode),
+    });
     const cases: BenchCase[] = [
-      { name: 'place, 1 client, SQLite', selfTimed: true, unavailable: unavailable('sqlite'), run: () => burst('place, 1 client, SQLite', sqlite(), 1) },
-      { name: GOAL_CASE, selfTimed: true, unavailable: unavailable('sqlite-goal'), run: () => burst(GOAL_CASE, get('sqlite-goal')(), 8) },
-      {
-        name: LOOP_CASE,
-        selfTimed: true,
-        unavailable: unavailable('sqlite-loop'),
-        run: () => burst(LOOP_CASE, get('sqlite-loop')(), 8),
-      },
-      { name: COMMIT_CASE, selfTimed: true, unavailable: unavailable('sqlite-commit'), run: () => burst(COMMIT_CASE, get('sqlite-commit')(), 8) },
-      { name: 'place, 32 clients, SQLite', selfTimed: true, unavailable: unavailable('sqlite'), run: () => burst('place, 32 clients, SQLite', sqlite(), 32) },
-      { name: 'explain, 1 client, SQLite', selfTimed: true, unavailable: unavailable('sqlite'), run: () => burst('explain, 1 client, SQLite', sqlite(), 1, 'explain') },
-      { name: PG_ONE, selfTimed: true, unavailable: unavailable('pg1'), run: () => burst(PG_ONE, get('pg1')(), 8) },
-      { name: PG_TWO, selfTimed: true, unavailable: unavailable('pg2'), run: () => burst(PG_TWO, get('pg2')(), 16) },
-      { name: PG_ONE_TX, selfTimed: true, unavailable: unavailable('pg1tx'), run: () => burst(PG_ONE_TX, get('pg1tx')(), 8) },
-      { name: PG_TWO_TX, selfTimed: true, unavailable: unavailable('pg2tx'), run: () => burst(PG_TWO_TX, get('pg2tx')(), 16) },
+      burstCase('place, 1 client, SQLite', 'sqlite', 1),
+      burstCase(GOAL_CASE, 'sqlite-goal', 8),
+      burstCase(LOOP_CASE, 'sqlite-loop', 8),
+      burstCase(COMMIT_CASE, 'sqlite-commit', 8),
+      burstCase('place, 32 clients, SQLite', 'sqlite', 32),
+      burstCase('explain, 1 client, SQLite', 'sqlite', 1, 'explain'),
+      burstCase(PG_ONE, 'pg1', 8),
+      burstCase(PG_TWO, 'pg2', 16),
+      burstCase(PG_ONE_TX, 'pg1tx', 8),
+      burstCase(PG_TWO_TX, 'pg2tx', 16),
       ...placementCases()
         .filter((c) => GOAL_ROWS.test(c.name))
         .map(warmGoalRow),
