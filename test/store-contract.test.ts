@@ -20,7 +20,7 @@ import pgDriver from 'pg';
 import { openPostgresStore } from '../src/store/postgres.js';
 import { writeSimpleFlush } from '../src/store/postgres-flush.js';
 import { openSqliteStore, WRITER_DEPTH } from '../src/store/sqlite.js';
-import type { Flush, FlushOp } from '../src/store/flush.js';
+import { ChainLog, type Flush, type FlushOp } from '../src/store/flush.js';
 import { BACKSTOP_PAGES } from '../src/store/sqlite-checkpoint.js';
 import type { FleetStore, HostChange, HostPut, NewEvent } from '../src/store/types.js';
 import { type PgServer, startPostgres } from './support/postgres.js';
@@ -296,6 +296,56 @@ describe.each(backends)('store contract: $name', (backend) => {
     const later = await s.commitFlush(flush([['b', 1, onB.change]]));
     expect([...later.value.conflicted]).toEqual([]);
     expect((await s.vm('f2'))?.host).toBe('b');
+    await s.close();
+  });
+
+  it('a chained host is written only if the commit before it wrote it, even at the generation it expects; elsewhere it conflicts', async (ctx) => {
+    if (skip()) return ctx.skip();
+    const s = await backend.open();
+    const st = createHostState(topo);
+    await s.putHost(put('a', st, null));
+    await s.putHost(put('b', st, null));
+    const flush = (ops: [string, number, HostChange][], chained: string[] = []): Flush => ({
+      byHost: new Map(ops.map(([h, , c]) => [h, [{ added: c.added, events: c.events }]])),
+      hostless: [],
+      expected: new Map(ops.map(([h, g]) => [h, g])),
+      stats: new Map(ops.map(([h, , c]) => [h, c.stats])),
+      now: 10,
+      ...(chained.length > 0 ? { chained } : {}),
+    });
+    const p1 = placeOn('a', 1, st, 'name=p1,vcpus=1,memory=1G');
+    const c1 = placeOn('a', 2, p1.after, 'name=c1,vcpus=1,memory=1G');
+    // Sent together, as the service's mirror does while p1's commit is in flight: c1 expects the
+    // generation p1's commit leaves.
+    const [first, second] = await Promise.all([s.commitFlush(flush([['a', 1, p1.change]])), s.commitFlush(flush([['a', 2, c1.change]], ['a']))]);
+    expect([...first.value.conflicted]).toEqual([]);
+    // SQLite's writer thread checks chains; PostgreSQL's sessions cannot (nothing orders them).
+    expect(s.chainedCommits).toBe(backend.name === 'sqlite');
+    if (s.chainedCommits) {
+      expect([...second.value.conflicted]).toEqual([]);
+      expect((await s.vm('c1'))?.host).toBe('a');
+      expect((await s.hostRow('a'))?.generation).toBe(3);
+    } else {
+      // No writer here checks chains: the chained host is left out (the service reads it back).
+      expect([...second.value.conflicted]).toEqual(['a']);
+      expect(await s.vm('c1')).toBeNull();
+      expect((await s.hostRow('a'))?.generation).toBe(2);
+    }
+    // Another instance moves a; the next commit on a conflicts, and the one chained on it would
+    // find a at exactly the generation it expects: it must be left out all the same (its ops were
+    // decided on a ledger holding the first one's), while b, not chained, is written.
+    const g = (await s.hostRow('a'))?.generation as number;
+    expect((await s.putHost(put('a', st, g, false))).ok).toBe(true);
+    const p2 = placeOn('a', g, st, 'name=p2,vcpus=1,memory=1G');
+    const c2 = placeOn('a', g + 1, p2.after, 'name=c2,vcpus=1,memory=1G');
+    const onB = placeOn('b', 1, st, 'name=b2,vcpus=1,memory=1G');
+    const [third, fourth] = await Promise.all([s.commitFlush(flush([['a', g, p2.change]])), s.commitFlush(flush([['a', g + 1, c2.change], ['b', 1, onB.change]], ['a']))]);
+    expect([...third.value.conflicted]).toEqual(['a']);
+    expect([...fourth.value.conflicted]).toEqual(['a']);
+    expect(await s.vm('p2')).toBeNull();
+    expect(await s.vm('c2')).toBeNull();
+    expect((await s.vm('b2'))?.host).toBe('b');
+    expect((await s.hostRow('a'))?.generation).toBe(g + 1);
     await s.close();
   });
 
@@ -616,6 +666,46 @@ describe('durability', () => {
         await s.close();
       }
     }
+  });
+});
+
+describe('ChainLog (what a writer that commits in order remembers of its last flushes)', () => {
+  const f = (hosts: string[], chained: string[] = [], instance = 'A'): Flush => ({
+    byHost: new Map(hosts.map((h) => [h, [{ events: [] }]])),
+    hostless: [],
+    expected: new Map(hosts.map((h) => [h, 1])),
+    stats: new Map(),
+    now: 1,
+    chained,
+    instance,
+  });
+  it('verifies a chained host only if the last flush that touched it committed it, and forgets after `keep` flushes', () => {
+    const log = new ChainLog(3);
+    log.record(f(['a', 'b']), { conflicted: new Set(['b']), takenVms: new Set() });
+    expect([...log.verified(f(['a', 'b', 'c'], ['a', 'b', 'c']))]).toEqual(['a']);
+    // A later flush that failed (rolled back) breaks the chain of every host it touched.
+    log.record(f(['a']), null);
+    expect([...log.verified(f(['a'], ['a']))]).toEqual([]);
+    log.record(f(['a']), { conflicted: new Set(), takenVms: new Set() });
+    expect([...log.verified(f(['a'], ['a']))]).toEqual(['a']);
+    // Three flushes on other hosts later, a is forgotten: a chained a conflicts.
+    for (const h of ['x', 'y', 'z']) log.record(f([h]), { conflicted: new Set(), takenVms: new Set() });
+    expect([...log.verified(f(['a', 'z'], ['a', 'z']))]).toEqual(['z']);
+  });
+
+  it("follows one instance's chain: another instance's commit in between does not mend it", () => {
+    const log = new ChainLog();
+    const none = { conflicted: new Set<string>(), takenVms: new Set<string>() };
+    // A's commit on h is left out; B then commits h (on its own ledger): A's chained successor,
+    // decided on a ledger holding A's first ops, conflicts.
+    log.record(f(['h'], [], 'A'), { conflicted: new Set(['h']), takenVms: new Set() });
+    log.record(f(['h'], [], 'B'), none);
+    expect([...log.verified(f(['h'], ['h'], 'A'))]).toEqual([]);
+    expect([...log.verified(f(['h'], ['h'], 'B'))]).toEqual(['h']);
+    // And the other way: A committed h, B's commit on h was left out: A's chain holds.
+    log.record(f(['h'], [], 'A'), none);
+    log.record(f(['h'], [], 'B'), { conflicted: new Set(['h']), takenVms: new Set() });
+    expect([...log.verified(f(['h'], ['h'], 'A'))]).toEqual(['h']);
   });
 });
 

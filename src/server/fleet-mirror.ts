@@ -13,8 +13,13 @@
  * committed (the rows are locked: SQLite's write lock, PostgreSQL's FOR UPDATE): a host another
  * instance changed meanwhile is left out, refreshed from the store (its row, document and VMs: only
  * that host), and its requests are decided again. Up to the store's `commitDepth` transactions are in
- * flight at once (SQLite's writer thread: 2, so that the next is on its way while one is written),
- * never two on one host: an op whose host is in a transaction in flight waits for the next one. A
+ * flight at once (SQLite's writer thread: 2, so that the next is on its way while one is written).
+ * An op whose host is in a transaction in flight goes in the next one, chained (Flush.chained:
+ * expected at the generation the first leaves, and written only if the first committed the host),
+ * where the store's writer checks chains; elsewhere, and for a host's registration, update or
+ * removal, it waits for that transaction to end. With one host filling at a time, as the packing
+ * policies do, waiting left the writer one commit at a time: chaining placed 10-15% more VMs per
+ * second with 8 clients. A
  * store error leaves nothing half done: the hosts the transaction touched are read back from the
  * store and the requests fail. A transaction's requests are answered once it is on disk (on SQLite
  * the writer thread's commit syncs the log; with `NUMAPLAN_SQLITE_SYNC=loop` and a slow disk the
@@ -150,8 +155,13 @@ export class FleetMirror {
   private open: Op[] = [];
   /** Group commits in flight (at most the store's `commitDepth`). */
   private flights = 0;
-  /** The hosts with ops in a group commit in flight: their next ops wait for it to end. */
-  private readonly flying = new Set<string>();
+  /**
+   * The hosts with ops in group commits in flight: how many such commits, and whether one registers,
+   * updates or removes the host. Their next ops wait for those to end, unless the store chains
+   * commits (FleetStore.chainedCommits) and neither they nor the commits in flight change the host
+   * itself: then they go in the next commit, chained (Flush.chained).
+   */
+  private readonly flying = new Map<string, { flights: number; rewrites: boolean }>();
   private scheduled = false;
   private lastEvent = 0;
   private loading: Promise<void> | null = null;
@@ -402,21 +412,23 @@ export class FleetMirror {
   private async flush(): Promise<void> {
     this.scheduled = false;
     if (this.flights >= this.store.commitDepth || this.open.length === 0) return;
-    // Ops on a host whose group commit is still in flight wait for it (each host's writes go in
-    // order, each against the generation the last one left).
+    // Each host's writes go in order, each against the generation the last one leaves. Ops on a
+    // host whose group commit is still in flight go in this one, chained, where the store checks
+    // chains; else they wait for it.
+    const chain = this.store.chainedCommits;
     const ops: Op[] = [];
     const waiting: Op[] = [];
-    for (const op of this.open) (op.host !== null && this.flying.has(op.host) ? waiting : ops).push(op);
+    for (const op of this.open) {
+      const f = op.host !== null ? this.flying.get(op.host) : undefined;
+      const wait = f !== undefined && (!chain || f.rewrites || op.put !== undefined || op.remove === true);
+      (wait ? waiting : ops).push(op);
+    }
     if (ops.length === 0) return;
     this.open = waiting;
     this.flights++;
-    const mine = new Set<string>();
-    for (const op of ops) if (op.host !== null) mine.add(op.host);
-    for (const host of mine) this.flying.add(host);
     try {
       await this.write(ops);
     } finally {
-      for (const host of mine) this.flying.delete(host);
       this.flights--;
     }
     if (this.open.length > 0 && !this.scheduled) {
@@ -453,12 +465,18 @@ export class FleetMirror {
       else list.push(op);
     }
     const expected = new Map<string, number | null>();
+    const chained: string[] = [];
     // Each host's numbers as this transaction leaves it, taken now: decisions made while it is in
     // flight change the ledgers, and belong to the next one.
     const stats = new Map<string, HostStats>();
     for (const [host, list] of byHost) {
       const entry = this.hosts.get(host);
-      expected.set(host, list.some((o) => o.put) && !entry ? null : (entry?.generation ?? -1));
+      // A host in flight already (chained): expected at the generation those commits leave.
+      const f = this.flying.get(host);
+      if (f) chained.push(host);
+      expected.set(host, list.some((o) => o.put) && !entry ? null : (entry?.generation ?? -1) + (f?.flights ?? 0));
+      const rewrites = list.some((o) => o.put !== undefined || o.remove === true);
+      this.flying.set(host, { flights: (f?.flights ?? 0) + 1, rewrites: (f?.rewrites ?? false) || rewrites });
       if (entry) {
         entry.inflight += list.length;
         stats.set(host, statsOf(entry.host.ledger));
@@ -468,12 +486,19 @@ export class FleetMirror {
     let durable: Promise<void> = Promise.resolve();
     let failure: unknown = null;
     try {
-      const staged = await this.store.commitFlush({ byHost, hostless, expected, stats, now });
+      const staged = await this.store.commitFlush({ byHost, hostless, expected, stats, now, instance: this.instance, ...(chained.length > 0 ? { chained } : {}) });
       outcome = staged.value;
       durable = staged.durable;
       this.events.groupCommit?.(ops.length - orphans.length - deferred.length);
     } catch (err) {
       failure = err;
+    }
+    // Landed: from here to the generations set below nothing waits, so a commit made meanwhile
+    // sees both or neither.
+    for (const host of byHost.keys()) {
+      const f = this.flying.get(host);
+      if (!f || f.flights <= 1) this.flying.delete(host);
+      else f.flights--;
     }
     for (const list of byHost.values()) for (const o of list) this.settle(o, true);
     const reread = new Set<string>();
@@ -482,7 +507,7 @@ export class FleetMirror {
       // Nothing was written: the hosts touched are read back, and the requests fail.
       for (const host of byHost.keys()) reread.add(host);
       for (const list of byHost.values()) for (const o of list) for (const a of o.added ?? []) this.pendingNames.delete(a.name);
-      await this.refresh([...reread].filter((h) => this.hosts.has(h))).catch(() => undefined);
+      await this.refresh((await this.afterChains(reread)).filter((h) => this.hosts.has(h))).catch(() => undefined);
       for (const list of byHost.values()) for (const o of list) o.fail(failure);
       for (const o of hostless) o.fail(failure);
     } else {
@@ -524,7 +549,7 @@ export class FleetMirror {
       if (conflicted.size > 0) this.events.conflict?.();
       for (const host of conflicted) this.foreign.set(host, now);
       // Registered, updated and conflicted hosts are read back before anyone is answered or retried.
-      await this.refresh([...reread]).catch(() => undefined);
+      await this.refresh(await this.afterChains(reread)).catch(() => undefined);
       // The committed ops are answered once their transaction is on disk.
       const acks: { op: Op; generation: number }[] = [];
       for (const [host, list] of byHost) {
@@ -560,6 +585,19 @@ export class FleetMirror {
       retry.push(o);
     }
     for (const o of retry) o.conflict();
+  }
+
+  /**
+   * Before reading back hosts a commit left out or failed: waits, for each one a later commit in
+   * flight still carries (chained on this one), until the host was read back or no commit carries
+   * it any more. Those commits conflict on it (their chain is broken) and read it back; until then
+   * its ledger still holds this commit's ops, and this commit's requests must not be decided again
+   * on it. Returns the hosts still to read back (those not read back meanwhile).
+   */
+  private async afterChains(hosts: Iterable<string>): Promise<string[]> {
+    const epochs = [...hosts].map((h) => ({ h, epoch: this.hosts.get(h)?.epoch }));
+    while (epochs.some(({ h, epoch }) => this.flying.has(h) && this.hosts.get(h)?.epoch === epoch)) await new Promise((r) => setImmediate(r));
+    return epochs.filter(({ h, epoch }) => this.hosts.get(h)?.epoch === epoch).map(({ h }) => h);
   }
 
   /**

@@ -28,6 +28,18 @@ export interface Flush {
   expected: ReadonlyMap<string, number | null>;
   stats: ReadonlyMap<string, HostStats>;
   now: number;
+  /**
+   * Chained hosts: hosts that an earlier flush of this instance, still in flight when this one was
+   * made, also writes. Their expected generation is the one that flush leaves, and their ops were
+   * decided on a ledger holding its ops: they may be written only if the last flush before this one
+   * that touched them committed them. Only a writer that commits one flush at a time, in the order
+   * sent, can tell (ChainLog); anywhere else a chained host conflicts (it is read back and its
+   * requests decided again). A generation check alone would not do: after the earlier flush failed,
+   * another instance's writes may have moved the host to exactly the generation expected.
+   */
+  chained?: readonly string[];
+  /** The service instance that made it: a chain runs through one instance's flushes (ChainLog). */
+  instance?: string;
 }
 
 /** What a flush left out: hosts whose generation moved (or whose VM name was taken), and the names taken. */
@@ -36,10 +48,14 @@ export interface FlushOutcome {
   takenVms: Set<string>;
 }
 
-/** The statements of one flush, inside its transaction: checks, then writes of the hosts that passed. */
-export async function writeFlush(b: FleetBatch, flush: Flush): Promise<FlushOutcome> {
+/**
+ * The statements of one flush, inside its transaction: checks, then writes of the hosts that passed.
+ * A chained host (Flush.chained) conflicts unless `chainedOk` has it (see ChainLog).
+ */
+export async function writeFlush(b: FleetBatch, flush: Flush, chainedOk: ReadonlySet<string> = new Set()): Promise<FlushOutcome> {
   const { byHost, hostless, expected, stats, now } = flush;
   const conflicted = new Set<string>();
+  for (const host of flush.chained ?? []) if (!chainedOk.has(host)) conflicted.add(host);
   const gens = await b.generations([...byHost.keys()]);
   for (const [host, exp] of expected) {
     const cur = gens.get(host);
@@ -106,4 +122,42 @@ export async function writeFlush(b: FleetBatch, flush: Flush): Promise<FlushOutc
   await b.removeHosts(removals, removalEvents);
   await b.appendEvents(hostless.flatMap((o) => o.events));
   return { conflicted, takenVms };
+}
+
+/**
+ * What a writer that commits flushes one at a time, in the order they were sent (SQLite's writer
+ * thread), remembers of its last flushes to check their successors' chained hosts: which instance
+ * sent each, which hosts it touched and which it committed. A chained host may be written when the
+ * last remembered flush of the same instance that touched it committed it. Another instance's
+ * flushes in between do not count: that one decided on its own ledger, and a generation it moved
+ * is caught by the generation check. A host none of them touched (forgotten: more than `keep`
+ * flushes ago, or the earlier flush never arrived here) conflicts, as does one the earlier flush
+ * left out or failed.
+ */
+export class ChainLog {
+  private readonly recent: { instance: string | undefined; touched: ReadonlySet<string>; committed: ReadonlySet<string> }[] = [];
+
+  constructor(private readonly keep = 8) {}
+
+  /** The chained hosts of `flush` that may be written (the others conflict: writeFlush's `chainedOk`). */
+  verified(flush: Flush): Set<string> {
+    const ok = new Set<string>();
+    for (const host of flush.chained ?? []) {
+      for (let i = this.recent.length - 1; i >= 0; i--) {
+        const r = this.recent[i] as (typeof this.recent)[number];
+        if (r.instance !== flush.instance || !r.touched.has(host)) continue;
+        if (r.committed.has(host)) ok.add(host);
+        break;
+      }
+    }
+    return ok;
+  }
+
+  /** Records a flush's end: `outcome` once committed, null when it failed (rolled back: nothing committed). */
+  record(flush: Flush, outcome: FlushOutcome | null): void {
+    const committed = new Set<string>();
+    if (outcome) for (const host of flush.byHost.keys()) if (!outcome.conflicted.has(host)) committed.add(host);
+    this.recent.push({ instance: flush.instance, touched: new Set(flush.byHost.keys()), committed });
+    if (this.recent.length > this.keep) this.recent.shift();
+  }
 }

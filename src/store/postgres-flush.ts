@@ -67,6 +67,8 @@ function column<R, K extends keyof R>(rows: readonly R[], key: K): R[K][] {
 
 /** The statement's parameters if the flush only adds VMs to hosts it knows the generation of; else null. */
 export function simpleFlushValues(flush: Flush): unknown[] | null {
+  // Chained hosts conflict outside SQLite's writer thread: the shared transaction says so.
+  if ((flush.chained?.length ?? 0) > 0) return null;
   const hosts: { name: string; expected: number; stats: HostStats }[] = [];
   const vms: ReturnType<typeof vmRow>[] = [];
   const events: ReturnType<typeof eventRow>[] = [];

@@ -88,6 +88,8 @@ export interface Backend {
   commitFlush?(flush: Flush): Promise<{ value: FlushOutcome; durable: Promise<void> } | null>;
   /** See FleetStore.commitDepth (absent: 1). */
   commitDepth?(): number;
+  /** See FleetStore.chainedCommits (absent: false). */
+  chainedCommits?(): boolean;
   close(): Promise<void>;
 }
 
@@ -331,6 +333,10 @@ export class SqlStore implements FleetStore {
 
   get commitDepth(): number {
     return this.backend.commitDepth?.() ?? 1;
+  }
+
+  get chainedCommits(): boolean {
+    return this.backend.chainedCommits?.() ?? false;
   }
 
   migrations(): Promise<string[]> {

@@ -2,11 +2,12 @@
  * The writer thread of a SQLite store (see sqlite-writer.ts): its own connection to the database
  * file, one group commit per message, in the order they arrive, answered with the commit's outcome
  * or its error (message and SQLite code, so that the store can tell a busy lock from a failure).
- * Each commit syncs the log itself (`synchronous = FULL`) with durability `disk`.
+ * Each commit syncs the log itself (`synchronous = FULL`) with durability `disk`. Committing in
+ * order, it can check a flush's chained hosts against the flushes before it (ChainLog).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { type Flush, writeFlush } from './flush.js';
+import { ChainLog, type Flush, writeFlush } from './flush.js';
 import { SqliteBatch } from './sqlite-batch.js';
 import type { WireOutcome, WriterAnswer, WriterOptions, WriterRequest } from './sqlite-writer.js';
 
@@ -20,15 +21,18 @@ const batch = new SqliteBatch(db);
 const begin = db.prepare('begin immediate');
 const commit = db.prepare('commit');
 const rollback = db.prepare('rollback');
+const chains = new ChainLog();
 
 async function write(flush: Flush): Promise<WireOutcome> {
   begin.run();
   try {
-    const out = await writeFlush(batch, flush);
+    const out = await writeFlush(batch, flush, chains.verified(flush));
     commit.run();
+    chains.record(flush, out);
     return { conflicted: [...out.conflicted], takenVms: [...out.takenVms] };
   } catch (err) {
     if (db.inTransaction) rollback.run();
+    chains.record(flush, null);
     throw err;
   }
 }

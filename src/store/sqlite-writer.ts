@@ -12,8 +12,9 @@
  * that the next commit need not wait for the disk, placed 8-12% fewer VMs per second here (two
  * messages and a pool thread per commit).
  *
- * The service may have two flushes at the worker at once (WRITER_DEPTH in sqlite.ts, on different
- * hosts); the worker commits them one at a time, in order. A flush travels as data (flush.ts): the
+ * The service may have two flushes at the worker at once (WRITER_DEPTH in sqlite.ts); the worker
+ * commits them one at a time, in order, so the second may carry hosts of the first (chained: see
+ * Flush.chained, checked by the worker's ChainLog). A flush travels as data (flush.ts): the
  * ops without their callbacks, and a placement document only as its JSON text when the service made
  * it.
  * Errors come back with SQLite's code, so that a busy database is retried like any other. A worker
@@ -72,7 +73,10 @@ function wireOp(o: FlushOp): FlushOp {
 export function wireFlush(flush: Flush): Flush {
   const byHost = new Map<string, FlushOp[]>();
   for (const [host, list] of flush.byHost) byHost.set(host, list.map(wireOp));
-  return { byHost, hostless: flush.hostless.map(wireOp), expected: flush.expected, stats: flush.stats, now: flush.now };
+  const out: Flush = { byHost, hostless: flush.hostless.map(wireOp), expected: flush.expected, stats: flush.stats, now: flush.now };
+  if (flush.chained && flush.chained.length > 0) out.chained = flush.chained;
+  if (flush.instance !== undefined) out.instance = flush.instance;
+  return out;
 }
 
 function startWorker(options: WriterOptions): Worker {

@@ -156,8 +156,10 @@ export async function openSqliteStore(file: string, options: StoreOptions = {}):
     batch: <T>(body: (b: FleetBatch) => Promise<T>): Promise<T> => transaction(body, false),
     ...(threaded
       ? {
-          // A writer thread that failed leaves the group commits to this connection, one at a time.
+          // A writer thread that failed leaves the group commits to this connection, one at a time
+          // (a chained host then conflicts: only the writer can check its chain).
           commitDepth: () => (writer === null || writer.alive ? WRITER_DEPTH : 1),
+          chainedCommits: () => writer === null || writer.alive,
           commitFlush: async (flush: Flush): Promise<{ value: FlushOutcome; durable: Promise<void> }> => {
             const w = startWriter();
             if (!w.alive) return { value: await transaction((b) => writeFlush(b, flush), false), durable: Promise.resolve() };

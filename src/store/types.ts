@@ -253,11 +253,17 @@ export interface FleetStore {
   /** Where it lives, without secrets (file path, or postgres host/database). */
   readonly location: string;
   /**
-   * How many group commits (`commitFlush`) a service instance may have in flight at once, on
-   * disjoint hosts: 2 where they overlap (SQLite's writer thread commits one while the next is
-   * sent), 1 where a commit holds the event loop anyway (or SQLite's writer thread failed).
+   * How many group commits (`commitFlush`) a service instance may have in flight at once: 2 where
+   * they overlap (SQLite's writer thread commits one while the next is sent), 1 where a commit
+   * holds the event loop anyway (or SQLite's writer thread failed).
    */
   readonly commitDepth: number;
+  /**
+   * True where a group commit may carry hosts of one still in flight (Flush.chained): commits are
+   * written one at a time, in the order sent, by a writer that checks the chain (SQLite's writer
+   * thread). Elsewhere ops on a host in flight wait for its commit to end.
+   */
+  readonly chainedCommits: boolean;
   /** Versions of the applied migrations, ascending. */
   migrations(): Promise<string[]>;
   putHost(put: HostPut): Promise<WriteOutcome>;
