@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/server/app.js';
 import { FleetService } from '../src/server/fleet-service.js';
 import { OPENAPI_DOCUMENT } from '../src/server/openapi.js';
+import { checkStore } from '../src/store/invariants.js';
 import { useService } from './support/service-app.js';
 
 const TOKEN = 'plans-token-0123456789';
@@ -141,6 +142,41 @@ describe('rebalancing plans as resources', () => {
     const none = await t.call('POST', `/api/v1/plans/${id0}/apply`, { holdSeconds: 0 });
     expect(none.json.applied.hold).toBeNull();
     expect((await t.call('GET', `/api/v1/vms/hold-${id0}-1`)).status).toBe(404);
+  });
+
+  it('a swap that moves a shared VM onto a dedicated VM\'s old CPUs holds none of them: the shared VM runs there now', async () => {
+    // Four-socket ring (40 PUs a node, CPU 0's core reserved): s8 and s10 (shared) fill node 0 with
+    // f0; d (dedicated, 17) arrives while node 0 is full and spans nodes 2 and 3. Once f0 leaves, d
+    // fits on node 0 only if s10 gives way: the plan swaps them, s10 onto d's old CPUs of node 2.
+    expect((await t.call('PUT', '/api/v1/hosts/sw', { format: 'preset', topology: 'ring-4s' })).status).toBe(201);
+    const place = async (vm: string): Promise<void> => {
+      const r = await t.call('POST', '/api/v1/vms', { host: 'sw', vm });
+      expect(r.status, r.text).toBe(201);
+    };
+    for (const [n, vcpus] of [[0, 6], [1, 38], [2, 26], [3, 30]] as const) await place(`name=sw-f${n},vcpus=${vcpus},memory=1G,nodes=${n}`);
+    await place('name=sw-t2,vcpus=14,memory=1G,nodes=2');
+    await place('name=sw-s8,vcpus=14,memory=8G,cpu=shared,nodes=0');
+    await place('name=sw-s10,vcpus=13,memory=8G,cpu=shared');
+    expect((await t.call('DELETE', '/api/v1/vms/sw-t2')).status).toBe(200);
+    await place('name=sw-d,vcpus=17,memory=8G');
+    expect((await t.call('DELETE', '/api/v1/vms/sw-f0')).status).toBe(200);
+    const made = await t.call('POST', '/api/v1/hosts/sw/plans', { horizon: '1d', threshold: 0.5, minGain: 0, cooldown: 0 });
+    expect(made.status, made.text).toBe(201);
+    const step = made.json.plan.moves[0] as { kind: string; vms: { vm: string; before: { cpus: number[]; exclusive: boolean }; after: { cpus: number[]; exclusive: boolean } }[] };
+    expect(step.kind).toBe('swap');
+    const [s10, d] = step.vms as [(typeof step.vms)[0], (typeof step.vms)[0]];
+    expect([s10.vm, s10.after.exclusive, d.vm, d.before.exclusive]).toEqual(['sw-s10', false, 'sw-d', true]);
+    const handedOver = d.before.cpus.filter((c) => s10.after.cpus.includes(c));
+    expect(handedOver.length).toBeGreaterThan(0);
+
+    const applied = await t.call('POST', `/api/v1/plans/${made.json.id}/apply`, { step: 1 });
+    expect(applied.status, applied.text).toBe(200);
+    // What d leaves on node 3 is held; what it hands to s10 is not (a held CPU is in no shared pool).
+    const hold = (await t.call('GET', `/api/v1/vms/${applied.json.applied.hold.name}`)).json;
+    expect(hold.allocation.heldCpus.length).toBeGreaterThan(0);
+    expect(hold.allocation.heldCpus.filter((c: number) => s10.after.cpus.includes(c))).toEqual([]);
+    const report = await checkStore(t.store, now);
+    expect(report.problems.filter((p) => p.startsWith('sw:'))).toEqual([]);
   });
 
   it('a placement that takes the target between planning and applying makes the step refused and the plan stale; nothing moves', async () => {

@@ -6,7 +6,9 @@
  * the step's VMs held before and not after) as a claim that lapses unless released earlier, so that
  * no placement is handed a CPU, page or device the moving VM still uses.
  *
- * Shared vCPUs hold their CPUs without exclusion, so there is nothing to hold for them.
+ * Shared vCPUs hold their CPUs without exclusion, so there is nothing to hold for them. Nor is a CPU
+ * any VM of the step runs on after it: a swap hands it from one VM to the other, so it is not freed,
+ * and a CPU a shared VM runs on can be held by nobody (a held CPU is outside every shared pool).
  */
 import { parseVmRequest } from '../placement/request.js';
 import type { Allocation } from '../placement/state.js';
@@ -25,7 +27,9 @@ export function holdOf(move: Move, name: string, expiresAt: number): Allocation 
     mem.set(k, { ...cur, bytes: cur.bytes + sign * m.bytes });
   };
   for (const v of move.vms) {
-    for (const c of [...(v.after.exclusive ? v.after.cpus : []), ...v.after.heldCpus, ...v.after.emulatorCpus]) after.add(c);
+    // Shared vCPUs too: a shared VM of a swap may move onto the other VM's old CPUs, which it runs on
+    // from now (held as well, they would be the hold's and the shared VM's at once).
+    for (const c of [...v.after.cpus, ...v.after.heldCpus, ...v.after.emulatorCpus]) after.add(c);
     for (const d of v.after.devices) afterDevices.add(d);
     for (const m of v.before.memory) add(m, 1);
     for (const m of v.after.memory) add(m, -1);
