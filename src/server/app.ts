@@ -3,12 +3,14 @@
  * `{ error: { code, field, message } }` (see errors.ts), bad input is always 4xx. Writes need the
  * bearer token, reads too unless `openReads`. The web page is mounted by `serveWeb` (src/web).
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serveWeb } from '../web/serve.js';
 import { checkBearer } from './auth.js';
 import { type BodyLimits, DEFAULT_LIMITS, queryInt, readBodyText, readJsonObject } from './body.js';
-import { ApiError, isClientAbort, toApiError } from './errors.js';
+import { ApiError, errorAnswer, isClientAbort } from './errors.js';
+import { fastPlace } from './fast-place.js';
 import type { FleetService } from './fleet-service.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
 
@@ -25,11 +27,23 @@ export interface AppOptions {
   web?: boolean;
 }
 
+/** The body limits and the error log the options give (defaults filled in). */
+function resolved(options: AppOptions): { limits: BodyLimits; log: (message: string) => void } {
+  return { limits: { ...DEFAULT_LIMITS, ...options.limits }, log: options.log ?? ((m: string) => console.error(m)) };
+}
+
+/**
+ * The front of the app's Node request listener: takes the placements it can answer on Node's own
+ * request (fast-place.ts), with the app's token, limits and log; the rest goes to the app.
+ */
+export function placeFront(options: AppOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return fastPlace({ service: options.service, token: options.token, ...resolved(options) });
+}
+
 /** Builds the app. */
 export function createApp(options: AppOptions): Hono {
   const { service } = options;
-  const limits: BodyLimits = { ...DEFAULT_LIMITS, ...options.limits };
-  const log = options.log ?? ((m: string) => console.error(m));
+  const { limits, log } = resolved(options);
   const app = new Hono();
 
   // Requests whose client went away mid-body: counted as aborts, not as answers.
@@ -39,8 +53,7 @@ export function createApp(options: AppOptions): Hono {
       aborted.add(c.req.raw);
       return new Response(null, { status: 499 });
     }
-    const api = toApiError(err);
-    if (api.status === 500) log(`numaplan serve: internal error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? String(err)}`);
+    const api = errorAnswer(err, c.req.method, c.req.path, log);
     return c.json(api.body(), api.status);
   });
   app.notFound((c) => c.json(new ApiError(404, 'ERR_NOT_FOUND', null, `no route ${c.req.method} ${c.req.path}`).body(), 404));

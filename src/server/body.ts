@@ -59,12 +59,16 @@ export function checkNumbers(value: unknown, path = ''): void {
   }
 }
 
-/** Reads a JSON body's text: content type and size checked, nothing parsed. */
-export async function readBodyText(c: Context, maxBytes: number): Promise<string> {
-  const type = c.req.header('content-type') ?? '';
-  if (!/^application\/json\b/i.test(type.trim())) {
+/** Throws ERR_MEDIA_TYPE unless the Content-Type header says JSON. */
+export function checkJsonType(type: string | undefined): void {
+  if (!/^application\/json\b/i.test((type ?? '').trim())) {
     throw new ApiError(415, 'ERR_MEDIA_TYPE', null, `send the body as application/json (got "${type || 'nothing'}")`);
   }
+}
+
+/** Reads a JSON body's text: content type and size checked, nothing parsed. */
+export async function readBodyText(c: Context, maxBytes: number): Promise<string> {
+  checkJsonType(c.req.header('content-type'));
   let text: string;
   try {
     text = await c.req.text();

@@ -55,6 +55,13 @@ export function toApiError(err: unknown, prefix = ''): ApiError {
   return new ApiError(500, 'ERR_INTERNAL', null, 'internal error (logged by the service)');
 }
 
+/** The answer to an error a route threw (toApiError); an internal one is logged with its stack, not told. */
+export function errorAnswer(err: unknown, method: string, path: string, log: (message: string) => void): ApiError {
+  const api = toApiError(err);
+  if (api.status === 500) log(`numaplan serve: internal error on ${method} ${path}: ${(err as Error).stack ?? String(err)}`);
+  return api;
+}
+
 function stripPath(message: string, path: string): string {
   return path !== '' && message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
 }

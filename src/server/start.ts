@@ -4,14 +4,15 @@
  * benchmarks start it in-process or through `process-main.ts`.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync, statSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { type Durability, openStore } from '../store/open.js';
 import type { FleetStore } from '../store/types.js';
-import { createApp } from './app.js';
+import { createApp, placeFront } from './app.js';
 import { type TokenInfo, resolveToken } from './auth.js';
 import { registerDemoHosts } from './demo.js';
 import { FleetService } from './fleet-service.js';
@@ -73,10 +74,17 @@ export async function runService(options: ServeOptions = {}): Promise<RunningSer
     demoHosts = d.hosts;
     warnings.push(...d.warnings);
   }
-  const app = createApp({ service, token: tok.token, openReads: options.openReads === true });
+  const appOptions = { service, token: tok.token, openReads: options.openReads === true };
+  const app = createApp(appOptions);
+  // Placements take the fast path in front of the app (fast-place.ts); everything else the app.
+  const front = placeFront(appOptions);
   const host = options.host ?? '127.0.0.1';
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: options.port ?? 8080, hostname: host }, () => resolve(s));
+  const listener = getRequestListener(app.fetch, { hostname: host });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = createServer((req, res) => {
+      if (!front(req, res)) void listener(req, res);
+    });
+    s.listen(options.port ?? 8080, host, () => resolve(s));
     s.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
