@@ -18,9 +18,8 @@
  * expected at the generation the first leaves, and written only if the first committed the host),
  * where the store's writer checks chains; elsewhere, and for a host's registration, update or
  * removal, it waits for that transaction to end. With one host filling at a time, as the packing
- * policies do, waiting left the writer one commit at a time: chaining placed 10-15% more VMs per
- * second with 8 clients. A
- * store error leaves nothing half done: the hosts the transaction touched are read back from the
+ * policies do, waiting left the writer one commit at a time: chained, 8 clients placed 3-12% more
+ * VMs per second (two sets of side runs). A store error leaves nothing half done: the hosts the transaction touched are read back from the
  * store and the requests fail. A transaction's requests are answered once it is on disk (on SQLite
  * the writer thread's commit syncs the log; with `NUMAPLAN_SQLITE_SYNC=loop` and a slow disk the
  * log syncs off the event loop after the commit); should the sync fail, they fail (their outcome is
