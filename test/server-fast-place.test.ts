@@ -65,7 +65,7 @@ interface Answer {
 }
 
 /** One POST over a fresh connection; `chunked` sends the body without a Content-Length. */
-function post(base: string, path: string, headers: Record<string, string>, body: string, chunked = false): Promise<Answer> {
+function post(base: string, path: string, headers: Record<string, string | string[]>, body: string, chunked = false): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(`${base}${path}`, { method: 'POST', headers: chunked ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
       let text = '';
@@ -86,7 +86,7 @@ const AUTH = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/js
 it('answers every request as the app does, and takes only those it is meant for', async () => {
   const deep = `{"vm":${'['.repeat(40)}${']'.repeat(40)}}`;
   // [what, headers, body, taken by the fast path]: each sent to both servers.
-  const cases: [string, Record<string, string>, string, boolean][] = [
+  const cases: [string, Record<string, string | string[]>, string, boolean][] = [
     ['no token', { 'content-type': 'application/json' }, '{"vm":"vcpus=1,memory=1G"}', true],
     ['wrong token', { ...AUTH, authorization: 'Bearer wrong' }, '{"vm":"vcpus=1,memory=1G"}', true],
     ['not JSON by its type', { ...AUTH, 'content-type': 'text/plain' }, '{"vm":"vcpus=1,memory=1G"}', true],
@@ -99,6 +99,7 @@ it('answers every request as the app does, and takes only those it is meant for'
     ['unknown host', AUTH, '{"vm":"vcpus=1,memory=1G","host":"nowhere"}', true],
     ['does not fit', AUTH, '{"vm":"name=huge,vcpus=999,memory=1G"}', true],
     ['over the size limit', AUTH, JSON.stringify({ vm: 'vcpus=1,memory=1G', pad: 'x'.repeat(5000) }), false],
+    ['two tokens', { ...AUTH, authorization: [`Bearer ${TOKEN}`, 'Bearer other'] }, '{"vm":"name=twice,vcpus=1,memory=1G"}', false],
   ];
   for (const [what, headers, body, fast] of cases) {
     const before = taken;

@@ -9,9 +9,9 @@
  * (checkBearer), the content type (checkJsonType), the JSON (parseJsonObject), then
  * `FleetService.placeAnswer`; errors answer as the app's `onError` does (`errorAnswer`), and each
  * answer is counted in the metrics as the app's middleware counts it. Only a request this path
- * reads as the app would is taken: exactly this path, a Content-Length within the body limit and no
- * Transfer-Encoding. Anything else (a chunked body, a size to refuse, a query string) goes to the
- * app, so the body limit keeps one implementation. `test/server-fast-place.test.ts` sends the same
+ * reads as the app would is taken: exactly this path, a Content-Length within the body limit, no
+ * Transfer-Encoding and one Authorization header. Anything else (a chunked body, a size to refuse, a
+ * query string) goes to the app, so the body limit keeps one implementation. `test/server-fast-place.test.ts` sends the same
  * requests through both and compares the answers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -44,6 +44,8 @@ export function fastPlace(options: FastPlaceOptions): (req: IncomingMessage, res
     if (req.method !== 'POST' || req.url !== '/api/v1/vms' || req.headers['transfer-encoding'] !== undefined) return false;
     const length = req.headers['content-length'];
     if (length === undefined || !/^\d{1,15}$/.test(length.trim()) || Number(length) > limits.bytes) return false;
+    // Node keeps the first of two Authorization headers, the app sees both joined: it judges those.
+    if (authorizations(req.rawHeaders) > 1) return false;
     try {
       checkBearer(req.headers.authorization, token);
       checkJsonType(req.headers['content-type']);
@@ -73,4 +75,11 @@ export function fastPlace(options: FastPlaceOptions): (req: IncomingMessage, res
     });
     return true;
   };
+}
+
+/** How many Authorization headers a request carries (Node's raw list: name, value, name, value...). */
+function authorizations(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).length === 13 && (raw[i] as string).toLowerCase() === 'authorization') n++;
+  return n;
 }
