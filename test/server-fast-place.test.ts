@@ -65,7 +65,7 @@ interface Answer {
 }
 
 /** One POST over a fresh connection; `chunked` sends the body without a Content-Length. */
-function post(base: string, path: string, headers: Record<string, string | string[]>, body: string, chunked = false): Promise<Answer> {
+function post(base: string, path: string, headers: Record<string, string | string[]>, body: string | Buffer, chunked = false): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(`${base}${path}`, { method: 'POST', headers: chunked ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
       let text = '';
@@ -85,29 +85,34 @@ const AUTH = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/js
 
 it('answers every request as the app does, and takes only those it is meant for', async () => {
   const deep = `{"vm":${'['.repeat(40)}${']'.repeat(40)}}`;
-  // [what, headers, body, taken by the fast path]: each sent to both servers.
-  const cases: [string, Record<string, string | string[]>, string, boolean][] = [
-    ['no token', { 'content-type': 'application/json' }, '{"vm":"vcpus=1,memory=1G"}', true],
-    ['wrong token', { ...AUTH, authorization: 'Bearer wrong' }, '{"vm":"vcpus=1,memory=1G"}', true],
-    ['not JSON by its type', { ...AUTH, 'content-type': 'text/plain' }, '{"vm":"vcpus=1,memory=1G"}', true],
-    ['bad JSON', AUTH, '{"vm":', true],
-    ['too deep', AUTH, deep, true],
-    ['not an object', AUTH, '[1,2]', true],
-    ['number out of range', AUTH, '{"vm":"vcpus=1,memory=1G","ttlSeconds":1e400}', true],
-    ['unknown field', AUTH, '{"vm":"vcpus=1,memory=1G","colour":"red"}', true],
-    ['bad VM', AUTH, '{"vm":"vcpus=many"}', true],
-    ['unknown host', AUTH, '{"vm":"vcpus=1,memory=1G","host":"nowhere"}', true],
-    ['does not fit', AUTH, '{"vm":"name=huge,vcpus=999,memory=1G"}', true],
-    ['over the size limit', AUTH, JSON.stringify({ vm: 'vcpus=1,memory=1G', pad: 'x'.repeat(5000) }), false],
-    ['two tokens', { ...AUTH, authorization: [`Bearer ${TOKEN}`, 'Bearer other'] }, '{"vm":"name=twice,vcpus=1,memory=1G"}', false],
+  // [what, headers, body, taken by the fast path, status]: each sent to both servers.
+  // Bytes as sent (latin1: one byte per character, so \xFF is a byte that is not UTF-8).
+  const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
+  const cases: [string, Record<string, string | string[]>, string | Buffer, boolean, number][] = [
+    ['no token', { 'content-type': 'application/json' }, '{"vm":"vcpus=1,memory=1G"}', true, 401],
+    ['wrong token', { ...AUTH, authorization: 'Bearer wrong' }, '{"vm":"vcpus=1,memory=1G"}', true, 403],
+    ['not JSON by its type', { ...AUTH, 'content-type': 'text/plain' }, '{"vm":"vcpus=1,memory=1G"}', true, 415],
+    ['bad JSON', AUTH, '{"vm":', true, 400],
+    ['too deep', AUTH, deep, true, 400],
+    ['not an object', AUTH, '[1,2]', true, 400],
+    ['number out of range', AUTH, '{"vm":"vcpus=1,memory=1G","ttlSeconds":1e400}', true, 400],
+    ['unknown field', AUTH, '{"vm":"vcpus=1,memory=1G","colour":"red"}', true, 400],
+    ['bad VM', AUTH, '{"vm":"vcpus=many"}', true, 400],
+    ['unknown host', AUTH, '{"vm":"name=u,vcpus=1,memory=1G","host":"nowhere"}', true, 404],
+    ['does not fit', AUTH, '{"vm":"name=huge,vcpus=999,memory=1G"}', true, 200],
+    ['a byte-order mark', AUTH, '\uFEFF{"vm":"name=huge,vcpus=999,memory=1G"}', true, 200],
+    ['not UTF-8 (a name with U+FFFD is refused)', AUTH, bytes('{"vm":"name=h\xFFuge,vcpus=999,memory=1G"}'), true, 400],
+    ['within the limit in bytes, over it as text', AUTH, bytes(`{"vm":"${'\xFF'.repeat(2000)}"}`), true, 413],
+    ['over the size limit', AUTH, JSON.stringify({ vm: 'vcpus=1,memory=1G', pad: 'x'.repeat(5000) }), false, 413],
+    ['two tokens', { ...AUTH, authorization: [`Bearer ${TOKEN}`, 'Bearer other'] }, '{"vm":"name=twice,vcpus=1,memory=1G"}', false, 401],
   ];
-  for (const [what, headers, body, fast] of cases) {
+  for (const [what, headers, body, fast, status] of cases) {
     const before = taken;
     const a = await post(urls.fast, '/api/v1/vms', headers, body);
     expect(taken - before, what).toBe(fast ? 1 : 0);
     const b = await post(urls.app, '/api/v1/vms', headers, body);
     expect(a, what).toEqual(b);
-    expect(a.status, what).toBeGreaterThanOrEqual(200);
+    expect(a.status, what).toBe(status);
   }
   // Placements: the same answer but for the VM's own CPUs and the host's generation.
   const shape = (x: Answer) => {

@@ -77,8 +77,13 @@ export async function readBodyText(c: Context, maxBytes: number): Promise<string
     if (isClientAbort(err) || c.req.raw.signal?.aborted) throw new ClientAbortError();
     throw new ApiError(400, 'ERR_BAD_JSON', null, 'could not read the body');
   }
-  if (Buffer.byteLength(text) > maxBytes) throw new ApiError(413, 'ERR_BODY_TOO_LARGE', null, `body larger than ${maxBytes} bytes`);
+  checkBodySize(text, maxBytes);
   return text;
+}
+
+/** Throws ERR_BODY_TOO_LARGE when the body's text is over `maxBytes` in UTF-8 (bad bytes read as U+FFFD take three). */
+export function checkBodySize(text: string, maxBytes: number): void {
+  if (Buffer.byteLength(text) > maxBytes) throw new ApiError(413, 'ERR_BODY_TOO_LARGE', null, `body larger than ${maxBytes} bytes`);
 }
 
 /** Parses and validates JSON text that must be an object (depth checked before parsing, numbers after). */
