@@ -3,7 +3,7 @@
  * response rather than through hono. Through hono the request becomes a Web Request, passes its
  * router and middleware chain, and the answer a Web Response turned back into Node's: with 8 clients
  * placing, the event loop spent 143-165 µs per placement that way and 117-135 µs this way, and
- * placed 10-17% more per second (a side run, two rounds of three bursts each).
+ * placed 11-20% more per second (medians of two alternating pairs of three bursts).
  *
  * The same checks in the same order as the hono route (app.ts), with the same helpers: the token
  * (checkBearer), the content type (checkJsonType), the body's size as text (checkBodySize), the JSON
