@@ -2,7 +2,8 @@
  * Rebalancing plans as resources of the service, in process over a SQLite store: made and stored
  * (the host unchanged), reviewed, applied a step at a time (the moved VM's allocation and placement
  * document rewritten, what the move frees held by a claim until the step is reported done or the hold
- * lapses), refused as stale when a placement took the target in between, cancelled; two instances on
+ * lapses), refused as stale when a placement took the target (its CPUs or its memory) in between, a
+ * step applied whose memory is laid out unlike its CPUs, cancelled; two instances on
  * one database applying the same step: one applies it, the other is told the plan moved on; errors
  * name the field; every answer validated by ajv against the OpenAPI document's own schemas.
  */
@@ -195,6 +196,70 @@ describe('rebalancing plans as resources', () => {
     expect((await t.call('GET', `/api/v1/vms/${wide}`)).json.allocation).toEqual(vmBefore.allocation);
     expect((await t.call('GET', `/api/v1/plans/${id}`)).json.status).toBe('stale');
     expect((await t.call('POST', `/api/v1/plans/${id}/apply`)).json.error.code).toBe('ERR_PLAN_STATE');
+  });
+
+  /**
+   * EPYC NPS4: every node filled but for 4 PUs, node 2's filler holding 50 GiB (10 GiB of regular
+   * memory left there); with nodes 1, 3, 5, 6 and 7 blocked, `w` (8 vCPUs, 40 GiB) is placed over
+   * nodes 0 and 4 (distance 32). The block on node 2 leaves, so the plan moves w's half on node 4 to
+   * node 2: its CPUs 4 and 4, its memory 30 GiB on node 0 and the 10 GiB node 2 has (not 20 and 20).
+   */
+  async function setUpShortNode(host: string): Promise<{ id: string; after: { cpus: number[]; memory: { node: number; bytes: number }[] } }> {
+    expect((await t.call('PUT', `/api/v1/hosts/${host}`, { format: 'preset', topology: 'epyc-2s-nps4' })).status).toBe(201);
+    const capacity = (await t.call('GET', `/api/v1/hosts/${host}`)).json.capacity as { node: number; freePus: number[] }[];
+    for (const n of capacity) {
+      const r = await t.call('POST', '/api/v1/vms', { host, vm: `name=${host}-f${n.node},vcpus=${n.freePus.length - 4},memory=${n.node === 2 ? 50 : 1}G,nodes=${n.node}` });
+      expect(r.status, r.text).toBe(201);
+    }
+    for (const n of [1, 2, 3, 5, 6, 7]) expect((await t.call('POST', '/api/v1/vms', { host, vm: `name=${host}-b${n},vcpus=4,memory=1G,nodes=${n}` })).status).toBe(201);
+    const w = await t.call('POST', '/api/v1/vms', { host, vm: `name=${host}-w,vcpus=8,memory=40G,smt=prefer` });
+    expect(w.status, w.text).toBe(201);
+    expect(w.json.placement.nodes).toEqual([0, 4]);
+    expect((await t.call('DELETE', `/api/v1/vms/${host}-b2`)).status).toBe(200);
+    const made = await t.call('POST', `/api/v1/hosts/${host}/plans`, { horizon: '1h' });
+    expect(made.status, made.text).toBe(201);
+    const moves = made.json.plan.moves as { vms: { vm: string; after: { cpus: number[]; memory: { node: number; bytes: number }[] } }[] }[];
+    expect(moves).toHaveLength(1);
+    const after = (moves[0] as (typeof moves)[number]).vms[0]?.after as { cpus: number[]; memory: { node: number; bytes: number }[] };
+    expect(after.memory.map((m) => [m.node, m.bytes / 2 ** 30])).toEqual([
+      [0, 30],
+      [2, 10],
+    ]);
+    return { id: made.json.id as string, after };
+  }
+
+  it("a step whose target holds its memory unlike its CPUs (a node short of memory) applies: the VM's document says where the step put it", async () => {
+    // Pinned to the step's CPUs the kernel would split the 40 GiB 20 and 20, more than node 2 has:
+    // the step fits as it lays the memory out, so it applies (it was an internal error).
+    const { id, after } = await setUpShortNode('g');
+    const r = await t.call('POST', `/api/v1/plans/${id}/apply`);
+    expect(r.status, r.text).toBe(200);
+    expectValid(r.json);
+    const vm = (await t.call('GET', '/api/v1/vms/g-w')).json;
+    expect(vm.allocation.cpus).toEqual(after.cpus);
+    expect(vm.allocation.memory).toEqual(after.memory);
+    expect(vm.placement.cpus).toEqual(after.cpus);
+    expect(vm.placement.memoryByNode).toEqual({ '0': 30 * 2 ** 30, '2': 10 * 2 ** 30 });
+    expect((await checkStore(t.store, now)).problems).toEqual([]);
+  });
+
+  it("a placement that takes the target's memory between planning and applying makes the step refused and the plan stale; nothing moves", async () => {
+    const { id } = await setUpShortNode('h');
+    // A CPU of node 5 (its block leaves), 4 GiB of node 2's memory: the step's CPUs stay free, its 10 GiB on node 2 do not.
+    expect((await t.call('DELETE', '/api/v1/vms/h-b5')).status).toBe(200);
+    const cpu = ((await t.call('GET', '/api/v1/hosts/h')).json.capacity as { node: number; freePus: number[] }[]).find((n) => n.node === 5)?.freePus[0];
+    const intruder = await t.call('POST', '/api/v1/vms', { host: 'h', vm: `name=h-intruder,vcpus=1,memory=4G,cpus=${cpu},nodes=2` });
+    expect(intruder.status, intruder.text).toBe(201);
+    expect(intruder.json.placement.memoryByNode).toEqual({ '2': 4 * 2 ** 30 });
+    const vmBefore = (await t.call('GET', '/api/v1/vms/h-w')).json;
+    const r = await t.call('POST', `/api/v1/plans/${id}/apply`);
+    expect(r.status, r.text).toBe(409);
+    expect(r.json.error).toMatchObject({ code: 'ERR_PLAN_STALE', field: 'plan' });
+    expect(r.json.code).toBe('taken');
+    expect(r.json.reasons.join('\n')).toContain('memory');
+    expect(r.json.plan).toMatchObject({ status: 'stale', nextStep: null, progress: { steps: [], refused: { step: 1, code: 'taken' } } });
+    expect((await t.call('GET', '/api/v1/vms/h-w')).json.allocation).toEqual(vmBefore.allocation);
+    expect((await checkStore(t.store, now)).problems).toEqual([]);
   });
 
   it('cancelled: no step is applied after it', async () => {

@@ -484,8 +484,16 @@ export class FleetService {
       }
       const moved = move.vms.map((v) => r.state.allocations.find((a) => a.name === v.vm) as Allocation);
       // The ledger as the step leaves it: every moved VM at its new place, each placement document decided beside the others.
+      const held = moved.map((a) => ledger.state.allocations.find((x) => x.name === a.name) as Allocation);
       for (const a of moved) ledger.release(a.name);
-      const placements = moved.map((a) => movedPlacement(ledger, a, id, move.step));
+      let placements: Placement[];
+      try {
+        placements = moved.map((a) => movedPlacement(ledger, a, id, move.step));
+      } catch (err) {
+        // The ledger is the mirror's host: left without the VMs, it would hand out what they hold.
+        for (const a of held) ledger.add(a);
+        throw err;
+      }
       for (const a of moved) ledger.add(a);
       const seconds = holdSeconds ?? defaultHoldSeconds(move);
       const hold = seconds > 0 ? holdOf(move, holdName(id, move.step), now + seconds * 1000) : null;

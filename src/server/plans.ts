@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { assignmentOf, decide, detailed } from '../core/placement/decide.js';
+import { assignmentOf, decide, detailed, ledgerOf } from '../core/placement/decide.js';
 import { buildPlacement } from '../core/placement/explain.js';
 import type { HostLedger } from '../core/placement/ledger.js';
 import { getPolicy } from '../core/placement/policies/index.js';
@@ -108,14 +108,24 @@ function spot(a: Pick<Allocation, 'cpus' | 'heldCpus' | 'emulatorCpus' | 'memory
  * The placement document of a VM after a move (what `emit` builds the VM's configuration from): the
  * kernel's decision for the VM's own request pinned to where the step put it (its CPUs and nodes as
  * escape hatches, its page size), made on `ledger` (the host after the step, without the VM). When
- * that decision lands anywhere else (it should not), the moved resources are written over it, so
- * the document never disagrees with the allocation.
+ * that decision lands anywhere else (its memory split can), the moved resources are written over it,
+ * so the document never disagrees with the allocation.
  */
 export function movedPlacement(ledger: HostLedger, after: Allocation, plan: string, step: number): Placement {
   const pageSize = after.memory[0]?.pageSize ?? 4096;
   const { maxNodes: _bound, ...asked } = after.request;
   const request: VmRequest = { ...asked, cpus: [...after.cpus], nodes: [...after.nodes], pageSize };
-  const d = decide(getPolicy(after.policy), request, ledger);
+  let d = decide(getPolicy(after.policy), request, ledger);
+  if (!d.ok) {
+    // Pinned to explicit CPUs, the kernel splits the VM's memory over the nodes in proportion to its
+    // vCPUs there, while the plan's target is the kernel's own choice, whose memory follows what each
+    // node had free: on a node short of memory the split can ask for more than the step put there
+    // and be refused, though the step fits (applyMove judged its memory as the step lays it out, with
+    // every other VM). So the document is then decided with the other VMs' memory left out (their
+    // CPUs and devices still count), and the step's memory is written over it below.
+    const { allocations, ...rest } = ledger.state;
+    d = decide(getPolicy(after.policy), request, ledgerOf({ ...rest, allocations: allocations.map((a) => ({ ...a, memory: [] })) }));
+  }
   let placement: Placement;
   if (d.ok) {
     const full = detailed(d);
